@@ -1,0 +1,48 @@
+"""Nested structures (``tf.nest``'s rules): lists, tuples, namedtuples and
+dicts (in sorted key order) are containers; everything else is a leaf."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["flatten", "pack_sequence_as", "is_nested"]
+
+
+def is_nested(x: object) -> bool:
+    return isinstance(x, (list, tuple, Mapping))
+
+
+def _children(x: Any) -> list[Any]:
+    if isinstance(x, Mapping):
+        return [x[k] for k in sorted(x)]
+    return list(x)
+
+
+def flatten(x: Any) -> list[Any]:
+    """The leaves of ``x``, depth first."""
+    if not is_nested(x):
+        return [x]
+    out: list[Any] = []
+    for c in _children(x):
+        out.extend(flatten(c))
+    return out
+
+
+def pack_sequence_as(structure: Any, flat: list[Any]) -> Any:
+    """Rebuild ``structure`` with the leaves taken in order from ``flat``."""
+    it = iter(flat)
+
+    def build(s: Any) -> Any:
+        if not is_nested(s):
+            return next(it)
+        if isinstance(s, Mapping):
+            keys = sorted(s)
+            values = {k: build(s[k]) for k in keys}
+            return type(s)((k, values[k]) for k in s) if type(s) is not dict else {k: values[k] for k in s}
+        items = [build(c) for c in s]
+        if isinstance(s, tuple) and hasattr(s, "_fields"):  # namedtuple
+            return type(s)(*items)
+        return type(s)(items)
+
+    return build(structure)

@@ -1,0 +1,220 @@
+"""``GradientTape`` and ``UnconnectedGradients``, with TensorFlow 2's
+semantics (see the README for the few deliberate differences)."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from . import _core
+from ._nest import flatten, pack_sequence_as
+
+__all__ = ["GradientTape", "UnconnectedGradients"]
+
+_log = logging.getLogger("tapegrad")
+if not _log.handlers:
+    # Like TF's own logger: visible by default as "WARNING:tapegrad:<message>".
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
+    _log.addHandler(_handler)
+    _log.propagate = False
+
+_PERSISTENT_IN_CONTEXT = (
+    "Calling GradientTape.gradient on a persistent tape inside its context is "
+    "significantly less efficient than calling it outside the context (it causes the "
+    "gradient ops to be recorded on the tape, leading to increased CPU and memory usage). "
+    "Only call GradientTape.gradient inside the context if you actually want to trace "
+    "the gradient in order to compute higher order derivatives."
+)
+_ONE_SET = (
+    "A non-persistent GradientTape can only be used to compute one set of gradients "
+    "(or jacobians)"
+)
+_NONFLOAT_WARNINGS_LEFT = [5]
+
+
+class UnconnectedGradients(enum.Enum):
+    """What ``gradient`` returns for a source the target does not depend on."""
+
+    NONE = "none"
+    ZERO = "zero"
+
+
+def _unconnected_is_zero(value: object) -> bool:
+    try:
+        return UnconnectedGradients(value) is UnconnectedGradients.ZERO
+    except ValueError:
+        raise ValueError(f"Unknown value for unconnected_gradients: {value!r}") from None
+
+
+def _is_watchable(x: object) -> bool:
+    return isinstance(x, (_core.Tensor, _core.Variable))
+
+
+class GradientTape:
+    """Record operations for automatic differentiation (``tf.GradientTape``).
+
+    Ops run inside ``with GradientTape() as tape:`` on tensors the tape
+    watches are recorded; ``tape.gradient(target, sources)`` then computes
+    d(target)/d(sources) by one reverse pass over the record.
+
+    >>> import tapegrad as tf
+    >>> x = tf.constant(3.0)
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = x * x
+    >>> float(tape.gradient(y, x))
+    6.0
+    """
+
+    def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
+        self._persistent = bool(persistent)
+        self._watch_accessed_variables = bool(watch_accessed_variables)
+        self._tape: Any = None  # created on first __enter__, as in TF
+        self._recording = False
+        self._spent = False
+        self._warned_in_context = False
+        self._spent_variables: tuple[Any, ...] = ()
+
+    # -- context -----------------------------------------------------------
+    def __enter__(self) -> GradientTape:
+        if self._recording:
+            raise ValueError(
+                "Tape is still recording, This can happen if you try to re-enter an "
+                "already-active tape."
+            )
+        if self._tape is None:
+            self._tape = _core.Tape(self._persistent, self._watch_accessed_variables)
+        self._tape.push()
+        self._recording = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._recording:
+            self._tape.pop()
+            self._recording = False
+
+    def _push(self) -> None:
+        self._tape.push()
+        self._recording = True
+
+    def _pop(self) -> None:
+        self._tape.pop()
+        self._recording = False
+
+    # -- watching ----------------------------------------------------------
+    def watch(self, tensor: Any) -> None:
+        """Watch a tensor, a Variable, or a nested structure of them.
+
+        Unlike TF, watching outside the tape's context raises (TF silently
+        ignores it, and the gradient later comes back ``None``).
+        """
+        for t in flatten(tensor):
+            if not _is_watchable(t):
+                raise ValueError(
+                    f"Passed in object {t!r} of type {type(t).__name__!r}, not tf.Tensor or "
+                    "tf.Variable or ExtensionType."
+                )
+        if not self._recording:
+            raise ValueError(
+                "GradientTape.watch was called outside the tape's context; nothing would be "
+                "recorded (TensorFlow silently ignores this)."
+            )
+        for t in flatten(tensor):
+            dtype = self._tape.watch(t)
+            if not dtype.startswith("float") and _NONFLOAT_WARNINGS_LEFT[0] > 0:
+                _NONFLOAT_WARNINGS_LEFT[0] -= 1
+                _log.warning(
+                    "The dtype of the watched tensor must be floating (e.g. tf.float32), "
+                    "got tf.%s",
+                    dtype,
+                )
+
+    @contextlib.contextmanager
+    def stop_recording(self) -> Iterator[None]:
+        """Temporarily stop recording on this tape (other tapes are unaffected)."""
+        if self._tape is None:
+            raise RuntimeError("Trying to stop recording a tape which is not recording.")
+        if not self._recording:
+            raise ValueError("Tape is not recording.")
+        self._pop()
+        try:
+            yield
+        finally:
+            self._push()
+
+    def reset(self) -> None:
+        """Forget everything recorded and watched so far; keep recording."""
+        if not self._recording:
+            raise ValueError("Tape is not recording.")
+        self._tape.reset()
+
+    def watched_variables(self) -> tuple[Any, ...]:
+        """The variables this tape watched, in creation order."""
+        if self._spent:
+            return self._spent_variables
+        if self._tape is None:
+            return ()
+        return tuple(self._tape.watched_variables())
+
+    # -- differentiation ---------------------------------------------------
+    def gradient(
+        self,
+        target: Any,
+        sources: Any,
+        output_gradients: Any = None,
+        unconnected_gradients: UnconnectedGradients | str = UnconnectedGradients.NONE,
+    ) -> Any:
+        """d(sum of ``target``)/d(``sources``), with the structure of ``sources``.
+
+        ``output_gradients`` seeds each target (ones by default; a ``None``
+        entry also means ones, and a seed must have its target's shape).
+        Sources the target does not depend on give ``None``, or zeros with
+        ``unconnected_gradients='zero'``.
+        """
+        if self._tape is None or self._spent:
+            raise RuntimeError(_ONE_SET)
+        if self._recording:
+            if self._persistent:
+                if not self._warned_in_context:
+                    self._warned_in_context = True
+                    _log.warning(_PERSISTENT_IN_CONTEXT)
+            else:
+                # TF pops a non-persistent tape here: later ops go unrecorded.
+                self._pop()
+        if target is None:
+            raise TypeError(
+                "Argument `target` should be a list or nested structure of Tensors, Variables "
+                "or CompositeTensors to be differentiated, but received None."
+            )
+        zero = _unconnected_is_zero(unconnected_gradients)
+        flat_targets = flatten(target)
+        flat_sources = flatten(sources)
+        for s in flat_sources:
+            if not _is_watchable(s):
+                raise TypeError(
+                    f"sources must be tensors or Variables (or nested structures of them); "
+                    f"got {type(s).__name__}"
+                )
+        for t in flat_targets:
+            if t is None:
+                raise TypeError(
+                    "Cannot convert the argument `type_value`: None to a TensorFlow DType."
+                )
+        if output_gradients is None:
+            seeds: list[Any] = [None] * len(flat_targets)
+        else:
+            seeds = flatten(output_gradients)
+            if len(seeds) != len(flat_targets):
+                raise ValueError(
+                    f"output_gradients has {len(seeds)} entries but target has "
+                    f"{len(flat_targets)} (TensorFlow would pad with ones)"
+                )
+        if not self._persistent:
+            self._spent_variables = tuple(self._tape.watched_variables())
+            self._spent = True
+        grads = self._tape.gradient(flat_targets, seeds, flat_sources, zero)
+        return pack_sequence_as(sources, grads)

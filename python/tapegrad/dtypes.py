@@ -1,0 +1,82 @@
+"""Data types, mirroring ``tf.dtypes``: ``float32``, ``float64``, ``int32``,
+``int64`` and ``bool``. Only the float dtypes carry gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["DType", "as_dtype", "float32", "float64", "int32", "int64", "bool"]
+
+
+class DType:
+    """A tensor element type; compares equal to its name and numpy dtype."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def as_numpy_dtype(self) -> type:
+        return np.dtype(self._name).type
+
+    @property
+    def is_floating(self) -> bool:
+        return self._name.startswith("float")
+
+    @property
+    def is_integer(self) -> bool:
+        return self._name.startswith("int")
+
+    @property
+    def is_bool(self) -> bool:
+        return self._name == "bool"
+
+    @property
+    def size(self) -> int:
+        return np.dtype(self._name).itemsize
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            return self._name == as_dtype(other)._name
+        except TypeError:
+            return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._name)
+
+    def __repr__(self) -> str:
+        return f"tapegrad.{self._name}"
+
+    def __reduce__(self) -> tuple:
+        return as_dtype, (self._name,)
+
+
+float32 = DType("float32")
+float64 = DType("float64")
+int32 = DType("int32")
+int64 = DType("int64")
+bool = DType("bool")  # noqa: A001 - TF's name
+
+_BY_NAME = {d.name: d for d in (float32, float64, int32, int64, bool)}
+_ALIASES = {"float": "float32", "double": "float64"}
+
+
+def as_dtype(value: object) -> DType:
+    """The ``DType`` for a DType, a name, or a numpy dtype/scalar type."""
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, str):
+        name = _ALIASES.get(value, value)
+    else:
+        try:
+            name = np.dtype(value).name  # type: ignore[call-overload]
+        except TypeError:
+            raise TypeError(f"Cannot convert {value!r} to a tapegrad DType") from None
+    if name not in _BY_NAME:
+        raise TypeError(f"Unsupported dtype {name!r}; tapegrad has {sorted(_BY_NAME)}")
+    return _BY_NAME[name]

@@ -1,0 +1,3 @@
+"""``tf.nn``: neural-network ops."""
+
+__all__: list[str] = []

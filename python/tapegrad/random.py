@@ -1,0 +1,11 @@
+"""``tf.random``: seeded random tensors.
+
+``set_seed(s)`` makes the sequence of random ops that follows reproducible;
+an op's own ``seed=`` makes that op reproducible under a fixed global seed.
+"""
+
+from ._core import random_normal as normal
+from ._core import random_uniform as uniform
+from ._core import set_seed
+
+__all__ = ["normal", "set_seed", "uniform"]

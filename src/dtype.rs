@@ -1,0 +1,150 @@
+//! Element types. Only float dtypes carry gradients; int32/int64/bool tensors
+//! flow through the tape as constants (TF semantics).
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    F32,
+    F64,
+    I32,
+    I64,
+    Bool,
+}
+
+impl DType {
+    /// TF's name (`tf.float32.name == "float32"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::Bool => "bool",
+        }
+    }
+
+    /// The spelling TF uses inside kernel error messages ("float", "double", …).
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            DType::F32 => "float",
+            DType::F64 => "double",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::Bool => "bool",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DType> {
+        Some(match name {
+            "float32" | "float" => DType::F32,
+            "float64" | "double" => DType::F64,
+            "int32" => DType::I32,
+            "int64" => DType::I64,
+            "bool" => DType::Bool,
+            _ => return None,
+        })
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
+    }
+
+    pub fn is_int(self) -> bool {
+        matches!(self, DType::I32 | DType::I64)
+    }
+
+    pub fn size_of(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::F64 | DType::I64 => 8,
+            DType::Bool => 1,
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kernel_name())
+    }
+}
+
+/// Arithmetic shared by every numeric element type (floats and ints).
+pub trait Num:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + PartialEq
+    + Default
+    + fmt::Debug
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+    + 'static
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    /// `self` raised to `e` (integers: the caller rejects negative exponents).
+    fn pow(self, e: Self) -> Self;
+}
+
+/// Transcendental functions of the float element types. Written out here (not
+/// num-traits) so that every function a kernel may call is visible in one place.
+pub trait Real: Num {
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn tanh(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn abs(self) -> Self;
+    fn powf(self, e: Self) -> Self;
+    fn is_nan(self) -> bool;
+}
+
+macro_rules! impl_num {
+    ($($t:ty: |$b:ident, $e:ident| $pow:expr),*) => {$(
+        impl Num for $t {
+            const ZERO: Self = 0 as $t;
+            const ONE: Self = 1 as $t;
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self { v as $t }
+            #[inline(always)]
+            fn to_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn pow(self, e: Self) -> Self {
+                let ($b, $e) = (self, e);
+                $pow
+            }
+        }
+    )*};
+}
+impl_num!(
+    f32: |b, e| b.powf(e),
+    f64: |b, e| b.powf(e),
+    // Exponents beyond u32 overflow anyway; wrapping matches TF's kernels.
+    i32: |b, e| b.wrapping_pow(e.clamp(0, i32::MAX) as u32),
+    i64: |b, e| b.wrapping_pow(e.clamp(0, u32::MAX as i64) as u32)
+);
+
+macro_rules! impl_real {
+    ($($t:ty),*) => {$(
+        impl Real for $t {
+            #[inline(always)] fn exp(self) -> Self { <$t>::exp(self) }
+            #[inline(always)] fn ln(self) -> Self { <$t>::ln(self) }
+            #[inline(always)] fn sin(self) -> Self { <$t>::sin(self) }
+            #[inline(always)] fn cos(self) -> Self { <$t>::cos(self) }
+            #[inline(always)] fn tanh(self) -> Self { <$t>::tanh(self) }
+            #[inline(always)] fn sqrt(self) -> Self { <$t>::sqrt(self) }
+            #[inline(always)] fn abs(self) -> Self { <$t>::abs(self) }
+            #[inline(always)] fn powf(self, e: Self) -> Self { <$t>::powf(self, e) }
+            #[inline(always)] fn is_nan(self) -> bool { <$t>::is_nan(self) }
+        }
+    )*};
+}
+impl_real!(f32, f64);

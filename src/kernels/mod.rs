@@ -1,0 +1,114 @@
+//! Loops over ndarray storage. Kernels take plain arrays and return owned
+//! arrays in standard (row-major) layout; they never see the tape or Python.
+//! Serial below `PAR_MIN_LEN` elements, rayon above.
+
+pub mod matmul;
+pub mod reduce;
+
+use ndarray::{ArcArray, ArrayD, IxDyn};
+use rayon::prelude::*;
+
+/// Below this many elements a rayon split costs more than it saves.
+pub const PAR_MIN_LEN: usize = 1 << 15;
+
+fn from_vec<T: Clone>(shape: &[usize], v: Vec<T>) -> ArcArray<T, IxDyn> {
+    // Invariant: every caller produces exactly numel(shape) elements.
+    ArrayD::from_shape_vec(IxDyn(shape), v)
+        .expect("kernel produced a buffer of the wrong length")
+        .into_shared()
+}
+
+/// `f` applied to every element, in logical order.
+pub fn map<T, U, F>(a: &ArcArray<T, IxDyn>, f: F) -> ArcArray<U, IxDyn>
+where
+    T: Copy + Send + Sync,
+    U: Send + Clone,
+    F: Fn(T) -> U + Sync + Send,
+{
+    let out: Vec<U> = match a.as_slice() {
+        Some(s) if s.len() >= PAR_MIN_LEN => s.par_iter().map(|&x| f(x)).collect(),
+        Some(s) => s.iter().map(|&x| f(x)).collect(),
+        None => a.iter().map(|&x| f(x)).collect(),
+    };
+    from_vec(a.shape(), out)
+}
+
+/// `f` applied elementwise to `a` and `b` broadcast to `out_shape` (which
+/// the caller has validated with `broadcast_shapes`).
+pub fn zip<T, U, O, F>(
+    a: &ArcArray<T, IxDyn>,
+    b: &ArcArray<U, IxDyn>,
+    out_shape: &[usize],
+    f: F,
+) -> ArcArray<O, IxDyn>
+where
+    T: Copy + Send + Sync,
+    U: Copy + Send + Sync,
+    O: Send + Clone,
+    F: Fn(T, U) -> O + Sync + Send,
+{
+    let n: usize = out_shape.iter().product();
+    let par = n >= PAR_MIN_LEN;
+    let out: Vec<O> = match (a.as_slice(), b.as_slice()) {
+        (Some(x), Some(y)) if x.len() == n && y.len() == n => {
+            if par {
+                x.par_iter().zip(y.par_iter()).map(|(&p, &q)| f(p, q)).collect()
+            } else {
+                x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
+            }
+        }
+        (Some(x), Some(y)) if x.len() == n && y.len() == 1 => {
+            let q = y[0];
+            if par {
+                x.par_iter().map(|&p| f(p, q)).collect()
+            } else {
+                x.iter().map(|&p| f(p, q)).collect()
+            }
+        }
+        (Some(x), Some(y)) if x.len() == 1 && y.len() == n => {
+            let p = x[0];
+            if par {
+                y.par_iter().map(|&q| f(p, q)).collect()
+            } else {
+                y.iter().map(|&q| f(p, q)).collect()
+            }
+        }
+        _ => {
+            // Invariant: out_shape was computed by broadcast_shapes(a, b).
+            let av = a.broadcast(IxDyn(out_shape)).expect("validated broadcast");
+            let bv = b.broadcast(IxDyn(out_shape)).expect("validated broadcast");
+            av.iter().zip(bv.iter()).map(|(&p, &q)| f(p, q)).collect()
+        }
+    };
+    from_vec(out_shape, out)
+}
+
+/// Three-way elementwise select (`where`), all operands broadcast to `out_shape`.
+pub fn select<T: Copy + Send + Sync>(
+    cond: &ArcArray<bool, IxDyn>,
+    a: &ArcArray<T, IxDyn>,
+    b: &ArcArray<T, IxDyn>,
+    out_shape: &[usize],
+) -> ArcArray<T, IxDyn> {
+    let sh = IxDyn(out_shape);
+    let cv = cond.broadcast(sh.clone()).expect("validated broadcast");
+    let av = a.broadcast(sh.clone()).expect("validated broadcast");
+    let bv = b.broadcast(sh).expect("validated broadcast");
+    let out = cv.iter().zip(av.iter()).zip(bv.iter()).map(|((&c, &x), &y)| if c { x } else { y });
+    from_vec(out_shape, out.collect())
+}
+
+/// A copy of `a` broadcast up to `shape`, in standard layout.
+pub fn broadcast_copy<T: Copy>(a: &ArcArray<T, IxDyn>, shape: &[usize]) -> ArcArray<T, IxDyn> {
+    let v = a.broadcast(IxDyn(shape)).expect("validated broadcast");
+    from_vec(shape, v.iter().copied().collect())
+}
+
+/// `a` in standard layout, sharing storage when it already is.
+pub fn standard<T: Copy>(a: &ArcArray<T, IxDyn>) -> ArcArray<T, IxDyn> {
+    if a.is_standard_layout() {
+        a.clone()
+    } else {
+        from_vec(a.shape(), a.iter().copied().collect())
+    }
+}

@@ -1,0 +1,120 @@
+//! Reductions. Results never depend on the number of threads: a full
+//! reduction splits its input at fixed, size-based chunk boundaries and
+//! combines the partial results in chunk order.
+
+use ndarray::{ArcArray, ArrayD, IxDyn};
+use rayon::prelude::*;
+
+use crate::dtype::Num;
+
+use super::PAR_MIN_LEN;
+
+/// Elements per partial sum of a full reduction (fixed so that the rounding
+/// is the same for any thread count).
+const CHUNK: usize = 4096;
+
+/// Sum of a contiguous slice with eight independent accumulators, which the
+/// compiler turns into SIMD lanes; the lane order of the final combine is fixed.
+fn sum_slice<T: Num>(s: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        for i in 0..8 {
+            acc[i] = acc[i] + c[i];
+        }
+    }
+    let mut tail = T::ZERO;
+    for &x in chunks.remainder() {
+        tail = tail + x;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// Pairwise combination of partial sums, in order.
+fn combine<T: Num>(parts: &[T]) -> T {
+    match parts.len() {
+        0 => T::ZERO,
+        1 => parts[0],
+        n => combine(&parts[..n / 2]) + combine(&parts[n / 2..]),
+    }
+}
+
+/// Sum of every element.
+pub fn sum_all<T: Num>(a: &ArcArray<T, IxDyn>) -> T {
+    let owned;
+    let s = match a.as_slice() {
+        Some(s) => s,
+        None => {
+            owned = a.iter().copied().collect::<Vec<T>>();
+            &owned[..]
+        }
+    };
+    let parts: Vec<T> = if s.len() >= PAR_MIN_LEN {
+        s.par_chunks(CHUNK).map(sum_slice).collect()
+    } else {
+        s.chunks(CHUNK).map(sum_slice).collect()
+    };
+    combine(&parts)
+}
+
+/// Sum over `axes` (sorted, unique, valid). The result keeps the reduced
+/// axes as size 1; the caller reshapes when `keepdims` is false.
+pub fn sum_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> ArcArray<T, IxDyn> {
+    let mut kept_shape = a.shape().to_vec();
+    for &ax in axes {
+        kept_shape[ax] = 1;
+    }
+    if axes.len() == a.ndim() {
+        return ArcArray::from_elem(IxDyn(&kept_shape), sum_all(a));
+    }
+    // Move the reduced axes last: each output element is then the sum of
+    // one contiguous run of `run` elements.
+    let kept: Vec<usize> = (0..a.ndim()).filter(|i| !axes.contains(i)).collect();
+    let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
+    let moved = a.view().permuted_axes(IxDyn(&perm));
+    let run: usize = axes.iter().map(|&ax| a.shape()[ax]).product();
+    let owned;
+    let flat = match moved.as_slice() {
+        Some(s) => s,
+        None => {
+            owned = moved.iter().copied().collect::<Vec<T>>();
+            &owned[..]
+        }
+    };
+    let out: Vec<T> = if run == 0 {
+        vec![T::ZERO; kept_shape.iter().product()]
+    } else if flat.len() >= PAR_MIN_LEN {
+        flat.par_chunks(run).map(sum_slice).collect()
+    } else {
+        flat.chunks(run).map(sum_slice).collect()
+    };
+    ArrayD::from_shape_vec(IxDyn(&kept_shape), out).expect("one sum per kept element").into_shared()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sum_all_matches_naive_loop() {
+        for n in [0usize, 1, 7, 8, 9, 4095, 4097, 100_003] {
+            let v: Vec<f64> = (0..n).map(|i| (i % 17) as f64 - 8.0).collect();
+            let naive: f64 = v.iter().sum();
+            let a = ArrayD::from_shape_vec(IxDyn(&[n]), v).unwrap().into_shared();
+            assert_eq!(sum_all(&a), naive, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn sum_axes_keeps_reduced_dims() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), (0..6).map(|x| x as i32).collect())
+            .unwrap()
+            .into_shared();
+        let s0 = sum_axes(&a, &[0]);
+        assert_eq!(s0.shape(), &[1, 3]);
+        assert_eq!(s0.iter().copied().collect::<Vec<_>>(), vec![3, 5, 7]);
+        let s1 = sum_axes(&a, &[1]);
+        assert_eq!(s1.iter().copied().collect::<Vec<_>>(), vec![3, 12]);
+        assert_eq!(sum_axes(&a, &[0, 1]).iter().copied().collect::<Vec<_>>(), vec![15]);
+    }
+}

@@ -1,0 +1,243 @@
+//! Elementwise ops of two broadcastable tensors of one dtype. A VJP returns
+//! gradients in the broadcast output shape; the backward traversal sums them
+//! back down to each input's shape.
+
+use crate::dtype::{Num, Real};
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::ops::{OpFn, OpInfo, same_dtype, zeros};
+use crate::shape::broadcast_shapes;
+use crate::tape;
+use crate::tensor::{Data, Tensor};
+
+pub(crate) trait NumFn2 {
+    fn f<T: Num>(p: T, q: T) -> T;
+}
+
+pub(crate) trait RealFn2 {
+    fn f<T: Real>(p: T, q: T) -> T;
+}
+
+pub(crate) fn apply_num2<F: NumFn2>(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_dtype(op, a, b)?;
+    let s = broadcast_shapes(op, a.shape(), b.shape())?;
+    Ok(Tensor::from_data(match (a.data(), b.data()) {
+        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)),
+        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)),
+        (Data::I32(x), Data::I32(y)) => Data::I32(kernels::zip(x, y, &s, F::f::<i32>)),
+        (Data::I64(x), Data::I64(y)) => Data::I64(kernels::zip(x, y, &s, F::f::<i64>)),
+        _ => {
+            return Err(Error::UnsupportedDType {
+                op,
+                dtype: a.dtype(),
+                allowed: "float32, float64, int32, int64",
+            });
+        }
+    }))
+}
+
+pub(crate) fn apply_real2<F: RealFn2>(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_dtype(op, a, b)?;
+    let s = broadcast_shapes(op, a.shape(), b.shape())?;
+    Ok(Tensor::from_data(match (a.data(), b.data()) {
+        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)),
+        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)),
+        _ => return Err(Error::UnsupportedDType { op, dtype: a.dtype(), allowed: "float32, float64" }),
+    }))
+}
+
+macro_rules! binary_ops {
+    (@forward numeric, $tf:literal, $a:ident, $b:ident, |$p:ident, $q:ident| $fwd:expr) => {{
+        struct Forward;
+        impl NumFn2 for Forward {
+            #[inline(always)]
+            fn f<T: Num>($p: T, $q: T) -> T {
+                $fwd
+            }
+        }
+        apply_num2::<Forward>($tf, $a, $b)
+    }};
+    (@forward float, $tf:literal, $a:ident, $b:ident, |$p:ident, $q:ident| $fwd:expr) => {{
+        struct Forward;
+        impl RealFn2 for Forward {
+            #[inline(always)]
+            fn f<T: Real>($p: T, $q: T) -> T {
+                $fwd
+            }
+        }
+        apply_real2::<Forward>($tf, $a, $b)
+    }};
+
+    // The operand and output names the rows' VJPs refer to are declared once.
+    (($a:ident, $b:ident) -> $out:ident;
+     $(
+        $(#[doc = $doc:literal])*
+        $name:ident $tf:literal $kind:ident $domain:ident |$p:ident, $q:ident| $fwd:expr
+            => saves($($save:ident),*) [$g:ident: $ga:expr, $gb:expr];
+     )*) => {
+        $(
+            $(#[doc = $doc])*
+            pub fn $name($a: &Tensor, $b: &Tensor) -> Result<Tensor> {
+                let $out = binary_ops!(@forward $kind, $tf, $a, $b, |$p, $q| $fwd)?;
+                tape::record($tf, &[$a, $b], &[&$out], || {
+                    $(let $save = $save.clone();)*
+                    Box::new(move |grads, need| {
+                        let $g = &grads[0];
+                        $(let $save = &$save;)*
+                        Ok(vec![
+                            if need[0] { Some($ga?) } else { None },
+                            if need[1] { Some($gb?) } else { None },
+                        ])
+                    })
+                });
+                Ok($out)
+            }
+        )*
+
+        pub(crate) const BINARY_OPS: &[OpInfo] = &[$(OpInfo {
+            name: stringify!($name),
+            arity: 2,
+            differentiable: true,
+            domain: stringify!($domain),
+            dtypes: stringify!($kind),
+            doc: concat!($($doc, "\n",)* ""),
+            kernel: OpFn::Binary($name),
+        }),*];
+    };
+}
+
+binary_ops! {
+    (a, b) -> out;
+    add "AddV2" numeric real |p, q| p + q => saves() [g: Ok(g.clone()), Ok(g.clone())];
+    subtract "Sub" numeric real |p, q| p - q => saves() [g: Ok(g.clone()), g.neg()];
+    multiply "Mul" numeric real |p, q| p * q => saves(a, b) [g: g.mul(b), g.mul(a)];
+    /// d(a/b)/db = −a/b² = −(a/b)/b, read from the output.
+    divide "RealDiv" float real |p, q| p / q => saves(b, out) [g: g.div(b), g.mul(out)?.div(b)?.neg()];
+    /// NaN propagates; on ties the gradient goes to `a` (TF's convention).
+    maximum "Maximum" numeric real |p, q| if p >= q || p != p { p } else { q }
+        => saves(a, b) [g: route(&greater_equal(a, b)?, g, true), route(&greater_equal(a, b)?, g, false)];
+    /// NaN propagates; on ties the gradient goes to `a`.
+    minimum "Minimum" numeric real |p, q| if p <= q || p != p { p } else { q }
+        => saves(a, b) [g: route(&less_equal(a, b)?, g, true), route(&less_equal(a, b)?, g, false)];
+}
+
+/// `g` where `mask` is `when`, zero elsewhere: how max/min split a gradient.
+fn route(mask: &Tensor, g: &Tensor, when: bool) -> Result<Tensor> {
+    let zero = zeros(g.dtype(), &[])?;
+    if when { where_(mask, g, &zero) } else { where_(mask, &zero, g) }
+}
+
+/// `a ** b`. For integers a negative exponent is an error, as in TF.
+pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let op = "Pow";
+    let out = match (a.data(), b.data()) {
+        (Data::I32(_), Data::I32(e)) if e.iter().any(|&v| v < 0) => {
+            return Err(Error::invalid(op, "Integers to negative integer powers are not allowed"));
+        }
+        (Data::I64(_), Data::I64(e)) if e.iter().any(|&v| v < 0) => {
+            return Err(Error::invalid(op, "Integers to negative integer powers are not allowed"));
+        }
+        _ => {
+            struct Forward;
+            impl NumFn2 for Forward {
+                #[inline(always)]
+                fn f<T: Num>(p: T, q: T) -> T {
+                    p.pow(q)
+                }
+            }
+            apply_num2::<Forward>(op, a, b)?
+        }
+    };
+    tape::record(op, &[a, b], &[&out], || {
+        let (a, b, out) = (a.clone(), b.clone(), out.clone());
+        Box::new(move |grads, need| {
+            let g = &grads[0];
+            let one = Tensor::scalar_of(b.dtype(), 1.0);
+            let ga = if need[0] { Some(g.mul(&b)?.mul(&pow(&a, &b.sub(&one)?)?)?) } else { None };
+            // d(aᵇ)/db = aᵇ·ln a, taken as 0 where a ≤ 0 (TF masks the log there).
+            let gb = if need[1] {
+                let positive = greater(&a, &zeros(a.dtype(), &[])?)?;
+                let safe_a = where_(&positive, &a, &one)?;
+                let log_a = where_(&positive, &super::log(&safe_a)?, &zeros(a.dtype(), &[])?)?;
+                Some(g.mul(&out)?.mul(&log_a)?)
+            } else {
+                None
+            };
+            Ok(vec![ga, gb])
+        })
+    });
+    Ok(out)
+}
+
+/// `cond ? x : y` elementwise, all three broadcast together.
+pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let op = "SelectV2";
+    let Data::Bool(c) = cond.data() else {
+        return Err(Error::UnsupportedDType { op, dtype: cond.dtype(), allowed: "bool (condition)" });
+    };
+    same_dtype(op, x, y)?;
+    let s = broadcast_shapes(op, cond.shape(), x.shape())?;
+    let s = broadcast_shapes(op, &s, y.shape())?;
+    let out = Tensor::from_data(match (x.data(), y.data()) {
+        (Data::F32(p), Data::F32(q)) => Data::F32(kernels::select(c, p, q, &s)),
+        (Data::F64(p), Data::F64(q)) => Data::F64(kernels::select(c, p, q, &s)),
+        (Data::I32(p), Data::I32(q)) => Data::I32(kernels::select(c, p, q, &s)),
+        (Data::I64(p), Data::I64(q)) => Data::I64(kernels::select(c, p, q, &s)),
+        (Data::Bool(p), Data::Bool(q)) => Data::Bool(kernels::select(c, p, q, &s)),
+        _ => unreachable!("dtypes checked equal"),
+    });
+    tape::record(op, &[cond, x, y], &[&out], || {
+        let cond = cond.clone();
+        Box::new(move |grads, need| {
+            let g = &grads[0];
+            Ok(vec![
+                None,
+                if need[1] { Some(route(&cond, g, true)?) } else { None },
+                if need[2] { Some(route(&cond, g, false)?) } else { None },
+            ])
+        })
+    });
+    Ok(out)
+}
+
+/// Comparisons give bool tensors and are not differentiable.
+macro_rules! compare_ops {
+    ($($(#[$doc:meta])* $name:ident $tf:literal |$p:ident, $q:ident| $cmp:expr;)*) => {
+    pub(crate) const COMPARE_OPS: &[OpInfo] = &[$(OpInfo {
+        name: stringify!($name),
+        arity: 2,
+        differentiable: false,
+        domain: "real",
+        dtypes: "any",
+        doc: concat!("Elementwise `", stringify!($cmp), "` as a bool tensor (not differentiable)."),
+        kernel: OpFn::Binary($name),
+    }),*];
+    $(
+        $(#[$doc])*
+        pub fn $name(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+            let op = $tf;
+            same_dtype(op, a, b)?;
+            let s = broadcast_shapes(op, a.shape(), b.shape())?;
+            fn cmp<T: PartialOrd>($p: T, $q: T) -> bool {
+                $cmp
+            }
+            Ok(Tensor::from_data(Data::Bool(match (a.data(), b.data()) {
+                (Data::F32(x), Data::F32(y)) => kernels::zip(x, y, &s, cmp::<f32>),
+                (Data::F64(x), Data::F64(y)) => kernels::zip(x, y, &s, cmp::<f64>),
+                (Data::I32(x), Data::I32(y)) => kernels::zip(x, y, &s, cmp::<i32>),
+                (Data::I64(x), Data::I64(y)) => kernels::zip(x, y, &s, cmp::<i64>),
+                (Data::Bool(x), Data::Bool(y)) => kernels::zip(x, y, &s, cmp::<bool>),
+                _ => unreachable!("dtypes checked equal"),
+            })))
+        }
+    )*};
+}
+
+compare_ops! {
+    equal "Equal" |p, q| p == q;
+    not_equal "NotEqual" |p, q| p != q;
+    less "Less" |p, q| p < q;
+    less_equal "LessEqual" |p, q| p <= q;
+    greater "Greater" |p, q| p > q;
+    greater_equal "GreaterEqual" |p, q| p >= q;
+}

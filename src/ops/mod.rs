@@ -1,0 +1,119 @@
+//! Ops: each is a forward kernel plus the VJP rule that differentiates it,
+//! declared side by side. Regular elementwise ops are one row of a table
+//! (`unary.rs`, `binary.rs`); irregular ones write their VJP next to their
+//! forward in the family file. VJP rules use these same ops, so a backward
+//! pass run under another tape is recorded and can be differentiated again.
+
+pub mod binary;
+pub mod linalg;
+pub mod random;
+pub mod reduce;
+pub mod shape;
+pub mod unary;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+pub use binary::*;
+pub use linalg::*;
+pub use reduce::*;
+pub use shape::*;
+pub use unary::*;
+
+/// What the op registry tells tests and bindings about one op.
+#[derive(Clone, Copy, Debug)]
+pub struct OpInfo {
+    /// The public (TF) function name, e.g. `"exp"`.
+    pub name: &'static str,
+    pub arity: usize,
+    /// False for ops declared `nondiff`: their outputs carry no gradient.
+    pub differentiable: bool,
+    /// Where the op is smooth enough for a finite-difference check:
+    /// `"real"`, `"positive"` or `"unit"` (the open interval (-1, 1)).
+    pub domain: &'static str,
+    /// The dtypes it accepts: `"float"` or `"numeric"`.
+    pub dtypes: &'static str,
+    pub doc: &'static str,
+    pub kernel: OpFn,
+}
+
+/// The function behind a registry entry.
+#[derive(Clone, Copy)]
+pub enum OpFn {
+    Unary(fn(&Tensor) -> Result<Tensor>),
+    Binary(fn(&Tensor, &Tensor) -> Result<Tensor>),
+}
+
+impl std::fmt::Debug for OpFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OpFn::Unary(_) => "Unary",
+            OpFn::Binary(_) => "Binary",
+        })
+    }
+}
+
+/// Every regular op, for the registry-driven tests.
+pub fn registry() -> Vec<OpInfo> {
+    let pow = OpInfo {
+        name: "pow",
+        arity: 2,
+        differentiable: true,
+        domain: "positive",
+        dtypes: "numeric",
+        doc: "`x ** y` elementwise; integer tensors refuse negative exponents.",
+        kernel: OpFn::Binary(binary::pow),
+    };
+    let mut all: Vec<OpInfo> = unary::UNARY_OPS.iter().chain(binary::BINARY_OPS).copied().collect();
+    all.push(pow);
+    all.extend(binary::COMPARE_OPS);
+    all
+}
+
+/// The dtype both operands of a binary op share; TF never promotes.
+pub(crate) fn same_dtype(op: &'static str, a: &Tensor, b: &Tensor) -> Result<DType> {
+    if a.dtype() != b.dtype() {
+        return Err(Error::DTypeMismatch { op, lhs: a.dtype(), rhs: b.dtype() });
+    }
+    Ok(a.dtype())
+}
+
+pub fn zeros(dtype: DType, shape: &[usize]) -> Result<Tensor> {
+    Tensor::full("zeros", dtype, shape, 0.0)
+}
+
+pub fn ones(dtype: DType, shape: &[usize]) -> Result<Tensor> {
+    Tensor::full("ones", dtype, shape, 1.0)
+}
+
+pub fn zeros_like(t: &Tensor) -> Result<Tensor> {
+    zeros(t.dtype(), t.shape())
+}
+
+pub fn ones_like(t: &Tensor) -> Result<Tensor> {
+    ones(t.dtype(), t.shape())
+}
+
+/// Method spellings of the ops, so VJP rules read like the math.
+impl Tensor {
+    pub fn add(&self, o: &Tensor) -> Result<Tensor> {
+        add(self, o)
+    }
+    pub fn sub(&self, o: &Tensor) -> Result<Tensor> {
+        subtract(self, o)
+    }
+    pub fn mul(&self, o: &Tensor) -> Result<Tensor> {
+        multiply(self, o)
+    }
+    pub fn div(&self, o: &Tensor) -> Result<Tensor> {
+        divide(self, o)
+    }
+    pub fn neg(&self) -> Result<Tensor> {
+        negative(self)
+    }
+    /// `self * c` with `c` in this tensor's dtype.
+    pub fn scale(&self, c: f64) -> Result<Tensor> {
+        multiply(self, &Tensor::scalar_of(self.dtype(), c))
+    }
+}

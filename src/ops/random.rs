@@ -1,0 +1,183 @@
+//! Seeded random tensors with TF's seeding rules: after `set_seed(s)` the
+//! sequence of random ops is reproducible; an op-level `seed` makes one op
+//! reproducible (repeated calls with the same op seed still advance, as in
+//! TF's eager mode); with neither, values come from fresh entropy.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::tensor::{Tensor, check_alloc};
+
+#[derive(Default)]
+struct SeedState {
+    global: Option<u64>,
+    /// Calls without an op seed since the global seed was set.
+    counter: u64,
+    /// Calls per op seed since the global seed was set.
+    per_op: HashMap<u64, u64>,
+}
+
+static SEEDS: Mutex<Option<SeedState>> = Mutex::new(None);
+
+/// TF's `tf.random.set_seed`: resets every random sequence.
+pub fn set_seed(seed: Option<u64>) {
+    let mut st = SEEDS.lock().unwrap_or_else(|e| e.into_inner());
+    *st = Some(SeedState { global: seed, ..SeedState::default() });
+}
+
+/// The key of the next random stream.
+fn next_key(op_seed: Option<u64>) -> u64 {
+    let mut guard = SEEDS.lock().unwrap_or_else(|e| e.into_inner());
+    let st = guard.get_or_insert_with(SeedState::default);
+    let global = st.global.unwrap_or_else(|| {
+        // No global seed: a new stream every call (TF draws from the OS here too).
+        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        t ^ (std::process::id() as u64).rotate_left(32)
+    });
+    match op_seed {
+        None => {
+            st.counter += 1;
+            mix(mix(global) ^ st.counter)
+        }
+        Some(s) => {
+            let n = st.per_op.entry(s).or_insert(0);
+            *n += 1;
+            mix(mix(mix(global) ^ s.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ *n)
+        }
+    }
+}
+
+/// splitmix64's finaliser: a bijective 64-bit mixer.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// xoshiro256++, seeded from one key through splitmix64.
+struct Stream([u64; 4]);
+
+impl Stream {
+    fn new(key: u64) -> Stream {
+        let mut s = [0; 4];
+        let mut k = key;
+        for x in &mut s {
+            k = k.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            *x = mix(k);
+        }
+        Stream(s)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let s = &mut self.0;
+        let out = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        out
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Standard normal by Box–Muller (the pair's second value is dropped to
+    /// keep one draw per element, so streams never depend on parity).
+    fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform(); // (0, 1]: ln is finite
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+fn float_only(op: &'static str, dtype: DType) -> Result<()> {
+    if !dtype.is_float() {
+        return Err(Error::UnsupportedDType { op, dtype, allowed: "float32, float64" });
+    }
+    Ok(())
+}
+
+fn fill(dtype: DType, shape: &[usize], f: impl FnMut() -> f64) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let vals = std::iter::repeat_with(f).take(n);
+    match dtype {
+        DType::F32 => Tensor::from_vec(shape, vals.map(|v| v as f32).collect()),
+        DType::F64 => Tensor::from_vec(shape, vals.collect()),
+        DType::I32 => Tensor::from_vec(shape, vals.map(|v| v as i32).collect()),
+        DType::I64 => Tensor::from_vec(shape, vals.map(|v| v as i64).collect()),
+        DType::Bool => Err(Error::UnsupportedDType { op: "random", dtype, allowed: "numeric" }),
+    }
+}
+
+/// Normal samples with the given mean and standard deviation.
+pub fn normal(shape: &[usize], mean: f64, stddev: f64, dtype: DType, seed: Option<u64>) -> Result<Tensor> {
+    let op = "RandomStandardNormal";
+    float_only(op, dtype)?;
+    check_alloc(op, dtype, shape)?;
+    let mut s = Stream::new(next_key(seed));
+    fill(dtype, shape, || mean + stddev * s.normal())
+}
+
+/// Uniform samples in `[minval, maxval)`; integer dtypes need `minval < maxval`.
+pub fn uniform(shape: &[usize], minval: f64, maxval: f64, dtype: DType, seed: Option<u64>) -> Result<Tensor> {
+    let op = "RandomUniform";
+    check_alloc(op, dtype, shape)?;
+    let mut s = Stream::new(next_key(seed));
+    if dtype.is_int() {
+        if minval >= maxval {
+            return Err(Error::invalid(op, format!("Need minval < maxval, got {minval} >= {maxval}")));
+        }
+        let span = (maxval - minval) as u64;
+        return fill(dtype, shape, || minval + (s.next_u64() % span) as f64);
+    }
+    float_only(op, dtype)?;
+    // computed in f64 and rounded: a draw just below 1 could round up to
+    // maxval in float32, so clamp to the largest value below it
+    let top = if dtype == DType::F32 { f32_below(maxval as f32) as f64 } else { maxval };
+    fill(dtype, shape, || (minval + (maxval - minval) * s.uniform()).min(top).max(minval))
+}
+
+fn f32_below(x: f32) -> f32 {
+    if x.is_finite() && x != 0.0 {
+        let b = x.to_bits();
+        f32::from_bits(if x > 0.0 { b - 1 } else { b + 1 })
+    } else {
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_sequences_repeat() {
+        set_seed(Some(7));
+        let a = normal(&[5], 0.0, 1.0, DType::F64, None).unwrap();
+        let b = normal(&[5], 0.0, 1.0, DType::F64, None).unwrap();
+        set_seed(Some(7));
+        let a2 = normal(&[5], 0.0, 1.0, DType::F64, None).unwrap();
+        let b2 = normal(&[5], 0.0, 1.0, DType::F64, None).unwrap();
+        assert_eq!(a.array::<f64>().unwrap(), a2.array::<f64>().unwrap());
+        assert_eq!(b.array::<f64>().unwrap(), b2.array::<f64>().unwrap());
+        assert_ne!(a.array::<f64>().unwrap(), b.array::<f64>().unwrap());
+    }
+
+    #[test]
+    fn uniform_stays_in_range() {
+        set_seed(Some(1));
+        let u = uniform(&[10_000], -2.0, 3.0, DType::F32, None).unwrap();
+        assert!(u.array::<f32>().unwrap().iter().all(|&v| (-2.0..3.0).contains(&v)));
+        let i = uniform(&[1000], 0.0, 4.0, DType::I32, None).unwrap();
+        assert!(i.array::<i32>().unwrap().iter().all(|&v| (0..4).contains(&v)));
+    }
+}

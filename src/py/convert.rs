@@ -1,0 +1,186 @@
+//! Python values → tensors (TF's conversion rules) and tensors → numpy.
+
+use numpy::{PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods, ToPyArray};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+
+use super::tensor::PyTensor;
+use super::variable::PyVariable;
+use crate::dtype::DType;
+use crate::tensor::{Data, Element, Tensor};
+
+/// A dtype argument: a `tapegrad` dtype, a numpy dtype or scalar type, or a name.
+pub fn dtype_from_py(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
+    let name: String = if let Ok(s) = obj.cast::<PyString>() {
+        s.to_string()
+    } else if let Ok(n) = obj.getattr("name").and_then(|n| n.extract::<String>()) {
+        n
+    } else {
+        let np = obj.py().import("numpy")?;
+        np.call_method1("dtype", (obj,))?.getattr("name")?.extract()?
+    };
+    DType::from_name(&name).ok_or_else(|| PyTypeError::new_err(format!("unsupported dtype {name:?}")))
+}
+
+static DTYPE_OBJECTS: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
+
+/// The `tapegrad.dtypes` object for a dtype (`tapegrad.float32`, …).
+pub fn dtype_to_py(py: Python<'_>, d: DType) -> PyResult<Bound<'_, PyAny>> {
+    let all = DTYPE_OBJECTS.get_or_try_init(py, || -> PyResult<_> {
+        let m = py.import("tapegrad.dtypes")?;
+        [DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool]
+            .iter()
+            .map(|d| Ok(m.getattr(d.name())?.unbind()))
+            .collect()
+    })?;
+    let i = match d {
+        DType::F32 => 0,
+        DType::F64 => 1,
+        DType::I32 => 2,
+        DType::I64 => 3,
+        DType::Bool => 4,
+    };
+    Ok(all[i].bind(py).clone())
+}
+
+/// The tensor a Python value stands for. `hint` is the dtype of the other
+/// operand (TF's rule: Python scalars and arrays adopt it; a float that
+/// would have to become an int is a `TypeError`). Variables are read.
+pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> {
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        return Ok(t.get().tensor().clone());
+    }
+    if let Ok(v) = obj.cast::<PyVariable>() {
+        return Ok(v.get().read());
+    }
+    if obj.is_instance_of::<PyBool>() {
+        let b: bool = obj.extract()?;
+        return match hint {
+            None | Some(DType::Bool) => Ok(Tensor::scalar(b)),
+            Some(d) => Err(cannot_convert(obj, d)),
+        };
+    }
+    if obj.is_instance_of::<PyInt>() {
+        let v: i64 = obj
+            .extract()
+            .map_err(|_| PyValueError::new_err(format!("Can't convert Python int {obj} to a tensor: out of int64 range")))?;
+        return match hint {
+            None if i32::try_from(v).is_ok() => Ok(Tensor::scalar(v as i32)),
+            None | Some(DType::I64) => Ok(Tensor::scalar(v)),
+            Some(DType::I32) => i32::try_from(v).map(Tensor::scalar).map_err(|_| cannot_convert(obj, DType::I32)),
+            Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
+            Some(DType::F64) => Ok(Tensor::scalar(v as f64)),
+            Some(DType::Bool) => Err(cannot_convert(obj, DType::Bool)),
+        };
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        let v: f64 = obj.extract()?;
+        return match hint {
+            None | Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
+            Some(DType::F64) => Ok(Tensor::scalar(v)),
+            Some(d) => Err(cannot_convert(obj, d)),
+        };
+    }
+    let py = obj.py();
+    let np = py.import("numpy")?;
+    let is_numpy = obj.is_instance(&np.getattr("ndarray")?)? || obj.is_instance(&np.getattr("generic")?)?;
+    let arr = np.call_method1("asarray", (obj,))?;
+    let arr = arr.cast::<PyUntypedArray>()?;
+    let kind = arr.dtype().kind() as char;
+    let item = arr.dtype().itemsize();
+    let natural = match (kind, item) {
+        ('f', 2) | ('f', 4) => DType::F32,
+        ('f', 8) if is_numpy => DType::F64,
+        // Python floats in a list are float32, as in TF.
+        ('f', 8) => DType::F32,
+        ('b', _) => DType::Bool,
+        ('i', 8) if is_numpy => DType::I64,
+        ('u', 4) | ('u', 8) => DType::I64,
+        ('i', 8) => fits_i32(arr)?,
+        ('i', _) | ('u', _) => DType::I32,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "Attempt to convert a value ({}) with an unsupported type ({}) to a Tensor.",
+                short_repr(obj),
+                obj.get_type().name()?
+            )));
+        }
+    };
+    let target = match hint {
+        // a float that would have to become an int is refused, as for scalars
+        Some(d) if d.is_int() && kind == 'f' => return Err(cannot_convert(obj, d)),
+        Some(d) if !is_numpy && d.is_float() && natural == DType::Bool => return Err(cannot_convert(obj, d)),
+        Some(d) => d,
+        None => natural,
+    };
+    let arr = np.call_method1("ascontiguousarray", (arr, target.name()))?;
+    Ok(match target {
+        DType::F32 => copy_in::<f32>(&arr)?,
+        DType::F64 => copy_in::<f64>(&arr)?,
+        DType::I32 => copy_in::<i32>(&arr)?,
+        DType::I64 => copy_in::<i64>(&arr)?,
+        DType::Bool => copy_in::<bool>(&arr)?,
+    })
+}
+
+/// Tensors own their data: numpy input is copied so later writes to the
+/// array cannot change what a tape recorded.
+fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    let a: PyReadonlyArrayDyn<'_, T> = arr.extract()?;
+    Ok(Tensor::from_array(a.as_array().to_owned()))
+}
+
+/// A list of Python ints is int32 unless a value needs int64 (TF's rule).
+fn fits_i32(arr: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
+    let a: PyReadonlyArrayDyn<'_, i64> = arr.extract()?;
+    let fits = a.as_array().iter().all(|&v| i32::try_from(v).is_ok());
+    Ok(if fits { DType::I32 } else { DType::I64 })
+}
+
+fn short_repr(obj: &Bound<'_, PyAny>) -> String {
+    let r = obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+    if r.chars().count() > 60 { format!("{}...", r.chars().take(60).collect::<String>()) } else { r }
+}
+
+fn cannot_convert(obj: &Bound<'_, PyAny>, d: DType) -> PyErr {
+    PyTypeError::new_err(format!("Cannot convert {} to EagerTensor of dtype {}", short_repr(obj), d.name()))
+}
+
+/// A fresh numpy array holding a copy of the tensor.
+pub fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> Bound<'py, PyAny> {
+    match t.data() {
+        Data::F32(a) => a.to_pyarray(py).into_any(),
+        Data::F64(a) => a.to_pyarray(py).into_any(),
+        Data::I32(a) => a.to_pyarray(py).into_any(),
+        Data::I64(a) => a.to_pyarray(py).into_any(),
+        Data::Bool(a) => a.to_pyarray(py).into_any(),
+    }
+}
+
+/// The dtype of the first tensor-like argument, which every other argument
+/// of an op adopts (TF converts the rest with it as the dtype hint).
+pub fn leading_dtype(args: &[&Bound<'_, PyAny>]) -> PyResult<Option<DType>> {
+    for a in args {
+        if let Ok(t) = a.cast::<PyTensor>() {
+            return Ok(Some(t.get().tensor().dtype()));
+        }
+        if let Ok(v) = a.cast::<PyVariable>() {
+            return Ok(Some(v.get().dtype()));
+        }
+    }
+    Ok(None)
+}
+
+/// Convert the operands of an n-ary op with TF's hint rule.
+pub fn operands(args: &[&Bound<'_, PyAny>]) -> PyResult<Vec<Tensor>> {
+    let mut hint = leading_dtype(args)?;
+    args.iter()
+        .map(|a| {
+            let t = to_tensor(a, hint)?;
+            hint.get_or_insert(t.dtype());
+            Ok(t)
+        })
+        .collect()
+}

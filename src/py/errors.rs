@@ -1,0 +1,30 @@
+//! The one bridge from core errors to Python exceptions: each variant maps
+//! onto a class of `tapegrad.errors` (themselves subclasses of the builtin
+//! a user would catch: `InvalidArgumentError` is also a `ValueError`).
+
+use pyo3::PyErr;
+use pyo3::exceptions::PyValueError;
+use pyo3::import_exception;
+
+use crate::error::Error;
+
+import_exception!(tapegrad.errors, InvalidArgumentError);
+import_exception!(tapegrad.errors, OutOfRangeError);
+import_exception!(tapegrad.errors, ResourceExhaustedError);
+import_exception!(tapegrad.errors, UnimplementedError);
+
+impl From<Error> for PyErr {
+    fn from(e: Error) -> PyErr {
+        let msg = e.to_string();
+        match e {
+            Error::ShapeMismatch { .. }
+            | Error::DTypeMismatch { .. }
+            | Error::UnsupportedDType { .. }
+            | Error::InvalidArgument { .. } => InvalidArgumentError::new_err(msg),
+            Error::OutOfRange { .. } => OutOfRangeError::new_err(msg),
+            Error::ResourceExhausted { .. } => ResourceExhaustedError::new_err(msg),
+            Error::Unimplemented { .. } => UnimplementedError::new_err(msg),
+            Error::TapeState(_) => PyValueError::new_err(msg),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The Python bindings: the only code that imports pyo3. Each binding
+//! converts arguments, calls the core, and maps errors through the one
+//! bridge in `errors.rs`; heavy calls release the GIL through `run`.
+
+mod convert;
+mod errors;
+mod ops;
+mod protocol;
+mod tape;
+mod tensor;
+mod variable;
+
+use pyo3::prelude::*;
+
+use crate::error::Result;
+use crate::kernels::PAR_MIN_LEN;
+
+/// Run a core call, releasing the GIL when it touches enough elements to be
+/// worth it (`work` elements); core errors become Python exceptions.
+pub(crate) fn run<T: Send>(py: Python<'_>, work: usize, f: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
+    let out = if work >= PAR_MIN_LEN { py.detach(f) } else { f() };
+    Ok(out?)
+}
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<tensor::PyTensor>()?;
+    m.add_class::<variable::PyVariable>()?;
+    m.add_class::<tape::PyTape>()?;
+    m.add_class::<ops::PyOp>()?;
+    m.add("ops", ops::registry(m.py())?)?;
+    m.add_function(wrap_pyfunction!(ops::matmul, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::transpose, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::reshape, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::reduce_sum, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::reduce_mean, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::norm, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::cast, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::identity, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::stop_gradient, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::broadcast_to, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::where_, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::constant, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::convert_to_tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::zeros, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::ones, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::random_normal, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::random_uniform, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::set_seed, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

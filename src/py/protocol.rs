@@ -1,0 +1,154 @@
+//! The Python protocol of tensor-like objects (operators, conversions,
+//! repr), shared by `Tensor` and `Variable` through `tensor_protocol!`.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyTuple};
+
+use super::convert::{to_numpy, to_tensor};
+use super::run;
+use super::tensor::PyTensor;
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::ops;
+use crate::shape::broadcast_shapes;
+use crate::tensor::Tensor;
+
+/// `a ∘ o`, or `o ∘ a` when `reflected` (for `__radd__` and friends).
+pub fn binary(
+    a: Tensor,
+    o: &Bound<'_, PyAny>,
+    reflected: bool,
+    f: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync,
+) -> PyResult<PyTensor> {
+    let b = to_tensor(o, Some(a.dtype()))?;
+    let (x, y) = if reflected { (&b, &a) } else { (&a, &b) };
+    let work = x.numel().max(y.numel());
+    Ok(PyTensor::new(run(o.py(), work, || f(x, y))?))
+}
+
+pub fn unary(py: Python<'_>, a: Tensor, f: fn(&Tensor) -> Result<Tensor>) -> PyResult<PyTensor> {
+    Ok(PyTensor::new(run(py, a.numel(), || f(&a))?))
+}
+
+/// Python's `/`: integer operands are divided as float64, as in TF.
+pub fn truediv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if a.dtype().is_int() && a.dtype() == b.dtype() {
+        return ops::divide(&ops::cast(a, DType::F64)?, &ops::cast(b, DType::F64)?);
+    }
+    ops::divide(a, b)
+}
+
+/// `==`/`!=`: elementwise when the operands are compatible; otherwise (None,
+/// another dtype, unbroadcastable shapes) a plain `False`/`True`, as in TF.
+pub fn equality<'py>(py: Python<'py>, a: Tensor, o: &Bound<'py, PyAny>, eq: bool) -> PyResult<Bound<'py, PyAny>> {
+    let plain = || PyBool::new(py, !eq).to_owned().into_any();
+    if o.is_none() {
+        return Ok(plain());
+    }
+    let Ok(b) = to_tensor(o, Some(a.dtype())) else { return Ok(plain()) };
+    if b.dtype() != a.dtype() || broadcast_shapes("Equal", a.shape(), b.shape()).is_err() {
+        return Ok(plain());
+    }
+    let f = if eq { ops::equal } else { ops::not_equal };
+    Ok(Bound::new(py, PyTensor::new(f(&a, &b)?))?.into_any())
+}
+
+static TENSOR_SHAPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `tapegrad.TensorShape(dims)`: a tuple with TF's `as_list()`, `rank`, ….
+pub fn shape_object<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
+    let cls = TENSOR_SHAPE.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py.import("tapegrad._shape")?.getattr("TensorShape")?.unbind())
+    })?;
+    cls.bind(py).call1((PyTuple::new(py, shape)?,))
+}
+
+pub fn len(t: &Tensor) -> PyResult<usize> {
+    match t.shape().first() {
+        Some(&n) => Ok(n),
+        None => Err(PyTypeError::new_err("Scalar tensor has no `len()`")),
+    }
+}
+
+/// Truth of a tensor: its one element; False when empty (TF); numpy's
+/// error when there are several.
+pub fn truth(t: &Tensor) -> PyResult<bool> {
+    match t.numel() {
+        0 => Ok(false),
+        1 => Ok(t.item_f64().is_some_and(|v| v != 0.0)),
+        _ => Err(PyValueError::new_err(
+            "The truth value of an array with more than one element is ambiguous. Use a.any() or a.all()",
+        )),
+    }
+}
+
+pub fn scalar(t: &Tensor, to: &str) -> PyResult<f64> {
+    t.item_f64()
+        .ok_or_else(|| PyTypeError::new_err(format!("only 0-dimensional arrays can be converted to Python scalars (asked for {to}() of a tensor of shape {:?})", t.shape())))
+}
+
+pub fn index(t: &Tensor) -> PyResult<i64> {
+    match (t.dtype().is_int(), t.rank(), t.item_f64()) {
+        (true, 0, Some(v)) => Ok(v as i64),
+        _ => Err(PyTypeError::new_err("only integer scalar arrays can be converted to a scalar index")),
+    }
+}
+
+pub fn format(py: Python<'_>, t: &Tensor, spec: &str) -> PyResult<String> {
+    let arr = to_numpy(py, t);
+    let value = if t.rank() == 0 { arr.get_item(())? } else { arr.str()?.into_any() };
+    py.import("builtins")?.call_method1("format", (value, spec))?.extract()
+}
+
+/// The numpy text inside a repr: the scalar itself for rank 0, else numpy's
+/// array repr (or str) on its own line when it spans several.
+fn numpy_text(py: Python<'_>, t: &Tensor, as_repr: bool) -> PyResult<String> {
+    let arr = to_numpy(py, t);
+    let text = if t.rank() == 0 {
+        arr.get_item(())?.str()?.to_string()
+    } else if as_repr {
+        arr.repr()?.to_string()
+    } else {
+        arr.str()?.to_string()
+    };
+    Ok(if text.contains('\n') { format!("\n{text}") } else { text })
+}
+
+fn shape_text(shape: &[usize]) -> String {
+    match shape {
+        [d] => format!("({d},)"),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// `<tapegrad.Tensor: shape=(2,), dtype=float32, numpy=array([1., 2.], dtype=float32)>`
+pub fn repr(py: Python<'_>, t: &Tensor, name: &str) -> PyResult<String> {
+    Ok(format!(
+        "<{name}: shape={}, dtype={}, numpy={}>",
+        shape_text(t.shape()),
+        t.dtype().name(),
+        numpy_text(py, t, true)?
+    ))
+}
+
+/// `tapegrad.Tensor([1. 2.], shape=(2,), dtype=float32)`
+pub fn str(py: Python<'_>, t: &Tensor) -> PyResult<String> {
+    Ok(format!(
+        "tapegrad.Tensor({}, shape={}, dtype={})",
+        numpy_text(py, t, false)?,
+        shape_text(t.shape()),
+        t.dtype().name()
+    ))
+}
+
+/// `<tapegrad.Variable 'w:0' shape=(2,) dtype=float32, numpy=array(…)>`
+pub fn variable_repr(py: Python<'_>, t: &Tensor, name: &str) -> PyResult<String> {
+    Ok(format!(
+        "<tapegrad.Variable '{name}' shape={} dtype={}, numpy={}>",
+        shape_text(t.shape()),
+        t.dtype().name(),
+        numpy_text(py, t, true)?
+    ))
+}

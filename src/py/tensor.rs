@@ -1,0 +1,211 @@
+//! `tapegrad.Tensor`, and the Python protocol shared with `Variable`
+//! (operators, conversions, repr), generated once by `tensor_protocol!`.
+
+use pyo3::prelude::*;
+
+use crate::tensor::Tensor;
+
+/// An immutable tensor. Frozen: every method takes `&self` without a lock.
+#[pyclass(frozen, name = "Tensor", module = "tapegrad", weakref)]
+pub struct PyTensor {
+    tensor: Tensor,
+}
+
+impl PyTensor {
+    pub fn new(tensor: Tensor) -> PyTensor {
+        PyTensor { tensor }
+    }
+
+    pub fn tensor(&self) -> &Tensor {
+        &self.tensor
+    }
+
+    /// The value operators and conversions act on.
+    pub(crate) fn current(&self) -> Tensor {
+        self.tensor.clone()
+    }
+}
+
+/// The `#[pymethods]` block of a tensor-like class: `$ty` must have
+/// `fn current(&self) -> Tensor`; `$extra` holds its own methods.
+macro_rules! tensor_protocol {
+    ($ty:ident, $kind:literal, { $($extra:tt)* }) => {
+        #[pymethods]
+        impl $ty {
+            $($extra)*
+
+            /// A copy of the values as a numpy array.
+            fn numpy<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+                $crate::py::convert::to_numpy(py, &self.current())
+            }
+
+            #[getter(shape)]
+            fn py_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                $crate::py::protocol::shape_object(py, self.current().shape())
+            }
+
+            #[getter(dtype)]
+            fn py_dtype<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                $crate::py::convert::dtype_to_py(py, self.current().dtype())
+            }
+
+            #[getter]
+            fn ndim(&self) -> usize {
+                self.current().rank()
+            }
+
+            fn __len__(&self) -> PyResult<usize> {
+                $crate::py::protocol::len(&self.current())
+            }
+
+            fn __bool__(&self) -> PyResult<bool> {
+                $crate::py::protocol::truth(&self.current())
+            }
+
+            fn __float__(&self) -> PyResult<f64> {
+                $crate::py::protocol::scalar(&self.current(), "float")
+            }
+
+            fn __int__(&self) -> PyResult<i64> {
+                Ok($crate::py::protocol::scalar(&self.current(), "int")? as i64)
+            }
+
+            fn __index__(&self) -> PyResult<i64> {
+                $crate::py::protocol::index(&self.current())
+            }
+
+            fn __hash__(&self) -> PyResult<isize> {
+                Err(pyo3::exceptions::PyTypeError::new_err(concat!(
+                    $kind,
+                    " is unhashable. Instead, use ",
+                    "tensor.ref() as the key."
+                )))
+            }
+
+            #[pyo3(signature = (dtype=None, copy=None))]
+            fn __array__<'py>(
+                &self,
+                py: Python<'py>,
+                dtype: Option<Bound<'py, PyAny>>,
+                copy: Option<bool>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let _ = copy; // numpy() is always a fresh copy
+                let a = $crate::py::convert::to_numpy(py, &self.current());
+                match dtype {
+                    Some(d) => a.call_method1("astype", (d,)),
+                    None => Ok(a),
+                }
+            }
+
+            #[classattr]
+            fn __array_priority__() -> i32 {
+                100
+            }
+
+            /// numpy ufuncs would silently drop the gradient: defer to our operators.
+            #[classattr]
+            fn __array_ufunc__(py: Python<'_>) -> Py<PyAny> {
+                py.None()
+            }
+
+            fn __format__(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
+                $crate::py::protocol::format(py, &self.current(), spec)
+            }
+
+            fn __add__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::add)
+            }
+            fn __radd__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::add)
+            }
+            fn __sub__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::subtract)
+            }
+            fn __rsub__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::subtract)
+            }
+            fn __mul__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::multiply)
+            }
+            fn __rmul__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::multiply)
+            }
+            fn __truediv__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::py::protocol::truediv)
+            }
+            fn __rtruediv__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, true, $crate::py::protocol::truediv)
+            }
+            fn __pow__(
+                &self,
+                o: &Bound<'_, PyAny>,
+                modulo: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<$crate::py::tensor::PyTensor> {
+                let _ = modulo;
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::pow)
+            }
+            fn __rpow__(
+                &self,
+                o: &Bound<'_, PyAny>,
+                modulo: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<$crate::py::tensor::PyTensor> {
+                let _ = modulo;
+                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::pow)
+            }
+            fn __matmul__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, |a, b| $crate::ops::matmul(a, b, false, false))
+            }
+            fn __rmatmul__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, true, |a, b| $crate::ops::matmul(a, b, false, false))
+            }
+            fn __neg__(&self, py: Python<'_>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::unary(py, self.current(), $crate::ops::negative)
+            }
+            fn __pos__(&self) -> PyResult<$crate::py::tensor::PyTensor> {
+                Ok($crate::py::tensor::PyTensor::new(self.current()))
+            }
+            fn __abs__(&self, py: Python<'_>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::unary(py, self.current(), $crate::ops::abs)
+            }
+            fn __lt__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::less)
+            }
+            fn __le__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::less_equal)
+            }
+            fn __gt__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::greater)
+            }
+            fn __ge__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::greater_equal)
+            }
+            fn __eq__<'py>(&self, py: Python<'py>, o: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                $crate::py::protocol::equality(py, self.current(), o, true)
+            }
+            fn __ne__<'py>(&self, py: Python<'py>, o: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                $crate::py::protocol::equality(py, self.current(), o, false)
+            }
+        }
+    };
+}
+pub(crate) use tensor_protocol;
+
+tensor_protocol!(PyTensor, "Tensor", {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        crate::py::protocol::repr(py, &self.tensor, "tapegrad.Tensor")
+    }
+
+    fn __str__(&self, py: Python<'_>) -> PyResult<String> {
+        crate::py::protocol::str(py, &self.tensor)
+    }
+
+    /// A unique id for this tensor (TF's `Tensor._id`).
+    #[getter]
+    fn _id(&self) -> u64 {
+        self.tensor.id()
+    }
+
+    fn __copy__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+});

@@ -1,0 +1,202 @@
+//! `tapegrad.Variable`: a named, lockable holder of a tensor value.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use super::convert::{dtype_from_py, to_tensor};
+use super::tensor::{PyTensor, tensor_protocol};
+use crate::ops;
+use crate::tensor::{Tensor, TensorId};
+use crate::variable::Variable;
+
+pub struct VarInner {
+    var: Variable,
+    name: String,
+}
+
+/// A variable. Python wrappers share one `VarInner`; `watched_variables()`
+/// hands out new wrappers of the same variable.
+#[pyclass(frozen, name = "Variable", module = "tapegrad", weakref)]
+pub struct PyVariable {
+    inner: Arc<VarInner>,
+}
+
+/// Live variables by handle, so a tape can hand back the ones it watched.
+static LIVE: Mutex<Option<HashMap<TensorId, Weak<VarInner>>>> = Mutex::new(None);
+static UNNAMED: AtomicU64 = AtomicU64::new(0);
+
+impl PyVariable {
+    pub fn read(&self) -> Tensor {
+        self.inner.var.read()
+    }
+
+    pub fn dtype(&self) -> crate::DType {
+        self.inner.var.dtype()
+    }
+
+    pub fn handle_meta(&self) -> crate::tensor::TensorMeta {
+        self.inner.var.handle_meta()
+    }
+
+    pub fn trainable(&self) -> bool {
+        self.inner.var.trainable()
+    }
+
+    /// Operators and conversions read the variable (recorded under a tape).
+    pub(crate) fn current(&self) -> Tensor {
+        self.read()
+    }
+
+    /// A wrapper of the live variable with this handle, if any.
+    pub fn lookup(handle: TensorId) -> Option<PyVariable> {
+        let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = live.as_ref()?.get(&handle)?.upgrade()?;
+        Some(PyVariable { inner })
+    }
+}
+
+impl Drop for PyVariable {
+    fn drop(&mut self) {
+        // The last wrapper of a variable takes it out of the live table.
+        if Arc::strong_count(&self.inner) == 1 {
+            let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(m) = live.as_mut() {
+                m.remove(&self.inner.var.handle());
+            }
+        }
+    }
+}
+
+tensor_protocol!(PyVariable, "Variable", {
+    #[new]
+    #[pyo3(signature = (
+        initial_value, trainable=None, validate_shape=true, caching_device=None, name=None,
+        variable_def=None, dtype=None, import_scope=None, constraint=None,
+        synchronization=None, aggregation=None, shape=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        initial_value: &Bound<'_, PyAny>,
+        trainable: Option<bool>,
+        validate_shape: bool,
+        caching_device: Option<&Bound<'_, PyAny>>,
+        name: Option<String>,
+        variable_def: Option<&Bound<'_, PyAny>>,
+        dtype: Option<&Bound<'_, PyAny>>,
+        import_scope: Option<&Bound<'_, PyAny>>,
+        constraint: Option<&Bound<'_, PyAny>>,
+        synchronization: Option<&Bound<'_, PyAny>>,
+        aggregation: Option<&Bound<'_, PyAny>>,
+        shape: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyVariable> {
+        // Graph-mode and distribution arguments have no meaning in eager mode.
+        let _ = (validate_shape, caching_device, variable_def, import_scope, synchronization, aggregation, shape);
+        if constraint.is_some_and(|c| !c.is_none()) {
+            return Err(PyValueError::new_err("Variable constraints are not supported"));
+        }
+        let dtype = dtype.filter(|d| !d.is_none()).map(dtype_from_py).transpose()?;
+        let initial = if initial_value.is_callable() { initial_value.call0()? } else { initial_value.clone() };
+        // Initial values are computed off the tape, as TF does.
+        let mut value = crate::tape::without_recording(|| to_tensor(&initial, dtype))?;
+        if let Some(d) = dtype {
+            value = ops::cast(&value, d)?;
+        }
+        let name = name.unwrap_or_else(|| match UNNAMED.fetch_add(1, Ordering::Relaxed) {
+            0 => "Variable".to_string(),
+            n => format!("Variable_{n}"),
+        });
+        let inner = Arc::new(VarInner {
+            var: Variable::new(value, trainable.unwrap_or(true)),
+            name: format!("{name}:0"),
+        });
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(HashMap::new)
+            .insert(inner.var.handle(), Arc::downgrade(&inner));
+        Ok(PyVariable { inner })
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        crate::py::protocol::variable_repr(py, &self.inner.var.peek(), &self.inner.name)
+    }
+
+    fn __str__(&self, py: Python<'_>) -> PyResult<String> {
+        self.__repr__(py)
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    #[getter(trainable)]
+    fn py_trainable(&self) -> bool {
+        self.inner.var.trainable()
+    }
+
+    /// The current value as a tensor (recorded as a read under a tape).
+    fn read_value(&self) -> PyTensor {
+        PyTensor::new(self.read())
+    }
+
+    #[pyo3(name = "value")]
+    fn py_value(&self) -> PyTensor {
+        PyTensor::new(self.read())
+    }
+
+    /// Set the value (same dtype and shape); returns the variable.
+    #[pyo3(signature = (value, use_locking=false, name=None, read_value=true))]
+    fn assign(
+        slf: &Bound<'_, Self>,
+        value: &Bound<'_, PyAny>,
+        use_locking: bool,
+        name: Option<&str>,
+        read_value: bool,
+    ) -> PyResult<Option<Py<Self>>> {
+        let _ = (use_locking, name);
+        let v = slf.get();
+        let t = to_tensor(value, Some(v.dtype()))?;
+        v.inner.var.assign(&t)?;
+        Ok(read_value.then(|| slf.clone().unbind()))
+    }
+
+    #[pyo3(signature = (delta, use_locking=false, name=None, read_value=true))]
+    fn assign_add(
+        slf: &Bound<'_, Self>,
+        delta: &Bound<'_, PyAny>,
+        use_locking: bool,
+        name: Option<&str>,
+        read_value: bool,
+    ) -> PyResult<Option<Py<Self>>> {
+        let _ = (use_locking, name);
+        let v = slf.get();
+        let t = to_tensor(delta, Some(v.dtype()))?;
+        v.inner.var.assign_add(&t)?;
+        Ok(read_value.then(|| slf.clone().unbind()))
+    }
+
+    #[pyo3(signature = (delta, use_locking=false, name=None, read_value=true))]
+    fn assign_sub(
+        slf: &Bound<'_, Self>,
+        delta: &Bound<'_, PyAny>,
+        use_locking: bool,
+        name: Option<&str>,
+        read_value: bool,
+    ) -> PyResult<Option<Py<Self>>> {
+        let _ = (use_locking, name);
+        let v = slf.get();
+        let t = to_tensor(delta, Some(v.dtype()))?;
+        v.inner.var.assign_sub(&t)?;
+        Ok(read_value.then(|| slf.clone().unbind()))
+    }
+
+    /// The handle id that stands for this variable on tapes.
+    #[getter]
+    fn _handle_id(&self) -> u64 {
+        self.inner.var.handle()
+    }
+});

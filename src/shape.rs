@@ -1,0 +1,93 @@
+//! Shapes, broadcasting and axis normalisation.
+
+use crate::error::{Error, Result};
+
+pub type Shape = Vec<usize>;
+
+/// numpy/TF broadcasting: align trailing dimensions; a 1 stretches.
+pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(Error::ShapeMismatch { op, lhs: a.to_vec(), rhs: b.to_vec() }),
+        };
+    }
+    Ok(out)
+}
+
+/// The axes of `out` that were created or stretched when broadcasting `input`
+/// up to `out`: summing a gradient over them (keeping the stretched ones as
+/// size 1) undoes the broadcast.
+pub fn broadcast_reduction_axes(input: &[usize], out: &[usize]) -> Vec<usize> {
+    let lead = out.len() - input.len();
+    (0..out.len())
+        .filter(|&i| i < lead || (input[i - lead] == 1 && out[i] != 1))
+        .collect()
+}
+
+/// Resolve a possibly negative axis against `rank`.
+pub fn normalize_axis(op: &'static str, axis: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    if axis < -r || axis >= r {
+        return Err(Error::invalid(
+            op,
+            format!("Invalid reduction dimension {axis} for input with {rank} dimensions"),
+        ));
+    }
+    Ok(if axis < 0 { (axis + r) as usize } else { axis as usize })
+}
+
+/// Normalise, sort and de-duplicate a list of axes.
+pub fn normalize_axes(op: &'static str, axes: &[i64], rank: usize) -> Result<Vec<usize>> {
+    let mut out = axes
+        .iter()
+        .map(|&a| normalize_axis(op, a, rank))
+        .collect::<Result<Vec<_>>>()?;
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Element count, or `None` when the product overflows `usize`.
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        assert_eq!(broadcast_shapes("t", &[3, 1], &[1, 4]).unwrap(), vec![3, 4]);
+        assert_eq!(broadcast_shapes("t", &[], &[2, 2]).unwrap(), vec![2, 2]);
+        assert_eq!(broadcast_shapes("t", &[5, 1, 3], &[4, 1]).unwrap(), vec![5, 4, 3]);
+        assert_eq!(broadcast_shapes("t", &[0], &[1]).unwrap(), vec![0]);
+        assert!(broadcast_shapes("t", &[2], &[3]).is_err());
+    }
+
+    #[test]
+    fn reduction_axes_undo_broadcast() {
+        assert_eq!(broadcast_reduction_axes(&[3, 1], &[2, 3, 4]), vec![0, 2]);
+        assert_eq!(broadcast_reduction_axes(&[], &[2, 2]), vec![0, 1]);
+        assert_eq!(broadcast_reduction_axes(&[2, 2], &[2, 2]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn axes_normalise() {
+        assert_eq!(normalize_axis("t", -1, 3).unwrap(), 2);
+        assert!(normalize_axis("t", 3, 3).is_err());
+        assert!(normalize_axis("t", -4, 3).is_err());
+        assert_eq!(normalize_axes("t", &[-1, 0, 2], 3).unwrap(), vec![0, 2]);
+    }
+}

@@ -1,0 +1,236 @@
+//! Immutable tensors. A `Tensor` is an id plus `Arc`-shared storage: cloning
+//! is two word copies and a refcount increment, and a clone keeps the id.
+//! Views that only reinterpret the buffer (transpose, reshape of contiguous
+//! data, variable reads) share storage under a fresh id.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ndarray::{ArcArray, ArrayD, IxDyn};
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::shape::checked_numel;
+
+pub type TensorId = u64;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-wide unique id, shared by tensors and variable handles, so that
+/// creation order is id order.
+pub fn fresh_id() -> TensorId {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Storage for one tensor: an `ArcArray` per dtype. Layouts may be any
+/// strides (a transpose is a view); kernels take fast paths for contiguous data.
+#[derive(Clone, Debug)]
+pub enum Data {
+    F32(ArcArray<f32, IxDyn>),
+    F64(ArcArray<f64, IxDyn>),
+    I32(ArcArray<i32, IxDyn>),
+    I64(ArcArray<i64, IxDyn>),
+    Bool(ArcArray<bool, IxDyn>),
+}
+
+/// Apply one generic expression to whichever array a `Data` holds.
+#[macro_export]
+macro_rules! with_data {
+    ($data:expr, $a:ident => $body:expr) => {
+        match $data {
+            $crate::tensor::Data::F32($a) => $body,
+            $crate::tensor::Data::F64($a) => $body,
+            $crate::tensor::Data::I32($a) => $body,
+            $crate::tensor::Data::I64($a) => $body,
+            $crate::tensor::Data::Bool($a) => $body,
+        }
+    };
+}
+
+/// Like `with_data!`, but wraps the array the body returns back into a `Data`
+/// of the same dtype.
+#[macro_export]
+macro_rules! map_data {
+    ($data:expr, $a:ident => $body:expr) => {
+        match $data {
+            $crate::tensor::Data::F32($a) => $crate::tensor::Data::F32($body),
+            $crate::tensor::Data::F64($a) => $crate::tensor::Data::F64($body),
+            $crate::tensor::Data::I32($a) => $crate::tensor::Data::I32($body),
+            $crate::tensor::Data::I64($a) => $crate::tensor::Data::I64($body),
+            $crate::tensor::Data::Bool($a) => $crate::tensor::Data::Bool($body),
+        }
+    };
+}
+
+/// Element types a tensor can hold, with the conversions into and out of `Data`.
+pub trait Element: Copy + Send + Sync + Default + std::fmt::Debug + 'static {
+    const DTYPE: DType;
+    fn wrap(a: ArcArray<Self, IxDyn>) -> Data;
+    fn view(d: &Data) -> Option<&ArcArray<Self, IxDyn>>;
+}
+
+macro_rules! impl_element {
+    ($t:ty, $variant:ident) => {
+        impl Element for $t {
+            const DTYPE: DType = DType::$variant;
+            fn wrap(a: ArcArray<Self, IxDyn>) -> Data {
+                Data::$variant(a)
+            }
+            fn view(d: &Data) -> Option<&ArcArray<Self, IxDyn>> {
+                match d {
+                    Data::$variant(a) => Some(a),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+impl_element!(f32, F32);
+impl_element!(f64, F64);
+impl_element!(i32, I32);
+impl_element!(i64, I64);
+impl_element!(bool, Bool);
+
+impl Data {
+    pub fn dtype(&self) -> DType {
+        match self {
+            Data::F32(_) => DType::F32,
+            Data::F64(_) => DType::F64,
+            Data::I32(_) => DType::I32,
+            Data::I64(_) => DType::I64,
+            Data::Bool(_) => DType::Bool,
+        }
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        with_data!(self, a => a.shape())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    id: TensorId,
+    data: Data,
+}
+
+impl Tensor {
+    pub fn from_data(data: Data) -> Tensor {
+        Tensor { id: fresh_id(), data }
+    }
+
+    pub fn from_array<T: Element>(a: ArrayD<T>) -> Tensor {
+        Tensor::from_data(T::wrap(a.into_shared()))
+    }
+
+    /// A tensor from a flat buffer in row-major order.
+    pub fn from_vec<T: Element>(shape: &[usize], v: Vec<T>) -> Result<Tensor> {
+        let a = ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|_| {
+            Error::invalid("constant", format!("{} values do not fill shape {:?}", "given", shape))
+        })?;
+        Ok(Tensor::from_array(a))
+    }
+
+    pub fn scalar<T: Element>(v: T) -> Tensor {
+        Tensor::from_array(ArrayD::from_elem(IxDyn(&[]), v))
+    }
+
+    /// A 0-d tensor of `dtype` holding `v` (cast as numpy casts).
+    pub fn scalar_of(dtype: DType, v: f64) -> Tensor {
+        match dtype {
+            DType::F32 => Tensor::scalar(v as f32),
+            DType::F64 => Tensor::scalar(v),
+            DType::I32 => Tensor::scalar(v as i32),
+            DType::I64 => Tensor::scalar(v as i64),
+            DType::Bool => Tensor::scalar(v != 0.0),
+        }
+    }
+
+    /// A tensor of `shape` filled with `v`; refuses absurd sizes instead of aborting.
+    pub fn full(op: &'static str, dtype: DType, shape: &[usize], v: f64) -> Result<Tensor> {
+        check_alloc(op, dtype, shape)?;
+        let dim = IxDyn(shape);
+        Ok(Tensor::from_data(match dtype {
+            DType::F32 => Data::F32(ArcArray::from_elem(dim, v as f32)),
+            DType::F64 => Data::F64(ArcArray::from_elem(dim, v)),
+            DType::I32 => Data::I32(ArcArray::from_elem(dim, v as i32)),
+            DType::I64 => Data::I64(ArcArray::from_elem(dim, v as i64)),
+            DType::Bool => Data::Bool(ArcArray::from_elem(dim, v != 0.0)),
+        }))
+    }
+
+    pub fn id(&self) -> TensorId {
+        self.id
+    }
+
+    pub fn data(&self) -> &Data {
+        &self.data
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.data.dtype()
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        self.data.shape()
+    }
+
+    pub fn rank(&self) -> usize {
+        self.shape().len()
+    }
+
+    pub fn numel(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// The same storage under a new id: what reading a variable or `identity`
+    /// returns, so the tape can tell the two apart.
+    pub fn with_fresh_id(&self) -> Tensor {
+        Tensor::from_data(self.data.clone())
+    }
+
+    pub fn meta(&self) -> TensorMeta {
+        TensorMeta { id: self.id, dtype: self.dtype(), shape: self.shape().to_vec() }
+    }
+
+    /// Typed view of the storage, if the dtype matches.
+    pub fn array<T: Element>(&self) -> Option<&ArcArray<T, IxDyn>> {
+        T::view(&self.data)
+    }
+
+    /// The single element of a size-1 tensor as f64 (used for `bool()`,
+    /// `float()` and Python control flow).
+    pub fn item_f64(&self) -> Option<f64> {
+        if self.numel() != 1 {
+            return None;
+        }
+        Some(match &self.data {
+            Data::F32(a) => a.iter().next().copied()? as f64,
+            Data::F64(a) => *a.iter().next()?,
+            Data::I32(a) => *a.iter().next()? as f64,
+            Data::I64(a) => *a.iter().next()? as f64,
+            Data::Bool(a) => *a.iter().next()? as u8 as f64,
+        })
+    }
+}
+
+/// What the tape remembers about a tensor without keeping its storage alive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorMeta {
+    pub id: TensorId,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+/// Refuse allocations that would overflow or that no machine could hold, so
+/// that Python sees `ResourceExhaustedError` instead of an allocator abort.
+pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()> {
+    // 2^46 bytes (64 TiB) is beyond any machine this runs on, and far below
+    // isize::MAX, the hard limit of Rust allocations.
+    const LIMIT: u128 = 1 << 46;
+    let bytes = checked_numel(shape)
+        .map(|n| n as u128 * dtype.size_of() as u128)
+        .unwrap_or(u128::MAX);
+    if bytes > LIMIT {
+        return Err(Error::ResourceExhausted { op, shape: shape.to_vec(), bytes });
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Variables: the one mutable thing. A variable has a handle id that stands
+//! for it on tapes; each read under a recording tape returns the current
+//! value under a fresh id, recorded as `ReadVariableOp(handle)`, so all reads
+//! of one variable (across `assign`s) accumulate into one gradient.
+
+use std::sync::{RwLock, RwLockReadGuard};
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::ops;
+use crate::tape;
+use crate::tensor::{Tensor, TensorId, TensorMeta, fresh_id};
+
+pub struct Variable {
+    handle: TensorId,
+    trainable: bool,
+    value: RwLock<Tensor>,
+}
+
+impl Variable {
+    pub fn new(initial: Tensor, trainable: bool) -> Variable {
+        Variable { handle: fresh_id(), trainable, value: RwLock::new(initial.with_fresh_id()) }
+    }
+
+    fn current(&self) -> RwLockReadGuard<'_, Tensor> {
+        self.value.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn handle(&self) -> TensorId {
+        self.handle
+    }
+
+    pub fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.current().dtype()
+    }
+
+    pub fn shape(&self) -> Vec<usize> {
+        self.current().shape().to_vec()
+    }
+
+    /// The handle as the tape sees it.
+    pub fn handle_meta(&self) -> TensorMeta {
+        let v = self.current();
+        TensorMeta { id: self.handle, dtype: v.dtype(), shape: v.shape().to_vec() }
+    }
+
+    /// The current value, recorded as a read by every tape that watches this
+    /// variable (tapes that watch accessed variables start watching it here).
+    pub fn read(&self) -> Tensor {
+        let value = self.current().clone();
+        if !tape::is_recording() {
+            return value;
+        }
+        let out = value.with_fresh_id();
+        tape::record_variable_read(&self.handle_meta(), self.trainable, &out);
+        out
+    }
+
+    /// The current value without recording anything.
+    pub fn peek(&self) -> Tensor {
+        self.current().clone()
+    }
+
+    /// Replace the value; dtype and shape are fixed at creation.
+    pub fn assign(&self, value: &Tensor) -> Result<()> {
+        let mut cur = self.value.write().unwrap_or_else(|e| e.into_inner());
+        check_same("AssignVariableOp", &cur, value)?;
+        *cur = value.with_fresh_id();
+        Ok(())
+    }
+
+    pub fn assign_add(&self, delta: &Tensor) -> Result<()> {
+        self.update("AssignAddVariableOp", delta, ops::add)
+    }
+
+    pub fn assign_sub(&self, delta: &Tensor) -> Result<()> {
+        self.update("AssignSubVariableOp", delta, ops::subtract)
+    }
+
+    /// Read-modify-write under one write lock, so concurrent updates never tear.
+    fn update(&self, op: &'static str, delta: &Tensor, f: fn(&Tensor, &Tensor) -> Result<Tensor>) -> Result<()> {
+        let mut cur = self.value.write().unwrap_or_else(|e| e.into_inner());
+        check_same(op, &cur, delta)?;
+        // Updates are not differentiated (TF semantics): compute off the tape.
+        let next = tape::without_recording(|| f(&cur, delta))?;
+        *cur = next;
+        Ok(())
+    }
+}
+
+fn check_same(op: &'static str, cur: &Tensor, value: &Tensor) -> Result<()> {
+    if cur.dtype() != value.dtype() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "Trying to assign a value of dtype {} to a variable of dtype {}",
+                value.dtype().name(),
+                cur.dtype().name()
+            ),
+        ));
+    }
+    if cur.shape() != value.shape() {
+        return Err(Error::ShapeMismatch { op, lhs: cur.shape().to_vec(), rhs: value.shape().to_vec() });
+    }
+    Ok(())
+}
