@@ -91,6 +91,8 @@ pub trait Num:
     fn to_f64(self) -> f64;
     /// `self` raised to `e` (integers: the caller rejects negative exponents).
     fn pow(self, e: Self) -> Self;
+    /// Only floats can be NaN.
+    fn is_nan(self) -> bool;
 }
 
 /// Transcendental functions of the float element types. Written out here (not
@@ -104,7 +106,6 @@ pub trait Real: Num {
     fn sqrt(self) -> Self;
     fn abs(self) -> Self;
     fn powf(self, e: Self) -> Self;
-    fn is_nan(self) -> bool;
 }
 
 macro_rules! impl_num {
@@ -121,6 +122,9 @@ macro_rules! impl_num {
                 let ($b, $e) = (self, e);
                 $pow
             }
+            #[inline(always)]
+            #[allow(clippy::eq_op)] // NaN is the one value unequal to itself
+            fn is_nan(self) -> bool { self != self }
         }
     )*};
 }
@@ -143,7 +147,6 @@ macro_rules! impl_real {
             #[inline(always)] fn sqrt(self) -> Self { <$t>::sqrt(self) }
             #[inline(always)] fn abs(self) -> Self { <$t>::abs(self) }
             #[inline(always)] fn powf(self, e: Self) -> Self { <$t>::powf(self, e) }
-            #[inline(always)] fn is_nan(self) -> bool { <$t>::is_nan(self) }
         }
     )*};
 }

@@ -11,15 +11,29 @@ pub enum Error {
     // === shapes ===
     /// Two operands whose shapes cannot be combined (broadcasting, matmul, concat, …).
     #[error("{op}: incompatible shapes: {lhs:?} vs. {rhs:?}")]
-    ShapeMismatch { op: &'static str, lhs: Vec<usize>, rhs: Vec<usize> },
+    ShapeMismatch {
+        op: &'static str,
+        lhs: Vec<usize>,
+        rhs: Vec<usize>,
+    },
 
     // === dtypes ===
     /// Two tensor operands of different dtypes (TF never promotes implicitly).
-    #[error("{op}: cannot compute {op} as input #1(zero-based) was expected to be a {lhs} tensor but is a {rhs} tensor")]
-    DTypeMismatch { op: &'static str, lhs: DType, rhs: DType },
+    #[error(
+        "{op}: cannot compute {op} as input #1(zero-based) was expected to be a {lhs} tensor but is a {rhs} tensor"
+    )]
+    DTypeMismatch {
+        op: &'static str,
+        lhs: DType,
+        rhs: DType,
+    },
     /// An op that does not accept this dtype at all (e.g. `exp` of an int32 tensor).
     #[error("{op}: dtype {dtype} is not supported (allowed: {allowed})")]
-    UnsupportedDType { op: &'static str, dtype: DType, allowed: &'static str },
+    UnsupportedDType {
+        op: &'static str,
+        dtype: DType,
+        allowed: &'static str,
+    },
 
     // === arguments ===
     /// Any other invalid argument: bad axis, bad permutation, bad reshape, …
@@ -32,7 +46,11 @@ pub enum Error {
     // === resources and features ===
     /// A tensor too large to allocate.
     #[error("{op}: cannot allocate a tensor of shape {shape:?} ({bytes} bytes)")]
-    ResourceExhausted { op: &'static str, shape: Vec<usize>, bytes: u128 },
+    ResourceExhausted {
+        op: &'static str,
+        shape: Vec<usize>,
+        bytes: u128,
+    },
     #[error("{op}: {msg}")]
     Unimplemented { op: &'static str, msg: String },
 
@@ -44,7 +62,10 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(op: &'static str, msg: impl Into<String>) -> Self {
-        Error::InvalidArgument { op, msg: msg.into() }
+        Error::InvalidArgument {
+            op,
+            msg: msg.into(),
+        }
     }
 }
 

@@ -9,13 +9,27 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
             (x, 1) => x,
-            _ => return Err(Error::ShapeMismatch { op, lhs: a.to_vec(), rhs: b.to_vec() }),
+            _ => {
+                return Err(Error::ShapeMismatch {
+                    op,
+                    lhs: a.to_vec(),
+                    rhs: b.to_vec(),
+                });
+            }
         };
     }
     Ok(out)
@@ -40,7 +54,11 @@ pub fn normalize_axis(op: &'static str, axis: i64, rank: usize) -> Result<usize>
             format!("Invalid reduction dimension {axis} for input with {rank} dimensions"),
         ));
     }
-    Ok(if axis < 0 { (axis + r) as usize } else { axis as usize })
+    Ok(if axis < 0 {
+        (axis + r) as usize
+    } else {
+        axis as usize
+    })
 }
 
 /// Normalise, sort and de-duplicate a list of axes.
@@ -71,7 +89,10 @@ mod tests {
     fn broadcasting_follows_numpy() {
         assert_eq!(broadcast_shapes("t", &[3, 1], &[1, 4]).unwrap(), vec![3, 4]);
         assert_eq!(broadcast_shapes("t", &[], &[2, 2]).unwrap(), vec![2, 2]);
-        assert_eq!(broadcast_shapes("t", &[5, 1, 3], &[4, 1]).unwrap(), vec![5, 4, 3]);
+        assert_eq!(
+            broadcast_shapes("t", &[5, 1, 3], &[4, 1]).unwrap(),
+            vec![5, 4, 3]
+        );
         assert_eq!(broadcast_shapes("t", &[0], &[1]).unwrap(), vec![0]);
         assert!(broadcast_shapes("t", &[2], &[3]).is_err());
     }
@@ -80,7 +101,10 @@ mod tests {
     fn reduction_axes_undo_broadcast() {
         assert_eq!(broadcast_reduction_axes(&[3, 1], &[2, 3, 4]), vec![0, 2]);
         assert_eq!(broadcast_reduction_axes(&[], &[2, 2]), vec![0, 1]);
-        assert_eq!(broadcast_reduction_axes(&[2, 2], &[2, 2]), Vec::<usize>::new());
+        assert_eq!(
+            broadcast_reduction_axes(&[2, 2], &[2, 2]),
+            Vec::<usize>::new()
+        );
     }
 
     #[test]

@@ -114,7 +114,10 @@ pub struct Tensor {
 
 impl Tensor {
     pub fn from_data(data: Data) -> Tensor {
-        Tensor { id: fresh_id(), data }
+        Tensor {
+            id: fresh_id(),
+            data,
+        }
     }
 
     pub fn from_array<T: Element>(a: ArrayD<T>) -> Tensor {
@@ -124,7 +127,10 @@ impl Tensor {
     /// A tensor from a flat buffer in row-major order.
     pub fn from_vec<T: Element>(shape: &[usize], v: Vec<T>) -> Result<Tensor> {
         let a = ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|_| {
-            Error::invalid("constant", format!("{} values do not fill shape {:?}", "given", shape))
+            Error::invalid(
+                "constant",
+                format!("{} values do not fill shape {:?}", "given", shape),
+            )
         })?;
         Ok(Tensor::from_array(a))
     }
@@ -188,7 +194,11 @@ impl Tensor {
     }
 
     pub fn meta(&self) -> TensorMeta {
-        TensorMeta { id: self.id, dtype: self.dtype(), shape: self.shape().to_vec() }
+        TensorMeta {
+            id: self.id,
+            dtype: self.dtype(),
+            shape: self.shape().to_vec(),
+        }
     }
 
     /// Typed view of the storage, if the dtype matches.
@@ -230,7 +240,11 @@ pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()
         .map(|n| n as u128 * dtype.size_of() as u128)
         .unwrap_or(u128::MAX);
     if bytes > LIMIT {
-        return Err(Error::ResourceExhausted { op, shape: shape.to_vec(), bytes });
+        return Err(Error::ResourceExhausted {
+            op,
+            shape: shape.to_vec(),
+            bytes,
+        });
     }
     Ok(())
 }

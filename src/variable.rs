@@ -19,7 +19,11 @@ pub struct Variable {
 
 impl Variable {
     pub fn new(initial: Tensor, trainable: bool) -> Variable {
-        Variable { handle: fresh_id(), trainable, value: RwLock::new(initial.with_fresh_id()) }
+        Variable {
+            handle: fresh_id(),
+            trainable,
+            value: RwLock::new(initial.with_fresh_id()),
+        }
     }
 
     fn current(&self) -> RwLockReadGuard<'_, Tensor> {
@@ -45,7 +49,11 @@ impl Variable {
     /// The handle as the tape sees it.
     pub fn handle_meta(&self) -> TensorMeta {
         let v = self.current();
-        TensorMeta { id: self.handle, dtype: v.dtype(), shape: v.shape().to_vec() }
+        TensorMeta {
+            id: self.handle,
+            dtype: v.dtype(),
+            shape: v.shape().to_vec(),
+        }
     }
 
     /// The current value, recorded as a read by every tape that watches this
@@ -82,7 +90,12 @@ impl Variable {
     }
 
     /// Read-modify-write under one write lock, so concurrent updates never tear.
-    fn update(&self, op: &'static str, delta: &Tensor, f: fn(&Tensor, &Tensor) -> Result<Tensor>) -> Result<()> {
+    fn update(
+        &self,
+        op: &'static str,
+        delta: &Tensor,
+        f: fn(&Tensor, &Tensor) -> Result<Tensor>,
+    ) -> Result<()> {
         let mut cur = self.value.write().unwrap_or_else(|e| e.into_inner());
         check_same(op, &cur, delta)?;
         // Updates are not differentiated (TF semantics): compute off the tape.
@@ -104,7 +117,11 @@ fn check_same(op: &'static str, cur: &Tensor, value: &Tensor) -> Result<()> {
         ));
     }
     if cur.shape() != value.shape() {
-        return Err(Error::ShapeMismatch { op, lhs: cur.shape().to_vec(), rhs: value.shape().to_vec() });
+        return Err(Error::ShapeMismatch {
+            op,
+            lhs: cur.shape().to_vec(),
+            rhs: value.shape().to_vec(),
+        });
     }
     Ok(())
 }

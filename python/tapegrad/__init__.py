@@ -1,12 +1,12 @@
 """tapegrad: TensorFlow 2's eager autodiff API on a Rust tape.
 
-    import tapegrad as tf
+import tapegrad as tf
 
-    x = tf.constant([1.0, 2.0])
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = tf.reduce_sum(x * x)
-    tape.gradient(y, x)   # [2., 4.]
+x = tf.constant([1.0, 2.0])
+with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = tf.reduce_sum(x * x)
+tape.gradient(y, x)   # [2., 4.]
 """
 
 from . import dtypes, errors
@@ -61,8 +61,10 @@ greater_equal = _ops["greater_equal"]
 
 def divide(x: object, y: object, name: object = None) -> Tensor:
     """``x / y`` elementwise (``tf.divide``); integer tensors divide as float64."""
-    x = x if isinstance(x, (Tensor, Variable)) else convert_to_tensor(
-        x, dtype_hint=getattr(y, "dtype", None)
+    x = (
+        x
+        if isinstance(x, (Tensor, Variable))
+        else convert_to_tensor(x, dtype_hint=getattr(y, "dtype", None))
     )
     return x / y  # type: ignore[operator]
 
@@ -72,11 +74,61 @@ truediv = divide
 from . import linalg, math, nn, random  # noqa: E402  (they use the names above)
 
 __all__ = [
-    "DType", "GradientTape", "Tensor", "TensorShape", "UnconnectedGradients", "Variable",
-    "abs", "add", "as_dtype", "bool", "broadcast_to", "cast", "constant", "convert_to_tensor",
-    "cos", "divide", "dtypes", "equal", "errors", "exp", "float32", "float64", "greater",
-    "greater_equal", "identity", "int32", "int64", "less", "less_equal", "linalg", "log",
-    "math", "matmul", "maximum", "minimum", "multiply", "negative", "nn", "norm", "not_equal",
-    "ones", "pow", "random", "reduce_mean", "reduce_sum", "reshape", "sign", "sin", "sqrt",
-    "square", "stop_gradient", "subtract", "tanh", "transpose", "truediv", "where", "zeros",
+    "DType",
+    "GradientTape",
+    "Tensor",
+    "TensorShape",
+    "UnconnectedGradients",
+    "Variable",
+    "abs",
+    "add",
+    "as_dtype",
+    "bool",
+    "broadcast_to",
+    "cast",
+    "constant",
+    "convert_to_tensor",
+    "cos",
+    "divide",
+    "dtypes",
+    "equal",
+    "errors",
+    "exp",
+    "float32",
+    "float64",
+    "greater",
+    "greater_equal",
+    "identity",
+    "int32",
+    "int64",
+    "less",
+    "less_equal",
+    "linalg",
+    "log",
+    "math",
+    "matmul",
+    "maximum",
+    "minimum",
+    "multiply",
+    "negative",
+    "nn",
+    "norm",
+    "not_equal",
+    "ones",
+    "pow",
+    "random",
+    "reduce_mean",
+    "reduce_sum",
+    "reshape",
+    "sign",
+    "sin",
+    "sqrt",
+    "square",
+    "stop_gradient",
+    "subtract",
+    "tanh",
+    "transpose",
+    "truediv",
+    "where",
+    "zeros",
 ]

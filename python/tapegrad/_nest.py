@@ -39,7 +39,7 @@ def pack_sequence_as(structure: Any, flat: list[Any]) -> Any:
         if isinstance(s, Mapping):
             keys = sorted(s)
             values = {k: build(s[k]) for k in keys}
-            return type(s)((k, values[k]) for k in s) if type(s) is not dict else {k: values[k] for k in s}
+            return type(s)((k, values[k]) for k in s)
         items = [build(c) for c in s]
         if isinstance(s, tuple) and hasattr(s, "_fields"):  # namedtuple
             return type(s)(*items)

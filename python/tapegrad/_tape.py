@@ -30,8 +30,7 @@ _PERSISTENT_IN_CONTEXT = (
     "the gradient in order to compute higher order derivatives."
 )
 _ONE_SET = (
-    "A non-persistent GradientTape can only be used to compute one set of gradients "
-    "(or jacobians)"
+    "A non-persistent GradientTape can only be used to compute one set of gradients (or jacobians)"
 )
 _NONFLOAT_WARNINGS_LEFT = [5]
 
@@ -128,8 +127,7 @@ class GradientTape:
             if not dtype.startswith("float") and _NONFLOAT_WARNINGS_LEFT[0] > 0:
                 _NONFLOAT_WARNINGS_LEFT[0] -= 1
                 _log.warning(
-                    "The dtype of the watched tensor must be floating (e.g. tf.float32), "
-                    "got tf.%s",
+                    "The dtype of the watched tensor must be floating (e.g. tf.float32), got tf.%s",
                     dtype,
                 )
 

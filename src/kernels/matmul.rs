@@ -19,7 +19,12 @@ impl GemmElement for f64 {}
 
 /// `op(a) · op(b)` for 2-D views, where `op` transposes when the flag is set.
 /// The caller has validated that the inner dimensions agree.
-pub fn matmul_2d<T: GemmElement>(a: ArrayView2<T>, b: ArrayView2<T>, ta: bool, tb: bool) -> ArrayD<T> {
+pub fn matmul_2d<T: GemmElement>(
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    ta: bool,
+    tb: bool,
+) -> ArrayD<T> {
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
     let (m, k) = a.dim();
@@ -64,7 +69,12 @@ pub fn matmul_2d<T: GemmElement>(a: ArrayView2<T>, b: ArrayView2<T>, ta: bool, t
 }
 
 /// The integer fallback (TF allows int32/int64 matmul; there is no gemm for them).
-pub fn matmul_2d_naive<T: Num>(a: ArrayView2<T>, b: ArrayView2<T>, ta: bool, tb: bool) -> ArrayD<T> {
+pub fn matmul_2d_naive<T: Num>(
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    ta: bool,
+    tb: bool,
+) -> ArrayD<T> {
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
     let (m, k) = a.dim();
@@ -83,7 +93,9 @@ pub fn matmul_2d_naive<T: Num>(a: ArrayView2<T>, b: ArrayView2<T>, ta: bool, tb:
 
 /// A 2-D view of a rank-2 array (the caller checked the rank).
 pub fn as_2d<T>(a: &ArcArray<T, IxDyn>) -> ArrayView2<'_, T> {
-    a.view().into_dimensionality::<Ix2>().expect("rank checked by the caller")
+    a.view()
+        .into_dimensionality::<Ix2>()
+        .expect("rank checked by the caller")
 }
 
 #[cfg(test)]
@@ -129,6 +141,9 @@ mod tests {
         let a = Array2::from_shape_vec((2, 2), vec![1i32, 2, 3, 4]).unwrap();
         let b = Array2::from_shape_vec((2, 2), vec![5i32, 6, 7, 8]).unwrap();
         let got = matmul_2d_naive(a.view(), b.view(), false, false);
-        assert_eq!(got.iter().copied().collect::<Vec<_>>(), vec![19, 22, 43, 50]);
+        assert_eq!(
+            got.iter().copied().collect::<Vec<_>>(),
+            vec![19, 22, 43, 50]
+        );
     }
 }

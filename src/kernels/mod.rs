@@ -52,7 +52,10 @@ where
     let out: Vec<O> = match (a.as_slice(), b.as_slice()) {
         (Some(x), Some(y)) if x.len() == n && y.len() == n => {
             if par {
-                x.par_iter().zip(y.par_iter()).map(|(&p, &q)| f(p, q)).collect()
+                x.par_iter()
+                    .zip(y.par_iter())
+                    .map(|(&p, &q)| f(p, q))
+                    .collect()
             } else {
                 x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
             }
@@ -94,7 +97,11 @@ pub fn select<T: Copy + Send + Sync>(
     let cv = cond.broadcast(sh.clone()).expect("validated broadcast");
     let av = a.broadcast(sh.clone()).expect("validated broadcast");
     let bv = b.broadcast(sh).expect("validated broadcast");
-    let out = cv.iter().zip(av.iter()).zip(bv.iter()).map(|((&c, &x), &y)| if c { x } else { y });
+    let out = cv
+        .iter()
+        .zip(av.iter())
+        .zip(bv.iter())
+        .map(|((&c, &x), &y)| if c { x } else { y });
     from_vec(out_shape, out.collect())
 }
 

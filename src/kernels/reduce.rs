@@ -88,7 +88,9 @@ pub fn sum_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> ArcArray<T, I
     } else {
         flat.chunks(run).map(sum_slice).collect()
     };
-    ArrayD::from_shape_vec(IxDyn(&kept_shape), out).expect("one sum per kept element").into_shared()
+    ArrayD::from_shape_vec(IxDyn(&kept_shape), out)
+        .expect("one sum per kept element")
+        .into_shared()
 }
 
 #[cfg(test)]
@@ -100,14 +102,16 @@ mod tests {
         for n in [0usize, 1, 7, 8, 9, 4095, 4097, 100_003] {
             let v: Vec<f64> = (0..n).map(|i| (i % 17) as f64 - 8.0).collect();
             let naive: f64 = v.iter().sum();
-            let a = ArrayD::from_shape_vec(IxDyn(&[n]), v).unwrap().into_shared();
+            let a = ArrayD::from_shape_vec(IxDyn(&[n]), v)
+                .unwrap()
+                .into_shared();
             assert_eq!(sum_all(&a), naive, "n = {n}");
         }
     }
 
     #[test]
     fn sum_axes_keeps_reduced_dims() {
-        let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), (0..6).map(|x| x as i32).collect())
+        let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), (0..6i32).collect())
             .unwrap()
             .into_shared();
         let s0 = sum_axes(&a, &[0]);
@@ -115,6 +119,9 @@ mod tests {
         assert_eq!(s0.iter().copied().collect::<Vec<_>>(), vec![3, 5, 7]);
         let s1 = sum_axes(&a, &[1]);
         assert_eq!(s1.iter().copied().collect::<Vec<_>>(), vec![3, 12]);
-        assert_eq!(sum_axes(&a, &[0, 1]).iter().copied().collect::<Vec<_>>(), vec![15]);
+        assert_eq!(
+            sum_axes(&a, &[0, 1]).iter().copied().collect::<Vec<_>>(),
+            vec![15]
+        );
     }
 }

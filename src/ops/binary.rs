@@ -42,7 +42,13 @@ pub(crate) fn apply_real2<F: RealFn2>(op: &'static str, a: &Tensor, b: &Tensor) 
     Ok(Tensor::from_data(match (a.data(), b.data()) {
         (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)),
         (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)),
-        _ => return Err(Error::UnsupportedDType { op, dtype: a.dtype(), allowed: "float32, float64" }),
+        _ => {
+            return Err(Error::UnsupportedDType {
+                op,
+                dtype: a.dtype(),
+                allowed: "float32, float64",
+            });
+        }
     }))
 }
 
@@ -114,17 +120,21 @@ binary_ops! {
     /// d(a/b)/db = −a/b² = −(a/b)/b, read from the output.
     divide "RealDiv" float real |p, q| p / q => saves(b, out) [g: g.div(b), g.mul(out)?.div(b)?.neg()];
     /// NaN propagates; on ties the gradient goes to `a` (TF's convention).
-    maximum "Maximum" numeric real |p, q| if p >= q || p != p { p } else { q }
+    maximum "Maximum" numeric real |p, q| if p >= q || p.is_nan() { p } else { q }
         => saves(a, b) [g: route(&greater_equal(a, b)?, g, true), route(&greater_equal(a, b)?, g, false)];
     /// NaN propagates; on ties the gradient goes to `a`.
-    minimum "Minimum" numeric real |p, q| if p <= q || p != p { p } else { q }
+    minimum "Minimum" numeric real |p, q| if p <= q || p.is_nan() { p } else { q }
         => saves(a, b) [g: route(&less_equal(a, b)?, g, true), route(&less_equal(a, b)?, g, false)];
 }
 
 /// `g` where `mask` is `when`, zero elsewhere: how max/min split a gradient.
 fn route(mask: &Tensor, g: &Tensor, when: bool) -> Result<Tensor> {
     let zero = zeros(g.dtype(), &[])?;
-    if when { where_(mask, g, &zero) } else { where_(mask, &zero, g) }
+    if when {
+        where_(mask, g, &zero)
+    } else {
+        where_(mask, &zero, g)
+    }
 }
 
 /// `a ** b`. For integers a negative exponent is an error, as in TF.
@@ -132,10 +142,16 @@ pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = "Pow";
     let out = match (a.data(), b.data()) {
         (Data::I32(_), Data::I32(e)) if e.iter().any(|&v| v < 0) => {
-            return Err(Error::invalid(op, "Integers to negative integer powers are not allowed"));
+            return Err(Error::invalid(
+                op,
+                "Integers to negative integer powers are not allowed",
+            ));
         }
         (Data::I64(_), Data::I64(e)) if e.iter().any(|&v| v < 0) => {
-            return Err(Error::invalid(op, "Integers to negative integer powers are not allowed"));
+            return Err(Error::invalid(
+                op,
+                "Integers to negative integer powers are not allowed",
+            ));
         }
         _ => {
             struct Forward;
@@ -153,7 +169,11 @@ pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         Box::new(move |grads, need| {
             let g = &grads[0];
             let one = Tensor::scalar_of(b.dtype(), 1.0);
-            let ga = if need[0] { Some(g.mul(&b)?.mul(&pow(&a, &b.sub(&one)?)?)?) } else { None };
+            let ga = if need[0] {
+                Some(g.mul(&b)?.mul(&pow(&a, &b.sub(&one)?)?)?)
+            } else {
+                None
+            };
             // d(aᵇ)/db = aᵇ·ln a, taken as 0 where a ≤ 0 (TF masks the log there).
             let gb = if need[1] {
                 let positive = greater(&a, &zeros(a.dtype(), &[])?)?;
@@ -173,7 +193,11 @@ pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let op = "SelectV2";
     let Data::Bool(c) = cond.data() else {
-        return Err(Error::UnsupportedDType { op, dtype: cond.dtype(), allowed: "bool (condition)" });
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype: cond.dtype(),
+            allowed: "bool (condition)",
+        });
     };
     same_dtype(op, x, y)?;
     let s = broadcast_shapes(op, cond.shape(), x.shape())?;
@@ -192,8 +216,16 @@ pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
             let g = &grads[0];
             Ok(vec![
                 None,
-                if need[1] { Some(route(&cond, g, true)?) } else { None },
-                if need[2] { Some(route(&cond, g, false)?) } else { None },
+                if need[1] {
+                    Some(route(&cond, g, true)?)
+                } else {
+                    None
+                },
+                if need[2] {
+                    Some(route(&cond, g, false)?)
+                } else {
+                    None
+                },
             ])
         })
     });

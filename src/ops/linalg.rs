@@ -34,10 +34,18 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
     }
     let (ta, tb) = (transpose_a, transpose_b);
     let out = Tensor::from_data(match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(matmul_2d(as_2d(x), as_2d(y), ta, tb).into_shared()),
-        (Data::F64(x), Data::F64(y)) => Data::F64(matmul_2d(as_2d(x), as_2d(y), ta, tb).into_shared()),
-        (Data::I32(x), Data::I32(y)) => Data::I32(matmul_2d_naive(as_2d(x), as_2d(y), ta, tb).into_shared()),
-        (Data::I64(x), Data::I64(y)) => Data::I64(matmul_2d_naive(as_2d(x), as_2d(y), ta, tb).into_shared()),
+        (Data::F32(x), Data::F32(y)) => {
+            Data::F32(matmul_2d(as_2d(x), as_2d(y), ta, tb).into_shared())
+        }
+        (Data::F64(x), Data::F64(y)) => {
+            Data::F64(matmul_2d(as_2d(x), as_2d(y), ta, tb).into_shared())
+        }
+        (Data::I32(x), Data::I32(y)) => {
+            Data::I32(matmul_2d_naive(as_2d(x), as_2d(y), ta, tb).into_shared())
+        }
+        (Data::I64(x), Data::I64(y)) => {
+            Data::I64(matmul_2d_naive(as_2d(x), as_2d(y), ta, tb).into_shared())
+        }
         _ => {
             return Err(Error::UnsupportedDType {
                 op,

@@ -65,7 +65,11 @@ pub fn registry() -> Vec<OpInfo> {
         doc: "`x ** y` elementwise; integer tensors refuse negative exponents.",
         kernel: OpFn::Binary(binary::pow),
     };
-    let mut all: Vec<OpInfo> = unary::UNARY_OPS.iter().chain(binary::BINARY_OPS).copied().collect();
+    let mut all: Vec<OpInfo> = unary::UNARY_OPS
+        .iter()
+        .chain(binary::BINARY_OPS)
+        .copied()
+        .collect();
     all.push(pow);
     all.extend(binary::COMPARE_OPS);
     all
@@ -74,7 +78,11 @@ pub fn registry() -> Vec<OpInfo> {
 /// The dtype both operands of a binary op share; TF never promotes.
 pub(crate) fn same_dtype(op: &'static str, a: &Tensor, b: &Tensor) -> Result<DType> {
     if a.dtype() != b.dtype() {
-        return Err(Error::DTypeMismatch { op, lhs: a.dtype(), rhs: b.dtype() });
+        return Err(Error::DTypeMismatch {
+            op,
+            lhs: a.dtype(),
+            rhs: b.dtype(),
+        });
     }
     Ok(a.dtype())
 }

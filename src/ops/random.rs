@@ -25,7 +25,10 @@ static SEEDS: Mutex<Option<SeedState>> = Mutex::new(None);
 /// TF's `tf.random.set_seed`: resets every random sequence.
 pub fn set_seed(seed: Option<u64>) {
     let mut st = SEEDS.lock().unwrap_or_else(|e| e.into_inner());
-    *st = Some(SeedState { global: seed, ..SeedState::default() });
+    *st = Some(SeedState {
+        global: seed,
+        ..SeedState::default()
+    });
 }
 
 /// The key of the next random stream.
@@ -34,7 +37,10 @@ fn next_key(op_seed: Option<u64>) -> u64 {
     let st = guard.get_or_insert_with(SeedState::default);
     let global = st.global.unwrap_or_else(|| {
         // No global seed: a new stream every call (TF draws from the OS here too).
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
         t ^ (std::process::id() as u64).rotate_left(32)
     });
     match op_seed {
@@ -101,7 +107,11 @@ impl Stream {
 
 fn float_only(op: &'static str, dtype: DType) -> Result<()> {
     if !dtype.is_float() {
-        return Err(Error::UnsupportedDType { op, dtype, allowed: "float32, float64" });
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype,
+            allowed: "float32, float64",
+        });
     }
     Ok(())
 }
@@ -114,12 +124,22 @@ fn fill(dtype: DType, shape: &[usize], f: impl FnMut() -> f64) -> Result<Tensor>
         DType::F64 => Tensor::from_vec(shape, vals.collect()),
         DType::I32 => Tensor::from_vec(shape, vals.map(|v| v as i32).collect()),
         DType::I64 => Tensor::from_vec(shape, vals.map(|v| v as i64).collect()),
-        DType::Bool => Err(Error::UnsupportedDType { op: "random", dtype, allowed: "numeric" }),
+        DType::Bool => Err(Error::UnsupportedDType {
+            op: "random",
+            dtype,
+            allowed: "numeric",
+        }),
     }
 }
 
 /// Normal samples with the given mean and standard deviation.
-pub fn normal(shape: &[usize], mean: f64, stddev: f64, dtype: DType, seed: Option<u64>) -> Result<Tensor> {
+pub fn normal(
+    shape: &[usize],
+    mean: f64,
+    stddev: f64,
+    dtype: DType,
+    seed: Option<u64>,
+) -> Result<Tensor> {
     let op = "RandomStandardNormal";
     float_only(op, dtype)?;
     check_alloc(op, dtype, shape)?;
@@ -128,13 +148,22 @@ pub fn normal(shape: &[usize], mean: f64, stddev: f64, dtype: DType, seed: Optio
 }
 
 /// Uniform samples in `[minval, maxval)`; integer dtypes need `minval < maxval`.
-pub fn uniform(shape: &[usize], minval: f64, maxval: f64, dtype: DType, seed: Option<u64>) -> Result<Tensor> {
+pub fn uniform(
+    shape: &[usize],
+    minval: f64,
+    maxval: f64,
+    dtype: DType,
+    seed: Option<u64>,
+) -> Result<Tensor> {
     let op = "RandomUniform";
     check_alloc(op, dtype, shape)?;
     let mut s = Stream::new(next_key(seed));
     if dtype.is_int() {
         if minval >= maxval {
-            return Err(Error::invalid(op, format!("Need minval < maxval, got {minval} >= {maxval}")));
+            return Err(Error::invalid(
+                op,
+                format!("Need minval < maxval, got {minval} >= {maxval}"),
+            ));
         }
         let span = (maxval - minval) as u64;
         return fill(dtype, shape, || minval + (s.next_u64() % span) as f64);
@@ -142,8 +171,16 @@ pub fn uniform(shape: &[usize], minval: f64, maxval: f64, dtype: DType, seed: Op
     float_only(op, dtype)?;
     // computed in f64 and rounded: a draw just below 1 could round up to
     // maxval in float32, so clamp to the largest value below it
-    let top = if dtype == DType::F32 { f32_below(maxval as f32) as f64 } else { maxval };
-    fill(dtype, shape, || (minval + (maxval - minval) * s.uniform()).min(top).max(minval))
+    let top = if dtype == DType::F32 {
+        f32_below(maxval as f32) as f64
+    } else {
+        maxval
+    };
+    fill(dtype, shape, || {
+        (minval + (maxval - minval) * s.uniform())
+            .min(top)
+            .max(minval)
+    })
 }
 
 fn f32_below(x: f32) -> f32 {
@@ -176,8 +213,18 @@ mod tests {
     fn uniform_stays_in_range() {
         set_seed(Some(1));
         let u = uniform(&[10_000], -2.0, 3.0, DType::F32, None).unwrap();
-        assert!(u.array::<f32>().unwrap().iter().all(|&v| (-2.0..3.0).contains(&v)));
+        assert!(
+            u.array::<f32>()
+                .unwrap()
+                .iter()
+                .all(|&v| (-2.0..3.0).contains(&v))
+        );
         let i = uniform(&[1000], 0.0, 4.0, DType::I32, None).unwrap();
-        assert!(i.array::<i32>().unwrap().iter().all(|&v| (0..4).contains(&v)));
+        assert!(
+            i.array::<i32>()
+                .unwrap()
+                .iter()
+                .all(|&v| (0..4).contains(&v))
+        );
     }
 }

@@ -38,10 +38,26 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
     let dim = IxDyn(&out_shape);
     let reshape_err = |_| Error::invalid(op, "internal reshape failed");
     let out = Tensor::from_data(match x.data() {
-        Data::F32(a) => Data::F32(sum_axes(a, &axes).into_shape_clone(dim).map_err(reshape_err)?),
-        Data::F64(a) => Data::F64(sum_axes(a, &axes).into_shape_clone(dim).map_err(reshape_err)?),
-        Data::I32(a) => Data::I32(sum_axes(a, &axes).into_shape_clone(dim).map_err(reshape_err)?),
-        Data::I64(a) => Data::I64(sum_axes(a, &axes).into_shape_clone(dim).map_err(reshape_err)?),
+        Data::F32(a) => Data::F32(
+            sum_axes(a, &axes)
+                .into_shape_clone(dim)
+                .map_err(reshape_err)?,
+        ),
+        Data::F64(a) => Data::F64(
+            sum_axes(a, &axes)
+                .into_shape_clone(dim)
+                .map_err(reshape_err)?,
+        ),
+        Data::I32(a) => Data::I32(
+            sum_axes(a, &axes)
+                .into_shape_clone(dim)
+                .map_err(reshape_err)?,
+        ),
+        Data::I64(a) => Data::I64(
+            sum_axes(a, &axes)
+                .into_shape_clone(dim)
+                .map_err(reshape_err)?,
+        ),
         Data::Bool(_) => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -54,7 +70,12 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
         let in_shape = x.shape().to_vec();
         let kept = reduced_shape(&in_shape, &axes, true);
         // Every input element contributed once: spread g back over the reduced axes.
-        Box::new(move |g, _| Ok(vec![Some(broadcast_to(&reshape_to(&g[0], &kept)?, &in_shape)?)]))
+        Box::new(move |g, _| {
+            Ok(vec![Some(broadcast_to(
+                &reshape_to(&g[0], &kept)?,
+                &in_shape,
+            )?)])
+        })
     });
     Ok(out)
 }
@@ -81,7 +102,11 @@ pub fn reduce_mean(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
 /// at the zero vector is NaN, as in TF: d√s/ds is infinite there.
 pub fn norm_euclidean(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
     if !x.dtype().is_float() {
-        return Err(Error::UnsupportedDType { op: "norm", dtype: x.dtype(), allowed: "float32, float64" });
+        return Err(Error::UnsupportedDType {
+            op: "norm",
+            dtype: x.dtype(),
+            allowed: "float32, float64",
+        });
     }
     sqrt(&reduce_sum(&square(x)?, axis, keepdims)?)
 }
@@ -94,10 +119,20 @@ pub fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
     }
     let lead = g.rank().wrapping_sub(shape.len());
     let compatible = g.rank() >= shape.len()
-        && shape.iter().zip(&g.shape()[lead..]).all(|(&s, &d)| s == d || s == 1);
+        && shape
+            .iter()
+            .zip(&g.shape()[lead..])
+            .all(|(&s, &d)| s == d || s == 1);
     if !compatible {
-        return Err(Error::ShapeMismatch { op: "sum_to_shape", lhs: g.shape().to_vec(), rhs: shape.to_vec() });
+        return Err(Error::ShapeMismatch {
+            op: "sum_to_shape",
+            lhs: g.shape().to_vec(),
+            rhs: shape.to_vec(),
+        });
     }
-    let axes: Vec<i64> = broadcast_reduction_axes(shape, g.shape()).into_iter().map(|a| a as i64).collect();
+    let axes: Vec<i64> = broadcast_reduction_axes(shape, g.shape())
+        .into_iter()
+        .map(|a| a as i64)
+        .collect();
     reshape_to(&reduce_sum(g, Some(&axes), true)?, shape)
 }

@@ -20,26 +20,36 @@ pub fn reshape(x: &Tensor, shape: &[i64]) -> Result<Tensor> {
     if unknown.len() > 1 || shape.iter().any(|&d| d < -1) {
         return Err(Error::invalid(
             op,
-            format!("invalid target shape {shape:?}: only one dimension may be -1 and none may be negative"),
+            format!(
+                "invalid target shape {shape:?}: only one dimension may be -1 and none may be negative"
+            ),
         ));
     }
     let known: usize = checked_numel(
-        &shape.iter().filter(|&&d| d != -1).map(|&d| d as usize).collect::<Vec<_>>(),
+        &shape
+            .iter()
+            .filter(|&&d| d != -1)
+            .map(|&d| d as usize)
+            .collect::<Vec<_>>(),
     )
     .ok_or_else(|| Error::invalid(op, format!("target shape {shape:?} is too large")))?;
     let mut target: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(&i) = unknown.first() {
-        if known == 0 || n % known != 0 {
+        if known == 0 || !n.is_multiple_of(known) {
             return Err(Error::invalid(
                 op,
-                format!("Input to reshape is a tensor with {n} values, but the requested shape requires a multiple of {known}"),
+                format!(
+                    "Input to reshape is a tensor with {n} values, but the requested shape requires a multiple of {known}"
+                ),
             ));
         }
         target[i] = n / known;
     } else if known != n {
         return Err(Error::invalid(
             op,
-            format!("Input to reshape is a tensor with {n} values, but the requested shape has {known}"),
+            format!(
+                "Input to reshape is a tensor with {n} values, but the requested shape has {known}"
+            ),
         ));
     }
     reshape_to(x, &target)
@@ -54,12 +64,18 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     if checked_numel(shape) != Some(x.numel()) {
         return Err(Error::invalid(
             "Reshape",
-            format!("Input to reshape is a tensor with {} values, but the requested shape is {:?}", x.numel(), shape),
+            format!(
+                "Input to reshape is a tensor with {} values, but the requested shape is {:?}",
+                x.numel(),
+                shape
+            ),
         ));
     }
     let dim = IxDyn(shape);
     let err = |_| Error::invalid("Reshape", "internal reshape failed");
-    let out = Tensor::from_data(map_data!(x.data(), a => kernels::standard(a).into_shape_clone(dim).map_err(err)?));
+    let out = Tensor::from_data(
+        map_data!(x.data(), a => kernels::standard(a).into_shape_clone(dim).map_err(err)?),
+    );
     tape::record("Reshape", &[x], &[&out], || {
         let in_shape = x.shape().to_vec();
         Box::new(move |g, _| Ok(vec![Some(reshape_to(&g[0], &in_shape)?)]))
@@ -83,10 +99,21 @@ pub fn transpose(x: &Tensor, perm: Option<&[i64]>) -> Result<Tensor> {
             if !valid {
                 return Err(Error::invalid(
                     op,
-                    format!("{p:?} is not a valid permutation of the {rank} axes of a tensor of shape {:?}", x.shape()),
+                    format!(
+                        "{p:?} is not a valid permutation of the {rank} axes of a tensor of shape {:?}",
+                        x.shape()
+                    ),
                 ));
             }
-            p.iter().map(|&a| if a < 0 { (a + rank as i64) as usize } else { a as usize }).collect()
+            p.iter()
+                .map(|&a| {
+                    if a < 0 {
+                        (a + rank as i64) as usize
+                    } else {
+                        a as usize
+                    }
+                })
+                .collect()
         }
     };
     let out = Tensor::from_data(map_data!(x.data(), a => a.clone().permuted_axes(IxDyn(&perm))));
@@ -107,7 +134,11 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
         return Ok(x.clone());
     }
     if broadcast_shapes(op, x.shape(), shape)? != shape {
-        return Err(Error::ShapeMismatch { op, lhs: x.shape().to_vec(), rhs: shape.to_vec() });
+        return Err(Error::ShapeMismatch {
+            op,
+            lhs: x.shape().to_vec(),
+            rhs: shape.to_vec(),
+        });
     }
     check_alloc(op, x.dtype(), shape)?;
     let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape)));
@@ -158,7 +189,9 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
 /// The same values under a new id; gradients pass straight through.
 pub fn identity(x: &Tensor) -> Result<Tensor> {
     let out = x.with_fresh_id();
-    tape::record("Identity", &[x], &[&out], || Box::new(|g, _| Ok(vec![Some(g[0].clone())])));
+    tape::record("Identity", &[x], &[&out], || {
+        Box::new(|g, _| Ok(vec![Some(g[0].clone())]))
+    });
     Ok(out)
 }
 

@@ -24,7 +24,13 @@ pub(crate) fn apply_real<F: RealFn>(op: &'static str, x: &Tensor) -> Result<Tens
     Ok(Tensor::from_data(match x.data() {
         Data::F32(a) => Data::F32(kernels::map(a, F::f::<f32>)),
         Data::F64(a) => Data::F64(kernels::map(a, F::f::<f64>)),
-        _ => return Err(Error::UnsupportedDType { op, dtype: x.dtype(), allowed: "float32, float64" }),
+        _ => {
+            return Err(Error::UnsupportedDType {
+                op,
+                dtype: x.dtype(),
+                allowed: "float32, float64",
+            });
+        }
     }))
 }
 
@@ -65,8 +71,12 @@ macro_rules! unary_op {
         }
         apply_num::<Forward>($tf, $x)
     }};
-    (@diff nondiff) => { false };
-    (@diff $($t:tt)*) => { true };
+    (@diff nondiff) => {
+        false
+    };
+    (@diff $($t:tt)*) => {
+        true
+    };
 
     (@record $tf:literal, $x:ident, $y:ident, [nondiff]) => {};
     (@record $tf:literal, $x:ident, $y:ident, [$g:ident: $vjp:expr]) => {

@@ -1,10 +1,12 @@
 //! Python values → tensors (TF's conversion rules) and tensors → numpy.
 
-use numpy::{PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods, ToPyArray};
+use numpy::{
+    PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods, ToPyArray,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
@@ -19,9 +21,12 @@ pub fn dtype_from_py(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
         n
     } else {
         let np = obj.py().import("numpy")?;
-        np.call_method1("dtype", (obj,))?.getattr("name")?.extract()?
+        np.call_method1("dtype", (obj,))?
+            .getattr("name")?
+            .extract()?
     };
-    DType::from_name(&name).ok_or_else(|| PyTypeError::new_err(format!("unsupported dtype {name:?}")))
+    DType::from_name(&name)
+        .ok_or_else(|| PyTypeError::new_err(format!("unsupported dtype {name:?}")))
 }
 
 static DTYPE_OBJECTS: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
@@ -63,13 +68,17 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
         };
     }
     if obj.is_instance_of::<PyInt>() {
-        let v: i64 = obj
-            .extract()
-            .map_err(|_| PyValueError::new_err(format!("Can't convert Python int {obj} to a tensor: out of int64 range")))?;
+        let v: i64 = obj.extract().map_err(|_| {
+            PyValueError::new_err(format!(
+                "Can't convert Python int {obj} to a tensor: out of int64 range"
+            ))
+        })?;
         return match hint {
             None if i32::try_from(v).is_ok() => Ok(Tensor::scalar(v as i32)),
             None | Some(DType::I64) => Ok(Tensor::scalar(v)),
-            Some(DType::I32) => i32::try_from(v).map(Tensor::scalar).map_err(|_| cannot_convert(obj, DType::I32)),
+            Some(DType::I32) => i32::try_from(v)
+                .map(Tensor::scalar)
+                .map_err(|_| cannot_convert(obj, DType::I32)),
             Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
             Some(DType::F64) => Ok(Tensor::scalar(v as f64)),
             Some(DType::Bool) => Err(cannot_convert(obj, DType::Bool)),
@@ -85,7 +94,8 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
     }
     let py = obj.py();
     let np = py.import("numpy")?;
-    let is_numpy = obj.is_instance(&np.getattr("ndarray")?)? || obj.is_instance(&np.getattr("generic")?)?;
+    let is_numpy =
+        obj.is_instance(&np.getattr("ndarray")?)? || obj.is_instance(&np.getattr("generic")?)?;
     let arr = np.call_method1("asarray", (obj,))?;
     let arr = arr.cast::<PyUntypedArray>()?;
     let kind = arr.dtype().kind() as char;
@@ -111,11 +121,17 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
     let target = match hint {
         // a float that would have to become an int is refused, as for scalars
         Some(d) if d.is_int() && kind == 'f' => return Err(cannot_convert(obj, d)),
-        Some(d) if !is_numpy && d.is_float() && natural == DType::Bool => return Err(cannot_convert(obj, d)),
+        Some(d) if !is_numpy && d.is_float() && natural == DType::Bool => {
+            return Err(cannot_convert(obj, d));
+        }
         Some(d) => d,
         None => natural,
     };
-    let arr = np.call_method1("ascontiguousarray", (arr, target.name()))?;
+    // (not ascontiguousarray: it would turn a 0-d array into a 1-d one)
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dtype", target.name())?;
+    kwargs.set_item("order", "C")?;
+    let arr = np.call_method("asarray", (arr,), Some(&kwargs))?;
     Ok(match target {
         DType::F32 => copy_in::<f32>(&arr)?,
         DType::F64 => copy_in::<f64>(&arr)?,
@@ -140,12 +156,23 @@ fn fits_i32(arr: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
 }
 
 fn short_repr(obj: &Bound<'_, PyAny>) -> String {
-    let r = obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
-    if r.chars().count() > 60 { format!("{}...", r.chars().take(60).collect::<String>()) } else { r }
+    let r = obj
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "?".into());
+    if r.chars().count() > 60 {
+        format!("{}...", r.chars().take(60).collect::<String>())
+    } else {
+        r
+    }
 }
 
 fn cannot_convert(obj: &Bound<'_, PyAny>, d: DType) -> PyErr {
-    PyTypeError::new_err(format!("Cannot convert {} to EagerTensor of dtype {}", short_repr(obj), d.name()))
+    PyTypeError::new_err(format!(
+        "Cannot convert {} to EagerTensor of dtype {}",
+        short_repr(obj),
+        d.name()
+    ))
 }
 
 /// A fresh numpy array holding a copy of the tensor.

@@ -17,8 +17,16 @@ use crate::kernels::PAR_MIN_LEN;
 
 /// Run a core call, releasing the GIL when it touches enough elements to be
 /// worth it (`work` elements); core errors become Python exceptions.
-pub(crate) fn run<T: Send>(py: Python<'_>, work: usize, f: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
-    let out = if work >= PAR_MIN_LEN { py.detach(f) } else { f() };
+pub(crate) fn run<T: Send>(
+    py: Python<'_>,
+    work: usize,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> PyResult<T> {
+    let out = if work >= PAR_MIN_LEN {
+        py.detach(f)
+    } else {
+        f()
+    };
     Ok(out?)
 }
 

@@ -21,7 +21,12 @@ pub struct PyOp {
 #[pymethods]
 impl PyOp {
     #[pyo3(signature = (*args, name=None))]
-    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        name: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
         let _ = name;
         if args.len() != self.info.arity {
             return Err(PyTypeError::new_err(format!(
@@ -100,13 +105,18 @@ fn int_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
         )));
     }
     let t = ops::cast(&t, DType::I64)?;
-    Ok(t.array::<i64>().map(|a| a.iter().copied().collect()).unwrap_or_default())
+    Ok(t.array::<i64>()
+        .map(|a| a.iter().copied().collect())
+        .unwrap_or_default())
 }
 
 fn usize_shape(obj: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
     int_list(obj)?
         .into_iter()
-        .map(|d| usize::try_from(d).map_err(|_| PyValueError::new_err(format!("negative dimension {d} in shape"))))
+        .map(|d| {
+            usize::try_from(d)
+                .map_err(|_| PyValueError::new_err(format!("negative dimension {d} in shape")))
+        })
         .collect()
 }
 
@@ -115,7 +125,10 @@ fn axes(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
 }
 
 fn dtype_or(obj: Option<&Bound<'_, PyAny>>, default: DType) -> PyResult<DType> {
-    obj.filter(|d| !d.is_none()).map(dtype_from_py).transpose().map(|d| d.unwrap_or(default))
+    obj.filter(|d| !d.is_none())
+        .map(dtype_from_py)
+        .transpose()
+        .map(|d| d.unwrap_or(default))
 }
 
 #[pyfunction]
@@ -139,12 +152,19 @@ pub fn matmul(
     let xs = operands(&[a, b])?;
     let (ta, tb) = (transpose_a || adjoint_a, transpose_b || adjoint_b);
     let work = xs[0].numel().max(xs[1].numel());
-    Ok(PyTensor::new(run(py, work, || ops::matmul(&xs[0], &xs[1], ta, tb))?))
+    Ok(PyTensor::new(run(py, work, || {
+        ops::matmul(&xs[0], &xs[1], ta, tb)
+    })?))
 }
 
 #[pyfunction]
 #[pyo3(signature = (a, perm=None, conjugate=false, name=None))]
-pub fn transpose(a: &Bound<'_, PyAny>, perm: Option<&Bound<'_, PyAny>>, conjugate: bool, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+pub fn transpose(
+    a: &Bound<'_, PyAny>,
+    perm: Option<&Bound<'_, PyAny>>,
+    conjugate: bool,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
     let _ = (conjugate, name);
     let x = to_tensor(a, None)?;
     let perm = axes(perm)?;
@@ -153,7 +173,11 @@ pub fn transpose(a: &Bound<'_, PyAny>, perm: Option<&Bound<'_, PyAny>>, conjugat
 
 #[pyfunction]
 #[pyo3(signature = (tensor, shape, name=None))]
-pub fn reshape(tensor: &Bound<'_, PyAny>, shape: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+pub fn reshape(
+    tensor: &Bound<'_, PyAny>,
+    shape: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
     let _ = name;
     let x = to_tensor(tensor, None)?;
     Ok(PyTensor::new(ops::reshape(&x, &int_list(shape)?)?))
@@ -171,7 +195,9 @@ pub fn reduce_sum(
     let _ = name;
     let x = to_tensor(input_tensor, None)?;
     let axis = axes(axis)?;
-    Ok(PyTensor::new(run(py, x.numel(), || ops::reduce_sum(&x, axis.as_deref(), keepdims))?))
+    Ok(PyTensor::new(run(py, x.numel(), || {
+        ops::reduce_sum(&x, axis.as_deref(), keepdims)
+    })?))
 }
 
 #[pyfunction]
@@ -186,7 +212,9 @@ pub fn reduce_mean(
     let _ = name;
     let x = to_tensor(input_tensor, None)?;
     let axis = axes(axis)?;
-    Ok(PyTensor::new(run(py, x.numel(), || ops::reduce_mean(&x, axis.as_deref(), keepdims))?))
+    Ok(PyTensor::new(run(py, x.numel(), || {
+        ops::reduce_mean(&x, axis.as_deref(), keepdims)
+    })?))
 }
 
 /// `tf.norm` for `ord` in {'euclidean', 'fro', 2 (vectors), 1}.
@@ -209,10 +237,12 @@ pub fn norm(
         _ => "euclidean".to_string(),
     };
     let out = match ord_text.as_str() {
-        "euclidean" | "fro" | "2" | "2.0" => {
-            run(py, x.numel(), || ops::norm_euclidean(&x, axis.as_deref(), keep))?
-        }
-        "1" | "1.0" => run(py, x.numel(), || ops::reduce_sum(&ops::abs(&x)?, axis.as_deref(), keep))?,
+        "euclidean" | "fro" | "2" | "2.0" => run(py, x.numel(), || {
+            ops::norm_euclidean(&x, axis.as_deref(), keep)
+        })?,
+        "1" | "1.0" => run(py, x.numel(), || {
+            ops::reduce_sum(&ops::abs(&x)?, axis.as_deref(), keep)
+        })?,
         other => {
             return Err(PyValueError::new_err(format!(
                 "norm: ord={other} is not supported; use 'euclidean', 'fro', 1 or 2"
@@ -224,7 +254,11 @@ pub fn norm(
 
 #[pyfunction]
 #[pyo3(signature = (x, dtype, name=None))]
-pub fn cast(x: &Bound<'_, PyAny>, dtype: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+pub fn cast(
+    x: &Bound<'_, PyAny>,
+    dtype: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
     let _ = name;
     let t = to_tensor(x, None)?;
     Ok(PyTensor::new(ops::cast(&t, dtype_from_py(dtype)?)?))
@@ -239,14 +273,21 @@ pub fn identity(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> Py
 
 #[pyfunction]
 #[pyo3(signature = (input, name=None))]
-pub fn stop_gradient(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+pub fn stop_gradient(
+    input: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
     let _ = name;
     Ok(PyTensor::new(ops::stop_gradient(&to_tensor(input, None)?)))
 }
 
 #[pyfunction]
 #[pyo3(signature = (input, shape, name=None))]
-pub fn broadcast_to(input: &Bound<'_, PyAny>, shape: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+pub fn broadcast_to(
+    input: &Bound<'_, PyAny>,
+    shape: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
     let _ = name;
     let x = to_tensor(input, None)?;
     Ok(PyTensor::new(ops::broadcast_to(&x, &usize_shape(shape)?)?))
@@ -263,7 +304,9 @@ pub fn where_(
 ) -> PyResult<PyTensor> {
     let _ = name;
     let (Some(x), Some(y)) = (x, y) else {
-        return Err(PyValueError::new_err("where: x and y must both be given (index mode is not supported yet)"));
+        return Err(PyValueError::new_err(
+            "where: x and y must both be given (index mode is not supported yet)",
+        ));
     };
     let c = to_tensor(condition, Some(DType::Bool))?;
     let xs = operands(&[x, y])?;
@@ -281,7 +324,10 @@ pub fn constant(
     name: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
     let _ = name;
-    let dtype = dtype.filter(|d| !d.is_none()).map(dtype_from_py).transpose()?;
+    let dtype = dtype
+        .filter(|d| !d.is_none())
+        .map(dtype_from_py)
+        .transpose()?;
     let mut t = crate::tape::without_recording(|| to_tensor(value, dtype))?;
     if let Some(d) = dtype {
         t = ops::cast(&t, d)?;
@@ -322,8 +368,14 @@ pub fn convert_to_tensor(
         }
         return Ok(PyTensor::new(t.clone()));
     }
-    let dtype = dtype.filter(|d| !d.is_none()).map(dtype_from_py).transpose()?;
-    let hint = dtype_hint.filter(|d| !d.is_none()).map(dtype_from_py).transpose()?;
+    let dtype = dtype
+        .filter(|d| !d.is_none())
+        .map(dtype_from_py)
+        .transpose()?;
+    let hint = dtype_hint
+        .filter(|d| !d.is_none())
+        .map(dtype_from_py)
+        .transpose()?;
     let t = to_tensor(value, dtype.or(hint))?;
     Ok(PyTensor::new(match dtype {
         Some(d) => ops::cast(&t, d)?,
@@ -333,20 +385,36 @@ pub fn convert_to_tensor(
 
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None, name=None))]
-pub fn zeros(shape: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+pub fn zeros(
+    shape: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
     let _ = name;
-    Ok(PyTensor::new(ops::zeros(dtype_or(dtype, DType::F32)?, &usize_shape(shape)?)?))
+    Ok(PyTensor::new(ops::zeros(
+        dtype_or(dtype, DType::F32)?,
+        &usize_shape(shape)?,
+    )?))
 }
 
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None, name=None))]
-pub fn ones(shape: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+pub fn ones(
+    shape: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
     let _ = name;
-    Ok(PyTensor::new(ops::ones(dtype_or(dtype, DType::F32)?, &usize_shape(shape)?)?))
+    Ok(PyTensor::new(ops::ones(
+        dtype_or(dtype, DType::F32)?,
+        &usize_shape(shape)?,
+    )?))
 }
 
 fn seed_arg(seed: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
-    seed.filter(|s| !s.is_none()).map(|s| s.extract::<i64>().map(|v| v as u64)).transpose()
+    seed.filter(|s| !s.is_none())
+        .map(|s| s.extract::<i64>().map(|v| v as u64))
+        .transpose()
 }
 
 #[pyfunction]
@@ -365,7 +433,9 @@ pub fn random_normal(
     let dtype = dtype_or(dtype, DType::F32)?;
     let seed = seed_arg(seed)?;
     let n = shape.iter().product();
-    Ok(PyTensor::new(run(py, n, || ops::random::normal(&shape, mean, stddev, dtype, seed))?))
+    Ok(PyTensor::new(run(py, n, || {
+        ops::random::normal(&shape, mean, stddev, dtype, seed)
+    })?))
 }
 
 #[pyfunction]
@@ -385,11 +455,17 @@ pub fn random_uniform(
     let maxval = match maxval {
         Some(m) => m,
         None if dtype.is_float() => 1.0,
-        None => return Err(PyValueError::new_err("Must specify maxval for integer dtype")),
+        None => {
+            return Err(PyValueError::new_err(
+                "Must specify maxval for integer dtype",
+            ));
+        }
     };
     let seed = seed_arg(seed)?;
     let n = shape.iter().product();
-    Ok(PyTensor::new(run(py, n, || ops::random::uniform(&shape, minval, maxval, dtype, seed))?))
+    Ok(PyTensor::new(run(py, n, || {
+        ops::random::uniform(&shape, minval, maxval, dtype, seed)
+    })?))
 }
 
 #[pyfunction]

@@ -42,12 +42,19 @@ pub fn truediv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `==`/`!=`: elementwise when the operands are compatible; otherwise (None,
 /// another dtype, unbroadcastable shapes) a plain `False`/`True`, as in TF.
-pub fn equality<'py>(py: Python<'py>, a: Tensor, o: &Bound<'py, PyAny>, eq: bool) -> PyResult<Bound<'py, PyAny>> {
+pub fn equality<'py>(
+    py: Python<'py>,
+    a: Tensor,
+    o: &Bound<'py, PyAny>,
+    eq: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let plain = || PyBool::new(py, !eq).to_owned().into_any();
     if o.is_none() {
         return Ok(plain());
     }
-    let Ok(b) = to_tensor(o, Some(a.dtype())) else { return Ok(plain()) };
+    let Ok(b) = to_tensor(o, Some(a.dtype())) else {
+        return Ok(plain());
+    };
     if b.dtype() != a.dtype() || broadcast_shapes("Equal", a.shape(), b.shape()).is_err() {
         return Ok(plain());
     }
@@ -60,7 +67,10 @@ static TENSOR_SHAPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// `tapegrad.TensorShape(dims)`: a tuple with TF's `as_list()`, `rank`, ….
 pub fn shape_object<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
     let cls = TENSOR_SHAPE.get_or_try_init(py, || -> PyResult<_> {
-        Ok(py.import("tapegrad._shape")?.getattr("TensorShape")?.unbind())
+        Ok(py
+            .import("tapegrad._shape")?
+            .getattr("TensorShape")?
+            .unbind())
     })?;
     cls.bind(py).call1((PyTuple::new(py, shape)?,))
 }
@@ -92,14 +102,22 @@ pub fn scalar(t: &Tensor, to: &str) -> PyResult<f64> {
 pub fn index(t: &Tensor) -> PyResult<i64> {
     match (t.dtype().is_int(), t.rank(), t.item_f64()) {
         (true, 0, Some(v)) => Ok(v as i64),
-        _ => Err(PyTypeError::new_err("only integer scalar arrays can be converted to a scalar index")),
+        _ => Err(PyTypeError::new_err(
+            "only integer scalar arrays can be converted to a scalar index",
+        )),
     }
 }
 
 pub fn format(py: Python<'_>, t: &Tensor, spec: &str) -> PyResult<String> {
     let arr = to_numpy(py, t);
-    let value = if t.rank() == 0 { arr.get_item(())? } else { arr.str()?.into_any() };
-    py.import("builtins")?.call_method1("format", (value, spec))?.extract()
+    let value = if t.rank() == 0 {
+        arr.get_item(())?
+    } else {
+        arr.str()?.into_any()
+    };
+    py.import("builtins")?
+        .call_method1("format", (value, spec))?
+        .extract()
 }
 
 /// The numpy text inside a repr: the scalar itself for rank 0, else numpy's
@@ -113,13 +131,24 @@ fn numpy_text(py: Python<'_>, t: &Tensor, as_repr: bool) -> PyResult<String> {
     } else {
         arr.str()?.to_string()
     };
-    Ok(if text.contains('\n') { format!("\n{text}") } else { text })
+    Ok(if text.contains('\n') {
+        format!("\n{text}")
+    } else {
+        text
+    })
 }
 
 fn shape_text(shape: &[usize]) -> String {
     match shape {
         [d] => format!("({d},)"),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

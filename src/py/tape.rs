@@ -34,7 +34,9 @@ fn source_meta(obj: &Bound<'_, PyAny>) -> PyResult<TensorMeta> {
 impl PyTape {
     #[new]
     fn new(persistent: bool, watch_accessed_variables: bool) -> PyTape {
-        PyTape { tape: Tape::new(persistent, watch_accessed_variables) }
+        PyTape {
+            tape: Tape::new(persistent, watch_accessed_variables),
+        }
     }
 
     /// Start recording on this thread.
@@ -85,7 +87,11 @@ impl PyTape {
 
     /// The variables this tape watched, in creation order.
     fn watched_variables(&self) -> Vec<PyVariable> {
-        self.tape.watched_variables().into_iter().filter_map(PyVariable::lookup).collect()
+        self.tape
+            .watched_variables()
+            .into_iter()
+            .filter_map(PyVariable::lookup)
+            .collect()
     }
 
     /// Gradients of the sum of `targets` (seeded by `seeds`, `None` meaning
@@ -119,8 +125,15 @@ impl PyTape {
             };
             pairs.push((t, seed));
         }
-        let sources = sources.iter().map(source_meta).collect::<PyResult<Vec<_>>>()?;
-        let unconnected = if zero_unconnected { Unconnected::Zero } else { Unconnected::None };
+        let sources = sources
+            .iter()
+            .map(source_meta)
+            .collect::<PyResult<Vec<_>>>()?;
+        let unconnected = if zero_unconnected {
+            Unconnected::Zero
+        } else {
+            Unconnected::None
+        };
         let nodes = self.tape.take_nodes();
         let grads = py.detach(|| tape::gradient(nodes, &pairs, &sources, unconnected))?;
         Ok(grads.into_iter().map(|g| g.map(PyTensor::new)).collect())

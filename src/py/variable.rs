@@ -94,12 +94,29 @@ tensor_protocol!(PyVariable, "Variable", {
         shape: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyVariable> {
         // Graph-mode and distribution arguments have no meaning in eager mode.
-        let _ = (validate_shape, caching_device, variable_def, import_scope, synchronization, aggregation, shape);
+        let _ = (
+            validate_shape,
+            caching_device,
+            variable_def,
+            import_scope,
+            synchronization,
+            aggregation,
+            shape,
+        );
         if constraint.is_some_and(|c| !c.is_none()) {
-            return Err(PyValueError::new_err("Variable constraints are not supported"));
+            return Err(PyValueError::new_err(
+                "Variable constraints are not supported",
+            ));
         }
-        let dtype = dtype.filter(|d| !d.is_none()).map(dtype_from_py).transpose()?;
-        let initial = if initial_value.is_callable() { initial_value.call0()? } else { initial_value.clone() };
+        let dtype = dtype
+            .filter(|d| !d.is_none())
+            .map(dtype_from_py)
+            .transpose()?;
+        let initial = if initial_value.is_callable() {
+            initial_value.call0()?
+        } else {
+            initial_value.clone()
+        };
         // Initial values are computed off the tape, as TF does.
         let mut value = crate::tape::without_recording(|| to_tensor(&initial, dtype))?;
         if let Some(d) = dtype {

@@ -63,7 +63,9 @@ pub fn gradient(
     // tensors unless another tape (or a persistent one) still holds them.
     let mut nodes: Vec<Option<Arc<Node>>> = nodes.into_iter().map(Some).collect();
     for i in (0..nodes.len()).rev() {
-        let Some(node) = nodes[i].take() else { continue };
+        let Some(node) = nodes[i].take() else {
+            continue;
+        };
         if !needed[i] {
             continue;
         }
@@ -72,7 +74,11 @@ pub fn gradient(
         let mut any = false;
         let mut out_grads = Vec::with_capacity(node.outputs.len());
         for m in &node.outputs {
-            let g = if source_ids.contains(&m.id) { grads.get(&m.id).cloned() } else { grads.remove(&m.id) };
+            let g = if source_ids.contains(&m.id) {
+                grads.get(&m.id).cloned()
+            } else {
+                grads.remove(&m.id)
+            };
             match g {
                 Some(g) => {
                     any = true;
@@ -97,7 +103,11 @@ pub fn gradient(
             if g.dtype() != m.dtype {
                 return Err(Error::invalid(
                     node.op,
-                    format!("gradient has dtype {} but the input has dtype {}", g.dtype().name(), m.dtype.name()),
+                    format!(
+                        "gradient has dtype {} but the input has dtype {}",
+                        g.dtype().name(),
+                        m.dtype.name()
+                    ),
                 ));
             }
             accumulate(&mut grads, m.id, g)?;
@@ -121,4 +131,115 @@ fn accumulate(grads: &mut HashMap<TensorId, Tensor>, id: TensorId, g: Tensor) ->
     };
     grads.insert(id, total);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops;
+    use crate::tape::Tape;
+
+    fn vec1(v: &[f64]) -> Tensor {
+        Tensor::from_vec(&[v.len()], v.to_vec()).unwrap()
+    }
+
+    fn values(t: &Tensor) -> Vec<f64> {
+        t.array::<f64>().unwrap().iter().copied().collect()
+    }
+
+    fn grad(tape: &Tape, y: &Tensor, x: &Tensor) -> Option<Tensor> {
+        let seed = ops::ones_like(y).unwrap();
+        gradient(
+            tape.take_nodes(),
+            &[(y.clone(), seed)],
+            &[x.meta()],
+            Unconnected::None,
+        )
+        .unwrap()
+        .remove(0)
+    }
+
+    #[test]
+    fn product_rule_and_fan_out() {
+        let x = vec1(&[1.0, 2.0, 3.0]);
+        let tape = Tape::new(false, true);
+        tape.push().unwrap();
+        tape.watch(x.id());
+        // y = x·x + sin(x): x is used three times
+        let y = ops::add(&ops::multiply(&x, &x).unwrap(), &ops::sin(&x).unwrap()).unwrap();
+        tape.pop();
+        let g = grad(&tape, &y, &x).unwrap();
+        for (gi, xi) in values(&g).iter().zip([1.0f64, 2.0, 3.0]) {
+            assert!((gi - (2.0 * xi + xi.cos())).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn nested_tapes_give_second_and_third_derivatives() {
+        let x = vec1(&[0.5, -1.5]);
+        let t3 = Tape::new(false, true);
+        let t2 = Tape::new(false, true);
+        let t1 = Tape::new(false, true);
+        for t in [&t3, &t2, &t1] {
+            t.push().unwrap();
+            t.watch(x.id());
+        }
+        let y = ops::multiply(&ops::multiply(&x, &x).unwrap(), &x).unwrap(); // x³
+        t1.pop();
+        let d1 = grad(&t1, &y, &x).unwrap(); // 3x²
+        t2.pop();
+        let d2 = grad(&t2, &d1, &x).unwrap(); // 6x
+        t3.pop();
+        let d3 = grad(&t3, &d2, &x).unwrap(); // 6
+        assert_eq!(values(&d1), vec![0.75, 6.75]);
+        assert_eq!(values(&d2), vec![3.0, -9.0]);
+        assert_eq!(values(&d3), vec![6.0, 6.0]);
+    }
+
+    #[test]
+    fn broadcast_gradients_are_summed_to_the_input_shape() {
+        let a = Tensor::from_vec(&[3, 1], vec![1.0, 2.0, 3.0]).unwrap();
+        let b = Tensor::from_vec(&[1, 4], vec![1.0, 1.0, 1.0, 1.0]).unwrap();
+        let tape = Tape::new(true, true);
+        tape.push().unwrap();
+        tape.watch(a.id());
+        tape.watch(b.id());
+        let y = ops::multiply(&a, &b).unwrap();
+        tape.pop();
+        let ga = grad(&tape, &y, &a).unwrap();
+        let gb = grad(&tape, &y, &b).unwrap();
+        assert_eq!(ga.shape(), &[3, 1]);
+        assert_eq!(values(&ga), vec![4.0; 3]);
+        assert_eq!(gb.shape(), &[1, 4]);
+        assert_eq!(values(&gb), vec![6.0; 4]);
+    }
+
+    #[test]
+    fn unconnected_sources_and_no_recording_outside_tapes() {
+        let x = vec1(&[1.0]);
+        let z = vec1(&[2.0]);
+        let y = ops::exp(&x).unwrap(); // before any tape: not recorded
+        let tape = Tape::new(false, true);
+        tape.push().unwrap();
+        tape.watch(x.id());
+        let w = ops::exp(&x).unwrap();
+        tape.pop();
+        assert!(grad(&tape, &y, &x).is_none());
+        let seed = ops::ones_like(&w).unwrap();
+        let zero = gradient(Vec::new(), &[(w, seed)], &[z.meta()], Unconnected::Zero).unwrap();
+        assert_eq!(values(zero[0].as_ref().unwrap()), vec![0.0]);
+    }
+
+    #[test]
+    fn a_non_persistent_tape_frees_its_nodes() {
+        let x = vec1(&[1.0, 2.0]);
+        let tape = Tape::new(false, true);
+        tape.push().unwrap();
+        tape.watch(x.id());
+        let y = ops::tanh(&x).unwrap();
+        tape.pop();
+        assert_eq!(tape.num_nodes(), 1);
+        let _ = grad(&tape, &y, &x);
+        assert_eq!(tape.num_nodes(), 0);
+    }
 }

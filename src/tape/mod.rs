@@ -160,7 +160,9 @@ where
     ACTIVE.with(|stack| {
         for tape in stack.borrow().iter() {
             let mut st = tape.state();
-            let watched = inputs.iter().any(|t| t.dtype().is_float() && st.watched.contains(&t.id()));
+            let watched = inputs
+                .iter()
+                .any(|t| t.dtype().is_float() && st.watched.contains(&t.id()));
             if !watched {
                 continue;
             }

@@ -1,0 +1,208 @@
+"""Bad input raises a proper ``Exception`` of the documented class, never a
+``pyo3_runtime.PanicException`` (which derives from ``BaseException``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tapegrad as tf
+from tapegrad.errors import (
+    InvalidArgumentError,
+    OpError,
+    ResourceExhaustedError,
+)
+
+
+def raises(expected, fn, *fragments: str) -> BaseException:
+    """Call ``fn``; it must raise an ``Exception`` that is an ``expected``
+    (a class or tuple), with every fragment in its message."""
+    try:
+        fn()
+    except BaseException as e:  # noqa: BLE001 - a PanicException must be caught too
+        assert type(e).__name__ != "PanicException", f"panic reached Python: {e}"
+        assert isinstance(e, Exception), f"{type(e).__mro__} is not an Exception"
+        assert isinstance(e, expected), f"expected {expected}, got {type(e).__name__}: {e}"
+        for frag in fragments:
+            assert frag in str(e), f"{frag!r} not in {str(e)!r}"
+        return e
+    raise AssertionError(f"{fn} did not raise")
+
+
+def test_error_hierarchy():
+    assert issubclass(InvalidArgumentError, ValueError)
+    assert issubclass(InvalidArgumentError, OpError)
+    assert issubclass(ResourceExhaustedError, MemoryError)
+    assert issubclass(tf.errors.OutOfRangeError, IndexError)
+    assert issubclass(tf.errors.UnimplementedError, NotImplementedError)
+
+
+def test_matmul_shape_mismatch():
+    a, b = tf.ones([2, 3]), tf.ones([4, 5])
+    for fn in (lambda: tf.matmul(a, b), lambda: a @ b, lambda: tf.matmul(a, a)):
+        raises(InvalidArgumentError, fn, "MatMul", "2, 3")
+    raises(InvalidArgumentError, lambda: tf.matmul(a, b), "MatMul", "2, 3", "4, 5")
+    raises(InvalidArgumentError, lambda: tf.matmul(a, b, transpose_a=True), "MatMul")
+    raises(InvalidArgumentError, lambda: tf.matmul(tf.ones([3]), tf.ones([3])), "MatMul", "3")
+    raises(InvalidArgumentError, lambda: tf.matmul(tf.ones([2, 2, 2]), tf.ones([2, 2])), "MatMul")
+    raises(InvalidArgumentError, lambda: tf.matmul(tf.ones([2, 2], dtype=tf.int32), a), "MatMul")
+    raises(InvalidArgumentError, lambda: tf.matmul(tf.constant([[True]]), tf.constant([[True]])))
+
+
+@pytest.mark.parametrize(
+    ("fn", "op"),
+    [
+        (lambda a, b: tf.add(a, b), "Add"),
+        (lambda a, b: a + b, "Add"),
+        (lambda a, b: tf.multiply(a, b), "Mul"),
+        (lambda a, b: a * b, "Mul"),
+        (lambda a, b: a - b, "Sub"),
+        (lambda a, b: tf.maximum(a, b), "Maximum"),
+        (lambda a, b: a < b, "Less"),
+    ],
+)
+def test_broadcast_mismatch(fn, op):
+    raises(InvalidArgumentError, lambda: fn(tf.ones([2, 3]), tf.ones([4])), op, "2, 3", "4")
+    raises(InvalidArgumentError, lambda: fn(tf.ones([2, 3]), tf.ones([2, 2])), op, "2, 3", "2, 2")
+    raises(InvalidArgumentError, lambda: fn(tf.ones([2, 3]), np.ones([3, 3], np.float32)), op)
+
+
+def test_broadcast_mismatch_elsewhere():
+    raises(InvalidArgumentError, lambda: tf.broadcast_to(tf.ones([2]), [3]))
+    raises(InvalidArgumentError, lambda: tf.broadcast_to(tf.ones([2, 3]), [3]))
+    cond, three, two = tf.constant([True]), tf.constant([1.0, 2.0, 3.0]), tf.constant([1.0, 2.0])
+    raises(InvalidArgumentError, lambda: tf.where(cond, three, two))
+    raises(InvalidArgumentError, lambda: tf.constant([1.0, 2.0], shape=[3]))
+
+
+def test_reduce_bad_axis():
+    x = tf.ones([2, 3])
+    raises(InvalidArgumentError, lambda: tf.reduce_sum(x, axis=2), "2")
+    raises(InvalidArgumentError, lambda: tf.reduce_sum(x, axis=-3), "-3")
+    raises(InvalidArgumentError, lambda: tf.reduce_sum(x, axis=[0, 5]), "5")
+    raises(InvalidArgumentError, lambda: tf.reduce_mean(x, axis=7))
+    raises(InvalidArgumentError, lambda: tf.norm(x, axis=3))
+    raises(InvalidArgumentError, lambda: tf.reduce_sum(tf.constant(1.0), axis=0))
+    raises(InvalidArgumentError, lambda: tf.reduce_sum(tf.constant([True])))
+
+
+def test_transpose_bad_perm():
+    x = tf.ones([2, 3])
+    for perm in ([0, 0], [0, 1, 2], [0, 2], [1], [-3, 0]):
+        raises(InvalidArgumentError, lambda perm=perm: tf.transpose(x, perm=perm), "Transpose")
+    raises(InvalidArgumentError, lambda: tf.transpose(tf.constant(1.0), perm=[0]))
+
+
+def test_bad_reshape():
+    x = tf.ones([2, 3])
+    for shape in ([4, 2], [-1, -1], [-1, 4], [-2, -3], [0, -1], [7], [2**62, 2**62]):
+        raises(InvalidArgumentError, lambda shape=shape: tf.reshape(x, shape), "Reshape")
+    raises(InvalidArgumentError, lambda: tf.reshape(tf.zeros([0, 3]), [-1, 0]))
+
+
+def test_unsupported_dtypes():
+    ints = tf.constant([1, 2])
+    for op in (tf.exp, tf.log, tf.sin, tf.cos, tf.tanh, tf.sqrt):
+        raises(InvalidArgumentError, lambda op=op: op(ints), "int32")
+    raises(InvalidArgumentError, lambda: tf.exp(tf.constant([1, 2], dtype=tf.int64)), "Exp")
+    raises(InvalidArgumentError, lambda: tf.sqrt(tf.constant([True])))
+    raises(InvalidArgumentError, lambda: -tf.constant([True]))
+    raises(InvalidArgumentError, lambda: tf.constant([True]) + tf.constant([True]))
+    raises(InvalidArgumentError, lambda: tf.norm(ints))
+    raises(InvalidArgumentError, lambda: tf.pow(tf.constant([2]), tf.constant([-1])))
+    raises(InvalidArgumentError, lambda: tf.random.normal([2], dtype=tf.int32))
+    raises(InvalidArgumentError, lambda: tf.where(tf.constant([1.0]), 1.0, 2.0))
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda: tf.zeros([2**40, 2**40]),
+        lambda: tf.ones([2**40, 2**40], dtype=tf.float64),
+        lambda: tf.zeros([2**62]),
+        lambda: tf.zeros([2**63 - 1], dtype=tf.bool),
+        lambda: tf.broadcast_to(tf.constant(1.0), [2**40, 2**40]),
+        lambda: tf.constant(1.0, shape=[2**40, 2**40]),
+        lambda: tf.random.normal([2**40, 2**40]),
+        lambda: tf.random.uniform([2**40, 2**40]),
+    ],
+)
+def test_absurd_allocation(fn):
+    raises((ResourceExhaustedError, MemoryError), fn)
+    raises(ResourceExhaustedError, fn)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda: tf.zeros([-1, 2]),
+        lambda: tf.ones([-3]),
+        lambda: tf.random.normal([-1]),
+        lambda: tf.random.uniform([2, -2]),
+        lambda: tf.broadcast_to(tf.constant(1.0), [-1]),
+        lambda: tf.constant(1.0, shape=[-1]),
+    ],
+)
+def test_negative_dims(fn):
+    raises(ValueError, fn)
+
+
+@pytest.mark.parametrize(
+    ("fn", "expected"),
+    [
+        (lambda: tf.exp("abc"), (TypeError, ValueError)),
+        (lambda: tf.constant(object()), (TypeError, ValueError)),
+        (lambda: tf.constant(None), (TypeError, ValueError)),
+        (lambda: tf.constant([[1, 2], [3]]), (TypeError, ValueError)),
+        (lambda: tf.constant(1 + 2j), (TypeError, ValueError)),
+        (lambda: tf.constant(2**70), (TypeError, ValueError, OverflowError)),
+        (lambda: tf.constant([2**70]), (TypeError, ValueError, OverflowError)),
+        (lambda: tf.zeros([2**64]), (TypeError, ValueError, OverflowError, MemoryError)),
+        (lambda: tf.constant([1, 2], dtype="foo"), TypeError),
+        (lambda: tf.cast(tf.ones([2]), "complex64"), TypeError),
+        (lambda: tf.cast(tf.ones([2]), object()), TypeError),
+        (lambda: tf.constant(1.5, dtype=tf.int32), TypeError),
+        (lambda: tf.reshape(tf.ones([2, 3]), "ab"), (TypeError, ValueError)),
+        (lambda: tf.reshape(tf.ones([2, 3]), [2.0, 3.0]), (TypeError, ValueError)),
+        (lambda: tf.reduce_sum(tf.ones([2, 3]), axis=1.5), (TypeError, ValueError)),
+        (lambda: tf.reduce_sum(tf.ones([2, 3]), axis=[[0]]), (TypeError, ValueError)),
+        (lambda: tf.zeros("a"), (TypeError, ValueError)),
+        (lambda: tf.zeros([2.5]), (TypeError, ValueError)),
+        (lambda: tf.zeros([[2, 3]]), (TypeError, ValueError)),
+        (lambda: tf.matmul(tf.ones([2, 2]), None), (TypeError, ValueError)),
+        (lambda: tf.add(1), TypeError),
+        (lambda: tf.exp(tf.ones([2]), tf.ones([2])), TypeError),
+        (lambda: tf.ones([2]) + "a", (TypeError, ValueError)),
+        (lambda: tf.constant([1, 2]) + 2**40, (TypeError, ValueError)),
+        (lambda: tf.norm(tf.ones([2]), ord=3), ValueError),
+        (lambda: tf.where(tf.constant([True])), (TypeError, ValueError)),
+        (lambda: tf.Variable(None), (TypeError, ValueError)),
+        (lambda: tf.Variable("a"), (TypeError, ValueError)),
+        (lambda: tf.Variable(1.0, constraint=lambda v: v), (TypeError, ValueError)),
+        (lambda: tf.convert_to_tensor(tf.constant(1.0), dtype=tf.float64), (TypeError, ValueError)),
+        (lambda: tf.random.set_seed("a"), TypeError),
+        (lambda: tf.as_dtype("complex64"), TypeError),
+        (lambda: float(tf.zeros([0])), TypeError),
+        (lambda: int(tf.constant([1, 2])), TypeError),
+        (lambda: len(tf.constant(1.0)), TypeError),
+        (lambda: tf.random.uniform([2], dtype=tf.int32), ValueError),
+    ],
+)
+def test_wrong_arguments(fn, expected):
+    raises(expected, fn)
+
+
+def test_tape_misuse_raises_cleanly():
+    x = tf.constant([1.0, 2.0])
+    with tf.GradientTape(persistent=True) as t:
+        t.watch(x)
+        y = tf.reduce_sum(x * x)
+    raises(TypeError, lambda: t.gradient(None, x))
+    raises(TypeError, lambda: t.gradient(y, 3.0))
+    raises(TypeError, lambda: t.gradient(y, [x, "a"]))
+    raises(ValueError, lambda: t.gradient(y, x, output_gradients=tf.constant([1.0])))
+    # a seed of another dtype than its target
+    seed64 = tf.constant(1.0, dtype=tf.float64)
+    raises(ValueError, lambda: t.gradient(y, x, output_gradients=seed64))
+    raises(RuntimeError, lambda: tf.GradientTape().gradient(y, x))
+    raises(RuntimeError, lambda: tf.GradientTape().stop_recording().__enter__())
+    raises(ValueError, lambda: tf.GradientTape().reset())
