@@ -70,6 +70,8 @@ def as_dtype(value: object) -> DType:
     """The ``DType`` for a DType, a name, or a numpy dtype/scalar type."""
     if isinstance(value, DType):
         return value
+    if value is None:
+        raise TypeError("Cannot convert None to a tapegrad DType")
     if isinstance(value, str):
         name = _ALIASES.get(value, value)
     else:

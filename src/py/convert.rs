@@ -60,14 +60,14 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
     if let Ok(v) = obj.cast::<PyVariable>() {
         return Ok(v.get().read());
     }
-    if obj.is_instance_of::<PyBool>() {
+    if obj.is_exact_instance_of::<PyBool>() {
         let b: bool = obj.extract()?;
         return match hint {
             None | Some(DType::Bool) => Ok(Tensor::scalar(b)),
             Some(d) => Err(cannot_convert(obj, d)),
         };
     }
-    if obj.is_instance_of::<PyInt>() {
+    if obj.is_exact_instance_of::<PyInt>() {
         let v: i64 = obj.extract().map_err(|_| {
             PyValueError::new_err(format!(
                 "Can't convert Python int {obj} to a tensor: out of int64 range"
@@ -84,7 +84,8 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
             Some(DType::Bool) => Err(cannot_convert(obj, DType::Bool)),
         };
     }
-    if obj.is_instance_of::<PyFloat>() {
+    // exact types: numpy scalars (np.float64 subclasses float) keep their dtype
+    if obj.is_exact_instance_of::<PyFloat>() {
         let v: f64 = obj.extract()?;
         return match hint {
             None | Some(DType::F32) => Ok(Tensor::scalar(v as f32)),

@@ -97,6 +97,9 @@ fn int_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
         return Ok(vec![v]);
     }
     let t = to_tensor(obj, None)?;
+    if t.numel() == 0 && t.rank() == 1 {
+        return Ok(Vec::new()); // `[]` or `()`: the shape of a scalar
+    }
     if !t.dtype().is_int() || t.rank() > 1 {
         return Err(PyTypeError::new_err(format!(
             "expected an int or a list of ints, got {} of dtype {}",
