@@ -147,3 +147,173 @@ mod tests {
         );
     }
 }
+
+/// `op(a) · op(b)` over broadcast batch dimensions: `a` is `[..., m, k]`,
+/// `b` is `[..., k, n]` (before `op`), ranks ≥ 2, batch shapes broadcastable
+/// to `batch` (all validated by the caller). `mm` multiplies one pair.
+pub fn matmul_batched<T: Num>(
+    a: &ArcArray<T, IxDyn>,
+    b: &ArcArray<T, IxDyn>,
+    ta: bool,
+    tb: bool,
+    batch: &[usize],
+    mm: fn(ArrayView2<T>, ArrayView2<T>, bool, bool) -> ArrayD<T>,
+) -> ArrayD<T> {
+    let (ra, rb) = (a.ndim(), b.ndim());
+    let m = a.shape()[if ta { ra - 1 } else { ra - 2 }];
+    let n = b.shape()[if tb { rb - 2 } else { rb - 1 }];
+    let out_shape: Vec<usize> = batch.iter().copied().chain([m, n]).collect();
+    let nbatch: usize = batch.iter().product();
+
+    // Batched lhs against a plain matrix: fold the batch into the rows,
+    // one large product instead of many small ones (x @ W in every layer).
+    if rb == 2 && !ta && a.is_standard_layout() && batch == &a.shape()[..ra - 2] {
+        let k = a.shape()[ra - 1];
+        let rows = a
+            .view()
+            .into_shape_with_order((nbatch * m, k))
+            .expect("contiguous");
+        let out = mm(rows, as_2d(b), false, tb);
+        return out
+            .into_shape_with_order(IxDyn(&out_shape))
+            .expect("same element count");
+    }
+
+    // A plain matrix against a batched rhs: op(A)·[B₀ B₁ …] side by side is
+    // again one product (this is the input gradient of x @ W under a jacobian).
+    if ra == 2 && !tb && b.is_standard_layout() && batch == &b.shape()[..rb - 2] {
+        let k = b.shape()[rb - 2];
+        let side_by_side = b
+            .view()
+            .into_shape_with_order((nbatch, k, n))
+            .expect("contiguous")
+            .permuted_axes([1, 0, 2])
+            .as_standard_layout()
+            .into_owned();
+        let wide = side_by_side
+            .into_shape_with_order((k, nbatch * n))
+            .expect("standard layout");
+        let out = mm(as_2d(a), wide.view(), ta, false);
+        let stacked = out
+            .into_shape_with_order((m, nbatch, n))
+            .expect("same element count")
+            .permuted_axes([1, 0, 2])
+            .as_standard_layout()
+            .into_owned();
+        return stacked
+            .into_shape_with_order(IxDyn(&out_shape))
+            .expect("same element count");
+    }
+
+    let a_full: Vec<usize> = batch
+        .iter()
+        .copied()
+        .chain(a.shape()[ra - 2..].iter().copied())
+        .collect();
+    let b_full: Vec<usize> = batch
+        .iter()
+        .copied()
+        .chain(b.shape()[rb - 2..].iter().copied())
+        .collect();
+    let av = a.broadcast(IxDyn(&a_full)).expect("validated broadcast");
+    let bv = b.broadcast(IxDyn(&b_full)).expect("validated broadcast");
+    let mut out = Vec::with_capacity(nbatch * m * n);
+    for flat in 0..nbatch {
+        let idx = unravel(flat, batch);
+        let prod = mm(sub_matrix(&av, &idx), sub_matrix(&bv, &idx), ta, tb);
+        out.extend(prod.iter().copied());
+    }
+    ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("one m×n block per batch entry")
+}
+
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (i, &d) in shape.iter().enumerate().rev() {
+        idx[i] = flat % d;
+        flat /= d;
+    }
+    idx
+}
+
+fn sub_matrix<'a, T>(v: &ndarray::ArrayViewD<'a, T>, idx: &[usize]) -> ArrayView2<'a, T> {
+    let mut w = v.clone();
+    for &i in idx {
+        w = w.index_axis_move(ndarray::Axis(0), i);
+    }
+    w.into_dimensionality::<Ix2>()
+        .expect("two trailing axes remain")
+}
+
+#[cfg(test)]
+mod batched_tests {
+    use super::*;
+
+    #[test]
+    fn batched_matches_a_loop_of_2d_products() {
+        let a = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4, 5]), |i| {
+            (i[0] + 2 * i[1] + 3 * i[2] + i[3]) as f64 * 0.1
+        })
+        .into_shared();
+        let b = ArrayD::from_shape_fn(IxDyn(&[3, 5, 2]), |i| (i[0] * 5 + i[1] + i[2]) as f64 * 0.2)
+            .into_shared();
+        let out = matmul_batched(&a, &b, false, false, &[2, 3], matmul_2d::<f64>);
+        assert_eq!(out.shape(), &[2, 3, 4, 2]);
+        for i in 0..2 {
+            for j in 0..3 {
+                let want = a
+                    .index_axis(ndarray::Axis(0), i)
+                    .index_axis(ndarray::Axis(0), j)
+                    .into_dimensionality::<Ix2>()
+                    .unwrap()
+                    .dot(
+                        &b.index_axis(ndarray::Axis(0), j)
+                            .into_dimensionality::<Ix2>()
+                            .unwrap(),
+                    );
+                let got = out
+                    .index_axis(ndarray::Axis(0), i)
+                    .index_axis(ndarray::Axis(0), j)
+                    .to_owned();
+                for (x, y) in got.iter().zip(want.iter()) {
+                    assert!((x - y).abs() < 1e-12);
+                }
+            }
+        }
+        // the folded path: batched lhs, plain rhs
+        let b2 = ArrayD::from_shape_fn(IxDyn(&[5, 2]), |i| (i[0] + i[1]) as f64).into_shared();
+        let folded = matmul_batched(&a, &b2, false, false, &[2, 3], matmul_2d::<f64>);
+        let b2b = b2
+            .broadcast(IxDyn(&[3, 5, 2]))
+            .unwrap()
+            .to_owned()
+            .into_shared();
+        let looped = matmul_batched(&a, &b2b, false, false, &[2, 3], matmul_2d::<f64>);
+        assert_eq!(folded, looped);
+        // the side-by-side path: plain lhs, batched rhs
+        let a2 =
+            ArrayD::from_shape_fn(IxDyn(&[4, 5]), |i| (i[0] * 2 + i[1]) as f64 * 0.3).into_shared();
+        let b3 =
+            ArrayD::from_shape_fn(IxDyn(&[3, 5, 2]), |i| (i[0] + i[1] * i[2]) as f64).into_shared();
+        let wide = matmul_batched(&a2, &b3, false, false, &[3], matmul_2d::<f64>);
+        let a2b = a2
+            .broadcast(IxDyn(&[3, 4, 5]))
+            .unwrap()
+            .to_owned()
+            .into_shared();
+        let looped2 = matmul_batched(&a2b, &b3, false, false, &[3], matmul_2d::<f64>);
+        for (x, y) in wide.iter().zip(looped2.iter()) {
+            assert!((x - y).abs() < 1e-9);
+        }
+        let wide_t = matmul_batched(
+            &a2.t().to_owned().into_shared(),
+            &b3,
+            true,
+            false,
+            &[3],
+            matmul_2d::<f64>,
+        );
+        for (x, y) in wide_t.iter().zip(looped2.iter()) {
+            assert!((x - y).abs() < 1e-9);
+        }
+    }
+}

@@ -75,6 +75,19 @@ pub fn registry() -> Vec<OpInfo> {
     all
 }
 
+/// The batch dimensions in front of a gradient: a VJP may receive `g` with
+/// shape `batch ++ out_shape` (jacobians push a whole batch of cotangents
+/// through at once) and must return `batch ++ in_shape`. Elementwise rules
+/// get this for free from broadcasting; rules that reshape must keep it.
+pub(crate) fn lead(g: &Tensor, out_rank: usize) -> &[usize] {
+    &g.shape()[..g.rank() - out_rank]
+}
+
+/// `lead ++ shape`.
+pub(crate) fn with_lead(lead: &[usize], shape: &[usize]) -> Vec<usize> {
+    lead.iter().chain(shape).copied().collect()
+}
+
 /// The dtype both operands of a binary op share; TF never promotes.
 pub(crate) fn same_dtype(op: &'static str, a: &Tensor, b: &Tensor) -> Result<DType> {
     if a.dtype() != b.dtype() {

@@ -4,7 +4,7 @@ use ndarray::IxDyn;
 
 use crate::error::{Error, Result};
 use crate::kernels::reduce::sum_axes;
-use crate::ops::{broadcast_to, reshape_to, sqrt, square};
+use crate::ops::{broadcast_to, lead, reshape_to, sqrt, square, with_lead};
 use crate::shape::{broadcast_reduction_axes, normalize_axes};
 use crate::tape;
 use crate::tensor::{Data, Tensor};
@@ -69,12 +69,16 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
     tape::record(op, &[x], &[&out], || {
         let in_shape = x.shape().to_vec();
         let kept = reduced_shape(&in_shape, &axes, true);
+        let out_rank = out_shape.len();
         // Every input element contributed once: spread g back over the reduced axes.
         Box::new(move |g, _| {
-            Ok(vec![Some(broadcast_to(
-                &reshape_to(&g[0], &kept)?,
-                &in_shape,
-            )?)])
+            let g = &g[0];
+            let lead = lead(g, out_rank);
+            let spread = broadcast_to(
+                &reshape_to(g, &with_lead(lead, &kept))?,
+                &with_lead(lead, &in_shape),
+            )?;
+            Ok(vec![Some(spread)])
         })
     });
     Ok(out)

@@ -7,7 +7,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::map_data;
-use crate::ops::sum_to_shape;
+use crate::ops::{lead, sum_to_shape, with_lead};
 use crate::shape::{broadcast_shapes, checked_numel};
 use crate::tape;
 use crate::tensor::{Data, Tensor, check_alloc};
@@ -78,7 +78,14 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     );
     tape::record("Reshape", &[x], &[&out], || {
         let in_shape = x.shape().to_vec();
-        Box::new(move |g, _| Ok(vec![Some(reshape_to(&g[0], &in_shape)?)]))
+        let out_rank = shape.len();
+        Box::new(move |g, _| {
+            let g = &g[0];
+            Ok(vec![Some(reshape_to(
+                g,
+                &with_lead(lead(g, out_rank), &in_shape),
+            )?)])
+        })
     });
     Ok(out)
 }
@@ -122,7 +129,14 @@ pub fn transpose(x: &Tensor, perm: Option<&[i64]>) -> Result<Tensor> {
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i as i64;
         }
-        Box::new(move |g, _| Ok(vec![Some(transpose(&g[0], Some(&inverse))?)]))
+        Box::new(move |g, _| {
+            let g = &g[0];
+            let nb = g.rank() - rank;
+            let perm: Vec<i64> = (0..nb as i64)
+                .chain(inverse.iter().map(|&p| p + nb as i64))
+                .collect();
+            Ok(vec![Some(transpose(g, Some(&perm))?)])
+        })
     });
     Ok(out)
 }
@@ -144,7 +158,14 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape)));
     tape::record(op, &[x], &[&out], || {
         let in_shape = x.shape().to_vec();
-        Box::new(move |g, _| Ok(vec![Some(sum_to_shape(&g[0], &in_shape)?)]))
+        let out_rank = shape.len();
+        Box::new(move |g, _| {
+            let g = &g[0];
+            Ok(vec![Some(sum_to_shape(
+                g,
+                &with_lead(lead(g, out_rank), &in_shape),
+            )?)])
+        })
     });
     Ok(out)
 }
