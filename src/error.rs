@@ -54,6 +54,13 @@ pub enum Error {
     #[error("{op}: {msg}")]
     Unimplemented { op: &'static str, msg: String },
 
+    // === callbacks ===
+    /// An error raised by user code called back from the backward pass (a
+    /// custom gradient). The payload is the binding layer's own error value,
+    /// handed back to it unchanged.
+    #[error("error raised in a gradient callback")]
+    Foreign(std::sync::Arc<dyn std::any::Any + Send + Sync>),
+
     // === tape misuse ===
     /// Using a tape in a state that does not allow it (TF raises RuntimeError).
     #[error("{0}")]

@@ -71,7 +71,9 @@ def divide(x: object, y: object, name: object = None) -> Tensor:
 
 truediv = divide
 
-from . import linalg, math, nn, random  # noqa: E402  (they use the names above)
+# namespaces last: they re-export the names above
+from . import autodiff, linalg, math, nn, random  # noqa: E402
+from ._custom import custom_gradient, recompute_grad  # noqa: E402
 
 __all__ = [
     "DType",
@@ -81,6 +83,9 @@ __all__ = [
     "UnconnectedGradients",
     "Variable",
     "abs",
+    "autodiff",
+    "custom_gradient",
+    "recompute_grad",
     "add",
     "as_dtype",
     "bool",

@@ -216,3 +216,79 @@ class GradientTape:
             self._spent = True
         grads = self._tape.gradient(flat_targets, seeds, flat_sources, zero)
         return pack_sequence_as(sources, grads)
+
+    def _begin_jacobian(self, kind: str, experimental_use_pfor: bool) -> None:
+        if self._tape is None or self._spent:
+            raise RuntimeError(_ONE_SET)
+        if not experimental_use_pfor and not self._persistent:
+            raise RuntimeError(
+                f"GradientTape must be created with persistent=True to compute the {kind} "
+                "with eager execution enabled and with  experimental_use_pfor set to False."
+            )
+        if self._recording:
+            if self._persistent:
+                if not self._warned_in_context:
+                    self._warned_in_context = True
+                    _log.warning(_PERSISTENT_IN_CONTEXT)
+            else:
+                self._pop()
+        if not self._persistent:
+            self._spent_variables = tuple(self._tape.watched_variables())
+            self._spent = True
+
+    def jacobian(
+        self,
+        target: Any,
+        sources: Any,
+        unconnected_gradients: UnconnectedGradients | str = UnconnectedGradients.NONE,
+        parallel_iterations: int | None = None,
+        experimental_use_pfor: bool = True,
+    ) -> Any:
+        """d ``target`` / d ``sources``: for each source a tensor of shape
+        ``target.shape + source.shape``, in the structure of ``sources``.
+
+        All rows are computed by one backward pass that carries a batch of
+        cotangents (the rows of an identity matrix), so there is no loop
+        over rows and nothing to trace. ``parallel_iterations`` caps how
+        many rows go through at once; ``experimental_use_pfor=False`` runs
+        the rows one at a time (and, as in TF, needs a persistent tape).
+        """
+        zero = _unconnected_is_zero(unconnected_gradients)
+        self._begin_jacobian("jacobian", experimental_use_pfor)
+        flat_sources = flatten(sources)
+        for s in flat_sources:
+            if not _is_watchable(s):
+                raise TypeError(f"sources must be tensors or Variables; got {type(s).__name__}")
+        chunk = parallel_iterations if experimental_use_pfor else 1
+        grads = self._tape.jacobian(target, flat_sources, zero, chunk)
+        return pack_sequence_as(sources, grads)
+
+    def batch_jacobian(
+        self,
+        target: Any,
+        source: Any,
+        unconnected_gradients: UnconnectedGradients | str = UnconnectedGradients.NONE,
+        parallel_iterations: int | None = None,
+        experimental_use_pfor: bool = True,
+    ) -> Any:
+        """Per-example jacobian: ``target`` is ``[b, y...]``, ``source``
+        ``[b, x...]``, example ``i`` of the target depends only on example
+        ``i`` of the source; the result is ``[b, y..., x...]``.
+
+        Unlike TF, an unconnected target gives ``None`` under
+        ``UnconnectedGradients.NONE`` (TF returns zeros).
+        """
+        zero = _unconnected_is_zero(unconnected_gradients)
+        target_shape = tuple(target.shape)
+        source_shape = tuple(source.shape)
+        for shape in (target_shape, source_shape):
+            if len(shape) < 2:
+                raise ValueError(f"Shape {shape} must have rank at least 2")
+        if target_shape[0] != source_shape[0]:
+            raise ValueError(
+                f"Need first dimension of target shape ({target_shape}) and source shape "
+                f"({source_shape}) to match."
+            )
+        del parallel_iterations  # one batched pass; nothing to parallelise over
+        self._begin_jacobian("batch_jacobian", experimental_use_pfor)
+        return self._tape.batch_jacobian(target, source, zero)

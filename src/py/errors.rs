@@ -2,8 +2,8 @@
 //! onto a class of `tapegrad.errors` (themselves subclasses of the builtin
 //! a user would catch: `InvalidArgumentError` is also a `ValueError`).
 
-use pyo3::PyErr;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::{PyErr, Python};
 use pyo3::import_exception;
 
 use crate::error::Error;
@@ -25,6 +25,10 @@ impl From<Error> for PyErr {
             Error::ResourceExhausted { .. } => ResourceExhaustedError::new_err(msg),
             Error::Unimplemented { .. } => UnimplementedError::new_err(msg),
             Error::TapeState(_) => PyValueError::new_err(msg),
+            Error::Foreign(payload) => match payload.downcast_ref::<PyErr>() {
+                Some(e) => Python::attach(|py| e.clone_ref(py)),
+                None => PyRuntimeError::new_err(msg),
+            },
         }
     }
 }

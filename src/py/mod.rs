@@ -35,6 +35,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<variable::PyVariable>()?;
     m.add_class::<tape::PyTape>()?;
+    m.add_class::<tape::PyForwardAccumulator>()?;
+    m.add_class::<tape::PySuspension>()?;
+    m.add_function(wrap_pyfunction!(tape::record_custom, m)?)?;
     m.add_class::<ops::PyOp>()?;
     m.add("ops", ops::registry(m.py())?)?;
     m.add_function(wrap_pyfunction!(ops::matmul, m)?)?;

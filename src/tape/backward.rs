@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::Node;
 use crate::error::{Error, Result};
-use crate::ops;
+use crate::ops::{self, with_lead};
 use crate::tensor::{Tensor, TensorId, TensorMeta};
 
 /// What an unconnected source gets (TF's `UnconnectedGradients`).
@@ -21,14 +21,20 @@ pub enum Unconnected {
 /// Gradients of the sum of `targets` (each paired with its seed, the
 /// gradient flowing into it) with respect to each of `sources`.
 ///
+/// `batch` is the shape of a batch of cotangents pushed through at once:
+/// every seed has shape `batch ++ target.shape` and every result
+/// `batch ++ source.shape` (`&[]` for a plain gradient; a jacobian seeds
+/// the rows of an identity matrix).
+///
 /// `nodes` is the tape in recording order, which is a topological order.
 /// Every op run here is an ordinary tapegrad op, so tapes that are recording
 /// on this thread record the backward pass and can differentiate it again.
 pub fn gradient(
     nodes: Vec<Arc<Node>>,
-    targets: &[(Tensor, Tensor)],
+    targets: &[(TensorMeta, Tensor)],
     sources: &[TensorMeta],
     unconnected: Unconnected,
+    batch: &[usize],
 ) -> Result<Vec<Option<Tensor>>> {
     let source_ids: HashSet<TensorId> = sources.iter().map(|s| s.id).collect();
 
@@ -43,7 +49,7 @@ pub fn gradient(
     }
 
     // Backward sweep: of those, which reach a target.
-    let mut to_target: HashSet<TensorId> = targets.iter().map(|(t, _)| t.id()).collect();
+    let mut to_target: HashSet<TensorId> = targets.iter().map(|(t, _)| t.id).collect();
     let mut needed = vec![false; nodes.len()];
     for i in (0..nodes.len()).rev() {
         if on_source_path[i] && nodes[i].outputs.iter().any(|m| to_target.contains(&m.id)) {
@@ -54,8 +60,8 @@ pub fn gradient(
 
     let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
     for (target, seed) in targets {
-        if target.dtype().is_float() && from_source.contains(&target.id()) {
-            accumulate(&mut grads, target.id(), seed.clone())?;
+        if target.dtype.is_float() && from_source.contains(&target.id) {
+            accumulate(&mut grads, target.id, seed.clone())?;
         }
     }
 
@@ -84,7 +90,7 @@ pub fn gradient(
                     any = true;
                     out_grads.push(g);
                 }
-                None => out_grads.push(ops::zeros(m.dtype, &m.shape)?),
+                None => out_grads.push(ops::zeros(m.dtype, &with_lead(batch, &m.shape))?),
             }
         }
         if !any {
@@ -99,7 +105,7 @@ pub fn gradient(
         drop(out_grads);
         for ((m, g), &want) in node.inputs.iter().zip(in_grads).zip(&need) {
             let (Some(g), true) = (g, want) else { continue };
-            let g = ops::sum_to_shape(&g, &m.shape)?;
+            let g = ops::sum_to_shape(&g, &with_lead(batch, &m.shape))?;
             if g.dtype() != m.dtype {
                 return Err(Error::invalid(
                     node.op,
@@ -118,7 +124,7 @@ pub fn gradient(
         .iter()
         .map(|s| match grads.get(&s.id) {
             Some(g) if s.dtype.is_float() => Ok(Some(g.clone())),
-            _ if unconnected == Unconnected::Zero => ops::zeros(s.dtype, &s.shape).map(Some),
+            _ if unconnected == Unconnected::Zero => ops::zeros(s.dtype, &with_lead(batch, &s.shape)).map(Some),
             _ => Ok(None),
         })
         .collect()
@@ -226,7 +232,7 @@ mod tests {
         tape.pop();
         assert!(grad(&tape, &y, &x).is_none());
         let seed = ops::ones_like(&w).unwrap();
-        let zero = gradient(Vec::new(), &[(w, seed)], &[z.meta()], Unconnected::Zero).unwrap();
+        let zero = gradient(Vec::new(), &[(w.meta(), seed)], &[z.meta()], Unconnected::Zero, &[]).unwrap();
         assert_eq!(values(zero[0].as_ref().unwrap()), vec![0.0]);
     }
 

@@ -1,8 +1,10 @@
-//! Gradient tapes: a thread-local stack of active tapes, what each watches,
-//! and the recorded nodes. Recording happens on the calling thread after an
-//! op's kernel; with no tape active it costs one thread-local read.
+//! Gradient tapes and forward accumulators: a thread-local stack of active
+//! recorders, what each watches, and the recorded nodes. Recording happens on
+//! the calling thread after an op's kernel; with nothing active it costs one
+//! thread-local read.
 
 mod backward;
+mod forward;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -12,10 +14,12 @@ use crate::error::{Error, Result};
 use crate::tensor::{Tensor, TensorId, TensorMeta};
 
 pub use backward::{Unconnected, gradient};
+pub use forward::Accumulator;
 
-/// A VJP rule: given the gradient of every output (in output shape) and
-/// which inputs need a gradient, return one gradient per input. Gradients
-/// may have the broadcast output shape; the traversal sums them back down.
+/// A VJP rule: given the gradient of every output and which inputs need a
+/// gradient, return one gradient per input. A gradient may carry leading
+/// batch dimensions (`batch ++ out_shape`, see `ops::lead`) and the
+/// broadcast output shape; the traversal sums it back down to each input.
 /// Rules are written with tapegrad ops, so active tapes record them too.
 pub type Vjp = Box<dyn Fn(&[Tensor], &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 
@@ -43,15 +47,95 @@ struct TapeState {
 #[derive(Clone, Default)]
 pub struct Tape(Arc<Mutex<TapeState>>);
 
+/// Anything that observes ops on this thread, in the order it started.
+#[derive(Clone)]
+enum Recorder {
+    Tape(Tape),
+    Forward(Accumulator),
+}
+
+impl Recorder {
+    fn is(&self, other: &Recorder) -> bool {
+        match (self, other) {
+            (Recorder::Tape(a), Recorder::Tape(b)) => Arc::ptr_eq(&a.0, &b.0),
+            (Recorder::Forward(a), Recorder::Forward(b)) => a.same(b),
+            _ => false,
+        }
+    }
+}
+
 thread_local! {
-    static ACTIVE: RefCell<Vec<Tape>> = const { RefCell::new(Vec::new()) };
+    static ACTIVE: RefCell<Vec<Recorder>> = const { RefCell::new(Vec::new()) };
     static ACTIVE_COUNT: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Is any tape recording on this thread? The whole cost of an op outside a tape.
+/// Is anything recording on this thread? The whole cost of an op outside a tape.
 #[inline]
 pub fn is_recording() -> bool {
     ACTIVE_COUNT.with(|c| c.get() != 0)
+}
+
+fn set_stack(stack: Vec<Recorder>) {
+    ACTIVE_COUNT.with(|c| c.set(stack.len()));
+    ACTIVE.with(|s| *s.borrow_mut() = stack);
+}
+
+fn is_on_stack(r: &Recorder) -> bool {
+    ACTIVE.with(|s| s.borrow().iter().any(|x| x.is(r)))
+}
+
+fn push_recorder(r: Recorder) {
+    ACTIVE.with(|s| s.borrow_mut().push(r));
+    ACTIVE_COUNT.with(|c| c.set(c.get() + 1));
+}
+
+fn pop_recorder(r: &Recorder) {
+    ACTIVE.with(|s| {
+        let mut s = s.borrow_mut();
+        if let Some(i) = s.iter().rposition(|x| x.is(r)) {
+            s.remove(i);
+            ACTIVE_COUNT.with(|c| c.set(c.get() - 1));
+        }
+    });
+}
+
+/// Run `f` with only the first `keep` recorders of this thread active,
+/// restoring the full stack afterwards (also on unwind).
+fn with_prefix<T>(keep: usize, f: impl FnOnce() -> T) -> T {
+    struct Restore(Vec<Recorder>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            set_stack(std::mem::take(&mut self.0));
+        }
+    }
+    let full = ACTIVE.with(|s| s.borrow().clone());
+    let prefix = full[..keep.min(full.len())].to_vec();
+    let _restore = Restore(full);
+    set_stack(prefix);
+    f()
+}
+
+/// This thread's recorders, taken off the stack until `resume` (what a
+/// custom gradient's forward function runs under).
+pub struct Suspended(Vec<Recorder>);
+
+pub fn suspend() -> Suspended {
+    let stack = ACTIVE.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    ACTIVE_COUNT.with(|c| c.set(0));
+    Suspended(stack)
+}
+
+/// Put suspended recorders back (under any pushed since, which stay on top).
+pub fn resume(s: Suspended) {
+    let mut stack = s.0;
+    ACTIVE.with(|cur| stack.extend(std::mem::take(&mut *cur.borrow_mut())));
+    set_stack(stack);
+}
+
+/// Run `f` with nothing recording on this thread (variable updates, custom
+/// gradients' forward functions), restoring the stack afterwards.
+pub fn without_recording<T>(f: impl FnOnce() -> T) -> T {
+    with_prefix(0, f)
 }
 
 impl Tape {
@@ -74,7 +158,7 @@ impl Tape {
 
     /// Is this tape on this thread's active stack?
     pub fn is_active(&self) -> bool {
-        ACTIVE.with(|s| s.borrow().iter().any(|t| Arc::ptr_eq(&t.0, &self.0)))
+        is_on_stack(&Recorder::Tape(self.clone()))
     }
 
     /// Start recording on this thread.
@@ -85,20 +169,13 @@ impl Tape {
                     .into(),
             ));
         }
-        ACTIVE.with(|s| s.borrow_mut().push(self.clone()));
-        ACTIVE_COUNT.with(|c| c.set(c.get() + 1));
+        push_recorder(Recorder::Tape(self.clone()));
         Ok(())
     }
 
     /// Stop recording on this thread (a no-op if it was not recording).
     pub fn pop(&self) {
-        ACTIVE.with(|s| {
-            let mut s = s.borrow_mut();
-            if let Some(i) = s.iter().rposition(|t| Arc::ptr_eq(&t.0, &self.0)) {
-                s.remove(i);
-                ACTIVE_COUNT.with(|c| c.set(c.get() - 1));
-            }
-        });
+        pop_recorder(&Recorder::Tape(self.clone()))
     }
 
     /// Drop everything recorded and watched (TF's `reset`).
@@ -147,8 +224,23 @@ impl Tape {
 }
 
 /// Record one op application into every active tape that watches one of its
-/// float inputs. `make_vjp` runs at most once, and only if some tape records.
+/// float inputs, and push tangents through it for every active forward
+/// accumulator that has one for an input. `make_vjp` runs at most once, and
+/// only if some recorder needs it.
 pub fn record<F>(op: &'static str, inputs: &[&Tensor], outputs: &[&Tensor], make_vjp: F)
+where
+    F: FnOnce() -> Vjp,
+{
+    if !is_recording() {
+        return;
+    }
+    let metas: Vec<TensorMeta> = inputs.iter().map(|t| t.meta()).collect();
+    record_metas(op, &metas, outputs, make_vjp);
+}
+
+/// `record` for inputs known only by their metadata: variable handles, and
+/// the arguments of a custom gradient.
+pub fn record_metas<F>(op: &'static str, inputs: &[TensorMeta], outputs: &[&Tensor], make_vjp: F)
 where
     F: FnOnce() -> Vjp,
 {
@@ -157,32 +249,54 @@ where
     }
     let mut make_vjp = Some(make_vjp);
     let mut node: Option<Arc<Node>> = None;
+    let mut build = || -> Arc<Node> {
+        node.get_or_insert_with(|| {
+            Arc::new(Node {
+                op,
+                inputs: inputs.to_vec(),
+                outputs: outputs.iter().map(|t| t.meta()).collect(),
+                vjp: (make_vjp.take().expect("built once"))(),
+            })
+        })
+        .clone()
+    };
+    // (position on the stack, accumulator, tangent of each input)
+    let mut forward: Vec<(usize, Accumulator, Vec<Option<Tensor>>)> = Vec::new();
     ACTIVE.with(|stack| {
-        for tape in stack.borrow().iter() {
-            let mut st = tape.state();
-            let watched = inputs
-                .iter()
-                .any(|t| t.dtype().is_float() && st.watched.contains(&t.id()));
-            if !watched {
-                continue;
-            }
-            let node = node.get_or_insert_with(|| {
-                let vjp = (make_vjp.take().expect("built once"))();
-                Arc::new(Node {
-                    op,
-                    inputs: inputs.iter().map(|t| t.meta()).collect(),
-                    outputs: outputs.iter().map(|t| t.meta()).collect(),
-                    vjp,
-                })
-            });
-            st.nodes.push(node.clone());
-            for o in outputs {
-                if o.dtype().is_float() {
-                    st.watched.insert(o.id());
+        for (pos, rec) in stack.borrow().iter().enumerate() {
+            match rec {
+                Recorder::Tape(tape) => {
+                    let mut st = tape.state();
+                    let watched = inputs.iter().any(|m| m.dtype.is_float() && st.watched.contains(&m.id));
+                    if !watched {
+                        continue;
+                    }
+                    st.nodes.push(build());
+                    for o in outputs {
+                        if o.dtype().is_float() {
+                            st.watched.insert(o.id());
+                        }
+                    }
+                }
+                Recorder::Forward(acc) => {
+                    let tangents: Vec<Option<Tensor>> = inputs
+                        .iter()
+                        .map(|m| if m.dtype.is_float() { acc.tangent(m.id) } else { None })
+                        .collect();
+                    if tangents.iter().any(Option::is_some) {
+                        forward.push((pos, acc.clone(), tangents));
+                    }
                 }
             }
         }
     });
+    for (pos, acc, tangents) in forward {
+        let node = build();
+        // Strict nesting: the JVP computation is seen by the recorders that
+        // started before this accumulator, never by it or later ones.
+        let result = with_prefix(pos, || forward::jvp(&node, &tangents));
+        acc.store(outputs, result);
+    }
 }
 
 /// Record a read of a variable: `handle` stands for the variable, `value` is
@@ -192,42 +306,17 @@ pub fn record_variable_read(handle: &TensorMeta, trainable: bool, value: &Tensor
     if !is_recording() {
         return;
     }
-    let mut node: Option<Arc<Node>> = None;
     ACTIVE.with(|stack| {
-        for tape in stack.borrow().iter() {
-            let mut st = tape.state();
-            if trainable && st.watch_accessed_variables && st.watched.insert(handle.id) {
-                st.variables.push(handle.id);
+        for rec in stack.borrow().iter() {
+            if let Recorder::Tape(tape) = rec {
+                let mut st = tape.state();
+                if trainable && st.watch_accessed_variables && st.watched.insert(handle.id) {
+                    st.variables.push(handle.id);
+                }
             }
-            if !(handle.dtype.is_float() && st.watched.contains(&handle.id)) {
-                continue;
-            }
-            let node = node.get_or_insert_with(|| {
-                Arc::new(Node {
-                    op: "ReadVariableOp",
-                    inputs: vec![handle.clone()],
-                    outputs: vec![value.meta()],
-                    vjp: Box::new(|g, _| Ok(vec![Some(g[0].clone())])),
-                })
-            });
-            st.nodes.push(node.clone());
-            st.watched.insert(value.id());
         }
     });
-}
-
-/// Run `f` with no tape recording on this thread (what variable updates and
-/// `stop_gradient`-style internals need), restoring the stack afterwards.
-pub fn without_recording<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore(Vec<Tape>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let saved = std::mem::take(&mut self.0);
-            ACTIVE_COUNT.with(|c| c.set(saved.len()));
-            ACTIVE.with(|s| *s.borrow_mut() = saved);
-        }
-    }
-    let _restore = Restore(ACTIVE.with(|s| std::mem::take(&mut *s.borrow_mut())));
-    ACTIVE_COUNT.with(|c| c.set(0));
-    f()
+    record_metas("ReadVariableOp", std::slice::from_ref(handle), &[value], || {
+        Box::new(|g, _| Ok(vec![Some(g[0].clone())]))
+    });
 }

@@ -1,0 +1,82 @@
+"""``tf.autodiff``: forward-mode differentiation.
+
+``ForwardAccumulator`` pushes tangents through ops as they run. It nests
+with ``GradientTape`` both ways, so forward-over-reverse Hessian-vector
+products work::
+
+    with tf.autodiff.ForwardAccumulator(x, v) as acc:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = f(x)
+        g = tape.gradient(y, x)
+    hvp = acc.jvp(g)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _core
+from ._nest import flatten, pack_sequence_as
+from ._tape import GradientTape, UnconnectedGradients, _unconnected_is_zero
+
+__all__ = ["ForwardAccumulator", "GradientTape"]
+
+
+class ForwardAccumulator:
+    """Computes Jacobian-vector products of ``primals`` along ``tangents``.
+
+    JVPs come from each op's VJP by the transposition trick (the VJP is
+    linear in its cotangent), so every differentiable op has one.
+    """
+
+    def __init__(self, primals: Any, tangents: Any) -> None:
+        self._acc = _core.ForwardAccumulator()
+        self._recording = False
+        flat_p = flatten(primals)
+        flat_t = flatten(tangents)
+        if len(flat_p) != len(flat_t):
+            raise ValueError(
+                f"primals and tangents must have the same structure: {len(flat_p)} primals, "
+                f"{len(flat_t)} tangents"
+            )
+        seen: set[int] = set()
+        for p, t in zip(flat_p, flat_t, strict=True):
+            if not isinstance(p, (_core.Tensor, _core.Variable)):
+                raise TypeError(f"primals must be tensors or Variables; got {type(p).__name__}")
+            key = p._handle_id if isinstance(p, _core.Variable) else p._id
+            if key in seen:
+                raise ValueError(
+                    "Tensor {} was specified as a primal multiple times. This may indicate an "
+                    "error. If it was intended, please sum the corresponding tangents."
+                )
+            seen.add(key)
+            self._acc.watch(p, t)
+
+    def __enter__(self) -> ForwardAccumulator:
+        if self._recording:
+            raise ValueError("Accumulator is already recording.")
+        self._acc.push()
+        self._recording = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._recording:
+            self._acc.pop()
+            self._recording = False
+
+    def jvp(
+        self,
+        primals: Any,
+        unconnected_gradients: UnconnectedGradients | str = UnconnectedGradients.NONE,
+    ) -> Any:
+        """The tangent of each of ``primals`` (``None``, or zeros with
+        ``'zero'``, for those that do not depend on the watched primals)."""
+        zero = _unconnected_is_zero(unconnected_gradients)
+        out = []
+        for p in flatten(primals):
+            t = self._acc.jvp(p)
+            if t is None and zero:
+                t = _core.zeros(list(p.shape), dtype=p.dtype)
+            out.append(t)
+        return pack_sequence_as(primals, out)
