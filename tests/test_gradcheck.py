@@ -3,6 +3,7 @@ first- and second-order gradients against float64 central differences."""
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -37,7 +38,46 @@ NUMPY = {
     "less_equal": np.less_equal,
     "greater": np.greater,
     "greater_equal": np.greater_equal,
+    "rsqrt": lambda x: 1 / np.sqrt(x),
+    "reciprocal": np.reciprocal,
+    "expm1": np.expm1,
+    "log1p": np.log1p,
+    "tan": np.tan,
+    "asin": np.arcsin,
+    "acos": np.arccos,
+    "atan": np.arctan,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "erf": lambda x: _elementwise(math.erf, x),
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "round": np.round,  # half to even, as TF
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "relu": lambda x: np.maximum(x, 0).astype(x.dtype),
+    "relu6": lambda x: np.clip(x, 0, 6).astype(x.dtype),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(x)).astype(x.dtype),
+    "selu": lambda x: (SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x))).astype(x.dtype),
+    "softplus": lambda x: np.logaddexp(x, 0),
+    "gelu": lambda x: (0.5 * x * (1 + _elementwise(math.erf, x / np.sqrt(2)))).astype(x.dtype),
+    "logical_not": np.logical_not,
+    "is_finite": np.isfinite,
+    "is_inf": np.isinf,
+    "is_nan": np.isnan,
+    "squared_difference": lambda a, b: np.square(a - b),
+    "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
+    "floordiv": np.floor_divide,
+    "floormod": np.mod,
 }
+
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+
+
+def _elementwise(f, x: np.ndarray) -> np.ndarray:
+    """``f`` (a float function of the math module) over an array, in its dtype."""
+    x = np.asarray(x)
+    return np.asarray(np.vectorize(f, otypes=[np.float64])(x), dtype=x.dtype).reshape(x.shape)
 
 UNARY_SHAPES = [(), (1,), (5,), (2, 3), (1, 1, 1), (0,), (3, 0)]
 BINARY_SHAPES = [
@@ -59,9 +99,11 @@ DTYPES = {
     "float": ["float64", "float32"],
     "numeric": ["float64", "float32", "int32", "int64"],
     "any": ["float64", "float32", "int32", "int64", "bool"],
+    "bool": ["bool"],
 }
 
-KINKED = {"abs", "sign"}  # not smooth at 0
+# not smooth at 0 (elu, selu: their second derivative jumps there)
+KINKED = {"abs", "sign", "relu", "relu6", "elu", "selu", "floor", "ceil", "round"}
 TIES = {"maximum", "minimum"}  # not smooth where the operands are equal
 COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
 
@@ -95,6 +137,11 @@ def _sample_float(name: str, shapes: tuple, rng: np.random.Generator) -> list[np
         return [a, b]
     if name == "divide":  # keep the denominator away from 0
         return [rng.uniform(-2.0, 2.0, shapes[0]), magnitude(shapes[1])]
+    if name in ("floordiv", "floormod"):  # |a/b| in [0.1, 0.8]: away from the jumps
+        a = rng.uniform(0.2, 1.2, shapes[0]) * rng.choice([-1.0, 1.0], shapes[0])
+        return [a, rng.uniform(1.5, 2.0, shapes[1]) * rng.choice([-1.0, 1.0], shapes[1])]
+    if name in ("floor", "ceil", "round"):  # away from the jumps
+        return [rng.integers(-3, 3, s) + rng.uniform(0.1, 0.4, s) for s in shapes]
     lo, hi = {"real": (-2.0, 2.0), "positive": (0.5, 2.0), "unit": (-0.9, 0.9)}[domain]
     return [rng.uniform(lo, hi, s) for s in shapes]
 
@@ -105,6 +152,10 @@ def _sample(name: str, shapes: tuple, dtype: str, rng: np.random.Generator) -> l
     if dtype.startswith("int"):
         if name == "pow":  # integer tensors refuse negative exponents
             return [np.asarray(rng.integers(0, 4, s), dtype=dtype) for s in shapes]
+        if name in ("floordiv", "floormod"):  # integer division by zero is an error
+            a = np.asarray(rng.integers(-7, 8, shapes[0]), dtype=dtype)
+            b = rng.integers(1, 4, shapes[1]) * rng.choice([-1, 1], shapes[1])
+            return [a, np.asarray(b, dtype=dtype)]
         return [np.asarray(rng.integers(-5, 6, s), dtype=dtype) for s in shapes]
     return [np.asarray(x, dtype=dtype) for x in _sample_float(name, shapes, rng)]
 
@@ -138,9 +189,11 @@ def test_op(name: str, shapes: tuple) -> None:
     # forward, in every dtype the op accepts
     for dtype in DTYPES[op.dtypes]:
         _check_forward(name, shapes, dtype, rng)
-    if op.dtypes == "float":
-        with pytest.raises(tf.errors.InvalidArgumentError):
+    if op.dtypes in ("float", "bool"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"\w"):
             op(*[const(np.ones(s, np.int32)) for s in shapes])
+    if op.dtypes == "bool":  # logical ops: no float inputs, no gradients
+        return
 
     xs = [np.asarray(x, dtype=np.float64) for x in _sample_float(name, shapes, rng)]
     if not op.differentiable:

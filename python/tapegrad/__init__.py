@@ -13,7 +13,40 @@ from . import dtypes, errors
 from ._core import (
     Tensor,
     Variable,
+    argmax,
+    argmin,
+    boolean_mask,
     broadcast_to,
+    clip_by_value,
+    concat,
+    cumsum,
+    einsum,
+    expand_dims,
+    eye,
+    fill,
+    gather,
+    gather_nd,
+    linspace,
+    one_hot,
+    ones_like,
+    pad,
+    rank,
+    reduce_all,
+    reduce_any,
+    reduce_logsumexp,
+    reduce_max,
+    reduce_min,
+    reduce_prod,
+    reverse,
+    shape,
+    size,
+    split,
+    squeeze,
+    stack,
+    tensordot,
+    tile,
+    unstack,
+    zeros_like,
     cast,
     constant,
     convert_to_tensor,
@@ -30,6 +63,7 @@ from ._core import (
     zeros,
 )
 from ._core import __version__ as __version__
+from ._core import range as range  # noqa: A004 - TF's name
 from ._core import ops as _ops
 from ._shape import TensorShape
 from ._tape import GradientTape, UnconnectedGradients
@@ -57,6 +91,27 @@ less = _ops["less"]
 less_equal = _ops["less_equal"]
 greater = _ops["greater"]
 greater_equal = _ops["greater_equal"]
+rsqrt = _ops["rsqrt"]
+reciprocal = _ops["reciprocal"]
+expm1 = _ops["expm1"]
+log1p = _ops["log1p"]
+tan = _ops["tan"]
+asin = _ops["asin"]
+acos = _ops["acos"]
+atan = _ops["atan"]
+sinh = _ops["sinh"]
+cosh = _ops["cosh"]
+erf = _ops["erf"]
+floor = _ops["floor"]
+ceil = _ops["ceil"]
+round = _ops["round"]  # noqa: A001 - TF's name
+sigmoid = _ops["sigmoid"]
+logical_not = _ops["logical_not"]
+squared_difference = _ops["squared_difference"]
+logical_and = _ops["logical_and"]
+logical_or = _ops["logical_or"]
+floordiv = _ops["floordiv"]
+floormod = _ops["floormod"]
 
 
 def divide(x: object, y: object, name: object = None) -> Tensor:
@@ -78,6 +133,61 @@ from ._custom import custom_gradient, recompute_grad  # noqa: E402
 __all__ = [
     "DType",
     "GradientTape",
+    "acos",
+    "argmax",
+    "argmin",
+    "asin",
+    "atan",
+    "boolean_mask",
+    "ceil",
+    "clip_by_value",
+    "concat",
+    "cosh",
+    "cumsum",
+    "einsum",
+    "erf",
+    "expand_dims",
+    "expm1",
+    "eye",
+    "fill",
+    "floor",
+    "floordiv",
+    "floormod",
+    "gather",
+    "gather_nd",
+    "linspace",
+    "log1p",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "one_hot",
+    "ones_like",
+    "pad",
+    "range",
+    "rank",
+    "reciprocal",
+    "reduce_all",
+    "reduce_any",
+    "reduce_logsumexp",
+    "reduce_max",
+    "reduce_min",
+    "reduce_prod",
+    "reverse",
+    "round",
+    "rsqrt",
+    "shape",
+    "sigmoid",
+    "sinh",
+    "size",
+    "split",
+    "squared_difference",
+    "squeeze",
+    "stack",
+    "tan",
+    "tensordot",
+    "tile",
+    "unstack",
+    "zeros_like",
     "Tensor",
     "TensorShape",
     "UnconnectedGradients",

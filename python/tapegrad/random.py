@@ -4,8 +4,8 @@
 an op's own ``seed=`` makes that op reproducible under a fixed global seed.
 """
 
+from ._core import categorical, set_seed, shuffle, truncated_normal
 from ._core import random_normal as normal
 from ._core import random_uniform as uniform
-from ._core import set_seed
 
-__all__ = ["normal", "set_seed", "uniform"]
+__all__ = ["categorical", "normal", "set_seed", "shuffle", "truncated_normal", "uniform"]

@@ -93,6 +93,110 @@ pub fn sum_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> ArcArray<T, I
         .into_shared()
 }
 
+/// Move `axes` (sorted, unique, valid) last: every kept element is then one
+/// contiguous run of `run` elements of the returned buffer.
+fn runs_over<T: Copy>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> (Vec<T>, usize, Vec<usize>) {
+    let mut kept_shape = a.shape().to_vec();
+    for &ax in axes {
+        kept_shape[ax] = 1;
+    }
+    let kept: Vec<usize> = (0..a.ndim()).filter(|i| !axes.contains(i)).collect();
+    let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
+    let moved = a.view().permuted_axes(IxDyn(&perm));
+    let run: usize = axes.iter().map(|&ax| a.shape()[ax]).product();
+    let flat = match moved.as_slice() {
+        Some(s) => s.to_vec(),
+        None => moved.iter().copied().collect(),
+    };
+    (flat, run, kept_shape)
+}
+
+/// Fold `f` over `axes` starting from `init` (the value of an empty
+/// reduction). Like `sum_axes`, the reduced axes are kept as size 1.
+pub fn fold_axes<T, F>(a: &ArcArray<T, IxDyn>, axes: &[usize], init: T, f: F) -> ArcArray<T, IxDyn>
+where
+    T: Copy + Send + Sync,
+    F: Fn(T, T) -> T + Send + Sync,
+{
+    let (flat, run, kept_shape) = runs_over(a, axes);
+    let fold = |c: &[T]| c.iter().fold(init, |acc, &v| f(acc, v));
+    let out: Vec<T> = if run == 0 {
+        vec![init; kept_shape.iter().product()]
+    } else if flat.len() >= PAR_MIN_LEN {
+        flat.par_chunks(run).map(fold).collect()
+    } else {
+        flat.chunks(run).map(fold).collect()
+    };
+    ArrayD::from_shape_vec(IxDyn(&kept_shape), out)
+        .expect("one result per kept element")
+        .into_shared()
+}
+
+/// The index along `axis` of the first element that `better` prefers to
+/// every other one (argmax / argmin); the axis is dropped. The axis is
+/// non-empty (the caller checks).
+pub fn arg_axis<T, F>(a: &ArcArray<T, IxDyn>, axis: usize, better: F) -> ArcArray<i64, IxDyn>
+where
+    T: Copy + Send + Sync,
+    F: Fn(T, T) -> bool + Send + Sync,
+{
+    let (flat, run, mut shape) = runs_over(a, &[axis]);
+    shape.remove(axis);
+    let pick = |c: &[T]| {
+        let mut best = 0;
+        for (i, &v) in c.iter().enumerate().skip(1) {
+            if better(v, c[best]) {
+                best = i;
+            }
+        }
+        best as i64
+    };
+    let out: Vec<i64> = if run == 0 {
+        Vec::new()
+    } else {
+        flat.chunks(run).map(pick).collect()
+    };
+    ArrayD::from_shape_vec(IxDyn(&shape), out)
+        .expect("one index per kept element")
+        .into_shared()
+}
+
+/// Running `f` along `axis` (cumsum, cumprod): `exclusive` shifts by one,
+/// starting from `init`; `reverse` runs from the end.
+pub fn scan_axis<T, F>(
+    a: &ArcArray<T, IxDyn>,
+    axis: usize,
+    exclusive: bool,
+    reverse: bool,
+    init: T,
+    f: F,
+) -> ArcArray<T, IxDyn>
+where
+    T: Copy + Send + Sync,
+    F: Fn(T, T) -> T,
+{
+    let mut out = a.to_owned();
+    if a.len() == 0 {
+        return out.into_shared();
+    }
+    for mut lane in out.lanes_mut(ndarray::Axis(axis)) {
+        let n = lane.len();
+        let mut acc = init;
+        for k in 0..n {
+            let i = if reverse { n - 1 - k } else { k };
+            let v = lane[i];
+            if exclusive {
+                lane[i] = acc;
+                acc = f(acc, v);
+            } else {
+                acc = f(acc, v);
+                lane[i] = acc;
+            }
+        }
+    }
+    out.into_shared()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! gradients in the broadcast output shape; the backward traversal sums them
 //! back down to each input's shape.
 
-use crate::dtype::{Num, Real};
+use crate::dtype::{DType, Num, Real};
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::ops::{OpFn, OpInfo, same_dtype, zeros};
@@ -74,28 +74,48 @@ macro_rules! binary_ops {
         apply_real2::<Forward>($tf, $a, $b)
     }};
 
+    (@forward bool, $tf:literal, $a:ident, $b:ident, |$p:ident, $q:ident| $fwd:expr) => {{
+        fn forward($p: bool, $q: bool) -> bool {
+            $fwd
+        }
+        apply_bool2($tf, $a, $b, forward)
+    }};
+
+    (@diff nondiff) => {
+        false
+    };
+    (@diff $($t:tt)*) => {
+        true
+    };
+
+    (@record $tf:literal, $a:ident, $b:ident, $out:ident, [nondiff]) => {};
+    (@record $tf:literal, $a:ident, $b:ident, $out:ident,
+        [saves($($save:ident),*) $g:ident: $ga:expr, $gb:expr]) => {
+        tape::record($tf, &[$a, $b], &[&$out], || {
+            $(let $save = $save.clone();)*
+            Box::new(move |grads, need| {
+                let $g = &grads[0];
+                $(let $save = &$save;)*
+                Ok(vec![
+                    if need[0] { Some($ga?) } else { None },
+                    if need[1] { Some($gb?) } else { None },
+                ])
+            })
+        })
+    };
+
     // The operand and output names the rows' VJPs refer to are declared once.
     (($a:ident, $b:ident) -> $out:ident;
      $(
         $(#[doc = $doc:literal])*
         $name:ident $tf:literal $kind:ident $domain:ident |$p:ident, $q:ident| $fwd:expr
-            => saves($($save:ident),*) [$g:ident: $ga:expr, $gb:expr];
+            => [$($vjp:tt)*];
      )*) => {
         $(
             $(#[doc = $doc])*
             pub fn $name($a: &Tensor, $b: &Tensor) -> Result<Tensor> {
                 let $out = binary_ops!(@forward $kind, $tf, $a, $b, |$p, $q| $fwd)?;
-                tape::record($tf, &[$a, $b], &[&$out], || {
-                    $(let $save = $save.clone();)*
-                    Box::new(move |grads, need| {
-                        let $g = &grads[0];
-                        $(let $save = &$save;)*
-                        Ok(vec![
-                            if need[0] { Some($ga?) } else { None },
-                            if need[1] { Some($gb?) } else { None },
-                        ])
-                    })
-                });
+                binary_ops!(@record $tf, $a, $b, $out, [$($vjp)*]);
                 Ok($out)
             }
         )*
@@ -103,7 +123,7 @@ macro_rules! binary_ops {
         pub(crate) const BINARY_OPS: &[OpInfo] = &[$(OpInfo {
             name: stringify!($name),
             arity: 2,
-            differentiable: true,
+            differentiable: binary_ops!(@diff $($vjp)*),
             domain: stringify!($domain),
             dtypes: stringify!($kind),
             doc: concat!($($doc, "\n",)* ""),
@@ -114,17 +134,175 @@ macro_rules! binary_ops {
 
 binary_ops! {
     (a, b) -> out;
-    add "AddV2" numeric real |p, q| p + q => saves() [g: Ok(g.clone()), Ok(g.clone())];
-    subtract "Sub" numeric real |p, q| p - q => saves() [g: Ok(g.clone()), g.neg()];
-    multiply "Mul" numeric real |p, q| p * q => saves(a, b) [g: g.mul(b), g.mul(a)];
+    add "AddV2" numeric real |p, q| p + q => [saves() g: Ok(g.clone()), Ok(g.clone())];
+    subtract "Sub" numeric real |p, q| p - q => [saves() g: Ok(g.clone()), g.neg()];
+    multiply "Mul" numeric real |p, q| p * q => [saves(a, b) g: g.mul(b), g.mul(a)];
     /// d(a/b)/db = −a/b² = −(a/b)/b, read from the output.
-    divide "RealDiv" float real |p, q| p / q => saves(b, out) [g: g.div(b), g.mul(out)?.div(b)?.neg()];
+    divide "RealDiv" float real |p, q| p / q => [saves(b, out) g: g.div(b), g.mul(out)?.div(b)?.neg()];
     /// NaN propagates; on ties the gradient goes to `a` (TF's convention).
     maximum "Maximum" numeric real |p, q| if p >= q || p.is_nan() { p } else { q }
-        => saves(a, b) [g: route(&greater_equal(a, b)?, g, true), route(&greater_equal(a, b)?, g, false)];
+        => [saves(a, b) g: route(&greater_equal(a, b)?, g, true), route(&greater_equal(a, b)?, g, false)];
     /// NaN propagates; on ties the gradient goes to `a`.
     minimum "Minimum" numeric real |p, q| if p <= q || p.is_nan() { p } else { q }
-        => saves(a, b) [g: route(&less_equal(a, b)?, g, true), route(&less_equal(a, b)?, g, false)];
+        => [saves(a, b) g: route(&less_equal(a, b)?, g, true), route(&less_equal(a, b)?, g, false)];
+    /// (a − b)²; d/da = 2(a − b)·g = −d/db.
+    squared_difference "SquaredDifference" numeric real |p, q| (p - q) * (p - q)
+        => [saves(a, b) g: g.mul(&a.sub(b)?)?.scale(2.0), g.mul(&a.sub(b)?)?.scale(-2.0)];
+    logical_and "LogicalAnd" bool real |p, q| p && q => [nondiff];
+    logical_or "LogicalOr" bool real |p, q| p || q => [nondiff];
+}
+
+fn apply_bool2(
+    op: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    f: fn(bool, bool) -> bool,
+) -> Result<Tensor> {
+    let s = broadcast_shapes(op, a.shape(), b.shape())?;
+    match (a.data(), b.data()) {
+        (Data::Bool(x), Data::Bool(y)) => Ok(Tensor::from_data(Data::Bool(kernels::zip(x, y, &s, f)))),
+        _ => Err(Error::UnsupportedDType {
+            op,
+            dtype: if a.dtype() == DType::Bool { b.dtype() } else { a.dtype() },
+            allowed: "bool",
+        }),
+    }
+}
+
+/// Floor division and its remainder for one element type. Integer division
+/// by zero is refused by the caller.
+trait FloorDiv: Copy {
+    fn floor_div(self, q: Self) -> Self;
+    fn floor_mod(self, q: Self) -> Self;
+}
+
+macro_rules! impl_floor_div {
+    (float: $($f:ty),*; int: $($i:ty),*) => {
+        $(impl FloorDiv for $f {
+            fn floor_div(self, q: Self) -> Self {
+                (self / q).floor()
+            }
+            // numpy's and TF's remainder takes the divisor's sign
+            fn floor_mod(self, q: Self) -> Self {
+                let r = self % q;
+                if r != 0.0 && ((r < 0.0) != (q < 0.0)) { r + q } else { r }
+            }
+        })*
+        $(impl FloorDiv for $i {
+            fn floor_div(self, q: Self) -> Self {
+                let d = self.wrapping_div(q);
+                if self.wrapping_rem(q) != 0 && ((self < 0) != (q < 0)) { d - 1 } else { d }
+            }
+            fn floor_mod(self, q: Self) -> Self {
+                let r = self.wrapping_rem(q);
+                if r != 0 && ((r < 0) != (q < 0)) { r + q } else { r }
+            }
+        })*
+    };
+}
+impl_floor_div!(float: f32, f64; int: i32, i64);
+
+fn floor_kernel(op: &'static str, a: &Tensor, b: &Tensor, rem: bool) -> Result<Tensor> {
+    same_dtype(op, a, b)?;
+    let s = broadcast_shapes(op, a.shape(), b.shape())?;
+    fn go<T: FloorDiv + Send + Sync + Clone>(
+        x: &ndarray::ArcArray<T, ndarray::IxDyn>,
+        y: &ndarray::ArcArray<T, ndarray::IxDyn>,
+        s: &[usize],
+        rem: bool,
+    ) -> ndarray::ArcArray<T, ndarray::IxDyn> {
+        if rem {
+            kernels::zip(x, y, s, |p: T, q: T| p.floor_mod(q))
+        } else {
+            kernels::zip(x, y, s, |p: T, q: T| p.floor_div(q))
+        }
+    }
+    let zero_divisor = match b.data() {
+        Data::I32(y) => y.iter().any(|&v| v == 0),
+        Data::I64(y) => y.iter().any(|&v| v == 0),
+        _ => false,
+    };
+    if zero_divisor {
+        return Err(Error::invalid(op, "Integer division by zero"));
+    }
+    Ok(Tensor::from_data(match (a.data(), b.data()) {
+        (Data::F32(x), Data::F32(y)) => Data::F32(go(x, y, &s, rem)),
+        (Data::F64(x), Data::F64(y)) => Data::F64(go(x, y, &s, rem)),
+        (Data::I32(x), Data::I32(y)) => Data::I32(go(x, y, &s, rem)),
+        (Data::I64(x), Data::I64(y)) => Data::I64(go(x, y, &s, rem)),
+        _ => {
+            return Err(Error::UnsupportedDType {
+                op,
+                dtype: a.dtype(),
+                allowed: "float32, float64, int32, int64",
+            });
+        }
+    }))
+}
+
+/// ⌊a / b⌋ (Python's `//`); not differentiable, as in TF.
+pub fn floordiv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    floor_kernel("FloorDiv", a, b, false)
+}
+
+/// a − b·⌊a / b⌋ (Python's `%`, the sign of `b`); d/da = g, d/db = −⌊a/b⌋·g.
+pub fn floormod(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let op = "FloorMod";
+    let out = floor_kernel(op, a, b, true)?;
+    tape::record(op, &[a, b], &[&out], || {
+        let (a, b) = (a.clone(), b.clone());
+        Box::new(move |grads, need| {
+            let g = &grads[0];
+            Ok(vec![
+                if need[0] { Some(g.clone()) } else { None },
+                if need[1] {
+                    Some(g.mul(&floordiv(&a, &b)?)?.neg()?)
+                } else {
+                    None
+                },
+            ])
+        })
+    });
+    Ok(out)
+}
+
+pub(crate) const FLOOR_OPS: &[OpInfo] = &[
+    OpInfo {
+        name: "floordiv",
+        arity: 2,
+        differentiable: false,
+        domain: "real",
+        dtypes: "numeric",
+        doc: "⌊x / y⌋ elementwise (Python's `//`); integer division by zero is an error.",
+        kernel: OpFn::Binary(floordiv),
+    },
+    OpInfo {
+        name: "floormod",
+        arity: 2,
+        differentiable: true,
+        domain: "real",
+        dtypes: "numeric",
+        doc: "x − y·⌊x / y⌋ elementwise (Python's `%`: the result has the sign of y).",
+        kernel: OpFn::Binary(floormod),
+    },
+];
+
+/// `t` clipped to `[lo, hi]`, as TF composes it: `maximum(minimum(t, hi), lo)`,
+/// so at a bound the gradient still flows to `t`.
+pub fn clip_by_value(t: &Tensor, lo: &Tensor, hi: &Tensor) -> Result<Tensor> {
+    let out = maximum(&minimum(t, hi)?, lo)?;
+    if out.shape() != t.shape() {
+        return Err(Error::invalid(
+            "clip_by_value",
+            format!(
+                "the clip bounds (shapes {:?} and {:?}) may not enlarge the shape {:?} of the clipped tensor",
+                lo.shape(),
+                hi.shape(),
+                t.shape()
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 /// `g` where `mask` is `when`, zero elsewhere: how max/min split a gradient.
@@ -153,16 +331,19 @@ pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 "Integers to negative integer powers are not allowed",
             ));
         }
-        _ => {
-            struct Forward;
-            impl NumFn2 for Forward {
-                #[inline(always)]
-                fn f<T: Num>(p: T, q: T) -> T {
-                    p.pow(q)
+        _ => match small_integer_power(a, b) {
+            Some(out) => out,
+            None => {
+                struct Forward;
+                impl NumFn2 for Forward {
+                    #[inline(always)]
+                    fn f<T: Num>(p: T, q: T) -> T {
+                        p.pow(q)
+                    }
                 }
+                apply_num2::<Forward>(op, a, b)?
             }
-            apply_num2::<Forward>(op, a, b)?
-        }
+        },
     };
     tape::record(op, &[a, b], &[&out], || {
         let (a, b, out) = (a.clone(), b.clone(), out.clone());
@@ -187,6 +368,32 @@ pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         })
     });
     Ok(out)
+}
+
+/// `x ** k` for a float `x` and a scalar exponent k ∈ {1, 2, 3} by
+/// multiplication (exact, and far cheaper than `powf`); `None` otherwise.
+fn small_integer_power(a: &Tensor, b: &Tensor) -> Option<Tensor> {
+    if !a.dtype().is_float() || a.dtype() != b.dtype() || b.numel() != 1 || b.rank() > a.rank() {
+        return None;
+    }
+    fn by_products<T: Real>(x: T, k: u8) -> T {
+        match k {
+            1 => x,
+            2 => x * x,
+            _ => x * x * x,
+        }
+    }
+    let k = match b.item_f64()? {
+        1.0 => 1,
+        2.0 => 2,
+        3.0 => 3,
+        _ => return None,
+    };
+    Some(Tensor::from_data(match a.data() {
+        Data::F32(x) => Data::F32(kernels::map(x, |v| by_products(v, k))),
+        Data::F64(x) => Data::F64(kernels::map(x, |v| by_products(v, k))),
+        _ => return None,
+    }))
 }
 
 /// `cond ? x : y` elementwise, all three broadcast together.

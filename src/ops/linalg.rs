@@ -2,8 +2,11 @@
 
 use crate::error::{Error, Result};
 use crate::kernels::matmul::{as_2d, matmul_2d, matmul_2d_naive, matmul_batched};
-use crate::ops::same_dtype;
-use crate::shape::broadcast_shapes;
+use crate::ops::{
+    expand_dims, gather, gather_grad, reduce_sum, reshape_to, same_dtype, squeeze, transpose,
+    with_lead,
+};
+use crate::shape::{broadcast_shapes, normalize_axis};
 use crate::tape;
 use crate::tensor::{Data, Tensor, check_alloc};
 
@@ -100,4 +103,286 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
         })
     });
     Ok(out)
+}
+
+/// `a @ b` for a stack of matrices `a` and vectors `b`.
+pub fn matvec(a: &Tensor, b: &Tensor, transpose_a: bool) -> Result<Tensor> {
+    if b.rank() < 1 {
+        return Err(Error::invalid(
+            "MatVec",
+            format!("b must have rank >= 1, got shape {:?}", b.shape()),
+        ));
+    }
+    let col = expand_dims(b, -1)?;
+    squeeze(&matmul(a, &col, transpose_a, false)?, Some(&[-1]))
+}
+
+/// The indices `k·(n + 1)` of the main diagonal of a flattened m×n matrix.
+fn diagonal_indices(m: usize, n: usize) -> Result<Tensor> {
+    let k = m.min(n);
+    Tensor::from_vec(&[k], (0..k).map(|i| (i * (n + 1)) as i64).collect())
+}
+
+fn matrix_dims(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
+    if x.rank() < 2 {
+        return Err(Error::invalid(
+            op,
+            format!("input must be at least 2-dimensional, got shape {:?}", x.shape()),
+        ));
+    }
+    Ok((x.shape()[x.rank() - 2], x.shape()[x.rank() - 1]))
+}
+
+/// The main diagonal of each matrix of a stack: `[..., min(m, n)]`. A
+/// gather from the flattened matrices, so the gradient scatters back.
+pub fn diag_part(x: &Tensor) -> Result<Tensor> {
+    let (m, n) = matrix_dims("MatrixDiagPart", x)?;
+    let batch = &x.shape()[..x.rank() - 2];
+    let flat = reshape_to(x, &with_lead(batch, &[m * n]))?;
+    gather(&flat, &diagonal_indices(m, n)?, batch.len() as i64, 0)
+}
+
+/// Square matrices with `v` on the diagonal (`tf.linalg.diag`).
+pub fn diag(v: &Tensor) -> Result<Tensor> {
+    if v.rank() < 1 {
+        return Err(Error::invalid(
+            "MatrixDiag",
+            format!("diagonal must be at least 1-dimensional, got shape {:?}", v.shape()),
+        ));
+    }
+    let n = v.shape()[v.rank() - 1];
+    let batch = &v.shape()[..v.rank() - 1];
+    let flat = gather_grad(
+        v,
+        &diagonal_indices(n, n)?,
+        &with_lead(batch, &[n * n]),
+        batch.len() as i64,
+        0,
+    )?;
+    reshape_to(&flat, &with_lead(batch, &[n, n]))
+}
+
+/// The sum of the main diagonal of each matrix.
+pub fn trace(x: &Tensor) -> Result<Tensor> {
+    reduce_sum(&diag_part(x)?, Some(&[-1]), false)
+}
+
+/// Contract the `axes_a` of `a` with the `axes_b` of `b` (as `tf.tensordot`):
+/// the free axes of `a`, then those of `b`. Transposes, reshapes and one matmul.
+pub fn tensordot(a: &Tensor, b: &Tensor, axes_a: &[i64], axes_b: &[i64]) -> Result<Tensor> {
+    let op = "tensordot";
+    let ca: Vec<usize> = axes_a
+        .iter()
+        .map(|&x| normalize_axis(op, x, a.rank()))
+        .collect::<Result<_>>()?;
+    let cb: Vec<usize> = axes_b
+        .iter()
+        .map(|&x| normalize_axis(op, x, b.rank()))
+        .collect::<Result<_>>()?;
+    let sizes_agree = ca.len() == cb.len()
+        && ca
+            .iter()
+            .zip(&cb)
+            .all(|(&i, &j)| a.shape()[i] == b.shape()[j]);
+    if !sizes_agree {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "cannot contract axes {axes_a:?} of {:?} with axes {axes_b:?} of {:?}",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let fa: Vec<usize> = (0..a.rank()).filter(|i| !ca.contains(i)).collect();
+    let fb: Vec<usize> = (0..b.rank()).filter(|i| !cb.contains(i)).collect();
+    let dims = |t: &Tensor, ax: &[usize]| ax.iter().map(|&i| t.shape()[i]).collect::<Vec<_>>();
+    let k: usize = dims(a, &ca).iter().product();
+    let a2 = reshape_to(
+        &transpose(a, Some(&as_i64(fa.iter().chain(&ca))))?,
+        &[dims(a, &fa).iter().product(), k],
+    )?;
+    let b2 = reshape_to(
+        &transpose(b, Some(&as_i64(cb.iter().chain(&fb))))?,
+        &[k, dims(b, &fb).iter().product()],
+    )?;
+    let out_shape: Vec<usize> = dims(a, &fa).into_iter().chain(dims(b, &fb)).collect();
+    reshape_to(&matmul(&a2, &b2, false, false)?, &out_shape)
+}
+
+fn as_i64<'a>(it: impl Iterator<Item = &'a usize>) -> Vec<i64> {
+    it.map(|&v| v as i64).collect()
+}
+
+/// One einsum operand: a tensor and the letter of each of its axes.
+struct Labeled {
+    t: Tensor,
+    labels: Vec<char>,
+}
+
+impl Labeled {
+    fn dim(&self, c: char) -> usize {
+        let i = self.labels.iter().position(|&l| l == c).unwrap_or(0);
+        self.t.shape()[i]
+    }
+
+    /// Take the diagonal of every letter that labels two axes ("ii" → "i").
+    fn diagonals(mut self) -> Result<Labeled> {
+        while let Some((p, q)) = repeated(&self.labels) {
+            let (r, d) = (self.t.rank(), self.t.shape()[p]);
+            if self.t.shape()[q] != d {
+                return Err(Error::invalid(
+                    "einsum",
+                    format!("repeated index {} has sizes {} and {}", self.labels[p], d, self.t.shape()[q]),
+                ));
+            }
+            let rest: Vec<usize> = (0..r).filter(|&i| i != p && i != q).collect();
+            let perm = as_i64(rest.iter().chain(&[p, q]));
+            let moved = transpose(&self.t, Some(&perm))?;
+            let lead: Vec<usize> = rest.iter().map(|&i| self.t.shape()[i]).collect();
+            self.t = diag_part(&reshape_to(&moved, &with_lead(&lead, &[d, d]))?)?;
+            let c = self.labels[p];
+            self.labels = rest.iter().map(|&i| self.labels[i]).chain([c]).collect();
+        }
+        Ok(self)
+    }
+
+    /// Sum out the letters not in `keep`.
+    fn sum_except(self, keep: &[char]) -> Result<Labeled> {
+        let gone: Vec<i64> = (0..self.labels.len())
+            .filter(|&i| !keep.contains(&self.labels[i]))
+            .map(|i| i as i64)
+            .collect();
+        if gone.is_empty() {
+            return Ok(self);
+        }
+        let labels = self.labels.iter().copied().filter(|c| keep.contains(c)).collect();
+        Ok(Labeled {
+            t: reduce_sum(&self.t, Some(&gone), false)?,
+            labels,
+        })
+    }
+
+    /// Axes in the order of `order` (a permutation of the labels), flattened
+    /// into groups of the given sizes.
+    fn arrange(&self, order: &[char], groups: &[usize]) -> Result<Tensor> {
+        let perm: Vec<i64> = order
+            .iter()
+            .map(|c| self.labels.iter().position(|l| l == c).unwrap_or(0) as i64)
+            .collect();
+        let moved = transpose(&self.t, Some(&perm))?;
+        let mut shape = Vec::with_capacity(groups.len());
+        let mut at = 0;
+        for &g in groups {
+            shape.push(order[at..at + g].iter().map(|&c| self.dim(c)).product());
+            at += g;
+        }
+        reshape_to(&moved, &shape)
+    }
+}
+
+fn repeated(labels: &[char]) -> Option<(usize, usize)> {
+    (0..labels.len()).find_map(|p| {
+        (p + 1..labels.len())
+            .find(|&q| labels[q] == labels[p])
+            .map(|q| (p, q))
+    })
+}
+
+/// `tf.einsum` for subscripts of letters (no `...`): diagonals, sums,
+/// transposes, and pairwise contractions by batched matmul, left to right.
+pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {
+    let op = "einsum";
+    let eq: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
+    if eq.contains('.') {
+        return Err(Error::Unimplemented {
+            op,
+            msg: "ellipsis ('...') subscripts are not supported".into(),
+        });
+    }
+    let (lhs, rhs) = match eq.split_once("->") {
+        Some((l, r)) => (l.to_string(), Some(r.to_string())),
+        None => (eq.clone(), None),
+    };
+    let inputs: Vec<Vec<char>> = lhs.split(',').map(|s| s.chars().collect()).collect();
+    let bad_letter = inputs
+        .iter()
+        .flatten()
+        .chain(rhs.iter().flat_map(|r| r.chars().collect::<Vec<_>>()).collect::<Vec<_>>().iter())
+        .any(|c| !c.is_ascii_alphabetic());
+    if inputs.len() != operands.len() || bad_letter {
+        return Err(Error::invalid(
+            op,
+            format!("equation {equation:?} does not match {} operand(s)", operands.len()),
+        ));
+    }
+    // implicit output: the letters used once, in alphabetical order
+    let output: Vec<char> = match rhs {
+        Some(r) => r.chars().collect(),
+        None => {
+            let all: Vec<char> = inputs.iter().flatten().copied().collect();
+            let mut once: Vec<char> = all
+                .iter()
+                .copied()
+                .filter(|c| all.iter().filter(|&d| d == c).count() == 1)
+                .collect();
+            once.sort_unstable();
+            once
+        }
+    };
+    let mut terms = Vec::with_capacity(operands.len());
+    for (t, labels) in operands.iter().zip(&inputs) {
+        if labels.len() != t.rank() {
+            return Err(Error::invalid(
+                op,
+                format!("subscripts {:?} do not match an operand of shape {:?}", labels.iter().collect::<String>(), t.shape()),
+            ));
+        }
+        terms.push(Labeled { t: t.clone(), labels: labels.clone() }.diagonals()?);
+    }
+    // every letter must have one size
+    for c in inputs.iter().flatten() {
+        let sizes: Vec<usize> = terms.iter().filter(|t| t.labels.contains(c)).map(|t| t.dim(*c)).collect();
+        if sizes.windows(2).any(|w| w[0] != w[1]) {
+            return Err(Error::invalid(op, format!("index {c} has inconsistent sizes {sizes:?}")));
+        }
+    }
+    if let Some(c) = output.iter().find(|c| !inputs.iter().flatten().any(|d| d == *c)) {
+        return Err(Error::invalid(op, format!("output index {c} does not appear in the inputs")));
+    }
+    let mut iter = terms.into_iter().enumerate();
+    let Some((_, first)) = iter.next() else {
+        return Err(Error::invalid(op, "einsum needs at least one operand"));
+    };
+    let later = |k: usize| -> Vec<char> {
+        inputs[k..].iter().flatten().chain(&output).copied().collect()
+    };
+    let mut acc = first.sum_except(&later(1))?;
+    for (k, term) in iter {
+        let keep = later(k + 1);
+        let b = term.sum_except(&[keep.clone(), acc.labels.clone()].concat())?;
+        acc = acc.sum_except(&[keep.clone(), b.labels.clone()].concat())?;
+        let batch: Vec<char> = acc.labels.iter().copied().filter(|c| b.labels.contains(c) && keep.contains(c)).collect();
+        let contract: Vec<char> = acc.labels.iter().copied().filter(|c| b.labels.contains(c) && !keep.contains(c)).collect();
+        let fa: Vec<char> = acc.labels.iter().copied().filter(|c| !b.labels.contains(c)).collect();
+        let fb: Vec<char> = b.labels.iter().copied().filter(|c| !acc.labels.contains(c)).collect();
+        let a3 = acc.arrange(&[batch.clone(), fa.clone(), contract.clone()].concat(), &[batch.len(), fa.len(), contract.len()])?;
+        let b3 = b.arrange(&[batch.clone(), contract.clone(), fb.clone()].concat(), &[batch.len(), contract.len(), fb.len()])?;
+        let prod = matmul(&a3, &b3, false, false)?;
+        let labels: Vec<char> = [batch, fa, fb].concat();
+        let shape: Vec<usize> = labels
+            .iter()
+            .map(|&c| if acc.labels.contains(&c) { acc.dim(c) } else { b.dim(c) })
+            .collect();
+        acc = Labeled { t: reshape_to(&prod, &shape)?, labels };
+    }
+    let acc = acc.sum_except(&output)?;
+    if repeated(&output).is_some() {
+        return Err(Error::invalid(op, format!("output subscripts {output:?} repeat an index")));
+    }
+    let perm: Vec<i64> = output
+        .iter()
+        .map(|c| acc.labels.iter().position(|l| l == c).unwrap_or(0) as i64)
+        .collect();
+    transpose(&acc.t, Some(&perm))
 }

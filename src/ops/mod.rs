@@ -5,7 +5,10 @@
 //! pass run under another tape is recorded and can be differentiated again.
 
 pub mod binary;
+pub mod create;
+pub mod index;
 pub mod linalg;
+pub mod nn;
 pub mod random;
 pub mod reduce;
 pub mod shape;
@@ -16,7 +19,10 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 pub use binary::*;
+pub use create::*;
+pub use index::*;
 pub use linalg::*;
+pub use nn::*;
 pub use reduce::*;
 pub use shape::*;
 pub use unary::*;
@@ -67,10 +73,12 @@ pub fn registry() -> Vec<OpInfo> {
     };
     let mut all: Vec<OpInfo> = unary::UNARY_OPS
         .iter()
+        .chain(unary::PREDICATE_OPS)
         .chain(binary::BINARY_OPS)
         .copied()
         .collect();
     all.push(pow);
+    all.extend(binary::FLOOR_OPS);
     all.extend(binary::COMPARE_OPS);
     all
 }
@@ -79,12 +87,12 @@ pub fn registry() -> Vec<OpInfo> {
 /// shape `batch ++ out_shape` (jacobians push a whole batch of cotangents
 /// through at once) and must return `batch ++ in_shape`. Elementwise rules
 /// get this for free from broadcasting; rules that reshape must keep it.
-pub(crate) fn lead(g: &Tensor, out_rank: usize) -> &[usize] {
+pub fn lead(g: &Tensor, out_rank: usize) -> &[usize] {
     &g.shape()[..g.rank() - out_rank]
 }
 
 /// `lead ++ shape`.
-pub(crate) fn with_lead(lead: &[usize], shape: &[usize]) -> Vec<usize> {
+pub fn with_lead(lead: &[usize], shape: &[usize]) -> Vec<usize> {
     lead.iter().chain(shape).copied().collect()
 }
 

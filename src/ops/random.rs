@@ -183,6 +183,103 @@ pub fn uniform(
     })
 }
 
+/// Normal samples, redrawn until within two standard deviations of the mean.
+pub fn truncated_normal(
+    shape: &[usize],
+    mean: f64,
+    stddev: f64,
+    dtype: DType,
+    seed: Option<u64>,
+) -> Result<Tensor> {
+    let op = "TruncatedNormal";
+    float_only(op, dtype)?;
+    check_alloc(op, dtype, shape)?;
+    let mut s = Stream::new(next_key(seed));
+    fill(dtype, shape, || {
+        let z = loop {
+            let z = s.normal();
+            if z.abs() <= 2.0 {
+                break z;
+            }
+        };
+        mean + stddev * z
+    })
+}
+
+/// A random permutation of `0..n` (Fisher–Yates).
+pub fn permutation(n: usize, seed: Option<u64>) -> Vec<i64> {
+    let mut s = Stream::new(next_key(seed));
+    let mut p: Vec<i64> = (0..n as i64).collect();
+    for i in (1..n).rev() {
+        let j = (s.next_u64() % (i as u64 + 1)) as usize;
+        p.swap(i, j);
+    }
+    p
+}
+
+/// `x` with its first dimension randomly permuted.
+pub fn shuffle(x: &Tensor, seed: Option<u64>) -> Result<Tensor> {
+    if x.rank() == 0 {
+        return Err(Error::invalid(
+            "RandomShuffle",
+            "cannot shuffle a scalar (rank 0) tensor",
+        ));
+    }
+    let n = x.shape()[0];
+    let p = Tensor::from_vec(&[n], permutation(n, seed))?;
+    crate::ops::gather(x, &p, 0, 0)
+}
+
+/// `num_samples` class indices per row of `logits` (`[batch, classes]`,
+/// unnormalised log-probabilities), drawn by inverting each row's CDF.
+pub fn categorical(
+    logits: &Tensor,
+    num_samples: usize,
+    dtype: DType,
+    seed: Option<u64>,
+) -> Result<Tensor> {
+    let op = "Multinomial";
+    if logits.rank() != 2 || !logits.dtype().is_float() || !dtype.is_int() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "logits must be a 2-D float tensor and the output dtype int32 or int64: shape {:?}, dtype {}",
+                logits.shape(),
+                logits.dtype().name()
+            ),
+        ));
+    }
+    let (rows, classes) = (logits.shape()[0], logits.shape()[1]);
+    if classes == 0 && num_samples > 0 {
+        return Err(Error::invalid(op, "logits must have at least one class"));
+    }
+    let l64 = crate::ops::cast(logits, DType::F64)?;
+    let values: Vec<f64> = l64
+        .array::<f64>()
+        .map(|a| a.iter().copied().collect())
+        .unwrap_or_default();
+    let mut s = Stream::new(next_key(seed));
+    let mut out = Vec::with_capacity(rows * num_samples);
+    for row in values.chunks(classes.max(1)).take(rows) {
+        let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let w: Vec<f64> = row.iter().map(|&v| (v - m).exp()).collect();
+        let total: f64 = w.iter().sum();
+        for _ in 0..num_samples {
+            let mut u = s.uniform() * total;
+            let mut k = classes - 1;
+            for (i, &wi) in w.iter().enumerate() {
+                if u < wi {
+                    k = i;
+                    break;
+                }
+                u -= wi;
+            }
+            out.push(k as i64);
+        }
+    }
+    crate::ops::cast(&Tensor::from_vec(&[rows, num_samples], out)?, dtype)
+}
+
 fn f32_below(x: f32) -> f32 {
     if x.is_finite() && x != 0.0 {
         let b = x.to_bits();

@@ -1,13 +1,27 @@
 //! Reductions over axes, and the sum that undoes a broadcast.
 
-use ndarray::IxDyn;
+use ndarray::{ArcArray, IxDyn};
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernels::reduce::sum_axes;
-use crate::ops::{broadcast_to, lead, reshape_to, sqrt, square, with_lead};
-use crate::shape::{broadcast_reduction_axes, normalize_axes};
+use crate::kernels::reduce::{arg_axis, fold_axes, scan_axis, sum_axes};
+use crate::ops::{
+    abs, broadcast_to, cast, equal, exp, is_finite, lead, log, reshape_to, sqrt, square,
+    squared_difference, stop_gradient, transpose, where_, with_lead, zeros,
+};
+use crate::shape::{broadcast_reduction_axes, normalize_axes, normalize_axis};
 use crate::tape;
 use crate::tensor::{Data, Tensor};
+
+/// A kernel's result (reduced axes kept as 1) reshaped to the op's output shape.
+fn shaped<T: Clone>(
+    op: &'static str,
+    a: ArcArray<T, IxDyn>,
+    shape: &[usize],
+) -> Result<ArcArray<T, IxDyn>> {
+    a.into_shape_clone(IxDyn(shape))
+        .map_err(|_| Error::invalid(op, "internal reshape failed"))
+}
 
 /// Resolve TF's `axis` argument: `None` reduces everything.
 fn resolve_axes(op: &'static str, x: &Tensor, axis: Option<&[i64]>) -> Result<Vec<usize>> {
@@ -139,4 +153,372 @@ pub fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
         .map(|a| a as i64)
         .collect();
     reshape_to(&reduce_sum(g, Some(&axes), true)?, shape)
+}
+
+/// The maximum over `axis`. Where several elements tie for it, they share
+/// the gradient evenly, as in TF.
+pub fn reduce_max(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    extreme("Max", x, axis, keepdims, true)
+}
+
+/// The minimum over `axis`; ties share the gradient evenly.
+pub fn reduce_min(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    extreme("Min", x, axis, keepdims, false)
+}
+
+fn extreme(
+    op: &'static str,
+    x: &Tensor,
+    axis: Option<&[i64]>,
+    keepdims: bool,
+    max: bool,
+) -> Result<Tensor> {
+    let axes = resolve_axes(op, x, axis)?;
+    let out_shape = reduced_shape(x.shape(), &axes, keepdims);
+    // NaN wins (once the accumulator is NaN no comparison replaces it).
+    macro_rules! float {
+        ($a:expr, $t:ty) => {{
+            let init = if max { <$t>::NEG_INFINITY } else { <$t>::INFINITY };
+            let pick = |acc: $t, v: $t| {
+                if v.is_nan() || (max && v > acc) || (!max && v < acc) { v } else { acc }
+            };
+            shaped(op, fold_axes($a, &axes, init, pick), &out_shape)?
+        }};
+    }
+    macro_rules! int {
+        ($a:expr, $t:ty) => {{
+            let init = if max { <$t>::MIN } else { <$t>::MAX };
+            let pick = |acc: $t, v: $t| if max { acc.max(v) } else { acc.min(v) };
+            shaped(op, fold_axes($a, &axes, init, pick), &out_shape)?
+        }};
+    }
+    let out = Tensor::from_data(match x.data() {
+        Data::F32(a) => Data::F32(float!(a, f32)),
+        Data::F64(a) => Data::F64(float!(a, f64)),
+        Data::I32(a) => Data::I32(int!(a, i32)),
+        Data::I64(a) => Data::I64(int!(a, i64)),
+        Data::Bool(_) => return Err(numeric_only(op, x)),
+    });
+    tape::record(op, &[x], &[&out], || {
+        let (x, y) = (x.clone(), out.clone());
+        let kept = reduced_shape(x.shape(), &axes, true);
+        let out_rank = out_shape.len();
+        let axes: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
+        // d max = g · [x = max] / #{x = max}
+        Box::new(move |g, _| {
+            let g = &g[0];
+            let hits = cast(&equal(&x, &reshape_to(&y, &kept)?)?, x.dtype())?;
+            let share = hits.div(&reduce_sum(&hits, Some(&axes), true)?)?;
+            let g = reshape_to(g, &with_lead(lead(g, out_rank), &kept))?;
+            Ok(vec![Some(g.mul(&share)?)])
+        })
+    });
+    Ok(out)
+}
+
+fn numeric_only(op: &'static str, x: &Tensor) -> Error {
+    Error::UnsupportedDType {
+        op,
+        dtype: x.dtype(),
+        allowed: "float32, float64, int32, int64",
+    }
+}
+
+/// The product over `axis` (1 for an empty reduction).
+pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    let op = "Prod";
+    let axes = resolve_axes(op, x, axis)?;
+    let out_shape = reduced_shape(x.shape(), &axes, keepdims);
+    let out = Tensor::from_data(match x.data() {
+        Data::F32(a) => Data::F32(shaped(op, fold_axes(a, &axes, 1.0, |p, v| p * v), &out_shape)?),
+        Data::F64(a) => Data::F64(shaped(op, fold_axes(a, &axes, 1.0, |p, v| p * v), &out_shape)?),
+        Data::I32(a) => Data::I32(shaped(op, fold_axes(a, &axes, 1, i32::wrapping_mul), &out_shape)?),
+        Data::I64(a) => Data::I64(shaped(op, fold_axes(a, &axes, 1, i64::wrapping_mul), &out_shape)?),
+        Data::Bool(_) => return Err(numeric_only(op, x)),
+    });
+    tape::record(op, &[x], &[&out], || {
+        let x = x.clone();
+        let kept = reduced_shape(x.shape(), &axes, true);
+        let out_rank = out_shape.len();
+        Box::new(move |g, _| {
+            let g = &g[0];
+            let g = reshape_to(g, &with_lead(lead(g, out_rank), &kept))?;
+            Ok(vec![Some(g.mul(&product_of_others(&x, &axes)?)?)])
+        })
+    });
+    Ok(out)
+}
+
+/// For each element, the product of the other elements of its reduction:
+/// d(x₁⋯xₙ)/dxᵢ. TF's construction, exact where some xᵢ are zero: move the
+/// reduced axes first, flatten them, and multiply the exclusive running
+/// products from the left and from the right.
+fn product_of_others(x: &Tensor, axes: &[usize]) -> Result<Tensor> {
+    let other: Vec<usize> = (0..x.rank()).filter(|a| !axes.contains(a)).collect();
+    let perm: Vec<usize> = axes.iter().chain(&other).copied().collect();
+    let perm_i: Vec<i64> = perm.iter().map(|&a| a as i64).collect();
+    let moved_shape: Vec<usize> = perm.iter().map(|&a| x.shape()[a]).collect();
+    let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
+    let rest: usize = other.iter().map(|&a| x.shape()[a]).product();
+    let flat = reshape_to(&transpose(x, Some(&perm_i))?, &[r, rest])?;
+    let both = cumprod(&flat, 0, true, false)?.mul(&cumprod(&flat, 0, true, true)?)?;
+    let mut inverse = vec![0i64; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inverse[p] = i as i64;
+    }
+    transpose(&reshape_to(&both, &moved_shape)?, Some(&inverse))
+}
+
+/// Running sum along `axis`; `exclusive` leaves each element out of its own
+/// sum, `reverse` sums from the end. Its VJP is the running sum the other way.
+pub fn cumsum(x: &Tensor, axis: i64, exclusive: bool, reverse: bool) -> Result<Tensor> {
+    scan("Cumsum", x, axis, exclusive, reverse, false)
+}
+
+/// Running product along `axis`. Its VJP divides by `x`, as TF's does, so it
+/// is not defined where `x` is zero.
+pub fn cumprod(x: &Tensor, axis: i64, exclusive: bool, reverse: bool) -> Result<Tensor> {
+    scan("Cumprod", x, axis, exclusive, reverse, true)
+}
+
+fn scan(
+    op: &'static str,
+    x: &Tensor,
+    axis: i64,
+    exclusive: bool,
+    reverse: bool,
+    product: bool,
+) -> Result<Tensor> {
+    let ax = normalize_axis(op, axis, x.rank())?;
+    macro_rules! go {
+        ($a:expr, $zero:expr, $one:expr) => {
+            if product {
+                scan_axis($a, ax, exclusive, reverse, $one, |p, v| p * v)
+            } else {
+                scan_axis($a, ax, exclusive, reverse, $zero, |p, v| p + v)
+            }
+        };
+    }
+    let out = Tensor::from_data(match x.data() {
+        Data::F32(a) => Data::F32(go!(a, 0.0, 1.0)),
+        Data::F64(a) => Data::F64(go!(a, 0.0, 1.0)),
+        Data::I32(a) => Data::I32(if product {
+            scan_axis(a, ax, exclusive, reverse, 1, i32::wrapping_mul)
+        } else {
+            scan_axis(a, ax, exclusive, reverse, 0, i32::wrapping_add)
+        }),
+        Data::I64(a) => Data::I64(if product {
+            scan_axis(a, ax, exclusive, reverse, 1, i64::wrapping_mul)
+        } else {
+            scan_axis(a, ax, exclusive, reverse, 0, i64::wrapping_add)
+        }),
+        Data::Bool(_) => return Err(numeric_only(op, x)),
+    });
+    tape::record(op, &[x], &[&out], || {
+        let (x, rank) = (x.clone(), x.rank());
+        Box::new(move |g, _| {
+            let g = &g[0];
+            let gax = (ax + g.rank() - rank) as i64;
+            Ok(vec![Some(if product {
+                // d cumprod: the reversed running sum of cumprod(x)·g, over x
+                cumsum(&cumprod(&x, ax as i64, exclusive, reverse)?.mul(g)?, gax, exclusive, !reverse)?
+                    .div(&x)?
+            } else {
+                cumsum(g, gax, exclusive, !reverse)?
+            })])
+        })
+    });
+    Ok(out)
+}
+
+/// log Σ eˣ over `axis`, computed around the (finite) maximum so that large
+/// inputs do not overflow.
+pub fn reduce_logsumexp(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    float_only("ReduceLogSumExp", x)?;
+    let raw_max = reduce_max(x, axis, true)?;
+    let shift = stop_gradient(&where_(
+        &is_finite(&raw_max)?,
+        &raw_max,
+        &zeros(x.dtype(), &[])?,
+    )?);
+    let lse = log(&reduce_sum(&exp(&x.sub(&shift)?)?, axis, true)?)?.add(&shift)?;
+    let axes = resolve_axes("ReduceLogSumExp", x, axis)?;
+    reshape_to(&lse, &reduced_shape(x.shape(), &axes, keepdims))
+}
+
+/// The (biased) variance over `axis`: mean((x − mean x)²).
+pub fn reduce_variance(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    float_only("ReduceVariance", x)?;
+    let mean = reduce_mean(x, axis, true)?;
+    reduce_mean(&squared_difference(x, &mean)?, axis, keepdims)
+}
+
+/// The standard deviation over `axis`: √variance.
+pub fn reduce_std(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    float_only("ReduceStd", x)?;
+    sqrt(&reduce_variance(x, axis, keepdims)?)
+}
+
+fn float_only(op: &'static str, x: &Tensor) -> Result<()> {
+    if !x.dtype().is_float() {
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype: x.dtype(),
+            allowed: "float32, float64",
+        });
+    }
+    Ok(())
+}
+
+/// Logical or over `axis` of a bool tensor (false when empty).
+pub fn reduce_any(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    logical_fold("Any", x, axis, keepdims, false)
+}
+
+/// Logical and over `axis` of a bool tensor (true when empty).
+pub fn reduce_all(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    logical_fold("All", x, axis, keepdims, true)
+}
+
+fn logical_fold(
+    op: &'static str,
+    x: &Tensor,
+    axis: Option<&[i64]>,
+    keepdims: bool,
+    all: bool,
+) -> Result<Tensor> {
+    let Data::Bool(a) = x.data() else {
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype: x.dtype(),
+            allowed: "bool",
+        });
+    };
+    let axes = resolve_axes(op, x, axis)?;
+    let out_shape = reduced_shape(x.shape(), &axes, keepdims);
+    let folded = if all {
+        fold_axes(a, &axes, true, |p, v| p && v)
+    } else {
+        fold_axes(a, &axes, false, |p, v| p || v)
+    };
+    Ok(Tensor::from_data(Data::Bool(shaped(op, folded, &out_shape)?)))
+}
+
+/// The index of the largest element along `axis` (the first on ties), as
+/// int64 or int32. Not differentiable.
+pub fn argmax(x: &Tensor, axis: i64, output_type: DType) -> Result<Tensor> {
+    arg_extreme("ArgMax", x, axis, output_type, true)
+}
+
+/// The index of the smallest element along `axis` (the first on ties).
+pub fn argmin(x: &Tensor, axis: i64, output_type: DType) -> Result<Tensor> {
+    arg_extreme("ArgMin", x, axis, output_type, false)
+}
+
+fn arg_extreme(
+    op: &'static str,
+    x: &Tensor,
+    axis: i64,
+    output_type: DType,
+    max: bool,
+) -> Result<Tensor> {
+    if !output_type.is_int() {
+        return Err(Error::invalid(
+            op,
+            format!("output_type must be int32 or int64, not {}", output_type.name()),
+        ));
+    }
+    let ax = normalize_axis(op, axis, x.rank().max(1))?;
+    if x.rank() == 0 {
+        return Err(Error::invalid(op, "cannot reduce a scalar (rank 0) tensor over an axis"));
+    }
+    if x.shape()[ax] == 0 {
+        return Err(Error::invalid(
+            op,
+            format!("Reduction axis {ax} is empty in shape {:?}", x.shape()),
+        ));
+    }
+    // NaN counts as the extreme, as numpy's argmax does
+    macro_rules! pick {
+        ($a:expr) => {
+            arg_axis($a, ax, |v, best| {
+                (v.is_nan() && !best.is_nan()) || (max && v > best) || (!max && v < best)
+            })
+        };
+    }
+    let idx = match x.data() {
+        Data::F32(a) => pick!(a),
+        Data::F64(a) => pick!(a),
+        Data::I32(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
+        Data::I64(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
+        Data::Bool(_) => return Err(numeric_only(op, x)),
+    };
+    cast(&Tensor::from_data(Data::I64(idx)), output_type)
+}
+
+/// The `ord` of `tf.norm`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NormOrd {
+    /// 'euclidean' / 'fro': the square root of the sum of squares.
+    Euclidean,
+    /// A vector p-norm, (Σ|x|ᵖ)^(1/p), p > 0 (p = 2 is `Euclidean`).
+    P(f64),
+    /// The largest |x| (vectors), the largest absolute row sum (matrices).
+    Inf,
+}
+
+/// `tf.norm`: a vector norm over one axis (or all elements when `axis` is
+/// `None`), or a matrix norm over two axes (ord 'fro', 1 or inf).
+pub fn norm(x: &Tensor, ord: NormOrd, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    let op = "norm";
+    float_only(op, x)?;
+    if let NormOrd::P(p) = ord
+        && !(p > 0.0)
+    {
+        return Err(Error::invalid(op, format!("'ord' must be a supported vector norm, got {p}")));
+    }
+    let matrix = match axis {
+        None => false,
+        Some(a) if a.len() == 1 => false,
+        Some(a) if a.len() == 2 => {
+            let ax = normalize_axes(op, a, x.rank())?;
+            if ax.len() != 2 {
+                return Err(Error::invalid(op, format!("axis {a:?} names the same axis twice")));
+            }
+            true
+        }
+        Some(a) => {
+            return Err(Error::invalid(
+                op,
+                format!("'axis' must be None, an integer, or a pair of integers, got {a:?}"),
+            ));
+        }
+    };
+    let abs_x = || abs(x);
+    match (ord, matrix) {
+        (NormOrd::Euclidean, _) | (NormOrd::P(2.0), false) => norm_euclidean(x, axis, keepdims),
+        (NormOrd::P(1.0), false) => reduce_sum(&abs_x()?, axis, keepdims),
+        (NormOrd::P(p), false) => {
+            let s = reduce_sum(&crate::ops::pow(&abs_x()?, &Tensor::scalar_of(x.dtype(), p))?, axis, keepdims)?;
+            crate::ops::pow(&s, &Tensor::scalar_of(x.dtype(), 1.0 / p))
+        }
+        (NormOrd::Inf, false) => reduce_max(&abs_x()?, axis, keepdims),
+        // matrices: ord 1 sums down the rows first, inf along the columns
+        (NormOrd::P(1.0), true) | (NormOrd::Inf, true) => {
+            let a = axis.unwrap_or_default();
+            let (sum_ax, max_ax) = if ord == NormOrd::Inf { (a[1], a[0]) } else { (a[0], a[1]) };
+            let sums = reduce_sum(&abs_x()?, Some(&[sum_ax]), true)?;
+            let m = reduce_max(&sums, Some(&[max_ax]), true)?;
+            if keepdims {
+                Ok(m)
+            } else {
+                let axes = normalize_axes(op, a, x.rank())?;
+                reshape_to(&m, &reduced_shape(x.shape(), &axes, false))
+            }
+        }
+        (NormOrd::P(p), true) => Err(Error::Unimplemented {
+            op,
+            msg: format!("matrix norm with ord={p} is not supported (use 'fro', 1 or inf)"),
+        }),
+    }
 }

@@ -220,3 +220,445 @@ pub fn identity(x: &Tensor) -> Result<Tensor> {
 pub fn stop_gradient(x: &Tensor) -> Tensor {
     x.with_fresh_id()
 }
+
+/// Insert a size-1 axis at `axis` (in `-rank-1 ..= rank`).
+pub fn expand_dims(x: &Tensor, axis: i64) -> Result<Tensor> {
+    let r = x.rank() as i64;
+    if axis < -r - 1 || axis > r {
+        return Err(Error::invalid(
+            "ExpandDims",
+            format!("Tried to expand dim index {axis} for tensor with {r} dimensions."),
+        ));
+    }
+    let at = if axis < 0 { axis + r + 1 } else { axis } as usize;
+    let mut shape = x.shape().to_vec();
+    shape.insert(at, 1);
+    reshape_to(x, &shape)
+}
+
+/// Drop size-1 axes: those in `axis`, or all of them when `None`.
+pub fn squeeze(x: &Tensor, axis: Option<&[i64]>) -> Result<Tensor> {
+    let op = "Squeeze";
+    let shape = x.shape();
+    let drop: Vec<usize> = match axis {
+        None => (0..x.rank()).filter(|&i| shape[i] == 1).collect(),
+        Some(a) => {
+            let axes = crate::shape::normalize_axes(op, a, x.rank())?;
+            if let Some(&bad) = axes.iter().find(|&&i| shape[i] != 1) {
+                return Err(Error::invalid(
+                    op,
+                    format!(
+                        "Can not squeeze dim[{bad}], expected a dimension of 1, got {} (shape {shape:?})",
+                        shape[bad]
+                    ),
+                ));
+            }
+            axes
+        }
+    };
+    let kept: Vec<usize> = (0..x.rank())
+        .filter(|i| !drop.contains(i))
+        .map(|i| shape[i])
+        .collect();
+    reshape_to(x, &kept)
+}
+
+/// One axis of a strided slice: `len` elements `start, start + step, …`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AxisSlice {
+    pub start: usize,
+    pub step: isize,
+    pub len: usize,
+}
+
+impl AxisSlice {
+    /// The whole axis of length `d`.
+    pub fn full(d: usize) -> AxisSlice {
+        AxisSlice {
+            start: 0,
+            step: 1,
+            len: d,
+        }
+    }
+
+    /// `len` elements from `start`.
+    pub fn range(start: usize, len: usize) -> AxisSlice {
+        AxisSlice {
+            start,
+            step: 1,
+            len,
+        }
+    }
+
+    /// The same elements as ndarray's `Slice` (a negative step walks back
+    /// from the end of the half-open range).
+    fn to_ndarray(self) -> ndarray::Slice {
+        if self.len == 0 {
+            return ndarray::Slice::new(0, Some(0), 1);
+        }
+        let last = self.start as isize + (self.len as isize - 1) * self.step;
+        let (lo, hi) = if self.step > 0 {
+            (self.start as isize, last + 1)
+        } else {
+            (last, self.start as isize + 1)
+        };
+        ndarray::Slice::new(lo, Some(hi), self.step)
+    }
+
+    /// Does every element lie in `0..d`?
+    fn fits(self, d: usize) -> bool {
+        if self.len == 0 {
+            return true;
+        }
+        let last = self.start as isize + (self.len as isize - 1) * self.step;
+        self.start < d && self.step != 0 && (0..d as isize).contains(&last)
+    }
+}
+
+fn check_spec(op: &'static str, shape: &[usize], spec: &[AxisSlice]) -> Result<()> {
+    if spec.len() != shape.len() || spec.iter().zip(shape).any(|(s, &d)| !s.fits(d)) {
+        return Err(Error::invalid(
+            op,
+            format!("slice {spec:?} does not fit in a tensor of shape {shape:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The same spec with whole-axis slices for `lead` leading dimensions.
+fn lead_spec(lead: &[usize], spec: &[AxisSlice]) -> Vec<AxisSlice> {
+    lead.iter()
+        .map(|&d| AxisSlice::full(d))
+        .chain(spec.iter().copied())
+        .collect()
+}
+
+/// A strided slice (one `AxisSlice` per axis). Its VJP writes the gradient
+/// back into zeros (`slice_grad`), whose own VJP is this slice again.
+pub fn strided_slice(x: &Tensor, spec: &[AxisSlice]) -> Result<Tensor> {
+    let op = "StridedSlice";
+    check_spec(op, x.shape(), spec)?;
+    if spec.iter().zip(x.shape()).all(|(s, &d)| *s == AxisSlice::full(d)) {
+        return identity(x);
+    }
+    let out = Tensor::from_data(map_data!(x.data(), a => a
+        .slice_each_axis(|ax| spec[ax.axis.index()].to_ndarray())
+        .to_owned()
+        .into_shared()));
+    tape::record(op, &[x], &[&out], || {
+        let (in_shape, spec) = (x.shape().to_vec(), spec.to_vec());
+        Box::new(move |g, _| {
+            let g = &g[0];
+            let lead = lead(g, spec.len());
+            Ok(vec![Some(slice_grad(
+                g,
+                &with_lead(lead, &in_shape),
+                &lead_spec(lead, &spec),
+                0.0,
+            )?)])
+        })
+    });
+    Ok(out)
+}
+
+/// A tensor of `shape` filled with `fill`, holding `x` at the slice `spec`
+/// (the transpose of `strided_slice`, and `pad`).
+pub fn slice_grad(x: &Tensor, shape: &[usize], spec: &[AxisSlice], fill: f64) -> Result<Tensor> {
+    let op = "StridedSliceGrad";
+    check_spec(op, shape, spec)?;
+    let sliced: Vec<usize> = spec.iter().map(|s| s.len).collect();
+    if sliced != x.shape() {
+        return Err(Error::ShapeMismatch {
+            op,
+            lhs: x.shape().to_vec(),
+            rhs: sliced,
+        });
+    }
+    let base = Tensor::full(op, x.dtype(), shape, fill)?;
+    let out = Tensor::from_data(match (base.data(), x.data()) {
+        (Data::F32(b), Data::F32(a)) => Data::F32(place(b, a, spec)),
+        (Data::F64(b), Data::F64(a)) => Data::F64(place(b, a, spec)),
+        (Data::I32(b), Data::I32(a)) => Data::I32(place(b, a, spec)),
+        (Data::I64(b), Data::I64(a)) => Data::I64(place(b, a, spec)),
+        (Data::Bool(b), Data::Bool(a)) => Data::Bool(place(b, a, spec)),
+        _ => unreachable!("base has x's dtype"),
+    });
+    tape::record(op, &[x], &[&out], || {
+        let spec = spec.to_vec();
+        Box::new(move |g, _| {
+            let g = &g[0];
+            let lead = lead(g, spec.len());
+            Ok(vec![Some(strided_slice(g, &lead_spec(lead, &spec))?)])
+        })
+    });
+    Ok(out)
+}
+
+fn place<T: Copy>(
+    base: &ndarray::ArcArray<T, IxDyn>,
+    a: &ndarray::ArcArray<T, IxDyn>,
+    spec: &[AxisSlice],
+) -> ndarray::ArcArray<T, IxDyn> {
+    let mut out = base.clone();
+    out.slice_each_axis_mut(|ax| spec[ax.axis.index()].to_ndarray())
+        .assign(a);
+    out
+}
+
+/// Reverse the order of elements along each of `axis`.
+pub fn reverse(x: &Tensor, axis: &[i64]) -> Result<Tensor> {
+    let axes = crate::shape::normalize_axes("ReverseV2", axis, x.rank())?;
+    let spec: Vec<AxisSlice> = x
+        .shape()
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| match (axes.contains(&i), d) {
+            (true, d) if d > 0 => AxisSlice {
+                start: d - 1,
+                step: -1,
+                len: d,
+            },
+            _ => AxisSlice::full(d),
+        })
+        .collect();
+    strided_slice(x, &spec)
+}
+
+/// Pad with `value`: `paddings[i] = (before, after)` for each axis.
+pub fn pad(x: &Tensor, paddings: &[(usize, usize)], value: f64) -> Result<Tensor> {
+    if paddings.len() != x.rank() {
+        return Err(Error::invalid(
+            "Pad",
+            format!(
+                "The first dimension of paddings must be the rank of inputs: paddings has {} rows, input shape is {:?}",
+                paddings.len(),
+                x.shape()
+            ),
+        ));
+    }
+    let shape: Vec<usize> = x
+        .shape()
+        .iter()
+        .zip(paddings)
+        .map(|(&d, &(b, a))| d + b + a)
+        .collect();
+    let spec: Vec<AxisSlice> = x
+        .shape()
+        .iter()
+        .zip(paddings)
+        .map(|(&d, &(b, _))| AxisSlice::range(b, d))
+        .collect();
+    slice_grad(x, &shape, &spec, value)
+}
+
+/// Join tensors of one dtype and rank along `axis`; the VJP slices the
+/// gradient back into pieces.
+pub fn concat(xs: &[Tensor], axis: i64) -> Result<Tensor> {
+    let op = "ConcatV2";
+    let Some(first) = xs.first() else {
+        return Err(Error::invalid(op, "concat needs at least one tensor"));
+    };
+    if first.rank() == 0 {
+        return Err(Error::invalid(
+            op,
+            "Can't concatenate scalars (use tf.stack instead)",
+        ));
+    }
+    let ax = crate::shape::normalize_axis(op, axis, first.rank())?;
+    for x in xs {
+        crate::ops::same_dtype(op, first, x)?;
+        let ok = x.rank() == first.rank()
+            && (0..x.rank()).all(|i| i == ax || x.shape()[i] == first.shape()[i]);
+        if !ok {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: first.shape().to_vec(),
+                rhs: x.shape().to_vec(),
+            });
+        }
+    }
+    if xs.len() == 1 {
+        return identity(first);
+    }
+    let mut shape = first.shape().to_vec();
+    shape[ax] = xs.iter().map(|x| x.shape()[ax]).sum();
+    check_alloc(op, first.dtype(), &shape)?;
+    macro_rules! join {
+        ($variant:ident) => {{
+            let views: Vec<_> = xs
+                .iter()
+                .map(|x| match x.data() {
+                    Data::$variant(a) => a.view(),
+                    _ => unreachable!("dtypes checked equal"),
+                })
+                .collect();
+            Data::$variant(
+                ndarray::concatenate(ndarray::Axis(ax), &views)
+                    .map_err(|_| Error::invalid(op, "internal concatenate failed"))?
+                    .into_shared(),
+            )
+        }};
+    }
+    let out = Tensor::from_data(match first.data() {
+        Data::F32(_) => join!(F32),
+        Data::F64(_) => join!(F64),
+        Data::I32(_) => join!(I32),
+        Data::I64(_) => join!(I64),
+        Data::Bool(_) => join!(Bool),
+    });
+    let refs: Vec<&Tensor> = xs.iter().collect();
+    tape::record(op, &refs, &[&out], || {
+        let shapes: Vec<Vec<usize>> = xs.iter().map(|x| x.shape().to_vec()).collect();
+        Box::new(move |g, need| {
+            let g = &g[0];
+            let lead = lead(g, shapes[0].len()).to_vec();
+            let mut at = 0;
+            let mut grads = Vec::with_capacity(shapes.len());
+            for (s, &want) in shapes.iter().zip(need) {
+                let piece = s
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| {
+                        if i == ax {
+                            AxisSlice::range(at, d)
+                        } else {
+                            AxisSlice::full(d)
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                at += s[ax];
+                grads.push(if want {
+                    Some(strided_slice(g, &lead_spec(&lead, &piece))?)
+                } else {
+                    None
+                });
+            }
+            Ok(grads)
+        })
+    });
+    Ok(out)
+}
+
+/// Stack tensors of one shape along a new axis.
+pub fn stack(xs: &[Tensor], axis: i64) -> Result<Tensor> {
+    let op = "Pack";
+    let Some(first) = xs.first() else {
+        return Err(Error::invalid(op, "stack needs at least one tensor"));
+    };
+    if let Some(x) = xs.iter().find(|x| x.shape() != first.shape()) {
+        return Err(Error::ShapeMismatch {
+            op,
+            lhs: first.shape().to_vec(),
+            rhs: x.shape().to_vec(),
+        });
+    }
+    let r = first.rank() as i64;
+    if axis < -r - 1 || axis > r {
+        return Err(Error::invalid(
+            op,
+            format!("axis {axis} is out of range for stacking tensors of rank {r}"),
+        ));
+    }
+    let expanded = xs
+        .iter()
+        .map(|x| expand_dims(x, axis))
+        .collect::<Result<Vec<_>>>()?;
+    concat(&expanded, if axis < 0 { axis + r + 1 } else { axis })
+}
+
+/// The slices of `x` along `axis`, each without that axis.
+pub fn unstack(x: &Tensor, axis: i64) -> Result<Vec<Tensor>> {
+    let op = "Unpack";
+    if x.rank() == 0 {
+        return Err(Error::invalid(op, "cannot unstack a scalar (rank 0) tensor"));
+    }
+    let ax = crate::shape::normalize_axis(op, axis, x.rank())?;
+    let mut shape = x.shape().to_vec();
+    shape.remove(ax);
+    (0..x.shape()[ax])
+        .map(|i| reshape_to(&slice_along(x, ax, i, 1)?, &shape))
+        .collect()
+}
+
+/// `len` elements from `start` along `axis`, every other axis whole.
+pub fn slice_along(x: &Tensor, axis: usize, start: usize, len: usize) -> Result<Tensor> {
+    let spec: Vec<AxisSlice> = x
+        .shape()
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i == axis {
+                AxisSlice::range(start, len)
+            } else {
+                AxisSlice::full(d)
+            }
+        })
+        .collect();
+    strided_slice(x, &spec)
+}
+
+/// Split along `axis` into pieces of the given sizes (one may be -1, inferred).
+pub fn split(x: &Tensor, sizes: &[i64], axis: i64) -> Result<Vec<Tensor>> {
+    let op = "SplitV";
+    if x.rank() == 0 {
+        return Err(Error::invalid(op, "cannot split a scalar (rank 0) tensor"));
+    }
+    let ax = crate::shape::normalize_axis(op, axis, x.rank())?;
+    let d = x.shape()[ax] as i64;
+    let unknown = sizes.iter().filter(|&&s| s == -1).count();
+    let known: i64 = sizes.iter().filter(|&&s| s != -1).sum();
+    let bad = unknown > 1
+        || sizes.iter().any(|&s| s < -1)
+        || (unknown == 0 && known != d)
+        || (unknown == 1 && known > d);
+    if bad {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "Determined shape must either match input shape along split_dim exactly if fully specified, or be less than the size of the input along split_dim if not fully specified. Got sizes {sizes:?} for a dimension of {d} (shape {:?})",
+                x.shape()
+            ),
+        ));
+    }
+    let mut at = 0usize;
+    sizes
+        .iter()
+        .map(|&s| {
+            let n = if s == -1 { (d - known) as usize } else { s as usize };
+            let piece = slice_along(x, ax, at, n);
+            at += n;
+            piece
+        })
+        .collect()
+}
+
+/// Repeat `x` `multiples[i]` times along each axis: reshape to
+/// `[1, d₀, 1, d₁, …]`, broadcast to `[m₀, d₀, m₁, d₁, …]`, flatten pairs.
+/// The VJP comes from the three (the broadcast's sums the copies).
+pub fn tile(x: &Tensor, multiples: &[i64]) -> Result<Tensor> {
+    let op = "Tile";
+    if multiples.len() != x.rank() || multiples.iter().any(|&m| m < 0) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "Expected multiples argument to be a vector of length {} with non-negative entries, got {multiples:?}",
+                x.rank()
+            ),
+        ));
+    }
+    let pairs: Vec<usize> = x.shape().iter().flat_map(|&d| [1, d]).collect();
+    let wide: Vec<usize> = x
+        .shape()
+        .iter()
+        .zip(multiples)
+        .flat_map(|(&d, &m)| [m as usize, d])
+        .collect();
+    let out: Vec<usize> = x
+        .shape()
+        .iter()
+        .zip(multiples)
+        .map(|(&d, &m)| d * m as usize)
+        .collect();
+    check_alloc(op, x.dtype(), &wide)?;
+    reshape_to(&broadcast_to(&reshape_to(x, &pairs)?, &wide)?, &out)
+}

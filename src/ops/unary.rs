@@ -6,13 +6,96 @@
 use crate::dtype::{Num, Real};
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::ops::{OpFn, OpInfo};
+use crate::ops::{OpFn, OpInfo, greater, less, logical_and, where_, zeros};
 use crate::tape;
 use crate::tensor::{Data, Tensor};
 
+/// The float functions the rows below need beyond `Real`.
+pub(crate) trait Float: Real {
+    fn exp_m1(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn tan(self) -> Self;
+    fn asin(self) -> Self;
+    fn acos(self) -> Self;
+    fn atan(self) -> Self;
+    fn sinh(self) -> Self;
+    fn cosh(self) -> Self;
+    fn floor(self) -> Self;
+    fn ceil(self) -> Self;
+    /// Half to even, as TF and numpy round.
+    fn round_even(self) -> Self;
+    fn erf(self) -> Self;
+}
+
+macro_rules! impl_float {
+    ($($t:ty),*) => {$(
+        impl Float for $t {
+            #[inline(always)] fn exp_m1(self) -> Self { <$t>::exp_m1(self) }
+            #[inline(always)] fn ln_1p(self) -> Self { <$t>::ln_1p(self) }
+            #[inline(always)] fn tan(self) -> Self { <$t>::tan(self) }
+            #[inline(always)] fn asin(self) -> Self { <$t>::asin(self) }
+            #[inline(always)] fn acos(self) -> Self { <$t>::acos(self) }
+            #[inline(always)] fn atan(self) -> Self { <$t>::atan(self) }
+            #[inline(always)] fn sinh(self) -> Self { <$t>::sinh(self) }
+            #[inline(always)] fn cosh(self) -> Self { <$t>::cosh(self) }
+            #[inline(always)] fn floor(self) -> Self { <$t>::floor(self) }
+            #[inline(always)] fn ceil(self) -> Self { <$t>::ceil(self) }
+            #[inline(always)] fn round_even(self) -> Self { <$t>::round_ties_even(self) }
+            #[inline(always)] fn erf(self) -> Self { erf_f64(self as f64) as $t }
+        }
+    )*};
+}
+impl_float!(f32, f64);
+
+/// erf to full f64 precision. |x| < 3: the series
+/// erf x = 2/√π · e^(−x²) · Σ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)), whose terms are
+/// all positive (no cancellation); beyond, 1 − erfc x with erfc's continued
+/// fraction erfc x = e^(−x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …)))).
+fn erf_f64(x: f64) -> f64 {
+    const FRAC_2_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
+    if x.is_nan() {
+        return x;
+    }
+    let a = x.abs();
+    let r = if a < 3.0 {
+        let (mut term, mut sum, mut n) = (a, a, 0.0);
+        while term > sum * 1e-17 {
+            n += 1.0;
+            term *= 2.0 * a * a / (2.0 * n + 1.0);
+            sum += term;
+        }
+        FRAC_2_SQRT_PI * (-a * a).exp() * sum
+    } else if a < 27.0 {
+        let mut f = a;
+        for k in (1..60).rev() {
+            f = a + (k as f64 / 2.0) / f;
+        }
+        1.0 - (-a * a).exp() / (f * std::f64::consts::PI.sqrt())
+    } else {
+        1.0
+    };
+    if x < 0.0 { -r } else { r }
+}
+
 /// A forward function over float elements.
 pub(crate) trait RealFn {
-    fn f<T: Real>(v: T) -> T;
+    fn f<T: Float>(v: T) -> T;
+}
+
+/// A forward function over bools.
+pub(crate) trait BoolFn {
+    fn f(v: bool) -> bool;
+}
+
+pub(crate) fn apply_bool<F: BoolFn>(op: &'static str, x: &Tensor) -> Result<Tensor> {
+    match x.data() {
+        Data::Bool(a) => Ok(Tensor::from_data(Data::Bool(kernels::map(a, F::f)))),
+        _ => Err(Error::UnsupportedDType {
+            op,
+            dtype: x.dtype(),
+            allowed: "bool",
+        }),
+    }
 }
 
 /// A forward function over every numeric element type.
@@ -55,11 +138,21 @@ macro_rules! unary_op {
         struct Forward;
         impl RealFn for Forward {
             #[inline(always)]
-            fn f<T: Real>($v: T) -> T {
+            fn f<T: Float>($v: T) -> T {
                 $fwd
             }
         }
         apply_real::<Forward>($tf, $x)
+    }};
+    (@forward bool, $tf:literal, $x:ident, |$v:ident| $fwd:expr) => {{
+        struct Forward;
+        impl BoolFn for Forward {
+            #[inline(always)]
+            fn f($v: bool) -> bool {
+                $fwd
+            }
+        }
+        apply_bool::<Forward>($tf, $x)
     }};
     (@forward numeric, $tf:literal, $x:ident, |$v:ident| $fwd:expr) => {{
         struct Forward;
@@ -155,9 +248,137 @@ unary_ops! {
     tanh "Tanh" float real |v| v.tanh() => [g, out y: g.mul(&ones_minus_square(y)?)];
     /// d √x = 1 / (2√x), read from the output.
     sqrt "Sqrt" float positive |v| v.sqrt() => [g, out y: g.div(y)?.scale(0.5)];
+    /// d x^(−1/2) = −½ x^(−3/2) = −½ y³.
+    rsqrt "Rsqrt" float positive |v| T::ONE / v.sqrt() => [g, out y: g.mul(&y.mul(&square(y)?)?)?.scale(-0.5)];
+    /// d (1/x) = −1/x² = −y².
+    reciprocal "Reciprocal" float positive |v| T::ONE / v => [g, out y: g.mul(&square(y)?)?.neg()];
+    /// eˣ − 1, accurate near 0; d = eˣ.
+    expm1 "Expm1" float real |v| v.exp_m1() => [g, in x: g.mul(&exp(x)?)];
+    /// ln(1 + x), accurate near 0; d = 1/(1 + x).
+    log1p "Log1p" float positive |v| v.ln_1p() => [g, in x: g.div(&plus_one(x)?)];
+    /// d tan = 1 + tan², read from the output.
+    tan "Tan" float unit |v| v.tan() => [g, out y: g.mul(&plus_one(&square(y)?)?)];
+    /// d asin = 1/√(1 − x²).
+    asin "Asin" float unit |v| v.asin() => [g, in x: g.div(&sqrt(&ones_minus_square(x)?)?)];
+    /// d acos = −1/√(1 − x²).
+    acos "Acos" float unit |v| v.acos() => [g, in x: g.div(&sqrt(&ones_minus_square(x)?)?)?.neg()];
+    /// d atan = 1/(1 + x²).
+    atan "Atan" float real |v| v.atan() => [g, in x: g.div(&plus_one(&square(x)?)?)];
+    sinh "Sinh" float real |v| v.sinh() => [g, in x: g.mul(&cosh(x)?)];
+    cosh "Cosh" float real |v| v.cosh() => [g, in x: g.mul(&sinh(x)?)];
+    /// d erf = 2/√π · e^(−x²).
+    erf "Erf" float real |v| v.erf()
+        => [g, in x: g.mul(&exp(&square(x)?.neg()?)?)?.scale(std::f64::consts::FRAC_2_SQRT_PI)];
+    /// Rounds down; not differentiable (TF's gradient is None).
+    floor "Floor" float real |v| v.floor() => [nondiff];
+    ceil "Ceil" float real |v| v.ceil() => [nondiff];
+    /// Rounds half to even, as TF and numpy do.
+    round "Round" float real |v| v.round_even() => [nondiff];
+    /// 1 / (1 + e⁻ˣ); d = y(1 − y), read from the output.
+    sigmoid "Sigmoid" float real |v| sigmoid_of(v) => [g, out y: g.mul(&y.mul(&one_minus(y)?)?)];
+    /// max(x, 0); the subgradient at 0 is 0, as in TF.
+    relu "Relu" numeric real |v| if v > T::ZERO { v } else { T::ZERO }
+        => [g, in x: where_(&greater(x, &zeros(x.dtype(), &[])?)?, g, &zeros(g.dtype(), &[])?)];
+    /// min(max(x, 0), 6); the gradient is 1 strictly inside (0, 6), 0 elsewhere.
+    relu6 "Relu6" numeric real |v| if v > T::ZERO { if v < T::from_f64(6.0) { v } else { T::from_f64(6.0) } } else { T::ZERO }
+        => [g, in x: where_(&inside_0_6(x)?, g, &zeros(g.dtype(), &[])?)];
+    /// x if x > 0 else eˣ − 1.
+    elu "Elu" float real |v| if v > T::ZERO { v } else { v.exp_m1() }
+        => [g, in x: where_(&positive(x)?, g, &g.mul(&exp(x)?)?)];
+    /// λ·(x if x > 0 else α(eˣ − 1)) with TF's λ and α.
+    selu "Selu" float real |v| T::from_f64(SELU_SCALE) * if v > T::ZERO { v } else { T::from_f64(SELU_ALPHA) * v.exp_m1() }
+        => [g, in x: where_(&positive(x)?, &g.scale(SELU_SCALE)?, &g.mul(&exp(x)?)?.scale(SELU_SCALE * SELU_ALPHA)?)];
+    /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^(−|x|)); d = sigmoid(x).
+    softplus "Softplus" float real |v| (if v > T::ZERO { v } else { T::ZERO }) + (-v.abs()).exp().ln_1p()
+        => [g, in x: g.mul(&sigmoid(x)?)];
+    /// The exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)); d = Φ(x) + x·φ(x).
+    gelu "Gelu" float real |v| T::from_f64(0.5) * v * (T::ONE + (v * T::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf())
+        => [g, in x: g.mul(&gelu_grad(x)?)];
+    /// Elementwise not of a bool tensor.
+    logical_not "LogicalNot" bool real |v| !v => [nondiff];
 }
 
-/// 1 − y², the factor in the derivatives of tanh.
+const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+
+/// 1 / (1 + e⁻ˣ), written so that neither branch overflows.
+#[inline(always)]
+fn sigmoid_of<T: Float>(v: T) -> T {
+    if v >= T::ZERO {
+        T::ONE / (T::ONE + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (T::ONE + e)
+    }
+}
+
+/// 1 − y², the factor in the derivatives of tanh, asin and acos.
 fn ones_minus_square(y: &Tensor) -> Result<Tensor> {
     Tensor::scalar_of(y.dtype(), 1.0).sub(&square(y)?)
+}
+
+fn one_minus(y: &Tensor) -> Result<Tensor> {
+    Tensor::scalar_of(y.dtype(), 1.0).sub(y)
+}
+
+fn plus_one(y: &Tensor) -> Result<Tensor> {
+    y.add(&Tensor::scalar_of(y.dtype(), 1.0))
+}
+
+fn positive(x: &Tensor) -> Result<Tensor> {
+    greater(x, &zeros(x.dtype(), &[])?)
+}
+
+fn inside_0_6(x: &Tensor) -> Result<Tensor> {
+    logical_and(&positive(x)?, &less(x, &Tensor::scalar_of(x.dtype(), 6.0))?)
+}
+
+/// Φ(x) + x·φ(x): the derivative of x·Φ(x).
+fn gelu_grad(x: &Tensor) -> Result<Tensor> {
+    let half = Tensor::scalar_of(x.dtype(), 0.5);
+    let cdf = half.mul(&plus_one(&erf(&x.scale(std::f64::consts::FRAC_1_SQRT_2)?)?)?)?;
+    let pdf = exp(&square(x)?.scale(-0.5)?)?.scale(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
+    cdf.add(&x.mul(&pdf)?)
+}
+
+/// Float → bool tests (not differentiable).
+macro_rules! predicate_ops {
+    ($($(#[doc = $doc:literal])* $name:ident $tf:literal |$v:ident| $test:expr;)*) => {
+        $(
+            $(#[doc = $doc])*
+            pub fn $name(x: &Tensor) -> Result<Tensor> {
+                fn test<T: Float>($v: T) -> bool {
+                    $test
+                }
+                Ok(Tensor::from_data(Data::Bool(match x.data() {
+                    Data::F32(a) => kernels::map(a, test::<f32>),
+                    Data::F64(a) => kernels::map(a, test::<f64>),
+                    _ => {
+                        return Err(Error::UnsupportedDType {
+                            op: $tf,
+                            dtype: x.dtype(),
+                            allowed: "float32, float64",
+                        });
+                    }
+                })))
+            }
+        )*
+
+        pub(crate) const PREDICATE_OPS: &[OpInfo] = &[$(OpInfo {
+            name: stringify!($name),
+            arity: 1,
+            differentiable: false,
+            domain: "real",
+            dtypes: "float",
+            doc: concat!($($doc, "\n",)* ""),
+            kernel: OpFn::Unary($name),
+        }),*];
+    };
+}
+
+predicate_ops! {
+    /// Neither infinite nor NaN.
+    is_finite "IsFinite" |v| !v.is_nan() && (v - v) == T::ZERO;
+    is_inf "IsInf" |v| !v.is_nan() && (v - v) != T::ZERO;
+    is_nan "IsNan" |v| v.is_nan();
 }

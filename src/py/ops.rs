@@ -220,7 +220,8 @@ pub fn reduce_mean(
     })?))
 }
 
-/// `tf.norm` for `ord` in {'euclidean', 'fro', 2 (vectors), 1}.
+/// `tf.norm`: ord 'euclidean'/'fro', 1, 2, inf or any p > 0 (vectors);
+/// 'fro', 1 or inf over a pair of axes (matrices).
 #[pyfunction]
 #[pyo3(signature = (tensor, ord=None, axis=None, keepdims=None, name=None))]
 pub fn norm(
@@ -235,24 +236,24 @@ pub fn norm(
     let x = to_tensor(tensor, None)?;
     let axis = axes(axis)?;
     let keep = keepdims.unwrap_or(false);
-    let ord_text = match ord {
-        Some(o) if !o.is_none() => o.str()?.to_string(),
-        _ => "euclidean".to_string(),
+    let ord = match ord.filter(|o| !o.is_none()) {
+        None => ops::NormOrd::Euclidean,
+        Some(o) => match o.extract::<String>() {
+            Ok(s) if s == "euclidean" || s == "fro" => ops::NormOrd::Euclidean,
+            Ok(s) => {
+                return Err(PyValueError::new_err(format!(
+                    "norm: ord={s:?} is not supported; use 'euclidean', 'fro', 1, 2, inf or a positive number"
+                )));
+            }
+            Err(_) => match o.extract::<f64>()? {
+                p if p == f64::INFINITY => ops::NormOrd::Inf,
+                p => ops::NormOrd::P(p),
+            },
+        },
     };
-    let out = match ord_text.as_str() {
-        "euclidean" | "fro" | "2" | "2.0" => run(py, x.numel(), || {
-            ops::norm_euclidean(&x, axis.as_deref(), keep)
-        })?,
-        "1" | "1.0" => run(py, x.numel(), || {
-            ops::reduce_sum(&ops::abs(&x)?, axis.as_deref(), keep)
-        })?,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "norm: ord={other} is not supported; use 'euclidean', 'fro', 1 or 2"
-            )));
-        }
-    };
-    Ok(PyTensor::new(out))
+    Ok(PyTensor::new(run(py, x.numel(), || {
+        ops::norm(&x, ord, axis.as_deref(), keep)
+    })?))
 }
 
 #[pyfunction]
@@ -474,4 +475,1086 @@ pub fn random_uniform(
 #[pyfunction]
 pub fn set_seed(seed: Option<i64>) {
     ops::random::set_seed(seed.map(|s| s as u64));
+}
+
+/// Reductions sharing `tf.reduce_sum`'s signature.
+macro_rules! reductions {
+    ($($name:ident),*) => {$(
+        #[pyfunction]
+        #[pyo3(signature = (input_tensor, axis=None, keepdims=false, name=None))]
+        pub fn $name(
+            py: Python<'_>,
+            input_tensor: &Bound<'_, PyAny>,
+            axis: Option<&Bound<'_, PyAny>>,
+            keepdims: bool,
+            name: Option<&Bound<'_, PyAny>>,
+        ) -> PyResult<PyTensor> {
+            let _ = name;
+            let x = to_tensor(input_tensor, None)?;
+            let axis = axes(axis)?;
+            Ok(PyTensor::new(run(py, x.numel(), || {
+                ops::$name(&x, axis.as_deref(), keepdims)
+            })?))
+        }
+    )*};
+}
+reductions!(
+    reduce_max,
+    reduce_min,
+    reduce_prod,
+    reduce_logsumexp,
+    reduce_variance,
+    reduce_std,
+    reduce_any,
+    reduce_all
+);
+
+/// One axis argument (an int, or a one-element list or tensor).
+fn one_axis(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    match int_list(obj)?.as_slice() {
+        [a] => Ok(*a),
+        other => Err(PyValueError::new_err(format!(
+            "expected a single axis, got {other:?}"
+        ))),
+    }
+}
+
+fn opt_axis(obj: Option<&Bound<'_, PyAny>>, default: i64) -> PyResult<i64> {
+    match obj.filter(|a| !a.is_none()) {
+        Some(a) => one_axis(a),
+        None => Ok(default),
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, axis=None, output_type=None, name=None))]
+pub fn argmax(
+    input: &Bound<'_, PyAny>,
+    axis: Option<&Bound<'_, PyAny>>,
+    output_type: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    let dtype = dtype_or(output_type, DType::I64)?;
+    Ok(PyTensor::new(ops::argmax(&x, opt_axis(axis, 0)?, dtype)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, axis=None, output_type=None, name=None))]
+pub fn argmin(
+    input: &Bound<'_, PyAny>,
+    axis: Option<&Bound<'_, PyAny>>,
+    output_type: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    let dtype = dtype_or(output_type, DType::I64)?;
+    Ok(PyTensor::new(ops::argmin(&x, opt_axis(axis, 0)?, dtype)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, axis=None, exclusive=false, reverse=false, name=None))]
+pub fn cumsum(
+    x: &Bound<'_, PyAny>,
+    axis: Option<&Bound<'_, PyAny>>,
+    exclusive: bool,
+    reverse: bool,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let t = to_tensor(x, None)?;
+    Ok(PyTensor::new(ops::cumsum(&t, opt_axis(axis, 0)?, exclusive, reverse)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, axis=None, exclusive=false, reverse=false, name=None))]
+pub fn cumprod(
+    x: &Bound<'_, PyAny>,
+    axis: Option<&Bound<'_, PyAny>>,
+    exclusive: bool,
+    reverse: bool,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let t = to_tensor(x, None)?;
+    Ok(PyTensor::new(ops::cumprod(&t, opt_axis(axis, 0)?, exclusive, reverse)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (t, clip_value_min, clip_value_max, name=None))]
+pub fn clip_by_value(
+    t: &Bound<'_, PyAny>,
+    clip_value_min: &Bound<'_, PyAny>,
+    clip_value_max: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let xs = operands(&[t, clip_value_min, clip_value_max])?;
+    Ok(PyTensor::new(ops::clip_by_value(&xs[0], &xs[1], &xs[2])?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, axis, name=None))]
+pub fn expand_dims(
+    input: &Bound<'_, PyAny>,
+    axis: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    Ok(PyTensor::new(ops::expand_dims(&x, one_axis(axis)?)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, axis=None, name=None))]
+pub fn squeeze(
+    input: &Bound<'_, PyAny>,
+    axis: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    Ok(PyTensor::new(ops::squeeze(&x, axes(axis)?.as_deref())?))
+}
+
+/// A list (or tuple) of tensor-likes, converted with TF's dtype hint rule.
+fn tensor_list(values: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
+    if values.cast::<PyTensor>().is_ok() {
+        // a tensor passed as the list: its rows
+        let t = to_tensor(values, None)?;
+        return Ok(ops::unstack(&t, 0)?);
+    }
+    let items: Vec<Bound<'_, PyAny>> = values.try_iter()?.collect::<PyResult<_>>()?;
+    let refs: Vec<&Bound<'_, PyAny>> = items.iter().collect();
+    operands(&refs)
+}
+
+#[pyfunction]
+#[pyo3(signature = (values, axis, name=None))]
+pub fn concat(
+    py: Python<'_>,
+    values: &Bound<'_, PyAny>,
+    axis: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let xs = tensor_list(values)?;
+    let axis = one_axis(axis)?;
+    let work = xs.iter().map(Tensor::numel).sum();
+    Ok(PyTensor::new(run(py, work, || ops::concat(&xs, axis))?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (values, axis=0, name=None))]
+pub fn stack(
+    py: Python<'_>,
+    values: &Bound<'_, PyAny>,
+    axis: i64,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let xs = tensor_list(values)?;
+    let work = xs.iter().map(Tensor::numel).sum();
+    Ok(PyTensor::new(run(py, work, || ops::stack(&xs, axis))?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (value, num=None, axis=0, name=None))]
+pub fn unstack(
+    value: &Bound<'_, PyAny>,
+    num: Option<usize>,
+    axis: i64,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<PyTensor>> {
+    let _ = name;
+    let x = to_tensor(value, None)?;
+    let parts = ops::unstack(&x, axis)?;
+    if let Some(n) = num.filter(|&n| n != parts.len()) {
+        return Err(crate::error::Error::invalid(
+            "Unpack",
+            format!("num = {n} does not match the dimension {} being unstacked", parts.len()),
+        )
+        .into());
+    }
+    Ok(parts.into_iter().map(PyTensor::new).collect())
+}
+
+#[pyfunction]
+#[pyo3(signature = (value, num_or_size_splits, axis=None, num=None, name=None))]
+pub fn split(
+    value: &Bound<'_, PyAny>,
+    num_or_size_splits: &Bound<'_, PyAny>,
+    axis: Option<&Bound<'_, PyAny>>,
+    num: Option<usize>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<PyTensor>> {
+    let _ = (name, num);
+    let x = to_tensor(value, None)?;
+    let axis = opt_axis(axis, 0)?;
+    let sizes = if let Ok(n) = num_or_size_splits.extract::<i64>() {
+        // an even split into n pieces
+        let ax = crate::shape::normalize_axis("Split", axis, x.rank().max(1))?;
+        let d = x.shape().get(ax).copied().unwrap_or(0) as i64;
+        if n <= 0 || d % n != 0 {
+            return Err(crate::error::Error::invalid(
+                "Split",
+                format!("Number of ways to split should evenly divide the split dimension, but got split_dim {ax} (size = {d}) and num_split {n}"),
+            )
+            .into());
+        }
+        vec![d / n; n as usize]
+    } else {
+        int_list(num_or_size_splits)?
+    };
+    Ok(ops::split(&x, &sizes, axis)?
+        .into_iter()
+        .map(PyTensor::new)
+        .collect())
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, multiples, name=None))]
+pub fn tile(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    multiples: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    let m = int_list(multiples)?;
+    Ok(PyTensor::new(run(py, x.numel(), || ops::tile(&x, &m))?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensor, paddings, mode="CONSTANT", constant_values=0.0, name=None))]
+pub fn pad(
+    tensor: &Bound<'_, PyAny>,
+    paddings: &Bound<'_, PyAny>,
+    mode: &str,
+    constant_values: f64,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    if !mode.eq_ignore_ascii_case("constant") {
+        return Err(crate::error::Error::Unimplemented {
+            op: "Pad",
+            msg: format!("mode {mode:?} is not supported (only 'CONSTANT')"),
+        }
+        .into());
+    }
+    let x = to_tensor(tensor, None)?;
+    let p = to_tensor(paddings, None)?;
+    let flat = int_list(paddings)?;
+    if p.rank() != 2 || p.shape()[1] != 2 || flat.iter().any(|&v| v < 0) {
+        return Err(crate::error::Error::invalid(
+            "Pad",
+            format!("paddings must be a non-negative matrix of shape [rank, 2], got shape {:?}", p.shape()),
+        )
+        .into());
+    }
+    let pairs: Vec<(usize, usize)> = flat
+        .chunks(2)
+        .map(|c| (c[0] as usize, c[1] as usize))
+        .collect();
+    Ok(PyTensor::new(ops::pad(&x, &pairs, constant_values)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensor, axis, name=None))]
+pub fn reverse(
+    tensor: &Bound<'_, PyAny>,
+    axis: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(tensor, None)?;
+    Ok(PyTensor::new(ops::reverse(&x, &int_list(axis)?)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (params, indices, validate_indices=None, axis=None, batch_dims=0, name=None))]
+pub fn gather(
+    py: Python<'_>,
+    params: &Bound<'_, PyAny>,
+    indices: &Bound<'_, PyAny>,
+    validate_indices: Option<&Bound<'_, PyAny>>,
+    axis: Option<&Bound<'_, PyAny>>,
+    batch_dims: i64,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = (name, validate_indices);
+    let p = to_tensor(params, None)?;
+    let i = to_tensor(indices, None)?;
+    let axis = opt_axis(axis, batch_dims)?;
+    let work = p.numel().max(i.numel());
+    Ok(PyTensor::new(run(py, work, || ops::gather(&p, &i, axis, batch_dims))?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (params, indices, batch_dims=0, name=None))]
+pub fn gather_nd(
+    params: &Bound<'_, PyAny>,
+    indices: &Bound<'_, PyAny>,
+    batch_dims: i64,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    if batch_dims != 0 {
+        return Err(crate::error::Error::Unimplemented {
+            op: "GatherNd",
+            msg: "batch_dims != 0 is not supported".into(),
+        }
+        .into());
+    }
+    let p = to_tensor(params, None)?;
+    let i = to_tensor(indices, None)?;
+    Ok(PyTensor::new(ops::gather_nd(&p, &i)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn one_hot(
+    indices: &Bound<'_, PyAny>,
+    depth: usize,
+    on_value: Option<&Bound<'_, PyAny>>,
+    off_value: Option<&Bound<'_, PyAny>>,
+    axis: Option<i64>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let i = to_tensor(indices, None)?;
+    let value = |v: Option<&Bound<'_, PyAny>>| -> PyResult<Option<Tensor>> {
+        v.filter(|v| !v.is_none())
+            .map(|v| to_tensor(v, None))
+            .transpose()
+    };
+    let (on, off) = (value(on_value)?, value(off_value)?);
+    let inferred = on.as_ref().or(off.as_ref()).map(Tensor::dtype);
+    let dtype = dtype_or(dtype, inferred.unwrap_or(DType::F32))?;
+    let scalar = |t: Option<Tensor>, default: f64| t.and_then(|t| t.item_f64()).unwrap_or(default);
+    Ok(PyTensor::new(ops::one_hot(
+        &i,
+        depth,
+        scalar(on, 1.0),
+        scalar(off, 0.0),
+        axis.unwrap_or(-1),
+        dtype,
+    )?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensor, mask, axis=None, name=None))]
+pub fn boolean_mask(
+    tensor: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+    axis: Option<i64>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(tensor, None)?;
+    let m = to_tensor(mask, Some(DType::Bool))?;
+    Ok(PyTensor::new(ops::boolean_mask(&x, &m, axis.unwrap_or(0))?))
+}
+
+fn int_tensor(values: Vec<i64>, shape: &[usize], dtype: DType) -> PyResult<Tensor> {
+    if !dtype.is_int() {
+        return Err(PyTypeError::new_err(format!(
+            "out_type must be int32 or int64, got {}",
+            dtype.name()
+        )));
+    }
+    Ok(ops::cast(&Tensor::from_vec(shape, values)?, dtype)?)
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, out_type=None, name=None))]
+pub fn shape(
+    input: &Bound<'_, PyAny>,
+    out_type: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    let dims: Vec<i64> = x.shape().iter().map(|&d| d as i64).collect();
+    let n = dims.len();
+    Ok(PyTensor::new(int_tensor(dims, &[n], dtype_or(out_type, DType::I32)?)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, out_type=None, name=None))]
+pub fn size(
+    input: &Bound<'_, PyAny>,
+    out_type: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    Ok(PyTensor::new(int_tensor(vec![x.numel() as i64], &[], dtype_or(out_type, DType::I32)?)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, name=None))]
+pub fn rank(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    Ok(PyTensor::new(Tensor::scalar(x.rank() as i32)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (dims, value, name=None))]
+pub fn fill(
+    dims: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let v = to_tensor(value, None)?;
+    Ok(PyTensor::new(ops::fill(&usize_shape(dims)?, &v)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, dtype=None, name=None))]
+pub fn zeros_like(
+    input: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    Ok(PyTensor::new(ops::zeros(dtype_or(dtype, x.dtype())?, x.shape())?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, dtype=None, name=None))]
+pub fn ones_like(
+    input: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    Ok(PyTensor::new(ops::ones(dtype_or(dtype, x.dtype())?, x.shape())?))
+}
+
+/// A scalar argument as (value, dtype): Python ints are int32, floats float32.
+fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<(f64, DType)> {
+    let t = to_tensor(obj, None)?;
+    let v = t
+        .item_f64()
+        .filter(|_| t.rank() == 0)
+        .ok_or_else(|| PyValueError::new_err(format!("expected a scalar, got shape {:?}", t.shape())))?;
+    Ok((v, t.dtype()))
+}
+
+#[pyfunction]
+#[pyo3(name = "range", signature = (start, limit=None, delta=None, dtype=None, name=None))]
+pub fn range_(
+    start: &Bound<'_, PyAny>,
+    limit: Option<&Bound<'_, PyAny>>,
+    delta: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let (mut s, mut inferred) = scalar_arg(start)?;
+    let l = match limit.filter(|l| !l.is_none()) {
+        Some(l) => {
+            let (l, d) = scalar_arg(l)?;
+            inferred = wider(inferred, d);
+            l
+        }
+        None => std::mem::replace(&mut s, 0.0),
+    };
+    let d = match delta.filter(|d| !d.is_none()) {
+        Some(d) => {
+            let (d, t) = scalar_arg(d)?;
+            inferred = wider(inferred, t);
+            d
+        }
+        None => 1.0,
+    };
+    let dtype = dtype_or(dtype, inferred)?;
+    Ok(PyTensor::new(ops::range(s, l, d, dtype)?))
+}
+
+/// TF's `range` dtype inference: the widest of the arguments' dtypes.
+fn wider(a: DType, b: DType) -> DType {
+    let rank = |d: DType| match d {
+        DType::I32 => 0,
+        DType::I64 => 1,
+        DType::F32 => 2,
+        DType::F64 => 3,
+        DType::Bool => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+#[pyfunction]
+#[pyo3(signature = (start, stop, num, name=None, axis=0))]
+pub fn linspace(
+    start: &Bound<'_, PyAny>,
+    stop: &Bound<'_, PyAny>,
+    num: i64,
+    name: Option<&Bound<'_, PyAny>>,
+    axis: i64,
+) -> PyResult<PyTensor> {
+    let _ = (name, axis);
+    let (s, ds) = scalar_arg(start)?;
+    let (e, _) = scalar_arg(stop)?;
+    let dtype = if ds.is_float() { ds } else { DType::F32 };
+    Ok(PyTensor::new(ops::linspace(s, e, num, dtype)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (num_rows, num_columns=None, batch_shape=None, dtype=None, name=None))]
+pub fn eye(
+    num_rows: usize,
+    num_columns: Option<usize>,
+    batch_shape: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let batch = match batch_shape.filter(|b| !b.is_none()) {
+        Some(b) => usize_shape(b)?,
+        None => Vec::new(),
+    };
+    Ok(PyTensor::new(ops::eye(
+        num_rows,
+        num_columns.unwrap_or(num_rows),
+        &batch,
+        dtype_or(dtype, DType::F32)?,
+    )?))
+}
+
+// --- nn ---------------------------------------------------------------
+
+#[pyfunction]
+#[pyo3(signature = (logits, axis=None, name=None))]
+pub fn softmax(
+    py: Python<'_>,
+    logits: &Bound<'_, PyAny>,
+    axis: Option<i64>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(logits, None)?;
+    Ok(PyTensor::new(run(py, x.numel(), || ops::softmax(&x, axis.unwrap_or(-1)))?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (logits, axis=None, name=None))]
+pub fn log_softmax(
+    py: Python<'_>,
+    logits: &Bound<'_, PyAny>,
+    axis: Option<i64>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(logits, None)?;
+    Ok(PyTensor::new(run(py, x.numel(), || ops::log_softmax(&x, axis.unwrap_or(-1)))?))
+}
+
+fn required<'a, 'py>(
+    arg: Option<&'a Bound<'py, PyAny>>,
+    what: &str,
+) -> PyResult<&'a Bound<'py, PyAny>> {
+    arg.ok_or_else(|| PyValueError::new_err(format!("`{what}` must be given")))
+}
+
+#[pyfunction]
+#[pyo3(signature = (labels=None, logits=None, name=None))]
+pub fn sparse_softmax_cross_entropy_with_logits(
+    py: Python<'_>,
+    labels: Option<&Bound<'_, PyAny>>,
+    logits: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let y = to_tensor(required(labels, "labels")?, None)?;
+    let x = to_tensor(required(logits, "logits")?, None)?;
+    Ok(PyTensor::new(run(py, x.numel(), || {
+        ops::sparse_softmax_cross_entropy_with_logits(&y, &x)
+    })?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (labels, logits, axis=-1, name=None))]
+pub fn softmax_cross_entropy_with_logits(
+    py: Python<'_>,
+    labels: &Bound<'_, PyAny>,
+    logits: &Bound<'_, PyAny>,
+    axis: i64,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let xs = operands(&[logits, labels])?;
+    Ok(PyTensor::new(run(py, xs[0].numel(), || {
+        ops::softmax_cross_entropy_with_logits(&xs[1], &xs[0], axis)
+    })?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (labels=None, logits=None, name=None))]
+pub fn sigmoid_cross_entropy_with_logits(
+    py: Python<'_>,
+    labels: Option<&Bound<'_, PyAny>>,
+    logits: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let xs = operands(&[required(logits, "logits")?, required(labels, "labels")?])?;
+    Ok(PyTensor::new(run(py, xs[0].numel(), || {
+        ops::sigmoid_cross_entropy_with_logits(&xs[1], &xs[0])
+    })?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (t, name=None))]
+pub fn l2_loss(t: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+    let _ = name;
+    Ok(PyTensor::new(ops::l2_loss(&to_tensor(t, None)?)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (features, alpha=0.2, name=None))]
+pub fn leaky_relu(
+    features: &Bound<'_, PyAny>,
+    alpha: f64,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    Ok(PyTensor::new(ops::leaky_relu(&to_tensor(features, None)?, alpha)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (features, approximate=false, name=None))]
+pub fn gelu(
+    features: &Bound<'_, PyAny>,
+    approximate: bool,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(features, None)?;
+    Ok(PyTensor::new(if approximate {
+        ops::gelu_approximate(&x)?
+    } else {
+        ops::gelu(&x)?
+    }))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, rate, noise_shape=None, seed=None, name=None))]
+pub fn dropout(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    rate: f64,
+    noise_shape: Option<&Bound<'_, PyAny>>,
+    seed: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let t = to_tensor(x, None)?;
+    let noise = noise_shape
+        .filter(|n| !n.is_none())
+        .map(usize_shape)
+        .transpose()?;
+    let seed = seed_arg(seed)?;
+    Ok(PyTensor::new(run(py, t.numel(), || {
+        ops::dropout(&t, rate, noise.as_deref(), seed)
+    })?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (value, bias, data_format=None, name=None))]
+pub fn bias_add(
+    value: &Bound<'_, PyAny>,
+    bias: &Bound<'_, PyAny>,
+    data_format: Option<&str>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let xs = operands(&[value, bias])?;
+    let channels_first = data_format.is_some_and(|f| f.starts_with("NC"));
+    Ok(PyTensor::new(ops::bias_add(&xs[0], &xs[1], channels_first)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, axes, shift=None, keepdims=false, name=None))]
+pub fn moments(
+    x: &Bound<'_, PyAny>,
+    axes: &Bound<'_, PyAny>,
+    shift: Option<&Bound<'_, PyAny>>,
+    keepdims: bool,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(PyTensor, PyTensor)> {
+    let _ = (name, shift);
+    let t = to_tensor(x, None)?;
+    let (m, v) = ops::moments(&t, &int_list(axes)?, keepdims)?;
+    Ok((PyTensor::new(m), PyTensor::new(v)))
+}
+
+// --- linalg ------------------------------------------------------------
+
+#[pyfunction]
+#[pyo3(signature = (a, b, axes, name=None))]
+pub fn tensordot(
+    py: Python<'_>,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    axes: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let xs = operands(&[a, b])?;
+    let (ax_a, ax_b) = if let Ok(n) = axes.extract::<i64>() {
+        let ra = xs[0].rank() as i64;
+        if n < 0 || n > ra || n > xs[1].rank() as i64 {
+            return Err(crate::error::Error::invalid(
+                "tensordot",
+                format!("axes = {n} must be in [0, min rank of {:?} and {:?}]", xs[0].shape(), xs[1].shape()),
+            )
+            .into());
+        }
+        ((ra - n..ra).collect(), (0..n).collect())
+    } else {
+        let pair: Vec<Bound<'_, PyAny>> = axes.try_iter()?.collect::<PyResult<_>>()?;
+        if pair.len() != 2 {
+            return Err(PyValueError::new_err(
+                "axes must be an int or a pair of axis lists",
+            ));
+        }
+        (int_list(&pair[0])?, int_list(&pair[1])?)
+    };
+    let work = xs[0].numel().max(xs[1].numel());
+    Ok(PyTensor::new(run(py, work, || {
+        ops::tensordot(&xs[0], &xs[1], &ax_a, &ax_b)
+    })?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (equation, *inputs, **kwargs))]
+pub fn einsum(
+    py: Python<'_>,
+    equation: &str,
+    inputs: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<PyTensor> {
+    let _ = kwargs;
+    let items: Vec<Bound<'_, PyAny>> = inputs.iter().collect();
+    let refs: Vec<&Bound<'_, PyAny>> = items.iter().collect();
+    let xs = operands(&refs)?;
+    let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
+    Ok(PyTensor::new(run(py, work, || ops::einsum(equation, &xs))?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (a, b, transpose_a=false, adjoint_a=false, a_is_sparse=false, b_is_sparse=false, name=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn matvec(
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    transpose_a: bool,
+    adjoint_a: bool,
+    a_is_sparse: bool,
+    b_is_sparse: bool,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = (a_is_sparse, b_is_sparse, name);
+    let xs = operands(&[a, b])?;
+    Ok(PyTensor::new(ops::matvec(&xs[0], &xs[1], transpose_a || adjoint_a)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, name=None, k=0))]
+pub fn diag_part(
+    input: &Bound<'_, PyAny>,
+    name: Option<&Bound<'_, PyAny>>,
+    k: i64,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    if k != 0 {
+        return Err(crate::error::Error::Unimplemented {
+            op: "MatrixDiagPart",
+            msg: "only the main diagonal (k = 0) is supported".into(),
+        }
+        .into());
+    }
+    Ok(PyTensor::new(ops::diag_part(&to_tensor(input, None)?)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (diagonal, name=None))]
+pub fn diag(diagonal: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+    let _ = name;
+    Ok(PyTensor::new(ops::diag(&to_tensor(diagonal, None)?)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, name=None))]
+pub fn trace(x: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+    let _ = name;
+    Ok(PyTensor::new(ops::trace(&to_tensor(x, None)?)?))
+}
+
+// --- random ------------------------------------------------------------
+
+#[pyfunction]
+#[pyo3(signature = (shape, mean=0.0, stddev=1.0, dtype=None, seed=None, name=None))]
+pub fn truncated_normal(
+    py: Python<'_>,
+    shape: &Bound<'_, PyAny>,
+    mean: f64,
+    stddev: f64,
+    dtype: Option<&Bound<'_, PyAny>>,
+    seed: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let shape = usize_shape(shape)?;
+    let dtype = dtype_or(dtype, DType::F32)?;
+    let seed = seed_arg(seed)?;
+    let n = shape.iter().product();
+    Ok(PyTensor::new(run(py, n, || {
+        ops::random::truncated_normal(&shape, mean, stddev, dtype, seed)
+    })?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (value, seed=None, name=None))]
+pub fn shuffle(
+    value: &Bound<'_, PyAny>,
+    seed: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(value, None)?;
+    Ok(PyTensor::new(ops::random::shuffle(&x, seed_arg(seed)?)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (logits, num_samples, dtype=None, seed=None, name=None))]
+pub fn categorical(
+    logits: &Bound<'_, PyAny>,
+    num_samples: usize,
+    dtype: Option<&Bound<'_, PyAny>>,
+    seed: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(logits, None)?;
+    Ok(PyTensor::new(ops::random::categorical(
+        &x,
+        num_samples,
+        dtype_or(dtype, DType::I64)?,
+        seed_arg(seed)?,
+    )?))
+}
+
+// --- indexing by [] --------------------------------------------------------
+
+/// One entry of a `[]` key.
+enum KeyItem<'py> {
+    Index(i64),
+    Slice(Bound<'py, pyo3::types::PySlice>),
+    NewAxis,
+    Ellipsis,
+    Gather(Tensor),
+}
+
+fn key_item<'py>(obj: &Bound<'py, PyAny>) -> PyResult<KeyItem<'py>> {
+    use pyo3::types::{PyBool, PyInt, PySlice};
+    if obj.is_none() {
+        return Ok(KeyItem::NewAxis);
+    }
+    if obj.is(obj.py().Ellipsis().bind(obj.py())) {
+        return Ok(KeyItem::Ellipsis);
+    }
+    if let Ok(s) = obj.cast::<PySlice>() {
+        return Ok(KeyItem::Slice(s.clone()));
+    }
+    if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+        return Ok(KeyItem::Index(obj.extract()?));
+    }
+    let invalid = || {
+        PyTypeError::new_err(format!(
+            "Only integers, slices (`:`), ellipsis (`...`), tf.newaxis (`None`) and integer tensors are valid indices, got {}",
+            obj.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    };
+    if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<pyo3::types::PyFloat>() {
+        return Err(invalid());
+    }
+    let t = to_tensor(obj, None).map_err(|_| invalid())?;
+    match (t.dtype().is_int(), t.rank()) {
+        (true, 0) => Ok(KeyItem::Index(t.item_f64().unwrap_or(0.0) as i64)),
+        (true, 1) => Ok(KeyItem::Gather(t)),
+        _ => Err(invalid()),
+    }
+}
+
+/// `x[key]` with numpy/TF semantics for ints, slices (any step), `...`,
+/// `None`, and one 1-D integer tensor (a gather along its axis).
+pub fn getitem(x: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+    use crate::ops::AxisSlice;
+    let op = "StridedSlice";
+    let items: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
+        Ok(t) => t.iter().collect(),
+        Err(_) => vec![key.clone()],
+    };
+    let items: Vec<KeyItem<'_>> = items.iter().map(key_item).collect::<PyResult<_>>()?;
+    let consumed = items
+        .iter()
+        .filter(|i| !matches!(i, KeyItem::NewAxis | KeyItem::Ellipsis))
+        .count();
+    let ellipses = items.iter().filter(|i| matches!(i, KeyItem::Ellipsis)).count();
+    let rank = x.rank();
+    if ellipses > 1 {
+        return Err(PyValueError::new_err("Multiple ellipses in slice spec not allowed"));
+    }
+    if consumed > rank {
+        return Err(crate::error::Error::invalid(
+            op,
+            format!("Index out of range: {consumed} indices for a tensor of rank {rank} (shape {:?})", x.shape()),
+        )
+        .into());
+    }
+    let mut spec: Vec<AxisSlice> = x.shape().iter().map(|&d| AxisSlice::full(d)).collect();
+    let mut shape: Vec<usize> = Vec::new();
+    let mut gather: Option<(usize, Tensor)> = None;
+    let mut ax = 0;
+    for item in items {
+        match item {
+            KeyItem::Ellipsis => {
+                for _ in 0..rank - consumed {
+                    shape.push(x.shape()[ax]);
+                    ax += 1;
+                }
+            }
+            KeyItem::NewAxis => shape.push(1),
+            KeyItem::Index(i) => {
+                let d = x.shape()[ax] as i64;
+                let k = if i < 0 { i + d } else { i };
+                if !(0..d).contains(&k) {
+                    return Err(crate::error::Error::invalid(
+                        op,
+                        format!("slice index {i} of dimension {ax} out of bounds (shape {:?})", x.shape()),
+                    )
+                    .into());
+                }
+                spec[ax] = AxisSlice::range(k as usize, 1);
+                ax += 1;
+            }
+            KeyItem::Slice(s) => {
+                use pyo3::types::PySliceMethods;
+                let d = x.shape()[ax];
+                let ix = s.indices(d as isize)?;
+                spec[ax] = if ix.slicelength == 0 {
+                    AxisSlice::range(0, 0)
+                } else {
+                    AxisSlice {
+                        start: ix.start as usize,
+                        step: ix.step,
+                        len: ix.slicelength,
+                    }
+                };
+                shape.push(ix.slicelength);
+                ax += 1;
+            }
+            KeyItem::Gather(t) => {
+                if gather.is_some() {
+                    return Err(crate::error::Error::Unimplemented {
+                        op,
+                        msg: "indexing with more than one integer tensor is not supported".into(),
+                    }
+                    .into());
+                }
+                gather = Some((shape.len(), t));
+                shape.push(x.shape()[ax]);
+                ax += 1;
+            }
+        }
+    }
+    shape.extend(&x.shape()[ax..]);
+    let out = (|| {
+        let y = ops::reshape_to(&ops::strided_slice(x, &spec)?, &shape)?;
+        match &gather {
+            Some((at, idx)) => ops::gather(&y, idx, *at as i64, 0),
+            None => Ok(y),
+        }
+    })()?;
+    Ok(PyTensor::new(out))
+}
+
+/// The rows of `x` (`for row in tensor`).
+pub fn rows(x: &Tensor) -> PyResult<Vec<PyTensor>> {
+    if x.rank() == 0 {
+        return Err(PyTypeError::new_err("Cannot iterate over a scalar tensor."));
+    }
+    Ok(ops::unstack(x, 0)?.into_iter().map(PyTensor::new).collect())
+}
+
+/// Register the op-library bindings above on the extension module.
+pub fn register(m: &Bound<'_, pyo3::types::PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(reduce_max, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce_min, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce_prod, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce_logsumexp, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce_variance, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce_std, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce_any, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce_all, m)?)?;
+    m.add_function(wrap_pyfunction!(argmax, m)?)?;
+    m.add_function(wrap_pyfunction!(argmin, m)?)?;
+    m.add_function(wrap_pyfunction!(cumsum, m)?)?;
+    m.add_function(wrap_pyfunction!(cumprod, m)?)?;
+    m.add_function(wrap_pyfunction!(clip_by_value, m)?)?;
+    m.add_function(wrap_pyfunction!(expand_dims, m)?)?;
+    m.add_function(wrap_pyfunction!(squeeze, m)?)?;
+    m.add_function(wrap_pyfunction!(concat, m)?)?;
+    m.add_function(wrap_pyfunction!(stack, m)?)?;
+    m.add_function(wrap_pyfunction!(unstack, m)?)?;
+    m.add_function(wrap_pyfunction!(split, m)?)?;
+    m.add_function(wrap_pyfunction!(tile, m)?)?;
+    m.add_function(wrap_pyfunction!(pad, m)?)?;
+    m.add_function(wrap_pyfunction!(reverse, m)?)?;
+    m.add_function(wrap_pyfunction!(gather, m)?)?;
+    m.add_function(wrap_pyfunction!(gather_nd, m)?)?;
+    m.add_function(wrap_pyfunction!(one_hot, m)?)?;
+    m.add_function(wrap_pyfunction!(boolean_mask, m)?)?;
+    m.add_function(wrap_pyfunction!(shape, m)?)?;
+    m.add_function(wrap_pyfunction!(size, m)?)?;
+    m.add_function(wrap_pyfunction!(rank, m)?)?;
+    m.add_function(wrap_pyfunction!(fill, m)?)?;
+    m.add_function(wrap_pyfunction!(zeros_like, m)?)?;
+    m.add_function(wrap_pyfunction!(ones_like, m)?)?;
+    m.add_function(wrap_pyfunction!(range_, m)?)?;
+    m.add_function(wrap_pyfunction!(linspace, m)?)?;
+    m.add_function(wrap_pyfunction!(eye, m)?)?;
+    m.add_function(wrap_pyfunction!(softmax, m)?)?;
+    m.add_function(wrap_pyfunction!(log_softmax, m)?)?;
+    m.add_function(wrap_pyfunction!(sparse_softmax_cross_entropy_with_logits, m)?)?;
+    m.add_function(wrap_pyfunction!(softmax_cross_entropy_with_logits, m)?)?;
+    m.add_function(wrap_pyfunction!(sigmoid_cross_entropy_with_logits, m)?)?;
+    m.add_function(wrap_pyfunction!(l2_loss, m)?)?;
+    m.add_function(wrap_pyfunction!(leaky_relu, m)?)?;
+    m.add_function(wrap_pyfunction!(gelu, m)?)?;
+    m.add_function(wrap_pyfunction!(dropout, m)?)?;
+    m.add_function(wrap_pyfunction!(bias_add, m)?)?;
+    m.add_function(wrap_pyfunction!(moments, m)?)?;
+    m.add_function(wrap_pyfunction!(tensordot, m)?)?;
+    m.add_function(wrap_pyfunction!(einsum, m)?)?;
+    m.add_function(wrap_pyfunction!(matvec, m)?)?;
+    m.add_function(wrap_pyfunction!(diag_part, m)?)?;
+    m.add_function(wrap_pyfunction!(diag, m)?)?;
+    m.add_function(wrap_pyfunction!(trace, m)?)?;
+    m.add_function(wrap_pyfunction!(truncated_normal, m)?)?;
+    m.add_function(wrap_pyfunction!(shuffle, m)?)?;
+    m.add_function(wrap_pyfunction!(categorical, m)?)?;
+    Ok(())
 }

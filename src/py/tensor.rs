@@ -54,6 +54,16 @@ macro_rules! tensor_protocol {
                 self.current().rank()
             }
 
+            fn __getitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::ops::getitem(&self.current(), key)
+            }
+
+            /// The rows, as in `for row in tensor`.
+            fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                let rows = $crate::py::ops::rows(&self.current())?;
+                Ok(pyo3::types::PyList::new(py, rows)?.into_any().try_iter()?.into_any())
+            }
+
             fn __len__(&self) -> PyResult<usize> {
                 $crate::py::protocol::len(&self.current())
             }

@@ -1,0 +1,389 @@
+//! Indexing: gather (and the scatter-add that is its VJP), gather_nd,
+//! boolean_mask, one_hot.
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::ops::{reshape_to, transpose};
+use crate::shape::normalize_axis;
+use crate::tape;
+use crate::tensor::{Data, Tensor, check_alloc};
+
+/// The values of an int32/int64 index tensor.
+fn index_values(op: &'static str, indices: &Tensor) -> Result<Vec<i64>> {
+    match indices.data() {
+        Data::I32(a) => Ok(a.iter().map(|&v| v as i64).collect()),
+        Data::I64(a) => Ok(a.iter().copied().collect()),
+        _ => Err(Error::UnsupportedDType {
+            op,
+            dtype: indices.dtype(),
+            allowed: "int32, int64 (indices)",
+        }),
+    }
+}
+
+/// The dimensions of a gather, flattened: params `[b, o, n, i]`, indices
+/// `[b, m]`, output `[b, o, m, i]`.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    b: usize,
+    o: usize,
+    n: usize,
+    i: usize,
+    m: usize,
+}
+
+/// Check a gather's arguments and work out its output shape and dims.
+fn gather_dims(
+    op: &'static str,
+    params: &[usize],
+    indices: &[usize],
+    axis: i64,
+    batch_dims: i64,
+) -> Result<(usize, usize, Vec<usize>, Dims)> {
+    let bd = if batch_dims < 0 {
+        batch_dims + indices.len() as i64
+    } else {
+        batch_dims
+    };
+    if bd < 0 || bd as usize > indices.len() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "batch_dims {batch_dims} must be in [-{r}, {r}] for indices of rank {r}",
+                r = indices.len()
+            ),
+        ));
+    }
+    let bd = bd as usize;
+    let ax = normalize_axis(op, axis, params.len())?;
+    if ax < bd || params[..bd] != indices[..bd] {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "batch_dims ({bd}) must be <= axis ({ax}) and the first batch_dims dimensions of params {params:?} and indices {indices:?} must agree"
+            ),
+        ));
+    }
+    let p = |r: std::ops::Range<usize>| params[r].iter().product::<usize>();
+    let dims = Dims {
+        b: p(0..bd),
+        o: p(bd..ax),
+        n: params[ax],
+        i: p(ax + 1..params.len()),
+        m: indices[bd..].iter().product(),
+    };
+    let out: Vec<usize> = params[..ax]
+        .iter()
+        .chain(&indices[bd..])
+        .chain(&params[ax + 1..])
+        .copied()
+        .collect();
+    Ok((ax, bd, out, dims))
+}
+
+fn check_range(op: &'static str, idx: &[i64], n: usize) -> Result<()> {
+    if let Some((at, &k)) = idx
+        .iter()
+        .enumerate()
+        .find(|&(_, &k)| k < 0 || k as usize >= n)
+    {
+        return Err(Error::invalid(
+            op,
+            format!("indices[{at}] = {k} is not in [0, {n})"),
+        ));
+    }
+    Ok(())
+}
+
+fn gather_kernel<T: Copy>(p: &[T], idx: &[i64], d: Dims) -> Vec<T> {
+    let mut out = Vec::with_capacity(d.b * d.o * d.m * d.i);
+    for bi in 0..d.b {
+        for oi in 0..d.o {
+            for &k in &idx[bi * d.m..(bi + 1) * d.m] {
+                let at = ((bi * d.o + oi) * d.n + k as usize) * d.i;
+                out.extend_from_slice(&p[at..at + d.i]);
+            }
+        }
+    }
+    out
+}
+
+fn scatter_add_kernel<T: Copy + Default + std::ops::Add<Output = T>>(
+    g: &[T],
+    idx: &[i64],
+    d: Dims,
+) -> Vec<T> {
+    let mut out = vec![T::default(); d.b * d.o * d.n * d.i];
+    let mut src = 0;
+    for bi in 0..d.b {
+        for oi in 0..d.o {
+            for &k in &idx[bi * d.m..(bi + 1) * d.m] {
+                let at = ((bi * d.o + oi) * d.n + k as usize) * d.i;
+                for (o, &v) in out[at..at + d.i].iter_mut().zip(&g[src..src + d.i]) {
+                    *o = *o + v;
+                }
+                src += d.i;
+            }
+        }
+    }
+    out
+}
+
+/// A flat row-major copy of the elements.
+fn flat<T: Copy>(a: &ndarray::ArcArray<T, ndarray::IxDyn>) -> Vec<T> {
+    match a.as_slice() {
+        Some(s) => s.to_vec(),
+        None => a.iter().copied().collect(),
+    }
+}
+
+/// Move `nl` leading (cotangent batch) dimensions behind the `bd` gather
+/// batch dimensions, apply `f`, and move them back: the lead dimensions
+/// then sit among the "outer" dimensions a gather copies whole.
+fn lead_after_batch(
+    g: &Tensor,
+    nl: usize,
+    bd: usize,
+    f: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    if nl == 0 || bd == 0 {
+        return f(g);
+    }
+    let r = g.rank();
+    let perm: Vec<i64> = (nl..nl + bd).chain(0..nl).chain(nl + bd..r).map(|a| a as i64).collect();
+    let out = f(&transpose(g, Some(&perm))?)?;
+    let back: Vec<i64> = (bd..bd + nl)
+        .chain(0..bd)
+        .chain(nl + bd..out.rank())
+        .map(|a| a as i64)
+        .collect();
+    transpose(&out, Some(&back))
+}
+
+/// `shape` with `lead` inserted after its first `bd` dimensions.
+fn insert_lead(shape: &[usize], lead: &[usize], bd: usize) -> Vec<usize> {
+    shape[..bd]
+        .iter()
+        .chain(lead)
+        .chain(&shape[bd..])
+        .copied()
+        .collect()
+}
+
+/// Slices of `params` along `axis` picked by `indices` (TF's `GatherV2`):
+/// the output shape is `params[:axis] + indices[batch_dims:] + params[axis+1:]`.
+/// Its VJP adds the gradient back into the picked slices (repeated indices
+/// accumulate).
+pub fn gather(params: &Tensor, indices: &Tensor, axis: i64, batch_dims: i64) -> Result<Tensor> {
+    let op = "GatherV2";
+    let idx = index_values(op, indices)?;
+    let (ax, bd, out_shape, d) = gather_dims(op, params.shape(), indices.shape(), axis, batch_dims)?;
+    check_range(op, &idx, d.n)?;
+    check_alloc(op, params.dtype(), &out_shape)?;
+    let out = crate::map_data!(params.data(), a => {
+        let v = gather_kernel(&flat(a), &idx, d);
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&out_shape), v)
+            .map_err(|_| Error::invalid(op, "internal gather failed"))?
+            .into_shared()
+    });
+    let out = Tensor::from_data(out);
+    tape::record(op, &[params, indices], &[&out], || {
+        let (indices, p_shape, out_rank) = (indices.clone(), params.shape().to_vec(), out_shape.len());
+        Box::new(move |g, need| {
+            let g = &g[0];
+            if !need[0] {
+                return Ok(vec![None, None]);
+            }
+            let lead = crate::ops::lead(g, out_rank).to_vec();
+            let nl = lead.len();
+            let shape = insert_lead(&p_shape, &lead, bd);
+            let dp = lead_after_batch(g, nl, bd, |g| {
+                gather_grad(g, &indices, &shape, (ax + nl) as i64, bd as i64)
+            })?;
+            Ok(vec![Some(dp), None])
+        })
+    });
+    Ok(out)
+}
+
+/// The transpose of `gather`: zeros of `params_shape` with each slice of
+/// `g` added at the position its index names. Its VJP is `gather`.
+pub fn gather_grad(
+    g: &Tensor,
+    indices: &Tensor,
+    params_shape: &[usize],
+    axis: i64,
+    batch_dims: i64,
+) -> Result<Tensor> {
+    let op = "GatherGrad";
+    let idx = index_values(op, indices)?;
+    let (ax, bd, out_shape, d) = gather_dims(op, params_shape, indices.shape(), axis, batch_dims)?;
+    if g.shape() != out_shape {
+        return Err(Error::ShapeMismatch {
+            op,
+            lhs: g.shape().to_vec(),
+            rhs: out_shape,
+        });
+    }
+    check_range(op, &idx, d.n)?;
+    check_alloc(op, g.dtype(), params_shape)?;
+    fn shaped<T: Clone>(shape: &[usize], v: Vec<T>) -> Result<ndarray::ArcArray<T, ndarray::IxDyn>> {
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), v)
+            .map(|a| a.into_shared())
+            .map_err(|_| Error::invalid("GatherGrad", "internal scatter failed"))
+    }
+    let out = Tensor::from_data(match g.data() {
+        Data::F32(a) => Data::F32(shaped(params_shape, scatter_add_kernel(&flat(a), &idx, d))?),
+        Data::F64(a) => Data::F64(shaped(params_shape, scatter_add_kernel(&flat(a), &idx, d))?),
+        Data::I32(a) => Data::I32(shaped(params_shape, scatter_add_kernel(&flat(a), &idx, d))?),
+        Data::I64(a) => Data::I64(shaped(params_shape, scatter_add_kernel(&flat(a), &idx, d))?),
+        Data::Bool(_) => {
+            return Err(Error::UnsupportedDType {
+                op,
+                dtype: g.dtype(),
+                allowed: "float32, float64, int32, int64",
+            });
+        }
+    });
+    tape::record(op, &[g, indices], &[&out], || {
+        let (indices, rank) = (indices.clone(), params_shape.len());
+        Box::new(move |gg, need| {
+            let gg = &gg[0];
+            if !need[0] {
+                return Ok(vec![None, None]);
+            }
+            let nl = gg.rank() - rank;
+            let dg = lead_after_batch(gg, nl, bd, |gg| {
+                gather(gg, &indices, (ax + nl) as i64, bd as i64)
+            })?;
+            Ok(vec![Some(dg), None])
+        })
+    });
+    Ok(out)
+}
+
+/// `params[indices[..., :]]`: the last axis of `indices` holds coordinates
+/// into the leading axes of `params` (TF's `GatherNd`, batch_dims = 0).
+pub fn gather_nd(params: &Tensor, indices: &Tensor) -> Result<Tensor> {
+    let op = "GatherNd";
+    let idx = index_values(op, indices)?;
+    let Some(&k) = indices.shape().last() else {
+        return Err(Error::invalid(op, "indices must have rank >= 1"));
+    };
+    if k > params.rank() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "index innermost dimension length must be <= params rank; saw: {k} vs. {}",
+                params.rank()
+            ),
+        ));
+    }
+    let dims = &params.shape()[..k];
+    let mut flat_idx = Vec::with_capacity(idx.len() / k.max(1));
+    if k == 0 {
+        flat_idx.resize(indices.numel(), 0);
+    }
+    for (at, tuple) in idx.chunks(k.max(1)).enumerate().filter(|_| k > 0) {
+        let mut f = 0i64;
+        for (&c, &d) in tuple.iter().zip(dims) {
+            if c < 0 || c as usize >= d {
+                return Err(Error::invalid(
+                    op,
+                    format!("indices[{at}] = {tuple:?} does not index into param shape {:?}", params.shape()),
+                ));
+            }
+            f = f * d as i64 + c;
+        }
+        flat_idx.push(f);
+    }
+    let rows: usize = dims.iter().product();
+    let rest = &params.shape()[k..];
+    let batch = &indices.shape()[..indices.rank() - 1];
+    let table = reshape_to(
+        params,
+        &std::iter::once(rows).chain(rest.iter().copied()).collect::<Vec<_>>(),
+    )?;
+    let flat_idx = Tensor::from_vec(batch, flat_idx)?;
+    gather(&table, &flat_idx, 0, 0)
+}
+
+/// The rows of `x` (along `axis`, over `mask.rank()` axes) where `mask` holds.
+pub fn boolean_mask(x: &Tensor, mask: &Tensor, axis: i64) -> Result<Tensor> {
+    let op = "boolean_mask";
+    let Data::Bool(m) = mask.data() else {
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype: mask.dtype(),
+            allowed: "bool (mask)",
+        });
+    };
+    let k = mask.rank();
+    let ax = normalize_axis(op, axis, x.rank().max(1))?;
+    if k == 0 || ax + k > x.rank() || x.shape()[ax..ax + k] != *mask.shape() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "Shapes {:?} (tensor, from axis {ax}) and {:?} (mask) are incompatible",
+                x.shape(),
+                mask.shape()
+            ),
+        ));
+    }
+    let picked: Vec<i64> = m
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b)
+        .map(|(i, _)| i as i64)
+        .collect();
+    let shape: Vec<usize> = x.shape()[..ax]
+        .iter()
+        .copied()
+        .chain(std::iter::once(mask.numel()))
+        .chain(x.shape()[ax + k..].iter().copied())
+        .collect();
+    let n = picked.len();
+    gather(&reshape_to(x, &shape)?, &Tensor::from_vec(&[n], picked)?, ax as i64, 0)
+}
+
+/// One-hot vectors of length `depth` along a new `axis` (−1: last): `on`
+/// where the index matches, `off` elsewhere (also for out-of-range indices).
+pub fn one_hot(
+    indices: &Tensor,
+    depth: usize,
+    on: f64,
+    off: f64,
+    axis: i64,
+    dtype: DType,
+) -> Result<Tensor> {
+    let op = "OneHot";
+    let idx = index_values(op, indices)?;
+    let r = indices.rank() as i64;
+    if axis < -1 || axis > r {
+        return Err(Error::invalid(
+            op,
+            format!("Expected axis to be -1 or between [0, {r}).  But received: {axis}"),
+        ));
+    }
+    let ax = if axis == -1 { r } else { axis } as usize;
+    let mut shape = indices.shape().to_vec();
+    shape.insert(ax, depth);
+    check_alloc(op, dtype, &shape)?;
+    let outer: usize = indices.shape()[..ax].iter().product();
+    let inner: usize = indices.shape()[ax..].iter().product();
+    let mut hot = vec![false; outer * depth * inner];
+    for o in 0..outer {
+        for i in 0..inner {
+            let k = idx[o * inner + i];
+            if k >= 0 && (k as usize) < depth {
+                hot[(o * depth + k as usize) * inner + i] = true;
+            }
+        }
+    }
+    let mask = Tensor::from_vec(&shape, hot)?;
+    crate::ops::where_(
+        &mask,
+        &Tensor::scalar_of(dtype, on),
+        &Tensor::scalar_of(dtype, off),
+    )
+}
