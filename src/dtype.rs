@@ -137,17 +137,21 @@ impl_num!(
 );
 
 macro_rules! impl_real {
-    ($($t:ty),*) => {$(
+    ($($t:ty: exp = $exp:path, tanh = $tanh:path);*) => {$(
         impl Real for $t {
-            #[inline(always)] fn exp(self) -> Self { <$t>::exp(self) }
+            #[inline(always)] fn exp(self) -> Self { $exp(self) }
             #[inline(always)] fn ln(self) -> Self { <$t>::ln(self) }
             #[inline(always)] fn sin(self) -> Self { <$t>::sin(self) }
             #[inline(always)] fn cos(self) -> Self { <$t>::cos(self) }
-            #[inline(always)] fn tanh(self) -> Self { <$t>::tanh(self) }
+            #[inline(always)] fn tanh(self) -> Self { $tanh(self) }
             #[inline(always)] fn sqrt(self) -> Self { <$t>::sqrt(self) }
             #[inline(always)] fn abs(self) -> Self { <$t>::abs(self) }
             #[inline(always)] fn powf(self, e: Self) -> Self { <$t>::powf(self, e) }
         }
     )*};
 }
-impl_real!(f32, f64);
+// float32 exp/tanh are the vectorisable ones of `fastmath`; float64 keeps libm.
+impl_real!(
+    f32: exp = crate::fastmath::exp_f32, tanh = crate::fastmath::tanh_f32;
+    f64: exp = f64::exp, tanh = f64::tanh
+);

@@ -7,6 +7,7 @@
 
 pub mod dtype;
 pub mod error;
+pub mod fastmath;
 pub mod kernels;
 pub mod ops;
 pub mod shape;

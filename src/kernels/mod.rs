@@ -4,6 +4,7 @@
 
 pub mod matmul;
 pub mod reduce;
+pub mod strided;
 
 use ndarray::{ArcArray, ArrayD, IxDyn};
 use rayon::prelude::*;
@@ -28,7 +29,8 @@ where
     let out: Vec<U> = match a.as_slice() {
         Some(s) if s.len() >= PAR_MIN_LEN => s.par_iter().map(|&x| f(x)).collect(),
         Some(s) => s.iter().map(|&x| f(x)).collect(),
-        None => a.iter().map(|&x| f(x)).collect(),
+        // SAFETY: pointer and strides of a live array of this shape.
+        None => unsafe { strided::map1(a.shape(), a.as_ptr(), a.strides(), f) },
     };
     from_vec(a.shape(), out)
 }
@@ -80,7 +82,15 @@ where
             // Invariant: out_shape was computed by broadcast_shapes(a, b).
             let av = a.broadcast(IxDyn(out_shape)).expect("validated broadcast");
             let bv = b.broadcast(IxDyn(out_shape)).expect("validated broadcast");
-            av.iter().zip(bv.iter()).map(|(&p, &q)| f(p, q)).collect()
+            // SAFETY: pointers and strides of live views of shape out_shape.
+            unsafe {
+                strided::map2(
+                    out_shape,
+                    (av.as_ptr(), av.strides()),
+                    (bv.as_ptr(), bv.strides()),
+                    f,
+                )
+            }
         }
     };
     from_vec(out_shape, out)
@@ -97,25 +107,39 @@ pub fn select<T: Copy + Send + Sync>(
     let cv = cond.broadcast(sh.clone()).expect("validated broadcast");
     let av = a.broadcast(sh.clone()).expect("validated broadcast");
     let bv = b.broadcast(sh).expect("validated broadcast");
-    let out = cv
-        .iter()
-        .zip(av.iter())
-        .zip(bv.iter())
-        .map(|((&c, &x), &y)| if c { x } else { y });
-    from_vec(out_shape, out.collect())
+    // SAFETY: pointers and strides of live views of shape out_shape.
+    let out = unsafe {
+        strided::map3(
+            out_shape,
+            (cv.as_ptr(), cv.strides()),
+            (av.as_ptr(), av.strides()),
+            (bv.as_ptr(), bv.strides()),
+            |c, x, y| if c { x } else { y },
+        )
+    };
+    from_vec(out_shape, out)
 }
 
 /// A copy of `a` broadcast up to `shape`, in standard layout.
-pub fn broadcast_copy<T: Copy>(a: &ArcArray<T, IxDyn>, shape: &[usize]) -> ArcArray<T, IxDyn> {
+pub fn broadcast_copy<T: Copy + Send + Sync>(
+    a: &ArcArray<T, IxDyn>,
+    shape: &[usize],
+) -> ArcArray<T, IxDyn> {
     let v = a.broadcast(IxDyn(shape)).expect("validated broadcast");
-    from_vec(shape, v.iter().copied().collect())
+    // SAFETY: pointer and strides of a live view of this shape.
+    from_vec(shape, unsafe {
+        strided::map1(shape, v.as_ptr(), v.strides(), |x| x)
+    })
 }
 
 /// `a` in standard layout, sharing storage when it already is.
-pub fn standard<T: Copy>(a: &ArcArray<T, IxDyn>) -> ArcArray<T, IxDyn> {
+pub fn standard<T: Copy + Send + Sync>(a: &ArcArray<T, IxDyn>) -> ArcArray<T, IxDyn> {
     if a.is_standard_layout() {
         a.clone()
     } else {
-        from_vec(a.shape(), a.iter().copied().collect())
+        // SAFETY: pointer and strides of a live array of this shape.
+        from_vec(a.shape(), unsafe {
+            strided::map1(a.shape(), a.as_ptr(), a.strides(), |x| x)
+        })
     }
 }

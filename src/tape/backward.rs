@@ -124,7 +124,9 @@ pub fn gradient(
         .iter()
         .map(|s| match grads.get(&s.id) {
             Some(g) if s.dtype.is_float() => Ok(Some(g.clone())),
-            _ if unconnected == Unconnected::Zero => ops::zeros(s.dtype, &with_lead(batch, &s.shape)).map(Some),
+            _ if unconnected == Unconnected::Zero => {
+                ops::zeros(s.dtype, &with_lead(batch, &s.shape)).map(Some)
+            }
             _ => Ok(None),
         })
         .collect()
@@ -157,9 +159,10 @@ mod tests {
         let seed = ops::ones_like(y).unwrap();
         gradient(
             tape.take_nodes(),
-            &[(y.clone(), seed)],
+            &[(y.meta(), seed)],
             &[x.meta()],
             Unconnected::None,
+            &[],
         )
         .unwrap()
         .remove(0)
@@ -232,7 +235,14 @@ mod tests {
         tape.pop();
         assert!(grad(&tape, &y, &x).is_none());
         let seed = ops::ones_like(&w).unwrap();
-        let zero = gradient(Vec::new(), &[(w.meta(), seed)], &[z.meta()], Unconnected::Zero, &[]).unwrap();
+        let zero = gradient(
+            Vec::new(),
+            &[(w.meta(), seed)],
+            &[z.meta()],
+            Unconnected::Zero,
+            &[],
+        )
+        .unwrap();
         assert_eq!(values(zero[0].as_ref().unwrap()), vec![0.0]);
     }
 
