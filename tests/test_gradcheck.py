@@ -79,6 +79,7 @@ def _elementwise(f, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     return np.asarray(np.vectorize(f, otypes=[np.float64])(x), dtype=x.dtype).reshape(x.shape)
 
+
 UNARY_SHAPES = [(), (1,), (5,), (2, 3), (1, 1, 1), (0,), (3, 0)]
 BINARY_SHAPES = [
     ((), ()),

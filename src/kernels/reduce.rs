@@ -176,7 +176,7 @@ where
     F: Fn(T, T) -> T,
 {
     let mut out = a.to_owned();
-    if a.len() == 0 {
+    if a.is_empty() {
         return out.into_shared();
     }
     for mut lane in out.lanes_mut(ndarray::Axis(axis)) {

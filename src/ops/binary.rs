@@ -160,10 +160,16 @@ fn apply_bool2(
 ) -> Result<Tensor> {
     let s = broadcast_shapes(op, a.shape(), b.shape())?;
     match (a.data(), b.data()) {
-        (Data::Bool(x), Data::Bool(y)) => Ok(Tensor::from_data(Data::Bool(kernels::zip(x, y, &s, f)))),
+        (Data::Bool(x), Data::Bool(y)) => {
+            Ok(Tensor::from_data(Data::Bool(kernels::zip(x, y, &s, f))))
+        }
         _ => Err(Error::UnsupportedDType {
             op,
-            dtype: if a.dtype() == DType::Bool { b.dtype() } else { a.dtype() },
+            dtype: if a.dtype() == DType::Bool {
+                b.dtype()
+            } else {
+                a.dtype()
+            },
             allowed: "bool",
         }),
     }

@@ -57,14 +57,27 @@ pub fn linspace(start: f64, stop: f64, num: i64, dtype: DType) -> Result<Tensor>
     if num < 1 || !dtype.is_float() {
         return Err(Error::invalid(
             op,
-            format!("Requires num > 0 and a float dtype: num = {num}, dtype = {}", dtype.name()),
+            format!(
+                "Requires num > 0 and a float dtype: num = {num}, dtype = {}",
+                dtype.name()
+            ),
         ));
     }
     let n = num as usize;
     check_alloc(op, dtype, &[n])?;
-    let step = if n > 1 { (stop - start) / (n - 1) as f64 } else { 0.0 };
+    let step = if n > 1 {
+        (stop - start) / (n - 1) as f64
+    } else {
+        0.0
+    };
     let values: Vec<f64> = (0..n)
-        .map(|i| if i + 1 == n && n > 1 { stop } else { start + i as f64 * step })
+        .map(|i| {
+            if i + 1 == n && n > 1 {
+                stop
+            } else {
+                start + i as f64 * step
+            }
+        })
         .collect();
     cast(&Tensor::from_vec(&[n], values)?, dtype)
 }
@@ -76,7 +89,13 @@ pub fn eye(rows: usize, cols: usize, batch: &[usize], dtype: DType) -> Result<Te
     shape.extend([rows, cols]);
     check_alloc(op, dtype, &shape)?;
     let one: Vec<f64> = (0..rows * cols)
-        .map(|k| if k / cols.max(1) == k % cols.max(1) { 1.0 } else { 0.0 })
+        .map(|k| {
+            if k / cols.max(1) == k % cols.max(1) {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect();
     let m = cast(&Tensor::from_vec(&[rows, cols], one)?, dtype)?;
     let out = broadcast_to(&m, &shape)?;

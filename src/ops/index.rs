@@ -150,7 +150,11 @@ fn lead_after_batch(
         return f(g);
     }
     let r = g.rank();
-    let perm: Vec<i64> = (nl..nl + bd).chain(0..nl).chain(nl + bd..r).map(|a| a as i64).collect();
+    let perm: Vec<i64> = (nl..nl + bd)
+        .chain(0..nl)
+        .chain(nl + bd..r)
+        .map(|a| a as i64)
+        .collect();
     let out = f(&transpose(g, Some(&perm))?)?;
     let back: Vec<i64> = (bd..bd + nl)
         .chain(0..bd)
@@ -177,7 +181,8 @@ fn insert_lead(shape: &[usize], lead: &[usize], bd: usize) -> Vec<usize> {
 pub fn gather(params: &Tensor, indices: &Tensor, axis: i64, batch_dims: i64) -> Result<Tensor> {
     let op = "GatherV2";
     let idx = index_values(op, indices)?;
-    let (ax, bd, out_shape, d) = gather_dims(op, params.shape(), indices.shape(), axis, batch_dims)?;
+    let (ax, bd, out_shape, d) =
+        gather_dims(op, params.shape(), indices.shape(), axis, batch_dims)?;
     check_range(op, &idx, d.n)?;
     check_alloc(op, params.dtype(), &out_shape)?;
     let out = crate::map_data!(params.data(), a => {
@@ -188,7 +193,8 @@ pub fn gather(params: &Tensor, indices: &Tensor, axis: i64, batch_dims: i64) -> 
     });
     let out = Tensor::from_data(out);
     tape::record(op, &[params, indices], &[&out], || {
-        let (indices, p_shape, out_rank) = (indices.clone(), params.shape().to_vec(), out_shape.len());
+        let (indices, p_shape, out_rank) =
+            (indices.clone(), params.shape().to_vec(), out_shape.len());
         Box::new(move |g, need| {
             let g = &g[0];
             if !need[0] {
@@ -227,7 +233,10 @@ pub fn gather_grad(
     }
     check_range(op, &idx, d.n)?;
     check_alloc(op, g.dtype(), params_shape)?;
-    fn shaped<T: Clone>(shape: &[usize], v: Vec<T>) -> Result<ndarray::ArcArray<T, ndarray::IxDyn>> {
+    fn shaped<T: Clone>(
+        shape: &[usize],
+        v: Vec<T>,
+    ) -> Result<ndarray::ArcArray<T, ndarray::IxDyn>> {
         ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), v)
             .map(|a| a.into_shared())
             .map_err(|_| Error::invalid("GatherGrad", "internal scatter failed"))
@@ -290,7 +299,10 @@ pub fn gather_nd(params: &Tensor, indices: &Tensor) -> Result<Tensor> {
             if c < 0 || c as usize >= d {
                 return Err(Error::invalid(
                     op,
-                    format!("indices[{at}] = {tuple:?} does not index into param shape {:?}", params.shape()),
+                    format!(
+                        "indices[{at}] = {tuple:?} does not index into param shape {:?}",
+                        params.shape()
+                    ),
                 ));
             }
             f = f * d as i64 + c;
@@ -302,7 +314,9 @@ pub fn gather_nd(params: &Tensor, indices: &Tensor) -> Result<Tensor> {
     let batch = &indices.shape()[..indices.rank() - 1];
     let table = reshape_to(
         params,
-        &std::iter::once(rows).chain(rest.iter().copied()).collect::<Vec<_>>(),
+        &std::iter::once(rows)
+            .chain(rest.iter().copied())
+            .collect::<Vec<_>>(),
     )?;
     let flat_idx = Tensor::from_vec(batch, flat_idx)?;
     gather(&table, &flat_idx, 0, 0)
@@ -343,7 +357,12 @@ pub fn boolean_mask(x: &Tensor, mask: &Tensor, axis: i64) -> Result<Tensor> {
         .chain(x.shape()[ax + k..].iter().copied())
         .collect();
     let n = picked.len();
-    gather(&reshape_to(x, &shape)?, &Tensor::from_vec(&[n], picked)?, ax as i64, 0)
+    gather(
+        &reshape_to(x, &shape)?,
+        &Tensor::from_vec(&[n], picked)?,
+        ax as i64,
+        0,
+    )
 }
 
 /// One-hot vectors of length `depth` along a new `axis` (−1: last): `on`

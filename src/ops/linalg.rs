@@ -127,7 +127,10 @@ fn matrix_dims(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
     if x.rank() < 2 {
         return Err(Error::invalid(
             op,
-            format!("input must be at least 2-dimensional, got shape {:?}", x.shape()),
+            format!(
+                "input must be at least 2-dimensional, got shape {:?}",
+                x.shape()
+            ),
         ));
     }
     Ok((x.shape()[x.rank() - 2], x.shape()[x.rank() - 1]))
@@ -147,7 +150,10 @@ pub fn diag(v: &Tensor) -> Result<Tensor> {
     if v.rank() < 1 {
         return Err(Error::invalid(
             "MatrixDiag",
-            format!("diagonal must be at least 1-dimensional, got shape {:?}", v.shape()),
+            format!(
+                "diagonal must be at least 1-dimensional, got shape {:?}",
+                v.shape()
+            ),
         ));
     }
     let n = v.shape()[v.rank() - 1];
@@ -233,7 +239,12 @@ impl Labeled {
             if self.t.shape()[q] != d {
                 return Err(Error::invalid(
                     "einsum",
-                    format!("repeated index {} has sizes {} and {}", self.labels[p], d, self.t.shape()[q]),
+                    format!(
+                        "repeated index {} has sizes {} and {}",
+                        self.labels[p],
+                        d,
+                        self.t.shape()[q]
+                    ),
                 ));
             }
             let rest: Vec<usize> = (0..r).filter(|&i| i != p && i != q).collect();
@@ -256,7 +267,12 @@ impl Labeled {
         if gone.is_empty() {
             return Ok(self);
         }
-        let labels = self.labels.iter().copied().filter(|c| keep.contains(c)).collect();
+        let labels = self
+            .labels
+            .iter()
+            .copied()
+            .filter(|c| keep.contains(c))
+            .collect();
         Ok(Labeled {
             t: reduce_sum(&self.t, Some(&gone), false)?,
             labels,
@@ -308,12 +324,20 @@ pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {
     let bad_letter = inputs
         .iter()
         .flatten()
-        .chain(rhs.iter().flat_map(|r| r.chars().collect::<Vec<_>>()).collect::<Vec<_>>().iter())
+        .chain(
+            rhs.iter()
+                .flat_map(|r| r.chars().collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+                .iter(),
+        )
         .any(|c| !c.is_ascii_alphabetic());
     if inputs.len() != operands.len() || bad_letter {
         return Err(Error::invalid(
             op,
-            format!("equation {equation:?} does not match {} operand(s)", operands.len()),
+            format!(
+                "equation {equation:?} does not match {} operand(s)",
+                operands.len()
+            ),
         ));
     }
     // implicit output: the letters used once, in alphabetical order
@@ -335,50 +359,116 @@ pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {
         if labels.len() != t.rank() {
             return Err(Error::invalid(
                 op,
-                format!("subscripts {:?} do not match an operand of shape {:?}", labels.iter().collect::<String>(), t.shape()),
+                format!(
+                    "subscripts {:?} do not match an operand of shape {:?}",
+                    labels.iter().collect::<String>(),
+                    t.shape()
+                ),
             ));
         }
-        terms.push(Labeled { t: t.clone(), labels: labels.clone() }.diagonals()?);
+        terms.push(
+            Labeled {
+                t: t.clone(),
+                labels: labels.clone(),
+            }
+            .diagonals()?,
+        );
     }
     // every letter must have one size
     for c in inputs.iter().flatten() {
-        let sizes: Vec<usize> = terms.iter().filter(|t| t.labels.contains(c)).map(|t| t.dim(*c)).collect();
+        let sizes: Vec<usize> = terms
+            .iter()
+            .filter(|t| t.labels.contains(c))
+            .map(|t| t.dim(*c))
+            .collect();
         if sizes.windows(2).any(|w| w[0] != w[1]) {
-            return Err(Error::invalid(op, format!("index {c} has inconsistent sizes {sizes:?}")));
+            return Err(Error::invalid(
+                op,
+                format!("index {c} has inconsistent sizes {sizes:?}"),
+            ));
         }
     }
-    if let Some(c) = output.iter().find(|c| !inputs.iter().flatten().any(|d| d == *c)) {
-        return Err(Error::invalid(op, format!("output index {c} does not appear in the inputs")));
+    if let Some(c) = output
+        .iter()
+        .find(|c| !inputs.iter().flatten().any(|d| d == *c))
+    {
+        return Err(Error::invalid(
+            op,
+            format!("output index {c} does not appear in the inputs"),
+        ));
     }
     let mut iter = terms.into_iter().enumerate();
     let Some((_, first)) = iter.next() else {
         return Err(Error::invalid(op, "einsum needs at least one operand"));
     };
     let later = |k: usize| -> Vec<char> {
-        inputs[k..].iter().flatten().chain(&output).copied().collect()
+        inputs[k..]
+            .iter()
+            .flatten()
+            .chain(&output)
+            .copied()
+            .collect()
     };
     let mut acc = first.sum_except(&later(1))?;
     for (k, term) in iter {
         let keep = later(k + 1);
         let b = term.sum_except(&[keep.clone(), acc.labels.clone()].concat())?;
         acc = acc.sum_except(&[keep.clone(), b.labels.clone()].concat())?;
-        let batch: Vec<char> = acc.labels.iter().copied().filter(|c| b.labels.contains(c) && keep.contains(c)).collect();
-        let contract: Vec<char> = acc.labels.iter().copied().filter(|c| b.labels.contains(c) && !keep.contains(c)).collect();
-        let fa: Vec<char> = acc.labels.iter().copied().filter(|c| !b.labels.contains(c)).collect();
-        let fb: Vec<char> = b.labels.iter().copied().filter(|c| !acc.labels.contains(c)).collect();
-        let a3 = acc.arrange(&[batch.clone(), fa.clone(), contract.clone()].concat(), &[batch.len(), fa.len(), contract.len()])?;
-        let b3 = b.arrange(&[batch.clone(), contract.clone(), fb.clone()].concat(), &[batch.len(), contract.len(), fb.len()])?;
+        let batch: Vec<char> = acc
+            .labels
+            .iter()
+            .copied()
+            .filter(|c| b.labels.contains(c) && keep.contains(c))
+            .collect();
+        let contract: Vec<char> = acc
+            .labels
+            .iter()
+            .copied()
+            .filter(|c| b.labels.contains(c) && !keep.contains(c))
+            .collect();
+        let fa: Vec<char> = acc
+            .labels
+            .iter()
+            .copied()
+            .filter(|c| !b.labels.contains(c))
+            .collect();
+        let fb: Vec<char> = b
+            .labels
+            .iter()
+            .copied()
+            .filter(|c| !acc.labels.contains(c))
+            .collect();
+        let a3 = acc.arrange(
+            &[batch.clone(), fa.clone(), contract.clone()].concat(),
+            &[batch.len(), fa.len(), contract.len()],
+        )?;
+        let b3 = b.arrange(
+            &[batch.clone(), contract.clone(), fb.clone()].concat(),
+            &[batch.len(), contract.len(), fb.len()],
+        )?;
         let prod = matmul(&a3, &b3, false, false)?;
         let labels: Vec<char> = [batch, fa, fb].concat();
         let shape: Vec<usize> = labels
             .iter()
-            .map(|&c| if acc.labels.contains(&c) { acc.dim(c) } else { b.dim(c) })
+            .map(|&c| {
+                if acc.labels.contains(&c) {
+                    acc.dim(c)
+                } else {
+                    b.dim(c)
+                }
+            })
             .collect();
-        acc = Labeled { t: reshape_to(&prod, &shape)?, labels };
+        acc = Labeled {
+            t: reshape_to(&prod, &shape)?,
+            labels,
+        };
     }
     let acc = acc.sum_except(&output)?;
     if repeated(&output).is_some() {
-        return Err(Error::invalid(op, format!("output subscripts {output:?} repeat an index")));
+        return Err(Error::invalid(
+            op,
+            format!("output subscripts {output:?} repeat an index"),
+        ));
     }
     let perm: Vec<i64> = output
         .iter()

@@ -2,10 +2,9 @@
 //! of any order, come from the primitives' VJPs): softmax and its losses,
 //! activations with parameters, dropout, bias_add, moments.
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::{
-    abs, cast, exp, gather, greater, greater_equal, log, log1p, random, reduce_max, reduce_mean,
+    cast, exp, gather, greater, greater_equal, log, log1p, random, reduce_max, reduce_mean,
     reduce_sum, reshape_to, square, squared_difference, stop_gradient, tanh, where_, zeros,
 };
 use crate::tensor::{Data, Tensor};
@@ -44,7 +43,10 @@ pub fn log_softmax(logits: &Tensor, axis: i64) -> Result<Tensor> {
 }
 
 /// −log softmax(logits)[label] for int labels of shape `logits.shape[:-1]`.
-pub fn sparse_softmax_cross_entropy_with_logits(labels: &Tensor, logits: &Tensor) -> Result<Tensor> {
+pub fn sparse_softmax_cross_entropy_with_logits(
+    labels: &Tensor,
+    logits: &Tensor,
+) -> Result<Tensor> {
     let op = "SparseSoftmaxCrossEntropyWithLogits";
     let r = labels.rank();
     if logits.rank() != r + 1 || logits.shape()[..r] != *labels.shape() {
@@ -74,7 +76,11 @@ pub fn sparse_softmax_cross_entropy_with_logits(labels: &Tensor, logits: &Tensor
             op,
             format!(
                 "Received a label value of {bad} which is outside the valid range of [0, {classes}).  Label values: {}",
-                values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ")
+                values
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
         ));
     }
@@ -83,10 +89,19 @@ pub fn sparse_softmax_cross_entropy_with_logits(labels: &Tensor, logits: &Tensor
 }
 
 /// −Σ labels · log softmax(logits) along `axis` (labels are a distribution).
-pub fn softmax_cross_entropy_with_logits(labels: &Tensor, logits: &Tensor, axis: i64) -> Result<Tensor> {
+pub fn softmax_cross_entropy_with_logits(
+    labels: &Tensor,
+    logits: &Tensor,
+    axis: i64,
+) -> Result<Tensor> {
     let op = "SoftmaxCrossEntropyWithLogits";
     same_shape(op, labels, logits)?;
-    reduce_sum(&labels.mul(&log_softmax(logits, axis)?)?, Some(&[axis]), false)?.neg()
+    reduce_sum(
+        &labels.mul(&log_softmax(logits, axis)?)?,
+        Some(&[axis]),
+        false,
+    )?
+    .neg()
 }
 
 fn same_shape(op: &'static str, labels: &Tensor, logits: &Tensor) -> Result<()> {
@@ -142,7 +157,12 @@ pub fn gelu_approximate(x: &Tensor) -> Result<Tensor> {
 
 /// Zero each element with probability `rate` and scale the rest by
 /// 1/(1 − rate), as TF does: `x · scale · [u ≥ rate]`, u uniform in [0, 1).
-pub fn dropout(x: &Tensor, rate: f64, noise_shape: Option<&[usize]>, seed: Option<u64>) -> Result<Tensor> {
+pub fn dropout(
+    x: &Tensor,
+    rate: f64,
+    noise_shape: Option<&[usize]>,
+    seed: Option<u64>,
+) -> Result<Tensor> {
     let op = "dropout";
     float_only(op, x)?;
     if !(0.0..1.0).contains(&rate) {
@@ -157,7 +177,10 @@ pub fn dropout(x: &Tensor, rate: f64, noise_shape: Option<&[usize]>, seed: Optio
     let shape = noise_shape.unwrap_or(x.shape());
     crate::shape::broadcast_shapes(op, x.shape(), shape)?;
     let u = random::uniform(shape, 0.0, 1.0, x.dtype(), seed)?;
-    let keep = cast(&greater_equal(&u, &Tensor::scalar_of(x.dtype(), rate))?, x.dtype())?;
+    let keep = cast(
+        &greater_equal(&u, &Tensor::scalar_of(x.dtype(), rate))?,
+        x.dtype(),
+    )?;
     x.scale(1.0 / (1.0 - rate))?.mul(&keep)
 }
 
@@ -188,8 +211,9 @@ pub fn bias_add(value: &Tensor, bias: &Tensor, channels_first: bool) -> Result<T
             ),
         ));
     }
-    let mut shape = vec![1; value.rank() - ch];
-    shape[0] = bias.shape()[0];
+    // the same rank as `value`, so the add stretches axes but adds none
+    let mut shape = vec![1; value.rank()];
+    shape[ch] = bias.shape()[0];
     value.add(&reshape_to(bias, &shape)?)
 }
 
@@ -198,7 +222,11 @@ pub fn bias_add(value: &Tensor, bias: &Tensor, channels_first: bool) -> Result<T
 pub fn moments(x: &Tensor, axes: &[i64], keepdims: bool) -> Result<(Tensor, Tensor)> {
     float_only("moments", x)?;
     let mean = reduce_mean(x, Some(axes), true)?;
-    let var = reduce_mean(&squared_difference(x, &stop_gradient(&mean))?, Some(axes), true)?;
+    let var = reduce_mean(
+        &squared_difference(x, &stop_gradient(&mean))?,
+        Some(axes),
+        true,
+    )?;
     if keepdims {
         return Ok((mean, var));
     }
@@ -209,11 +237,3 @@ pub fn moments(x: &Tensor, axes: &[i64], keepdims: bool) -> Result<(Tensor, Tens
         .collect();
     Ok((reshape_to(&mean, &shape)?, reshape_to(&var, &shape)?))
 }
-
-/// |x| summed: used by `norm`; kept here for the L1 regulariser spelling.
-pub fn l1(x: &Tensor) -> Result<Tensor> {
-    reduce_sum(&abs(x)?, None, false)
-}
-
-#[allow(dead_code)]
-fn _dtype_used(_: DType) {}

@@ -129,6 +129,31 @@ pub fn norm_euclidean(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Resul
     sqrt(&reduce_sum(&square(x)?, axis, keepdims)?)
 }
 
+/// Sum a gradient `g` of shape `lead ++ out` (with `nlead` leading batch
+/// dimensions, see `ops::lead`) down to `lead ++ shape`, where `out` is
+/// `shape` broadcast. Unlike `sum_to_shape`, this knows where the batch
+/// dimensions end, so an input of lower rank than the output is summed over
+/// the output's extra leading axes, not over the batch.
+pub fn unbroadcast(g: &Tensor, nlead: usize, shape: &[usize]) -> Result<Tensor> {
+    let out_rank = g.rank().saturating_sub(nlead);
+    if out_rank < shape.len() {
+        return Err(Error::ShapeMismatch {
+            op: "unbroadcast",
+            lhs: g.shape().to_vec(),
+            rhs: shape.to_vec(),
+        });
+    }
+    let extra = out_rank - shape.len();
+    let lead = g.shape()[..nlead].to_vec();
+    let g = if extra > 0 {
+        let axes: Vec<i64> = (nlead..nlead + extra).map(|a| a as i64).collect();
+        reduce_sum(g, Some(&axes), false)?
+    } else {
+        g.clone()
+    };
+    sum_to_shape(&g, &with_lead(&lead, shape))
+}
+
 /// Sum `g` down to `shape`, undoing a broadcast; `g` itself when the shapes
 /// already agree. The backward traversal applies this to every gradient.
 pub fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
@@ -178,9 +203,17 @@ fn extreme(
     // NaN wins (once the accumulator is NaN no comparison replaces it).
     macro_rules! float {
         ($a:expr, $t:ty) => {{
-            let init = if max { <$t>::NEG_INFINITY } else { <$t>::INFINITY };
+            let init = if max {
+                <$t>::NEG_INFINITY
+            } else {
+                <$t>::INFINITY
+            };
             let pick = |acc: $t, v: $t| {
-                if v.is_nan() || (max && v > acc) || (!max && v < acc) { v } else { acc }
+                if v.is_nan() || (max && v > acc) || (!max && v < acc) {
+                    v
+                } else {
+                    acc
+                }
             };
             shaped(op, fold_axes($a, &axes, init, pick), &out_shape)?
         }};
@@ -230,10 +263,26 @@ pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
     let axes = resolve_axes(op, x, axis)?;
     let out_shape = reduced_shape(x.shape(), &axes, keepdims);
     let out = Tensor::from_data(match x.data() {
-        Data::F32(a) => Data::F32(shaped(op, fold_axes(a, &axes, 1.0, |p, v| p * v), &out_shape)?),
-        Data::F64(a) => Data::F64(shaped(op, fold_axes(a, &axes, 1.0, |p, v| p * v), &out_shape)?),
-        Data::I32(a) => Data::I32(shaped(op, fold_axes(a, &axes, 1, i32::wrapping_mul), &out_shape)?),
-        Data::I64(a) => Data::I64(shaped(op, fold_axes(a, &axes, 1, i64::wrapping_mul), &out_shape)?),
+        Data::F32(a) => Data::F32(shaped(
+            op,
+            fold_axes(a, &axes, 1.0, |p, v| p * v),
+            &out_shape,
+        )?),
+        Data::F64(a) => Data::F64(shaped(
+            op,
+            fold_axes(a, &axes, 1.0, |p, v| p * v),
+            &out_shape,
+        )?),
+        Data::I32(a) => Data::I32(shaped(
+            op,
+            fold_axes(a, &axes, 1, i32::wrapping_mul),
+            &out_shape,
+        )?),
+        Data::I64(a) => Data::I64(shaped(
+            op,
+            fold_axes(a, &axes, 1, i64::wrapping_mul),
+            &out_shape,
+        )?),
         Data::Bool(_) => return Err(numeric_only(op, x)),
     });
     tape::record(op, &[x], &[&out], || {
@@ -321,8 +370,13 @@ fn scan(
             let gax = (ax + g.rank() - rank) as i64;
             Ok(vec![Some(if product {
                 // d cumprod: the reversed running sum of cumprod(x)·g, over x
-                cumsum(&cumprod(&x, ax as i64, exclusive, reverse)?.mul(g)?, gax, exclusive, !reverse)?
-                    .div(&x)?
+                cumsum(
+                    &cumprod(&x, ax as i64, exclusive, reverse)?.mul(g)?,
+                    gax,
+                    exclusive,
+                    !reverse,
+                )?
+                .div(&x)?
             } else {
                 cumsum(g, gax, exclusive, !reverse)?
             })])
@@ -401,7 +455,9 @@ fn logical_fold(
     } else {
         fold_axes(a, &axes, false, |p, v| p || v)
     };
-    Ok(Tensor::from_data(Data::Bool(shaped(op, folded, &out_shape)?)))
+    Ok(Tensor::from_data(Data::Bool(shaped(
+        op, folded, &out_shape,
+    )?)))
 }
 
 /// The index of the largest element along `axis` (the first on ties), as
@@ -425,12 +481,18 @@ fn arg_extreme(
     if !output_type.is_int() {
         return Err(Error::invalid(
             op,
-            format!("output_type must be int32 or int64, not {}", output_type.name()),
+            format!(
+                "output_type must be int32 or int64, not {}",
+                output_type.name()
+            ),
         ));
     }
     let ax = normalize_axis(op, axis, x.rank().max(1))?;
     if x.rank() == 0 {
-        return Err(Error::invalid(op, "cannot reduce a scalar (rank 0) tensor over an axis"));
+        return Err(Error::invalid(
+            op,
+            "cannot reduce a scalar (rank 0) tensor over an axis",
+        ));
     }
     if x.shape()[ax] == 0 {
         return Err(Error::invalid(
@@ -473,9 +535,12 @@ pub fn norm(x: &Tensor, ord: NormOrd, axis: Option<&[i64]>, keepdims: bool) -> R
     let op = "norm";
     float_only(op, x)?;
     if let NormOrd::P(p) = ord
-        && !(p > 0.0)
+        && (p.is_nan() || p <= 0.0)
     {
-        return Err(Error::invalid(op, format!("'ord' must be a supported vector norm, got {p}")));
+        return Err(Error::invalid(
+            op,
+            format!("'ord' must be a supported vector norm, got {p}"),
+        ));
     }
     let matrix = match axis {
         None => false,
@@ -483,7 +548,10 @@ pub fn norm(x: &Tensor, ord: NormOrd, axis: Option<&[i64]>, keepdims: bool) -> R
         Some(a) if a.len() == 2 => {
             let ax = normalize_axes(op, a, x.rank())?;
             if ax.len() != 2 {
-                return Err(Error::invalid(op, format!("axis {a:?} names the same axis twice")));
+                return Err(Error::invalid(
+                    op,
+                    format!("axis {a:?} names the same axis twice"),
+                ));
             }
             true
         }
@@ -499,14 +567,22 @@ pub fn norm(x: &Tensor, ord: NormOrd, axis: Option<&[i64]>, keepdims: bool) -> R
         (NormOrd::Euclidean, _) | (NormOrd::P(2.0), false) => norm_euclidean(x, axis, keepdims),
         (NormOrd::P(1.0), false) => reduce_sum(&abs_x()?, axis, keepdims),
         (NormOrd::P(p), false) => {
-            let s = reduce_sum(&crate::ops::pow(&abs_x()?, &Tensor::scalar_of(x.dtype(), p))?, axis, keepdims)?;
+            let s = reduce_sum(
+                &crate::ops::pow(&abs_x()?, &Tensor::scalar_of(x.dtype(), p))?,
+                axis,
+                keepdims,
+            )?;
             crate::ops::pow(&s, &Tensor::scalar_of(x.dtype(), 1.0 / p))
         }
         (NormOrd::Inf, false) => reduce_max(&abs_x()?, axis, keepdims),
         // matrices: ord 1 sums down the rows first, inf along the columns
         (NormOrd::P(1.0), true) | (NormOrd::Inf, true) => {
             let a = axis.unwrap_or_default();
-            let (sum_ax, max_ax) = if ord == NormOrd::Inf { (a[1], a[0]) } else { (a[0], a[1]) };
+            let (sum_ax, max_ax) = if ord == NormOrd::Inf {
+                (a[1], a[0])
+            } else {
+                (a[0], a[1])
+            };
             let sums = reduce_sum(&abs_x()?, Some(&[sum_ax]), true)?;
             let m = reduce_max(&sums, Some(&[max_ax]), true)?;
             if keepdims {

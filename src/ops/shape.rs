@@ -338,7 +338,11 @@ fn lead_spec(lead: &[usize], spec: &[AxisSlice]) -> Vec<AxisSlice> {
 pub fn strided_slice(x: &Tensor, spec: &[AxisSlice]) -> Result<Tensor> {
     let op = "StridedSlice";
     check_spec(op, x.shape(), spec)?;
-    if spec.iter().zip(x.shape()).all(|(s, &d)| *s == AxisSlice::full(d)) {
+    if spec
+        .iter()
+        .zip(x.shape())
+        .all(|(s, &d)| *s == AxisSlice::full(d))
+    {
         return identity(x);
     }
     let out = Tensor::from_data(map_data!(x.data(), a => a
@@ -570,7 +574,10 @@ pub fn stack(xs: &[Tensor], axis: i64) -> Result<Tensor> {
 pub fn unstack(x: &Tensor, axis: i64) -> Result<Vec<Tensor>> {
     let op = "Unpack";
     if x.rank() == 0 {
-        return Err(Error::invalid(op, "cannot unstack a scalar (rank 0) tensor"));
+        return Err(Error::invalid(
+            op,
+            "cannot unstack a scalar (rank 0) tensor",
+        ));
     }
     let ax = crate::shape::normalize_axis(op, axis, x.rank())?;
     let mut shape = x.shape().to_vec();
@@ -624,7 +631,11 @@ pub fn split(x: &Tensor, sizes: &[i64], axis: i64) -> Result<Vec<Tensor>> {
     sizes
         .iter()
         .map(|&s| {
-            let n = if s == -1 { (d - known) as usize } else { s as usize };
+            let n = if s == -1 {
+                (d - known) as usize
+            } else {
+                s as usize
+            };
             let piece = slice_along(x, ax, at, n);
             at += n;
             piece

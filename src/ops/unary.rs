@@ -25,6 +25,7 @@ pub(crate) trait Float: Real {
     /// Half to even, as TF and numpy round.
     fn round_even(self) -> Self;
     fn erf(self) -> Self;
+    fn is_infinite(self) -> bool;
 }
 
 macro_rules! impl_float {
@@ -42,6 +43,7 @@ macro_rules! impl_float {
             #[inline(always)] fn ceil(self) -> Self { <$t>::ceil(self) }
             #[inline(always)] fn round_even(self) -> Self { <$t>::round_ties_even(self) }
             #[inline(always)] fn erf(self) -> Self { erf_f64(self as f64) as $t }
+            #[inline(always)] fn is_infinite(self) -> bool { <$t>::is_infinite(self) }
         }
     )*};
 }
@@ -336,7 +338,9 @@ fn inside_0_6(x: &Tensor) -> Result<Tensor> {
 /// Φ(x) + x·φ(x): the derivative of x·Φ(x).
 fn gelu_grad(x: &Tensor) -> Result<Tensor> {
     let half = Tensor::scalar_of(x.dtype(), 0.5);
-    let cdf = half.mul(&plus_one(&erf(&x.scale(std::f64::consts::FRAC_1_SQRT_2)?)?)?)?;
+    let cdf = half.mul(&plus_one(
+        &erf(&x.scale(std::f64::consts::FRAC_1_SQRT_2)?)?,
+    )?)?;
     let pdf = exp(&square(x)?.scale(-0.5)?)?.scale(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
     cdf.add(&x.mul(&pdf)?)
 }
@@ -378,7 +382,7 @@ macro_rules! predicate_ops {
 
 predicate_ops! {
     /// Neither infinite nor NaN.
-    is_finite "IsFinite" |v| !v.is_nan() && (v - v) == T::ZERO;
-    is_inf "IsInf" |v| !v.is_nan() && (v - v) != T::ZERO;
+    is_finite "IsFinite" |v| !v.is_nan() && !v.is_infinite();
+    is_inf "IsInf" |v| v.is_infinite();
     is_nan "IsNan" |v| v.is_nan();
 }

@@ -565,7 +565,12 @@ pub fn cumsum(
 ) -> PyResult<PyTensor> {
     let _ = name;
     let t = to_tensor(x, None)?;
-    Ok(PyTensor::new(ops::cumsum(&t, opt_axis(axis, 0)?, exclusive, reverse)?))
+    Ok(PyTensor::new(ops::cumsum(
+        &t,
+        opt_axis(axis, 0)?,
+        exclusive,
+        reverse,
+    )?))
 }
 
 #[pyfunction]
@@ -579,7 +584,12 @@ pub fn cumprod(
 ) -> PyResult<PyTensor> {
     let _ = name;
     let t = to_tensor(x, None)?;
-    Ok(PyTensor::new(ops::cumprod(&t, opt_axis(axis, 0)?, exclusive, reverse)?))
+    Ok(PyTensor::new(ops::cumprod(
+        &t,
+        opt_axis(axis, 0)?,
+        exclusive,
+        reverse,
+    )?))
 }
 
 #[pyfunction]
@@ -674,7 +684,10 @@ pub fn unstack(
     if let Some(n) = num.filter(|&n| n != parts.len()) {
         return Err(crate::error::Error::invalid(
             "Unpack",
-            format!("num = {n} does not match the dimension {} being unstacked", parts.len()),
+            format!(
+                "num = {n} does not match the dimension {} being unstacked",
+                parts.len()
+            ),
         )
         .into());
     }
@@ -747,11 +760,20 @@ pub fn pad(
     }
     let x = to_tensor(tensor, None)?;
     let p = to_tensor(paddings, None)?;
-    let flat = int_list(paddings)?;
+    if !p.dtype().is_int() {
+        return Err(PyTypeError::new_err("paddings must be integers"));
+    }
+    let flat: Vec<i64> = ops::cast(&p, DType::I64)?
+        .array::<i64>()
+        .map(|a| a.iter().copied().collect())
+        .unwrap_or_default();
     if p.rank() != 2 || p.shape()[1] != 2 || flat.iter().any(|&v| v < 0) {
         return Err(crate::error::Error::invalid(
             "Pad",
-            format!("paddings must be a non-negative matrix of shape [rank, 2], got shape {:?}", p.shape()),
+            format!(
+                "paddings must be a non-negative matrix of shape [rank, 2], got shape {:?}",
+                p.shape()
+            ),
         )
         .into());
     }
@@ -790,7 +812,9 @@ pub fn gather(
     let i = to_tensor(indices, None)?;
     let axis = opt_axis(axis, batch_dims)?;
     let work = p.numel().max(i.numel());
-    Ok(PyTensor::new(run(py, work, || ops::gather(&p, &i, axis, batch_dims))?))
+    Ok(PyTensor::new(run(py, work, || {
+        ops::gather(&p, &i, axis, batch_dims)
+    })?))
 }
 
 #[pyfunction]
@@ -882,7 +906,11 @@ pub fn shape(
     let x = to_tensor(input, None)?;
     let dims: Vec<i64> = x.shape().iter().map(|&d| d as i64).collect();
     let n = dims.len();
-    Ok(PyTensor::new(int_tensor(dims, &[n], dtype_or(out_type, DType::I32)?)?))
+    Ok(PyTensor::new(int_tensor(
+        dims,
+        &[n],
+        dtype_or(out_type, DType::I32)?,
+    )?))
 }
 
 #[pyfunction]
@@ -894,7 +922,11 @@ pub fn size(
 ) -> PyResult<PyTensor> {
     let _ = name;
     let x = to_tensor(input, None)?;
-    Ok(PyTensor::new(int_tensor(vec![x.numel() as i64], &[], dtype_or(out_type, DType::I32)?)?))
+    Ok(PyTensor::new(int_tensor(
+        vec![x.numel() as i64],
+        &[],
+        dtype_or(out_type, DType::I32)?,
+    )?))
 }
 
 #[pyfunction]
@@ -926,7 +958,10 @@ pub fn zeros_like(
 ) -> PyResult<PyTensor> {
     let _ = name;
     let x = to_tensor(input, None)?;
-    Ok(PyTensor::new(ops::zeros(dtype_or(dtype, x.dtype())?, x.shape())?))
+    Ok(PyTensor::new(ops::zeros(
+        dtype_or(dtype, x.dtype())?,
+        x.shape(),
+    )?))
 }
 
 #[pyfunction]
@@ -938,16 +973,18 @@ pub fn ones_like(
 ) -> PyResult<PyTensor> {
     let _ = name;
     let x = to_tensor(input, None)?;
-    Ok(PyTensor::new(ops::ones(dtype_or(dtype, x.dtype())?, x.shape())?))
+    Ok(PyTensor::new(ops::ones(
+        dtype_or(dtype, x.dtype())?,
+        x.shape(),
+    )?))
 }
 
 /// A scalar argument as (value, dtype): Python ints are int32, floats float32.
 fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<(f64, DType)> {
     let t = to_tensor(obj, None)?;
-    let v = t
-        .item_f64()
-        .filter(|_| t.rank() == 0)
-        .ok_or_else(|| PyValueError::new_err(format!("expected a scalar, got shape {:?}", t.shape())))?;
+    let v = t.item_f64().filter(|_| t.rank() == 0).ok_or_else(|| {
+        PyValueError::new_err(format!("expected a scalar, got shape {:?}", t.shape()))
+    })?;
     Ok((v, t.dtype()))
 }
 
@@ -1044,7 +1081,9 @@ pub fn softmax(
 ) -> PyResult<PyTensor> {
     let _ = name;
     let x = to_tensor(logits, None)?;
-    Ok(PyTensor::new(run(py, x.numel(), || ops::softmax(&x, axis.unwrap_or(-1)))?))
+    Ok(PyTensor::new(run(py, x.numel(), || {
+        ops::softmax(&x, axis.unwrap_or(-1))
+    })?))
 }
 
 #[pyfunction]
@@ -1057,7 +1096,9 @@ pub fn log_softmax(
 ) -> PyResult<PyTensor> {
     let _ = name;
     let x = to_tensor(logits, None)?;
-    Ok(PyTensor::new(run(py, x.numel(), || ops::log_softmax(&x, axis.unwrap_or(-1)))?))
+    Ok(PyTensor::new(run(py, x.numel(), || {
+        ops::log_softmax(&x, axis.unwrap_or(-1))
+    })?))
 }
 
 fn required<'a, 'py>(
@@ -1129,7 +1170,10 @@ pub fn leaky_relu(
     name: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
     let _ = name;
-    Ok(PyTensor::new(ops::leaky_relu(&to_tensor(features, None)?, alpha)?))
+    Ok(PyTensor::new(ops::leaky_relu(
+        &to_tensor(features, None)?,
+        alpha,
+    )?))
 }
 
 #[pyfunction]
@@ -1181,7 +1225,11 @@ pub fn bias_add(
     let _ = name;
     let xs = operands(&[value, bias])?;
     let channels_first = data_format.is_some_and(|f| f.starts_with("NC"));
-    Ok(PyTensor::new(ops::bias_add(&xs[0], &xs[1], channels_first)?))
+    Ok(PyTensor::new(ops::bias_add(
+        &xs[0],
+        &xs[1],
+        channels_first,
+    )?))
 }
 
 #[pyfunction]
@@ -1217,7 +1265,11 @@ pub fn tensordot(
         if n < 0 || n > ra || n > xs[1].rank() as i64 {
             return Err(crate::error::Error::invalid(
                 "tensordot",
-                format!("axes = {n} must be in [0, min rank of {:?} and {:?}]", xs[0].shape(), xs[1].shape()),
+                format!(
+                    "axes = {n} must be in [0, min rank of {:?} and {:?}]",
+                    xs[0].shape(),
+                    xs[1].shape()
+                ),
             )
             .into());
         }
@@ -1267,7 +1319,11 @@ pub fn matvec(
 ) -> PyResult<PyTensor> {
     let _ = (a_is_sparse, b_is_sparse, name);
     let xs = operands(&[a, b])?;
-    Ok(PyTensor::new(ops::matvec(&xs[0], &xs[1], transpose_a || adjoint_a)?))
+    Ok(PyTensor::new(ops::matvec(
+        &xs[0],
+        &xs[1],
+        transpose_a || adjoint_a,
+    )?))
 }
 
 #[pyfunction]
@@ -1412,15 +1468,23 @@ pub fn getitem(x: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         .iter()
         .filter(|i| !matches!(i, KeyItem::NewAxis | KeyItem::Ellipsis))
         .count();
-    let ellipses = items.iter().filter(|i| matches!(i, KeyItem::Ellipsis)).count();
+    let ellipses = items
+        .iter()
+        .filter(|i| matches!(i, KeyItem::Ellipsis))
+        .count();
     let rank = x.rank();
     if ellipses > 1 {
-        return Err(PyValueError::new_err("Multiple ellipses in slice spec not allowed"));
+        return Err(PyValueError::new_err(
+            "Multiple ellipses in slice spec not allowed",
+        ));
     }
     if consumed > rank {
         return Err(crate::error::Error::invalid(
             op,
-            format!("Index out of range: {consumed} indices for a tensor of rank {rank} (shape {:?})", x.shape()),
+            format!(
+                "Index out of range: {consumed} indices for a tensor of rank {rank} (shape {:?})",
+                x.shape()
+            ),
         )
         .into());
     }
@@ -1443,7 +1507,10 @@ pub fn getitem(x: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
                 if !(0..d).contains(&k) {
                     return Err(crate::error::Error::invalid(
                         op,
-                        format!("slice index {i} of dimension {ax} out of bounds (shape {:?})", x.shape()),
+                        format!(
+                            "slice index {i} of dimension {ax} out of bounds (shape {:?})",
+                            x.shape()
+                        ),
                     )
                     .into());
                 }
@@ -1538,7 +1605,10 @@ pub fn register(m: &Bound<'_, pyo3::types::PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eye, m)?)?;
     m.add_function(wrap_pyfunction!(softmax, m)?)?;
     m.add_function(wrap_pyfunction!(log_softmax, m)?)?;
-    m.add_function(wrap_pyfunction!(sparse_softmax_cross_entropy_with_logits, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        sparse_softmax_cross_entropy_with_logits,
+        m
+    )?)?;
     m.add_function(wrap_pyfunction!(softmax_cross_entropy_with_logits, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_cross_entropy_with_logits, m)?)?;
     m.add_function(wrap_pyfunction!(l2_loss, m)?)?;
