@@ -45,7 +45,9 @@ def test_matmul_shape_mismatch():
     raises(InvalidArgumentError, lambda: tf.matmul(tf.ones([3]), tf.ones([3])), "MatMul", "3")
     # stacks of matrices broadcast their batch dimensions; incompatible ones raise
     assert tf.matmul(tf.ones([2, 2, 2]), tf.ones([2, 2])).shape == (2, 2, 2)
-    raises(InvalidArgumentError, lambda: tf.matmul(tf.ones([2, 2, 2]), tf.ones([3, 2, 2])), "MatMul")
+    raises(
+        InvalidArgumentError, lambda: tf.matmul(tf.ones([2, 2, 2]), tf.ones([3, 2, 2])), "MatMul"
+    )
     raises(InvalidArgumentError, lambda: tf.matmul(tf.ones([2, 2], dtype=tf.int32), a), "MatMul")
     raises(InvalidArgumentError, lambda: tf.matmul(tf.constant([[True]]), tf.constant([[True]])))
 
