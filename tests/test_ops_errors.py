@@ -95,6 +95,34 @@ CASES = [
     (lambda: tf.einsum("ij->i", M, M), InvalidArgument, "einsum"),
     (lambda: tf.einsum("i...->i", M), tf.errors.UnimplementedError, "einsum"),
     (lambda: tf.einsum("ij->k", M), InvalidArgument, "einsum"),
+    (lambda: tf.linalg.inv(M), InvalidArgument, "MatrixInverse"),
+    (lambda: tf.linalg.inv(tf.zeros([2, 2])), InvalidArgument, "not invertible"),
+    (lambda: tf.linalg.det(I), InvalidArgument, "MatrixDeterminant"),
+    (lambda: tf.linalg.solve(tf.eye(2), tf.ones([3, 1])), InvalidArgument, "MatrixSolve"),
+    (lambda: tf.linalg.cholesky(-tf.eye(2)), InvalidArgument, "Cholesky"),
+    # convolution and pooling
+    (
+        lambda: tf.nn.conv2d(tf.ones([1, 4, 4, 2]), tf.ones([2, 2, 3, 1]), 1, "SAME"),
+        InvalidArgument,
+        "Conv2D",
+    ),
+    (lambda: tf.nn.conv2d(M, tf.ones([2, 2, 3, 1]), 1, "SAME"), InvalidArgument, "Conv2D"),
+    (
+        lambda: tf.nn.conv2d(tf.ones([1, 2, 2, 1]), tf.ones([3, 3, 1, 1]), 1, "VALID"),
+        InvalidArgument,
+        "Conv2D",
+    ),
+    (
+        lambda: tf.nn.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([2, 2, 1, 1]), 1, "FULL"),
+        InvalidArgument,
+        "Conv2D",
+    ),
+    (lambda: tf.nn.max_pool2d(tf.ones([1, 4, 4, 1]), 2, 0, "SAME"), InvalidArgument, "MaxPool"),
+    (
+        lambda: tf.nn.avg_pool2d(tf.ones([1, 4, 4, 1]), 2, 2, "SAME", data_format="NCHW"),
+        tf.errors.UnimplementedError,
+        "AvgPool",
+    ),
     # creation and random
     (lambda: tf.linspace(0.0, 1.0, 0), InvalidArgument, "LinSpace"),
     (lambda: tf.fill([2], tf.ones([2])), InvalidArgument, "Fill"),

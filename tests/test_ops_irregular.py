@@ -52,6 +52,42 @@ def _cumprod(x, axis, exclusive=False, reverse=False):
     return np.flip(c, axis) if reverse else c
 
 
+def _windows(x, k, s, pad, fill=0.0):
+    """NHWC windows [n, oh, ow, kh, kw, c] with TF's SAME/VALID padding."""
+    n, h, w, c = x.shape
+    pads = []
+    for size, kk, ss in ((h, k[0], s[0]), (w, k[1], s[1])):
+        if pad == "VALID":
+            pads.append((0, 0))
+        else:
+            out = -(-size // ss)
+            total = max((out - 1) * ss + kk - size, 0)
+            pads.append((total // 2, total - total // 2))
+    xp = np.pad(x, [(0, 0), pads[0], pads[1], (0, 0)], constant_values=fill)
+    oh = (xp.shape[1] - k[0]) // s[0] + 1
+    ow = (xp.shape[2] - k[1]) // s[1] + 1
+    out = np.empty((n, oh, ow, k[0], k[1], c))
+    for i in range(oh):
+        for j in range(ow):
+            out[:, i, j] = xp[:, i * s[0] : i * s[0] + k[0], j * s[1] : j * s[1] + k[1]]
+    return out
+
+
+def _conv2d(x, f, s, pad):
+    win = _windows(x, f.shape[:2], s, pad)
+    return np.einsum("nijabc,abco->nijo", win, f)
+
+
+def _avg_pool(x, k, s, pad):
+    counts = _windows(np.ones_like(x), k, s, pad).sum((3, 4))
+    return _windows(x, k, s, pad).sum((3, 4)) / counts
+
+
+def _spd(x):
+    """A symmetric positive-definite matrix from any square x."""
+    return x @ x.T + 3 * np.eye(x.shape[0])
+
+
 def _gelu_tanh(x):
     return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
@@ -348,7 +384,61 @@ CASES = [
         lambda x: x[:, [0, 2, 3]],
         [(3, 4)],
     ),
+    # -- convolution and pooling (NHWC)
+    Case(
+        "conv2d_valid",
+        lambda x, f: tf.nn.conv2d(x, f, strides=1, padding="VALID"),
+        lambda x, f: _conv2d(x, f, (1, 1), "VALID"),
+        [(2, 4, 4, 2), (3, 2, 2, 3)],
+    ),
+    Case(
+        "conv2d_same_strided",
+        lambda x, f: tf.nn.conv2d(x, f, strides=[1, 2, 2, 1], padding="SAME"),
+        lambda x, f: _conv2d(x, f, (2, 2), "SAME"),
+        [(1, 5, 4, 2), (3, 3, 2, 2)],
+    ),
+    Case(
+        "max_pool_valid",
+        lambda x: tf.nn.max_pool2d(x, ksize=2, strides=2, padding="VALID"),
+        lambda x: _windows(x, (2, 2), (2, 2), "VALID").max((3, 4)),
+        [(2, 4, 4, 3)],
+        "distinct",
+        False,
+    ),
+    Case(
+        "max_pool_same",
+        lambda x: tf.nn.max_pool2d(x, ksize=3, strides=2, padding="SAME"),
+        lambda x: _windows(x, (3, 3), (2, 2), "SAME", -np.inf).max((3, 4)),
+        [(1, 5, 5, 2)],
+        "distinct",
+        False,
+    ),
+    Case(
+        "avg_pool_same",
+        lambda x: tf.nn.avg_pool2d(x, ksize=[2, 3], strides=[1, 2], padding="SAME"),
+        lambda x: _avg_pool(x, (2, 3), (1, 2), "SAME"),
+        [(2, 3, 5, 2)],
+    ),
     # -- linalg
+    Case(
+        "inv",
+        lambda x: tf.linalg.inv(x + 3 * np.eye(3)),
+        lambda x: np.linalg.inv(x + 3 * np.eye(3)),
+        [(2, 3, 3)],
+    ),
+    Case("det", lambda x: tf.linalg.det(x), np.linalg.det, [(2, 3, 3)]),
+    Case(
+        "solve",
+        lambda a, b: tf.linalg.solve(a + 3 * np.eye(3), b),
+        lambda a, b: np.linalg.solve(a + 3 * np.eye(3), b),
+        [(2, 3, 3), (2, 3, 2)],
+    ),
+    Case(
+        "cholesky",
+        lambda x: tf.linalg.cholesky(tf.matmul(x, x, transpose_b=True) + 3 * np.eye(3)),
+        lambda x: np.linalg.cholesky(_spd(x)),
+        [(3, 3)],
+    ),
     Case(
         "diag_part",
         lambda x: tf.linalg.diag_part(x),

@@ -2,12 +2,15 @@
 
 from . import sigmoid, tanh
 from ._core import (
+    avg_pool2d,
     bias_add,
+    conv2d,
     dropout,
     gelu,
     l2_loss,
     leaky_relu,
     log_softmax,
+    max_pool2d,
     moments,
     sigmoid_cross_entropy_with_logits,
     softmax,
@@ -21,15 +24,22 @@ relu6 = _ops["relu6"]
 elu = _ops["elu"]
 selu = _ops["selu"]
 softplus = _ops["softplus"]
+max_pool = max_pool2d
+avg_pool = avg_pool2d
 
 __all__ = [
+    "avg_pool",
+    "avg_pool2d",
     "bias_add",
+    "conv2d",
     "dropout",
     "elu",
     "gelu",
     "l2_loss",
     "leaky_relu",
     "log_softmax",
+    "max_pool",
+    "max_pool2d",
     "moments",
     "relu",
     "relu6",

@@ -476,3 +476,246 @@ pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {
         .collect();
     transpose(&acc.t, Some(&perm))
 }
+
+// --- dense decompositions ----------------------------------------------------
+// Computed in f64 per matrix of a stack (float32 inputs are widened and the
+// result narrowed back); the VJPs are written with tapegrad ops.
+
+/// The matrices of a `[..., n, m]` float tensor as f64 row-major buffers.
+fn matrices(op: &'static str, x: &Tensor, square: bool) -> Result<(Vec<f64>, usize, usize)> {
+    if !x.dtype().is_float() {
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype: x.dtype(),
+            allowed: "float32, float64",
+        });
+    }
+    let (n, m) = matrix_dims(op, x)?;
+    if square && n != m {
+        return Err(Error::invalid(
+            op,
+            format!("Input matrix must be square, got shape {:?}", x.shape()),
+        ));
+    }
+    let v: Vec<f64> = crate::ops::cast(x, crate::dtype::DType::F64)?
+        .array::<f64>()
+        .map(|a| a.iter().copied().collect())
+        .unwrap_or_default();
+    Ok((v, n, m))
+}
+
+fn from_f64(op: &'static str, shape: &[usize], v: Vec<f64>, like: &Tensor) -> Result<Tensor> {
+    let t = Tensor::from_vec(shape, v).map_err(|_| Error::invalid(op, "internal shape error"))?;
+    crate::ops::cast(&t, like.dtype())
+}
+
+/// In-place LU factorisation with partial pivoting of one n×n matrix:
+/// returns the row permutation and its sign, or `None` when singular.
+fn lu(a: &mut [f64], n: usize) -> Option<(Vec<usize>, f64)> {
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut sign = 1.0;
+    for k in 0..n {
+        let p = (k..n).max_by(|&i, &j| a[i * n + k].abs().total_cmp(&a[j * n + k].abs()))?;
+        if a[p * n + k] == 0.0 || !a[p * n + k].is_finite() {
+            return None;
+        }
+        if p != k {
+            for j in 0..n {
+                a.swap(k * n + j, p * n + j);
+            }
+            perm.swap(k, p);
+            sign = -sign;
+        }
+        for i in k + 1..n {
+            let f = a[i * n + k] / a[k * n + k];
+            a[i * n + k] = f;
+            for j in k + 1..n {
+                a[i * n + j] -= f * a[k * n + j];
+            }
+        }
+    }
+    Some((perm, sign))
+}
+
+/// Solve LU·x = P·b in place for one right-hand side `b` (length n).
+fn lu_solve(lu: &[f64], perm: &[usize], n: usize, b: &[f64]) -> Vec<f64> {
+    let mut x: Vec<f64> = perm.iter().map(|&p| b[p]).collect();
+    for i in 0..n {
+        for j in 0..i {
+            x[i] -= lu[i * n + j] * x[j];
+        }
+    }
+    for i in (0..n).rev() {
+        for j in i + 1..n {
+            x[i] -= lu[i * n + j] * x[j];
+        }
+        x[i] /= lu[i * n + i];
+    }
+    x
+}
+
+/// Swap the last two axes (a matrix transpose that keeps any batch axes).
+fn matrix_t(x: &Tensor) -> Result<Tensor> {
+    let r = x.rank();
+    let perm: Vec<i64> = (0..r as i64 - 2)
+        .chain([r as i64 - 1, r as i64 - 2])
+        .collect();
+    transpose(x, Some(&perm))
+}
+
+/// The inverse of each square matrix; singular matrices are an error.
+pub fn inv(a: &Tensor) -> Result<Tensor> {
+    let op = "MatrixInverse";
+    let (v, n, _) = matrices(op, a, true)?;
+    let mut out = Vec::with_capacity(v.len());
+    for m in v.chunks(n * n) {
+        let mut f = m.to_vec();
+        let (perm, _) =
+            lu(&mut f, n).ok_or_else(|| Error::invalid(op, "Input is not invertible."))?;
+        let mut inv_t = Vec::with_capacity(n * n); // columns of the inverse, as rows
+        for c in 0..n {
+            let e: Vec<f64> = (0..n).map(|i| if i == c { 1.0 } else { 0.0 }).collect();
+            inv_t.extend(lu_solve(&f, &perm, n, &e));
+        }
+        out.extend((0..n * n).map(|k| inv_t[(k % n) * n + k / n]));
+    }
+    let y = from_f64(op, a.shape(), out, a)?;
+    tape::record(op, &[a], &[&y], || {
+        let y = y.clone();
+        // d(A⁻¹) = −A⁻¹ dA A⁻¹, so dA = −Yᵀ G Yᵀ
+        Box::new(move |g, _| {
+            let left = matmul(&y, &g[0], true, false)?;
+            Ok(vec![Some(matmul(&left, &y, false, true)?.neg()?)])
+        })
+    });
+    Ok(y)
+}
+
+/// The determinant of each square matrix.
+pub fn det(a: &Tensor) -> Result<Tensor> {
+    let op = "MatrixDeterminant";
+    let (v, n, _) = matrices(op, a, true)?;
+    let dets: Vec<f64> = v
+        .chunks(n * n.max(1))
+        .map(|m| {
+            let mut f = m.to_vec();
+            match lu(&mut f, n) {
+                Some((_, sign)) => sign * (0..n).map(|i| f[i * n + i]).product::<f64>(),
+                None => 0.0,
+            }
+        })
+        .collect();
+    let batch = &a.shape()[..a.rank() - 2];
+    let dets = if n == 0 {
+        vec![1.0; batch.iter().product()]
+    } else {
+        dets
+    };
+    let d = from_f64(op, batch, dets, a)?;
+    tape::record(op, &[a], &[&d], || {
+        let (a, d, rank) = (a.clone(), d.clone(), a.rank());
+        // d det A = det A · tr(A⁻¹ dA), so dA = g · det A · A⁻ᵀ
+        Box::new(move |g, _| {
+            let g = &g[0];
+            let s = g.mul(&d)?;
+            let lead = crate::ops::lead(g, rank - 2);
+            let s = reshape_to(&s, &with_lead(&with_lead(lead, d.shape()), &[1, 1]))?;
+            Ok(vec![Some(s.mul(&matrix_t(&inv(&a)?)?)?)])
+        })
+    });
+    Ok(d)
+}
+
+/// X with A·X = B for each square A of a stack (B: `[..., n, k]`).
+pub fn solve(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let op = "MatrixSolve";
+    same_dtype(op, a, b)?;
+    let (va, n, _) = matrices(op, a, true)?;
+    let (vb, nb, k) = matrices(op, b, false)?;
+    if nb != n || a.shape()[..a.rank() - 2] != b.shape()[..b.rank() - 2] {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "Input matrix and right-hand side must have the same number of rows and batch shape: {:?} vs. {:?}",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(vb.len());
+    for (m, rhs) in va.chunks(n * n.max(1)).zip(vb.chunks((n * k).max(1))) {
+        let mut f = m.to_vec();
+        let (perm, _) =
+            lu(&mut f, n).ok_or_else(|| Error::invalid(op, "Input matrix is not invertible."))?;
+        let mut cols = Vec::with_capacity(n * k);
+        for c in 0..k {
+            let col: Vec<f64> = (0..n).map(|i| rhs[i * k + c]).collect();
+            cols.push(lu_solve(&f, &perm, n, &col));
+        }
+        out.extend((0..n * k).map(|idx| cols[idx % k][idx / k]));
+    }
+    let x = from_f64(op, b.shape(), out, b)?;
+    tape::record(op, &[a, b], &[&x], || {
+        let (a, x) = (a.clone(), x.clone());
+        // dB = A⁻ᵀ G, dA = −dB Xᵀ
+        Box::new(move |g, need| {
+            let db = matmul(&inv(&a)?, &g[0], true, false)?;
+            let da = if need[0] {
+                Some(matmul(&db, &x, false, true)?.neg()?)
+            } else {
+                None
+            };
+            Ok(vec![da, if need[1] { Some(db) } else { None }])
+        })
+    });
+    Ok(x)
+}
+
+/// The lower-triangular L with L·Lᵀ = A, for symmetric positive-definite A
+/// (only the lower triangle of A is read, as in TF).
+pub fn cholesky(a: &Tensor) -> Result<Tensor> {
+    let op = "Cholesky";
+    let (v, n, _) = matrices(op, a, true)?;
+    let mut out = vec![0.0; v.len()];
+    for (m, l) in v.chunks(n * n.max(1)).zip(out.chunks_mut(n * n.max(1))) {
+        for i in 0..n {
+            for j in 0..=i {
+                let s: f64 = (0..j).map(|p| l[i * n + p] * l[j * n + p]).sum();
+                if i == j {
+                    let d = m[i * n + i] - s;
+                    if d.is_nan() || d <= 0.0 {
+                        return Err(Error::invalid(
+                            op,
+                            "Cholesky decomposition was not successful. The input might not be valid.",
+                        ));
+                    }
+                    l[i * n + i] = d.sqrt();
+                } else {
+                    l[i * n + j] = (m[i * n + j] - s) / l[j * n + j];
+                }
+            }
+        }
+    }
+    let l = from_f64(op, a.shape(), out, a)?;
+    tape::record(op, &[a], &[&l], || {
+        let l = l.clone();
+        // Murray (2016), as TF: P = Φ(Lᵀ G) (lower triangle, halved
+        // diagonal); S = L⁻ᵀ P L⁻¹; dA = (S + Sᵀ) / 2
+        Box::new(move |g, _| {
+            let n = l.shape()[l.rank() - 1];
+            let phi: Vec<f64> = (0..n * n)
+                .map(|k| match (k / n).cmp(&(k % n)) {
+                    std::cmp::Ordering::Greater => 1.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                    std::cmp::Ordering::Less => 0.0,
+                })
+                .collect();
+            let phi = from_f64(op, &[n, n], phi, &l)?;
+            let p = matmul(&l, &g[0], true, false)?.mul(&phi)?;
+            let l_inv = inv(&l)?;
+            let s = matmul(&matmul(&l_inv, &p, true, false)?, &l_inv, false, false)?;
+            Ok(vec![Some(s.add(&matrix_t(&s)?)?.scale(0.5)?)])
+        })
+    });
+    Ok(l)
+}

@@ -237,3 +237,170 @@ pub fn moments(x: &Tensor, axes: &[i64], keepdims: bool) -> Result<(Tensor, Tens
         .collect();
     Ok((reshape_to(&mean, &shape)?, reshape_to(&var, &shape)?))
 }
+
+/// `'SAME'` or `'VALID'` padding of a convolution or pooling window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    Same,
+    Valid,
+}
+
+/// The geometry of a 2-D window over an NHWC tensor, per spatial axis:
+/// (output size, padding before, padding after).
+fn window_axis(
+    op: &'static str,
+    size: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+) -> Result<(usize, usize, usize)> {
+    if k == 0 || stride == 0 || dilation == 0 {
+        return Err(Error::invalid(
+            op,
+            format!("window size {k}, stride {stride} and dilation {dilation} must be positive"),
+        ));
+    }
+    let span = (k - 1) * dilation + 1;
+    match padding {
+        Padding::Valid => {
+            if size < span {
+                return Err(Error::invalid(
+                    op,
+                    format!(
+                        "the window (span {span}) is larger than the input ({size}) with VALID padding"
+                    ),
+                ));
+            }
+            Ok(((size - span) / stride + 1, 0, 0))
+        }
+        Padding::Same => {
+            let out = size.div_ceil(stride);
+            let total = ((out.max(1) - 1) * stride + span).saturating_sub(size);
+            Ok((out, total / 2, total - total / 2))
+        }
+    }
+}
+
+/// The windows of an NHWC tensor as `[n, oh, ow, kh·kw, c]`: pad with
+/// `fill`, flatten the spatial axes, and gather each window's positions.
+/// Built from pad, reshape and gather, so every order of gradient follows.
+#[allow(clippy::too_many_arguments)]
+fn windows(
+    op: &'static str,
+    x: &Tensor,
+    k: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    padding: Padding,
+    fill: f64,
+) -> Result<(Tensor, [usize; 2])> {
+    if x.rank() != 4 {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "input must be 4-dimensional (NHWC), got shape {:?}",
+                x.shape()
+            ),
+        ));
+    }
+    let (n, h, w, c) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (oh, top, bottom) = window_axis(op, h, k[0], stride[0], dilation[0], padding)?;
+    let (ow, left, right) = window_axis(op, w, k[1], stride[1], dilation[1], padding)?;
+    let padded = if top + bottom + left + right > 0 {
+        crate::ops::pad(x, &[(0, 0), (top, bottom), (left, right), (0, 0)], fill)?
+    } else {
+        x.clone()
+    };
+    let (hp, wp) = (h + top + bottom, w + left + right);
+    let mut idx = Vec::with_capacity(oh * ow * k[0] * k[1]);
+    for i in 0..oh {
+        for j in 0..ow {
+            for a in 0..k[0] {
+                for b in 0..k[1] {
+                    let r = i * stride[0] + a * dilation[0];
+                    let s = j * stride[1] + b * dilation[1];
+                    idx.push((r * wp + s) as i64);
+                }
+            }
+        }
+    }
+    let flat = reshape_to(&padded, &[n, hp * wp, c])?;
+    let idx = Tensor::from_vec(&[idx.len()], idx)?;
+    let picked = gather(&flat, &idx, 1, 0)?;
+    Ok((reshape_to(&picked, &[n, oh, ow, k[0] * k[1], c])?, [oh, ow]))
+}
+
+/// 2-D convolution (cross-correlation, as TF) of an NHWC input with
+/// `[kh, kw, in, out]` filters: the windows as rows, times the filters as
+/// a matrix.
+pub fn conv2d(
+    x: &Tensor,
+    filters: &Tensor,
+    strides: [usize; 2],
+    padding: Padding,
+    dilations: [usize; 2],
+) -> Result<Tensor> {
+    let op = "Conv2D";
+    crate::ops::same_dtype(op, x, filters)?;
+    float_only(op, x)?;
+    if filters.rank() != 4 || x.rank() != 4 || filters.shape()[2] != x.shape()[3] {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "input (NHWC) {:?} and filter [height, width, in, out] {:?} do not match",
+                x.shape(),
+                filters.shape()
+            ),
+        ));
+    }
+    let f = filters.shape();
+    let (kh, kw, cin, cout) = (f[0], f[1], f[2], f[3]);
+    let (patches, [oh, ow]) = windows(op, x, [kh, kw], strides, dilations, padding, 0.0)?;
+    let n = x.shape()[0];
+    let rows = reshape_to(&patches, &[n * oh * ow, kh * kw * cin])?;
+    let w = reshape_to(filters, &[kh * kw * cin, cout])?;
+    reshape_to(
+        &crate::ops::matmul(&rows, &w, false, false)?,
+        &[n, oh, ow, cout],
+    )
+}
+
+/// Max pooling over NHWC windows (padding never wins: it is −∞). Where
+/// several elements of a window tie for the maximum they share its
+/// gradient (TF's kernel gives it to the first).
+pub fn max_pool2d(
+    x: &Tensor,
+    ksize: [usize; 2],
+    strides: [usize; 2],
+    padding: Padding,
+) -> Result<Tensor> {
+    float_only("MaxPool", x)?;
+    let (p, _) = windows(
+        "MaxPool",
+        x,
+        ksize,
+        strides,
+        [1, 1],
+        padding,
+        f64::NEG_INFINITY,
+    )?;
+    reduce_max(&p, Some(&[3]), false)
+}
+
+/// Average pooling over NHWC windows; with 'SAME' padding each average is
+/// over the window's elements inside the input only, as in TF.
+pub fn avg_pool2d(
+    x: &Tensor,
+    ksize: [usize; 2],
+    strides: [usize; 2],
+    padding: Padding,
+) -> Result<Tensor> {
+    let op = "AvgPool";
+    float_only(op, x)?;
+    let (p, _) = windows(op, x, ksize, strides, [1, 1], padding, 0.0)?;
+    let sums = reduce_sum(&p, Some(&[3]), false)?;
+    let ones = crate::ops::ones(x.dtype(), &[1, x.shape()[1], x.shape()[2], 1])?;
+    let (c, _) = windows(op, &ones, ksize, strides, [1, 1], padding, 0.0)?;
+    sums.div(&reduce_sum(&c, Some(&[3]), false)?)
+}

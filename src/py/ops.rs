@@ -1247,6 +1247,110 @@ pub fn moments(
     Ok((PyTensor::new(m), PyTensor::new(v)))
 }
 
+/// A 2-D window argument (ksize, strides, dilations): an int, `[h, w]`, or
+/// the NHWC form `[1, h, w, 1]`.
+fn window_arg(
+    op: &'static str,
+    what: &str,
+    obj: Option<&Bound<'_, PyAny>>,
+) -> PyResult<[usize; 2]> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok([1, 1]);
+    };
+    let v = int_list(obj)?;
+    let pair = match *v.as_slice() {
+        [k] => [k, k],
+        [h, w] => [h, w],
+        [1, h, w, 1] => [h, w],
+        _ => [-1, -1],
+    };
+    if pair.iter().any(|&k| k < 1) {
+        return Err(crate::error::Error::invalid(
+            op,
+            format!("{what} must be a positive int, [h, w] or [1, h, w, 1], got {v:?}"),
+        )
+        .into());
+    }
+    Ok([pair[0] as usize, pair[1] as usize])
+}
+
+fn padding_arg(
+    op: &'static str,
+    padding: &str,
+    data_format: Option<&str>,
+) -> PyResult<ops::Padding> {
+    if data_format.is_some_and(|f| f != "NHWC") {
+        return Err(crate::error::Error::Unimplemented {
+            op,
+            msg: format!(
+                "data_format {:?} is not supported (only NHWC)",
+                data_format.unwrap_or("")
+            ),
+        }
+        .into());
+    }
+    match padding.to_ascii_uppercase().as_str() {
+        "SAME" => Ok(ops::Padding::Same),
+        "VALID" => Ok(ops::Padding::Valid),
+        _ => Err(crate::error::Error::invalid(
+            op,
+            format!("padding must be 'SAME' or 'VALID', got {padding:?}"),
+        )
+        .into()),
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, filters, strides, padding, data_format=None, dilations=None, name=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    filters: &Bound<'_, PyAny>,
+    strides: &Bound<'_, PyAny>,
+    padding: &str,
+    data_format: Option<&str>,
+    dilations: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let op = "Conv2D";
+    let xs = operands(&[input, filters])?;
+    let strides = window_arg(op, "strides", Some(strides))?;
+    let dilations = window_arg(op, "dilations", dilations)?;
+    let padding = padding_arg(op, padding, data_format)?;
+    Ok(PyTensor::new(run(py, xs[0].numel(), || {
+        ops::conv2d(&xs[0], &xs[1], strides, padding, dilations)
+    })?))
+}
+
+macro_rules! pools {
+    ($($name:ident $op:literal $f:ident;)*) => {$(
+        #[pyfunction]
+        #[pyo3(signature = (input, ksize, strides, padding, data_format=None, name=None))]
+        pub fn $name(
+            py: Python<'_>,
+            input: &Bound<'_, PyAny>,
+            ksize: &Bound<'_, PyAny>,
+            strides: &Bound<'_, PyAny>,
+            padding: &str,
+            data_format: Option<&str>,
+            name: Option<&Bound<'_, PyAny>>,
+        ) -> PyResult<PyTensor> {
+            let _ = name;
+            let x = to_tensor(input, None)?;
+            let k = window_arg($op, "ksize", Some(ksize))?;
+            let s = window_arg($op, "strides", Some(strides))?;
+            let padding = padding_arg($op, padding, data_format)?;
+            Ok(PyTensor::new(run(py, x.numel(), || ops::$f(&x, k, s, padding))?))
+        }
+    )*};
+}
+pools! {
+    max_pool2d "MaxPool" max_pool2d;
+    avg_pool2d "AvgPool" avg_pool2d;
+}
+
 // --- linalg ------------------------------------------------------------
 
 #[pyfunction]
@@ -1356,6 +1460,68 @@ pub fn diag(diagonal: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyR
 pub fn trace(x: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
     let _ = name;
     Ok(PyTensor::new(ops::trace(&to_tensor(x, None)?)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, adjoint=false, name=None))]
+pub fn inv(
+    input: &Bound<'_, PyAny>,
+    adjoint: bool,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let a = to_tensor(input, None)?;
+    let a = if adjoint { adjoint_of(&a)? } else { a };
+    Ok(PyTensor::new(ops::inv(&a)?))
+}
+
+/// The transpose of the last two axes (the adjoint of a real matrix stack).
+fn adjoint_of(a: &Tensor) -> PyResult<Tensor> {
+    let r = a.rank() as i64;
+    if r < 2 {
+        return Err(crate::error::Error::invalid(
+            "adjoint",
+            format!(
+                "input must be at least 2-dimensional, got shape {:?}",
+                a.shape()
+            ),
+        )
+        .into());
+    }
+    let perm: Vec<i64> = (0..r - 2).chain([r - 1, r - 2]).collect();
+    Ok(ops::transpose(a, Some(&perm))?)
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, name=None))]
+pub fn det(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+    let _ = name;
+    Ok(PyTensor::new(ops::det(&to_tensor(input, None)?)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (matrix, rhs, adjoint=false, name=None))]
+pub fn solve(
+    matrix: &Bound<'_, PyAny>,
+    rhs: &Bound<'_, PyAny>,
+    adjoint: bool,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let xs = operands(&[matrix, rhs])?;
+    let a = if adjoint {
+        adjoint_of(&xs[0])?
+    } else {
+        xs[0].clone()
+    };
+    Ok(PyTensor::new(ops::solve(&a, &xs[1])?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, name=None))]
+pub fn cholesky(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+    let _ = name;
+    Ok(PyTensor::new(ops::cholesky(&to_tensor(input, None)?)?))
 }
 
 // --- random ------------------------------------------------------------
@@ -1624,6 +1790,13 @@ pub fn register(m: &Bound<'_, pyo3::types::PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(diag, m)?)?;
     m.add_function(wrap_pyfunction!(trace, m)?)?;
     m.add_function(wrap_pyfunction!(truncated_normal, m)?)?;
+    m.add_function(wrap_pyfunction!(conv2d, m)?)?;
+    m.add_function(wrap_pyfunction!(inv, m)?)?;
+    m.add_function(wrap_pyfunction!(det, m)?)?;
+    m.add_function(wrap_pyfunction!(solve, m)?)?;
+    m.add_function(wrap_pyfunction!(cholesky, m)?)?;
+    m.add_function(wrap_pyfunction!(max_pool2d, m)?)?;
+    m.add_function(wrap_pyfunction!(avg_pool2d, m)?)?;
     m.add_function(wrap_pyfunction!(shuffle, m)?)?;
     m.add_function(wrap_pyfunction!(categorical, m)?)?;
     Ok(())
