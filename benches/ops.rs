@@ -76,9 +76,10 @@ fn tape_chain(c: &mut Criterion) {
             let seed = ops::ones_like(&loss).unwrap();
             tape::gradient(
                 t.take_nodes(),
-                &[(loss, seed)],
+                &[(loss.meta(), seed)],
                 &[x.meta()],
                 Unconnected::None,
+                &[],
             )
             .unwrap()
         })
