@@ -221,3 +221,44 @@ def test_dropout_gradient_uses_the_same_mask():
     np.testing.assert_array_equal(tape.gradient(y, x).numpy(), y.numpy())
     with pytest.raises(tf.errors.InvalidArgumentError):
         tf.nn.dropout(x, rate=1.0)
+
+
+def test_where_with_one_argument_gives_coordinates():
+    c = tf.constant([[True, False], [False, True], [True, True]])
+    w = tf.where(c)
+    assert w.dtype == tf.int64
+    np.testing.assert_array_equal(w.numpy(), np.argwhere(c.numpy()))
+    assert tf.where(tf.constant([0.0, 2.0])).numpy().tolist() == [[1]]
+    assert tf.where(tf.zeros([0, 3]) > 0).shape == (0, 2)
+
+
+@pytest.mark.parametrize(
+    ("f", "ref"),
+    [
+        (lambda x: tf.reduce_max(x, axis=0), lambda x: np.full(3, -np.inf)),
+        (lambda x: tf.reduce_min(x, axis=1), lambda x: np.zeros(0)),
+        (lambda x: tf.reduce_prod(x, axis=0), lambda x: np.ones(3)),
+        (lambda x: tf.reduce_logsumexp(x, axis=0), lambda x: np.full(3, -np.inf)),
+        (lambda x: tf.cumsum(x, axis=0), lambda x: x),
+        (lambda x: tf.nn.softmax(x), lambda x: x),
+        (lambda x: tf.concat([x, x], axis=0), lambda x: np.zeros((0, 3))),
+        (lambda x: tf.stack([x, x]), lambda x: np.zeros((2, 0, 3))),
+        (lambda x: tf.tile(x, [2, 2]), lambda x: np.zeros((0, 6))),
+        (lambda x: tf.pad(x, [[1, 0], [0, 1]]), lambda x: np.zeros((1, 4))),
+        (lambda x: tf.gather(x, tf.zeros([0], tf.int32), axis=1), lambda x: np.zeros((0, 0))),
+        (lambda x: x[:, 1:], lambda x: np.zeros((0, 2))),
+        (lambda x: tf.reverse(x, [0]), lambda x: x),
+        (lambda x: tf.transpose(x), lambda x: x.T),
+        (lambda x: tf.einsum("ij,kj->ik", x, x), lambda x: np.zeros((0, 0))),
+        (lambda x: tf.norm(x, axis=1), lambda x: np.zeros(0)),
+    ],
+)
+def test_size_zero_inputs(f, ref):
+    x0 = np.zeros((0, 3))
+    x = tf.constant(x0)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    np.testing.assert_array_equal(y.numpy(), ref(x0))
+    g = tape.gradient(y, x)
+    assert g is None or (g.shape == (0, 3) and g.dtype == tf.float64)

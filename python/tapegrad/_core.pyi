@@ -397,3 +397,34 @@ def categorical(
     seed: int | None = None,
     name: _Name = None,
 ) -> Tensor: ...
+def conv2d(
+    input: _TensorLike,
+    filters: _TensorLike,
+    strides: Any,
+    padding: str,
+    data_format: str | None = None,
+    dilations: Any = None,
+    name: _Name = None,
+) -> Tensor: ...
+def max_pool2d(
+    input: _TensorLike,
+    ksize: Any,
+    strides: Any,
+    padding: str,
+    data_format: str | None = None,
+    name: _Name = None,
+) -> Tensor: ...
+def avg_pool2d(
+    input: _TensorLike,
+    ksize: Any,
+    strides: Any,
+    padding: str,
+    data_format: str | None = None,
+    name: _Name = None,
+) -> Tensor: ...
+def inv(input: _TensorLike, adjoint: bool = False, name: _Name = None) -> Tensor: ...
+def det(input: _TensorLike, name: _Name = None) -> Tensor: ...
+def solve(
+    matrix: _TensorLike, rhs: _TensorLike, adjoint: bool = False, name: _Name = None
+) -> Tensor: ...
+def cholesky(input: _TensorLike, name: _Name = None) -> Tensor: ...

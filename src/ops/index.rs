@@ -406,3 +406,27 @@ pub fn one_hot(
         &Tensor::scalar_of(dtype, off),
     )
 }
+
+/// The coordinates of the true (non-zero) elements, `[count, rank]` int64
+/// in row-major order (`tf.where` with one argument).
+pub fn nonzero(cond: &Tensor) -> Result<Tensor> {
+    fn truthy<T: Copy + Default + PartialEq>(
+        a: &ndarray::ArcArray<T, ndarray::IxDyn>,
+    ) -> Vec<bool> {
+        a.iter().map(|&v| v != T::default()).collect()
+    }
+    let hits: Vec<bool> = crate::with_data!(cond.data(), a => truthy(a));
+    let shape = cond.shape();
+    let mut coords = Vec::new();
+    for (flat, _) in hits.iter().enumerate().filter(|&(_, &h)| h) {
+        let mut rest = flat;
+        let mut c = vec![0i64; shape.len()];
+        for (ax, &d) in shape.iter().enumerate().rev() {
+            c[ax] = (rest % d) as i64;
+            rest /= d;
+        }
+        coords.extend(c);
+    }
+    let count = hits.iter().filter(|&&h| h).count();
+    Tensor::from_vec(&[count, shape.len()], coords)
+}

@@ -598,3 +598,22 @@ pub fn norm(x: &Tensor, ord: NormOrd, axis: Option<&[i64]>, keepdims: bool) -> R
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unbroadcast_sums_over_the_output_axes_not_the_batch() {
+        // batch 2, output [2, 3] broadcast from an input of shape [3]: the
+        // output's extra axis (1) is summed, the batch axis (0) is kept
+        let g = Tensor::from_vec(&[2, 2, 3], (0..12).map(f64::from).collect()).unwrap();
+        let r = unbroadcast(&g, 1, &[3]).unwrap();
+        assert_eq!(r.shape(), &[2, 3]);
+        let v: Vec<f64> = r.array::<f64>().unwrap().iter().copied().collect();
+        assert_eq!(v, vec![3.0, 5.0, 7.0, 15.0, 17.0, 19.0]);
+        // a stretched size-1 axis is kept as 1
+        let r = unbroadcast(&g, 1, &[1, 3]).unwrap();
+        assert_eq!(r.shape(), &[2, 1, 3]);
+    }
+}

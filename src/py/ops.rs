@@ -307,10 +307,15 @@ pub fn where_(
     name: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
     let _ = name;
+    let (x, y) = (x.filter(|v| !v.is_none()), y.filter(|v| !v.is_none()));
     let (Some(x), Some(y)) = (x, y) else {
-        return Err(PyValueError::new_err(
-            "where: x and y must both be given (index mode is not supported yet)",
-        ));
+        if x.is_some() || y.is_some() {
+            return Err(PyValueError::new_err(
+                "where: x and y must both be given, or neither",
+            ));
+        }
+        // one argument: the coordinates of the true elements
+        return Ok(PyTensor::new(ops::nonzero(&to_tensor(condition, None)?)?));
     };
     let c = to_tensor(condition, Some(DType::Bool))?;
     let xs = operands(&[x, y])?;
