@@ -366,3 +366,12 @@ def test_none_output_gradient_means_ones():
         y, z = x * 2.0, x * 3.0
     g = t.gradient([y, z], x, output_gradients=[None, tf.constant([10.0, 10.0])])
     np.testing.assert_array_equal(g.numpy(), [32.0, 32.0])
+
+
+def test_forward_mode_through_recompute_grad():
+    f = tf.recompute_grad(lambda x: tf.sin(x) * x)
+    x0, v0 = np.array([0.3, 1.0]), np.array([1.0, 2.0])
+    x = tf.constant(x0)
+    with tf.autodiff.ForwardAccumulator(x, tf.constant(v0)) as acc:
+        y = f(x)
+    np.testing.assert_allclose(acc.jvp(y).numpy(), (np.cos(x0) * x0 + np.sin(x0)) * v0)
