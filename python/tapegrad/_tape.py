@@ -173,16 +173,8 @@ class GradientTape:
         Sources the target does not depend on give ``None``, or zeros with
         ``unconnected_gradients='zero'``.
         """
-        if self._tape is None or self._spent:
-            raise RuntimeError(_ONE_SET)
-        if self._recording:
-            if self._persistent:
-                if not self._warned_in_context:
-                    self._warned_in_context = True
-                    _log.warning(_PERSISTENT_IN_CONTEXT)
-            else:
-                # TF pops a non-persistent tape here: later ops go unrecorded.
-                self._pop()
+        self._check_usable()
+        self._leave_context()
         if target is None:
             raise TypeError(
                 "Argument `target` should be a list or nested structure of Tensors, Variables "
@@ -211,30 +203,41 @@ class GradientTape:
                     f"output_gradients has {len(seeds)} entries but target has "
                     f"{len(flat_targets)} (TensorFlow would pad with ones)"
                 )
-        if not self._persistent:
-            self._spent_variables = tuple(self._tape.watched_variables())
-            self._spent = True
+        self._spend()
         grads = self._tape.gradient(flat_targets, seeds, flat_sources, zero)
         return pack_sequence_as(sources, grads)
 
-    def _begin_jacobian(self, kind: str, experimental_use_pfor: bool) -> None:
+    def _check_usable(self) -> None:
         if self._tape is None or self._spent:
             raise RuntimeError(_ONE_SET)
+
+    def _leave_context(self) -> None:
+        """Differentiating inside the context: a persistent tape records its
+        own backward pass (after one warning); a non-persistent one stops
+        recording, as in TF, so later ops in the block go unrecorded."""
+        if not self._recording:
+            return
+        if not self._persistent:
+            self._pop()
+        elif not self._warned_in_context:
+            self._warned_in_context = True
+            _log.warning(_PERSISTENT_IN_CONTEXT)
+
+    def _spend(self) -> None:
+        """A non-persistent tape gives one set of gradients (or jacobians)."""
+        if not self._persistent:
+            self._spent_variables = tuple(self._tape.watched_variables())
+            self._spent = True
+
+    def _begin_jacobian(self, kind: str, experimental_use_pfor: bool) -> None:
+        self._check_usable()
         if not experimental_use_pfor and not self._persistent:
             raise RuntimeError(
                 f"GradientTape must be created with persistent=True to compute the {kind} "
                 "with eager execution enabled and with  experimental_use_pfor set to False."
             )
-        if self._recording:
-            if self._persistent:
-                if not self._warned_in_context:
-                    self._warned_in_context = True
-                    _log.warning(_PERSISTENT_IN_CONTEXT)
-            else:
-                self._pop()
-        if not self._persistent:
-            self._spent_variables = tuple(self._tape.watched_variables())
-            self._spent = True
+        self._leave_context()
+        self._spend()
 
     def jacobian(
         self,
