@@ -9,7 +9,9 @@ with tf.GradientTape() as tape:
 tape.gradient(y, x)   # [2., 4.]
 """
 
-from . import dtypes, errors
+import os as _os
+
+from . import _core, dtypes, errors
 from ._core import (
     Tensor,
     Variable,
@@ -125,6 +127,9 @@ def divide(x: object, y: object, name: object = None) -> Tensor:
 
 
 truediv = divide
+
+# rayon's thread pool does not survive fork(): a forked child runs kernels serially
+_os.register_at_fork(after_in_child=_core._after_fork_in_child)
 
 # namespaces last: they re-export the names above
 from . import autodiff, linalg, math, nn, random  # noqa: E402

@@ -33,7 +33,7 @@ pub fn matmul_2d<T: GemmElement>(
     if m == 0 || n == 0 || k == 0 {
         return out;
     }
-    let par = if m * n * k >= PAR_MIN_FLOPS {
+    let par = if m * n * k >= PAR_MIN_FLOPS && super::parallel(usize::MAX) {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None

@@ -6,11 +6,37 @@ pub mod matmul;
 pub mod reduce;
 pub mod strided;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use ndarray::{ArcArray, ArrayD, IxDyn};
 use rayon::prelude::*;
 
 /// Below this many elements a rayon split costs more than it saves.
 pub const PAR_MIN_LEN: usize = 1 << 15;
+
+static POOL_STARTED: AtomicBool = AtomicBool::new(false);
+static SERIAL: AtomicBool = AtomicBool::new(false);
+
+/// Should a loop over `n` elements run on the rayon pool?
+///
+/// Trap: rayon's global pool does not survive `fork()` — a forked child
+/// that touches it waits forever for threads that were never copied. So a
+/// child forked after the pool started runs every kernel serially.
+#[inline]
+pub fn parallel(n: usize) -> bool {
+    if n < PAR_MIN_LEN || SERIAL.load(Ordering::Relaxed) {
+        return false;
+    }
+    POOL_STARTED.store(true, Ordering::Relaxed);
+    true
+}
+
+/// To be called in a freshly forked child process (`os.register_at_fork`).
+pub fn after_fork_in_child() {
+    if POOL_STARTED.load(Ordering::Relaxed) {
+        SERIAL.store(true, Ordering::Relaxed);
+    }
+}
 
 fn from_vec<T: Clone>(shape: &[usize], v: Vec<T>) -> ArcArray<T, IxDyn> {
     // Invariant: every caller produces exactly numel(shape) elements.
@@ -27,7 +53,7 @@ where
     F: Fn(T) -> U + Sync + Send,
 {
     let out: Vec<U> = match a.as_slice() {
-        Some(s) if s.len() >= PAR_MIN_LEN => s.par_iter().map(|&x| f(x)).collect(),
+        Some(s) if parallel(s.len()) => s.par_iter().map(|&x| f(x)).collect(),
         Some(s) => s.iter().map(|&x| f(x)).collect(),
         // SAFETY: pointer and strides of a live array of this shape.
         None => unsafe { strided::map1(a.shape(), a.as_ptr(), a.strides(), f) },
@@ -50,7 +76,7 @@ where
     F: Fn(T, U) -> O + Sync + Send,
 {
     let n: usize = out_shape.iter().product();
-    let par = n >= PAR_MIN_LEN;
+    let par = parallel(n);
     let out: Vec<O> = match (a.as_slice(), b.as_slice()) {
         (Some(x), Some(y)) if x.len() == n && y.len() == n => {
             if par {

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::dtype::Num;
 
-use super::PAR_MIN_LEN;
+use super::parallel;
 
 /// Elements per partial sum of a full reduction (fixed so that the rounding
 /// is the same for any thread count).
@@ -49,7 +49,7 @@ pub fn sum_all<T: Num>(a: &ArcArray<T, IxDyn>) -> T {
             &owned[..]
         }
     };
-    let parts: Vec<T> = if s.len() >= PAR_MIN_LEN {
+    let parts: Vec<T> = if parallel(s.len()) {
         s.par_chunks(CHUNK).map(sum_slice).collect()
     } else {
         s.chunks(CHUNK).map(sum_slice).collect()
@@ -83,7 +83,7 @@ pub fn sum_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> ArcArray<T, I
     };
     let out: Vec<T> = if run == 0 {
         vec![T::ZERO; kept_shape.iter().product()]
-    } else if flat.len() >= PAR_MIN_LEN {
+    } else if parallel(flat.len()) {
         flat.par_chunks(run).map(sum_slice).collect()
     } else {
         flat.chunks(run).map(sum_slice).collect()
@@ -122,7 +122,7 @@ where
     let fold = |c: &[T]| c.iter().fold(init, |acc, &v| f(acc, v));
     let out: Vec<T> = if run == 0 {
         vec![init; kept_shape.iter().product()]
-    } else if flat.len() >= PAR_MIN_LEN {
+    } else if parallel(flat.len()) {
         flat.par_chunks(run).map(fold).collect()
     } else {
         flat.chunks(run).map(fold).collect()

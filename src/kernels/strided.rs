@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::PAR_MIN_LEN;
+use super::{PAR_MIN_LEN, parallel};
 
 /// The iteration plan: outer dims (rows) and one inner dim, per operand strides.
 struct Plan<const N: usize> {
@@ -94,7 +94,7 @@ where
     let p = plan(shape, strides);
     let inner = p.inner;
     let spare = &mut out.spare_capacity_mut()[..n];
-    if n >= PAR_MIN_LEN {
+    if parallel(n) {
         // rows grouped so that each task has at least ~PAR_MIN_LEN/4 elements
         let rows_per_task = (PAR_MIN_LEN / 4).div_ceil(inner).max(1);
         spare

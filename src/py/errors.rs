@@ -3,8 +3,8 @@
 //! a user would catch: `InvalidArgumentError` is also a `ValueError`).
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
-use pyo3::{PyErr, Python};
 use pyo3::import_exception;
+use pyo3::{PyErr, Python};
 
 use crate::error::Error;
 

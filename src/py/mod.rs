@@ -30,8 +30,22 @@ pub(crate) fn run<T: Send>(
     Ok(out?)
 }
 
+/// Pending signals (Ctrl-C) surface as their Python exception mid-backward.
+fn check_signals() -> Result<()> {
+    Python::attach(|py| py.check_signals())
+        .map_err(|e| crate::error::Error::Foreign(std::sync::Arc::new(e)))
+}
+
+/// Called by `os.register_at_fork` in a forked child: no rayon pool there.
+#[pyfunction]
+fn _after_fork_in_child() {
+    crate::kernels::after_fork_in_child();
+}
+
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    crate::tape::set_interrupt_hook(check_signals);
+    m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<variable::PyVariable>()?;
     m.add_class::<tape::PyTape>()?;
@@ -58,6 +72,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::random_normal, m)?)?;
     m.add_function(wrap_pyfunction!(ops::random_uniform, m)?)?;
     m.add_function(wrap_pyfunction!(ops::set_seed, m)?)?;
+    ops::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

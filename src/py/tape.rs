@@ -36,7 +36,11 @@ fn meta_of(obj: &Bound<'_, PyAny>) -> PyResult<TensorMeta> {
 }
 
 fn unconnected(zero: bool) -> Unconnected {
-    if zero { Unconnected::Zero } else { Unconnected::None }
+    if zero {
+        Unconnected::Zero
+    } else {
+        Unconnected::None
+    }
 }
 
 /// Rows `start..start + count` of the n×n identity, shaped `[count] ++ shape`.
@@ -45,7 +49,10 @@ fn identity_rows(dtype: DType, shape: &[usize], start: usize, count: usize) -> R
     let mut seed_shape = vec![count];
     seed_shape.extend_from_slice(shape);
     let seed = ops::zeros(DType::F64, &[count * n])?;
-    let mut v: Vec<f64> = seed.array::<f64>().map(|a| a.iter().copied().collect()).unwrap_or_default();
+    let mut v: Vec<f64> = seed
+        .array::<f64>()
+        .map(|a| a.iter().copied().collect())
+        .unwrap_or_default();
     for i in 0..count {
         v[i * n + start + i] = 1.0;
     }
@@ -56,7 +63,9 @@ fn identity_rows(dtype: DType, shape: &[usize], start: usize, count: usize) -> R
 impl PyTape {
     #[new]
     fn new(persistent: bool, watch_accessed_variables: bool) -> PyTape {
-        PyTape { tape: Tape::new(persistent, watch_accessed_variables) }
+        PyTape {
+            tape: Tape::new(persistent, watch_accessed_variables),
+        }
     }
 
     /// Start recording on this thread.
@@ -107,7 +116,11 @@ impl PyTape {
 
     /// The variables this tape watched, in creation order.
     fn watched_variables(&self) -> Vec<PyVariable> {
-        self.tape.watched_variables().into_iter().filter_map(PyVariable::lookup).collect()
+        self.tape
+            .watched_variables()
+            .into_iter()
+            .filter_map(PyVariable::lookup)
+            .collect()
     }
 
     /// Gradients of the sum of `targets` (seeded by `seeds`, `None` meaning
@@ -207,15 +220,29 @@ fn jacobian(
     chunk: Option<usize>,
 ) -> Result<Vec<Option<Tensor>>> {
     let n: usize = t.shape.iter().product();
-    let widest = sources.iter().map(|s| s.shape.iter().product::<usize>()).max().unwrap_or(0).max(n).max(1);
-    let chunk = chunk.unwrap_or(JACOBIAN_CHUNK_ELEMENTS / widest).clamp(1, n.max(1));
+    let widest = sources
+        .iter()
+        .map(|s| s.shape.iter().product::<usize>())
+        .max()
+        .unwrap_or(0)
+        .max(n)
+        .max(1);
+    let chunk = chunk
+        .unwrap_or(JACOBIAN_CHUNK_ELEMENTS / widest)
+        .clamp(1, n.max(1));
     let mut parts: Vec<Vec<Option<Tensor>>> = Vec::new();
     if t.dtype.is_float() {
         let mut start = 0;
         while start < n {
             let count = chunk.min(n - start);
             let seed = identity_rows(t.dtype, &t.shape, start, count)?;
-            parts.push(tape::gradient(nodes.clone(), &[(t.clone(), seed)], sources, Unconnected::None, &[count])?);
+            parts.push(tape::gradient(
+                nodes.clone(),
+                &[(t.clone(), seed)],
+                sources,
+                Unconnected::None,
+                &[count],
+            )?);
             start += count;
         }
     }
@@ -232,7 +259,11 @@ fn jacobian(
                     Unconnected::None => Ok(None),
                 };
             }
-            let stacked = if rows.len() == 1 { rows[0].clone() } else { concat_rows(&rows)? };
+            let stacked = if rows.len() == 1 {
+                rows[0].clone()
+            } else {
+                concat_rows(&rows)?
+            };
             ops::reshape_to(&stacked, &shape).map(Some)
         })
         .collect()
@@ -255,7 +286,11 @@ fn concat_rows(rows: &[&Tensor]) -> Result<Tensor> {
     match rows[0].dtype() {
         DType::F32 => gather!(f32),
         DType::F64 => gather!(f64),
-        other => Err(Error::UnsupportedDType { op: "jacobian", dtype: other, allowed: "float32, float64" }),
+        other => Err(Error::UnsupportedDType {
+            op: "jacobian",
+            dtype: other,
+            allowed: "float32, float64",
+        }),
     }
 }
 
@@ -283,8 +318,16 @@ fn batch_jacobian(
     let mut seed_shape = vec![per_example];
     seed_shape.extend_from_slice(&t.shape);
     let seed = ops::broadcast_to(&ops::reshape_to(&rows, &rows_shape)?, &seed_shape)?;
-    let g = tape::gradient(nodes, &[(t.clone(), seed)], std::slice::from_ref(s), Unconnected::None, &[per_example])?;
-    let Some(g) = g.into_iter().next().flatten() else { return missing() };
+    let g = tape::gradient(
+        nodes,
+        &[(t.clone(), seed)],
+        std::slice::from_ref(s),
+        Unconnected::None,
+        &[per_example],
+    )?;
+    let Some(g) = g.into_iter().next().flatten() else {
+        return missing();
+    };
     // [Y, b, x...] → [b, Y, x...] → [b, y..., x...]
     let mut perm: Vec<i64> = (0..g.rank() as i64).collect();
     perm.swap(0, 1);
@@ -301,7 +344,9 @@ pub struct PyForwardAccumulator {
 impl PyForwardAccumulator {
     #[new]
     fn new() -> Self {
-        PyForwardAccumulator { acc: Accumulator::new() }
+        PyForwardAccumulator {
+            acc: Accumulator::new(),
+        }
     }
 
     fn push(&self) {
@@ -322,7 +367,12 @@ impl PyForwardAccumulator {
         let m = meta_of(primal)?;
         let t = to_tensor(tangent, Some(m.dtype))?;
         if t.shape() != m.shape.as_slice() {
-            return Err(Error::ShapeMismatch { op: "ForwardAccumulator", lhs: m.shape, rhs: t.shape().to_vec() }.into());
+            return Err(Error::ShapeMismatch {
+                op: "ForwardAccumulator",
+                lhs: m.shape,
+                rhs: t.shape().to_vec(),
+            }
+            .into());
         }
         self.acc.watch(m.id, t);
         Ok(())
@@ -349,7 +399,9 @@ pub struct PySuspension {
 impl PySuspension {
     #[new]
     fn new() -> Self {
-        PySuspension { saved: Mutex::new(None) }
+        PySuspension {
+            saved: Mutex::new(None),
+        }
     }
 
     fn __enter__(&self) {
@@ -367,7 +419,11 @@ impl PySuspension {
 /// `outputs`; the backward pass calls `vjp(list_of_output_grads)`, which
 /// returns one gradient (or `None`) per input.
 #[pyfunction]
-pub fn record_custom(inputs: Vec<Bound<'_, PyAny>>, outputs: Vec<PyRef<'_, PyTensor>>, vjp: Py<PyAny>) -> PyResult<()> {
+pub fn record_custom(
+    inputs: Vec<Bound<'_, PyAny>>,
+    outputs: Vec<PyRef<'_, PyTensor>>,
+    vjp: Py<PyAny>,
+) -> PyResult<()> {
     let metas = inputs.iter().map(meta_of).collect::<PyResult<Vec<_>>>()?;
     let outs: Vec<Tensor> = outputs.iter().map(|o| o.tensor().clone()).collect();
     let out_refs: Vec<&Tensor> = outs.iter().collect();
@@ -382,7 +438,13 @@ pub fn record_custom(inputs: Vec<Bound<'_, PyAny>>, outputs: Vec<PyRef<'_, PyTen
                 items
                     .iter()
                     .zip(&dtypes)
-                    .map(|(g, &d)| if g.is_none() { Ok(None) } else { to_tensor(g, Some(d)).map(Some) })
+                    .map(|(g, &d)| {
+                        if g.is_none() {
+                            Ok(None)
+                        } else {
+                            to_tensor(g, Some(d)).map(Some)
+                        }
+                    })
                     .collect()
             })
             .map_err(|e| Error::Foreign(Arc::new(e)))

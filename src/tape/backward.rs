@@ -4,12 +4,24 @@
 //! non-float tensors, unconnected sources, and freeing as early as possible.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use super::Node;
 use crate::error::{Error, Result};
 use crate::ops::{self, with_lead};
 use crate::tensor::{Tensor, TensorId, TensorMeta};
+
+/// A long backward pass polls this (at most every `INTERRUPT_POLL`) so that
+/// the embedding program can stop it: the Python bindings install a check
+/// for pending signals, which turns Ctrl-C into `KeyboardInterrupt` promptly.
+static INTERRUPT_HOOK: OnceLock<fn() -> Result<()>> = OnceLock::new();
+const INTERRUPT_POLL: Duration = Duration::from_millis(20);
+
+/// Install the interrupt check (once per process; later calls are ignored).
+pub fn set_interrupt_hook(hook: fn() -> Result<()>) {
+    let _ = INTERRUPT_HOOK.set(hook);
+}
 
 /// What an unconnected source gets (TF's `UnconnectedGradients`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,12 +80,19 @@ pub fn gradient(
     // Nodes are dropped as soon as they have run, which frees their saved
     // tensors unless another tape (or a persistent one) still holds them.
     let mut nodes: Vec<Option<Arc<Node>>> = nodes.into_iter().map(Some).collect();
+    let mut last_poll = Instant::now();
     for i in (0..nodes.len()).rev() {
         let Some(node) = nodes[i].take() else {
             continue;
         };
         if !needed[i] {
             continue;
+        }
+        if let Some(hook) = INTERRUPT_HOOK.get()
+            && last_poll.elapsed() >= INTERRUPT_POLL
+        {
+            hook()?;
+            last_poll = Instant::now();
         }
         // Every consumer of this node's outputs was recorded later and has
         // already run, so these gradients are complete.

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Node, Recorder, Tape, Unconnected, gradient, is_on_stack, pop_recorder, push_recorder};
+use super::{
+    Node, Recorder, Tape, Unconnected, gradient, is_on_stack, pop_recorder, push_recorder,
+};
 use crate::error::{Error, Result};
 use crate::ops;
 use crate::tensor::{Tensor, TensorId};
@@ -110,7 +112,13 @@ pub(super) fn jvp(node: &Node, tangents: &[Option<Tensor>]) -> Result<Vec<Option
     };
     let seed = ops::ones_like(&total)?;
     let metas: Vec<_> = us.iter().map(Tensor::meta).collect();
-    let out = gradient(tape.take_nodes(), &[(total.meta(), seed)], &metas, Unconnected::Zero, &[])?;
+    let out = gradient(
+        tape.take_nodes(),
+        &[(total.meta(), seed)],
+        &metas,
+        Unconnected::Zero,
+        &[],
+    )?;
     Ok(out
         .into_iter()
         .zip(&node.outputs)

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::error::{Error, Result};
 use crate::tensor::{Tensor, TensorId, TensorMeta};
 
-pub use backward::{Unconnected, gradient};
+pub use backward::{Unconnected, gradient, set_interrupt_hook};
 pub use forward::Accumulator;
 
 /// A VJP rule: given the gradient of every output and which inputs need a
@@ -267,7 +267,9 @@ where
             match rec {
                 Recorder::Tape(tape) => {
                     let mut st = tape.state();
-                    let watched = inputs.iter().any(|m| m.dtype.is_float() && st.watched.contains(&m.id));
+                    let watched = inputs
+                        .iter()
+                        .any(|m| m.dtype.is_float() && st.watched.contains(&m.id));
                     if !watched {
                         continue;
                     }
@@ -281,7 +283,13 @@ where
                 Recorder::Forward(acc) => {
                     let tangents: Vec<Option<Tensor>> = inputs
                         .iter()
-                        .map(|m| if m.dtype.is_float() { acc.tangent(m.id) } else { None })
+                        .map(|m| {
+                            if m.dtype.is_float() {
+                                acc.tangent(m.id)
+                            } else {
+                                None
+                            }
+                        })
                         .collect();
                     if tangents.iter().any(Option::is_some) {
                         forward.push((pos, acc.clone(), tangents));
@@ -316,7 +324,10 @@ pub fn record_variable_read(handle: &TensorMeta, trainable: bool, value: &Tensor
             }
         }
     });
-    record_metas("ReadVariableOp", std::slice::from_ref(handle), &[value], || {
-        Box::new(|g, _| Ok(vec![Some(g[0].clone())]))
-    });
+    record_metas(
+        "ReadVariableOp",
+        std::slice::from_ref(handle),
+        &[value],
+        || Box::new(|g, _| Ok(vec![Some(g[0].clone())])),
+    );
 }
