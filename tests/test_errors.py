@@ -178,7 +178,7 @@ def test_negative_dims(fn):
         (lambda: tf.ones([2]) + "a", (TypeError, ValueError)),
         (lambda: tf.constant([1, 2]) + 2**40, (TypeError, ValueError)),
         (lambda: tf.norm(tf.ones([2]), ord=-1), ValueError),
-        (lambda: tf.where(tf.constant([True])), (TypeError, ValueError)),
+        (lambda: tf.where(tf.constant([True]), 1.0), (TypeError, ValueError)),
         (lambda: tf.Variable(None), (TypeError, ValueError)),
         (lambda: tf.Variable("a"), (TypeError, ValueError)),
         (lambda: tf.Variable(1.0, constraint=lambda v: v), (TypeError, ValueError)),

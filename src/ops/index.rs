@@ -325,13 +325,8 @@ pub fn gather_nd(params: &Tensor, indices: &Tensor) -> Result<Tensor> {
 /// The rows of `x` (along `axis`, over `mask.rank()` axes) where `mask` holds.
 pub fn boolean_mask(x: &Tensor, mask: &Tensor, axis: i64) -> Result<Tensor> {
     let op = "boolean_mask";
-    let Data::Bool(m) = mask.data() else {
-        return Err(Error::UnsupportedDType {
-            op,
-            dtype: mask.dtype(),
-            allowed: "bool (mask)",
-        });
-    };
+    // any dtype: non-zero is true (TF applies `where` to the mask)
+    let m = truthy(mask);
     let k = mask.rank();
     let ax = normalize_axis(op, axis, x.rank().max(1))?;
     if k == 0 || ax + k > x.rank() || x.shape()[ax..ax + k] != *mask.shape() {
@@ -405,6 +400,14 @@ pub fn one_hot(
         &Tensor::scalar_of(dtype, on),
         &Tensor::scalar_of(dtype, off),
     )
+}
+
+/// Each element is non-zero (true), in row-major order.
+fn truthy(t: &Tensor) -> Vec<bool> {
+    fn go<T: Copy + Default + PartialEq>(a: &ndarray::ArcArray<T, ndarray::IxDyn>) -> Vec<bool> {
+        a.iter().map(|&v| v != T::default()).collect()
+    }
+    crate::with_data!(t.data(), a => go(a))
 }
 
 /// The coordinates of the true (non-zero) elements, `[count, rank]` int64
