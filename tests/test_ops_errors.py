@@ -48,6 +48,8 @@ CASES = [
     (lambda: tf.gather(M, [[0]], axis=0, batch_dims=1), InvalidArgument, "GatherV2"),
     (lambda: tf.gather_nd(M, [[0, 3]]), InvalidArgument, "GatherNd"),
     (lambda: tf.gather_nd(M, [[0, 0, 0]]), InvalidArgument, "GatherNd"),
+    (lambda: tf.gather_nd(M, [[0], [1], [0]], batch_dims=1), InvalidArgument, "GatherNd"),
+    (lambda: tf.gather_nd(M, [[0, 1]], batch_dims=2), InvalidArgument, "GatherNd"),
     (lambda: tf.boolean_mask(M, [True, False, True]), InvalidArgument, "boolean_mask"),
     (lambda: tf.one_hot([0], 3, axis=3), InvalidArgument, "OneHot"),
     (lambda: tf.one_hot([0.5], 3), InvalidArgument, "OneHot"),

@@ -377,6 +377,12 @@ CASES = [
         lambda x: x[[2, 0]],
         [(3, 4)],
     ),
+    Case(
+        "gather_nd_batch",
+        lambda x: tf.gather_nd(x, np.array([[[1, 3], [0, 0]], [[2, 1], [2, 1]]]), batch_dims=1),
+        lambda x: np.stack([x[0][[1, 0], [3, 0]], x[1][[2, 2], [1, 1]]]),
+        [(2, 3, 4)],
+    ),
     Case("boolean_mask", lambda x: tf.boolean_mask(x, MASK), lambda x: x[MASK], [(3, 4)]),
     Case(
         "boolean_mask_axis1",

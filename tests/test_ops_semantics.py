@@ -40,6 +40,11 @@ def test_reduce_max_and_min_ties_share_the_gradient():
     np.testing.assert_allclose(g.numpy(), [[1, 0, 0], [0, 0, 0]])
 
 
+def test_max_pool_sends_the_gradient_to_the_first_maximum_of_a_window():
+    (g,) = grad(lambda v: tf.nn.max_pool2d(v, 2, 2, "VALID"), np.ones((1, 2, 4, 1)))
+    np.testing.assert_array_equal(g.numpy()[0, :, :, 0], [[1, 0, 1, 0], [0, 0, 0, 0]])
+
+
 def test_norm_gradient_at_zero_is_nan_and_reduce_prod_with_zeros_is_exact():
     (g,) = grad(tf.norm, np.zeros(3))
     assert np.isnan(g.numpy()).all()

@@ -272,23 +272,34 @@ pub fn gather_grad(
 }
 
 /// `params[indices[..., :]]`: the last axis of `indices` holds coordinates
-/// into the leading axes of `params` (TF's `GatherNd`, batch_dims = 0).
-pub fn gather_nd(params: &Tensor, indices: &Tensor) -> Result<Tensor> {
+/// into the axes of `params` after its first `batch_dims` (TF's `GatherNd`).
+/// Flattened into one batched `gather`, whose VJP scatters back.
+pub fn gather_nd(params: &Tensor, indices: &Tensor, batch_dims: usize) -> Result<Tensor> {
     let op = "GatherNd";
     let idx = index_values(op, indices)?;
-    let Some(&k) = indices.shape().last() else {
-        return Err(Error::invalid(op, "indices must have rank >= 1"));
-    };
-    if k > params.rank() {
+    let b = batch_dims;
+    let r = indices.rank();
+    if r == 0 || b >= r || b > params.rank() || params.shape()[..b] != indices.shape()[..b] {
         return Err(Error::invalid(
             op,
             format!(
-                "index innermost dimension length must be <= params rank; saw: {k} vs. {}",
-                params.rank()
+                "indices {:?} must have rank > batch_dims ({b}) and share the first batch_dims dimensions of params {:?}",
+                indices.shape(),
+                params.shape()
             ),
         ));
     }
-    let dims = &params.shape()[..k];
+    let k = indices.shape()[r - 1];
+    if b + k > params.rank() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "index innermost dimension length must be <= params rank - batch_dims; saw: {k} vs. {}",
+                params.rank() - b
+            ),
+        ));
+    }
+    let dims = &params.shape()[b..b + k];
     let mut flat_idx = Vec::with_capacity(idx.len() / k.max(1));
     if k == 0 {
         flat_idx.resize(indices.numel(), 0);
@@ -309,17 +320,20 @@ pub fn gather_nd(params: &Tensor, indices: &Tensor) -> Result<Tensor> {
         }
         flat_idx.push(f);
     }
+    let batch: usize = params.shape()[..b].iter().product();
     let rows: usize = dims.iter().product();
-    let rest = &params.shape()[k..];
-    let batch = &indices.shape()[..indices.rank() - 1];
-    let table = reshape_to(
-        params,
-        &std::iter::once(rows)
-            .chain(rest.iter().copied())
-            .collect::<Vec<_>>(),
-    )?;
-    let flat_idx = Tensor::from_vec(batch, flat_idx)?;
-    gather(&table, &flat_idx, 0, 0)
+    let rest = &params.shape()[b + k..];
+    let table_shape: Vec<usize> = [batch, rows].iter().chain(rest).copied().collect();
+    let table = reshape_to(params, &table_shape)?;
+    let m = flat_idx.len() / batch.max(1);
+    let flat_idx = Tensor::from_vec(&[batch, m], flat_idx)?;
+    let picked = gather(&table, &flat_idx, 1, 1)?;
+    let out_shape: Vec<usize> = indices.shape()[..r - 1]
+        .iter()
+        .chain(rest)
+        .copied()
+        .collect();
+    reshape_to(&picked, &out_shape)
 }
 
 /// The rows of `x` (along `axis`, over `mask.rank()` axes) where `mask` holds.

@@ -2,6 +2,7 @@
 //! of any order, come from the primitives' VJPs): softmax and its losses,
 //! activations with parameters, dropout, bias_add, moments.
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::{
     cast, exp, gather, greater, greater_equal, log, log1p, random, reduce_max, reduce_mean,
@@ -366,26 +367,32 @@ pub fn conv2d(
     )
 }
 
-/// Max pooling over NHWC windows (padding never wins: it is −∞). Where
-/// several elements of a window tie for the maximum they share its
-/// gradient (TF's kernel gives it to the first).
+/// Max pooling over NHWC windows (padding never wins: it is −∞). The
+/// gradient of each window goes to its first maximum, as TF's kernel sends
+/// it: the window's elements are masked by a one-hot of their argmax.
 pub fn max_pool2d(
     x: &Tensor,
     ksize: [usize; 2],
     strides: [usize; 2],
     padding: Padding,
 ) -> Result<Tensor> {
-    float_only("MaxPool", x)?;
-    let (p, _) = windows(
-        "MaxPool",
-        x,
-        ksize,
-        strides,
-        [1, 1],
-        padding,
-        f64::NEG_INFINITY,
+    let op = "MaxPool";
+    float_only(op, x)?;
+    let (p, _) = windows(op, x, ksize, strides, [1, 1], padding, f64::NEG_INFINITY)?;
+    let k = ksize[0] * ksize[1];
+    let first = crate::ops::one_hot(
+        &crate::ops::argmax(&p, 3, DType::I64)?,
+        k,
+        1.0,
+        0.0,
+        3,
+        DType::Bool,
     )?;
-    reduce_max(&p, Some(&[3]), false)
+    reduce_sum(
+        &where_(&first, &p, &zeros(x.dtype(), &[])?)?,
+        Some(&[3]),
+        false,
+    )
 }
 
 /// Average pooling over NHWC windows; with 'SAME' padding each average is

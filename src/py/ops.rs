@@ -827,20 +827,13 @@ pub fn gather(
 pub fn gather_nd(
     params: &Bound<'_, PyAny>,
     indices: &Bound<'_, PyAny>,
-    batch_dims: i64,
+    batch_dims: usize,
     name: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
     let _ = name;
-    if batch_dims != 0 {
-        return Err(crate::error::Error::Unimplemented {
-            op: "GatherNd",
-            msg: "batch_dims != 0 is not supported".into(),
-        }
-        .into());
-    }
     let p = to_tensor(params, None)?;
     let i = to_tensor(indices, None)?;
-    Ok(PyTensor::new(ops::gather_nd(&p, &i)?))
+    Ok(PyTensor::new(ops::gather_nd(&p, &i, batch_dims)?))
 }
 
 #[pyfunction]
