@@ -129,11 +129,11 @@ fn scatter_add_kernel<T: Copy + Default + std::ops::Add<Output = T>>(
     out
 }
 
-/// A flat row-major copy of the elements.
-fn flat<T: Copy>(a: &ndarray::ArcArray<T, ndarray::IxDyn>) -> Vec<T> {
+/// The elements in row-major order: borrowed when the storage already is.
+fn flat<T: Copy>(a: &ndarray::ArcArray<T, ndarray::IxDyn>) -> std::borrow::Cow<'_, [T]> {
     match a.as_slice() {
-        Some(s) => s.to_vec(),
-        None => a.iter().copied().collect(),
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
     }
 }
 

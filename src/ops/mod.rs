@@ -3,6 +3,13 @@
 //! (`unary.rs`, `binary.rs`); irregular ones write their VJP next to their
 //! forward in the family file. VJP rules use these same ops, so a backward
 //! pass run under another tape is recorded and can be differentiated again.
+//!
+//! Families: `unary`/`binary` (the row tables), `reduce` (axes, keepdims,
+//! scans, norms), `shape` (reshape, transpose, strided slices, concat, …),
+//! `index` (gather and its scatter-add transpose, gather_nd, one_hot),
+//! `create` (fill, range, linspace, eye), `linalg` (matmul, einsum,
+//! decompositions), `nn` (softmax and its losses, convolution, pooling;
+//! composed from the others) and `random`.
 
 pub mod binary;
 pub mod create;
