@@ -59,6 +59,11 @@ NUMPY = {
     "selu": lambda x: (SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x))).astype(x.dtype),
     "softplus": lambda x: np.logaddexp(x, 0),
     "gelu": lambda x: (0.5 * x * (1 + _elementwise(math.erf, x / np.sqrt(2)))).astype(x.dtype),
+    "asinh": np.arcsinh,
+    "atanh": np.arctanh,
+    "softsign": lambda x: x / (1 + np.abs(x)),
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "log_sigmoid": lambda x: -np.logaddexp(0, -x),
     "logical_not": np.logical_not,
     "is_finite": np.isfinite,
     "is_inf": np.isinf,
@@ -104,7 +109,7 @@ DTYPES = {
 }
 
 # not smooth at 0 (elu, selu: their second derivative jumps there)
-KINKED = {"abs", "sign", "relu", "relu6", "elu", "selu", "floor", "ceil", "round"}
+KINKED = {"abs", "sign", "relu", "relu6", "elu", "selu", "softsign", "floor", "ceil", "round"}
 TIES = {"maximum", "minimum"}  # not smooth where the operands are equal
 COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
 

@@ -61,6 +61,10 @@ from . import (
 from ._core import cumprod, reduce_std, reduce_variance
 from ._core import ops as _ops
 
+asinh = _ops["asinh"]
+atanh = _ops["atanh"]
+log_sigmoid = _ops["log_sigmoid"]
+softsign = _ops["softsign"]
 is_finite = _ops["is_finite"]
 is_inf = _ops["is_inf"]
 is_nan = _ops["is_nan"]
@@ -74,7 +78,9 @@ __all__ = [
     "argmax",
     "argmin",
     "asin",
+    "asinh",
     "atan",
+    "atanh",
     "ceil",
     "cos",
     "cosh",
@@ -97,6 +103,7 @@ __all__ = [
     "less_equal",
     "log",
     "log1p",
+    "log_sigmoid",
     "logical_and",
     "logical_not",
     "logical_or",
@@ -125,6 +132,7 @@ __all__ = [
     "sin",
     "sinh",
     "softplus",
+    "softsign",
     "sqrt",
     "square",
     "squared_difference",

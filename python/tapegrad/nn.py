@@ -24,6 +24,9 @@ relu6 = _ops["relu6"]
 elu = _ops["elu"]
 selu = _ops["selu"]
 softplus = _ops["softplus"]
+softsign = _ops["softsign"]
+silu = _ops["silu"]
+swish = silu
 max_pool = max_pool2d
 avg_pool = avg_pool2d
 
@@ -46,9 +49,12 @@ __all__ = [
     "selu",
     "sigmoid",
     "sigmoid_cross_entropy_with_logits",
+    "silu",
     "softmax",
     "softmax_cross_entropy_with_logits",
     "softplus",
+    "softsign",
     "sparse_softmax_cross_entropy_with_logits",
+    "swish",
     "tanh",
 ]

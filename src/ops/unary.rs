@@ -20,6 +20,8 @@ pub(crate) trait Float: Real {
     fn atan(self) -> Self;
     fn sinh(self) -> Self;
     fn cosh(self) -> Self;
+    fn asinh(self) -> Self;
+    fn atanh(self) -> Self;
     fn floor(self) -> Self;
     fn ceil(self) -> Self;
     /// Half to even, as TF and numpy round.
@@ -39,6 +41,8 @@ macro_rules! impl_float {
             #[inline(always)] fn atan(self) -> Self { <$t>::atan(self) }
             #[inline(always)] fn sinh(self) -> Self { <$t>::sinh(self) }
             #[inline(always)] fn cosh(self) -> Self { <$t>::cosh(self) }
+            #[inline(always)] fn asinh(self) -> Self { <$t>::asinh(self) }
+            #[inline(always)] fn atanh(self) -> Self { <$t>::atanh(self) }
             #[inline(always)] fn floor(self) -> Self { <$t>::floor(self) }
             #[inline(always)] fn ceil(self) -> Self { <$t>::ceil(self) }
             #[inline(always)] fn round_even(self) -> Self { <$t>::round_ties_even(self) }
@@ -268,6 +272,10 @@ unary_ops! {
     atan "Atan" float real |v| v.atan() => [g, in x: g.div(&plus_one(&square(x)?)?)];
     sinh "Sinh" float real |v| v.sinh() => [g, in x: g.mul(&cosh(x)?)];
     cosh "Cosh" float real |v| v.cosh() => [g, in x: g.mul(&sinh(x)?)];
+    /// d asinh = 1/√(1 + x²).
+    asinh "Asinh" float real |v| v.asinh() => [g, in x: g.div(&sqrt(&plus_one(&square(x)?)?)?)];
+    /// d atanh = 1/(1 − x²).
+    atanh "Atanh" float unit |v| v.atanh() => [g, in x: g.div(&ones_minus_square(x)?)];
     /// d erf = 2/√π · e^(−x²).
     erf "Erf" float real |v| v.erf()
         => [g, in x: g.mul(&exp(&square(x)?.neg()?)?)?.scale(std::f64::consts::FRAC_2_SQRT_PI)];
@@ -296,6 +304,15 @@ unary_ops! {
     /// The exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)); d = Φ(x) + x·φ(x).
     gelu "Gelu" float real |v| T::from_f64(0.5) * v * (T::ONE + (v * T::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf())
         => [g, in x: g.mul(&gelu_grad(x)?)];
+    /// x / (1 + |x|); d = 1/(1 + |x|)².
+    softsign "Softsign" float real |v| v / (T::ONE + v.abs())
+        => [g, in x: g.div(&square(&plus_one(&abs(x)?)?)?)];
+    /// x·sigmoid(x) (also `swish`); d = s(1 + x(1 − s)), s = sigmoid(x).
+    silu "Silu" float real |v| v * sigmoid_of(v)
+        => [g, in x: g.mul(&sigmoid(x)?.mul(&plus_one(&x.mul(&one_minus(&sigmoid(x)?)?)?)?)?)];
+    /// log sigmoid(x) = −softplus(−x), computed without overflow; d = sigmoid(−x).
+    log_sigmoid "LogSigmoid" float real |v| -((if v < T::ZERO { -v } else { T::ZERO }) + (-v.abs()).exp().ln_1p())
+        => [g, in x: g.mul(&sigmoid(&x.neg()?)?)];
     /// Elementwise not of a bool tensor.
     logical_not "LogicalNot" bool real |v| !v => [nondiff];
 }
