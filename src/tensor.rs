@@ -3,6 +3,7 @@
 //! Views that only reinterpret the buffer (transpose, reshape of contiguous
 //! data, variable reads) share storage under a fresh id.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{ArcArray, ArrayD, IxDyn};
@@ -230,16 +231,21 @@ pub struct TensorMeta {
     pub shape: Vec<usize>,
 }
 
-/// Refuse allocations that would overflow or that no machine could hold, so
-/// that Python sees `ResourceExhaustedError` instead of an allocator abort.
+/// Refuse allocations that would overflow or that this machine could never
+/// hold, so that Python sees `ResourceExhaustedError` instead of an abort
+/// (Rust aborts the process when an allocation fails).
 pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()> {
-    // 2^46 bytes (64 TiB) is beyond any machine this runs on, and far below
-    // isize::MAX, the hard limit of Rust allocations.
-    const LIMIT: u128 = 1 << 46;
     let bytes = checked_numel(shape)
         .map(|n| n as u128 * dtype.size_of() as u128)
         .unwrap_or(u128::MAX);
-    if bytes > LIMIT {
+    // ndarray also refuses shapes whose non-zero extents overflow isize, even
+    // when another extent is 0 (`[2^40, 0, 2^40]`): refuse those too
+    let extents: u128 = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(dtype.size_of() as u128, |acc, &d| acc.checked_mul(d as u128))
+        .unwrap_or(u128::MAX);
+    if bytes > allocation_limit() || extents > isize::MAX as u128 {
         return Err(Error::ResourceExhausted {
             op,
             shape: shape.to_vec(),
@@ -247,4 +253,19 @@ pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()
         });
     }
     Ok(())
+}
+
+/// The physical memory of this machine (Linux: `MemTotal`), or 2^46 bytes
+/// where it cannot be read; never above `isize::MAX`, the hard limit of a
+/// Rust allocation.
+fn allocation_limit() -> u128 {
+    static LIMIT: OnceLock<u128> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u128>().ok())
+        });
+        total_kib.map_or(1 << 46, |k| k * 1024).min(isize::MAX as u128)
+    })
 }

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 import tapegrad as tf
+from hypothesis import HealthCheck, settings
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -142,3 +143,14 @@ def tapegrad_log(caplog: pytest.LogCaptureFixture):
             yield caplog
     finally:
         logger.removeHandler(caplog.handler)
+
+
+# Hypothesis profiles for tests/test_fuzz.py: "ci" is the default (bounded);
+# `--hypothesis-profile=long` runs 25,000 examples per property.
+settings.register_profile(
+    "ci", max_examples=150, deadline=None, suppress_health_check=list(HealthCheck)
+)
+settings.register_profile(
+    "long", max_examples=25_000, deadline=None, suppress_health_check=list(HealthCheck)
+)
+settings.load_profile("ci")

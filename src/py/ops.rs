@@ -715,7 +715,9 @@ pub fn split(
         // an even split into n pieces
         let ax = crate::shape::normalize_axis("Split", axis, x.rank().max(1))?;
         let d = x.shape().get(ax).copied().unwrap_or(0) as i64;
-        if n <= 0 || d % n != 0 {
+        // (an empty axis divides evenly any number of ways; cap the count of
+        // outputs so that a huge one is an error, not an allocation abort)
+        if n <= 0 || d % n != 0 || (d == 0 && n > 1 << 16) {
             return Err(crate::error::Error::invalid(
                 "Split",
                 format!("Number of ways to split should evenly divide the split dimension, but got split_dim {ax} (size = {d}) and num_split {n}"),
