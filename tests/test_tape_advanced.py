@@ -375,3 +375,19 @@ def test_forward_mode_through_recompute_grad():
     with tf.autodiff.ForwardAccumulator(x, tf.constant(v0)) as acc:
         y = f(x)
     np.testing.assert_allclose(acc.jvp(y).numpy(), (np.cos(x0) * x0 + np.sin(x0)) * v0)
+
+
+def test_a_chunked_jacobian_is_differentiable_again():
+    x = tf.constant([0.3, -0.6, 0.9], dtype=tf.float64)
+    results = []
+    for chunk in (None, 1):
+        with tf.GradientTape() as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = tf.sin(x) * tf.reduce_sum(x * x)
+            j = inner.jacobian(y, x, parallel_iterations=chunk)
+            s = tf.reduce_sum(j * j)
+        results.append(outer.gradient(s, x).numpy())
+    np.testing.assert_allclose(results[0], results[1], atol=1e-12)
+    assert np.abs(results[0]).sum() > 0

@@ -48,11 +48,7 @@ fn identity_rows(dtype: DType, shape: &[usize], start: usize, count: usize) -> R
     let n: usize = shape.iter().product();
     let mut seed_shape = vec![count];
     seed_shape.extend_from_slice(shape);
-    let seed = ops::zeros(DType::F64, &[count * n])?;
-    let mut v: Vec<f64> = seed
-        .array::<f64>()
-        .map(|a| a.iter().copied().collect())
-        .unwrap_or_default();
+    let mut v = vec![0.0f64; count * n];
     for i in 0..count {
         v[i * n + start + i] = 1.0;
     }
@@ -252,7 +248,7 @@ fn jacobian(
         .map(|(i, s)| {
             let mut shape = t.shape.clone();
             shape.extend_from_slice(&s.shape);
-            let rows: Vec<&Tensor> = parts.iter().filter_map(|p| p[i].as_ref()).collect();
+            let rows: Vec<Tensor> = parts.iter().filter_map(|p| p[i].clone()).collect();
             if rows.is_empty() || rows.len() != parts.len() || !s.dtype.is_float() {
                 return match unconnected {
                     Unconnected::Zero => ops::zeros(s.dtype, &shape).map(Some),
@@ -262,36 +258,11 @@ fn jacobian(
             let stacked = if rows.len() == 1 {
                 rows[0].clone()
             } else {
-                concat_rows(&rows)?
+                ops::concat(&rows, 0)?
             };
             ops::reshape_to(&stacked, &shape).map(Some)
         })
         .collect()
-}
-
-/// Chunks of jacobian rows, one after another. (Only for jacobians too big
-/// for one batch; this concatenation is not itself recorded on tapes.)
-fn concat_rows(rows: &[&Tensor]) -> Result<Tensor> {
-    let mut shape = rows[0].shape().to_vec();
-    shape[0] = rows.iter().map(|r| r.shape()[0]).sum();
-    macro_rules! gather {
-        ($t:ty) => {{
-            let mut v: Vec<$t> = Vec::new();
-            for r in rows {
-                v.extend(r.array::<$t>().into_iter().flat_map(|a| a.iter().copied()));
-            }
-            Tensor::from_vec(&shape, v)
-        }};
-    }
-    match rows[0].dtype() {
-        DType::F32 => gather!(f32),
-        DType::F64 => gather!(f64),
-        other => Err(Error::UnsupportedDType {
-            op: "jacobian",
-            dtype: other,
-            allowed: "float32, float64",
-        }),
-    }
 }
 
 fn batch_jacobian(
