@@ -188,6 +188,29 @@ CASES = [
         "magnitude",
     ),
     Case(
+        "euclidean_norm",
+        lambda x: tf.math.reduce_euclidean_norm(x, axis=0),
+        lambda x: np.sqrt((x**2).sum(0)),
+        [(3, 4)],
+    ),
+    Case("sort", lambda x: tf.sort(x), lambda x: np.sort(x, -1), [(3, 4)], "distinct", False),
+    Case(
+        "sort_desc_axis0",
+        lambda x: tf.sort(x, axis=0, direction="DESCENDING"),
+        lambda x: -np.sort(-x, 0),
+        [(3, 4)],
+        "distinct",
+        False,
+    ),
+    Case(
+        "top_k",
+        lambda x: tf.math.top_k(x, k=2)[0],
+        lambda x: -np.sort(-x, -1)[:, :2],
+        [(3, 4)],
+        "distinct",
+        False,
+    ),
+    Case(
         "norm_2_axis1", lambda x: tf.norm(x, axis=1), lambda x: np.linalg.norm(x, axis=1), [(3, 4)]
     ),
     Case(

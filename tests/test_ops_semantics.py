@@ -267,3 +267,19 @@ def test_size_zero_inputs(f, ref):
     np.testing.assert_array_equal(y.numpy(), ref(x0))
     g = tape.gradient(y, x)
     assert g is None or (g.shape == (0, 3) and g.dtype == tf.float64)
+
+
+def test_sorting_and_counting():
+    x = tf.constant([[3.0, 1.0, 2.0, 1.0], [0.0, -1.0, 5.0, 0.0]])
+    assert tf.argsort(x).dtype == tf.int32
+    np.testing.assert_array_equal(tf.argsort(x).numpy(), [[1, 3, 2, 0], [1, 0, 3, 2]])
+    desc = tf.argsort(x, direction="DESCENDING")
+    np.testing.assert_array_equal(desc.numpy(), [[0, 2, 1, 3], [2, 0, 3, 1]])
+    values, indices = tf.math.top_k(x, k=2)
+    np.testing.assert_array_equal(values.numpy(), [[3, 2], [5, 0]])
+    np.testing.assert_array_equal(indices.numpy(), [[0, 2], [2, 0]])
+    assert tf.math.count_nonzero(x).dtype == tf.int64
+    assert int(tf.math.count_nonzero(x)) == 6
+    np.testing.assert_array_equal(tf.math.count_nonzero(x, axis=1).numpy(), [4, 2])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="TopKV2"):
+        tf.math.top_k(x, k=5)

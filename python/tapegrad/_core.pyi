@@ -428,3 +428,30 @@ def solve(
     matrix: _TensorLike, rhs: _TensorLike, adjoint: bool = False, name: _Name = None
 ) -> Tensor: ...
 def cholesky(input: _TensorLike, name: _Name = None) -> Tensor: ...
+def reduce_euclidean_norm(
+    input_tensor: _TensorLike, axis: _Axis = None, keepdims: bool = False, name: _Name = None
+) -> Tensor: ...
+def count_nonzero(
+    input: _TensorLike,
+    axis: _Axis = None,
+    keepdims: bool | None = None,
+    dtype: _DTypeLike = None,
+    name: _Name = None,
+) -> Tensor: ...
+def sort(
+    values: _TensorLike, axis: int = ..., direction: str = "ASCENDING", name: _Name = None
+) -> Tensor: ...
+def argsort(
+    values: _TensorLike,
+    axis: int = ...,
+    direction: str = "ASCENDING",
+    stable: bool = False,
+    name: _Name = None,
+) -> Tensor: ...
+def top_k(
+    input: _TensorLike,
+    k: int = 1,
+    sorted: bool = True,
+    index_type: _DTypeLike = None,
+    name: _Name = None,
+) -> tuple[Tensor, Tensor]: ...

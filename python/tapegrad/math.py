@@ -58,7 +58,7 @@ from . import (
     tanh,
     truediv,
 )
-from ._core import cumprod, reduce_std, reduce_variance
+from ._core import count_nonzero, cumprod, reduce_euclidean_norm, reduce_std, reduce_variance, top_k
 from ._core import ops as _ops
 
 asinh = _ops["asinh"]
@@ -84,6 +84,7 @@ __all__ = [
     "ceil",
     "cos",
     "cosh",
+    "count_nonzero",
     "cumprod",
     "cumsum",
     "divide",
@@ -117,6 +118,7 @@ __all__ = [
     "reciprocal",
     "reduce_all",
     "reduce_any",
+    "reduce_euclidean_norm",
     "reduce_logsumexp",
     "reduce_max",
     "reduce_mean",
@@ -139,5 +141,6 @@ __all__ = [
     "subtract",
     "tan",
     "tanh",
+    "top_k",
     "truediv",
 ]

@@ -18,6 +18,7 @@ from ._core import (
     sparse_softmax_cross_entropy_with_logits,
 )
 from ._core import ops as _ops
+from .math import top_k
 
 relu = _ops["relu"]
 relu6 = _ops["relu6"]
@@ -57,4 +58,5 @@ __all__ = [
     "sparse_softmax_cross_entropy_with_logits",
     "swish",
     "tanh",
+    "top_k",
 ]

@@ -599,6 +599,85 @@ pub fn norm(x: &Tensor, ord: NormOrd, axis: Option<&[i64]>, keepdims: bool) -> R
     }
 }
 
+/// The number of non-zero (true) elements over `axis`, as `dtype` (int64 by default in TF).
+pub fn count_nonzero(
+    x: &Tensor,
+    axis: Option<&[i64]>,
+    keepdims: bool,
+    dtype: DType,
+) -> Result<Tensor> {
+    let nonzero = crate::ops::not_equal(x, &zeros(x.dtype(), &[])?)?;
+    cast(
+        &reduce_sum(&cast(&nonzero, DType::I64)?, axis, keepdims)?,
+        dtype,
+    )
+}
+
+/// √Σx² over `axis` (`tf.math.reduce_euclidean_norm`).
+pub fn reduce_euclidean_norm(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    norm_euclidean(x, axis, keepdims)
+}
+
+/// The indices that sort each row (the last axis), stably; `descending`
+/// keeps equal elements in their original order too. Not differentiable.
+pub fn argsort(x: &Tensor, descending: bool) -> Result<Tensor> {
+    let op = "argsort";
+    if x.rank() == 0 {
+        return Err(Error::invalid(op, "cannot sort a scalar (rank 0) tensor"));
+    }
+    let n = x.shape()[x.rank() - 1];
+    let values: Vec<f64> = match x.data() {
+        Data::Bool(_) => return Err(numeric_only(op, x)),
+        _ => cast(x, DType::F64)?
+            .array::<f64>()
+            .map(|a| a.iter().copied().collect())
+            .unwrap_or_default(),
+    };
+    let mut idx: Vec<i64> = Vec::with_capacity(values.len());
+    for row in values.chunks(n.max(1)).filter(|_| n > 0) {
+        let mut order: Vec<usize> = (0..n).collect();
+        // NaN sorts last either way, as in numpy
+        order.sort_by(|&i, &j| {
+            let (a, b) = (row[i], row[j]);
+            match (a.is_nan(), b.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                _ if descending => b.total_cmp(&a),
+                _ => a.total_cmp(&b),
+            }
+        });
+        idx.extend(order.into_iter().map(|i| i as i64));
+    }
+    Tensor::from_vec(x.shape(), idx)
+}
+
+/// Each row (the last axis) sorted; the gradient follows the elements.
+pub fn sort(x: &Tensor, descending: bool) -> Result<Tensor> {
+    let idx = argsort(x, descending)?;
+    let r = x.rank() as i64;
+    crate::ops::gather(x, &idx, r - 1, r - 1)
+}
+
+/// The `k` largest elements of each row and their indices (int32, as TF).
+pub fn top_k(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
+    let op = "TopKV2";
+    if x.rank() == 0 || k > x.shape()[x.rank() - 1] {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "input must have at least k = {k} columns, got shape {:?}",
+                x.shape()
+            ),
+        ));
+    }
+    let all = argsort(x, true)?;
+    let ax = x.rank() - 1;
+    let idx = crate::ops::slice_along(&all, ax, 0, k)?;
+    let values = crate::ops::gather(x, &idx, ax as i64, ax as i64)?;
+    Ok((values, cast(&idx, DType::I32)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

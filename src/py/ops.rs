@@ -504,6 +504,7 @@ macro_rules! reductions {
     )*};
 }
 reductions!(
+    reduce_euclidean_norm,
     reduce_max,
     reduce_min,
     reduce_prod,
@@ -513,6 +514,98 @@ reductions!(
     reduce_any,
     reduce_all
 );
+
+#[pyfunction]
+#[pyo3(signature = (input, axis=None, keepdims=None, dtype=None, name=None))]
+pub fn count_nonzero(
+    input: &Bound<'_, PyAny>,
+    axis: Option<&Bound<'_, PyAny>>,
+    keepdims: Option<bool>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(input, None)?;
+    Ok(PyTensor::new(ops::count_nonzero(
+        &x,
+        axes(axis)?.as_deref(),
+        keepdims.unwrap_or(false),
+        dtype_or(dtype, DType::I64)?,
+    )?))
+}
+
+/// Apply a last-axis op along `axis` by swapping that axis last and back.
+fn along_axis(
+    x: &Tensor,
+    axis: i64,
+    f: impl FnOnce(&Tensor) -> crate::error::Result<Tensor>,
+) -> PyResult<Tensor> {
+    let r = x.rank();
+    let ax = crate::shape::normalize_axis("sort", axis, r.max(1))?;
+    if r == 0 || ax == r - 1 {
+        return Ok(f(x)?);
+    }
+    let mut perm: Vec<i64> = (0..r as i64).collect();
+    perm.swap(ax, r - 1);
+    let out = f(&ops::transpose(x, Some(&perm))?)?;
+    Ok(ops::transpose(&out, Some(&perm))?)
+}
+
+fn descending(direction: &str) -> PyResult<bool> {
+    match direction {
+        "ASCENDING" => Ok(false),
+        "DESCENDING" => Ok(true),
+        _ => Err(PyValueError::new_err(format!(
+            "`direction` must be 'ASCENDING' or 'DESCENDING', got {direction:?}"
+        ))),
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (values, axis=-1, direction="ASCENDING", name=None))]
+pub fn sort(
+    values: &Bound<'_, PyAny>,
+    axis: i64,
+    direction: &str,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = name;
+    let x = to_tensor(values, None)?;
+    let desc = descending(direction)?;
+    Ok(PyTensor::new(along_axis(&x, axis, |t| ops::sort(t, desc))?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (values, axis=-1, direction="ASCENDING", stable=false, name=None))]
+pub fn argsort(
+    values: &Bound<'_, PyAny>,
+    axis: i64,
+    direction: &str,
+    stable: bool,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let _ = (name, stable); // always stable
+    let x = to_tensor(values, None)?;
+    let desc = descending(direction)?;
+    let idx = along_axis(&x, axis, |t| ops::argsort(t, desc))?;
+    Ok(PyTensor::new(ops::cast(&idx, DType::I32)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, k=1, sorted=true, index_type=None, name=None))]
+pub fn top_k(
+    input: &Bound<'_, PyAny>,
+    k: usize,
+    sorted: bool,
+    index_type: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(PyTensor, PyTensor)> {
+    let _ = (name, sorted); // always sorted
+    let x = to_tensor(input, None)?;
+    let (v, i) = ops::top_k(&x, k)?;
+    let i = ops::cast(&i, dtype_or(index_type, DType::I32)?)?;
+    Ok((PyTensor::new(v), PyTensor::new(i)))
+}
 
 /// One axis argument (an int, or a one-element list or tensor).
 fn one_axis(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
@@ -1791,6 +1884,11 @@ pub fn register(m: &Bound<'_, pyo3::types::PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(trace, m)?)?;
     m.add_function(wrap_pyfunction!(truncated_normal, m)?)?;
     m.add_function(wrap_pyfunction!(conv2d, m)?)?;
+    m.add_function(wrap_pyfunction!(count_nonzero, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce_euclidean_norm, m)?)?;
+    m.add_function(wrap_pyfunction!(sort, m)?)?;
+    m.add_function(wrap_pyfunction!(argsort, m)?)?;
+    m.add_function(wrap_pyfunction!(top_k, m)?)?;
     m.add_function(wrap_pyfunction!(inv, m)?)?;
     m.add_function(wrap_pyfunction!(det, m)?)?;
     m.add_function(wrap_pyfunction!(solve, m)?)?;
