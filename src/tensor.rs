@@ -243,7 +243,9 @@ pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()
     let extents: u128 = shape
         .iter()
         .filter(|&&d| d != 0)
-        .try_fold(dtype.size_of() as u128, |acc, &d| acc.checked_mul(d as u128))
+        .try_fold(dtype.size_of() as u128, |acc, &d| {
+            acc.checked_mul(d as u128)
+        })
         .unwrap_or(u128::MAX);
     if bytes > allocation_limit() || extents > isize::MAX as u128 {
         return Err(Error::ResourceExhausted {
@@ -266,6 +268,8 @@ fn allocation_limit() -> u128 {
                 .find_map(|l| l.strip_prefix("MemTotal:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u128>().ok())
         });
-        total_kib.map_or(1 << 46, |k| k * 1024).min(isize::MAX as u128)
+        total_kib
+            .map_or(1 << 46, |k| k * 1024)
+            .min(isize::MAX as u128)
     })
 }

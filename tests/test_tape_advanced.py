@@ -391,3 +391,21 @@ def test_a_chunked_jacobian_is_differentiable_again():
         results.append(outer.gradient(s, x).numpy())
     np.testing.assert_allclose(results[0], results[1], atol=1e-12)
     assert np.abs(results[0]).sum() > 0
+
+
+def test_jacobian_through_broadcasting_inputs_of_lower_rank():
+    x = tf.constant([1.0, 2.0, 3.0])
+    b = tf.constant([0.5, -0.5])
+    w = tf.constant(np.arange(6.0, dtype=np.float32).reshape(3, 2))
+    with tf.GradientTape(persistent=True) as t:
+        t.watch([x, b])
+        y = x + tf.ones([3, 3])  # (3,) broadcast against (3, 3)
+        z = tf.matmul(tf.reshape(x, [1, 3]), w) + b  # bias of lower rank
+    np.testing.assert_array_equal(
+        t.jacobian(y, x).numpy(), np.broadcast_to(np.eye(3), (3, 3, 3))
+    )
+    np.testing.assert_array_equal(t.jacobian(z, b).numpy(), np.eye(2).reshape(1, 2, 2))
+    for chunk in (1, 2):
+        np.testing.assert_array_equal(
+            t.jacobian(z, b, parallel_iterations=chunk).numpy(), np.eye(2).reshape(1, 2, 2)
+        )

@@ -61,6 +61,8 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     if x.shape() == shape {
         return Ok(x.clone());
     }
+    // an empty tensor can take absurd extents ([2^62, 0]): refuse them here
+    check_alloc("Reshape", x.dtype(), shape)?;
     if checked_numel(shape) != Some(x.numel()) {
         return Err(Error::invalid(
             "Reshape",

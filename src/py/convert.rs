@@ -11,7 +11,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
 use crate::dtype::DType;
-use crate::tensor::{Data, Element, Tensor};
+use crate::tensor::{Data, Element, Tensor, check_alloc};
 
 /// A dtype argument: a `tapegrad` dtype, a numpy dtype or scalar type, or a name.
 pub fn dtype_from_py(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
@@ -177,14 +177,17 @@ fn cannot_convert(obj: &Bound<'_, PyAny>, d: DType) -> PyErr {
 }
 
 /// A fresh numpy array holding a copy of the tensor.
-pub fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> Bound<'py, PyAny> {
-    match t.data() {
+pub fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
+    // numpy refuses (and rust-numpy would panic on) shapes whose extents
+    // overflow, even when the array is empty
+    check_alloc("numpy", t.dtype(), t.shape())?;
+    Ok(match t.data() {
         Data::F32(a) => a.to_pyarray(py).into_any(),
         Data::F64(a) => a.to_pyarray(py).into_any(),
         Data::I32(a) => a.to_pyarray(py).into_any(),
         Data::I64(a) => a.to_pyarray(py).into_any(),
         Data::Bool(a) => a.to_pyarray(py).into_any(),
-    }
+    })
 }
 
 /// The dtype of the first tensor-like argument, which every other argument

@@ -109,7 +109,7 @@ pub fn index(t: &Tensor) -> PyResult<i64> {
 }
 
 pub fn format(py: Python<'_>, t: &Tensor, spec: &str) -> PyResult<String> {
-    let arr = to_numpy(py, t);
+    let arr = to_numpy(py, t)?;
     let value = if t.rank() == 0 {
         arr.get_item(())?
     } else {
@@ -123,7 +123,7 @@ pub fn format(py: Python<'_>, t: &Tensor, spec: &str) -> PyResult<String> {
 /// The numpy text inside a repr: the scalar itself for rank 0, else numpy's
 /// array repr (or str) on its own line when it spans several.
 fn numpy_text(py: Python<'_>, t: &Tensor, as_repr: bool) -> PyResult<String> {
-    let arr = to_numpy(py, t);
+    let arr = to_numpy(py, t)?;
     let text = if t.rank() == 0 {
         arr.get_item(())?.str()?.to_string()
     } else if as_repr {

@@ -35,7 +35,7 @@ macro_rules! tensor_protocol {
             $($extra)*
 
             /// A copy of the values as a numpy array.
-            fn numpy<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+            fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 $crate::py::convert::to_numpy(py, &self.current())
             }
 
@@ -100,7 +100,7 @@ macro_rules! tensor_protocol {
                 copy: Option<bool>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let _ = copy; // numpy() is always a fresh copy
-                let a = $crate::py::convert::to_numpy(py, &self.current());
+                let a = $crate::py::convert::to_numpy(py, &self.current())?;
                 match dtype {
                     Some(d) => a.call_method1("astype", (d,)),
                     None => Ok(a),

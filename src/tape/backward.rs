@@ -124,7 +124,7 @@ pub fn gradient(
         drop(out_grads);
         for ((m, g), &want) in node.inputs.iter().zip(in_grads).zip(&need) {
             let (Some(g), true) = (g, want) else { continue };
-            let g = ops::sum_to_shape(&g, &with_lead(batch, &m.shape))?;
+            let g = ops::unbroadcast(&g, batch.len(), &m.shape)?;
             if g.dtype() != m.dtype {
                 return Err(Error::invalid(
                     node.op,
