@@ -311,3 +311,19 @@ def test_scalar_shapes_accepted():
     assert tf.ones((), dtype=tf.int32).shape == ()
     assert tf.reshape(tf.constant([5.0]), []).shape == ()
     assert float(tf.reshape(tf.constant([[5.0]]), ())) == 5.0
+
+
+def test_floordiv_mod_and_logical_operators():
+    a = tf.constant([7, -7, 5])
+    b = tf.constant([2, 2, -3])
+    np.testing.assert_array_equal((a // b).numpy(), np.array([7, -7, 5]) // np.array([2, 2, -3]))
+    np.testing.assert_array_equal((a % b).numpy(), np.array([7, -7, 5]) % np.array([2, 2, -3]))
+    np.testing.assert_array_equal((7 // b).numpy(), 7 // np.array([2, 2, -3]))
+    np.testing.assert_array_equal((tf.constant(7.5) % 2.0).numpy(), 1.5)
+    p = tf.constant([True, True, False])
+    q = tf.constant([True, False, False])
+    np.testing.assert_array_equal((p & q).numpy(), [True, False, False])
+    np.testing.assert_array_equal((p | q).numpy(), [True, True, False])
+    np.testing.assert_array_equal((~p).numpy(), [False, False, True])
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        _ = tf.constant([1.0]) & tf.constant([2.0])

@@ -168,6 +168,33 @@ macro_rules! tensor_protocol {
             fn __rmatmul__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
                 $crate::py::protocol::binary(self.current(), o, true, |a, b| $crate::ops::matmul(a, b, false, false))
             }
+            fn __floordiv__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::floordiv)
+            }
+            fn __rfloordiv__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::floordiv)
+            }
+            fn __mod__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::floormod)
+            }
+            fn __rmod__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::floormod)
+            }
+            fn __and__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::logical_and)
+            }
+            fn __rand__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::logical_and)
+            }
+            fn __or__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::logical_or)
+            }
+            fn __ror__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::logical_or)
+            }
+            fn __invert__(&self, py: Python<'_>) -> PyResult<$crate::py::tensor::PyTensor> {
+                $crate::py::protocol::unary(py, self.current(), $crate::ops::logical_not)
+            }
             fn __neg__(&self, py: Python<'_>) -> PyResult<$crate::py::tensor::PyTensor> {
                 $crate::py::protocol::unary(py, self.current(), $crate::ops::negative)
             }
