@@ -401,9 +401,7 @@ def test_jacobian_through_broadcasting_inputs_of_lower_rank():
         t.watch([x, b])
         y = x + tf.ones([3, 3])  # (3,) broadcast against (3, 3)
         z = tf.matmul(tf.reshape(x, [1, 3]), w) + b  # bias of lower rank
-    np.testing.assert_array_equal(
-        t.jacobian(y, x).numpy(), np.broadcast_to(np.eye(3), (3, 3, 3))
-    )
+    np.testing.assert_array_equal(t.jacobian(y, x).numpy(), np.broadcast_to(np.eye(3), (3, 3, 3)))
     np.testing.assert_array_equal(t.jacobian(z, b).numpy(), np.eye(2).reshape(1, 2, 2))
     for chunk in (1, 2):
         np.testing.assert_array_equal(
