@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tapegrad as tf
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 # profiles ("ci", the default, and "long") are registered in conftest.py
@@ -191,6 +191,10 @@ def test_random_programs_have_correct_gradients(program, x0, persistent, nested)
         g = inner.gradient(y, x)
         if nested:
             s = tf.reduce_sum(g * g)
+
+    # repeated squaring can blow x up until sin(x) oscillates faster than
+    # any finite difference resolves: only compare well-conditioned programs
+    assume(np.abs(g.numpy()).max() < 1e3)
 
     def f(v):
         return float(_apply(program, tf.constant(v), c))
