@@ -12,22 +12,26 @@ pub fn exp_f32(x: f32) -> f32 {
     // ln 2 split so that n·LN2_HI is exact for |n| < 2^9
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    // 1.5·2^23: adding and subtracting it rounds to the nearest integer
+    // 1.5·2^23: adding it rounds to an integer held in the low mantissa bits
     const ROUND: f32 = 12_582_912.0;
-    // beyond these e^x is inf or below the smallest subnormal (NaN passes through)
-    let x = x.clamp(-104.0, 88.8);
-    let n = (x * LOG2E + ROUND) - ROUND;
-    let r = (x - n * LN2_HI) - n * LN2_LO;
+    // beyond these e^x is inf or below the smallest subnormal
+    let xc = x.clamp(-104.0, 88.8);
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    let r = (xc - n * LN2_HI) - n * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    let n = n as i32; // NaN → 0; p is NaN then anyway
+    // n as an integer straight from the bits: a float→int `as` cast
+    // saturates, which keeps the loop from vectorising
+    let n = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let half = n >> 1;
-    let scale = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
-    p * scale(half) * scale(n - half)
+    let scale = |e: i32| f32::from_bits((e.wrapping_add(127) as u32) << 23);
+    let y = p * scale(half) * scale(n - half);
+    if x.is_nan() { x } else { y }
 }
 
 /// tanh for f32: an odd Taylor polynomial near 0 (where 1 − 2/(e^{2x}+1)
