@@ -103,6 +103,18 @@ pub fn with_lead(lead: &[usize], shape: &[usize]) -> Vec<usize> {
     lead.iter().chain(shape).copied().collect()
 }
 
+/// Refuse a non-float dtype for an op defined on floats only.
+pub(crate) fn float_only(op: &'static str, dtype: DType) -> Result<()> {
+    if !dtype.is_float() {
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype,
+            allowed: "float32, float64",
+        });
+    }
+    Ok(())
+}
+
 /// The dtype both operands of a binary op share; TF never promotes.
 pub(crate) fn same_dtype(op: &'static str, a: &Tensor, b: &Tensor) -> Result<DType> {
     if a.dtype() != b.dtype() {

@@ -5,26 +5,16 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::{
-    cast, exp, gather, greater, greater_equal, log, log1p, random, reduce_max, reduce_mean,
-    reduce_sum, reshape_to, square, squared_difference, stop_gradient, tanh, where_, zeros,
+    cast, exp, float_only, gather, greater, greater_equal, log, log1p, random, reduce_max,
+    reduce_mean, reduce_sum, reshape_to, square, squared_difference, stop_gradient, tanh, where_,
+    zeros,
 };
 use crate::tensor::{Data, Tensor};
-
-fn float_only(op: &'static str, x: &Tensor) -> Result<()> {
-    if !x.dtype().is_float() {
-        return Err(Error::UnsupportedDType {
-            op,
-            dtype: x.dtype(),
-            allowed: "float32, float64",
-        });
-    }
-    Ok(())
-}
 
 /// `x − max(x)` along `axis`; the shift is a constant to the tape (it
 /// cancels out of softmax), which keeps exp from overflowing.
 fn shifted(op: &'static str, x: &Tensor, axis: i64) -> Result<Tensor> {
-    float_only(op, x)?;
+    float_only(op, x.dtype())?;
     if x.rank() == 0 {
         return Err(Error::invalid(op, "logits must have rank >= 1"));
     }
@@ -125,7 +115,7 @@ fn same_shape(op: &'static str, labels: &Tensor, logits: &Tensor) -> Result<()> 
 pub fn sigmoid_cross_entropy_with_logits(labels: &Tensor, logits: &Tensor) -> Result<Tensor> {
     let op = "sigmoid_cross_entropy_with_logits";
     same_shape(op, labels, logits)?;
-    float_only(op, logits)?;
+    float_only(op, logits.dtype())?;
     let zero = zeros(logits.dtype(), &[])?;
     let cond = greater_equal(logits, &zero)?;
     let relu_logits = where_(&cond, logits, &zero)?;
@@ -137,19 +127,19 @@ pub fn sigmoid_cross_entropy_with_logits(labels: &Tensor, logits: &Tensor) -> Re
 
 /// Σ x² / 2.
 pub fn l2_loss(t: &Tensor) -> Result<Tensor> {
-    float_only("L2Loss", t)?;
+    float_only("L2Loss", t.dtype())?;
     reduce_sum(&square(t)?, None, false)?.scale(0.5)
 }
 
 /// x if x > 0 else αx (the gradient at 0 is α, as in TF).
 pub fn leaky_relu(x: &Tensor, alpha: f64) -> Result<Tensor> {
-    float_only("LeakyRelu", x)?;
+    float_only("LeakyRelu", x.dtype())?;
     where_(&greater(x, &zeros(x.dtype(), &[])?)?, x, &x.scale(alpha)?)
 }
 
 /// GELU's tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
 pub fn gelu_approximate(x: &Tensor) -> Result<Tensor> {
-    float_only("Gelu", x)?;
+    float_only("Gelu", x.dtype())?;
     let c = (2.0 / std::f64::consts::PI).sqrt();
     let inner = x.add(&x.mul(&square(x)?)?.scale(0.044715)?)?.scale(c)?;
     let one = Tensor::scalar_of(x.dtype(), 1.0);
@@ -165,7 +155,7 @@ pub fn dropout(
     seed: Option<u64>,
 ) -> Result<Tensor> {
     let op = "dropout";
-    float_only(op, x)?;
+    float_only(op, x.dtype())?;
     if !(0.0..1.0).contains(&rate) {
         return Err(Error::invalid(
             op,
@@ -221,7 +211,7 @@ pub fn bias_add(value: &Tensor, bias: &Tensor, channels_first: bool) -> Result<T
 /// Mean and variance over `axes` (TF's `moments`; the variance is taken
 /// around the mean as a constant, which gives the same gradient).
 pub fn moments(x: &Tensor, axes: &[i64], keepdims: bool) -> Result<(Tensor, Tensor)> {
-    float_only("moments", x)?;
+    float_only("moments", x.dtype())?;
     let mean = reduce_mean(x, Some(axes), true)?;
     let var = reduce_mean(
         &squared_difference(x, &stop_gradient(&mean))?,
@@ -344,7 +334,7 @@ pub fn conv2d(
 ) -> Result<Tensor> {
     let op = "Conv2D";
     crate::ops::same_dtype(op, x, filters)?;
-    float_only(op, x)?;
+    float_only(op, x.dtype())?;
     if filters.rank() != 4 || x.rank() != 4 || filters.shape()[2] != x.shape()[3] {
         return Err(Error::invalid(
             op,
@@ -377,7 +367,7 @@ pub fn max_pool2d(
     padding: Padding,
 ) -> Result<Tensor> {
     let op = "MaxPool";
-    float_only(op, x)?;
+    float_only(op, x.dtype())?;
     let (p, _) = windows(op, x, ksize, strides, [1, 1], padding, f64::NEG_INFINITY)?;
     let k = ksize[0] * ksize[1];
     let first = crate::ops::one_hot(
@@ -404,7 +394,7 @@ pub fn avg_pool2d(
     padding: Padding,
 ) -> Result<Tensor> {
     let op = "AvgPool";
-    float_only(op, x)?;
+    float_only(op, x.dtype())?;
     let (p, _) = windows(op, x, ksize, strides, [1, 1], padding, 0.0)?;
     let sums = reduce_sum(&p, Some(&[3]), false)?;
     let ones = crate::ops::ones(x.dtype(), &[1, x.shape()[1], x.shape()[2], 1])?;

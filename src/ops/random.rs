@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::ops::float_only;
 use crate::tensor::{Tensor, check_alloc};
 
 #[derive(Default)]
@@ -103,17 +104,6 @@ impl Stream {
         let u2 = self.uniform();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
-}
-
-fn float_only(op: &'static str, dtype: DType) -> Result<()> {
-    if !dtype.is_float() {
-        return Err(Error::UnsupportedDType {
-            op,
-            dtype,
-            allowed: "float32, float64",
-        });
-    }
-    Ok(())
 }
 
 fn fill(dtype: DType, shape: &[usize], f: impl FnMut() -> f64) -> Result<Tensor> {

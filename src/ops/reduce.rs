@@ -6,8 +6,8 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_axis, fold_axes, scan_axis, sum_axes};
 use crate::ops::{
-    abs, broadcast_to, cast, equal, exp, is_finite, lead, log, reshape_to, sqrt, square,
-    squared_difference, stop_gradient, transpose, where_, with_lead, zeros,
+    abs, broadcast_to, cast, equal, exp, float_only, is_finite, lead, log, reshape_to, sqrt,
+    square, squared_difference, stop_gradient, transpose, where_, with_lead, zeros,
 };
 use crate::shape::{broadcast_reduction_axes, normalize_axes, normalize_axis};
 use crate::tape;
@@ -388,7 +388,7 @@ fn scan(
 /// log Σ eˣ over `axis`, computed around the (finite) maximum so that large
 /// inputs do not overflow.
 pub fn reduce_logsumexp(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
-    float_only("ReduceLogSumExp", x)?;
+    float_only("ReduceLogSumExp", x.dtype())?;
     let raw_max = reduce_max(x, axis, true)?;
     let shift = stop_gradient(&where_(
         &is_finite(&raw_max)?,
@@ -402,26 +402,15 @@ pub fn reduce_logsumexp(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Res
 
 /// The (biased) variance over `axis`: mean((x − mean x)²).
 pub fn reduce_variance(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
-    float_only("ReduceVariance", x)?;
+    float_only("ReduceVariance", x.dtype())?;
     let mean = reduce_mean(x, axis, true)?;
     reduce_mean(&squared_difference(x, &mean)?, axis, keepdims)
 }
 
 /// The standard deviation over `axis`: √variance.
 pub fn reduce_std(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
-    float_only("ReduceStd", x)?;
+    float_only("ReduceStd", x.dtype())?;
     sqrt(&reduce_variance(x, axis, keepdims)?)
-}
-
-fn float_only(op: &'static str, x: &Tensor) -> Result<()> {
-    if !x.dtype().is_float() {
-        return Err(Error::UnsupportedDType {
-            op,
-            dtype: x.dtype(),
-            allowed: "float32, float64",
-        });
-    }
-    Ok(())
 }
 
 /// Logical or over `axis` of a bool tensor (false when empty).
@@ -533,7 +522,7 @@ pub enum NormOrd {
 /// `None`), or a matrix norm over two axes (ord 'fro', 1 or inf).
 pub fn norm(x: &Tensor, ord: NormOrd, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
     let op = "norm";
-    float_only(op, x)?;
+    float_only(op, x.dtype())?;
     if let NormOrd::P(p) = ord
         && (p.is_nan() || p <= 0.0)
     {

@@ -438,12 +438,28 @@ pub fn random_normal(
     name: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
     let _ = name;
+    normal_like(py, shape, mean, stddev, dtype, seed, ops::random::normal)
+}
+
+/// A normal-distribution sampler of `ops::random`: shape, mean, stddev, dtype, seed.
+type NormalSampler = fn(&[usize], f64, f64, DType, Option<u64>) -> crate::error::Result<Tensor>;
+
+/// The argument handling shared by the normal-distribution samplers.
+fn normal_like(
+    py: Python<'_>,
+    shape: &Bound<'_, PyAny>,
+    mean: f64,
+    stddev: f64,
+    dtype: Option<&Bound<'_, PyAny>>,
+    seed: Option<&Bound<'_, PyAny>>,
+    sample: NormalSampler,
+) -> PyResult<PyTensor> {
     let shape = usize_shape(shape)?;
     let dtype = dtype_or(dtype, DType::F32)?;
     let seed = seed_arg(seed)?;
     let n = shape.iter().product();
     Ok(PyTensor::new(run(py, n, || {
-        ops::random::normal(&shape, mean, stddev, dtype, seed)
+        sample(&shape, mean, stddev, dtype, seed)
     })?))
 }
 
@@ -1631,13 +1647,15 @@ pub fn truncated_normal(
     name: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
     let _ = name;
-    let shape = usize_shape(shape)?;
-    let dtype = dtype_or(dtype, DType::F32)?;
-    let seed = seed_arg(seed)?;
-    let n = shape.iter().product();
-    Ok(PyTensor::new(run(py, n, || {
-        ops::random::truncated_normal(&shape, mean, stddev, dtype, seed)
-    })?))
+    normal_like(
+        py,
+        shape,
+        mean,
+        stddev,
+        dtype,
+        seed,
+        ops::random::truncated_normal,
+    )
 }
 
 #[pyfunction]

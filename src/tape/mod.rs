@@ -231,16 +231,51 @@ pub fn record<F>(op: &'static str, inputs: &[&Tensor], outputs: &[&Tensor], make
 where
     F: FnOnce() -> Vjp,
 {
-    if !is_recording() {
-        return;
-    }
-    let metas: Vec<TensorMeta> = inputs.iter().map(|t| t.meta()).collect();
-    record_metas(op, &metas, outputs, make_vjp);
+    record_inputs(op, inputs, outputs, make_vjp);
 }
 
 /// `record` for inputs known only by their metadata: variable handles, and
 /// the arguments of a custom gradient.
 pub fn record_metas<F>(op: &'static str, inputs: &[TensorMeta], outputs: &[&Tensor], make_vjp: F)
+where
+    F: FnOnce() -> Vjp,
+{
+    record_inputs(op, inputs, outputs, make_vjp);
+}
+
+/// An op input as recording sees it. Metadata (which copies the shape) is
+/// built only for a node that is actually recorded.
+trait Input {
+    fn id(&self) -> TensorId;
+    fn is_float(&self) -> bool;
+    fn meta(&self) -> TensorMeta;
+}
+
+impl Input for &Tensor {
+    fn id(&self) -> TensorId {
+        Tensor::id(self)
+    }
+    fn is_float(&self) -> bool {
+        self.dtype().is_float()
+    }
+    fn meta(&self) -> TensorMeta {
+        Tensor::meta(self)
+    }
+}
+
+impl Input for TensorMeta {
+    fn id(&self) -> TensorId {
+        self.id
+    }
+    fn is_float(&self) -> bool {
+        self.dtype.is_float()
+    }
+    fn meta(&self) -> TensorMeta {
+        self.clone()
+    }
+}
+
+fn record_inputs<I: Input, F>(op: &'static str, inputs: &[I], outputs: &[&Tensor], make_vjp: F)
 where
     F: FnOnce() -> Vjp,
 {
@@ -253,7 +288,7 @@ where
         node.get_or_insert_with(|| {
             Arc::new(Node {
                 op,
-                inputs: inputs.to_vec(),
+                inputs: inputs.iter().map(Input::meta).collect(),
                 outputs: outputs.iter().map(|t| t.meta()).collect(),
                 vjp: (make_vjp.take().expect("built once"))(),
             })
@@ -269,7 +304,7 @@ where
                     let mut st = tape.state();
                     let watched = inputs
                         .iter()
-                        .any(|m| m.dtype.is_float() && st.watched.contains(&m.id));
+                        .any(|m| m.is_float() && st.watched.contains(&m.id()));
                     if !watched {
                         continue;
                     }
@@ -284,8 +319,8 @@ where
                     let tangents: Vec<Option<Tensor>> = inputs
                         .iter()
                         .map(|m| {
-                            if m.dtype.is_float() {
-                                acc.tangent(m.id)
+                            if m.is_float() {
+                                acc.tangent(m.id())
                             } else {
                                 None
                             }
