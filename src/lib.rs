@@ -5,6 +5,7 @@
 //! `dtype`/`shape`/`error`/`tensor` → `kernels` → `tape` ↔ `ops` → `variable`
 //! → `py` (the only module that knows about Python, behind the `python` feature).
 
+pub mod alloc;
 pub mod dtype;
 pub mod error;
 pub mod fastmath;

@@ -9,7 +9,6 @@ pub mod strided;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{ArcArray, ArrayD, IxDyn};
-use rayon::prelude::*;
 
 /// Below this many elements a rayon split costs more than it saves.
 pub const PAR_MIN_LEN: usize = 1 << 15;
@@ -52,9 +51,17 @@ where
     U: Send + Clone,
     F: Fn(T) -> U + Sync + Send,
 {
-    let out: Vec<U> = match a.as_slice() {
-        Some(s) if parallel(s.len()) => s.par_iter().map(|&x| f(x)).collect(),
-        Some(s) => s.iter().map(|&x| f(x)).collect(),
+    let out = match a.as_slice() {
+        // (no iteration plan to build: the small-tensor path stays cheap)
+        Some(xs) => strided::fill_flat(
+            xs.len(),
+            #[inline(always)]
+            |start, dst| {
+                for (d, &x) in dst.iter_mut().zip(&xs[start..]) {
+                    d.write(f(x));
+                }
+            },
+        ),
         // SAFETY: pointer and strides of a live array of this shape.
         None => unsafe { strided::map1(a.shape(), a.as_ptr(), a.strides(), f) },
     };
@@ -76,50 +83,63 @@ where
     F: Fn(T, U) -> O + Sync + Send,
 {
     let n: usize = out_shape.iter().product();
-    let par = parallel(n);
-    let out: Vec<O> = match (a.as_slice(), b.as_slice()) {
-        (Some(x), Some(y)) if x.len() == n && y.len() == n => {
-            if par {
-                x.par_iter()
-                    .zip(y.par_iter())
-                    .map(|(&p, &q)| f(p, q))
-                    .collect()
-            } else {
-                x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
-            }
-        }
-        (Some(x), Some(y)) if x.len() == n && y.len() == 1 => {
-            let q = y[0];
-            if par {
-                x.par_iter().map(|&p| f(p, q)).collect()
-            } else {
-                x.iter().map(|&p| f(p, q)).collect()
-            }
-        }
-        (Some(x), Some(y)) if x.len() == 1 && y.len() == n => {
-            let p = x[0];
-            if par {
-                y.par_iter().map(|&q| f(p, q)).collect()
-            } else {
-                y.iter().map(|&q| f(p, q)).collect()
-            }
-        }
-        _ => {
-            // Invariant: out_shape was computed by broadcast_shapes(a, b).
-            let av = a.broadcast(IxDyn(out_shape)).expect("validated broadcast");
-            let bv = b.broadcast(IxDyn(out_shape)).expect("validated broadcast");
-            // SAFETY: pointers and strides of live views of shape out_shape.
-            unsafe {
-                strided::map2(
-                    out_shape,
-                    (av.as_ptr(), av.strides()),
-                    (bv.as_ptr(), bv.strides()),
-                    f,
-                )
-            }
-        }
+    let out = match (a.as_slice(), b.as_slice()) {
+        (Some(xs), Some(ys)) if xs.len() == n && ys.len() == n => strided::fill_flat(
+            n,
+            #[inline(always)]
+            |start, dst| {
+                for ((d, &x), &y) in dst.iter_mut().zip(&xs[start..]).zip(&ys[start..]) {
+                    d.write(f(x, y));
+                }
+            },
+        ),
+        (Some(xs), Some(&[y])) if xs.len() == n => strided::fill_flat(
+            n,
+            #[inline(always)]
+            |start, dst| {
+                for (d, &x) in dst.iter_mut().zip(&xs[start..]) {
+                    d.write(f(x, y));
+                }
+            },
+        ),
+        (Some(&[x]), Some(ys)) if ys.len() == n => strided::fill_flat(
+            n,
+            #[inline(always)]
+            |start, dst| {
+                for (d, &y) in dst.iter_mut().zip(&ys[start..]) {
+                    d.write(f(x, y));
+                }
+            },
+        ),
+        _ => zip_strided(a, b, out_shape, f),
     };
     from_vec(out_shape, out)
+}
+
+fn zip_strided<T, U, O, F>(
+    a: &ArcArray<T, IxDyn>,
+    b: &ArcArray<U, IxDyn>,
+    out_shape: &[usize],
+    f: F,
+) -> Vec<O>
+where
+    T: Copy + Send + Sync,
+    U: Copy + Send + Sync,
+    O: Send,
+    F: Fn(T, U) -> O + Sync,
+{
+    // Invariant: out_shape was computed by broadcast_shapes(a, b).
+    let av = a.broadcast(IxDyn(out_shape)).expect("validated broadcast");
+    let bv = b.broadcast(IxDyn(out_shape)).expect("validated broadcast");
+    // SAFETY: pointers and strides of live views of shape out_shape.
+    unsafe {
+        strided::map2(
+            out_shape,
+            (av.as_ptr(), av.strides()),
+            (bv.as_ptr(), bv.strides()),
+            f,
+        )
+    }
 }
 
 /// Three-way elementwise select (`where`), all operands broadcast to `out_shape`.

@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::{PAR_MIN_LEN, parallel};
+use super::parallel;
 
 /// The iteration plan: outer dims (rows) and one inner dim, per operand strides.
 struct Plan<const N: usize> {
@@ -80,39 +80,159 @@ impl<const N: usize> Ptrs<N> {
     }
 }
 
-/// Fill a row-major buffer of `shape` by calling `row(offsets, strides,
-/// out_row)` once per row; `row` must initialise every slot it is given.
-fn fill_rows<O: Send, const N: usize, F>(shape: &[usize], strides: [&[isize]; N], row: F) -> Vec<O>
+/// Elements per rayon task: big enough to amortise a task (~µs), small
+/// enough (64–256 KiB of operands) to stay in L2 and to balance two cores.
+const TASK_LEN: usize = 1 << 14;
+
+/// Fill a row-major buffer of `shape` by calling `seg(offsets, strides,
+/// out)` for consecutive pieces of rows; `seg` must initialise every slot
+/// it is given. Pieces never straddle a row, and a long row (a contiguous
+/// operand is one row) is cut into `TASK_LEN` pieces so that it still runs
+/// on every core. Which pieces a thread gets never changes a value.
+fn fill_rows<O: Send, const N: usize, F>(shape: &[usize], strides: [&[isize]; N], seg: F) -> Vec<O>
 where
     F: Fn([isize; N], [isize; N], &mut [MaybeUninit<O>]) + Sync,
 {
     let n: usize = shape.iter().product();
-    let mut out: Vec<O> = Vec::with_capacity(n);
+    let out: Vec<O> = Vec::with_capacity(n);
     if n == 0 {
         return out;
     }
     let p = plan(shape, strides);
-    let inner = p.inner;
+    // SAFETY: the closure initialises every slot it is given (`seg` does).
+    // It maps the flat output range [start, start + dst.len()) to row pieces.
+    unsafe {
+        fill_flat_into(
+            out,
+            n,
+            #[inline(always)]
+            |start: usize, dst: &mut [MaybeUninit<O>]| {
+                let mut done = 0;
+                while done < dst.len() {
+                    let (row, col) = ((start + done) / p.inner, (start + done) % p.inner);
+                    let len = (p.inner - col).min(dst.len() - done);
+                    let mut off = p.row_offsets(row);
+                    for (o, s) in off.iter_mut().zip(p.inner_strides) {
+                        *o += col as isize * s;
+                    }
+                    seg(off, p.inner_strides, &mut dst[done..done + len]);
+                    done += len;
+                }
+            },
+        )
+    }
+}
+
+/// A buffer of `n` elements filled by `fill(start, out)` over consecutive
+/// pieces `[start, start + out.len())`, in `TASK_LEN` tasks on rayon when
+/// `n` is large; `fill` must initialise every slot it is given.
+pub fn fill_flat<O: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<O>]) + Sync) -> Vec<O> {
+    // SAFETY: the contract on `fill` is this function's contract.
+    unsafe { fill_flat_into(Vec::with_capacity(n), n, fill) }
+}
+
+/// # Safety
+/// `fill` must initialise every slot it is given; `out` is empty with
+/// capacity ≥ n.
+unsafe fn fill_flat_into<O: Send>(
+    mut out: Vec<O>,
+    n: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<O>]) + Sync,
+) -> Vec<O> {
     let spare = &mut out.spare_capacity_mut()[..n];
     if parallel(n) {
-        // rows grouped so that each task has at least ~PAR_MIN_LEN/4 elements
-        let rows_per_task = (PAR_MIN_LEN / 4).div_ceil(inner).max(1);
         spare
-            .par_chunks_mut(inner * rows_per_task)
+            .par_chunks_mut(TASK_LEN)
             .enumerate()
-            .for_each(|(t, chunk)| {
-                for (r, dst) in chunk.chunks_mut(inner).enumerate() {
-                    row(p.row_offsets(t * rows_per_task + r), p.inner_strides, dst);
-                }
-            });
+            .for_each(|(t, chunk)| wide(&fill, t * TASK_LEN, chunk));
     } else {
-        for (r, dst) in spare.chunks_mut(inner).enumerate() {
-            row(p.row_offsets(r), p.inner_strides, dst);
-        }
+        wide(&fill, 0, spare);
     }
-    // SAFETY: every one of the n slots was initialised by `row`.
+    // SAFETY: every one of the n slots was initialised by `fill`.
     unsafe { out.set_len(n) };
     out
+}
+
+/// `fill(start, dst)`, compiled a second time for the widest vector unit
+/// the CPU has: the build targets baseline x86-64 (SSE2, 4 floats), but
+/// most machines have AVX2 + FMA (8) or AVX-512 (16). `fill` and the op
+/// closure inside it are inlined into the wide copy, so the whole loop is
+/// recompiled with those features. Values are bitwise the same either way:
+/// the compiler never fuses a·b + c into an FMA on its own.
+#[inline(always)]
+fn wide<O>(fill: &impl Fn(usize, &mut [MaybeUninit<O>]), start: usize, dst: &mut [MaybeUninit<O>]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if simd_level() == 2 {
+            // SAFETY: the CPU has the features (checked at run time).
+            return unsafe { fill_avx512(fill, start, dst) };
+        }
+        if simd_level() == 1 {
+            // SAFETY: as above.
+            return unsafe { fill_avx2(fill, start, dst) };
+        }
+    }
+    fill(start, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi2")]
+unsafe fn fill_avx512<O>(
+    fill: &impl Fn(usize, &mut [MaybeUninit<O>]),
+    start: usize,
+    dst: &mut [MaybeUninit<O>],
+) {
+    fill(start, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,bmi2")]
+unsafe fn fill_avx2<O>(
+    fill: &impl Fn(usize, &mut [MaybeUninit<O>]),
+    start: usize,
+    dst: &mut [MaybeUninit<O>],
+) {
+    fill(start, dst)
+}
+
+/// 0: baseline, 1: AVX2 + FMA, 2: AVX-512; detected once.
+/// `TAPEGRAD_SIMD=baseline|avx2` caps it (for testing the narrower paths).
+#[cfg(target_arch = "x86_64")]
+fn simd_level() -> u8 {
+    use std::sync::OnceLock;
+    static LEVEL: OnceLock<u8> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let cap = match std::env::var("TAPEGRAD_SIMD").as_deref() {
+            Ok("baseline") => 0,
+            Ok("avx2") => 1,
+            _ => 2,
+        };
+        let avx2 = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("bmi2");
+        let avx512 = avx2
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512dq");
+        let level = if avx512 {
+            2
+        } else if avx2 {
+            1
+        } else {
+            0
+        };
+        level.min(cap)
+    })
+}
+
+/// The `len` elements of a unit-stride operand piece, as a slice.
+///
+/// # Safety
+/// `p.offset(off)` must start `len` valid, live `T`s.
+#[inline(always)]
+unsafe fn run<'a, T>(p: *const T, off: isize, len: usize) -> &'a [T] {
+    unsafe { std::slice::from_raw_parts(p.offset(off), len) }
 }
 
 /// `f(a[i])` for every index of `shape`, `a` given by pointer and strides.
@@ -127,13 +247,27 @@ pub unsafe fn map1<T: Copy, O: Send>(
     f: impl Fn(T) -> O + Sync,
 ) -> Vec<O> {
     let ptrs = Ptrs([a as *const u8]);
-    fill_rows(shape, [sa], |off, st, dst| {
-        let pa = ptrs.get(0) as *const T;
-        for (j, d) in dst.iter_mut().enumerate() {
-            // SAFETY: in bounds by the plan, see the function's contract.
-            d.write(f(unsafe { *pa.offset(off[0] + j as isize * st[0]) }));
-        }
-    })
+    fill_rows(
+        shape,
+        [sa],
+        #[inline(always)]
+        |off, st, dst| {
+            let pa = ptrs.get(0) as *const T;
+            // The unit-stride loop is the one the compiler vectorises.
+            if st[0] == 1 {
+                // SAFETY: a unit-stride piece of `a`, see the function's contract.
+                let xs = unsafe { run(pa, off[0], dst.len()) };
+                for (d, &x) in dst.iter_mut().zip(xs) {
+                    d.write(f(x));
+                }
+                return;
+            }
+            for (j, d) in dst.iter_mut().enumerate() {
+                // SAFETY: in bounds by the plan, see the function's contract.
+                d.write(f(unsafe { *pa.offset(off[0] + j as isize * st[0]) }));
+            }
+        },
+    )
 }
 
 /// `f(a[i], b[i])` for every index of `shape`.
@@ -147,20 +281,52 @@ pub unsafe fn map2<T: Copy, U: Copy, O: Send>(
     f: impl Fn(T, U) -> O + Sync,
 ) -> Vec<O> {
     let ptrs = Ptrs([a as *const u8, b as *const u8]);
-    fill_rows(shape, [sa, sb], |off, st, dst| {
-        let (pa, pb) = (ptrs.get(0) as *const T, ptrs.get(1) as *const U);
-        for (j, d) in dst.iter_mut().enumerate() {
-            let j = j as isize;
-            // SAFETY: in bounds by the plan, see the function's contract.
-            let (x, y) = unsafe {
-                (
-                    *pa.offset(off[0] + j * st[0]),
-                    *pb.offset(off[1] + j * st[1]),
-                )
-            };
-            d.write(f(x, y));
-        }
-    })
+    fill_rows(
+        shape,
+        [sa, sb],
+        #[inline(always)]
+        |off, st, dst| {
+            let (pa, pb) = (ptrs.get(0) as *const T, ptrs.get(1) as *const U);
+            let len = dst.len();
+            // SAFETY (all three): unit-stride pieces and constant operands of
+            // live arrays, see the function's contract.
+            match st {
+                [1, 1] => {
+                    let (xs, ys) = unsafe { (run(pa, off[0], len), run(pb, off[1], len)) };
+                    for ((d, &x), &y) in dst.iter_mut().zip(xs).zip(ys) {
+                        d.write(f(x, y));
+                    }
+                    return;
+                }
+                [1, 0] => {
+                    let (xs, y) = unsafe { (run(pa, off[0], len), *pb.offset(off[1])) };
+                    for (d, &x) in dst.iter_mut().zip(xs) {
+                        d.write(f(x, y));
+                    }
+                    return;
+                }
+                [0, 1] => {
+                    let (x, ys) = unsafe { (*pa.offset(off[0]), run(pb, off[1], len)) };
+                    for (d, &y) in dst.iter_mut().zip(ys) {
+                        d.write(f(x, y));
+                    }
+                    return;
+                }
+                _ => {}
+            }
+            for (j, d) in dst.iter_mut().enumerate() {
+                let j = j as isize;
+                // SAFETY: in bounds by the plan, see the function's contract.
+                let (x, y) = unsafe {
+                    (
+                        *pa.offset(off[0] + j * st[0]),
+                        *pb.offset(off[1] + j * st[1]),
+                    )
+                };
+                d.write(f(x, y));
+            }
+        },
+    )
 }
 
 /// `f(a[i], b[i], c[i])` for every index of `shape`.
@@ -175,25 +341,30 @@ pub unsafe fn map3<T: Copy, U: Copy, V: Copy, O: Send>(
     f: impl Fn(T, U, V) -> O + Sync,
 ) -> Vec<O> {
     let ptrs = Ptrs([a as *const u8, b as *const u8, c as *const u8]);
-    fill_rows(shape, [sa, sb, sc], |off, st, dst| {
-        let (pa, pb, pc) = (
-            ptrs.get(0) as *const T,
-            ptrs.get(1) as *const U,
-            ptrs.get(2) as *const V,
-        );
-        for (j, d) in dst.iter_mut().enumerate() {
-            let j = j as isize;
-            // SAFETY: in bounds by the plan, see the function's contract.
-            let (x, y, z) = unsafe {
-                (
-                    *pa.offset(off[0] + j * st[0]),
-                    *pb.offset(off[1] + j * st[1]),
-                    *pc.offset(off[2] + j * st[2]),
-                )
-            };
-            d.write(f(x, y, z));
-        }
-    })
+    fill_rows(
+        shape,
+        [sa, sb, sc],
+        #[inline(always)]
+        |off, st, dst| {
+            let (pa, pb, pc) = (
+                ptrs.get(0) as *const T,
+                ptrs.get(1) as *const U,
+                ptrs.get(2) as *const V,
+            );
+            for (j, d) in dst.iter_mut().enumerate() {
+                let j = j as isize;
+                // SAFETY: in bounds by the plan, see the function's contract.
+                let (x, y, z) = unsafe {
+                    (
+                        *pa.offset(off[0] + j * st[0]),
+                        *pb.offset(off[1] + j * st[1]),
+                        *pc.offset(off[2] + j * st[2]),
+                    )
+                };
+                d.write(f(x, y, z));
+            }
+        },
+    )
 }
 
 #[cfg(test)]

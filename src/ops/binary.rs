@@ -148,6 +148,15 @@ binary_ops! {
     /// (a − b)²; d/da = 2(a − b)·g = −d/db.
     squared_difference "SquaredDifference" numeric real |p, q| (p - q) * (p - q)
         => [saves(a, b) g: g.mul(&a.sub(b)?)?.scale(2.0), g.mul(&a.sub(b)?)?.scale(-2.0)];
+    /// TF's TanhGrad, the VJP of tanh in one pass: a = y = tanh(x), b = g,
+    /// out = g·(1 − y²); d/dy = −2·y·g, d/dg = 1 − y².
+    tanh_grad "TanhGrad" float real |p, q| q * (T::ONE - p * p)
+        => [saves(a, b) g: g.mul(b)?.mul(a)?.scale(-2.0), tanh_grad(a, g)];
+    /// TF's SigmoidGrad, the VJP of sigmoid in one pass: a = y = σ(x),
+    /// b = g, out = g·y(1 − y); d/dy = g·(1 − 2y), d/dg = y(1 − y).
+    sigmoid_grad "SigmoidGrad" float real |p, q| q * (p * (T::ONE - p))
+        => [saves(a, b) g: g.mul(b)?.mul(&Tensor::scalar_of(a.dtype(), 1.0).sub(&a.scale(2.0)?)?),
+            sigmoid_grad(a, g)];
     logical_and "LogicalAnd" bool real |p, q| p && q => [nondiff];
     logical_or "LogicalOr" bool real |p, q| p || q => [nondiff];
 }

@@ -6,7 +6,9 @@
 use crate::dtype::{Num, Real};
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::ops::{OpFn, OpInfo, greater, less, logical_and, where_, zeros};
+use crate::ops::{
+    OpFn, OpInfo, greater, less, logical_and, sigmoid_grad, tanh_grad, where_, zeros,
+};
 use crate::tape;
 use crate::tensor::{Data, Tensor};
 
@@ -251,7 +253,7 @@ unary_ops! {
     sin "Sin" float real |v| v.sin() => [g, in x: g.mul(&cos(x)?)];
     cos "Cos" float real |v| v.cos() => [g, in x: g.mul(&sin(x)?)?.neg()];
     /// d tanh = 1 − tanh², read from the output.
-    tanh "Tanh" float real |v| v.tanh() => [g, out y: g.mul(&ones_minus_square(y)?)];
+    tanh "Tanh" float real |v| v.tanh() => [g, out y: tanh_grad(y, g)];
     /// d √x = 1 / (2√x), read from the output.
     sqrt "Sqrt" float positive |v| v.sqrt() => [g, out y: g.div(y)?.scale(0.5)];
     /// d x^(−1/2) = −½ x^(−3/2) = −½ y³.
@@ -285,7 +287,7 @@ unary_ops! {
     /// Rounds half to even, as TF and numpy do.
     round "Round" float real |v| v.round_even() => [nondiff];
     /// 1 / (1 + e⁻ˣ); d = y(1 − y), read from the output.
-    sigmoid "Sigmoid" float real |v| sigmoid_of(v) => [g, out y: g.mul(&y.mul(&one_minus(y)?)?)];
+    sigmoid "Sigmoid" float real |v| sigmoid_of(v) => [g, out y: sigmoid_grad(y, g)];
     /// max(x, 0); the subgradient at 0 is 0, as in TF.
     relu "Relu" numeric real |v| if v > T::ZERO { v } else { T::ZERO }
         => [g, in x: where_(&greater(x, &zeros(x.dtype(), &[])?)?, g, &zeros(g.dtype(), &[])?)];
@@ -320,15 +322,14 @@ unary_ops! {
 const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
 const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
 
-/// 1 / (1 + e⁻ˣ), written so that neither branch overflows.
+/// 1 / (1 + e⁻ˣ) from e = e^(−|x|) ∈ (0, 1], which never overflows:
+/// 1/(1 + e) for x ≥ 0, e/(1 + e) below. Both sides are computed and one
+/// selected, so the loop stays branch-free and vectorises.
 #[inline(always)]
 fn sigmoid_of<T: Float>(v: T) -> T {
-    if v >= T::ZERO {
-        T::ONE / (T::ONE + (-v).exp())
-    } else {
-        let e = v.exp();
-        e / (T::ONE + e)
-    }
+    let e = (-v.abs()).exp();
+    let r = T::ONE / (T::ONE + e);
+    if v >= T::ZERO { r } else { e * r }
 }
 
 /// 1 − y², the factor in the derivatives of tanh, asin and acos.

@@ -30,6 +30,16 @@ pub(crate) fn run<T: Send>(
     Ok(out?)
 }
 
+/// Every Rust allocation of the extension goes through the buffer cache.
+#[global_allocator]
+static ALLOCATOR: crate::alloc::CachingAllocator = crate::alloc::CachingAllocator::new();
+
+/// Give the cached tensor buffers back to the system; returns the bytes freed.
+#[pyfunction]
+fn _release_cached_memory() -> usize {
+    ALLOCATOR.release()
+}
+
 /// Pending signals (Ctrl-C) surface as their Python exception mid-backward.
 fn check_signals() -> Result<()> {
     Python::attach(|py| py.check_signals())
@@ -46,6 +56,7 @@ fn _after_fork_in_child() {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::tape::set_interrupt_hook(check_signals);
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
+    m.add_function(wrap_pyfunction!(_release_cached_memory, m)?)?;
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<variable::PyVariable>()?;
     m.add_class::<tape::PyTape>()?;
