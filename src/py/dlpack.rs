@@ -46,9 +46,15 @@ pub fn export<'py>(
     copy: Option<bool>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = owner.py();
-    // numpy validates these (CPU only: stream must be None, dl_device (1, 0))
+    if let Some(s) = stream.filter(|s| !s.is_none()) {
+        return Err(PyBufferError::new_err(format!(
+            "__dlpack__: tapegrad tensors live in CPU memory, which has no streams: \
+             stream must be None, got {}",
+            s.repr()?
+        )));
+    }
+    // numpy checks that dl_device, if given, is the CPU (1, 0)
     let kwargs = PyDict::new(py);
-    kwargs.set_item("stream", stream)?;
     kwargs.set_item("dl_device", dl_device)?;
     if wants_versioned(max_version)? {
         kwargs.set_item("max_version", max_version)?;
