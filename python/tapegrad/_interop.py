@@ -65,4 +65,3 @@ def rebuild_tensor(value: np.ndarray) -> Tensor:
 def rebuild_variable(value: np.ndarray, name: str, trainable: bool) -> Variable:
     """Unpickle (or deep-copy) a variable: a new variable with this value."""
     return Variable(value, trainable=trainable, name=name, dtype=value.dtype)
-

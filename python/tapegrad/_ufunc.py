@@ -158,7 +158,9 @@ def _refuse(ufunc: np.ufunc, method: str, why: str = "") -> TypeError:
     )
 
 
-def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def array_ufunc(
+    ufunc: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     """``Tensor.__array_ufunc__(ufunc, method, *inputs, **kwargs)``: run
     ``ufunc`` as the matching tapegrad op, or raise ``TypeError``.
 

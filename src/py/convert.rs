@@ -151,7 +151,9 @@ fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tens
     // unpickled (0, 3) array has (12, 4)), which ndarray's `to_owned` rejects
     // with a panic: build empty tensors from the shape alone
     if view.is_empty() {
-        return Ok(Tensor::from_array(ndarray::ArrayD::<T>::default(view.raw_dim())));
+        return Ok(Tensor::from_array(ndarray::ArrayD::<T>::default(
+            view.raw_dim(),
+        )));
     }
     Ok(Tensor::from_array(view.to_owned()))
 }

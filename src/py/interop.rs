@@ -136,7 +136,12 @@ pub fn variable_state<'py>(
     name: &str,
     trainable: bool,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-    let rebuild = python_attr(py, &REBUILD_VARIABLE, "tapegrad._interop", "rebuild_variable")?;
+    let rebuild = python_attr(
+        py,
+        &REBUILD_VARIABLE,
+        "tapegrad._interop",
+        "rebuild_variable",
+    )?;
     let base_name = name.strip_suffix(":0").unwrap_or(name);
     let args = (to_numpy(py, value)?, base_name, trainable).into_pyobject(py)?;
     Ok((rebuild, args))
