@@ -1,10 +1,11 @@
 """Type stubs for the Rust extension module ``tapegrad._core``."""
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import numpy as np
 
+from tapegrad._interop import Reference
 from tapegrad._shape import TensorShape
 from tapegrad.dtypes import DType
 
@@ -14,7 +15,30 @@ _TensorLike = Any  # Tensor, Variable, Python scalars, nested lists, numpy array
 _DTypeLike = Any  # DType, a dtype name, or a numpy dtype
 _Shape = Any  # an int, a sequence of ints, or an int tensor
 
-class _TensorProtocol:
+# ---- interop (numpy, DLPack, pickle, ref) -------------------------------------------
+
+class _Interop:
+    def ref(self) -> Reference: ...
+    def experimental_ref(self) -> Reference: ...
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray: ...
+    def __array_ufunc__(
+        self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
+    ) -> Any: ...  # a Tensor, or TypeError for what tapegrad cannot record
+    def __dlpack__(
+        self,
+        *,
+        stream: Any = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> Any: ...  # a DLPack capsule
+    def __dlpack_device__(self) -> tuple[int, int]: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+    def __deepcopy__(self, memo: Any, /) -> Self: ...
+
+# ---- end interop ------------------------------------------------------------------
+
+class _TensorProtocol(_Interop):
     @property
     def shape(self) -> TensorShape: ...
     @property
@@ -30,9 +54,7 @@ class _TensorProtocol:
     def __int__(self) -> int: ...
     def __index__(self) -> int: ...
     def __hash__(self) -> int: ...  # always raises TypeError
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray: ...
     __array_priority__: int
-    __array_ufunc__: None
     def __format__(self, spec: str) -> str: ...
     def __add__(self, o: _TensorLike) -> Tensor: ...
     def __radd__(self, o: _TensorLike) -> Tensor: ...
@@ -96,6 +118,7 @@ class Variable(_TensorProtocol):
     def trainable(self) -> bool: ...
     @property
     def _handle_id(self) -> int: ...
+    def __copy__(self) -> Variable: ...
     def read_value(self) -> Tensor: ...
     def value(self) -> Tensor: ...
     def assign(

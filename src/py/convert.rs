@@ -146,7 +146,16 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
 /// array cannot change what a tape recorded.
 fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let a: PyReadonlyArrayDyn<'_, T> = arr.extract()?;
-    Ok(Tensor::from_array(a.as_array().to_owned()))
+    let view = a.as_array();
+    // an empty array may carry the strides of its non-empty shape (an
+    // unpickled (0, 3) array has (12, 4)), which ndarray's `to_owned` rejects
+    // with a panic: build empty tensors from the shape alone
+    if view.is_empty() {
+        return Ok(Tensor::from_array(ndarray::ArrayD::<T>::default(
+            view.raw_dim(),
+        )));
+    }
+    Ok(Tensor::from_array(view.to_owned()))
 }
 
 /// A list of Python ints is int32 unless a value needs int64 (TF's rule).

@@ -3,7 +3,9 @@
 //! bridge in `errors.rs`; heavy calls release the GIL through `run`.
 
 mod convert;
+mod dlpack;
 mod errors;
+mod interop;
 mod ops;
 mod protocol;
 mod tape;

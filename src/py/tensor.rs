@@ -24,12 +24,20 @@ impl PyTensor {
     pub(crate) fn current(&self) -> Tensor {
         self.tensor.clone()
     }
+
+    /// A tensor is immutable, so numpy may view its own buffer.
+    pub(crate) fn numpy_owner<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTensor>> {
+        Ok(slf.clone())
+    }
 }
 
 /// The `#[pymethods]` block of a tensor-like class: `$ty` must have
-/// `fn current(&self) -> Tensor`; `$extra` holds its own methods.
+/// `fn current(&self) -> Tensor` (what operators act on) and
+/// `fn numpy_owner(slf) -> PyResult<Bound<PyTensor>>` (the immutable tensor
+/// that numpy views and DLPack capsules keep alive); `$kind` and `$key` name
+/// the class and its `ref()` in messages; `$extra` holds its own methods.
 macro_rules! tensor_protocol {
-    ($ty:ident, $kind:literal, { $($extra:tt)* }) => {
+    ($ty:ident, $kind:literal, $key:literal, { $($extra:tt)* }) => {
         #[pymethods]
         impl $ty {
             $($extra)*
@@ -88,23 +96,31 @@ macro_rules! tensor_protocol {
                 Err(pyo3::exceptions::PyTypeError::new_err(concat!(
                     $kind,
                     " is unhashable. Instead, use ",
-                    "tensor.ref() as the key."
+                    $key,
+                    " as the key."
                 )))
             }
 
+            /// A hashable reference to this object, for dict keys and sets.
+            #[pyo3(name = "ref")]
+            fn py_ref<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+                $crate::py::interop::reference(slf.as_any())
+            }
+
+            /// TF's older name of `ref()`.
+            fn experimental_ref<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+                $crate::py::interop::reference(slf.as_any())
+            }
+
+            /// numpy 2's `__array__`: without `copy=True`, a read-only array
+            /// sharing the tensor's memory (see `interop::array`).
             #[pyo3(signature = (dtype=None, copy=None))]
             fn __array__<'py>(
-                &self,
-                py: Python<'py>,
-                dtype: Option<Bound<'py, PyAny>>,
+                slf: &Bound<'py, Self>,
+                dtype: Option<&Bound<'py, PyAny>>,
                 copy: Option<bool>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let _ = copy; // numpy() is always a fresh copy
-                let a = $crate::py::convert::to_numpy(py, &self.current())?;
-                match dtype {
-                    Some(d) => a.call_method1("astype", (d,)),
-                    None => Ok(a),
-                }
+                $crate::py::interop::array(&Self::numpy_owner(slf)?, dtype, copy)
             }
 
             #[classattr]
@@ -112,10 +128,33 @@ macro_rules! tensor_protocol {
                 100
             }
 
-            /// numpy ufuncs would silently drop the gradient: defer to our operators.
-            #[classattr]
-            fn __array_ufunc__(py: Python<'_>) -> Py<PyAny> {
-                py.None()
+            /// numpy ufuncs run as tapegrad ops (so gradients flow) or raise;
+            /// the table and the policy are in `tapegrad._ufunc`.
+            #[pyo3(signature = (ufunc, method, *inputs, **kwargs))]
+            fn __array_ufunc__<'py>(
+                &self,
+                ufunc: &Bound<'py, PyAny>,
+                method: &Bound<'py, PyAny>,
+                inputs: &Bound<'py, pyo3::types::PyTuple>,
+                kwargs: Option<&Bound<'py, pyo3::types::PyDict>>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                $crate::py::interop::array_ufunc(ufunc, method, inputs, kwargs)
+            }
+
+            #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
+            fn __dlpack__<'py>(
+                slf: &Bound<'py, Self>,
+                stream: Option<&Bound<'py, PyAny>>,
+                max_version: Option<&Bound<'py, PyAny>>,
+                dl_device: Option<&Bound<'py, PyAny>>,
+                copy: Option<bool>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let owner = Self::numpy_owner(slf)?;
+                $crate::py::dlpack::export(&owner, stream, max_version, dl_device, copy)
+            }
+
+            fn __dlpack_device__(&self) -> (i32, i32) {
+                $crate::py::dlpack::CPU_DEVICE
             }
 
             fn __format__(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
@@ -227,7 +266,7 @@ macro_rules! tensor_protocol {
 }
 pub(crate) use tensor_protocol;
 
-tensor_protocol!(PyTensor, "Tensor", {
+tensor_protocol!(PyTensor, "Tensor", "tensor.ref()", {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         crate::py::protocol::repr(py, &self.tensor, "tapegrad.Tensor")
     }
@@ -242,7 +281,17 @@ tensor_protocol!(PyTensor, "Tensor", {
         self.tensor.id()
     }
 
+    /// Tensors are immutable: a copy, shallow or deep, is the tensor itself (TF).
     fn __copy__(slf: Py<Self>) -> Py<Self> {
         slf
+    }
+
+    fn __deepcopy__(slf: Py<Self>, memo: &Bound<'_, PyAny>) -> Py<Self> {
+        let _ = memo;
+        slf
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+        crate::py::interop::reduce_tensor(py, &self.tensor)
     }
 });

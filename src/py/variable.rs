@@ -51,6 +51,26 @@ impl PyVariable {
         self.read()
     }
 
+    /// numpy views and DLPack capsules of a variable hold a snapshot of its
+    /// current value, unrecorded: `assign` replaces the value's buffer rather
+    /// than writing into it, so a snapshot never sees later updates.
+    pub(crate) fn numpy_owner<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTensor>> {
+        Bound::new(slf.py(), PyTensor::new(slf.get().inner.var.peek()))
+    }
+
+    /// `rebuild_variable` and its arguments: a new variable equal to this one.
+    fn rebuild_args<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+        crate::py::interop::variable_state(
+            py,
+            &self.inner.var.peek(),
+            &self.inner.name,
+            self.trainable(),
+        )
+    }
+
     /// A wrapper of the live variable with this handle, if any.
     pub fn lookup(handle: TensorId) -> Option<PyVariable> {
         let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
@@ -71,7 +91,7 @@ impl Drop for PyVariable {
     }
 }
 
-tensor_protocol!(PyVariable, "Variable", {
+tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
     #[new]
     #[pyo3(signature = (
         initial_value, trainable=None, validate_shape=true, caching_device=None, name=None,
@@ -209,6 +229,30 @@ tensor_protocol!(PyVariable, "Variable", {
         let t = to_tensor(delta, Some(v.dtype()))?;
         v.inner.var.assign_sub(&t)?;
         Ok(read_value.then(|| slf.clone().unbind()))
+    }
+
+    /// `copy.copy(v)` is `v` itself, as in TF: a shallow copy shares the state.
+    fn __copy__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// A new, distinct variable with this name, dtype, shape, value and
+    /// trainable flag (assigning one leaves the other alone).
+    fn __deepcopy__<'py>(
+        &self,
+        py: Python<'py>,
+        memo: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = memo; // copy.deepcopy records the result in it
+        let (rebuild, args) = self.rebuild_args(py)?;
+        rebuild.call1(args)
+    }
+
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+        self.rebuild_args(py)
     }
 
     /// The handle id that stands for this variable on tapes.

@@ -1,0 +1,101 @@
+"""``tf.experimental.dlpack``: exchange tensors with other libraries via DLPack.
+
+Tensors are DLPack producers themselves: ``np.from_dlpack(t)``,
+``torch.from_dlpack(t)`` and ``jax.dlpack.from_dlpack(t)`` read a tensor's
+memory without copying when the consumer speaks DLPack >= 1.0 (the memory is
+marked read-only: tensors are immutable). A consumer of the legacy protocol,
+and ``to_dlpack``, get a private copy, because the legacy capsule cannot mark
+memory read-only. Only CPU memory is exchanged.
+
+>>> import numpy as np, tapegrad as tf
+>>> t = tf.constant([1.0, 2.0])
+>>> a = np.from_dlpack(t)                     # shares t's memory, read-only
+>>> from_dlpack(np.arange(3)).dtype           # copies into a tapegrad tensor
+tapegrad.int64
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._core import Tensor, Variable, convert_to_tensor
+
+__all__ = ["from_dlpack", "to_dlpack"]
+
+# the element types a tapegrad tensor can hold
+_DTYPES = frozenset(np.dtype(d) for d in ("float32", "float64", "int32", "int64", "bool"))
+
+
+class _Capsule:
+    """A bare DLPack capsule dressed as a producer, so numpy can consume it."""
+
+    __slots__ = ("_capsule",)
+
+    def __init__(self, capsule: object) -> None:
+        self._capsule = capsule
+
+    def __dlpack__(self, **kwargs: Any) -> object:
+        # the capsule is what it is: numpy reads its version and device from it
+        return self._capsule
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)
+
+
+def _is_capsule(obj: object) -> bool:
+    return type(obj).__name__ == "PyCapsule"
+
+
+def from_dlpack(dlcapsule: Any) -> Tensor:
+    """A tensor with the contents of a DLPack producer or capsule.
+
+    ``dlcapsule`` is an object with ``__dlpack__`` (a numpy array, a torch or
+    JAX CPU array, a tapegrad tensor) or a capsule from ``to_dlpack`` or a
+    library's own ``to_dlpack``. The values are **copied** into tapegrad's
+    storage (tensors own their memory), so later writes to the producer do
+    not change the tensor. dtypes float32, float64, int32, int64 and bool
+    are kept; others raise ``TypeError``; non-CPU memory raises
+    ``BufferError``.
+
+    >>> import numpy as np
+    >>> from_dlpack(np.array([[1.5, 2.5]]))
+    <tapegrad.Tensor: shape=(1, 2), dtype=float64, numpy=array([[1.5, 2.5]])>
+    """
+    if _is_capsule(dlcapsule):
+        producer: Any = _Capsule(dlcapsule)
+    elif hasattr(dlcapsule, "__dlpack__"):
+        producer = dlcapsule
+    else:
+        raise TypeError(
+            "from_dlpack expects a DLPack capsule or an object with __dlpack__, got "
+            f"{type(dlcapsule).__name__}"
+        )
+    array = np.from_dlpack(producer)
+    if array.dtype not in _DTYPES:
+        raise TypeError(
+            f"from_dlpack: unsupported dtype {array.dtype} (shape {array.shape}); tapegrad "
+            "tensors hold float32, float64, int32, int64 or bool"
+        )
+    return convert_to_tensor(array)
+
+
+def to_dlpack(tf_tensor: Tensor | Variable) -> object:
+    """A legacy DLPack capsule (``"dltensor"``) holding a copy of the tensor.
+
+    For capsule-based consumers such as ``torch.utils.dlpack.from_dlpack``;
+    the capsule can be consumed once. It holds a copy because the legacy
+    capsule cannot mark memory read-only; to share memory instead, pass the
+    tensor itself to a DLPack >= 1.0 consumer (``np.from_dlpack(t)``).
+
+    >>> import numpy as np, tapegrad as tf
+    >>> capsule = to_dlpack(tf.constant([1, 2]))
+    >>> from_dlpack(capsule)
+    <tapegrad.Tensor: shape=(2,), dtype=int32, numpy=array([1, 2], dtype=int32)>
+    """
+    if not isinstance(tf_tensor, (Tensor, Variable)):
+        raise TypeError(
+            f"to_dlpack expects a tapegrad Tensor or Variable, got {type(tf_tensor).__name__}"
+        )
+    return tf_tensor.__dlpack__()
