@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from . import _core
+from . import _core, _inspect
 from ._nest import flatten, pack_sequence_as
 
 __all__ = ["GradientTape", "UnconnectedGradients"]
@@ -157,6 +157,52 @@ class GradientTape:
         if self._tape is None:
             return ()
         return tuple(self._tape.watched_variables())
+
+    # -- introspection -----------------------------------------------------
+    def _snapshot(self) -> _inspect.TapeSnapshot:
+        if self._tape is None:
+            state = "not entered"
+        elif self._spent:
+            state = "released"
+        else:
+            state = "recording" if self._recording else "stopped"
+        return _inspect.snapshot(self._tape, self._persistent, state)
+
+    def summary(self) -> str:
+        """A text table of what the tape has recorded so far, like Keras's
+        ``model.summary()``: one row per op (inputs, outputs, and the bytes
+        its gradient rule keeps alive), then the total, each shared buffer
+        counted once. Returns the text; prints nothing.
+
+        It can be called inside or after the ``with`` block and records
+        nothing. A non-persistent tape frees its record in ``gradient()``;
+        after that the table is empty and says so.
+
+        >>> import tapegrad as tf
+        >>> x = tf.constant([1.0, 2.0])
+        >>> with tf.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = tf.reduce_sum(tf.exp(x))
+        >>> print(tape.summary().splitlines()[4])
+        1  Exp  x0: float32[2]  float32[2]              8
+        """
+        return _inspect.summary(self._snapshot())
+
+    def to_dot(self) -> str:
+        """The recorded graph as Graphviz DOT text (``dot -Tsvg``): a box per
+        op, an ellipse per watched tensor or Variable, dashed ellipses for
+        constants and for outputs nothing recorded consumed; edges carry
+        dtypes and shapes. Same timing rules as ``summary``.
+
+        >>> import tapegrad as tf
+        >>> x = tf.constant([1.0, 2.0])
+        >>> with tf.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = tf.exp(x)
+        >>> tape.to_dot().count("->")
+        2
+        """
+        return _inspect.to_dot(self._snapshot())
 
     # -- differentiation ---------------------------------------------------
     def gradient(
