@@ -1,7 +1,7 @@
 """Type stubs for the Rust extension module ``tapegrad._core``."""
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 
@@ -120,6 +120,10 @@ class Variable(_TensorProtocol):
         read_value: bool = True,
     ) -> Variable | None: ...
 
+# -- docs branch: tape inspection --
+_InspectedTensor: TypeAlias = tuple[int, str, list[int]]
+_InspectedNode: TypeAlias = tuple[str, list[_InspectedTensor], list[_InspectedTensor], int | None]
+
 class Tape:
     """The Rust half of ``GradientTape``."""
 
@@ -131,17 +135,11 @@ class Tape:
     def is_active(self) -> bool: ...
     def reset(self) -> None: ...
     def num_nodes(self) -> int: ...
-    def inspect(
-        self,
-    ) -> tuple[
-        list[tuple[str, list[tuple[int, str, list[int]]], list[tuple[int, str, list[int]]], int | None]],
-        list[int],
-        list[int],
-        int,
-        int,
-    ]:
-        """(nodes, watched_source_ids, variable_handle_ids, saved_bytes, saved_buffers); each node is
-        (op, inputs, outputs, saved_bytes or None) and each tensor (id, dtype, shape)."""
+    # -- docs branch: tape inspection (GradientTape.summary / to_dot) --
+    def inspect(self) -> tuple[list[_InspectedNode], list[int], list[int], int, int]:
+        """(nodes, watched_source_ids, variable_handle_ids, saved_bytes,
+        saved_buffers); each node is (op, inputs, outputs, saved_bytes or None)
+        and each tensor (id, dtype, shape)."""
         ...
     def watch(self, obj: Tensor | Variable) -> str: ...
     def watched_variables(self) -> list[Variable]: ...

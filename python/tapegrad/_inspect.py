@@ -52,9 +52,7 @@ def snapshot(core_tape: Any, persistent: bool, state: str) -> TapeSnapshot:
     # the record outlives a Variable deleted since: it keeps a row, not a name
     names = {h: alive.get(h, "<deleted>") for h in handles}
     nodes = [_Node(op, list(ins), list(outs), saved) for op, ins, outs, saved in raw_nodes]
-    return TapeSnapshot(
-        persistent, state, nodes, list(watched), names, saved_bytes, saved_buffers
-    )
+    return TapeSnapshot(persistent, state, nodes, list(watched), names, saved_bytes, saved_buffers)
 
 
 def _type(meta: _Meta) -> str:
@@ -77,9 +75,10 @@ class _Names:
 
     def __init__(self, snap: TapeSnapshot) -> None:
         self.producer: dict[int, tuple[int, int, int]] = {}  # id -> (row, output, n_outputs)
-        self.source_index = {tid: i for i, tid in enumerate(
-            t for t in snap.watched_sources if t not in snap.variable_names
-        )}
+        self.source_index = {
+            tid: i
+            for i, tid in enumerate(t for t in snap.watched_sources if t not in snap.variable_names)
+        }
         self.variable_names = snap.variable_names
         for row, node in enumerate(snap.nodes, start=1):
             for k, (tid, _, _) in enumerate(node.outputs):
