@@ -36,8 +36,10 @@ def run(name: str, *args: str, plain: bool = True) -> subprocess.CompletedProces
 
 def test_tutorial_prints_the_known_results():
     out = run("tutorial.py").stdout
-    assert "[[ 0.]\n       [ 4.]\n       [ 8.]\n       [12.]]" in out
-    assert "[[  0.]\n       [  4.]\n       [ 32.]\n       [108.]]" in out
+    assert "[[ 0.]\n [ 4.]\n [ 8.]\n [12.]], shape=(4, 1), dtype=float32)" in out
+    assert "[[  0.]\n [  4.]\n [ 32.]\n [108.]], shape=(4, 1), dtype=float32)" in out
+    assert "[[0.]\n [2.]\n [4.]\n [6.]], shape=(4, 1), dtype=float32)" in out
+    assert "<tapegrad.Tensor: shape=(1, 1), dtype=bool, numpy=array([[ True]])>" in out
     assert "RuntimeError: A non-persistent GradientTape can only be used" in out
 
 

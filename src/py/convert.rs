@@ -1,5 +1,6 @@
 //! Python values → tensors (TF's conversion rules) and tensors → numpy.
 
+use ndarray::ArrayD;
 use numpy::{
     PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods, ToPyArray,
 };
@@ -146,7 +147,16 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
 /// array cannot change what a tape recorded.
 fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let a: PyReadonlyArrayDyn<'_, T> = arr.extract()?;
-    Ok(Tensor::from_array(a.as_array().to_owned()))
+    let view = a.as_array();
+    if view.is_empty() {
+        // Trap: ndarray's `to_owned` keeps an empty view's strides (numpy's,
+        // e.g. (36, 12, 4) for shape (0, 3, 3)) and then panics on them.
+        return Ok(Tensor::from_array(ArrayD::from_elem(
+            view.raw_dim(),
+            T::default(),
+        )));
+    }
+    Ok(Tensor::from_array(view.to_owned()))
 }
 
 /// A list of Python ints is int32 unless a value needs int64 (TF's rule).

@@ -540,7 +540,11 @@ mod tests {
             let ((), deeper) = buffers_cloned_during(|| drop(a.clone()));
             assert_eq!(deeper.len(), 1);
         });
-        assert_eq!(nested.len(), 1, "the enclosing listener sees inner clones too");
+        assert_eq!(
+            nested.len(),
+            1,
+            "the enclosing listener sees inner clones too"
+        );
     }
 
     #[test]
