@@ -4,6 +4,7 @@ matplotlib are installed, with a progress bar and a saved plot."""
 
 from __future__ import annotations
 
+import doctest
 import importlib.util
 import os
 import re
@@ -41,6 +42,15 @@ def test_tutorial_prints_the_known_results():
     assert "[[0.]\n [2.]\n [4.]\n [6.]], shape=(4, 1), dtype=float32)" in out
     assert "<tapegrad.Tensor: shape=(1, 1), dtype=bool, numpy=array([[ True]])>" in out
     assert "RuntimeError: A non-persistent GradientTape can only be used" in out
+
+
+def test_training_helper_docstring_examples(monkeypatch):
+    monkeypatch.setenv("TAPEGRAD_EXAMPLES_PLAIN", "1")  # the example shows the plain lines
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    import _training
+
+    result = doctest.testmod(_training)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def check_linear_regression(out: str) -> None:

@@ -51,7 +51,7 @@ def small_program() -> tuple[tf.GradientTape, tf.Variable, tf.Tensor, tf.Tensor]
 
 
 def test_summary_rows_for_a_small_program():
-    tape, w, x, loss = small_program()
+    tape, w, x, loss = small_program()  # keep w alive: the table names live variables
     text = tape.summary()
     assert text.splitlines()[0] == "GradientTape (persistent, stopped): 5 ops recorded"
     rows = body_rows(text)
