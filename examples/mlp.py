@@ -1,7 +1,7 @@
 """A two-layer perceptron from scratch (Dive into Deep Learning, §4.2–4.6)
 on the digits shipped in ``examples/data``: ReLU hidden layer, dropout,
 weight decay, softmax cross-entropy, minibatch SGD with ``GradientTape`` and
-``Variable.assign_sub``. Before training it prints the tape of one step
+``Variable.assign_sub``. At the end it prints the tape of one step
 (``GradientTape.summary()``): the ops, and the memory the backward pass needs.
 
     python examples/mlp.py [--plot PATH | --no-plot]
@@ -46,10 +46,6 @@ def main() -> None:
             loss = loss_fn(x, y, training=True) + weight_decay * penalty
         return loss, tape
 
-    # What one step records (a throwaway step: its gradient is not applied).
-    _, tape = train_step(x_train[:batch_size], y_train[:batch_size])
-    print(tape.summary())
-
     total = epochs * math.ceil(n / batch_size)
     with Progress(total=total, every=100, desc="mlp") as progress:
         for epoch in range(epochs):
@@ -70,6 +66,11 @@ def main() -> None:
         f"test accuracy: {accuracy(net(x_test), y_test):.3f}"
     )
     finish(progress, args, "MLP")
+
+    # What one training step records (a throwaway step: its gradient is not
+    # applied), and how much memory its backward pass holds.
+    _, tape = train_step(x_train[:batch_size], y_train[:batch_size])
+    print(tape.summary())
 
 
 if __name__ == "__main__":

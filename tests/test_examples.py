@@ -65,10 +65,18 @@ def check_classifier(out: str) -> None:
     assert float(final.group(2)) >= 0.95
 
 
+def check_mlp(out: str) -> None:
+    check_classifier(out)
+    # it ends with the tape of one training step
+    assert re.search(r"^GradientTape \(non-persistent, stopped\): \d+ ops recorded$", out, re.M)
+    assert re.search(r"^ *\d+  MatMul ", out, re.M)
+    assert re.search(r"^Saved for backward: [\d,]+ bytes", out, re.M)
+
+
 CASES = [
     ("linear_regression.py", check_linear_regression),
     ("softmax_regression.py", check_classifier),
-    ("mlp.py", check_classifier),
+    ("mlp.py", check_mlp),
 ]
 
 
