@@ -2,16 +2,20 @@
 digits shipped in ``examples/data``: a linear layer, softmax cross-entropy,
 minibatch SGD with ``GradientTape`` and ``Variable.assign_sub``.
 
-    python examples/softmax_regression.py
+    python examples/softmax_regression.py [--plot PATH | --no-plot]
 """
 
 from __future__ import annotations
 
+import math
+
 import tapegrad as tf
 from _digits import accuracy, load, minibatches
+from _training import Progress, finish, parse_args
 
 
 def main() -> None:
+    args = parse_args(__file__, "Softmax regression on 8x8 digits.")
     tf.random.set_seed(0)
     x_train, y_train, x_test, y_test = load()
     w = tf.Variable(tf.random.normal((64, 10), stddev=0.01))
@@ -28,23 +32,28 @@ def main() -> None:
 
     lr, epochs, batch_size = 0.5, 60, 32
     n = x_train.shape[0]
-    for epoch in range(epochs):
-        for idx in minibatches(n, batch_size):
-            x, y = tf.gather(x_train, idx), tf.gather(y_train, idx)
-            with tf.GradientTape() as tape:
-                loss = loss_fn(x, y)
-            for p, g in zip(params, tape.gradient(loss, params), strict=True):
-                p.assign_sub(lr * g)
-        if (epoch + 1) % 20 == 0:
-            print(
-                f"epoch {epoch + 1}: train loss {float(loss_fn(x_train, y_train)):.4f}, "
-                f"train acc {accuracy(net(x_train), y_train):.3f}, "
-                f"test acc {accuracy(net(x_test), y_test):.3f}"
+    total = epochs * math.ceil(n / batch_size)
+    with Progress(total=total, every=100, desc="softmax regression") as progress:
+        for epoch in range(epochs):
+            for idx in minibatches(n, batch_size):
+                x, y = tf.gather(x_train, idx), tf.gather(y_train, idx)
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(x, y)
+                for p, g in zip(params, tape.gradient(loss, params), strict=True):
+                    p.assign_sub(lr * g)
+                progress.step(float(loss))
+            progress.epoch(
+                epoch + 1,
+                show=(epoch + 1) % 20 == 0,
+                train_loss=float(loss_fn(x_train, y_train)),
+                train_acc=accuracy(net(x_train), y_train),
+                test_acc=accuracy(net(x_test), y_test),
             )
     print(
         f"final loss: {float(loss_fn(x_train, y_train)):.4f}, "
         f"test accuracy: {accuracy(net(x_test), y_test):.3f}"
     )
+    finish(progress, args, "softmax regression")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 //! Views that only reinterpret the buffer (transpose, reshape of contiguous
 //! data, variable reads) share storage under a fresh id.
 
+use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -107,10 +108,95 @@ impl Data {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Tensor {
     id: TensorId,
     data: Data,
+}
+
+impl Clone for Tensor {
+    #[inline]
+    fn clone(&self) -> Tensor {
+        // One thread-local read unless `buffers_cloned_during` is listening.
+        if CLONE_LOG_ON.with(Cell::get) {
+            let buffer = self.buffer();
+            CLONE_LOG.with(|log| log.borrow_mut().push(buffer));
+        }
+        Tensor {
+            id: self.id,
+            data: self.data.clone(),
+        }
+    }
+}
+
+/// The memory a tensor's storage spans: views of one allocation (a
+/// transpose, a contiguous reshape, a variable read) share `start`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Buffer {
+    /// The lowest address any element occupies.
+    pub start: usize,
+    pub bytes: usize,
+}
+
+fn span_of<T>(a: &ArcArray<T, IxDyn>) -> Buffer {
+    let size = std::mem::size_of::<T>();
+    let base = a.as_ptr() as usize;
+    if a.is_empty() {
+        return Buffer {
+            start: base,
+            bytes: 0,
+        };
+    }
+    // Element (i0, i1, …) sits at base + Σ ik·stride_k (in elements); with
+    // negative strides the logical first element is not the lowest one.
+    let (mut below, mut above) = (0isize, 0isize);
+    for (&d, &s) in a.shape().iter().zip(a.strides()) {
+        let reach = (d as isize - 1) * s;
+        if reach < 0 {
+            below += reach;
+        } else {
+            above += reach;
+        }
+    }
+    Buffer {
+        start: base.wrapping_add_signed(below * size as isize),
+        bytes: (above - below) as usize * size + size,
+    }
+}
+
+thread_local! {
+    static CLONE_LOG_ON: Cell<bool> = const { Cell::new(false) };
+    static CLONE_LOG: RefCell<Vec<Buffer>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` and return, with its result, the buffers of the tensors cloned on
+/// this thread while it ran. The tape uses it to see what a VJP rule saves:
+/// rules keep a tensor by cloning it while their closure is being built.
+pub fn buffers_cloned_during<T>(f: impl FnOnce() -> T) -> (T, Vec<Buffer>) {
+    struct Restore {
+        was_on: bool,
+        outer: Vec<Buffer>,
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // An enclosing listener also sees what the inner one logged.
+            let inner = CLONE_LOG.with(|log| std::mem::take(&mut *log.borrow_mut()));
+            let mut outer = std::mem::take(&mut self.outer);
+            if self.was_on {
+                outer.extend_from_slice(&inner);
+            }
+            CLONE_LOG.with(|log| *log.borrow_mut() = outer);
+            CLONE_LOG_ON.with(|on| on.set(self.was_on));
+        }
+    }
+    let restore = Restore {
+        was_on: CLONE_LOG_ON.with(|on| on.replace(true)),
+        outer: CLONE_LOG.with(|log| std::mem::take(&mut *log.borrow_mut())),
+    };
+    let out = f();
+    let logged = CLONE_LOG.with(|log| log.borrow().clone());
+    drop(restore);
+    (out, logged)
 }
 
 impl Tensor {
@@ -192,6 +278,11 @@ impl Tensor {
     /// returns, so the tape can tell the two apart.
     pub fn with_fresh_id(&self) -> Tensor {
         Tensor::from_data(self.data.clone())
+    }
+
+    /// The memory this tensor's storage spans (shared by its views).
+    pub fn buffer(&self) -> Buffer {
+        with_data!(&self.data, a => span_of(a))
     }
 
     pub fn meta(&self) -> TensorMeta {

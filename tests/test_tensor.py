@@ -327,3 +327,15 @@ def test_floordiv_mod_and_logical_operators():
     np.testing.assert_array_equal((~p).numpy(), [False, False, True])
     with pytest.raises(tf.errors.InvalidArgumentError):
         _ = tf.constant([1.0]) & tf.constant([2.0])
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3, 3), (3, 0, 2), (2, 3, 0)])
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float32", "float64", "bool"])
+def test_empty_numpy_arrays_convert(shape, dtype):
+    # numpy gives empty arrays non-zero strides; ndarray's to_owned used to
+    # panic on them (found by test_fuzz)
+    a = np.array([], dtype=dtype).reshape(shape)
+    t = tf.constant(a)
+    assert t.shape == shape and t.dtype.name == dtype
+    assert t.numpy().shape == shape
+    assert tf.identity(t).shape == shape

@@ -1,7 +1,7 @@
 """Type stubs for the Rust extension module ``tapegrad._core``."""
 
 from collections.abc import Iterator
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeAlias
 
 import numpy as np
 
@@ -143,6 +143,10 @@ class Variable(_TensorProtocol):
         read_value: bool = True,
     ) -> Variable | None: ...
 
+# -- docs branch: tape inspection --
+_InspectedTensor: TypeAlias = tuple[int, str, list[int]]
+_InspectedNode: TypeAlias = tuple[str, list[_InspectedTensor], list[_InspectedTensor], int | None]
+
 class Tape:
     """The Rust half of ``GradientTape``."""
 
@@ -154,6 +158,12 @@ class Tape:
     def is_active(self) -> bool: ...
     def reset(self) -> None: ...
     def num_nodes(self) -> int: ...
+    # -- docs branch: tape inspection (GradientTape.summary / to_dot) --
+    def inspect(self) -> tuple[list[_InspectedNode], list[int], list[int], int, int]:
+        """(nodes, watched_source_ids, variable_handle_ids, saved_bytes,
+        saved_buffers); each node is (op, inputs, outputs, saved_bytes or None)
+        and each tensor (id, dtype, shape)."""
+        ...
     def watch(self, obj: Tensor | Variable) -> str: ...
     def watched_variables(self) -> list[Variable]: ...
     def gradient(

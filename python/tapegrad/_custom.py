@@ -94,7 +94,17 @@ def custom_gradient(f: Callable[..., Any] | None = None) -> Any:
 def recompute_grad(f: Callable[..., Any]) -> Callable[..., Any]:
     """Trade compute for memory: ``f``'s intermediates are not kept for the
     backward pass; ``f`` is run again under a fresh tape when its gradient
-    is needed (``tf.recompute_grad``)."""
+    is needed (``tf.recompute_grad``).
+
+    >>> import tapegrad as tf
+    >>> block = tf.recompute_grad(lambda h: tf.tanh(h) * 2.0)
+    >>> x = tf.constant(0.0)
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = block(x)
+    >>> float(tape.gradient(y, x))  # 2·(1 − tanh²(0))
+    2.0
+    """
 
     @functools.wraps(f)
     def inner(*args: Any, **kwargs: Any) -> Any:

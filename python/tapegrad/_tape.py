@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from . import _core
+from . import _core, _inspect
 from ._nest import flatten, pack_sequence_as
 
 __all__ = ["GradientTape", "UnconnectedGradients"]
@@ -36,7 +36,16 @@ _NONFLOAT_WARNINGS_LEFT = [5]
 
 
 class UnconnectedGradients(enum.Enum):
-    """What ``gradient`` returns for a source the target does not depend on."""
+    """What ``gradient`` returns for a source the target does not depend on.
+
+    >>> import tapegrad as tf
+    >>> x, unused = tf.constant(1.0), tf.constant(2.0)
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch([x, unused])
+    ...     y = x * 3.0
+    >>> float(tape.gradient(y, unused, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+    0.0
+    """
 
     NONE = "none"
     ZERO = "zero"
@@ -110,6 +119,14 @@ class GradientTape:
 
         Unlike TF, watching outside the tape's context raises (TF silently
         ignores it, and the gradient later comes back ``None``).
+
+        >>> import tapegrad as tf
+        >>> params = {"a": tf.constant(1.0), "b": [tf.constant(2.0)]}
+        >>> with tf.GradientTape() as tape:
+        ...     tape.watch(params)
+        ...     y = params["a"] * params["b"][0]
+        >>> [float(g) for g in tape.gradient(y, [params["a"], params["b"][0]])]
+        [2.0, 1.0]
         """
         for t in flatten(tensor):
             if not _is_watchable(t):
@@ -133,7 +150,17 @@ class GradientTape:
 
     @contextlib.contextmanager
     def stop_recording(self) -> Iterator[None]:
-        """Temporarily stop recording on this tape (other tapes are unaffected)."""
+        """Temporarily stop recording on this tape (other tapes are unaffected).
+
+        >>> import tapegrad as tf
+        >>> x = tf.constant(2.0)
+        >>> with tf.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     with tape.stop_recording():
+        ...         y = x * x
+        >>> print(tape.gradient(y, x))
+        None
+        """
         if self._tape is None:
             raise RuntimeError("Trying to stop recording a tape which is not recording.")
         if not self._recording:
@@ -145,18 +172,82 @@ class GradientTape:
             self._push()
 
     def reset(self) -> None:
-        """Forget everything recorded and watched so far; keep recording."""
+        """Forget everything recorded and watched so far; keep recording.
+
+        >>> import tapegrad as tf
+        >>> x = tf.constant(2.0)
+        >>> with tf.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = x * x
+        ...     tape.reset()
+        >>> print(tape.gradient(y, x))
+        None
+        """
         if not self._recording:
             raise ValueError("Tape is not recording.")
         self._tape.reset()
 
     def watched_variables(self) -> tuple[Any, ...]:
-        """The variables this tape watched, in creation order."""
+        """The variables this tape watched, in creation order.
+
+        >>> import tapegrad as tf
+        >>> a, b = tf.Variable(1.0, name="a"), tf.Variable(2.0, name="b")
+        >>> with tf.GradientTape() as tape:
+        ...     y = b * a
+        >>> [v.name for v in tape.watched_variables()]
+        ['a:0', 'b:0']
+        """
         if self._spent:
             return self._spent_variables
         if self._tape is None:
             return ()
         return tuple(self._tape.watched_variables())
+
+    # -- introspection -----------------------------------------------------
+    def _snapshot(self) -> _inspect.TapeSnapshot:
+        if self._tape is None:
+            state = "not entered"
+        elif self._spent:
+            state = "released"
+        else:
+            state = "recording" if self._recording else "stopped"
+        return _inspect.snapshot(self._tape, self._persistent, state)
+
+    def summary(self) -> str:
+        """A text table of what the tape has recorded so far, like Keras's
+        ``model.summary()``: one row per op (inputs, outputs, and the bytes
+        its gradient rule keeps alive), then the total, each shared buffer
+        counted once. Returns the text; prints nothing.
+
+        It can be called inside or after the ``with`` block and records
+        nothing. A non-persistent tape frees its record in ``gradient()``;
+        after that the table is empty and says so.
+
+        >>> import tapegrad as tf
+        >>> x = tf.constant([1.0, 2.0])
+        >>> with tf.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = tf.reduce_sum(tf.exp(x))
+        >>> print(tape.summary().splitlines()[4])
+        1  Exp  x0: float32[2]  float32[2]              8
+        """
+        return _inspect.summary(self._snapshot())
+
+    def to_dot(self) -> str:
+        """The recorded graph as Graphviz DOT text (``dot -Tsvg``): a box per
+        op, an ellipse per watched tensor or Variable, dashed ellipses for
+        constants and for outputs nothing recorded consumed; edges carry
+        dtypes and shapes. Same timing rules as ``summary``.
+
+        >>> import tapegrad as tf
+        >>> x = tf.constant([1.0, 2.0])
+        >>> with tf.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = tf.exp(x)
+        >>> tape.to_dot().count("->")
+        2
+        """
+        return _inspect.to_dot(self._snapshot())
 
     # -- differentiation ---------------------------------------------------
     def gradient(
@@ -172,6 +263,13 @@ class GradientTape:
         entry also means ones, and a seed must have its target's shape).
         Sources the target does not depend on give ``None``, or zeros with
         ``unconnected_gradients='zero'``.
+
+        >>> import tapegrad as tf
+        >>> w = tf.Variable([1.0, 2.0])
+        >>> with tf.GradientTape() as tape:
+        ...     y = tf.reduce_sum(w * w)
+        >>> tape.gradient(y, {"w": w})["w"].numpy()
+        array([2., 4.], dtype=float32)
         """
         self._check_usable()
         self._leave_context()
@@ -255,6 +353,15 @@ class GradientTape:
         over rows and nothing to trace. ``parallel_iterations`` caps how
         many rows go through at once; ``experimental_use_pfor=False`` runs
         the rows one at a time (and, as in TF, needs a persistent tape).
+
+        >>> import tapegrad as tf
+        >>> x = tf.constant([1.0, 2.0])
+        >>> with tf.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = x * x
+        >>> tape.jacobian(y, x).numpy()
+        array([[2., 0.],
+               [0., 4.]], dtype=float32)
         """
         zero = _unconnected_is_zero(unconnected_gradients)
         self._begin_jacobian("jacobian", experimental_use_pfor)
@@ -280,6 +387,14 @@ class GradientTape:
 
         Unlike TF, an unconnected target gives ``None`` under
         ``UnconnectedGradients.NONE`` (TF returns zeros).
+
+        >>> import tapegrad as tf
+        >>> x = tf.constant([[1.0, 2.0], [3.0, 4.0]])  # two examples
+        >>> with tf.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = x * x
+        >>> tape.batch_jacobian(y, x).shape  # one 2×2 jacobian per example
+        TensorShape([2, 2, 2])
         """
         zero = _unconnected_is_zero(unconnected_gradients)
         target_shape = tuple(target.shape)

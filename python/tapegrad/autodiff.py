@@ -28,6 +28,13 @@ class ForwardAccumulator:
 
     JVPs come from each op's VJP by the transposition trick (the VJP is
     linear in its cotangent), so every differentiable op has one.
+
+    >>> import tapegrad as tf
+    >>> x = tf.constant([1.0, 2.0])
+    >>> with tf.autodiff.ForwardAccumulator(x, tf.constant([1.0, 1.0])) as acc:
+    ...     y = tf.reduce_sum(x * x)
+    >>> float(acc.jvp(y))  # ⟨2x, (1, 1)⟩
+    6.0
     """
 
     def __init__(self, primals: Any, tangents: Any) -> None:
@@ -71,7 +78,15 @@ class ForwardAccumulator:
         unconnected_gradients: UnconnectedGradients | str = UnconnectedGradients.NONE,
     ) -> Any:
         """The tangent of each of ``primals`` (``None``, or zeros with
-        ``'zero'``, for those that do not depend on the watched primals)."""
+        ``'zero'``, for those that do not depend on the watched primals).
+
+        >>> import tapegrad as tf
+        >>> x, other = tf.constant(3.0), tf.constant(1.0)
+        >>> with tf.autodiff.ForwardAccumulator(x, tf.constant(1.0)) as acc:
+        ...     y = x * x
+        >>> float(acc.jvp(y)), acc.jvp(other), float(acc.jvp(other, "zero"))
+        (6.0, None, 0.0)
+        """
         zero = _unconnected_is_zero(unconnected_gradients)
         out = []
         for p in flatten(primals):

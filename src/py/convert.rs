@@ -1,5 +1,6 @@
 //! Python values → tensors (TF's conversion rules) and tensors → numpy.
 
+use ndarray::ArrayD;
 use numpy::{
     PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods, ToPyArray,
 };
@@ -147,12 +148,12 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
 fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let a: PyReadonlyArrayDyn<'_, T> = arr.extract()?;
     let view = a.as_array();
-    // an empty array may carry the strides of its non-empty shape (an
-    // unpickled (0, 3) array has (12, 4)), which ndarray's `to_owned` rejects
-    // with a panic: build empty tensors from the shape alone
     if view.is_empty() {
-        return Ok(Tensor::from_array(ndarray::ArrayD::<T>::default(
+        // Trap: ndarray's `to_owned` keeps an empty view's strides (numpy's,
+        // e.g. (36, 12, 4) for shape (0, 3, 3)) and then panics on them.
+        return Ok(Tensor::from_array(ArrayD::from_elem(
             view.raw_dim(),
+            T::default(),
         )));
     }
     Ok(Tensor::from_array(view.to_owned()))

@@ -55,6 +55,10 @@ fn identity_rows(dtype: DType, shape: &[usize], start: usize, count: usize) -> R
     ops::cast(&Tensor::from_vec(&seed_shape, v)?, dtype)
 }
 
+type MetaTuple = (u64, &'static str, Vec<usize>);
+type NodeTuple = (&'static str, Vec<MetaTuple>, Vec<MetaTuple>, Option<usize>);
+type InspectTuple = (Vec<NodeTuple>, Vec<u64>, Vec<u64>, usize, usize);
+
 #[pymethods]
 impl PyTape {
     #[new]
@@ -89,6 +93,32 @@ impl PyTape {
 
     fn num_nodes(&self) -> usize {
         self.tape.num_nodes()
+    }
+
+    /// A snapshot of the record for `GradientTape.summary` / `to_dot`:
+    /// `(nodes, watched_source_ids, variable_handle_ids, saved_bytes,
+    /// saved_buffers)`, each node
+    /// `(op, inputs, outputs, saved_bytes_or_None)` and each tensor
+    /// `(id, dtype_name, shape)`.
+    fn inspect(&self) -> InspectTuple {
+        let view = self.tape.inspect();
+        let metas = |ms: Vec<TensorMeta>| -> Vec<MetaTuple> {
+            ms.into_iter()
+                .map(|m| (m.id, m.dtype.name(), m.shape))
+                .collect()
+        };
+        let nodes = view
+            .nodes
+            .into_iter()
+            .map(|n| (n.op, metas(n.inputs), metas(n.outputs), n.saved_bytes))
+            .collect();
+        (
+            nodes,
+            view.watched_sources,
+            self.tape.watched_variables(),
+            view.saved_bytes,
+            view.saved_buffers,
+        )
     }
 
     /// Watch one tensor or variable; returns its dtype's name.
@@ -399,7 +429,7 @@ pub fn record_custom(
     let outs: Vec<Tensor> = outputs.iter().map(|o| o.tensor().clone()).collect();
     let out_refs: Vec<&Tensor> = outs.iter().collect();
     let dtypes: Vec<DType> = metas.iter().map(|m| m.dtype).collect();
-    tape::record_metas("CustomGradient", &metas, &out_refs, move || {
+    tape::record_foreign("CustomGradient", &metas, &out_refs, move || {
         let vjp = Arc::new(vjp);
         Box::new(move |grads, _| {
             Python::attach(|py| -> PyResult<Vec<Option<Tensor>>> {

@@ -7,11 +7,11 @@ mod backward;
 mod forward;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::tensor::{Tensor, TensorId, TensorMeta};
+use crate::tensor::{Buffer, Tensor, TensorId, TensorMeta, buffers_cloned_during};
 
 pub use backward::{Unconnected, gradient, set_interrupt_hook};
 pub use forward::Accumulator;
@@ -21,6 +21,8 @@ pub use forward::Accumulator;
 /// batch dimensions (`batch ++ out_shape`, see `ops::lead`) and the
 /// broadcast output shape; the traversal sums it back down to each input.
 /// Rules are written with tapegrad ops, so active tapes record them too.
+/// A rule keeps a tensor for its backward pass by cloning it while the
+/// closure is built (inside `make_vjp`): that is what `Tape::inspect` counts.
 pub type Vjp = Box<dyn Fn(&[Tensor], &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 
 /// One recorded op application.
@@ -29,6 +31,34 @@ pub struct Node {
     pub inputs: Vec<TensorMeta>,
     pub outputs: Vec<TensorMeta>,
     pub vjp: Vjp,
+    /// The distinct buffers `vjp` keeps alive; `None` for a foreign (Python)
+    /// rule, whose captures Rust cannot see.
+    pub saved: Option<Vec<Buffer>>,
+}
+
+/// One recorded node as `Tape::inspect` reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeView {
+    pub op: &'static str,
+    pub inputs: Vec<TensorMeta>,
+    pub outputs: Vec<TensorMeta>,
+    /// Bytes of the distinct buffers this node's VJP keeps alive (`None`: a
+    /// foreign rule, unknown).
+    pub saved_bytes: Option<usize>,
+}
+
+/// A read-only snapshot of what a tape holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TapeView {
+    /// In recording order.
+    pub nodes: Vec<NodeView>,
+    /// The inputs that no recorded node produced and that the tape watches
+    /// (watched tensors and variable handles), in order of first use.
+    pub watched_sources: Vec<TensorId>,
+    /// Bytes held by the nodes' saved buffers, each buffer counted once
+    /// however many nodes (or inputs of one node) share it.
+    pub saved_bytes: usize,
+    pub saved_buffers: usize,
 }
 
 #[derive(Default)]
@@ -209,6 +239,42 @@ impl Tape {
         self.state().nodes.len()
     }
 
+    /// What the tape has recorded so far, without touching it.
+    pub fn inspect(&self) -> TapeView {
+        let (nodes, watched) = {
+            let st = self.state();
+            (st.nodes.clone(), st.watched.clone())
+        };
+        let mut view = TapeView::default();
+        let mut produced: HashSet<TensorId> = HashSet::new();
+        let mut sources_seen: HashSet<TensorId> = HashSet::new();
+        let mut all_saved: HashMap<usize, usize> = HashMap::new();
+        for node in &nodes {
+            for m in &node.inputs {
+                if !produced.contains(&m.id) && watched.contains(&m.id) && sources_seen.insert(m.id)
+                {
+                    view.watched_sources.push(m.id);
+                }
+            }
+            produced.extend(node.outputs.iter().map(|m| m.id));
+            if let Some(saved) = &node.saved {
+                for b in saved {
+                    let bytes = all_saved.entry(b.start).or_insert(0);
+                    *bytes = (*bytes).max(b.bytes);
+                }
+            }
+            view.nodes.push(NodeView {
+                op: node.op,
+                inputs: node.inputs.clone(),
+                outputs: node.outputs.clone(),
+                saved_bytes: node.saved.as_ref().map(|s| s.iter().map(|b| b.bytes).sum()),
+            });
+        }
+        view.saved_bytes = all_saved.values().sum();
+        view.saved_buffers = all_saved.len();
+        view
+    }
+
     /// The recorded nodes; a persistent tape keeps its own copy, a
     /// non-persistent one hands them over so that the backward pass frees
     /// each node's saved tensors as soon as it is done with it.
@@ -231,16 +297,36 @@ pub fn record<F>(op: &'static str, inputs: &[&Tensor], outputs: &[&Tensor], make
 where
     F: FnOnce() -> Vjp,
 {
-    record_inputs(op, inputs, outputs, make_vjp);
+    record_inputs(op, inputs, outputs, make_vjp, false);
 }
 
-/// `record` for inputs known only by their metadata: variable handles, and
-/// the arguments of a custom gradient.
+/// `record` for inputs known only by their metadata: variable handles.
 pub fn record_metas<F>(op: &'static str, inputs: &[TensorMeta], outputs: &[&Tensor], make_vjp: F)
 where
     F: FnOnce() -> Vjp,
 {
-    record_inputs(op, inputs, outputs, make_vjp);
+    record_inputs(op, inputs, outputs, make_vjp, false);
+}
+
+/// `record_metas` for a rule written in another language (a Python custom
+/// gradient): what it keeps alive is invisible here, and reported unknown.
+pub fn record_foreign<F>(op: &'static str, inputs: &[TensorMeta], outputs: &[&Tensor], make_vjp: F)
+where
+    F: FnOnce() -> Vjp,
+{
+    record_inputs(op, inputs, outputs, make_vjp, true);
+}
+
+/// Distinct buffers, by start address (the widest span of each).
+fn distinct(buffers: Vec<Buffer>) -> Vec<Buffer> {
+    let mut out: Vec<Buffer> = Vec::with_capacity(buffers.len());
+    for b in buffers {
+        match out.iter_mut().find(|o| o.start == b.start) {
+            Some(o) => o.bytes = o.bytes.max(b.bytes),
+            None => out.push(b),
+        }
+    }
+    out
 }
 
 /// An op input as recording sees it. Metadata (which copies the shape) is
@@ -275,8 +361,13 @@ impl Input for TensorMeta {
     }
 }
 
-fn record_inputs<I: Input, F>(op: &'static str, inputs: &[I], outputs: &[&Tensor], make_vjp: F)
-where
+fn record_inputs<I: Input, F>(
+    op: &'static str,
+    inputs: &[I],
+    outputs: &[&Tensor],
+    make_vjp: F,
+    foreign: bool,
+) where
     F: FnOnce() -> Vjp,
 {
     if !is_recording() {
@@ -286,11 +377,13 @@ where
     let mut node: Option<Arc<Node>> = None;
     let mut build = || -> Arc<Node> {
         node.get_or_insert_with(|| {
+            let (vjp, saved) = buffers_cloned_during(make_vjp.take().expect("built once"));
             Arc::new(Node {
                 op,
                 inputs: inputs.iter().map(Input::meta).collect(),
                 outputs: outputs.iter().map(|t| t.meta()).collect(),
-                vjp: (make_vjp.take().expect("built once"))(),
+                vjp,
+                saved: (!foreign).then(|| distinct(saved)),
             })
         })
         .clone()
@@ -365,4 +458,105 @@ pub fn record_variable_read(handle: &TensorMeta, trainable: bool, value: &Tensor
         &[value],
         || Box::new(|g, _| Ok(vec![Some(g[0].clone())])),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops;
+
+    fn f64s(shape: &[usize]) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::from_vec(shape, (0..n).map(|i| i as f64 + 1.0).collect()).unwrap()
+    }
+
+    fn recorded(tape: &Tape) -> Vec<(&'static str, Option<usize>)> {
+        tape.inspect()
+            .nodes
+            .iter()
+            .map(|n| (n.op, n.saved_bytes))
+            .collect()
+    }
+
+    #[test]
+    fn inspect_counts_each_saved_buffer_once() {
+        let x = f64s(&[3]); // 24 bytes
+        let tape = Tape::new(true, true);
+        tape.push().unwrap();
+        tape.watch(x.id());
+        let sq = ops::multiply(&x, &x).unwrap(); // saves x (twice: one buffer)
+        let y = ops::tanh(&sq).unwrap(); // saves its output
+        let r = ops::reshape_to(&y, &[3, 1]).unwrap(); // saves nothing
+        let s = ops::reduce_sum(&r, None, false).unwrap(); // saves nothing
+        let z = ops::multiply(&s, &x).unwrap(); // saves s (8 bytes) and x again
+        tape.pop();
+        assert_eq!(
+            recorded(&tape),
+            [
+                ("Mul", Some(24)),
+                ("Tanh", Some(24)),
+                ("Reshape", Some(0)),
+                ("Sum", Some(0)),
+                ("Mul", Some(32)),
+            ]
+        );
+        let view = tape.inspect();
+        // x, tanh's output and s, each once
+        assert_eq!((view.saved_bytes, view.saved_buffers), (24 + 24 + 8, 3));
+        assert_eq!(view.watched_sources, [x.id()]);
+        let last = view.nodes.last().unwrap();
+        assert_eq!(last.inputs, [s.meta(), x.meta()]);
+        assert_eq!(last.outputs, [z.meta()]);
+    }
+
+    #[test]
+    fn a_view_shares_its_buffer() {
+        let a = f64s(&[2, 3]);
+        let t = ops::transpose(&a, None).unwrap();
+        assert_eq!(a.buffer(), t.buffer());
+        assert_eq!(a.buffer().bytes, 48);
+        let tape = Tape::new(true, true);
+        tape.push().unwrap();
+        tape.watch(a.id());
+        tape.watch(t.id());
+        ops::matmul(&a, &t, false, false).unwrap(); // saves a and its transpose
+        tape.pop();
+        let view = tape.inspect();
+        assert_eq!(view.nodes[0].saved_bytes, Some(48));
+        assert_eq!((view.saved_bytes, view.saved_buffers), (48, 1));
+        assert_eq!(view.watched_sources, [a.id(), t.id()]);
+    }
+
+    #[test]
+    fn clones_are_logged_only_while_listening() {
+        let a = f64s(&[4]);
+        let _outside = a.clone();
+        let ((), inner) = buffers_cloned_during(|| {
+            let _kept = a.clone();
+        });
+        assert_eq!(inner, [a.buffer()]);
+        let _after = a.clone();
+        let ((), nested) = buffers_cloned_during(|| {
+            let ((), deeper) = buffers_cloned_during(|| drop(a.clone()));
+            assert_eq!(deeper.len(), 1);
+        });
+        assert_eq!(
+            nested.len(),
+            1,
+            "the enclosing listener sees inner clones too"
+        );
+    }
+
+    #[test]
+    fn a_non_persistent_tape_hands_its_nodes_over() {
+        let x = f64s(&[2]);
+        let tape = Tape::new(false, true);
+        tape.push().unwrap();
+        tape.watch(x.id());
+        ops::exp(&x).unwrap();
+        tape.pop();
+        assert_eq!(recorded(&tape), [("Exp", Some(16))]);
+        drop(tape.take_nodes());
+        assert_eq!(tape.inspect(), TapeView::default());
+    }
 }
