@@ -273,6 +273,11 @@ impl Optimizer {
         })
     }
 
+    /// The name errors carry ("Adam", "SGD", …).
+    pub fn name(&self) -> &'static str {
+        self.op
+    }
+
     pub fn rule(&self) -> &Rule {
         &self.rule
     }
