@@ -394,8 +394,12 @@ impl Optimizer {
             Clip::GlobalNorm(c) => {
                 let total: f64 = updates.iter().map(|u| squared_norm(&u.gradient)).sum();
                 let norm = total.sqrt();
-                // `norm - norm` turns an infinite or NaN norm into a NaN scale
-                let scale = c * (1.0 / norm).min(1.0 / c) + (norm - norm);
+                // an infinite or NaN norm makes every gradient NaN, as in Keras
+                let scale = if norm.is_finite() {
+                    c * (1.0 / norm).min(1.0 / c)
+                } else {
+                    f64::NAN
+                };
                 vec![Some(scale); updates.len()]
             }
             Clip::None | Clip::Value(_) => vec![None; updates.len()],
@@ -1085,6 +1089,35 @@ mod tests {
             &[0.5, 1.5, 2.5]
         );
         assert_ne!(after.id(), before.id());
+    }
+
+    #[test]
+    fn an_unshared_buffer_is_updated_in_place() {
+        let var = Variable::new(Tensor::from_vec(&[4], vec![1.0f64; 4]).unwrap(), true);
+        let address = |v: &Variable| v.peek().array::<f64>().unwrap().as_ptr() as usize;
+        let before = address(&var);
+        let mut opt = Optimizer::new(
+            "Adam",
+            Rule::Adam {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-7,
+                amsgrad: true,
+            },
+            Clip::None,
+        )
+        .unwrap();
+        for step in 0..3 {
+            let g = Tensor::from_vec(&[4], vec![0.5f64; 4]).unwrap();
+            let u = Update {
+                variable: &var,
+                name: "v",
+                gradient: g,
+                weight_decay: Some(0.01),
+            };
+            opt.apply(&[u], 0.1, step).unwrap();
+        }
+        assert_eq!(address(&var), before);
     }
 
     #[test]

@@ -192,9 +192,12 @@ def test_defaults_are_keras_defaults(kind):
 @pytest.mark.parametrize("kind", ["SGD", "Adam", "RMSprop", "Adagrad"])
 def test_weight_decay_for_every_optimizer(kind, dtype):
     run_and_compare(kind, {"weight_decay": 0.05}, (2, 3), dtype)
-    run_and_compare(kind, {"weight_decay": 0.05, "momentum": 0.5} if kind == "SGD" else {
-        "weight_decay": 0.0
-    }, (4,), dtype)
+    run_and_compare(
+        kind,
+        {"weight_decay": 0.05, "momentum": 0.5} if kind == "SGD" else {"weight_decay": 0.0},
+        (4,),
+        dtype,
+    )
 
 
 def test_weight_decay_exclusions():
@@ -371,8 +374,12 @@ def test_variables_created_after_the_first_step_get_slots_lazily(kind, hp, dtype
         np.testing.assert_allclose(a.numpy(), ref_a.w, **tol(dtype))
     if kind == "Adam":
         assert opt.get_slot_names() == ["momentum", "velocity", "velocity_hat"]
-        np.testing.assert_allclose(opt.get_slot(b, "momentum").numpy(), ref_b.slots["m"], **tol(dtype))
-        np.testing.assert_allclose(opt.get_slot(a, "velocity").numpy(), ref_a.slots["v"], **tol(dtype))
+        np.testing.assert_allclose(
+            opt.get_slot(b, "momentum").numpy(), ref_b.slots["m"], **tol(dtype)
+        )
+        np.testing.assert_allclose(
+            opt.get_slot(a, "velocity").numpy(), ref_a.slots["v"], **tol(dtype)
+        )
         np.testing.assert_allclose(
             opt.get_slot(a, "velocity_hat").numpy(), ref_a.slots["vhat"], **tol(dtype)
         )
@@ -537,7 +544,9 @@ def test_optimizers_in_two_threads_each_update_their_own_variables():
 def test_shape_mismatch_names_optimizer_variable_and_shapes():
     w = tf.Variable(np.zeros((2, 3), np.float32), name="kernel")
     opt = tf.optimizers.Adam()
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Adam: .*'kernel:0'.*\[3, 2\].*\[2, 3\]"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"Adam: .*'kernel:0'.*\[3, 2\].*\[2, 3\]"
+    ):
         opt.apply([tf.zeros([3, 2])], [w])
     with pytest.raises(ValueError, match="kernel:0"):
         opt.apply([tf.zeros([2, 3, 1])], [w])
@@ -546,13 +555,17 @@ def test_shape_mismatch_names_optimizer_variable_and_shapes():
 def test_dtype_mismatch_names_optimizer_variable_and_dtypes():
     w = tf.Variable(np.zeros(2, np.float32), name="w32")
     opt = tf.optimizers.RMSprop()
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"RMSprop: .*'w32:0'.*float64.*float32"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"RMSprop: .*'w32:0'.*float64.*float32"
+    ):
         opt.apply([tf.constant(np.zeros(2))], [w])
 
 
 def test_non_variable_and_non_float_targets():
     opt = tf.optimizers.SGD()
-    with pytest.raises(ValueError, match="SGD: can only update tapegrad.Variable objects, got a Tensor"):
+    with pytest.raises(
+        ValueError, match="SGD: can only update tapegrad.Variable objects, got a Tensor"
+    ):
         opt.apply([tf.constant(1.0)], [tf.constant(2.0)])
     with pytest.raises(ValueError, match="got a ndarray"):
         opt.apply_gradients([(np.ones(2), np.ones(2))])

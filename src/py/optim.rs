@@ -42,10 +42,7 @@ fn class_name(kind: &str) -> Option<&'static str> {
     })
 }
 
-fn variable<'a, 'py>(
-    op: &str,
-    obj: &'a Bound<'py, PyAny>,
-) -> PyResult<&'a Bound<'py, PyVariable>> {
+fn variable<'a, 'py>(op: &str, obj: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyVariable>> {
     obj.cast::<PyVariable>().map_err(|_| {
         let ty = obj
             .get_type()
