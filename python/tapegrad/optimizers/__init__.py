@@ -286,7 +286,9 @@ class Optimizer:
         self.apply(grads, variables)
         return self._iterations
 
-    def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Variable] | None = None):
+    def apply(
+        self, grads: Sequence[Any], trainable_variables: Sequence[Variable] | None = None
+    ) -> None:
         """One step: ``grads[i]`` updates ``trainable_variables[i]``.
 
         ``None`` gradients are skipped with a warning (a ``ValueError`` if
