@@ -647,3 +647,15 @@ def test_keras_agrees_when_installed():
         np.testing.assert_allclose(
             ours.numpy(), keras.ops.convert_to_numpy(theirs), rtol=1e-5, atol=1e-6
         )
+
+
+def test_one_step_over_mixed_dtypes_with_a_global_norm():
+    a = tf.Variable(np.array([1.0, 2.0], np.float32))
+    b = tf.Variable(np.array([[3.0]], np.float64))
+    opt = tf.optimizers.SGD(learning_rate=1.0, global_clipnorm=2.5)
+    # norms 5 (float32) and 12 (float64): global 13, so both scale by 2.5 / 13
+    opt.apply([np.array([3.0, 4.0], np.float32), tf.Variable([[12.0]], dtype=tf.float64)], [a, b])
+    s = 2.5 / 13
+    np.testing.assert_allclose(a.numpy(), [1.0 - 3 * s, 2.0 - 4 * s], rtol=1e-6)
+    np.testing.assert_allclose(b.numpy(), [[3.0 - 12 * s]], rtol=1e-15)
+    assert a.dtype == tf.float32 and b.dtype == tf.float64
