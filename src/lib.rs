@@ -2,7 +2,7 @@
 //! `GradientTape` semantics, over immutable ndarray tensors.
 //!
 //! Layers, each using only the ones above it:
-//! `dtype`/`shape`/`error`/`tensor` → `kernels` → `tape` ↔ `ops` → `variable`
+//! `dtype`/`shape`/`error`/`tensor` → `kernels` → `tape` ↔ `ops` → `variable` → `optim`
 //! → `py` (the only module that knows about Python, behind the `python` feature).
 
 pub mod alloc;
@@ -11,6 +11,7 @@ pub mod error;
 pub mod fastmath;
 pub mod kernels;
 pub mod ops;
+pub mod optim;
 pub mod shape;
 pub mod tape;
 pub mod tensor;

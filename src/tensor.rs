@@ -293,6 +293,16 @@ impl Tensor {
         }
     }
 
+    /// Mutate the storage, then take a fresh id (the value changed, so the
+    /// old id no longer names it). Immutability holds through ndarray's
+    /// copy-on-write: every mutable access to an `ArcArray` (`as_slice_mut`,
+    /// `iter_mut`, …) first copies a buffer that another tensor still shares.
+    pub(crate) fn rewrite<R>(&mut self, f: impl FnOnce(&mut Data) -> R) -> R {
+        let out = f(&mut self.data);
+        self.id = fresh_id();
+        out
+    }
+
     /// Typed view of the storage, if the dtype matches.
     pub fn array<T: Element>(&self) -> Option<&ArcArray<T, IxDyn>> {
         T::view(&self.data)

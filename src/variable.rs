@@ -9,7 +9,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops;
 use crate::tape;
-use crate::tensor::{Tensor, TensorId, TensorMeta, fresh_id};
+use crate::tensor::{Data, Tensor, TensorId, TensorMeta, fresh_id};
 
 pub struct Variable {
     handle: TensorId,
@@ -87,6 +87,15 @@ impl Variable {
 
     pub fn assign_sub(&self, delta: &Tensor) -> Result<()> {
         self.update("AssignSubVariableOp", delta, ops::subtract)
+    }
+
+    /// Rewrite the value's storage in place (optimizer updates) under the
+    /// write lock, so a reader on another thread sees the old value or the
+    /// new one, never a mix. A buffer that an earlier read still shares is
+    /// copied before it is written (see `Tensor::rewrite`). Not recorded.
+    pub fn rewrite_storage<R>(&self, f: impl FnOnce(&mut Data) -> Result<R>) -> Result<R> {
+        let mut cur = self.value.write().unwrap_or_else(|e| e.into_inner());
+        cur.rewrite(f)
     }
 
     /// Read-modify-write under one write lock, so concurrent updates never tear.

@@ -134,7 +134,7 @@ truediv = divide
 _os.register_at_fork(after_in_child=_core._after_fork_in_child)
 
 # namespaces last: they re-export the names above
-from . import autodiff, experimental, linalg, math, nn, random  # noqa: E402
+from . import autodiff, experimental, linalg, math, nn, optimizers, random  # noqa: E402
 from ._custom import custom_gradient, recompute_grad  # noqa: E402
 
 __all__ = [
@@ -240,6 +240,7 @@ __all__ = [
     "norm",
     "not_equal",
     "ones",
+    "optimizers",
     "pow",
     "random",
     "reduce_mean",

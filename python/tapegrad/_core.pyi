@@ -497,3 +497,40 @@ def top_k(
     index_type: _DTypeLike = None,
     name: _Name = None,
 ) -> tuple[Tensor, Tensor]: ...
+
+# === optimizers (src/py/optim.rs) ===========================================
+
+class _FusedOptimizer:
+    """Slots and fused Rust update of one optimizer (``tapegrad.optimizers``)."""
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        rho: float = 0.9,
+        centered: bool = False,
+        initial_accumulator_value: float = 0.1,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+    ) -> None: ...
+    def apply(
+        self,
+        gradients: list[_TensorLike],
+        variables: list[Variable],
+        learning_rate: float,
+        iterations: int,
+        weight_decays: list[float | None],
+    ) -> None: ...
+    def build(self, variables: list[Variable]) -> None: ...
+    def get_slot(self, variable: Variable, name: str) -> Tensor: ...
+    def get_slot_names(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+
+# === end optimizers ==========================================================

@@ -7,6 +7,7 @@ mod dlpack;
 mod errors;
 mod interop;
 mod ops;
+mod optim;
 mod protocol;
 mod tape;
 mod tensor;
@@ -86,6 +87,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::random_uniform, m)?)?;
     m.add_function(wrap_pyfunction!(ops::set_seed, m)?)?;
     ops::register(m)?;
+    m.add_class::<optim::PyFusedOptimizer>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

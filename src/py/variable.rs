@@ -46,6 +46,16 @@ impl PyVariable {
         self.inner.var.trainable()
     }
 
+    /// The core variable (optimizers update it in place).
+    pub(crate) fn variable(&self) -> &Variable {
+        &self.inner.var
+    }
+
+    /// The variable's name, as `Variable.name` ("w:0").
+    pub(crate) fn var_name(&self) -> &str {
+        &self.inner.name
+    }
+
     /// Operators and conversions read the variable (recorded under a tape).
     pub(crate) fn current(&self) -> Tensor {
         self.read()
