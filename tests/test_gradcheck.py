@@ -53,6 +53,8 @@ NUMPY = {
     "ceil": np.ceil,
     "round": np.round,  # half to even, as TF
     "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "tanh_grad": lambda y, g: g * (1 - y * y),
+    "sigmoid_grad": lambda y, g: g * y * (1 - y),
     "relu": lambda x: np.maximum(x, 0).astype(x.dtype),
     "relu6": lambda x: np.clip(x, 0, 6).astype(x.dtype),
     "elu": lambda x: np.where(x > 0, x, np.expm1(x)).astype(x.dtype),
