@@ -11,11 +11,12 @@
 //! (quarter steps between powers of two: at most 25% slack, usually none,
 //! because a program repeats its shapes) and, when freed, parked in a small
 //! per-class stack instead of being unmapped, up to `MAX_CACHED_BYTES` in
-//! all. Smaller blocks go straight to the system allocator, which already
-//! recycles them well.
+//! all. Smaller blocks, and misses, go to the allocator behind the cache.
 //!
-//! The Python extension installs it as its `#[global_allocator]`; it only
-//! sees Rust allocations of this library, never Python's or numpy's.
+//! The Python extension installs it as its `#[global_allocator]` in front
+//! of mimalloc (small tensors allocate a few blocks per op, and glibc's
+//! malloc/free were a fifth of the per-op time); it only sees Rust
+//! allocations of this library, never Python's or numpy's.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
@@ -50,13 +51,16 @@ struct Parked {
     bytes: usize,
 }
 
-pub struct CachingAllocator {
+/// The cache in front of `A`, which serves small blocks and cache misses.
+pub struct CachingAllocator<A = System> {
+    inner: A,
     parked: Mutex<Parked>,
 }
 
-impl CachingAllocator {
-    pub const fn new() -> CachingAllocator {
+impl<A: GlobalAlloc> CachingAllocator<A> {
+    pub const fn new(inner: A) -> CachingAllocator<A> {
         CachingAllocator {
+            inner,
             parked: Mutex::new(Parked {
                 blocks: [[0; SLOTS]; CLASSES],
                 len: [0; CLASSES],
@@ -89,8 +93,8 @@ impl CachingAllocator {
             };
             let layout = Layout::from_size_align(size, BLOCK_ALIGN).expect("class layout");
             for slot in 0..p.len[class] as usize {
-                // SAFETY: parked blocks were allocated by System with `layout`.
-                unsafe { System.dealloc(p.blocks[class][slot] as *mut u8, layout) };
+                // SAFETY: parked blocks were allocated by `inner` with `layout`.
+                unsafe { self.inner.dealloc(p.blocks[class][slot] as *mut u8, layout) };
             }
             p.len[class] = 0;
         }
@@ -104,9 +108,9 @@ impl CachingAllocator {
     }
 }
 
-impl Default for CachingAllocator {
+impl Default for CachingAllocator<System> {
     fn default() -> Self {
-        Self::new()
+        Self::new(System)
     }
 }
 
@@ -116,14 +120,14 @@ fn class_size(class: usize) -> Option<usize> {
     (e < 64).then(|| (1usize << e) + k * (1usize << (e - 2)))
 }
 
-// SAFETY: every block handed out is either System's answer to the caller's
-// layout, or a System block of the class layout, which is at least as large
+// SAFETY: every block handed out is either `inner`'s answer to the caller's
+// layout, or an `inner` block of the class layout, which is at least as large
 // and as aligned; `dealloc` recomputes the same decision from the layout.
-unsafe impl GlobalAlloc for CachingAllocator {
+unsafe impl<A: GlobalAlloc> GlobalAlloc for CachingAllocator<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some((class, block)) = Self::cached_layout(layout) else {
             // SAFETY: forwarded contract.
-            return unsafe { System.alloc(layout) };
+            return unsafe { self.inner.alloc(layout) };
         };
         {
             let mut p = self.parked();
@@ -135,13 +139,13 @@ unsafe impl GlobalAlloc for CachingAllocator {
             }
         }
         // SAFETY: non-zero size (≥ MIN_CACHED).
-        unsafe { System.alloc(block) }
+        unsafe { self.inner.alloc(block) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let Some((class, block)) = Self::cached_layout(layout) else {
             // SAFETY: forwarded contract.
-            return unsafe { System.dealloc(ptr, layout) };
+            return unsafe { self.inner.dealloc(ptr, layout) };
         };
         {
             let mut p = self.parked();
@@ -153,8 +157,8 @@ unsafe impl GlobalAlloc for CachingAllocator {
                 return;
             }
         }
-        // SAFETY: `ptr` came from System with the class layout.
-        unsafe { System.dealloc(ptr, block) }
+        // SAFETY: `ptr` came from `inner` with the class layout.
+        unsafe { self.inner.dealloc(ptr, block) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -167,7 +171,7 @@ unsafe impl GlobalAlloc for CachingAllocator {
             (Some((c, _)), Some((d, _))) if c == d => ptr,
             // both uncached: let the system grow it in place if it can
             // SAFETY: forwarded contract.
-            (None, None) => unsafe { System.realloc(ptr, layout, new_size) },
+            (None, None) => unsafe { self.inner.realloc(ptr, layout, new_size) },
             _ => {
                 // SAFETY: new_layout has non-zero size (the caller's contract).
                 let fresh = unsafe { self.alloc(new_layout) };
@@ -213,7 +217,7 @@ mod tests {
 
     #[test]
     fn freed_blocks_are_reused_and_released() {
-        let a = CachingAllocator::new();
+        let a = CachingAllocator::new(System);
         let layout = Layout::from_size_align(1 << 20, 8).unwrap();
         unsafe {
             let p = a.alloc(layout);

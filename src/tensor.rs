@@ -15,6 +15,31 @@ use crate::shape::checked_numel;
 
 pub type TensorId = u64;
 
+/// The hasher of maps and sets keyed by `TensorId`. Ids are distinct
+/// counters, so one multiply by 2⁶⁴/φ (Fibonacci hashing) spreads them over
+/// the table; SipHash's resistance to chosen keys buys nothing here and was
+/// a tenth of the backward pass on small tensors.
+#[derive(Clone, Copy, Default)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0 ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub type IdMap<V> = std::collections::HashMap<TensorId, V, std::hash::BuildHasherDefault<IdHasher>>;
+pub type IdSet = std::collections::HashSet<TensorId, std::hash::BuildHasherDefault<IdHasher>>;
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A process-wide unique id, shared by tensors and variable handles, so that
@@ -166,35 +191,35 @@ fn span_of<T>(a: &ArcArray<T, IxDyn>) -> Buffer {
 
 thread_local! {
     static CLONE_LOG_ON: Cell<bool> = const { Cell::new(false) };
+    /// Reused across calls (its capacity stays), so listening costs no
+    /// allocation per recorded op beyond the returned list.
     static CLONE_LOG: RefCell<Vec<Buffer>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Run `f` and return, with its result, the buffers of the tensors cloned on
 /// this thread while it ran. The tape uses it to see what a VJP rule saves:
 /// rules keep a tensor by cloning it while their closure is being built.
+/// Listeners nest: an enclosing one also sees what an inner one saw.
 pub fn buffers_cloned_during<T>(f: impl FnOnce() -> T) -> (T, Vec<Buffer>) {
+    /// Restores the enclosing listener's state, also if `f` unwinds.
     struct Restore {
         was_on: bool,
-        outer: Vec<Buffer>,
+        start: usize,
     }
     impl Drop for Restore {
         fn drop(&mut self) {
-            // An enclosing listener also sees what the inner one logged.
-            let inner = CLONE_LOG.with(|log| std::mem::take(&mut *log.borrow_mut()));
-            let mut outer = std::mem::take(&mut self.outer);
-            if self.was_on {
-                outer.extend_from_slice(&inner);
+            if !self.was_on {
+                CLONE_LOG.with(|log| log.borrow_mut().clear());
             }
-            CLONE_LOG.with(|log| *log.borrow_mut() = outer);
             CLONE_LOG_ON.with(|on| on.set(self.was_on));
         }
     }
     let restore = Restore {
         was_on: CLONE_LOG_ON.with(|on| on.replace(true)),
-        outer: CLONE_LOG.with(|log| std::mem::take(&mut *log.borrow_mut())),
+        start: CLONE_LOG.with(|log| log.borrow().len()),
     };
     let out = f();
-    let logged = CLONE_LOG.with(|log| log.borrow().clone());
+    let logged = CLONE_LOG.with(|log| log.borrow()[restore.start..].to_vec());
     drop(restore);
     (out, logged)
 }

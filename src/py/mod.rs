@@ -35,7 +35,8 @@ pub(crate) fn run<T: Send>(
 
 /// Every Rust allocation of the extension goes through the buffer cache.
 #[global_allocator]
-static ALLOCATOR: crate::alloc::CachingAllocator = crate::alloc::CachingAllocator::new();
+static ALLOCATOR: crate::alloc::CachingAllocator<mimalloc::MiMalloc> =
+    crate::alloc::CachingAllocator::new(mimalloc::MiMalloc);
 
 /// Give the cached tensor buffers back to the system; returns the bytes freed.
 #[pyfunction]

@@ -3,14 +3,13 @@
 //! to a broadcast input's shape, accumulation over fan-out, skipping
 //! non-float tensors, unconnected sources, and freeing as early as possible.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::Node;
 use crate::error::{Error, Result};
 use crate::ops::{self, with_lead};
-use crate::tensor::{Tensor, TensorId, TensorMeta};
+use crate::tensor::{IdMap, IdSet, Tensor, TensorId, TensorMeta};
 
 /// A long backward pass polls this (at most every `INTERRUPT_POLL`) so that
 /// the embedding program can stop it: the Python bindings install a check
@@ -48,7 +47,7 @@ pub fn gradient(
     unconnected: Unconnected,
     batch: &[usize],
 ) -> Result<Vec<Option<Tensor>>> {
-    let source_ids: HashSet<TensorId> = sources.iter().map(|s| s.id).collect();
+    let source_ids: IdSet = sources.iter().map(|s| s.id).collect();
 
     // Forward sweep: which tensors depend on a source.
     let mut from_source = source_ids.clone();
@@ -61,7 +60,7 @@ pub fn gradient(
     }
 
     // Backward sweep: of those, which reach a target.
-    let mut to_target: HashSet<TensorId> = targets.iter().map(|(t, _)| t.id).collect();
+    let mut to_target: IdSet = targets.iter().map(|(t, _)| t.id).collect();
     let mut needed = vec![false; nodes.len()];
     for i in (0..nodes.len()).rev() {
         if on_source_path[i] && nodes[i].outputs.iter().any(|m| to_target.contains(&m.id)) {
@@ -70,7 +69,7 @@ pub fn gradient(
         }
     }
 
-    let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
+    let mut grads: IdMap<Tensor> = IdMap::default();
     for (target, seed) in targets {
         if target.dtype.is_float() && from_source.contains(&target.id) {
             accumulate(&mut grads, target.id, seed.clone())?;
@@ -88,7 +87,9 @@ pub fn gradient(
         if !needed[i] {
             continue;
         }
+        // (the clock is read every 16th node: it costs as much as a small op)
         if let Some(hook) = INTERRUPT_HOOK.get()
+            && i % 16 == 0
             && last_poll.elapsed() >= INTERRUPT_POLL
         {
             hook()?;
@@ -151,7 +152,7 @@ pub fn gradient(
         .collect()
 }
 
-fn accumulate(grads: &mut HashMap<TensorId, Tensor>, id: TensorId, g: Tensor) -> Result<()> {
+fn accumulate(grads: &mut IdMap<Tensor>, id: TensorId, g: Tensor) -> Result<()> {
     let total = match grads.remove(&id) {
         Some(prev) => ops::add(&prev, &g)?,
         None => g,

@@ -3,7 +3,6 @@
 //! in `u`, so `J·t` is the gradient of `⟨Jᵀu, t⟩` with respect to `u`, taken
 //! on a private tape. Every VJP is differentiable, so every op gets a JVP.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
@@ -11,11 +10,11 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::ops;
-use crate::tensor::{Tensor, TensorId};
+use crate::tensor::{IdMap, Tensor, TensorId};
 
 #[derive(Default)]
 struct AccState {
-    tangents: HashMap<TensorId, Tensor>,
+    tangents: IdMap<Tensor>,
     /// The first failure while pushing tangents, reported by `jvp`.
     error: Option<Error>,
 }

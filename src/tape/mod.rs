@@ -7,11 +7,11 @@ mod backward;
 mod forward;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::tensor::{Buffer, Tensor, TensorId, TensorMeta, buffers_cloned_during};
+use crate::tensor::{Buffer, IdSet, Tensor, TensorId, TensorMeta, buffers_cloned_during};
 
 pub use backward::{Unconnected, gradient, set_interrupt_hook};
 pub use forward::Accumulator;
@@ -67,7 +67,7 @@ struct TapeState {
     watch_accessed_variables: bool,
     /// Ids whose use by an op gets recorded: watched tensors and variable
     /// handles, and every float output of a recorded op.
-    watched: HashSet<TensorId>,
+    watched: IdSet,
     nodes: Vec<Arc<Node>>,
     /// Variable handles in the order they were first watched.
     variables: Vec<TensorId>,
@@ -246,8 +246,8 @@ impl Tape {
             (st.nodes.clone(), st.watched.clone())
         };
         let mut view = TapeView::default();
-        let mut produced: HashSet<TensorId> = HashSet::new();
-        let mut sources_seen: HashSet<TensorId> = HashSet::new();
+        let mut produced = IdSet::default();
+        let mut sources_seen = IdSet::default();
         let mut all_saved: HashMap<usize, usize> = HashMap::new();
         for node in &nodes {
             for m in &node.inputs {
