@@ -14,6 +14,7 @@ the median time per iteration over ``--reps`` repetitions.
     python benches/compare.py --frameworks tapegrad,numpy --quick
     python benches/compare.py --workloads W2,W3 --reps 11 --json out.json
     python benches/compare.py --chart none                     # no PNG
+    python benches/compare.py --render out.json                # re-print a stored run
 
 The script needs only numpy and the frameworks it compares (matplotlib for the
 chart, optional). A framework that fails to import is reported as "not
@@ -451,7 +452,7 @@ def chain_value_and_grad(x: np.ndarray, n_ops: int) -> tuple[Any, np.ndarray]:
     """
     c = x.dtype.type(CHAIN_C)
     ops = chain_ops(n_ops)
-    saved: list[np.ndarray | None] = []
+    saved: list[np.ndarray] = []  # mul_c and add_x need nothing: no entry
     y = x
     for op in ops:
         if op in ("sin", "cos", "mul_self", "mul_x"):
@@ -474,13 +475,17 @@ def chain_value_and_grad(x: np.ndarray, n_ops: int) -> tuple[Any, np.ndarray]:
             y = y * x
         if op in ("tanh", "exp"):
             saved.append(y)
-        elif op in ("mul_c", "add_x"):
-            saved.append(None)
     loss = y.sum()
     del y
     g = np.ones_like(x)  # d loss / d y_k, walked back from the last op
     gx = np.zeros_like(x)  # contributions of the direct uses of x (add_x, mul_x)
     for op in reversed(ops):
+        if op == "mul_c":
+            g *= c
+            continue
+        if op == "add_x":
+            gx += g
+            continue
         s = saved.pop()
         if op == "sin":
             g *= np.cos(s)
@@ -490,12 +495,8 @@ def chain_value_and_grad(x: np.ndarray, n_ops: int) -> tuple[Any, np.ndarray]:
             g *= 1 - s * s
         elif op == "exp":
             g *= s
-        elif op == "mul_c":
-            g *= c
         elif op == "mul_self":
             g *= 2 * s
-        elif op == "add_x":
-            gx += g
         elif op == "mul_x":  # y·x: ∂/∂y = x, ∂/∂x = y
             gx += g * s
             g *= x
@@ -504,7 +505,7 @@ def chain_value_and_grad(x: np.ndarray, n_ops: int) -> tuple[Any, np.ndarray]:
 
 
 def w1a_numpy(dtype: type = np.float32) -> dict[str, Any]:
-    x = np.arange(4, dtype=dtype).reshape(4, 1)
+    x: np.ndarray = np.arange(4, dtype=dtype).reshape(4, 1)
     y = 2 * (x.T @ x)
     seed = np.ones_like(y)
     # y = 2·xᵀx: the gradient flows into both matmul operands
@@ -719,8 +720,8 @@ def to_numpy(value: Any) -> np.ndarray:
 # ------------------------------------------------------------------ worker ---
 def _status_kib(field: str) -> int | None:
     try:
-        with open("/proc/self/status") as f:
-            for line in f:
+        with open("/proc/self/status") as fh:
+            for line in fh:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
@@ -731,8 +732,8 @@ def _status_kib(field: str) -> int | None:
 def _reset_peak_rss() -> bool:
     """Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0)."""
     try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
         return True
     except OSError:
         return False
@@ -951,15 +952,15 @@ def render(results: list[dict[str, Any]], frameworks: list[str], workloads: list
 def machine_lines(results: list[dict[str, Any]], frameworks: list[str], missing: dict) -> list[str]:
     cpu = platform.processor() or platform.machine()
     try:
-        with open("/proc/cpuinfo") as f:
+        with open("/proc/cpuinfo") as fh:
             cpu = next(
-                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
+                (ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu
             )
     except OSError:
         pass
     try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
+        usable: int | None = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on macOS
         usable = os.cpu_count()
     lines = [
         f"- machine: {cpu}, {os.cpu_count()} cores ({usable} usable by this process), "
@@ -1022,7 +1023,7 @@ def write_chart(results: list[dict[str, Any]], frameworks: list[str], path: str)
         for y, x in zip(ys, xs, strict=True):
             if not math.isnan(x):
                 ax.annotate(
-                    f"{x:.2g}×",
+                    f"{x:.0f}×" if x >= 10 else f"{x:.2f}×" if x >= 0.1 else f"{x:.3f}×",
                     (x, y),
                     xytext=(3 if x >= 1 else -3, 0),
                     textcoords="offset points",
@@ -1034,12 +1035,20 @@ def write_chart(results: list[dict[str, Any]], frameworks: list[str], path: str)
     ax.axvline(1.0, color="black", linewidth=1, label="tapegrad = 1")
     ax.set_yticks(range(len(groups)), [label for label, _ in groups])
     ax.invert_yaxis()  # W1a on top, in table order
-    ax.set_xlabel("time (W6 RSS: memory) relative to tapegrad, log scale; > 1: tapegrad is better")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("tapegrad vs other frameworks (same machine, same run)", fontsize=10)
+    measured = "time (W6 RSS: memory)" if any("RSS" in g for g, _ in groups) else "time"
+    ax.set_xlabel(f"{measured} relative to tapegrad, log scale; > 1: tapegrad is better")
+    # above the axes, where it cannot hide a bar or the axis label
+    ax.legend(
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=len(others) + 1,
+        fontsize=8,
+        frameon=False,
+    )
+    ax.set_title("tapegrad vs other frameworks (same machine, same run)", fontsize=10, pad=22)
     ax.margins(x=0.15)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return f"chart written to {path}"
 
@@ -1067,6 +1076,9 @@ def main(argv: list[str] | None = None) -> None:
         default=os.path.join(HERE, "compare.png"),
         help="PNG path for the chart (default: compare.png next to this script; 'none': no chart)",
     )
+    p.add_argument(
+        "--render", metavar="JSON", help="re-print the report and chart of a stored --json run"
+    )
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per job")
     p.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"), help=argparse.SUPPRESS)
     p.add_argument("--min-time", type=float, help=argparse.SUPPRESS)
@@ -1085,6 +1097,11 @@ def main(argv: list[str] | None = None) -> None:
     if a.worker:
         framework, workload = a.worker
         print(json.dumps(worker(framework, workload, a), default=str), flush=True)
+        return
+    if a.render:
+        with open(a.render, encoding="utf-8") as fh:
+            stored = json.load(fh)
+        publish(stored["meta"], stored["results"], a)
         return
 
     frameworks = parse_list(a.frameworks, FRAMEWORKS, "framework")
@@ -1114,27 +1131,39 @@ def main(argv: list[str] | None = None) -> None:
 
     ran = [f for f in frameworks if f not in missing]
     mode = "quick" if a.quick else "full"
+    meta = {
+        "title": f"tapegrad vs {', '.join(f for f in ran if f != 'tapegrad') or 'nothing'} "
+        f"({time.strftime('%Y-%m-%d %H:%M')}, {mode} run: median of {a.reps} reps, "
+        f"each ≥ {a.min_time} s)",
+        "machine": machine_lines(results, frameworks, missing),
+        "frameworks": ran,
+        "workloads": workloads,
+        "missing": missing,
+        "args": vars(a),
+    }
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as fh:
+            json.dump({"meta": meta, "results": results}, fh, indent=1, default=str)
+    publish(meta, results, a)
+
+
+def publish(meta: dict[str, Any], results: list[dict[str, Any]], a: argparse.Namespace) -> None:
+    """Print the report, write --markdown and the chart."""
     report = "\n".join(
         [
-            f"## tapegrad vs {', '.join(f for f in ran if f != 'tapegrad') or 'nothing'} "
-            f"({time.strftime('%Y-%m-%d %H:%M')}, {mode} run: median of {a.reps} reps, "
-            f"each ≥ {a.min_time} s)",
+            f"## {meta['title']}",
             "",
-            *machine_lines(results, frameworks, missing),
+            *meta["machine"],
             "",
-            render(results, ran, workloads),
+            render(results, meta["frameworks"], meta["workloads"]),
         ]
     )
     print(report)
-    if a.chart.lower() != "none":
-        print("\n" + write_chart(results, ran, a.chart))
     if a.markdown:
-        with open(a.markdown, "w", encoding="utf-8") as f:
-            f.write(report + "\n")
-    if a.json:
-        meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "args": vars(a), "missing": missing}
-        with open(a.json, "w", encoding="utf-8") as f:
-            json.dump({"meta": meta, "results": results}, f, indent=1, default=str)
+        with open(a.markdown, "w", encoding="utf-8") as fh:
+            fh.write(report + "\n")
+    if a.chart.lower() != "none":
+        print("\n" + write_chart(results, meta["frameworks"], a.chart))
 
 
 if __name__ == "__main__":
