@@ -52,10 +52,15 @@ class UnconnectedGradients(enum.Enum):
 
 
 def _unconnected_is_zero(value: object) -> bool:
+    if value is UnconnectedGradients.NONE:
+        return False
     try:
         return UnconnectedGradients(value) is UnconnectedGradients.ZERO
     except ValueError:
         raise ValueError(f"Unknown value for unconnected_gradients: {value!r}") from None
+
+
+_LEAF_SOURCES = (_core.Tensor, _core.Variable)
 
 
 def _is_watchable(x: object) -> bool:
@@ -128,7 +133,8 @@ class GradientTape:
         >>> [float(g) for g in tape.gradient(y, [params["a"], params["b"][0]])]
         [2.0, 1.0]
         """
-        for t in flatten(tensor):
+        leaves = [tensor] if type(tensor) in _LEAF_SOURCES else flatten(tensor)
+        for t in leaves:
             if not _is_watchable(t):
                 raise ValueError(
                     f"Passed in object {t!r} of type {type(t).__name__!r}, not tf.Tensor or "
@@ -139,7 +145,7 @@ class GradientTape:
                 "GradientTape.watch was called outside the tape's context; nothing would be "
                 "recorded (TensorFlow silently ignores this)."
             )
-        for t in flatten(tensor):
+        for t in leaves:
             dtype = self._tape.watch(t)
             if not dtype.startswith("float") and _NONFLOAT_WARNINGS_LEFT[0] > 0:
                 _NONFLOAT_WARNINGS_LEFT[0] -= 1
@@ -279,6 +285,14 @@ class GradientTape:
                 "or CompositeTensors to be differentiated, but received None."
             )
         zero = _unconnected_is_zero(unconnected_gradients)
+        if (
+            output_gradients is None
+            and type(target) is _core.Tensor
+            and type(sources) in _LEAF_SOURCES
+        ):
+            # one tensor, one source: the common case, without nest's walk
+            self._spend()
+            return self._tape.gradient([target], [None], [sources], zero)[0]
         flat_targets = flatten(target)
         flat_sources = flatten(sources)
         for s in flat_sources:

@@ -139,7 +139,10 @@ fn sum_leading_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> Option<Ve
 
 /// Move `axes` (sorted, unique, valid) last: every kept element is then one
 /// contiguous run of `run` elements of the returned buffer.
-fn runs_over<T: Copy + Send + Sync>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> (Vec<T>, usize, Vec<usize>) {
+fn runs_over<T: Copy + Send + Sync>(
+    a: &ArcArray<T, IxDyn>,
+    axes: &[usize],
+) -> (Vec<T>, usize, Vec<usize>) {
     let mut kept_shape = a.shape().to_vec();
     for &ax in axes {
         kept_shape[ax] = 1;

@@ -93,8 +93,21 @@ pub fn registry(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 
 /// An axis or shape argument: an int, a sequence of ints, or an int tensor.
 fn int_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
-    if let Ok(v) = obj.extract::<i64>() {
+    if obj.is_instance_of::<pyo3::types::PyInt>()
+        && let Ok(v) = obj.extract::<i64>()
+    {
         return Ok(vec![v]);
+    }
+    // A list or tuple of plain ints (the usual shape argument) without a
+    // detour through a tensor: that conversion was most of a reshape's cost.
+    if let Ok(seq) = obj.cast::<pyo3::types::PyTuple>() {
+        if let Some(v) = plain_ints(seq.iter()) {
+            return Ok(v);
+        }
+    } else if let Ok(seq) = obj.cast::<pyo3::types::PyList>()
+        && let Some(v) = plain_ints(seq.iter())
+    {
+        return Ok(v);
     }
     let t = to_tensor(obj, None)?;
     if t.numel() == 0 && t.rank() == 1 {
@@ -111,6 +124,19 @@ fn int_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     Ok(t.array::<i64>()
         .map(|a| a.iter().copied().collect())
         .unwrap_or_default())
+}
+
+/// The values when every item is an exact Python int in i64 range.
+fn plain_ints<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>) -> Option<Vec<i64>> {
+    items
+        .map(|item| {
+            if item.is_exact_instance_of::<pyo3::types::PyInt>() {
+                item.extract::<i64>().ok()
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn usize_shape(obj: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {

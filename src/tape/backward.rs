@@ -49,8 +49,10 @@ pub fn gradient(
 ) -> Result<Vec<Option<Tensor>>> {
     let source_ids: IdSet = sources.iter().map(|s| s.id).collect();
 
-    // Forward sweep: which tensors depend on a source.
-    let mut from_source = source_ids.clone();
+    // Forward sweep: which tensors depend on a source. (The sets and the
+    // gradient map are sized up front: rehashing showed in small-op profiles.)
+    let mut from_source = IdSet::with_capacity_and_hasher(2 * nodes.len(), Default::default());
+    from_source.extend(source_ids.iter().copied());
     let mut on_source_path = vec![false; nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
         if node.inputs.iter().any(|m| from_source.contains(&m.id)) {
@@ -60,7 +62,8 @@ pub fn gradient(
     }
 
     // Backward sweep: of those, which reach a target.
-    let mut to_target: IdSet = targets.iter().map(|(t, _)| t.id).collect();
+    let mut to_target = IdSet::with_capacity_and_hasher(2 * nodes.len(), Default::default());
+    to_target.extend(targets.iter().map(|(t, _)| t.id));
     let mut needed = vec![false; nodes.len()];
     for i in (0..nodes.len()).rev() {
         if on_source_path[i] && nodes[i].outputs.iter().any(|m| to_target.contains(&m.id)) {
@@ -69,7 +72,7 @@ pub fn gradient(
         }
     }
 
-    let mut grads: IdMap<Tensor> = IdMap::default();
+    let mut grads: IdMap<Tensor> = IdMap::with_capacity_and_hasher(16, Default::default());
     for (target, seed) in targets {
         if target.dtype.is_float() && from_source.contains(&target.id) {
             accumulate(&mut grads, target.id, seed.clone())?;
