@@ -88,7 +88,7 @@ class ExponentialDecay(LearningRateSchedule):
         p = step / self.decay_steps
         if self.staircase:
             p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate**p
+        return float(self.initial_learning_rate * self.decay_rate**p)  # float ** float is Any to mypy
 
     def get_config(self) -> dict[str, Any]:
         return {
