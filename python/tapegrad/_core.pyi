@@ -589,7 +589,7 @@ def sparse_softmax_cross_entropy_with_logits(
     labels: TensorLike | None = None, logits: TensorLike | None = None, name: _Name = None
 ) -> Tensor: ...
 def softmax_cross_entropy_with_logits(
-    labels: TensorLike, logits: TensorLike, axis: int = ..., name: _Name = None
+    labels: TensorLike, logits: TensorLike, axis: int = -1, name: _Name = None
 ) -> Tensor: ...
 def sigmoid_cross_entropy_with_logits(
     labels: TensorLike | None = None, logits: TensorLike | None = None, name: _Name = None
@@ -690,11 +690,11 @@ def count_nonzero(
     name: _Name = None,
 ) -> Tensor: ...
 def sort(
-    values: TensorLike, axis: int = ..., direction: str = "ASCENDING", name: _Name = None
+    values: TensorLike, axis: int = -1, direction: str = "ASCENDING", name: _Name = None
 ) -> Tensor: ...
 def argsort(
     values: TensorLike,
-    axis: int = ...,
+    axis: int = -1,
     direction: str = "ASCENDING",
     stable: bool = False,
     name: _Name = None,
