@@ -72,6 +72,7 @@ from ._core import range as range  # noqa: A004 - TF's name
 from ._shape import TensorShape
 from ._tape import GradientTape, UnconnectedGradients
 from .dtypes import DType, as_dtype, bool, float32, float64, int32, int64  # noqa: A004
+from .types import TensorLike
 
 add = _ops["add"]
 subtract = _ops["subtract"]
@@ -118,14 +119,14 @@ floordiv = _ops["floordiv"]
 floormod = _ops["floormod"]
 
 
-def divide(x: object, y: object, name: object = None) -> Tensor:
+def divide(x: TensorLike, y: TensorLike, name: str | None = None) -> Tensor:
     """``x / y`` elementwise (``tf.divide``); integer tensors divide as float64."""
-    x = (
+    x_tensor = (
         x
         if isinstance(x, (Tensor, Variable))
         else convert_to_tensor(x, dtype_hint=getattr(y, "dtype", None))
     )
-    return x / y  # type: ignore[operator]
+    return x_tensor / y
 
 
 truediv = divide
@@ -134,7 +135,7 @@ truediv = divide
 _os.register_at_fork(after_in_child=_core._after_fork_in_child)
 
 # namespaces last: they re-export the names above
-from . import autodiff, experimental, linalg, math, nn, optimizers, random  # noqa: E402
+from . import autodiff, experimental, linalg, math, nn, optimizers, random, types  # noqa: E402
 from ._custom import custom_gradient, recompute_grad  # noqa: E402
 
 __all__ = [
@@ -255,6 +256,7 @@ __all__ = [
     "tanh",
     "transpose",
     "truediv",
+    "types",
     "where",
     "zeros",
 ]

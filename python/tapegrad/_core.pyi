@@ -1,40 +1,152 @@
-"""Type stubs for the Rust extension module ``tapegrad._core``."""
+"""Type stubs for the Rust extension module ``tapegrad._core``.
 
-from collections.abc import Iterator
-from typing import Any, Final, Self, TypeAlias
+``python -m mypy.stubtest tapegrad._core`` (run by tests/test_typing.py)
+checks every name and signature here against the built module.
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+from types import EllipsisType
+from typing import Any, ClassVar, Final, Self, TypeAlias, final
 
 import numpy as np
+import numpy.typing as npt
+from typing_extensions import CapsuleType
 
 from tapegrad._interop import Reference
 from tapegrad._shape import TensorShape
 from tapegrad.dtypes import DType
+from tapegrad.types import AxisLike, DTypeLike, ShapeLike, TensorLike
 
 __version__: Final[str]
 
-_TensorLike = Any  # Tensor, Variable, Python scalars, nested lists, numpy arrays
-_DTypeLike = Any  # DType, a dtype name, or a numpy dtype
-_Shape = Any  # an int, a sequence of ints, or an int tensor
+__all__ = [
+    "ForwardAccumulator",
+    "Op",
+    "Suspension",
+    "Tape",
+    "Tensor",
+    "Variable",
+    "_FusedOptimizer",
+    "__version__",
+    "_after_fork_in_child",
+    "_release_cached_memory",
+    "argmax",
+    "argmin",
+    "argsort",
+    "avg_pool2d",
+    "bias_add",
+    "boolean_mask",
+    "broadcast_to",
+    "cast",
+    "categorical",
+    "cholesky",
+    "clip_by_value",
+    "concat",
+    "constant",
+    "conv2d",
+    "convert_to_tensor",
+    "count_nonzero",
+    "cumprod",
+    "cumsum",
+    "det",
+    "diag",
+    "diag_part",
+    "dropout",
+    "einsum",
+    "expand_dims",
+    "eye",
+    "fill",
+    "gather",
+    "gather_nd",
+    "gelu",
+    "identity",
+    "inv",
+    "l2_loss",
+    "leaky_relu",
+    "linspace",
+    "log_softmax",
+    "matmul",
+    "matvec",
+    "max_pool2d",
+    "moments",
+    "norm",
+    "one_hot",
+    "ones",
+    "ones_like",
+    "ops",
+    "pad",
+    "random_normal",
+    "random_uniform",
+    "range",
+    "rank",
+    "record_custom",
+    "reduce_all",
+    "reduce_any",
+    "reduce_euclidean_norm",
+    "reduce_logsumexp",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_std",
+    "reduce_sum",
+    "reduce_variance",
+    "reshape",
+    "reverse",
+    "set_seed",
+    "shape",
+    "shuffle",
+    "sigmoid_cross_entropy_with_logits",
+    "size",
+    "softmax",
+    "softmax_cross_entropy_with_logits",
+    "solve",
+    "sort",
+    "sparse_softmax_cross_entropy_with_logits",
+    "split",
+    "squeeze",
+    "stack",
+    "stop_gradient",
+    "tensordot",
+    "tile",
+    "top_k",
+    "transpose",
+    "trace",
+    "truncated_normal",
+    "unstack",
+    "where",
+    "zeros",
+    "zeros_like",
+]
+
+_Name: TypeAlias = str | None  # TF's `name=`: accepted and ignored (eager mode)
+_NDArray: TypeAlias = npt.NDArray[Any]
+# one item of `x[...]`: an int, a slice, `...`, `None` (a new axis), or a
+# 1-D int tensor or list (a gather along that axis)
+_IndexItem: TypeAlias = (
+    int | slice | EllipsisType | None | Tensor | Variable | Sequence[int] | _NDArray
+)
+_Index: TypeAlias = _IndexItem | tuple[_IndexItem, ...]
 
 # ---- interop (numpy, DLPack, pickle, ref) -------------------------------------------
 
 class _Interop:
     def ref(self) -> Reference: ...
     def experimental_ref(self) -> Reference: ...
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray: ...
+    def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> _NDArray: ...
     def __array_ufunc__(
-        self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
-    ) -> Any: ...  # a Tensor, or TypeError for what tapegrad cannot record
+        self, ufunc: np.ufunc, method: str, *inputs: object, **kwargs: object
+    ) -> Tensor: ...  # or TypeError for what tapegrad cannot record
     def __dlpack__(
         self,
         *,
-        stream: Any = None,
+        stream: None = None,  # CPU memory has no streams: anything else is a BufferError
         max_version: tuple[int, int] | None = None,
         dl_device: tuple[int, int] | None = None,
         copy: bool | None = None,
-    ) -> Any: ...  # a DLPack capsule
+    ) -> CapsuleType: ...
     def __dlpack_device__(self) -> tuple[int, int]: ...
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
-    def __deepcopy__(self, memo: Any, /) -> Self: ...
+    def __deepcopy__(self, memo: dict[int, object], /) -> Self: ...
 
 # ---- end interop ------------------------------------------------------------------
 
@@ -45,73 +157,80 @@ class _TensorProtocol(_Interop):
     def dtype(self) -> DType: ...
     @property
     def ndim(self) -> int: ...
-    def numpy(self) -> np.ndarray: ...
+    def numpy(self) -> _NDArray: ...
     def __len__(self) -> int: ...
-    def __getitem__(self, key: Any, /) -> Tensor: ...
+    def __getitem__(self, key: _Index, /) -> Tensor: ...
     def __iter__(self) -> Iterator[Tensor]: ...
     def __bool__(self) -> bool: ...
     def __float__(self) -> float: ...
     def __int__(self) -> int: ...
     def __index__(self) -> int: ...
-    def __hash__(self) -> int: ...  # always raises TypeError
-    __array_priority__: int
-    def __format__(self, spec: str) -> str: ...
-    def __add__(self, o: _TensorLike) -> Tensor: ...
-    def __radd__(self, o: _TensorLike) -> Tensor: ...
-    def __sub__(self, o: _TensorLike) -> Tensor: ...
-    def __rsub__(self, o: _TensorLike) -> Tensor: ...
-    def __mul__(self, o: _TensorLike) -> Tensor: ...
-    def __rmul__(self, o: _TensorLike) -> Tensor: ...
-    def __truediv__(self, o: _TensorLike) -> Tensor: ...
-    def __rtruediv__(self, o: _TensorLike) -> Tensor: ...
-    def __pow__(self, o: _TensorLike, modulo: Any = None) -> Tensor: ...
-    def __rpow__(self, o: _TensorLike, modulo: Any = None) -> Tensor: ...
-    def __matmul__(self, o: _TensorLike) -> Tensor: ...
-    def __rmatmul__(self, o: _TensorLike) -> Tensor: ...
-    def __floordiv__(self, o: _TensorLike) -> Tensor: ...
-    def __rfloordiv__(self, o: _TensorLike) -> Tensor: ...
-    def __mod__(self, o: _TensorLike) -> Tensor: ...
-    def __rmod__(self, o: _TensorLike) -> Tensor: ...
-    def __and__(self, o: _TensorLike) -> Tensor: ...
-    def __rand__(self, o: _TensorLike) -> Tensor: ...
-    def __or__(self, o: _TensorLike) -> Tensor: ...
-    def __ror__(self, o: _TensorLike) -> Tensor: ...
+    # unhashable, as in TF (the method raises TypeError naming `.ref()`)
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    __array_priority__: ClassVar[int]
+    def __format__(self, spec: str, /) -> str: ...
+    def __add__(self, o: TensorLike, /) -> Tensor: ...
+    def __radd__(self, o: TensorLike, /) -> Tensor: ...
+    def __sub__(self, o: TensorLike, /) -> Tensor: ...
+    def __rsub__(self, o: TensorLike, /) -> Tensor: ...
+    def __mul__(self, o: TensorLike, /) -> Tensor: ...
+    def __rmul__(self, o: TensorLike, /) -> Tensor: ...
+    def __truediv__(self, o: TensorLike, /) -> Tensor: ...
+    def __rtruediv__(self, o: TensorLike, /) -> Tensor: ...
+    def __pow__(self, o: TensorLike, modulo: None = None, /) -> Tensor: ...
+    def __rpow__(self, o: TensorLike, modulo: None = None, /) -> Tensor: ...
+    def __matmul__(self, o: TensorLike, /) -> Tensor: ...
+    def __rmatmul__(self, o: TensorLike, /) -> Tensor: ...
+    def __floordiv__(self, o: TensorLike, /) -> Tensor: ...
+    def __rfloordiv__(self, o: TensorLike, /) -> Tensor: ...
+    def __mod__(self, o: TensorLike, /) -> Tensor: ...
+    def __rmod__(self, o: TensorLike, /) -> Tensor: ...
+    def __and__(self, o: TensorLike, /) -> Tensor: ...
+    def __rand__(self, o: TensorLike, /) -> Tensor: ...
+    def __or__(self, o: TensorLike, /) -> Tensor: ...
+    def __ror__(self, o: TensorLike, /) -> Tensor: ...
     def __invert__(self) -> Tensor: ...
     def __neg__(self) -> Tensor: ...
     def __pos__(self) -> Tensor: ...
     def __abs__(self) -> Tensor: ...
-    def __lt__(self, o: _TensorLike) -> Tensor: ...
-    def __le__(self, o: _TensorLike) -> Tensor: ...
-    def __gt__(self, o: _TensorLike) -> Tensor: ...
-    def __ge__(self, o: _TensorLike) -> Tensor: ...
-    def __eq__(self, o: object) -> Any: ...  # type: ignore[override]
-    def __ne__(self, o: object) -> Any: ...  # type: ignore[override]
+    def __lt__(self, o: TensorLike, /) -> Tensor: ...
+    def __le__(self, o: TensorLike, /) -> Tensor: ...
+    def __gt__(self, o: TensorLike, /) -> Tensor: ...
+    def __ge__(self, o: TensorLike, /) -> Tensor: ...
+    # elementwise for a compatible operand; a plain bool for None, another
+    # dtype or unbroadcastable shapes (TF's rule)
+    def __eq__(self, o: object, /) -> Tensor | bool: ...  # type: ignore[override]
+    def __ne__(self, o: object, /) -> Tensor | bool: ...  # type: ignore[override]
 
+@final
 class Tensor(_TensorProtocol):
     """An immutable tensor."""
 
     @property
     def _id(self) -> int: ...
     def __copy__(self) -> Tensor: ...
+    def __reduce__(self) -> tuple[Callable[[_NDArray], Tensor], tuple[_NDArray]]: ...
 
+@final
 class Variable(_TensorProtocol):
     """A mutable, named tensor; reads under a tape are recorded."""
 
-    def __init__(
-        self,
-        initial_value: Any,
+    # the graph-mode and distribution arguments are accepted and ignored
+    def __new__(
+        cls,
+        initial_value: TensorLike | Callable[[], TensorLike],
         trainable: bool | None = None,
         validate_shape: bool = True,
-        caching_device: Any = None,
-        name: str | None = None,
-        variable_def: Any = None,
-        dtype: _DTypeLike | None = None,
-        import_scope: Any = None,
-        constraint: Any = None,
-        synchronization: Any = None,
-        aggregation: Any = None,
-        shape: Any = None,
-    ) -> None: ...
+        caching_device: object = None,
+        name: _Name = None,
+        variable_def: object = None,
+        dtype: DTypeLike | None = None,
+        import_scope: object = None,
+        constraint: None = None,  # anything else is a ValueError
+        synchronization: object = None,
+        aggregation: object = None,
+        shape: object = None,
+    ) -> Self: ...
     @property
     def name(self) -> str: ...
     @property
@@ -119,27 +238,33 @@ class Variable(_TensorProtocol):
     @property
     def _handle_id(self) -> int: ...
     def __copy__(self) -> Variable: ...
+    def __reduce__(
+        self,
+    ) -> tuple[
+        Callable[[_NDArray, str, bool], Variable],
+        tuple[_NDArray, str, bool],  # value, name without ":0", trainable
+    ]: ...
     def read_value(self) -> Tensor: ...
     def value(self) -> Tensor: ...
     def assign(
         self,
-        value: _TensorLike,
+        value: TensorLike,
         use_locking: bool = False,
-        name: str | None = None,
+        name: _Name = None,
         read_value: bool = True,
     ) -> Variable | None: ...
     def assign_add(
         self,
-        delta: _TensorLike,
+        delta: TensorLike,
         use_locking: bool = False,
-        name: str | None = None,
+        name: _Name = None,
         read_value: bool = True,
     ) -> Variable | None: ...
     def assign_sub(
         self,
-        delta: _TensorLike,
+        delta: TensorLike,
         use_locking: bool = False,
-        name: str | None = None,
+        name: _Name = None,
         read_value: bool = True,
     ) -> Variable | None: ...
 
@@ -147,10 +272,11 @@ class Variable(_TensorProtocol):
 _InspectedTensor: TypeAlias = tuple[int, str, list[int]]
 _InspectedNode: TypeAlias = tuple[str, list[_InspectedTensor], list[_InspectedTensor], int | None]
 
+@final
 class Tape:
     """The Rust half of ``GradientTape``."""
 
-    def __init__(self, persistent: bool, watch_accessed_variables: bool) -> None: ...
+    def __new__(cls, persistent: bool, watch_accessed_variables: bool) -> Self: ...
     @property
     def persistent(self) -> bool: ...
     def push(self) -> None: ...
@@ -168,16 +294,57 @@ class Tape:
     def watched_variables(self) -> list[Variable]: ...
     def gradient(
         self,
-        targets: list[Any],
-        seeds: list[Any],
+        targets: list[TensorLike],
+        seeds: list[TensorLike | None],  # None: ones
         sources: list[Tensor | Variable],
         zero_unconnected: bool = False,
     ) -> list[Tensor | None]: ...
+    def jacobian(
+        self,
+        target: TensorLike,
+        sources: list[Tensor | Variable],
+        zero_unconnected: bool = False,
+        chunk: int | None = None,  # identity rows per backward pass
+    ) -> list[Tensor | None]: ...
+    def batch_jacobian(
+        self,
+        target: TensorLike,
+        source: Tensor | Variable,
+        zero_unconnected: bool = False,
+    ) -> Tensor | None: ...
 
+@final
+class ForwardAccumulator:
+    """The Rust half of ``tapegrad.autodiff.ForwardAccumulator``."""
+
+    def __new__(cls) -> Self: ...
+    def push(self) -> None: ...
+    def pop(self) -> None: ...
+    def is_active(self) -> bool: ...
+    def watch(self, primal: Tensor | Variable, tangent: TensorLike) -> None: ...
+    def jvp(self, primal: Tensor | Variable) -> Tensor | None: ...
+
+@final
+class Suspension:
+    """Recording suspended on this thread for a custom gradient's forward pass."""
+
+    def __new__(cls) -> Self: ...
+    def __enter__(self) -> None: ...
+    def __exit__(self, _a: object, _b: object, _c: object) -> None: ...
+
+def record_custom(
+    inputs: list[Tensor | Variable],
+    outputs: list[Tensor],
+    vjp: Callable[[list[Tensor]], Sequence[TensorLike | None]],
+) -> None: ...
+def _after_fork_in_child() -> None: ...
+def _release_cached_memory() -> int: ...  # bytes given back to the system
+
+@final
 class Op:
     """A registry op: one row of the Rust op table, callable from Python."""
 
-    def __call__(self, *args: _TensorLike, name: str | None = None) -> Tensor: ...
+    def __call__(self, *args: TensorLike, name: _Name = None) -> Tensor: ...
     @property
     def __name__(self) -> str: ...
     @property
@@ -192,320 +359,363 @@ class Op:
 ops: dict[str, Op]
 
 def matmul(
-    a: _TensorLike,
-    b: _TensorLike,
+    a: TensorLike,
+    b: TensorLike,
     transpose_a: bool = False,
     transpose_b: bool = False,
     adjoint_a: bool = False,
     adjoint_b: bool = False,
     a_is_sparse: bool = False,
     b_is_sparse: bool = False,
-    output_type: Any = None,
-    name: str | None = None,
+    output_type: object = None,  # ignored: the product has the operands' dtype
+    name: _Name = None,
 ) -> Tensor: ...
 def transpose(
-    a: _TensorLike, perm: _Shape | None = None, conjugate: bool = False, name: str | None = None
+    a: TensorLike, perm: ShapeLike | None = None, conjugate: bool = False, name: _Name = None
 ) -> Tensor: ...
-def reshape(tensor: _TensorLike, shape: _Shape, name: str | None = None) -> Tensor: ...
+def reshape(tensor: TensorLike, shape: ShapeLike, name: _Name = None) -> Tensor: ...
 def reduce_sum(
-    input_tensor: _TensorLike,
-    axis: _Shape | None = None,
+    input_tensor: TensorLike,
+    axis: ShapeLike | None = None,
     keepdims: bool = False,
-    name: str | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
 def reduce_mean(
-    input_tensor: _TensorLike,
-    axis: _Shape | None = None,
+    input_tensor: TensorLike,
+    axis: ShapeLike | None = None,
     keepdims: bool = False,
-    name: str | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
 def norm(
-    tensor: _TensorLike,
-    ord: Any = None,
-    axis: _Shape | None = None,
+    tensor: TensorLike,
+    ord: str | float | None = None,  # 'euclidean', 'fro', 1, 2, inf or p > 0
+    axis: ShapeLike | None = None,
     keepdims: bool | None = None,
-    name: str | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
-def cast(x: _TensorLike, dtype: _DTypeLike, name: str | None = None) -> Tensor: ...
-def identity(input: _TensorLike, name: str | None = None) -> Tensor: ...
-def stop_gradient(input: _TensorLike, name: str | None = None) -> Tensor: ...
-def broadcast_to(input: _TensorLike, shape: _Shape, name: str | None = None) -> Tensor: ...
+def cast(x: TensorLike, dtype: DTypeLike, name: _Name = None) -> Tensor: ...
+def identity(input: TensorLike, name: _Name = None) -> Tensor: ...
+def stop_gradient(input: TensorLike, name: _Name = None) -> Tensor: ...
+def broadcast_to(input: TensorLike, shape: ShapeLike, name: _Name = None) -> Tensor: ...
 def where(
-    condition: _TensorLike,
-    x: _TensorLike | None = None,
-    y: _TensorLike | None = None,
-    name: str | None = None,
+    condition: TensorLike,
+    x: TensorLike | None = None,
+    y: TensorLike | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
 def constant(
-    value: Any,
-    dtype: _DTypeLike | None = None,
-    shape: _Shape | None = None,
-    name: str | None = None,
+    value: TensorLike,
+    dtype: DTypeLike | None = None,
+    shape: ShapeLike | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
 def convert_to_tensor(
-    value: Any,
-    dtype: _DTypeLike | None = None,
-    dtype_hint: _DTypeLike | None = None,
-    name: str | None = None,
+    value: TensorLike,
+    dtype: DTypeLike | None = None,
+    dtype_hint: DTypeLike | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
-def zeros(shape: _Shape, dtype: _DTypeLike | None = None, name: str | None = None) -> Tensor: ...
-def ones(shape: _Shape, dtype: _DTypeLike | None = None, name: str | None = None) -> Tensor: ...
+def zeros(shape: ShapeLike, dtype: DTypeLike | None = None, name: _Name = None) -> Tensor: ...
+def ones(shape: ShapeLike, dtype: DTypeLike | None = None, name: _Name = None) -> Tensor: ...
 def random_normal(
-    shape: _Shape,
+    shape: ShapeLike,
     mean: float = 0.0,
     stddev: float = 1.0,
-    dtype: _DTypeLike | None = None,
+    dtype: DTypeLike | None = None,
     seed: int | None = None,
-    name: str | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
 def random_uniform(
-    shape: _Shape,
+    shape: ShapeLike,
     minval: float = 0.0,
     maxval: float | None = None,
-    dtype: _DTypeLike | None = None,
+    dtype: DTypeLike | None = None,
     seed: int | None = None,
-    name: str | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
 def set_seed(seed: int | None) -> None: ...
 
 # -- the op library (src/py/ops.rs) -------------------------------------------
-_Axis = Any  # None, an int, or a sequence of ints
-_Name = str | None
 
 def reduce_max(
-    input_tensor: _TensorLike, axis: _Axis = None, keepdims: bool = False, name: _Name = None
+    input_tensor: TensorLike,
+    axis: AxisLike | None = None,
+    keepdims: bool = False,
+    name: _Name = None,
 ) -> Tensor: ...
 def reduce_min(
-    input_tensor: _TensorLike, axis: _Axis = None, keepdims: bool = False, name: _Name = None
+    input_tensor: TensorLike,
+    axis: AxisLike | None = None,
+    keepdims: bool = False,
+    name: _Name = None,
 ) -> Tensor: ...
 def reduce_prod(
-    input_tensor: _TensorLike, axis: _Axis = None, keepdims: bool = False, name: _Name = None
+    input_tensor: TensorLike,
+    axis: AxisLike | None = None,
+    keepdims: bool = False,
+    name: _Name = None,
 ) -> Tensor: ...
 def reduce_logsumexp(
-    input_tensor: _TensorLike, axis: _Axis = None, keepdims: bool = False, name: _Name = None
+    input_tensor: TensorLike,
+    axis: AxisLike | None = None,
+    keepdims: bool = False,
+    name: _Name = None,
 ) -> Tensor: ...
 def reduce_variance(
-    input_tensor: _TensorLike, axis: _Axis = None, keepdims: bool = False, name: _Name = None
+    input_tensor: TensorLike,
+    axis: AxisLike | None = None,
+    keepdims: bool = False,
+    name: _Name = None,
 ) -> Tensor: ...
 def reduce_std(
-    input_tensor: _TensorLike, axis: _Axis = None, keepdims: bool = False, name: _Name = None
+    input_tensor: TensorLike,
+    axis: AxisLike | None = None,
+    keepdims: bool = False,
+    name: _Name = None,
 ) -> Tensor: ...
 def reduce_any(
-    input_tensor: _TensorLike, axis: _Axis = None, keepdims: bool = False, name: _Name = None
+    input_tensor: TensorLike,
+    axis: AxisLike | None = None,
+    keepdims: bool = False,
+    name: _Name = None,
 ) -> Tensor: ...
 def reduce_all(
-    input_tensor: _TensorLike, axis: _Axis = None, keepdims: bool = False, name: _Name = None
+    input_tensor: TensorLike,
+    axis: AxisLike | None = None,
+    keepdims: bool = False,
+    name: _Name = None,
 ) -> Tensor: ...
 def argmax(
-    input: _TensorLike, axis: _Axis = None, output_type: _DTypeLike = None, name: _Name = None
+    input: TensorLike,
+    axis: AxisLike | None = None,
+    output_type: DTypeLike | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
 def argmin(
-    input: _TensorLike, axis: _Axis = None, output_type: _DTypeLike = None, name: _Name = None
+    input: TensorLike,
+    axis: AxisLike | None = None,
+    output_type: DTypeLike | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
 def cumsum(
-    x: _TensorLike,
-    axis: _Axis = None,
+    x: TensorLike,
+    axis: AxisLike | None = None,
     exclusive: bool = False,
     reverse: bool = False,
     name: _Name = None,
 ) -> Tensor: ...
 def cumprod(
-    x: _TensorLike,
-    axis: _Axis = None,
+    x: TensorLike,
+    axis: AxisLike | None = None,
     exclusive: bool = False,
     reverse: bool = False,
     name: _Name = None,
 ) -> Tensor: ...
 def clip_by_value(
-    t: _TensorLike, clip_value_min: _TensorLike, clip_value_max: _TensorLike, name: _Name = None
+    t: TensorLike, clip_value_min: TensorLike, clip_value_max: TensorLike, name: _Name = None
 ) -> Tensor: ...
-def expand_dims(input: _TensorLike, axis: _Axis, name: _Name = None) -> Tensor: ...
-def squeeze(input: _TensorLike, axis: _Axis = None, name: _Name = None) -> Tensor: ...
-def concat(values: Any, axis: _Axis, name: _Name = None) -> Tensor: ...
-def stack(values: Any, axis: int = 0, name: _Name = None) -> Tensor: ...
+def expand_dims(input: TensorLike, axis: AxisLike, name: _Name = None) -> Tensor: ...
+def squeeze(input: TensorLike, axis: AxisLike | None = None, name: _Name = None) -> Tensor: ...
+def concat(values: Sequence[TensorLike] | Tensor, axis: AxisLike, name: _Name = None) -> Tensor: ...
+def stack(values: Sequence[TensorLike] | Tensor, axis: int = 0, name: _Name = None) -> Tensor: ...
 def unstack(
-    value: _TensorLike, num: int | None = None, axis: int = 0, name: _Name = None
+    value: TensorLike, num: int | None = None, axis: int = 0, name: _Name = None
 ) -> list[Tensor]: ...
 def split(
-    value: _TensorLike,
-    num_or_size_splits: Any,
-    axis: _Axis = None,
+    value: TensorLike,
+    num_or_size_splits: ShapeLike,
+    axis: AxisLike | None = None,
     num: int | None = None,
     name: _Name = None,
 ) -> list[Tensor]: ...
-def tile(input: _TensorLike, multiples: _Shape, name: _Name = None) -> Tensor: ...
+def tile(input: TensorLike, multiples: ShapeLike, name: _Name = None) -> Tensor: ...
 def pad(
-    tensor: _TensorLike,
-    paddings: Any,
+    tensor: TensorLike,
+    paddings: TensorLike,  # [[before, after], ...] per axis
     mode: str = "CONSTANT",
     constant_values: float = 0.0,
     name: _Name = None,
 ) -> Tensor: ...
-def reverse(tensor: _TensorLike, axis: _Axis, name: _Name = None) -> Tensor: ...
+def reverse(tensor: TensorLike, axis: AxisLike, name: _Name = None) -> Tensor: ...
 def gather(
-    params: _TensorLike,
-    indices: _TensorLike,
-    validate_indices: Any = None,
-    axis: _Axis = None,
+    params: TensorLike,
+    indices: TensorLike,
+    validate_indices: object = None,
+    axis: AxisLike | None = None,
     batch_dims: int = 0,
     name: _Name = None,
 ) -> Tensor: ...
 def gather_nd(
-    params: _TensorLike, indices: _TensorLike, batch_dims: int = 0, name: _Name = None
+    params: TensorLike, indices: TensorLike, batch_dims: int = 0, name: _Name = None
 ) -> Tensor: ...
 def one_hot(
-    indices: _TensorLike,
+    indices: TensorLike,
     depth: int,
-    on_value: Any = None,
-    off_value: Any = None,
+    on_value: TensorLike | None = None,
+    off_value: TensorLike | None = None,
     axis: int | None = None,
-    dtype: _DTypeLike = None,
+    dtype: DTypeLike | None = None,
     name: _Name = None,
 ) -> Tensor: ...
 def boolean_mask(
-    tensor: _TensorLike, mask: _TensorLike, axis: int | None = None, name: _Name = None
+    tensor: TensorLike, mask: TensorLike, axis: int | None = None, name: _Name = None
 ) -> Tensor: ...
-def shape(input: _TensorLike, out_type: _DTypeLike = None, name: _Name = None) -> Tensor: ...
-def size(input: _TensorLike, out_type: _DTypeLike = None, name: _Name = None) -> Tensor: ...
-def rank(input: _TensorLike, name: _Name = None) -> Tensor: ...
-def fill(dims: _Shape, value: _TensorLike, name: _Name = None) -> Tensor: ...
-def zeros_like(input: _TensorLike, dtype: _DTypeLike = None, name: _Name = None) -> Tensor: ...
-def ones_like(input: _TensorLike, dtype: _DTypeLike = None, name: _Name = None) -> Tensor: ...
+def shape(input: TensorLike, out_type: DTypeLike | None = None, name: _Name = None) -> Tensor: ...
+def size(input: TensorLike, out_type: DTypeLike | None = None, name: _Name = None) -> Tensor: ...
+def rank(input: TensorLike, name: _Name = None) -> Tensor: ...
+def fill(dims: ShapeLike, value: TensorLike, name: _Name = None) -> Tensor: ...
+def zeros_like(input: TensorLike, dtype: DTypeLike | None = None, name: _Name = None) -> Tensor: ...
+def ones_like(input: TensorLike, dtype: DTypeLike | None = None, name: _Name = None) -> Tensor: ...
 def range(
-    start: Any, limit: Any = None, delta: Any = None, dtype: _DTypeLike = None, name: _Name = None
+    start: TensorLike,
+    limit: TensorLike | None = None,
+    delta: TensorLike | None = None,
+    dtype: DTypeLike | None = None,
+    name: _Name = None,
 ) -> Tensor: ...
-def linspace(start: Any, stop: Any, num: int, name: _Name = None, axis: int = 0) -> Tensor: ...
+def linspace(
+    start: TensorLike, stop: TensorLike, num: int, name: _Name = None, axis: int = 0
+) -> Tensor: ...
 def eye(
     num_rows: int,
     num_columns: int | None = None,
-    batch_shape: _Shape = None,
-    dtype: _DTypeLike = None,
+    batch_shape: ShapeLike | None = None,
+    dtype: DTypeLike | None = None,
     name: _Name = None,
 ) -> Tensor: ...
-def softmax(logits: _TensorLike, axis: int | None = None, name: _Name = None) -> Tensor: ...
-def log_softmax(logits: _TensorLike, axis: int | None = None, name: _Name = None) -> Tensor: ...
+def softmax(logits: TensorLike, axis: int | None = None, name: _Name = None) -> Tensor: ...
+def log_softmax(logits: TensorLike, axis: int | None = None, name: _Name = None) -> Tensor: ...
 def sparse_softmax_cross_entropy_with_logits(
-    labels: _TensorLike = None, logits: _TensorLike = None, name: _Name = None
+    labels: TensorLike | None = None, logits: TensorLike | None = None, name: _Name = None
 ) -> Tensor: ...
 def softmax_cross_entropy_with_logits(
-    labels: _TensorLike, logits: _TensorLike, axis: int = ..., name: _Name = None
+    labels: TensorLike, logits: TensorLike, axis: int = -1, name: _Name = None
 ) -> Tensor: ...
 def sigmoid_cross_entropy_with_logits(
-    labels: _TensorLike = None, logits: _TensorLike = None, name: _Name = None
+    labels: TensorLike | None = None, logits: TensorLike | None = None, name: _Name = None
 ) -> Tensor: ...
-def l2_loss(t: _TensorLike, name: _Name = None) -> Tensor: ...
-def leaky_relu(features: _TensorLike, alpha: float = 0.2, name: _Name = None) -> Tensor: ...
-def gelu(features: _TensorLike, approximate: bool = False, name: _Name = None) -> Tensor: ...
+def l2_loss(t: TensorLike, name: _Name = None) -> Tensor: ...
+def leaky_relu(features: TensorLike, alpha: float = 0.2, name: _Name = None) -> Tensor: ...
+def gelu(features: TensorLike, approximate: bool = False, name: _Name = None) -> Tensor: ...
 def dropout(
-    x: _TensorLike,
+    x: TensorLike,
     rate: float,
-    noise_shape: _Shape = None,
+    noise_shape: ShapeLike | None = None,
     seed: int | None = None,
     name: _Name = None,
 ) -> Tensor: ...
 def bias_add(
-    value: _TensorLike, bias: _TensorLike, data_format: str | None = None, name: _Name = None
+    value: TensorLike, bias: TensorLike, data_format: str | None = None, name: _Name = None
 ) -> Tensor: ...
 def moments(
-    x: _TensorLike, axes: _Axis, shift: Any = None, keepdims: bool = False, name: _Name = None
+    x: TensorLike, axes: AxisLike, shift: object = None, keepdims: bool = False, name: _Name = None
 ) -> tuple[Tensor, Tensor]: ...
-def tensordot(a: _TensorLike, b: _TensorLike, axes: Any, name: _Name = None) -> Tensor: ...
-def einsum(equation: str, *inputs: _TensorLike, **kwargs: Any) -> Tensor: ...
+def tensordot(
+    a: TensorLike,
+    b: TensorLike,
+    axes: int | Sequence[int] | Sequence[Sequence[int]],
+    name: _Name = None,
+) -> Tensor: ...
+def einsum(equation: str, *inputs: TensorLike, **kwargs: object) -> Tensor: ...
 def matvec(
-    a: _TensorLike,
-    b: _TensorLike,
+    a: TensorLike,
+    b: TensorLike,
     transpose_a: bool = False,
     adjoint_a: bool = False,
     a_is_sparse: bool = False,
     b_is_sparse: bool = False,
     name: _Name = None,
 ) -> Tensor: ...
-def diag_part(input: _TensorLike, name: _Name = None, k: int = 0) -> Tensor: ...
-def diag(diagonal: _TensorLike, name: _Name = None) -> Tensor: ...
-def trace(x: _TensorLike, name: _Name = None) -> Tensor: ...
+def diag_part(input: TensorLike, name: _Name = None, k: int = 0) -> Tensor: ...
+def diag(diagonal: TensorLike, name: _Name = None) -> Tensor: ...
+def trace(x: TensorLike, name: _Name = None) -> Tensor: ...
 def truncated_normal(
-    shape: _Shape,
+    shape: ShapeLike,
     mean: float = 0.0,
     stddev: float = 1.0,
-    dtype: _DTypeLike = None,
+    dtype: DTypeLike | None = None,
     seed: int | None = None,
     name: _Name = None,
 ) -> Tensor: ...
-def shuffle(value: _TensorLike, seed: int | None = None, name: _Name = None) -> Tensor: ...
+def shuffle(value: TensorLike, seed: int | None = None, name: _Name = None) -> Tensor: ...
 def categorical(
-    logits: _TensorLike,
+    logits: TensorLike,
     num_samples: int,
-    dtype: _DTypeLike = None,
+    dtype: DTypeLike | None = None,
     seed: int | None = None,
     name: _Name = None,
 ) -> Tensor: ...
 def conv2d(
-    input: _TensorLike,
-    filters: _TensorLike,
-    strides: Any,
+    input: TensorLike,
+    filters: TensorLike,
+    strides: int | Sequence[int],
     padding: str,
     data_format: str | None = None,
-    dilations: Any = None,
+    dilations: int | Sequence[int] | None = None,
     name: _Name = None,
 ) -> Tensor: ...
 def max_pool2d(
-    input: _TensorLike,
-    ksize: Any,
-    strides: Any,
+    input: TensorLike,
+    ksize: int | Sequence[int],
+    strides: int | Sequence[int],
     padding: str,
     data_format: str | None = None,
     name: _Name = None,
 ) -> Tensor: ...
 def avg_pool2d(
-    input: _TensorLike,
-    ksize: Any,
-    strides: Any,
+    input: TensorLike,
+    ksize: int | Sequence[int],
+    strides: int | Sequence[int],
     padding: str,
     data_format: str | None = None,
     name: _Name = None,
 ) -> Tensor: ...
-def inv(input: _TensorLike, adjoint: bool = False, name: _Name = None) -> Tensor: ...
-def det(input: _TensorLike, name: _Name = None) -> Tensor: ...
+def inv(input: TensorLike, adjoint: bool = False, name: _Name = None) -> Tensor: ...
+def det(input: TensorLike, name: _Name = None) -> Tensor: ...
 def solve(
-    matrix: _TensorLike, rhs: _TensorLike, adjoint: bool = False, name: _Name = None
+    matrix: TensorLike, rhs: TensorLike, adjoint: bool = False, name: _Name = None
 ) -> Tensor: ...
-def cholesky(input: _TensorLike, name: _Name = None) -> Tensor: ...
+def cholesky(input: TensorLike, name: _Name = None) -> Tensor: ...
 def reduce_euclidean_norm(
-    input_tensor: _TensorLike, axis: _Axis = None, keepdims: bool = False, name: _Name = None
+    input_tensor: TensorLike,
+    axis: AxisLike | None = None,
+    keepdims: bool = False,
+    name: _Name = None,
 ) -> Tensor: ...
 def count_nonzero(
-    input: _TensorLike,
-    axis: _Axis = None,
+    input: TensorLike,
+    axis: AxisLike | None = None,
     keepdims: bool | None = None,
-    dtype: _DTypeLike = None,
+    dtype: DTypeLike | None = None,
     name: _Name = None,
 ) -> Tensor: ...
 def sort(
-    values: _TensorLike, axis: int = ..., direction: str = "ASCENDING", name: _Name = None
+    values: TensorLike, axis: int = -1, direction: str = "ASCENDING", name: _Name = None
 ) -> Tensor: ...
 def argsort(
-    values: _TensorLike,
-    axis: int = ...,
+    values: TensorLike,
+    axis: int = -1,
     direction: str = "ASCENDING",
     stable: bool = False,
     name: _Name = None,
 ) -> Tensor: ...
 def top_k(
-    input: _TensorLike,
+    input: TensorLike,
     k: int = 1,
     sorted: bool = True,
-    index_type: _DTypeLike = None,
+    index_type: DTypeLike | None = None,
     name: _Name = None,
 ) -> tuple[Tensor, Tensor]: ...
 
 # === optimizers (src/py/optim.rs) ===========================================
 
+@final
 class _FusedOptimizer:
     """Slots and fused Rust update of one optimizer (``tapegrad.optimizers``)."""
 
-    def __init__(
-        self,
-        kind: str,
+    def __new__(
+        cls,
+        kind: str,  # "SGD", "Adam", "AdamW", "RMSprop" or "Adagrad"
         *,
         momentum: float = 0.0,
         nesterov: bool = False,
@@ -519,10 +729,10 @@ class _FusedOptimizer:
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def apply(
         self,
-        gradients: list[_TensorLike],
+        gradients: list[TensorLike],
         variables: list[Variable],
         learning_rate: float,
         iterations: int,

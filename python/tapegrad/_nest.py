@@ -51,7 +51,8 @@ def pack_sequence_as(structure: Any, flat: list[Any]) -> Any:
         if isinstance(s, Mapping):
             keys = sorted(s)
             values = {k: build(s[k]) for k in keys}
-            return type(s)((k, values[k]) for k in s)
+            mapping_class: Any = type(s)  # dict, OrderedDict, …: rebuilt in its own key order
+            return mapping_class((k, values[k]) for k in s)
         items = [build(c) for c in s]
         if isinstance(s, tuple) and hasattr(s, "_fields"):  # namedtuple
             return type(s)(*items)

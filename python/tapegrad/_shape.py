@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["TensorShape"]
 
 
-class TensorShape(tuple):
+class TensorShape(tuple[int, ...]):
     """A tuple of dimensions with TF's ``TensorShape`` conveniences."""
 
     __slots__ = ()

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+# `builtins.bool` in annotations: this module's `bool` is the DType
+import builtins
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["DType", "as_dtype", "float32", "float64", "int32", "int64", "bool"]
@@ -21,26 +25,26 @@ class DType:
         return self._name
 
     @property
-    def as_numpy_dtype(self) -> type:
+    def as_numpy_dtype(self) -> type[np.generic]:
         return np.dtype(self._name).type
 
     @property
-    def is_floating(self) -> bool:
+    def is_floating(self) -> builtins.bool:
         return self._name.startswith("float")
 
     @property
-    def is_integer(self) -> bool:
+    def is_integer(self) -> builtins.bool:
         return self._name.startswith("int")
 
     @property
-    def is_bool(self) -> bool:
+    def is_bool(self) -> builtins.bool:
         return self._name == "bool"
 
     @property
     def size(self) -> int:
         return np.dtype(self._name).itemsize
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: object) -> builtins.bool:
         try:
             return self._name == as_dtype(other)._name
         except TypeError:
@@ -52,7 +56,7 @@ class DType:
     def __repr__(self) -> str:
         return f"tapegrad.{self._name}"
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Callable[[str], DType], tuple[str]]:
         return as_dtype, (self._name,)
 
 

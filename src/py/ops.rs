@@ -604,7 +604,10 @@ fn descending(direction: &str) -> PyResult<bool> {
 }
 
 #[pyfunction]
-#[pyo3(signature = (values, axis=-1, direction="ASCENDING", name=None))]
+#[pyo3(
+    signature = (values, axis=-1, direction="ASCENDING", name=None),
+    text_signature = "(values, axis=-1, direction='ASCENDING', name=None)"
+)]
 pub fn sort(
     values: &Bound<'_, PyAny>,
     axis: i64,
@@ -618,7 +621,10 @@ pub fn sort(
 }
 
 #[pyfunction]
-#[pyo3(signature = (values, axis=-1, direction="ASCENDING", stable=false, name=None))]
+#[pyo3(
+    signature = (values, axis=-1, direction="ASCENDING", stable=false, name=None),
+    text_signature = "(values, axis=-1, direction='ASCENDING', stable=False, name=None)"
+)]
 pub fn argsort(
     values: &Bound<'_, PyAny>,
     axis: i64,
@@ -1260,7 +1266,10 @@ pub fn sparse_softmax_cross_entropy_with_logits(
 }
 
 #[pyfunction]
-#[pyo3(signature = (labels, logits, axis=-1, name=None))]
+#[pyo3(
+    signature = (labels, logits, axis=-1, name=None),
+    text_signature = "(labels, logits, axis=-1, name=None)"
+)]
 pub fn softmax_cross_entropy_with_logits(
     py: Python<'_>,
     labels: &Bound<'_, PyAny>,

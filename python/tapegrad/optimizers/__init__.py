@@ -137,7 +137,7 @@ class Optimizer:
         self._iterations = Variable(0, dtype="int64", trainable=False, name="iteration")
         self._lr_variable: Variable | None = None
         self._lr_callable: Callable[..., Any] | None = None
-        self.learning_rate = learning_rate  # type: ignore[assignment]
+        self.learning_rate = learning_rate
         self._trainable_variables: list[Variable] = []
         self._excluded_handles: set[int] = set()
         self._excluded_pattern: re.Pattern[str] | None = None
@@ -176,7 +176,7 @@ class Optimizer:
                 "instantiate the optimizer with a float `learning_rate` argument."
             )
         try:
-            rate = float(value)  # type: ignore[arg-type]
+            rate = float(value)
         except (TypeError, ValueError):
             raise ValueError(
                 f"{cls}: `learning_rate` should be a float, a LearningRateSchedule or a "

@@ -88,7 +88,8 @@ class ExponentialDecay(LearningRateSchedule):
         p = step / self.decay_steps
         if self.staircase:
             p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate**p
+        # float(): to mypy, float ** float may be complex (a negative base)
+        return float(self.initial_learning_rate * self.decay_rate**p)
 
     def get_config(self) -> dict[str, Any]:
         return {
