@@ -88,7 +88,16 @@ def test_guide_runs(path: Path) -> None:
         del sys.modules[name]
 
 
-@pytest.mark.parametrize("module", ["tapegrad._tape", "tapegrad._custom", "tapegrad.autodiff"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "tapegrad._tape",
+        "tapegrad._custom",
+        "tapegrad.autodiff",
+        "tapegrad._nest",
+        "tapegrad.experimental",
+    ],
+)
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

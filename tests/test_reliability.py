@@ -54,15 +54,16 @@ def test_ctrl_c_interrupts_a_long_backward_pass():
         import os, signal, threading, time
         import tapegrad as tf
         # averaging keeps values O(1): no denormals to slow the loop down
-        w = tf.ones([300, 300]) / 300.0
-        x = tf.random.normal([300, 300], seed=2)
+        # ~130 GFLOP of backward: seconds on 2 cores, ≥ 0.1 s on a big machine
+        w = tf.ones([400, 400]) / 400.0
+        x = tf.random.normal([400, 400], seed=2)
         with tf.GradientTape() as t:
             t.watch(x)
             y = x
             for _ in range(1000):
                 y = tf.matmul(w, y)
             loss = tf.reduce_sum(y)
-        timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+        timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
         timer.start()
         try:
             t.gradient(loss, x)
