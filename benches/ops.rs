@@ -3,17 +3,18 @@
 //! against ndarray's `dot`, and the tape (record + backward of a chain).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use std::alloc::System;
 use std::hint::black_box;
-use tapegrad::alloc::CachingAllocator;
 use tapegrad::ops;
 use tapegrad::tape::{self, Tape, Unconnected};
 use tapegrad::tensor::Tensor;
 
 // As in the Python extension (which puts mimalloc behind it): large
-// buffers are recycled instead of page-faulting in on every kernel.
+// buffers are recycled instead of page-faulting in on every kernel. (With
+// the `python` feature the library already installs its own.)
+#[cfg(not(feature = "python"))]
 #[global_allocator]
-static ALLOCATOR: CachingAllocator<System> = CachingAllocator::new(System);
+static ALLOCATOR: tapegrad::alloc::CachingAllocator<std::alloc::System> =
+    tapegrad::alloc::CachingAllocator::new(std::alloc::System);
 
 fn ramp(n: usize) -> Tensor {
     Tensor::from_vec(&[n], (0..n).map(|i| (i % 97) as f32 * 0.01).collect()).unwrap()

@@ -26,6 +26,12 @@ pub fn parallel(n: usize) -> bool {
     if n < PAR_MIN_LEN || SERIAL.load(Ordering::Relaxed) {
         return false;
     }
+    // Trap: a one-thread pool still runs every job on its one worker, so
+    // Python threads calling kernels at once would queue up behind it.
+    // Running on the calling thread lets them overlap instead.
+    if rayon::current_num_threads() < 2 {
+        return false;
+    }
     POOL_STARTED.store(true, Ordering::Relaxed);
     true
 }
