@@ -339,3 +339,43 @@ def test_empty_numpy_arrays_convert(shape, dtype):
     assert t.shape == shape and t.dtype.name == dtype
     assert t.numpy().shape == shape
     assert tf.identity(t).shape == shape
+
+
+@pytest.mark.parametrize(
+    "value, dtype, want_dtype",
+    [
+        ([[1.0, 2.0], [3.0, 4.0]], None, tf.float32),
+        (((1, 2), (3, 4)), None, tf.int32),
+        (range(5), None, tf.int32),
+        (range(4), tf.float32, tf.float32),
+        ([1, 2**40], None, tf.int64),
+        ([1, 2.5], None, tf.float32),
+        ([[1], [2]], tf.float64, tf.float64),
+        ([3, -4], tf.int64, tf.int64),
+        ([[0.1, float("inf")], [float("nan"), -0.0]], tf.float64, tf.float64),
+    ],
+)
+def test_nested_python_numbers_convert_like_numpy(value, dtype, want_dtype):
+    # plain lists are read directly (not through numpy): same values and dtypes
+    got = tf.constant(value, dtype=dtype)
+    assert got.dtype == want_dtype
+    want = np.asarray(list(value) if isinstance(value, range) else value)
+    np.testing.assert_array_equal(got.numpy(), want.astype(want_dtype.as_numpy_dtype))
+
+
+@pytest.mark.parametrize(
+    "value", [[[1.0, 2.0], [3.0]], [1.0, [2.0]], [[1.0], 2.0], [True, 1], [1, 2**70]]
+)
+def test_irregular_python_numbers_still_get_numpys_answer(value):
+    # ragged, mixed-depth, bool and out-of-range inputs take the numpy path
+    try:
+        want = np.asarray(value)
+    except ValueError:  # ragged: numpy refuses, and so does tapegrad
+        with pytest.raises(ValueError):
+            tf.constant(value)
+        return
+    if want.dtype == object:  # beyond int64
+        with pytest.raises(ValueError):
+            tf.constant(value)
+        return
+    np.testing.assert_array_equal(tf.constant(value).numpy(), want)

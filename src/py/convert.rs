@@ -94,6 +94,9 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
             Some(d) => Err(cannot_convert(obj, d)),
         };
     }
+    if let Some(t) = plain_nested_numbers(obj, hint) {
+        return Ok(t);
+    }
     let py = obj.py();
     let np = py.import("numpy")?;
     let is_numpy =
@@ -160,6 +163,93 @@ fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tens
 }
 
 /// A list of Python ints is int32 unless a value needs int64 (TF's rule).
+/// Rectangular nested lists/tuples/ranges of exact Python ints and floats
+/// (`[[1.0, 2.0], [3.0, 4.0]]`, `range(4)`), read without a detour through
+/// numpy, which cost ~8 µs per small constant. Gives the same tensor as the
+/// numpy path below (floats → float32, ints → int32 when they all fit, else
+/// int64); `None` for anything else — empty, ragged, bools, numpy scalars,
+/// out-of-range ints, a hint that would need the numpy path's checks — and
+/// the numpy path then decides.
+fn plain_nested_numbers(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> Option<Tensor> {
+    #[derive(Clone, Copy)]
+    enum Number {
+        Int(i64),
+        Float(f64),
+    }
+    fn walk(
+        obj: &Bound<'_, PyAny>,
+        depth: usize,
+        shape: &mut Vec<usize>,
+        out: &mut Vec<Number>,
+    ) -> Option<()> {
+        let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<pyo3::types::PyList>() {
+            l.iter().collect()
+        } else if let Ok(t) = obj.cast::<pyo3::types::PyTuple>() {
+            t.iter().collect()
+        } else if obj.is_exact_instance_of::<pyo3::types::PyRange>() && depth == 0 {
+            obj.try_iter().ok()?.collect::<PyResult<_>>().ok()?
+        } else {
+            return None;
+        };
+        if items.is_empty() || depth >= 8 {
+            return None;
+        }
+        match shape.get(depth) {
+            Some(&n) if n != items.len() => return None, // ragged
+            Some(_) => {}
+            None if depth == shape.len() && out.is_empty() => shape.push(items.len()),
+            None => return None, // deeper here than the first element was
+        }
+        for item in &items {
+            if item.is_exact_instance_of::<PyFloat>() {
+                out.push(Number::Float(item.extract().ok()?));
+            } else if item.is_exact_instance_of::<PyInt>() {
+                out.push(Number::Int(item.extract().ok()?));
+            } else {
+                walk(item, depth + 1, shape, out)?;
+                continue;
+            }
+            if shape.len() != depth + 1 {
+                return None; // a scalar where the first element was a list
+            }
+        }
+        Some(())
+    }
+    let (mut shape, mut values) = (Vec::new(), Vec::new());
+    walk(obj, 0, &mut shape, &mut values)?;
+    if values.len() != shape.iter().product::<usize>() {
+        return None;
+    }
+    let any_float = values.iter().any(|v| matches!(v, Number::Float(_)));
+    let as_f64 = |v: &Number| match *v {
+        Number::Int(i) => i as f64,
+        Number::Float(f) => f,
+    };
+    let ints = || {
+        values.iter().filter_map(|v| match *v {
+            Number::Int(i) => Some(i),
+            Number::Float(_) => None,
+        })
+    };
+    let target = match hint {
+        None if any_float => DType::F32,
+        None if ints().all(|i| i32::try_from(i).is_ok()) => DType::I32,
+        None => DType::I64,
+        Some(d) if d.is_float() => d,
+        Some(DType::I64) if !any_float => DType::I64,
+        Some(DType::I32) if !any_float && ints().all(|i| i32::try_from(i).is_ok()) => DType::I32,
+        Some(_) => return None,
+    };
+    let t = match target {
+        DType::F32 => Tensor::from_vec(&shape, values.iter().map(|v| as_f64(v) as f32).collect()),
+        DType::F64 => Tensor::from_vec(&shape, values.iter().map(as_f64).collect()),
+        DType::I32 => Tensor::from_vec(&shape, ints().map(|i| i as i32).collect()),
+        DType::I64 => Tensor::from_vec(&shape, ints().collect()),
+        DType::Bool => return None,
+    };
+    t.ok()
+}
+
 fn fits_i32(arr: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
     let a: PyReadonlyArrayDyn<'_, i64> = arr.extract()?;
     let fits = a.as_array().iter().all(|&v| i32::try_from(v).is_ok());
