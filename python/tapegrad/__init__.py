@@ -120,7 +120,14 @@ floormod = _ops["floormod"]
 
 
 def divide(x: TensorLike, y: TensorLike, name: str | None = None) -> Tensor:
-    """``x / y`` elementwise (``tf.divide``); integer tensors divide as float64."""
+    """``x / y`` elementwise (``tf.divide``); integer tensors divide as float64.
+
+    >>> import tapegrad as tf
+    >>> print(tf.divide(tf.constant([1, 3]), 2))
+    tapegrad.Tensor([0.5 1.5], shape=(2,), dtype=float64)
+    >>> print(tf.divide(tf.constant([1.0, 3.0]), tf.constant([4.0, 4.0])))
+    tapegrad.Tensor([0.25 0.75], shape=(2,), dtype=float32)
+    """
     x_tensor = (
         x
         if isinstance(x, (Tensor, Variable))

@@ -6,7 +6,15 @@ __all__ = ["TensorShape"]
 
 
 class TensorShape(tuple[int, ...]):
-    """A tuple of dimensions with TF's ``TensorShape`` conveniences."""
+    """A tuple of dimensions with TF's ``TensorShape`` conveniences.
+
+    >>> import tapegrad as tf
+    >>> s = tf.zeros([2, 3]).shape
+    >>> s, s.rank, s.num_elements(), s.as_list()
+    (TensorShape([2, 3]), 2, 6, [2, 3])
+    >>> s == (2, 3)
+    True
+    """
 
     __slots__ = ()
 

@@ -13,7 +13,15 @@ __all__ = ["DType", "as_dtype", "float32", "float64", "int32", "int64", "bool"]
 
 
 class DType:
-    """A tensor element type; compares equal to its name and numpy dtype."""
+    """A tensor element type; compares equal to its name and numpy dtype.
+
+    >>> import numpy as np
+    >>> import tapegrad as tf
+    >>> tf.float32 == "float32", tf.float32 == np.float32
+    (True, True)
+    >>> tf.int64.is_integer, tf.float64.is_floating, tf.float64.size
+    (True, True, 8)
+    """
 
     __slots__ = ("_name",)
 
@@ -71,7 +79,14 @@ _ALIASES = {"float": "float32", "double": "float64"}
 
 
 def as_dtype(value: object) -> DType:
-    """The ``DType`` for a DType, a name, or a numpy dtype/scalar type."""
+    """The ``DType`` for a DType, a name, or a numpy dtype/scalar type;
+    ``TypeError`` for anything else.
+
+    >>> import numpy as np
+    >>> import tapegrad as tf
+    >>> tf.as_dtype("double"), tf.as_dtype(np.int32)
+    (tapegrad.float64, tapegrad.int32)
+    """
     if isinstance(value, DType):
         return value
     if value is None:

@@ -14,20 +14,60 @@ __all__ = [
 
 
 class OpError(Exception):
-    """Base class of errors raised by a tapegrad op."""
+    """Base class of errors raised by a tapegrad op.
+
+    >>> import tapegrad as tf
+    >>> try:
+    ...     tf.reshape(tf.zeros([6]), [4, -1])
+    ... except tf.errors.OpError as e:
+    ...     print(type(e).__name__)
+    InvalidArgumentError
+    """
 
 
 class InvalidArgumentError(OpError, ValueError):
-    """An op received an invalid argument: shapes, dtypes, axes, values."""
+    """An op received an invalid argument: shapes, dtypes, axes, values.
+
+    Also a ``ValueError``, so ``except ValueError`` catches it.
+
+    >>> import tapegrad as tf
+    >>> try:
+    ...     tf.add(tf.zeros([2]), tf.zeros([3]))
+    ... except ValueError as e:
+    ...     print(isinstance(e, tf.errors.InvalidArgumentError))
+    True
+    """
 
 
 class OutOfRangeError(OpError, IndexError):
-    """An index lies outside the dimension it indexes."""
+    """An index lies outside the dimension it indexes (also an ``IndexError``).
+
+    >>> import tapegrad as tf
+    >>> issubclass(tf.errors.OutOfRangeError, IndexError)
+    True
+    """
 
 
 class ResourceExhaustedError(OpError, MemoryError):
-    """A tensor too large to allocate was requested."""
+    """A tensor too large to allocate was requested (also a ``MemoryError``).
+
+    >>> import tapegrad as tf
+    >>> try:
+    ...     tf.zeros([2**62, 2**62])
+    ... except MemoryError as e:
+    ...     print(type(e).__name__)
+    ResourceExhaustedError
+    """
 
 
 class UnimplementedError(OpError, NotImplementedError):
-    """The operation is not implemented for these arguments."""
+    """The operation is not implemented for these arguments (also a
+    ``NotImplementedError``).
+
+    >>> import tapegrad as tf
+    >>> try:
+    ...     tf.pad(tf.constant([1, 2]), [[1, 1]], mode="REFLECT")
+    ... except tf.errors.UnimplementedError:
+    ...     print("only CONSTANT padding")
+    only CONSTANT padding
+    """

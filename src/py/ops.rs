@@ -12,7 +12,10 @@ use crate::dtype::DType;
 use crate::ops::{self, OpFn, OpInfo};
 use crate::tensor::Tensor;
 
-/// A registry op as a Python callable: `tapegrad.exp(x)`, `tapegrad.add(x, y)`.
+// A registry op as a Python callable: `tapegrad.exp(x)`, `tapegrad.add(x, y)`.
+// Deliberately a `//` comment, not `///`: pyo3 stores a struct's doc comment
+// as the type's `__doc__` entry, which shadows the `__doc__` getter below, so
+// every op instance would report this text instead of its own `OpInfo.doc`.
 #[pyclass(frozen, name = "Op", module = "tapegrad._core")]
 pub struct PyOp {
     info: OpInfo,
@@ -160,6 +163,18 @@ fn dtype_or(obj: Option<&Bound<'_, PyAny>>, default: DType) -> PyResult<DType> {
         .map(|d| d.unwrap_or(default))
 }
 
+/// Matrix product of the last two axes, batch axes broadcast (TF's `tf.linalg.matmul`); `transpose_a/b` transpose first. d/da = g·bᵀ, d/db = aᵀ·g.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+/// >>> print(tf.matmul(a, a, transpose_b=True))
+/// tapegrad.Tensor(
+/// [[ 5. 11.]
+///  [11. 25.]], shape=(2, 2), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (a, b, transpose_a=false, transpose_b=false, adjoint_a=false, adjoint_b=false, a_is_sparse=false, b_is_sparse=false, output_type=None, name=None))]
 #[allow(clippy::too_many_arguments)]
@@ -186,6 +201,18 @@ pub fn matmul(
     })?))
 }
 
+/// Permutes the axes by `perm` (default: reversed).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.transpose(tf.constant([[1, 2, 3], [4, 5, 6]])))
+/// tapegrad.Tensor(
+/// [[1 4]
+///  [2 5]
+///  [3 6]], shape=(3, 2), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (a, perm=None, conjugate=false, name=None))]
 pub fn transpose(
@@ -200,6 +227,17 @@ pub fn transpose(
     Ok(PyTensor::new(ops::transpose(&x, perm.as_deref())?))
 }
 
+/// Same elements, new shape; one entry may be -1 (inferred).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.reshape(tf.range(6), [2, -1]))
+/// tapegrad.Tensor(
+/// [[0 1 2]
+///  [3 4 5]], shape=(2, 3), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (tensor, shape, name=None))]
 pub fn reshape(
@@ -212,6 +250,18 @@ pub fn reshape(
     Ok(PyTensor::new(ops::reshape(&x, &int_list(shape)?)?))
 }
 
+/// Sum over `axis` (all axes when None); `keepdims` keeps them as size 1.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> x = tf.constant([[1, 2], [3, 4]])
+/// >>> print(tf.reduce_sum(x))
+/// tapegrad.Tensor(10, shape=(), dtype=int32)
+/// >>> print(tf.reduce_sum(x, axis=0))
+/// tapegrad.Tensor([4 6], shape=(2,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input_tensor, axis=None, keepdims=false, name=None))]
 pub fn reduce_sum(
@@ -229,6 +279,15 @@ pub fn reduce_sum(
     })?))
 }
 
+/// Mean over `axis` (all axes when None); integer tensors give a truncated integer mean, as in TF.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.reduce_mean(tf.constant([[1.0, 2.0], [3.0, 5.0]]), axis=1))
+/// tapegrad.Tensor([1.5 4. ], shape=(2,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input_tensor, axis=None, keepdims=false, name=None))]
 pub fn reduce_mean(
@@ -248,6 +307,16 @@ pub fn reduce_mean(
 
 /// `tf.norm`: ord 'euclidean'/'fro', 1, 2, inf or any p > 0 (vectors);
 /// 'fro', 1 or inf over a pair of axes (matrices).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.norm(tf.constant([3.0, 4.0])))
+/// tapegrad.Tensor(5.0, shape=(), dtype=float32)
+/// >>> print(tf.norm(tf.constant([3.0, -4.0]), ord=1))
+/// tapegrad.Tensor(7.0, shape=(), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (tensor, ord=None, axis=None, keepdims=None, name=None))]
 pub fn norm(
@@ -282,6 +351,15 @@ pub fn norm(
     })?))
 }
 
+/// Converts to `dtype`; float → int truncates toward zero. The gradient flows between float dtypes only.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.cast(tf.constant([1.7, -1.7]), tf.int32))
+/// tapegrad.Tensor([ 1 -1], shape=(2,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (x, dtype, name=None))]
 pub fn cast(
@@ -294,6 +372,15 @@ pub fn cast(
     Ok(PyTensor::new(ops::cast(&t, dtype_from_py(dtype)?)?))
 }
 
+/// A tensor with the same value; the gradient passes through unchanged.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.identity(tf.constant([1, 2])))
+/// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, name=None))]
 pub fn identity(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
@@ -301,6 +388,20 @@ pub fn identity(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> Py
     Ok(PyTensor::new(ops::identity(&to_tensor(input, None)?)?))
 }
 
+/// The same value, but no gradient flows back through it.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> x = tf.constant(3.0)
+/// >>> with tf.GradientTape() as tape:
+/// ...     tape.watch(x)
+/// ...     y = x * tf.stop_gradient(x)
+/// ...
+/// >>> print(tape.gradient(y, x))
+/// tapegrad.Tensor(3.0, shape=(), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, name=None))]
 pub fn stop_gradient(
@@ -311,6 +412,17 @@ pub fn stop_gradient(
     Ok(PyTensor::new(ops::stop_gradient(&to_tensor(input, None)?)))
 }
 
+/// Broadcasts to `shape` by numpy rules; the gradient sums back over the broadcast axes.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.broadcast_to(tf.constant([1, 2]), [2, 2]))
+/// tapegrad.Tensor(
+/// [[1 2]
+///  [1 2]], shape=(2, 2), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, shape, name=None))]
 pub fn broadcast_to(
@@ -324,6 +436,19 @@ pub fn broadcast_to(
 }
 
 /// `tf.where(condition, x, y)`: elementwise select with broadcasting.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> c = tf.constant([True, False, True])
+/// >>> print(tf.where(c, tf.constant([1, 2, 3]), tf.constant([-1, -2, -3])))
+/// tapegrad.Tensor([ 1 -2  3], shape=(3,), dtype=int32)
+/// >>> print(tf.where(c))
+/// tapegrad.Tensor(
+/// [[0]
+///  [2]], shape=(2, 1), dtype=int64)
+///
+/// ```
 #[pyfunction]
 #[pyo3(name = "where", signature = (condition, x=None, y=None, name=None))]
 pub fn where_(
@@ -350,6 +475,16 @@ pub fn where_(
 
 /// `tf.constant` / `tf.convert_to_tensor`: TF's dtype inference; with
 /// `dtype`, values are cast (a float to an int dtype is refused).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.constant([[1.0, 2.0]]))
+/// tapegrad.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
+/// >>> print(tf.constant(7, shape=[2], dtype=tf.int64))
+/// tapegrad.Tensor([7 7], shape=(2,), dtype=int64)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (value, dtype=None, shape=None, name=None))]
 pub fn constant(
@@ -380,6 +515,15 @@ pub fn constant(
     Ok(PyTensor::new(t))
 }
 
+/// `value` as a Tensor (tensors and variables pass through); `dtype_hint` is used only when the value has no dtype of its own.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.convert_to_tensor([1, 2], dtype_hint=tf.float64))
+/// tapegrad.Tensor([1. 2.], shape=(2,), dtype=float64)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (value, dtype=None, dtype_hint=None, name=None))]
 pub fn convert_to_tensor(
@@ -418,6 +562,17 @@ pub fn convert_to_tensor(
     }))
 }
 
+/// A tensor of zeros of `shape` (float32 by default).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.zeros([2, 2]))
+/// tapegrad.Tensor(
+/// [[0. 0.]
+///  [0. 0.]], shape=(2, 2), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None, name=None))]
 pub fn zeros(
@@ -432,6 +587,15 @@ pub fn zeros(
     )?))
 }
 
+/// A tensor of ones of `shape` (float32 by default).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.ones([3], dtype=tf.int32))
+/// tapegrad.Tensor([1 1 1], shape=(3,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None, name=None))]
 pub fn ones(
@@ -452,6 +616,17 @@ fn seed_arg(seed: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
         .transpose()
 }
 
+/// Samples from N(mean, stddev²); repeatable after `tf.random.set_seed`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> tf.random.set_seed(0)
+/// >>> x = tf.random.normal([2, 3], dtype=tf.float64)
+/// >>> print(x.shape, x.dtype)
+/// TensorShape([2, 3]) tapegrad.float64
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (shape, mean=0.0, stddev=1.0, dtype=None, seed=None, name=None))]
 pub fn random_normal(
@@ -489,6 +664,17 @@ fn normal_like(
     })?))
 }
 
+/// Samples uniformly from [minval, maxval); repeatable after `tf.random.set_seed`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> tf.random.set_seed(0)
+/// >>> x = tf.random.uniform([1000], minval=2.0, maxval=3.0)
+/// >>> print(bool(tf.reduce_all((x >= 2.0) & (x < 3.0))))
+/// True
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (shape, minval=0.0, maxval=None, dtype=None, seed=None, name=None))]
 pub fn random_uniform(
@@ -519,6 +705,19 @@ pub fn random_uniform(
     })?))
 }
 
+/// Seeds the global generator: the random ops that follow repeat their values.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> tf.random.set_seed(42)
+/// >>> a = tf.random.uniform([3])
+/// >>> tf.random.set_seed(42)
+/// >>> b = tf.random.uniform([3])
+/// >>> print(bool(tf.reduce_all(a == b)))
+/// True
+///
+/// ```
 #[pyfunction]
 pub fn set_seed(seed: Option<i64>) {
     ops::random::set_seed(seed.map(|s| s as u64));
@@ -526,7 +725,8 @@ pub fn set_seed(seed: Option<i64>) {
 
 /// Reductions sharing `tf.reduce_sum`'s signature.
 macro_rules! reductions {
-    ($($name:ident),*) => {$(
+    ($($(#[doc = $doc:literal])* $name:ident),*) => {$(
+        $(#[doc = $doc])*
         #[pyfunction]
         #[pyo3(signature = (input_tensor, axis=None, keepdims=false, name=None))]
         pub fn $name(
@@ -546,17 +746,112 @@ macro_rules! reductions {
     )*};
 }
 reductions!(
+    /// √(Σ x²) over `axis` (all axes when None).
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> print(tf.math.reduce_euclidean_norm(tf.constant([[3.0, 4.0], [6.0, 8.0]]), axis=1))
+    /// tapegrad.Tensor([ 5. 10.], shape=(2,), dtype=float32)
+    ///
+    /// ```
     reduce_euclidean_norm,
+    /// Maximum over `axis` (all axes when None); the gradient is shared equally among tied maxima, as in TF.
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> x = tf.constant([[1, 5], [7, 2]])
+    /// >>> print(tf.reduce_max(x))
+    /// tapegrad.Tensor(7, shape=(), dtype=int32)
+    /// >>> print(tf.reduce_max(x, axis=1, keepdims=True))
+    /// tapegrad.Tensor(
+    /// [[5]
+    ///  [7]], shape=(2, 1), dtype=int32)
+    ///
+    /// ```
     reduce_max,
+    /// Minimum over `axis` (all axes when None); the gradient is shared equally among tied minima.
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> print(tf.reduce_min(tf.constant([[1, 5], [7, 2]]), axis=0))
+    /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
+    ///
+    /// ```
     reduce_min,
+    /// Product over `axis` (all axes when None).
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> print(tf.reduce_prod(tf.constant([[1.0, 2.0], [3.0, 4.0]]), axis=1))
+    /// tapegrad.Tensor([ 2. 12.], shape=(2,), dtype=float32)
+    ///
+    /// ```
     reduce_prod,
+    /// log Σ eˣ over `axis`, computed as m + log Σ e^(x − m) with m the max, so large inputs do not overflow; the gradient is softmax(x).
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> print(tf.reduce_logsumexp(tf.constant([1000.0, 1000.0])))
+    /// tapegrad.Tensor(1000.6932, shape=(), dtype=float32)
+    ///
+    /// ```
     reduce_logsumexp,
+    /// Population variance (divides by n) over `axis`.
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> print(tf.math.reduce_variance(tf.constant([1.0, 2.0, 3.0, 4.0])))
+    /// tapegrad.Tensor(1.25, shape=(), dtype=float32)
+    ///
+    /// ```
     reduce_variance,
+    /// Population standard deviation (√ of `reduce_variance`) over `axis`.
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> print(tf.math.reduce_std(tf.constant([1.0, 3.0])))
+    /// tapegrad.Tensor(1.0, shape=(), dtype=float32)
+    ///
+    /// ```
     reduce_std,
+    /// Logical or over `axis` of a bool tensor.
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> print(tf.reduce_any(tf.constant([[True, False], [False, False]]), axis=1))
+    /// tapegrad.Tensor([ True False], shape=(2,), dtype=bool)
+    ///
+    /// ```
     reduce_any,
+    /// Logical and over `axis` of a bool tensor.
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> print(tf.reduce_all(tf.constant([[True, True], [True, False]]), axis=1))
+    /// tapegrad.Tensor([ True False], shape=(2,), dtype=bool)
+    ///
+    /// ```
     reduce_all
 );
 
+/// The number of nonzero (or true) elements over `axis`, as int64.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.math.count_nonzero(tf.constant([[0, 1], [2, 0]]), axis=1))
+/// tapegrad.Tensor([1 1], shape=(2,), dtype=int64)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, axis=None, keepdims=None, dtype=None, name=None))]
 pub fn count_nonzero(
@@ -603,6 +898,15 @@ fn descending(direction: &str) -> PyResult<bool> {
     }
 }
 
+/// Sorted values along `axis` (ascending, or `direction="DESCENDING"`); the gradient scatters back to the original positions.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.sort(tf.constant([3, 1, 2]), direction="DESCENDING"))
+/// tapegrad.Tensor([3 2 1], shape=(3,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(
     signature = (values, axis=-1, direction="ASCENDING", name=None),
@@ -620,6 +924,15 @@ pub fn sort(
     Ok(PyTensor::new(along_axis(&x, axis, |t| ops::sort(t, desc))?))
 }
 
+/// Indices (int32) that sort `values` along `axis`; stable.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.argsort(tf.constant([3.0, 1.0, 2.0])))
+/// tapegrad.Tensor([1 2 0], shape=(3,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(
     signature = (values, axis=-1, direction="ASCENDING", stable=false, name=None),
@@ -639,6 +952,18 @@ pub fn argsort(
     Ok(PyTensor::new(ops::cast(&idx, DType::I32)?))
 }
 
+/// The `k` largest values along the last axis and their int32 indices, largest first.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> values, indices = tf.math.top_k(tf.constant([1.0, 5.0, 3.0]), k=2)
+/// >>> print(values)
+/// tapegrad.Tensor([5. 3.], shape=(2,), dtype=float32)
+/// >>> print(indices)
+/// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, k=1, sorted=true, index_type=None, name=None))]
 pub fn top_k(
@@ -672,6 +997,17 @@ fn opt_axis(obj: Option<&Bound<'_, PyAny>>, default: i64) -> PyResult<i64> {
     }
 }
 
+/// Index (int64 by default) of the largest value along `axis` (default 0); the first one on ties.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.argmax(tf.constant([[1, 9], [8, 2]])))
+/// tapegrad.Tensor([1 0], shape=(2,), dtype=int64)
+/// >>> print(tf.argmax(tf.constant([[1, 9], [8, 2]]), axis=1))
+/// tapegrad.Tensor([1 0], shape=(2,), dtype=int64)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, axis=None, output_type=None, name=None))]
 pub fn argmax(
@@ -686,6 +1022,15 @@ pub fn argmax(
     Ok(PyTensor::new(ops::argmax(&x, opt_axis(axis, 0)?, dtype)?))
 }
 
+/// Index (int64 by default) of the smallest value along `axis` (default 0); the first one on ties.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.argmin(tf.constant([[1, 9], [8, 2]]), axis=1))
+/// tapegrad.Tensor([0 1], shape=(2,), dtype=int64)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, axis=None, output_type=None, name=None))]
 pub fn argmin(
@@ -700,6 +1045,17 @@ pub fn argmin(
     Ok(PyTensor::new(ops::argmin(&x, opt_axis(axis, 0)?, dtype)?))
 }
 
+/// Running sum along `axis`; `exclusive` starts from 0, `reverse` runs from the end.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.cumsum(tf.constant([1, 2, 3])))
+/// tapegrad.Tensor([1 3 6], shape=(3,), dtype=int32)
+/// >>> print(tf.cumsum(tf.constant([1, 2, 3]), exclusive=True))
+/// tapegrad.Tensor([0 1 3], shape=(3,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (x, axis=None, exclusive=false, reverse=false, name=None))]
 pub fn cumsum(
@@ -719,6 +1075,15 @@ pub fn cumsum(
     )?))
 }
 
+/// Running product along `axis`; `exclusive` starts from 1, `reverse` runs from the end.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.math.cumprod(tf.constant([1.0, 2.0, 3.0])))
+/// tapegrad.Tensor([1. 2. 6.], shape=(3,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (x, axis=None, exclusive=false, reverse=false, name=None))]
 pub fn cumprod(
@@ -738,6 +1103,15 @@ pub fn cumprod(
     )?))
 }
 
+/// Clips to [clip_value_min, clip_value_max] elementwise; the gradient flows where the value was not clipped.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.clip_by_value(tf.constant([-2.0, 0.5, 3.0]), 0.0, 1.0))
+/// tapegrad.Tensor([0.  0.5 1. ], shape=(3,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (t, clip_value_min, clip_value_max, name=None))]
 pub fn clip_by_value(
@@ -751,6 +1125,17 @@ pub fn clip_by_value(
     Ok(PyTensor::new(ops::clip_by_value(&xs[0], &xs[1], &xs[2])?))
 }
 
+/// Inserts an axis of size 1 at `axis` (negative counts from the end).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.expand_dims(tf.constant([1, 2]), 0).shape)
+/// TensorShape([1, 2])
+/// >>> print(tf.expand_dims(tf.constant([1, 2]), -1).shape)
+/// TensorShape([2, 1])
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, axis, name=None))]
 pub fn expand_dims(
@@ -763,6 +1148,15 @@ pub fn expand_dims(
     Ok(PyTensor::new(ops::expand_dims(&x, one_axis(axis)?)?))
 }
 
+/// Removes the size-1 axes (all, or those listed in `axis`).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.squeeze(tf.zeros([1, 3, 1])).shape)
+/// TensorShape([3])
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, axis=None, name=None))]
 pub fn squeeze(
@@ -787,6 +1181,17 @@ fn tensor_list(values: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
     operands(&refs)
 }
 
+/// Joins tensors along an existing `axis`; the gradient splits back.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.concat([tf.constant([[1, 2]]), tf.constant([[3, 4]])], axis=0))
+/// tapegrad.Tensor(
+/// [[1 2]
+///  [3 4]], shape=(2, 2), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (values, axis, name=None))]
 pub fn concat(
@@ -802,6 +1207,17 @@ pub fn concat(
     Ok(PyTensor::new(run(py, work, || ops::concat(&xs, axis))?))
 }
 
+/// Joins same-shape tensors along a new `axis`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.stack([tf.constant([1, 2]), tf.constant([3, 4])], axis=1))
+/// tapegrad.Tensor(
+/// [[1 3]
+///  [2 4]], shape=(2, 2), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (values, axis=0, name=None))]
 pub fn stack(
@@ -816,6 +1232,18 @@ pub fn stack(
     Ok(PyTensor::new(run(py, work, || ops::stack(&xs, axis))?))
 }
 
+/// Splits a tensor along `axis` (default 0) into a list of tensors of one rank less.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> for row in tf.unstack(tf.constant([[1, 2], [3, 4]])):
+/// ...     print(row)
+/// ...
+/// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
+/// tapegrad.Tensor([3 4], shape=(2,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (value, num=None, axis=0, name=None))]
 pub fn unstack(
@@ -840,6 +1268,18 @@ pub fn unstack(
     Ok(parts.into_iter().map(PyTensor::new).collect())
 }
 
+/// Splits along `axis` into `num_or_size_splits` equal parts, or parts of the listed sizes.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> a, b = tf.split(tf.range(5), [2, 3])
+/// >>> print(a)
+/// tapegrad.Tensor([0 1], shape=(2,), dtype=int32)
+/// >>> print(b)
+/// tapegrad.Tensor([2 3 4], shape=(3,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (value, num_or_size_splits, axis=None, num=None, name=None))]
 pub fn split(
@@ -875,6 +1315,17 @@ pub fn split(
         .collect())
 }
 
+/// Repeats the tensor `multiples[i]` times along axis i; the gradient sums the copies.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.tile(tf.constant([[1, 2]]), [2, 2]))
+/// tapegrad.Tensor(
+/// [[1 2 1 2]
+///  [1 2 1 2]], shape=(2, 4), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, multiples, name=None))]
 pub fn tile(
@@ -889,6 +1340,17 @@ pub fn tile(
     Ok(PyTensor::new(run(py, x.numel(), || ops::tile(&x, &m))?))
 }
 
+/// Pads with `constant_values` (only mode 'CONSTANT'): `paddings[i] = [before, after]` for axis i.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.pad(tf.constant([[1, 2]]), [[1, 0], [0, 1]]))
+/// tapegrad.Tensor(
+/// [[0 0 0]
+///  [1 2 0]], shape=(2, 3), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (tensor, paddings, mode="CONSTANT", constant_values=0.0, name=None))]
 pub fn pad(
@@ -932,6 +1394,17 @@ pub fn pad(
     Ok(PyTensor::new(ops::pad(&x, &pairs, constant_values)?))
 }
 
+/// Reverses the order of elements along each axis in `axis`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.reverse(tf.constant([[1, 2], [3, 4]]), axis=[1]))
+/// tapegrad.Tensor(
+/// [[2 1]
+///  [4 3]], shape=(2, 2), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (tensor, axis, name=None))]
 pub fn reverse(
@@ -944,6 +1417,15 @@ pub fn reverse(
     Ok(PyTensor::new(ops::reverse(&x, &int_list(axis)?)?))
 }
 
+/// Slices of `params` at `indices` along `axis`; out-of-range indices raise InvalidArgumentError. The gradient scatter-adds back.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.gather(tf.constant([10, 20, 30]), [2, 0, 2]))
+/// tapegrad.Tensor([30 10 30], shape=(3,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (params, indices, validate_indices=None, axis=None, batch_dims=0, name=None))]
 pub fn gather(
@@ -965,6 +1447,15 @@ pub fn gather(
     })?))
 }
 
+/// Elements or slices of `params` at the index tuples in the last axis of `indices`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.gather_nd(tf.constant([[1, 2], [3, 4]]), [[1, 0], [0, 1]]))
+/// tapegrad.Tensor([3 2], shape=(2,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (params, indices, batch_dims=0, name=None))]
 pub fn gather_nd(
@@ -979,6 +1470,17 @@ pub fn gather_nd(
     Ok(PyTensor::new(ops::gather_nd(&p, &i, batch_dims)?))
 }
 
+/// `on_value` at each index along a new axis of size `depth`, `off_value` elsewhere (float32 by default); out-of-range indices give all `off_value`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.one_hot(tf.constant([0, 2]), 3))
+/// tapegrad.Tensor(
+/// [[1. 0. 0.]
+///  [0. 0. 1.]], shape=(2, 3), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None))]
 #[allow(clippy::too_many_arguments)]
@@ -1012,6 +1514,15 @@ pub fn one_hot(
     )?))
 }
 
+/// The elements (or slices) of `tensor` where `mask` is true, flattened over the mask's axes.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.boolean_mask(tf.constant([1, 2, 3]), tf.constant([True, False, True])))
+/// tapegrad.Tensor([1 3], shape=(2,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (tensor, mask, axis=None, name=None))]
 pub fn boolean_mask(
@@ -1036,6 +1547,15 @@ fn int_tensor(values: Vec<i64>, shape: &[usize], dtype: DType) -> PyResult<Tenso
     Ok(ops::cast(&Tensor::from_vec(shape, values)?, dtype)?)
 }
 
+/// The shape as a 1-D int32 tensor.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.shape(tf.zeros([2, 3])))
+/// tapegrad.Tensor([2 3], shape=(2,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, out_type=None, name=None))]
 pub fn shape(
@@ -1054,6 +1574,15 @@ pub fn shape(
     )?))
 }
 
+/// The number of elements as an int32 scalar tensor.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.size(tf.zeros([2, 3])))
+/// tapegrad.Tensor(6, shape=(), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, out_type=None, name=None))]
 pub fn size(
@@ -1070,6 +1599,15 @@ pub fn size(
     )?))
 }
 
+/// The number of axes as an int32 scalar tensor.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.rank(tf.zeros([2, 3])))
+/// tapegrad.Tensor(2, shape=(), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, name=None))]
 pub fn rank(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
@@ -1078,6 +1616,17 @@ pub fn rank(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResu
     Ok(PyTensor::new(Tensor::scalar(x.rank() as i32)))
 }
 
+/// A tensor of shape `dims` filled with `value` (its dtype follows the value).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.fill([2, 2], 7))
+/// tapegrad.Tensor(
+/// [[7 7]
+///  [7 7]], shape=(2, 2), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (dims, value, name=None))]
 pub fn fill(
@@ -1090,6 +1639,15 @@ pub fn fill(
     Ok(PyTensor::new(ops::fill(&usize_shape(dims)?, &v)?))
 }
 
+/// Zeros with the shape and dtype of `input` (or `dtype`).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.zeros_like(tf.constant([1.5, 2.5])))
+/// tapegrad.Tensor([0. 0.], shape=(2,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, dtype=None, name=None))]
 pub fn zeros_like(
@@ -1105,6 +1663,15 @@ pub fn zeros_like(
     )?))
 }
 
+/// Ones with the shape and dtype of `input` (or `dtype`).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.ones_like(tf.constant([[1, 2]])))
+/// tapegrad.Tensor([[1 1]], shape=(1, 2), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, dtype=None, name=None))]
 pub fn ones_like(
@@ -1129,6 +1696,17 @@ fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<(f64, DType)> {
     Ok((v, t.dtype()))
 }
 
+/// `start, start + delta, …` up to but excluding `limit` (`tf.range(n)` counts from 0); int32 for ints, float32 for floats.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.range(5))
+/// tapegrad.Tensor([0 1 2 3 4], shape=(5,), dtype=int32)
+/// >>> print(tf.range(1.0, 2.0, 0.25))
+/// tapegrad.Tensor([1.   1.25 1.5  1.75], shape=(4,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(name = "range", signature = (start, limit=None, delta=None, dtype=None, name=None))]
 pub fn range_(
@@ -1172,6 +1750,15 @@ fn wider(a: DType, b: DType) -> DType {
     if rank(b) > rank(a) { b } else { a }
 }
 
+/// `num` evenly spaced values from `start` to `stop`, both included.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.linspace(0.0, 1.0, 5))
+/// tapegrad.Tensor([0.   0.25 0.5  0.75 1.  ], shape=(5,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (start, stop, num, name=None, axis=0))]
 pub fn linspace(
@@ -1188,6 +1775,17 @@ pub fn linspace(
     Ok(PyTensor::new(ops::linspace(s, e, num, dtype)?))
 }
 
+/// The identity matrix of `num_rows` × `num_columns` (square by default), float32 by default.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.eye(2))
+/// tapegrad.Tensor(
+/// [[1. 0.]
+///  [0. 1.]], shape=(2, 2), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (num_rows, num_columns=None, batch_shape=None, dtype=None, name=None))]
 pub fn eye(
@@ -1212,6 +1810,15 @@ pub fn eye(
 
 // --- nn ---------------------------------------------------------------
 
+/// e^x / Σ e^x along `axis` (default last), computed from x − max(x) so it never overflows.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.nn.softmax(tf.constant([0.0, 0.0, 0.0, 0.0])))
+/// tapegrad.Tensor([0.25 0.25 0.25 0.25], shape=(4,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (logits, axis=None, name=None))]
 pub fn softmax(
@@ -1227,6 +1834,15 @@ pub fn softmax(
     })?))
 }
 
+/// x − logsumexp(x) along `axis` (default last), stable for large logits.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.nn.log_softmax(tf.constant([0.0, 0.0]), axis=-1))
+/// tapegrad.Tensor([-0.6931472 -0.6931472], shape=(2,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (logits, axis=None, name=None))]
 pub fn log_softmax(
@@ -1249,6 +1865,16 @@ fn required<'a, 'py>(
     arg.ok_or_else(|| PyValueError::new_err(format!("`{what}` must be given")))
 }
 
+/// Per-example −log softmax(logits)[label] for integer class `labels`; out-of-range labels raise InvalidArgumentError.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> logits = tf.constant([[0.0, 0.0], [0.0, 0.0]])
+/// >>> print(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant([0, 1]), logits=logits))
+/// tapegrad.Tensor([0.6931472 0.6931472], shape=(2,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (labels=None, logits=None, name=None))]
 pub fn sparse_softmax_cross_entropy_with_logits(
@@ -1265,6 +1891,15 @@ pub fn sparse_softmax_cross_entropy_with_logits(
     })?))
 }
 
+/// Per-example −Σ labels · log softmax(logits) along `axis` (default last), for probability `labels`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.nn.softmax_cross_entropy_with_logits(labels=tf.constant([[1.0, 0.0]]), logits=tf.constant([[0.0, 0.0]])))
+/// tapegrad.Tensor([0.6931472], shape=(1,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(
     signature = (labels, logits, axis=-1, name=None),
@@ -1284,6 +1919,15 @@ pub fn softmax_cross_entropy_with_logits(
     })?))
 }
 
+/// Elementwise binary cross-entropy from logits, computed stably as max(x, 0) − x·z + log(1 + e^(−|x|)).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.constant([1.0, 0.0]), logits=tf.constant([0.0, 0.0])))
+/// tapegrad.Tensor([0.6931472 0.6931472], shape=(2,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (labels=None, logits=None, name=None))]
 pub fn sigmoid_cross_entropy_with_logits(
@@ -1299,6 +1943,15 @@ pub fn sigmoid_cross_entropy_with_logits(
     })?))
 }
 
+/// Σ x² / 2 over all elements (no square root).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.nn.l2_loss(tf.constant([1.0, 2.0, 3.0])))
+/// tapegrad.Tensor(7.0, shape=(), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (t, name=None))]
 pub fn l2_loss(t: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
@@ -1306,6 +1959,15 @@ pub fn l2_loss(t: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResul
     Ok(PyTensor::new(ops::l2_loss(&to_tensor(t, None)?)?))
 }
 
+/// x if x > 0 else `alpha`·x (alpha 0.2 by default, as in TF).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.nn.leaky_relu(tf.constant([-1.0, 2.0]), alpha=0.5))
+/// tapegrad.Tensor([-0.5  2. ], shape=(2,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (features, alpha=0.2, name=None))]
 pub fn leaky_relu(
@@ -1320,6 +1982,15 @@ pub fn leaky_relu(
     )?))
 }
 
+/// GELU: exact x·Φ(x), or the tanh approximation with `approximate=True`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.nn.gelu(tf.constant([0.0, 1.0]), approximate=True))
+/// tapegrad.Tensor([0.       0.841192], shape=(2,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (features, approximate=false, name=None))]
 pub fn gelu(
@@ -1336,6 +2007,17 @@ pub fn gelu(
     }))
 }
 
+/// Zeroes each element with probability `rate` and scales the survivors by 1/(1 − rate), so the expectation is unchanged; repeatable after `tf.random.set_seed`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> tf.random.set_seed(0)
+/// >>> y = tf.nn.dropout(tf.ones([1000]), rate=0.5)
+/// >>> print(sorted(set(y.numpy().tolist())))
+/// [0.0, 2.0]
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (x, rate, noise_shape=None, seed=None, name=None))]
 pub fn dropout(
@@ -1358,6 +2040,17 @@ pub fn dropout(
     })?))
 }
 
+/// Adds a 1-D `bias` along the last (channel) axis.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.nn.bias_add(tf.zeros([2, 3]), tf.constant([1.0, 2.0, 3.0])))
+/// tapegrad.Tensor(
+/// [[1. 2. 3.]
+///  [1. 2. 3.]], shape=(2, 3), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (value, bias, data_format=None, name=None))]
 pub fn bias_add(
@@ -1376,6 +2069,16 @@ pub fn bias_add(
     )?))
 }
 
+/// (mean, variance) over `axes`; the variance is the population one (divides by n).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> mean, variance = tf.nn.moments(tf.constant([1.0, 2.0, 3.0, 4.0]), axes=[0])
+/// >>> print(mean, variance)
+/// tapegrad.Tensor(2.5, shape=(), dtype=float32) tapegrad.Tensor(1.25, shape=(), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (x, axes, shift=None, keepdims=false, name=None))]
 pub fn moments(
@@ -1444,6 +2147,19 @@ fn padding_arg(
     }
 }
 
+/// 2-D cross-correlation of an NHWC `input` with an HWIO `filters` kernel, with `strides`, 'VALID'/'SAME' `padding` and `dilations`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> x = tf.reshape(tf.range(9.0), [1, 3, 3, 1])
+/// >>> k = tf.ones([2, 2, 1, 1])
+/// >>> print(tf.reshape(tf.nn.conv2d(x, k, strides=1, padding="VALID"), [2, 2]))
+/// tapegrad.Tensor(
+/// [[ 8. 12.]
+///  [20. 24.]], shape=(2, 2), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, filters, strides, padding, data_format=None, dilations=None, name=None))]
 #[allow(clippy::too_many_arguments)]
@@ -1469,7 +2185,8 @@ pub fn conv2d(
 }
 
 macro_rules! pools {
-    ($($name:ident $op:literal $f:ident;)*) => {$(
+    ($($(#[doc = $doc:literal])* $name:ident $op:literal $f:ident;)*) => {$(
+        $(#[doc = $doc])*
         #[pyfunction]
         #[pyo3(signature = (input, ksize, strides, padding, data_format=None, name=None))]
         pub fn $name(
@@ -1491,12 +2208,50 @@ macro_rules! pools {
     )*};
 }
 pools! {
+    /// Max over each `ksize` window of an NHWC tensor, moving by `strides`, with 'VALID' or 'SAME' padding; the gradient goes to the window's first maximum.
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
+    /// >>> print(tf.reshape(tf.nn.max_pool(x, ksize=2, strides=2, padding="VALID"), [2, 2]))
+    /// tapegrad.Tensor(
+    /// [[ 5.  7.]
+    ///  [13. 15.]], shape=(2, 2), dtype=float32)
+    ///
+    /// ```
     max_pool2d "MaxPool" max_pool2d;
+    /// Mean over each `ksize` window of an NHWC tensor, moving by `strides`; with 'SAME' padding the mean counts only the in-bounds elements, as in TF.
+    ///
+    /// Example:
+    /// ```text
+    /// >>> import tapegrad as tf
+    /// >>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
+    /// >>> print(tf.reshape(tf.nn.avg_pool(x, ksize=2, strides=2, padding="VALID"), [2, 2]))
+    /// tapegrad.Tensor(
+    /// [[ 2.5  4.5]
+    ///  [10.5 12.5]], shape=(2, 2), dtype=float32)
+    ///
+    /// ```
     avg_pool2d "AvgPool" avg_pool2d;
 }
 
 // --- linalg ------------------------------------------------------------
 
+/// Contracts `a` and `b` over `axes`: an int n pairs a's last n axes with b's first n; a pair of lists names them.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+/// >>> print(tf.tensordot(a, a, axes=1))
+/// tapegrad.Tensor(
+/// [[ 7. 10.]
+///  [15. 22.]], shape=(2, 2), dtype=float32)
+/// >>> print(tf.tensordot(a, a, axes=2))
+/// tapegrad.Tensor(30.0, shape=(), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (a, b, axes, name=None))]
 pub fn tensordot(
@@ -1537,6 +2292,16 @@ pub fn tensordot(
     })?))
 }
 
+/// Einstein summation over the subscripts in `equation` (e.g. 'ij,jk->ik'; no ellipsis).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+/// >>> print(tf.einsum("ij,ij->i", a, a))
+/// tapegrad.Tensor([ 5. 25.], shape=(2,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (equation, *inputs, **kwargs))]
 pub fn einsum(
@@ -1553,6 +2318,15 @@ pub fn einsum(
     Ok(PyTensor::new(run(py, work, || ops::einsum(equation, &xs))?))
 }
 
+/// Matrix × vector over the last axes, batch axes broadcast: `a @ b[..., None]` squeezed.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.linalg.matvec(tf.constant([[1.0, 2.0], [3.0, 4.0]]), tf.constant([1.0, 1.0])))
+/// tapegrad.Tensor([3. 7.], shape=(2,), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (a, b, transpose_a=false, adjoint_a=false, a_is_sparse=false, b_is_sparse=false, name=None))]
 #[allow(clippy::too_many_arguments)]
@@ -1574,6 +2348,15 @@ pub fn matvec(
     )?))
 }
 
+/// The main diagonal of the last two axes.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.linalg.diag_part(tf.constant([[1, 2], [3, 4]])))
+/// tapegrad.Tensor([1 4], shape=(2,), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, name=None, k=0))]
 pub fn diag_part(
@@ -1592,6 +2375,17 @@ pub fn diag_part(
     Ok(PyTensor::new(ops::diag_part(&to_tensor(input, None)?)?))
 }
 
+/// A (batch of) square matrices with `diagonal` on the main diagonal, zeros elsewhere.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.linalg.diag(tf.constant([1, 2])))
+/// tapegrad.Tensor(
+/// [[1 0]
+///  [0 2]], shape=(2, 2), dtype=int32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (diagonal, name=None))]
 pub fn diag(diagonal: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
@@ -1599,6 +2393,15 @@ pub fn diag(diagonal: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyR
     Ok(PyTensor::new(ops::diag(&to_tensor(diagonal, None)?)?))
 }
 
+/// Sum of the main diagonal of the last two axes.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.linalg.trace(tf.constant([[1.0, 2.0], [3.0, 4.0]])))
+/// tapegrad.Tensor(5.0, shape=(), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (x, name=None))]
 pub fn trace(x: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
@@ -1606,6 +2409,17 @@ pub fn trace(x: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<
     Ok(PyTensor::new(ops::trace(&to_tensor(x, None)?)?))
 }
 
+/// Inverse of each square matrix (LU with partial pivoting); a singular matrix raises InvalidArgumentError. d = −A⁻ᵀ g A⁻ᵀ.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.linalg.inv(tf.constant([[2.0, 0.0], [0.0, 4.0]])))
+/// tapegrad.Tensor(
+/// [[0.5  0.  ]
+///  [0.   0.25]], shape=(2, 2), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, adjoint=false, name=None))]
 pub fn inv(
@@ -1636,6 +2450,15 @@ fn adjoint_of(a: &Tensor) -> PyResult<Tensor> {
     Ok(ops::transpose(a, Some(&perm))?)
 }
 
+/// Determinant of each square matrix (LU with partial pivoting).
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.linalg.det(tf.constant([[1.0, 2.0], [3.0, 4.0]], dtype=tf.float64)))
+/// tapegrad.Tensor(-2.0, shape=(), dtype=float64)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, name=None))]
 pub fn det(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
@@ -1643,6 +2466,17 @@ pub fn det(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResul
     Ok(PyTensor::new(ops::det(&to_tensor(input, None)?)?))
 }
 
+/// X with `matrix` · X = `rhs` (LU with partial pivoting); a singular matrix raises InvalidArgumentError.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.linalg.solve(tf.constant([[2.0, 0.0], [0.0, 4.0]]), tf.constant([[2.0], [8.0]])))
+/// tapegrad.Tensor(
+/// [[1.]
+///  [2.]], shape=(2, 1), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (matrix, rhs, adjoint=false, name=None))]
 pub fn solve(
@@ -1661,6 +2495,17 @@ pub fn solve(
     Ok(PyTensor::new(ops::solve(&a, &xs[1])?))
 }
 
+/// Lower-triangular L with L·Lᵀ = the (symmetric positive-definite) input; a matrix that is not positive definite raises InvalidArgumentError.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> print(tf.linalg.cholesky(tf.constant([[4.0, 2.0], [2.0, 5.0]])))
+/// tapegrad.Tensor(
+/// [[2. 0.]
+///  [1. 2.]], shape=(2, 2), dtype=float32)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, name=None))]
 pub fn cholesky(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
@@ -1670,6 +2515,17 @@ pub fn cholesky(input: &Bound<'_, PyAny>, name: Option<&Bound<'_, PyAny>>) -> Py
 
 // --- random ------------------------------------------------------------
 
+/// Samples from N(mean, stddev²) re-drawn until within two standard deviations of the mean; repeatable after `tf.random.set_seed`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> tf.random.set_seed(0)
+/// >>> x = tf.random.truncated_normal([1000], stddev=1.0)
+/// >>> print(bool(tf.reduce_all(tf.abs(x) <= 2.0)))
+/// True
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (shape, mean=0.0, stddev=1.0, dtype=None, seed=None, name=None))]
 pub fn truncated_normal(
@@ -1693,6 +2549,16 @@ pub fn truncated_normal(
     )
 }
 
+/// A random permutation of `value` along its first axis; repeatable after `tf.random.set_seed`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> tf.random.set_seed(0)
+/// >>> print(sorted(tf.random.shuffle(tf.range(5)).numpy().tolist()))
+/// [0, 1, 2, 3, 4]
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (value, seed=None, name=None))]
 pub fn shuffle(
@@ -1705,6 +2571,17 @@ pub fn shuffle(
     Ok(PyTensor::new(ops::random::shuffle(&x, seed_arg(seed)?)?))
 }
 
+/// `num_samples` class indices (int64) per row, drawn with probabilities softmax(`logits`); repeatable after `tf.random.set_seed`.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> tf.random.set_seed(0)
+/// >>> samples = tf.random.categorical(tf.math.log(tf.constant([[0.0, 1.0]]) + 1e-30), 4)
+/// >>> print(samples)
+/// tapegrad.Tensor([[1 1 1 1]], shape=(1, 4), dtype=int64)
+///
+/// ```
 #[pyfunction]
 #[pyo3(signature = (logits, num_samples, dtype=None, seed=None, name=None))]
 pub fn categorical(

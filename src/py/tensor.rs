@@ -5,7 +5,25 @@ use pyo3::prelude::*;
 
 use crate::tensor::Tensor;
 
-/// An immutable tensor. Frozen: every method takes `&self` without a lock.
+// Frozen: every method takes `&self` without a lock.
+/// An immutable n-dimensional array of float32, float64, int32, int64 or
+/// bool, with numpy-style operators; ops on it are recorded by any active
+/// `GradientTape` that watches it.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> x = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+/// >>> x.shape, x.dtype
+/// (TensorShape([2, 2]), tapegrad.float32)
+/// >>> print(x @ x + 1.0)
+/// tapegrad.Tensor(
+/// [[ 8. 11.]
+///  [16. 23.]], shape=(2, 2), dtype=float32)
+/// >>> x.numpy()[1]
+/// array([3., 4.], dtype=float32)
+///
+/// ```
 #[pyclass(frozen, name = "Tensor", module = "tapegrad", weakref)]
 pub struct PyTensor {
     tensor: Tensor,

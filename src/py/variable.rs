@@ -18,8 +18,25 @@ pub struct VarInner {
     name: String,
 }
 
-/// A variable. Python wrappers share one `VarInner`; `watched_variables()`
-/// hands out new wrappers of the same variable.
+// Python wrappers share one `VarInner`; `watched_variables()` hands out new
+// wrappers of the same variable.
+/// A mutable tensor (`tf.Variable`): `assign`, `assign_add` and `assign_sub`
+/// change it in place, and a `GradientTape` watches trainable variables
+/// automatically.
+///
+/// Example:
+/// ```text
+/// >>> import tapegrad as tf
+/// >>> v = tf.Variable([1.0, 2.0])
+/// >>> with tf.GradientTape() as tape:
+/// ...     y = tf.reduce_sum(v * v)
+/// >>> print(tape.gradient(y, v))
+/// tapegrad.Tensor([2. 4.], shape=(2,), dtype=float32)
+/// >>> _ = v.assign_sub([0.5, 0.5])
+/// >>> print(v.numpy())
+/// [0.5 1.5]
+///
+/// ```
 #[pyclass(frozen, name = "Variable", module = "tapegrad", weakref)]
 pub struct PyVariable {
     inner: Arc<VarInner>,

@@ -77,10 +77,14 @@ class Optimizer:
     the step counter, or a callable: ``lr(step)`` if it takes an argument,
     ``lr()`` otherwise.
 
-    Example::
+    Example (``apply(grads, variables)`` updates in place, Keras' order):
 
-        opt = tf.optimizers.SGD(learning_rate=0.1, momentum=0.9)
-        opt.apply([tf.constant([1.0])], [tf.Variable([0.0])])
+    >>> import tapegrad as tf
+    >>> opt = tf.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+    >>> w = tf.Variable([0.0])
+    >>> _ = opt.apply([tf.constant([1.0])], [w])
+    >>> print(w.numpy(), int(opt.iterations))
+    [-0.1] 1
     """
 
     _kind: ClassVar[str]
@@ -402,9 +406,16 @@ class SGD(Optimizer):
     ``w ← w − lr·g``; with momentum: ``m ← momentum·m − lr·g``, then
     ``w ← w + m`` (or, Nesterov, ``w ← w + momentum·m − lr·g``).
 
-    Example::
+    Example, one step on ``loss = Σ w²`` (gradient ``2w``):
 
-        opt = tf.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
+    >>> import tapegrad as tf
+    >>> w = tf.Variable([1.0, -2.0])
+    >>> opt = tf.optimizers.SGD(learning_rate=0.1)
+    >>> with tf.GradientTape() as tape:
+    ...     loss = tf.reduce_sum(w * w)
+    >>> _ = opt.apply_gradients(zip(tape.gradient(loss, [w]), [w]))
+    >>> print(w.numpy())
+    [ 0.8 -1.6]
     """
 
     _kind = "SGD"
@@ -444,9 +455,16 @@ class Adam(Optimizer):
     ``w ← w − α·m / (√v + ε)`` with ``α = lr·√(1 − β₂ᵗ) / (1 − β₁ᵗ)`` and
     ``t = iterations + 1``; AMSGrad divides by ``√max(v̂, v)`` instead.
 
-    Example::
+    Example: the first step moves each weight by about ``lr`` against the
+    sign of its gradient, whatever the gradient's size:
 
-        opt = tf.optimizers.Adam(learning_rate=1e-3, amsgrad=True)
+    >>> import numpy as np
+    >>> import tapegrad as tf
+    >>> w = tf.Variable([1.0, -2.0])
+    >>> opt = tf.optimizers.Adam(learning_rate=0.1)
+    >>> _ = opt.apply([tf.constant([5.0, -0.01])], [w])
+    >>> print(np.round(w.numpy(), 4))
+    [ 0.9 -1.9]
     """
 
     _kind = "Adam"
@@ -491,9 +509,15 @@ class AdamW(Adam):
 
     Before each Adam step, ``w ← w − w·weight_decay·lr``.
 
-    Example::
+    Example: with a zero gradient only the decay acts, ``w·(1 − 0.5·0.1)``:
 
-        opt = tf.optimizers.AdamW(learning_rate=1e-3, weight_decay=0.01)
+    >>> import numpy as np
+    >>> import tapegrad as tf
+    >>> w = tf.Variable([2.0])
+    >>> opt = tf.optimizers.AdamW(learning_rate=0.1, weight_decay=0.5)
+    >>> _ = opt.apply([tf.constant([0.0])], [w])
+    >>> print(np.round(w.numpy(), 4))
+    [1.9]
     """
 
     _kind = "AdamW"
@@ -536,9 +560,15 @@ class RMSprop(Optimizer):
     ``ḡ ← ρ·ḡ + (1 − ρ)·g`` and ``Δ = lr·g / √(v − ḡ² + ε)``); then
     ``w ← w − Δ``, or with momentum ``m ← momentum·m + Δ``, ``w ← w − m``.
 
-    Example::
+    Example: the first step is ``lr·g / √((1 − ρ)·g²) = lr / √0.1`` for ρ = 0.9:
 
-        opt = tf.optimizers.RMSprop(learning_rate=0.01, momentum=0.9, centered=True)
+    >>> import numpy as np
+    >>> import tapegrad as tf
+    >>> w = tf.Variable([1.0])
+    >>> opt = tf.optimizers.RMSprop(learning_rate=0.01)
+    >>> _ = opt.apply([tf.constant([3.0])], [w])
+    >>> print(np.round(w.numpy(), 4))
+    [0.9684]
     """
 
     _kind = "RMSprop"
@@ -584,9 +614,16 @@ class Adagrad(Optimizer):
     ``a ← a + g²`` (``a`` starts at ``initial_accumulator_value``), then
     ``w ← w − lr·g / √(a + ε)``.
 
-    Example::
+    Example: with the accumulator starting at 0.1, the first step is
+    ``0.1·2 / √(0.1 + 4)``:
 
-        opt = tf.optimizers.Adagrad(learning_rate=0.1)
+    >>> import numpy as np
+    >>> import tapegrad as tf
+    >>> w = tf.Variable([1.0])
+    >>> opt = tf.optimizers.Adagrad(learning_rate=0.1)
+    >>> _ = opt.apply([tf.constant([2.0])], [w])
+    >>> print(np.round(w.numpy(), 4))
+    [0.9012]
     """
 
     _kind = "Adagrad"
