@@ -130,6 +130,9 @@ class Optimizer:
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
         self._rule = dict(rule or {})
+        # Keras's public hyperparameter attributes (opt.beta_1, …) mirror the rule
+        for key, value in self._rule.items():
+            setattr(self, key, value)
         # Hyperparameters are checked here, once, by the Rust rule.
         self._fused = _core._FusedOptimizer(
             self._kind,
@@ -419,6 +422,8 @@ class SGD(Optimizer):
     """
 
     _kind = "SGD"
+    momentum: float
+    nesterov: bool
 
     def __init__(
         self,
@@ -444,8 +449,6 @@ class SGD(Optimizer):
             rule={"momentum": float(momentum), "nesterov": bool(nesterov)},
             **kwargs,
         )
-        self.momentum = float(momentum)
-        self.nesterov = bool(nesterov)
 
 
 class Adam(Optimizer):
@@ -468,6 +471,10 @@ class Adam(Optimizer):
     """
 
     _kind = "Adam"
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    amsgrad: bool
 
     def __init__(
         self,
@@ -498,10 +505,6 @@ class Adam(Optimizer):
             },
             **kwargs,
         )
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.amsgrad = bool(amsgrad)
 
 
 class AdamW(Adam):
@@ -572,6 +575,10 @@ class RMSprop(Optimizer):
     """
 
     _kind = "RMSprop"
+    rho: float
+    momentum: float
+    epsilon: float
+    centered: bool
 
     def __init__(
         self,
@@ -602,10 +609,6 @@ class RMSprop(Optimizer):
             },
             **kwargs,
         )
-        self.rho = rho
-        self.momentum = momentum
-        self.epsilon = epsilon
-        self.centered = bool(centered)
 
 
 class Adagrad(Optimizer):
@@ -627,6 +630,8 @@ class Adagrad(Optimizer):
     """
 
     _kind = "Adagrad"
+    initial_accumulator_value: float
+    epsilon: float
 
     def __init__(
         self,
@@ -653,5 +658,3 @@ class Adagrad(Optimizer):
             },
             **kwargs,
         )
-        self.initial_accumulator_value = initial_accumulator_value
-        self.epsilon = epsilon
