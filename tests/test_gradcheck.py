@@ -4,12 +4,11 @@ first- and second-order gradients against float64 central differences."""
 from __future__ import annotations
 
 import math
-import zlib
 
 import numpy as np
 import pytest
 import tapegrad as tf
-from conftest import check_vjp, const, projected_grad
+from _helpers import check_vjp, const, op_rng, projected_grad, sample_smooth_float
 from tapegrad._core import ops as OPS
 
 # Every registry op must appear here: an op without a numpy reference fails
@@ -110,48 +109,11 @@ DTYPES = {
     "bool": ["bool"],
 }
 
-# not smooth at 0 (elu, selu: their second derivative jumps there)
-KINKED = {"abs", "sign", "relu", "relu6", "elu", "selu", "softsign", "floor", "ceil", "round"}
-TIES = {"maximum", "minimum"}  # not smooth where the operands are equal
-COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
-
-
 def _cases():
     for name in sorted(OPS):
         shapes = UNARY_SHAPES if OPS[name].arity == 1 else BINARY_SHAPES
         for s in shapes:
             yield pytest.param(name, s if OPS[name].arity == 2 else (s,), id=f"{name}-{s}")
-
-
-def _rng(name: str, shapes: tuple) -> np.random.Generator:
-    return np.random.default_rng(zlib.crc32(f"{name}{shapes}".encode()))
-
-
-def _sample_float(name: str, shapes: tuple, rng: np.random.Generator) -> list[np.ndarray]:
-    """float64 inputs where the op is smooth: inside its domain, away from kinks/ties."""
-    domain = OPS[name].domain
-
-    def magnitude(shape):  # |x| in [0.5, 2], random sign
-        return rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
-
-    if name in COMPARISONS:  # small integers, so that ties happen
-        return [rng.integers(-2, 3, s).astype(np.float64) for s in shapes]
-    if name in KINKED:
-        return [magnitude(s) for s in shapes]
-    if name in TIES:
-        # a on the grid k/2 + 1/4, b on the grid k/2: |a - b| >= 0.15 after jitter
-        a = rng.integers(-4, 4, shapes[0]) * 0.5 + 0.25 + rng.uniform(-0.05, 0.05, shapes[0])
-        b = rng.integers(-4, 4, shapes[1]) * 0.5 + rng.uniform(-0.05, 0.05, shapes[1])
-        return [a, b]
-    if name == "divide":  # keep the denominator away from 0
-        return [rng.uniform(-2.0, 2.0, shapes[0]), magnitude(shapes[1])]
-    if name in ("floordiv", "floormod"):  # |a/b| in [0.1, 0.8]: away from the jumps
-        a = rng.uniform(0.2, 1.2, shapes[0]) * rng.choice([-1.0, 1.0], shapes[0])
-        return [a, rng.uniform(1.5, 2.0, shapes[1]) * rng.choice([-1.0, 1.0], shapes[1])]
-    if name in ("floor", "ceil", "round"):  # away from the jumps
-        return [rng.integers(-3, 3, s) + rng.uniform(0.1, 0.4, s) for s in shapes]
-    lo, hi = {"real": (-2.0, 2.0), "positive": (0.5, 2.0), "unit": (-0.9, 0.9)}[domain]
-    return [rng.uniform(lo, hi, s) for s in shapes]
 
 
 def _sample(name: str, shapes: tuple, dtype: str, rng: np.random.Generator) -> list[np.ndarray]:
@@ -165,7 +127,7 @@ def _sample(name: str, shapes: tuple, dtype: str, rng: np.random.Generator) -> l
             b = rng.integers(1, 4, shapes[1]) * rng.choice([-1, 1], shapes[1])
             return [a, np.asarray(b, dtype=dtype)]
         return [np.asarray(rng.integers(-5, 6, s), dtype=dtype) for s in shapes]
-    return [np.asarray(x, dtype=dtype) for x in _sample_float(name, shapes, rng)]
+    return [np.asarray(x, dtype=dtype) for x in sample_smooth_float(name, shapes, rng)]
 
 
 def _check_forward(name: str, shapes: tuple, dtype: str, rng: np.random.Generator) -> None:
@@ -192,7 +154,7 @@ def test_op(name: str, shapes: tuple) -> None:
     assert op.arity == len(shapes)
     assert op.domain in ("real", "positive", "unit")
     assert op.dtypes in DTYPES
-    rng = _rng(name, shapes)
+    rng = op_rng(name, shapes)
 
     # forward, in every dtype the op accepts
     for dtype in DTYPES[op.dtypes]:
@@ -203,7 +165,7 @@ def test_op(name: str, shapes: tuple) -> None:
     if op.dtypes == "bool":  # logical ops: no float inputs, no gradients
         return
 
-    xs = [np.asarray(x, dtype=np.float64) for x in _sample_float(name, shapes, rng)]
+    xs = [np.asarray(x, dtype=np.float64) for x in sample_smooth_float(name, shapes, rng)]
     if not op.differentiable:
         sources = [const(x) for x in xs]
         with tf.GradientTape() as tape:
@@ -216,38 +178,3 @@ def test_op(name: str, shapes: tuple) -> None:
     check_vjp(op, xs)
     # second order: the gradient of a (randomly projected) gradient, via nested tapes
     check_vjp(projected_grad(op, xs), xs, unconnected="zero")
-
-
-def _cube(x):
-    return x * x * x
-
-
-THIRD = {
-    "exp": (tf.exp, np.exp),
-    "sin": (tf.sin, lambda x: -np.cos(x)),
-    "tanh": (tf.tanh, lambda x: -2 * (1 - np.tanh(x) ** 2) * (1 - 3 * np.tanh(x) ** 2)),
-    "cube": (_cube, lambda x: np.full_like(x, 6.0)),
-}
-
-
-@pytest.mark.parametrize("name", sorted(THIRD))
-def test_third_order(name: str) -> None:
-    f, d3_expected = THIRD[name]
-    xs = np.array([-1.3, -0.4, 0.2, 0.9, 1.6])
-    x = tf.constant(xs)
-    with tf.GradientTape() as t3:
-        t3.watch(x)
-        with tf.GradientTape() as t2:
-            t2.watch(x)
-            with tf.GradientTape() as t1:
-                t1.watch(x)
-                y = f(x)
-            d1 = t1.gradient(y, x)
-        d2 = t2.gradient(d1, x)
-    d3 = t3.gradient(d2, x)
-    assert d3 is not None and d3.dtype == tf.float64 and tuple(d3.shape) == (5,)
-    np.testing.assert_allclose(d3.numpy(), d3_expected(xs), rtol=1e-10, atol=1e-12)
-
-    # and against central differences of the tape's second-order gradient
-    g3 = projected_grad(projected_grad(f, [xs], seed=1), [xs], seed=2)
-    check_vjp(g3, [xs], unconnected="zero")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 import tapegrad as tf
-from conftest import check_vjp, const, projected_grad
+from _helpers import check_vjp, const, numeric_jacobian, projected_grad
 
 # ---------------------------------------------------------------- helpers
 
@@ -540,18 +540,6 @@ def _inputs(case: Case) -> list[np.ndarray]:
     return out
 
 
-def _jac_fd(f, xs: list[np.ndarray], i: int, eps: float = 1e-6) -> np.ndarray:
-    y0 = np.asarray(f(*xs))
-    out = np.zeros(y0.shape + xs[i].shape)
-    for idx in np.ndindex(*xs[i].shape):
-        d = np.zeros_like(xs[i])
-        d[idx] = eps
-        plus = [x + d if k == i else x for k, x in enumerate(xs)]
-        minus = [x - d if k == i else x for k, x in enumerate(xs)]
-        out[(...,) + idx] = (np.asarray(f(*plus)) - np.asarray(f(*minus))) / (2 * eps)
-    return out
-
-
 def _np_of(f):
     return lambda *arrays: f(*[const(a) for a in arrays]).numpy()
 
@@ -588,7 +576,8 @@ def test_jacobian_batches_cotangents(case: Case) -> None:
         y = case.f(*ts)
     jacs = tape.jacobian(y, ts)
     for i, j in enumerate(jacs):
-        np.testing.assert_allclose(j.numpy(), _jac_fd(_np_of(case.f), xs, i), rtol=1e-6, atol=1e-7)
+        expected = numeric_jacobian(_np_of(case.f), xs, i)
+        np.testing.assert_allclose(j.numpy(), expected, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize(
@@ -611,5 +600,5 @@ def test_jacobian_of_gradient(case: Case) -> None:
         outer.watch(ts)
         g = grad0(*ts)
     h = outer.jacobian(g, ts[0], unconnected_gradients="zero")
-    expected = _jac_fd(_np_of(grad0), xs, 0)
+    expected = numeric_jacobian(_np_of(grad0), xs, 0)
     np.testing.assert_allclose(h.numpy(), expected, rtol=1e-5, atol=1e-6)

@@ -1,4 +1,6 @@
-"""The GradientTape contract (DESIGN.md §1 and §4)."""
+"""The GradientTape contract (ARCHITECTURE.md §1), its corner cases and the
+context rules; jacobians, forward mode and custom gradients have files of
+their own."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 import tapegrad as tf
-from conftest import check_vjp, projected_grad
+from _helpers import check_vjp, projected_grad
 
 ONE_SET = (
     "A non-persistent GradientTape can only be used to compute one set of gradients (or jacobians)"
@@ -160,22 +162,7 @@ def test_non_persistent_gradient_in_context_stops_recording():
         t.gradient(z, x)
 
 
-# --- higher order -------------------------------------------------------------
-
-
-def test_nested_second_and_third_order():
-    x = tf.constant(3.0)
-    with tf.GradientTape() as t3:
-        t3.watch(x)
-        with tf.GradientTape() as t2:
-            t2.watch(x)
-            with tf.GradientTape() as t1:
-                t1.watch(x)
-                y = x * x * x
-            d1 = t1.gradient(y, x)
-        d2 = t2.gradient(d1, x)
-    d3 = t3.gradient(d2, x)
-    assert (float(d1), float(d2), float(d3)) == (27.0, 18.0, 6.0)
+# --- second order (third order: test_higher_order.py) ---------------------
 
 
 def test_nested_persistent_inner_and_outer():
@@ -543,3 +530,90 @@ def test_large_tensors_use_parallel_kernels_correctly():
     np.testing.assert_allclose(float(y), np.sum(np.sin(xs) * xs + np.exp(xs) * 0.5), rtol=1e-10)
     expected = np.cos(xs) * xs + np.sin(xs) + 0.5 * np.exp(xs)
     np.testing.assert_allclose(g.numpy(), expected, rtol=1e-12)
+
+
+# --- TF's corner cases and the context rules ------------------------------
+
+
+def test_tf_corner_cases():
+    x = tf.constant([1.0, 2.0])
+    with tf.GradientTape(persistent=True) as t:
+        t.watch(x)
+        y = x * x
+    # a target that is a source contributes its seed; duplicates each get it all
+    np.testing.assert_array_equal(t.gradient([x, y], x).numpy(), [3.0, 5.0])
+    a, b = t.gradient(y, [x, x])
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(t.gradient(x, x).numpy(), [1.0, 1.0])
+    with tf.GradientTape() as t2:
+        t2.watch(x)
+        y = tf.stop_gradient(x * x) + x
+    np.testing.assert_array_equal(t2.gradient(y, x).numpy(), [1.0, 1.0])
+    v = tf.Variable([1.0, 2.0])
+    with tf.GradientTape() as t3:
+        _ = v * 2.0
+    np.testing.assert_array_equal(t3.gradient(v, v).numpy(), [1.0, 1.0])
+
+
+def test_tapes_are_thread_local_under_concurrency():
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        try:
+            x0 = np.random.default_rng(seed).standard_normal(8)
+            x = tf.constant(x0)
+            for _ in range(50):
+                with tf.GradientTape() as t:
+                    t.watch(x)
+                    y = tf.reduce_sum(tf.sin(x) * x)
+                g = t.gradient(y, x).numpy()
+                np.testing.assert_allclose(g, np.cos(x0) * x0 + np.sin(x0), atol=1e-12)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+
+
+def test_context_rules():
+    x = tf.constant(2.0)
+    t = tf.GradientTape()
+    with t:
+        t.watch(x)
+        y1 = x * x
+    with t:  # re-entering an exited tape appends to the same record
+        y2 = y1 * x
+    assert float(t.gradient(y2, x)) == 12.0
+    a, b = tf.GradientTape(), tf.GradientTape()
+    with a, b:
+        a.watch(x)
+        b.watch(x)
+        y = x * x * x
+    assert float(a.gradient(y, x)) == float(b.gradient(y, x)) == 12.0
+    fresh = tf.GradientTape()
+    with pytest.raises(RuntimeError, match="not recording"):
+        with fresh.stop_recording():
+            pass
+    with pytest.raises(ValueError, match="not recording"):
+        with a.stop_recording():
+            pass
+    with pytest.raises(ValueError, match="not recording"):
+        a.reset()
+    with tf.GradientTape() as t:
+        t.watch(x)
+        y = x * x
+    with pytest.raises(TypeError, match="received None"):
+        t.gradient(None, x)
+
+
+def test_none_output_gradient_means_ones():
+    x = tf.constant([1.0, 2.0])
+    with tf.GradientTape() as t:
+        t.watch(x)
+        y, z = x * 2.0, x * 3.0
+    g = t.gradient([y, z], x, output_gradients=[None, tf.constant([10.0, 10.0])])
+    np.testing.assert_array_equal(g.numpy(), [32.0, 32.0])

@@ -1,4 +1,4 @@
-"""Tensor behaviour users rely on (DESIGN.md §5) and TF's dtype rules (§3.9)."""
+"""Tensor behaviour users rely on (ARCHITECTURE.md §4) and TF's dtype rules (§3.9)."""
 
 from __future__ import annotations
 
