@@ -1,8 +1,11 @@
 """benches/compare.py runs end to end on the installed tapegrad: every job
-passes its float64 correctness check and the table has one row per workload."""
+passes its float64 correctness check and the table has one row per workload;
+every workload of benches/workloads/ (but W6, W2 at scale) passes its check
+on numpy and tapegrad."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import re
@@ -63,3 +66,23 @@ def test_unknown_framework_is_a_clear_error():
     )
     assert proc.returncode != 0
     assert "unknown framework ['jax']" in proc.stderr
+
+
+def test_every_workload_passes_its_float64_check_on_numpy_and_tapegrad(monkeypatch):
+    """The whole registry, in process and untimed: every workload module is
+    found, and the first call of its numpy and TF-style steps (the latter on
+    tapegrad) matches its float64 reference within its tolerance. W6 is W2's
+    code on 1M elements (seconds of float64 reference): W2 stands for it."""
+    monkeypatch.syspath_prepend(str(COMPARE.parent))
+    harness = importlib.import_module("compare_harness")
+    names = list(harness.WORKLOADS)
+    assert names == ["W1a", "W1b", "W1c", "W2", "W3", "W4", "W5", "W6", "W7a", "W7b", "W8"]
+    for framework in ("numpy", "tapegrad"):
+        make_step, _ = harness.load_framework(framework)
+        for name in (n for n in names if n != "W6"):
+            workload = harness.WORKLOADS[name]
+            inputs = harness.make_inputs(workload)
+            out = make_step(workload, inputs)()
+            got = {k: harness.to_numpy(v) for k, v in out.items()}
+            result = harness.check(workload, inputs, got)
+            assert result["correct"], (framework, name, result)
