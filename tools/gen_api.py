@@ -329,7 +329,7 @@ def stub_sections(api: Api, stub_text: str) -> dict[str, list[str]]:
     ops: list[str] = []
     for name in functions:
         ops += function_stub(name, getattr(api.core, name), api)
-    return {"all": all_lines, "ops": ops}
+    return {"all": all_lines, "ops": [*ops, ""]}
 
 
 # ---- sections in files --------------------------------------------------------------------

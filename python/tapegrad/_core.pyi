@@ -727,8 +727,8 @@ def zeros(shape: ShapeLike, dtype: DTypeLike | None = None, name: str | None = N
 def zeros_like(
     input: TensorLike, dtype: DTypeLike | None = None, name: str | None = None
 ) -> Tensor: ...
-# --- end of generated section (ops) ---
 
+# --- end of generated section (ops) ---
 
 # === optimizers (src/py/optim.rs) ===========================================
 
