@@ -10,13 +10,17 @@ and per registry op (``_core.ops``; a binding of the same name replaces it).
 A row says where the op is public: space-separated namespaces (``tf`` is the
 top level), each exporting the op under its own name, or ``namespace.alias``
 for an export under TF's other name. ``""`` keeps the op internal (say why).
-An op whose stub the argument-kind table below cannot type exactly uses
-``Row``: its return type when that is not ``Tensor``, and the type of each
-parameter whose name is ambiguous. A comment after a type (``"object  # why"``)
-goes into the stub.
+An op whose stub ``ARG_TYPES`` (types by parameter name, at the end) cannot
+type exactly gets ``row(...)``: its return type when that is not ``Tensor``,
+and the type of each parameter whose name is ambiguous. A comment after a type
+(``"object  # why"``) goes into the stub. For example::
+
+    "reduce_prod": "tf math",            # tf.reduce_prod and tf.math.reduce_prod
+    "silu": "nn nn.swish",               # tf.nn.silu and tf.nn.swish
+    "unstack": row("tf", returns="list[Tensor]"),
 
 Adding an op: its Rust binding or registry row, then its row here, then
-``python tools/gen_api.py``.
+``python tools/gen_api.py`` (``--check`` in the tests says when that is due).
 """
 
 from dataclasses import dataclass, field
@@ -132,7 +136,8 @@ API: dict[str, str | Row] = {
     "reduce_sum": "tf math",
     "reduce_variance": "math",
     "top_k": row("math nn", returns="tuple[Tensor, Tensor]"),
-    # -- creation, conversion, shape -----------------------------------------
+    # -- creation, conversion, shape, sorting ---------------------------------
+    "argsort": "tf",
     "boolean_mask": row("tf", axis="int"),
     "broadcast_to": "tf",
     "cast": "tf",
@@ -157,7 +162,6 @@ API: dict[str, str | Row] = {
     "shape": "tf",
     "size": "tf",
     "sort": "tf",
-    "argsort": "tf",
     "split": row("tf", returns="list[Tensor]"),
     "squeeze": "tf",
     "stack": row("tf", values="Sequence[TensorLike] | Tensor"),

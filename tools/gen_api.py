@@ -89,9 +89,11 @@ def load_extension(package_dir: Path) -> types.ModuleType:
                 module = importlib.util.module_from_spec(ext_spec)
                 ext_spec.loader.exec_module(module)
                 return module
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     raise SystemExit(
-        f"no built tapegrad._core in {package_dir}: build the extension first "
-        "(see BRIEF/README: cargo build --release --features python, or maturin develop)"
+        f"no built tapegrad._core in {package_dir} or an installed tapegrad: build it first "
+        "(maturin develop, or cargo build --release --features python and copy "
+        f"target/release/libtapegrad.so to {package_dir}/_core{suffix})"
     )
 
 
@@ -115,20 +117,18 @@ class Api:
         self.table = table
         self.ops: dict[str, Any] = dict(core.ops)
         self.rows = {name: self._row(spec) for name, spec in table.API.items()}
+        names = getattr(core, "__all__", None) or vars(core)
+        self.bindings = {n for n in names if not n.startswith("_")}
         self._check()
 
     def _row(self, spec: Any) -> Any:
         return self.table.Row(spec) if isinstance(spec, str) else spec
 
-    def binding_names(self) -> list[str]:
-        names = getattr(self.core, "__all__", None) or vars(self.core)
-        return [n for n in names if not n.startswith("_")]
-
     def is_binding(self, name: str) -> bool:
-        return name in self.binding_names()
+        return name in self.bindings
 
     def _check(self) -> None:
-        known = set(self.binding_names()) | set(self.ops)
+        known = self.bindings | set(self.ops)
         missing = sorted(known - set(self.rows))
         extra = sorted(set(self.rows) - known)
         errors = [
@@ -196,11 +196,11 @@ def render_imports(module: str, names: list[str]) -> list[str]:
     return [f"from {module} import (", *(f"    {n}," for n in names), ")"]
 
 
-def render_all(names: list[str], keyword: str = "=") -> list[str]:
-    line = f"__all__ {keyword} [{', '.join(repr(n).replace(chr(39), chr(34)) for n in names)}]"
+def render_all(names: list[str]) -> list[str]:
+    line = "__all__ = [" + ", ".join(f'"{n}"' for n in names) + "]"
     if len(line) <= LINE_LENGTH:
         return [line]
-    return [f"__all__ {keyword} [", *(f'    "{n}",' for n in names), "]"]
+    return ["__all__ = [", *(f'    "{n}",' for n in names), "]"]
 
 
 def namespace_section(api: Api, namespace: str) -> list[str]:
@@ -246,6 +246,7 @@ def parameter_type(
     function: str, param: inspect.Parameter, row: Any, arg_types: dict[str, str]
 ) -> str:
     default = param.default
+    spec: str
     if param.name in row.args:
         spec = row.args[param.name]
     elif type(default) in (bool, int, float, str):
@@ -266,7 +267,13 @@ def parameter_type(
 
 def function_stub(name: str, function: Callable[..., object], api: Api) -> list[str]:
     row = api.rows.get(name) or api.table.Row("")
-    signature = inspect.signature(function)
+    try:
+        signature = inspect.signature(function)
+    except ValueError:
+        raise TableError(
+            f"_core.{name} has no text signature: give its binding one, or stub it by hand in "
+            "_core.pyi outside the generated sections"
+        ) from None
     params: list[tuple[str, str]] = []  # (text, comment)
     previous = None
     for param in signature.parameters.values():
@@ -282,8 +289,8 @@ def function_stub(name: str, function: Callable[..., object], api: Api) -> list[
         annotation, _, comment = parameter_type(name, param, row, api.table.ARG_TYPES).partition(
             "  #"
         )
-        star = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
-        text = f"{star.get(kind, '')}{param.name}: {annotation}"
+        star = {"VAR_POSITIONAL": "*", "VAR_KEYWORD": "**"}.get(kind.name, "")
+        text = f"{star}{param.name}: {annotation}"
         if param.default is not inspect.Parameter.empty:
             text += f" = {literal(param.default)}"
         params.append((text, comment))
