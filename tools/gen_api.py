@@ -117,8 +117,7 @@ class Api:
         self.table = table
         self.ops: dict[str, Any] = dict(core.ops)
         self.rows = {name: self._row(spec) for name, spec in table.API.items()}
-        names = getattr(core, "__all__", None) or vars(core)
-        self.bindings = {n for n in names if not n.startswith("_")}
+        self.bindings = {n for n in vars(core) if not n.startswith("_")}
         self._check()
 
     def _row(self, spec: Any) -> Any:
