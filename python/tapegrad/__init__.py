@@ -142,8 +142,9 @@ truediv = divide
 _os.register_at_fork(after_in_child=_core._after_fork_in_child)
 
 # namespaces last: they re-export the names above
-from . import autodiff, experimental, linalg, math, nn, optimizers, random, types  # noqa: E402
+from . import autodiff, data, experimental, linalg, math, nn, optimizers, random, types  # noqa: E402
 from ._custom import custom_gradient, recompute_grad  # noqa: E402
+from .data import TensorSpec  # noqa: E402
 
 __all__ = [
     "DType",
@@ -212,6 +213,8 @@ __all__ = [
     "abs",
     "autodiff",
     "custom_gradient",
+    "data",
+    "TensorSpec",
     "recompute_grad",
     "add",
     "as_dtype",
