@@ -25,6 +25,7 @@ NAMESPACES = (
     "errors",
     "data",
     "data.experimental",
+    "train",
 )
 
 
