@@ -213,6 +213,18 @@ def test_list_and_load_variable_on_a_tensorflow_checkpoint() -> None:
     np.testing.assert_allclose(momentum, expected["slots"]["adam/w_0_momentum"])
 
 
+def test_reads_a_keras_model_checkpoint() -> None:
+    # Keras 3's layout (for tf.keras models once tapegrad has them): the Dense layer's
+    # kernel and bias reproduce the Keras model's outputs
+    directory = FIXTURES / "keras_dense"
+    expected = json.loads((directory / "expected.json").read_text())
+    prefix = "model/_functional/_operations/1/"
+    kernel = tf.train.load_variable(str(directory), prefix + "_kernel/.ATTRIBUTES/VARIABLE_VALUE")
+    bias = tf.train.load_variable(str(directory), prefix + "bias/.ATTRIBUTES/VARIABLE_VALUE")
+    y = tf.matmul(tf.constant(expected["x"]), kernel) + bias
+    np.testing.assert_allclose(y.numpy(), expected["y"], rtol=1e-6)
+
+
 def test_manager_continues_a_tensorflow_run(tmp_path: pathlib.Path) -> None:
     directory = tmp_path / "run"
     shutil.copytree(FIXTURES / "tf_module", directory)

@@ -108,6 +108,11 @@ def test_shuffle_seed_and_reshuffle_each_iteration() -> None:
     assert reshuffled == epochs(tf.data.Dataset.range(50).shuffle(50, seed=7))  # reproducible
     fixed = epochs(tf.data.Dataset.range(50).shuffle(50, seed=7, reshuffle_each_iteration=False))
     assert fixed[0] == fixed[1] == fixed[2] != list(range(50))
+    # the global seed makes unseeded shuffles reproducible
+    tf.random.set_seed(11)
+    first = [int(v) for v in tf.data.Dataset.range(50).shuffle(50)]
+    tf.random.set_seed(11)
+    assert first == [int(v) for v in tf.data.Dataset.range(50).shuffle(50)] != list(range(50))
     # shuffle before repeat: each repetition is a new permutation of the whole set
     repeated = [int(v) for v in tf.data.Dataset.range(20).shuffle(20, seed=2).repeat(2)]
     assert sorted(repeated[:20]) == sorted(repeated[20:]) == list(range(20))

@@ -367,8 +367,9 @@ class Dataset:
         ``buffer_size`` elements is filled and each output is drawn uniformly
         from it, its place taken by the next input (``buffer_size`` at least
         the dataset's size gives a uniform permutation). With ``seed`` the
-        order is reproducible (not TF's order: the same multiset); with
-        ``reshuffle_each_iteration`` every epoch has a new order.
+        order is reproducible (not TF's order: the same multiset), as it is
+        after ``tf.random.set_seed``; with ``reshuffle_each_iteration`` every
+        epoch has a new order.
 
         >>> import tapegrad as tf
         >>> ds = tf.data.Dataset.range(5).shuffle(5, seed=1)
@@ -1095,6 +1096,9 @@ class _ShuffleDataset(_UnaryDataset):
                  reshuffle: bool) -> None:
         super().__init__(input_dataset)
         self._buffer_size = buffer_size
+        if seed is None:
+            # drawn from tapegrad's random stream: reproducible under tf.random.set_seed
+            seed = int(_core.random_uniform([], maxval=2**62, dtype="int64"))
         self._seeds = np.random.default_rng(seed)
         self._fixed_seed = None if reshuffle else int(self._seeds.integers(2**63))
         self._lock = threading.Lock()

@@ -839,23 +839,31 @@ class CheckpointManager:
         self._checkpoints = [(p, t) for p, t in self._checkpoints if p != path]
         self._checkpoints.append((path, now))
         self._latest = path
-        self._sweep()
+        expired = self._expire()
+        # the state file first, then the deletions: a crash in between leaves
+        # stray files, never a state file naming a deleted checkpoint
         _write_state(
             self._directory, path, self.checkpoints, [t for _, t in self._checkpoints],
             self._last_preserved,
         )
+        for old in expired:
+            _remove_checkpoint(old)
         return path
 
-    def _sweep(self) -> None:
+    def _expire(self) -> list[str]:
+        """Drop the oldest checkpoints beyond ``max_to_keep`` from the list;
+        those to delete (not preserved by ``keep_checkpoint_every_n_hours``)."""
+        expired: list[str] = []
         if self._max_to_keep is None:
-            return
+            return expired
         while len(self._checkpoints) > self._max_to_keep:
             path, stamp = self._checkpoints.pop(0)
             every = self._keep_every_seconds
             if every is not None and stamp - self._last_preserved >= every:
                 self._last_preserved = stamp  # kept on disk, no longer managed
                 continue
-            _remove_checkpoint(path)
+            expired.append(path)
+        return expired
 
     def restore_or_initialize(self) -> str | None:
         """Restore the latest checkpoint if there is one (returns its path),
