@@ -345,6 +345,22 @@ def test_delayed_restoration_of_objects_created_after_restore(tmp_path: pathlib.
     status.assert_consumed()
 
 
+def test_values_tapegrad_cannot_restore_are_reported(tmp_path: pathlib.Path) -> None:
+    # a TF dataset iterator is saved as an ITERATOR_STATE attribute, not a variable
+    graph = _wire.ObjectGraph([
+        _wire.ObjectNode(children=[(1, "it")]),
+        _wire.ObjectNode(attributes=[_wire.SerializedTensor("ITERATOR_STATE", "it",
+                                                            "it/.ATTRIBUTES/ITERATOR_STATE")]),
+    ])
+    write_bundle(str(tmp_path / "c"), {"_CHECKPOINTABLE_OBJECT_GRAPH": graph.encode(),
+                                       "it/.ATTRIBUTES/ITERATOR_STATE": np.zeros(3, np.int64)})
+    iterator = iter(tf.data.Dataset.range(3))
+    status = tf.train.Checkpoint(it=iterator).restore(str(tmp_path / "c"))
+    with pytest.raises(AssertionError, match="ITERATOR_STATE"):
+        status.assert_consumed()
+    status.expect_partial().assert_existing_objects_matched()
+
+
 def test_restore_errors(tmp_path: pathlib.Path) -> None:
     path = tf.train.Checkpoint(v=tf.Variable([1.0, 2.0])).write(str(tmp_path / "c"))
     with pytest.raises(ValueError, match="incompatible tensor with shape"):

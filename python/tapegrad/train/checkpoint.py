@@ -274,10 +274,13 @@ class _Restoration:
 
     def _restore_node(self, node: ObjectNode, obj: Any) -> None:
         for attribute in node.attributes:
-            if attribute.name != _VALUE:
-                continue
             key = attribute.checkpoint_key
             try:
+                if attribute.name != _VALUE:
+                    raise _Unrestorable(
+                        f"tapegrad does not restore {attribute.name} values (TF saves a dataset "
+                        "iterator's position this way)"
+                    )
                 _assign(obj, self.reader.read(key), key)
             except _Unrestorable as why:
                 self.unrestorable[key] = str(why)
