@@ -281,3 +281,17 @@ def test_tensor_spec() -> None:
     assert not spec.is_compatible_with(np.zeros((7, 4), np.float32))
     assert not spec.is_compatible_with(np.zeros((7, 3), np.float64))
     assert tf.TensorSpec.from_tensor(tf.constant([1, 2])) == tf.TensorSpec([2], tf.int32)
+
+
+def test_a_tensorflow_training_program_runs_unchanged_and_resumes(tmp_path: pathlib.Path) -> None:
+    # train_resume.py uses only TF's API (it runs under TensorFlow too: see its __main__)
+    from train_resume import train
+
+    straight = train(tf, str(tmp_path / "a"), epochs=4)
+    train(tf, str(tmp_path / "b"), epochs=4, stop_after=2)  # "killed" after two epochs
+    resumed = train(tf, str(tmp_path / "b"), epochs=4)
+    np.testing.assert_allclose(resumed, straight, rtol=1e-6)
+    # without shuffle the batches are TF's: the same weights as TensorFlow's run
+    recorded = json.loads((FIXTURES / "train_resume_tf.json").read_text())
+    unshuffled = train(tf, str(tmp_path / "c"), epochs=4, shuffle=False)
+    np.testing.assert_allclose(unshuffled, recorded["unshuffled_weights"], rtol=1e-5, atol=1e-6)
