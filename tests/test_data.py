@@ -231,6 +231,15 @@ def test_training_loop_inside_and_outside_a_tape() -> None:
     np.testing.assert_allclose(grad.numpy().ravel(), x.sum(axis=0), rtol=1e-4)
 
 
+def test_dataset_functions_are_not_recorded_on_the_tape() -> None:
+    scale = tf.Variable(2.0)
+    ds = tf.data.Dataset.from_tensor_slices([1.0, 2.0]).map(lambda x: x * scale)
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(tf.stack(list(ds)))
+    assert float(total) == 6.0
+    assert tape.gradient(total, scale) is None  # as in TF: no gradient through a pipeline
+
+
 def test_from_generator_checks_what_it_yields() -> None:
     def gen() -> object:
         yield [1.0, 2.0]

@@ -287,10 +287,6 @@ def spec_of(element: Any) -> Any:
     return map_structure(spec_of_leaf, element)
 
 
-def describe(element: Any) -> str:
-    return repr(spec_of(element))
-
-
 def from_spec_value(value: Any, spec: TensorSpec, where: str) -> np.ndarray:
     """A generator's yielded leaf converted to ``spec``'s dtype, its shape checked."""
     array = np.asarray(_core.convert_to_tensor(value, dtype=spec.dtype))

@@ -53,11 +53,14 @@ def _parallelism(num_parallel_calls: int | None) -> int:
 
 def _call(fn: Callable[..., Any], element: Any) -> Any:
     """TF's calling convention: a plain tuple is spread over the arguments,
-    anything else (a dict, a namedtuple, a tensor) is one argument."""
+    anything else (a dict, a namedtuple, a tensor) is one argument. Never
+    recorded on a tape: in TF a dataset function is its own graph, and a
+    gradient does not flow through the input pipeline."""
     args = st.map_structure(st.to_tensor, element)
-    if type(args) is tuple:
-        return fn(*args)
-    return fn(args)
+    with _core.Suspension():
+        if type(args) is tuple:
+            return fn(*args)
+        return fn(args)
 
 
 def _check_count(value: Any, what: str) -> int:
