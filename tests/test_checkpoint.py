@@ -13,7 +13,7 @@ import struct
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -403,46 +403,82 @@ def test_manager_max_to_keep_interval_and_numbering(tmp_path: pathlib.Path) -> N
 
 _WRITER = textwrap.dedent(
     """
+    import os
     import sys
+    import time
+
     import numpy as np
     import tapegrad as tf
+    from tapegrad.train import _bundle, checkpoint
 
-    big = tf.Variable(np.zeros((4096, 1024), np.float32))  # 16 MiB: a slow CRC and write
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(big=big), sys.argv[1], max_to_keep=1)
-    big.assign(tf.ones([4096, 1024]))
+    directory, stage = sys.argv[1], sys.argv[2]
+    big = tf.Variable(np.zeros((1024, 1024), np.float32))
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(big=big), directory, max_to_keep=1)
+    big.assign(tf.ones([1024, 1024]))
     manager.save()
-    print("saved", flush=True)
-    while True:
-        big.assign_add(tf.ones([4096, 1024]))
-        manager.save()
+
+    def stop_here(where):  # the parent kills us while we wait here
+        print(where, flush=True)
+        time.sleep(600)
+
+    writes, renames = [], []
+    real_write, real_replace, real_state = _bundle._fsync_write, os.replace, checkpoint._write_state
+
+    def half_write(path, payload):
+        writes.append(path)
+        if stage == f"write{len(writes)}":  # write1: the data file, write2: the index
+            with open(path, "wb") as f:
+                f.write(payload[: len(payload) // 2])
+            stop_here(stage)
+        real_write(path, payload)
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        renames.append(dst)
+        if stage == "rename1" and len(renames) == 1:  # the new data file is in place
+            stop_here(stage)
+
+    def state(*args, **kwargs):
+        if stage == "state":  # both files complete, the state file still names ckpt-1
+            stop_here(stage)
+        real_state(*args, **kwargs)
+
+    _bundle._fsync_write, _bundle.os.replace, checkpoint._write_state = half_write, replace, state
+    big.assign_add(tf.ones([1024, 1024]))
+    manager.save()
+    print("finished", flush=True)
     """
 )
 
 
-def test_a_killed_writer_never_corrupts_the_last_good_checkpoint(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("stage", ["write1", "write2", "rename1", "state"])
+def test_a_writer_killed_mid_save_leaves_the_last_good_checkpoint(
+    tmp_path: pathlib.Path, stage: str
+) -> None:
     env = dict(os.environ, PYTHONPATH=str(pathlib.Path(tf.__file__).parent.parent))
-    for delay in (0.05, 0.3, 0.8):
-        directory = tmp_path / f"run{delay}"
-        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(directory)],
-                                  stdout=subprocess.PIPE, env=env)
-        assert writer.stdout is not None
-        assert writer.stdout.readline().strip() == b"saved"
-        time.sleep(delay)  # somewhere inside a later save
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), stage],
+                              stdout=subprocess.PIPE, env=env)
+    assert writer.stdout is not None
+    watchdog = threading.Timer(120, writer.kill)  # a broken writer must not hang the suite
+    watchdog.start()
+    try:
+        reached = writer.stdout.readline().strip()
+    finally:
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait()
         writer.stdout.close()
-        latest = tf.train.latest_checkpoint(str(directory))
-        assert latest is not None
-        big = tf.Variable(np.zeros((4096, 1024), np.float32))
-        tf.train.Checkpoint(big=big).restore(latest).assert_consumed()
-        values = np.unique(big.numpy())
-        assert len(values) == 1 and values[0] >= 1.0  # one complete save's value
-        # every finished checkpoint file in the directory reads back whole
-        for index in directory.glob("*.index"):
-            prefix = str(index)[: -len(".index")]
-            reader = BundleReader(prefix)
-            for key in reader.entries:
-                reader.read(key)
+        watchdog.cancel()
+    assert reached == stage.encode()
+    latest = tf.train.latest_checkpoint(str(tmp_path))
+    assert latest == str(tmp_path / "ckpt-1")
+    big = tf.Variable(np.zeros((1024, 1024), np.float32))
+    tf.train.Checkpoint(big=big).restore(latest).assert_consumed()
+    assert np.all(big.numpy() == 1.0)  # the first save's values, whole
+    # no torn file under a final name: every index present reads back completely
+    for index in tmp_path.glob("*.index"):
+        reader = BundleReader(str(index)[: -len(".index")])
+        for key in reader.entries:
+            reader.read(key)
 
 
 def test_write_is_deterministic_and_atomic_names(tmp_path: pathlib.Path) -> None:
