@@ -304,6 +304,64 @@ class Dataset:
         """
         return _FlatMapDataset(self, map_func)
 
+    def interleave(
+        self,
+        map_func: Callable[..., Dataset],
+        cycle_length: int | None = None,
+        block_length: int | None = None,
+        num_parallel_calls: int | None = None,
+        deterministic: bool | None = None,
+        name: str | None = None,
+    ) -> Dataset:
+        """Like ``flat_map``, but ``cycle_length`` inner datasets are open at
+        once and ``block_length`` elements are taken from each in turn
+        (TF's order; an exhausted one is replaced by the next input's).
+        ``num_parallel_calls`` is accepted; the inner datasets are read in
+        the consumer's thread, in the same order.
+
+        >>> import tapegrad as tf
+        >>> ds = tf.data.Dataset.range(1, 4).interleave(
+        ...     lambda x: tf.data.Dataset.from_tensors(x).repeat(3), cycle_length=2, block_length=2)
+        >>> [int(v) for v in ds]
+        [1, 1, 2, 2, 1, 2, 3, 3, 3]
+        """
+        cycle = (os.cpu_count() or 1) if cycle_length in (None, AUTOTUNE) else _check_count(
+            cycle_length, "cycle_length")
+        block = 1 if block_length is None else _check_count(block_length, "block_length")
+        if cycle <= 0 or block <= 0:
+            raise InvalidArgumentError(
+                f"interleave: cycle_length and block_length must be positive, got "
+                f"{cycle_length}, {block_length}"
+            )
+        return _InterleaveDataset(self, map_func, cycle, block)
+
+    def scan(self, initial_state: Any, scan_func: Callable[[Any, Any], Any],
+             name: str | None = None) -> Dataset:
+        """Carry a state through the elements: ``scan_func(state, element)``
+        returns ``(new_state, output)``; the outputs form the dataset.
+
+        >>> import tapegrad as tf
+        >>> start = tf.constant(0, tf.int64)
+        >>> ds = tf.data.Dataset.range(5).scan(start, lambda s, x: (s + x, s + x))
+        >>> [int(v) for v in ds]
+        [0, 1, 3, 6, 10]
+        """
+        return _ScanDataset(self, initial_state, scan_func)
+
+    def get_single_element(self, name: str | None = None) -> Any:
+        """The one element of a one-element dataset (``InvalidArgumentError`` otherwise).
+
+        >>> import tapegrad as tf
+        >>> tf.data.Dataset.range(10).batch(10).get_single_element().shape
+        TensorShape([10])
+        """
+        elements = list(itertools.islice(self._elements(), 2))
+        if len(elements) != 1:
+            raise InvalidArgumentError(
+                "Dataset was empty." if not elements else "Dataset had more than one element."
+            )
+        return st.map_structure(st.to_tensor, elements[0])
+
     def batch(
         self,
         batch_size: int,
@@ -913,6 +971,62 @@ class _FlatMapDataset(_UnaryDataset):
     def _elements(self) -> Iterator[Any]:
         for element in self._input._elements():
             yield from self._inner(element)._elements()
+
+
+class _InterleaveDataset(_FlatMapDataset):
+    def __init__(self, input_dataset: Dataset, fn: Callable[..., Dataset], cycle: int,
+                 block: int) -> None:
+        super().__init__(input_dataset, fn)
+        self._cycle, self._block = cycle, block
+
+    def _elements(self) -> Iterator[Any]:
+        source = self._input._elements()
+        slots: list[Iterator[Any] | None] = [None] * self._cycle
+        input_done = False
+        index = 0
+        while not input_done or any(s is not None for s in slots):
+            current = slots[index]
+            if current is None and not input_done:
+                try:
+                    current = slots[index] = self._inner(next(source))._elements()
+                except StopIteration:
+                    input_done = True
+            if current is not None:
+                produced = 0
+                for element in itertools.islice(current, self._block):
+                    produced += 1
+                    yield element
+                if produced < self._block:  # exhausted: the slot reopens on a later turn
+                    slots[index] = None
+            index = (index + 1) % self._cycle
+
+
+class _ScanDataset(_UnaryDataset):
+    def __init__(self, input_dataset: Dataset, initial_state: Any,
+                 fn: Callable[[Any, Any], Any]) -> None:
+        super().__init__(input_dataset)
+        self._initial = st.normalize(initial_state)
+        self._fn = fn
+
+    def _compute_spec(self) -> Any:
+        for element in self._elements():
+            return st.spec_of(element)
+        raise ValueError("scan over an empty dataset has no element_spec")
+
+    def _cardinality(self) -> int:
+        return self._input._cardinality()
+
+    def _elements(self) -> Iterator[Any]:
+        state = st.map_structure(st.to_tensor, self._initial)
+        for element in self._input._elements():
+            with _core.Suspension():
+                result = self._fn(state, st.map_structure(st.to_tensor, element))
+            if not isinstance(result, (tuple, list)) or len(result) != 2:
+                raise TypeError("scan: scan_func must return a pair (new_state, output)")
+            new_state, output = result
+            st.assert_same_structure(self._initial, st.normalize(new_state), "scan state")
+            state = st.map_structure(st.to_tensor, st.normalize(new_state))
+            yield st.normalize_function_output(output)
 
 
 def _stack(elements: list[Any], where: str) -> Any:
