@@ -119,6 +119,23 @@ def test_shuffle_seed_and_reshuffle_each_iteration() -> None:
     assert repeated[:20] != repeated[20:]
 
 
+def test_sample_from_datasets_draws_by_weight_until_all_are_empty() -> None:
+    a = tf.data.Dataset.range(100)
+    b = tf.data.Dataset.range(1000, 1050)
+    ds = tf.data.Dataset.sample_from_datasets([a, b], weights=[0.25, 0.75], seed=4)
+    first = [int(v) for v in ds]
+    assert sorted(first) == list(range(100)) + list(range(1000, 1050))  # every element once
+    assert first == [int(v) for v in ds]  # the seed fixes the order...
+    # ...and b's elements come early: with weight 0.75 most of b is drawn in the first half
+    assert sum(v >= 1000 for v in first[:75]) > 35
+    stopping = tf.data.experimental.sample_from_datasets([a, b], seed=4, stop_on_empty_dataset=True)
+    assert len([int(v) for v in stopping]) < 150
+    infinite = [tf.data.Dataset.range(2).repeat()] * 2
+    assert int(tf.data.Dataset.sample_from_datasets(infinite).cardinality()) == -1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="weights"):
+        tf.data.Dataset.sample_from_datasets([a, b], weights=[1.0])
+
+
 def test_parallel_map_runs_calls_concurrently_and_keeps_order() -> None:
     active, peak = 0, 0
     lock = threading.Lock()

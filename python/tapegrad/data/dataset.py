@@ -252,6 +252,52 @@ class Dataset:
         structure: Any = datasets[0] if len(datasets) == 1 else datasets
         return _ZipDataset(structure)
 
+    @staticmethod
+    def choose_from_datasets(
+        datasets: list[Dataset], choice_dataset: Dataset, stop_on_empty_dataset: bool = True
+    ) -> Dataset:
+        """The next element of ``datasets[i]`` for each ``i`` (an int64
+        scalar) of ``choice_dataset``; an exhausted dataset ends the result
+        (``stop_on_empty_dataset``) or its choices are skipped.
+
+        >>> import tapegrad as tf
+        >>> letters = [tf.data.Dataset.from_tensors(v).repeat() for v in (0, 1)]
+        >>> choice = tf.data.Dataset.from_tensor_slices(tf.constant([0, 1, 1, 0], tf.int64))
+        >>> [int(v) for v in tf.data.Dataset.choose_from_datasets(letters, choice)]
+        [0, 1, 1, 0]
+        """
+        return _ChooseDataset(list(datasets), choice_dataset, bool(stop_on_empty_dataset))
+
+    @staticmethod
+    def sample_from_datasets(
+        datasets: list[Dataset],
+        weights: Any = None,
+        seed: int | None = None,
+        stop_on_empty_dataset: bool = False,
+        rerandomize_each_iteration: bool | None = None,
+    ) -> Dataset:
+        """Each element drawn from ``datasets[i]`` with probability
+        ``weights[i]`` (uniform by default); an exhausted dataset ends the
+        result (``stop_on_empty_dataset``) or drops out of the draw. Every
+        iteration repeats the same draws unless ``rerandomize_each_iteration``.
+
+        >>> import tapegrad as tf
+        >>> a, b = tf.data.Dataset.range(3), tf.data.Dataset.range(10, 13)
+        >>> ds = tf.data.Dataset.sample_from_datasets([a, b], weights=[0.5, 0.5], seed=1)
+        >>> sorted(int(v) for v in ds)
+        [0, 1, 2, 10, 11, 12]
+        """
+        n = len(datasets)
+        probabilities = np.full(n, 1.0 / n) if weights is None else np.asarray(
+            st.to_array(weights), dtype=np.float64)
+        if probabilities.shape != (n,) or np.any(probabilities < 0) or probabilities.sum() <= 0:
+            raise InvalidArgumentError(
+                f"sample_from_datasets: weights must be {n} non-negative numbers, not all 0; "
+                f"got {weights!r}"
+            )
+        return _SampleDataset(list(datasets), probabilities / probabilities.sum(), seed,
+                              bool(stop_on_empty_dataset), bool(rerandomize_each_iteration))
+
     # --- transformations ------------------------------------------------------------
 
     def concatenate(self, dataset: Dataset, name: str | None = None) -> Dataset:
@@ -823,6 +869,90 @@ class _ZipDataset(Dataset):
 
 
 # ---- transformations -----------------------------------------------------------------
+
+
+def _common_spec(datasets: list[Dataset], where: str) -> Any:
+    specs = [d.element_spec for d in datasets]
+    merged = st.flatten(specs[0])
+    for spec in specs[1:]:
+        st.assert_same_structure(specs[0], spec, where)
+        flat = st.flatten(spec)
+        if any(a.dtype != b.dtype or len(a.shape) != len(b.shape)
+               for a, b in zip(merged, flat, strict=True)):
+            raise TypeError(f"{where}: the datasets' elements differ in dtype or rank: {specs}")
+        merged = [a.most_specific_compatible_type(b) for a, b in zip(merged, flat, strict=True)]
+    return st.pack_as(specs[0], merged)
+
+
+class _ChooseDataset(Dataset):
+    def __init__(self, datasets: list[Dataset], choices: Dataset, stop_on_empty: bool) -> None:
+        if not datasets or not all(isinstance(d, Dataset) for d in datasets):
+            raise TypeError("choose_from_datasets: `datasets` must be a non-empty list of datasets")
+        spec = choices.element_spec
+        if not isinstance(spec, TensorSpec) or spec.dtype != "int64" or len(spec.shape):
+            raise TypeError(
+                f"choose_from_datasets: `choice_dataset` must yield int64 scalars, got {spec}"
+            )
+        self._datasets, self._choices, self._stop = datasets, choices, stop_on_empty
+
+    def _compute_spec(self) -> Any:
+        return _common_spec(self._datasets, "choose_from_datasets")
+
+    def _elements(self) -> Iterator[Any]:
+        self.element_spec  # noqa: B018 - checks the datasets agree before iterating
+        iterators: list[Iterator[Any] | None] = [d._elements() for d in self._datasets]
+        for choice in self._choices._elements():
+            i = int(choice)
+            if not 0 <= i < len(iterators):
+                raise InvalidArgumentError(
+                    f"choose_from_datasets: choice {i} is outside [0, {len(iterators)})"
+                )
+            current = iterators[i]
+            if current is None:
+                continue
+            try:
+                yield next(current)
+            except StopIteration:
+                if self._stop:
+                    return
+                iterators[i] = None
+
+
+class _SampleDataset(Dataset):
+    def __init__(self, datasets: list[Dataset], probabilities: np.ndarray, seed: int | None,
+                 stop_on_empty: bool, rerandomize: bool) -> None:
+        if not datasets or not all(isinstance(d, Dataset) for d in datasets):
+            raise TypeError("sample_from_datasets: `datasets` must be a non-empty list of datasets")
+        self._datasets, self._probabilities, self._stop = datasets, probabilities, stop_on_empty
+        if seed is None:
+            seed = int(_core.random_uniform([], maxval=2**62, dtype="int64"))
+        self._seeds = np.random.default_rng(seed)
+        self._fixed_seed = None if rerandomize else int(self._seeds.integers(2**63))
+
+    def _compute_spec(self) -> Any:
+        return _common_spec(self._datasets, "sample_from_datasets")
+
+    def _cardinality(self) -> int:
+        counts = [d._cardinality() for d in self._datasets]
+        return _INF if all(c == _INF for c in counts) else _UNKNOWN
+
+    def _elements(self) -> Iterator[Any]:
+        self.element_spec  # noqa: B018 - checks the datasets agree before iterating
+        seed = self._fixed_seed
+        rng = np.random.default_rng(int(self._seeds.integers(2**63)) if seed is None else seed)
+        iterators: list[Iterator[Any] | None] = [d._elements() for d in self._datasets]
+        probabilities = self._probabilities.copy()
+        while probabilities.sum() > 0:
+            i = int(rng.choice(len(iterators), p=probabilities / probabilities.sum()))
+            current = iterators[i]
+            assert current is not None
+            try:
+                yield next(current)
+            except StopIteration:
+                if self._stop:
+                    return
+                iterators[i] = None
+                probabilities[i] = 0.0
 
 
 class _UnaryDataset(Dataset):
