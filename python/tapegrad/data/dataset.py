@@ -677,6 +677,19 @@ class OwnedIterator:
     def __init__(self, dataset: Dataset) -> None:
         self._dataset = dataset
         self._elements = dataset._elements()
+        self._position = 0  # elements delivered: what a checkpoint saves
+
+    def _restore_position(self, position: int) -> None:
+        """Start over and skip ``position`` elements (a checkpoint's restore).
+        The same pipeline, seeds included, resumes where the saved one was."""
+        self._elements = self._dataset._elements()
+        skipped = sum(1 for _ in itertools.islice(self._elements, position))
+        if skipped != position:
+            raise InvalidArgumentError(
+                f"cannot restore an iterator at position {position}: the dataset has only "
+                f"{skipped} elements"
+            )
+        self._position = position
 
     @property
     def element_spec(self) -> Any:
@@ -687,6 +700,7 @@ class OwnedIterator:
 
     def __next__(self) -> Any:
         element = next(self._elements)
+        self._position += 1
         if isinstance(element, np.ndarray):
             return _core.constant(element)
         return st.map_structure(st.to_tensor, element)

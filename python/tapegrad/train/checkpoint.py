@@ -23,7 +23,6 @@ import os
 import re
 import time
 import types
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from ..data.dataset import OwnedIterator
 from ..optimizers import Optimizer
 from ._bundle import BundleReader, CheckpointFormatError, index_path, write_bundle
 from ._wire import ObjectGraph, ObjectNode, SerializedTensor
@@ -52,6 +52,9 @@ _logger = logging.getLogger("tapegrad")
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _VALUE = "VARIABLE_VALUE"
+# a dataset iterator's position (elements delivered): tapegrad's own attribute;
+# TF saves its iterators as ITERATOR_STATE variant tensors, which neither side reads
+_POSITION = "TAPEGRAD_ITERATOR_POSITION"
 _STATE_FILE = "checkpoint"
 
 # Keras 3's order of optimizer variables after (iterations, learning_rate):
@@ -79,6 +82,10 @@ class _Slot:
 
     def value(self) -> np.ndarray:
         return self.optimizer.get_slot(self.variable, self.name).numpy()
+
+
+# objects that hold a saved value themselves
+_VALUE_HOLDERS = (_core.Variable, _Slot, OwnedIterator)
 
 
 class _Unrestorable(Exception):
@@ -134,7 +141,7 @@ class _Walker:
     def children(self, obj: Any) -> list[tuple[str, Any]]:
         if isinstance(obj, Checkpoint):
             pairs = obj._children()
-        elif isinstance(obj, (_core.Variable, _Slot)):
+        elif isinstance(obj, _VALUE_HOLDERS):
             return []
         elif isinstance(obj, Optimizer):
             pairs = _optimizer_children(obj)
@@ -153,7 +160,7 @@ class _Walker:
 
     def trackable(self, obj: Any) -> bool:
         """Variables, optimizers, checkpoints, and containers/objects holding them."""
-        if isinstance(obj, (_core.Variable, _Slot, Optimizer, Checkpoint)):
+        if isinstance(obj, (*_VALUE_HOLDERS, Optimizer, Checkpoint)):
             return True
         if isinstance(obj, (str, bytes, int, float, complex, bool, np.ndarray, _core.Tensor)):
             return False
@@ -181,8 +188,8 @@ def _escape(name: str) -> str:
     return name.replace(".", "..").replace("/", ".S")
 
 
-def _value_key(path: list[str]) -> str:
-    return "/".join(_escape(p) for p in path) + f"/.ATTRIBUTES/{_VALUE}"
+def _value_key(path: list[str], attribute: str = _VALUE) -> str:
+    return "/".join(_escape(p) for p in path) + f"/.ATTRIBUTES/{attribute}"
 
 
 def _save_values(root: Checkpoint) -> dict[str, np.ndarray | bytes]:
@@ -210,6 +217,10 @@ def _save_values(root: Checkpoint) -> dict[str, np.ndarray | bytes]:
                 full_name, value = _variable_name(obj), obj.numpy()
             node.attributes.append(SerializedTensor(_VALUE, full_name, checkpoint_key))
             values[checkpoint_key] = value
+        elif isinstance(obj, OwnedIterator):
+            checkpoint_key = _value_key(path, _POSITION)
+            node.attributes.append(SerializedTensor(_POSITION, "iterator", checkpoint_key))
+            values[checkpoint_key] = np.array(obj._position, dtype=np.int64)
     _mark_values(graph)
     values[OBJECT_GRAPH_KEY] = graph.encode()
     return values
@@ -235,7 +246,7 @@ class _Restoration:
     """One ``restore()``: the checkpoint's graph matched to live objects."""
 
     def __init__(self, root: Checkpoint, reader: BundleReader, graph: ObjectGraph) -> None:
-        self.root_ref = weakref.ref(root)
+        self.root = root
         self.reader = reader
         self.graph = graph
         self.matched: dict[int, Any] = {}  # node id -> identity of the live object
@@ -244,9 +255,7 @@ class _Restoration:
 
     def run(self) -> None:
         """Match from the root again; restore every node newly matched."""
-        root = self.root_ref()
-        if root is None:
-            return
+        root = self.root
         walker = _Walker()
         seen: set[int] = set()
         failures_before = len(self.unrestorable)
@@ -276,12 +285,15 @@ class _Restoration:
         for attribute in node.attributes:
             key = attribute.checkpoint_key
             try:
-                if attribute.name != _VALUE:
+                if attribute.name == _VALUE:
+                    _assign(obj, self.reader.read(key), key)
+                elif attribute.name == _POSITION and isinstance(obj, OwnedIterator):
+                    obj._restore_position(int(np.asarray(self.reader.read(key))))
+                else:
                     raise _Unrestorable(
-                        f"tapegrad does not restore {attribute.name} values (TF saves a dataset "
-                        "iterator's position this way)"
+                        f"tapegrad does not restore {attribute.name} values into a "
+                        f"{type(obj).__name__} (TF saves a dataset iterator's state this way)"
                     )
-                _assign(obj, self.reader.read(key), key)
             except _Unrestorable as why:
                 self.unrestorable[key] = str(why)
             else:
@@ -293,16 +305,14 @@ class _Restoration:
 
     def live_values(self) -> list[tuple[str, Any]]:
         """(path, object) of every variable/slot reachable from the root now."""
-        root = self.root_ref()
-        if root is None:
-            return []
+        root = self.root
         walker = _Walker()
         out = []
         seen = {_identity(root)}
         queue: deque[tuple[Any, str]] = deque([(root, "(root)")])
         while queue:
             obj, path = queue.popleft()
-            if isinstance(obj, (_core.Variable, _Slot)):
+            if isinstance(obj, _VALUE_HOLDERS):
                 out.append((path, obj))
             for name, child in walker.children(obj):
                 if _identity(child) not in seen:
