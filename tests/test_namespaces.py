@@ -27,6 +27,9 @@ PUBLIC_MODULES = [
     "tapegrad.experimental",
     "tapegrad.experimental.dlpack",
     "tapegrad.types",
+    "tapegrad.data",
+    "tapegrad.data.experimental",
+    "tapegrad.train",
 ]
 
 

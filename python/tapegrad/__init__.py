@@ -244,8 +244,9 @@ truediv = divide
 _os.register_at_fork(after_in_child=_core._after_fork_in_child)
 
 # namespaces last: they re-export the names above
-from . import autodiff, experimental, linalg, math, nn, optimizers, random, types  # noqa: E402
+from . import autodiff, data, experimental, linalg, math, nn, optimizers, random, train, types  # noqa: E402,I001
 from ._custom import custom_gradient, recompute_grad  # noqa: E402
+from .data import TensorSpec  # noqa: E402
 
 # the Python-defined names; the Rust-backed ones are in the generated section
 __all__ += [
@@ -253,10 +254,12 @@ __all__ += [
     "GradientTape",
     "TensorShape",
     "UnconnectedGradients",
+    "TensorSpec",
     "as_dtype",
     "autodiff",
     "bool",
     "custom_gradient",
+    "data",
     "divide",
     "dtypes",
     "errors",
@@ -271,6 +274,7 @@ __all__ += [
     "optimizers",
     "random",
     "recompute_grad",
+    "train",
     "truediv",
     "types",
 ]
