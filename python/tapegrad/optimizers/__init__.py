@@ -171,7 +171,7 @@ class Optimizer:
                 "instantiate the optimizer with a float `learning_rate` argument."
             )
         try:
-            if isinstance(value, bool):
+            if isinstance(value, bool):  # True is not a rate, though float() reads 1.0
                 raise TypeError
             rate = float(value)
         except (TypeError, ValueError):
