@@ -1,7 +1,8 @@
 """One Adam step on a float32 variable: the fused Rust update of
 ``tapegrad.optimizers.Adam`` against the same rule written with tapegrad ops
 (one kernel and one temporary per operation, as a Python optimizer would)
-and against numpy in place. Prints the medians and ratios.
+and against numpy in place. Then one fused step of every rule and option at
+the largest size. Prints the medians and ratios.
 
     python benches/optimizers.py         # after `pip install .`
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import tapegrad as tf
@@ -72,6 +74,31 @@ def bench(n: int) -> dict[str, float]:
     }
 
 
+RULES: list[tuple[str, dict[str, object]]] = [
+    ("SGD", {}),
+    ("SGD", {"momentum": 0.9, "nesterov": True}),
+    ("Adam", {}),
+    ("Adam", {"amsgrad": True}),
+    ("AdamW", {}),
+    ("RMSprop", {"momentum": 0.5, "centered": True}),
+    ("Adagrad", {}),
+    ("SGD", {"momentum": 0.9, "clipvalue": 0.5}),
+    ("Adam", {"global_clipnorm": 1.0}),
+]
+
+
+def bench_rules(n: int) -> None:
+    g = tf.constant(np.random.default_rng(0).standard_normal(n).astype(np.float32))
+    print(f"\nfused step of each rule, {n} float32 elements")
+    for kind, options in RULES:
+        var = tf.Variable(np.zeros(n, np.float32))
+        opt = getattr(tf.optimizers, kind)(learning_rate=LR, **options)
+        step = partial(opt.apply, [g], [var])
+        seconds = median_seconds(step, max(1, 200_000 // n))
+        label = kind + "".join(f" {k}={v}" for k, v in options.items())
+        print(f"{label:>42} {seconds * 1e6:>8.1f}us")
+
+
 def main() -> None:
     print(
         f"{'elements':>10} {'fused':>10} {'tf ops':>10} {'numpy':>10} {'ops/fused':>10} "
@@ -84,6 +111,8 @@ def main() -> None:
             f"{r['numpy'] * 1e6:>8.1f}us {r['ops'] / r['fused']:>10.2f} "
             f"{r['numpy'] / r['fused']:>12.2f}"
         )
+    for n in (SIZES[0], SIZES[-1]):
+        bench_rules(n)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,17 @@
 //! place, on rayon above `PAR_MIN_LEN` elements. No op runs, so nothing is
 //! recorded on any tape.
 //!
+//! Each rule's hyperparameters are a struct whose `Default` is Keras 3's and
+//! whose `validate` is the only check of them (the Python classes keep
+//! Keras's signatures and pass every value here).
+//!
 //! The math per element, with `g` the (clipped) gradient, `lr` the learning
 //! rate and `t = iterations + 1` (Keras' `local_step`):
 //!
 //! - weight decay, for every rule, before its update: `w ← w − w·wd·lr`
 //! - SGD: `w ← w − g·lr`; with momentum μ: `m ← m·μ − g·lr`, then `w ← w + m`
 //!   or, Nesterov, `w ← w + (m·μ − g·lr)`
-//! - Adam: `m ← m + (g − m)(1 − β₁)`, `v ← v + (g² − v)(1 − β₂)`;
+//! - Adam (and AdamW): `m ← m + (g − m)(1 − β₁)`, `v ← v + (g² − v)(1 − β₂)`;
 //!   AMSGrad: `v̂ ← max(v̂, v)` replaces `v` below;
 //!   `w ← w − m·α / (√v + ε)` with `α = lr·√(1 − β₂ᵗ) / (1 − β₁ᵗ)`
 //!   (ε is "epsilon hat": it is added after the bias correction folded in α)
@@ -43,34 +47,266 @@ const GRAIN: usize = 1 << 14;
 /// not depend on the thread count.
 const NORM_CHUNK: usize = 4096;
 
-/// An update rule and its hyperparameters.
-#[derive(Clone, Debug, PartialEq)]
+// --- hyperparameters -----------------------------------------------------------
+
+/// `keras.optimizers.SGD`'s hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdParams {
+    /// μ, in [0, 1]; 0 keeps no momentum slot.
+    pub momentum: f64,
+    /// Nesterov momentum: `w ← w + (m·μ − g·lr)` instead of `w ← w + m`.
+    pub nesterov: bool,
+}
+
+impl Default for SgdParams {
+    fn default() -> Self {
+        SgdParams {
+            momentum: 0.0,
+            nesterov: false,
+        }
+    }
+}
+
+impl SgdParams {
+    fn validate(&self, op: &'static str) -> Result<()> {
+        check_unit_interval(op, "momentum", self.momentum, Closed)
+    }
+}
+
+/// `keras.optimizers.Adam`'s (and `AdamW`'s) hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamParams {
+    /// β₁, the decay of the first moment `m`, in [0, 1).
+    pub beta_1: f64,
+    /// β₂, the decay of the second moment `v`, in [0, 1).
+    pub beta_2: f64,
+    /// ε ≥ 0, added to `√v` after the bias correction.
+    pub epsilon: f64,
+    /// AMSGrad: divide by the running maximum `v̂` of `v`.
+    pub amsgrad: bool,
+}
+
+impl Default for AdamParams {
+    fn default() -> Self {
+        AdamParams {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            amsgrad: false,
+        }
+    }
+}
+
+impl AdamParams {
+    fn validate(&self, op: &'static str) -> Result<()> {
+        check_unit_interval(op, "beta_1", self.beta_1, Open)?;
+        check_unit_interval(op, "beta_2", self.beta_2, Open)?;
+        check_non_negative(op, "epsilon", self.epsilon)
+    }
+}
+
+/// `keras.optimizers.RMSprop`'s hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RmsPropParams {
+    /// ρ, the decay of the mean square `v`, in [0, 1).
+    pub rho: f64,
+    /// μ, in [0, 1]; 0 keeps no momentum slot.
+    pub momentum: f64,
+    /// ε ≥ 0, added under the square root.
+    pub epsilon: f64,
+    /// Divide by the variance estimate `v − ḡ²` instead of `v`.
+    pub centered: bool,
+}
+
+impl Default for RmsPropParams {
+    fn default() -> Self {
+        RmsPropParams {
+            rho: 0.9,
+            momentum: 0.0,
+            epsilon: 1e-7,
+            centered: false,
+        }
+    }
+}
+
+impl RmsPropParams {
+    fn validate(&self, op: &'static str) -> Result<()> {
+        check_unit_interval(op, "rho", self.rho, Open)?;
+        check_unit_interval(op, "momentum", self.momentum, Closed)?;
+        check_non_negative(op, "epsilon", self.epsilon)
+    }
+}
+
+/// `keras.optimizers.Adagrad`'s hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdagradParams {
+    /// The accumulator's starting value, ≥ 0.
+    pub initial_accumulator_value: f64,
+    /// ε ≥ 0, added under the square root.
+    pub epsilon: f64,
+}
+
+impl Default for AdagradParams {
+    fn default() -> Self {
+        AdagradParams {
+            initial_accumulator_value: 0.1,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+impl AdagradParams {
+    fn validate(&self, op: &'static str) -> Result<()> {
+        check_non_negative(
+            op,
+            "initial_accumulator_value",
+            self.initial_accumulator_value,
+        )?;
+        check_non_negative(op, "epsilon", self.epsilon)
+    }
+}
+
+/// Whether a unit interval includes 1 (momentum may be 1; a decay rate may not).
+#[derive(Clone, Copy, PartialEq)]
+enum UpperBound {
+    Open,
+    Closed,
+}
+use UpperBound::{Closed, Open};
+
+fn check_unit_interval(op: &'static str, name: &str, v: f64, upper: UpperBound) -> Result<()> {
+    let below_one = v < 1.0 || (upper == Closed && v == 1.0);
+    if v >= 0.0 && below_one {
+        return Ok(());
+    }
+    let range = if upper == Closed { "[0, 1]" } else { "[0, 1)" };
+    Err(Error::invalid(
+        op,
+        format!("`{name}` must be in {range}, got {v}"),
+    ))
+}
+
+fn check_non_negative(op: &'static str, name: &str, v: f64) -> Result<()> {
+    if v >= 0.0 && v.is_finite() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        op,
+        format!("`{name}` must be a finite number >= 0, got {v}"),
+    ))
+}
+
+/// An update rule: one of Keras 3's optimizers with its hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Rule {
-    Sgd {
-        momentum: f64,
-        nesterov: bool,
-    },
-    Adam {
-        beta_1: f64,
-        beta_2: f64,
-        epsilon: f64,
-        amsgrad: bool,
-    },
-    RmsProp {
-        rho: f64,
-        momentum: f64,
-        epsilon: f64,
-        centered: bool,
-    },
-    Adagrad {
-        initial_accumulator_value: f64,
-        epsilon: f64,
-    },
+    Sgd(SgdParams),
+    Adam(AdamParams),
+    /// Adam's update with decoupled weight decay, which must be set
+    /// (`Options::weight_decay`; Keras' AdamW defaults it to 0.004).
+    AdamW(AdamParams),
+    RmsProp(RmsPropParams),
+    Adagrad(AdagradParams),
+}
+
+impl Rule {
+    /// The optimizer's class name, which errors carry ("Adam", "SGD", …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::Sgd(_) => "SGD",
+            Rule::Adam(_) => "Adam",
+            Rule::AdamW(_) => "AdamW",
+            Rule::RmsProp(_) => "RMSprop",
+            Rule::Adagrad(_) => "Adagrad",
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let op = self.name();
+        match self {
+            Rule::Sgd(p) => p.validate(op),
+            Rule::Adam(p) | Rule::AdamW(p) => p.validate(op),
+            Rule::RmsProp(p) => p.validate(op),
+            Rule::Adagrad(p) => p.validate(op),
+        }
+    }
+
+    /// The slots this rule keeps per variable, in Keras' order.
+    pub fn slots(&self) -> Vec<Slot> {
+        use Slot::*;
+        let optional = |keep: bool, slot: Slot| keep.then_some(slot);
+        let slots = match self {
+            Rule::Sgd(p) => [optional(p.momentum != 0.0, Momentum), None, None],
+            Rule::Adam(p) | Rule::AdamW(p) => [
+                Some(Momentum),
+                Some(Velocity),
+                optional(p.amsgrad, VelocityHat),
+            ],
+            Rule::RmsProp(p) => [
+                Some(Velocity),
+                optional(p.momentum > 0.0, Momentum),
+                optional(p.centered, AverageGradient),
+            ],
+            Rule::Adagrad(_) => [Some(Accumulator), None, None],
+        };
+        slots.into_iter().flatten().collect()
+    }
+
+    /// Names of the slots this rule keeps, in Keras' order.
+    pub fn slot_names(&self) -> Vec<&'static str> {
+        self.slots().into_iter().map(Slot::name).collect()
+    }
+
+    fn slot_initial_value(&self, slot: Slot) -> f64 {
+        match (self, slot) {
+            (Rule::Adagrad(p), Slot::Accumulator) => p.initial_accumulator_value,
+            _ => 0.0,
+        }
+    }
+}
+
+/// A buffer kept per variable, by Keras' slot name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// SGD's and RMSprop's momentum, Adam's first moment `m`.
+    Momentum,
+    /// Adam's second moment `v`, RMSprop's mean square.
+    Velocity,
+    /// AMSGrad's running maximum `v̂` of `v`.
+    VelocityHat,
+    /// Centered RMSprop's mean gradient `ḡ`.
+    AverageGradient,
+    /// Adagrad's sum of squares.
+    Accumulator,
+}
+
+impl Slot {
+    const ALL: [Slot; 5] = [
+        Slot::Momentum,
+        Slot::Velocity,
+        Slot::VelocityHat,
+        Slot::AverageGradient,
+        Slot::Accumulator,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::Momentum => "momentum",
+            Slot::Velocity => "velocity",
+            Slot::VelocityHat => "velocity_hat",
+            Slot::AverageGradient => "average_gradient",
+            Slot::Accumulator => "accumulator",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Slot> {
+        Slot::ALL.into_iter().find(|s| s.name() == name)
+    }
 }
 
 /// Gradient clipping; at most one kind at a time (Keras refuses two).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Clip {
+    #[default]
     None,
     /// Each gradient to this L2 norm at most.
     Norm(f64),
@@ -80,102 +316,34 @@ pub enum Clip {
     Value(f64),
 }
 
-/// Up to three slot buffers per variable; unused positions stay empty.
-const SLOTS: usize = 3;
-
-impl Rule {
-    /// The slot each of the three positions holds (Keras' slot names).
-    pub fn slot_layout(&self) -> [Option<&'static str>; SLOTS] {
-        match *self {
-            Rule::Sgd { momentum, .. } => [(momentum != 0.0).then_some("momentum"), None, None],
-            Rule::Adam { amsgrad, .. } => [
-                Some("momentum"),
-                Some("velocity"),
-                amsgrad.then_some("velocity_hat"),
-            ],
-            Rule::RmsProp {
-                momentum, centered, ..
-            } => [
-                Some("velocity"),
-                (momentum > 0.0).then_some("momentum"),
-                centered.then_some("average_gradient"),
-            ],
-            Rule::Adagrad { .. } => [Some("accumulator"), None, None],
-        }
-    }
-
-    /// Names of the slots this rule keeps, in Keras' order.
-    pub fn slot_names(&self) -> Vec<&'static str> {
-        self.slot_layout().into_iter().flatten().collect()
-    }
-
-    fn slot_initial_value(&self) -> f64 {
-        match *self {
-            Rule::Adagrad {
-                initial_accumulator_value,
-                ..
-            } => initial_accumulator_value,
-            _ => 0.0,
-        }
-    }
-
-    fn validate(&self, op: &'static str) -> Result<()> {
-        let unit = |name: &str, v: f64, closed: bool| -> Result<()> {
-            let ok = v >= 0.0 && (v < 1.0 || (closed && v == 1.0));
-            if ok {
-                Ok(())
-            } else {
-                let range = if closed { "[0, 1]" } else { "[0, 1)" };
-                Err(Error::invalid(
-                    op,
-                    format!("`{name}` must be in {range}, got {v}"),
-                ))
-            }
-        };
-        let non_negative = |name: &str, v: f64| -> Result<()> {
-            if v >= 0.0 && v.is_finite() {
-                Ok(())
-            } else {
-                Err(Error::invalid(
-                    op,
-                    format!("`{name}` must be a finite number >= 0, got {v}"),
-                ))
-            }
-        };
-        match *self {
-            Rule::Sgd { momentum, .. } => unit("momentum", momentum, true),
-            Rule::Adam {
-                beta_1,
-                beta_2,
-                epsilon,
-                ..
-            } => {
-                unit("beta_1", beta_1, false)?;
-                unit("beta_2", beta_2, false)?;
-                non_negative("epsilon", epsilon)
-            }
-            Rule::RmsProp {
-                rho,
-                momentum,
-                epsilon,
-                ..
-            } => {
-                unit("rho", rho, false)?;
-                unit("momentum", momentum, true)?;
-                non_negative("epsilon", epsilon)
-            }
-            Rule::Adagrad {
-                initial_accumulator_value,
-                epsilon,
-            } => {
-                non_negative("initial_accumulator_value", initial_accumulator_value)?;
-                non_negative("epsilon", epsilon)
-            }
-        }
-    }
-}
-
 impl Clip {
+    /// Keras' three clipping arguments, of which at most one may be set.
+    pub fn from_keras(
+        op: &'static str,
+        clipnorm: Option<f64>,
+        clipvalue: Option<f64>,
+        global_clipnorm: Option<f64>,
+    ) -> Result<Clip> {
+        Ok(match (clipnorm, clipvalue, global_clipnorm) {
+            (None, None, None) => Clip::None,
+            (Some(c), None, None) => Clip::Norm(c),
+            (None, Some(v), None) => Clip::Value(v),
+            (None, None, Some(c)) => Clip::GlobalNorm(c),
+            _ => {
+                let show = |v: Option<f64>| v.map_or("None".to_string(), |v| v.to_string());
+                return Err(Error::invalid(
+                    op,
+                    format!(
+                        "only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, got clipnorm={}, clipvalue={}, global_clipnorm={}",
+                        show(clipnorm),
+                        show(clipvalue),
+                        show(global_clipnorm)
+                    ),
+                ));
+            }
+        })
+    }
+
     fn validate(self, op: &'static str) -> Result<()> {
         let (name, v) = match self {
             Clip::None => return Ok(()),
@@ -194,6 +362,103 @@ impl Clip {
     }
 }
 
+/// What every optimizer takes besides its rule (Keras' base `Optimizer`
+/// arguments); `Default`: no weight decay, no clipping.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Options {
+    /// Decoupled weight decay `wd` ≥ 0: `w ← w − w·wd·lr` before each
+    /// update of a variable not excluded from it.
+    pub weight_decay: Option<f64>,
+    pub clip: Clip,
+}
+
+fn check_weight_decay(rule: &Rule, weight_decay: Option<f64>) -> Result<()> {
+    match weight_decay {
+        Some(wd) => check_non_negative(rule.name(), "weight_decay", wd),
+        None if matches!(rule, Rule::AdamW(_)) => Err(Error::invalid(
+            rule.name(),
+            "`weight_decay` must be a float (AdamW is Adam with weight decay), got None",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks the learning rate of a step: a finite number ≥ 0.
+pub fn check_learning_rate(op: &'static str, learning_rate: f64) -> Result<()> {
+    check_non_negative(op, "learning_rate", learning_rate)
+}
+
+// --- slots and the optimizer ---------------------------------------------------
+
+/// One value per slot; the slots a rule does not keep hold an empty buffer.
+#[derive(Default)]
+struct PerSlot<B> {
+    momentum: B,
+    velocity: B,
+    velocity_hat: B,
+    average_gradient: B,
+    accumulator: B,
+}
+
+impl<B> PerSlot<B> {
+    fn get(&self, slot: Slot) -> &B {
+        match slot {
+            Slot::Momentum => &self.momentum,
+            Slot::Velocity => &self.velocity,
+            Slot::VelocityHat => &self.velocity_hat,
+            Slot::AverageGradient => &self.average_gradient,
+            Slot::Accumulator => &self.accumulator,
+        }
+    }
+
+    fn get_mut(&mut self, slot: Slot) -> &mut B {
+        match slot {
+            Slot::Momentum => &mut self.momentum,
+            Slot::Velocity => &mut self.velocity,
+            Slot::VelocityHat => &mut self.velocity_hat,
+            Slot::AverageGradient => &mut self.average_gradient,
+            Slot::Accumulator => &mut self.accumulator,
+        }
+    }
+
+    /// Both halves of every slot, `cut` splitting each.
+    fn split_each<L, R>(self, mut cut: impl FnMut(B) -> (L, R)) -> (PerSlot<L>, PerSlot<R>) {
+        let (m0, m1) = cut(self.momentum);
+        let (v0, v1) = cut(self.velocity);
+        let (h0, h1) = cut(self.velocity_hat);
+        let (a0, a1) = cut(self.average_gradient);
+        let (c0, c1) = cut(self.accumulator);
+        (
+            PerSlot {
+                momentum: m0,
+                velocity: v0,
+                velocity_hat: h0,
+                average_gradient: a0,
+                accumulator: c0,
+            },
+            PerSlot {
+                momentum: m1,
+                velocity: v1,
+                velocity_hat: h1,
+                average_gradient: a1,
+                accumulator: c1,
+            },
+        )
+    }
+}
+
+impl<T> PerSlot<Vec<T>> {
+    fn as_mut_slices(&mut self) -> PerSlot<&mut [T]> {
+        PerSlot {
+            momentum: &mut self.momentum,
+            velocity: &mut self.velocity,
+            velocity_hat: &mut self.velocity_hat,
+            average_gradient: &mut self.average_gradient,
+            accumulator: &mut self.accumulator,
+        }
+    }
+}
+
 /// The slot buffers of one variable, in standard (row-major) order.
 pub struct Slots {
     shape: Vec<usize>,
@@ -201,24 +466,28 @@ pub struct Slots {
 }
 
 enum SlotBufs {
-    F32([Vec<f32>; SLOTS]),
-    F64([Vec<f64>; SLOTS]),
+    F32(PerSlot<Vec<f32>>),
+    F64(PerSlot<Vec<f64>>),
 }
 
 impl Slots {
-    fn new(op: &'static str, rule: &Rule, dtype: DType, shape: &[usize]) -> Result<Slots> {
-        let layout = rule.slot_layout();
-        for _ in layout.iter().flatten() {
+    fn new(rule: &Rule, dtype: DType, shape: &[usize]) -> Result<Slots> {
+        let op = rule.name();
+        let slots = rule.slots();
+        for _ in &slots {
             check_alloc(op, dtype, shape)?;
         }
         let n: usize = shape.iter().product();
-        let init = rule.slot_initial_value();
-        fn fill<T: Copy>(layout: &[Option<&str>; SLOTS], n: usize, v: T) -> [Vec<T>; SLOTS] {
-            layout.map(|s| if s.is_some() { vec![v; n] } else { Vec::new() })
+        fn fill<T: Real>(rule: &Rule, slots: &[Slot], n: usize) -> PerSlot<Vec<T>> {
+            let mut bufs = PerSlot::default();
+            for &slot in slots {
+                *bufs.get_mut(slot) = vec![T::from_f64(rule.slot_initial_value(slot)); n];
+            }
+            bufs
         }
         let bufs = match dtype {
-            DType::F32 => SlotBufs::F32(fill(&layout, n, init as f32)),
-            DType::F64 => SlotBufs::F64(fill(&layout, n, init)),
+            DType::F32 => SlotBufs::F32(fill(rule, &slots, n)),
+            DType::F64 => SlotBufs::F64(fill(rule, &slots, n)),
             other => {
                 return Err(Error::UnsupportedDType {
                     op,
@@ -233,53 +502,64 @@ impl Slots {
         })
     }
 
-    fn tensor(&self, position: usize) -> Result<Tensor> {
+    fn tensor(&self, slot: Slot) -> Result<Tensor> {
         match &self.bufs {
-            SlotBufs::F32(b) => Tensor::from_vec(&self.shape, b[position].clone()),
-            SlotBufs::F64(b) => Tensor::from_vec(&self.shape, b[position].clone()),
+            SlotBufs::F32(b) => Tensor::from_vec(&self.shape, b.get(slot).clone()),
+            SlotBufs::F64(b) => Tensor::from_vec(&self.shape, b.get(slot).clone()),
         }
     }
 }
 
 /// One variable to update: the variable, its name (for error messages), its
-/// gradient, and the weight decay to apply to it (`None`: excluded or off).
+/// gradient, and whether the optimizer's weight decay applies to it (false:
+/// excluded).
 pub struct Update<'a> {
     pub variable: &'a Variable,
     pub name: &'a str,
     pub gradient: Tensor,
-    pub weight_decay: Option<f64>,
+    pub decay: bool,
 }
 
 /// An optimizer's configuration and the slots of every variable it has
 /// updated, keyed by variable handle (slots are created on a variable's
 /// first update, or by `build`).
 pub struct Optimizer {
-    op: &'static str,
     rule: Rule,
-    clip: Clip,
+    options: Options,
     slots: HashMap<TensorId, Slots>,
 }
 
 impl Optimizer {
-    /// `op` names the optimizer in error messages ("Adam", "SGD", …).
-    pub fn new(op: &'static str, rule: Rule, clip: Clip) -> Result<Optimizer> {
-        rule.validate(op)?;
-        clip.validate(op)?;
+    /// Checks every hyperparameter and option.
+    pub fn new(rule: Rule, options: Options) -> Result<Optimizer> {
+        rule.validate()?;
+        options.clip.validate(rule.name())?;
+        check_weight_decay(&rule, options.weight_decay)?;
         Ok(Optimizer {
-            op,
             rule,
-            clip,
+            options,
             slots: HashMap::new(),
         })
     }
 
     /// The name errors carry ("Adam", "SGD", …).
     pub fn name(&self) -> &'static str {
-        self.op
+        self.rule.name()
     }
 
     pub fn rule(&self) -> &Rule {
         &self.rule
+    }
+
+    pub fn weight_decay(&self) -> Option<f64> {
+        self.options.weight_decay
+    }
+
+    /// Change the weight decay (Keras' `optimizer.weight_decay = …`).
+    pub fn set_weight_decay(&mut self, weight_decay: Option<f64>) -> Result<()> {
+        check_weight_decay(&self.rule, weight_decay)?;
+        self.options.weight_decay = weight_decay;
+        Ok(())
     }
 
     /// How many variables have slots.
@@ -299,9 +579,9 @@ impl Optimizer {
     /// Create the slots of `variable` now (Keras' `build`); a no-op for a
     /// variable that has them.
     pub fn build(&mut self, variable: &Variable, name: &str) -> Result<()> {
-        check_variable(self.op, variable, name)?;
+        check_variable(self.name(), variable, name)?;
         if !self.slots.contains_key(&variable.handle()) {
-            let slots = Slots::new(self.op, &self.rule, variable.dtype(), &variable.shape())?;
+            let slots = Slots::new(&self.rule, variable.dtype(), &variable.shape())?;
             self.slots.insert(variable.handle(), slots);
         }
         Ok(())
@@ -309,13 +589,9 @@ impl Optimizer {
 
     /// A copy of the slot `slot` of `variable`, if it has one by that name.
     pub fn slot(&self, variable: &Variable, slot: &str) -> Option<Result<Tensor>> {
-        let position = self
-            .rule
-            .slot_layout()
-            .iter()
-            .position(|s| *s == Some(slot))?;
+        let slot = Slot::from_name(slot).filter(|s| self.rule.slots().contains(s))?;
         let slots = self.slots.get(&variable.handle())?;
-        Some(slots.tensor(position))
+        Some(slots.tensor(slot))
     }
 
     /// One optimizer step over `updates` at `learning_rate`, `iterations`
@@ -328,13 +604,8 @@ impl Optimizer {
         learning_rate: f64,
         iterations: u64,
     ) -> Result<()> {
-        let op = self.op;
-        if !(learning_rate >= 0.0 && learning_rate.is_finite()) {
-            return Err(Error::invalid(
-                op,
-                format!("the learning rate must be a finite number >= 0, got {learning_rate}"),
-            ));
-        }
+        let op = self.name();
+        check_learning_rate(op, learning_rate)?;
         for u in updates {
             check_variable(op, u.variable, u.name)?;
             check_gradient(op, u)?;
@@ -343,7 +614,7 @@ impl Optimizer {
         for (u, scale) in updates.iter().zip(scales) {
             let handle = u.variable.handle();
             if !self.slots.contains_key(&handle) {
-                let slots = Slots::new(op, &self.rule, u.variable.dtype(), &u.variable.shape())?;
+                let slots = Slots::new(&self.rule, u.variable.dtype(), &u.variable.shape())?;
                 self.slots.insert(handle, slots);
             }
             // Invariant: inserted just above.
@@ -353,9 +624,9 @@ impl Optimizer {
             let step = StepScalars {
                 learning_rate,
                 iterations,
-                weight_decay: u.weight_decay,
+                weight_decay: self.options.weight_decay.filter(|_| u.decay),
                 scale,
-                clip_value: match self.clip {
+                clip_value: match self.options.clip {
                     Clip::Value(v) => Some(v),
                     _ => None,
                 },
@@ -386,7 +657,7 @@ impl Optimizer {
     /// The factor each gradient is multiplied by before the update (`None`:
     /// no scaling), from `clipnorm` or `global_clipnorm`.
     fn gradient_scales(&self, updates: &[Update<'_>]) -> Vec<Option<f64>> {
-        match self.clip {
+        match self.options.clip {
             Clip::Norm(c) => updates
                 .iter()
                 .map(|u| Some(c / squared_norm(&u.gradient).sqrt().max(c)))
@@ -471,6 +742,8 @@ pub fn squared_norm(t: &Tensor) -> f64 {
     }
 }
 
+// --- the fused pass ------------------------------------------------------------
+
 /// The scalars of one variable's step, before conversion to its dtype.
 struct StepScalars {
     learning_rate: f64,
@@ -480,53 +753,83 @@ struct StepScalars {
     clip_value: Option<f64>,
 }
 
-/// The scalars of one step in the variable's dtype; `k1..k3` are the rule's
-/// own coefficients (see `Coeffs::new`).
+/// The scalars of one step in the variable's dtype.
 #[derive(Clone, Copy)]
-struct Coeffs<T> {
+struct Step<T> {
     lr: T,
     weight_decay: Option<T>,
     scale: Option<T>,
     clip: Option<T>,
-    k1: T,
-    k2: T,
-    k3: T,
-    epsilon: T,
+    rule: RuleStep<T>,
 }
 
-impl<T: Real> Coeffs<T> {
-    fn new(rule: &Rule, s: &StepScalars) -> Coeffs<T> {
+/// A rule's coefficients for one step in the variable's dtype, each computed
+/// once in f64 and rounded once (Adam's `alpha` folds its bias correction).
+#[derive(Clone, Copy)]
+enum RuleStep<T> {
+    Sgd,
+    SgdMomentum {
+        momentum: T,
+        nesterov: bool,
+    },
+    Adam {
+        one_minus_beta_1: T,
+        one_minus_beta_2: T,
+        alpha: T,
+        epsilon: T,
+        amsgrad: bool,
+    },
+    RmsProp {
+        rho: T,
+        one_minus_rho: T,
+        /// `None`: no momentum (μ = 0, no momentum slot).
+        momentum: Option<T>,
+        epsilon: T,
+        centered: bool,
+    },
+    Adagrad {
+        epsilon: T,
+    },
+}
+
+impl<T: Real> Step<T> {
+    fn new(rule: &Rule, s: &StepScalars) -> Step<T> {
         let c = T::from_f64;
-        let (k1, k2, k3, epsilon) = match *rule {
-            Rule::Sgd { momentum, .. } => (c(momentum), T::ZERO, T::ZERO, T::ZERO),
-            Rule::Adam {
-                beta_1,
-                beta_2,
-                epsilon,
-                ..
-            } => {
+        let rule = match *rule {
+            Rule::Sgd(p) if p.momentum != 0.0 => RuleStep::SgdMomentum {
+                momentum: c(p.momentum),
+                nesterov: p.nesterov,
+            },
+            Rule::Sgd(_) => RuleStep::Sgd,
+            Rule::Adam(p) | Rule::AdamW(p) => {
                 let t = (s.iterations + 1) as f64;
                 let alpha =
-                    s.learning_rate * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t));
-                (c(1.0 - beta_1), c(1.0 - beta_2), c(alpha), c(epsilon))
+                    s.learning_rate * (1.0 - p.beta_2.powf(t)).sqrt() / (1.0 - p.beta_1.powf(t));
+                RuleStep::Adam {
+                    one_minus_beta_1: c(1.0 - p.beta_1),
+                    one_minus_beta_2: c(1.0 - p.beta_2),
+                    alpha: c(alpha),
+                    epsilon: c(p.epsilon),
+                    amsgrad: p.amsgrad,
+                }
             }
-            Rule::RmsProp {
-                rho,
-                momentum,
-                epsilon,
-                ..
-            } => (c(rho), c(1.0 - rho), c(momentum), c(epsilon)),
-            Rule::Adagrad { epsilon, .. } => (T::ZERO, T::ZERO, T::ZERO, c(epsilon)),
+            Rule::RmsProp(p) => RuleStep::RmsProp {
+                rho: c(p.rho),
+                one_minus_rho: c(1.0 - p.rho),
+                momentum: (p.momentum > 0.0).then(|| c(p.momentum)),
+                epsilon: c(p.epsilon),
+                centered: p.centered,
+            },
+            Rule::Adagrad(p) => RuleStep::Adagrad {
+                epsilon: c(p.epsilon),
+            },
         };
-        Coeffs {
+        Step {
             lr: c(s.learning_rate),
             weight_decay: s.weight_decay.map(c),
             scale: s.scale.map(c),
             clip: s.clip_value.map(c),
-            k1,
-            k2,
-            k3,
-            epsilon,
+            rule,
         }
     }
 
@@ -563,7 +866,7 @@ fn update_array<T: Element + Real>(
     step: &StepScalars,
     w: &mut ArcArray<T, IxDyn>,
     g: &ArcArray<T, IxDyn>,
-    slots: &mut [Vec<T>; SLOTS],
+    slots: &mut PerSlot<Vec<T>>,
 ) {
     if !w.is_standard_layout() {
         *w = kernels::standard(w);
@@ -573,22 +876,20 @@ fn update_array<T: Element + Real>(
         // Unreachable: both were just put in standard layout.
         return;
     };
-    let k = Coeffs::<T>::new(rule, step);
-    let [s0, s1, s2] = slots;
     let lanes = Lanes {
         w: ws,
         g: gs,
-        s: [s0.as_mut_slice(), s1.as_mut_slice(), s2.as_mut_slice()],
+        s: slots.as_mut_slices(),
     };
-    update_lanes(rule, &k, lanes);
+    update_lanes(&Step::<T>::new(rule, step), lanes);
 }
 
-/// Equal-length pieces of a variable, its gradient and its slots (an unused
-/// slot is an empty slice in every piece).
+/// Equal-length pieces of a variable, its gradient and its slots (a slot
+/// the rule does not keep is an empty slice in every piece).
 struct Lanes<'a, T> {
     w: &'a mut [T],
     g: &'a [T],
-    s: [&'a mut [T]; SLOTS],
+    s: PerSlot<&'a mut [T]>,
 }
 
 impl<'a, T> Lanes<'a, T> {
@@ -606,18 +907,17 @@ impl<'a, T> Lanes<'a, T> {
         }
         let (w0, w1) = self.w.split_at_mut(mid);
         let (g0, g1) = self.g.split_at(mid);
-        let [a, b, c] = self.s;
-        let ((a0, a1), (b0, b1), (c0, c1)) = (cut(a, mid), cut(b, mid), cut(c, mid));
+        let (s0, s1) = self.s.split_each(|s| cut(s, mid));
         (
             Lanes {
                 w: w0,
                 g: g0,
-                s: [a0, b0, c0],
+                s: s0,
             },
             Lanes {
                 w: w1,
                 g: g1,
-                s: [a1, b1, c1],
+                s: s1,
             },
         )
     }
@@ -626,60 +926,64 @@ impl<'a, T> Lanes<'a, T> {
 /// Serial below `PAR_MIN_LEN` elements; above, halves recursively down to
 /// `GRAIN`-sized pieces run on rayon. Each element is independent, so the
 /// result is the same for any split.
-fn update_lanes<T: Real>(rule: &Rule, k: &Coeffs<T>, lanes: Lanes<'_, T>) {
+fn update_lanes<T: Real>(k: &Step<T>, lanes: Lanes<'_, T>) {
     if kernels::parallel(lanes.len()) {
-        split_join(rule, k, lanes);
+        split_join(k, lanes);
     } else {
-        update_chunk(rule, k, lanes);
+        update_chunk(k, lanes);
     }
 }
 
-fn split_join<T: Real>(rule: &Rule, k: &Coeffs<T>, lanes: Lanes<'_, T>) {
+fn split_join<T: Real>(k: &Step<T>, lanes: Lanes<'_, T>) {
     if lanes.len() <= GRAIN {
-        update_chunk(rule, k, lanes);
+        update_chunk(k, lanes);
         return;
     }
     let mid = lanes.len() / 2;
     let (a, b) = lanes.split(mid);
-    rayon::join(|| split_join(rule, k, a), || split_join(rule, k, b));
+    rayon::join(|| split_join(k, a), || split_join(k, b));
 }
 
 /// The rules, element by element, in Keras' order of operations.
-fn update_chunk<T: Real>(rule: &Rule, k: &Coeffs<T>, lanes: Lanes<'_, T>) {
+fn update_chunk<T: Real>(k: &Step<T>, lanes: Lanes<'_, T>) {
     let Lanes { w, g, s } = lanes;
     let n = w.len();
     let g = &g[..n];
-    let [s0, s1, s2] = s;
     let lr = k.lr;
-    match *rule {
-        Rule::Sgd { momentum, nesterov } if momentum != 0.0 => {
-            let (m, mu) = (&mut s0[..n], k.k1);
+    match k.rule {
+        RuleStep::SgdMomentum { momentum, nesterov } => {
+            let m = &mut s.momentum[..n];
             for i in 0..n {
                 let gi = k.grad(g[i]);
                 let wi = k.decay(w[i]);
-                m[i] = m[i] * mu - gi * lr;
+                m[i] = m[i] * momentum - gi * lr;
                 w[i] = if nesterov {
-                    wi + (m[i] * mu - gi * lr)
+                    wi + (m[i] * momentum - gi * lr)
                 } else {
                     wi + m[i]
                 };
             }
         }
-        Rule::Sgd { .. } => {
+        RuleStep::Sgd => {
             for i in 0..n {
                 let gi = k.grad(g[i]);
                 w[i] = k.decay(w[i]) - gi * lr;
             }
         }
-        Rule::Adam { amsgrad, .. } => {
-            let (m, v) = (&mut s0[..n], &mut s1[..n]);
-            let (one_minus_b1, one_minus_b2, alpha) = (k.k1, k.k2, k.k3);
-            let mut v_hat = if amsgrad { Some(&mut s2[..n]) } else { None };
+        RuleStep::Adam {
+            one_minus_beta_1,
+            one_minus_beta_2,
+            alpha,
+            epsilon,
+            amsgrad,
+        } => {
+            let (m, v) = (&mut s.momentum[..n], &mut s.velocity[..n]);
+            let mut v_hat = amsgrad.then(|| &mut s.velocity_hat[..n]);
             for i in 0..n {
                 let gi = k.grad(g[i]);
                 let wi = k.decay(w[i]);
-                m[i] = m[i] + (gi - m[i]) * one_minus_b1;
-                v[i] = v[i] + (gi * gi - v[i]) * one_minus_b2;
+                m[i] = m[i] + (gi - m[i]) * one_minus_beta_1;
+                v[i] = v[i] + (gi * gi - v[i]) * one_minus_beta_2;
                 let vi = match v_hat.as_deref_mut() {
                     Some(vh) => {
                         if v[i] > vh[i] {
@@ -689,20 +993,19 @@ fn update_chunk<T: Real>(rule: &Rule, k: &Coeffs<T>, lanes: Lanes<'_, T>) {
                     }
                     None => v[i],
                 };
-                w[i] = wi - m[i] * alpha / (vi.sqrt() + k.epsilon);
+                w[i] = wi - m[i] * alpha / (vi.sqrt() + epsilon);
             }
         }
-        Rule::RmsProp {
-            momentum, centered, ..
+        RuleStep::RmsProp {
+            rho,
+            one_minus_rho,
+            momentum,
+            epsilon,
+            centered,
         } => {
-            let v = &mut s0[..n];
-            let mut mom = if momentum > 0.0 {
-                Some(&mut s1[..n])
-            } else {
-                None
-            };
-            let mut avg = if centered { Some(&mut s2[..n]) } else { None };
-            let (rho, one_minus_rho, mu) = (k.k1, k.k2, k.k3);
+            let v = &mut s.velocity[..n];
+            let mut mom = momentum.map(|mu| (mu, &mut s.momentum[..n]));
+            let mut avg = centered.then(|| &mut s.average_gradient[..n]);
             for i in 0..n {
                 let gi = k.grad(g[i]);
                 let wi = k.decay(w[i]);
@@ -710,27 +1013,27 @@ fn update_chunk<T: Real>(rule: &Rule, k: &Coeffs<T>, lanes: Lanes<'_, T>) {
                 let denominator = match avg.as_deref_mut() {
                     Some(a) => {
                         a[i] = rho * a[i] + one_minus_rho * gi;
-                        v[i] - a[i] * a[i] + k.epsilon
+                        v[i] - a[i] * a[i] + epsilon
                     }
-                    None => v[i] + k.epsilon,
+                    None => v[i] + epsilon,
                 };
                 let increment = lr * gi / denominator.sqrt();
-                w[i] = match mom.as_deref_mut() {
-                    Some(m) => {
-                        m[i] = mu * m[i] + increment;
+                w[i] = match mom.as_mut() {
+                    Some((mu, m)) => {
+                        m[i] = *mu * m[i] + increment;
                         wi - m[i]
                     }
                     None => wi - increment,
                 };
             }
         }
-        Rule::Adagrad { .. } => {
-            let acc = &mut s0[..n];
+        RuleStep::Adagrad { epsilon } => {
+            let acc = &mut s.accumulator[..n];
             for i in 0..n {
                 let gi = k.grad(g[i]);
                 let wi = k.decay(w[i]);
                 acc[i] = acc[i] + gi * gi;
-                w[i] = wi - lr * gi / (acc[i] + k.epsilon).sqrt();
+                w[i] = wi - lr * gi / (acc[i] + epsilon).sqrt();
             }
         }
     }
@@ -769,7 +1072,7 @@ mod tests {
             e.w -= e.w * wd * lr;
         }
         match *rule {
-            Rule::Sgd { momentum, nesterov } => {
+            Rule::Sgd(SgdParams { momentum, nesterov }) => {
                 if momentum == 0.0 {
                     e.w -= lr * g;
                 } else {
@@ -781,12 +1084,13 @@ mod tests {
                     };
                 }
             }
-            Rule::Adam {
-                beta_1,
-                beta_2,
-                epsilon,
-                amsgrad,
-            } => {
+            Rule::Adam(p) | Rule::AdamW(p) => {
+                let AdamParams {
+                    beta_1,
+                    beta_2,
+                    epsilon,
+                    amsgrad,
+                } = p;
                 let t = (t + 1) as f64;
                 e.m = beta_1 * e.m + (1.0 - beta_1) * g;
                 e.v = beta_2 * e.v + (1.0 - beta_2) * g * g;
@@ -795,12 +1099,12 @@ mod tests {
                 let alpha = lr * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t));
                 e.w -= alpha * e.m / (v.sqrt() + epsilon);
             }
-            Rule::RmsProp {
+            Rule::RmsProp(RmsPropParams {
                 rho,
                 momentum,
                 epsilon,
                 centered,
-            } => {
+            }) => {
                 e.v = rho * e.v + (1.0 - rho) * g * g;
                 e.a = rho * e.a + (1.0 - rho) * g;
                 let d = if centered { e.v - e.a * e.a } else { e.v } + epsilon;
@@ -812,7 +1116,7 @@ mod tests {
                     e.w -= inc;
                 }
             }
-            Rule::Adagrad { epsilon, .. } => {
+            Rule::Adagrad(AdagradParams { epsilon, .. }) => {
                 e.a += g * g;
                 e.w -= lr * g / (e.a + epsilon).sqrt();
             }
@@ -821,33 +1125,33 @@ mod tests {
 
     fn rules() -> Vec<Rule> {
         let mut out = vec![
-            Rule::Adagrad {
-                initial_accumulator_value: 0.1,
-                epsilon: 1e-7,
-            },
-            Rule::Adagrad {
+            Rule::Adagrad(AdagradParams::default()),
+            Rule::Adagrad(AdagradParams {
                 initial_accumulator_value: 0.0,
                 epsilon: 1e-3,
-            },
+            }),
         ];
         for (momentum, nesterov) in [(0.0, false), (0.9, false), (0.9, true)] {
-            out.push(Rule::Sgd { momentum, nesterov });
+            out.push(Rule::Sgd(SgdParams { momentum, nesterov }));
         }
         for amsgrad in [false, true] {
-            out.push(Rule::Adam {
-                beta_1: 0.9,
-                beta_2: 0.999,
-                epsilon: 1e-7,
+            out.push(Rule::Adam(AdamParams {
                 amsgrad,
-            });
+                ..AdamParams::default()
+            }));
         }
+        out.push(Rule::AdamW(AdamParams {
+            beta_1: 0.5,
+            beta_2: 0.9,
+            epsilon: 1e-3,
+            amsgrad: true,
+        }));
         for (momentum, centered) in [(0.0, false), (0.5, false), (0.0, true), (0.5, true)] {
-            out.push(Rule::RmsProp {
-                rho: 0.9,
+            out.push(Rule::RmsProp(RmsPropParams {
                 momentum,
-                epsilon: 1e-7,
                 centered,
-            });
+                ..RmsPropParams::default()
+            }));
         }
         out
     }
@@ -870,8 +1174,10 @@ mod tests {
     fn run_case(rule: &Rule, n: usize, wd: Option<f64>, clip: Clip) {
         let w0 = wave(n, 1);
         let var = Variable::new(Tensor::from_vec(&[n], w0.clone()).unwrap(), true);
-        let mut opt = Optimizer::new("Test", rule.clone(), clip).unwrap();
-        let init = rule.slot_initial_value();
+        let weight_decay = wd.or(matches!(rule, Rule::AdamW(_)).then_some(0.0));
+        let options = Options { weight_decay, clip };
+        let mut opt = Optimizer::new(*rule, options).unwrap();
+        let init = rule.slot_initial_value(Slot::Accumulator);
         let mut naive: Vec<Naive> = w0
             .iter()
             .map(|&w| Naive {
@@ -887,7 +1193,7 @@ mod tests {
                 variable: &var,
                 name: "w",
                 gradient: Tensor::from_vec(&[n], g.clone()).unwrap(),
-                weight_decay: wd,
+                decay: true,
             };
             opt.apply(&[u], lr, step).unwrap();
             let c = match clip {
@@ -923,12 +1229,7 @@ mod tests {
 
     #[test]
     fn float32_follows_float64_closely() {
-        let rule = Rule::Adam {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-7,
-            amsgrad: false,
-        };
+        let rule = Rule::Adam(AdamParams::default());
         let w: Vec<f64> = wave(100, 3);
         let g: Vec<f64> = wave(100, 4);
         let v32 = Variable::new(
@@ -936,8 +1237,8 @@ mod tests {
             true,
         );
         let v64 = Variable::new(Tensor::from_vec(&[100], w.clone()).unwrap(), true);
-        let mut o32 = Optimizer::new("Adam", rule.clone(), Clip::None).unwrap();
-        let mut o64 = Optimizer::new("Adam", rule, Clip::None).unwrap();
+        let mut o32 = Optimizer::new(rule, Options::default()).unwrap();
+        let mut o64 = Optimizer::new(rule, Options::default()).unwrap();
         for step in 0..3 {
             let g32 = Tensor::from_vec(&[100], g.iter().map(|&x| x as f32).collect()).unwrap();
             let g64 = Tensor::from_vec(&[100], g.clone()).unwrap();
@@ -946,7 +1247,7 @@ mod tests {
                     variable: &v32,
                     name: "a",
                     gradient: g32,
-                    weight_decay: None,
+                    decay: false,
                 }],
                 0.01,
                 step,
@@ -957,7 +1258,7 @@ mod tests {
                     variable: &v64,
                     name: "b",
                     gradient: g64,
-                    weight_decay: None,
+                    decay: false,
                 }],
                 0.01,
                 step,
@@ -977,10 +1278,7 @@ mod tests {
 
     #[test]
     fn clip_by_norm_and_global_norm_scale_like_keras() {
-        let rule = Rule::Sgd {
-            momentum: 0.0,
-            nesterov: false,
-        };
+        let rule = Rule::Sgd(SgdParams::default());
         // ‖a‖ = 5, ‖b‖ = 12, global 13
         let a = Variable::new(Tensor::from_vec(&[2], vec![0.0f64, 0.0]).unwrap(), true);
         let b = Variable::new(Tensor::from_vec(&[1], vec![0.0f64]).unwrap(), true);
@@ -990,7 +1288,11 @@ mod tests {
                 Tensor::from_vec(&[1], vec![12.0f64]).unwrap(),
             ]
         };
-        let mut norm = Optimizer::new("SGD", rule.clone(), Clip::Norm(6.0)).unwrap();
+        let clip = |clip| Options {
+            clip,
+            ..Options::default()
+        };
+        let mut norm = Optimizer::new(rule, clip(Clip::Norm(6.0))).unwrap();
         let [ga, gb] = grads();
         norm.apply(
             &[
@@ -998,13 +1300,13 @@ mod tests {
                     variable: &a,
                     name: "a",
                     gradient: ga,
-                    weight_decay: None,
+                    decay: false,
                 },
                 Update {
                     variable: &b,
                     name: "b",
                     gradient: gb,
-                    weight_decay: None,
+                    decay: false,
                 },
             ],
             1.0,
@@ -1023,7 +1325,7 @@ mod tests {
 
         let c = Variable::new(Tensor::from_vec(&[2], vec![0.0f64, 0.0]).unwrap(), true);
         let d = Variable::new(Tensor::from_vec(&[1], vec![0.0f64]).unwrap(), true);
-        let mut global = Optimizer::new("SGD", rule, Clip::GlobalNorm(6.5)).unwrap();
+        let mut global = Optimizer::new(rule, clip(Clip::GlobalNorm(6.5))).unwrap();
         let [ga, gb] = grads();
         global
             .apply(
@@ -1032,13 +1334,13 @@ mod tests {
                         variable: &c,
                         name: "c",
                         gradient: ga,
-                        weight_decay: None,
+                        decay: false,
                     },
                     Update {
                         variable: &d,
                         name: "d",
                         gradient: gb,
-                        weight_decay: None,
+                        decay: false,
                     },
                 ],
                 1.0,
@@ -1062,21 +1364,13 @@ mod tests {
             true,
         );
         let before = var.peek();
-        let mut opt = Optimizer::new(
-            "SGD",
-            Rule::Sgd {
-                momentum: 0.0,
-                nesterov: false,
-            },
-            Clip::None,
-        )
-        .unwrap();
+        let mut opt = Optimizer::new(Rule::Sgd(SgdParams::default()), Options::default()).unwrap();
         let g = Tensor::from_vec(&[3], vec![1.0f32, 1.0, 1.0]).unwrap();
         let u = Update {
             variable: &var,
             name: "v",
             gradient: g,
-            weight_decay: None,
+            decay: false,
         };
         opt.apply(&[u], 0.5, 0).unwrap();
         assert_eq!(
@@ -1096,24 +1390,22 @@ mod tests {
         let var = Variable::new(Tensor::from_vec(&[4], vec![1.0f64; 4]).unwrap(), true);
         let address = |v: &Variable| v.peek().array::<f64>().unwrap().as_ptr() as usize;
         let before = address(&var);
-        let mut opt = Optimizer::new(
-            "Adam",
-            Rule::Adam {
-                beta_1: 0.9,
-                beta_2: 0.999,
-                epsilon: 1e-7,
-                amsgrad: true,
-            },
-            Clip::None,
-        )
-        .unwrap();
+        let rule = Rule::Adam(AdamParams {
+            amsgrad: true,
+            ..AdamParams::default()
+        });
+        let options = Options {
+            weight_decay: Some(0.01),
+            clip: Clip::None,
+        };
+        let mut opt = Optimizer::new(rule, options).unwrap();
         for step in 0..3 {
             let g = Tensor::from_vec(&[4], vec![0.5f64; 4]).unwrap();
             let u = Update {
                 variable: &var,
                 name: "v",
                 gradient: g,
-                weight_decay: Some(0.01),
+                decay: true,
             };
             opt.apply(&[u], 0.1, step).unwrap();
         }
@@ -1122,48 +1414,94 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_errors_and_leave_variables_unchanged() {
-        let rule = Rule::Adam {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-7,
-            amsgrad: false,
+        let message = |rule: Rule, options: Options| match Optimizer::new(rule, options) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
         };
-        assert!(
-            Optimizer::new(
-                "Adam",
-                Rule::Adam {
-                    beta_1: 1.0,
-                    beta_2: 0.9,
-                    epsilon: 0.0,
-                    amsgrad: false
+        let none = Options::default();
+        let adam = |beta_1, beta_2| {
+            Rule::Adam(AdamParams {
+                beta_1,
+                beta_2,
+                ..AdamParams::default()
+            })
+        };
+        let sgd = |momentum| {
+            Rule::Sgd(SgdParams {
+                momentum,
+                nesterov: false,
+            })
+        };
+        let cases = [
+            (
+                adam(1.0, 0.9),
+                none,
+                "Adam: `beta_1` must be in [0, 1), got 1",
+            ),
+            (
+                adam(0.9, f64::NAN),
+                none,
+                "Adam: `beta_2` must be in [0, 1), got NaN",
+            ),
+            (
+                sgd(-0.1),
+                none,
+                "SGD: `momentum` must be in [0, 1], got -0.1",
+            ),
+            (
+                Rule::RmsProp(RmsPropParams {
+                    epsilon: f64::INFINITY,
+                    ..RmsPropParams::default()
+                }),
+                none,
+                "RMSprop: `epsilon` must be a finite number >= 0, got inf",
+            ),
+            (
+                Rule::Adagrad(AdagradParams {
+                    initial_accumulator_value: -1.0,
+                    ..AdagradParams::default()
+                }),
+                none,
+                "Adagrad: `initial_accumulator_value` must be a finite number >= 0, got -1",
+            ),
+            (
+                sgd(0.0),
+                Options {
+                    clip: Clip::Norm(0.0),
+                    ..none
                 },
-                Clip::None
-            )
-            .is_err()
-        );
-        assert!(
-            Optimizer::new(
-                "SGD",
-                Rule::Sgd {
-                    momentum: -0.1,
-                    nesterov: false
+                "SGD: `clipnorm` must be a number > 0, got 0",
+            ),
+            (
+                sgd(0.0),
+                Options {
+                    weight_decay: Some(-0.5),
+                    ..none
                 },
-                Clip::None
-            )
-            .is_err()
+                "SGD: `weight_decay` must be a finite number >= 0, got -0.5",
+            ),
+            (
+                Rule::AdamW(AdamParams::default()),
+                none,
+                "AdamW: `weight_decay` must be a float",
+            ),
+        ];
+        for (rule, options, expect) in cases {
+            let got = message(rule, options);
+            assert!(got.starts_with(expect), "{got:?} vs {expect:?}");
+        }
+        // the limits themselves are accepted
+        assert_eq!(message(sgd(1.0), none), "");
+        assert_eq!(message(adam(0.0, 0.0), none), "");
+        let two = Clip::from_keras("SGD", Some(1.0), None, Some(2.0)).unwrap_err();
+        assert_eq!(
+            two.to_string(),
+            "SGD: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, got clipnorm=1, clipvalue=None, global_clipnorm=2"
         );
-        assert!(
-            Optimizer::new(
-                "SGD",
-                Rule::Sgd {
-                    momentum: 0.0,
-                    nesterov: false
-                },
-                Clip::Norm(0.0)
-            )
-            .is_err()
-        );
-        let mut opt = Optimizer::new("Adam", rule, Clip::None).unwrap();
+
+        let mut opt = Optimizer::new(Rule::Adam(AdamParams::default()), none).unwrap();
+        assert!(opt.set_weight_decay(Some(f64::NAN)).is_err());
+        assert_eq!(opt.weight_decay(), None);
         let ok = Variable::new(Tensor::from_vec(&[2], vec![1.0f32, 2.0]).unwrap(), true);
         let bad = Variable::new(Tensor::from_vec(&[2], vec![1.0f32, 2.0]).unwrap(), true);
         let ints = Variable::new(Tensor::from_vec(&[2], vec![1i32, 2]).unwrap(), true);
@@ -1193,13 +1531,13 @@ mod tests {
                             variable: &ok,
                             name: "ok",
                             gradient: g(),
-                            weight_decay: None,
+                            decay: false,
                         },
                         Update {
                             variable: var,
                             name: "bad",
                             gradient: grad,
-                            weight_decay: None,
+                            decay: false,
                         },
                     ],
                     0.1,
@@ -1218,7 +1556,7 @@ mod tests {
                     variable: &ok,
                     name: "ok",
                     gradient: g(),
-                    weight_decay: None
+                    decay: false
                 }],
                 -1.0,
                 0
@@ -1234,17 +1572,16 @@ mod tests {
 
     #[test]
     fn slots_are_created_lazily_and_read_back() {
-        let rule = Rule::RmsProp {
-            rho: 0.9,
+        let rule = Rule::RmsProp(RmsPropParams {
             momentum: 0.5,
-            epsilon: 1e-7,
             centered: true,
-        };
+            ..RmsPropParams::default()
+        });
         assert_eq!(
             rule.slot_names(),
             ["velocity", "momentum", "average_gradient"]
         );
-        let mut opt = Optimizer::new("RMSprop", rule, Clip::None).unwrap();
+        let mut opt = Optimizer::new(rule, Options::default()).unwrap();
         let var = Variable::new(Tensor::from_vec(&[2, 1], vec![1.0f64, 2.0]).unwrap(), true);
         assert!(opt.slot(&var, "velocity").is_none());
         let g = Tensor::from_vec(&[2, 1], vec![1.0f64, -2.0]).unwrap();
@@ -1253,7 +1590,7 @@ mod tests {
                 variable: &var,
                 name: "v",
                 gradient: g,
-                weight_decay: None,
+                decay: false,
             }],
             0.1,
             0,
@@ -1267,6 +1604,7 @@ mod tests {
             "{got:?}"
         );
         assert!(opt.slot(&var, "velocity_hat").is_none());
+        assert!(opt.slot(&var, "no such slot").is_none());
         opt.retain(|_| false);
         assert!(opt.is_empty());
     }

@@ -4,6 +4,7 @@ decay, clipping, lazy slots, a training loop, and errors."""
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Any
 
@@ -186,6 +187,62 @@ def test_defaults_are_keras_defaults(kind):
     # and the config rebuilds an equivalent optimizer
     again = type(opt).from_config(cfg)
     assert again.get_config() == cfg
+
+
+RULES = {
+    "SGD": tf._core._OptimizerRule.sgd,
+    "Adam": tf._core._OptimizerRule.adam,
+    "AdamW": tf._core._OptimizerRule.adamw,
+    "RMSprop": tf._core._OptimizerRule.rmsprop,
+    "Adagrad": tf._core._OptimizerRule.adagrad,
+}
+
+
+@pytest.mark.parametrize("kind", list(RULES))
+def test_keras_signature_defaults_are_the_rust_defaults(kind):
+    # the Python classes keep Keras's signatures; the Rust rule has its own
+    # `Default`: they must agree, hyperparameter by hyperparameter
+    rust = RULES[kind]().config()
+    parameters = inspect.signature(getattr(tf.optimizers, kind)).parameters
+    assert rust == {name: parameters[name].default for name in rust}
+    assert make(kind).get_config().items() >= rust.items()
+
+
+def test_rule_slots_and_config():
+    rule = tf._core._OptimizerRule.rmsprop(momentum=0.5, centered=True)
+    assert rule.slot_names() == ["velocity", "momentum", "average_gradient"]
+    assert rule.config() == {"rho": 0.9, "momentum": 0.5, "epsilon": 1e-7, "centered": True}
+    assert tf._core._OptimizerRule.sgd().slot_names() == []
+    assert tf._core._OptimizerRule.sgd(momentum=0.1).slot_names() == ["momentum"]
+    assert tf._core._OptimizerRule.adamw(amsgrad=True).slot_names() == [
+        "momentum",
+        "velocity",
+        "velocity_hat",
+    ]
+    assert tf._core._OptimizerRule.adagrad().slot_names() == ["accumulator"]
+    opt = tf.optimizers.RMSprop(momentum=0.5, centered=True)
+    assert opt.get_slot_names() == rule.slot_names()
+    assert (opt.rho, opt.momentum, opt.epsilon, opt.centered) == (0.9, 0.5, 1e-7, True)
+
+
+def test_weight_decay_is_settable_and_checked():
+    var = tf.Variable([2.0], dtype=tf.float64)
+    opt = tf.optimizers.SGD(learning_rate=0.5)
+    assert opt.weight_decay is None
+    opt.weight_decay = 0.1
+    assert opt.weight_decay == 0.1 and opt.get_config()["weight_decay"] == 0.1
+    opt.apply([[0.0]], [var])
+    np.testing.assert_allclose(var.numpy(), [2.0 * (1 - 0.1 * 0.5)], rtol=1e-15)
+    with pytest.raises(ValueError, match=r"SGD: `weight_decay` must be a finite number >= 0"):
+        opt.weight_decay = float("inf")
+    assert opt.weight_decay == 0.1
+    opt.weight_decay = None
+    opt.apply([[0.0]], [var])
+    np.testing.assert_allclose(var.numpy(), [1.9], rtol=1e-15)
+    adamw = tf.optimizers.AdamW()
+    with pytest.raises(ValueError, match="AdamW: `weight_decay` must be a float"):
+        adamw.weight_decay = None
+    assert adamw.weight_decay == 0.004
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -590,22 +647,31 @@ def test_a_failed_step_changes_nothing():
 @pytest.mark.parametrize(
     ("kind", "kwargs", "match"),
     [
-        ("SGD", {"learning_rate": -0.1}, "learning_rate"),
-        ("Adam", {"learning_rate": float("nan")}, "learning_rate"),
+        ("SGD", {"learning_rate": -0.1}, r"SGD: `learning_rate` must be .* >= 0, got -0.1"),
+        ("Adam", {"learning_rate": float("nan")}, "Adam: `learning_rate` .* got NaN"),
         ("Adam", {"learning_rate": "fast"}, "learning_rate"),
-        ("SGD", {"momentum": 1.5}, "momentum"),
-        ("SGD", {"momentum": -0.5}, "momentum"),
+        ("Adam", {"learning_rate": True}, "learning_rate"),
+        ("SGD", {"momentum": 1.5}, r"SGD: `momentum` must be in \[0, 1\], got 1.5"),
+        ("SGD", {"momentum": -0.5}, "SGD: `momentum`"),
+        ("SGD", {"momentum": float("nan")}, "SGD: `momentum` .* got NaN"),
         ("Adam", {"beta_1": 1.0}, r"Adam: `beta_1` must be in \[0, 1\)"),
         ("AdamW", {"beta_2": -0.1}, r"AdamW: `beta_2` must be in \[0, 1\)"),
-        ("Adam", {"epsilon": -1e-7}, "epsilon"),
-        ("RMSprop", {"rho": 1.0}, "rho"),
-        ("RMSprop", {"momentum": 2.0}, "momentum"),
-        ("Adagrad", {"initial_accumulator_value": -1.0}, "initial_accumulator_value"),
-        ("SGD", {"weight_decay": -0.1}, "weight_decay"),
-        ("AdamW", {"weight_decay": None}, "weight_decay"),
-        ("SGD", {"clipnorm": 1.0, "clipvalue": 1.0}, "Only one of|only one of"),
-        ("Adam", {"clipnorm": -1.0}, "clipnorm"),
-        ("Adam", {"global_clipnorm": 0.0}, "global_clipnorm"),
+        ("Adam", {"epsilon": -1e-7}, "Adam: `epsilon` must be a finite number >= 0"),
+        ("RMSprop", {"rho": 1.0}, r"RMSprop: `rho` must be in \[0, 1\)"),
+        ("RMSprop", {"momentum": 2.0}, r"RMSprop: `momentum` must be in \[0, 1\]"),
+        ("RMSprop", {"epsilon": float("inf")}, "RMSprop: `epsilon` .* got inf"),
+        ("Adagrad", {"initial_accumulator_value": -1.0}, "Adagrad: `initial_accumulator_value`"),
+        ("SGD", {"weight_decay": -0.1}, "SGD: `weight_decay` must be a finite number >= 0"),
+        ("AdamW", {"weight_decay": None}, "AdamW: `weight_decay` must be a float"),
+        (
+            "SGD",
+            {"clipnorm": 1.0, "clipvalue": 1.0},
+            "SGD: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, "
+            "got clipnorm=1, clipvalue=1, global_clipnorm=None",
+        ),
+        ("Adam", {"clipnorm": -1.0}, "Adam: `clipnorm` must be a number > 0, got -1"),
+        ("Adam", {"global_clipnorm": 0.0}, "Adam: `global_clipnorm` must be a number > 0"),
+        ("Adagrad", {"clipvalue": float("nan")}, "Adagrad: `clipvalue` .* got NaN"),
         ("Adam", {"colour": "red"}, "not recognized"),
     ],
 )
@@ -626,7 +692,9 @@ def test_unsupported_keras_options_are_refused_unless_default():
 def test_a_schedule_that_goes_negative_is_an_error():
     w = tf.Variable([1.0])
     opt = tf.optimizers.SGD(learning_rate=lambda step: -1.0)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="SGD: the learning rate"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="SGD: `learning_rate` must be a finite number >= 0"
+    ):
         opt.apply([[1.0]], [w])
     np.testing.assert_array_equal(w.numpy(), [1.0])
 

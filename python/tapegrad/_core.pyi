@@ -32,6 +32,7 @@ __all__ = [
     "Tensor",
     "Variable",
     "_FusedOptimizer",
+    "_OptimizerRule",
     "__version__",
     "_after_fork_in_child",
     "_release_cached_memory",
@@ -733,37 +734,57 @@ def zeros_like(
 # === optimizers (src/py/optim.rs) ===========================================
 
 @final
+class _OptimizerRule:
+    """An optimizer's update rule and hyperparameters (``src/optim.rs``); an
+    omitted argument takes Keras 3's default, checked by ``_FusedOptimizer``."""
+
+    @staticmethod
+    def sgd(*, momentum: float = ..., nesterov: bool = ...) -> _OptimizerRule: ...
+    @staticmethod
+    def adam(
+        *, beta_1: float = ..., beta_2: float = ..., epsilon: float = ..., amsgrad: bool = ...
+    ) -> _OptimizerRule: ...
+    @staticmethod
+    def adamw(
+        *, beta_1: float = ..., beta_2: float = ..., epsilon: float = ..., amsgrad: bool = ...
+    ) -> _OptimizerRule: ...
+    @staticmethod
+    def rmsprop(
+        *, rho: float = ..., momentum: float = ..., epsilon: float = ..., centered: bool = ...
+    ) -> _OptimizerRule: ...
+    @staticmethod
+    def adagrad(
+        *, initial_accumulator_value: float = ..., epsilon: float = ...
+    ) -> _OptimizerRule: ...
+    def config(self) -> dict[str, float | bool]: ...
+    def slot_names(self) -> list[str]: ...
+
+@final
 class _FusedOptimizer:
     """Slots and fused Rust update of one optimizer (``tapegrad.optimizers``)."""
 
     def __new__(
         cls,
-        kind: str,  # "SGD", "Adam", "AdamW", "RMSprop" or "Adagrad"
+        rule: _OptimizerRule,
         *,
-        momentum: float = 0.0,
-        nesterov: bool = False,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        amsgrad: bool = False,
-        rho: float = 0.9,
-        centered: bool = False,
-        initial_accumulator_value: float = 0.1,
-        clipnorm: float | None = None,
-        clipvalue: float | None = None,
-        global_clipnorm: float | None = None,
+        weight_decay: float | None,
+        clipnorm: float | None,
+        clipvalue: float | None,
+        global_clipnorm: float | None,
     ) -> Self: ...
+    @property
+    def weight_decay(self) -> float | None: ...
+    @weight_decay.setter
+    def weight_decay(self, value: float | None) -> None: ...
+    def check_learning_rate(self, learning_rate: float) -> None: ...
     def apply(
         self,
-        gradients: list[TensorLike],
-        variables: list[Variable],
+        updates: list[tuple[TensorLike, Variable, bool]],
         learning_rate: float,
         iterations: int,
-        weight_decays: list[float | None],
     ) -> None: ...
     def build(self, variables: list[Variable]) -> None: ...
     def get_slot(self, variable: Variable, name: str) -> Tensor: ...
-    def get_slot_names(self) -> list[str]: ...
     def __len__(self) -> int: ...
 
 # === end optimizers ==========================================================

@@ -89,6 +89,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::set_seed, m)?)?;
     ops::register(m)?;
     m.add_class::<optim::PyFusedOptimizer>()?;
+    m.add_class::<optim::PyOptimizerRule>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -19,12 +19,10 @@ not recorded on any tape. Slots are created on a variable's first update::
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -49,10 +47,6 @@ _UNSUPPORTED_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _takes_step(fn: Callable[..., Any]) -> bool:
     """Whether a learning-rate callable takes the step (``lr(step)``) or
     nothing (``lr()``, Keras' convention for plain callables)."""
@@ -71,11 +65,12 @@ def _takes_step(fn: Callable[..., Any]) -> bool:
 class Optimizer:
     """Base class of the optimizers: the Keras 3 ``Optimizer`` interface.
 
-    Subclasses set ``_kind`` (the Rust rule) and pass their hyperparameters
-    to ``__init__`` as ``rule``. The learning rate is a float (held, as in
-    Keras, in a float32 variable), a ``LearningRateSchedule`` called with
-    the step counter, or a callable: ``lr(step)`` if it takes an argument,
-    ``lr()`` otherwise.
+    Subclasses keep Keras's signatures and pass their hyperparameters to
+    ``__init__`` as a ``rule`` (``_core._OptimizerRule``, from Rust), where
+    they and the base arguments are checked. The learning rate is a float
+    (held, as in Keras, in a float32 variable), a ``LearningRateSchedule``
+    called with the step counter, or a callable: ``lr(step)`` if it takes an
+    argument, ``lr()`` otherwise.
 
     Example (``apply(grads, variables)`` updates in place, Keras' order):
 
@@ -87,8 +82,6 @@ class Optimizer:
     [-0.1] 1
     """
 
-    _kind: ClassVar[str]
-
     def __init__(
         self,
         learning_rate: _LearningRate,
@@ -97,7 +90,8 @@ class Optimizer:
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
         name: str | None = None,
-        rule: dict[str, Any] | None = None,
+        *,
+        rule: _core._OptimizerRule,
         **kwargs: Any,
     ) -> None:
         cls = type(self).__name__
@@ -110,37 +104,22 @@ class Optimizer:
                 raise NotImplementedError(f"{cls}: argument `{key}` is not supported by tapegrad.")
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
-        if weight_decay is not None and not (
-            _is_real(weight_decay) and math.isfinite(weight_decay) and weight_decay >= 0
-        ):
-            raise ValueError(
-                f"{cls}: `weight_decay` must be a float >= 0 or None. "
-                f"Received: weight_decay={weight_decay!r}"
-            )
-        for arg, value in (
-            ("clipnorm", clipnorm),
-            ("clipvalue", clipvalue),
-            ("global_clipnorm", global_clipnorm),
-        ):
-            if value is not None and not (_is_real(value) and value > 0):
-                raise ValueError(f"{cls}: `{arg}` must be a float > 0. Received: {arg}={value!r}")
-        self.name = name if name is not None else cls.lower()
-        self.weight_decay = None if weight_decay is None else float(weight_decay)
-        self.clipnorm = clipnorm
-        self.clipvalue = clipvalue
-        self.global_clipnorm = global_clipnorm
-        self._rule = dict(rule or {})
-        # Keras's public hyperparameter attributes (opt.beta_1, …) mirror the rule
-        for key, value in self._rule.items():
-            setattr(self, key, value)
-        # Hyperparameters are checked here, once, by the Rust rule.
+        # every hyperparameter and option is checked here, once, in Rust
         self._fused = _core._FusedOptimizer(
-            self._kind,
+            rule,
+            weight_decay=weight_decay,
             clipnorm=clipnorm,
             clipvalue=clipvalue,
             global_clipnorm=global_clipnorm,
-            **self._rule,
         )
+        self._rule = rule
+        self.name = name if name is not None else cls.lower()
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        # Keras's public hyperparameter attributes (opt.beta_1, …) mirror the rule
+        for key, value in rule.config().items():
+            setattr(self, key, value)
         self._iterations = Variable(0, dtype="int64", trainable=False, name="iteration")
         self._lr_variable: Variable | None = None
         self._lr_callable: Callable[..., Any] | None = None
@@ -156,6 +135,15 @@ class Optimizer:
     def iterations(self) -> Variable:
         """The step counter (an int64 variable), incremented once per ``apply``."""
         return self._iterations
+
+    @property
+    def weight_decay(self) -> float | None:
+        """The decoupled weight decay (``None``: none); settable."""
+        return self._fused.weight_decay
+
+    @weight_decay.setter
+    def weight_decay(self, value: float | None) -> None:
+        self._fused.weight_decay = value
 
     @property
     def learning_rate(self) -> Variable | Tensor:
@@ -183,16 +171,15 @@ class Optimizer:
                 "instantiate the optimizer with a float `learning_rate` argument."
             )
         try:
+            if isinstance(value, bool):  # True is not a rate, though float() reads 1.0
+                raise TypeError
             rate = float(value)
         except (TypeError, ValueError):
             raise ValueError(
                 f"{cls}: `learning_rate` should be a float, a LearningRateSchedule or a "
                 f"callable. Received: learning_rate={value!r}"
             ) from None
-        if not (math.isfinite(rate) and rate >= 0) or isinstance(value, bool):
-            raise ValueError(
-                f"{cls}: `learning_rate` must be a finite float >= 0. Received: {value!r}"
-            )
+        self._fused.check_learning_rate(rate)
         if self._lr_variable is None:
             self._lr_variable = Variable(
                 rate, dtype="float32", trainable=False, name="learning_rate"
@@ -228,7 +215,7 @@ class Optimizer:
 
     def get_slot_names(self) -> list[str]:
         """Names of the slots kept per variable (``["momentum", "velocity"]`` for Adam)."""
-        return self._fused.get_slot_names()
+        return self._rule.slot_names()
 
     def get_slot(self, var: Variable, slot_name: str) -> Tensor:
         """A copy of slot ``slot_name`` of ``var`` (``KeyError`` if it has none).
@@ -261,12 +248,11 @@ class Optimizer:
         names = sorted(set(var_names or ()))
         self._excluded_pattern = re.compile("|".join(names)) if names else None
 
-    def _weight_decay_of(self, var: Variable) -> float | None:
-        if self.weight_decay is None or var._handle_id in self._excluded_handles:
-            return None
-        if self._excluded_pattern is not None and self._excluded_pattern.search(var.name):
-            return None
-        return self.weight_decay
+    def _decays(self, var: Variable) -> bool:
+        """Whether the weight decay applies to ``var`` (not excluded)."""
+        if var._handle_id in self._excluded_handles:
+            return False
+        return self._excluded_pattern is None or not self._excluded_pattern.search(var.name)
 
     # --- applying gradients ------------------------------------------------
 
@@ -338,13 +324,11 @@ class Optimizer:
                 f"Gradients do not exist for variables {missing} when minimizing the loss.",
                 stacklevel=2,
             )
-        step = int(self._iterations.numpy())
+        decaying = self.weight_decay is not None
         self._fused.apply(
-            [g for g, _ in kept],
-            [v for _, v in kept],
+            [(g, v, decaying and self._decays(v)) for g, v in kept],
             self._current_learning_rate(),
-            step,
-            [self._weight_decay_of(v) for _, v in kept],
+            int(self._iterations.numpy()),
         )
         self._iterations.assign_add(1)
 
@@ -391,7 +375,7 @@ class Optimizer:
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
-            **self._rule,
+            **self._rule.config(),
         }
 
     @classmethod
@@ -421,7 +405,6 @@ class SGD(Optimizer):
     [ 0.8 -1.6]
     """
 
-    _kind = "SGD"
     momentum: float
     nesterov: bool
 
@@ -437,8 +420,6 @@ class SGD(Optimizer):
         name: str | None = "SGD",
         **kwargs: Any,
     ) -> None:
-        if not _is_real(momentum) or not 0 <= momentum <= 1:
-            raise ValueError("`momentum` must be a float between [0, 1].")
         super().__init__(
             learning_rate,
             weight_decay,
@@ -446,7 +427,7 @@ class SGD(Optimizer):
             clipvalue,
             global_clipnorm,
             name,
-            rule={"momentum": float(momentum), "nesterov": bool(nesterov)},
+            rule=_core._OptimizerRule.sgd(momentum=momentum, nesterov=bool(nesterov)),
             **kwargs,
         )
 
@@ -470,7 +451,6 @@ class Adam(Optimizer):
     [ 0.9 -1.9]
     """
 
-    _kind = "Adam"
     beta_1: float
     beta_2: float
     epsilon: float
@@ -497,12 +477,9 @@ class Adam(Optimizer):
             clipvalue,
             global_clipnorm,
             name,
-            rule={
-                "beta_1": beta_1,
-                "beta_2": beta_2,
-                "epsilon": epsilon,
-                "amsgrad": bool(amsgrad),
-            },
+            rule=_core._OptimizerRule.adam(
+                beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=bool(amsgrad)
+            ),
             **kwargs,
         )
 
@@ -523,8 +500,6 @@ class AdamW(Adam):
     [1.9]
     """
 
-    _kind = "AdamW"
-
     def __init__(
         self,
         learning_rate: _LearningRate = 0.001,
@@ -539,19 +514,17 @@ class AdamW(Adam):
         name: str | None = "adamw",
         **kwargs: Any,
     ) -> None:
-        if weight_decay is None:
-            raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
-        super().__init__(
+        Optimizer.__init__(
+            self,
             learning_rate,
-            beta_1,
-            beta_2,
-            epsilon,
-            amsgrad,
             weight_decay,
             clipnorm,
             clipvalue,
             global_clipnorm,
             name,
+            rule=_core._OptimizerRule.adamw(
+                beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=bool(amsgrad)
+            ),
             **kwargs,
         )
 
@@ -574,7 +547,6 @@ class RMSprop(Optimizer):
     [0.9684]
     """
 
-    _kind = "RMSprop"
     rho: float
     momentum: float
     epsilon: float
@@ -601,12 +573,9 @@ class RMSprop(Optimizer):
             clipvalue,
             global_clipnorm,
             name,
-            rule={
-                "rho": rho,
-                "momentum": momentum,
-                "epsilon": epsilon,
-                "centered": bool(centered),
-            },
+            rule=_core._OptimizerRule.rmsprop(
+                rho=rho, momentum=momentum, epsilon=epsilon, centered=bool(centered)
+            ),
             **kwargs,
         )
 
@@ -629,7 +598,6 @@ class Adagrad(Optimizer):
     [0.9012]
     """
 
-    _kind = "Adagrad"
     initial_accumulator_value: float
     epsilon: float
 
@@ -652,9 +620,8 @@ class Adagrad(Optimizer):
             clipvalue,
             global_clipnorm,
             name,
-            rule={
-                "initial_accumulator_value": initial_accumulator_value,
-                "epsilon": epsilon,
-            },
+            rule=_core._OptimizerRule.adagrad(
+                initial_accumulator_value=initial_accumulator_value, epsilon=epsilon
+            ),
             **kwargs,
         )
