@@ -4,8 +4,9 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use tapegrad::grad::{self, Unconnected};
 use tapegrad::ops;
-use tapegrad::tape::{self, Tape, Unconnected};
+use tapegrad::tape::Tape;
 use tapegrad::tensor::Tensor;
 
 // As in the Python extension (which puts mimalloc behind it): large
@@ -82,7 +83,7 @@ fn tape_chain(c: &mut Criterion) {
             let loss = ops::reduce_sum(&y, None, false).unwrap();
             t.pop();
             let seed = ops::ones_like(&loss).unwrap();
-            tape::gradient(
+            grad::gradient(
                 t.take_nodes(),
                 &[(loss.meta(), seed)],
                 &[x.meta()],

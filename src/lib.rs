@@ -1,14 +1,16 @@
 //! tapegrad: reverse-mode automatic differentiation with TensorFlow 2's
 //! `GradientTape` semantics, over immutable ndarray tensors.
 //!
-//! Layers, each using only the ones above it:
-//! `dtype`/`shape`/`error`/`tensor` → `kernels` → `tape` ↔ `ops` → `variable` → `optim`
-//! → `py` (the only module that knows about Python, behind the `python` feature).
+//! Layers, each using only the ones before it:
+//! `dtype`/`shape`/`error`/`tensor` → `kernels` → `tape` (recording) → `ops` →
+//! `grad` (backward pass, JVPs, jacobians) → `variable` → `optim` → `py` (the
+//! only module that knows about Python, behind the `python` feature).
 
 pub mod alloc;
 pub mod dtype;
 pub mod error;
 pub mod fastmath;
+pub mod grad;
 pub mod kernels;
 pub mod ops;
 pub mod optim;
@@ -22,6 +24,7 @@ mod py;
 
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use tape::{Tape, Unconnected};
+pub use grad::Unconnected;
+pub use tape::Tape;
 pub use tensor::{Data, Tensor, TensorId};
 pub use variable::Variable;

@@ -3,7 +3,6 @@
 //! Views that only reinterpret the buffer (transpose, reshape of contiguous
 //! data, variable reads) share storage under a fresh id.
 
-use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -133,25 +132,10 @@ impl Data {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Tensor {
     id: TensorId,
     data: Data,
-}
-
-impl Clone for Tensor {
-    #[inline]
-    fn clone(&self) -> Tensor {
-        // One thread-local read unless `buffers_cloned_during` is listening.
-        if CLONE_LOG_ON.with(Cell::get) {
-            let buffer = self.buffer();
-            CLONE_LOG.with(|log| log.borrow_mut().push(buffer));
-        }
-        Tensor {
-            id: self.id,
-            data: self.data.clone(),
-        }
-    }
 }
 
 /// The memory a tensor's storage spans: views of one allocation (a
@@ -187,41 +171,6 @@ fn span_of<T>(a: &ArcArray<T, IxDyn>) -> Buffer {
         start: base.wrapping_add_signed(below * size as isize),
         bytes: (above - below) as usize * size + size,
     }
-}
-
-thread_local! {
-    static CLONE_LOG_ON: Cell<bool> = const { Cell::new(false) };
-    /// Reused across calls (its capacity stays), so listening costs no
-    /// allocation per recorded op beyond the returned list.
-    static CLONE_LOG: RefCell<Vec<Buffer>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Run `f` and return, with its result, the buffers of the tensors cloned on
-/// this thread while it ran. The tape uses it to see what a VJP rule saves:
-/// rules keep a tensor by cloning it while their closure is being built.
-/// Listeners nest: an enclosing one also sees what an inner one saw.
-pub fn buffers_cloned_during<T>(f: impl FnOnce() -> T) -> (T, Vec<Buffer>) {
-    /// Restores the enclosing listener's state, also if `f` unwinds.
-    struct Restore {
-        was_on: bool,
-        start: usize,
-    }
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            if !self.was_on {
-                CLONE_LOG.with(|log| log.borrow_mut().clear());
-            }
-            CLONE_LOG_ON.with(|on| on.set(self.was_on));
-        }
-    }
-    let restore = Restore {
-        was_on: CLONE_LOG_ON.with(|on| on.replace(true)),
-        start: CLONE_LOG.with(|log| log.borrow().len()),
-    };
-    let out = f();
-    let logged = CLONE_LOG.with(|log| log.borrow()[restore.start..].to_vec());
-    drop(restore);
-    (out, logged)
 }
 
 impl Tensor {

@@ -91,17 +91,17 @@ macro_rules! binary_ops {
     (@record $tf:literal, $a:ident, $b:ident, $out:ident, [nondiff]) => {};
     (@record $tf:literal, $a:ident, $b:ident, $out:ident,
         [saves($($save:ident),*) $g:ident: $ga:expr, $gb:expr]) => {
-        tape::record($tf, &[$a, $b], &[&$out], || {
-            $(let $save = $save.clone();)*
-            Box::new(move |grads, need| {
-                let $g = &grads[0];
-                $(let $save = &$save;)*
-                Ok(vec![
-                    if need[0] { Some($ga?) } else { None },
-                    if need[1] { Some($gb?) } else { None },
-                ])
-            })
-        })
+        // (each rule names every save; `let _` marks the ones it leaves unused)
+        tape::record_rule($tf, &[$a, $b], &$out, [$(&$save),*], || (), [
+            Some(|$g, [$($save),*], _| {
+                $(let _ = $save;)*
+                $ga
+            }),
+            Some(|$g, [$($save),*], _| {
+                $(let _ = $save;)*
+                $gb
+            }),
+        ])
     };
 
     // The operand and output names the rows' VJPs refer to are declared once.
@@ -361,20 +361,17 @@ pub fn floordiv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 pub fn floormod(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = "FloorMod";
     let out = floor_kernel(op, a, b, true)?;
-    tape::record(op, &[a, b], &[&out], || {
-        let (a, b) = (a.clone(), b.clone());
-        Box::new(move |grads, need| {
-            let g = &grads[0];
-            Ok(vec![
-                if need[0] { Some(g.clone()) } else { None },
-                if need[1] {
-                    Some(g.mul(&floordiv(&a, &b)?)?.neg()?)
-                } else {
-                    None
-                },
-            ])
-        })
-    });
+    tape::record_rule(
+        op,
+        &[a, b],
+        &out,
+        [a, b],
+        || (),
+        [
+            Some(|g, _, _| Ok(g.clone())),
+            Some(|g, [a, b], _| g.mul(&floordiv(a, b)?)?.neg()),
+        ],
+    );
     Ok(out)
 }
 
@@ -457,28 +454,28 @@ pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             }
         },
     };
-    tape::record(op, &[a, b], &[&out], || {
-        let (a, b, out) = (a.clone(), b.clone(), out.clone());
-        Box::new(move |grads, need| {
-            let g = &grads[0];
-            let one = Tensor::scalar_of(b.dtype(), 1.0);
-            let ga = if need[0] {
-                Some(g.mul(&b)?.mul(&pow(&a, &b.sub(&one)?)?)?)
-            } else {
-                None
-            };
-            // d(aᵇ)/db = aᵇ·ln a, taken as 0 where a ≤ 0 (TF masks the log there).
-            let gb = if need[1] {
-                let positive = greater(&a, &zeros(a.dtype(), &[])?)?;
-                let safe_a = where_(&positive, &a, &one)?;
-                let log_a = where_(&positive, &super::log(&safe_a)?, &zeros(a.dtype(), &[])?)?;
-                Some(g.mul(&out)?.mul(&log_a)?)
-            } else {
-                None
-            };
-            Ok(vec![ga, gb])
-        })
-    });
+    // d(aᵇ)/da = b·aᵇ⁻¹; d(aᵇ)/db = aᵇ·ln a, taken as 0 where a ≤ 0 (TF
+    // masks the log there).
+    tape::record_rule(
+        op,
+        &[a, b],
+        &out,
+        [a, b, &out],
+        || (),
+        [
+            Some(|g, [a, b, _], _| {
+                let one = Tensor::scalar_of(b.dtype(), 1.0);
+                g.mul(b)?.mul(&pow(a, &b.sub(&one)?)?)
+            }),
+            Some(|g, [a, _, out], _| {
+                let zero = zeros(a.dtype(), &[])?;
+                let positive = greater(a, &zero)?;
+                let safe_a = where_(&positive, a, &Tensor::scalar_of(a.dtype(), 1.0))?;
+                let log_a = where_(&positive, &super::log(&safe_a)?, &zero)?;
+                g.mul(out)?.mul(&log_a)
+            }),
+        ],
+    );
     Ok(out)
 }
 
@@ -529,25 +526,18 @@ pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         (Data::Bool(p), Data::Bool(q)) => Data::Bool(kernels::select(c, p, q, &s)),
         _ => unreachable!("dtypes checked equal"),
     });
-    tape::record(op, &[cond, x, y], &[&out], || {
-        let cond = cond.clone();
-        Box::new(move |grads, need| {
-            let g = &grads[0];
-            Ok(vec![
-                None,
-                if need[1] {
-                    Some(route(&cond, g, true)?)
-                } else {
-                    None
-                },
-                if need[2] {
-                    Some(route(&cond, g, false)?)
-                } else {
-                    None
-                },
-            ])
-        })
-    });
+    tape::record_rule(
+        op,
+        &[cond, x, y],
+        &out,
+        [cond],
+        || (),
+        [
+            None,
+            Some(|g, [cond], _| route(cond, g, true)),
+            Some(|g, [cond], _| route(cond, g, false)),
+        ],
+    );
     Ok(out)
 }
 

@@ -192,23 +192,26 @@ pub fn gather(params: &Tensor, indices: &Tensor, axis: i64, batch_dims: i64) -> 
             .into_shared()
     });
     let out = Tensor::from_data(out);
-    tape::record(op, &[params, indices], &[&out], || {
-        let (indices, p_shape, out_rank) =
-            (indices.clone(), params.shape().to_vec(), out_shape.len());
-        Box::new(move |g, need| {
-            let g = &g[0];
-            if !need[0] {
-                return Ok(vec![None, None]);
-            }
-            let lead = crate::ops::lead(g, out_rank).to_vec();
-            let nl = lead.len();
-            let shape = insert_lead(&p_shape, &lead, bd);
-            let dp = lead_after_batch(g, nl, bd, |g| {
-                gather_grad(g, &indices, &shape, (ax + nl) as i64, bd as i64)
-            })?;
-            Ok(vec![Some(dp), None])
-        })
-    });
+    let ctx = || (params.shape().to_vec(), out_shape.len(), ax, bd);
+    tape::record_rule(
+        op,
+        &[params, indices],
+        &out,
+        [indices],
+        ctx,
+        [
+            Some(|g, [indices], (params_shape, out_rank, ax, bd)| {
+                let (ax, bd) = (*ax, *bd);
+                let lead = crate::ops::lead(g, *out_rank).to_vec();
+                let nl = lead.len();
+                let shape = insert_lead(params_shape, &lead, bd);
+                lead_after_batch(g, nl, bd, |g| {
+                    gather_grad(g, indices, &shape, (ax + nl) as i64, bd as i64)
+                })
+            }),
+            None,
+        ],
+    );
     Ok(out)
 }
 
@@ -254,20 +257,22 @@ pub fn gather_grad(
             });
         }
     });
-    tape::record(op, &[g, indices], &[&out], || {
-        let (indices, rank) = (indices.clone(), params_shape.len());
-        Box::new(move |gg, need| {
-            let gg = &gg[0];
-            if !need[0] {
-                return Ok(vec![None, None]);
-            }
-            let nl = gg.rank() - rank;
-            let dg = lead_after_batch(gg, nl, bd, |gg| {
-                gather(gg, &indices, (ax + nl) as i64, bd as i64)
-            })?;
-            Ok(vec![Some(dg), None])
-        })
-    });
+    tape::record_rule(
+        op,
+        &[g, indices],
+        &out,
+        [indices],
+        || (params_shape.len(), ax, bd),
+        [
+            Some(|gg, [indices], &(rank, ax, bd)| {
+                let nl = gg.rank() - rank;
+                lead_after_batch(gg, nl, bd, |gg| {
+                    gather(gg, indices, (ax + nl) as i64, bd as i64)
+                })
+            }),
+            None,
+        ],
+    );
     Ok(out)
 }
 

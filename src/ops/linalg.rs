@@ -74,34 +74,33 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
             });
         }
     });
-    tape::record(op, &[a, b], &[&out], || {
-        let (a, b) = (a.clone(), b.clone());
-        // With C = op(A)·op(B) and upstream G (per matrix of a stack; the
-        // traversal sums broadcast batch dimensions back down):
-        //   C = A·B    : dA = G·Bᵀ    dB = Aᵀ·G
-        //   C = A·Bᵀ   : dA = G·B     dB = Gᵀ·A
-        //   C = Aᵀ·B   : dA = B·Gᵀ    dB = A·G
-        //   C = Aᵀ·Bᵀ  : dA = Bᵀ·Gᵀ   dB = Gᵀ·Aᵀ
-        Box::new(move |grads, need| {
-            let g = &grads[0];
-            let da = || match (ta, tb) {
-                (false, false) => matmul(g, &b, false, true),
-                (false, true) => matmul(g, &b, false, false),
-                (true, false) => matmul(&b, g, false, true),
-                (true, true) => matmul(&b, g, true, true),
-            };
-            let db = || match (ta, tb) {
-                (false, false) => matmul(&a, g, true, false),
-                (false, true) => matmul(g, &a, true, false),
-                (true, false) => matmul(&a, g, false, false),
-                (true, true) => matmul(g, &a, true, true),
-            };
-            Ok(vec![
-                if need[0] { Some(da()?) } else { None },
-                if need[1] { Some(db()?) } else { None },
-            ])
-        })
-    });
+    // With C = op(A)·op(B) and upstream G (per matrix of a stack; the
+    // traversal sums broadcast batch dimensions back down):
+    //   C = A·B    : dA = G·Bᵀ    dB = Aᵀ·G
+    //   C = A·Bᵀ   : dA = G·B     dB = Gᵀ·A
+    //   C = Aᵀ·B   : dA = B·Gᵀ    dB = A·G
+    //   C = Aᵀ·Bᵀ  : dA = Bᵀ·Gᵀ   dB = Gᵀ·Aᵀ
+    tape::record_rule(
+        op,
+        &[a, b],
+        &out,
+        [a, b],
+        || (ta, tb),
+        [
+            Some(|g, [_, b], &(ta, tb)| match (ta, tb) {
+                (false, false) => matmul(g, b, false, true),
+                (false, true) => matmul(g, b, false, false),
+                (true, false) => matmul(b, g, false, true),
+                (true, true) => matmul(b, g, true, true),
+            }),
+            Some(|g, [a, _], &(ta, tb)| match (ta, tb) {
+                (false, false) => matmul(a, g, true, false),
+                (false, true) => matmul(g, a, true, false),
+                (true, false) => matmul(a, g, false, false),
+                (true, true) => matmul(g, a, true, true),
+            }),
+        ],
+    );
     Ok(out)
 }
 
@@ -580,14 +579,18 @@ pub fn inv(a: &Tensor) -> Result<Tensor> {
         out.extend((0..n * n).map(|k| inv_t[(k % n) * n + k / n]));
     }
     let y = from_f64(op, a.shape(), out, a)?;
-    tape::record(op, &[a], &[&y], || {
-        let y = y.clone();
-        // d(A⁻¹) = −A⁻¹ dA A⁻¹, so dA = −Yᵀ G Yᵀ
-        Box::new(move |g, _| {
-            let left = matmul(&y, &g[0], true, false)?;
-            Ok(vec![Some(matmul(&left, &y, false, true)?.neg()?)])
-        })
-    });
+    // d(A⁻¹) = −A⁻¹ dA A⁻¹, so dA = −Yᵀ G Yᵀ
+    tape::record_rule(
+        op,
+        &[a],
+        &y,
+        [&y],
+        || (),
+        [Some(|g, [y], _| {
+            let left = matmul(y, g, true, false)?;
+            matmul(&left, y, false, true)?.neg()
+        })],
+    );
     Ok(y)
 }
 
@@ -612,17 +615,20 @@ pub fn det(a: &Tensor) -> Result<Tensor> {
         dets
     };
     let d = from_f64(op, batch, dets, a)?;
-    tape::record(op, &[a], &[&d], || {
-        let (a, d, rank) = (a.clone(), d.clone(), a.rank());
-        // d det A = det A · tr(A⁻¹ dA), so dA = g · det A · A⁻ᵀ
-        Box::new(move |g, _| {
-            let g = &g[0];
-            let s = g.mul(&d)?;
-            let lead = crate::ops::lead(g, rank - 2);
+    // d det A = det A · tr(A⁻¹ dA), so dA = g · det A · A⁻ᵀ
+    tape::record_rule(
+        op,
+        &[a],
+        &d,
+        [a, &d],
+        || (),
+        [Some(|g, [a, d], _| {
+            let s = g.mul(d)?;
+            let lead = crate::ops::lead(g, a.rank() - 2);
             let s = reshape_to(&s, &with_lead(&with_lead(lead, d.shape()), &[1, 1]))?;
-            Ok(vec![Some(s.mul(&matrix_t(&inv(&a)?)?)?)])
-        })
-    });
+            s.mul(&matrix_t(&inv(a)?)?)
+        })],
+    );
     Ok(d)
 }
 
@@ -655,19 +661,21 @@ pub fn solve(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         out.extend((0..n * k).map(|idx| cols[idx % k][idx / k]));
     }
     let x = from_f64(op, b.shape(), out, b)?;
-    tape::record(op, &[a, b], &[&x], || {
-        let (a, x) = (a.clone(), x.clone());
-        // dB = A⁻ᵀ G, dA = −dB Xᵀ
-        Box::new(move |g, need| {
-            let db = matmul(&inv(&a)?, &g[0], true, false)?;
-            let da = if need[0] {
-                Some(matmul(&db, &x, false, true)?.neg()?)
-            } else {
-                None
-            };
-            Ok(vec![da, if need[1] { Some(db) } else { None }])
-        })
-    });
+    // dB = A⁻ᵀ G, dA = −dB Xᵀ
+    tape::record_rule(
+        op,
+        &[a, b],
+        &x,
+        [a, &x],
+        || (),
+        [
+            Some(|g, [a, x], _| {
+                let db = matmul(&inv(a)?, g, true, false)?;
+                matmul(&db, x, false, true)?.neg()
+            }),
+            Some(|g, [a, _], _| matmul(&inv(a)?, g, true, false)),
+        ],
+    );
     Ok(x)
 }
 
@@ -697,11 +705,15 @@ pub fn cholesky(a: &Tensor) -> Result<Tensor> {
         }
     }
     let l = from_f64(op, a.shape(), out, a)?;
-    tape::record(op, &[a], &[&l], || {
-        let l = l.clone();
-        // Murray (2016), as TF: P = Φ(Lᵀ G) (lower triangle, halved
-        // diagonal); S = L⁻ᵀ P L⁻¹; dA = (S + Sᵀ) / 2
-        Box::new(move |g, _| {
+    // Murray (2016), as TF: P = Φ(Lᵀ G) (lower triangle, halved diagonal);
+    // S = L⁻ᵀ P L⁻¹; dA = (S + Sᵀ) / 2
+    tape::record_rule(
+        op,
+        &[a],
+        &l,
+        [&l],
+        || (),
+        [Some(|g, [l], _| {
             let n = l.shape()[l.rank() - 1];
             let phi: Vec<f64> = (0..n * n)
                 .map(|k| match (k / n).cmp(&(k % n)) {
@@ -710,12 +722,12 @@ pub fn cholesky(a: &Tensor) -> Result<Tensor> {
                     std::cmp::Ordering::Less => 0.0,
                 })
                 .collect();
-            let phi = from_f64(op, &[n, n], phi, &l)?;
-            let p = matmul(&l, &g[0], true, false)?.mul(&phi)?;
-            let l_inv = inv(&l)?;
+            let phi = from_f64("Cholesky", &[n, n], phi, l)?;
+            let p = matmul(l, g, true, false)?.mul(&phi)?;
+            let l_inv = inv(l)?;
             let s = matmul(&matmul(&l_inv, &p, true, false)?, &l_inv, false, false)?;
-            Ok(vec![Some(s.add(&matrix_t(&s)?)?.scale(0.5)?)])
-        })
-    });
+            s.add(&matrix_t(&s)?)?.scale(0.5)
+        })],
+    );
     Ok(l)
 }

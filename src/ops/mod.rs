@@ -1,7 +1,8 @@
 //! Ops: each is a forward kernel plus the VJP rule that differentiates it,
 //! declared side by side. Regular elementwise ops are one row of a table
 //! (`unary.rs`, `binary.rs`); irregular ones write their VJP next to their
-//! forward in the family file. VJP rules use these same ops, so a backward
+//! forward in the family file. Both record through `tape::record_rule`
+//! (explicit saves, one rule per input). VJP rules use these same ops, so a backward
 //! pass run under another tape is recorded and can be differentiated again.
 //!
 //! Families: `unary`/`binary` (the row tables), `reduce` (axes, keepdims,

@@ -80,21 +80,26 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
             });
         }
     });
-    tape::record(op, &[x], &[&out], || {
+    // Every input element contributed once: spread g back over the reduced axes.
+    let ctx = || {
         let in_shape = x.shape().to_vec();
         let kept = reduced_shape(&in_shape, &axes, true);
-        let out_rank = out_shape.len();
-        // Every input element contributed once: spread g back over the reduced axes.
-        Box::new(move |g, _| {
-            let g = &g[0];
-            let lead = lead(g, out_rank);
-            let spread = broadcast_to(
-                &reshape_to(g, &with_lead(lead, &kept))?,
-                &with_lead(lead, &in_shape),
-            )?;
-            Ok(vec![Some(spread)])
-        })
-    });
+        (in_shape, kept, out_shape.len())
+    };
+    tape::record_rule(
+        op,
+        &[x],
+        &out,
+        [],
+        ctx,
+        [Some(|g, [], (in_shape, kept, out_rank)| {
+            let lead = lead(g, *out_rank);
+            broadcast_to(
+                &reshape_to(g, &with_lead(lead, kept))?,
+                &with_lead(lead, in_shape),
+            )
+        })],
+    );
     Ok(out)
 }
 
@@ -232,20 +237,25 @@ fn extreme(
         Data::I64(a) => Data::I64(int!(a, i64)),
         Data::Bool(_) => return Err(numeric_only(op, x)),
     });
-    tape::record(op, &[x], &[&out], || {
-        let (x, y) = (x.clone(), out.clone());
+    // d max = g · [x = max] / #{x = max}
+    let ctx = || {
         let kept = reduced_shape(x.shape(), &axes, true);
-        let out_rank = out_shape.len();
         let axes: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
-        // d max = g · [x = max] / #{x = max}
-        Box::new(move |g, _| {
-            let g = &g[0];
-            let hits = cast(&equal(&x, &reshape_to(&y, &kept)?)?, x.dtype())?;
-            let share = hits.div(&reduce_sum(&hits, Some(&axes), true)?)?;
-            let g = reshape_to(g, &with_lead(lead(g, out_rank), &kept))?;
-            Ok(vec![Some(g.mul(&share)?)])
-        })
-    });
+        (kept, out_shape.len(), axes)
+    };
+    tape::record_rule(
+        op,
+        &[x],
+        &out,
+        [x, &out],
+        ctx,
+        [Some(|g, [x, y], (kept, out_rank, axes)| {
+            let hits = cast(&equal(x, &reshape_to(y, kept)?)?, x.dtype())?;
+            let share = hits.div(&reduce_sum(&hits, Some(axes), true)?)?;
+            let g = reshape_to(g, &with_lead(lead(g, *out_rank), kept))?;
+            g.mul(&share)
+        })],
+    );
     Ok(out)
 }
 
@@ -285,16 +295,18 @@ pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
         )?),
         Data::Bool(_) => return Err(numeric_only(op, x)),
     });
-    tape::record(op, &[x], &[&out], || {
-        let x = x.clone();
-        let kept = reduced_shape(x.shape(), &axes, true);
-        let out_rank = out_shape.len();
-        Box::new(move |g, _| {
-            let g = &g[0];
-            let g = reshape_to(g, &with_lead(lead(g, out_rank), &kept))?;
-            Ok(vec![Some(g.mul(&product_of_others(&x, &axes)?)?)])
-        })
-    });
+    let ctx = || (reduced_shape(x.shape(), &axes, true), out_shape.len(), axes);
+    tape::record_rule(
+        op,
+        &[x],
+        &out,
+        [x],
+        ctx,
+        [Some(|g, [x], (kept, out_rank, axes)| {
+            let g = reshape_to(g, &with_lead(lead(g, *out_rank), kept))?;
+            g.mul(&product_of_others(x, axes)?)
+        })],
+    );
     Ok(out)
 }
 
@@ -363,25 +375,35 @@ fn scan(
         }),
         Data::Bool(_) => return Err(numeric_only(op, x)),
     });
-    tape::record(op, &[x], &[&out], || {
-        let (x, rank) = (x.clone(), x.rank());
-        Box::new(move |g, _| {
-            let g = &g[0];
-            let gax = (ax + g.rank() - rank) as i64;
-            Ok(vec![Some(if product {
-                // d cumprod: the reversed running sum of cumprod(x)·g, over x
-                cumsum(
-                    &cumprod(&x, ax as i64, exclusive, reverse)?.mul(g)?,
-                    gax,
-                    exclusive,
-                    !reverse,
-                )?
-                .div(&x)?
-            } else {
-                cumsum(g, gax, exclusive, !reverse)?
-            })])
-        })
-    });
+    // (the gradient's axis: past any leading batch dimensions)
+    let ctx = || (ax, exclusive, reverse);
+    if product {
+        // d cumprod: the reversed running sum of cumprod(x)·g, over x
+        tape::record_rule(
+            op,
+            &[x],
+            &out,
+            [x],
+            ctx,
+            [Some(|g, [x], &(ax, exclusive, reverse)| {
+                let gax = (ax + g.rank() - x.rank()) as i64;
+                let weighted = cumprod(x, ax as i64, exclusive, reverse)?.mul(g)?;
+                cumsum(&weighted, gax, exclusive, !reverse)?.div(x)
+            })],
+        );
+    } else {
+        let ctx = || (ax, exclusive, reverse, x.rank());
+        tape::record_rule(
+            op,
+            &[x],
+            &out,
+            [],
+            ctx,
+            [Some(|g, [], &(ax, exclusive, reverse, rank)| {
+                cumsum(g, (ax + g.rank() - rank) as i64, exclusive, !reverse)
+            })],
+        );
+    }
     Ok(out)
 }
 

@@ -78,17 +78,17 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let out = Tensor::from_data(
         map_data!(x.data(), a => kernels::standard(a).into_shape_clone(dim).map_err(err)?),
     );
-    tape::record("Reshape", &[x], &[&out], || {
-        let in_shape = x.shape().to_vec();
-        let out_rank = shape.len();
-        Box::new(move |g, _| {
-            let g = &g[0];
-            Ok(vec![Some(reshape_to(
-                g,
-                &with_lead(lead(g, out_rank), &in_shape),
-            )?)])
-        })
-    });
+    let ctx = || (x.shape().to_vec(), shape.len());
+    tape::record_rule(
+        "Reshape",
+        &[x],
+        &out,
+        [],
+        ctx,
+        [Some(|g, [], (in_shape, out_rank)| {
+            reshape_to(g, &with_lead(lead(g, *out_rank), in_shape))
+        })],
+    );
     Ok(out)
 }
 
@@ -126,20 +126,27 @@ pub fn transpose(x: &Tensor, perm: Option<&[i64]>) -> Result<Tensor> {
         }
     };
     let out = Tensor::from_data(map_data!(x.data(), a => a.clone().permuted_axes(IxDyn(&perm))));
-    tape::record(op, &[x], &[&out], || {
+    let ctx = || {
         let mut inverse = vec![0i64; rank];
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i as i64;
         }
-        Box::new(move |g, _| {
-            let g = &g[0];
-            let nb = g.rank() - rank;
+        inverse
+    };
+    tape::record_rule(
+        op,
+        &[x],
+        &out,
+        [],
+        ctx,
+        [Some(|g, [], inverse| {
+            let nb = g.rank() - inverse.len();
             let perm: Vec<i64> = (0..nb as i64)
                 .chain(inverse.iter().map(|&p| p + nb as i64))
                 .collect();
-            Ok(vec![Some(transpose(g, Some(&perm))?)])
-        })
-    });
+            transpose(g, Some(&perm))
+        })],
+    );
     Ok(out)
 }
 
@@ -158,17 +165,17 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     }
     check_alloc(op, x.dtype(), shape)?;
     let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape)));
-    tape::record(op, &[x], &[&out], || {
-        let in_shape = x.shape().to_vec();
-        let out_rank = shape.len();
-        Box::new(move |g, _| {
-            let g = &g[0];
-            Ok(vec![Some(sum_to_shape(
-                g,
-                &with_lead(lead(g, out_rank), &in_shape),
-            )?)])
-        })
-    });
+    let ctx = || (x.shape().to_vec(), shape.len());
+    tape::record_rule(
+        op,
+        &[x],
+        &out,
+        [],
+        ctx,
+        [Some(|g, [], (in_shape, out_rank)| {
+            sum_to_shape(g, &with_lead(lead(g, *out_rank), in_shape))
+        })],
+    );
     Ok(out)
 }
 
@@ -201,10 +208,14 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
         Data::Bool(a) => convert!(a, |v: bool| v as u8 as f64),
     });
     if x.dtype().is_float() && dtype.is_float() {
-        tape::record("Cast", &[x], &[&out], || {
-            let back = x.dtype();
-            Box::new(move |g, _| Ok(vec![Some(cast(&g[0], back)?)]))
-        });
+        tape::record_rule(
+            "Cast",
+            &[x],
+            &out,
+            [],
+            || x.dtype(),
+            [Some(|g, [], &back| cast(g, back))],
+        );
     }
     Ok(out)
 }
@@ -212,9 +223,14 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
 /// The same values under a new id; gradients pass straight through.
 pub fn identity(x: &Tensor) -> Result<Tensor> {
     let out = x.with_fresh_id();
-    tape::record("Identity", &[x], &[&out], || {
-        Box::new(|g, _| Ok(vec![Some(g[0].clone())]))
-    });
+    tape::record_rule(
+        "Identity",
+        &[x],
+        &out,
+        [],
+        || (),
+        [Some(|g, [], _| Ok(g.clone()))],
+    );
     Ok(out)
 }
 
@@ -351,19 +367,18 @@ pub fn strided_slice(x: &Tensor, spec: &[AxisSlice]) -> Result<Tensor> {
         .slice_each_axis(|ax| spec[ax.axis.index()].to_ndarray())
         .to_owned()
         .into_shared()));
-    tape::record(op, &[x], &[&out], || {
-        let (in_shape, spec) = (x.shape().to_vec(), spec.to_vec());
-        Box::new(move |g, _| {
-            let g = &g[0];
+    let ctx = || (x.shape().to_vec(), spec.to_vec());
+    tape::record_rule(
+        op,
+        &[x],
+        &out,
+        [],
+        ctx,
+        [Some(|g, [], (in_shape, spec)| {
             let lead = lead(g, spec.len());
-            Ok(vec![Some(slice_grad(
-                g,
-                &with_lead(lead, &in_shape),
-                &lead_spec(lead, &spec),
-                0.0,
-            )?)])
-        })
-    });
+            slice_grad(g, &with_lead(lead, in_shape), &lead_spec(lead, spec), 0.0)
+        })],
+    );
     Ok(out)
 }
 
@@ -389,14 +404,17 @@ pub fn slice_grad(x: &Tensor, shape: &[usize], spec: &[AxisSlice], fill: f64) ->
         (Data::Bool(b), Data::Bool(a)) => Data::Bool(place(b, a, spec)),
         _ => unreachable!("base has x's dtype"),
     });
-    tape::record(op, &[x], &[&out], || {
-        let spec = spec.to_vec();
-        Box::new(move |g, _| {
-            let g = &g[0];
-            let lead = lead(g, spec.len());
-            Ok(vec![Some(strided_slice(g, &lead_spec(lead, &spec))?)])
-        })
-    });
+    let ctx = || spec.to_vec();
+    tape::record_rule(
+        op,
+        &[x],
+        &out,
+        [],
+        ctx,
+        [Some(|g, [], spec| {
+            strided_slice(g, &lead_spec(lead(g, spec.len()), spec))
+        })],
+    );
     Ok(out)
 }
 
@@ -512,35 +530,27 @@ pub fn concat(xs: &[Tensor], axis: i64) -> Result<Tensor> {
         Data::I64(_) => join!(I64),
         Data::Bool(_) => join!(Bool),
     });
-    let refs: Vec<&Tensor> = xs.iter().collect();
-    tape::record(op, &refs, &[&out], || {
-        let shapes: Vec<Vec<usize>> = xs.iter().map(|x| x.shape().to_vec()).collect();
-        Box::new(move |g, need| {
-            let g = &g[0];
-            let lead = lead(g, shapes[0].len()).to_vec();
-            let mut at = 0;
-            let mut grads = Vec::with_capacity(shapes.len());
-            for (s, &want) in shapes.iter().zip(need) {
-                let piece = s
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &d)| {
-                        if i == ax {
-                            AxisSlice::range(at, d)
-                        } else {
-                            AxisSlice::full(d)
-                        }
-                    })
-                    .collect::<Vec<_>>();
-                at += s[ax];
-                grads.push(if want {
-                    Some(strided_slice(g, &lead_spec(&lead, &piece))?)
+    // input i's gradient is its slab of g along the joined axis
+    let ctx = || {
+        (
+            xs.iter().map(|x| x.shape().to_vec()).collect::<Vec<_>>(),
+            ax,
+        )
+    };
+    tape::record_each(op, xs, &out, [], ctx, |i, g, [], (shapes, ax)| {
+        let at: usize = shapes[..i].iter().map(|s| s[*ax]).sum();
+        let piece: Vec<AxisSlice> = shapes[i]
+            .iter()
+            .enumerate()
+            .map(|(k, &d)| {
+                if k == *ax {
+                    AxisSlice::range(at, d)
                 } else {
-                    None
-                });
-            }
-            Ok(grads)
-        })
+                    AxisSlice::full(d)
+                }
+            })
+            .collect();
+        strided_slice(g, &lead_spec(lead(g, shapes[i].len()), &piece))
     });
     Ok(out)
 }

@@ -181,32 +181,13 @@ macro_rules! unary_op {
 
     (@record $tf:literal, $x:ident, $y:ident, [nondiff]) => {};
     (@record $tf:literal, $x:ident, $y:ident, [$g:ident: $vjp:expr]) => {
-        tape::record($tf, &[$x], &[&$y], || {
-            Box::new(move |grads, _| {
-                let $g = &grads[0];
-                Ok(vec![Some($vjp?)])
-            })
-        })
+        tape::record_rule($tf, &[$x], &$y, [], || (), [Some(|$g, [], _| $vjp)])
     };
     (@record $tf:literal, $x:ident, $y:ident, [$g:ident, in $sx:ident: $vjp:expr]) => {
-        tape::record($tf, &[$x], &[&$y], || {
-            let $sx = $x.clone();
-            Box::new(move |grads, _| {
-                let $g = &grads[0];
-                let $sx = &$sx;
-                Ok(vec![Some($vjp?)])
-            })
-        })
+        tape::record_rule($tf, &[$x], &$y, [$x], || (), [Some(|$g, [$sx], _| $vjp)])
     };
     (@record $tf:literal, $x:ident, $y:ident, [$g:ident, out $sy:ident: $vjp:expr]) => {
-        tape::record($tf, &[$x], &[&$y], || {
-            let $sy = $y.clone();
-            Box::new(move |grads, _| {
-                let $g = &grads[0];
-                let $sy = &$sy;
-                Ok(vec![Some($vjp?)])
-            })
-        })
+        tape::record_rule($tf, &[$x], &$y, [&$y], || (), [Some(|$g, [$sy], _| $vjp)])
     };
 }
 

@@ -8,12 +8,13 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::convert::to_tensor;
+use super::run;
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
 use crate::dtype::DType;
-use crate::error::{Error, Result};
-use crate::ops;
-use crate::tape::{self, Accumulator, Suspended, Tape, Unconnected};
+use crate::error::Error;
+use crate::grad::{self, Unconnected};
+use crate::tape::{self, Accumulator, Suspended, Tape};
 use crate::tensor::{Tensor, TensorMeta};
 
 #[pyclass(frozen, name = "Tape", module = "tapegrad._core")]
@@ -35,24 +36,21 @@ fn meta_of(obj: &Bound<'_, PyAny>) -> PyResult<TensorMeta> {
     )))
 }
 
+/// A gradient target: a tensor (or anything convertible), or a variable,
+/// which stands for itself (d v / d v is ones).
+fn target_meta(obj: &Bound<'_, PyAny>) -> PyResult<TensorMeta> {
+    match obj.cast::<PyVariable>() {
+        Ok(v) => Ok(v.get().handle_meta()),
+        Err(_) => Ok(to_tensor(obj, None)?.meta()),
+    }
+}
+
 fn unconnected(zero: bool) -> Unconnected {
     if zero {
         Unconnected::Zero
     } else {
         Unconnected::None
     }
-}
-
-/// Rows `start..start + count` of the n×n identity, shaped `[count] ++ shape`.
-fn identity_rows(dtype: DType, shape: &[usize], start: usize, count: usize) -> Result<Tensor> {
-    let n: usize = shape.iter().product();
-    let mut seed_shape = vec![count];
-    seed_shape.extend_from_slice(shape);
-    let mut v = vec![0.0f64; count * n];
-    for i in 0..count {
-        v[i * n + start + i] = 1.0;
-    }
-    ops::cast(&Tensor::from_vec(&seed_shape, v)?, dtype)
 }
 
 type MetaTuple = (u64, &'static str, Vec<usize>);
@@ -163,31 +161,21 @@ impl PyTape {
     ) -> PyResult<Vec<Option<PyTensor>>> {
         let mut pairs: Vec<(TensorMeta, Tensor)> = Vec::with_capacity(targets.len());
         for (i, target) in targets.iter().enumerate() {
-            let t = match target.cast::<PyVariable>() {
-                Ok(v) => v.get().handle_meta(),
-                Err(_) => to_tensor(target, None)?.meta(),
+            let t = target_meta(target)?;
+            let given = match seeds.get(i) {
+                Some(Some(s)) => Some(to_tensor(s, Some(t.dtype))?),
+                _ => None,
             };
-            let seed = match seeds.get(i) {
-                Some(Some(s)) => {
-                    let s = to_tensor(s, Some(t.dtype))?;
-                    // TF silently mis-shapes gradients here; we refuse.
-                    if s.shape() != t.shape.as_slice() {
-                        return Err(PyValueError::new_err(format!(
-                            "output_gradients[{i}] has shape {:?} but its target has shape {:?}",
-                            s.shape(),
-                            t.shape
-                        )));
-                    }
-                    s
-                }
-                _ => ops::ones(t.dtype, &t.shape)?,
-            };
+            let seed = grad::output_gradient(i, &t, given)?;
             pairs.push((t, seed));
         }
         let sources = sources.iter().map(meta_of).collect::<PyResult<Vec<_>>>()?;
         let nodes = self.tape.take_nodes();
         let unconnected = unconnected(zero_unconnected);
-        let grads = py.detach(|| tape::gradient(nodes, &pairs, &sources, unconnected, &[]))?;
+        let work = grad::work(&nodes, 1);
+        let grads = run(py, work, || {
+            grad::gradient(nodes, &pairs, &sources, unconnected, &[])
+        })?;
         Ok(grads.into_iter().map(|g| g.map(PyTensor::new)).collect())
     }
 
@@ -203,14 +191,14 @@ impl PyTape {
         zero_unconnected: bool,
         chunk: Option<usize>,
     ) -> PyResult<Vec<Option<PyTensor>>> {
-        let t = match target.cast::<PyVariable>() {
-            Ok(v) => v.get().handle_meta(),
-            Err(_) => to_tensor(target, None)?.meta(),
-        };
+        let t = target_meta(target)?;
         let sources = sources.iter().map(meta_of).collect::<PyResult<Vec<_>>>()?;
         let nodes = self.tape.take_nodes();
         let unconnected = unconnected(zero_unconnected);
-        let out = py.detach(|| jacobian(nodes, &t, &sources, unconnected, chunk))?;
+        let work = grad::work(&nodes, t.shape.iter().product());
+        let out = run(py, work, || {
+            grad::jacobian(nodes, &t, &sources, unconnected, chunk)
+        })?;
         Ok(out.into_iter().map(|g| g.map(PyTensor::new)).collect())
     }
 
@@ -229,110 +217,12 @@ impl PyTape {
         let s = meta_of(source)?;
         let nodes = self.tape.take_nodes();
         let unconnected = unconnected(zero_unconnected);
-        let out = py.detach(|| batch_jacobian(nodes, &t, &s, unconnected))?;
+        let work = grad::work(&nodes, t.shape.iter().skip(1).product());
+        let out = run(py, work, || {
+            grad::batch_jacobian(nodes, &t, &s, unconnected)
+        })?;
         Ok(out.map(PyTensor::new))
     }
-}
-
-/// Cap on the elements of one batch of identity rows (and of the gradients
-/// it produces): bigger jacobians are computed in chunks of rows.
-const JACOBIAN_CHUNK_ELEMENTS: usize = 1 << 24;
-
-fn jacobian(
-    nodes: Vec<Arc<tape::Node>>,
-    t: &TensorMeta,
-    sources: &[TensorMeta],
-    unconnected: Unconnected,
-    chunk: Option<usize>,
-) -> Result<Vec<Option<Tensor>>> {
-    let n: usize = t.shape.iter().product();
-    let widest = sources
-        .iter()
-        .map(|s| s.shape.iter().product::<usize>())
-        .max()
-        .unwrap_or(0)
-        .max(n)
-        .max(1);
-    let chunk = chunk
-        .unwrap_or(JACOBIAN_CHUNK_ELEMENTS / widest)
-        .clamp(1, n.max(1));
-    let mut parts: Vec<Vec<Option<Tensor>>> = Vec::new();
-    if t.dtype.is_float() {
-        let mut start = 0;
-        while start < n {
-            let count = chunk.min(n - start);
-            let seed = identity_rows(t.dtype, &t.shape, start, count)?;
-            parts.push(tape::gradient(
-                nodes.clone(),
-                &[(t.clone(), seed)],
-                sources,
-                Unconnected::None,
-                &[count],
-            )?);
-            start += count;
-        }
-    }
-    sources
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let mut shape = t.shape.clone();
-            shape.extend_from_slice(&s.shape);
-            let rows: Vec<Tensor> = parts.iter().filter_map(|p| p[i].clone()).collect();
-            if rows.is_empty() || rows.len() != parts.len() || !s.dtype.is_float() {
-                return match unconnected {
-                    Unconnected::Zero => ops::zeros(s.dtype, &shape).map(Some),
-                    Unconnected::None => Ok(None),
-                };
-            }
-            let stacked = if rows.len() == 1 {
-                rows[0].clone()
-            } else {
-                ops::concat(&rows, 0)?
-            };
-            ops::reshape_to(&stacked, &shape).map(Some)
-        })
-        .collect()
-}
-
-fn batch_jacobian(
-    nodes: Vec<Arc<tape::Node>>,
-    t: &TensorMeta,
-    s: &TensorMeta,
-    unconnected: Unconnected,
-) -> Result<Option<Tensor>> {
-    let per_example: usize = t.shape[1..].iter().product();
-    let mut out_shape = t.shape.clone();
-    out_shape.extend_from_slice(&s.shape[1..]);
-    let missing = || match unconnected {
-        Unconnected::Zero => ops::zeros(s.dtype, &out_shape).map(Some),
-        Unconnected::None => Ok(None),
-    };
-    if !t.dtype.is_float() || !s.dtype.is_float() {
-        return missing();
-    }
-    // Cotangent j selects output element j of every example at once: the
-    // examples are independent, so each gets its own row of the jacobian.
-    let rows = identity_rows(t.dtype, &t.shape[1..], 0, per_example)?; // [Y, y...]
-    let mut rows_shape = vec![per_example, 1];
-    rows_shape.extend_from_slice(&t.shape[1..]);
-    let mut seed_shape = vec![per_example];
-    seed_shape.extend_from_slice(&t.shape);
-    let seed = ops::broadcast_to(&ops::reshape_to(&rows, &rows_shape)?, &seed_shape)?;
-    let g = tape::gradient(
-        nodes,
-        &[(t.clone(), seed)],
-        std::slice::from_ref(s),
-        Unconnected::None,
-        &[per_example],
-    )?;
-    let Some(g) = g.into_iter().next().flatten() else {
-        return missing();
-    };
-    // [Y, b, x...] → [b, Y, x...] → [b, y..., x...]
-    let mut perm: Vec<i64> = (0..g.rank() as i64).collect();
-    perm.swap(0, 1);
-    ops::reshape_to(&ops::transpose(&g, Some(&perm))?, &out_shape).map(Some)
 }
 
 /// The Rust half of `tapegrad.autodiff.ForwardAccumulator`.
@@ -346,7 +236,7 @@ impl PyForwardAccumulator {
     #[new]
     fn new() -> Self {
         PyForwardAccumulator {
-            acc: Accumulator::new(),
+            acc: grad::accumulator(),
         }
     }
 
@@ -431,7 +321,7 @@ pub fn record_custom(
     let dtypes: Vec<DType> = metas.iter().map(|m| m.dtype).collect();
     tape::record_foreign("CustomGradient", &metas, &out_refs, move || {
         let vjp = Arc::new(vjp);
-        Box::new(move |grads, _| {
+        move |grads: &[Tensor]| {
             Python::attach(|py| -> PyResult<Vec<Option<Tensor>>> {
                 let gs: Vec<PyTensor> = grads.iter().cloned().map(PyTensor::new).collect();
                 let out = vjp.bind(py).call1((gs,))?;
@@ -449,7 +339,7 @@ pub fn record_custom(
                     .collect()
             })
             .map_err(|e| Error::Foreign(Arc::new(e)))
-        })
+        }
     });
     Ok(())
 }

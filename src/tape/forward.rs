@@ -1,39 +1,57 @@
-//! Forward mode (`ForwardAccumulator`): tangents pushed through each op as
-//! it runs. There are no separate JVP rules: an op's VJP `u ↦ Jᵀu` is linear
-//! in `u`, so `J·t` is the gradient of `⟨Jᵀu, t⟩` with respect to `u`, taken
-//! on a private tape. Every VJP is differentiable, so every op gets a JVP.
+//! Forward accumulators (`ForwardAccumulator`): the tangents each one tracks.
+//! Pushing a tangent through a recorded node is differentiation, which lives
+//! above the ops (`crate::grad::forward`); an accumulator is created with that
+//! function and the recording path calls it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{
-    Node, Recorder, Tape, Unconnected, gradient, is_on_stack, pop_recorder, push_recorder,
-};
+use super::{Node, Recorder, is_on_stack, pop_recorder, push_recorder};
 use crate::error::{Error, Result};
-use crate::ops;
 use crate::tensor::{IdMap, Tensor, TensorId};
 
-#[derive(Default)]
+/// The tangent of each output of a node, given the tangent of each input.
+pub type JvpFn = fn(&Node, &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>>;
+
 struct AccState {
     tangents: IdMap<Tensor>,
-    /// The first failure while pushing tangents, reported by `jvp`.
+    /// The first failure while pushing tangents, reported by `take_error`.
     error: Option<Error>,
 }
 
 /// A forward-mode accumulator. Cloning shares it.
-#[derive(Clone, Default)]
-pub struct Accumulator(Arc<Mutex<AccState>>);
+#[derive(Clone)]
+pub struct Accumulator {
+    state: Arc<Mutex<AccState>>,
+    jvp: JvpFn,
+}
 
 impl Accumulator {
-    pub fn new() -> Accumulator {
-        Accumulator::default()
+    /// An accumulator that pushes tangents through each node with `jvp`
+    /// (`crate::grad::accumulator` supplies the real one).
+    pub fn new(jvp: JvpFn) -> Accumulator {
+        Accumulator {
+            state: Arc::new(Mutex::new(AccState {
+                tangents: IdMap::default(),
+                error: None,
+            })),
+            jvp,
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, AccState> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn same(&self, other: &Accumulator) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.state, &other.state)
+    }
+
+    pub(super) fn jvp(
+        &self,
+        node: &Node,
+        tangents: &[Option<Tensor>],
+    ) -> Result<Vec<Option<Tensor>>> {
+        (self.jvp)(node, tangents)
     }
 
     pub fn is_active(&self) -> bool {
@@ -76,51 +94,4 @@ impl Accumulator {
             }
         }
     }
-}
-
-/// The tangent of each output of `node`, given the tangent of each input.
-pub(super) fn jvp(node: &Node, tangents: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-    let us = node
-        .outputs
-        .iter()
-        .map(|m| ops::zeros(m.dtype, &m.shape))
-        .collect::<Result<Vec<_>>>()?;
-    let tape = Tape::new(false, false);
-    tape.push()?;
-    let pairing = (|| {
-        for u in &us {
-            tape.watch(u.id());
-        }
-        let need: Vec<bool> = tangents.iter().map(Option::is_some).collect();
-        let vs = (node.vjp)(&us, &need)?;
-        let mut total: Option<Tensor> = None;
-        for ((v, t), m) in vs.into_iter().zip(tangents).zip(&node.inputs) {
-            let (Some(v), Some(t)) = (v, t) else { continue };
-            let v = ops::sum_to_shape(&v, &m.shape)?;
-            let term = ops::reduce_sum(&v.mul(t)?, None, false)?;
-            total = Some(match total {
-                Some(s) => s.add(&term)?,
-                None => term,
-            });
-        }
-        Ok::<_, Error>(total)
-    })();
-    tape.pop();
-    let Some(total) = pairing? else {
-        return Ok(vec![None; us.len()]);
-    };
-    let seed = ops::ones_like(&total)?;
-    let metas: Vec<_> = us.iter().map(Tensor::meta).collect();
-    let out = gradient(
-        tape.take_nodes(),
-        &[(total.meta(), seed)],
-        &metas,
-        Unconnected::Zero,
-        &[],
-    )?;
-    Ok(out
-        .into_iter()
-        .zip(&node.outputs)
-        .map(|(t, m)| if m.dtype.is_float() { t } else { None })
-        .collect())
 }

@@ -1,39 +1,139 @@
-//! Gradient tapes and forward accumulators: a thread-local stack of active
-//! recorders, what each watches, and the recorded nodes. Recording happens on
-//! the calling thread after an op's kernel; with nothing active it costs one
-//! thread-local read.
+//! Recording: gradient tapes and forward accumulators, a thread-local stack
+//! of active recorders, what each watches, and the recorded nodes. This layer
+//! sits below the ops (they call `record_rule` after their kernel) and never
+//! calls them: differentiating a record (the backward traversal, JVPs,
+//! jacobians) is `crate::grad`, above the ops. With nothing active, recording
+//! costs one thread-local read.
 
-mod backward;
 mod forward;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::error::{Error, Result};
-use crate::tensor::{Buffer, IdSet, Tensor, TensorId, TensorMeta, buffers_cloned_during};
+use crate::tensor::{Buffer, IdSet, Tensor, TensorId, TensorMeta};
 
-pub use backward::{Unconnected, gradient, set_interrupt_hook};
-pub use forward::Accumulator;
+pub use forward::{Accumulator, JvpFn};
 
-/// A VJP rule: given the gradient of every output and which inputs need a
-/// gradient, return one gradient per input. A gradient may carry leading
-/// batch dimensions (`batch ++ out_shape`, see `ops::lead`) and the
-/// broadcast output shape; the traversal sums it back down to each input.
-/// Rules are written with tapegrad ops, so active tapes record them too.
-/// A rule keeps a tensor for its backward pass by cloning it while the
-/// closure is built (inside `make_vjp`): that is what `Tape::inspect` counts.
-pub type Vjp = Box<dyn Fn(&[Tensor], &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+/// A recorded op's backward rule together with the tensors it saved.
+pub trait Vjp: Send + Sync {
+    /// Given the gradient of every output and which inputs need a gradient,
+    /// one gradient per input (`None` where not needed or not defined). A
+    /// gradient may carry leading batch dimensions (`batch ++ out_shape`, see
+    /// `ops::lead`) and the broadcast output shape; the traversal sums it back
+    /// down to each input. Rules are written with tapegrad ops, so active
+    /// tapes record them too.
+    fn vjp(&self, grads: &[Tensor], need: &[bool]) -> Result<Vec<Option<Tensor>>>;
 
-/// One recorded op application.
-pub struct Node {
+    /// The tensors kept alive for the backward pass (what `Tape::inspect`
+    /// counts); `None` for a foreign rule, whose captures Rust cannot see.
+    fn saved(&self) -> Option<&[Tensor]>;
+}
+
+/// One recorded op application. The rule is stored inline (`Node<V>` coerces
+/// to `Node<dyn Vjp>`), so a node is one allocation whatever rule it holds.
+pub struct Node<V: ?Sized + Vjp = dyn Vjp> {
     pub op: &'static str,
     pub inputs: Vec<TensorMeta>,
     pub outputs: Vec<TensorMeta>,
-    pub vjp: Vjp,
-    /// The distinct buffers `vjp` keeps alive; `None` for a foreign (Python)
-    /// rule, whose captures Rust cannot see.
-    pub saved: Option<Vec<Buffer>>,
+    pub rule: V,
+}
+
+/// The gradient of one input: `(cotangent of the output, the tensors the op
+/// saved, the op's non-tensor context) ↦ gradient`. Rules are plain function
+/// pointers (closures that capture nothing), so a rule can only use what the
+/// op declared as saved: anything else fails to compile.
+pub type Rule<C, const N: usize> = fn(&Tensor, &[Tensor; N], &C) -> Result<Tensor>;
+
+/// One rule for every input of an op of any arity (`concat`), told which
+/// input it differentiates.
+pub type EachRule<C, const N: usize> = fn(usize, &Tensor, &[Tensor; N], &C) -> Result<Tensor>;
+
+/// The node payload `record_rule` builds: explicit saves, context and rules.
+struct Rules<C, R, const N: usize> {
+    saved: [Tensor; N],
+    ctx: C,
+    rules: R,
+}
+
+/// How a rule set finds the rule of one input.
+trait RuleSet<C, const N: usize>: Send + Sync {
+    fn apply(
+        &self,
+        input: usize,
+        g: &Tensor,
+        saved: &[Tensor; N],
+        ctx: &C,
+    ) -> Option<Result<Tensor>>;
+}
+
+impl<C, const N: usize, const K: usize> RuleSet<C, N> for [Option<Rule<C, N>>; K] {
+    fn apply(
+        &self,
+        input: usize,
+        g: &Tensor,
+        saved: &[Tensor; N],
+        ctx: &C,
+    ) -> Option<Result<Tensor>> {
+        self.get(input)
+            .copied()
+            .flatten()
+            .map(|rule| rule(g, saved, ctx))
+    }
+}
+
+/// The single rule of `record_each`.
+struct Each<C, const N: usize>(EachRule<C, N>);
+
+impl<C, const N: usize> RuleSet<C, N> for Each<C, N> {
+    fn apply(
+        &self,
+        input: usize,
+        g: &Tensor,
+        saved: &[Tensor; N],
+        ctx: &C,
+    ) -> Option<Result<Tensor>> {
+        Some((self.0)(input, g, saved, ctx))
+    }
+}
+
+impl<C: Send + Sync, R: RuleSet<C, N>, const N: usize> Vjp for Rules<C, R, N> {
+    fn vjp(&self, grads: &[Tensor], need: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        // the framework, not the rule, decides which rules run
+        need.iter()
+            .enumerate()
+            .map(|(i, &want)| match want {
+                true => self
+                    .rules
+                    .apply(i, &grads[0], &self.saved, &self.ctx)
+                    .transpose(),
+                false => Ok(None),
+            })
+            .collect()
+    }
+
+    fn saved(&self) -> Option<&[Tensor]> {
+        Some(&self.saved)
+    }
+}
+
+/// A rule written in another language (a Python custom gradient): it gets
+/// every output's gradient and answers for every input; what it keeps alive
+/// is invisible here.
+struct Foreign<F>(F);
+
+impl<F> Vjp for Foreign<F>
+where
+    F: Fn(&[Tensor]) -> Result<Vec<Option<Tensor>>> + Send + Sync,
+{
+    fn vjp(&self, grads: &[Tensor], _need: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        (self.0)(grads)
+    }
+
+    fn saved(&self) -> Option<&[Tensor]> {
+        None
+    }
 }
 
 /// One recorded node as `Tape::inspect` reports it.
@@ -42,7 +142,7 @@ pub struct NodeView {
     pub op: &'static str,
     pub inputs: Vec<TensorMeta>,
     pub outputs: Vec<TensorMeta>,
-    /// Bytes of the distinct buffers this node's VJP keeps alive (`None`: a
+    /// Bytes of the distinct buffers this node's rule keeps alive (`None`: a
     /// foreign rule, unknown).
     pub saved_bytes: Option<usize>,
 }
@@ -59,6 +159,21 @@ pub struct TapeView {
     /// however many nodes (or inputs of one node) share it.
     pub saved_bytes: usize,
     pub saved_buffers: usize,
+}
+
+/// A long computation over a record (the backward pass) polls this so that
+/// the embedding program can stop it: the Python bindings install a check
+/// for pending signals, which turns Ctrl-C into `KeyboardInterrupt` promptly.
+static INTERRUPT_HOOK: OnceLock<fn() -> Result<()>> = OnceLock::new();
+
+/// Install the interrupt check (once per process; later calls are ignored).
+pub fn set_interrupt_hook(hook: fn() -> Result<()>) {
+    let _ = INTERRUPT_HOOK.set(hook);
+}
+
+/// The installed interrupt check, if any.
+pub fn interrupt_hook() -> Option<fn() -> Result<()>> {
+    INTERRUPT_HOOK.get().copied()
 }
 
 #[derive(Default)]
@@ -257,17 +372,19 @@ impl Tape {
                 }
             }
             produced.extend(node.outputs.iter().map(|m| m.id));
-            if let Some(saved) = &node.saved {
-                for b in saved {
-                    let bytes = all_saved.entry(b.start).or_insert(0);
-                    *bytes = (*bytes).max(b.bytes);
-                }
+            let saved = node
+                .rule
+                .saved()
+                .map(|ts| distinct(ts.iter().map(Tensor::buffer)));
+            for b in saved.iter().flatten() {
+                let bytes = all_saved.entry(b.start).or_insert(0);
+                *bytes = (*bytes).max(b.bytes);
             }
             view.nodes.push(NodeView {
                 op: node.op,
                 inputs: node.inputs.clone(),
                 outputs: node.outputs.clone(),
-                saved_bytes: node.saved.as_ref().map(|s| s.iter().map(|b| b.bytes).sum()),
+                saved_bytes: saved.map(|s| s.iter().map(|b| b.bytes).sum()),
             });
         }
         view.saved_bytes = all_saved.values().sum();
@@ -289,37 +406,87 @@ impl Tape {
     }
 }
 
-/// Record one op application into every active tape that watches one of its
-/// float inputs, and push tangents through it for every active forward
-/// accumulator that has one for an input. `make_vjp` runs at most once, and
-/// only if some recorder needs it.
-pub fn record<F>(op: &'static str, inputs: &[&Tensor], outputs: &[&Tensor], make_vjp: F)
-where
-    F: FnOnce() -> Vjp,
+/// Record one op application (one output) into every active tape that
+/// watches one of its float inputs, and push tangents through it for every
+/// active forward accumulator that has one for an input (autograd's
+/// `defvjp`, with explicit saves).
+///
+/// `saves` are the tensors the rules read, kept in the node (and counted by
+/// `Tape::inspect`); `ctx` builds the op's non-tensor context (shapes, axes,
+/// flags), only if some recorder needs the node; `rules[i]` differentiates
+/// input `i` (`None`: no gradient flows to it) and runs only when that input
+/// needs a gradient. Example, `a * b`:
+/// ```text
+/// tape::record_rule("Mul", &[a, b], &out, [a, b], || (), [
+///     Some(|g, [_, b], _| g.mul(b)),
+///     Some(|g, [a, _], _| g.mul(a)),
+/// ]);
+/// ```
+#[inline]
+pub fn record_rule<I: Input, C, const N: usize, const K: usize>(
+    op: &'static str,
+    inputs: &[I],
+    output: &Tensor,
+    saves: [&Tensor; N],
+    ctx: impl FnOnce() -> C,
+    rules: [Option<Rule<C, N>>; K],
+) where
+    C: Send + Sync + 'static,
 {
-    record_inputs(op, inputs, outputs, make_vjp, false);
+    if !is_recording() {
+        return;
+    }
+    debug_assert_eq!(inputs.len(), K, "{op}: one rule per input");
+    record_node(op, inputs, &[output], || Rules {
+        saved: saves.map(Tensor::clone),
+        ctx: ctx(),
+        rules,
+    });
 }
 
-/// `record` for inputs known only by their metadata: variable handles.
-pub fn record_metas<F>(op: &'static str, inputs: &[TensorMeta], outputs: &[&Tensor], make_vjp: F)
-where
-    F: FnOnce() -> Vjp,
+/// `record_rule` for an op of any arity (`concat`): one rule, told which
+/// input it differentiates, for every input.
+#[inline]
+pub fn record_each<I: Input, C, const N: usize>(
+    op: &'static str,
+    inputs: &[I],
+    output: &Tensor,
+    saves: [&Tensor; N],
+    ctx: impl FnOnce() -> C,
+    rule: EachRule<C, N>,
+) where
+    C: Send + Sync + 'static,
 {
-    record_inputs(op, inputs, outputs, make_vjp, false);
+    if !is_recording() {
+        return;
+    }
+    record_node(op, inputs, &[output], || Rules {
+        saved: saves.map(Tensor::clone),
+        ctx: ctx(),
+        rules: Each(rule),
+    });
 }
 
-/// `record_metas` for a rule written in another language (a Python custom
-/// gradient): what it keeps alive is invisible here, and reported unknown.
-pub fn record_foreign<F>(op: &'static str, inputs: &[TensorMeta], outputs: &[&Tensor], make_vjp: F)
-where
-    F: FnOnce() -> Vjp,
+/// Record a rule written in another language (a Python custom gradient):
+/// `make_rule` builds `grads of every output ↦ gradient of every input`.
+pub fn record_foreign<F, M>(
+    op: &'static str,
+    inputs: &[TensorMeta],
+    outputs: &[&Tensor],
+    make_rule: M,
+) where
+    M: FnOnce() -> F,
+    F: Fn(&[Tensor]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 {
-    record_inputs(op, inputs, outputs, make_vjp, true);
+    if !is_recording() {
+        return;
+    }
+    record_node(op, inputs, outputs, || Foreign(make_rule()));
 }
 
 /// Distinct buffers, by start address (the widest span of each).
-fn distinct(buffers: Vec<Buffer>) -> Vec<Buffer> {
-    let mut out: Vec<Buffer> = Vec::with_capacity(buffers.len());
+fn distinct(buffers: impl Iterator<Item = Buffer>) -> Vec<Buffer> {
+    let mut out: Vec<Buffer> = Vec::new();
     for b in buffers {
         match out.iter_mut().find(|o| o.start == b.start) {
             Some(o) => o.bytes = o.bytes.max(b.bytes),
@@ -329,15 +496,28 @@ fn distinct(buffers: Vec<Buffer>) -> Vec<Buffer> {
     out
 }
 
-/// An op input as recording sees it. Metadata (which copies the shape) is
-/// built only for a node that is actually recorded.
-trait Input {
+/// An op input as recording sees it: a tensor, or a variable handle known by
+/// its metadata. Metadata (which copies the shape) is built only for a node
+/// that is actually recorded.
+pub trait Input {
     fn id(&self) -> TensorId;
     fn is_float(&self) -> bool;
     fn meta(&self) -> TensorMeta;
 }
 
 impl Input for &Tensor {
+    fn id(&self) -> TensorId {
+        Tensor::id(self)
+    }
+    fn is_float(&self) -> bool {
+        self.dtype().is_float()
+    }
+    fn meta(&self) -> TensorMeta {
+        Tensor::meta(self)
+    }
+}
+
+impl Input for Tensor {
     fn id(&self) -> TensorId {
         Tensor::id(self)
     }
@@ -361,30 +541,25 @@ impl Input for TensorMeta {
     }
 }
 
-fn record_inputs<I: Input, F>(
+/// The one recording path: build the node (once, and only if some recorder
+/// needs it) and hand it to every interested recorder.
+fn record_node<I: Input, V: Vjp + 'static>(
     op: &'static str,
     inputs: &[I],
     outputs: &[&Tensor],
-    make_vjp: F,
-    foreign: bool,
-) where
-    F: FnOnce() -> Vjp,
-{
-    if !is_recording() {
-        return;
-    }
-    let mut make_vjp = Some(make_vjp);
+    make_rule: impl FnOnce() -> V,
+) {
+    let mut make_rule = Some(make_rule);
     let mut node: Option<Arc<Node>> = None;
     let mut build = || -> Arc<Node> {
         node.get_or_insert_with(|| {
-            let (vjp, saved) = buffers_cloned_during(make_vjp.take().expect("built once"));
-            Arc::new(Node {
+            let node: Arc<Node> = Arc::new(Node {
                 op,
                 inputs: inputs.iter().map(Input::meta).collect(),
                 outputs: outputs.iter().map(|t| t.meta()).collect(),
-                vjp,
-                saved: (!foreign).then(|| distinct(saved)),
-            })
+                rule: make_rule.take().expect("built once")(),
+            });
+            node
         })
         .clone()
     };
@@ -430,7 +605,7 @@ fn record_inputs<I: Input, F>(
         let node = build();
         // Strict nesting: the JVP computation is seen by the recorders that
         // started before this accumulator, never by it or later ones.
-        let result = with_prefix(pos, || forward::jvp(&node, &tangents));
+        let result = with_prefix(pos, || acc.jvp(&node, &tangents));
         acc.store(outputs, result);
     }
 }
@@ -452,111 +627,12 @@ pub fn record_variable_read(handle: &TensorMeta, trainable: bool, value: &Tensor
             }
         }
     });
-    record_metas(
+    record_rule(
         "ReadVariableOp",
         std::slice::from_ref(handle),
-        &[value],
-        || Box::new(|g, _| Ok(vec![Some(g[0].clone())])),
+        value,
+        [],
+        || (),
+        [Some(|g, [], _| Ok(g.clone()))],
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ops;
-
-    fn f64s(shape: &[usize]) -> Tensor {
-        let n = shape.iter().product();
-        Tensor::from_vec(shape, (0..n).map(|i| i as f64 + 1.0).collect()).unwrap()
-    }
-
-    fn recorded(tape: &Tape) -> Vec<(&'static str, Option<usize>)> {
-        tape.inspect()
-            .nodes
-            .iter()
-            .map(|n| (n.op, n.saved_bytes))
-            .collect()
-    }
-
-    #[test]
-    fn inspect_counts_each_saved_buffer_once() {
-        let x = f64s(&[3]); // 24 bytes
-        let tape = Tape::new(true, true);
-        tape.push().unwrap();
-        tape.watch(x.id());
-        let sq = ops::multiply(&x, &x).unwrap(); // saves x (twice: one buffer)
-        let y = ops::tanh(&sq).unwrap(); // saves its output
-        let r = ops::reshape_to(&y, &[3, 1]).unwrap(); // saves nothing
-        let s = ops::reduce_sum(&r, None, false).unwrap(); // saves nothing
-        let z = ops::multiply(&s, &x).unwrap(); // saves s (8 bytes) and x again
-        tape.pop();
-        assert_eq!(
-            recorded(&tape),
-            [
-                ("Mul", Some(24)),
-                ("Tanh", Some(24)),
-                ("Reshape", Some(0)),
-                ("Sum", Some(0)),
-                ("Mul", Some(32)),
-            ]
-        );
-        let view = tape.inspect();
-        // x, tanh's output and s, each once
-        assert_eq!((view.saved_bytes, view.saved_buffers), (24 + 24 + 8, 3));
-        assert_eq!(view.watched_sources, [x.id()]);
-        let last = view.nodes.last().unwrap();
-        assert_eq!(last.inputs, [s.meta(), x.meta()]);
-        assert_eq!(last.outputs, [z.meta()]);
-    }
-
-    #[test]
-    fn a_view_shares_its_buffer() {
-        let a = f64s(&[2, 3]);
-        let t = ops::transpose(&a, None).unwrap();
-        assert_eq!(a.buffer(), t.buffer());
-        assert_eq!(a.buffer().bytes, 48);
-        let tape = Tape::new(true, true);
-        tape.push().unwrap();
-        tape.watch(a.id());
-        tape.watch(t.id());
-        ops::matmul(&a, &t, false, false).unwrap(); // saves a and its transpose
-        tape.pop();
-        let view = tape.inspect();
-        assert_eq!(view.nodes[0].saved_bytes, Some(48));
-        assert_eq!((view.saved_bytes, view.saved_buffers), (48, 1));
-        assert_eq!(view.watched_sources, [a.id(), t.id()]);
-    }
-
-    #[test]
-    fn clones_are_logged_only_while_listening() {
-        let a = f64s(&[4]);
-        let _outside = a.clone();
-        let ((), inner) = buffers_cloned_during(|| {
-            let _kept = a.clone();
-        });
-        assert_eq!(inner, [a.buffer()]);
-        let _after = a.clone();
-        let ((), nested) = buffers_cloned_during(|| {
-            let ((), deeper) = buffers_cloned_during(|| drop(a.clone()));
-            assert_eq!(deeper.len(), 1);
-        });
-        assert_eq!(
-            nested.len(),
-            1,
-            "the enclosing listener sees inner clones too"
-        );
-    }
-
-    #[test]
-    fn a_non_persistent_tape_hands_its_nodes_over() {
-        let x = f64s(&[2]);
-        let tape = Tape::new(false, true);
-        tape.push().unwrap();
-        tape.watch(x.id());
-        ops::exp(&x).unwrap();
-        tape.pop();
-        assert_eq!(recorded(&tape), [("Exp", Some(16))]);
-        drop(tape.take_nodes());
-        assert_eq!(tape.inspect(), TapeView::default());
-    }
 }

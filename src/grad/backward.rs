@@ -3,24 +3,17 @@
 //! to a broadcast input's shape, accumulation over fan-out, skipping
 //! non-float tensors, unconnected sources, and freeing as early as possible.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Node;
 use crate::error::{Error, Result};
 use crate::ops::{self, with_lead};
+use crate::tape::{self, Node};
 use crate::tensor::{IdMap, IdSet, Tensor, TensorId, TensorMeta};
 
-/// A long backward pass polls this (at most every `INTERRUPT_POLL`) so that
-/// the embedding program can stop it: the Python bindings install a check
-/// for pending signals, which turns Ctrl-C into `KeyboardInterrupt` promptly.
-static INTERRUPT_HOOK: OnceLock<fn() -> Result<()>> = OnceLock::new();
+/// How often a long backward pass polls the embedding program's interrupt
+/// check (`tape::set_interrupt_hook`).
 const INTERRUPT_POLL: Duration = Duration::from_millis(20);
-
-/// Install the interrupt check (once per process; later calls are ignored).
-pub fn set_interrupt_hook(hook: fn() -> Result<()>) {
-    let _ = INTERRUPT_HOOK.set(hook);
-}
 
 /// What an unconnected source gets (TF's `UnconnectedGradients`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +75,7 @@ pub fn gradient(
     // Nodes are dropped as soon as they have run, which frees their saved
     // tensors unless another tape (or a persistent one) still holds them.
     let mut nodes: Vec<Option<Arc<Node>>> = nodes.into_iter().map(Some).collect();
+    let interrupt = tape::interrupt_hook();
     let mut last_poll = Instant::now();
     for i in (0..nodes.len()).rev() {
         let Some(node) = nodes[i].take() else {
@@ -91,7 +85,7 @@ pub fn gradient(
             continue;
         }
         // (the clock is read every 16th node: it costs as much as a small op)
-        if let Some(hook) = INTERRUPT_HOOK.get()
+        if let Some(hook) = interrupt
             && i % 16 == 0
             && last_poll.elapsed() >= INTERRUPT_POLL
         {
@@ -124,7 +118,7 @@ pub fn gradient(
             .iter()
             .map(|m| m.dtype.is_float() && from_source.contains(&m.id))
             .collect();
-        let in_grads = (node.vjp)(&out_grads, &need)?;
+        let in_grads = node.rule.vjp(&out_grads, &need)?;
         drop(out_grads);
         for ((m, g), &want) in node.inputs.iter().zip(in_grads).zip(&need) {
             let (Some(g), true) = (g, want) else { continue };

@@ -1,0 +1,315 @@
+//! Jacobians as batches of cotangents: the rows of an identity matrix pushed
+//! through the backward pass at once (every VJP rule keeps leading batch
+//! dimensions), and the seeding of a plain gradient.
+
+use std::sync::Arc;
+
+use super::backward::{Unconnected, gradient};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::ops;
+use crate::tape::Node;
+use crate::tensor::{Tensor, TensorMeta};
+
+/// Cap on the elements of one batch of identity rows (and of the gradients
+/// it produces): bigger jacobians are computed in chunks of rows.
+pub const JACOBIAN_CHUNK_ELEMENTS: usize = 1 << 24;
+
+/// The seed of target `index` of a gradient: `given` (which must have the
+/// target's shape: TF silently mis-shapes gradients here, we refuse), or ones.
+pub fn output_gradient(index: usize, target: &TensorMeta, given: Option<Tensor>) -> Result<Tensor> {
+    match given {
+        Some(seed) if seed.shape() != target.shape.as_slice() => Err(Error::invalid(
+            "GradientTape.gradient",
+            format!(
+                "output_gradients[{index}] has shape {:?} but its target has shape {:?}",
+                seed.shape(),
+                target.shape
+            ),
+        )),
+        Some(seed) => Ok(seed),
+        None => ops::ones(target.dtype, &target.shape),
+    }
+}
+
+/// Elements a backward pass over `nodes` touches, times `rows` cotangents
+/// pushed at once: a measure of its cost (whether to release the GIL).
+pub fn work(nodes: &[Arc<Node>], rows: usize) -> usize {
+    let per_row: usize = nodes
+        .iter()
+        .flat_map(|n| &n.outputs)
+        .map(|m| m.shape.iter().product::<usize>())
+        .sum();
+    per_row.saturating_mul(rows.max(1))
+}
+
+/// Rows `start..start + count` of the n×n identity, shaped `[count] ++ shape`.
+pub fn identity_rows(dtype: DType, shape: &[usize], start: usize, count: usize) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let mut seed_shape = vec![count];
+    seed_shape.extend_from_slice(shape);
+    let mut v = vec![0.0f64; count * n];
+    for i in 0..count {
+        v[i * n + start + i] = 1.0;
+    }
+    ops::cast(&Tensor::from_vec(&seed_shape, v)?, dtype)
+}
+
+/// d target / d source for every source, shaped `target.shape ++
+/// source.shape`: the rows of the identity are pushed through the backward
+/// pass as one batch of cotangents, `chunk` rows at a time (by default as
+/// many as keep a batch under `JACOBIAN_CHUNK_ELEMENTS`).
+pub fn jacobian(
+    nodes: Vec<Arc<Node>>,
+    target: &TensorMeta,
+    sources: &[TensorMeta],
+    unconnected: Unconnected,
+    chunk: Option<usize>,
+) -> Result<Vec<Option<Tensor>>> {
+    let n: usize = target.shape.iter().product();
+    let widest = sources
+        .iter()
+        .map(|s| s.shape.iter().product::<usize>())
+        .max()
+        .unwrap_or(0)
+        .max(n)
+        .max(1);
+    let chunk = chunk
+        .unwrap_or(JACOBIAN_CHUNK_ELEMENTS / widest)
+        .clamp(1, n.max(1));
+    let mut parts: Vec<Vec<Option<Tensor>>> = Vec::new();
+    if target.dtype.is_float() {
+        let mut start = 0;
+        while start < n {
+            let count = chunk.min(n - start);
+            let seed = identity_rows(target.dtype, &target.shape, start, count)?;
+            parts.push(gradient(
+                nodes.clone(),
+                &[(target.clone(), seed)],
+                sources,
+                Unconnected::None,
+                &[count],
+            )?);
+            start += count;
+        }
+    }
+    sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut shape = target.shape.clone();
+            shape.extend_from_slice(&s.shape);
+            let rows: Vec<Tensor> = parts.iter().filter_map(|p| p[i].clone()).collect();
+            if rows.is_empty() || rows.len() != parts.len() || !s.dtype.is_float() {
+                return match unconnected {
+                    Unconnected::Zero => ops::zeros(s.dtype, &shape).map(Some),
+                    Unconnected::None => Ok(None),
+                };
+            }
+            let stacked = if rows.len() == 1 {
+                rows[0].clone()
+            } else {
+                ops::concat(&rows, 0)?
+            };
+            ops::reshape_to(&stacked, &shape).map(Some)
+        })
+        .collect()
+}
+
+/// Per-example jacobian: `target` is `[b, y...]`, `source` `[b, x...]`, and
+/// example `i` of the target depends only on example `i` of the source; the
+/// result is `[b, y..., x...]`.
+pub fn batch_jacobian(
+    nodes: Vec<Arc<Node>>,
+    target: &TensorMeta,
+    source: &TensorMeta,
+    unconnected: Unconnected,
+) -> Result<Option<Tensor>> {
+    let (t, s) = (target, source);
+    if t.shape.is_empty() || s.shape.is_empty() || t.shape[0] != s.shape[0] {
+        return Err(Error::invalid(
+            "batch_jacobian",
+            format!(
+                "target {:?} and source {:?} need a shared first (batch) dimension",
+                t.shape, s.shape
+            ),
+        ));
+    }
+    let per_example: usize = t.shape[1..].iter().product();
+    let mut out_shape = t.shape.clone();
+    out_shape.extend_from_slice(&s.shape[1..]);
+    let missing = || match unconnected {
+        Unconnected::Zero => ops::zeros(s.dtype, &out_shape).map(Some),
+        Unconnected::None => Ok(None),
+    };
+    if !t.dtype.is_float() || !s.dtype.is_float() {
+        return missing();
+    }
+    // Cotangent j selects output element j of every example at once: the
+    // examples are independent, so each gets its own row of the jacobian.
+    let rows = identity_rows(t.dtype, &t.shape[1..], 0, per_example)?; // [Y, y...]
+    let mut rows_shape = vec![per_example, 1];
+    rows_shape.extend_from_slice(&t.shape[1..]);
+    let mut seed_shape = vec![per_example];
+    seed_shape.extend_from_slice(&t.shape);
+    let seed = ops::broadcast_to(&ops::reshape_to(&rows, &rows_shape)?, &seed_shape)?;
+    let g = gradient(
+        nodes,
+        &[(t.clone(), seed)],
+        std::slice::from_ref(s),
+        Unconnected::None,
+        &[per_example],
+    )?;
+    let Some(g) = g.into_iter().next().flatten() else {
+        return missing();
+    };
+    // [Y, b, x...] → [b, Y, x...] → [b, y..., x...]
+    let mut perm: Vec<i64> = (0..g.rank() as i64).collect();
+    perm.swap(0, 1);
+    ops::reshape_to(&ops::transpose(&g, Some(&perm))?, &out_shape).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tape::Tape;
+
+    fn values(t: &Tensor) -> Vec<f64> {
+        t.array::<f64>().unwrap().iter().copied().collect()
+    }
+
+    fn close(got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-12, "{got:?} vs. {want:?}");
+        }
+    }
+
+    /// y = [x0·x1, sin x0, x1²] at x = (a, b), recorded on a persistent tape.
+    fn small_function(a: f64, b: f64) -> (Tape, Tensor, Tensor) {
+        let x = Tensor::from_vec(&[2], vec![a, b]).unwrap();
+        let tape = Tape::new(true, true);
+        tape.push().unwrap();
+        tape.watch(x.id());
+        let x0 = ops::reshape_to(
+            &ops::strided_slice(&x, &[ops::AxisSlice::range(0, 1)]).unwrap(),
+            &[1],
+        )
+        .unwrap();
+        let x1 = ops::reshape_to(
+            &ops::strided_slice(&x, &[ops::AxisSlice::range(1, 1)]).unwrap(),
+            &[1],
+        )
+        .unwrap();
+        let y = ops::concat(
+            &[
+                x0.mul(&x1).unwrap(),
+                ops::sin(&x0).unwrap(),
+                ops::square(&x1).unwrap(),
+            ],
+            0,
+        )
+        .unwrap();
+        tape.pop();
+        (tape, x, y)
+    }
+
+    #[test]
+    fn jacobian_matches_the_hand_derivatives_in_every_chunking() {
+        let (a, b) = (0.7, -1.3);
+        let (tape, x, y) = small_function(a, b);
+        #[rustfmt::skip]
+        let want = [
+            b,       a,
+            a.cos(), 0.0,
+            0.0,     2.0 * b,
+        ];
+        for chunk in [None, Some(1), Some(2), Some(3), Some(100)] {
+            let j = jacobian(
+                tape.take_nodes(),
+                &y.meta(),
+                &[x.meta()],
+                Unconnected::None,
+                chunk,
+            )
+            .unwrap()
+            .remove(0)
+            .unwrap();
+            assert_eq!(j.shape(), &[3, 2], "chunk {chunk:?}");
+            close(&values(&j), &want);
+        }
+    }
+
+    #[test]
+    fn unconnected_sources_of_a_jacobian() {
+        let (tape, _, y) = small_function(0.1, 0.2);
+        let other = Tensor::from_vec(&[4], vec![0.0f64; 4]).unwrap();
+        let nodes = tape.take_nodes();
+        let none = jacobian(
+            nodes.clone(),
+            &y.meta(),
+            &[other.meta()],
+            Unconnected::None,
+            None,
+        );
+        assert!(none.unwrap()[0].is_none());
+        let zero = jacobian(nodes, &y.meta(), &[other.meta()], Unconnected::Zero, None).unwrap();
+        let zero = zero[0].as_ref().unwrap();
+        assert_eq!(zero.shape(), &[3, 4]);
+        assert!(values(zero).iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn batch_jacobian_gives_one_jacobian_per_example() {
+        // y = tanh(x·W), x [2, 2], W [2, 3]: J[i, j, k] = (1 − y[i, j]²)·W[k, j]
+        let x = Tensor::from_vec(&[2, 2], vec![0.3f64, -0.2, 0.5, 0.9]).unwrap();
+        let w_vals = vec![0.4f64, -0.7, 0.1, 0.2, 0.6, -0.5];
+        let w = Tensor::from_vec(&[2, 3], w_vals.clone()).unwrap();
+        let tape = Tape::new(true, true);
+        tape.push().unwrap();
+        tape.watch(x.id());
+        let y = ops::tanh(&ops::matmul(&x, &w, false, false).unwrap()).unwrap();
+        tape.pop();
+        let y_meta = y.meta();
+        let j = batch_jacobian(tape.take_nodes(), &y_meta, &x.meta(), Unconnected::None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(j.shape(), &[2, 3, 2]);
+        let y = values(&y);
+        let mut want = Vec::new();
+        for i in 0..2 {
+            for jj in 0..3 {
+                for k in 0..2 {
+                    want.push((1.0 - y[i * 3 + jj].powi(2)) * w_vals[k * 3 + jj]);
+                }
+            }
+        }
+        close(&values(&j), &want);
+        // and it is the block diagonal of the full jacobian [2, 3, 2, 2]
+        let full = jacobian(
+            tape.take_nodes(),
+            &y_meta,
+            &[x.meta()],
+            Unconnected::None,
+            None,
+        )
+        .unwrap()
+        .remove(0)
+        .unwrap();
+        let full = values(&full);
+        let blocks: Vec<f64> = (0..2)
+            .flat_map(|i| (0..3).flat_map(move |jj| (0..2).map(move |k| (i, jj, k))))
+            .map(|(i, jj, k)| full[((i * 3 + jj) * 2 + i) * 2 + k])
+            .collect();
+        close(&blocks, &want);
+    }
+
+    #[test]
+    fn a_seed_must_have_its_targets_shape() {
+        let t = Tensor::from_vec(&[2], vec![1.0f64, 2.0]).unwrap().meta();
+        assert_eq!(values(&output_gradient(0, &t, None).unwrap()), [1.0, 1.0]);
+        let bad = Tensor::from_vec(&[3], vec![1.0f64; 3]).unwrap();
+        let err = output_gradient(1, &t, Some(bad)).unwrap_err().to_string();
+        assert!(err.contains("output_gradients[1] has shape [3]"), "{err}");
+    }
+}

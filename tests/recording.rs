@@ -1,0 +1,109 @@
+//! Recording, seen from outside: what a tape holds and what each node saved.
+
+use tapegrad::tape::TapeView;
+use tapegrad::{Tape, Tensor, ops};
+
+fn f64s(shape: &[usize]) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::from_vec(shape, (0..n).map(|i| i as f64 + 1.0).collect()).unwrap()
+}
+
+fn recorded(tape: &Tape) -> Vec<(&'static str, Option<usize>)> {
+    tape.inspect()
+        .nodes
+        .iter()
+        .map(|n| (n.op, n.saved_bytes))
+        .collect()
+}
+
+#[test]
+fn inspect_counts_each_saved_buffer_once() {
+    let x = f64s(&[3]); // 24 bytes
+    let tape = Tape::new(true, true);
+    tape.push().unwrap();
+    tape.watch(x.id());
+    let sq = ops::multiply(&x, &x).unwrap(); // saves x (twice: one buffer)
+    let y = ops::tanh(&sq).unwrap(); // saves its output
+    let r = ops::reshape_to(&y, &[3, 1]).unwrap(); // saves nothing
+    let s = ops::reduce_sum(&r, None, false).unwrap(); // saves nothing
+    let z = ops::multiply(&s, &x).unwrap(); // saves s (8 bytes) and x again
+    tape.pop();
+    assert_eq!(
+        recorded(&tape),
+        [
+            ("Mul", Some(24)),
+            ("Tanh", Some(24)),
+            ("Reshape", Some(0)),
+            ("Sum", Some(0)),
+            ("Mul", Some(32)),
+        ]
+    );
+    let view = tape.inspect();
+    // x, tanh's output and s, each once
+    assert_eq!((view.saved_bytes, view.saved_buffers), (24 + 24 + 8, 3));
+    assert_eq!(view.watched_sources, [x.id()]);
+    let last = view.nodes.last().unwrap();
+    assert_eq!(last.inputs, [s.meta(), x.meta()]);
+    assert_eq!(last.outputs, [z.meta()]);
+}
+
+#[test]
+fn a_view_shares_its_buffer() {
+    let a = f64s(&[2, 3]);
+    let t = ops::transpose(&a, None).unwrap();
+    assert_eq!(a.buffer(), t.buffer());
+    assert_eq!(a.buffer().bytes, 48);
+    let tape = Tape::new(true, true);
+    tape.push().unwrap();
+    tape.watch(a.id());
+    tape.watch(t.id());
+    ops::matmul(&a, &t, false, false).unwrap(); // saves a and its transpose
+    tape.pop();
+    let view = tape.inspect();
+    assert_eq!(view.nodes[0].saved_bytes, Some(48));
+    assert_eq!((view.saved_bytes, view.saved_buffers), (48, 1));
+    assert_eq!(view.watched_sources, [a.id(), t.id()]);
+}
+
+#[test]
+fn a_non_persistent_tape_hands_its_nodes_over() {
+    let x = f64s(&[2]);
+    let tape = Tape::new(false, true);
+    tape.push().unwrap();
+    tape.watch(x.id());
+    ops::exp(&x).unwrap();
+    tape.pop();
+    assert_eq!(recorded(&tape), [("Exp", Some(16))]);
+    drop(tape.take_nodes());
+    assert_eq!(tape.inspect(), TapeView::default());
+}
+
+#[test]
+fn only_the_rules_of_inputs_that_need_a_gradient_run() {
+    let a = f64s(&[2, 2]);
+    let b = f64s(&[2, 2]);
+    let outer = Tape::new(true, true);
+    outer.push().unwrap();
+    let inner = Tape::new(false, true);
+    inner.push().unwrap();
+    inner.watch(a.id());
+    outer.watch(a.id());
+    let y = ops::matmul(&a, &b, false, false).unwrap();
+    inner.pop();
+    let seed = ops::ones_like(&y).unwrap();
+    outer.watch(seed.id());
+    let g = tapegrad::grad::gradient(
+        inner.take_nodes(),
+        &[(y.meta(), seed)],
+        &[a.meta()],
+        tapegrad::Unconnected::None,
+        &[],
+    )
+    .unwrap();
+    outer.pop();
+    assert!(g[0].is_some());
+    // the forward MatMul, then the backward pass: dA = G·Bᵀ only (b is a
+    // constant, so its rule never ran)
+    let ops_seen: Vec<&str> = outer.inspect().nodes.iter().map(|n| n.op).collect();
+    assert_eq!(ops_seen, ["MatMul", "MatMul"]);
+}
