@@ -145,10 +145,6 @@ _os.register_at_fork(after_in_child=_core._after_fork_in_child)
 from . import autodiff, experimental, linalg, math, nn, optimizers, random, types  # noqa: E402
 from ._custom import custom_gradient, recompute_grad  # noqa: E402
 
-# tf.Module, tf.name_scope and tf.keras (the model layer, pure Python)
-from . import keras, module  # noqa: E402
-from .module import Module, name_scope  # noqa: E402
-
 __all__ = [
     "Module",
     "keras",
@@ -275,3 +271,7 @@ __all__ = [
     "where",
     "zeros",
 ]
+
+# tf.Module, tf.name_scope and tf.keras (the model layer, pure Python)
+from . import keras, module  # noqa: E402
+from .module import Module, name_scope  # noqa: E402

@@ -47,7 +47,7 @@ def relu(
     """
     x = _core.convert_to_tensor(x)
     if negative_slope == 0.0 and max_value is None and threshold == 0.0:
-        return nn.relu(x)  # type: ignore[no-any-return]
+        return nn.relu(x)
     if threshold != 0.0:
         out = _core.where(x > threshold, x, negative_slope * (x - threshold))
     elif negative_slope != 0.0:
@@ -56,14 +56,14 @@ def relu(
         out = nn.relu(x)
     if max_value is not None:
         out = _core.ops["minimum"](out, max_value)
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def _op(name: str, doc: str) -> Callable[[Any], Tensor]:
     fn = _core.ops[name]
 
     def activation(x: Any) -> Tensor:
-        return fn(x)  # type: ignore[no-any-return]
+        return fn(x)
 
     activation.__name__ = activation.__qualname__ = name
     activation.__doc__ = doc
@@ -155,7 +155,7 @@ def elu(x: Any, alpha: float = 1.0) -> Tensor:
     """
     x = _core.convert_to_tensor(x)
     if alpha == 1.0:
-        return nn.elu(x)  # type: ignore[no-any-return]
+        return nn.elu(x)
     return _core.where(x > 0, x, alpha * nn.elu(x))
 
 
@@ -186,7 +186,7 @@ def hard_sigmoid(x: Any) -> Tensor:
     >>> print(tf.keras.activations.hard_sigmoid(tf.constant([0.0])))
     tapegrad.Tensor([0.5], shape=(1,), dtype=float32)
     """
-    return nn.relu6(_core.convert_to_tensor(x) + 3.0) / 6.0  # type: ignore[no-any-return]
+    return nn.relu6(_core.convert_to_tensor(x) + 3.0) / 6.0
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:

@@ -94,6 +94,10 @@ class Initializer:
         >>> tf.keras.initializers.Constant.from_config({"value": 2.0}).value
         2.0
         """
+        config = dict(config)
+        for key in ("input_axes", "output_axes"):  # Keras 3.12+'s axes options
+            if config.pop(key, None) is not None:
+                raise NotImplementedError(f"keras.initializers.{cls.__name__}: `{key}`")
         return cls(**config)
 
 
@@ -415,7 +419,8 @@ def get(identifier: Any) -> Initializer | Callable[..., Any] | None:
             )
         return cls.from_config(identifier.get("config", {}))
     if callable(identifier):
-        return identifier
+        function: Callable[..., Any] = identifier
+        return function
     raise ValueError(f"keras.initializers: cannot interpret {identifier!r} as an initializer")
 
 

@@ -192,9 +192,9 @@ def reduce_weighted(values: Tensor, sample_weight: Any, reduction: str | None) -
     if reduction == "sum":
         return total
     if reduction == "mean_with_sample_weight" and weights is not None:
-        return total / _core.reduce_sum(_core.broadcast_to(weights, values.shape))  # type: ignore[no-any-return]
+        return total / _core.reduce_sum(_core.broadcast_to(weights, values.shape))
     count = max(1, math.prod(values.shape))
-    return total / _core.cast(count, values.dtype)  # type: ignore[no-any-return]
+    return total / _core.cast(count, values.dtype)
 
 
 class Loss:

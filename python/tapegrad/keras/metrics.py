@@ -168,7 +168,7 @@ class Mean(Metric):
 
     def result(self) -> Tensor:
         # Keras's divide_no_nan: the total is 0 while the count is 0
-        return self.total.read_value() / _core.ops["maximum"](self.count.read_value(), 1e-30)  # type: ignore[no-any-return]
+        return self.total.read_value() / _core.ops["maximum"](self.count.read_value(), 1e-30)
 
 
 class MeanMetricWrapper(Mean):

@@ -86,7 +86,7 @@ def _as_tensors(value: Any) -> Any:
 
 def _unpack_data(data: Any) -> tuple[Any, Any, Any]:
     if isinstance(data, tuple):
-        return (tuple(data) + (None, None))[:3]  # type: ignore[return-value]
+        return (tuple(data) + (None, None))[:3]
     return data, None, None
 
 
@@ -283,7 +283,7 @@ class Model(Layer):
         terms += list(self.losses)
         if not terms:
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
-        total = terms[0]
+        total: Tensor = terms[0]
         for term in terms[1:]:
             total = total + _core.cast(term, total.dtype)
         return total
@@ -761,7 +761,7 @@ class Functional(Model):
                     f"received {tensor!r}"
                 )
         self._nodes = _topological_nodes(_nest.flatten(outputs), flat_inputs)
-        layers: list[Layer] = [t._input_layer for t in flat_inputs]  # type: ignore[attr-defined]
+        layers: list[Layer] = [t._input_layer for t in flat_inputs]
         for node in self._nodes:
             if all(node.layer is not layer for layer in layers):
                 layers.append(node.layer)
@@ -1025,7 +1025,8 @@ def load_model(
     """
     from . import saving
 
-    return saving.load_model(filepath, custom_objects=custom_objects, compile=compile)
+    model: Model = saving.load_model(filepath, custom_objects=custom_objects, compile=compile)
+    return model
 
 
 def clone_model(model: Model) -> Model:

@@ -15,13 +15,15 @@ layers). Needs ``h5py``.
 >>> model.save_weights(path)
 >>> clone = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
 >>> clone.load_weights(path)
->>> bool(np.allclose(clone.predict(np.ones((1, 3)), verbose=0), model.predict(np.ones((1, 3)), verbose=0)))
+>>> x = np.ones((1, 3))
+>>> bool(np.allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0)))
 True
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib
 import inspect
 import io
 import json
@@ -51,7 +53,7 @@ KERAS_VERSION = "3.15.1"
 
 def _h5py() -> Any:
     try:
-        import h5py
+        h5py = importlib.import_module("h5py")
     except ImportError as error:  # pragma: no cover - h5py is a dependency
         raise ImportError("Saving and loading Keras files needs h5py: pip install h5py") from error
     return h5py

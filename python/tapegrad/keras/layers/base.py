@@ -428,7 +428,7 @@ class Layer:
 
     # --- building and calling ----------------------------------------------
 
-    def build(self, input_shape: Any = None) -> None:
+    def build(self, input_shape: Any) -> None:
         """Create the weights for inputs of ``input_shape`` (the default
         creates none).
 

@@ -23,7 +23,7 @@ def _normalize(
     shift = -mean * inv
     if beta is not None:
         shift = shift + beta
-    return x * inv + shift  # type: ignore[no-any-return]
+    return x * inv + shift
 
 
 class BatchNormalization(Layer):

