@@ -78,6 +78,12 @@ def test_losses_match_keras(key, reduction):
     )
 
 
+def test_losses_compute_in_their_dtype():
+    y64 = np.ones((2, 2))
+    assert keras.losses.MeanSquaredError()(y64, y64 * 2).dtype == tf.float32  # floatx
+    assert keras.losses.MeanSquaredError(dtype="float64")(y64, y64).dtype == tf.float64
+
+
 def test_loss_functions_are_per_sample():
     y = np.array([[1.0, 2.0], [3.0, 5.0]], dtype="float32")
     np.testing.assert_allclose(keras.losses.mean_squared_error(y, y * 0).numpy(), [2.5, 17.0])
@@ -93,10 +99,10 @@ def test_loss_gradients_float64():
     logits = rng.standard_normal((4, 3))
     onehot = np.eye(3)[[0, 2, 1, 1]]
     targets = rng.standard_normal((4, 3))
-    cce = keras.losses.CategoricalCrossentropy(from_logits=True)
-    huber = keras.losses.Huber(delta=0.5)
-    bce = keras.losses.BinaryCrossentropy(from_logits=True)
-    mse = keras.losses.MeanSquaredError(reduction="sum")
+    cce = keras.losses.CategoricalCrossentropy(from_logits=True, dtype="float64")
+    huber = keras.losses.Huber(delta=0.5, dtype="float64")
+    bce = keras.losses.BinaryCrossentropy(from_logits=True, dtype="float64")
+    mse = keras.losses.MeanSquaredError(reduction="sum", dtype="float64")
     for fn in (
         lambda t: cce(tf.constant(onehot), t),
         lambda t: bce(tf.constant((targets > 0) * 1.0), t),

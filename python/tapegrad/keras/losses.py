@@ -222,14 +222,23 @@ class Loss:
             )
         self.name = name or backend.snake_case(type(self).__name__)
         self.reduction = "sum_over_batch_size" if reduction == "mean" else reduction
-        self.dtype = dtype
+        # Keras computes losses in this dtype (floatx by default): float
+        # inputs are cast to it
+        self.dtype = backend.standardize_dtype(dtype)
 
     def call(self, y_true: Any, y_pred: Any) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not define call()")
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        y_true, y_pred = self._convert(y_true), self._convert(y_pred)
         values = self.call(y_true, y_pred)
         return reduce_weighted(values, sample_weight, self.reduction)
+
+    def _convert(self, value: Any) -> Tensor:
+        tensor = _core.convert_to_tensor(value)
+        if tensor.dtype in (dtypes.float32, dtypes.float64) and tensor.dtype.name != self.dtype:
+            tensor = _core.cast(tensor, self.dtype)
+        return tensor
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments.
@@ -265,9 +274,10 @@ class LossFunctionWrapper(Loss):
         fn: Callable[..., Tensor],
         name: str | None = None,
         reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(name=name or fn.__name__, reduction=reduction)
+        super().__init__(name=name or fn.__name__, reduction=reduction, dtype=dtype)
         self.fn = fn
         self._fn_kwargs = kwargs
 
@@ -292,7 +302,7 @@ class MeanSquaredError(LossFunctionWrapper):
         name: str = "mean_squared_error",
         dtype: Any = None,
     ) -> None:
-        super().__init__(mean_squared_error, name=name, reduction=reduction)
+        super().__init__(mean_squared_error, name=name, reduction=reduction, dtype=dtype)
 
 
 class MeanAbsoluteError(LossFunctionWrapper):
@@ -309,7 +319,7 @@ class MeanAbsoluteError(LossFunctionWrapper):
         name: str = "mean_absolute_error",
         dtype: Any = None,
     ) -> None:
-        super().__init__(mean_absolute_error, name=name, reduction=reduction)
+        super().__init__(mean_absolute_error, name=name, reduction=reduction, dtype=dtype)
 
 
 class Huber(LossFunctionWrapper):
@@ -327,7 +337,7 @@ class Huber(LossFunctionWrapper):
         name: str = "huber_loss",
         dtype: Any = None,
     ) -> None:
-        super().__init__(huber, name=name, reduction=reduction, delta=delta)
+        super().__init__(huber, name=name, reduction=reduction, dtype=dtype, delta=delta)
         self.delta = delta
 
 
@@ -353,6 +363,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
             categorical_crossentropy,
             name=name,
             reduction=reduction,
+            dtype=dtype,
             from_logits=from_logits,
             label_smoothing=label_smoothing,
             axis=axis,
@@ -381,6 +392,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
             sparse_categorical_crossentropy,
             name=name,
             reduction=reduction,
+            dtype=dtype,
             from_logits=from_logits,
             ignore_class=ignore_class,
         )
@@ -408,6 +420,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
             binary_crossentropy,
             name=name,
             reduction=reduction,
+            dtype=dtype,
             from_logits=from_logits,
             label_smoothing=label_smoothing,
             axis=axis,

@@ -124,6 +124,24 @@ class Layer:
 
     _SKIP_TRACKING = frozenset(("_inbound_nodes", "_call_signature_parameters", "_history"))
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            # Keras: a layer is built once its build() returns, called by
+            # __call__ or by the user
+            def build_and_mark(self: Layer, input_shape: Any = None) -> None:
+                build(self, input_shape)
+                self.built = True
+                if self._build_shapes is None:
+                    self._build_shapes = input_shape
+
+            build_and_mark._marks_built = True  # type: ignore[attr-defined]
+            build_and_mark.__doc__ = build.__doc__
+            build_and_mark.__name__ = "build"
+            build_and_mark.__qualname__ = build.__qualname__
+            cls.build = build_and_mark  # type: ignore[method-assign]
+
     def __init__(
         self,
         trainable: bool = True,
