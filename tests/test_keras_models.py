@@ -48,6 +48,13 @@ def test_sequential_weight_paths_layers_and_summary(capsys):
     assert "│ batch_normalization             │ (None, 3)              │            12 │" in out
     assert "│ (BatchNormalization)            │                        │               │" in out
     assert " Total params: 35 (140.00 B)" in out and " Non-trainable params: 6 (24.00 B)" in out
+    # after training, Keras's optimizer line (the numbers Keras prints for this model)
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+    plain.compile("adam", "mse")
+    plain.fit(np.ones((4, 4)), np.ones((4, 2)), verbose=0)
+    plain.summary()
+    out = capsys.readouterr().out
+    assert " Total params: 71 (288.00 B)" in out and " Optimizer params: 48 (196.00 B)" in out
 
 
 def test_sequential_add_pop_and_lazy_build():
@@ -105,6 +112,8 @@ def test_functional_multiple_inputs_and_outputs():
     np.testing.assert_allclose(z1.numpy(), y1.numpy())
     with pytest.raises(ValueError, match="does not depend on the given inputs"):
         keras.Model(a, out1)
+    with pytest.raises(NotImplementedError, match="layers.Add"):
+        a + a
 
 
 def test_subclassed_model_tracks_layers_in_lists_and_dicts():

@@ -302,7 +302,12 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
         config = _functional_config(layer)
     else:
         config = layer.get_config()
-    module = "keras" if isinstance(layer, (Sequential, Functional)) else "keras.layers"
+    if isinstance(layer, Functional):
+        module = "keras.src.models.functional"  # where Keras 3 looks the class up
+    elif isinstance(layer, Sequential):
+        module = "keras"
+    else:
+        module = "keras.layers"
     cls_name = type(layer).__name__
     out: dict[str, Any] = {
         "module": module,

@@ -70,6 +70,20 @@ def print_summary(model: Any, print_fn: Callable[[str], Any]) -> None:
     n_trainable = int(sum(int(np.prod(w.shape)) for w in trainable))
     n_non = int(sum(int(np.prod(w.shape)) for w in non_trainable))
     total_bytes = _weight_bytes(trainable) + _weight_bytes(non_trainable)
-    print_fn(f" Total params: {n_trainable + n_non} ({_bytes(total_bytes)})")
+    optimizer = getattr(model, "optimizer", None)
+    n_optimizer = optimizer_bytes = 0
+    if optimizer is not None and optimizer.built:
+        # Keras counts the iteration counter (int64), the learning rate
+        # (float32) and every slot of every variable
+        slots = len(optimizer.get_slot_names())
+        variables = optimizer._trainable_variables
+        n_optimizer = 2 + slots * int(sum(int(np.prod(v.shape)) for v in variables))
+        optimizer_bytes = 8 + 4 + slots * _weight_bytes(variables)
+    print_fn(
+        f" Total params: {n_trainable + n_non + n_optimizer} "
+        f"({_bytes(total_bytes + optimizer_bytes)})"
+    )
     print_fn(f" Trainable params: {n_trainable} ({_bytes(_weight_bytes(trainable))})")
     print_fn(f" Non-trainable params: {n_non} ({_bytes(_weight_bytes(non_trainable))})")
+    if n_optimizer:
+        print_fn(f" Optimizer params: {n_optimizer} ({_bytes(optimizer_bytes)})")

@@ -67,6 +67,15 @@ class KerasTensor:
     def __repr__(self) -> str:
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
+    def _no_arithmetic(self, *args: object) -> None:
+        raise NotImplementedError(
+            "tapegrad's functional API has no arithmetic on KerasTensors: use "
+            "keras.layers.Add/Subtract/Multiply or a keras.layers.Lambda"
+        )
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arithmetic
+    __truediv__ = __rtruediv__ = __matmul__ = __rmatmul__ = __neg__ = __pow__ = _no_arithmetic
+
     def __array__(self, *args: object, **kwargs: object) -> None:
         raise TypeError(
             "A KerasTensor is symbolic: it has no value. Use it only as the input of Keras "
