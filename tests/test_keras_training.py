@@ -13,8 +13,6 @@ import pytest
 import tapegrad as tf
 from tapegrad import keras
 
-h5py = pytest.importorskip("h5py")
-
 FIXTURES = Path(__file__).parent / "fixtures" / "keras"
 REF = np.load(FIXTURES / "reference.npz")
 
@@ -293,6 +291,7 @@ def test_early_stopping_restores_best_weights():
 
 
 def test_model_checkpoint_saves_best_only(tmp_path):
+    pytest.importorskip("h5py")
     model = fit_model("sgd")
     path = str(tmp_path / "epoch{epoch:02d}.weights.h5")
     checkpoint = keras.callbacks.ModelCheckpoint(
@@ -379,7 +378,7 @@ def test_small_values_print_in_scientific_notation(capsys):
     assert capsys.readouterr().out.splitlines()[1].endswith("loss: 0.0000e+00 - mae: 0.5000")
 
 
-# --- Keras's files -----------------------------------------------------------------------------
+# --- Keras's files (h5py: the `test` extra installs it) -----------------------------------------------------------------------------
 
 
 def keras_mlp():
@@ -408,6 +407,7 @@ def keras_rnn():
 
 @pytest.mark.parametrize(("name", "make"), [("mlp", keras_mlp), ("rnn", keras_rnn)])
 def test_weights_written_by_keras_load(name, make, tmp_path, recwarn):
+    h5py = pytest.importorskip("h5py")
     model = make()
     model.load_weights(FIXTURES / f"{name}.weights.h5")
     np.testing.assert_allclose(
@@ -432,6 +432,7 @@ def test_weights_written_by_keras_load(name, make, tmp_path, recwarn):
 
 
 def test_keras_archive_written_by_keras_loads(tmp_path):
+    pytest.importorskip("h5py")
     with pytest.warns(UserWarning, match="slot variables"):
         model = keras.models.load_model(FIXTURES / "cnn.keras")
     assert model.name == "cnn" and [layer.name for layer in model.layers] == [
@@ -463,6 +464,7 @@ def test_keras_archive_written_by_keras_loads(tmp_path):
 
 
 def test_load_weights_refuses_a_different_architecture(tmp_path):
+    pytest.importorskip("h5py")
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5), keras.layers.Dense(3)])
     with pytest.raises(ValueError, match="dense"):
         other.load_weights(FIXTURES / "mlp.weights.h5")
@@ -471,6 +473,7 @@ def test_load_weights_refuses_a_different_architecture(tmp_path):
 
 
 def test_subclassed_model_save_and_load_weights(tmp_path):
+    h5py = pytest.importorskip("h5py")
     class Net(keras.Model):
         def __init__(self):
             super().__init__()
