@@ -378,7 +378,7 @@ def test_small_values_print_in_scientific_notation(capsys):
     assert capsys.readouterr().out.splitlines()[1].endswith("loss: 0.0000e+00 - mae: 0.5000")
 
 
-# --- Keras's files (h5py: the `test` extra installs it) -----------------------------------------------------------------------------
+# --- Keras's files (h5py: the `test` extra installs it) ---------------------------------
 
 
 def keras_mlp():
