@@ -172,6 +172,7 @@ class Layer:
                 f"{type(self).__name__}: unrecognized keyword arguments {sorted(kwargs)}"
             )
         self._tracking_ready = False
+        self._scan_cache = None
         self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
         self.trainable = trainable
         self._dtype = backend.standardize_dtype(dtype)
@@ -233,23 +234,75 @@ class Layer:
     def variable_dtype(self) -> str:
         return self._dtype
 
+    # bookkeeping attributes that never hold sublayers or tracked variables
+    _UNTRACKED = frozenset(
+        (
+            "_trainable_variables",
+            "_non_trainable_variables",
+            "_regularizers",
+            "_losses",
+            "_inbound_nodes",
+            "_build_shapes",
+            "_output_shape",
+            "_call_signature_parameters",
+            "_declared_input_shape",
+            "_scan_cache",
+            "_compile_metrics",
+            "_metric_identifiers",
+            "_nodes",
+            "_inputs_struct",
+            "_outputs_struct",
+            "_history",
+        )
+    )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name not in Layer._UNTRACKED and "_scan_cache" in self.__dict__:
+            self.__dict__["_scan_cache"] = None
+
+    def _scan(self) -> tuple[list[Layer], list[Variable]]:
+        """(sublayers, variables held in public attributes): layers in the
+        order their attributes were set, lists/tuples/dicts (by sorted key)
+        looked into; each once. Cached until an attribute is set or a
+        container changes length (``self.blocks.append(...)``)."""
+        cache = self.__dict__.get("_scan_cache")
+        if cache is not None and all(len(c) == n for c, n in cache[2]):
+            return cache[0], cache[1]
+        layers: list[Layer] = []
+        variables: list[Variable] = []
+        containers: list[tuple[Any, int]] = []
+        seen: set[int] = {id(self)}
+
+        def visit(value: Any, public: bool) -> None:
+            if isinstance(value, Layer):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    layers.append(value)
+            elif isinstance(value, Variable):
+                if public and id(value) not in seen:
+                    seen.add(id(value))
+                    variables.append(value)
+            elif isinstance(value, (list, tuple)):
+                containers.append((value, len(value)))
+                for item in value:
+                    visit(item, public)
+            elif isinstance(value, dict):
+                containers.append((value, len(value)))
+                for key in sorted(value, key=str):
+                    visit(value[key], public)
+
+        for key, value in vars(self).items():
+            if key in self._SKIP_TRACKING or key in Layer._UNTRACKED or key.startswith("__"):
+                continue
+            visit(value, not key.startswith("_"))
+        self.__dict__["_scan_cache"] = (layers, variables, containers)
+        return layers, variables
+
     def _sublayers(self) -> Iterator[Layer]:
         """The layers held in attributes (also inside lists, tuples and
         dicts), in the order the attributes were set; each once."""
-        seen: set[int] = set()
-        for key, value in vars(self).items():
-            if key in self._SKIP_TRACKING or key.startswith("__"):
-                continue
-            if isinstance(value, Layer):
-                leaves: list[Any] = [value]
-            elif isinstance(value, (list, tuple, dict)):
-                leaves = _nest.flatten(value)
-            else:
-                continue
-            for leaf in leaves:
-                if isinstance(leaf, Layer) and leaf is not self and id(leaf) not in seen:
-                    seen.add(id(leaf))
-                    yield leaf
+        return iter(self._scan()[0])
 
     @property
     def _layers(self) -> list[Layer]:
@@ -257,19 +310,7 @@ class Layer:
 
     def _attribute_variables(self) -> list[Variable]:
         own = {id(v) for v in self._trainable_variables + self._non_trainable_variables}
-        found: list[Variable] = []
-        for key, value in vars(self).items():
-            if key.startswith("_") and key != "_variables":
-                continue
-            if isinstance(value, (list, tuple, dict)):
-                leaves = _nest.flatten(value)
-            else:
-                leaves = [value]
-            for leaf in leaves:
-                if isinstance(leaf, Variable) and id(leaf) not in own:
-                    own.add(id(leaf))
-                    found.append(leaf)
-        return found
+        return [v for v in self._scan()[1] if id(v) not in own]
 
     @property
     def weights(self) -> list[Variable]:
@@ -485,7 +526,9 @@ class Layer:
     def _convert_input(self, value: Any) -> Any:
         if isinstance(value, (Tensor, Variable)):
             tensor: Tensor | Variable = value
-        elif isinstance(value, (np.ndarray, np.generic, list, float, int)):
+        elif isinstance(value, (np.ndarray, np.generic, list, float, int)) and not isinstance(
+            value, bool
+        ):
             tensor = _core.convert_to_tensor(np.asarray(value))
         else:
             return value
@@ -504,8 +547,20 @@ class Layer:
         flat_inputs = _nest.flatten([args, kwargs])
         if any(isinstance(t, KerasTensor) for t in flat_inputs):
             return self._symbolic_call(args, kwargs)
-        first = _map_structure(self._convert_input, args[0])
-        args = (first, *args[1:])
+        # every positional input, and array/tensor keyword inputs
+        # (initial_state=...), are converted and autocast like Keras's
+        args = tuple(_map_structure(self._convert_input, a) for a in args)
+        first = args[0]
+        for key, value in kwargs.items():
+            if isinstance(value, (np.ndarray, Tensor, Variable, list, tuple)) and key != "mask":
+                kwargs[key] = _map_structure(
+                    lambda v: (
+                        self._convert_input(v)
+                        if isinstance(v, (np.ndarray, Tensor, Variable))
+                        else v
+                    ),
+                    value,
+                )
         if kwargs.get("mask") is not None:
             raise NotImplementedError(f"{type(self).__name__}: masks are not supported by tapegrad")
         kwargs.pop("mask", None)
