@@ -259,3 +259,27 @@ def test_tf_keras_program_runs_unchanged():
         compile(TF_PROGRAM.replace("tf.add_n(model.losses)", "0.0"), "<program>", "exec"), namespace
     )
     assert float(namespace["accuracy"].result()) > 0.9
+
+
+def test_layers_added_after_first_use_are_tracked():
+    class Grow(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.blocks = [keras.layers.Dense(2)]
+
+        def call(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    model = Grow()
+    model(np.ones((1, 2)))
+    assert len(model.weights) == 2
+    model.blocks.append(keras.layers.Dense(3))  # a list mutated in place
+    model(np.ones((1, 2)))
+    assert len(model.weights) == 4
+    model.head = keras.layers.Dense(1)  # a new attribute
+    model.head(np.ones((1, 3)))
+    assert len(model.trainable_variables) == 6
+    model.extra = tf.Variable(1.0, name="extra")  # a variable held directly
+    assert [w.name for w in model.weights][0] == "extra:0"  # own variables come first
