@@ -421,6 +421,11 @@ class Layer:
         >>> w.name, w.numpy()
         ('lyr/w:0', array([0., 0.], dtype=float32))
         """
+        if isinstance(shape, str):
+            raise ValueError(
+                "`name` must be passed as a keyword argument. "
+                f"Received: add_weight('{shape}', ...). Use: add_weight(shape=..., name='{shape}')."
+            )
         if constraint is not None:
             raise NotImplementedError(
                 f"{type(self).__name__}.add_weight: constraints are not supported by tapegrad"
