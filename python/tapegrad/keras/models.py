@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -483,7 +484,6 @@ class Model(Layer):
                     batch_size=validation_batch_size or batch_size,
                     verbose=0,
                     return_dict=True,
-                    _reset_after=False,
                 )
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             all_callbacks.on_epoch_end(epoch, epoch_logs)
@@ -503,7 +503,6 @@ class Model(Layer):
         steps: int | None = None,
         callbacks: Sequence[Callback] | None = None,
         return_dict: bool = False,
-        **kwargs: Any,
     ) -> Any:
         """Loss and metrics over ``(x, y)`` in batches (inference mode):
         the loss alone, ``[loss, *metrics]``, or a dict with ``return_dict``.
@@ -515,9 +514,6 @@ class Model(Layer):
         >>> m.evaluate(np.ones((4, 1)), 2 * np.ones((4, 1)), verbose=0)
         [4.0, 2.0]
         """
-        kwargs.pop("_reset_after", None)
-        if kwargs:
-            raise TypeError(f"Model.evaluate: unexpected arguments {sorted(kwargs)}")
         self._check_compiled("evaluate")
         if steps is not None:
             raise NotImplementedError("Model.evaluate: steps is not supported")
@@ -532,7 +528,7 @@ class Model(Layer):
         callback_list.on_test_begin()
         progbar = ProgbarLogger()
         progbar.set_params({"verbose": verbose, "steps": total_steps})
-        progbar._start = __import__("time").perf_counter()
+        progbar._start = time.perf_counter()
         for step in range(total_steps):
             index = slice(step * batch_size, (step + 1) * batch_size)
             callback_list.on_test_batch_begin(step)
@@ -576,7 +572,7 @@ class Model(Layer):
         total_steps = math.ceil(n / batch_size)
         progbar = ProgbarLogger()
         progbar.set_params({"verbose": verbose, "steps": total_steps})
-        progbar._start = __import__("time").perf_counter()
+        progbar._start = time.perf_counter()
         callback_list = CallbackList(list(callbacks or []))
         callback_list.set_model(self)
         callback_list.on_predict_begin()

@@ -24,12 +24,61 @@ import numpy as np
 
 from ... import _core, _nest, dtypes
 from ..._core import Tensor, Variable
-from ...module import name_scope, scoped_name
+from ...module import _scopes, name_scope, scoped_name
 from .. import backend, initializers, regularizers
 
 __all__ = ["Input", "InputLayer", "KerasTensor", "Layer", "call_context"]
 
 Shape = tuple[int | None, ...]
+
+
+# Bumped whenever any layer's structure may change (an attribute set, a
+# weight added, a tracked list or dict mutated, `trainable` flipped): the
+# cached sublayer/weight lists of every layer are rebuilt after it.
+_structure_version = [0]
+
+
+def _bump() -> None:
+    _structure_version[0] += 1
+
+
+def _mutating(name: str) -> Callable[..., Any]:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(super(type(self), self), name)(*args, **kwargs)
+        _bump()
+        return result
+
+    method.__name__ = name
+    return method
+
+
+class _TrackedList(list):  # type: ignore[type-arg]
+    """A list held by a layer: mutating it invalidates the layer caches
+    (Keras wraps such attributes the same way)."""
+
+    for _name in (
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "remove",
+        "clear",
+        "sort",
+        "reverse",
+        "__setitem__",
+        "__delitem__",
+        "__iadd__",
+    ):
+        locals()[_name] = _mutating(_name)
+    del _name
+
+
+class _TrackedDict(dict):  # type: ignore[type-arg]
+    """A dict held by a layer (see ``_TrackedList``)."""
+
+    for _name in ("__setitem__", "__delitem__", "pop", "popitem", "clear", "update", "setdefault"):
+        locals()[_name] = _mutating(_name)
+    del _name
 
 
 class _CallContext(threading.local):
@@ -212,6 +261,7 @@ class Layer:
     @trainable.setter
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
+        _bump()
         if getattr(self, "_tracking_ready", False):
             for layer in self._sublayers():
                 layer.trainable = value
@@ -247,6 +297,7 @@ class Layer:
             "_call_signature_parameters",
             "_declared_input_shape",
             "_scan_cache",
+            "_weights_cache",
             "_compile_metrics",
             "_metric_identifiers",
             "_nodes",
@@ -257,21 +308,24 @@ class Layer:
     )
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name not in Layer._UNTRACKED:
+            if type(value) is list:
+                value = _TrackedList(value)
+            elif type(value) is dict:
+                value = _TrackedDict(value)
+            _bump()
         object.__setattr__(self, name, value)
-        if name not in Layer._UNTRACKED and "_scan_cache" in self.__dict__:
-            self.__dict__["_scan_cache"] = None
 
     def _scan(self) -> tuple[list[Layer], list[Variable]]:
         """(sublayers, variables held in public attributes): layers in the
         order their attributes were set, lists/tuples/dicts (by sorted key)
-        looked into; each once. Cached until an attribute is set or a
-        container changes length (``self.blocks.append(...)``)."""
+        looked into; each once. Cached until the structure changes."""
         cache = self.__dict__.get("_scan_cache")
-        if cache is not None and all(len(c) == n for c, n in cache[2]):
+        version = _structure_version[0]
+        if cache is not None and cache[2] == version:
             return cache[0], cache[1]
         layers: list[Layer] = []
         variables: list[Variable] = []
-        containers: list[tuple[Any, int]] = []
         seen: set[int] = {id(self)}
 
         def visit(value: Any, public: bool) -> None:
@@ -284,11 +338,9 @@ class Layer:
                     seen.add(id(value))
                     variables.append(value)
             elif isinstance(value, (list, tuple)):
-                containers.append((value, len(value)))
                 for item in value:
                     visit(item, public)
             elif isinstance(value, dict):
-                containers.append((value, len(value)))
                 for key in sorted(value, key=str):
                     visit(value[key], public)
 
@@ -296,7 +348,7 @@ class Layer:
             if key in self._SKIP_TRACKING or key in Layer._UNTRACKED or key.startswith("__"):
                 continue
             visit(value, not key.startswith("_"))
-        self.__dict__["_scan_cache"] = (layers, variables, containers)
+        self.__dict__["_scan_cache"] = (layers, variables, version)
         return layers, variables
 
     def _sublayers(self) -> Iterator[Layer]:
@@ -312,6 +364,37 @@ class Layer:
         own = {id(v) for v in self._trainable_variables + self._non_trainable_variables}
         return [v for v in self._scan()[1] if id(v) not in own]
 
+    def _weight_lists(self) -> tuple[list[Variable], list[Variable]]:
+        """(weights, trainable weights), cached until the structure changes."""
+        cache = self.__dict__.get("_weights_cache")
+        version = _structure_version[0]
+        if cache is not None and cache[2] == version:
+            return cache[0], cache[1]
+        weights: list[Variable] = []
+        seen: set[int] = set()
+        own = self._trainable_variables + self._non_trainable_variables
+        for w in own + self._attribute_variables():
+            if id(w) not in seen:
+                seen.add(id(w))
+                weights.append(w)
+        trainable: list[Variable] = []
+        if self.trainable:
+            trainable = [w for w in weights if w.trainable]
+        trainable_ids = {id(w) for w in trainable}
+        for layer in self._sublayers():
+            sub_weights, sub_trainable = layer._weight_lists()
+            for w in sub_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    weights.append(w)
+            if self.trainable:
+                for w in sub_trainable:
+                    if id(w) not in trainable_ids:
+                        trainable_ids.add(id(w))
+                        trainable.append(w)
+        self.__dict__["_weights_cache"] = (weights, trainable, version)
+        return weights, trainable
+
     @property
     def weights(self) -> list[Variable]:
         """Own weights (trainable first, then non-trainable, each in creation
@@ -323,20 +406,7 @@ class Layer:
         >>> [w.name.split("/")[-1] for w in bn.weights]
         ['gamma:0', 'beta:0', 'moving_mean:0', 'moving_variance:0']
         """
-        out: list[Variable] = []
-        seen: set[int] = set()
-        own = self._trainable_variables + self._non_trainable_variables
-        own += self._attribute_variables()
-        for w in own:
-            if id(w) not in seen:
-                seen.add(id(w))
-                out.append(w)
-        for layer in self._sublayers():
-            for w in layer.weights:
-                if id(w) not in seen:
-                    seen.add(id(w))
-                    out.append(w)
-        return out
+        return list(self._weight_lists()[0])
 
     @property
     def variables(self) -> list[Variable]:
@@ -351,16 +421,7 @@ class Layer:
         >>> d.trainable_weights
         []
         """
-        if not self.trainable:
-            return []
-        out = [w for w in self._trainable_variables + self._attribute_variables() if w.trainable]
-        seen = {id(w) for w in out}
-        for layer in self._sublayers():
-            for w in layer.trainable_weights:
-                if id(w) not in seen:
-                    seen.add(id(w))
-                    out.append(w)
-        return out
+        return list(self._weight_lists()[1])
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
@@ -549,51 +610,67 @@ class Layer:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not args:
             raise TypeError(f"{type(self).__name__}: call() needs the inputs as first argument")
-        flat_inputs = _nest.flatten([args, kwargs])
-        if any(isinstance(t, KerasTensor) for t in flat_inputs):
-            return self._symbolic_call(args, kwargs)
-        # every positional input, and array/tensor keyword inputs
-        # (initial_state=...), are converted and autocast like Keras's
-        args = tuple(_map_structure(self._convert_input, a) for a in args)
         first = args[0]
-        for key, value in kwargs.items():
-            if isinstance(value, (np.ndarray, Tensor, Variable, list, tuple)) and key != "mask":
-                kwargs[key] = _map_structure(
-                    lambda v: (
-                        self._convert_input(v)
-                        if isinstance(v, (np.ndarray, Tensor, Variable))
-                        else v
-                    ),
-                    value,
+        # the common case, one tensor of the layer's dtype, skips the walk
+        simple = (
+            len(args) == 1
+            and type(first) is Tensor
+            and (first.dtype.name == self._dtype or not self.autocast)
+            and all(type(v) is bool or v is None for v in kwargs.values())
+        )
+        if not simple:
+            if any(isinstance(t, KerasTensor) for t in _nest.flatten([args, kwargs])):
+                return self._symbolic_call(args, kwargs)
+            # every positional input, and array/tensor keyword inputs
+            # (initial_state=...), are converted and autocast like Keras's
+            args = tuple(_map_structure(self._convert_input, a) for a in args)
+            first = args[0]
+            for key, value in kwargs.items():
+                if isinstance(value, (np.ndarray, Tensor, Variable, list, tuple)) and key != "mask":
+                    kwargs[key] = _map_structure(
+                        lambda v: (
+                            self._convert_input(v)
+                            if isinstance(v, (np.ndarray, Tensor, Variable))
+                            else v
+                        ),
+                        value,
+                    )
+            if kwargs.get("mask") is not None:
+                raise NotImplementedError(
+                    f"{type(self).__name__}: masks are not supported by tapegrad"
                 )
-        if kwargs.get("mask") is not None:
-            raise NotImplementedError(f"{type(self).__name__}: masks are not supported by tapegrad")
         kwargs.pop("mask", None)
-        outer = call_context.depth == 0
-        saved_training = call_context.training
+        context = call_context
+        outer = context.depth == 0
+        saved_training = context.training
         if "training" in kwargs:
             if kwargs["training"] is not None:
-                call_context.training = bool(kwargs["training"])
+                context.training = bool(kwargs["training"])
             else:
                 kwargs.pop("training")
-        if self._call_has_training and "training" not in kwargs:
-            default = self._call_signature_parameters["training"].default
-            if call_context.training is not None:
-                kwargs["training"] = call_context.training
-            elif default is not inspect.Parameter.empty and default is not None:
-                kwargs["training"] = default
-        elif not self._call_has_training:
+        if self._call_has_training:
+            if "training" not in kwargs:
+                default = self._call_signature_parameters["training"].default
+                if context.training is not None:
+                    kwargs["training"] = context.training
+                elif default is not inspect.Parameter.empty and default is not None:
+                    kwargs["training"] = default
+        else:
             kwargs.pop("training", None)
         if outer:
             self._clear_losses()
-        call_context.depth += 1
+        context.depth += 1
+        # this layer's name scope, entered by hand (the hot path)
+        saved_scope = _scopes.prefix
         try:
-            self._maybe_build(_shape_of(first))
-            with name_scope(self.name):
-                outputs = self.call(*args, **kwargs)
+            if not self.built:
+                self._maybe_build(_shape_of(first))
+            _scopes.prefix = saved_scope + self.name + "/"
+            outputs = self.call(*args, **kwargs)
         finally:
-            call_context.depth -= 1
-            call_context.training = saved_training
+            _scopes.prefix = saved_scope
+            context.depth -= 1
+            context.training = saved_training
         return outputs
 
     def _symbolic_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
