@@ -283,3 +283,23 @@ def test_layers_added_after_first_use_are_tracked():
     assert len(model.trainable_variables) == 6
     model.extra = tf.Variable(1.0, name="extra")  # a variable held directly
     assert [w.name for w in model.weights][0] == "extra:0"  # own variables come first
+
+
+def test_functional_rnn_with_unknown_time_steps():
+    inputs = keras.Input((None, 3))
+    seq = keras.layers.GRU(4, return_sequences=True)(inputs)
+    assert seq.shape == (None, None, 4)
+    pooled = keras.layers.GlobalAveragePooling1D()(seq)
+    model = keras.Model(inputs, keras.layers.Dense(1)(pooled))
+    assert tuple(model(np.ones((2, 7, 3))).shape) == (2, 1)
+    assert tuple(model(np.ones((1, 2, 3))).shape) == (1, 1)
+
+
+def test_lazily_built_sequential_summary_shows_shapes(capsys):
+    model = keras.Sequential([keras.layers.Dense(3, name="first"), keras.layers.Dense(1)])
+    model(np.ones((5, 4)))
+    model.summary()
+    # Keras prints the batch size of the call that built the model
+    assert "│ first (Dense)                   │ (5, 3)                 │            15 │" in (
+        capsys.readouterr().out
+    )

@@ -662,8 +662,9 @@ class Layer:
         context.depth += 1
         # this layer's name scope, entered by hand (the hot path)
         saved_scope = _scopes.prefix
+        first_call = not self.built
         try:
-            if not self.built:
+            if first_call:
                 self._maybe_build(_shape_of(first))
             _scopes.prefix = saved_scope + self.name + "/"
             outputs = self.call(*args, **kwargs)
@@ -671,6 +672,14 @@ class Layer:
             _scopes.prefix = saved_scope
             context.depth -= 1
             context.training = saved_training
+        if first_call and self._output_shape is None:
+            # for summary(): the output shape with the batch size unknown
+            self._output_shape = _map_structure(
+                lambda t: (
+                    (None, *tuple(t.shape)[1:]) if isinstance(t, (Tensor, Variable)) else None
+                ),
+                outputs,
+            )
         return outputs
 
     def _symbolic_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
