@@ -279,9 +279,6 @@ class Module:
 
         return wrapped  # type: ignore[return-value]
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__module__}.{type(self).__name__} object named {self._name!r}>"
-
 
 def _walk(
     module: Module,

@@ -316,53 +316,46 @@ class Layer:
             _bump()
         object.__setattr__(self, name, value)
 
-    def _scan(self) -> tuple[list[Layer], list[Variable]]:
-        """(sublayers, variables held in public attributes): layers in the
-        order their attributes were set, lists/tuples/dicts (by sorted key)
-        looked into; each once. Cached until the structure changes."""
+    def _scan(self) -> list[Layer]:
+        """The sublayers: layers in the order their attributes were set,
+        lists/tuples/dicts (by sorted key) looked into; each once. A bare
+        ``tf.Variable`` attribute is not a weight (Keras 3 does not track it
+        either: use ``add_weight``). Cached until the structure changes."""
         cache = self.__dict__.get("_scan_cache")
         version = _structure_version[0]
-        if cache is not None and cache[2] == version:
-            return cache[0], cache[1]
+        if cache is not None and cache[1] == version:
+            cached: list[Layer] = cache[0]
+            return cached
         layers: list[Layer] = []
-        variables: list[Variable] = []
         seen: set[int] = {id(self)}
 
-        def visit(value: Any, public: bool) -> None:
+        def visit(value: Any) -> None:
             if isinstance(value, Layer):
                 if id(value) not in seen:
                     seen.add(id(value))
                     layers.append(value)
-            elif isinstance(value, Variable):
-                if public and id(value) not in seen:
-                    seen.add(id(value))
-                    variables.append(value)
             elif isinstance(value, (list, tuple)):
                 for item in value:
-                    visit(item, public)
+                    visit(item)
             elif isinstance(value, dict):
                 for key in sorted(value, key=str):
-                    visit(value[key], public)
+                    visit(value[key])
 
         for key, value in vars(self).items():
             if key in self._SKIP_TRACKING or key in Layer._UNTRACKED or key.startswith("__"):
                 continue
-            visit(value, not key.startswith("_"))
-        self.__dict__["_scan_cache"] = (layers, variables, version)
-        return layers, variables
+            visit(value)
+        self.__dict__["_scan_cache"] = (layers, version)
+        return layers
 
     def _sublayers(self) -> Iterator[Layer]:
         """The layers held in attributes (also inside lists, tuples and
         dicts), in the order the attributes were set; each once."""
-        return iter(self._scan()[0])
+        return iter(self._scan())
 
     @property
     def _layers(self) -> list[Layer]:
         return list(self._sublayers())
-
-    def _attribute_variables(self) -> list[Variable]:
-        own = {id(v) for v in self._trainable_variables + self._non_trainable_variables}
-        return [v for v in self._scan()[1] if id(v) not in own]
 
     def _weight_lists(self) -> tuple[list[Variable], list[Variable]]:
         """(weights, trainable weights), cached until the structure changes."""
@@ -373,7 +366,7 @@ class Layer:
         weights: list[Variable] = []
         seen: set[int] = set()
         own = self._trainable_variables + self._non_trainable_variables
-        for w in own + self._attribute_variables():
+        for w in own:
             if id(w) not in seen:
                 seen.add(id(w))
                 weights.append(w)
