@@ -305,3 +305,29 @@ def test_lazily_built_sequential_summary_shows_shapes(capsys):
     assert "│ first (Dense)                   │ (5, 3)                 │            15 │" in (
         capsys.readouterr().out
     )
+
+
+def test_tf_guide_program_matches_tf_output(capsys):
+    """TF's "basic training loops" guide program, verbatim but for the
+    import; TensorFlow 2.21 prints loss 10.6463 every epoch and leaves w, b
+    at 5.0, 0.0 (Keras 3 does not track bare tf.Variable attributes)."""
+    true_w, true_b, num = 3.0, 2.0, 201
+    x = tf.cast(tf.linspace(-2, 2, num), tf.float32)
+    noise = tf.constant(np.random.default_rng(0).normal(size=num).astype("float32"))
+    y = x * true_w + true_b + noise
+
+    class MyModelKeras(tf.keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.w = tf.Variable(5.0)
+            self.b = tf.Variable(0.0)
+
+        def call(self, x):
+            return self.w * x + self.b
+
+    model = MyModelKeras()
+    model.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=0.1), loss=tf.keras.losses.MSE)
+    history = model.fit(x, y, epochs=3, batch_size=1000, verbose=2)
+    np.testing.assert_allclose(history.history["loss"], [10.6463] * 3, rtol=1e-4)
+    assert (float(model.w), float(model.b)) == (5.0, 0.0)
+    assert capsys.readouterr().out.splitlines()[1].endswith("- loss: 10.6463")
