@@ -331,3 +331,11 @@ def test_tf_guide_program_matches_tf_output(capsys):
     np.testing.assert_allclose(history.history["loss"], [10.6463] * 3, rtol=1e-4)
     assert (float(model.w), float(model.b)) == (5.0, 0.0)
     assert capsys.readouterr().out.splitlines()[1].endswith("- loss: 10.6463")
+
+
+def test_missing_keras_features_raise_not_implemented():
+    with pytest.raises(NotImplementedError, match="keras.layers.Conv3D is not implemented"):
+        keras.layers.Conv3D  # noqa: B018
+    with pytest.raises(NotImplementedError, match="keras.datasets"):
+        keras.datasets  # noqa: B018
+    assert not hasattr(keras.losses, "Poisson")  # still an AttributeError for hasattr

@@ -15,6 +15,8 @@ ops and tape (also importable as ``tapegrad.keras``).
 ['accuracy', 'loss']
 """
 
+from typing import NoReturn
+
 from .. import optimizers
 from . import (
     activations,
@@ -52,3 +54,9 @@ __all__ = [
     "saving",
     "utils",
 ]
+
+
+def __getattr__(name: str) -> NoReturn:
+    from ._missing import missing
+
+    missing("keras", name)

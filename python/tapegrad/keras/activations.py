@@ -8,7 +8,7 @@ tapegrad.Tensor([0. 2.], shape=(2,), dtype=float32)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import _core, nn
 from .._core import Tensor
@@ -276,3 +276,9 @@ def serialize(activation: Callable[..., Any]) -> Any:
     raise NotImplementedError(
         f"keras.activations: cannot serialize the custom activation {activation!r}"
     )
+
+
+def __getattr__(name: str) -> NoReturn:
+    from ._missing import missing
+
+    missing("keras.activations", name)

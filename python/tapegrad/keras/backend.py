@@ -4,7 +4,7 @@ stream the initializers and dropout draw from when they have no seed."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -93,3 +93,9 @@ def standardize_dtype(dtype: Any) -> str:
     if name not in ("float32", "float64", "int32", "int64", "bool"):
         raise NotImplementedError(f"keras: dtype {name!r} is not supported by tapegrad")
     return name
+
+
+def __getattr__(name: str) -> NoReturn:
+    from ._missing import missing
+
+    missing("keras.backend", name)

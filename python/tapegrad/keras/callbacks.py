@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -358,3 +358,9 @@ class ModelCheckpoint(Callback):
             self._save(epoch, logs)
         elif self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+
+
+def __getattr__(name: str) -> NoReturn:
+    from ._missing import missing
+
+    missing("keras.callbacks", name)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -441,3 +441,9 @@ def serialize(initializer: Any) -> Any:
             "registered_name": None,
         }
     raise NotImplementedError(f"keras.initializers: cannot serialize {initializer!r}")
+
+
+def __getattr__(name: str) -> NoReturn:
+    from ._missing import missing
+
+    missing("keras.initializers", name)

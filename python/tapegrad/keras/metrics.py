@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import _core, dtypes
 from .._core import Tensor, Variable
@@ -388,3 +388,9 @@ def get(identifier: Any, y_true: Any = None, y_pred: Any = None) -> Metric:
     if callable(identifier):
         return MeanMetricWrapper(identifier, name=getattr(identifier, "__name__", None))
     raise ValueError(f"keras.metrics: cannot interpret {identifier!r} as a metric")
+
+
+def __getattr__(name: str) -> NoReturn:
+    from ._missing import missing
+
+    missing("keras.metrics", name)

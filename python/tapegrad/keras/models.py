@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -1039,3 +1039,9 @@ def clone_model(model: Model) -> Model:
     clone = deserialize_layer(config)
     assert isinstance(clone, Model)
     return clone
+
+
+def __getattr__(name: str) -> NoReturn:
+    from ._missing import missing
+
+    missing("keras.models", name)

@@ -7,7 +7,7 @@ tapegrad.Tensor(0.5, shape=(), dtype=float32)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import _core
 from .._core import Tensor
@@ -155,3 +155,9 @@ def serialize(regularizer: Any) -> Any:
             "registered_name": None,
         }
     raise NotImplementedError(f"keras.regularizers: cannot serialize {regularizer!r}")
+
+
+def __getattr__(name: str) -> NoReturn:
+    from ._missing import missing
+
+    missing("keras.regularizers", name)

@@ -9,7 +9,7 @@ array([[1., 0., 0.],
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -55,3 +55,9 @@ def set_random_seed(seed: int) -> None:
     np.random.seed(seed)
     tf_random.set_seed(seed)
     initializers.reset_global_generator(seed)
+
+
+def __getattr__(name: str) -> NoReturn:
+    from ._missing import missing
+
+    missing("keras.utils", name)

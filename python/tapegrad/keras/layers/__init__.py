@@ -5,6 +5,8 @@
 3
 """
 
+from typing import NoReturn
+
 from .base import Input, InputLayer, KerasTensor, Layer
 from .conv import (
     AveragePooling2D,
@@ -80,3 +82,9 @@ __all__ = [
     "Softmax",
     "Subtract",
 ]
+
+
+def __getattr__(name: str) -> NoReturn:
+    from .._missing import missing
+
+    missing("keras.layers", name)
