@@ -279,15 +279,24 @@ def test_compile_errors():
 def test_early_stopping_restores_best_weights():
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(0.5), "mse")  # diverges: the loss grows
-    start = model.get_weights()
+    snapshots = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append(self.model.get_weights())
+
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
     x = np.linspace(-3, 3, 16).reshape(-1, 1) * 4
-    history = model.fit(x, 2 * x, epochs=20, batch_size=16, verbose=0, callbacks=[stop])
-    assert len(history.history["loss"]) < 20
-    assert stop.stopped_epoch == len(history.history["loss"]) - 1
-    best = int(np.argmin(history.history["loss"]))
-    assert stop.best == pytest.approx(history.history["loss"][best])
-    assert not all(np.allclose(a, b) for a, b in zip(start, model.get_weights(), strict=True))
+    history = model.fit(
+        x, 2 * x, epochs=20, batch_size=16, verbose=0, callbacks=[Snapshot(), stop]
+    )
+    losses = history.history["loss"]
+    assert len(losses) < 20
+    assert stop.stopped_epoch == len(losses) - 1
+    best = int(np.argmin(losses))
+    assert stop.best == pytest.approx(losses[best]) and stop.best_epoch == best
+    for restored, kept in zip(model.get_weights(), snapshots[best], strict=True):
+        np.testing.assert_array_equal(restored, kept)
 
 
 def test_model_checkpoint_saves_best_only(tmp_path):
