@@ -725,9 +725,6 @@ class Model(Layer):
 
         print_summary(self, print_fn or print)
 
-    def get_weights(self) -> list[np.ndarray[Any, Any]]:
-        return super().get_weights()
-
     def get_compile_config(self) -> dict[str, Any] | None:
         if not self.compiled:
             return None

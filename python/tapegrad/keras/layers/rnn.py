@@ -164,10 +164,6 @@ class SimpleRNNCell(_Cell):
         h = self.activation(projected + _core.matmul(states[0], self.recurrent_kernel))
         return h, [h]
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        return config
-
 
 class LSTMCell(_Cell):
     """Long short-term memory: gates ``i, f, o = recurrent_activation(·)``,
