@@ -339,3 +339,24 @@ def test_missing_keras_features_raise_not_implemented():
     with pytest.raises(NotImplementedError, match="keras.datasets"):
         keras.datasets  # noqa: B018
     assert not hasattr(keras.losses, "Poisson")  # still an AttributeError for hasattr
+
+
+def test_functional_layer_order_is_keras_order():
+    """Keras orders a functional model's layers by depth, then by a
+    depth-first walk from the outputs; these orders are what Keras 3.15
+    prints for the same graphs."""
+    x1, x2, unused = (
+        keras.Input((3,), name="x1"),
+        keras.Input((3,), name="x2"),
+        keras.Input((2,), name="u"),
+    )
+    y = keras.layers.Dense(2, name="p")(x2)
+    z = keras.layers.Dense(2, name="q")(x1)
+    model = keras.Model([x1, x2, unused], keras.layers.Add(name="s")([y, z]))
+    assert [layer.name for layer in model.layers] == ["x2", "x1", "p", "q", "u", "s"]
+    i = keras.Input((4,), name="in")
+    a = keras.layers.Dense(4, name="a")(i)
+    c = keras.layers.Dense(4, name="c")(keras.layers.Dense(4, name="b")(a))
+    d = keras.layers.Add(name="d")([c, a])
+    model = keras.Model(i, [d, keras.layers.Dense(2, name="e")(i)])
+    assert [layer.name for layer in model.layers] == ["in", "a", "b", "c", "d", "e"]

@@ -754,11 +754,7 @@ class Functional(Model):
                     f"received {tensor!r}"
                 )
         self._nodes = _topological_nodes(_nest.flatten(outputs), flat_inputs)
-        layers: list[Layer] = [t._input_layer for t in flat_inputs]
-        for node in self._nodes:
-            if all(node.layer is not layer for layer in layers):
-                layers.append(node.layer)
-        self._functional_layers = layers
+        self._functional_layers = _keras_layer_order(flat_inputs, _nest.flatten(outputs))
         self.built = True
 
     @property
@@ -841,6 +837,75 @@ def _topological_nodes(outputs: list[KerasTensor], inputs: list[KerasTensor]) ->
     for tensor in outputs:
         visit(tensor)
     return order
+
+
+def _keras_layer_order(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Layer]:
+    """The layers of a functional model in Keras's order, which fixes the
+    order of ``weights``/``get_weights`` and the names in weight files:
+    by depth (the longest path to an output), deepest first; ties in the
+    order a depth-first walk from the outputs meets the layers; inputs that
+    reach no output last among depth 0."""
+    input_ids = {id(t) for t in inputs}
+
+    def is_input(tensor: KerasTensor) -> bool:
+        return tensor._history is None or id(tensor) in input_ids
+
+    def node_key(tensor: KerasTensor) -> int:
+        return id(tensor) if is_input(tensor) else id(tensor._history)
+
+    def layer_of(tensor: KerasTensor) -> Layer:
+        if is_input(tensor):
+            layer: Layer = tensor._input_layer  # type: ignore[attr-defined]
+            return layer
+        assert tensor._history is not None
+        return tensor._history.layer
+
+    def parents(tensor: KerasTensor) -> list[KerasTensor]:
+        if is_input(tensor):
+            return []
+        assert tensor._history is not None
+        return tensor._history.input_tensors
+
+    index: dict[int, int] = {}
+    layers: dict[int, Layer] = {}
+    finished: set[int] = set()
+    post_order: list[KerasTensor] = []  # one tensor standing for each node
+
+    def walk(tensor: KerasTensor) -> None:
+        key = node_key(tensor)
+        if key in finished:
+            return
+        layer = layer_of(tensor)
+        index.setdefault(id(layer), len(index))
+        layers[id(layer)] = layer
+        for parent in parents(tensor):
+            walk(parent)
+        finished.add(key)
+        post_order.append(tensor)
+
+    for tensor in outputs:
+        walk(tensor)
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for tensor in reversed(post_order):
+        key = node_key(tensor)
+        layer_key = id(layer_of(tensor))
+        depth = max(node_depth.setdefault(key, 0), layer_depth.get(layer_key, 0))
+        layer_depth[layer_key] = depth
+        node_depth[key] = depth
+        for parent in parents(tensor):
+            parent_key = node_key(parent)
+            node_depth[parent_key] = max(depth + 1, node_depth.get(parent_key, 0))
+    for tensor in inputs:
+        layer_key = id(layer_of(tensor))
+        if layer_key not in layer_depth:
+            layer_depth[layer_key] = 0
+            index[layer_key] = -1
+            layers[layer_key] = layer_of(tensor)
+    return sorted(
+        (layers[key] for key in layer_depth),
+        key=lambda layer: (-layer_depth[id(layer)], index[id(layer)]),
+    )
 
 
 class Sequential(Model):

@@ -483,6 +483,8 @@ def _functional_config(model: Any) -> dict[str, Any]:
         layer_entries.append(entry)
 
     def refs(structure: Any) -> Any:
+        if isinstance(structure, dict):
+            return {key: history(value) for key, value in structure.items()}
         flat = [history(t) for t in _flat(structure)]
         return flat[0] if len(flat) == 1 and not isinstance(structure, (list, tuple)) else flat
 
@@ -565,6 +567,8 @@ def _functional_from_config(config: dict[str, Any], custom_objects: Any) -> Any:
             raise ValueError("keras: the functional config has a cycle or a missing input")
 
     def resolve(refs: Any) -> Any:
+        if isinstance(refs, dict):  # inputs or outputs by name
+            return {key: resolve(value) for key, value in refs.items()}
         if refs and isinstance(refs[0], str):
             name, index, position = refs
             return outputs[(name, index)][position]

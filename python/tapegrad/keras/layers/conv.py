@@ -248,13 +248,23 @@ class AveragePooling2D(_Pool2D):
 
     >>> import tapegrad as tf
     >>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
-    >>> print(tf.reshape(tf.keras.layers.AveragePooling2D()(x), [2, 2]))
+    >>> print(tf.reshape(tf.keras.layers.AveragePooling2D(2)(x), [2, 2]))
     tapegrad.Tensor(
     [[ 2.5  4.5]
      [10.5 12.5]], shape=(2, 2), dtype=float32)
     """
 
     _op = staticmethod(nn.avg_pool2d)
+
+    def __init__(
+        self,
+        pool_size: int | Sequence[int],  # required, unlike MaxPooling2D's (Keras 3)
+        strides: int | Sequence[int] | None = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
 MaxPool2D = MaxPooling2D
