@@ -360,3 +360,30 @@ def test_functional_layer_order_is_keras_order():
     d = keras.layers.Add(name="d")([c, a])
     model = keras.Model(i, [d, keras.layers.Dense(2, name="e")(i)])
     assert [layer.name for layer in model.layers] == ["in", "a", "b", "c", "d", "e"]
+
+
+def test_dict_attributes_keep_insertion_order_like_keras():
+    class M(keras.Model):
+        def __init__(self):
+            super().__init__(name="m")
+            self.heads = {
+                "zeta": keras.layers.Dense(1, name="zeta"),
+                "alpha": keras.layers.Dense(2, name="alpha"),
+            }
+            self.first = keras.layers.Dense(3, name="first")
+
+        def call(self, x):
+            return self.heads["zeta"](x) + self.heads["alpha"](x)[:, :1] + self.first(x)[:, :1]
+
+    model = M()
+    model(np.ones((1, 2)))
+    # Keras 3.15 prints these paths for the same class
+    assert [w.name for w in model.weights] == [
+        "m/zeta/kernel:0",
+        "m/zeta/bias:0",
+        "m/alpha/kernel:0",
+        "m/alpha/bias:0",
+        "m/first/kernel:0",
+        "m/first/bias:0",
+    ]
+    assert [layer.name for layer in model.layers] == ["zeta", "alpha", "first"]

@@ -318,7 +318,7 @@ class Layer:
 
     def _scan(self) -> list[Layer]:
         """The sublayers: layers in the order their attributes were set,
-        lists/tuples/dicts (by sorted key) looked into; each once. A bare
+        lists/tuples/dicts (in insertion order) looked into; each once. A bare
         ``tf.Variable`` attribute is not a weight (Keras 3 does not track it
         either: use ``add_weight``). Cached until the structure changes."""
         cache = self.__dict__.get("_scan_cache")
@@ -338,8 +338,8 @@ class Layer:
                 for item in value:
                     visit(item)
             elif isinstance(value, dict):
-                for key in sorted(value, key=str):
-                    visit(value[key])
+                for item in value.values():  # insertion order, as Keras tracks dicts
+                    visit(item)
 
         for key, value in vars(self).items():
             if key in self._SKIP_TRACKING or key in Layer._UNTRACKED or key.startswith("__"):
