@@ -132,6 +132,17 @@ SMOOTH = {
         {},
     ),
     "gap2d": (lambda: layers.GlobalAveragePooling2D(dtype="float64"), (2, 3, 3, 2), {}),
+    "gap1d": (lambda: layers.GlobalAveragePooling1D(dtype="float64"), (2, 4, 3), {}),
+    "conv1d_strided": (
+        lambda: layers.Conv1D(2, 3, strides=2, padding="same", dtype="float64"),
+        (2, 7, 3),
+        {},
+    ),
+    "lstm_sequences_backwards": (
+        lambda: layers.LSTM(2, return_sequences=True, go_backwards=True, dtype="float64"),
+        (2, 3, 2),
+        {},
+    ),
     "bn_infer": (lambda: layers.BatchNormalization(dtype="float64"), (5, 3), {"training": False}),
     "simple_rnn": (
         lambda: layers.SimpleRNN(3, return_sequences=True, dtype="float64"),
@@ -240,6 +251,7 @@ NONSMOOTH = {
     "relu": (lambda: layers.ReLU(max_value=1.5, dtype="float64"), (3, 4)),
     "leaky": (lambda: layers.LeakyReLU(dtype="float64"), (3, 4)),
     "maxpool": (lambda: layers.MaxPooling2D(2, dtype="float64"), (1, 4, 4, 2)),
+    "global_maxpool": (lambda: layers.GlobalMaxPooling2D(dtype="float64"), (2, 3, 3, 2)),
     "dense_relu": (lambda: layers.Dense(3, activation="relu", dtype="float64"), (4, 3)),
 }
 
@@ -272,6 +284,11 @@ def test_merging_layers_gradients():
     check_vjp(lambda s, t: layers.Concatenate(axis=1, **f64)([s, t]), [a, b])
     check_vjp(lambda s, t: layers.Add(**f64)([s, t * t]), [a, b])
     check_vjp(projected_grad(lambda s, t: layers.Multiply(**f64)([s, t * s]), [a, b]), [a, b])
+    check_vjp(lambda s, t: layers.Subtract(**f64)([s, t * t]), [a, b])
+    check_vjp(lambda s, t: layers.Average(**f64)([s, t * s]), [a, b])
+    # away from ties: the inputs differ by at least 0.1
+    check_vjp(lambda s, t: layers.Maximum(**f64)([s, s + t]), [a, np.sign(b) * (abs(b) + 0.1)])
+    check_vjp(lambda s, t: layers.Minimum(**f64)([s, s + t]), [a, np.sign(b) * (abs(b) + 0.1)])
 
 
 def test_dropout_scales_survivors_and_passes_their_gradient():
