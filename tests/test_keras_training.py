@@ -546,3 +546,30 @@ def test_every_layer_type_in_a_keras_archive_round_trips(tmp_path):
         again.predict(inputs, verbose=0), zoo.predict(inputs, verbose=0), rtol=1e-6
     )
     assert int(again.optimizer.iterations) == 2
+
+
+def test_cnn_fit_with_batchnorm_matches_keras():
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(3, 3, padding="same", activation="relu"),
+            keras.layers.BatchNormalization(momentum=0.8),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Dropout(0.0),
+            keras.layers.Flatten(),
+            keras.layers.Dense(4),
+        ]
+    )
+    model.set_weights([REF[f"cnn_fit/w{i}"] for i in range(8)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        metrics=["accuracy"],
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(
+        REF["cnn_fit/x"], REF["cnn_fit/y"], batch_size=5, epochs=3, shuffle=False, verbose=0
+    )
+    for key, values in history.history.items():
+        np.testing.assert_allclose(values, REF[f"cnn_fit/history/{key}"], rtol=1e-4, err_msg=key)
+    final = np.concatenate([w.ravel() for w in model.get_weights()])
+    np.testing.assert_allclose(final, REF["cnn_fit/final_weights"], rtol=1e-4, atol=1e-5)
