@@ -269,6 +269,8 @@ def test_compile_errors():
     with pytest.raises(NotImplementedError, match="multi-output"):
         model.compile(optimizer="sgd", loss=["mse", "mae"])
     model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="y sizes: \\[3\\]"):
+        model.fit(np.ones((2, 1)), np.ones((3, 1)), verbose=0)
     with pytest.raises(NotImplementedError, match="class_weight"):
         model.fit(np.ones((2, 1)), np.ones((2, 1)), class_weight={0: 1.0}, verbose=0)
 

@@ -58,8 +58,21 @@ def _to_array(value: Any) -> Any:
     return np.asarray(value)
 
 
-def _num_samples(value: Any) -> int:
-    return int(len(_nest.flatten(value)[0]))
+def _num_samples(x: Any, *others: Any) -> int:
+    """The number of samples, the same in every array of ``x``, ``y`` and
+    ``sample_weight`` (Keras's "data cardinality" check)."""
+    counts: dict[str, list[int]] = {}
+    for name, structure in zip(("x", "y", "sample_weight"), (x, *others), strict=False):
+        if structure is not None:
+            counts[name] = sorted({int(len(array)) for array in _nest.flatten(structure)})
+    distinct = {n for sizes in counts.values() for n in sizes}
+    if len(distinct) != 1:
+        detail = ", ".join(f"{name} sizes: {sizes}" for name, sizes in counts.items())
+        raise ValueError(
+            "Data cardinality is ambiguous. Make sure all arrays contain the same number "
+            f"of samples. {detail}"
+        )
+    return distinct.pop()
 
 
 def _take(value: Any, index: Any) -> Any:
@@ -439,7 +452,7 @@ class Model(Layer):
             )
             x, y = _take(x, slice(0, split)), _take(y, slice(0, split))
             sample_weight = _take(sample_weight, slice(0, split))
-        n = _num_samples(x)
+        n = _num_samples(x, y, sample_weight)
         batch_size = batch_size or 32
         steps = math.ceil(n / batch_size)
         history = History()
@@ -519,7 +532,7 @@ class Model(Layer):
             raise NotImplementedError("Model.evaluate: steps is not supported")
         verbose = 1 if verbose == "auto" else int(verbose)
         x, y, sample_weight = _to_array(x), _to_array(y), _to_array(sample_weight)
-        n = _num_samples(x)
+        n = _num_samples(x, y, sample_weight)
         batch_size = batch_size or 32
         total_steps = math.ceil(n / batch_size)
         callback_list = CallbackList(list(callbacks or []))
