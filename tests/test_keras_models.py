@@ -112,8 +112,13 @@ def test_functional_multiple_inputs_and_outputs():
     np.testing.assert_allclose(z1.numpy(), y1.numpy())
     with pytest.raises(ValueError, match="does not depend on the given inputs"):
         keras.Model(a, out1)
-    with pytest.raises(NotImplementedError, match="layers.Add"):
-        a + a
+    # operators on KerasTensors are graph nodes, not layers (as in Keras 3)
+    doubled = keras.Model([a, b], 2.0 * out1 - out1 / 4 + (-out1))
+    assert [layer.name for layer in doubled.layers] == [layer.name for layer in model.layers[:-1]]
+    y = doubled([np.ones((4, 2)), np.ones((3 + 1, 3))])
+    np.testing.assert_allclose(y.numpy(), 0.75 * y1.numpy(), rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="operators on KerasTensors"):
+        keras.saving.serialize_layer(doubled)
 
 
 def test_subclassed_model_tracks_layers_in_lists_and_dicts():

@@ -30,7 +30,7 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
 from .initializers import generator
-from .layers.base import InputLayer, KerasTensor, Layer, Node, _map_structure
+from .layers.base import InputLayer, KerasTensor, Layer, Node, _map_structure, _OperatorCall
 
 __all__ = ["Functional", "Model", "Sequential", "load_model", "clone_model"]
 
@@ -790,7 +790,7 @@ class Functional(Model):
 
     @property
     def layers(self) -> list[Layer]:
-        return list(self._functional_layers)
+        return [layer for layer in self._functional_layers if not isinstance(layer, _OperatorCall)]
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         flat_symbolic = _nest.flatten(self._inputs_struct)

@@ -471,6 +471,8 @@ def _functional_config(model: Any) -> dict[str, Any]:
 
     nodes_by_layer: dict[int, list[Any]] = {}
     for node in model._nodes:
+        if node.layer not in model.layers:
+            node.layer.get_config()  # an operator node: refuses with its reason
         entries = nodes_by_layer.setdefault(id(node.layer), [])
         node_index[id(node)] = (node.layer.name, len(entries))
         entries.append({"args": encode(list(node.args)), "kwargs": encode(node.kwargs)})

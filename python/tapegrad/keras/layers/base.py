@@ -16,6 +16,7 @@ False
 from __future__ import annotations
 
 import inspect
+import operator
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -90,6 +91,17 @@ class _CallContext(threading.local):
 call_context = _CallContext()
 
 
+def _operator(symbol: str, fn: Callable[..., Any], reflected: bool = False) -> Any:
+    """A KerasTensor operator method: records an ``_OperatorCall`` node."""
+
+    def method(self: KerasTensor, *others: Any) -> Any:
+        operands = [*others, self] if reflected else [self, *others]
+        return _OperatorCall(symbol, fn)(operands)
+
+    method.__name__ = symbol
+    return method
+
+
 class KerasTensor:
     """A symbolic tensor of the functional API: a shape (``None`` for the
     batch and other unknown sizes) and a dtype, and the layer call that made it.
@@ -116,14 +128,18 @@ class KerasTensor:
     def __repr__(self) -> str:
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
-    def _no_arithmetic(self, *args: object) -> None:
-        raise NotImplementedError(
-            "tapegrad's functional API has no arithmetic on KerasTensors: use "
-            "keras.layers.Add/Subtract/Multiply or a keras.layers.Lambda"
-        )
-
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arithmetic
-    __truediv__ = __rtruediv__ = __matmul__ = __rmatmul__ = __neg__ = __pow__ = _no_arithmetic
+    __add__ = _operator("add", operator.add)
+    __radd__ = _operator("add", operator.add, reflected=True)
+    __sub__ = _operator("subtract", operator.sub)
+    __rsub__ = _operator("subtract", operator.sub, reflected=True)
+    __mul__ = _operator("multiply", operator.mul)
+    __rmul__ = _operator("multiply", operator.mul, reflected=True)
+    __truediv__ = _operator("divide", operator.truediv)
+    __rtruediv__ = _operator("divide", operator.truediv, reflected=True)
+    __matmul__ = _operator("matmul", operator.matmul)
+    __rmatmul__ = _operator("matmul", operator.matmul, reflected=True)
+    __pow__ = _operator("power", operator.pow)
+    __neg__ = _operator("negative", operator.neg)
 
     def __array__(self, *args: object, **kwargs: object) -> None:
         raise TypeError(
@@ -817,10 +833,37 @@ def _map_structure(fn: Callable[[Any], Any], structure: Any) -> Any:
 
 def _is_numeric_leaf_list(value: list[Any]) -> bool:
     """A plain nested list of numbers is one input, not a list of inputs."""
-    first = value[0]
-    while isinstance(first, list) and first:
-        first = first[0]
-    return isinstance(first, (int, float, np.generic)) and not isinstance(first, bool)
+    return all(
+        _is_numeric_leaf_list(item)
+        if isinstance(item, list) and item
+        else isinstance(item, (int, float, np.generic)) and not isinstance(item, bool)
+        for item in value
+    )
+
+
+class _OperatorCall(Layer):
+    """The node that ``x + y``, ``2 * x``, ``-x``, ``x @ w``, … on KerasTensors
+    add to a functional graph (Keras 3 records them as operations: they are
+    not in ``model.layers`` and have no weights)."""
+
+    def __init__(self, symbol: str, fn: Callable[..., Any]) -> None:
+        super().__init__(name=backend.unique_name(symbol))
+        self._fn = fn
+
+    def _convert_input(self, value: Any) -> Any:
+        # Python numbers stay weakly typed: they adopt the tensor's dtype
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        return super()._convert_input(value)
+
+    def call(self, operands: list[Any]) -> Any:
+        return self._fn(*operands)
+
+    def get_config(self) -> dict[str, Any]:
+        raise NotImplementedError(
+            "tapegrad cannot save operators on KerasTensors (x + y, …) in a model config: "
+            "use keras.layers.Add/Subtract/Multiply, or save_weights and rebuild the model in code"
+        )
 
 
 class InputLayer(Layer):
