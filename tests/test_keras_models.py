@@ -392,3 +392,15 @@ def test_dict_attributes_keep_insertion_order_like_keras():
         "m/first/bias:0",
     ]
     assert [layer.name for layer in model.layers] == ["zeta", "alpha", "first"]
+
+
+def test_models_deepcopy_and_pickle():
+    import copy
+    import pickle
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(4)(inputs)))
+    x = np.ones((2, 3), dtype="float32")
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        np.testing.assert_allclose(clone(x).numpy(), model(x).numpy())
+        assert clone.weights[0] is not model.weights[0]

@@ -196,7 +196,7 @@ class Layer:
     tapegrad.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
     """
 
-    _SKIP_TRACKING = frozenset(("_inbound_nodes", "_call_signature_parameters", "_history"))
+    _SKIP_TRACKING = frozenset(("_inbound_nodes", "_history"))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -258,8 +258,10 @@ class Layer:
         # Keras 2's input_shape= on a Sequential's first layer
         self._declared_input_shape = None if input_shape is None else tuple(input_shape)
         parameters = inspect.signature(self.call).parameters
-        self._call_signature_parameters = parameters
         self._call_has_training = "training" in parameters
+        # call()'s own default for `training` when no outer call sets it
+        default = parameters["training"].default if self._call_has_training else None
+        self._call_training_default = None if default is inspect.Parameter.empty else default
         self._tracking_ready = True
 
     # --- attributes and tracking --------------------------------------------
@@ -310,7 +312,7 @@ class Layer:
             "_inbound_nodes",
             "_build_shapes",
             "_output_shape",
-            "_call_signature_parameters",
+            "_call_training_default",
             "_declared_input_shape",
             "_scan_cache",
             "_weights_cache",
@@ -659,11 +661,10 @@ class Layer:
                 kwargs.pop("training")
         if self._call_has_training:
             if "training" not in kwargs:
-                default = self._call_signature_parameters["training"].default
                 if context.training is not None:
                     kwargs["training"] = context.training
-                elif default is not inspect.Parameter.empty and default is not None:
-                    kwargs["training"] = default
+                elif self._call_training_default is not None:
+                    kwargs["training"] = self._call_training_default
         else:
             kwargs.pop("training", None)
         if outer:
