@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-N_SAMPLES, BATCH, REPEATS = 320, 32, 7
+N_SAMPLES, BATCH, REPEATS = 320, 32, 9
 
 
 def make_model(tf: Any, kind: str) -> Any:
@@ -54,18 +54,8 @@ def data(kind: str) -> tuple[np.ndarray, np.ndarray]:
     return rng.random(shape, dtype=np.float32), rng.integers(0, 10, N_SAMPLES).astype("int32")
 
 
-def median_ms(run: Callable[[], None], warmup: int = 2) -> float:
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
-def bench(tf: Any, kind: str, compiled_step: bool = False) -> dict[str, float]:
+def workloads(tf: Any, kind: str, compiled_step: bool) -> dict[str, tuple[Callable[[], None], int]]:
+    """Name -> (a run, how many epochs or steps the run does)."""
     tf.keras.utils.set_random_seed(0)
     x, y = data(kind)
     model = make_model(tf, kind)
@@ -74,15 +64,6 @@ def bench(tf: Any, kind: str, compiled_step: bool = False) -> dict[str, float]:
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    results = {
-        "fit epoch": median_ms(lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)),
-        # the per-call cost of fit (data adapters, callbacks) spread over 10 epochs
-        "fit epoch (of 10)": median_ms(
-            lambda: model.fit(x, y, batch_size=BATCH, epochs=10, verbose=0), warmup=1
-        )
-        / 10,
-    }
-
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     optimizer = tf.keras.optimizers.Adam(1e-3)
     xb, yb = tf.constant(x[:BATCH]), tf.constant(y[:BATCH])
@@ -101,10 +82,40 @@ def bench(tf: Any, kind: str, compiled_step: bool = False) -> dict[str, float]:
 
         return run
 
-    results["custom step"] = median_ms(steps(step)) / 20
+    runs = {
+        "fit epoch": (lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0), 1),
+        # fit's per-call cost (data adapters, callbacks) spread over 10 epochs
+        "fit epoch (of 10)": (lambda: model.fit(x, y, batch_size=BATCH, epochs=10, verbose=0), 10),
+        "custom step": (steps(step), 20),
+    }
     if compiled_step:
-        results["custom step (tf.function)"] = median_ms(steps(tf.function(step))) / 20
-    return results
+        runs["custom step (tf.function)"] = (steps(tf.function(step)), 20)
+    return runs
+
+
+def bench(frameworks: dict[str, Any], kind: str) -> dict[str, dict[str, float]]:
+    """Median ms per epoch or step; the frameworks take turns in every
+    repeat, so a burst of load on the machine hits them alike."""
+    runs = {
+        name: workloads(module, kind, compiled_step=name == "tensorflow")
+        for name, module in frameworks.items()
+    }
+    for per_framework in runs.values():  # warm up: traces, slots, caches
+        for run, _ in per_framework.values():
+            run()
+    times: dict[str, dict[str, list[float]]] = {
+        name: {what: [] for what in per_framework} for name, per_framework in runs.items()
+    }
+    for _ in range(REPEATS):
+        for name, per_framework in runs.items():
+            for what, (run, count) in per_framework.items():
+                start = time.perf_counter()
+                run()
+                times[name][what].append((time.perf_counter() - start) / count)
+    return {
+        name: {what: 1e3 * statistics.median(t) for what, t in per_what.items()}
+        for name, per_what in times.items()
+    }
 
 
 def main() -> None:
@@ -125,10 +136,7 @@ def main() -> None:
         )
     rows = []
     for kind in ("mlp", "cnn"):
-        measured = {
-            name: bench(module, kind, compiled_step=name == "tensorflow")
-            for name, module in frameworks.items()
-        }
+        measured = bench(frameworks, kind)
         for what in ("fit epoch", "fit epoch (of 10)", "custom step"):
             ours = measured["tapegrad"][what]
             row = [f"{kind} {what}", f"{ours:.2f}"]
