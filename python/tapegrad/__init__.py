@@ -250,6 +250,10 @@ from .data import TensorSpec  # noqa: E402
 
 # the Python-defined names; the Rust-backed ones are in the generated section
 __all__ += [
+    "Module",
+    "keras",
+    "module",
+    "name_scope",
     "DType",
     "GradientTape",
     "TensorShape",
@@ -278,3 +282,7 @@ __all__ += [
     "truediv",
     "types",
 ]
+
+# tf.Module, tf.name_scope and tf.keras (the model layer, pure Python)
+from . import keras, module  # noqa: E402
+from .module import Module, name_scope  # noqa: E402
