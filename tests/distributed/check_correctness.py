@@ -56,7 +56,8 @@ def check_average_equals_full_batch(dtype: tf.DType, rtol: float, **tape_kwargs:
     got = [g.numpy() for g in tape.gradient(local, params)]
     for name, g, e in zip(init, got, expected, strict=True):
         assert g.dtype == e.dtype, (name, g.dtype, e.dtype)
-        np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol * 1e-2, err_msg=f"{name} {tape_kwargs}")
+        message = f"{name} {tape_kwargs}"
+        np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol * 1e-2, err_msg=message)
 
 
 # float64: to rounding; float32: within float32 tolerance; fp16 on the wire

@@ -123,7 +123,8 @@ def as_array(value: Any) -> np.ndarray[Any, Any]:
         array = np.from_dlpack(value)
     else:
         array = np.asarray(value)
-    return np.ascontiguousarray(array)
+    # (np.ascontiguousarray would turn a scalar into shape (1,))
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def to_tensor(array: np.ndarray[Any, Any]) -> Any:

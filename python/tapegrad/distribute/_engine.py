@@ -104,23 +104,24 @@ class _JoinRequest:
     what: str = "join()"
 
 
-def _first_difference(mine: Description, theirs: Description) -> str | None:
-    """The first tensor (or setting) on which two descriptions differ."""
+def _first_difference(mine: Description, theirs: Description, rank: int) -> str | None:
+    """The first tensor (or else setting) on which rank 0's description
+    differs from ``rank``'s; the tensors (the last field) are compared first."""
     if mine[0] != theirs[0]:
         return f"a {mine[0]} against a {theirs[0]}"
-    for a, b in zip(mine[1:], theirs[1:], strict=False):
+    for a, b in reversed(list(zip(mine[1:], theirs[1:], strict=False))):
         if a == b:
             continue
         if isinstance(a, tuple) and a and isinstance(a[0], tuple) and isinstance(b, tuple):
             for x, y in zip(a, b, strict=False):
                 if x != y:
                     return (
-                        f"tensor {x[0] or '(unnamed)'!r}: {x[1]}{list(x[2])} against "
-                        f"tensor {y[0] or '(unnamed)'!r}: {y[1]}{list(y[2])}"
+                        f"tensor {x[0] or '(unnamed)'!r} is {x[1]}{list(x[2])} on rank 0, "
+                        f"tensor {y[0] or '(unnamed)'!r} is {y[1]}{list(y[2])} on rank {rank}"
                     )
-            longer, extra = (a, "first") if len(a) > len(b) else (b, "second")
-            return f"tensor {longer[min(len(a), len(b))][0]!r} is only in the {extra}"
-        return f"{a!r} against {b!r}"
+            longer, only_on = (a, 0) if len(a) > len(b) else (b, rank)
+            return f"tensor {longer[min(len(a), len(b))][0]!r} is only on rank {only_on}"
+        return f"{a!r} on rank 0, {b!r} on rank {rank}"
     return None
 
 
@@ -135,9 +136,9 @@ def describe_mismatch(descriptions: list[Any], what: list[str]) -> str:
     for rank, desc in enumerate(descriptions[1:], start=1):
         if desc is None or reference is None or desc == reference:
             continue
-        difference = _first_difference(reference, desc)
+        difference = _first_difference(reference, desc, rank)
         if difference is not None:
-            lines.append(f"  rank 0 vs rank {rank}: {difference}")
+            lines.append(f"  first difference: {difference}")
     return (
         "the ranks submitted different collectives at the same point, so none ran:\n"
         + "\n".join(lines)
