@@ -189,10 +189,12 @@ def reduce_arrays(
     prescale_factor: float,
     postscale_factor: float,
     none_names: tuple[str, ...] = (),
+    as_tensors: bool = True,
 ) -> list[Any]:
     """Allreduce a list of arrays (None entries stay None) in fused buckets,
     pipelined: bucket k+1 is packed while bucket k is on the wire. Returns
-    tapegrad tensors."""
+    tapegrad tensors (or, with ``as_tensors=False``, numpy arrays that may
+    share the pooled buffers: for measuring the cost of that last copy)."""
     engine = _state.engine()
     transport = _state.transport()
     size = transport.size
@@ -252,7 +254,7 @@ def reduce_arrays(
             piece = packed.recv[lo:hi].reshape(original.shape)
             if piece.dtype != original.dtype:
                 piece = piece.astype(original.dtype)
-            results[index] = to_tensor(piece)
+            results[index] = to_tensor(piece) if as_tensors else piece
     return results
 
 

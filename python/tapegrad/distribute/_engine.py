@@ -151,7 +151,15 @@ def describe_mismatch(descriptions: list[Any], what: list[str]) -> str:
 class Engine:
     """The background communication thread and its queue."""
 
-    def __init__(self, transport: Transport, timeout: float, joined_runners: dict[str, Any]):
+    def __init__(
+        self,
+        transport: Transport,
+        timeout: float,
+        joined_runners: dict[str, Any],
+        threaded: bool = True,
+    ) -> None:
+        """``threaded=False`` (a one-process job, where nothing can wait on
+        a peer) runs each job in the submitting thread instead."""
         self.transport = transport
         self.timeout = timeout
         self._joined_runners = joined_runners
@@ -159,16 +167,21 @@ class Engine:
         self._progress_at = time.monotonic()
         self._failure: str | None = None
         self._submit_lock = threading.Lock()
-        self._thread = threading.Thread(
-            target=self._loop, name="tapegrad.distribute engine", daemon=True
-        )
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(
+                target=self._loop, name="tapegrad.distribute engine", daemon=True
+            )
+            self._thread.start()
 
     # -- the training thread's side ---------------------------------------
     def submit(self, job: Job | _JoinRequest) -> Future[Any]:
         with self._submit_lock:
             self.check_usable()
-            self._queue.put(job)
+            if self._thread is None:
+                self._execute(job)
+            else:
+                self._queue.put(job)
         return job.future
 
     def run(self, job: Job) -> Any:
@@ -222,8 +235,9 @@ class Engine:
 
     def close(self) -> None:
         """Stop the thread once the queue is drained (if it is not stuck)."""
-        self._queue.put(None)
-        self._thread.join(timeout=5.0)
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5.0)
         if self._failure is None:
             self._failure = "tapegrad.distribute was shut down"
 
@@ -233,21 +247,25 @@ class Engine:
             item = self._queue.get()
             if item is None:
                 return
-            self._progress_at = time.monotonic()
-            try:
-                if isinstance(item, _JoinRequest):
-                    result = self._run_join()
-                else:
-                    result = self._run_job(item)
-            except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
-                # a mismatch is found by every rank before any data moves: the
-                # communicator is still in step and later collectives may run
-                if self._failure is None and not isinstance(err, CollectiveMismatchError):
-                    self._failure = f"{type(err).__name__}: {err}"
-                item.future.set_exception(err)
+            self._execute(item)
+
+    def _execute(self, item: Job | _JoinRequest) -> None:
+        """Run one job and settle its future."""
+        self._progress_at = time.monotonic()
+        try:
+            if isinstance(item, _JoinRequest):
+                result = self._run_join()
             else:
-                item.future.set_result(result)
-            self._progress_at = time.monotonic()
+                result = self._run_job(item)
+        except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+            # a mismatch is found by every rank before any data moves: the
+            # communicator is still in step and later collectives may run
+            if self._failure is None and not isinstance(err, CollectiveMismatchError):
+                self._failure = f"{type(err).__name__}: {err}"
+            item.future.set_exception(err)
+        else:
+            item.future.set_result(result)
+        self._progress_at = time.monotonic()
 
     def _header(self, digest: int | None, first_join: bool) -> np.ndarray[Any, Any]:
         t = self.transport

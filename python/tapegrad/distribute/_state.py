@@ -82,7 +82,9 @@ def init(comm: Any = None, timeout: float | None = None) -> None:
                 "thread needs; do not set mpi4py.rc.thread_level below 'serialized'"
             )
     STATE.transport = transport
-    STATE.engine = _engine.Engine(transport, limit, _joined_runners())
+    STATE.engine = _engine.Engine(
+        transport, limit, _joined_runners(), threaded=transport.size > 1
+    )
     STATE.unnamed_counter = 0
     if transport.size > 1 and os.environ.get(ABORT_VARIABLE, "1") != "0":
         STATE.previous_hook = sys.excepthook
