@@ -5,6 +5,7 @@ a runnable ``>>>`` example, and every example runs and prints what it says
 from __future__ import annotations
 
 import doctest
+import importlib
 import inspect
 import types
 from collections.abc import Iterator
@@ -22,6 +23,9 @@ NAMESPACES = (
     "autodiff",
     "dtypes",
     "errors",
+    "data",
+    "data.experimental",
+    "train",
 )
 
 
@@ -35,7 +39,9 @@ def public_names(module: types.ModuleType) -> list[str]:
 def public_callables() -> Iterator[tuple[str, object]]:
     """(qualified name, object) for every public callable, each object once."""
     seen: set[int] = set()
-    modules = [("tapegrad", tf)] + [(f"tapegrad.{ns}", getattr(tf, ns)) for ns in NAMESPACES]
+    modules = [("tapegrad", tf)] + [
+        (f"tapegrad.{ns}", importlib.import_module(f"tapegrad.{ns}")) for ns in NAMESPACES
+    ]
     for module_name, module in modules:
         for name in public_names(module):
             obj = getattr(module, name)

@@ -4,7 +4,9 @@
 signature and default with ``_core.pyi``: a binding added, renamed or given
 new arguments without its stub fails here. ``mypy`` (``[tool.mypy]`` in
 pyproject.toml: strict) checks the Python package against those stubs, and a
-sample of user code checks that the stubs give real types, not ``Any``.
+sample of user code checks that the stubs give real types, not ``Any``, and
+a sample of mistakes that mypy reports each of them (a registry op such as
+``tf.exp`` has its arity's signature, not ``*args``).
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ assert_type(x == x, tf.Tensor | bool)
 assert_type(tf.exp(x), tf.Tensor)
 assert_type(tf.unstack(x), list[tf.Tensor])
 assert_type(tf.nn.softmax(x), tf.Tensor)
+assert_type(tf.nn.relu(x), tf.Tensor)
+assert_type(tf.math.mod(x, 2, name="m"), tf.Tensor)
+assert_type(tf.add.arity, int)
 
 v = tf.Variable(np.zeros((2, 2)), name="w")
 assert_type(v.assign_add([[1.0, 2.0], [3.0, 4.0]]), tf.Variable | None)
@@ -102,6 +107,9 @@ x.nump()  # E: attr-defined
 tf.Variable(x).assign(x, read_value="yes")  # E: arg-type
 tf.cast(x, dtype=3)  # E: arg-type
 tf.matmul(x, x, transpose_c=True)  # E: call-arg
+tf.exp(x, x)  # E: call-arg
+tf.add(x)  # E: call-arg
+tf.nn.relu(x, "relu")  # E: call-arg
 """
 
 

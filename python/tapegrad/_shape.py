@@ -29,14 +29,16 @@ class TensorShape(tuple[int, ...]):
     def as_list(self) -> list[int]:
         return list(self)
 
-    def num_elements(self) -> int:
+    def num_elements(self) -> int | None:
         n = 1
         for d in self:
+            if d is None:  # a tf.data element_spec's unknown dimension
+                return None
             n *= d
         return n
 
     def is_fully_defined(self) -> bool:
-        return True
+        return None not in self
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (tuple, list)):

@@ -12,13 +12,14 @@ products work::
     hvp = acc.jvp(g)
 """
 
-from __future__ import annotations
-
-from typing import Any
+# the imports are private (`_flatten`, …): `dir()` of this module is its API
+import typing as _typing
 
 from . import _core
-from ._nest import flatten, pack_sequence_as
-from ._tape import GradientTape, UnconnectedGradients, _unconnected_is_zero
+from ._nest import flatten as _flatten
+from ._nest import pack_sequence_as as _pack_sequence_as
+from ._tape import GradientTape, _unconnected_is_zero
+from ._tape import UnconnectedGradients as _UnconnectedGradients
 
 __all__ = ["ForwardAccumulator", "GradientTape"]
 
@@ -37,11 +38,11 @@ class ForwardAccumulator:
     6.0
     """
 
-    def __init__(self, primals: Any, tangents: Any) -> None:
+    def __init__(self, primals: _typing.Any, tangents: _typing.Any) -> None:
         self._acc = _core.ForwardAccumulator()
         self._recording = False
-        flat_p = flatten(primals)
-        flat_t = flatten(tangents)
+        flat_p = _flatten(primals)
+        flat_t = _flatten(tangents)
         if len(flat_p) != len(flat_t):
             raise ValueError(
                 f"primals and tangents must have the same structure: {len(flat_p)} primals, "
@@ -60,7 +61,7 @@ class ForwardAccumulator:
             seen.add(key)
             self._acc.watch(p, t)
 
-    def __enter__(self) -> ForwardAccumulator:
+    def __enter__(self) -> "ForwardAccumulator":
         if self._recording:
             raise ValueError("Accumulator is already recording.")
         self._acc.push()
@@ -74,9 +75,9 @@ class ForwardAccumulator:
 
     def jvp(
         self,
-        primals: Any,
-        unconnected_gradients: UnconnectedGradients | str = UnconnectedGradients.NONE,
-    ) -> Any:
+        primals: _typing.Any,
+        unconnected_gradients: _UnconnectedGradients | str = _UnconnectedGradients.NONE,
+    ) -> _typing.Any:
         """The tangent of each of ``primals`` (``None``, or zeros with
         ``'zero'``, for those that do not depend on the watched primals).
 
@@ -89,9 +90,9 @@ class ForwardAccumulator:
         """
         zero = _unconnected_is_zero(unconnected_gradients)
         out = []
-        for p in flatten(primals):
+        for p in _flatten(primals):
             t = self._acc.jvp(p)
             if t is None and zero:
                 t = _core.zeros(list(p.shape), dtype=p.dtype)
             out.append(t)
-        return pack_sequence_as(primals, out)
+        return _pack_sequence_as(primals, out)

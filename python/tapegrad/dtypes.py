@@ -1,13 +1,12 @@
 """Data types, mirroring ``tf.dtypes``: ``float32``, ``float64``, ``int32``,
 ``int64`` and ``bool``. Only the float dtypes carry gradients."""
 
-from __future__ import annotations
+# `_builtins.bool` in annotations: this module's `bool` is the DType. The
+# imports are private (`_np`, …): `dir(tapegrad.dtypes)` is its API.
+import builtins as _builtins
+from collections.abc import Callable as _Callable
 
-# `builtins.bool` in annotations: this module's `bool` is the DType
-import builtins
-from collections.abc import Callable
-
-import numpy as np
+import numpy as _np
 
 __all__ = ["DType", "as_dtype", "float32", "float64", "int32", "int64", "bool"]
 
@@ -33,26 +32,26 @@ class DType:
         return self._name
 
     @property
-    def as_numpy_dtype(self) -> type[np.generic]:
-        return np.dtype(self._name).type
+    def as_numpy_dtype(self) -> type[_np.generic]:
+        return _np.dtype(self._name).type
 
     @property
-    def is_floating(self) -> builtins.bool:
+    def is_floating(self) -> _builtins.bool:
         return self._name.startswith("float")
 
     @property
-    def is_integer(self) -> builtins.bool:
+    def is_integer(self) -> _builtins.bool:
         return self._name.startswith("int")
 
     @property
-    def is_bool(self) -> builtins.bool:
+    def is_bool(self) -> _builtins.bool:
         return self._name == "bool"
 
     @property
     def size(self) -> int:
-        return np.dtype(self._name).itemsize
+        return _np.dtype(self._name).itemsize
 
-    def __eq__(self, other: object) -> builtins.bool:
+    def __eq__(self, other: object) -> _builtins.bool:
         try:
             return self._name == as_dtype(other)._name
         except TypeError:
@@ -64,7 +63,7 @@ class DType:
     def __repr__(self) -> str:
         return f"tapegrad.{self._name}"
 
-    def __reduce__(self) -> tuple[Callable[[str], DType], tuple[str]]:
+    def __reduce__(self) -> tuple[_Callable[[str], "DType"], tuple[str]]:
         return as_dtype, (self._name,)
 
 
@@ -95,7 +94,7 @@ def as_dtype(value: object) -> DType:
         name = _ALIASES.get(value, value)
     else:
         try:
-            name = np.dtype(value).name  # type: ignore[call-overload]
+            name = _np.dtype(value).name  # type: ignore[call-overload]
         except TypeError:
             raise TypeError(f"Cannot convert {value!r} to a tapegrad DType") from None
     if name not in _BY_NAME:

@@ -14,18 +14,19 @@ memory read-only. Only CPU memory is exchanged.
 tapegrad.int64
 """
 
-from __future__ import annotations
+# the imports are private (`_np`, …): `dir()` of this module is its API
+import typing as _typing
 
-from typing import Any
+import numpy as _np
 
-import numpy as np
-
-from .._core import Tensor, Variable, convert_to_tensor
+from .._core import Tensor as _Tensor
+from .._core import Variable as _Variable
+from .._core import convert_to_tensor as _convert_to_tensor
 
 __all__ = ["from_dlpack", "to_dlpack"]
 
 # the element types a tapegrad tensor can hold
-_DTYPES = frozenset(np.dtype(d) for d in ("float32", "float64", "int32", "int64", "bool"))
+_DTYPES = frozenset(_np.dtype(d) for d in ("float32", "float64", "int32", "int64", "bool"))
 
 
 class _Capsule:
@@ -36,7 +37,7 @@ class _Capsule:
     def __init__(self, capsule: object) -> None:
         self._capsule = capsule
 
-    def __dlpack__(self, **kwargs: Any) -> object:
+    def __dlpack__(self, **kwargs: _typing.Any) -> object:
         # the capsule is what it is: numpy reads its version and device from it
         return self._capsule
 
@@ -48,7 +49,7 @@ def _is_capsule(obj: object) -> bool:
     return type(obj).__name__ == "PyCapsule"
 
 
-def from_dlpack(dlcapsule: Any) -> Tensor:
+def from_dlpack(dlcapsule: _typing.Any) -> _Tensor:
     """A tensor with the contents of a DLPack producer or capsule.
 
     ``dlcapsule`` is an object with ``__dlpack__`` (a numpy array, a torch or
@@ -64,7 +65,7 @@ def from_dlpack(dlcapsule: Any) -> Tensor:
     <tapegrad.Tensor: shape=(1, 2), dtype=float64, numpy=array([[1.5, 2.5]])>
     """
     if _is_capsule(dlcapsule):
-        producer: Any = _Capsule(dlcapsule)
+        producer: _typing.Any = _Capsule(dlcapsule)
     elif hasattr(dlcapsule, "__dlpack__"):
         producer = dlcapsule
     else:
@@ -72,16 +73,16 @@ def from_dlpack(dlcapsule: Any) -> Tensor:
             "from_dlpack expects a DLPack capsule or an object with __dlpack__, got "
             f"{type(dlcapsule).__name__}"
         )
-    array = np.from_dlpack(producer)
+    array = _np.from_dlpack(producer)
     if array.dtype not in _DTYPES:
         raise TypeError(
             f"from_dlpack: unsupported dtype {array.dtype} (shape {array.shape}); tapegrad "
             "tensors hold float32, float64, int32, int64 or bool"
         )
-    return convert_to_tensor(array)
+    return _convert_to_tensor(array)
 
 
-def to_dlpack(tf_tensor: Tensor | Variable) -> object:
+def to_dlpack(tf_tensor: _Tensor | _Variable) -> object:
     """A legacy DLPack capsule (``"dltensor"``) holding a copy of the tensor.
 
     For capsule-based consumers such as ``torch.utils.dlpack.from_dlpack``;
@@ -94,7 +95,7 @@ def to_dlpack(tf_tensor: Tensor | Variable) -> object:
     >>> from_dlpack(capsule)
     <tapegrad.Tensor: shape=(2,), dtype=int32, numpy=array([1, 2], dtype=int32)>
     """
-    if not isinstance(tf_tensor, (Tensor, Variable)):
+    if not isinstance(tf_tensor, (_Tensor, _Variable)):
         raise TypeError(
             f"to_dlpack expects a tapegrad Tensor or Variable, got {type(tf_tensor).__name__}"
         )
