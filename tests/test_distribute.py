@@ -138,6 +138,8 @@ def test_shard_follows_dataset_shard_rule():
             return ("sharded", num_shards, index)
 
     assert hvd.shard(Dataset(), 4, 3) == ("sharded", 4, 3)
+    dataset = tf.data.Dataset.range(10)
+    assert [int(x) for x in hvd.shard(dataset, 3, 1).as_numpy_iterator()] == [1, 4, 7]
     with pytest.raises(ValueError, match="index"):
         hvd.shard([1, 2], 2, 2)
 
