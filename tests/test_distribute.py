@@ -217,6 +217,19 @@ def test_a_rank_that_never_submits_times_out_the_others():
 
 
 @needs_mpi
+def test_a_rank_that_exits_early_times_out_the_others():
+    done, elapsed = launch(
+        2, "tests/distributed/check_faults.py", "exit", env={"FAULT_TIMEOUT": "4"}
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and elapsed < FAULT_BOUND_S, output
+    assert (
+        "tapegrad.distribute.CollectiveTimeoutError: rank 0: no collective completed for 4 s "
+        "while waiting for allreduce of 'abandoned' (float32[3])"
+    ) in output
+
+
+@needs_mpi
 @pytest.mark.parametrize("processes", [2, 3])
 def test_mismatched_tensors_raise_on_every_rank_naming_the_tensor(processes):
     done, _ = launch(processes, "tests/distributed/check_faults.py", "mismatch")

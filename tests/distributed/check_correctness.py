@@ -9,6 +9,9 @@ Prints "OK rank R" at the end; any failed check raises (and aborts the job).
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import tapegrad as tf
 import tapegrad.distribute as hvd
@@ -149,6 +152,31 @@ for _step in range(5):
     everyone = hvd.allgather_object(fingerprints())
     assert all(f == everyone[0] for f in everyone), "variables differ across ranks"
 assert int(opt.iterations.numpy()) == 5
+
+# the GIL is free while a rank waits for its peers: another Python thread of
+# rank 0 keeps counting while rank 0 waits for rank 1 (late by 0.5 s)
+stop = threading.Event()
+counted = [0]
+
+
+def count() -> None:
+    while not stop.is_set():
+        counted[0] += 1
+
+
+if rank == 0:
+    counter = threading.Thread(target=count)
+    counter.start()
+    time.sleep(0.05)
+    before = counted[0]
+else:
+    time.sleep(0.5)
+hvd.allreduce(tf.ones(1), name="late")
+if rank == 0:
+    during = counted[0] - before
+    stop.set()
+    counter.join()
+    assert during > 1000, f"the counting thread advanced only {during} times while waiting"
 
 hvd.barrier()
 print(f"OK rank {rank}", flush=True)

@@ -5,6 +5,7 @@ exit code, the time and the output).
     raise     rank 1 raises while rank 0 waits in an allreduce
     kill      rank 1 is killed (SIGKILL) while rank 0 waits in an allreduce
     hang      rank 1 never submits the collective rank 0 waits for
+    exit      rank 1 returns from the script (clean exit) while rank 0 waits
     mismatch  the ranks allreduce tensors of different shapes, then of
               different names inside a fused gradient, then carry on
 """
@@ -38,6 +39,12 @@ elif scenario == "hang":
     if rank == 1:
         time.sleep(120)  # stuck: never submits "lonely"
     hvd.allreduce(tf.ones(3), name="lonely")
+
+elif scenario == "exit":
+    if rank == 1:
+        hvd.shutdown()
+        sys.exit(0)
+    hvd.allreduce(tf.ones(3), name="abandoned")
 
 elif scenario == "mismatch":
     try:

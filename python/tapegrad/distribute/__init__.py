@@ -56,6 +56,10 @@ from ._state import (
 )
 from ._tape import DistributedGradientTape, DistributedOptimizer, broadcast_variables
 
+# errors print as tapegrad.distribute.X, where users catch them
+for _error in (HorovodInternalError, CollectiveMismatchError, CollectiveTimeoutError):
+    _error.__module__ = __name__
+
 __all__ = [
     "Adasum",
     "Average",
