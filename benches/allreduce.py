@@ -179,7 +179,8 @@ def main() -> None:
     print(f"2 processes, Open MPI on one machine ({os.cpu_count()} cores); medians\n")
     print("allreduce (Sum) of float32 buffers, time and algorithm bandwidth (bytes / time):\n")
     print(
-        "| size | bare mpi4py `Allreduce` | `hvd.allreduce` | ratio | `hvd` minus the copy into a tensor | ratio |"
+        "| size | bare mpi4py `Allreduce` | `hvd.allreduce` | ratio "
+        "| `hvd` minus the copy into a tensor | ratio |"
     )
     print("|---|---|---|---|---|---|")
     for nbytes, bare, ours, no_copy in results["bandwidth"]:

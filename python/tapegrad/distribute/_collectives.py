@@ -218,43 +218,49 @@ def reduce_arrays(
     if op is Average and compression is FP16Compressor:
         # averaging before the float16 sum keeps it from overflowing
         prescale, postscale = prescale / size, postscale * size
-    buckets = plan_buckets(arrays, wires, fusion_threshold())
-    jobs: list[tuple[Job, PackedBucket]] = []
-    for slot, indices in enumerate(buckets):
-        wire = wires[indices[0]]
-        assert wire is not None
-        packed = pack(
-            arrays, indices, wire, prescale if wire.kind == "f" else 1.0, _state.STATE.pool, slot
-        )
-        entries = tuple(
-            (agreed_names[i], str(arrays[i].dtype), tuple(arrays[i].shape))  # type: ignore[union-attr]
-            for i in indices
-        )
-        description: Description = (
-            "allreduce",
-            mpi_op,
-            str(wire),
-            packed.recv.size,
-            ("None gradients", none_names),
-            entries,
-        )
-        job = Job(
-            description,
-            _bucket_what(names, arrays, indices),
-            _allreduce_runner(packed, mpi_op, op is Average, postscale, size),
-        )
-        engine.submit(job)  # the communication thread starts on it now
-        jobs.append((job, packed))
-    results: list[Any] = [None] * len(arrays)
-    for job, packed in jobs:
-        engine.wait(job.future, job.what)
-        for index, (lo, hi) in zip(packed.indices, packed.offsets, strict=True):
-            original = arrays[index]
-            assert original is not None
-            piece = packed.recv[lo:hi].reshape(original.shape)
-            if piece.dtype != original.dtype:
-                piece = piece.astype(original.dtype)
-            results[index] = to_tensor(piece) if as_tensors else piece
+    with _state.STATE.call_lock:
+        buckets = plan_buckets(arrays, wires, fusion_threshold())
+        jobs: list[tuple[Job, PackedBucket]] = []
+        for slot, indices in enumerate(buckets):
+            wire = wires[indices[0]]
+            assert wire is not None
+            packed = pack(
+                arrays,
+                indices,
+                wire,
+                prescale if wire.kind == "f" else 1.0,
+                _state.STATE.pool,
+                slot,
+            )
+            entries = tuple(
+                (agreed_names[i], str(arrays[i].dtype), tuple(arrays[i].shape))  # type: ignore[union-attr]
+                for i in indices
+            )
+            description: Description = (
+                "allreduce",
+                mpi_op,
+                str(wire),
+                packed.recv.size,
+                ("None gradients", none_names),
+                entries,
+            )
+            job = Job(
+                description,
+                _bucket_what(names, arrays, indices),
+                _allreduce_runner(packed, mpi_op, op is Average, postscale, size),
+            )
+            engine.submit(job)  # the communication thread starts on it now
+            jobs.append((job, packed))
+        results: list[Any] = [None] * len(arrays)
+        for job, packed in jobs:
+            engine.wait(job.future, job.what)
+            for index, (lo, hi) in zip(packed.indices, packed.offsets, strict=True):
+                original = arrays[index]
+                assert original is not None
+                piece = packed.recv[lo:hi].reshape(original.shape)
+                if piece.dtype != original.dtype:
+                    piece = piece.astype(original.dtype)
+                results[index] = to_tensor(piece) if as_tensors else piece
     return results
 
 

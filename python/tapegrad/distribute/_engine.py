@@ -25,10 +25,7 @@ rank is active any more, every rank has joined: ``join`` returns.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
-import queue
 import sys
 import threading
 import time
@@ -36,11 +33,14 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._transport import Transport
+
+if TYPE_CHECKING:
+    import queue
 
 _INT64_MIN = int(np.iinfo(np.int64).min)
 _DIGEST_LIMIT = 1 << 62  # digests in [0, 2**62): negating one never overflows
@@ -94,6 +94,10 @@ class Job:
     future: Future[Any] = field(default_factory=Future)
 
     def digest(self) -> int:
+        # imported here: hashlib loads OpenSSL, a cost `import tapegrad` need not pay
+        import hashlib
+        import pickle
+
         raw = hashlib.blake2b(pickle.dumps(self.description), digest_size=8).digest()
         return int.from_bytes(raw, "little") % _DIGEST_LIMIT
 
@@ -163,6 +167,8 @@ class Engine:
         self.transport = transport
         self.timeout = timeout
         self._joined_runners = joined_runners
+        import queue
+
         self._queue: queue.SimpleQueue[Job | _JoinRequest | None] = queue.SimpleQueue()
         self._progress_at = time.monotonic()
         self._failure: str | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import threading
 import traceback
 from types import TracebackType
 from typing import Any
@@ -21,6 +22,10 @@ class _State:
     transport: _transport.Transport | None = None
     engine: _engine.Engine | None = None
     pool = BufferPool()
+    # one multi-bucket call at a time: the pooled buffers of two concurrent
+    # calls would overlap (calls from several threads still need the same
+    # order on every rank, or they fail as mismatches)
+    call_lock = threading.Lock()
     previous_hook: Any = None
     unnamed_counter = 0
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import pickle
 from typing import Any
 
 import numpy as np
@@ -148,6 +147,12 @@ class MPITransport:
         self.comm.Free()
 
 
+def _pickled_copy(obj: object) -> Any:
+    import pickle
+
+    return pickle.loads(pickle.dumps(obj))
+
+
 class LocalTransport:
     """One process, no launcher: every collective over a single rank is a
     copy (objects go through pickle, so callers get copies as with MPI)."""
@@ -190,10 +195,10 @@ class LocalTransport:
         return values[None].copy()
 
     def allgather_object(self, obj: object) -> list[Any]:
-        return [pickle.loads(pickle.dumps(obj))]
+        return [_pickled_copy(obj)]
 
     def bcast_object(self, obj: object, root: int) -> Any:
-        return pickle.loads(pickle.dumps(obj))
+        return _pickled_copy(obj)
 
     def barrier(self) -> None:
         pass
