@@ -177,7 +177,8 @@ def test_gradients_match_single_process_and_variables_stay_identical(processes, 
     env = {} if fusion == "default" else {"TAPEGRAD_FUSION_THRESHOLD": fusion}
     done, _ = launch(processes, "tests/distributed/check_correctness.py", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert sorted(re.findall(r"^OK rank (\d+)$", done.stdout, re.M)) == [
+    # not anchored: mpirun may splice two ranks' lines into one
+    assert sorted(re.findall(r"OK rank (\d+)", done.stdout)) == [
         str(r) for r in range(processes)
     ]
 

@@ -8,6 +8,7 @@ memory)."""
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -131,6 +132,17 @@ def to_tensor(array: np.ndarray[Any, Any]) -> Any:
     return _core.constant(array)
 
 
+_DTYPE_NAMES: dict[np.dtype[Any], str] = {}
+
+
+def dtype_name(dtype: np.dtype[Any]) -> str:
+    """``str(dtype)``, cached: numpy computes it in Python each time."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
+
+
 def _spec(array: np.ndarray[Any, Any]) -> str:
     return f"{array.dtype}{list(array.shape)}"
 
@@ -219,7 +231,10 @@ def reduce_arrays(
         # averaging before the float16 sum keeps it from overflowing
         prescale, postscale = prescale / size, postscale * size
     with _state.STATE.call_lock:
-        buckets = plan_buckets(arrays, wires, fusion_threshold())
+        if len(arrays) == 1:  # one tensor: nothing to plan
+            buckets = [[0]] if arrays[0] is not None else []
+        else:
+            buckets = plan_buckets(arrays, wires, fusion_threshold())
         jobs: list[tuple[Job, PackedBucket]] = []
         for slot, indices in enumerate(buckets):
             wire = wires[indices[0]]
@@ -233,27 +248,27 @@ def reduce_arrays(
                 slot,
             )
             entries = tuple(
-                (agreed_names[i], str(arrays[i].dtype), tuple(arrays[i].shape))  # type: ignore[union-attr]
+                (agreed_names[i], dtype_name(arrays[i].dtype), arrays[i].shape)  # type: ignore[union-attr]
                 for i in indices
             )
             description: Description = (
                 "allreduce",
                 mpi_op,
-                str(wire),
+                dtype_name(wire),
                 packed.recv.size,
                 ("None gradients", none_names),
                 entries,
             )
             job = Job(
                 description,
-                _bucket_what(names, arrays, indices),
+                functools.partial(_bucket_what, names, arrays, indices),
                 _allreduce_runner(packed, mpi_op, op is Average, postscale, size),
             )
             engine.submit(job)  # the communication thread starts on it now
             jobs.append((job, packed))
         results: list[Any] = [None] * len(arrays)
         for job, packed in jobs:
-            engine.wait(job.future, job.what)
+            engine.wait(job.future, job.what_text)
             for index, (lo, hi) in zip(packed.indices, packed.offsets, strict=True):
                 original = arrays[index]
                 assert original is not None

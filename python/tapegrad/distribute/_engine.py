@@ -89,9 +89,15 @@ class Job:
     """One collective: what must match across ranks, and how to run it."""
 
     description: Description
-    what: str  # for messages: "allreduce of 'w1' (float32[64, 64])"
+    # for messages, "allreduce of 'w1' (float32[64, 64])"; a callable is
+    # only called when a message needs it (formatting costs microseconds)
+    what_text: str | Callable[[], str]
     run: Callable[[Transport, bool], Any]  # (transport, some_rank_joined) -> result
     future: Future[Any] = field(default_factory=Future)
+
+    @property
+    def what(self) -> str:
+        return _text(self.what_text)
 
     def digest(self) -> int:
         # imported here: hashlib loads OpenSSL, a cost `import tapegrad` need not pay
@@ -106,6 +112,10 @@ class Job:
 class _JoinRequest:
     future: Future[Any] = field(default_factory=Future)
     what: str = "join()"
+
+
+def _text(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()
 
 
 def _first_difference(mine: Description, theirs: Description, rank: int) -> str | None:
@@ -192,7 +202,7 @@ class Engine:
 
     def run(self, job: Job) -> Any:
         """Submit ``job`` and wait for its result."""
-        return self.wait(self.submit(job), job.what)
+        return self.wait(self.submit(job), job.what_text)
 
     def join(self) -> int:
         request = _JoinRequest()
@@ -206,7 +216,7 @@ class Engine:
                 "restarted"
             )
 
-    def wait(self, future: Future[Any], what: str) -> Any:
+    def wait(self, future: Future[Any], what: str | Callable[[], str]) -> Any:
         """The job's result. The GIL is free while waiting (a condition
         variable); gives up when no collective has completed on this rank for
         ``timeout`` seconds, which bounds every wait on a dead or stuck peer."""
@@ -218,17 +228,18 @@ class Engine:
             if left <= 0:
                 message = (
                     f"rank {self.transport.rank}: no collective completed for "
-                    f"{self.timeout:g} s while waiting for {what}: another rank is stuck, has "
-                    "exited, or did not submit this collective (uneven data needs hvd.join()). "
+                    f"{self.timeout:g} s while waiting for {_text(what)}: another rank is "
+                    "stuck, has exited, or did not submit this collective (uneven data needs "
+                    "hvd.join()). "
                     f"Raise the limit with init(timeout=...) or {TIMEOUT_VARIABLE}."
                 )
-                self._failure = f"timed out waiting for {what}"
+                self._failure = f"timed out waiting for {_text(what)}"
                 raise CollectiveTimeoutError(message)
             if not warned and idle >= warn_after:
                 warned = True
                 print(
                     f"tapegrad.distribute: rank {self.transport.rank} has waited {idle:.0f} s "
-                    f"for {what}; other ranks may not have submitted it (giving up after "
+                    f"for {_text(what)}; other ranks may not have submitted it (giving up after "
                     f"{self.timeout:g} s)",
                     file=sys.stderr,
                     flush=True,

@@ -298,6 +298,6 @@ def broadcast_variables(
         engine.submit(job)
         pending.append((job, indices, buf, offsets))
     for job, indices, buf, offsets in pending:
-        engine.wait(job.future, job.what)
+        engine.wait(job.future, job.what_text)
         for index, (lo, hi) in zip(indices, offsets, strict=True):
             variables[index].assign(buf[lo:hi].reshape(variables[index].shape))
