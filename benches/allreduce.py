@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZES = [4 << 10, 64 << 10, 1 << 20, 16 << 20]  # bytes
 STEPS = 15
 
@@ -159,11 +158,14 @@ def worker() -> None:
 
 
 def main() -> None:
-    sys.path.insert(0, str(ROOT / "python"))
+    import tapegrad
     from tapegrad.distribute._launch import mpirun_command
 
     step_1 = single_process_step()
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    # the ranks import the tapegrad this driver imported
+    package_parent = str(Path(tapegrad.__file__).resolve().parent.parent)
+    path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
     done = subprocess.run(
         mpirun_command(2, [__file__, "--worker"]),
         capture_output=True,

@@ -33,7 +33,11 @@ needs_mpi = pytest.mark.skipif(not have_mpirun(), reason="needs mpirun and mpi4p
 def launch(
     processes: int, *argv: str, timeout: float = 240, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], float]:
-    environment = dict(os.environ, PYTHONPATH=str(ROOT / "python"), **(env or {}))
+    # the ranks import the tapegrad this test imported (the source tree or
+    # an installed wheel)
+    package_parent = str(Path(tf.__file__).resolve().parent.parent)
+    path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+    environment = dict(os.environ, PYTHONPATH=path, **(env or {}))
     environment.pop("TAPEGRAD_DISTRIBUTE_TIMEOUT", None)
     start = time.monotonic()
     done = subprocess.run(
