@@ -32,6 +32,7 @@ PUBLIC_MODULES = [
     "tapegrad.train",
     "tapegrad.optimizers",
     "tapegrad.optimizers.schedules",
+    "tapegrad.distribute",
 ]
 
 

@@ -244,7 +244,7 @@ truediv = divide
 _os.register_at_fork(after_in_child=_core._after_fork_in_child)
 
 # namespaces last: they re-export the names above
-from . import autodiff, data, experimental, linalg, math, nn, optimizers, random, train, types  # noqa: E402,I001
+from . import autodiff, data, distribute, experimental, linalg, math, nn, optimizers, random, train, types  # noqa: E402,I001,E501
 from ._custom import custom_gradient, recompute_grad  # noqa: E402
 from .data import TensorSpec  # noqa: E402
 
@@ -264,6 +264,7 @@ __all__ += [
     "bool",
     "custom_gradient",
     "data",
+    "distribute",
     "divide",
     "dtypes",
     "errors",

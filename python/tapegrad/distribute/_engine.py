@@ -1,0 +1,360 @@
+"""The communication engine: one background thread that runs every collective
+in submission order, a negotiation header that checks the ranks agree on
+each collective before any data moves, ``join`` for uneven data, and bounded
+waits.
+
+Why a thread (Horovod's design too): Open MPI progresses a non-blocking
+collective (``MPI_Iallreduce``) only inside MPI calls, so one started from
+the training thread mostly waits for the next MPI call instead of running
+beside the computation. A thread parked in a blocking ``MPI_Allreduce``
+(mpi4py releases the GIL there) makes progress the whole time, while the
+training thread packs the next fusion bucket or applies finished gradients.
+
+Negotiation: before each collective every rank contributes one small int64
+vector to an ``MPI_MAX`` allreduce::
+
+    [active, digest, -digest, -rank, joined, first_join_rank]
+
+``digest`` hashes what the ranks must agree on (kind, op, names, dtypes,
+shapes that must match); max(digest) == min(digest) means they agree. A rank
+inside ``join()`` sends the identity of ``MPI_MAX`` in the first four slots,
+so the others see it joined and it learns, from a broadcast of the
+description, which collective to take part in with neutral data. When no
+rank is active any more, every rank has joined: ``join`` returns.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._transport import Transport
+
+if TYPE_CHECKING:
+    import queue
+
+_INT64_MIN = int(np.iinfo(np.int64).min)
+_DIGEST_LIMIT = 1 << 62  # digests in [0, 2**62): negating one never overflows
+
+DEFAULT_TIMEOUT_S = 300.0
+TIMEOUT_VARIABLE = "TAPEGRAD_DISTRIBUTE_TIMEOUT"
+
+
+class HorovodInternalError(RuntimeError):
+    """A collective failed: a rank timed out, MPI reported an error, or an
+    earlier failure left the communicator unusable (Horovod's name).
+
+    >>> issubclass(HorovodInternalError, RuntimeError)
+    True
+    """
+
+
+class CollectiveMismatchError(HorovodInternalError, ValueError):
+    """The ranks submitted different collectives at the same point (another
+    tensor name, shape, dtype, op or root). Raised on every rank, naming the
+    tensor and what each rank submitted.
+
+    >>> issubclass(CollectiveMismatchError, ValueError)
+    True
+    """
+
+
+class CollectiveTimeoutError(HorovodInternalError, TimeoutError):
+    """No collective completed for the engine's timeout (``init(timeout=...)``
+    or ``TAPEGRAD_DISTRIBUTE_TIMEOUT``): another rank is stuck, gone, or
+    skipped the collective.
+
+    >>> issubclass(CollectiveTimeoutError, TimeoutError)
+    True
+    """
+
+
+# A description is a picklable tuple every rank must agree on: (kind, ...).
+Description = tuple[Any, ...]
+# What a joined rank runs for a collective it is not part of: neutral data.
+JoinedRunner = Callable[[Transport, Description], None]
+
+
+@dataclass
+class Job:
+    """One collective: what must match across ranks, and how to run it."""
+
+    description: Description
+    # for messages, "allreduce of 'w1' (float32[64, 64])"; a callable is
+    # only called when a message needs it (formatting costs microseconds)
+    what_text: str | Callable[[], str]
+    run: Callable[[Transport, bool], Any]  # (transport, some_rank_joined) -> result
+    future: Future[Any] = field(default_factory=Future)
+
+    @property
+    def what(self) -> str:
+        return _text(self.what_text)
+
+    def digest(self) -> int:
+        # imported here: hashlib loads OpenSSL, a cost `import tapegrad` need not pay
+        import hashlib
+        import pickle
+
+        raw = hashlib.blake2b(pickle.dumps(self.description), digest_size=8).digest()
+        return int.from_bytes(raw, "little") % _DIGEST_LIMIT
+
+
+@dataclass
+class _JoinRequest:
+    future: Future[Any] = field(default_factory=Future)
+    what: str = "join()"
+
+
+def _text(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()
+
+
+def _first_difference(mine: Description, theirs: Description, rank: int) -> str | None:
+    """The first tensor (or else setting) on which rank 0's description
+    differs from ``rank``'s; the tensors (the last field) are compared first."""
+    if mine[0] != theirs[0]:
+        return f"a {mine[0]} against a {theirs[0]}"
+    for a, b in reversed(list(zip(mine[1:], theirs[1:], strict=False))):
+        if a == b:
+            continue
+        if isinstance(a, tuple) and a and isinstance(a[0], tuple) and isinstance(b, tuple):
+            for x, y in zip(a, b, strict=False):
+                if x != y:
+                    return (
+                        f"tensor {x[0] or '(unnamed)'!r} is {x[1]}{list(x[2])} on rank 0, "
+                        f"tensor {y[0] or '(unnamed)'!r} is {y[1]}{list(y[2])} on rank {rank}"
+                    )
+            longer, only_on = (a, 0) if len(a) > len(b) else (b, rank)
+            return f"tensor {longer[min(len(a), len(b))][0]!r} is only on rank {only_on}"
+        return f"{a!r} on rank 0, {b!r} on rank {rank}"
+    return None
+
+
+def describe_mismatch(descriptions: list[Any], what: list[str]) -> str:
+    """A message naming, per rank, the collective it submitted, and the
+    first tensor on which each rank differs from rank 0."""
+    lines = [
+        f"  rank {rank}: {text if desc is not None else 'joined (hvd.join())'}"
+        for rank, (desc, text) in enumerate(zip(descriptions, what, strict=True))
+    ]
+    reference = descriptions[0]
+    for rank, desc in enumerate(descriptions[1:], start=1):
+        if desc is None or reference is None or desc == reference:
+            continue
+        difference = _first_difference(reference, desc, rank)
+        if difference is not None:
+            lines.append(f"  first difference: {difference}")
+    return (
+        "the ranks submitted different collectives at the same point, so none ran:\n"
+        + "\n".join(lines)
+        + "\nEvery rank must call the same collectives, in the same order, with the same "
+        "names, dtypes and shapes (only allgather's first dimension and alltoall's splits "
+        "may differ)."
+    )
+
+
+class Engine:
+    """The background communication thread and its queue."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        timeout: float,
+        joined_runners: dict[str, Any],
+        threaded: bool = True,
+    ) -> None:
+        """``threaded=False`` (a one-process job, where nothing can wait on
+        a peer) runs each job in the submitting thread instead."""
+        self.transport = transport
+        self.timeout = timeout
+        self._joined_runners = joined_runners
+        import queue
+
+        self._queue: queue.SimpleQueue[Job | _JoinRequest | None] = queue.SimpleQueue()
+        self._progress_at = time.monotonic()
+        self._failure: str | None = None
+        self._submit_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(
+                target=self._loop, name="tapegrad.distribute engine", daemon=True
+            )
+            self._thread.start()
+
+    # -- the training thread's side ---------------------------------------
+    def submit(self, job: Job | _JoinRequest) -> Future[Any]:
+        with self._submit_lock:
+            self.check_usable()
+            if self._thread is None:
+                self._execute(job)
+            else:
+                self._queue.put(job)
+        return job.future
+
+    def run(self, job: Job) -> Any:
+        """Submit ``job`` and wait for its result."""
+        return self.wait(self.submit(job), job.what_text)
+
+    def join(self) -> int:
+        request = _JoinRequest()
+        return int(self.wait(self.submit(request), request.what))
+
+    def check_usable(self) -> None:
+        if self._failure is not None:
+            raise HorovodInternalError(
+                f"tapegrad.distribute cannot run more collectives after an earlier failure "
+                f"({self._failure}); the ranks may disagree on what ran, so the job has to be "
+                "restarted"
+            )
+
+    def wait(self, future: Future[Any], what: str | Callable[[], str]) -> Any:
+        """The job's result. The GIL is free while waiting (a condition
+        variable); gives up when no collective has completed on this rank for
+        ``timeout`` seconds, which bounds every wait on a dead or stuck peer."""
+        warn_after = min(60.0, self.timeout / 2)
+        warned = False
+        while True:
+            idle = time.monotonic() - self._progress_at
+            left = self.timeout - idle
+            if left <= 0:
+                message = (
+                    f"rank {self.transport.rank}: no collective completed for "
+                    f"{self.timeout:g} s while waiting for {_text(what)}: another rank is "
+                    "stuck, has exited, or did not submit this collective (uneven data needs "
+                    "hvd.join()). "
+                    f"Raise the limit with init(timeout=...) or {TIMEOUT_VARIABLE}."
+                )
+                self._failure = f"timed out waiting for {_text(what)}"
+                raise CollectiveTimeoutError(message)
+            if not warned and idle >= warn_after:
+                warned = True
+                print(
+                    f"tapegrad.distribute: rank {self.transport.rank} has waited {idle:.0f} s "
+                    f"for {_text(what)}; other ranks may not have submitted it (giving up after "
+                    f"{self.timeout:g} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            step = left if warned else min(left, warn_after - idle + 0.01)
+            try:
+                return future.result(timeout=max(step, 0.001))
+            except FutureTimeout:
+                continue
+
+    def close(self) -> None:
+        """Stop the thread once the queue is drained (if it is not stuck)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5.0)
+        if self._failure is None:
+            self._failure = "tapegrad.distribute was shut down"
+
+    # -- the communication thread ----------------------------------------
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            self._execute(item)
+
+    def _execute(self, item: Job | _JoinRequest) -> None:
+        """Run one job and settle its future."""
+        self._progress_at = time.monotonic()
+        try:
+            if isinstance(item, _JoinRequest):
+                result = self._run_join()
+            else:
+                result = self._run_job(item)
+        except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+            # a mismatch is found by every rank before any data moves: the
+            # communicator is still in step and later collectives may run
+            if self._failure is None and not isinstance(err, CollectiveMismatchError):
+                self._failure = f"{type(err).__name__}: {err}"
+            item.future.set_exception(err)
+        else:
+            item.future.set_result(result)
+        self._progress_at = time.monotonic()
+
+    def _header(self, digest: int | None, first_join: bool) -> np.ndarray[Any, Any]:
+        t = self.transport
+        if digest is None:  # joined: the identity of MPI_MAX, except the flags
+            header = [0, _INT64_MIN, _INT64_MIN, _INT64_MIN, 1, t.rank if first_join else -1]
+        else:
+            header = [1, digest, -digest, -t.rank, 0, -1]
+        buf = np.array(header, dtype=np.int64)
+        t.allreduce_inplace(buf, "max")
+        self._progress_at = time.monotonic()
+        return buf
+
+    def _mismatch(self, job: Job | None) -> CollectiveMismatchError:
+        pairs = self.transport.allgather_object(
+            None if job is None else (job.description, job.what)
+        )
+        descriptions = [None if p is None else p[0] for p in pairs]
+        whats = ["" if p is None else p[1] for p in pairs]
+        return CollectiveMismatchError(describe_mismatch(descriptions, whats))
+
+    def _run_job(self, job: Job) -> Any:
+        digest = job.digest()
+        header = self._header(digest, first_join=False)
+        if int(header[1]) != -int(header[2]):
+            # this rank may be the one that agrees with the majority: every
+            # rank raises, naming what each submitted
+            raise self._mismatch(job)
+        some_joined = bool(header[4])
+        if some_joined:
+            root = -int(header[3])
+            mine = job.description if root == self.transport.rank else None
+            self.transport.bcast_object(mine, root)
+            if job.description[0] not in self._joined_runners:
+                raise HorovodInternalError(
+                    f"{job.what} cannot run while a rank is inside hvd.join() (joined ranks "
+                    "take part only in allreduce and allgather)"
+                )
+        result = job.run(self.transport, some_joined)
+        self._progress_at = time.monotonic()
+        return result
+
+    def _run_join(self) -> int:
+        first = True
+        while True:
+            header = self._header(None, first_join=first)
+            first = False
+            if not header[0]:  # nobody active: everyone has joined
+                return int(header[5])
+            if int(header[1]) != -int(header[2]):
+                raise self._mismatch(None)
+            root = -int(header[3])
+            description = self.transport.bcast_object(None, root)
+            runner = self._joined_runners.get(description[0])
+            if runner is None:
+                raise HorovodInternalError(
+                    f"rank {self.transport.rank} is inside hvd.join() while other ranks ran a "
+                    f"{description[0]}, which joined ranks cannot take part in (only allreduce "
+                    "and allgather can)"
+                )
+            runner(self.transport, description)
+            self._progress_at = time.monotonic()
+
+
+def timeout_from_environment(timeout: float | None) -> float:
+    if timeout is not None:
+        value = float(timeout)
+    else:
+        raw = os.environ.get(TIMEOUT_VARIABLE, "")
+        try:
+            value = float(raw) if raw else DEFAULT_TIMEOUT_S
+        except ValueError:
+            raise ValueError(f"{TIMEOUT_VARIABLE}={raw!r} is not a number of seconds") from None
+    if not value > 0:
+        raise ValueError(f"the collective timeout must be positive seconds, got {value}")
+    return value

@@ -1,0 +1,183 @@
+"""Run under mpirun: data-parallel gradients equal single-process gradients.
+
+Every rank builds the same model and the same global batch, takes its shard,
+and checks, for each reduction op, dtype and compression, the reduced
+result against what one process computes from the whole batch; then trains
+a few steps and checks the variables are bitwise identical on every rank.
+Prints "OK rank R" at the end; any failed check raises (and aborts the job).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import tapegrad as tf
+import tapegrad.distribute as hvd
+
+hvd.init()
+rank, size = hvd.rank(), hvd.size()
+BATCH = 12  # divides by 2 and by 3
+rng = np.random.default_rng(0)  # the same data and weights on every rank
+x_all = rng.normal(size=(BATCH, 5))
+y_all = rng.integers(0, 3, size=BATCH)
+init = {
+    "w1": rng.normal(size=(5, 8)) * 0.5,
+    "b1": rng.normal(size=8) * 0.1,
+    "w2": rng.normal(size=(8, 3)) * 0.5,
+    "b2": np.zeros(3),
+}
+
+
+def make_variables(dtype: tf.DType) -> list[tf.Variable]:
+    return [tf.Variable(tf.constant(v, dtype=dtype), name=k) for k, v in init.items()]
+
+
+def loss_of(params: list[tf.Variable], x: np.ndarray, y: np.ndarray, dtype: tf.DType) -> tf.Tensor:
+    w1, b1, w2, b2 = params
+    h = tf.nn.relu(tf.matmul(tf.constant(x, dtype=dtype), w1) + b1)
+    logits = tf.matmul(h, w2) + b2
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant(y), logits=logits)
+    return tf.reduce_mean(ce)
+
+
+def shard_bounds(n: int) -> slice:
+    per = n // size
+    return slice(rank * per, (rank + 1) * per)
+
+
+def check_average_equals_full_batch(dtype: tf.DType, rtol: float, **tape_kwargs: object) -> None:
+    params = make_variables(dtype)
+    with tf.GradientTape() as tape:
+        full = loss_of(params, x_all, y_all, dtype)
+    expected = [g.numpy() for g in tape.gradient(full, params)]
+    part = shard_bounds(BATCH)
+    with tf.GradientTape() as tape:
+        local = loss_of(params, x_all[part], y_all[part], dtype)
+    tape = hvd.DistributedGradientTape(tape, **tape_kwargs)
+    got = [g.numpy() for g in tape.gradient(local, params)]
+    for name, g, e in zip(init, got, expected, strict=True):
+        assert g.dtype == e.dtype, (name, g.dtype, e.dtype)
+        message = f"{name} {tape_kwargs}"
+        np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol * 1e-2, err_msg=message)
+
+
+# float64: to rounding; float32: within float32 tolerance; fp16 on the wire
+check_average_equals_full_batch(tf.float64, 1e-12)
+check_average_equals_full_batch(tf.float32, 1e-5)
+check_average_equals_full_batch(tf.float64, 1e-12, gradient_predivide_factor=float(size))
+check_average_equals_full_batch(tf.float64, 2e-3, compression=hvd.Compression.fp16)
+
+# Sum: the sum of the shard gradients of the summed loss is the full-batch gradient
+params = make_variables(tf.float64)
+with tf.GradientTape() as tape:
+    full = loss_of(params, x_all, y_all, tf.float64) * BATCH
+expected = [g.numpy() for g in tape.gradient(full, params)]
+part = shard_bounds(BATCH)
+with tf.GradientTape() as tape:
+    local = loss_of(params, x_all[part], y_all[part], tf.float64) * (BATCH // size)
+got = hvd.DistributedGradientTape(tape, op=hvd.Sum).gradient(local, params)
+for g, e in zip(got, expected, strict=True):
+    np.testing.assert_allclose(g.numpy(), e, rtol=1e-12, atol=1e-14)
+
+# every op on per-rank values, against numpy over all ranks' values
+per_rank = [np.random.default_rng(100 + r).normal(size=(4, 3)) for r in range(size)]
+mine = tf.constant(per_rank[rank])
+stacked = np.stack(per_rank)
+for op, reference in [
+    (hvd.Average, stacked.mean(axis=0)),
+    (hvd.Sum, stacked.sum(axis=0)),
+    (hvd.Min, stacked.min(axis=0)),
+    (hvd.Max, stacked.max(axis=0)),
+    (hvd.Product, stacked.prod(axis=0)),
+]:
+    out = hvd.allreduce(mine, op=op, name=f"op-{op.value}").numpy()
+    np.testing.assert_allclose(out, reference, rtol=1e-13, err_msg=str(op))
+scaled = hvd.allreduce(mine, op=hvd.Sum, prescale_factor=0.5, postscale_factor=3.0).numpy()
+np.testing.assert_allclose(scaled, stacked.sum(axis=0) * 1.5, rtol=1e-13)
+ints = hvd.allreduce(tf.constant([rank + 1, 7 * rank]), op=hvd.Average).numpy()
+assert ints.tolist() == [sum(range(1, size + 1)) // size, 7 * sum(range(size)) // size], ints
+fused = hvd.grouped_allreduce([tf.constant(p) for p in per_rank], op=hvd.Sum)
+for f, p in zip(fused, per_rank, strict=True):  # every rank sends every array
+    np.testing.assert_allclose(f.numpy(), p * size, rtol=1e-13)
+
+# allgather with a ragged first dimension, alltoall with uneven splits, objects
+gathered = hvd.allgather(tf.fill((rank + 1, 2), float(rank)), name="ragged").numpy()
+assert gathered.shape == (size * (size + 1) // 2, 2), gathered.shape
+assert gathered[:, 0].tolist() == [float(r) for r in range(size) for _ in range(r + 1)]
+splits = [(rank + j) % 2 + 1 for j in range(size)]  # rows this rank sends to rank j
+send = tf.constant(np.concatenate([np.full(s, 10 * rank + j) for j, s in enumerate(splits)]))
+received, received_splits = hvd.alltoall(send, splits=splits)
+expect_splits = [(r + rank) % 2 + 1 for r in range(size)]
+assert received_splits.numpy().tolist() == expect_splits, received_splits
+assert received.numpy().tolist() == [
+    10 * r + rank for r in range(size) for _ in range(expect_splits[r])
+]
+assert hvd.broadcast(tf.constant([float(rank)] * 3), root_rank=size - 1).numpy().tolist() == [
+    float(size - 1)
+] * 3
+assert hvd.broadcast_object({"from": rank}, root_rank=1) == {"from": 1}
+assert hvd.allgather_object(("r", rank)) == [("r", r) for r in range(size)]
+
+# uneven data: rank 0 has one batch more; the others join and contribute zeros
+batches = 3 if rank == 0 else 2
+for step in range(batches):
+    got = hvd.allreduce(tf.constant([1.0, float(step)]), op=hvd.Sum, name="uneven").numpy()
+    contributors = size if step < 2 else 1
+    assert got.tolist() == [float(contributors), float(step * contributors)], (step, got)
+last = hvd.join()
+assert last == 0, last  # rank 0 had the extra batch, so it joined last
+
+# training: broadcast_variables, then a few steps of DistributedOptimizer(Adam);
+# the variables stay bitwise identical across ranks after every step
+params = [
+    tf.Variable(tf.constant(v + rank, dtype=tf.float32), name=k)  # deliberately different
+    for k, v in init.items()
+]
+hvd.broadcast_variables(params, root_rank=0)
+opt = hvd.DistributedOptimizer(tf.optimizers.Adam(learning_rate=0.01))
+part = shard_bounds(BATCH)
+
+
+def fingerprints() -> list[bytes]:
+    return [p.numpy().tobytes() for p in params]
+
+
+assert len(set(map(tuple, hvd.allgather_object(fingerprints())))) == 1
+for _step in range(5):
+    with tf.GradientTape() as tape:
+        loss = loss_of(params, x_all[part], y_all[part], tf.float32)
+    opt.apply_gradients(zip(tape.gradient(loss, params), params, strict=True))
+    everyone = hvd.allgather_object(fingerprints())
+    assert all(f == everyone[0] for f in everyone), "variables differ across ranks"
+assert int(opt.iterations.numpy()) == 5
+
+# the GIL is free while a rank waits for its peers: another Python thread of
+# rank 0 keeps counting while rank 0 waits for rank 1 (late by 0.5 s)
+stop = threading.Event()
+counted = [0]
+
+
+def count() -> None:
+    while not stop.is_set():
+        counted[0] += 1
+
+
+if rank == 0:
+    counter = threading.Thread(target=count)
+    counter.start()
+    time.sleep(0.05)
+    before = counted[0]
+else:
+    time.sleep(0.5)
+hvd.allreduce(tf.ones(1), name="late")
+if rank == 0:
+    during = counted[0] - before
+    stop.set()
+    counter.join()
+    assert during > 1000, f"the counting thread advanced only {during} times while waiting"
+
+hvd.barrier()
+print(f"OK rank {rank}", flush=True)
+hvd.shutdown()
