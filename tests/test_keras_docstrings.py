@@ -11,7 +11,7 @@ import pkgutil
 import pytest
 import tapegrad.keras
 
-MODULES = ["tapegrad.module"] + [
+MODULES = ["tapegrad.module", "tapegrad._module"] + [
     info.name for info in pkgutil.walk_packages(tapegrad.keras.__path__, "tapegrad.keras.")
 ]
 

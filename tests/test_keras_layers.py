@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tapegrad as tf
-from conftest import check_vjp, numeric_grad, projected_grad
+from _helpers import check_vjp, numeric_grad, projected_grad
 from tapegrad import keras
 
 REF = np.load(Path(__file__).parent / "fixtures" / "keras" / "reference.npz")

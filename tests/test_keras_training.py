@@ -91,7 +91,7 @@ def test_loss_functions_are_per_sample():
 
 
 def test_loss_gradients_float64():
-    from conftest import check_vjp, projected_grad
+    from _helpers import check_vjp, projected_grad
 
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((4, 3))

@@ -33,6 +33,8 @@ PUBLIC_MODULES = [
     "tapegrad.optimizers",
     "tapegrad.optimizers.schedules",
     "tapegrad.distribute",
+    "tapegrad.keras",
+    "tapegrad.module",
 ]
 
 

@@ -15,7 +15,7 @@ ops and tape (also importable as ``tapegrad.keras``).
 ['accuracy', 'loss']
 """
 
-from typing import NoReturn
+from typing import NoReturn as _NoReturn
 
 from .. import optimizers
 from . import (
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> NoReturn:
+def __getattr__(name: str) -> _NoReturn:
     from ._missing import missing
 
     missing("keras", name)

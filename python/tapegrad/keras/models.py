@@ -23,14 +23,14 @@ import numpy as np
 
 from .. import _core, _nest, optimizers
 from .._core import Tensor, Variable
+from .._module import current_name_scope, name_scope
 from .._tape import GradientTape
-from ..module import current_name_scope, name_scope
 from . import backend
 from . import losses as losses_module
 from . import metrics as metrics_module
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
 from .initializers import generator
-from .layers.base import InputLayer, KerasTensor, Layer, Node, _map_structure, _OperatorCall
+from .layers._base import InputLayer, KerasTensor, Layer, Node, _map_structure, _OperatorCall
 
 __all__ = ["Functional", "Model", "Sequential", "load_model", "clone_model"]
 
@@ -734,7 +734,7 @@ class Model(Layer):
          Trainable params: 15 (60.00 B)
          Non-trainable params: 0 (0.00 B)
         """
-        from .summary import print_summary
+        from ._summary import print_summary
 
         print_summary(self, print_fn or print)
 

@@ -89,7 +89,7 @@ def _children(obj: Any) -> Iterator[tuple[str, Any]]:
     """(path component, child) pairs in Keras's order: a model's layers
     first, then attributes in sorted name order; a container's layers named
     by class (``dense``, ``dense_1``, …)."""
-    from .layers.base import Layer
+    from .layers._base import Layer
     from .models import Functional, Sequential
 
     if isinstance(obj, (Sequential, Functional)):
@@ -107,7 +107,7 @@ def _children(obj: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _container(prefix: str, items: list[Any]) -> Iterator[tuple[str, Any]]:
-    from .layers.base import Layer
+    from .layers._base import Layer
 
     used: dict[str, int] = {}
     for item in items:
@@ -424,7 +424,7 @@ def deserialize_layer(config: dict[str, Any], custom_objects: dict[str, Any] | N
 
 
 def _base_from_config() -> Any:
-    from .layers.base import Layer
+    from .layers._base import Layer
 
     return Layer.from_config.__func__  # type: ignore[attr-defined]
 
@@ -439,7 +439,7 @@ def _build_model(layer: Any, input_shape: Any) -> None:
 
 
 def _functional_config(model: Any) -> dict[str, Any]:
-    from .layers.base import InputLayer, KerasTensor
+    from .layers._base import InputLayer, KerasTensor
 
     layer_entries = []
     node_index: dict[int, tuple[str, int]] = {}
@@ -506,7 +506,7 @@ def _flat(structure: Any) -> list[Any]:
 
 
 def _functional_from_config(config: dict[str, Any], custom_objects: Any) -> Any:
-    from .layers.base import InputLayer
+    from .layers._base import InputLayer
     from .models import Functional
 
     created: dict[str, Any] = {}

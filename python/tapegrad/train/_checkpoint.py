@@ -105,7 +105,9 @@ def _optimizer_children(optimizer: Optimizer) -> list[tuple[str, Any]]:
         children.append(("_learning_rate", learning_rate))
         variables.append(learning_rate)
     names = optimizer.get_slot_names()
-    groups = _SLOT_GROUPS.get(optimizer._kind, [tuple(names)])
+    # Keras's slot order is per optimizer class (a user subclass keeps its base's)
+    kind = next((c.__name__ for c in type(optimizer).__mro__ if c.__name__ in _SLOT_GROUPS), "")
+    groups = _SLOT_GROUPS.get(kind, [tuple(names)])
     if optimizer.built:
         for group in groups:
             present = [n for n in group if n in names]

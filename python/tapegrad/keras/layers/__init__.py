@@ -5,10 +5,10 @@
 3
 """
 
-from typing import NoReturn
+from typing import NoReturn as _NoReturn
 
-from .base import Input, InputLayer, KerasTensor, Layer
-from .conv import (
+from ._base import Input, InputLayer, KerasTensor, Layer
+from ._conv import (
     AveragePooling2D,
     AvgPool2D,
     Conv1D,
@@ -19,7 +19,7 @@ from .conv import (
     MaxPool2D,
     MaxPooling2D,
 )
-from .core import (
+from ._core import (
     Activation,
     Add,
     Average,
@@ -38,8 +38,8 @@ from .core import (
     Softmax,
     Subtract,
 )
-from .normalization import BatchNormalization, LayerNormalization
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from ._normalization import BatchNormalization, LayerNormalization
+from ._rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 
 __all__ = [
     "GRU",
@@ -84,7 +84,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> NoReturn:
+def __getattr__(name: str) -> _NoReturn:
     from .._missing import missing
 
     missing("keras.layers", name)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .layers.base import InputLayer, Layer
+from .layers._base import InputLayer, Layer
 
 _WIDTHS = (33, 24, 15)
 

@@ -12,7 +12,7 @@ from typing import Any
 from ... import _core
 from ..._core import Tensor
 from .. import activations, initializers, regularizers
-from .base import Layer
+from ._base import Layer
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "SimpleRNNCell", "SimpleRNN"]
 
@@ -317,7 +317,7 @@ class RNN(Layer):
 
     def build(self, input_shape: Any) -> None:
         if not self.cell.built:
-            from ...module import name_scope
+            from ..._module import name_scope
 
             with name_scope(self.cell.name):
                 self.cell.build((input_shape[0], input_shape[-1]))

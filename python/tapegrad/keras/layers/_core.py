@@ -13,7 +13,7 @@ from ... import _core, dtypes
 from ..._core import Tensor
 from .. import activations, initializers, regularizers
 from ..initializers import generator
-from .base import Layer
+from ._base import Layer
 
 __all__ = [
     "Activation",

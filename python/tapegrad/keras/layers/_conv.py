@@ -8,7 +8,7 @@ from typing import Any
 from ... import _core, nn
 from ..._core import Tensor
 from .. import activations, initializers, regularizers
-from .base import Layer
+from ._base import Layer
 
 __all__ = [
     "AveragePooling2D",

@@ -25,7 +25,7 @@ import numpy as np
 
 from ... import _core, _nest, dtypes
 from ..._core import Tensor, Variable
-from ...module import _scopes, name_scope, scoped_name
+from ..._module import _scopes, name_scope, scoped_name
 from .. import backend, initializers, regularizers
 
 __all__ = ["Input", "InputLayer", "KerasTensor", "Layer", "call_context"]
