@@ -18,7 +18,7 @@ import tapegrad as tf
 
 # stamps inside the middle half of a call that show the other thread ran
 MARGIN = 3
-TRIES = 4
+TRIES = 6
 
 
 class Counter:
@@ -114,10 +114,10 @@ def test_other_threads_run_during_a_heavy_op(counter: Counter, name: str) -> Non
 
 def test_a_call_that_holds_the_gil_leaves_no_stamp_in_its_middle(counter: Counter) -> None:
     # the other side of the measurement: converting a long Python list reads
-    # Python objects, so it keeps the GIL for the whole (long) Rust call
+    # Python objects, so it keeps the GIL for all but the (instant) reshape
     values = [0.5] * 2_000_000
     start = time.perf_counter_ns()
-    tf.constant(values)
+    tf.reshape(values, [-1])
     end = time.perf_counter_ns()
     quarter = (end - start) // 4
     assert not [s for s in counter.stamps[-100_000:] if start + quarter < s < end - quarter]
