@@ -128,15 +128,12 @@ bindings! {
     /// Matrix product of the last two axes, batch axes broadcast (TF's `tf.linalg.matmul`); `transpose_a/b` transpose first. d/da = g·bᵀ, d/db = aᵀ·g.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
     /// >>> print(tf.matmul(a, a, transpose_b=True))
     /// tapegrad.Tensor(
     /// [[ 5. 11.]
     ///  [11. 25.]], shape=(2, 2), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (a, b, transpose_a=false, transpose_b=false, adjoint_a=false, adjoint_b=false, a_is_sparse=false, b_is_sparse=false, output_type=None, name=None))]
     fn matmul(a: TensorLike<'_>, b: TensorLike<'_>, transpose_a: bool, transpose_b: bool, adjoint_a: bool, adjoint_b: bool, a_is_sparse: bool, b_is_sparse: bool, output_type: Option<Ignored>, name: Option<Name>) -> Tensor {
         // sparsity hints change nothing here; adjoint = transpose for real dtypes
@@ -146,15 +143,12 @@ bindings! {
     /// Permutes the axes by `perm` (default: reversed).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.transpose(tf.constant([[1, 2, 3], [4, 5, 6]])))
     /// tapegrad.Tensor(
     /// [[1 4]
     ///  [2 5]
     ///  [3 6]], shape=(3, 2), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (a, perm=None, conjugate=false, name=None))]
     fn transpose(a: Operand, perm: Option<Axes>, conjugate: bool, name: Option<Name>) -> Tensor
         => (a.numel()) ops::transpose(&a, axes(&perm));
@@ -162,14 +156,11 @@ bindings! {
     /// Same elements, new shape; one entry may be -1 (inferred).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.reshape(tf.range(6), [2, -1]))
     /// tapegrad.Tensor(
     /// [[0 1 2]
     ///  [3 4 5]], shape=(2, 3), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (tensor, shape, name=None))]
     fn reshape(tensor: Operand, shape: Axes, name: Option<Name>) -> Tensor
         => (tensor.numel()) ops::reshape(&tensor, &shape.0);
@@ -178,14 +169,11 @@ bindings! {
     /// 'fro', 1 or inf over a pair of axes (matrices).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.norm(tf.constant([3.0, 4.0])))
     /// tapegrad.Tensor(5.0, shape=(), dtype=float32)
     /// >>> print(tf.norm(tf.constant([3.0, -4.0]), ord=1))
     /// tapegrad.Tensor(7.0, shape=(), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (tensor, ord=None, axis=None, keepdims=None, name=None))]
     fn norm(tensor: Operand, ord: Option<NormOrd>, axis: Option<Axes>, keepdims: Option<bool>, name: Option<Name>) -> Tensor
         => (tensor.numel()) ops::norm(&tensor, ord.map_or(ops::NormOrd::Euclidean, |o| o.0), axes(&axis), keepdims.unwrap_or(false));
@@ -193,12 +181,9 @@ bindings! {
     /// Converts to `dtype`; float → int truncates toward zero. The gradient flows between float dtypes only.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.cast(tf.constant([1.7, -1.7]), tf.int32))
     /// tapegrad.Tensor([ 1 -1], shape=(2,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (x, dtype, name=None))]
     fn cast(x: Operand, dtype: DTypeArg, name: Option<Name>) -> Tensor
         => (x.numel()) ops::cast(&x, dtype.0);
@@ -206,12 +191,9 @@ bindings! {
     /// A tensor with the same value; the gradient passes through unchanged.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.identity(tf.constant([1, 2])))
     /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (input, name=None))]
     fn identity(input: Operand, name: Option<Name>) -> Tensor
         => (input.numel()) ops::identity(&input);
@@ -219,7 +201,6 @@ bindings! {
     /// The same value, but no gradient flows back through it.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> x = tf.constant(3.0)
     /// >>> with tf.GradientTape() as tape:
@@ -228,8 +209,6 @@ bindings! {
     /// ...
     /// >>> print(tape.gradient(y, x))
     /// tapegrad.Tensor(3.0, shape=(), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (input, name=None))]
     fn stop_gradient(input: Operand, name: Option<Name>) -> Tensor
         => (0) Ok(ops::stop_gradient(&input));
@@ -237,14 +216,11 @@ bindings! {
     /// Broadcasts to `shape` by numpy rules; the gradient sums back over the broadcast axes.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.broadcast_to(tf.constant([1, 2]), [2, 2]))
     /// tapegrad.Tensor(
     /// [[1 2]
     ///  [1 2]], shape=(2, 2), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (input, shape, name=None))]
     fn broadcast_to(input: Operand, shape: Shape, name: Option<Name>) -> Tensor
         => (shape.0.iter().product()) ops::broadcast_to(&input, &shape.0);
@@ -252,7 +228,6 @@ bindings! {
     /// `tf.where(condition, x, y)`: elementwise select with broadcasting.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> c = tf.constant([True, False, True])
     /// >>> print(tf.where(c, tf.constant([1, 2, 3]), tf.constant([-1, -2, -3])))
@@ -261,8 +236,6 @@ bindings! {
     /// tapegrad.Tensor(
     /// [[0]
     ///  [2]], shape=(2, 1), dtype=int64)
-    ///
-    /// ```
     #[pyo3(name = "where", signature = (condition, x=None, y=None, name=None))]
     fn where_(condition: TensorLike<'_>, x: Option<TensorLike<'_>>, y: Option<TensorLike<'_>>, name: Option<Name>) -> Tensor {
         let (condition, xy) = match (x, y) {
@@ -281,14 +254,11 @@ bindings! {
     /// `dtype`, values are cast (a float to an int dtype is refused).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.constant([[1.0, 2.0]]))
     /// tapegrad.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
     /// >>> print(tf.constant(7, shape=[2], dtype=tf.int64))
     /// tapegrad.Tensor([7 7], shape=(2,), dtype=int64)
-    ///
-    /// ```
     #[pyo3(signature = (value, dtype=None, shape=None, name=None))]
     fn constant(value: TensorLike<'_>, dtype: Option<DTypeArg>, shape: Option<Shape>, name: Option<Name>) -> Tensor {
         let dtype = dtype.map(|d| d.0);
@@ -310,12 +280,9 @@ bindings! {
     /// `value` as a Tensor (tensors and variables pass through); `dtype_hint` is used only when the value has no dtype of its own.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.convert_to_tensor([1, 2], dtype_hint=tf.float64))
     /// tapegrad.Tensor([1. 2.], shape=(2,), dtype=float64)
-    ///
-    /// ```
     #[pyo3(signature = (value, dtype=None, dtype_hint=None, name=None))]
     fn convert_to_tensor(value: TensorLike<'_>, dtype: Option<DTypeArg>, dtype_hint: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let mut dtype = dtype.map(|d| d.0);
@@ -341,14 +308,11 @@ bindings! {
     /// Samples uniformly from [minval, maxval); repeatable after `tf.random.set_seed`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> x = tf.random.uniform([1000], minval=2.0, maxval=3.0)
     /// >>> print(bool(tf.reduce_all((x >= 2.0) & (x < 3.0))))
     /// True
-    ///
-    /// ```
     #[pyo3(signature = (shape, minval=0.0, maxval=None, dtype=None, seed=None, name=None))]
     fn random_uniform(shape: Shape, minval: f64, maxval: Option<f64>, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor {
         let dtype = dtype_or(dtype, DType::F32);
@@ -362,7 +326,6 @@ bindings! {
     /// Seeds the global generator: the random ops that follow repeat their values.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(42)
     /// >>> a = tf.random.uniform([3])
@@ -370,8 +333,6 @@ bindings! {
     /// >>> b = tf.random.uniform([3])
     /// >>> print(bool(tf.reduce_all(a == b)))
     /// True
-    ///
-    /// ```
     #[pyo3(signature = (seed))]
     fn set_seed(seed: Option<i64>) -> () => (0) {
         ops::random::set_seed(seed.map(|s| s as u64));
@@ -381,12 +342,9 @@ bindings! {
     /// The number of nonzero (or true) elements over `axis`, as int64.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.math.count_nonzero(tf.constant([[0, 1], [2, 0]]), axis=1))
     /// tapegrad.Tensor([1 1], shape=(2,), dtype=int64)
-    ///
-    /// ```
     #[pyo3(signature = (input, axis=None, keepdims=None, dtype=None, name=None))]
     fn count_nonzero(input: Operand, axis: Option<Axes>, keepdims: Option<bool>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor
         => (input.numel()) ops::count_nonzero(&input, axes(&axis), keepdims.unwrap_or(false), dtype_or(dtype, DType::I64));
@@ -394,12 +352,9 @@ bindings! {
     /// Sorted values along `axis` (ascending, or `direction="DESCENDING"`); the gradient scatters back to the original positions.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.sort(tf.constant([3, 1, 2]), direction="DESCENDING"))
     /// tapegrad.Tensor([3 2 1], shape=(3,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(
         signature = (values, axis=Axis(-1), direction=Direction::Ascending, name=None),
         text_signature = "(values, axis=-1, direction='ASCENDING', name=None)"
@@ -410,12 +365,9 @@ bindings! {
     /// Indices (int32) that sort `values` along `axis`; stable.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.argsort(tf.constant([3.0, 1.0, 2.0])))
     /// tapegrad.Tensor([1 2 0], shape=(3,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(
         signature = (values, axis=Axis(-1), direction=Direction::Ascending, stable=false, name=None),
         text_signature = "(values, axis=-1, direction='ASCENDING', stable=False, name=None)"
@@ -427,15 +379,12 @@ bindings! {
     /// The `k` largest values along the last axis and their int32 indices, largest first.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> values, indices = tf.math.top_k(tf.constant([1.0, 5.0, 3.0]), k=2)
     /// >>> print(values)
     /// tapegrad.Tensor([5. 3.], shape=(2,), dtype=float32)
     /// >>> print(indices)
     /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (input, k=1, sorted=true, index_type=None, name=None))]
     fn top_k(input: Operand, k: usize, sorted: bool, index_type: Option<DTypeArg>, name: Option<Name>) -> (Tensor, Tensor)
         // (always sorted)
@@ -447,12 +396,9 @@ bindings! {
     /// Clips to [clip_value_min, clip_value_max] elementwise; the gradient flows where the value was not clipped.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.clip_by_value(tf.constant([-2.0, 0.5, 3.0]), 0.0, 1.0))
     /// tapegrad.Tensor([0.  0.5 1. ], shape=(3,), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (t, clip_value_min, clip_value_max, name=None))]
     fn clip_by_value(t: TensorLike<'_>, clip_value_min: TensorLike<'_>, clip_value_max: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let xs = operands(&[&t, &clip_value_min, &clip_value_max])?;
@@ -461,14 +407,11 @@ bindings! {
     /// Inserts an axis of size 1 at `axis` (negative counts from the end).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.expand_dims(tf.constant([1, 2]), 0).shape)
     /// TensorShape([1, 2])
     /// >>> print(tf.expand_dims(tf.constant([1, 2]), -1).shape)
     /// TensorShape([2, 1])
-    ///
-    /// ```
     #[pyo3(signature = (input, axis, name=None))]
     fn expand_dims(input: Operand, axis: Axis, name: Option<Name>) -> Tensor
         => (input.numel()) ops::expand_dims(&input, axis.0);
@@ -476,12 +419,9 @@ bindings! {
     /// Removes the size-1 axes (all, or those listed in `axis`).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.squeeze(tf.zeros([1, 3, 1])).shape)
     /// TensorShape([3])
-    ///
-    /// ```
     #[pyo3(signature = (input, axis=None, name=None))]
     fn squeeze(input: Operand, axis: Option<Axes>, name: Option<Name>) -> Tensor
         => (input.numel()) ops::squeeze(&input, axes(&axis));
@@ -489,14 +429,11 @@ bindings! {
     /// Joins tensors along an existing `axis`; the gradient splits back.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.concat([tf.constant([[1, 2]]), tf.constant([[3, 4]])], axis=0))
     /// tapegrad.Tensor(
     /// [[1 2]
     ///  [3 4]], shape=(2, 2), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (values, axis, name=None))]
     fn concat(values: OperandList, axis: Axis, name: Option<Name>) -> Tensor
         => (values.0.iter().map(Tensor::numel).sum()) ops::concat(&values.0, axis.0);
@@ -504,14 +441,11 @@ bindings! {
     /// Joins same-shape tensors along a new `axis`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.stack([tf.constant([1, 2]), tf.constant([3, 4])], axis=1))
     /// tapegrad.Tensor(
     /// [[1 3]
     ///  [2 4]], shape=(2, 2), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (values, axis=0, name=None))]
     fn stack(values: OperandList, axis: i64, name: Option<Name>) -> Tensor
         => (values.0.iter().map(Tensor::numel).sum()) ops::stack(&values.0, axis);
@@ -519,15 +453,12 @@ bindings! {
     /// Splits a tensor along `axis` (default 0) into a list of tensors of one rank less.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> for row in tf.unstack(tf.constant([[1, 2], [3, 4]])):
     /// ...     print(row)
     /// ...
     /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
     /// tapegrad.Tensor([3 4], shape=(2,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (value, num=None, axis=0, name=None))]
     fn unstack(value: Operand, num: Option<usize>, axis: i64, name: Option<Name>) -> Vec<Tensor>
         => (value.numel()) {
@@ -544,15 +475,12 @@ bindings! {
     /// Splits along `axis` into `num_or_size_splits` equal parts, or parts of the listed sizes.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> a, b = tf.split(tf.range(5), [2, 3])
     /// >>> print(a)
     /// tapegrad.Tensor([0 1], shape=(2,), dtype=int32)
     /// >>> print(b)
     /// tapegrad.Tensor([2 3 4], shape=(3,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (value, num_or_size_splits, axis=None, num=None, name=None))]
     fn split(value: Operand, num_or_size_splits: TensorLike<'_>, axis: Option<Axis>, num: Option<usize>, name: Option<Name>) -> Vec<Tensor> {
         let axis = axis_or(axis, 0);
@@ -565,14 +493,11 @@ bindings! {
     /// Repeats the tensor `multiples[i]` times along axis i; the gradient sums the copies.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.tile(tf.constant([[1, 2]]), [2, 2]))
     /// tapegrad.Tensor(
     /// [[1 2 1 2]
     ///  [1 2 1 2]], shape=(2, 4), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (input, multiples, name=None))]
     fn tile(input: Operand, multiples: Axes, name: Option<Name>) -> Tensor
         => (input.numel()) ops::tile(&input, &multiples.0);
@@ -580,14 +505,11 @@ bindings! {
     /// Pads with `constant_values` (only mode 'CONSTANT'): `paddings[i] = [before, after]` for axis i.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.pad(tf.constant([[1, 2]]), [[1, 0], [0, 1]]))
     /// tapegrad.Tensor(
     /// [[0 0 0]
     ///  [1 2 0]], shape=(2, 3), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (tensor, paddings, mode="CONSTANT", constant_values=0.0, name=None))]
     fn pad(tensor: Operand, paddings: Operand, mode: &str, constant_values: f64, name: Option<Name>) -> Tensor {
         let pairs = pad_pairs(mode, &paddings)?;
@@ -596,14 +518,11 @@ bindings! {
     /// Reverses the order of elements along each axis in `axis`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.reverse(tf.constant([[1, 2], [3, 4]]), axis=[1]))
     /// tapegrad.Tensor(
     /// [[2 1]
     ///  [4 3]], shape=(2, 2), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (tensor, axis, name=None))]
     fn reverse(tensor: Operand, axis: Axes, name: Option<Name>) -> Tensor
         => (tensor.numel()) ops::reverse(&tensor, &axis.0);
@@ -611,12 +530,9 @@ bindings! {
     /// Slices of `params` at `indices` along `axis`; out-of-range indices raise InvalidArgumentError. The gradient scatter-adds back.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.gather(tf.constant([10, 20, 30]), [2, 0, 2]))
     /// tapegrad.Tensor([30 10 30], shape=(3,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (params, indices, validate_indices=None, axis=None, batch_dims=0, name=None))]
     fn gather(params: Operand, indices: Operand, validate_indices: Option<Ignored>, axis: Option<Axis>, batch_dims: i64, name: Option<Name>) -> Tensor
         => (params.numel().max(indices.numel())) ops::gather(&params, &indices, axis_or(axis, batch_dims), batch_dims);
@@ -624,12 +540,9 @@ bindings! {
     /// Elements or slices of `params` at the index tuples in the last axis of `indices`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.gather_nd(tf.constant([[1, 2], [3, 4]]), [[1, 0], [0, 1]]))
     /// tapegrad.Tensor([3 2], shape=(2,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (params, indices, batch_dims=0, name=None))]
     fn gather_nd(params: Operand, indices: Operand, batch_dims: usize, name: Option<Name>) -> Tensor
         => (params.numel().max(indices.numel())) ops::gather_nd(&params, &indices, batch_dims);
@@ -637,14 +550,11 @@ bindings! {
     /// `on_value` at each index along a new axis of size `depth`, `off_value` elsewhere (float32 by default); out-of-range indices give all `off_value`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.one_hot(tf.constant([0, 2]), 3))
     /// tapegrad.Tensor(
     /// [[1. 0. 0.]
     ///  [0. 0. 1.]], shape=(2, 3), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None))]
     fn one_hot(indices: Operand, depth: usize, on_value: Option<Operand>, off_value: Option<Operand>, axis: Option<i64>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let inferred = on_value.as_ref().or(off_value.as_ref()).map(|t| t.dtype());
@@ -656,12 +566,9 @@ bindings! {
     /// The elements (or slices) of `tensor` where `mask` is true, flattened over the mask's axes.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.boolean_mask(tf.constant([1, 2, 3]), tf.constant([True, False, True])))
     /// tapegrad.Tensor([1 3], shape=(2,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (tensor, mask, axis=None, name=None))]
     fn boolean_mask(tensor: Operand, mask: TensorLike<'_>, axis: Option<i64>, name: Option<Name>) -> Tensor {
         let mask = to_tensor(&mask, Some(DType::Bool))?;
@@ -670,12 +577,9 @@ bindings! {
     /// The shape as a 1-D int32 tensor.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.shape(tf.zeros([2, 3])))
     /// tapegrad.Tensor([2 3], shape=(2,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (input, out_type=None, name=None))]
     fn shape(input: Operand, out_type: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let dtype = int_out_type(out_type)?;
@@ -685,12 +589,9 @@ bindings! {
     /// The number of elements as an int32 scalar tensor.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.size(tf.zeros([2, 3])))
     /// tapegrad.Tensor(6, shape=(), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (input, out_type=None, name=None))]
     fn size(input: Operand, out_type: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let dtype = int_out_type(out_type)?;
@@ -699,12 +600,9 @@ bindings! {
     /// The number of axes as an int32 scalar tensor.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.rank(tf.zeros([2, 3])))
     /// tapegrad.Tensor(2, shape=(), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (input, name=None))]
     fn rank(input: Operand, name: Option<Name>) -> Tensor
         => (0) Ok(Tensor::scalar(input.rank() as i32));
@@ -712,14 +610,11 @@ bindings! {
     /// A tensor of shape `dims` filled with `value` (its dtype follows the value).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.fill([2, 2], 7))
     /// tapegrad.Tensor(
     /// [[7 7]
     ///  [7 7]], shape=(2, 2), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (dims, value, name=None))]
     fn fill(dims: Shape, value: Operand, name: Option<Name>) -> Tensor
         => (dims.0.iter().product()) ops::fill(&dims.0, &value);
@@ -727,14 +622,11 @@ bindings! {
     /// `start, start + delta, …` up to but excluding `limit` (`tf.range(n)` counts from 0); int32 for ints, float32 for floats.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.range(5))
     /// tapegrad.Tensor([0 1 2 3 4], shape=(5,), dtype=int32)
     /// >>> print(tf.range(1.0, 2.0, 0.25))
     /// tapegrad.Tensor([1.   1.25 1.5  1.75], shape=(4,), dtype=float32)
-    ///
-    /// ```
     #[pyo3(name = "range", signature = (start, limit=None, delta=None, dtype=None, name=None))]
     fn range_(start: TensorLike<'_>, limit: Option<TensorLike<'_>>, delta: Option<TensorLike<'_>>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let (mut s, mut inferred) = scalar_arg(&start)?;
@@ -761,12 +653,9 @@ bindings! {
     /// `num` evenly spaced values from `start` to `stop`, both included.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.linspace(0.0, 1.0, 5))
     /// tapegrad.Tensor([0.   0.25 0.5  0.75 1.  ], shape=(5,), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (start, stop, num, name=None, axis=0))]
     fn linspace(start: TensorLike<'_>, stop: TensorLike<'_>, num: i64, name: Option<Name>, axis: i64) -> Tensor {
         let (s, ds) = scalar_arg(&start)?;
@@ -777,14 +666,11 @@ bindings! {
     /// The identity matrix of `num_rows` × `num_columns` (square by default), float32 by default.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.eye(2))
     /// tapegrad.Tensor(
     /// [[1. 0.]
     ///  [0. 1.]], shape=(2, 2), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (num_rows, num_columns=None, batch_shape=None, dtype=None, name=None))]
     fn eye(num_rows: usize, num_columns: Option<usize>, batch_shape: Option<Shape>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let batch = batch_shape.map(|b| b.0).unwrap_or_default();
@@ -795,13 +681,10 @@ bindings! {
     /// Per-example −log softmax(logits)[label] for integer class `labels`; out-of-range labels raise InvalidArgumentError.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> logits = tf.constant([[0.0, 0.0], [0.0, 0.0]])
     /// >>> print(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant([0, 1]), logits=logits))
     /// tapegrad.Tensor([0.6931472 0.6931472], shape=(2,), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (labels=None, logits=None, name=None))]
     fn sparse_softmax_cross_entropy_with_logits(labels: Option<Operand>, logits: Option<Operand>, name: Option<Name>) -> Tensor {
         let (labels, logits) = (required(labels, "labels")?, required(logits, "logits")?);
@@ -810,12 +693,9 @@ bindings! {
     /// Per-example −Σ labels · log softmax(logits) along `axis` (default last), for probability `labels`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.nn.softmax_cross_entropy_with_logits(labels=tf.constant([[1.0, 0.0]]), logits=tf.constant([[0.0, 0.0]])))
     /// tapegrad.Tensor([0.6931472], shape=(1,), dtype=float32)
-    ///
-    /// ```
     #[pyo3(
         signature = (labels, logits, axis=-1, name=None),
         text_signature = "(labels, logits, axis=-1, name=None)"
@@ -827,12 +707,9 @@ bindings! {
     /// Elementwise binary cross-entropy from logits, computed stably as max(x, 0) − x·z + log(1 + e^(−|x|)).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.constant([1.0, 0.0]), logits=tf.constant([0.0, 0.0])))
     /// tapegrad.Tensor([0.6931472 0.6931472], shape=(2,), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (labels=None, logits=None, name=None))]
     fn sigmoid_cross_entropy_with_logits(labels: Option<TensorLike<'_>>, logits: Option<TensorLike<'_>>, name: Option<Name>) -> Tensor {
         let (labels, logits) = (required(labels, "labels")?, required(logits, "logits")?);
@@ -842,12 +719,9 @@ bindings! {
     /// x if x > 0 else `alpha`·x (alpha 0.2 by default, as in TF).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.nn.leaky_relu(tf.constant([-1.0, 2.0]), alpha=0.5))
     /// tapegrad.Tensor([-0.5  2. ], shape=(2,), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (features, alpha=0.2, name=None))]
     fn leaky_relu(features: Operand, alpha: f64, name: Option<Name>) -> Tensor
         => (features.numel()) ops::leaky_relu(&features, alpha);
@@ -855,12 +729,9 @@ bindings! {
     /// GELU: exact x·Φ(x), or the tanh approximation with `approximate=True`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.nn.gelu(tf.constant([0.0, 1.0]), approximate=True))
     /// tapegrad.Tensor([0.       0.841192], shape=(2,), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (features, approximate=false, name=None))]
     fn gelu(features: Operand, approximate: bool, name: Option<Name>) -> Tensor
         => (features.numel()) if approximate { ops::gelu_approximate(&features) } else { ops::gelu(&features) };
@@ -868,14 +739,11 @@ bindings! {
     /// Zeroes each element with probability `rate` and scales the survivors by 1/(1 − rate), so the expectation is unchanged; repeatable after `tf.random.set_seed`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> y = tf.nn.dropout(tf.ones([1000]), rate=0.5)
     /// >>> print(sorted(set(y.numpy().tolist())))
     /// [0.0, 2.0]
-    ///
-    /// ```
     #[pyo3(signature = (x, rate, noise_shape=None, seed=None, name=None))]
     fn dropout(x: Operand, rate: f64, noise_shape: Option<Shape>, seed: Option<Seed>, name: Option<Name>) -> Tensor
         => (x.numel()) ops::dropout(&x, rate, noise_shape.as_ref().map(|s| s.0.as_slice()), self::seed(seed));
@@ -883,14 +751,11 @@ bindings! {
     /// Adds a 1-D `bias` along the last (channel) axis.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.nn.bias_add(tf.zeros([2, 3]), tf.constant([1.0, 2.0, 3.0])))
     /// tapegrad.Tensor(
     /// [[1. 2. 3.]
     ///  [1. 2. 3.]], shape=(2, 3), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (value, bias, data_format=None, name=None))]
     fn bias_add(value: TensorLike<'_>, bias: TensorLike<'_>, data_format: Option<&str>, name: Option<Name>) -> Tensor {
         let [value, bias] = operands(&[&value, &bias])?.try_into().expect("two operands");
@@ -900,13 +765,10 @@ bindings! {
     /// (mean, variance) over `axes`; the variance is the population one (divides by n).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> mean, variance = tf.nn.moments(tf.constant([1.0, 2.0, 3.0, 4.0]), axes=[0])
     /// >>> print(mean, variance)
     /// tapegrad.Tensor(2.5, shape=(), dtype=float32) tapegrad.Tensor(1.25, shape=(), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (x, axes, shift=None, keepdims=false, name=None))]
     fn moments(x: Operand, axes: Axes, shift: Option<Ignored>, keepdims: bool, name: Option<Name>) -> (Tensor, Tensor)
         => (x.numel()) ops::moments(&x, &axes.0, keepdims);
@@ -914,7 +776,6 @@ bindings! {
     /// 2-D cross-correlation of an NHWC `input` with an HWIO `filters` kernel, with `strides`, 'VALID'/'SAME' `padding` and `dilations`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> x = tf.reshape(tf.range(9.0), [1, 3, 3, 1])
     /// >>> k = tf.ones([2, 2, 1, 1])
@@ -922,8 +783,6 @@ bindings! {
     /// tapegrad.Tensor(
     /// [[ 8. 12.]
     ///  [20. 24.]], shape=(2, 2), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (input, filters, strides, padding, data_format=None, dilations=None, name=None))]
     fn conv2d(input: TensorLike<'_>, filters: TensorLike<'_>, strides: Axes, padding: &str, data_format: Option<&str>, dilations: Option<Axes>, name: Option<Name>) -> Tensor {
         let op = "Conv2D";
@@ -936,7 +795,6 @@ bindings! {
     /// Contracts `a` and `b` over `axes`: an int n pairs a's last n axes with b's first n; a pair of lists names them.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
     /// >>> print(tf.tensordot(a, a, axes=1))
@@ -945,8 +803,6 @@ bindings! {
     ///  [15. 22.]], shape=(2, 2), dtype=float32)
     /// >>> print(tf.tensordot(a, a, axes=2))
     /// tapegrad.Tensor(30.0, shape=(), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (a, b, axes, name=None))]
     fn tensordot(a: TensorLike<'_>, b: TensorLike<'_>, axes: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let [a, b] = operands(&[&a, &b])?.try_into().expect("two operands");
@@ -956,12 +812,9 @@ bindings! {
     /// Matrix × vector over the last axes, batch axes broadcast: `a @ b[..., None]` squeezed.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.matvec(tf.constant([[1.0, 2.0], [3.0, 4.0]]), tf.constant([1.0, 1.0])))
     /// tapegrad.Tensor([3. 7.], shape=(2,), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (a, b, transpose_a=false, adjoint_a=false, a_is_sparse=false, b_is_sparse=false, name=None))]
     fn matvec(a: TensorLike<'_>, b: TensorLike<'_>, transpose_a: bool, adjoint_a: bool, a_is_sparse: bool, b_is_sparse: bool, name: Option<Name>) -> Tensor {
         let [a, b] = operands(&[&a, &b])?.try_into().expect("two operands");
@@ -970,12 +823,9 @@ bindings! {
     /// The main diagonal of the last two axes.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.diag_part(tf.constant([[1, 2], [3, 4]])))
     /// tapegrad.Tensor([1 4], shape=(2,), dtype=int32)
-    ///
-    /// ```
     #[pyo3(signature = (input, name=None, k=0))]
     fn diag_part(input: Operand, name: Option<Name>, k: i64) -> Tensor {
         if k != 0 {
@@ -990,14 +840,11 @@ bindings! {
     /// Inverse of each square matrix (LU with partial pivoting); a singular matrix raises InvalidArgumentError. d = −A⁻ᵀ g A⁻ᵀ.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.inv(tf.constant([[2.0, 0.0], [0.0, 4.0]])))
     /// tapegrad.Tensor(
     /// [[0.5  0.  ]
     ///  [0.   0.25]], shape=(2, 2), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (input, adjoint=false, name=None))]
     fn inv(input: Operand, adjoint: bool, name: Option<Name>) -> Tensor
         => (input.numel()) if adjoint { ops::inv(&ops::matrix_t(&input)?) } else { ops::inv(&input) };
@@ -1005,14 +852,11 @@ bindings! {
     /// X with `matrix` · X = `rhs` (LU with partial pivoting); a singular matrix raises InvalidArgumentError.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.solve(tf.constant([[2.0, 0.0], [0.0, 4.0]]), tf.constant([[2.0], [8.0]])))
     /// tapegrad.Tensor(
     /// [[1.]
     ///  [2.]], shape=(2, 1), dtype=float32)
-    ///
-    /// ```
     #[pyo3(signature = (matrix, rhs, adjoint=false, name=None))]
     fn solve(matrix: TensorLike<'_>, rhs: TensorLike<'_>, adjoint: bool, name: Option<Name>) -> Tensor {
         let [matrix, rhs] = operands(&[&matrix, &rhs])?.try_into().expect("two operands");
@@ -1025,13 +869,10 @@ bindings! {
     /// A random permutation of `value` along its first axis; repeatable after `tf.random.set_seed`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> print(sorted(tf.random.shuffle(tf.range(5)).numpy().tolist()))
     /// [0, 1, 2, 3, 4]
-    ///
-    /// ```
     #[pyo3(signature = (value, seed=None, name=None))]
     fn shuffle(value: Operand, seed: Option<Seed>, name: Option<Name>) -> Tensor
         => (value.numel()) ops::random::shuffle(&value, self::seed(seed));
@@ -1039,14 +880,11 @@ bindings! {
     /// `num_samples` class indices (int64) per row, drawn with probabilities softmax(`logits`); repeatable after `tf.random.set_seed`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> samples = tf.random.categorical(tf.math.log(tf.constant([[0.0, 1.0]]) + 1e-30), 4)
     /// >>> print(samples)
     /// tapegrad.Tensor([[1 1 1 1]], shape=(1, 4), dtype=int64)
-    ///
-    /// ```
     #[pyo3(signature = (logits, num_samples, dtype=None, seed=None, name=None))]
     fn categorical(logits: Operand, num_samples: usize, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor
         => (logits.numel().saturating_mul(num_samples)) ops::random::categorical(&logits, num_samples, dtype_or(dtype, DType::I64), self::seed(seed));
@@ -1055,13 +893,10 @@ bindings! {
 /// Einstein summation over the subscripts in `equation` (e.g. 'ij,jk->ik'; no ellipsis).
 ///
 /// Example:
-/// ```text
 /// >>> import tapegrad as tf
 /// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
 /// >>> print(tf.einsum("ij,ij->i", a, a))
 /// tapegrad.Tensor([ 5. 25.], shape=(2,), dtype=float32)
-///
-/// ```
 #[pyfunction]
 #[pyo3(signature = (equation, *inputs, **kwargs))]
 pub fn einsum(
@@ -1089,56 +924,41 @@ unary_bindings! {
     /// Σ x² / 2 over all elements (no square root).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.nn.l2_loss(tf.constant([1.0, 2.0, 3.0])))
     /// tapegrad.Tensor(7.0, shape=(), dtype=float32)
-    ///
-    /// ```
     l2_loss(t);
     /// A (batch of) square matrices with `diagonal` on the main diagonal, zeros elsewhere.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.diag(tf.constant([1, 2])))
     /// tapegrad.Tensor(
     /// [[1 0]
     ///  [0 2]], shape=(2, 2), dtype=int32)
-    ///
-    /// ```
     diag(diagonal);
     /// Sum of the main diagonal of the last two axes.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.trace(tf.constant([[1.0, 2.0], [3.0, 4.0]])))
     /// tapegrad.Tensor(5.0, shape=(), dtype=float32)
-    ///
-    /// ```
     trace(x);
     /// Determinant of each square matrix (LU with partial pivoting).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.det(tf.constant([[1.0, 2.0], [3.0, 4.0]], dtype=tf.float64)))
     /// tapegrad.Tensor(-2.0, shape=(), dtype=float64)
-    ///
-    /// ```
     det(input);
     /// Lower-triangular L with L·Lᵀ = the (symmetric positive-definite) input; a matrix that is not positive definite raises InvalidArgumentError.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.cholesky(tf.constant([[4.0, 2.0], [2.0, 5.0]])))
     /// tapegrad.Tensor(
     /// [[2. 0.]
     ///  [1. 2.]], shape=(2, 2), dtype=float32)
-    ///
-    /// ```
     cholesky(input);
 }
 
@@ -1155,40 +975,30 @@ reductions! {
     /// Sum over `axis` (all axes when None); `keepdims` keeps them as size 1.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> x = tf.constant([[1, 2], [3, 4]])
     /// >>> print(tf.reduce_sum(x))
     /// tapegrad.Tensor(10, shape=(), dtype=int32)
     /// >>> print(tf.reduce_sum(x, axis=0))
     /// tapegrad.Tensor([4 6], shape=(2,), dtype=int32)
-    ///
-    /// ```
     reduce_sum;
     /// Mean over `axis` (all axes when None); integer tensors give a truncated integer mean, as in TF.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_mean(tf.constant([[1.0, 2.0], [3.0, 5.0]]), axis=1))
     /// tapegrad.Tensor([1.5 4. ], shape=(2,), dtype=float32)
-    ///
-    /// ```
     reduce_mean;
     /// √(Σ x²) over `axis` (all axes when None).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.math.reduce_euclidean_norm(tf.constant([[3.0, 4.0], [6.0, 8.0]]), axis=1))
     /// tapegrad.Tensor([ 5. 10.], shape=(2,), dtype=float32)
-    ///
-    /// ```
     reduce_euclidean_norm;
     /// Maximum over `axis` (all axes when None); the gradient is shared equally among tied maxima, as in TF.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> x = tf.constant([[1, 5], [7, 2]])
     /// >>> print(tf.reduce_max(x))
@@ -1197,78 +1007,55 @@ reductions! {
     /// tapegrad.Tensor(
     /// [[5]
     ///  [7]], shape=(2, 1), dtype=int32)
-    ///
-    /// ```
     reduce_max;
     /// Minimum over `axis` (all axes when None); the gradient is shared equally among tied minima.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_min(tf.constant([[1, 5], [7, 2]]), axis=0))
     /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
-    ///
-    /// ```
     reduce_min;
     /// Product over `axis` (all axes when None).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_prod(tf.constant([[1.0, 2.0], [3.0, 4.0]]), axis=1))
     /// tapegrad.Tensor([ 2. 12.], shape=(2,), dtype=float32)
-    ///
-    /// ```
     reduce_prod;
     /// log Σ eˣ over `axis`, computed as m + log Σ e^(x − m) with m the max, so large inputs do not overflow; the gradient is softmax(x).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_logsumexp(tf.constant([1000.0, 1000.0])))
     /// tapegrad.Tensor(1000.6932, shape=(), dtype=float32)
-    ///
-    /// ```
     reduce_logsumexp;
     /// Population variance (divides by n) over `axis`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.math.reduce_variance(tf.constant([1.0, 2.0, 3.0, 4.0])))
     /// tapegrad.Tensor(1.25, shape=(), dtype=float32)
-    ///
-    /// ```
     reduce_variance;
     /// Population standard deviation (√ of `reduce_variance`) over `axis`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.math.reduce_std(tf.constant([1.0, 3.0])))
     /// tapegrad.Tensor(1.0, shape=(), dtype=float32)
-    ///
-    /// ```
     reduce_std;
     /// Logical or over `axis` of a bool tensor.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_any(tf.constant([[True, False], [False, False]]), axis=1))
     /// tapegrad.Tensor([ True False], shape=(2,), dtype=bool)
-    ///
-    /// ```
     reduce_any;
     /// Logical and over `axis` of a bool tensor.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_all(tf.constant([[True, True], [True, False]]), axis=1))
     /// tapegrad.Tensor([ True False], shape=(2,), dtype=bool)
-    ///
-    /// ```
     reduce_all;
 }
 
@@ -1285,24 +1072,18 @@ arg_reductions! {
     /// Index (int64 by default) of the largest value along `axis` (default 0); the first one on ties.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.argmax(tf.constant([[1, 9], [8, 2]])))
     /// tapegrad.Tensor([1 0], shape=(2,), dtype=int64)
     /// >>> print(tf.argmax(tf.constant([[1, 9], [8, 2]]), axis=1))
     /// tapegrad.Tensor([1 0], shape=(2,), dtype=int64)
-    ///
-    /// ```
     argmax;
     /// Index (int64 by default) of the smallest value along `axis` (default 0); the first one on ties.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.argmin(tf.constant([[1, 9], [8, 2]]), axis=1))
     /// tapegrad.Tensor([0 1], shape=(2,), dtype=int64)
-    ///
-    /// ```
     argmin;
 }
 
@@ -1319,24 +1100,18 @@ scans! {
     /// Running sum along `axis`; `exclusive` starts from 0, `reverse` runs from the end.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.cumsum(tf.constant([1, 2, 3])))
     /// tapegrad.Tensor([1 3 6], shape=(3,), dtype=int32)
     /// >>> print(tf.cumsum(tf.constant([1, 2, 3]), exclusive=True))
     /// tapegrad.Tensor([0 1 3], shape=(3,), dtype=int32)
-    ///
-    /// ```
     cumsum;
     /// Running product along `axis`; `exclusive` starts from 1, `reverse` runs from the end.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.math.cumprod(tf.constant([1.0, 2.0, 3.0])))
     /// tapegrad.Tensor([1. 2. 6.], shape=(3,), dtype=float32)
-    ///
-    /// ```
     cumprod;
 }
 
@@ -1353,24 +1128,18 @@ filled! {
     /// A tensor of zeros of `shape` (float32 by default).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.zeros([2, 2]))
     /// tapegrad.Tensor(
     /// [[0. 0.]
     ///  [0. 0.]], shape=(2, 2), dtype=float32)
-    ///
-    /// ```
     zeros;
     /// A tensor of ones of `shape` (float32 by default).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.ones([3], dtype=tf.int32))
     /// tapegrad.Tensor([1 1 1], shape=(3,), dtype=int32)
-    ///
-    /// ```
     ones;
 }
 
@@ -1387,22 +1156,16 @@ filled_like! {
     /// Zeros with the shape and dtype of `input` (or `dtype`).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.zeros_like(tf.constant([1.5, 2.5])))
     /// tapegrad.Tensor([0. 0.], shape=(2,), dtype=float32)
-    ///
-    /// ```
     zeros_like => zeros;
     /// Ones with the shape and dtype of `input` (or `dtype`).
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.ones_like(tf.constant([[1, 2]])))
     /// tapegrad.Tensor([[1 1]], shape=(1, 2), dtype=int32)
-    ///
-    /// ```
     ones_like => ones;
 }
 
@@ -1419,26 +1182,20 @@ normals! {
     /// Samples from N(mean, stddev²); repeatable after `tf.random.set_seed`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> x = tf.random.normal([2, 3], dtype=tf.float64)
     /// >>> print(x.shape, x.dtype)
     /// TensorShape([2, 3]) tapegrad.float64
-    ///
-    /// ```
     random_normal => normal;
     /// Samples from N(mean, stddev²) re-drawn until within two standard deviations of the mean; repeatable after `tf.random.set_seed`.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> x = tf.random.truncated_normal([1000], stddev=1.0)
     /// >>> print(bool(tf.reduce_all(tf.abs(x) <= 2.0)))
     /// True
-    ///
-    /// ```
     truncated_normal => truncated_normal;
 }
 
@@ -1455,22 +1212,16 @@ softmaxes! {
     /// e^x / Σ e^x along `axis` (default last), computed from x − max(x) so it never overflows.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.nn.softmax(tf.constant([0.0, 0.0, 0.0, 0.0])))
     /// tapegrad.Tensor([0.25 0.25 0.25 0.25], shape=(4,), dtype=float32)
-    ///
-    /// ```
     softmax;
     /// x − logsumexp(x) along `axis` (default last), stable for large logits.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> print(tf.nn.log_softmax(tf.constant([0.0, 0.0]), axis=-1))
     /// tapegrad.Tensor([-0.6931472 -0.6931472], shape=(2,), dtype=float32)
-    ///
-    /// ```
     log_softmax;
 }
 
@@ -1490,28 +1241,22 @@ pools! {
     /// Max over each `ksize` window of an NHWC tensor, moving by `strides`, with 'VALID' or 'SAME' padding; the gradient goes to the window's first maximum.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
     /// >>> print(tf.reshape(tf.nn.max_pool(x, ksize=2, strides=2, padding="VALID"), [2, 2]))
     /// tapegrad.Tensor(
     /// [[ 5.  7.]
     ///  [13. 15.]], shape=(2, 2), dtype=float32)
-    ///
-    /// ```
     max_pool2d "MaxPool";
     /// Mean over each `ksize` window of an NHWC tensor, moving by `strides`; with 'SAME' padding the mean counts only the in-bounds elements, as in TF.
     ///
     /// Example:
-    /// ```text
     /// >>> import tapegrad as tf
     /// >>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
     /// >>> print(tf.reshape(tf.nn.avg_pool(x, ksize=2, strides=2, padding="VALID"), [2, 2]))
     /// tapegrad.Tensor(
     /// [[ 2.5  4.5]
     ///  [10.5 12.5]], shape=(2, 2), dtype=float32)
-    ///
-    /// ```
     avg_pool2d "AvgPool";
 }
 
