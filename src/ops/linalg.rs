@@ -553,9 +553,19 @@ fn lu_solve(lu: &[f64], perm: &[usize], n: usize, b: &[f64]) -> Vec<f64> {
     x
 }
 
-/// Swap the last two axes (a matrix transpose that keeps any batch axes).
-fn matrix_t(x: &Tensor) -> Result<Tensor> {
+/// Swap the last two axes (a matrix transpose that keeps any batch axes;
+/// the adjoint of a real matrix stack).
+pub fn matrix_t(x: &Tensor) -> Result<Tensor> {
     let r = x.rank();
+    if r < 2 {
+        return Err(Error::invalid(
+            "adjoint",
+            format!(
+                "input must be at least 2-dimensional, got shape {:?}",
+                x.shape()
+            ),
+        ));
+    }
     let perm: Vec<i64> = (0..r as i64 - 2)
         .chain([r as i64 - 1, r as i64 - 2])
         .collect();

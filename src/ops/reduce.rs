@@ -629,10 +629,42 @@ pub fn reduce_euclidean_norm(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -
     norm_euclidean(x, axis, keepdims)
 }
 
-/// The indices that sort each row (the last axis), stably; `descending`
-/// keeps equal elements in their original order too. Not differentiable.
-pub fn argsort(x: &Tensor, descending: bool) -> Result<Tensor> {
-    let op = "argsort";
+/// The indices that sort `x` along `axis`, stably; `descending` keeps equal
+/// elements in their original order too. Not differentiable.
+pub fn argsort(x: &Tensor, axis: i64, descending: bool) -> Result<Tensor> {
+    along_last("argsort", x, axis, |t| {
+        argsort_rows("argsort", t, descending)
+    })
+}
+
+/// `x` sorted along `axis`; the gradient follows the elements.
+pub fn sort(x: &Tensor, axis: i64, descending: bool) -> Result<Tensor> {
+    along_last("sort", x, axis, |t| {
+        let idx = argsort_rows("sort", t, descending)?;
+        let r = t.rank() as i64;
+        crate::ops::gather(t, &idx, r - 1, r - 1)
+    })
+}
+
+/// Apply a last-axis op along `axis`: swap that axis last, and back after.
+fn along_last(
+    op: &'static str,
+    x: &Tensor,
+    axis: i64,
+    f: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let r = x.rank();
+    let ax = normalize_axis(op, axis, r.max(1))?;
+    if r == 0 || ax == r - 1 {
+        return f(x);
+    }
+    let mut perm: Vec<i64> = (0..r as i64).collect();
+    perm.swap(ax, r - 1);
+    crate::ops::transpose(&f(&crate::ops::transpose(x, Some(&perm))?)?, Some(&perm))
+}
+
+/// The indices that sort each row (the last axis), stably.
+fn argsort_rows(op: &'static str, x: &Tensor, descending: bool) -> Result<Tensor> {
     if x.rank() == 0 {
         return Err(Error::invalid(op, "cannot sort a scalar (rank 0) tensor"));
     }
@@ -663,13 +695,6 @@ pub fn argsort(x: &Tensor, descending: bool) -> Result<Tensor> {
     Tensor::from_vec(x.shape(), idx)
 }
 
-/// Each row (the last axis) sorted; the gradient follows the elements.
-pub fn sort(x: &Tensor, descending: bool) -> Result<Tensor> {
-    let idx = argsort(x, descending)?;
-    let r = x.rank() as i64;
-    crate::ops::gather(x, &idx, r - 1, r - 1)
-}
-
 /// The `k` largest elements of each row and their indices (int32, as TF).
 pub fn top_k(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
     let op = "TopKV2";
@@ -682,7 +707,7 @@ pub fn top_k(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
             ),
         ));
     }
-    let all = argsort(x, true)?;
+    let all = argsort_rows(op, x, true)?;
     let ax = x.rank() - 1;
     let idx = crate::ops::slice_along(&all, ax, 0, k)?;
     let values = crate::ops::gather(x, &idx, ax as i64, ax as i64)?;

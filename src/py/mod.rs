@@ -2,6 +2,7 @@
 //! converts arguments, calls the core, and maps errors through the one
 //! bridge in `errors.rs`; heavy calls release the GIL through `run`.
 
+mod args;
 mod convert;
 mod dlpack;
 mod errors;
@@ -56,40 +57,43 @@ fn _after_fork_in_child() {
     crate::kernels::after_fork_in_child();
 }
 
+/// The extension module: every name `tapegrad` builds on, declared here once.
 #[pymodule(gil_used = false)]
-fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    crate::tape::set_interrupt_hook(check_signals);
-    m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
-    m.add_function(wrap_pyfunction!(_release_cached_memory, m)?)?;
-    m.add_class::<tensor::PyTensor>()?;
-    m.add_class::<variable::PyVariable>()?;
-    m.add_class::<tape::PyTape>()?;
-    m.add_class::<tape::PyForwardAccumulator>()?;
-    m.add_class::<tape::PySuspension>()?;
-    m.add_function(wrap_pyfunction!(tape::record_custom, m)?)?;
-    m.add_class::<ops::PyOp>()?;
-    m.add("ops", ops::registry(m.py())?)?;
-    m.add_function(wrap_pyfunction!(ops::matmul, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::transpose, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::reshape, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::reduce_sum, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::reduce_mean, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::norm, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::cast, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::identity, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::stop_gradient, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::broadcast_to, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::where_, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::constant, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::convert_to_tensor, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::zeros, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::ones, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::random_normal, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::random_uniform, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::set_seed, m)?)?;
-    ops::register(m)?;
-    m.add_class::<optim::PyFusedOptimizer>()?;
-    m.add_class::<optim::PyOptimizerRule>()?;
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    Ok(())
+mod _core {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use super::{_after_fork_in_child, _release_cached_memory};
+
+    #[pymodule_export]
+    use super::optim::{PyFusedOptimizer, PyOptimizerRule};
+    #[pymodule_export]
+    use super::tape::{PyForwardAccumulator, PySuspension, PyTape, record_custom};
+    #[pymodule_export]
+    use super::tensor::PyTensor;
+    #[pymodule_export]
+    use super::variable::PyVariable;
+
+    #[pymodule_export]
+    use super::ops::{
+        PyOp, argmax, argmin, argsort, avg_pool2d, bias_add, boolean_mask, broadcast_to, cast,
+        categorical, cholesky, clip_by_value, concat, constant, conv2d, convert_to_tensor,
+        count_nonzero, cumprod, cumsum, det, diag, diag_part, dropout, einsum, expand_dims, eye,
+        fill, gather, gather_nd, gelu, identity, inv, l2_loss, leaky_relu, linspace, log_softmax,
+        matmul, matvec, max_pool2d, moments, norm, one_hot, ones, ones_like, pad, random_normal,
+        random_uniform, range_, rank, reduce_all, reduce_any, reduce_euclidean_norm,
+        reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum,
+        reduce_variance, reshape, reverse, set_seed, shape, shuffle,
+        sigmoid_cross_entropy_with_logits, size, softmax, softmax_cross_entropy_with_logits, solve,
+        sort, sparse_softmax_cross_entropy_with_logits, split, squeeze, stack, stop_gradient,
+        tensordot, tile, top_k, trace, transpose, truncated_normal, unstack, where_, zeros,
+        zeros_like,
+    };
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        crate::tape::set_interrupt_hook(super::check_signals);
+        m.add("ops", super::ops::registry(m.py())?)?;
+        m.add("__version__", env!("CARGO_PKG_VERSION"))
+    }
 }

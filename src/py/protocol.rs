@@ -59,7 +59,8 @@ pub fn equality<'py>(
         return Ok(plain());
     }
     let f = if eq { ops::equal } else { ops::not_equal };
-    Ok(Bound::new(py, PyTensor::new(f(&a, &b)?))?.into_any())
+    let out = run(py, a.numel().max(b.numel()), || f(&a, &b))?;
+    Ok(Bound::new(py, PyTensor::new(out))?.into_any())
 }
 
 static TENSOR_SHAPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();

@@ -86,7 +86,7 @@ macro_rules! tensor_protocol {
 
             /// The rows, as in `for row in tensor`.
             fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                let rows = $crate::py::ops::rows(&self.current())?;
+                let rows = $crate::py::ops::rows(py, &self.current())?;
                 Ok(pyo3::types::PyList::new(py, rows)?.into_any().try_iter()?.into_any())
             }
 

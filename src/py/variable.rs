@@ -8,6 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::convert::{dtype_from_py, to_tensor};
+use super::run;
 use super::tensor::{PyTensor, tensor_protocol};
 use crate::ops;
 use crate::tensor::{Tensor, TensorId};
@@ -167,7 +168,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         // Initial values are computed off the tape, as TF does.
         let mut value = crate::tape::without_recording(|| to_tensor(&initial, dtype))?;
         if let Some(d) = dtype {
-            value = ops::cast(&value, d)?;
+            value = run(initial.py(), value.numel(), || ops::cast(&value, d))?;
         }
         let name = name.unwrap_or_else(|| match UNNAMED.fetch_add(1, Ordering::Relaxed) {
             0 => "Variable".to_string(),
@@ -224,7 +225,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         let _ = (use_locking, name);
         let v = slf.get();
         let t = to_tensor(value, Some(v.dtype()))?;
-        v.inner.var.assign(&t)?;
+        run(slf.py(), t.numel(), || v.inner.var.assign(&t))?;
         Ok(read_value.then(|| slf.clone().unbind()))
     }
 
@@ -239,7 +240,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         let _ = (use_locking, name);
         let v = slf.get();
         let t = to_tensor(delta, Some(v.dtype()))?;
-        v.inner.var.assign_add(&t)?;
+        run(slf.py(), t.numel(), || v.inner.var.assign_add(&t))?;
         Ok(read_value.then(|| slf.clone().unbind()))
     }
 
@@ -254,7 +255,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         let _ = (use_locking, name);
         let v = slf.get();
         let t = to_tensor(delta, Some(v.dtype()))?;
-        v.inner.var.assign_sub(&t)?;
+        run(slf.py(), t.numel(), || v.inner.var.assign_sub(&t))?;
         Ok(read_value.then(|| slf.clone().unbind()))
     }
 

@@ -1,0 +1,261 @@
+//! One `FromPyObject` type per kind of op argument, so a binding is its
+//! signature plus one core call: the conversion rules (TF's) live here once.
+
+use std::ops::Deref;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyList, PyString, PyTuple};
+
+use super::convert::{dtype_from_py, operands, to_tensor};
+use super::tensor::PyTensor;
+use crate::dtype::DType;
+use crate::ops;
+use crate::tensor::Tensor;
+
+/// A tensor-like operand (tensor, variable, number, nested list, array),
+/// converted with no dtype hint.
+pub struct Operand(pub Tensor);
+
+impl<'py> FromPyObject<'_, 'py> for Operand {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Operand(to_tensor(&obj, None)?))
+    }
+}
+
+impl Deref for Operand {
+    type Target = Tensor;
+    fn deref(&self) -> &Tensor {
+        &self.0
+    }
+}
+
+/// A tensor-like kept unconverted until [`operands`] converts a group of
+/// them with TF's leading-dtype rule (the others adopt the first tensor's
+/// dtype: `tf.matmul(x64, [[1.0]])` is float64).
+pub type TensorLike<'py> = Bound<'py, PyAny>;
+
+/// A list, tuple or tensor of operands (`tf.concat`'s `values`), converted
+/// with the leading-dtype rule; a tensor stands for the list of its rows.
+pub struct OperandList(pub Vec<Tensor>);
+
+impl<'py> FromPyObject<'_, 'py> for OperandList {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        if obj.cast::<PyTensor>().is_ok() {
+            return Ok(OperandList(ops::unstack(&to_tensor(&obj, None)?, 0)?));
+        }
+        let items: Vec<Bound<'py, PyAny>> = obj.try_iter()?.collect::<PyResult<_>>()?;
+        Ok(OperandList(operands(&items.iter().collect::<Vec<_>>())?))
+    }
+}
+
+/// One axis: an int, or a one-element list or int tensor.
+#[derive(Clone, Copy)]
+pub struct Axis(pub i64);
+
+impl<'py> FromPyObject<'_, 'py> for Axis {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        match int_list(&obj)?.as_slice() {
+            [a] => Ok(Axis(*a)),
+            other => Err(PyValueError::new_err(format!(
+                "expected a single axis, got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The axis, or `default` when the argument was None.
+pub fn axis_or(axis: Option<Axis>, default: i64) -> i64 {
+    axis.map_or(default, |a| a.0)
+}
+
+/// Axes: an int, a list or tuple of ints, or an int tensor (`Option<Axes>`:
+/// None means every axis). Also the kind of `perm`, `multiples` and the
+/// target of `reshape` (where one entry may be -1).
+pub struct Axes(pub Vec<i64>);
+
+impl<'py> FromPyObject<'_, 'py> for Axes {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Axes(int_list(&obj)?))
+    }
+}
+
+/// `Option<Axes>` as the core takes it.
+pub fn axes(a: &Option<Axes>) -> Option<&[i64]> {
+    a.as_ref().map(|a| a.0.as_slice())
+}
+
+/// A shape of non-negative extents (`tf.zeros`'s `shape`).
+pub struct Shape(pub Vec<usize>);
+
+impl<'py> FromPyObject<'_, 'py> for Shape {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        int_list(&obj)?
+            .into_iter()
+            .map(|d| {
+                usize::try_from(d)
+                    .map_err(|_| PyValueError::new_err(format!("negative dimension {d} in shape")))
+            })
+            .collect::<PyResult<_>>()
+            .map(Shape)
+    }
+}
+
+/// An int, a sequence of ints, or an int tensor, as a list.
+pub fn int_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+    if obj.is_instance_of::<PyInt>()
+        && let Ok(v) = obj.extract::<i64>()
+    {
+        return Ok(vec![v]);
+    }
+    // A list or tuple of plain ints (the usual shape argument) without a
+    // detour through a tensor: that conversion was most of a reshape's cost.
+    if let Ok(seq) = obj.cast::<PyTuple>() {
+        if let Some(v) = plain_ints(seq.iter()) {
+            return Ok(v);
+        }
+    } else if let Ok(seq) = obj.cast::<PyList>()
+        && let Some(v) = plain_ints(seq.iter())
+    {
+        return Ok(v);
+    }
+    let t = to_tensor(obj, None)?;
+    if t.numel() == 0 && t.rank() == 1 {
+        return Ok(Vec::new()); // `[]` or `()`: the shape of a scalar
+    }
+    if !t.dtype().is_int() || t.rank() > 1 {
+        return Err(PyTypeError::new_err(format!(
+            "expected an int or a list of ints, got {} of dtype {}",
+            obj.repr()?,
+            t.dtype().name()
+        )));
+    }
+    let t = ops::cast(&t, DType::I64)?;
+    Ok(t.array::<i64>()
+        .map(|a| a.iter().copied().collect())
+        .unwrap_or_default())
+}
+
+/// The values when every item is an exact Python int in i64 range.
+fn plain_ints<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>) -> Option<Vec<i64>> {
+    items
+        .map(|item| {
+            if item.is_exact_instance_of::<PyInt>() {
+                item.extract::<i64>().ok()
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// A dtype: a `tapegrad` dtype, a numpy dtype or scalar type, or a name.
+#[derive(Clone, Copy)]
+pub struct DTypeArg(pub DType);
+
+impl<'py> FromPyObject<'_, 'py> for DTypeArg {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        Ok(DTypeArg(dtype_from_py(&obj)?))
+    }
+}
+
+/// The dtype, or `default` when the argument was None.
+pub fn dtype_or(d: Option<DTypeArg>, default: DType) -> DType {
+    d.map_or(default, |d| d.0)
+}
+
+/// TF's `name=` argument: accepts anything and is never read (eager ops
+/// have no graph names).
+pub struct Name;
+
+impl<'py> FromPyObject<'_, 'py> for Name {
+    type Error = PyErr;
+    fn extract(_: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Name)
+    }
+}
+
+/// A seed: any int (negative ones wrap, as TF's int64 seeds).
+#[derive(Clone, Copy)]
+pub struct Seed(pub u64);
+
+impl<'py> FromPyObject<'_, 'py> for Seed {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Seed(obj.extract::<i64>()? as u64))
+    }
+}
+
+/// `Option<Seed>` as the core takes it.
+pub fn seed(s: Option<Seed>) -> Option<u64> {
+    s.map(|s| s.0)
+}
+
+/// A sort `direction`: 'ASCENDING' or 'DESCENDING'.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Ascending,
+    Descending,
+}
+
+impl<'py> FromPyObject<'_, 'py> for Direction {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        let s = obj.cast::<PyString>()?;
+        match s.to_cow()?.as_ref() {
+            "ASCENDING" => Ok(Direction::Ascending),
+            "DESCENDING" => Ok(Direction::Descending),
+            other => Err(PyValueError::new_err(format!(
+                "`direction` must be 'ASCENDING' or 'DESCENDING', got {other:?}"
+            ))),
+        }
+    }
+}
+
+impl Direction {
+    pub fn descending(self) -> bool {
+        self == Direction::Descending
+    }
+}
+
+/// What a core call returns, as the Python value the binding returns.
+pub trait Lift {
+    type Out;
+    fn lift(self) -> Self::Out;
+}
+
+impl Lift for Tensor {
+    type Out = PyTensor;
+    fn lift(self) -> PyTensor {
+        PyTensor::new(self)
+    }
+}
+
+impl Lift for (Tensor, Tensor) {
+    type Out = (PyTensor, PyTensor);
+    fn lift(self) -> Self::Out {
+        (PyTensor::new(self.0), PyTensor::new(self.1))
+    }
+}
+
+impl Lift for Vec<Tensor> {
+    type Out = Vec<PyTensor>;
+    fn lift(self) -> Self::Out {
+        self.into_iter().map(PyTensor::new).collect()
+    }
+}
+
+impl Lift for () {
+    type Out = ();
+    fn lift(self) {}
+}
+
+/// Any other argument TF accepts and this eager implementation has no use
+/// for (sparsity hints, `validate_indices`, `shift`): accepted, never read.
+pub type Ignored = Name;
