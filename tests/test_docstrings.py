@@ -22,7 +22,22 @@ NAMESPACES = (
     "autodiff",
     "dtypes",
     "errors",
+    "config",
+    "config.threading",
+    "config.experimental",
+    "nest",
+    "debugging",
+    "test",
+    "image",
+    "distribute",
 )
+
+
+def namespace(dotted: str) -> types.ModuleType:
+    module = tf
+    for part in dotted.split("."):
+        module = getattr(module, part)
+    return module
 
 
 def public_names(module: types.ModuleType) -> list[str]:
@@ -35,7 +50,7 @@ def public_names(module: types.ModuleType) -> list[str]:
 def public_callables() -> Iterator[tuple[str, object]]:
     """(qualified name, object) for every public callable, each object once."""
     seen: set[int] = set()
-    modules = [("tapegrad", tf)] + [(f"tapegrad.{ns}", getattr(tf, ns)) for ns in NAMESPACES]
+    modules = [("tapegrad", tf)] + [(f"tapegrad.{ns}", namespace(ns)) for ns in NAMESPACES]
     for module_name, module in modules:
         for name in public_names(module):
             obj = getattr(module, name)

@@ -68,7 +68,6 @@ from ._core import (
 )
 from ._core import __version__ as __version__
 from ._core import ops as _ops
-from ._core import range as range  # noqa: A004 - TF's name
 from ._shape import TensorShape
 from ._tape import GradientTape, UnconnectedGradients
 from .dtypes import DType, as_dtype, bool, float32, float64, int32, int64  # noqa: A004
@@ -142,10 +141,67 @@ truediv = divide
 _os.register_at_fork(after_in_child=_core._after_fork_in_child)
 
 # namespaces last: they re-export the names above
-from . import autodiff, experimental, linalg, math, nn, optimizers, random, types  # noqa: E402
+# -- issue 15: TF's everyday namespace (one block; see docs/compat.md) --------
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
+
+from . import (  # noqa: E402  # noqa: E402
+    autodiff,
+    config,
+    debugging,
+    distribute,
+    experimental,
+    image,
+    linalg,
+    math,
+    nest,
+    nn,
+    optimizers,
+    random,
+    test,
+    types,
+)
+from ._array_ops import (  # noqa: E402
+    add_n,
+    clip_by_global_norm,
+    clip_by_norm,
+    executing_eagerly,
+    is_tensor,
+    meshgrid,
+    newaxis,
+    repeat,
+)
+from ._array_ops import range as range  # noqa: E402, A004 - TF's name
+from ._compat import missing_names as _missing_names  # noqa: E402
 from ._custom import custom_gradient, recompute_grad  # noqa: E402
+from ._device import device  # noqa: E402
+from ._print import print_ as print  # noqa: E402, A004 - TF's name
+from ._pyfunc import py_function  # noqa: E402
+from .random import random_normal_initializer, random_uniform_initializer  # noqa: E402
+
+if not _TYPE_CHECKING:
+    __getattr__ = _missing_names("tf")
+# -- end of issue 15's block ---------------------------------------------------
 
 __all__ = [
+    "add_n",
+    "clip_by_global_norm",
+    "clip_by_norm",
+    "config",
+    "debugging",
+    "device",
+    "distribute",
+    "executing_eagerly",
+    "image",
+    "is_tensor",
+    "meshgrid",
+    "nest",
+    "newaxis",
+    "print",
+    "py_function",
+    "random_normal_initializer",
+    "random_uniform_initializer",
+    "repeat",
+    "test",
     "DType",
     "GradientTape",
     "acos",

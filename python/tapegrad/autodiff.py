@@ -14,6 +14,7 @@ products work::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any
 
 from . import _core
@@ -95,3 +96,9 @@ class ForwardAccumulator:
                 t = _core.zeros(list(p.shape), dtype=p.dtype)
             out.append(t)
         return pack_sequence_as(primals, out)
+
+
+if not _TYPE_CHECKING:
+    from ._compat import missing_names as _missing_names
+
+    __getattr__ = _missing_names("tf.autodiff")

@@ -6,6 +6,7 @@ from __future__ import annotations
 # `builtins.bool` in annotations: this module's `bool` is the DType
 import builtins
 from collections.abc import Callable
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,8 @@ class DType:
     (True, True)
     >>> tf.int64.is_integer, tf.float64.is_floating, tf.float64.size
     (True, True, 8)
+    >>> print(tf.float32)
+    <dtype: 'float32'>
     """
 
     __slots__ = ("_name",)
@@ -64,6 +67,9 @@ class DType:
     def __repr__(self) -> str:
         return f"tapegrad.{self._name}"
 
+    def __str__(self) -> str:
+        return f"<dtype: '{self._name}'>"
+
     def __reduce__(self) -> tuple[Callable[[str], DType], tuple[str]]:
         return as_dtype, (self._name,)
 
@@ -101,3 +107,9 @@ def as_dtype(value: object) -> DType:
     if name not in _BY_NAME:
         raise TypeError(f"Unsupported dtype {name!r}; tapegrad has {sorted(_BY_NAME)}")
     return _BY_NAME[name]
+
+
+if not _TYPE_CHECKING:
+    from ._compat import missing_names as _missing_names
+
+    __getattr__ = _missing_names("tf.dtypes")

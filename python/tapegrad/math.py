@@ -1,5 +1,8 @@
 """``tf.math``: elementwise math and reductions."""
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import NamedTuple
+
 from . import (
     abs,
     acos,
@@ -58,8 +61,17 @@ from . import (
     tanh,
     truediv,
 )
-from ._core import count_nonzero, cumprod, reduce_euclidean_norm, reduce_std, reduce_variance, top_k
+from ._core import (
+    Tensor,
+    count_nonzero,
+    cumprod,
+    reduce_euclidean_norm,
+    reduce_std,
+    reduce_variance,
+)
 from ._core import ops as _ops
+from ._core import top_k as _top_k
+from .types import DTypeLike, TensorLike
 
 asinh = _ops["asinh"]
 atanh = _ops["atanh"]
@@ -69,6 +81,41 @@ is_finite = _ops["is_finite"]
 is_inf = _ops["is_inf"]
 is_nan = _ops["is_nan"]
 mod = floormod
+
+
+class TopKV2(NamedTuple):
+    """What ``top_k`` returns: the ``values`` and their ``indices``, TF's ``TopKV2``.
+
+    >>> import tapegrad as tf
+    >>> tf.math.top_k(tf.constant([2, 9, 4]), k=1).indices.numpy()
+    array([1], dtype=int32)
+    """
+
+    values: Tensor
+    indices: Tensor
+
+
+def top_k(
+    input: TensorLike,  # noqa: A002 - TF's name
+    k: int = 1,
+    sorted: bool = True,  # noqa: A002 - TF's name
+    index_type: DTypeLike | None = None,
+    name: str | None = None,
+) -> TopKV2:
+    """The ``k`` largest entries of the last axis and their indices
+    (``tf.math.top_k``), as a ``TopKV2(values, indices)`` named tuple; ties
+    keep the lower index first.
+
+    >>> import tapegrad as tf
+    >>> result = tf.math.top_k(tf.constant([1.0, 3.0, 2.0]), k=2)
+    >>> print(result.values)
+    tapegrad.Tensor([3. 2.], shape=(2,), dtype=float32)
+    >>> print(result.indices)
+    tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
+    >>> values, indices = result
+    """
+    values, indices = _top_k(input, k=k, sorted=sorted, index_type=index_type, name=name)
+    return TopKV2(values, indices)
 softplus = _ops["softplus"]
 
 __all__ = [
@@ -142,5 +189,12 @@ __all__ = [
     "tan",
     "tanh",
     "top_k",
+    "TopKV2",
     "truediv",
 ]
+
+
+if not _TYPE_CHECKING:
+    from ._compat import missing_names as _missing_names
+
+    __getattr__ = _missing_names("tf.math")

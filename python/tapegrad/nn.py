@@ -1,5 +1,7 @@
 """``tf.nn``: neural-network ops."""
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from . import sigmoid, tanh
 from ._core import (
     avg_pool2d,
@@ -60,3 +62,9 @@ __all__ = [
     "tanh",
     "top_k",
 ]
+
+
+if not _TYPE_CHECKING:
+    from ._compat import missing_names as _missing_names
+
+    __getattr__ = _missing_names("tf.nn")

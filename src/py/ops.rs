@@ -624,7 +624,7 @@ fn seed_arg(seed: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
 /// >>> tf.random.set_seed(0)
 /// >>> x = tf.random.normal([2, 3], dtype=tf.float64)
 /// >>> print(x.shape, x.dtype)
-/// TensorShape([2, 3]) tapegrad.float64
+/// (2, 3) <dtype: 'float64'>
 ///
 /// ```
 #[pyfunction]
@@ -1131,9 +1131,9 @@ pub fn clip_by_value(
 /// ```text
 /// >>> import tapegrad as tf
 /// >>> print(tf.expand_dims(tf.constant([1, 2]), 0).shape)
-/// TensorShape([1, 2])
+/// (1, 2)
 /// >>> print(tf.expand_dims(tf.constant([1, 2]), -1).shape)
-/// TensorShape([2, 1])
+/// (2, 1)
 ///
 /// ```
 #[pyfunction]
@@ -1154,7 +1154,7 @@ pub fn expand_dims(
 /// ```text
 /// >>> import tapegrad as tf
 /// >>> print(tf.squeeze(tf.zeros([1, 3, 1])).shape)
-/// TensorShape([3])
+/// (3,)
 ///
 /// ```
 #[pyfunction]
