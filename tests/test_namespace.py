@@ -316,6 +316,14 @@ def test_print_summarize_sep_end_and_python_values():
     assert _printed(tf.range(10), summarize=-1) == "[0 1 2 3 4 5 6 7 8 9]\n"
     assert _printed(tf.range(10), summarize=None) == "[0 1 2 3 4 5 6 7 8 9]\n"
     assert _printed(tf.range(10), summarize=2) == "[0 1 ... 8 9]\n"
+    assert _printed(tf.range(10), summarize=0) == "[ ...]\n"
+    square = tf.reshape(tf.range(100), [10, 10])
+    assert _printed(square, summarize=0) == "[\n ...]\n"
+    assert _printed(square, summarize=1) == "[[0 ... 9]\n ...\n [90 ... 99]]\n"
+    cube = tf.reshape(tf.range(27), [3, 3, 3])
+    assert _printed(cube, summarize=1) == (
+        "[[[0 ... 2]\n  ...\n  [6 ... 8]]\n\n ...\n\n [[18 ... 20]\n  ...\n  [24 ... 26]]]\n"
+    )
     assert _printed("a", "b", sep="|", end="<END>\n") == "a|b<END>\n"
     text = _printed(
         "loss:", tf.constant(0.5), "step", 3, [1, tf.constant(2)], {"a": tf.constant([1.0])}
@@ -507,6 +515,11 @@ def test_assert_type():
 
 
 # --- tf.test.compute_gradient -------------------------------------------------------------
+
+
+def test_gpu_queries_say_there_is_none():
+    assert tf.test.is_gpu_available() is False and tf.test.is_built_with_cuda() is False
+    assert tf.test.gpu_device_name() == ""
 
 
 def test_compute_gradient_returns_tfs_structure():

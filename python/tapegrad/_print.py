@@ -53,6 +53,9 @@ def format_tensor(array: np.ndarray[Any, Any], summarize: int = 3, depth: int = 
     if array.ndim == 0:
         return _element(array[()], array.dtype)
     indices = _summarized(array.shape[0], summarize)
+    separator = " " if array.ndim == 1 else "\n" * (array.ndim - 1) + " " * (depth + 1)
+    if indices == [None]:  # summarize=0: TF writes the elision after an empty head
+        return "[" + separator + "...]"
     if array.ndim == 1:
         return (
             "["
@@ -60,7 +63,6 @@ def format_tensor(array: np.ndarray[Any, Any], summarize: int = 3, depth: int = 
             + "]"
         )
     rows = ["..." if i is None else format_tensor(array[i], summarize, depth + 1) for i in indices]
-    separator = "\n" * (array.ndim - 1) + " " * (depth + 1)
     return "[" + separator.join(rows) + "]"
 
 

@@ -61,6 +61,7 @@ from . import (
     tanh,
     truediv,
 )
+from ._array_ops import add_n
 from ._core import (
     Tensor,
     count_nonzero,
@@ -122,6 +123,7 @@ __all__ = [
     "abs",
     "acos",
     "add",
+    "add_n",
     "argmax",
     "argmin",
     "asin",

@@ -13,7 +13,7 @@ from ._core import Tensor, Variable
 from ._tape import GradientTape
 from .types import TensorLike
 
-__all__ = ["compute_gradient"]
+__all__ = ["compute_gradient", "gpu_device_name", "is_built_with_cuda", "is_gpu_available"]
 
 # TF's default perturbation: a power of two, so x ± delta is exact for moderate x
 _DEFAULT_DELTA = 1.0 / 1024
@@ -89,6 +89,36 @@ def compute_gradient(
             jacobian[:, column] = (values[0] - values[1]) / y_kind(2 * step)
         numerical.append(jacobian)
     return tuple(theoretical), tuple(numerical)
+
+
+def is_gpu_available(cuda_only: bool = False, min_cuda_compute_capability: object = None) -> bool:
+    """Whether a GPU can run ops: never, in tapegrad (it computes on the CPU).
+
+    >>> import tapegrad as tf
+    >>> tf.test.is_gpu_available()
+    False
+    """
+    return False
+
+
+def is_built_with_cuda() -> bool:
+    """Whether tapegrad was built with CUDA: no.
+
+    >>> import tapegrad as tf
+    >>> tf.test.is_built_with_cuda()
+    False
+    """
+    return False
+
+
+def gpu_device_name() -> str:
+    """The name of a GPU device, or ``""`` when there is none (always, here).
+
+    >>> import tapegrad as tf
+    >>> tf.test.gpu_device_name()
+    ''
+    """
+    return ""
 
 
 if not TYPE_CHECKING:
