@@ -432,6 +432,27 @@ def test_assert_equal():
         tf.debugging.assert_equal(tf.constant([1, 2]), tf.constant([1, 2, 3]))
 
 
+def test_assert_equal_report_matches_tf():
+    # TF 2.21's full texts: three entries by default, indices only for equal shapes
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        tf.debugging.assert_equal(tf.range(10), tf.range(10) * 2)
+    assert str(info.value) == (
+        "Condition x == y did not hold.\nIndices of first 3 different values:\n[[1]\n [2]\n [3]]\n"
+        "Corresponding x values:\n[1 2 3]\nCorresponding y values:\n[2 4 6]\n"
+        "First 3 elements of x:\n[0 1 2]\nFirst 3 elements of y:\n[0 2 4]"
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        tf.debugging.assert_equal(tf.range(10), tf.range(10) * 2, summarize=5)
+    assert "Indices of first 5 different values:" in str(info.value)
+    assert str(info.value).endswith("First 5 elements of y:\n[0 2 4 6 8]")
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        tf.debugging.assert_equal(tf.reshape(tf.range(4), [2, 2]), 0)
+    assert str(info.value) == (
+        "Condition x == y did not hold.\nFirst 3 elements of x:\n[0 1 2]\n"
+        "First 1 elements of y:\n[0]"
+    )
+
+
 def test_assert_less_and_greater():
     tf.debugging.assert_less(tf.constant([1, 2]), 3)
     tf.debugging.assert_greater(tf.constant([4, 5]), 3)
@@ -466,7 +487,7 @@ def test_assert_near_uses_ten_epsilons_by_default():
 def test_assert_rank_and_shapes():
     tf.debugging.assert_rank(tf.zeros([2, 3]), 2)
     with pytest.raises(
-        ValueError, match=r"^Tensor must have rank 3\.  Received rank 2, shape \(2, 3\)$"
+        ValueError, match=r"^Tensor  must have rank 3\.  Received rank 2, shape \(2, 3\)$"
     ):
         tf.debugging.assert_rank(tf.zeros([2, 3]), 3)
     tf.debugging.assert_shapes([(tf.zeros([2, 3]), ("N", "D")), (tf.zeros([2]), ("N",))])

@@ -56,25 +56,22 @@ def _compare(
     ok = np.asarray(holds(xt, yt))
     if ok.all():
         return
-    xs, ys = np.broadcast_arrays(np.asarray(xt), np.asarray(yt))
-    bad = np.argwhere(~np.broadcast_to(ok, xs.shape))
+    xa, ya = np.asarray(xt), np.asarray(yt)
     limit = 3 if summarize is None else summarize
-    shown = bad[:limit]
-    first = int(min(xs.size, limit if summarize is not None else xs.size))
-    lines = [
-        *([message] if message else []),
-        f"Condition x {symbol} y did not hold.",
-        f"Indices of first {len(shown)} different values:",
-        str(shown),
-        "Corresponding x values:",
-        str(xs[tuple(shown.T)]),
-        "Corresponding y values:",
-        str(ys[tuple(shown.T)]),
-        f"First {first} elements of x:",
-        str(np.asarray(xt).reshape(-1)[:first]),
-        f"First {first} elements of y:",
-        str(np.asarray(yt).reshape(-1)[:first]),
-    ]
+    lines = [*([message] if message else []), f"Condition x {symbol} y did not hold."]
+    if xa.shape == ya.shape:  # TF lists the failing indices only for equal shapes
+        shown = np.argwhere(~np.broadcast_to(ok, xa.shape))[:limit]
+        lines += [
+            f"Indices of first {len(shown)} different values:",
+            str(shown),
+            "Corresponding x values:",
+            str(xa[tuple(shown.T)]),
+            "Corresponding y values:",
+            str(ya[tuple(shown.T)]),
+        ]
+    for label, values in (("x", xa), ("y", ya)):
+        head = values.reshape(-1)[:limit]
+        lines += [f"First {head.size} elements of {label}:", str(head)]
     raise errors.InvalidArgumentError("\n".join(lines))
 
 
@@ -186,14 +183,15 @@ def assert_rank(
     ...     tf.debugging.assert_rank(tf.zeros([2, 3]), 3)
     ... except ValueError as e:
     ...     print(e)
-    Tensor must have rank 3.  Received rank 2, shape (2, 3)
+    Tensor  must have rank 3.  Received rank 2, shape (2, 3)
     """
     shape = _shape_of(x)
     expected = int(rank)
+    # "Tensor  must": TF names the tensor there, and an eager tensor's name is empty
     if len(shape) != expected:
         prefix = f"{message}.  " if message else ""
         raise ValueError(
-            f"{prefix}Tensor must have rank {expected}.  Received rank {len(shape)}, shape {shape}"
+            f"{prefix}Tensor  must have rank {expected}.  Received rank {len(shape)}, shape {shape}"
         )
 
 
@@ -233,7 +231,7 @@ def assert_shapes(
         if leading_any and len(shape) < len(dims) or not leading_any and len(shape) != len(dims):
             wanted = f"at least {len(dims)}" if leading_any else f"rank {len(dims)}"
             raise ValueError(
-                f"{prefix}Tensor must have {wanted}.  Received rank {len(shape)}, shape {shape}"
+                f"{prefix}Tensor  must have {wanted}.  Received rank {len(shape)}, shape {shape}"
             )
         tail = shape[len(shape) - len(dims) :]
         for offset, (want, got) in enumerate(zip(dims, tail, strict=True)):

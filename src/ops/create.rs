@@ -1,5 +1,7 @@
 //! Tensors made from arguments rather than inputs: fill, range, linspace, eye.
 
+use std::cmp::Ordering;
+
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::{broadcast_to, cast, reshape_to};
@@ -64,15 +66,16 @@ where
     if delta == zero {
         return Err(Error::invalid(op, format!("Requires delta != 0: {delta}")));
     }
-    // negated comparisons: a NaN argument fails them, as in TF
+    // NaN compares as unordered, and fails both checks, as in TF
+    let ordered = start.partial_cmp(&limit);
     if delta > zero {
-        if !(start <= limit) {
+        if !matches!(ordered, Some(Ordering::Less | Ordering::Equal)) {
             return Err(Error::invalid(
                 op,
                 format!("Requires start <= limit when delta > 0: {start}/{limit}"),
             ));
         }
-    } else if !(start >= limit) {
+    } else if !matches!(ordered, Some(Ordering::Greater | Ordering::Equal)) {
         return Err(Error::invalid(
             op,
             format!("Requires start >= limit when delta < 0: {start}/{limit}"),
@@ -83,7 +86,11 @@ where
 
 /// The element count of a range, checked against the allocation limit.
 fn alloc_range(op: &'static str, dtype: DType, count: f64) -> Result<usize> {
-    if !(count <= i64::MAX as f64) {
+    // NaN (inf / inf, 0 / 0) is refused with the infinities
+    if !matches!(
+        count.partial_cmp(&(i64::MAX as f64)),
+        Some(Ordering::Less | Ordering::Equal)
+    ) {
         return Err(Error::invalid(
             op,
             format!("Requires ((limit - start) / delta) <= {}", i64::MAX),
@@ -165,9 +172,23 @@ mod tests {
     #[test]
     fn integer_ranges_count_exactly() {
         let r = range(-7.0, 7.0, 3.0, DType::I64).unwrap();
-        assert_eq!(r.array::<i64>().unwrap().to_vec(), vec![-7, -4, -1, 2, 5]);
+        assert_eq!(
+            r.array::<i64>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![-7, -4, -1, 2, 5]
+        );
         let r = range(10.0, 0.0, -3.0, DType::I32).unwrap();
-        assert_eq!(r.array::<i32>().unwrap().to_vec(), vec![10, 7, 4, 1]);
+        assert_eq!(
+            r.array::<i32>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![10, 7, 4, 1]
+        );
     }
 
     #[test]
