@@ -187,6 +187,8 @@ def test_device_lists_are_tfs_on_a_cpu_machine():
     assert repr(logical) == "[LogicalDevice(name='/device:CPU:0', device_type='CPU')]"
     assert tf.config.list_logical_devices("GPU") == []
     assert tf.config.get_visible_devices() == cpu
+    assert tf.config.experimental.list_physical_devices("CPU") == cpu
+    assert tf.config.experimental.list_logical_devices() == logical
 
 
 def test_threading_settings_round_trip(monkeypatch):

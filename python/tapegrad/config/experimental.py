@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from .._compat import missing_names
 from .._ufunc import NumpyConversionWarning, get_strict_numpy, strict_numpy
+from ._devices import list_logical_devices, list_physical_devices
 
 __all__ = [
     "NumpyConversionWarning",
@@ -13,6 +14,8 @@ __all__ = [
     "enable_op_determinism",
     "get_strict_numpy",
     "is_op_determinism_enabled",
+    "list_logical_devices",
+    "list_physical_devices",
     "strict_numpy",
 ]
 
