@@ -26,7 +26,22 @@ NAMESPACES = (
     "data",
     "data.experimental",
     "train",
+    "config",
+    "config.threading",
+    "config.experimental",
+    "nest",
+    "debugging",
+    "test",
+    "image",
+    "distribute",
 )
+
+
+def namespace(dotted: str) -> types.ModuleType:
+    module = tf
+    for part in dotted.split("."):
+        module = getattr(module, part)
+    return module
 
 
 def public_names(module: types.ModuleType) -> list[str]:
@@ -39,9 +54,7 @@ def public_names(module: types.ModuleType) -> list[str]:
 def public_callables() -> Iterator[tuple[str, object]]:
     """(qualified name, object) for every public callable, each object once."""
     seen: set[int] = set()
-    modules = [("tapegrad", tf)] + [
-        (f"tapegrad.{ns}", importlib.import_module(f"tapegrad.{ns}")) for ns in NAMESPACES
-    ]
+    modules = [("tapegrad", tf)] + [(f"tapegrad.{ns}", namespace(ns)) for ns in NAMESPACES]
     for module_name, module in modules:
         for name in public_names(module):
             obj = getattr(module, name)

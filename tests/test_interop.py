@@ -2,7 +2,8 @@
 
 Covers numpy 2's ``__array__`` (zero-copy read-only views), numpy arrays on
 either side of every operator, ``__array_ufunc__`` (every supported ufunc
-keeps the gradient; every other use raises), DLPack export and import with
+keeps the gradient; every other use converts to numpy as TF does, warning when a tape
+is recording, or raises in strict mode), ``__array_function__``, DLPack export and import with
 their lifetimes, pickling and copying, and ``ref()``.
 """
 
@@ -397,50 +398,170 @@ def test_ufunc_on_a_variable_watches_it_and_gets_its_gradient():
     )
 
 
-@pytest.mark.parametrize(
-    "ufunc",
-    [np.arctan2, np.hypot, np.exp2, np.log2, np.log10, np.logaddexp, np.cbrt, np.fmod],
-    ids=lambda u: u.__name__,
-)
-def test_unsupported_ufunc_raises_instead_of_dropping_the_gradient(ufunc):
+@pytest.fixture
+def strict_numpy():
+    tf.config.experimental.strict_numpy(True)
+    yield
+    tf.config.experimental.strict_numpy(False)
+
+
+UNSUPPORTED_UFUNCS = [
+    np.arctan2, np.hypot, np.exp2, np.log2, np.log10, np.logaddexp, np.cbrt, np.fmod
+]
+
+
+@pytest.mark.parametrize("ufunc", UNSUPPORTED_UFUNCS, ids=lambda u: u.__name__)
+def test_unsupported_ufunc_converts_as_tf_does(ufunc):
+    x = tf.constant([0.5, 1.5])
+    args = (x,) * ufunc.nin
+    expected = ufunc(*(np.array([0.5, 1.5], np.float32),) * ufunc.nin)
+    out = ufunc(*args)
+    assert type(out) is np.ndarray and out.dtype == expected.dtype
+    np.testing.assert_array_equal(out, expected)
+    if ufunc.nin == 2:  # numpy first too
+        np.testing.assert_array_equal(ufunc(np.ones(2), x), ufunc(np.ones(2), np.asarray(x)))
+
+
+@pytest.mark.parametrize("ufunc", UNSUPPORTED_UFUNCS, ids=lambda u: u.__name__)
+def test_unsupported_ufunc_warns_once_per_site_when_a_tape_records(ufunc):
     x = tf.constant([0.5, 1.5])
     args = (x,) * ufunc.nin
     with tf.GradientTape() as tape:
         tape.watch(x)
-        with pytest.raises(TypeError, match=rf"numpy\.{ufunc.__name__} .*tapegrad\.math"):
+        with pytest.warns(tf.config.experimental.NumpyConversionWarning) as record:
             ufunc(*args)
-        # numpy first too: numpy must not convert the tensor and go on without us
-        with pytest.raises(TypeError, match=rf"numpy\.{ufunc.__name__} "):
-            ufunc(np.ones(2), *args[1:]) if ufunc.nin == 2 else ufunc(x)
+    assert len(record) == 1
+    assert record[0].filename == __file__  # the warning names the caller's line
+    assert f"numpy.{ufunc.__name__} converted a tapegrad tensor" in str(record[0].message)
 
 
-@pytest.mark.parametrize(
-    "call,name",
-    [
-        (lambda x: np.add.reduce(x), "add.reduce.*tapegrad.math.reduce_sum"),
-        (lambda x: np.sum(x), "add.reduce"),
-        (lambda x: np.prod(x), "multiply.reduce.*reduce_prod"),
-        (lambda x: np.maximum.reduce(x), "maximum.reduce.*reduce_max"),
-        (lambda x: np.add.accumulate(x), "add.accumulate.*tapegrad.math.cumsum"),
-        (lambda x: np.multiply.outer(x, x), "multiply.outer"),
-        (lambda x: np.add.reduceat(x, [0]), "add.reduceat"),
-        (lambda x: np.add.at(x, [0], 1.0), "add.at"),
-        (lambda x: np.sin(x, out=np.empty(2, np.float32)), "sin with out="),
-        (lambda x: np.add(x, 1.0, where=np.array([True, False])), "add with where="),
-        (lambda x: np.multiply(x, 2.0, dtype=np.float64), "multiply with dtype="),
-    ],
-)
-def test_unsupported_ufunc_methods_and_keywords_raise(call, name):
+def test_conversion_warning_is_shown_once_per_call_site():
+    program = (
+        "import warnings, numpy as np, tapegrad as tf\n"
+        "x = tf.constant([1.0, 2.0])\n"
+        "for _ in range(3):\n"
+        "    with tf.GradientTape() as tape:\n"
+        "        tape.watch(x)\n"
+        "        np.hypot(x, x)\n"
+        "        np.sum(x)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("NumpyConversionWarning") == 2, out.stderr
+
+
+def test_no_warning_without_a_recording_tape_or_for_integers():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.hypot(tf.constant([3.0]), 4.0)
+        np.sum(tf.constant([1.0, 2.0]))
+        with tf.GradientTape():
+            np.sum(tf.constant([1, 2]))  # no gradient to lose
+            np.gcd(tf.constant([4]), 6)
+
+
+@pytest.mark.parametrize("ufunc", UNSUPPORTED_UFUNCS, ids=lambda u: u.__name__)
+def test_strict_mode_raises_instead_of_converting(ufunc, strict_numpy):
     x = tf.constant([0.5, 1.5])
+    args = (x,) * ufunc.nin
+    with pytest.raises(TypeError, match=rf"numpy\.{ufunc.__name__} .*strict mode.*tapegrad\.math"):
+        ufunc(*args)
+    with pytest.raises(TypeError, match=rf"numpy\.{ufunc.__name__} "):
+        ufunc(np.ones(2), *args[1:]) if ufunc.nin == 2 else ufunc(x)
+
+
+UFUNC_METHOD_CALLS = [
+    (lambda x: np.add.reduce(x), "add.reduce.*tapegrad.math.reduce_sum", np.float32(2.0)),
+    (lambda x: np.sum(x), "sum", np.float32(2.0)),
+    (lambda x: np.prod(x), "prod", np.float32(0.75)),
+    (lambda x: np.maximum.reduce(x), "maximum.reduce.*reduce_max", np.float32(1.5)),
+    (lambda x: np.add.accumulate(x), "add.accumulate.*tapegrad.math.cumsum", [0.5, 2.0]),
+    (lambda x: np.multiply.outer(x, x), "multiply.outer", [[0.25, 0.75], [0.75, 2.25]]),
+    (lambda x: np.add.reduceat(x, [0]), "add.reduceat", [2.0]),
+    (lambda x: np.sin(x, out=np.empty(2, np.float32)), "sin with out=", np.sin([0.5, 1.5])),
+    (
+        lambda x: np.add(x, 1.0, where=np.array([True, False]), out=np.zeros(2, np.float32)),
+        "add with where=",
+        [1.5, 0.0],
+    ),
+    (lambda x: np.multiply(x, 2.0, dtype=np.float64), "multiply with dtype=", [1.0, 3.0]),
+]
+
+
+@pytest.mark.parametrize("call,name,expected", UFUNC_METHOD_CALLS)
+def test_ufunc_methods_and_keywords_convert(call, name, expected):
+    out = call(tf.constant([0.5, 1.5]))
+    assert isinstance(out, (np.ndarray, np.generic))
+    if expected is not None:
+        np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_sum_of_a_scalar_tensor_is_a_numpy_scalar_as_in_tf():
+    out = np.sum(tf.constant([1.0, 2.0]))
+    assert type(out) is np.float32 and out == 3.0
+
+
+@pytest.mark.parametrize("call,name,expected", UFUNC_METHOD_CALLS)
+def test_ufunc_methods_and_keywords_raise_in_strict_mode(call, name, expected, strict_numpy):
     with pytest.raises(TypeError, match=rf"numpy\.{name}"):
-        call(x)
+        call(tf.constant([0.5, 1.5]))
 
 
-def test_in_place_numpy_operator_with_a_tensor_raises():
+def test_in_place_numpy_operator_with_a_tensor_works_as_in_tf():
+    a = np.zeros(2)
+    a += tf.constant([1.0, 2.0])
+    np.testing.assert_array_equal(a, [1.0, 2.0])
+    # the gradient-norm idiom: a numpy accumulator and reduce_sum of gradients
+    norm = np.zeros(())
+    for g in [tf.constant([1.0, 2.0]), tf.constant([3.0])]:
+        norm += tf.reduce_sum(g**2)
+    assert float(norm) == 14.0
+
+
+def test_in_place_numpy_operator_raises_in_strict_mode(strict_numpy):
     a = np.zeros(2)
     with pytest.raises(TypeError, match=r"numpy\.add with out="):
         a += tf.constant([1.0, 2.0])
     np.testing.assert_array_equal(a, [0.0, 0.0])
+
+
+def test_a_ufunc_cannot_write_into_a_tensor():
+    with pytest.raises(TypeError, match="cannot write into a tapegrad tensor"):
+        np.sin(np.ones(2), out=tf.constant([0.0, 0.0]))
+
+
+def test_numpy_functions_convert_as_in_tf():
+    t = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+    mean = np.mean(t, axis=0)
+    assert type(mean) is np.ndarray and mean.dtype == np.float32
+    np.testing.assert_array_equal(mean, [2.0, 3.0])
+    np.testing.assert_array_equal(np.concatenate([t, np.ones((1, 2))]), [[1, 2], [3, 4], [1, 1]])
+    np.testing.assert_array_equal(np.stack([tf.constant([1]), tf.constant([2])]), [[1], [2]])
+    assert np.shape(t) == (2, 2) and np.ndim(t) == 2
+    np.testing.assert_array_equal(np.where(tf.constant([True, False]), 1, 0), [1, 0])
+    np.testing.assert_allclose(np.linalg.norm(t), np.sqrt(30.0), rtol=1e-6)
+    v = tf.Variable([1.0, 2.0])
+    np.testing.assert_array_equal(np.concatenate([v, v]), [1.0, 2.0, 1.0, 2.0])
+    np.testing.assert_allclose(t, [[1.0, 2.0], [3.0, 4.0]])  # np.testing on tensors
+
+
+def test_numpy_functions_warn_under_a_tape_and_raise_in_strict_mode():
+    x = tf.constant([1.0, 2.0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        with pytest.warns(tf.config.experimental.NumpyConversionWarning, match="numpy.mean"):
+            np.mean(x)
+    tf.config.experimental.strict_numpy(True)
+    try:
+        assert tf.config.experimental.get_strict_numpy()
+        with pytest.raises(TypeError, match=r"numpy\.concatenate is not supported .*strict mode"):
+            np.concatenate([x, x])
+        np.testing.assert_array_equal(np.asarray(x), [1.0, 2.0])  # explicit: always allowed
+    finally:
+        tf.config.experimental.strict_numpy(False)
+    assert not tf.config.experimental.get_strict_numpy()
 
 
 def test_numpy_only_ufuncs_are_untouched():

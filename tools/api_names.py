@@ -135,7 +135,7 @@ API: dict[str, str | Row] = {
     "reduce_std": "math",
     "reduce_sum": "tf math",
     "reduce_variance": "math",
-    "top_k": row("math nn", returns="tuple[Tensor, Tensor]"),
+    "top_k": row("", returns="tuple[Tensor, Tensor]"),  # tf.math/tf.nn wrap it in TopKV2
     # -- creation, conversion, shape, sorting ---------------------------------
     "argsort": "tf",
     "boolean_mask": row("tf", axis="int"),
@@ -155,7 +155,7 @@ API: dict[str, str | Row] = {
     "ones": "tf",
     "ones_like": "tf",
     "pad": "tf",
-    "range": "tf",
+    "range": "",  # tf.range is _array_ops.range (TF's argument conversion first)
     "rank": "tf",
     "reshape": "tf",
     "reverse": "tf",

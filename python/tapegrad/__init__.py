@@ -244,12 +244,66 @@ truediv = divide
 _os.register_at_fork(after_in_child=_core._after_fork_in_child)
 
 # namespaces last: they re-export the names above
-from . import autodiff, data, distribute, experimental, linalg, math, nn, optimizers, random, train, types  # noqa: E402,I001,E501
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
+
+from . import (  # noqa: E402
+    autodiff,
+    config,
+    data,
+    debugging,
+    distribute,
+    experimental,
+    image,
+    linalg,
+    math,
+    nest,
+    nn,
+    optimizers,
+    random,
+    test,
+    train,
+    types,
+)
+from ._array_ops import (  # noqa: E402
+    add_n,
+    clip_by_global_norm,
+    clip_by_norm,
+    executing_eagerly,
+    is_tensor,
+    meshgrid,
+    newaxis,
+    repeat,
+)
+from ._array_ops import range as range  # noqa: E402, A004 - TF's name
+from ._compat import missing_names as _missing_names  # noqa: E402
 from ._custom import custom_gradient, recompute_grad  # noqa: E402
+from ._device import device  # noqa: E402
+from ._print import print_ as print  # noqa: E402, A004 - TF's name
+from ._pyfunc import py_function  # noqa: E402
 from .data import TensorSpec  # noqa: E402
+from ._random import random_normal_initializer, random_uniform_initializer  # noqa: E402
 
 # the Python-defined names; the Rust-backed ones are in the generated section
 __all__ += [
+    "add_n",
+    "clip_by_global_norm",
+    "clip_by_norm",
+    "config",
+    "debugging",
+    "device",
+    "executing_eagerly",
+    "image",
+    "is_tensor",
+    "meshgrid",
+    "nest",
+    "newaxis",
+    "print",
+    "py_function",
+    "random_normal_initializer",
+    "random_uniform_initializer",
+    "range",
+    "repeat",
+    "test",
     "Module",
     "keras",
     "module",
@@ -287,3 +341,7 @@ __all__ += [
 # tf.Module, tf.name_scope and tf.keras (the model layer, pure Python)
 from . import keras, module  # noqa: E402
 from .module import Module, name_scope  # noqa: E402
+
+if not _TYPE_CHECKING:
+    # a TF name tapegrad lacks: an AttributeError that says so (docs/compat.md)
+    __getattr__ = _missing_names("tf")

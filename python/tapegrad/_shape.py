@@ -14,6 +14,8 @@ class TensorShape(tuple[int, ...]):
     (TensorShape([2, 3]), 2, 6, [2, 3])
     >>> s == (2, 3)
     True
+    >>> print(s)
+    (2, 3)
     """
 
     __slots__ = ()
@@ -53,3 +55,9 @@ class TensorShape(tuple[int, ...]):
 
     def __repr__(self) -> str:
         return f"TensorShape({list(self)})"
+
+    def __str__(self) -> str:
+        # TF prints a shape as a tuple: `(3, 2)`, `(3,)`, `()`
+        if len(self) == 1:
+            return f"({self[0]},)"
+        return f"({', '.join(str(d) for d in self)})"

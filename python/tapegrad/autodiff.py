@@ -14,6 +14,7 @@ products work::
 
 # the imports are private (`_flatten`, …): `dir()` of this module is its API
 import typing as _typing
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from . import _core
 from ._nest import flatten as _flatten
@@ -96,3 +97,9 @@ class ForwardAccumulator:
                 t = _core.zeros(list(p.shape), dtype=p.dtype)
             out.append(t)
         return _pack_sequence_as(primals, out)
+
+
+if not _TYPE_CHECKING:
+    from ._compat import missing_names as _missing_names
+
+    __getattr__ = _missing_names("tf.autodiff")

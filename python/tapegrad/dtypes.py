@@ -6,6 +6,8 @@
 import builtins as _builtins
 from collections.abc import Callable as _Callable
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 import numpy as _np
 
 __all__ = ["DType", "as_dtype", "float32", "float64", "int32", "int64", "bool"]
@@ -20,6 +22,8 @@ class DType:
     (True, True)
     >>> tf.int64.is_integer, tf.float64.is_floating, tf.float64.size
     (True, True, 8)
+    >>> print(tf.float32)
+    <dtype: 'float32'>
     """
 
     __slots__ = ("_name",)
@@ -63,6 +67,9 @@ class DType:
     def __repr__(self) -> str:
         return f"tapegrad.{self._name}"
 
+    def __str__(self) -> str:
+        return f"<dtype: '{self._name}'>"
+
     def __reduce__(self) -> tuple[_Callable[[str], "DType"], tuple[str]]:
         return as_dtype, (self._name,)
 
@@ -100,3 +107,9 @@ def as_dtype(value: object) -> DType:
     if name not in _BY_NAME:
         raise TypeError(f"Unsupported dtype {name!r}; tapegrad has {sorted(_BY_NAME)}")
     return _BY_NAME[name]
+
+
+if not _TYPE_CHECKING:
+    from ._compat import missing_names as _missing_names
+
+    __getattr__ = _missing_names("tf.dtypes")

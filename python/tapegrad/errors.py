@@ -4,6 +4,8 @@ Each class also derives from the builtin exception a Python user would
 catch, so ``except ValueError`` works for an ``InvalidArgumentError``.
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 __all__ = [
     "OpError",
     "InvalidArgumentError",
@@ -71,3 +73,9 @@ class UnimplementedError(OpError, NotImplementedError):
     ...     print("only CONSTANT padding")
     only CONSTANT padding
     """
+
+
+if not _TYPE_CHECKING:
+    from ._compat import missing_names as _missing_names
+
+    __getattr__ = _missing_names("tf.errors")

@@ -1,5 +1,7 @@
 //! Tensors made from arguments rather than inputs: fill, range, linspace, eye.
 
+use std::cmp::Ordering;
+
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::{broadcast_to, cast, reshape_to};
@@ -18,37 +20,85 @@ pub fn fill(shape: &[usize], value: &Tensor) -> Result<Tensor> {
 }
 
 /// `start, start + delta, …` up to (not including) `limit`, as TF's `range`.
+///
+/// The arguments are first rounded to `dtype` (float32 `0.1` is not float64 `0.1`), then,
+/// as TF's kernel does, everything is computed in `dtype`: the count is
+/// `ceil(|(limit - start) / delta|)` for floats and `(|limit - start| + |delta| - 1) / |delta|`
+/// for integers, and element `i` is `start + T(i) * delta` (not a running sum, whose
+/// rounding drifts: `range(-8, 8, 0.1)[80]` is exactly 0).
 pub fn range(start: f64, limit: f64, delta: f64, dtype: DType) -> Result<Tensor> {
     let op = "Range";
-    if delta == 0.0 {
-        return Err(Error::invalid(op, "Requires delta != 0"));
-    }
-    if (delta > 0.0 && start > limit) || (delta < 0.0 && start < limit) {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "Requires start <= limit when delta > 0 (start >= limit when delta < 0): {start}/{limit}"
-            ),
-        ));
-    }
-    if dtype == DType::Bool {
-        return Err(Error::UnsupportedDType {
+    match dtype {
+        DType::F32 => {
+            let (s, l, d) = (start as f32, limit as f32, delta as f32);
+            check_range_args(op, s, l, d)?;
+            let n = alloc_range(op, dtype, ((l - s) / d).abs().ceil() as f64)?;
+            Tensor::from_vec(&[n], (0..n).map(|i| s + i as f32 * d).collect::<Vec<f32>>())
+        }
+        DType::F64 => {
+            check_range_args(op, start, limit, delta)?;
+            let n = alloc_range(op, dtype, ((limit - start) / delta).abs().ceil())?;
+            let values: Vec<f64> = (0..n).map(|i| start + i as f64 * delta).collect();
+            Tensor::from_vec(&[n], values)
+        }
+        DType::I32 | DType::I64 => {
+            // integer arguments truncate toward zero, as TF's cast does
+            let (s, l, d) = (start as i64, limit as i64, delta as i64);
+            check_range_args(op, s, l, d)?;
+            let n = alloc_range(op, dtype, (((l - s).abs() + d.abs() - 1) / d.abs()) as f64)?;
+            let values: Vec<i64> = (0..n as i64).map(|i| s + i * d).collect();
+            cast(&Tensor::from_vec(&[n], values)?, dtype)
+        }
+        DType::Bool => Err(Error::UnsupportedDType {
             op,
             dtype,
             allowed: "float32, float64, int32, int64",
-        });
+        }),
     }
-    let n = if dtype.is_int() {
-        // integer ranges count exactly
-        let (s, l, d) = (start as i64, limit as i64, delta as i64);
-        ((l - s).abs() + d.abs() - 1) / d.abs()
-    } else {
-        ((limit - start) / delta).ceil() as i64
+}
+
+/// TF's argument checks for `Range`, on the values already rounded to the dtype.
+fn check_range_args<T>(op: &'static str, start: T, limit: T, delta: T) -> Result<()>
+where
+    T: PartialOrd + Default + std::fmt::Display + Copy,
+{
+    let zero = T::default();
+    if delta == zero {
+        return Err(Error::invalid(op, format!("Requires delta != 0: {delta}")));
     }
-    .max(0) as usize;
+    // NaN compares as unordered, and fails both checks, as in TF
+    let ordered = start.partial_cmp(&limit);
+    if delta > zero {
+        if !matches!(ordered, Some(Ordering::Less | Ordering::Equal)) {
+            return Err(Error::invalid(
+                op,
+                format!("Requires start <= limit when delta > 0: {start}/{limit}"),
+            ));
+        }
+    } else if !matches!(ordered, Some(Ordering::Greater | Ordering::Equal)) {
+        return Err(Error::invalid(
+            op,
+            format!("Requires start >= limit when delta < 0: {start}/{limit}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The element count of a range, checked against the allocation limit.
+fn alloc_range(op: &'static str, dtype: DType, count: f64) -> Result<usize> {
+    // NaN (inf / inf, 0 / 0) is refused with the infinities
+    if !matches!(
+        count.partial_cmp(&(i64::MAX as f64)),
+        Some(Ordering::Less | Ordering::Equal)
+    ) {
+        return Err(Error::invalid(
+            op,
+            format!("Requires ((limit - start) / delta) <= {}", i64::MAX),
+        ));
+    }
+    let n = count.max(0.0) as usize;
     check_alloc(op, dtype, &[n])?;
-    let values: Vec<f64> = (0..n).map(|i| start + i as f64 * delta).collect();
-    cast(&Tensor::from_vec(&[n], values)?, dtype)
+    Ok(n)
 }
 
 /// `num` evenly spaced values from `start` to `stop`, both included.
@@ -100,4 +150,53 @@ pub fn eye(rows: usize, cols: usize, batch: &[usize], dtype: DType) -> Result<Te
     let m = cast(&Tensor::from_vec(&[rows, cols], one)?, dtype)?;
     let out = broadcast_to(&m, &shape)?;
     reshape_to(&out, &shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_ranges_count_and_step_in_their_dtype() {
+        // TF: 2000 elements ending at float32 9.99, and exactly 0 at index 80 below
+        let r = range(-10.0, 10.0, 0.01, DType::F32).unwrap();
+        let v = r.array::<f32>().unwrap();
+        assert_eq!(v.len(), 2000);
+        assert_eq!(v[[1999]], -10.0f32 + 1999.0 * 0.01f32);
+        let r = range(-8.0, 8.0, 0.1, DType::F32).unwrap();
+        assert_eq!(r.array::<f32>().unwrap()[[80]], 0.0);
+        let r = range(0.1, 1.0, 0.1, DType::F64).unwrap();
+        assert_eq!(r.array::<f64>().unwrap()[[2]], 0.1 + 2.0 * 0.1);
+    }
+
+    #[test]
+    fn integer_ranges_count_exactly() {
+        let r = range(-7.0, 7.0, 3.0, DType::I64).unwrap();
+        assert_eq!(
+            r.array::<i64>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![-7, -4, -1, 2, 5]
+        );
+        let r = range(10.0, 0.0, -3.0, DType::I32).unwrap();
+        assert_eq!(
+            r.array::<i32>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![10, 7, 4, 1]
+        );
+    }
+
+    #[test]
+    fn bad_ranges_are_errors() {
+        assert!(range(0.0, 1.0, 0.0, DType::F32).is_err());
+        assert!(range(1.0, 0.0, 1.0, DType::I32).is_err());
+        assert!(range(0.0, f64::NAN, 1.0, DType::F64).is_err());
+        assert!(range(0.0, f64::INFINITY, 1.0, DType::F64).is_err());
+        assert!(range(0.0, 1.0, 1.0, DType::Bool).is_err());
+    }
 }

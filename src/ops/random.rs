@@ -1,7 +1,9 @@
 //! Seeded random tensors with TF's seeding rules: after `set_seed(s)` the
 //! sequence of random ops is reproducible; an op-level `seed` makes one op
 //! reproducible (repeated calls with the same op seed still advance, as in
-//! TF's eager mode); with neither, values come from fresh entropy.
+//! TF's eager mode), also without a global seed (then, as in TF, a fixed
+//! default global seed is used, so every run gives the same values); with
+//! neither, values come from fresh entropy.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,6 +25,9 @@ struct SeedState {
 
 static SEEDS: Mutex<Option<SeedState>> = Mutex::new(None);
 
+/// The global seed TF assumes when only an op seed is given (its `DEFAULT_GRAPH_SEED`).
+const DEFAULT_GLOBAL_SEED: u64 = 87_654_321;
+
 /// TF's `tf.random.set_seed`: resets every random sequence.
 pub fn set_seed(seed: Option<u64>) {
     let mut st = SEEDS.lock().unwrap_or_else(|e| e.into_inner());
@@ -37,7 +42,12 @@ fn next_key(op_seed: Option<u64>) -> u64 {
     let mut guard = SEEDS.lock().unwrap_or_else(|e| e.into_inner());
     let st = guard.get_or_insert_with(SeedState::default);
     let global = st.global.unwrap_or_else(|| {
-        // No global seed: a new stream every call (TF draws from the OS here too).
+        // No global seed but an op seed: TF uses a fixed default global seed, so the
+        // op's sequence is the same in every run of the program.
+        if op_seed.is_some() {
+            return DEFAULT_GLOBAL_SEED;
+        }
+        // Neither: a new stream every call (TF draws from the OS here too).
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -283,8 +293,12 @@ fn f32_below(x: f32) -> f32 {
 mod tests {
     use super::*;
 
+    /// The seed state is global: tests that set it run one at a time.
+    static SEEDING: Mutex<()> = Mutex::new(());
+
     #[test]
     fn seeded_sequences_repeat() {
+        let _serial = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
         set_seed(Some(7));
         let a = normal(&[5], 0.0, 1.0, DType::F64, None).unwrap();
         let b = normal(&[5], 0.0, 1.0, DType::F64, None).unwrap();
@@ -297,7 +311,21 @@ mod tests {
     }
 
     #[test]
+    fn an_op_seed_alone_uses_the_default_global_seed() {
+        let _serial = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
+        set_seed(None);
+        let a = normal(&[4], 0.0, 1.0, DType::F64, Some(3)).unwrap();
+        set_seed(None);
+        let b = normal(&[4], 0.0, 1.0, DType::F64, Some(3)).unwrap();
+        set_seed(Some(DEFAULT_GLOBAL_SEED));
+        let c = normal(&[4], 0.0, 1.0, DType::F64, Some(3)).unwrap();
+        assert_eq!(a.array::<f64>().unwrap(), b.array::<f64>().unwrap());
+        assert_eq!(a.array::<f64>().unwrap(), c.array::<f64>().unwrap());
+    }
+
+    #[test]
     fn uniform_stays_in_range() {
+        let _serial = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
         set_seed(Some(1));
         let u = uniform(&[10_000], -2.0, 3.0, DType::F32, None).unwrap();
         assert!(

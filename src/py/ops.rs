@@ -409,9 +409,9 @@ bindings! {
     /// Example:
     /// >>> import tapegrad as tf
     /// >>> print(tf.expand_dims(tf.constant([1, 2]), 0).shape)
-    /// TensorShape([1, 2])
+    /// (1, 2)
     /// >>> print(tf.expand_dims(tf.constant([1, 2]), -1).shape)
-    /// TensorShape([2, 1])
+    /// (2, 1)
     #[pyo3(signature = (input, axis, name=None))]
     fn expand_dims(input: Operand, axis: Axis, name: Option<Name>) -> Tensor
         => (input.numel()) ops::expand_dims(&input, axis.0);
@@ -421,7 +421,7 @@ bindings! {
     /// Example:
     /// >>> import tapegrad as tf
     /// >>> print(tf.squeeze(tf.zeros([1, 3, 1])).shape)
-    /// TensorShape([3])
+    /// (3,)
     #[pyo3(signature = (input, axis=None, name=None))]
     fn squeeze(input: Operand, axis: Option<Axes>, name: Option<Name>) -> Tensor
         => (input.numel()) ops::squeeze(&input, axes(&axis));
@@ -1186,7 +1186,7 @@ normals! {
     /// >>> tf.random.set_seed(0)
     /// >>> x = tf.random.normal([2, 3], dtype=tf.float64)
     /// >>> print(x.shape, x.dtype)
-    /// TensorShape([2, 3]) tapegrad.float64
+    /// (2, 3) <dtype: 'float64'>
     random_normal => normal;
     /// Samples from N(mean, stddev²) re-drawn until within two standard deviations of the mean; repeatable after `tf.random.set_seed`.
     ///

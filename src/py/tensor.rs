@@ -60,9 +60,43 @@ macro_rules! tensor_protocol {
         impl $ty {
             $($extra)*
 
-            /// A copy of the values as a numpy array.
+            /// A copy of the values as a numpy array; a 0-d value gives a numpy
+            /// scalar (`np.float32(2.0)`), as TF's `numpy()` does.
             fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                $crate::py::convert::to_numpy(py, &self.current())
+                let value = self.current();
+                let array = $crate::py::convert::to_numpy(py, &value)?;
+                if value.rank() == 0 {
+                    array.get_item(pyo3::types::PyTuple::empty(py))
+                } else {
+                    Ok(array)
+                }
+            }
+
+            /// TF's name of the device holding the values: always the host CPU.
+            #[getter]
+            fn device(&self) -> &'static str {
+                "/job:localhost/replica:0/task:0/device:CPU:0"
+            }
+
+            /// Could converting this value to numpy cut a gradient? True when it is
+            /// floating and a tape records on this thread (`tapegrad._ufunc`'s warning).
+            fn _may_be_recorded(&self) -> bool {
+                self.current().dtype().is_float() && $crate::tape::is_recording()
+            }
+
+            /// numpy functions (`np.sum`, `np.concatenate`, …) convert tensors to
+            /// arrays, as in TF; the policy is `tapegrad._ufunc.array_function`.
+            fn __array_function__<'py>(
+                &self,
+                py: Python<'py>,
+                func: &Bound<'py, PyAny>,
+                types: &Bound<'py, PyAny>,
+                args: &Bound<'py, PyAny>,
+                kwargs: &Bound<'py, PyAny>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                py.import("tapegrad._ufunc")?
+                    .getattr("array_function")?
+                    .call1((func, types, args, kwargs))
             }
 
             #[getter(shape)]

@@ -100,3 +100,35 @@ __all__ = [
     "shutdown",
     "size",
 ]
+
+# TF's single-machine strategies (tf.distribute.MirroredStrategy, …) beside
+# Horovod's API: one namespace, as `tf.distribute` and `hvd` code expect
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
+
+from ._strategies import (  # noqa: E402
+    InputContext,
+    MirroredStrategy,
+    OneDeviceStrategy,
+    ReduceOp,
+    Strategy,
+    get_strategy,
+    has_strategy,
+    in_cross_replica_context,
+)
+
+__all__ += [
+    "InputContext",
+    "MirroredStrategy",
+    "OneDeviceStrategy",
+    "ReduceOp",
+    "Strategy",
+    "get_strategy",
+    "has_strategy",
+    "in_cross_replica_context",
+]
+
+if not _TYPE_CHECKING:
+    from .._compat import missing_names as _missing_names
+
+    __getattr__ = _missing_names("tf.distribute")
+

@@ -1,6 +1,8 @@
 """``tf.experimental``: interop with other array libraries (``dlpack``) and
 control of tapegrad's buffer cache."""
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from .._core import _release_cached_memory
 from . import dlpack
 
@@ -22,3 +24,9 @@ def release_memory() -> int:
     True
     """
     return _release_cached_memory()
+
+
+if not _TYPE_CHECKING:
+    from .._compat import missing_names as _missing_names
+
+    __getattr__ = _missing_names("tf.experimental")
