@@ -38,8 +38,11 @@ fn elementwise(c: &mut Criterion) {
     g.finish();
 }
 
-/// The float32 transcendentals of `fastmath` at 1M elements, on values
-/// spread over a few periods / decades (not just [0, 1)).
+/// A unary op of the public API.
+type UnaryOp = fn(&Tensor) -> tapegrad::error::Result<Tensor>;
+
+/// The float32 transcendentals (`fastmath`'s, and libm's sin/cos) at 1M
+/// elements, on values spread over a few periods / decades.
 fn transcendental(c: &mut Criterion) {
     let n = 1_000_000usize;
     let spread = |lo: f32, hi: f32| {
@@ -58,11 +61,7 @@ fn transcendental(c: &mut Criterion) {
     let exponent = spread(-3.0, 3.0);
     let mut g = c.benchmark_group("transcendental");
     g.throughput(Throughput::Elements(n as u64));
-    let unary: [(
-        &str,
-        fn(&Tensor) -> tapegrad::error::Result<Tensor>,
-        &Tensor,
-    ); 8] = [
+    let unary: [(&str, UnaryOp, &Tensor); 8] = [
         ("exp", ops::exp, &moderate),
         ("sin", ops::sin, &angle),
         ("cos", ops::cos, &angle),
