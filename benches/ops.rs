@@ -39,6 +39,50 @@ fn elementwise(c: &mut Criterion) {
     g.finish();
 }
 
+/// A unary op of the public API.
+type UnaryOp = fn(&Tensor) -> tapegrad::error::Result<Tensor>;
+
+/// The float32 transcendentals (`fastmath`'s, and libm's sin/cos) at 1M
+/// elements, on values spread over a few periods / decades.
+fn transcendental(c: &mut Criterion) {
+    let n = 1_000_000usize;
+    let spread = |lo: f32, hi: f32| {
+        let step = (hi - lo) / n as f32;
+        Tensor::from_vec(
+            &[n],
+            (0..n)
+                .map(|i| lo + ((i * 7919) % n) as f32 * step)
+                .collect(),
+        )
+        .unwrap()
+    };
+    let angle = spread(-20.0, 20.0);
+    let positive = spread(1e-3, 1e3);
+    let moderate = spread(-4.0, 4.0);
+    let exponent = spread(-3.0, 3.0);
+    let mut g = c.benchmark_group("transcendental");
+    g.throughput(Throughput::Elements(n as u64));
+    let unary: [(&str, UnaryOp, &Tensor); 8] = [
+        ("exp", ops::exp, &moderate),
+        ("sin", ops::sin, &angle),
+        ("cos", ops::cos, &angle),
+        ("log", ops::log, &positive),
+        ("log1p", ops::log1p, &positive),
+        ("expm1", ops::expm1, &moderate),
+        ("erf", ops::erf, &moderate),
+        ("tanh", ops::tanh, &moderate),
+    ];
+    for (name, op, x) in unary {
+        g.bench_with_input(BenchmarkId::new(name, n), x, |b, x| {
+            b.iter(|| op(black_box(x)).unwrap())
+        });
+    }
+    g.bench_with_input(BenchmarkId::new("pow", n), &positive, |b, x| {
+        b.iter(|| ops::pow(black_box(x), &exponent).unwrap())
+    });
+    g.finish();
+}
+
 fn matmul(c: &mut Criterion) {
     let mut g = c.benchmark_group("matmul");
     for n in [64usize, 256, 512] {
@@ -95,5 +139,5 @@ fn tape_chain(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, elementwise, matmul, tape_chain);
+criterion_group!(benches, elementwise, transcendental, matmul, tape_chain);
 criterion_main!(benches);

@@ -137,21 +137,24 @@ impl_num!(
 );
 
 macro_rules! impl_real {
-    ($($t:ty: exp = $exp:path, tanh = $tanh:path);*) => {$(
+    ($($t:ty: exp = $exp:path, ln = $ln:path, tanh = $tanh:path, powf = $powf:path);*) => {$(
         impl Real for $t {
             #[inline(always)] fn exp(self) -> Self { $exp(self) }
-            #[inline(always)] fn ln(self) -> Self { <$t>::ln(self) }
+            #[inline(always)] fn ln(self) -> Self { $ln(self) }
             #[inline(always)] fn sin(self) -> Self { <$t>::sin(self) }
             #[inline(always)] fn cos(self) -> Self { <$t>::cos(self) }
             #[inline(always)] fn tanh(self) -> Self { $tanh(self) }
             #[inline(always)] fn sqrt(self) -> Self { <$t>::sqrt(self) }
             #[inline(always)] fn abs(self) -> Self { <$t>::abs(self) }
-            #[inline(always)] fn powf(self, e: Self) -> Self { <$t>::powf(self, e) }
+            #[inline(always)] fn powf(self, e: Self) -> Self { $powf(self, e) }
         }
     )*};
 }
-// float32 exp/tanh are the vectorisable ones of `fastmath`; float64 keeps libm.
+// float32's exp, ln and tanh are the vectorisable ones of `fastmath` (each
+// within a few ulp of libm, special values exactly libm's); sin, cos and
+// powf stay on libm (see `fastmath`'s module doc); float64 keeps libm.
 impl_real!(
-    f32: exp = crate::fastmath::exp_f32, tanh = crate::fastmath::tanh_f32;
-    f64: exp = f64::exp, tanh = f64::tanh
+    f32: exp = crate::fastmath::exp_f32, ln = crate::fastmath::ln_f32,
+        tanh = crate::fastmath::tanh_f32, powf = f32::powf;
+    f64: exp = f64::exp, ln = f64::ln, tanh = f64::tanh, powf = f64::powf
 );

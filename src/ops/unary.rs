@@ -33,10 +33,10 @@ pub(crate) trait Float: Real {
 }
 
 macro_rules! impl_float {
-    ($($t:ty),*) => {$(
+    ($($t:ty: exp_m1 = $exp_m1:path, ln_1p = $ln_1p:path, erf = $erf:path);*) => {$(
         impl Float for $t {
-            #[inline(always)] fn exp_m1(self) -> Self { <$t>::exp_m1(self) }
-            #[inline(always)] fn ln_1p(self) -> Self { <$t>::ln_1p(self) }
+            #[inline(always)] fn exp_m1(self) -> Self { $exp_m1(self) }
+            #[inline(always)] fn ln_1p(self) -> Self { $ln_1p(self) }
             #[inline(always)] fn tan(self) -> Self { <$t>::tan(self) }
             #[inline(always)] fn asin(self) -> Self { <$t>::asin(self) }
             #[inline(always)] fn acos(self) -> Self { <$t>::acos(self) }
@@ -48,12 +48,18 @@ macro_rules! impl_float {
             #[inline(always)] fn floor(self) -> Self { <$t>::floor(self) }
             #[inline(always)] fn ceil(self) -> Self { <$t>::ceil(self) }
             #[inline(always)] fn round_even(self) -> Self { <$t>::round_ties_even(self) }
-            #[inline(always)] fn erf(self) -> Self { erf_f64(self as f64) as $t }
+            #[inline(always)] fn erf(self) -> Self { $erf(self) }
             #[inline(always)] fn is_infinite(self) -> bool { <$t>::is_infinite(self) }
         }
     )*};
 }
-impl_float!(f32, f64);
+// float32's are the vectorisable ones of `fastmath` (within 1 ulp of libm);
+// float64 keeps libm (and the series below for erf, which std lacks).
+impl_float!(
+    f32: exp_m1 = crate::fastmath::exp_m1_f32, ln_1p = crate::fastmath::ln_1p_f32,
+        erf = crate::fastmath::erf_f32;
+    f64: exp_m1 = f64::exp_m1, ln_1p = f64::ln_1p, erf = erf_f64
+);
 
 /// erf to full f64 precision. |x| < 3: the series
 /// erf x = 2/√π · e^(−x²) · Σ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)), whose terms are
