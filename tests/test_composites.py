@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 import tapegrad as tf
-from conftest import check_vjp, projected_grad
+from _helpers import check_vjp, projected_grad
 
 IMAGE = json.loads((pathlib.Path(__file__).parent / "fixtures" / "tf_image.json").read_text())
 IMAGE_INPUT = np.array(IMAGE["input"], dtype=np.float32)

@@ -5,7 +5,6 @@ a runnable ``>>>`` example, and every example runs and prints what it says
 from __future__ import annotations
 
 import doctest
-import importlib
 import inspect
 import types
 from collections.abc import Iterator

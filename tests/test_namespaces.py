@@ -34,6 +34,13 @@ PUBLIC_MODULES = [
     "tapegrad.optimizers.schedules",
     "tapegrad.distribute",
     "tapegrad.keras",
+    "tapegrad.config",
+    "tapegrad.config.threading",
+    "tapegrad.config.experimental",
+    "tapegrad.debugging",
+    "tapegrad.image",
+    "tapegrad.nest",
+    "tapegrad.test",
     "tapegrad.module",
 ]
 

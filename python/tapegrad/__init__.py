@@ -38,7 +38,6 @@ from ._core import (
     ones,
     ones_like,
     pad,
-    range,
     rank,
     reduce_all,
     reduce_any,
@@ -169,7 +168,6 @@ __all__ = [
     "ones_like",
     "pad",
     "pow",
-    "range",
     "rank",
     "reciprocal",
     "reduce_all",
@@ -280,8 +278,8 @@ from ._custom import custom_gradient, recompute_grad  # noqa: E402
 from ._device import device  # noqa: E402
 from ._print import print_ as print  # noqa: E402, A004 - TF's name
 from ._pyfunc import py_function  # noqa: E402
-from .data import TensorSpec  # noqa: E402
 from ._random import random_normal_initializer, random_uniform_initializer  # noqa: E402
+from .data import TensorSpec  # noqa: E402
 
 # the Python-defined names; the Rust-backed ones are in the generated section
 __all__ += [

@@ -8,12 +8,11 @@ from typing import Any
 import numpy as np
 
 from . import _core, errors
-from ._core import Tensor, Variable, categorical, set_seed, shuffle, truncated_normal
+from ._core import Tensor, Variable
 from ._core import random_normal as normal
 from ._core import random_uniform as uniform
 from .dtypes import DType, as_dtype, float32, int64
 from .types import DTypeLike, ShapeLike, TensorLike
-
 
 _MASK64 = (1 << 64) - 1
 

@@ -5,7 +5,6 @@
 # imports are private (`_np`, …): `dir(tapegrad.dtypes)` is its API.
 import builtins as _builtins
 from collections.abc import Callable as _Callable
-
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 import numpy as _np

@@ -10,11 +10,9 @@ on a machine without accelerators.
 []
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from typing import TYPE_CHECKING
-
-from .._compat import missing_names
+from .._compat import missing_names as _missing_names
 from . import experimental, threading
 from ._devices import (
     LogicalDevice,
@@ -35,5 +33,5 @@ __all__ = [
 ]
 
 
-if not TYPE_CHECKING:
-    __getattr__ = missing_names("tf.config")
+if not _TYPE_CHECKING:
+    __getattr__ = _missing_names("tf.config")

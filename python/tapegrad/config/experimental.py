@@ -1,10 +1,8 @@
 """``tf.config.experimental``: determinism, and tapegrad's strict numpy mode."""
 
-from __future__ import annotations
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from typing import TYPE_CHECKING
-
-from .._compat import missing_names
+from .._compat import missing_names as _missing_names
 from .._ufunc import NumpyConversionWarning, get_strict_numpy, strict_numpy
 from ._devices import list_logical_devices, list_physical_devices
 
@@ -60,5 +58,5 @@ def is_op_determinism_enabled() -> bool:
     return _determinism_requested
 
 
-if not TYPE_CHECKING:
-    __getattr__ = missing_names("tf.config.experimental")
+if not _TYPE_CHECKING:
+    __getattr__ = _missing_names("tf.config.experimental")

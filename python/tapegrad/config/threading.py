@@ -8,12 +8,10 @@ enough to split across threads and reads ``RAYON_NUM_THREADS`` then, so
 start of the program, as TF's must be called before its runtime starts.
 """
 
-from __future__ import annotations
+import os as _os
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-import os
-from typing import TYPE_CHECKING
-
-from .._compat import missing_names
+from .._compat import missing_names as _missing_names
 
 __all__ = [
     "get_inter_op_parallelism_threads",
@@ -34,7 +32,7 @@ def get_intra_op_parallelism_threads() -> int:
     >>> tf.config.threading.get_intra_op_parallelism_threads() >= 0
     True
     """
-    value = os.environ.get(_ENV, "")
+    value = _os.environ.get(_ENV, "")
     return int(value) if value.isdigit() else 0
 
 
@@ -56,9 +54,9 @@ def set_intra_op_parallelism_threads(num_threads: int) -> None:
     """
     count = _thread_count("set_intra_op_parallelism_threads", num_threads)
     if count == 0:
-        os.environ.pop(_ENV, None)
+        _os.environ.pop(_ENV, None)
     else:
-        os.environ[_ENV] = str(count)
+        _os.environ[_ENV] = str(count)
 
 
 def get_inter_op_parallelism_threads() -> int:
@@ -89,5 +87,5 @@ def _thread_count(fn: str, num_threads: int) -> int:
     return num_threads
 
 
-if not TYPE_CHECKING:
-    __getattr__ = missing_names("tf.config.threading")
+if not _TYPE_CHECKING:
+    __getattr__ = _missing_names("tf.config.threading")

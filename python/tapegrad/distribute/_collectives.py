@@ -25,7 +25,10 @@ from ._transport import Transport
 class ReduceOp(enum.Enum):
     """How ``allreduce`` combines the ranks' tensors (``hvd.Average``,
     ``hvd.Sum``, ``hvd.Min``, ``hvd.Max``, ``hvd.Product``; ``hvd.Adasum``
-    is named but not implemented).
+    is named but not implemented), and how ``tf.distribute``'s
+    ``Strategy.reduce`` combines replicas (``ReduceOp.SUM``, ``ReduceOp.MEAN``:
+    TF's name for the average). One enum serves both APIs, which share
+    this namespace.
 
     >>> import tapegrad.distribute as hvd
     >>> hvd.Average is hvd.ReduceOp.AVERAGE
@@ -38,6 +41,7 @@ class ReduceOp(enum.Enum):
     MAX = "max"
     PRODUCT = "prod"
     ADASUM = "adasum"
+    MEAN = "average"  # tf.distribute.ReduceOp.MEAN: an alias of AVERAGE
 
 
 Average = ReduceOp.AVERAGE

@@ -28,12 +28,12 @@ def shard(
     ranks run the same number of steps (otherwise use ``hvd.join()``).
 
     >>> import numpy as np, tapegrad.distribute as hvd
-    >>> shard(np.arange(10), num_shards=3, index=1)
+    >>> hvd.shard(np.arange(10), num_shards=3, index=1)
     array([1, 4, 7])
-    >>> x, y = shard((np.arange(5), np.arange(5) * 10), num_shards=2, index=0)
+    >>> x, y = hvd.shard((np.arange(5), np.arange(5) * 10), num_shards=2, index=0)
     >>> x.tolist(), y.tolist()
     ([0, 2, 4], [0, 20, 40])
-    >>> list(shard(iter("abcdef"), num_shards=2, index=1))
+    >>> list(hvd.shard(iter("abcdef"), num_shards=2, index=1))
     ['b', 'd', 'f']
     """
     if num_shards is None:

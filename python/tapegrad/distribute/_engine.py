@@ -53,7 +53,8 @@ class HorovodInternalError(RuntimeError):
     """A collective failed: a rank timed out, MPI reported an error, or an
     earlier failure left the communicator unusable (Horovod's name).
 
-    >>> issubclass(HorovodInternalError, RuntimeError)
+    >>> import tapegrad.distribute as hvd
+    >>> issubclass(hvd.HorovodInternalError, RuntimeError)
     True
     """
 
@@ -63,7 +64,8 @@ class CollectiveMismatchError(HorovodInternalError, ValueError):
     tensor name, shape, dtype, op or root). Raised on every rank, naming the
     tensor and what each rank submitted.
 
-    >>> issubclass(CollectiveMismatchError, ValueError)
+    >>> import tapegrad.distribute as hvd
+    >>> issubclass(hvd.CollectiveMismatchError, ValueError)
     True
     """
 
@@ -73,7 +75,8 @@ class CollectiveTimeoutError(HorovodInternalError, TimeoutError):
     or ``TAPEGRAD_DISTRIBUTE_TIMEOUT``): another rank is stuck, gone, or
     skipped the collective.
 
-    >>> issubclass(CollectiveTimeoutError, TimeoutError)
+    >>> import tapegrad.distribute as hvd
+    >>> issubclass(hvd.CollectiveTimeoutError, TimeoutError)
     True
     """
 

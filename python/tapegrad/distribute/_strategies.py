@@ -19,7 +19,6 @@ tapegrad.Tensor(6.0, shape=(), dtype=float32)
 from __future__ import annotations
 
 import contextlib
-import enum
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -27,21 +26,9 @@ from typing import Any
 from .. import _core, _nest
 from .._core import Tensor, Variable
 from .._device import _parse
-
+from ._collectives import ReduceOp
 
 _CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
-
-
-class ReduceOp(enum.Enum):
-    """How ``Strategy.reduce`` combines values: ``SUM`` or ``MEAN``.
-
-    >>> import tapegrad as tf
-    >>> tf.distribute.ReduceOp.MEAN.value
-    'MEAN'
-    """
-
-    SUM = "SUM"
-    MEAN = "MEAN"
 
 
 class InputContext:
@@ -138,7 +125,11 @@ class Strategy:
         """Combine a per-replica value over the replicas (one: the value
         itself) and, with ``axis``, over that axis of each tensor: ``SUM``
         adds the examples, ``MEAN`` averages them."""
-        op = ReduceOp(reduce_op.upper()) if isinstance(reduce_op, str) else ReduceOp(reduce_op)
+        op = ReduceOp[reduce_op.upper()] if isinstance(reduce_op, str) else ReduceOp(reduce_op)
+        if op not in (ReduceOp.SUM, ReduceOp.MEAN):
+            raise ValueError(
+                f"Strategy.reduce: reduce_op must be ReduceOp.SUM or ReduceOp.MEAN, got {op}"
+            )
         if axis is None:
             return value
         reduce = _core.reduce_sum if op is ReduceOp.SUM else _core.reduce_mean
