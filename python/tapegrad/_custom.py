@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _core
@@ -26,6 +26,25 @@ def _as_input(x: Any) -> Any:
     if isinstance(x, _core.Tensor):
         return x
     return _core.convert_to_tensor(x)
+
+
+def _name(f: Callable[..., Any]) -> str:
+    return getattr(f, "__qualname__", None) or repr(f)
+
+
+def _check_shape(f: Callable[..., Any], index: int, grad: Any, source: Any) -> None:
+    """A gradient must have its input's shape exactly: a user's rule is its
+    answer, never something to sum down (that would hide a wrong rule)."""
+    if grad is None:
+        return
+    shape = tuple(grad.shape if isinstance(grad, _core.Tensor) else _as_input(grad).shape)
+    expected = tuple(source.shape)
+    if shape != expected:
+        raise ValueError(
+            f"@tf.custom_gradient {_name(f)}: grad_fn returned a gradient of shape {shape} "
+            f"for input {index}, which has shape {expected}; each gradient must have its "
+            "input's shape"
+        )
 
 
 def custom_gradient(f: Callable[..., Any] | None = None) -> Any:
@@ -77,13 +96,21 @@ def custom_gradient(f: Callable[..., Any] | None = None) -> Any:
                     )
             else:
                 input_grads, variable_grads = grad_fn(*upstream), []
+            if isinstance(input_grads, Mapping):
+                raise TypeError(
+                    f"@tf.custom_gradient {_name(f)}: grad_fn returned a dict; it must return "
+                    "one gradient per input (a tensor, or a list or tuple of them)"
+                )
             input_grads = flatten(input_grads)
             if len(input_grads) != len(inputs):
                 raise ValueError(
                     f"custom_gradient function expected to return {len(inputs)} gradients, "
                     f"but returned {len(input_grads)} instead."
                 )
-            return list(input_grads) + variable_grads
+            grads = list(input_grads) + variable_grads
+            for i, (grad, source) in enumerate(zip(grads, [*inputs, *variables], strict=True)):
+                _check_shape(f, i, grad, source)
+            return grads
 
         _core.record_custom(inputs + variables, outputs, vjp)
         return pack_sequence_as(result, outputs)
@@ -94,7 +121,9 @@ def custom_gradient(f: Callable[..., Any] | None = None) -> Any:
 def recompute_grad(f: Callable[..., Any]) -> Callable[..., Any]:
     """Trade compute for memory: ``f``'s intermediates are not kept for the
     backward pass; ``f`` is run again under a fresh tape when its gradient
-    is needed (``tf.recompute_grad``).
+    is needed (``tf.recompute_grad``). Unlike TF, the rerun replays the
+    random numbers the forward drew (the same dropout mask), so the gradient
+    is that of the function that ran.
 
     >>> import tapegrad as tf
     >>> block = tf.recompute_grad(lambda h: tf.tanh(h) * 2.0)
@@ -110,13 +139,15 @@ def recompute_grad(f: Callable[..., Any]) -> Callable[..., Any]:
     def inner(*args: Any, **kwargs: Any) -> Any:
         @custom_gradient
         def recomputed(*xs: Any) -> Any:
-            result = f(*xs, **kwargs)
+            # the recomputation replays the forward's random numbers (its
+            # dropout mask): the gradient is of the function that ran
+            result, random_keys = _core.Tape.record_random(lambda: f(*xs, **kwargs))
 
             def grad_fn(*dys: Any, variables: list[Any] | None = None) -> Any:
                 variables = list(variables or [])
                 with GradientTape() as tape:
                     tape.watch(list(xs))
-                    again = f(*xs, **kwargs)
+                    again = _core.Tape.replay_random(random_keys, lambda: f(*xs, **kwargs))
                 grads = tape.gradient(
                     flatten(again), list(xs) + variables, output_gradients=list(dys)
                 )

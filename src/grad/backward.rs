@@ -118,10 +118,27 @@ pub fn gradient(
             .iter()
             .map(|m| m.dtype.is_float() && from_source.contains(&m.id))
             .collect();
-        let in_grads = node.rule.vjp(&out_grads, &need)?;
+        let foreign = node.rule.is_foreign();
+        let in_grads = if foreign && !batch.is_empty() {
+            foreign_vjp_per_row(&node, &out_grads, &need, batch)?
+        } else {
+            node.rule.vjp(&out_grads, &need)?
+        };
         drop(out_grads);
         for ((m, g), &want) in node.inputs.iter().zip(in_grads).zip(&need) {
             let (Some(g), true) = (g, want) else { continue };
+            if foreign && g.shape() != with_lead(batch, &m.shape) {
+                // a user's rule: its result is its answer, not something to sum down
+                return Err(Error::invalid(
+                    node.op,
+                    format!(
+                        "the gradient function returned a gradient of shape {:?} for an \
+                         input of shape {:?}; it must return one of the input's shape",
+                        &g.shape()[batch.len()..],
+                        m.shape
+                    ),
+                ));
+            }
             let g = ops::unbroadcast(&g, batch.len(), &m.shape)?;
             if g.dtype() != m.dtype {
                 return Err(Error::invalid(
@@ -145,6 +162,80 @@ pub fn gradient(
                 ops::zeros(s.dtype, &with_lead(batch, &s.shape)).map(Some)
             }
             _ => Ok(None),
+        })
+        .collect()
+}
+
+/// A foreign rule (a user's custom gradient) is written for cotangents of its
+/// outputs' own shapes, so a batch of cotangents (`batch ++ out_shape`, from
+/// a jacobian) goes through it one row at a time; the rows' gradients are
+/// stacked back into `batch ++ in_shape`. A row the rule answers with `None`
+/// for an input that other rows reach contributes zeros.
+fn foreign_vjp_per_row(
+    node: &Node,
+    out_grads: &[Tensor],
+    need: &[bool],
+    batch: &[usize],
+) -> Result<Vec<Option<Tensor>>> {
+    let rows: usize = batch.iter().product();
+    let flat = out_grads
+        .iter()
+        .zip(&node.outputs)
+        .map(|(g, m)| ops::reshape_to(g, &with_lead(&[rows], &m.shape)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut per_input: Vec<Vec<Option<Tensor>>> = vec![Vec::with_capacity(rows); need.len()];
+    for r in 0..rows {
+        let row = flat
+            .iter()
+            .map(|g| {
+                ops::gather(
+                    g,
+                    &Tensor::scalar_of(crate::dtype::DType::I64, r as f64),
+                    0,
+                    0,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let grads = node.rule.vjp(&row, need)?;
+        if grads.len() != need.len() {
+            return Err(Error::invalid(
+                node.op,
+                format!(
+                    "the gradient function returned {} gradients for {} inputs",
+                    grads.len(),
+                    need.len()
+                ),
+            ));
+        }
+        for (acc, g) in per_input.iter_mut().zip(grads) {
+            acc.push(g);
+        }
+    }
+    per_input
+        .into_iter()
+        .zip(&node.inputs)
+        .map(|(gs, m)| {
+            if gs.iter().all(Option::is_none) {
+                return Ok(None);
+            }
+            for g in gs.iter().flatten() {
+                if g.shape() != m.shape.as_slice() {
+                    return Err(Error::invalid(
+                        node.op,
+                        format!(
+                            "the gradient function returned a gradient of shape {:?} for \
+                             an input of shape {:?}; it must return one of the input's shape",
+                            g.shape(),
+                            m.shape
+                        ),
+                    ));
+                }
+            }
+            let gs = gs
+                .into_iter()
+                .map(|g| g.map_or_else(|| ops::zeros(m.dtype, &m.shape), Ok))
+                .collect::<Result<Vec<_>>>()?;
+            ops::reshape_to(&ops::stack(&gs, 0)?, &with_lead(batch, &m.shape)).map(Some)
         })
         .collect()
 }

@@ -505,6 +505,32 @@ fn small_integer_power(a: &Tensor, b: &Tensor) -> Option<Tensor> {
     }))
 }
 
+/// x · y, but 0 wherever y is 0 even if x is infinite or NaN (TF's
+/// `MulNoNan`), with broadcasting. The VJP rules of sqrt, rsqrt and
+/// reciprocal multiply their upstream gradient in with it, as TF's gradient
+/// kernels do: a zero upstream gradient (the masked branch of a `where`)
+/// stays zero where the local derivative is infinite or undefined.
+/// d/dx = mul_no_nan(g, y), d/dy = mul_no_nan(x, g): the derivative in y
+/// is x itself, so forward mode (which differentiates at y = 0) sees it.
+pub(crate) fn mul_no_nan(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let out = tape::without_recording(|| {
+        let zero = Tensor::scalar_of(x.dtype(), 0.0);
+        where_(&equal(y, &zero)?, &zero, &x.mul(y)?)
+    })?;
+    tape::record_rule(
+        "MulNoNan",
+        &[x, y],
+        &out,
+        [x, y],
+        || (),
+        [
+            Some(|g, [_, y], _| mul_no_nan(g, y)),
+            Some(|g, [x, _], _| mul_no_nan(x, g)),
+        ],
+    );
+    Ok(out)
+}
+
 /// `cond ? x : y` elementwise, all three broadcast together.
 pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let op = "SelectV2";

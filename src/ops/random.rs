@@ -5,7 +5,8 @@
 //! default global seed is used, so every run gives the same values); with
 //! neither, values come from fresh entropy.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -37,8 +38,57 @@ pub fn set_seed(seed: Option<u64>) {
     });
 }
 
-/// The key of the next random stream.
+thread_local! {
+    /// Keys being logged by `record_keys` (innermost last; every log sees
+    /// every key) and being replayed by `replay_keys` (the innermost wins).
+    static KEY_LOGS: RefCell<Vec<Vec<u64>>> = const { RefCell::new(Vec::new()) };
+    static REPLAYS: RefCell<Vec<VecDeque<u64>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` and return, with its result, the keys of the random streams it
+/// drew on this thread: `replay_keys` runs a computation again with the same
+/// random numbers (`recompute_grad`: the backward pass re-runs the forward,
+/// and its dropout mask must be the forward's).
+pub fn record_keys<T>(f: impl FnOnce() -> T) -> (T, Vec<u64>) {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            KEY_LOGS.with(|l| l.borrow_mut().pop());
+        }
+    }
+    KEY_LOGS.with(|l| l.borrow_mut().push(Vec::new()));
+    let pop = Pop;
+    let out = f();
+    let keys = KEY_LOGS.with(|l| l.borrow_mut().last_mut().map(std::mem::take));
+    drop(pop);
+    (out, keys.unwrap_or_default())
+}
+
+/// Run `f` with its random ops taking `keys` in order instead of drawing
+/// (so neither the global sequence nor any op seed's advances); past the
+/// last key, ops draw as usual.
+pub fn replay_keys<T>(keys: &[u64], f: impl FnOnce() -> T) -> T {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            REPLAYS.with(|r| r.borrow_mut().pop());
+        }
+    }
+    REPLAYS.with(|r| r.borrow_mut().push(keys.iter().copied().collect()));
+    let _pop = Pop;
+    f()
+}
+
+/// The key of the next random stream: replayed, or drawn (and logged).
 fn next_key(op_seed: Option<u64>) -> u64 {
+    let replayed = REPLAYS.with(|r| r.borrow_mut().last_mut().and_then(VecDeque::pop_front));
+    let key = replayed.unwrap_or_else(|| draw_key(op_seed));
+    KEY_LOGS.with(|l| l.borrow_mut().iter_mut().for_each(|log| log.push(key)));
+    key
+}
+
+/// Draw the key of a new random stream from the seeding state.
+fn draw_key(op_seed: Option<u64>) -> u64 {
     let mut guard = SEEDS.lock().unwrap_or_else(|e| e.into_inner());
     let st = guard.get_or_insert_with(SeedState::default);
     let global = st.global.unwrap_or_else(|| {

@@ -6,8 +6,8 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_axis, fold_axes, scan_axis, sum_axes};
 use crate::ops::{
-    abs, broadcast_to, cast, equal, exp, float_only, is_finite, lead, log, reshape_to, sqrt,
-    square, squared_difference, stop_gradient, transpose, where_, with_lead, zeros,
+    abs, broadcast_to, cast, equal, exp, float_only, is_finite, lead, log, logical_and, reshape_to,
+    sqrt, square, squared_difference, stop_gradient, transpose, where_, with_lead, zeros,
 };
 use crate::shape::{broadcast_reduction_axes, normalize_axes, normalize_axis};
 use crate::tape;
@@ -336,8 +336,8 @@ pub fn cumsum(x: &Tensor, axis: i64, exclusive: bool, reverse: bool) -> Result<T
     scan("Cumsum", x, axis, exclusive, reverse, false)
 }
 
-/// Running product along `axis`. Its VJP divides by `x`, as TF's does, so it
-/// is not defined where `x` is zero.
+/// Running product along `axis`. Its VJP is exact at zeros too (TF's
+/// divides by `x`, so it is wrong there; see `cumprod_grad`).
 pub fn cumprod(x: &Tensor, axis: i64, exclusive: bool, reverse: bool) -> Result<Tensor> {
     scan("Cumprod", x, axis, exclusive, reverse, true)
 }
@@ -378,7 +378,6 @@ fn scan(
     // (the gradient's axis: past any leading batch dimensions)
     let ctx = || (ax, exclusive, reverse);
     if product {
-        // d cumprod: the reversed running sum of cumprod(x)·g, over x
         tape::record_rule(
             op,
             &[x],
@@ -386,9 +385,7 @@ fn scan(
             [x],
             ctx,
             [Some(|g, [x], &(ax, exclusive, reverse)| {
-                let gax = (ax + g.rank() - x.rank()) as i64;
-                let weighted = cumprod(x, ax as i64, exclusive, reverse)?.mul(g)?;
-                cumsum(&weighted, gax, exclusive, !reverse)?.div(x)
+                cumprod_grad(x, g, ax, exclusive, reverse, 1)
             })],
         );
     } else {
@@ -405,6 +402,57 @@ fn scan(
         );
     }
     Ok(out)
+}
+
+/// The VJP of `cumprod`, without dividing by zero. Along one line, in the
+/// scan's direction, each output y_k is the product over a prefix I(k), and
+/// d y_k / d x_j is the product over I(k) without j, for every prefix that
+/// holds j. Before the line's first zero that is y_k / x_j (x_j ≠ 0); at
+/// the first zero z it is the same scan of x with x_z read as 1; past z
+/// every such prefix holds x_z, so it is x_z times the same VJP of x with
+/// x_z read as 1. That last factor is taken `depth` levels deep (the rule
+/// uses 1, so second derivatives are exact too); past the last level it is
+/// 0, its value but not its derivative at lines with that many zeros.
+/// `g` may carry batch dims.
+fn cumprod_grad(
+    x: &Tensor,
+    g: &Tensor,
+    ax: usize,
+    exclusive: bool,
+    reverse: bool,
+    depth: usize,
+) -> Result<Tensor> {
+    let gax = (ax + g.rank() - x.rank()) as i64;
+    let back = |y: &Tensor| cumsum(&y.mul(g)?, gax, exclusive, !reverse);
+    let zero = Tensor::scalar_of(x.dtype(), 0.0);
+    let one = Tensor::scalar_of(x.dtype(), 1.0);
+    let is_zero = equal(x, &zero)?;
+    let zero_count = cast(&is_zero, DType::F64)?;
+    if reduce_sum(&zero_count, None, false)?.item_f64() == Some(0.0) {
+        // no zero: d y_k / d x_j = y_k / x_j
+        return back(&cumprod(x, ax as i64, exclusive, reverse)?)?.div(x);
+    }
+    // zeros met so far in the scan's direction, this element included
+    let zeros_so_far = cumsum(&cast(&is_zero, x.dtype())?, ax as i64, false, reverse)?;
+    let before_first = equal(&zeros_so_far, &zero)?;
+    let first = logical_and(&is_zero, &equal(&zeros_so_far, &one)?)?;
+    let up_to_first =
+        back(&cumprod(x, ax as i64, exclusive, reverse)?)?.div(&where_(&before_first, x, &one)?)?;
+    let first_as_one = where_(&first, &one, x)?;
+    let at_first = back(&cumprod(&first_as_one, ax as i64, exclusive, reverse)?)?;
+    let past_first = match depth {
+        0 => zero.clone(),
+        _ => {
+            // x_z on every element of its line (0, but its derivative is 1)
+            let x_first = reduce_sum(&where_(&first, x, &zero)?, Some(&[ax as i64]), true)?;
+            cumprod_grad(&first_as_one, g, ax, exclusive, reverse, depth - 1)?.mul(&x_first)?
+        }
+    };
+    where_(
+        &before_first,
+        &up_to_first,
+        &where_(&first, &at_first, &past_first)?,
+    )
 }
 
 /// log Σ eˣ over `axis`, computed around the (finite) maximum so that large

@@ -7,7 +7,7 @@ use crate::dtype::{Num, Real};
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::ops::{
-    OpFn, OpInfo, greater, less, logical_and, sigmoid_grad, tanh_grad, where_, zeros,
+    OpFn, OpInfo, greater, less, logical_and, mul_no_nan, sigmoid_grad, tanh_grad, where_, zeros,
 };
 use crate::tape;
 use crate::tensor::{Data, Tensor};
@@ -317,7 +317,8 @@ unary_ops! {
     /// ```
     tanh "Tanh" float real |v| v.tanh() => [g, out y: tanh_grad(y, g)];
     /// √x.
-    /// d √x = 1 / (2√x), read from the output.
+    /// d √x = 1 / (2√x), read from the output; times a zero upstream
+    /// gradient it is 0 even at x ≤ 0 (TF's SqrtGrad, see `mul_no_nan`).
     ///
     /// Example:
     /// ```text
@@ -326,9 +327,10 @@ unary_ops! {
     /// tapegrad.Tensor([2. 3.], shape=(2,), dtype=float32)
     ///
     /// ```
-    sqrt "Sqrt" float positive |v| v.sqrt() => [g, out y: g.div(y)?.scale(0.5)];
+    sqrt "Sqrt" float positive |v| v.sqrt() => [g, out y: mul_no_nan(&reciprocal(y)?.scale(0.5)?, g)];
     /// 1/√x.
-    /// d x^(−1/2) = −½ x^(−3/2) = −½ y³.
+    /// d x^(−1/2) = −½ x^(−3/2) = −½ y³ (0 for a zero upstream gradient,
+    /// as TF's RsqrtGrad).
     ///
     /// Example:
     /// ```text
@@ -337,9 +339,10 @@ unary_ops! {
     /// tapegrad.Tensor([0.5  0.25], shape=(2,), dtype=float32)
     ///
     /// ```
-    rsqrt "Rsqrt" float positive |v| T::ONE / v.sqrt() => [g, out y: g.mul(&y.mul(&square(y)?)?)?.scale(-0.5)];
+    rsqrt "Rsqrt" float positive |v| T::ONE / v.sqrt() => [g, out y: mul_no_nan(&y.mul(&square(y)?)?.scale(-0.5)?, g)];
     /// 1/x.
-    /// d (1/x) = −1/x² = −y².
+    /// d (1/x) = −1/x² = −y² (0 for a zero upstream gradient, as TF's
+    /// ReciprocalGrad).
     ///
     /// Example:
     /// ```text
@@ -348,7 +351,7 @@ unary_ops! {
     /// tapegrad.Tensor([0.5  0.25], shape=(2,), dtype=float32)
     ///
     /// ```
-    reciprocal "Reciprocal" float positive |v| T::ONE / v => [g, out y: g.mul(&square(y)?)?.neg()];
+    reciprocal "Reciprocal" float positive |v| T::ONE / v => [g, out y: mul_no_nan(&square(y)?.neg()?, g)];
     /// eˣ − 1, accurate near 0; d = eˣ.
     ///
     /// Example:

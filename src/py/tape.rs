@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::{PyTraverseError, PyVisit};
 
 use super::convert::to_tensor;
 use super::run;
@@ -59,6 +60,52 @@ type InspectTuple = (Vec<NodeTuple>, Vec<u64>, Vec<u64>, usize, usize);
 
 #[pymethods]
 impl PyTape {
+    /// Show the garbage collector the custom-gradient callables this tape
+    /// owns. A node shared with another holder (a nested tape, a backward
+    /// pass in progress) is skipped: only a sole owner may report a
+    /// reference, or the collector would count it twice.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        let mut result = Ok(());
+        self.tape.try_for_each_node(|node| {
+            if result.is_err() || Arc::strong_count(node) != 1 {
+                return;
+            }
+            if let Some(vjp) = node
+                .rule
+                .captures()
+                .and_then(|c| c.downcast_ref::<CustomVjp>())
+            {
+                result = visit.call(&vjp.0);
+            }
+        });
+        result
+    }
+
+    /// Break a cycle through this tape: forget its record (only ever called
+    /// on a tape nothing reachable refers to).
+    fn __clear__(&self) {
+        // dropped after the tape's lock is released: a callable's finaliser
+        // may run Python code that touches the tape
+        drop(self.tape.release_nodes());
+    }
+
+    /// Call `f()` and return `(result, keys)`: the keys of the random
+    /// streams it drew on this thread, for `replay_random` (what
+    /// `recompute_grad` replays so the backward pass sees the forward's
+    /// random numbers).
+    #[staticmethod]
+    fn record_random(f: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Vec<u64>)> {
+        let (out, keys) = crate::ops::random::record_keys(|| f.call0());
+        Ok((out?.unbind(), keys))
+    }
+
+    /// Call `f()` with its random ops taking `keys` (from `record_random`)
+    /// in order, so they give the same numbers again.
+    #[staticmethod]
+    fn replay_random(keys: Vec<u64>, f: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        crate::ops::random::replay_keys(&keys, || f.call0()).map(Bound::unbind)
+    }
+
     #[new]
     fn new(persistent: bool, watch_accessed_variables: bool) -> PyTape {
         PyTape {
@@ -319,27 +366,31 @@ pub fn record_custom(
     let outs: Vec<Tensor> = outputs.iter().map(|o| o.tensor().clone()).collect();
     let out_refs: Vec<&Tensor> = outs.iter().collect();
     let dtypes: Vec<DType> = metas.iter().map(|m| m.dtype).collect();
-    tape::record_foreign("CustomGradient", &metas, &out_refs, move || {
-        let vjp = Arc::new(vjp);
-        move |grads: &[Tensor]| {
-            Python::attach(|py| -> PyResult<Vec<Option<Tensor>>> {
-                let gs: Vec<PyTensor> = grads.iter().cloned().map(PyTensor::new).collect();
-                let out = vjp.bind(py).call1((gs,))?;
-                let items: Vec<Bound<'_, PyAny>> = out.extract()?;
-                items
-                    .iter()
-                    .zip(&dtypes)
-                    .map(|(g, &d)| {
-                        if g.is_none() {
-                            Ok(None)
-                        } else {
-                            to_tensor(g, Some(d)).map(Some)
-                        }
-                    })
-                    .collect()
-            })
-            .map_err(|e| Error::Foreign(Arc::new(e)))
-        }
-    });
+    let rule = move |vjp: &CustomVjp, grads: &[Tensor]| {
+        Python::attach(|py| -> PyResult<Vec<Option<Tensor>>> {
+            let gs: Vec<PyTensor> = grads.iter().cloned().map(PyTensor::new).collect();
+            let out = vjp.0.bind(py).call1((gs,))?;
+            let items: Vec<Bound<'_, PyAny>> = out.extract()?;
+            items
+                .iter()
+                .zip(&dtypes)
+                .map(|(g, &d)| {
+                    if g.is_none() {
+                        Ok(None)
+                    } else {
+                        to_tensor(g, Some(d)).map(Some)
+                    }
+                })
+                .collect()
+        })
+        .map_err(|e| Error::Foreign(Arc::new(e)))
+    };
+    tape::record_foreign("CustomGradient", &metas, &out_refs, || CustomVjp(vjp), rule);
     Ok(())
 }
+
+/// The Python callable of a custom gradient, owned by its tape node. The
+/// garbage collector sees it through the tape that solely holds the node
+/// (`PyTape::__traverse__`), and `PyTape::__clear__` drops the node to break
+/// a cycle such as model → tape → node → closure → model.
+struct CustomVjp(Py<PyAny>);

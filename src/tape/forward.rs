@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Node, Recorder, is_on_stack, pop_recorder, push_recorder};
+use super::{Node, Recorder, is_on_stack, pop_recorder, push_recorder, thread_token};
 use crate::error::{Error, Result};
 use crate::tensor::{IdMap, Tensor, TensorId};
 
@@ -16,6 +16,8 @@ struct AccState {
     tangents: IdMap<Tensor>,
     /// The first failure while pushing tangents, reported by `take_error`.
     error: Option<Error>,
+    /// The thread whose stack this accumulator is on (`thread_token`).
+    recording_on: Option<u64>,
 }
 
 /// A forward-mode accumulator. Cloning shares it.
@@ -33,6 +35,7 @@ impl Accumulator {
             state: Arc::new(Mutex::new(AccState {
                 tangents: IdMap::default(),
                 error: None,
+                recording_on: None,
             })),
             jvp,
         }
@@ -54,15 +57,23 @@ impl Accumulator {
         (self.jvp)(node, tangents)
     }
 
+    pub(super) fn recording_on(&self) -> Option<u64> {
+        self.state().recording_on
+    }
+
+    /// Is this accumulator recording on this thread's active stack?
     pub fn is_active(&self) -> bool {
-        is_on_stack(&Recorder::Forward(self.clone()))
+        self.recording_on() == Some(thread_token()) && is_on_stack(&Recorder::Forward(self.clone()))
     }
 
     pub fn push(&self) {
+        self.state().recording_on = Some(thread_token());
         push_recorder(Recorder::Forward(self.clone()));
     }
 
+    /// Stop, from any thread (see `Tape::pop`).
     pub fn pop(&self) {
+        self.state().recording_on = None;
         pop_recorder(&Recorder::Forward(self.clone()));
     }
 

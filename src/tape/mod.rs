@@ -7,8 +7,10 @@
 
 mod forward;
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::error::{Error, Result};
@@ -29,6 +31,20 @@ pub trait Vjp: Send + Sync {
     /// The tensors kept alive for the backward pass (what `Tape::inspect`
     /// counts); `None` for a foreign rule, whose captures Rust cannot see.
     fn saved(&self) -> Option<&[Tensor]>;
+
+    /// What a foreign rule captured (see `record_foreign`), for the embedding
+    /// program to inspect (the Python bindings show the garbage collector the
+    /// Python objects a custom gradient holds); `None` for a native rule.
+    fn captures(&self) -> Option<&(dyn Any + Send + Sync)> {
+        None
+    }
+
+    /// A foreign rule is written for cotangents of its outputs' own shapes:
+    /// a batch of cotangents (a jacobian) must go through it one row at a
+    /// time, and what it returns is checked exactly rather than summed down.
+    fn is_foreign(&self) -> bool {
+        false
+    }
 }
 
 /// One recorded op application. The rule is stored inline (`Node<V>` coerces
@@ -119,20 +135,32 @@ impl<C: Send + Sync, R: RuleSet<C, N>, const N: usize> Vjp for Rules<C, R, N> {
 }
 
 /// A rule written in another language (a Python custom gradient): it gets
-/// every output's gradient and answers for every input; what it keeps alive
-/// is invisible here.
-struct Foreign<F>(F);
+/// every output's gradient (unbatched) and answers for every input; what it
+/// keeps alive is opaque here, shown only through `captures`.
+struct Foreign<F, A> {
+    rule: F,
+    captures: A,
+}
 
-impl<F> Vjp for Foreign<F>
+impl<F, A> Vjp for Foreign<F, A>
 where
-    F: Fn(&[Tensor]) -> Result<Vec<Option<Tensor>>> + Send + Sync,
+    F: Fn(&A, &[Tensor]) -> Result<Vec<Option<Tensor>>> + Send + Sync,
+    A: Any + Send + Sync,
 {
     fn vjp(&self, grads: &[Tensor], _need: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        (self.0)(grads)
+        (self.rule)(&self.captures, grads)
     }
 
     fn saved(&self) -> Option<&[Tensor]> {
         None
+    }
+
+    fn captures(&self) -> Option<&(dyn Any + Send + Sync)> {
+        Some(&self.captures)
+    }
+
+    fn is_foreign(&self) -> bool {
+        true
     }
 }
 
@@ -186,6 +214,8 @@ struct TapeState {
     nodes: Vec<Arc<Node>>,
     /// Variable handles in the order they were first watched.
     variables: Vec<TensorId>,
+    /// The thread whose stack this tape is on (`thread_token`), if any.
+    recording_on: Option<u64>,
 }
 
 /// A gradient tape. Cloning shares the tape.
@@ -200,6 +230,14 @@ enum Recorder {
 }
 
 impl Recorder {
+    /// Is this recorder still claimed by the thread `token`?
+    fn is_live(&self, token: u64) -> bool {
+        match self {
+            Recorder::Tape(t) => t.state().recording_on == Some(token),
+            Recorder::Forward(a) => a.recording_on() == Some(token),
+        }
+    }
+
     fn is(&self, other: &Recorder) -> bool {
         match (self, other) {
             (Recorder::Tape(a), Recorder::Tape(b)) => Arc::ptr_eq(&a.0, &b.0),
@@ -212,7 +250,22 @@ impl Recorder {
 thread_local! {
     static ACTIVE: RefCell<Vec<Recorder>> = const { RefCell::new(Vec::new()) };
     static ACTIVE_COUNT: Cell<usize> = const { Cell::new(0) };
+    static THREAD_TOKEN: u64 = {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    };
 }
+
+/// A number naming this thread (never reused, unlike an OS thread id).
+fn thread_token() -> u64 {
+    THREAD_TOKEN.with(|t| *t)
+}
+
+// A recorder can be stopped from a thread other than the one it records on
+// (a generator holding `with tape:` finalised elsewhere, `gradient()` called
+// from a second thread). The stacks are thread-local, so such a stop only
+// clears the recorder's claim (`recording_on`); its owner thread sees the
+// stale entry at its next recorded op and drops it from its stack.
 
 /// Is anything recording on this thread? The whole cost of an op outside a tape.
 #[inline]
@@ -227,6 +280,16 @@ fn set_stack(stack: Vec<Recorder>) {
 
 fn is_on_stack(r: &Recorder) -> bool {
     ACTIVE.with(|s| s.borrow().iter().any(|x| x.is(r)))
+}
+
+/// Drop the recorders that were stopped from another thread.
+fn purge_stale() {
+    let token = thread_token();
+    ACTIVE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.retain(|r| r.is_live(token));
+        ACTIVE_COUNT.with(|c| c.set(s.len()));
+    });
 }
 
 fn push_recorder(r: Recorder) {
@@ -301,12 +364,14 @@ impl Tape {
         self.state().persistent
     }
 
-    /// Is this tape on this thread's active stack?
+    /// Is this tape recording on this thread's active stack?
     pub fn is_active(&self) -> bool {
-        is_on_stack(&Recorder::Tape(self.clone()))
+        self.state().recording_on == Some(thread_token())
+            && is_on_stack(&Recorder::Tape(self.clone()))
     }
 
-    /// Start recording on this thread.
+    /// Start recording on this thread (moving the tape here if it was
+    /// recording on another one).
     pub fn push(&self) -> Result<()> {
         if self.is_active() {
             return Err(Error::TapeState(
@@ -314,12 +379,16 @@ impl Tape {
                     .into(),
             ));
         }
+        self.state().recording_on = Some(thread_token());
         push_recorder(Recorder::Tape(self.clone()));
         Ok(())
     }
 
-    /// Stop recording on this thread (a no-op if it was not recording).
+    /// Stop recording, called from any thread (a no-op if it was not
+    /// recording). From the thread it records on, it leaves that thread's
+    /// stack now; from another, at that thread's next recorded op.
     pub fn pop(&self) {
+        self.state().recording_on = None;
         pop_recorder(&Recorder::Tape(self.clone()))
     }
 
@@ -390,6 +459,24 @@ impl Tape {
         view.saved_bytes = all_saved.values().sum();
         view.saved_buffers = all_saved.len();
         view
+    }
+
+    /// Visit each recorded node unless the tape is locked right now (then
+    /// return false): a garbage collector's traversal must never block.
+    pub fn try_for_each_node(&self, mut f: impl FnMut(&Arc<Node>)) -> bool {
+        match self.0.try_lock() {
+            Ok(st) => {
+                st.nodes.iter().for_each(&mut f);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Hand over every recorded node and forget them (the caller drops them
+    /// outside the tape's lock: dropping a foreign rule may run foreign code).
+    pub fn release_nodes(&self) -> Vec<Arc<Node>> {
+        std::mem::take(&mut self.state().nodes)
     }
 
     /// The recorded nodes; a persistent tape keeps its own copy, a
@@ -468,20 +555,26 @@ pub fn record_each<I: Input, C, const N: usize>(
 }
 
 /// Record a rule written in another language (a Python custom gradient):
-/// `make_rule` builds `grads of every output ↦ gradient of every input`.
-pub fn record_foreign<F, M>(
+/// `rule(captures, grads of every output) ↦ gradient of every input`.
+/// `captures` holds what the rule needs (the foreign callable); the node
+/// owns it, and `Vjp::captures` shows it to the embedding program.
+pub fn record_foreign<F, A>(
     op: &'static str,
     inputs: &[TensorMeta],
     outputs: &[&Tensor],
-    make_rule: M,
+    captures: impl FnOnce() -> A,
+    rule: F,
 ) where
-    M: FnOnce() -> F,
-    F: Fn(&[Tensor]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    A: Any + Send + Sync,
+    F: Fn(&A, &[Tensor]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 {
     if !is_recording() {
         return;
     }
-    record_node(op, inputs, outputs, || Foreign(make_rule()));
+    record_node(op, inputs, outputs, || Foreign {
+        rule,
+        captures: captures(),
+    });
 }
 
 /// Distinct buffers, by start address (the widest span of each).
@@ -565,11 +658,17 @@ fn record_node<I: Input, V: Vjp + 'static>(
     };
     // (position on the stack, accumulator, tangent of each input)
     let mut forward: Vec<(usize, Accumulator, Vec<Option<Tensor>>)> = Vec::new();
+    let token = thread_token();
+    let mut stale = false;
     ACTIVE.with(|stack| {
         for (pos, rec) in stack.borrow().iter().enumerate() {
             match rec {
                 Recorder::Tape(tape) => {
                     let mut st = tape.state();
+                    if st.recording_on != Some(token) {
+                        stale = true;
+                        continue;
+                    }
                     let watched = inputs
                         .iter()
                         .any(|m| m.is_float() && st.watched.contains(&m.id()));
@@ -584,6 +683,10 @@ fn record_node<I: Input, V: Vjp + 'static>(
                     }
                 }
                 Recorder::Forward(acc) => {
+                    if acc.recording_on() != Some(token) {
+                        stale = true;
+                        continue;
+                    }
                     let tangents: Vec<Option<Tensor>> = inputs
                         .iter()
                         .map(|m| {
@@ -601,6 +704,18 @@ fn record_node<I: Input, V: Vjp + 'static>(
             }
         }
     });
+    if stale {
+        purge_stale();
+        // positions on the stack shifted: find each accumulator again
+        forward.retain_mut(|(pos, acc, _)| {
+            let at = ACTIVE.with(|s| {
+                s.borrow()
+                    .iter()
+                    .position(|r| matches!(r, Recorder::Forward(a) if a.same(acc)))
+            });
+            at.map(|p| *pos = p).is_some()
+        });
+    }
     for (pos, acc, tangents) in forward {
         let node = build();
         // Strict nesting: the JVP computation is seen by the recorders that
@@ -617,10 +732,14 @@ pub fn record_variable_read(handle: &TensorMeta, trainable: bool, value: &Tensor
     if !is_recording() {
         return;
     }
+    let token = thread_token();
     ACTIVE.with(|stack| {
         for rec in stack.borrow().iter() {
             if let Recorder::Tape(tape) = rec {
                 let mut st = tape.state();
+                if st.recording_on != Some(token) {
+                    continue; // stopped from another thread; purged by `record_rule`
+                }
                 if trainable && st.watch_accessed_variables && st.watched.insert(handle.id) {
                     st.variables.push(handle.id);
                 }
