@@ -20,7 +20,8 @@ pub enum Error {
     // === dtypes ===
     /// Two tensor operands of different dtypes (TF never promotes implicitly).
     #[error(
-        "{op}: cannot compute {op} as input #1(zero-based) was expected to be a {lhs} tensor but is a {rhs} tensor"
+        "{op}: cannot compute {op} as input #1(zero-based) was expected to be a {lhs} tensor but is a {rhs} tensor: the inputs are {} and {}, and dtypes never convert implicitly (as in TF); convert one first, e.g. tf.cast(x, tf.{})",
+        lhs.name(), rhs.name(), lhs.name()
     )]
     DTypeMismatch {
         op: &'static str,

@@ -9,7 +9,7 @@ the classes, type aliases and private helpers below are written by hand.
 """
 
 from collections.abc import Callable, Iterator, Sequence
-from types import EllipsisType
+from types import CodeType, EllipsisType
 from typing import Any, ClassVar, Final, Self, TypeAlias, TypeVar, final
 
 import numpy as np
@@ -303,6 +303,9 @@ class Tape:
     def record_random(f: Callable[[], _T]) -> tuple[_T, list[int]]: ...
     @staticmethod
     def replay_random(keys: list[int], f: Callable[[], _T]) -> _T: ...
+    def call_sites(self) -> list[tuple[CodeType, int] | None]: ...
+    def escapes(self) -> list[tuple[str, int, int | None, tuple[CodeType, int] | None]]: ...
+    def mark(self) -> int: ...
     # -- docs branch: tape inspection (GradientTape.summary / to_dot) --
     def inspect(self) -> tuple[list[_InspectedNode], list[int], list[int], int, int]:
         """(nodes, watched_source_ids, variable_handle_ids, saved_bytes,

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from . import _core, _inspect
+from . import _core, _explain, _inspect
 from ._nest import flatten, pack_sequence_as
 
 __all__ = ["GradientTape", "UnconnectedGradients"]
@@ -32,7 +32,20 @@ _PERSISTENT_IN_CONTEXT = (
 _ONE_SET = (
     "A non-persistent GradientTape can only be used to compute one set of gradients (or jacobians)"
 )
+_ONE_SET_FIX = (
+    "; this tape already gave its set and freed its record. To compute several, create it "
+    "with GradientTape(persistent=True) (and `del tape` when done), or ask for all the "
+    "gradients in one call: tape.gradient(target, [a, b])."
+)
 _NONFLOAT_WARNINGS_LEFT = [5]
+# warned once per process, as TF does for an integer watch
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        _log.warning(message)
 
 
 class UnconnectedGradients(enum.Enum):
@@ -81,10 +94,24 @@ class GradientTape:
     ...     y = x * x
     >>> float(tape.gradient(y, x))
     6.0
+
+    ``strict=True`` (a tapegrad extension) makes ``gradient`` raise
+    ``ValueError`` with ``explain``'s report instead of returning ``None``.
     """
 
-    def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
+    def __init__(
+        self,
+        persistent: bool = False,
+        watch_accessed_variables: bool = True,
+        strict: bool = False,
+    ) -> None:
         self._persistent = bool(persistent)
+        self._strict = bool(strict)
+        # id marks of enter/exit/stop/resume and the ids watched: what
+        # explain() dates tensors by (see tapegrad/_explain.py)
+        self._marks: list[tuple[str, int]] = []
+        self._watched_ids: set[int] = set()
+        self._released: _explain.Record | None = None
         self._watch_accessed_variables = bool(watch_accessed_variables)
         self._tape: Any = None  # created on first __enter__, as in TF
         self._recording = False
@@ -92,8 +119,8 @@ class GradientTape:
         self._warned_in_context = False
         self._spent_variables: tuple[Any, ...] = ()
 
-    # -- context -----------------------------------------------------------
     def __enter__(self) -> GradientTape:
+        """Start recording (``with GradientTape() as tape:``)."""
         if self._recording:
             raise ValueError(
                 "Tape is still recording, This can happen if you try to re-enter an "
@@ -103,20 +130,23 @@ class GradientTape:
             self._tape = _core.Tape(self._persistent, self._watch_accessed_variables)
         self._tape.push()
         self._recording = True
+        self._marks.append(("enter", self._tape.mark()))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """Stop recording; the record stays for ``gradient``."""
         if self._recording:
-            self._tape.pop()
-            self._recording = False
+            self._pop("exit")
 
-    def _push(self) -> None:
+    def _push(self, kind: str = "enter") -> None:
         self._tape.push()
         self._recording = True
+        self._marks.append((kind, self._tape.mark()))
 
-    def _pop(self) -> None:
+    def _pop(self, kind: str = "exit") -> None:
         self._tape.pop()
         self._recording = False
+        self._marks.append((kind, self._tape.mark()))
 
     # -- watching ----------------------------------------------------------
     def watch(self, tensor: Any) -> None:
@@ -137,8 +167,9 @@ class GradientTape:
         for t in leaves:
             if not _is_watchable(t):
                 raise ValueError(
-                    f"Passed in object {t!r} of type {type(t).__name__!r}, not tf.Tensor or "
-                    "tf.Variable or ExtensionType."
+                    f"GradientTape.watch: passed in object {t!r} of type {type(t).__name__!r}, "
+                    "not a tf.Tensor or tf.Variable; convert it first (x = tf.constant(...), "
+                    "or a tf.Variable) and use that same object in the computation"
                 )
         if not self._recording:
             raise ValueError(
@@ -147,6 +178,7 @@ class GradientTape:
             )
         for t in leaves:
             dtype = self._tape.watch(t)
+            self._watched_ids.add(t._handle_id if isinstance(t, _core.Variable) else t._id)
             if not dtype.startswith("float") and _NONFLOAT_WARNINGS_LEFT[0] > 0:
                 _NONFLOAT_WARNINGS_LEFT[0] -= 1
                 _log.warning(
@@ -171,11 +203,11 @@ class GradientTape:
             raise RuntimeError("Trying to stop recording a tape which is not recording.")
         if not self._recording:
             raise ValueError("Tape is not recording.")
-        self._pop()
+        self._pop("stop")
         try:
             yield
         finally:
-            self._push()
+            self._push("resume")
 
     def reset(self) -> None:
         """Forget everything recorded and watched so far; keep recording.
@@ -210,14 +242,61 @@ class GradientTape:
         return tuple(self._tape.watched_variables())
 
     # -- introspection -----------------------------------------------------
-    def _snapshot(self) -> _inspect.TapeSnapshot:
+    def _state(self) -> str:
         if self._tape is None:
-            state = "not entered"
-        elif self._spent:
-            state = "released"
-        else:
-            state = "recording" if self._recording else "stopped"
-        return _inspect.snapshot(self._tape, self._persistent, state)
+            return "not entered"
+        if self._spent:
+            return "released"
+        return "recording" if self._recording else "stopped"
+
+    def _snapshot(self) -> _inspect.TapeSnapshot:
+        return _inspect.snapshot(self._tape, self._persistent, self._state())
+
+    def _record(self) -> _explain.Record:
+        record = _explain.Record(
+            self._state(),
+            self._watch_accessed_variables,
+            list(self._marks),
+            set(self._watched_ids),
+            set(),
+        )
+        if self._tape is None:
+            return record
+        variables = self._spent_variables if self._spent else self._tape.watched_variables()
+        record.variable_ids = {v._handle_id for v in variables}
+        if not self._spent:
+            raw_nodes = self._tape.inspect()[0]
+            record.nodes = [
+                (op, [(tid, dtype) for tid, dtype, _ in ins], [tid for tid, _, _ in outs])
+                for op, ins, outs, _ in raw_nodes
+            ]
+            record.sites = self._tape.call_sites()
+        record.escapes = self._tape.escapes()
+        return record
+
+    def explain(self, target: Any, source: Any) -> str:
+        """Why ``self.gradient(target, source)`` is (or would be) ``None``:
+        a short report naming the cause and, where the path breaks, the op
+        and the source line (the tape keeps where each op was called).
+
+        It covers: a source never watched (and not a trainable Variable),
+        an integer or bool source, a target that left the tape (``.numpy()``,
+        a numpy function, ``float()``), ``stop_gradient``, ops with no
+        gradient (``argmax``, casts to an integer dtype), and a target made
+        before the tape started, inside ``stop_recording()``, after the
+        ``with`` block or in another thread. A non-persistent tape frees its
+        record in ``gradient()``: call ``explain`` before, or use
+        ``persistent=True`` (or ``strict=True``, which raises with this
+        report). Records nothing. See docs/faq.md for every case.
+
+        >>> import tapegrad as tf
+        >>> x = tf.constant(2.0)
+        >>> with tf.GradientTape() as tape:
+        ...     y = x * x
+        >>> print(tape.explain(y, x))  # doctest: +ELLIPSIS
+        tape.gradient(target, source) is None because the source was never watched: ...
+        """
+        return _explain.explain(self._record(), target, source)
 
     def summary(self) -> str:
         """A text table of what the tape has recorded so far, like Keras's
@@ -289,6 +368,8 @@ class GradientTape:
             output_gradients is None
             and type(target) is _core.Tensor
             and type(sources) in _LEAF_SOURCES
+            and not self._strict
+            and (type(sources) is _core.Tensor or sources.dtype.is_floating)
         ):
             # one tensor, one source: the common case, without nest's walk
             self._spend()
@@ -298,13 +379,29 @@ class GradientTape:
         for s in flat_sources:
             if not _is_watchable(s):
                 raise TypeError(
-                    f"sources must be tensors or Variables (or nested structures of them); "
-                    f"got {type(s).__name__}"
+                    f"GradientTape.gradient: sources must be tensors or Variables (or nested "
+                    f"structures of them), got {type(s).__name__}; pass the tf.constant or "
+                    "tf.Variable objects the computation used"
+                )
+            if isinstance(s, _core.Variable) and not s.dtype.is_floating:
+                _warn_once(
+                    "int-variable",
+                    f"GradientTape.gradient: Variable {s.name!r} is {s.dtype.name}; gradients "
+                    "flow through floating dtypes only, so its gradient is None. Create it "
+                    "with dtype=tf.float32.",
                 )
         for t in flat_targets:
             if t is None:
                 raise TypeError(
                     "Cannot convert the argument `type_value`: None to a TensorFlow DType."
+                )
+            if not isinstance(t, _LEAF_SOURCES):
+                _warn_once(
+                    "foreign-target",
+                    f"GradientTape.gradient: the target is a {type(t).__name__}, not a tensor "
+                    "this tape recorded (did it leave the tape through .numpy(), float() or a "
+                    "numpy function?); its gradient is None. tape.explain(target, source) "
+                    "says where the path broke.",
                 )
         if output_gradients is None:
             seeds: list[Any] = [None] * len(flat_targets)
@@ -315,13 +412,25 @@ class GradientTape:
                     f"output_gradients has {len(seeds)} entries but target has "
                     f"{len(flat_targets)} (TensorFlow would pad with ones)"
                 )
+        record = self._record() if self._strict else None
         self._spend()
         grads = self._tape.gradient(flat_targets, seeds, flat_sources, zero)
+        if record is not None:
+            for source, grad in zip(flat_sources, grads, strict=True):
+                if grad is None:
+                    raise ValueError(
+                        "GradientTape(strict=True): "
+                        + _explain.explain(record, flat_targets[0], source)
+                    )
         return pack_sequence_as(sources, grads)
 
     def _check_usable(self) -> None:
-        if self._tape is None or self._spent:
-            raise RuntimeError(_ONE_SET)
+        if self._tape is None:
+            raise RuntimeError(
+                _ONE_SET + "; this tape was never entered: record with `with tape:` first."
+            )
+        if self._spent:
+            raise RuntimeError(_ONE_SET + _ONE_SET_FIX)
 
     def _leave_context(self) -> None:
         """Differentiating inside the context: a persistent tape records its

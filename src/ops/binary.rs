@@ -137,124 +137,91 @@ binary_ops! {
     /// a + b elementwise with broadcasting; both operands must share a dtype (TF never promotes).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.add(tf.constant([1, 2]), tf.constant([10, 20])))
-    /// tapegrad.Tensor([11 22], shape=(2,), dtype=int32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.add(tf.constant([1, 2]), tf.constant([10, 20])))
+    ///     tapegrad.Tensor([11 22], shape=(2,), dtype=int32)
     add "AddV2" numeric real |p, q| p + q => [saves() g: Ok(g.clone()), Ok(g.clone())];
     /// a − b elementwise with broadcasting; d/db = −g.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.subtract(tf.constant([[5.0], [7.0]]), tf.constant([1.0, 2.0])))
-    /// tapegrad.Tensor(
-    /// [[4. 3.]
-    ///  [6. 5.]], shape=(2, 2), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.subtract(tf.constant([[5.0], [7.0]]), tf.constant([1.0, 2.0])))
+    ///     tapegrad.Tensor(
+    ///     [[4. 3.]
+    ///      [6. 5.]], shape=(2, 2), dtype=float32)
     subtract "Sub" numeric real |p, q| p - q => [saves() g: Ok(g.clone()), g.neg()];
     /// a · b elementwise with broadcasting; d/da = g·b, d/db = g·a.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.multiply(tf.constant([1.0, 2.0]), 3.0))
-    /// tapegrad.Tensor([3. 6.], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.multiply(tf.constant([1.0, 2.0]), 3.0))
+    ///     tapegrad.Tensor([3. 6.], shape=(2,), dtype=float32)
     multiply "Mul" numeric real |p, q| p * q => [saves(a, b) g: g.mul(b), g.mul(a)];
     /// d(a/b)/db = −a/b² = −(a/b)/b, read from the output.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.divide(tf.constant([1.0, 3.0]), tf.constant([2.0, 4.0])))
-    /// tapegrad.Tensor([0.5  0.75], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.divide(tf.constant([1.0, 3.0]), tf.constant([2.0, 4.0])))
+    ///     tapegrad.Tensor([0.5  0.75], shape=(2,), dtype=float32)
     divide "RealDiv" float real |p, q| p / q => [saves(b, out) g: g.div(b), g.mul(out)?.div(b)?.neg()];
     /// NaN propagates; on ties the gradient goes to `a` (TF's convention).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.maximum(tf.constant([1, 5, 3]), tf.constant([4, 2, 3])))
-    /// tapegrad.Tensor([4 5 3], shape=(3,), dtype=int32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.maximum(tf.constant([1, 5, 3]), tf.constant([4, 2, 3])))
+    ///     tapegrad.Tensor([4 5 3], shape=(3,), dtype=int32)
     maximum "Maximum" numeric real |p, q| if p >= q || p.is_nan() { p } else { q }
         => [saves(a, b) g: route(&greater_equal(a, b)?, g, true), route(&greater_equal(a, b)?, g, false)];
     /// NaN propagates; on ties the gradient goes to `a`.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.minimum(tf.constant([1, 5, 3]), tf.constant([4, 2, 3])))
-    /// tapegrad.Tensor([1 2 3], shape=(3,), dtype=int32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.minimum(tf.constant([1, 5, 3]), tf.constant([4, 2, 3])))
+    ///     tapegrad.Tensor([1 2 3], shape=(3,), dtype=int32)
     minimum "Minimum" numeric real |p, q| if p <= q || p.is_nan() { p } else { q }
         => [saves(a, b) g: route(&less_equal(a, b)?, g, true), route(&less_equal(a, b)?, g, false)];
     /// (a − b)²; d/da = 2(a − b)·g = −d/db.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.squared_difference(tf.constant([1.0, 5.0]), tf.constant([3.0, 5.0])))
-    /// tapegrad.Tensor([4. 0.], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.squared_difference(tf.constant([1.0, 5.0]), tf.constant([3.0, 5.0])))
+    ///     tapegrad.Tensor([4. 0.], shape=(2,), dtype=float32)
     squared_difference "SquaredDifference" numeric real |p, q| (p - q) * (p - q)
         => [saves(a, b) g: g.mul(&a.sub(b)?)?.scale(2.0), g.mul(&a.sub(b)?)?.scale(-2.0)];
     /// TF's TanhGrad, the VJP of tanh in one pass: a = y = tanh(x), b = g,
     /// out = g·(1 − y²); d/dy = −2·y·g, d/dg = 1 − y².
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> tanh_grad = tf._core.ops['tanh_grad']
-    /// >>> print(tanh_grad(tf.constant([0.0, 0.5]), tf.constant([1.0, 2.0])))
-    /// tapegrad.Tensor([1.  1.5], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> tanh_grad = tf._core.ops['tanh_grad']
+    ///     >>> print(tanh_grad(tf.constant([0.0, 0.5]), tf.constant([1.0, 2.0])))
+    ///     tapegrad.Tensor([1.  1.5], shape=(2,), dtype=float32)
     tanh_grad "TanhGrad" float real |p, q| q * (T::ONE - p * p)
         => [saves(a, b) g: g.mul(b)?.mul(a)?.scale(-2.0), tanh_grad(a, g)];
     /// TF's SigmoidGrad, the VJP of sigmoid in one pass: a = y = σ(x),
     /// b = g, out = g·y(1 − y); d/dy = g·(1 − 2y), d/dg = y(1 − y).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> sigmoid_grad = tf._core.ops['sigmoid_grad']
-    /// >>> print(sigmoid_grad(tf.constant([0.5, 0.25]), tf.constant([1.0, 2.0])))
-    /// tapegrad.Tensor([0.25  0.375], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> sigmoid_grad = tf._core.ops['sigmoid_grad']
+    ///     >>> print(sigmoid_grad(tf.constant([0.5, 0.25]), tf.constant([1.0, 2.0])))
+    ///     tapegrad.Tensor([0.25  0.375], shape=(2,), dtype=float32)
     sigmoid_grad "SigmoidGrad" float real |p, q| q * (p * (T::ONE - p))
         => [saves(a, b) g: g.mul(b)?.mul(&Tensor::scalar_of(a.dtype(), 1.0).sub(&a.scale(2.0)?)?),
             sigmoid_grad(a, g)];
     /// Elementwise and of two bool tensors, with broadcasting.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.logical_and(tf.constant([True, True, False]), tf.constant([True, False, False])))
-    /// tapegrad.Tensor([ True False False], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.logical_and(tf.constant([True, True, False]), tf.constant([True, False, False])))
+    ///     tapegrad.Tensor([ True False False], shape=(3,), dtype=bool)
     logical_and "LogicalAnd" bool real |p, q| p && q => [nondiff];
     /// Elementwise or of two bool tensors, with broadcasting.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.logical_or(tf.constant([True, True, False]), tf.constant([True, False, False])))
-    /// tapegrad.Tensor([ True  True False], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.logical_or(tf.constant([True, True, False]), tf.constant([True, False, False])))
+    ///     tapegrad.Tensor([ True  True False], shape=(3,), dtype=bool)
     logical_or "LogicalOr" bool real |p, q| p || q => [nondiff];
 }
 
@@ -382,7 +349,7 @@ pub(crate) const FLOOR_OPS: &[OpInfo] = &[
         differentiable: false,
         domain: "real",
         dtypes: "numeric",
-        doc: "⌊x / y⌋ elementwise (Python's `//`); integer division by zero is an error.\n\nExample:\n```text\n>>> import tapegrad as tf\n>>> print(tf.math.floordiv(tf.constant([7, -7]), tf.constant([2, 2])))\ntapegrad.Tensor([ 3 -4], shape=(2,), dtype=int32)\n\n```",
+        doc: "⌊x / y⌋ elementwise (Python's `//`); integer division by zero is an error.\n\nExample:\n    >>> import tapegrad as tf\n    >>> print(tf.math.floordiv(tf.constant([7, -7]), tf.constant([2, 2])))\n    tapegrad.Tensor([ 3 -4], shape=(2,), dtype=int32)",
         kernel: OpFn::Binary(floordiv),
     },
     OpInfo {
@@ -391,7 +358,7 @@ pub(crate) const FLOOR_OPS: &[OpInfo] = &[
         differentiable: true,
         domain: "real",
         dtypes: "numeric",
-        doc: "x − y·⌊x / y⌋ elementwise (Python's `%`: the result has the sign of y).\n\nExample:\n```text\n>>> import tapegrad as tf\n>>> print(tf.math.floormod(tf.constant([7, -7]), tf.constant([3, 3])))\ntapegrad.Tensor([1 2], shape=(2,), dtype=int32)\n\n```",
+        doc: "x − y·⌊x / y⌋ elementwise (Python's `%`: the result has the sign of y).\n\nExample:\n    >>> import tapegrad as tf\n    >>> print(tf.math.floormod(tf.constant([7, -7]), tf.constant([3, 3])))\n    tapegrad.Tensor([1 2], shape=(2,), dtype=int32)",
         kernel: OpFn::Binary(floormod),
     },
 ];
@@ -603,56 +570,38 @@ macro_rules! compare_ops {
 compare_ops! {
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.equal(tf.constant([1, 2, 3]), tf.constant([1, 0, 3])))
-    /// tapegrad.Tensor([ True False  True], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.equal(tf.constant([1, 2, 3]), tf.constant([1, 0, 3])))
+    ///     tapegrad.Tensor([ True False  True], shape=(3,), dtype=bool)
     equal "Equal" |p, q| p == q;
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.not_equal(tf.constant([1, 2, 3]), tf.constant([1, 0, 3])))
-    /// tapegrad.Tensor([False  True False], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.not_equal(tf.constant([1, 2, 3]), tf.constant([1, 0, 3])))
+    ///     tapegrad.Tensor([False  True False], shape=(3,), dtype=bool)
     not_equal "NotEqual" |p, q| p != q;
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.less(tf.constant([1, 2, 3]), 2))
-    /// tapegrad.Tensor([ True False False], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.less(tf.constant([1, 2, 3]), 2))
+    ///     tapegrad.Tensor([ True False False], shape=(3,), dtype=bool)
     less "Less" |p, q| p < q;
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.less_equal(tf.constant([1, 2, 3]), 2))
-    /// tapegrad.Tensor([ True  True False], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.less_equal(tf.constant([1, 2, 3]), 2))
+    ///     tapegrad.Tensor([ True  True False], shape=(3,), dtype=bool)
     less_equal "LessEqual" |p, q| p <= q;
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.greater(tf.constant([1, 2, 3]), 2))
-    /// tapegrad.Tensor([False False  True], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.greater(tf.constant([1, 2, 3]), 2))
+    ///     tapegrad.Tensor([False False  True], shape=(3,), dtype=bool)
     greater "Greater" |p, q| p > q;
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.greater_equal(tf.constant([1, 2, 3]), 2))
-    /// tapegrad.Tensor([False  True  True], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.greater_equal(tf.constant([1, 2, 3]), 2))
+    ///     tapegrad.Tensor([False  True  True], shape=(3,), dtype=bool)
     greater_equal "GreaterEqual" |p, q| p >= q;
 }

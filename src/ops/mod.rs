@@ -76,7 +76,7 @@ pub fn registry() -> Vec<OpInfo> {
         differentiable: true,
         domain: "positive",
         dtypes: "numeric",
-        doc: "`x ** y` elementwise; integer tensors refuse negative exponents.\n\nExample:\n```text\n>>> import tapegrad as tf\n>>> print(tf.pow(tf.constant([2.0, 3.0]), 2.0))\ntapegrad.Tensor([4. 9.], shape=(2,), dtype=float32)\n>>> print(tf.pow(tf.constant([2, 3]), tf.constant([3, 2])))\ntapegrad.Tensor([8 9], shape=(2,), dtype=int32)\n\n```",
+        doc: "`x ** y` elementwise; integer tensors refuse negative exponents.\n\nExample:\n    >>> import tapegrad as tf\n    >>> print(tf.pow(tf.constant([2.0, 3.0]), 2.0))\n    tapegrad.Tensor([4. 9.], shape=(2,), dtype=float32)\n    >>> print(tf.pow(tf.constant([2, 3]), tf.constant([3, 2])))\n    tapegrad.Tensor([8 9], shape=(2,), dtype=int32)",
         kernel: OpFn::Binary(binary::pow),
     };
     let mut all: Vec<OpInfo> = unary::UNARY_OPS

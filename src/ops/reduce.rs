@@ -522,12 +522,16 @@ fn logical_fold(
 /// The index of the largest element along `axis` (the first on ties), as
 /// int64 or int32. Not differentiable.
 pub fn argmax(x: &Tensor, axis: i64, output_type: DType) -> Result<Tensor> {
-    arg_extreme("ArgMax", x, axis, output_type, true)
+    let out = arg_extreme("ArgMax", x, axis, output_type, true)?;
+    crate::tape::record_escape("argmax (no gradient)", x.id(), Some(out.id()));
+    Ok(out)
 }
 
 /// The index of the smallest element along `axis` (the first on ties).
 pub fn argmin(x: &Tensor, axis: i64, output_type: DType) -> Result<Tensor> {
-    arg_extreme("ArgMin", x, axis, output_type, false)
+    let out = arg_extreme("ArgMin", x, axis, output_type, false)?;
+    crate::tape::record_escape("argmin (no gradient)", x.id(), Some(out.id()));
+    Ok(out)
 }
 
 fn arg_extreme(

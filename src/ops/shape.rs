@@ -216,6 +216,8 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
             || x.dtype(),
             [Some(|g, [], &back| cast(g, back))],
         );
+    } else if x.dtype().is_float() {
+        tape::record_escape("cast to an integer or bool dtype", x.id(), Some(out.id()));
     }
     Ok(out)
 }
@@ -236,7 +238,9 @@ pub fn identity(x: &Tensor) -> Result<Tensor> {
 
 /// The same values, but no tape sees through it.
 pub fn stop_gradient(x: &Tensor) -> Tensor {
-    x.with_fresh_id()
+    let out = x.with_fresh_id();
+    tape::record_escape("stop_gradient", x.id(), Some(out.id()));
+    out
 }
 
 /// Insert a size-1 axis at `axis` (in `-rank-1 ..= rank`).

@@ -227,397 +227,286 @@ unary_ops! {
     /// -x
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.negative(tf.constant([1.0, -2.0])))
-    /// tapegrad.Tensor([-1.  2.], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.negative(tf.constant([1.0, -2.0])))
+    ///     tapegrad.Tensor([-1.  2.], shape=(2,), dtype=float32)
     negative "Neg" numeric real |v| -v => [g: g.neg()];
     /// |x|; the subgradient at 0 is 0, as in TF.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.abs(tf.constant([-1.5, 0.0, 2.0])))
-    /// tapegrad.Tensor([1.5 0.  2. ], shape=(3,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.abs(tf.constant([-1.5, 0.0, 2.0])))
+    ///     tapegrad.Tensor([1.5 0.  2. ], shape=(3,), dtype=float32)
     abs "Abs" numeric real |v| if v < T::ZERO { -v } else { v } => [g, in x: g.mul(&sign(x)?)];
     /// −1, 0 or 1 (NaN stays NaN); the gradient is zero everywhere, as in TF.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.sign(tf.constant([-3.0, 0.0, 2.0])))
-    /// tapegrad.Tensor([-1.  0.  1.], shape=(3,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.sign(tf.constant([-3.0, 0.0, 2.0])))
+    ///     tapegrad.Tensor([-1.  0.  1.], shape=(3,), dtype=float32)
     sign "Sign" numeric real |v| if v > T::ZERO { T::ONE } else if v < T::ZERO { -T::ONE } else { v }
         => [g: crate::ops::zeros_like(g)];
     /// x²
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.square(tf.constant([1, -2, 3])))
-    /// tapegrad.Tensor([1 4 9], shape=(3,), dtype=int32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.square(tf.constant([1, -2, 3])))
+    ///     tapegrad.Tensor([1 4 9], shape=(3,), dtype=int32)
     square "Square" numeric real |v| v * v => [g, in x: g.mul(x)?.scale(2.0)];
     /// eˣ; d/dx eˣ = eˣ, read from the output.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.exp(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([1.        2.7182817], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.exp(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([1.        2.7182817], shape=(2,), dtype=float32)
     exp "Exp" float real |v| v.exp() => [g, out y: g.mul(y)];
     /// Natural logarithm.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.log(tf.constant([1.0, 4.0])))
-    /// tapegrad.Tensor([0.        1.3862944], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.log(tf.constant([1.0, 4.0])))
+    ///     tapegrad.Tensor([0.        1.3862944], shape=(2,), dtype=float32)
     log "Log" float positive |v| v.ln() => [g, in x: g.div(x)];
     /// sin x; d = cos x.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.sin(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([0.         0.84147096], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.sin(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([0.         0.84147096], shape=(2,), dtype=float32)
     sin "Sin" float real |v| v.sin() => [g, in x: g.mul(&cos(x)?)];
     /// cos x; d = −sin x.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.cos(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([1.        0.5403023], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.cos(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([1.        0.5403023], shape=(2,), dtype=float32)
     cos "Cos" float real |v| v.cos() => [g, in x: g.mul(&sin(x)?)?.neg()];
     /// Hyperbolic tangent.
     /// d tanh = 1 − tanh², read from the output.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.tanh(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([0.        0.7615942], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.tanh(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([0.        0.7615942], shape=(2,), dtype=float32)
     tanh "Tanh" float real |v| v.tanh() => [g, out y: tanh_grad(y, g)];
     /// √x.
     /// d √x = 1 / (2√x), read from the output; times a zero upstream
     /// gradient it is 0 even at x ≤ 0 (TF's SqrtGrad, see `mul_no_nan`).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.sqrt(tf.constant([4.0, 9.0])))
-    /// tapegrad.Tensor([2. 3.], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.sqrt(tf.constant([4.0, 9.0])))
+    ///     tapegrad.Tensor([2. 3.], shape=(2,), dtype=float32)
     sqrt "Sqrt" float positive |v| v.sqrt() => [g, out y: mul_no_nan(&reciprocal(y)?.scale(0.5)?, g)];
     /// 1/√x.
     /// d x^(−1/2) = −½ x^(−3/2) = −½ y³ (0 for a zero upstream gradient,
     /// as TF's RsqrtGrad).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.rsqrt(tf.constant([4.0, 16.0])))
-    /// tapegrad.Tensor([0.5  0.25], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.rsqrt(tf.constant([4.0, 16.0])))
+    ///     tapegrad.Tensor([0.5  0.25], shape=(2,), dtype=float32)
     rsqrt "Rsqrt" float positive |v| T::ONE / v.sqrt() => [g, out y: mul_no_nan(&y.mul(&square(y)?)?.scale(-0.5)?, g)];
     /// 1/x.
     /// d (1/x) = −1/x² = −y² (0 for a zero upstream gradient, as TF's
     /// ReciprocalGrad).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.reciprocal(tf.constant([2.0, 4.0])))
-    /// tapegrad.Tensor([0.5  0.25], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.reciprocal(tf.constant([2.0, 4.0])))
+    ///     tapegrad.Tensor([0.5  0.25], shape=(2,), dtype=float32)
     reciprocal "Reciprocal" float positive |v| T::ONE / v => [g, out y: mul_no_nan(&square(y)?.neg()?, g)];
     /// eˣ − 1, accurate near 0; d = eˣ.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.expm1(tf.constant([0.0, 1e-7], dtype=tf.float64)))
-    /// tapegrad.Tensor([0.00000000e+00 1.00000005e-07], shape=(2,), dtype=float64)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.expm1(tf.constant([0.0, 1e-7], dtype=tf.float64)))
+    ///     tapegrad.Tensor([0.00000000e+00 1.00000005e-07], shape=(2,), dtype=float64)
     expm1 "Expm1" float real |v| v.exp_m1() => [g, in x: g.mul(&exp(x)?)];
     /// ln(1 + x), accurate near 0; d = 1/(1 + x).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.log1p(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([0.        0.6931472], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.log1p(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([0.        0.6931472], shape=(2,), dtype=float32)
     log1p "Log1p" float positive |v| v.ln_1p() => [g, in x: g.div(&plus_one(x)?)];
     /// tan x.
     /// d tan = 1 + tan², read from the output.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.tan(tf.constant([0.0, 0.5])))
-    /// tapegrad.Tensor([0.        0.5463025], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.tan(tf.constant([0.0, 0.5])))
+    ///     tapegrad.Tensor([0.        0.5463025], shape=(2,), dtype=float32)
     tan "Tan" float unit |v| v.tan() => [g, out y: g.mul(&plus_one(&square(y)?)?)];
     /// arcsin x, defined on [−1, 1].
     /// d asin = 1/√(1 − x²).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.asin(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([0.        1.5707964], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.asin(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([0.        1.5707964], shape=(2,), dtype=float32)
     asin "Asin" float unit |v| v.asin() => [g, in x: g.div(&sqrt(&ones_minus_square(x)?)?)];
     /// arccos x, defined on [−1, 1].
     /// d acos = −1/√(1 − x²).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.acos(tf.constant([1.0, 0.0])))
-    /// tapegrad.Tensor([0.        1.5707964], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.acos(tf.constant([1.0, 0.0])))
+    ///     tapegrad.Tensor([0.        1.5707964], shape=(2,), dtype=float32)
     acos "Acos" float unit |v| v.acos() => [g, in x: g.div(&sqrt(&ones_minus_square(x)?)?)?.neg()];
     /// arctan x.
     /// d atan = 1/(1 + x²).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.atan(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([0.        0.7853982], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.atan(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([0.        0.7853982], shape=(2,), dtype=float32)
     atan "Atan" float real |v| v.atan() => [g, in x: g.div(&plus_one(&square(x)?)?)];
     /// sinh x; d = cosh x.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.sinh(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([0.        1.1752012], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.sinh(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([0.        1.1752012], shape=(2,), dtype=float32)
     sinh "Sinh" float real |v| v.sinh() => [g, in x: g.mul(&cosh(x)?)];
     /// cosh x; d = sinh x.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.cosh(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([1.        1.5430806], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.cosh(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([1.        1.5430806], shape=(2,), dtype=float32)
     cosh "Cosh" float real |v| v.cosh() => [g, in x: g.mul(&sinh(x)?)];
     /// Inverse hyperbolic sine.
     /// d asinh = 1/√(1 + x²).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.asinh(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([0.        0.8813736], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.asinh(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([0.        0.8813736], shape=(2,), dtype=float32)
     asinh "Asinh" float real |v| v.asinh() => [g, in x: g.div(&sqrt(&plus_one(&square(x)?)?)?)];
     /// Inverse hyperbolic tangent, defined on (−1, 1).
     /// d atanh = 1/(1 − x²).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.atanh(tf.constant([0.0, 0.5])))
-    /// tapegrad.Tensor([0.         0.54930615], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.atanh(tf.constant([0.0, 0.5])))
+    ///     tapegrad.Tensor([0.         0.54930615], shape=(2,), dtype=float32)
     atanh "Atanh" float unit |v| v.atanh() => [g, in x: g.div(&ones_minus_square(x)?)];
     /// The error function 2/√π ∫₀ˣ e^(−t²) dt.
     /// d erf = 2/√π · e^(−x²).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.erf(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([0.        0.8427008], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.erf(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([0.        0.8427008], shape=(2,), dtype=float32)
     erf "Erf" float real |v| v.erf()
         => [g, in x: g.mul(&exp(&square(x)?.neg()?)?)?.scale(std::f64::consts::FRAC_2_SQRT_PI)];
     /// Rounds down; not differentiable (TF's gradient is None).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.floor(tf.constant([-1.5, 0.5, 2.0])))
-    /// tapegrad.Tensor([-2.  0.  2.], shape=(3,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.floor(tf.constant([-1.5, 0.5, 2.0])))
+    ///     tapegrad.Tensor([-2.  0.  2.], shape=(3,), dtype=float32)
     floor "Floor" float real |v| v.floor() => [nondiff];
     /// Rounds up; not differentiable (TF's gradient is None).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.ceil(tf.constant([-1.5, 0.5, 2.0])))
-    /// tapegrad.Tensor([-1.  1.  2.], shape=(3,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.ceil(tf.constant([-1.5, 0.5, 2.0])))
+    ///     tapegrad.Tensor([-1.  1.  2.], shape=(3,), dtype=float32)
     ceil "Ceil" float real |v| v.ceil() => [nondiff];
     /// Rounds half to even, as TF and numpy do.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.round(tf.constant([0.5, 1.5, 2.5, -0.5])))
-    /// tapegrad.Tensor([ 0.  2.  2. -0.], shape=(4,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.round(tf.constant([0.5, 1.5, 2.5, -0.5])))
+    ///     tapegrad.Tensor([ 0.  2.  2. -0.], shape=(4,), dtype=float32)
     round "Round" float real |v| v.round_even() => [nondiff];
     /// 1 / (1 + e⁻ˣ); d = y(1 − y), read from the output.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.sigmoid(tf.constant([0.0, 2.0])))
-    /// tapegrad.Tensor([0.5      0.880797], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.sigmoid(tf.constant([0.0, 2.0])))
+    ///     tapegrad.Tensor([0.5      0.880797], shape=(2,), dtype=float32)
     sigmoid "Sigmoid" float real |v| sigmoid_of(v) => [g, out y: sigmoid_grad(y, g)];
     /// max(x, 0); the subgradient at 0 is 0, as in TF.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.nn.relu(tf.constant([-1.0, 0.0, 2.0])))
-    /// tapegrad.Tensor([0. 0. 2.], shape=(3,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.nn.relu(tf.constant([-1.0, 0.0, 2.0])))
+    ///     tapegrad.Tensor([0. 0. 2.], shape=(3,), dtype=float32)
     relu "Relu" numeric real |v| if v > T::ZERO { v } else { T::ZERO }
         => [g, in x: where_(&greater(x, &zeros(x.dtype(), &[])?)?, g, &zeros(g.dtype(), &[])?)];
     /// min(max(x, 0), 6); the gradient is 1 strictly inside (0, 6), 0 elsewhere.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.nn.relu6(tf.constant([-1.0, 3.0, 8.0])))
-    /// tapegrad.Tensor([0. 3. 6.], shape=(3,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.nn.relu6(tf.constant([-1.0, 3.0, 8.0])))
+    ///     tapegrad.Tensor([0. 3. 6.], shape=(3,), dtype=float32)
     relu6 "Relu6" numeric real |v| if v > T::ZERO { if v < T::from_f64(6.0) { v } else { T::from_f64(6.0) } } else { T::ZERO }
         => [g, in x: where_(&inside_0_6(x)?, g, &zeros(g.dtype(), &[])?)];
     /// x if x > 0 else eˣ − 1.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.nn.elu(tf.constant([-1.0, 2.0])))
-    /// tapegrad.Tensor([-0.63212055  2.        ], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.nn.elu(tf.constant([-1.0, 2.0])))
+    ///     tapegrad.Tensor([-0.63212055  2.        ], shape=(2,), dtype=float32)
     elu "Elu" float real |v| if v > T::ZERO { v } else { v.exp_m1() }
         => [g, in x: where_(&positive(x)?, g, &g.mul(&exp(x)?)?)];
     /// λ·(x if x > 0 else α(eˣ − 1)) with TF's λ and α.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.nn.selu(tf.constant([-1.0, 2.0])))
-    /// tapegrad.Tensor([-1.1113307  2.101402 ], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.nn.selu(tf.constant([-1.0, 2.0])))
+    ///     tapegrad.Tensor([-1.1113307  2.101402 ], shape=(2,), dtype=float32)
     selu "Selu" float real |v| T::from_f64(SELU_SCALE) * if v > T::ZERO { v } else { T::from_f64(SELU_ALPHA) * v.exp_m1() }
         => [g, in x: where_(&positive(x)?, &g.scale(SELU_SCALE)?, &g.mul(&exp(x)?)?.scale(SELU_SCALE * SELU_ALPHA)?)];
     /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^(−|x|)); d = sigmoid(x).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.nn.softplus(tf.constant([0.0, 100.0])))
-    /// tapegrad.Tensor([  0.6931472 100.       ], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.nn.softplus(tf.constant([0.0, 100.0])))
+    ///     tapegrad.Tensor([  0.6931472 100.       ], shape=(2,), dtype=float32)
     softplus "Softplus" float real |v| (if v > T::ZERO { v } else { T::ZERO }) + (-v.abs()).exp().ln_1p()
         => [g, in x: g.mul(&sigmoid(x)?)];
     /// The exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)); d = Φ(x) + x·φ(x).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.nn.gelu(tf.constant([-1.0, 0.0, 1.0])))
-    /// tapegrad.Tensor([-0.15865526  0.          0.8413447 ], shape=(3,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.nn.gelu(tf.constant([-1.0, 0.0, 1.0])))
+    ///     tapegrad.Tensor([-0.15865526  0.          0.8413447 ], shape=(3,), dtype=float32)
     gelu "Gelu" float real |v| T::from_f64(0.5) * v * (T::ONE + (v * T::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf())
         => [g, in x: g.mul(&gelu_grad(x)?)];
     /// x / (1 + |x|); d = 1/(1 + |x|)².
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.nn.softsign(tf.constant([-3.0, 1.0])))
-    /// tapegrad.Tensor([-0.75  0.5 ], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.nn.softsign(tf.constant([-3.0, 1.0])))
+    ///     tapegrad.Tensor([-0.75  0.5 ], shape=(2,), dtype=float32)
     softsign "Softsign" float real |v| v / (T::ONE + v.abs())
         => [g, in x: g.div(&square(&plus_one(&abs(x)?)?)?)];
     /// x·sigmoid(x) (also `swish`); d = s(1 + x(1 − s)), s = sigmoid(x).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.nn.silu(tf.constant([0.0, 1.0])))
-    /// tapegrad.Tensor([0.        0.7310586], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.nn.silu(tf.constant([0.0, 1.0])))
+    ///     tapegrad.Tensor([0.        0.7310586], shape=(2,), dtype=float32)
     silu "Silu" float real |v| v * sigmoid_of(v)
         => [g, in x: g.mul(&sigmoid(x)?.mul(&plus_one(&x.mul(&one_minus(&sigmoid(x)?)?)?)?)?)];
     /// log sigmoid(x) = −softplus(−x), computed without overflow; d = sigmoid(−x).
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.log_sigmoid(tf.constant([0.0, -100.0])))
-    /// tapegrad.Tensor([  -0.6931472 -100.       ], shape=(2,), dtype=float32)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.log_sigmoid(tf.constant([0.0, -100.0])))
+    ///     tapegrad.Tensor([  -0.6931472 -100.       ], shape=(2,), dtype=float32)
     log_sigmoid "LogSigmoid" float real |v| -((if v < T::ZERO { -v } else { T::ZERO }) + (-v.abs()).exp().ln_1p())
         => [g, in x: g.mul(&sigmoid(&x.neg()?)?)];
     /// Elementwise not of a bool tensor.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.logical_not(tf.constant([True, False])))
-    /// tapegrad.Tensor([False  True], shape=(2,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.logical_not(tf.constant([True, False])))
+    ///     tapegrad.Tensor([False  True], shape=(2,), dtype=bool)
     logical_not "LogicalNot" bool real |v| !v => [nondiff];
 }
 
@@ -704,31 +593,22 @@ predicate_ops! {
     /// Neither infinite nor NaN.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.is_finite(tf.constant([1.0, float('inf'), float('nan')])))
-    /// tapegrad.Tensor([ True False False], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.is_finite(tf.constant([1.0, float('inf'), float('nan')])))
+    ///     tapegrad.Tensor([ True False False], shape=(3,), dtype=bool)
     is_finite "IsFinite" |v| !v.is_nan() && !v.is_infinite();
     /// True where x is +∞ or −∞.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.is_inf(tf.constant([1.0, float('-inf'), float('nan')])))
-    /// tapegrad.Tensor([False  True False], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.is_inf(tf.constant([1.0, float('-inf'), float('nan')])))
+    ///     tapegrad.Tensor([False  True False], shape=(3,), dtype=bool)
     is_inf "IsInf" |v| v.is_infinite();
     /// True where x is NaN.
     ///
     /// Example:
-    /// ```text
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.math.is_nan(tf.constant([1.0, float('inf'), float('nan')])))
-    /// tapegrad.Tensor([False False  True], shape=(3,), dtype=bool)
-    ///
-    /// ```
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.is_nan(tf.constant([1.0, float('inf'), float('nan')])))
+    ///     tapegrad.Tensor([False False  True], shape=(3,), dtype=bool)
     is_nan "IsNan" |v| v.is_nan();
 }

@@ -54,6 +54,78 @@ fn unconnected(zero: bool) -> Unconnected {
     }
 }
 
+/// Where a recorded op was called from: the calling Python frame's code
+/// object and its instruction offset (`frame.f_lasti`). Taking them costs a
+/// reference count and one small allocation per recorded node; the line
+/// table is read only by `GradientTape.explain` (`tapegrad/_explain.py`).
+struct PyCallSite {
+    code: Py<PyAny>,
+    lasti: i32,
+}
+
+/// The probe `tape::record_node` asks for each node a tape records (the
+/// calling frame), and `tape::record_escape` for each escape (the first
+/// frame outside numpy and tapegrad's own Python code, so that
+/// `np.mean(x)` points at the user's line, not numpy's).
+fn python_call_site(outside_libraries: bool) -> Option<tape::CallSite> {
+    // SAFETY: the thread state is read only while this thread holds the GIL
+    // (ops whose kernels released it record nothing here); `PyFrame_GetCode`
+    // and `PyFrame_GetBack` return new references, which `Bound` takes over,
+    // and `frame` is always borrowed from the thread state or from `back`.
+    unsafe {
+        if pyo3::ffi::PyGILState_Check() == 0 {
+            return None;
+        }
+        let py = Python::assume_attached();
+        let mut frame = pyo3::ffi::PyEval_GetFrame();
+        let mut back: Option<Bound<'_, PyAny>> = None;
+        while !frame.is_null() {
+            let code = Bound::from_owned_ptr(py, pyo3::ffi::PyFrame_GetCode(frame).cast());
+            let lasti = pyo3::ffi::PyFrame_GetLasti(frame);
+            let caller = pyo3::ffi::PyFrame_GetBack(frame);
+            if outside_libraries && !caller.is_null() && in_library(&code) {
+                let caller = Bound::from_owned_ptr(py, caller.cast());
+                frame = caller.as_ptr().cast();
+                back = Some(caller);
+                continue;
+            }
+            if !caller.is_null() {
+                pyo3::ffi::Py_DECREF(caller.cast());
+            }
+            drop(back);
+            let code = code.unbind();
+            return Some(Arc::new(PyCallSite { code, lasti }));
+        }
+        None
+    }
+}
+
+/// Is this code object numpy's or tapegrad's own Python code?
+fn in_library(code: &Bound<'_, PyAny>) -> bool {
+    let py = code.py();
+    let Ok(file) = code.getattr("co_filename").map(|f| f.to_string()) else {
+        return false;
+    };
+    ["numpy", "tapegrad"].iter().any(|name| {
+        py.import(*name)
+            .and_then(|m| m.getattr("__file__"))
+            .map(|init| {
+                let init = init.to_string();
+                let dir = init
+                    .rsplit_once(std::path::MAIN_SEPARATOR)
+                    .map_or("", |d| d.0);
+                !dir.is_empty() && file.starts_with(dir)
+            })
+            .unwrap_or(false)
+    })
+}
+
+fn site_tuple(py: Python<'_>, site: Option<tape::CallSite>) -> Option<(Py<PyAny>, i32)> {
+    let site = site?;
+    let site = site.downcast_ref::<PyCallSite>()?;
+    Some((site.code.clone_ref(py), site.lasti))
+}
+
 type MetaTuple = (u64, &'static str, Vec<usize>);
 type NodeTuple = (&'static str, Vec<MetaTuple>, Vec<MetaTuple>, Option<usize>);
 type InspectTuple = (Vec<NodeTuple>, Vec<u64>, Vec<u64>, usize, usize);
@@ -108,6 +180,7 @@ impl PyTape {
 
     #[new]
     fn new(persistent: bool, watch_accessed_variables: bool) -> PyTape {
+        tape::set_call_site_hook(python_call_site);
         PyTape {
             tape: Tape::new(persistent, watch_accessed_variables),
         }
@@ -138,6 +211,37 @@ impl PyTape {
 
     fn num_nodes(&self) -> usize {
         self.tape.num_nodes()
+    }
+
+    /// Where watched tensors left this tape:
+    /// `[(how, tensor_id, output_id_or_None, site_or_None)]`, `site` as in
+    /// `call_sites`.
+    #[allow(clippy::type_complexity)]
+    fn escapes(
+        &self,
+        py: Python<'_>,
+    ) -> Vec<(&'static str, u64, Option<u64>, Option<(Py<PyAny>, i32)>)> {
+        self.tape
+            .escapes()
+            .into_iter()
+            .map(|e| (e.how, e.id, e.output, site_tuple(py, e.site)))
+            .collect()
+    }
+
+    /// A fresh tensor id: everything created before this call has a smaller
+    /// id, everything after a larger one (what `explain` dates tensors by).
+    fn mark(&self) -> u64 {
+        crate::tensor::fresh_id()
+    }
+
+    /// Per recorded node, in order: `(code object, f_lasti)` of the Python
+    /// frame that called the op, or `None` where it is unknown.
+    fn call_sites(&self, py: Python<'_>) -> Vec<Option<(Py<PyAny>, i32)>> {
+        self.tape
+            .call_sites()
+            .into_iter()
+            .map(|site| site_tuple(py, site))
+            .collect()
     }
 
     /// A snapshot of the record for `GradientTape.summary` / `to_dot`:
@@ -179,7 +283,7 @@ impl PyTape {
             return Ok(v.dtype().name());
         }
         Err(PyValueError::new_err(format!(
-            "Passed in object {} of type '{}', not tf.Tensor or tf.Variable or ExtensionType.",
+            "GradientTape.watch: passed in object {} of type '{}', not a tf.Tensor or tf.Variable; convert it first with tf.constant(...) (or make it a tf.Variable) and use that same object in the computation",
             obj.repr()?,
             obj.get_type().name()?
         )))

@@ -11,19 +11,16 @@ use crate::tensor::Tensor;
 /// `GradientTape` that watches it.
 ///
 /// Example:
-/// ```text
-/// >>> import tapegrad as tf
-/// >>> x = tf.constant([[1.0, 2.0], [3.0, 4.0]])
-/// >>> x.shape, x.dtype
-/// (TensorShape([2, 2]), tapegrad.float32)
-/// >>> print(x @ x + 1.0)
-/// tapegrad.Tensor(
-/// [[ 8. 11.]
-///  [16. 23.]], shape=(2, 2), dtype=float32)
-/// >>> x.numpy()[1]
-/// array([3., 4.], dtype=float32)
-///
-/// ```
+///     >>> import tapegrad as tf
+///     >>> x = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+///     >>> x.shape, x.dtype
+///     (TensorShape([2, 2]), tapegrad.float32)
+///     >>> print(x @ x + 1.0)
+///     tapegrad.Tensor(
+///     [[ 8. 11.]
+///      [16. 23.]], shape=(2, 2), dtype=float32)
+///     >>> x.numpy()[1]
+///     array([3., 4.], dtype=float32)
 #[pyclass(frozen, name = "Tensor", module = "tapegrad", weakref)]
 pub struct PyTensor {
     tensor: Tensor,
@@ -64,6 +61,7 @@ macro_rules! tensor_protocol {
             /// scalar (`np.float32(2.0)`), as TF's `numpy()` does.
             fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let value = self.current();
+                $crate::tape::record_escape("numpy()", value.id(), None);
                 let array = $crate::py::convert::to_numpy(py, &value)?;
                 if value.rank() == 0 {
                     array.get_item(pyo3::types::PyTuple::empty(py))
@@ -133,11 +131,15 @@ macro_rules! tensor_protocol {
             }
 
             fn __float__(&self) -> PyResult<f64> {
-                $crate::py::protocol::scalar(&self.current(), "float")
+                let t = self.current();
+                $crate::tape::record_escape("float()", t.id(), None);
+                $crate::py::protocol::scalar(&t, "float")
             }
 
             fn __int__(&self) -> PyResult<i64> {
-                Ok($crate::py::protocol::scalar(&self.current(), "int")? as i64)
+                let t = self.current();
+                $crate::tape::record_escape("int()", t.id(), None);
+                Ok($crate::py::protocol::scalar(&t, "int")? as i64)
             }
 
             fn __index__(&self) -> PyResult<i64> {
@@ -172,7 +174,9 @@ macro_rules! tensor_protocol {
                 dtype: Option<&Bound<'py, PyAny>>,
                 copy: Option<bool>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                $crate::py::interop::array(&Self::numpy_owner(slf)?, dtype, copy)
+                let owner = Self::numpy_owner(slf)?;
+                $crate::tape::record_escape("a numpy array (np.asarray or a numpy function)", owner.get().tensor().id(), None);
+                $crate::py::interop::array(&owner, dtype, copy)
             }
 
             #[classattr]

@@ -26,18 +26,15 @@ pub struct VarInner {
 /// automatically.
 ///
 /// Example:
-/// ```text
-/// >>> import tapegrad as tf
-/// >>> v = tf.Variable([1.0, 2.0])
-/// >>> with tf.GradientTape() as tape:
-/// ...     y = tf.reduce_sum(v * v)
-/// >>> print(tape.gradient(y, v))
-/// tapegrad.Tensor([2. 4.], shape=(2,), dtype=float32)
-/// >>> _ = v.assign_sub([0.5, 0.5])
-/// >>> print(v.numpy())
-/// [0.5 1.5]
-///
-/// ```
+///     >>> import tapegrad as tf
+///     >>> v = tf.Variable([1.0, 2.0])
+///     >>> with tf.GradientTape() as tape:
+///     ...     y = tf.reduce_sum(v * v)
+///     >>> print(tape.gradient(y, v))
+///     tapegrad.Tensor([2. 4.], shape=(2,), dtype=float32)
+///     >>> _ = v.assign_sub([0.5, 0.5])
+///     >>> print(v.numpy())
+///     [0.5 1.5]
 #[pyclass(frozen, name = "Variable", module = "tapegrad", weakref)]
 pub struct PyVariable {
     inner: Arc<VarInner>,

@@ -204,6 +204,22 @@ pub fn interrupt_hook() -> Option<fn() -> Result<()>> {
     INTERRUPT_HOOK.get().copied()
 }
 
+/// Where a recorded op was called from, as the embedding program identifies
+/// it (the Python bindings keep the calling frame's code object and
+/// instruction offset, and `GradientTape.explain` turns them into file:line
+/// only when asked). Opaque here; `None` where the program cannot tell.
+pub type CallSite = Arc<dyn std::any::Any + Send + Sync>;
+
+/// Asked once per node that some tape records (never when nothing records),
+/// with `false`, and once per `record_escape`, with `true`: skip the
+/// embedding program's library frames (numpy's, tapegrad's own Python).
+static CALL_SITE_HOOK: OnceLock<fn(bool) -> Option<CallSite>> = OnceLock::new();
+
+/// Install the call-site probe (once per process; later calls are ignored).
+pub fn set_call_site_hook(hook: fn(bool) -> Option<CallSite>) {
+    let _ = CALL_SITE_HOOK.set(hook);
+}
+
 #[derive(Default)]
 struct TapeState {
     persistent: bool,
@@ -216,6 +232,23 @@ struct TapeState {
     variables: Vec<TensorId>,
     /// The thread whose stack this tape is on (`thread_token`), if any.
     recording_on: Option<u64>,
+    /// `sites[i]`: where `nodes[i]` was called from (see `CallSite`).
+    sites: Vec<Option<CallSite>>,
+    /// Where a tensor this tape watches left it (`record_escape`).
+    escapes: Vec<Escape>,
+}
+
+/// A watched tensor turned into something the tape cannot follow
+/// (`.numpy()`, `float()`, `stop_gradient`, …), kept for
+/// `GradientTape.explain`.
+#[derive(Clone)]
+pub struct Escape {
+    /// How it left: "numpy()", "float()", "stop_gradient", …
+    pub how: &'static str,
+    pub id: TensorId,
+    /// The new tensor it became, if it stayed a tensor (`stop_gradient`).
+    pub output: Option<TensorId>,
+    pub site: Option<CallSite>,
 }
 
 /// A gradient tape. Cloning shares the tape.
@@ -397,6 +430,8 @@ impl Tape {
         let mut st = self.state();
         st.watched.clear();
         st.nodes.clear();
+        st.sites.clear();
+        st.escapes.clear();
         st.variables.clear();
     }
 
@@ -421,6 +456,16 @@ impl Tape {
 
     pub fn num_nodes(&self) -> usize {
         self.state().nodes.len()
+    }
+
+    /// Where watched tensors left this tape, in order.
+    pub fn escapes(&self) -> Vec<Escape> {
+        self.state().escapes.clone()
+    }
+
+    /// Where each recorded node was called from, in recording order.
+    pub fn call_sites(&self) -> Vec<Option<CallSite>> {
+        self.state().sites.clone()
     }
 
     /// What the tape has recorded so far, without touching it.
@@ -488,6 +533,7 @@ impl Tape {
             st.nodes.clone()
         } else {
             st.watched.clear();
+            st.sites.clear();
             std::mem::take(&mut st.nodes)
         }
     }
@@ -656,6 +702,12 @@ fn record_node<I: Input, V: Vjp + 'static>(
         })
         .clone()
     };
+    // asked at most once, and only if some tape records the node
+    let mut site: Option<Option<CallSite>> = None;
+    let mut call_site = || {
+        site.get_or_insert_with(|| CALL_SITE_HOOK.get().and_then(|hook| hook(false)))
+            .clone()
+    };
     // (position on the stack, accumulator, tangent of each input)
     let mut forward: Vec<(usize, Accumulator, Vec<Option<Tensor>>)> = Vec::new();
     let token = thread_token();
@@ -676,6 +728,7 @@ fn record_node<I: Input, V: Vjp + 'static>(
                         continue;
                     }
                     st.nodes.push(build());
+                    st.sites.push(call_site());
                     for o in outputs {
                         if o.dtype().is_float() {
                             st.watched.insert(o.id());
@@ -723,6 +776,35 @@ fn record_node<I: Input, V: Vjp + 'static>(
         let result = with_prefix(pos, || acc.jvp(&node, &tangents));
         acc.store(outputs, result);
     }
+}
+
+/// Note, for every tape recording on this thread that watches `id`, that
+/// the tensor left it (`how`: "numpy()", "stop_gradient", …), becoming
+/// `output` if it stayed a tensor. Costs one thread-local read when nothing
+/// records; never changes what is differentiated.
+pub fn record_escape(how: &'static str, id: TensorId, output: Option<TensorId>) {
+    if !is_recording() {
+        return;
+    }
+    let mut site: Option<Option<CallSite>> = None;
+    ACTIVE.with(|stack| {
+        for rec in stack.borrow().iter() {
+            if let Recorder::Tape(tape) = rec {
+                let mut st = tape.state();
+                if st.watched.contains(&id) {
+                    let site = site
+                        .get_or_insert_with(|| CALL_SITE_HOOK.get().and_then(|hook| hook(true)))
+                        .clone();
+                    st.escapes.push(Escape {
+                        how,
+                        id,
+                        output,
+                        site,
+                    });
+                }
+            }
+        }
+    });
 }
 
 /// Record a read of a variable: `handle` stands for the variable, `value` is
