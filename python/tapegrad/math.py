@@ -19,6 +19,8 @@ from ._core import (
     reduce_sum,
     reduce_variance,
     top_k,
+    xdivy,
+    xlogy,
 )
 from ._registry import (
     abs,
@@ -145,6 +147,8 @@ __all__ = [
     "tan",
     "tanh",
     "top_k",
+    "xdivy",
+    "xlogy",
 ]
 # --- end of generated section (names) ---
 

@@ -756,6 +756,22 @@ bindings! {
     #[pyo3(signature = (logits, num_samples, dtype=None, seed=None, name=None))]
     fn categorical(logits: Operand, num_samples: usize, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor
         => (logits.numel().saturating_mul(num_samples)) ops::random::categorical(&logits, num_samples, dtype_or(dtype, DType::I64), self::seed(seed));
+
+    /// x·log y elementwise, exactly 0 where x = 0 (even where y is 0 or inf); d/dx = log y and d/dy = x / y where x ≠ 0, both 0 where x = 0.
+    /// >>> print(tf.math.xlogy(tf.constant([0.0, 2.0]), tf.constant([0.0, 4.0])))
+    /// tapegrad.Tensor([0.        2.7725887], shape=(2,), dtype=float32)
+    #[pyo3(signature = (x, y, name=None))]
+    fn xlogy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
+        let [x, y] = operands(&[&x, &y])?.try_into().expect("two operands");
+    } => (x.numel().max(y.numel())) ops::xlogy(&x, &y);
+
+    /// x / y elementwise, exactly 0 where x = 0 (even where y is 0); d/dx = 1 / y and d/dy = −x / y² where x ≠ 0, both 0 where x = 0.
+    /// >>> print(tf.math.xdivy(tf.constant([0.0, 3.0]), tf.constant([0.0, 2.0])))
+    /// tapegrad.Tensor([0.  1.5], shape=(2,), dtype=float32)
+    #[pyo3(signature = (x, y, name=None))]
+    fn xdivy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
+        let [x, y] = operands(&[&x, &y])?.try_into().expect("two operands");
+    } => (x.numel().max(y.numel())) ops::xdivy(&x, &y);
 }
 
 /// Einstein summation over the subscripts in `equation` (e.g. 'ij,jk->ik'; no ellipsis).
