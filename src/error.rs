@@ -75,6 +75,13 @@ impl Error {
             msg: msg.into(),
         }
     }
+
+    pub fn unimplemented(op: &'static str, msg: impl Into<String>) -> Self {
+        Error::Unimplemented {
+            op,
+            msg: msg.into(),
+        }
+    }
 }
 
 /// `bail!(Error::…)` style early return for readability in kernels.

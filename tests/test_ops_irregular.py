@@ -522,6 +522,19 @@ CASES = [
         lambda a, b: np.einsum("bij,jk", a, b),
         [(2, 3, 4), (4, 5)],
     ),
+    # -- x-weighted log and division (y kept positive: y² + 0.5), broadcasting
+    Case(
+        "xlogy",
+        lambda x, y: tf.math.xlogy(x, y * y + 0.5),
+        lambda x, y: x * np.log(y * y + 0.5),
+        [(3, 1), (4,)],
+    ),
+    Case(
+        "xdivy",
+        lambda x, y: tf.math.xdivy(x, y * y + 0.5),
+        lambda x, y: x / (y * y + 0.5),
+        [(3, 1), (4,)],
+    ),
 ]
 
 
@@ -602,3 +615,52 @@ def test_jacobian_of_gradient(case: Case) -> None:
     h = outer.jacobian(g, ts[0], unconnected_gradients="zero")
     expected = numeric_jacobian(_np_of(grad0), xs, 0)
     np.testing.assert_allclose(h.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+# TF 2.21's xlogy/xdivy (float64) at x = 0 (with y = 0, inf, 2), x = 1 with
+# y = 0, and ordinary points, with the gradients of sum(f) and the second
+# derivatives of xlogy, recorded from TensorFlow.
+XY_X = [0.0, 0.0, 0.0, 1.0, 2.0, -1.5, 3.0]
+XY_Y = [0.0, np.inf, 2.0, 0.0, 3.0, 0.5, -1.0]
+TF_XLOGY = {
+    "value": [0.0, 0.0, 0.0, -np.inf, 2.1972245773362196, 1.0397207708399179, np.nan],
+    "dx": [0.0, 0.0, 0.0, -np.inf, 1.0986122886681098, -0.6931471805599453, np.nan],
+    "dy": [0.0, 0.0, 0.0, np.inf, 0.6666666666666666, -3.0, -3.0],
+    "dx_dy": [0.0, 0.0, 0.0, np.inf, 0.3333333333333333, 2.0, -1.0],
+    "dy_dy": [0.0, 0.0, 0.0, -np.inf, -0.2222222222222222, 6.0, -3.0],
+}
+TF_XDIVY = {
+    "value": [0.0, 0.0, 0.0, np.inf, 0.6666666666666666, -3.0, -3.0],
+    "dx": [0.0, 0.0, 0.0, np.inf, 0.3333333333333333, 2.0, -1.0],
+    "dy": [0.0, 0.0, 0.0, -np.inf, -0.2222222222222222, 6.0, -3.0],
+}
+
+
+@pytest.mark.parametrize("name, expected", [("xlogy", TF_XLOGY), ("xdivy", TF_XDIVY)])
+def test_xlogy_xdivy_match_tensorflow_at_zero(name: str, expected: dict) -> None:
+    f = getattr(tf.math, name)
+    x, y = tf.constant(XY_X, tf.float64), tf.constant(XY_Y, tf.float64)
+    with tf.GradientTape(persistent=True) as outer:
+        outer.watch([x, y])
+        with tf.GradientTape() as inner:
+            inner.watch([x, y])
+            z = f(x, y)
+        dx, dy = inner.gradient(z, [x, y])
+    np.testing.assert_array_equal(z.numpy(), expected["value"])
+    np.testing.assert_array_equal(dx.numpy(), expected["dx"])
+    np.testing.assert_array_equal(dy.numpy(), expected["dy"])
+    if name == "xlogy":
+        np.testing.assert_array_equal(outer.gradient(dx, y).numpy(), expected["dx_dy"])
+        np.testing.assert_array_equal(outer.gradient(dy, y).numpy(), expected["dy_dy"])
+
+
+@pytest.mark.parametrize("f", [tf.math.xlogy, tf.math.xdivy], ids=["xlogy", "xdivy"])
+def test_xlogy_xdivy_dtypes(f) -> None:
+    # float32 too, and a Python scalar takes the tensor's dtype
+    z = f(tf.constant([0.0, 2.0]), 4.0)
+    assert z.dtype == tf.float32
+    # integer tensors and mixed float dtypes are refused, as in TF
+    with pytest.raises(tf.errors.InvalidArgumentError, match="int32"):
+        f(tf.constant([0, 1]), tf.constant([1, 2]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="double tensor"):
+        f(tf.constant([1.0]), tf.constant([1.0], tf.float64))

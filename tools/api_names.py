@@ -118,6 +118,8 @@ API: dict[str, str | Row] = {
     "tan": "tf math",
     "tanh": "tf math nn",
     "tanh_grad": "",  # tanh's fused VJP, used by the tape
+    "xdivy": "math",
+    "xlogy": "math",
     # -- reductions and scans ------------------------------------------------
     "argmax": "tf math",
     "argmin": "tf math",

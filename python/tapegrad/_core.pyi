@@ -123,6 +123,8 @@ __all__ = [
     "truncated_normal",
     "unstack",
     "where",
+    "xdivy",
+    "xlogy",
     "zeros",
     "zeros_like",
 ]
@@ -739,6 +741,8 @@ def where(
     y: TensorLike | None = None,
     name: str | None = None,
 ) -> Tensor: ...
+def xdivy(x: TensorLike, y: TensorLike, name: str | None = None) -> Tensor: ...
+def xlogy(x: TensorLike, y: TensorLike, name: str | None = None) -> Tensor: ...
 def zeros(shape: ShapeLike, dtype: DTypeLike | None = None, name: str | None = None) -> Tensor: ...
 def zeros_like(
     input: TensorLike, dtype: DTypeLike | None = None, name: str | None = None

@@ -5,7 +5,7 @@
 use crate::dtype::{DType, Num, Real};
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::ops::{OpFn, OpInfo, same_dtype, zeros};
+use crate::ops::{OpFn, OpInfo, cast, same_dtype, zeros};
 use crate::shape::broadcast_shapes;
 use crate::tape;
 use crate::tensor::{Data, Tensor};
@@ -444,6 +444,66 @@ pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         ],
     );
     Ok(out)
+}
+
+/// x·log y, exactly 0 where x = 0 even where y is 0 or inf (TF's Xlogy:
+/// the x = 0 terms of an entropy vanish); float dtypes, broadcasting.
+pub fn xlogy(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let op = "Xlogy";
+    struct Forward;
+    impl RealFn2 for Forward {
+        #[inline(always)]
+        fn f<T: Real>(p: T, q: T) -> T {
+            if p == T::ZERO { T::ZERO } else { p * q.ln() }
+        }
+    }
+    let out = apply_real2::<Forward>(op, x, y)?;
+    // d/dx = log y and d/dy = x / y where x ≠ 0, both 0 where x = 0: as
+    // xlogy(x ≠ 0, y) and xdivy(x, y), so every order has the same zeros.
+    tape::record_rule(
+        op,
+        &[x, y],
+        &out,
+        [x, y],
+        || (),
+        [
+            Some(|g, [x, y], _| g.mul(&xlogy(&nonzero(x)?, y)?)),
+            Some(|g, [x, y], _| g.mul(&xdivy(x, y)?)),
+        ],
+    );
+    Ok(out)
+}
+
+/// x / y, exactly 0 where x = 0 even where y is 0 (TF's Xdivy); float
+/// dtypes, broadcasting.
+pub fn xdivy(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let op = "Xdivy";
+    struct Forward;
+    impl RealFn2 for Forward {
+        #[inline(always)]
+        fn f<T: Real>(p: T, q: T) -> T {
+            if p == T::ZERO { T::ZERO } else { p / q }
+        }
+    }
+    let out = apply_real2::<Forward>(op, x, y)?;
+    // d/dx = 1 / y and d/dy = −x / y² where x ≠ 0, both 0 where x = 0
+    tape::record_rule(
+        op,
+        &[x, y],
+        &out,
+        [x, y],
+        || (),
+        [
+            Some(|g, [x, y], _| g.mul(&xdivy(&nonzero(x)?, y)?)),
+            Some(|g, [x, y], _| g.mul(&xdivy(&x.neg()?, &y.mul(y)?)?)),
+        ],
+    );
+    Ok(out)
+}
+
+/// 1 where `x` ≠ 0, else 0, in `x`'s dtype (no gradient flows through it).
+fn nonzero(x: &Tensor) -> Result<Tensor> {
+    cast(&not_equal(x, &zeros(x.dtype(), &[])?)?, x.dtype())
 }
 
 /// `x ** k` for a float `x` and a scalar exponent k ∈ {1, 2, 3} by

@@ -3,7 +3,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::ops::{reshape_to, transpose};
+use crate::ops::{AxisSlice, reshape_to, strided_slice, transpose};
 use crate::shape::normalize_axis;
 use crate::tape;
 use crate::tensor::{Data, Tensor, check_alloc};
@@ -451,4 +451,228 @@ pub fn nonzero(cond: &Tensor) -> Result<Tensor> {
     }
     let count = hits.iter().filter(|&&h| h).count();
     Tensor::from_vec(&[count, shape.len()], coords)
+}
+
+/// One entry of a numpy/TF `[]` key.
+#[derive(Clone, Debug)]
+pub enum KeyItem {
+    /// One position (negative counts from the end); the axis is dropped.
+    Index(i64),
+    /// `start:stop:step` (step nonzero), clamped to the axis as Python
+    /// clamps a slice, so an open end is any out-of-range value (Python's
+    /// slice unpacking gives `i64::MIN`/`i64::MAX`).
+    Slice { start: i64, stop: i64, step: i64 },
+    /// `None`/`tf.newaxis`: a new axis of size 1.
+    NewAxis,
+    /// `...`: as many full axes as the other entries leave.
+    Ellipsis,
+    /// A 1-D integer tensor: a gather along this axis.
+    Gather(Tensor),
+}
+
+/// Python's `slice(start, stop, step).indices(d)` as an `AxisSlice`.
+fn python_slice(d: usize, start: i64, stop: i64, step: i64) -> AxisSlice {
+    let d = d as i64;
+    // negative bounds count from the end, then clamp to the axis; a
+    // backward slice may stop at -1 (before the first element)
+    let (lo, hi) = if step > 0 { (0, d) } else { (-1, d - 1) };
+    let clamp = |i: i64| {
+        if i < 0 {
+            i.saturating_add(d).max(lo)
+        } else {
+            i.min(hi)
+        }
+    };
+    let (start, stop) = (clamp(start), clamp(stop));
+    let span = if step > 0 { stop - start } else { start - stop };
+    if span <= 0 {
+        return AxisSlice::range(0, 0);
+    }
+    AxisSlice {
+        start: start as usize,
+        step: step as isize,
+        len: ((span - 1) / step.abs() + 1) as usize,
+    }
+}
+
+/// `x[key]` with numpy/TF semantics: ints, slices with any step, `...`,
+/// new axes, and at most one 1-D integer tensor (a gather along its axis).
+/// A strided slice, a reshape and the gather, so the gradient is theirs.
+pub fn getitem(x: &Tensor, key: &[KeyItem]) -> Result<Tensor> {
+    let op = "StridedSlice";
+    let consumed = key
+        .iter()
+        .filter(|i| !matches!(i, KeyItem::NewAxis | KeyItem::Ellipsis))
+        .count();
+    let rank = x.rank();
+    if key
+        .iter()
+        .filter(|i| matches!(i, KeyItem::Ellipsis))
+        .count()
+        > 1
+    {
+        return Err(Error::invalid(
+            op,
+            "Multiple ellipses in slice spec not allowed",
+        ));
+    }
+    if consumed > rank {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "Index out of range: {consumed} indices for a tensor of rank {rank} (shape {:?})",
+                x.shape()
+            ),
+        ));
+    }
+    let mut spec: Vec<AxisSlice> = x.shape().iter().map(|&d| AxisSlice::full(d)).collect();
+    let mut shape: Vec<usize> = Vec::new();
+    let mut gathered: Option<(usize, &Tensor)> = None;
+    let mut ax = 0;
+    for item in key {
+        match item {
+            KeyItem::Ellipsis => {
+                shape.extend(&x.shape()[ax..ax + rank - consumed]);
+                ax += rank - consumed;
+            }
+            KeyItem::NewAxis => shape.push(1),
+            &KeyItem::Index(i) => {
+                let d = x.shape()[ax] as i64;
+                let k = if i < 0 { i + d } else { i };
+                if !(0..d).contains(&k) {
+                    return Err(Error::invalid(
+                        op,
+                        format!(
+                            "slice index {i} of dimension {ax} out of bounds (shape {:?})",
+                            x.shape()
+                        ),
+                    ));
+                }
+                spec[ax] = AxisSlice::range(k as usize, 1);
+                ax += 1;
+            }
+            &KeyItem::Slice { start, stop, step } => {
+                if step == 0 {
+                    return Err(Error::invalid(op, "slice step cannot be zero"));
+                }
+                spec[ax] = python_slice(x.shape()[ax], start, stop, step);
+                shape.push(spec[ax].len);
+                ax += 1;
+            }
+            KeyItem::Gather(t) => {
+                if gathered.is_some() {
+                    return Err(Error::unimplemented(
+                        op,
+                        "indexing with more than one integer tensor is not supported",
+                    ));
+                }
+                gathered = Some((shape.len(), t));
+                shape.push(x.shape()[ax]);
+                ax += 1;
+            }
+        }
+    }
+    shape.extend(&x.shape()[ax..]);
+    let y = reshape_to(&strided_slice(x, &spec)?, &shape)?;
+    match gathered {
+        Some((at, indices)) => gather(&y, indices, at as i64, 0),
+        None => Ok(y),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(t: &Tensor) -> (Vec<usize>, Vec<i32>) {
+        let a = t.array::<i32>().expect("int32");
+        (t.shape().to_vec(), a.iter().copied().collect())
+    }
+
+    #[test]
+    fn slices_clamp_and_step_as_python_slices() {
+        let s = |start, stop, step| python_slice(5, start, stop, step);
+        // [1:3], [::-1], [-2:], [10:], [:-10:-1], [::2] of a length-5 axis
+        assert_eq!(
+            s(1, 3, 1),
+            AxisSlice {
+                start: 1,
+                step: 1,
+                len: 2
+            }
+        );
+        assert_eq!(
+            s(i64::MAX, i64::MIN, -1),
+            AxisSlice {
+                start: 4,
+                step: -1,
+                len: 5
+            }
+        );
+        assert_eq!(
+            s(-2, i64::MAX, 1),
+            AxisSlice {
+                start: 3,
+                step: 1,
+                len: 2
+            }
+        );
+        assert_eq!(s(10, i64::MAX, 1).len, 0);
+        assert_eq!(
+            s(i64::MAX, -10, -1),
+            AxisSlice {
+                start: 4,
+                step: -1,
+                len: 5
+            }
+        );
+        assert_eq!(
+            s(0, i64::MAX, 2),
+            AxisSlice {
+                start: 0,
+                step: 2,
+                len: 3
+            }
+        );
+        assert_eq!(s(3, 1, 1).len, 0);
+    }
+
+    #[test]
+    fn getitem_combines_index_slice_ellipsis_newaxis_and_gather() {
+        let x = Tensor::from_vec(&[2, 3], (0..6).collect::<Vec<i32>>()).unwrap();
+        let open = |step| KeyItem::Slice {
+            start: i64::MIN,
+            stop: i64::MAX,
+            step,
+        };
+        // x[1] → row 1; x[..., ::-1] → columns reversed; x[None, :, 0]
+        assert_eq!(
+            values(&getitem(&x, &[KeyItem::Index(-1)]).unwrap()),
+            (vec![3], vec![3, 4, 5])
+        );
+        let rev = KeyItem::Slice {
+            start: i64::MAX,
+            stop: i64::MIN,
+            step: -1,
+        };
+        let y = getitem(&x, &[KeyItem::Ellipsis, rev]).unwrap();
+        assert_eq!(values(&y), (vec![2, 3], vec![2, 1, 0, 5, 4, 3]));
+        let y = getitem(&x, &[KeyItem::NewAxis, open(1), KeyItem::Index(0)]).unwrap();
+        assert_eq!(values(&y), (vec![1, 2], vec![0, 3]));
+        // x[:, [2, 0]]: a gather along axis 1
+        let idx = Tensor::from_vec(&[2], vec![2i64, 0]).unwrap();
+        let y = getitem(&x, &[open(1), KeyItem::Gather(idx)]).unwrap();
+        assert_eq!(values(&y), (vec![2, 2], vec![2, 0, 5, 3]));
+        // errors, not panics
+        assert!(getitem(&x, &[KeyItem::Index(2)]).is_err());
+        assert!(
+            getitem(
+                &x,
+                &[KeyItem::Index(0), KeyItem::Index(0), KeyItem::Index(0)]
+            )
+            .is_err()
+        );
+        assert!(getitem(&x, &[KeyItem::Ellipsis, KeyItem::Ellipsis]).is_err());
+        assert!(getitem(&x, &[open(0)]).is_err());
+    }
 }

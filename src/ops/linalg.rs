@@ -172,6 +172,22 @@ pub fn trace(x: &Tensor) -> Result<Tensor> {
     reduce_sum(&diag_part(x)?, Some(&[-1]), false)
 }
 
+/// `tf.tensordot`'s `axes = n`: the last n axes of `a` with the first n of `b`.
+pub fn tensordot_axes(a: &Tensor, b: &Tensor, n: i64) -> Result<(Vec<i64>, Vec<i64>)> {
+    let ra = a.rank() as i64;
+    if n < 0 || n > ra || n > b.rank() as i64 {
+        return Err(Error::invalid(
+            "tensordot",
+            format!(
+                "axes = {n} must be in [0, min rank of {:?} and {:?}]",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    Ok(((ra - n..ra).collect(), (0..n).collect()))
+}
+
 /// Contract the `axes_a` of `a` with the `axes_b` of `b` (as `tf.tensordot`):
 /// the free axes of `a`, then those of `b`. Transposes, reshapes and one matmul.
 pub fn tensordot(a: &Tensor, b: &Tensor, axes_a: &[i64], axes_b: &[i64]) -> Result<Tensor> {
@@ -740,4 +756,19 @@ pub fn cholesky(a: &Tensor) -> Result<Tensor> {
         })],
     );
     Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensordot_int_axes_pair_last_of_a_with_first_of_b() {
+        let a = Tensor::from_vec(&[2, 3, 4], vec![0.0f64; 24]).unwrap();
+        let b = Tensor::from_vec(&[3, 4, 5], vec![0.0f64; 60]).unwrap();
+        assert_eq!(tensordot_axes(&a, &b, 2).unwrap(), (vec![1, 2], vec![0, 1]));
+        assert_eq!(tensordot_axes(&a, &b, 0).unwrap(), (vec![], vec![]));
+        assert!(tensordot_axes(&a, &b, 4).is_err());
+        assert!(tensordot_axes(&a, &b, -1).is_err());
+    }
 }

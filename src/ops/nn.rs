@@ -236,6 +236,38 @@ pub enum Padding {
     Valid,
 }
 
+impl Padding {
+    /// 'SAME' or 'VALID', in any case.
+    pub fn from_name(op: &'static str, name: &str) -> Result<Padding> {
+        match name.to_ascii_uppercase().as_str() {
+            "SAME" => Ok(Padding::Same),
+            "VALID" => Ok(Padding::Valid),
+            _ => Err(Error::invalid(
+                op,
+                format!("padding must be 'SAME' or 'VALID', got {name:?}"),
+            )),
+        }
+    }
+}
+
+/// A 2-D window argument (`what`: ksize, strides, dilations) as (h, w): an
+/// int, `[h, w]`, or the NHWC form `[1, h, w, 1]`, each positive.
+pub fn window_2d(op: &'static str, what: &str, v: &[i64]) -> Result<[usize; 2]> {
+    let pair = match *v {
+        [k] => [k, k],
+        [h, w] => [h, w],
+        [1, h, w, 1] => [h, w],
+        _ => [-1, -1],
+    };
+    if pair.iter().any(|&k| k < 1) {
+        return Err(Error::invalid(
+            op,
+            format!("{what} must be a positive int, [h, w] or [1, h, w, 1], got {v:?}"),
+        ));
+    }
+    Ok([pair[0] as usize, pair[1] as usize])
+}
+
 /// The geometry of a 2-D window over an NHWC tensor, per spatial axis:
 /// (output size, padding before, padding after).
 fn window_axis(
@@ -400,4 +432,29 @@ pub fn avg_pool2d(
     let ones = crate::ops::ones(x.dtype(), &[1, x.shape()[1], x.shape()[2], 1])?;
     let (c, _) = windows(op, &ones, ksize, strides, [1, 1], padding, 0.0)?;
     sums.div(&reduce_sum(&c, Some(&[3]), false)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_arguments_take_tf_three_spellings() {
+        assert_eq!(window_2d("MaxPool", "ksize", &[2]).unwrap(), [2, 2]);
+        assert_eq!(window_2d("MaxPool", "ksize", &[2, 3]).unwrap(), [2, 3]);
+        assert_eq!(
+            window_2d("MaxPool", "ksize", &[1, 2, 3, 1]).unwrap(),
+            [2, 3]
+        );
+        let bad: [&[i64]; 5] = [&[0], &[2, -1], &[2, 2, 2], &[2, 2, 2, 2], &[]];
+        for bad in bad {
+            assert!(window_2d("MaxPool", "ksize", bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Padding::from_name("Conv2D", "same").unwrap(), Padding::Same);
+        assert_eq!(
+            Padding::from_name("Conv2D", "VALID").unwrap(),
+            Padding::Valid
+        );
+        assert!(Padding::from_name("Conv2D", "full").is_err());
+    }
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::kernels;
 use crate::map_data;
 use crate::ops::{lead, sum_to_shape, with_lead};
-use crate::shape::{broadcast_shapes, checked_numel};
+use crate::shape::{broadcast_shapes, checked_numel, normalize_axis};
 use crate::tape;
 use crate::tensor::{Data, Tensor, check_alloc};
 
@@ -452,6 +452,35 @@ pub fn reverse(x: &Tensor, axis: &[i64]) -> Result<Tensor> {
     strided_slice(x, &spec)
 }
 
+/// `tf.pad`'s `paddings`, an int matrix of shape [rank, 2], as
+/// `(before, after)` pairs.
+pub fn padding_pairs(p: &Tensor) -> Result<Vec<(usize, usize)>> {
+    if !p.dtype().is_int() {
+        return Err(Error::UnsupportedDType {
+            op: "Pad",
+            dtype: p.dtype(),
+            allowed: "int32, int64 (paddings)",
+        });
+    }
+    let flat: Vec<i64> = cast(p, DType::I64)?
+        .array::<i64>()
+        .map(|a| a.iter().copied().collect())
+        .unwrap_or_default();
+    if p.rank() != 2 || p.shape()[1] != 2 || flat.iter().any(|&v| v < 0) {
+        return Err(Error::invalid(
+            "Pad",
+            format!(
+                "paddings must be a non-negative matrix of shape [rank, 2], got shape {:?}",
+                p.shape()
+            ),
+        ));
+    }
+    Ok(flat
+        .chunks(2)
+        .map(|c| (c[0] as usize, c[1] as usize))
+        .collect())
+}
+
 /// Pad with `value`: `paddings[i] = (before, after)` for each axis.
 pub fn pad(x: &Tensor, paddings: &[(usize, usize)], value: f64) -> Result<Tensor> {
     if paddings.len() != x.rank() {
@@ -620,6 +649,23 @@ pub fn slice_along(x: &Tensor, axis: usize, start: usize, len: usize) -> Result<
     strided_slice(x, &spec)
 }
 
+/// The sizes of an even split of `x`'s `axis` into `n` parts.
+pub fn even_split_sizes(x: &Tensor, n: i64, axis: i64) -> Result<Vec<i64>> {
+    let ax = normalize_axis("Split", axis, x.rank().max(1))?;
+    let d = x.shape().get(ax).copied().unwrap_or(0) as i64;
+    // (an empty axis divides evenly any number of ways; cap the count of
+    // outputs so that a huge one is an error, not an allocation abort)
+    if n <= 0 || d % n != 0 || (d == 0 && n > 1 << 16) {
+        return Err(Error::invalid(
+            "Split",
+            format!(
+                "Number of ways to split should evenly divide the split dimension, but got split_dim {ax} (size = {d}) and num_split {n}"
+            ),
+        ));
+    }
+    Ok(vec![d / n; n as usize])
+}
+
 /// Split along `axis` into pieces of the given sizes (one may be -1, inferred).
 pub fn split(x: &Tensor, sizes: &[i64], axis: i64) -> Result<Vec<Tensor>> {
     let op = "SplitV";
@@ -688,4 +734,34 @@ pub fn tile(x: &Tensor, multiples: &[i64]) -> Result<Tensor> {
         .collect();
     check_alloc(op, x.dtype(), &wide)?;
     reshape_to(&broadcast_to(&reshape_to(x, &pairs)?, &wide)?, &out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn even_split_sizes_divide_the_axis_or_fail() {
+        let x = Tensor::from_vec(&[2, 6], vec![0.0f32; 12]).unwrap();
+        assert_eq!(even_split_sizes(&x, 3, 1).unwrap(), vec![2, 2, 2]);
+        assert_eq!(even_split_sizes(&x, 2, -2).unwrap(), vec![1, 1]);
+        assert!(even_split_sizes(&x, 4, 1).is_err());
+        assert!(even_split_sizes(&x, 0, 1).is_err());
+        // an empty axis splits any number of ways, within a cap
+        let empty = Tensor::from_vec(&[0], Vec::<f32>::new()).unwrap();
+        assert_eq!(even_split_sizes(&empty, 3, 0).unwrap(), vec![0, 0, 0]);
+        assert!(even_split_sizes(&empty, 1 << 20, 0).is_err());
+    }
+
+    #[test]
+    fn padding_pairs_read_a_rank_by_2_int_matrix() {
+        let p = Tensor::from_vec(&[2, 2], vec![1i32, 0, 2, 3]).unwrap();
+        assert_eq!(padding_pairs(&p).unwrap(), vec![(1, 0), (2, 3)]);
+        let negative = Tensor::from_vec(&[1, 2], vec![-1i64, 0]).unwrap();
+        assert!(padding_pairs(&negative).is_err());
+        let wrong_shape = Tensor::from_vec(&[3], vec![1i32, 0, 2]).unwrap();
+        assert!(padding_pairs(&wrong_shape).is_err());
+        let floats = Tensor::from_vec(&[1, 2], vec![1.0f32, 0.0]).unwrap();
+        assert!(padding_pairs(&floats).is_err());
+    }
 }

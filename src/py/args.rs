@@ -13,16 +13,28 @@ use crate::dtype::DType;
 use crate::ops;
 use crate::tensor::Tensor;
 
-/// A tensor-like operand (tensor, variable, number, nested list, array),
-/// converted with no dtype hint.
-pub struct Operand(pub Tensor);
+/// Declares an argument kind: a newtype over what `extract` makes of the
+/// Python object (`?` raises the conversion's error).
+macro_rules! arg_kind {
+    ($(#[$meta:meta])* $kind:ident($inner:ty), |$obj:ident| $extract:expr) => {
+        $(#[$meta])*
+        pub struct $kind(pub $inner);
 
-impl<'py> FromPyObject<'_, 'py> for Operand {
-    type Error = PyErr;
-    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        Ok(Operand(to_tensor(&obj, None)?))
-    }
+        impl<'py> FromPyObject<'_, 'py> for $kind {
+            type Error = PyErr;
+            fn extract($obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+                Ok($kind($extract))
+            }
+        }
+    };
 }
+
+arg_kind!(
+    /// A tensor-like operand (tensor, variable, number, nested list, array),
+    /// converted with no dtype hint.
+    Operand(Tensor),
+    |obj| to_tensor(&obj, None)?
+);
 
 impl Deref for Operand {
     type Target = Tensor;
@@ -36,75 +48,60 @@ impl Deref for Operand {
 /// dtype: `tf.matmul(x64, [[1.0]])` is float64).
 pub type TensorLike<'py> = Bound<'py, PyAny>;
 
-/// A list, tuple or tensor of operands (`tf.concat`'s `values`), converted
-/// with the leading-dtype rule; a tensor stands for the list of its rows.
-pub struct OperandList(pub Vec<Tensor>);
-
-impl<'py> FromPyObject<'_, 'py> for OperandList {
-    type Error = PyErr;
-    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        if obj.cast::<PyTensor>().is_ok() {
-            return Ok(OperandList(ops::unstack(&to_tensor(&obj, None)?, 0)?));
-        }
-        let items: Vec<Bound<'py, PyAny>> = obj.try_iter()?.collect::<PyResult<_>>()?;
-        Ok(OperandList(operands(&items.iter().collect::<Vec<_>>())?))
+arg_kind!(
+    /// A list, tuple or tensor of operands (`tf.concat`'s `values`), converted
+    /// with the leading-dtype rule; a tensor stands for the list of its rows.
+    OperandList(Vec<Tensor>),
+    |obj| if obj.cast::<PyTensor>().is_ok() {
+        ops::unstack(&to_tensor(&obj, None)?, 0)?
+    } else {
+        operands(&obj.try_iter()?.collect::<PyResult<Vec<_>>>()?)?
     }
-}
+);
 
-/// One axis: an int, or a one-element list or int tensor.
-#[derive(Clone, Copy)]
-pub struct Axis(pub i64);
-
-impl<'py> FromPyObject<'_, 'py> for Axis {
-    type Error = PyErr;
-    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        match int_list(&obj)?.as_slice() {
-            [a] => Ok(Axis(*a)),
-            other => Err(PyValueError::new_err(format!(
+arg_kind!(
+    /// One axis: an int, or a one-element list or int tensor.
+    #[derive(Clone, Copy)]
+    Axis(i64),
+    |obj| match int_list(&obj)?.as_slice() {
+        [a] => *a,
+        other => {
+            return Err(PyValueError::new_err(format!(
                 "expected a single axis, got {other:?}"
-            ))),
+            )));
         }
     }
-}
+);
 
 /// The axis, or `default` when the argument was None.
 pub fn axis_or(axis: Option<Axis>, default: i64) -> i64 {
     axis.map_or(default, |a| a.0)
 }
 
-/// Axes: an int, a list or tuple of ints, or an int tensor (`Option<Axes>`:
-/// None means every axis). Also the kind of `perm`, `multiples` and the
-/// target of `reshape` (where one entry may be -1).
-pub struct Axes(pub Vec<i64>);
-
-impl<'py> FromPyObject<'_, 'py> for Axes {
-    type Error = PyErr;
-    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        Ok(Axes(int_list(&obj)?))
-    }
-}
+arg_kind!(
+    /// Axes: an int, a list or tuple of ints, or an int tensor (`Option<Axes>`:
+    /// None means every axis). Also the kind of `perm`, `multiples` and the
+    /// target of `reshape` (where one entry may be -1).
+    Axes(Vec<i64>),
+    |obj| int_list(&obj)?
+);
 
 /// `Option<Axes>` as the core takes it.
 pub fn axes(a: &Option<Axes>) -> Option<&[i64]> {
     a.as_ref().map(|a| a.0.as_slice())
 }
 
-/// A shape of non-negative extents (`tf.zeros`'s `shape`).
-pub struct Shape(pub Vec<usize>);
-
-impl<'py> FromPyObject<'_, 'py> for Shape {
-    type Error = PyErr;
-    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        int_list(&obj)?
-            .into_iter()
-            .map(|d| {
-                usize::try_from(d)
-                    .map_err(|_| PyValueError::new_err(format!("negative dimension {d} in shape")))
-            })
-            .collect::<PyResult<_>>()
-            .map(Shape)
-    }
-}
+arg_kind!(
+    /// A shape of non-negative extents (`tf.zeros`'s `shape`).
+    Shape(Vec<usize>),
+    |obj| int_list(&obj)?
+        .into_iter()
+        .map(|d| {
+            usize::try_from(d)
+                .map_err(|_| PyValueError::new_err(format!("negative dimension {d} in shape")))
+        })
+        .collect::<PyResult<_>>()?
+);
 
 /// An int, a sequence of ints, or an int tensor, as a list.
 pub fn int_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
@@ -115,13 +112,12 @@ pub fn int_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     }
     // A list or tuple of plain ints (the usual shape argument) without a
     // detour through a tensor: that conversion was most of a reshape's cost.
-    if let Ok(seq) = obj.cast::<PyTuple>() {
-        if let Some(v) = plain_ints(seq.iter()) {
-            return Ok(v);
-        }
-    } else if let Ok(seq) = obj.cast::<PyList>()
-        && let Some(v) = plain_ints(seq.iter())
-    {
+    let plain = match (obj.cast::<PyTuple>(), obj.cast::<PyList>()) {
+        (Ok(seq), _) => plain_ints(seq.iter()),
+        (_, Ok(seq)) => plain_ints(seq.iter()),
+        _ => None,
+    };
+    if let Some(v) = plain {
         return Ok(v);
     }
     let t = to_tensor(obj, None)?;
@@ -154,16 +150,12 @@ fn plain_ints<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>) -> Option<Vec
         .collect()
 }
 
-/// A dtype: a `tapegrad` dtype, a numpy dtype or scalar type, or a name.
-#[derive(Clone, Copy)]
-pub struct DTypeArg(pub DType);
-
-impl<'py> FromPyObject<'_, 'py> for DTypeArg {
-    type Error = PyErr;
-    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        Ok(DTypeArg(dtype_from_py(&obj)?))
-    }
-}
+arg_kind!(
+    /// A dtype: a `tapegrad` dtype, a numpy dtype or scalar type, or a name.
+    #[derive(Clone, Copy)]
+    DTypeArg(DType),
+    |obj| dtype_from_py(&obj)?
+);
 
 /// The dtype, or `default` when the argument was None.
 pub fn dtype_or(d: Option<DTypeArg>, default: DType) -> DType {
@@ -181,16 +173,12 @@ impl<'py> FromPyObject<'_, 'py> for Name {
     }
 }
 
-/// A seed: any int (negative ones wrap, as TF's int64 seeds).
-#[derive(Clone, Copy)]
-pub struct Seed(pub u64);
-
-impl<'py> FromPyObject<'_, 'py> for Seed {
-    type Error = PyErr;
-    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        Ok(Seed(obj.extract::<i64>()? as u64))
-    }
-}
+arg_kind!(
+    /// A seed: any int (negative ones wrap, as TF's int64 seeds).
+    #[derive(Clone, Copy)]
+    Seed(u64),
+    |obj| obj.extract::<i64>()? as u64
+);
 
 /// `Option<Seed>` as the core takes it.
 pub fn seed(s: Option<Seed>) -> Option<u64> {

@@ -5,6 +5,8 @@ use numpy::{
     PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods, ToPyArray,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use std::borrow::Borrow;
+
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
@@ -12,7 +14,8 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
 use crate::dtype::DType;
-use crate::tensor::{Data, Element, Tensor, check_alloc};
+use crate::tensor::{Element, Tensor, check_alloc};
+use crate::with_data;
 
 /// A dtype argument: a `tapegrad` dtype, a numpy dtype or scalar type, or a name.
 pub fn dtype_from_py(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
@@ -30,24 +33,22 @@ pub fn dtype_from_py(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
         .ok_or_else(|| PyTypeError::new_err(format!("unsupported dtype {name:?}")))
 }
 
+const DTYPES: [DType; 5] = [DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool];
 static DTYPE_OBJECTS: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
 
 /// The `tapegrad.dtypes` object for a dtype (`tapegrad.float32`, …).
 pub fn dtype_to_py(py: Python<'_>, d: DType) -> PyResult<Bound<'_, PyAny>> {
     let all = DTYPE_OBJECTS.get_or_try_init(py, || -> PyResult<_> {
         let m = py.import("tapegrad.dtypes")?;
-        [DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool]
+        DTYPES
             .iter()
             .map(|d| Ok(m.getattr(d.name())?.unbind()))
             .collect()
     })?;
-    let i = match d {
-        DType::F32 => 0,
-        DType::F64 => 1,
-        DType::I32 => 2,
-        DType::I64 => 3,
-        DType::Bool => 4,
-    };
+    let i = DTYPES
+        .iter()
+        .position(|&x| x == d)
+        .expect("every dtype is listed");
     Ok(all[i].bind(py).clone())
 }
 
@@ -256,15 +257,12 @@ fn fits_i32(arr: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
     Ok(if fits { DType::I32 } else { DType::I64 })
 }
 
+/// The object's repr, cut to 60 characters for messages.
 fn short_repr(obj: &Bound<'_, PyAny>) -> String {
-    let r = obj
-        .repr()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|_| "?".into());
-    if r.chars().count() > 60 {
-        format!("{}...", r.chars().take(60).collect::<String>())
-    } else {
-        r
+    let r = obj.repr().map_or_else(|_| "?".into(), |r| r.to_string());
+    match r.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}...", &r[..cut]),
+        None => r,
     }
 }
 
@@ -281,34 +279,26 @@ pub fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>>
     // numpy refuses (and rust-numpy would panic on) shapes whose extents
     // overflow, even when the array is empty
     check_alloc("numpy", t.dtype(), t.shape())?;
-    Ok(match t.data() {
-        Data::F32(a) => a.to_pyarray(py).into_any(),
-        Data::F64(a) => a.to_pyarray(py).into_any(),
-        Data::I32(a) => a.to_pyarray(py).into_any(),
-        Data::I64(a) => a.to_pyarray(py).into_any(),
-        Data::Bool(a) => a.to_pyarray(py).into_any(),
-    })
+    Ok(with_data!(t.data(), a => a.to_pyarray(py).into_any()))
 }
 
 /// The dtype of the first tensor-like argument, which every other argument
 /// of an op adopts (TF converts the rest with it as the dtype hint).
-pub fn leading_dtype(args: &[&Bound<'_, PyAny>]) -> PyResult<Option<DType>> {
-    for a in args {
-        if let Ok(t) = a.cast::<PyTensor>() {
-            return Ok(Some(t.get().tensor().dtype()));
-        }
-        if let Ok(v) = a.cast::<PyVariable>() {
-            return Ok(Some(v.get().dtype()));
-        }
-    }
-    Ok(None)
+fn leading_dtype<'py>(args: &[impl Borrow<Bound<'py, PyAny>>]) -> Option<DType> {
+    args.iter()
+        .map(Borrow::borrow)
+        .find_map(|a| match a.cast::<PyTensor>() {
+            Ok(t) => Some(t.get().tensor().dtype()),
+            Err(_) => a.cast::<PyVariable>().ok().map(|v| v.get().dtype()),
+        })
 }
 
 /// Convert the operands of an n-ary op with TF's hint rule.
-pub fn operands(args: &[&Bound<'_, PyAny>]) -> PyResult<Vec<Tensor>> {
-    let mut hint = leading_dtype(args)?;
+pub fn operands<'py>(args: &[impl Borrow<Bound<'py, PyAny>>]) -> PyResult<Vec<Tensor>> {
+    let mut hint = leading_dtype(args);
     args.iter()
         .map(|a| {
+            let a = a.borrow();
             let t = to_tensor(a, hint)?;
             hint.get_or_insert(t.dtype());
             Ok(t)

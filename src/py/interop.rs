@@ -10,22 +10,10 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::convert::{dtype_from_py, to_numpy};
+use super::python_attr;
 use super::tensor::PyTensor;
 use crate::tensor::{Tensor, check_alloc};
 use crate::with_data;
-
-/// `module.name`, imported once per process.
-fn python_attr<'py>(
-    py: Python<'py>,
-    cell: &'static PyOnceLock<Py<PyAny>>,
-    module: &str,
-    name: &str,
-) -> PyResult<Bound<'py, PyAny>> {
-    let obj = cell.get_or_try_init(py, || -> PyResult<_> {
-        Ok(py.import(module)?.getattr(name)?.unbind())
-    })?;
-    Ok(obj.bind(py).clone())
-}
 
 /// A read-only numpy array over the buffer of `owner`'s tensor, with `owner`
 /// as its base (so the buffer lives as long as the array). Any strided

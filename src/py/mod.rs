@@ -15,6 +15,7 @@ mod tensor;
 mod variable;
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 
 use crate::error::Result;
 use crate::kernels::PAR_MIN_LEN;
@@ -32,6 +33,19 @@ pub(crate) fn run<T: Send>(
         f()
     };
     Ok(out?)
+}
+
+/// `module.name`, imported once per process into `cell`.
+pub(crate) fn python_attr<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    module: &str,
+    name: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let obj = cell.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py.import(module)?.getattr(name)?.unbind())
+    })?;
+    Ok(obj.bind(py).clone())
 }
 
 /// Every Rust allocation of the extension goes through the buffer cache.
@@ -75,24 +89,12 @@ mod _core {
     use super::variable::PyVariable;
 
     #[pymodule_export]
-    use super::ops::{
-        PyOp, argmax, argmin, argsort, avg_pool2d, bias_add, boolean_mask, broadcast_to, cast,
-        categorical, cholesky, clip_by_value, concat, constant, conv2d, convert_to_tensor,
-        count_nonzero, cumprod, cumsum, det, diag, diag_part, dropout, einsum, expand_dims, eye,
-        fill, gather, gather_nd, gelu, identity, inv, l2_loss, leaky_relu, linspace, log_softmax,
-        matmul, matvec, max_pool2d, moments, norm, one_hot, ones, ones_like, pad, random_normal,
-        random_uniform, range_, rank, reduce_all, reduce_any, reduce_euclidean_norm,
-        reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum,
-        reduce_variance, reshape, reverse, set_seed, shape, shuffle,
-        sigmoid_cross_entropy_with_logits, size, softmax, softmax_cross_entropy_with_logits, solve,
-        sort, sparse_softmax_cross_entropy_with_logits, split, squeeze, stack, stop_gradient,
-        tensordot, tile, top_k, trace, transpose, truncated_normal, unstack, where_, zeros,
-        zeros_like,
-    };
+    use super::ops::PyOp;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         crate::tape::set_interrupt_hook(super::check_signals);
+        super::ops::register(m)?;
         m.add("ops", super::ops::registry(m.py())?)?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))
     }

@@ -46,8 +46,7 @@ impl PyOp {
                 args.len()
             )));
         }
-        let items: Vec<Bound<'_, PyAny>> = args.iter().collect();
-        let xs = operands(&items.iter().collect::<Vec<_>>())?;
+        let xs = operands(&args.iter().collect::<Vec<_>>())?;
         let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
         let out = match self.info.kernel {
             OpFn::Unary(f) => run(py, work, || f(&xs[0]))?,
@@ -91,6 +90,24 @@ impl PyOp {
     }
 }
 
+/// Adds every binding of this file to the extension module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let groups = [
+        register_irregular,
+        register_unary_bindings,
+        register_reductions,
+        register_arg_reductions,
+        register_scans,
+        register_filled,
+        register_filled_like,
+        register_normals,
+        register_softmaxes,
+        register_pools,
+    ];
+    groups.iter().try_for_each(|add| add(m))?;
+    m.add_function(wrap_pyfunction!(einsum, m)?)
+}
+
 /// `{name: Op}` for every registry row.
 pub fn registry(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
@@ -105,15 +122,27 @@ pub fn registry(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// arguments with the GIL held, then `=> (work) core_call;`: the macro runs
 /// the core call through `run` (the GIL released when `work`, the elements
 /// touched, is large) and lifts its result into Python values. Arguments a
-/// binding ignores (`name`, hints TF accepts) may go unread.
+/// binding ignores (`name`, hints TF accepts) may go unread. A group of
+/// bindings starts with `register NAME;`, the function that adds them to the
+/// module (listed once in `register`).
+///
+/// A docstring is a one-line summary, then the body of its runnable example;
+/// the macro writes the `Example:` heading and the example's import between
+/// them, so every op's `__doc__` has the layout `tests/test_docstrings.py`
+/// runs.
 macro_rules! bindings {
-    ($(
-        $(#[doc = $doc:literal])*
+    (register $register:ident; $(
+        #[doc = $summary:literal]
+        $(#[doc = $example:literal])*
         #[pyo3($($attr:tt)*)]
         fn $f:ident($($a:ident: $t:ty),* $(,)?) -> $out:ty $({ $($prep:tt)* })?
             => ($work:expr) $core:expr;
     )*) => {$(
-        $(#[doc = $doc])*
+        #[doc = $summary]
+        #[doc = ""]
+        #[doc = " Example:"]
+        #[doc = " >>> import tapegrad as tf"]
+        $(#[doc = $example])*
         #[pyfunction]
         #[pyo3($($attr)*)]
         #[allow(unused_variables, clippy::too_many_arguments)]
@@ -121,14 +150,19 @@ macro_rules! bindings {
             $($($prep)*)?
             Ok(run(py, $work, || $core)?.lift())
         }
-    )*};
+    )*
+
+        /// Adds this group's bindings to the extension module.
+        fn $register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $(m.add_function(wrap_pyfunction!($f, m)?)?;)*
+            Ok(())
+        }
+    };
 }
 
 bindings! {
+    register register_irregular;
     /// Matrix product of the last two axes, batch axes broadcast (TF's `tf.linalg.matmul`); `transpose_a/b` transpose first. d/da = g·bᵀ, d/db = aᵀ·g.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
     /// >>> print(tf.matmul(a, a, transpose_b=True))
     /// tapegrad.Tensor(
@@ -141,9 +175,6 @@ bindings! {
     } => (a.numel().max(b.numel())) ops::matmul(&a, &b, transpose_a || adjoint_a, transpose_b || adjoint_b);
 
     /// Permutes the axes by `perm` (default: reversed).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.transpose(tf.constant([[1, 2, 3], [4, 5, 6]])))
     /// tapegrad.Tensor(
     /// [[1 4]
@@ -154,9 +185,6 @@ bindings! {
         => (a.numel()) ops::transpose(&a, axes(&perm));
 
     /// Same elements, new shape; one entry may be -1 (inferred).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.reshape(tf.range(6), [2, -1]))
     /// tapegrad.Tensor(
     /// [[0 1 2]
@@ -165,11 +193,7 @@ bindings! {
     fn reshape(tensor: Operand, shape: Axes, name: Option<Name>) -> Tensor
         => (tensor.numel()) ops::reshape(&tensor, &shape.0);
 
-    /// `tf.norm`: ord 'euclidean'/'fro', 1, 2, inf or any p > 0 (vectors);
-    /// 'fro', 1 or inf over a pair of axes (matrices).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
+    /// The vector norm of order `ord` ('euclidean'/'fro', 1, 2, inf or any p > 0), or over a pair of axes the matrix norm ('fro', 1 or inf).
     /// >>> print(tf.norm(tf.constant([3.0, 4.0])))
     /// tapegrad.Tensor(5.0, shape=(), dtype=float32)
     /// >>> print(tf.norm(tf.constant([3.0, -4.0]), ord=1))
@@ -179,29 +203,13 @@ bindings! {
         => (tensor.numel()) ops::norm(&tensor, ord.map_or(ops::NormOrd::Euclidean, |o| o.0), axes(&axis), keepdims.unwrap_or(false));
 
     /// Converts to `dtype`; float → int truncates toward zero. The gradient flows between float dtypes only.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.cast(tf.constant([1.7, -1.7]), tf.int32))
     /// tapegrad.Tensor([ 1 -1], shape=(2,), dtype=int32)
     #[pyo3(signature = (x, dtype, name=None))]
     fn cast(x: Operand, dtype: DTypeArg, name: Option<Name>) -> Tensor
         => (x.numel()) ops::cast(&x, dtype.0);
 
-    /// A tensor with the same value; the gradient passes through unchanged.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
-    /// >>> print(tf.identity(tf.constant([1, 2])))
-    /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
-    #[pyo3(signature = (input, name=None))]
-    fn identity(input: Operand, name: Option<Name>) -> Tensor
-        => (input.numel()) ops::identity(&input);
-
     /// The same value, but no gradient flows back through it.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> x = tf.constant(3.0)
     /// >>> with tf.GradientTape() as tape:
     /// ...     tape.watch(x)
@@ -214,9 +222,6 @@ bindings! {
         => (0) Ok(ops::stop_gradient(&input));
 
     /// Broadcasts to `shape` by numpy rules; the gradient sums back over the broadcast axes.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.broadcast_to(tf.constant([1, 2]), [2, 2]))
     /// tapegrad.Tensor(
     /// [[1 2]
@@ -225,10 +230,7 @@ bindings! {
     fn broadcast_to(input: Operand, shape: Shape, name: Option<Name>) -> Tensor
         => (shape.0.iter().product()) ops::broadcast_to(&input, &shape.0);
 
-    /// `tf.where(condition, x, y)`: elementwise select with broadcasting.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
+    /// `x` where `condition` is true, else `y` (broadcast); with `condition` alone, the coordinates of its true elements.
     /// >>> c = tf.constant([True, False, True])
     /// >>> print(tf.where(c, tf.constant([1, 2, 3]), tf.constant([-1, -2, -3])))
     /// tapegrad.Tensor([ 1 -2  3], shape=(3,), dtype=int32)
@@ -250,11 +252,7 @@ bindings! {
         None => ops::nonzero(&condition),
     };
 
-    /// `tf.constant` / `tf.convert_to_tensor`: TF's dtype inference; with
-    /// `dtype`, values are cast (a float to an int dtype is refused).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
+    /// A tensor of `value` with TF's dtype inference; with `dtype`, values are cast (a float to an int dtype is refused).
     /// >>> print(tf.constant([[1.0, 2.0]]))
     /// tapegrad.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
     /// >>> print(tf.constant(7, shape=[2], dtype=tf.int64))
@@ -278,9 +276,6 @@ bindings! {
     };
 
     /// `value` as a Tensor (tensors and variables pass through); `dtype_hint` is used only when the value has no dtype of its own.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.convert_to_tensor([1, 2], dtype_hint=tf.float64))
     /// tapegrad.Tensor([1. 2.], shape=(2,), dtype=float64)
     #[pyo3(signature = (value, dtype=None, dtype_hint=None, name=None))]
@@ -306,9 +301,6 @@ bindings! {
     };
 
     /// Samples uniformly from [minval, maxval); repeatable after `tf.random.set_seed`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> x = tf.random.uniform([1000], minval=2.0, maxval=3.0)
     /// >>> print(bool(tf.reduce_all((x >= 2.0) & (x < 3.0))))
@@ -324,9 +316,6 @@ bindings! {
     } => (shape.0.iter().product()) ops::random::uniform(&shape.0, minval, maxval, dtype, self::seed(seed));
 
     /// Seeds the global generator: the random ops that follow repeat their values.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(42)
     /// >>> a = tf.random.uniform([3])
     /// >>> tf.random.set_seed(42)
@@ -340,9 +329,6 @@ bindings! {
     };
 
     /// The number of nonzero (or true) elements over `axis`, as int64.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.math.count_nonzero(tf.constant([[0, 1], [2, 0]]), axis=1))
     /// tapegrad.Tensor([1 1], shape=(2,), dtype=int64)
     #[pyo3(signature = (input, axis=None, keepdims=None, dtype=None, name=None))]
@@ -350,9 +336,6 @@ bindings! {
         => (input.numel()) ops::count_nonzero(&input, axes(&axis), keepdims.unwrap_or(false), dtype_or(dtype, DType::I64));
 
     /// Sorted values along `axis` (ascending, or `direction="DESCENDING"`); the gradient scatters back to the original positions.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.sort(tf.constant([3, 1, 2]), direction="DESCENDING"))
     /// tapegrad.Tensor([3 2 1], shape=(3,), dtype=int32)
     #[pyo3(
@@ -363,9 +346,6 @@ bindings! {
         => (values.numel()) ops::sort(&values, axis.0, direction.descending());
 
     /// Indices (int32) that sort `values` along `axis`; stable.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.argsort(tf.constant([3.0, 1.0, 2.0])))
     /// tapegrad.Tensor([1 2 0], shape=(3,), dtype=int32)
     #[pyo3(
@@ -377,9 +357,6 @@ bindings! {
         => (values.numel()) ops::cast(&ops::argsort(&values, axis.0, direction.descending())?, DType::I32);
 
     /// The `k` largest values along the last axis and their int32 indices, largest first.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> values, indices = tf.math.top_k(tf.constant([1.0, 5.0, 3.0]), k=2)
     /// >>> print(values)
     /// tapegrad.Tensor([5. 3.], shape=(2,), dtype=float32)
@@ -394,9 +371,6 @@ bindings! {
         };
 
     /// Clips to [clip_value_min, clip_value_max] elementwise; the gradient flows where the value was not clipped.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.clip_by_value(tf.constant([-2.0, 0.5, 3.0]), 0.0, 1.0))
     /// tapegrad.Tensor([0.  0.5 1. ], shape=(3,), dtype=float32)
     #[pyo3(signature = (t, clip_value_min, clip_value_max, name=None))]
@@ -405,9 +379,6 @@ bindings! {
     } => (xs[0].numel()) ops::clip_by_value(&xs[0], &xs[1], &xs[2]);
 
     /// Inserts an axis of size 1 at `axis` (negative counts from the end).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.expand_dims(tf.constant([1, 2]), 0).shape)
     /// (1, 2)
     /// >>> print(tf.expand_dims(tf.constant([1, 2]), -1).shape)
@@ -417,9 +388,6 @@ bindings! {
         => (input.numel()) ops::expand_dims(&input, axis.0);
 
     /// Removes the size-1 axes (all, or those listed in `axis`).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.squeeze(tf.zeros([1, 3, 1])).shape)
     /// (3,)
     #[pyo3(signature = (input, axis=None, name=None))]
@@ -427,9 +395,6 @@ bindings! {
         => (input.numel()) ops::squeeze(&input, axes(&axis));
 
     /// Joins tensors along an existing `axis`; the gradient splits back.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.concat([tf.constant([[1, 2]]), tf.constant([[3, 4]])], axis=0))
     /// tapegrad.Tensor(
     /// [[1 2]
@@ -439,9 +404,6 @@ bindings! {
         => (values.0.iter().map(Tensor::numel).sum()) ops::concat(&values.0, axis.0);
 
     /// Joins same-shape tensors along a new `axis`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.stack([tf.constant([1, 2]), tf.constant([3, 4])], axis=1))
     /// tapegrad.Tensor(
     /// [[1 3]
@@ -451,9 +413,6 @@ bindings! {
         => (values.0.iter().map(Tensor::numel).sum()) ops::stack(&values.0, axis);
 
     /// Splits a tensor along `axis` (default 0) into a list of tensors of one rank less.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> for row in tf.unstack(tf.constant([[1, 2], [3, 4]])):
     /// ...     print(row)
     /// ...
@@ -473,9 +432,6 @@ bindings! {
         };
 
     /// Splits along `axis` into `num_or_size_splits` equal parts, or parts of the listed sizes.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> a, b = tf.split(tf.range(5), [2, 3])
     /// >>> print(a)
     /// tapegrad.Tensor([0 1], shape=(2,), dtype=int32)
@@ -485,15 +441,12 @@ bindings! {
     fn split(value: Operand, num_or_size_splits: TensorLike<'_>, axis: Option<Axis>, num: Option<usize>, name: Option<Name>) -> Vec<Tensor> {
         let axis = axis_or(axis, 0);
         let sizes = match num_or_size_splits.extract::<i64>() {
-            Ok(n) => even_split(&value, n, axis)?,
+            Ok(n) => ops::even_split_sizes(&value, n, axis)?,
             Err(_) => int_list(&num_or_size_splits)?,
         };
     } => (value.numel()) ops::split(&value, &sizes, axis);
 
     /// Repeats the tensor `multiples[i]` times along axis i; the gradient sums the copies.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.tile(tf.constant([[1, 2]]), [2, 2]))
     /// tapegrad.Tensor(
     /// [[1 2 1 2]
@@ -503,22 +456,22 @@ bindings! {
         => (input.numel()) ops::tile(&input, &multiples.0);
 
     /// Pads with `constant_values` (only mode 'CONSTANT'): `paddings[i] = [before, after]` for axis i.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.pad(tf.constant([[1, 2]]), [[1, 0], [0, 1]]))
     /// tapegrad.Tensor(
     /// [[0 0 0]
     ///  [1 2 0]], shape=(2, 3), dtype=int32)
     #[pyo3(signature = (tensor, paddings, mode="CONSTANT", constant_values=0.0, name=None))]
     fn pad(tensor: Operand, paddings: Operand, mode: &str, constant_values: f64, name: Option<Name>) -> Tensor {
-        let pairs = pad_pairs(mode, &paddings)?;
-    } => (tensor.numel()) ops::pad(&tensor, &pairs, constant_values);
+        if !mode.eq_ignore_ascii_case("constant") {
+            let msg = format!("mode {mode:?} is not supported (only 'CONSTANT')");
+            return Err(Error::unimplemented("Pad", msg).into());
+        }
+        if !paddings.dtype().is_int() {
+            return Err(PyTypeError::new_err("paddings must be integers"));
+        }
+    } => (tensor.numel()) ops::pad(&tensor, &ops::padding_pairs(&paddings)?, constant_values);
 
     /// Reverses the order of elements along each axis in `axis`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.reverse(tf.constant([[1, 2], [3, 4]]), axis=[1]))
     /// tapegrad.Tensor(
     /// [[2 1]
@@ -528,9 +481,6 @@ bindings! {
         => (tensor.numel()) ops::reverse(&tensor, &axis.0);
 
     /// Slices of `params` at `indices` along `axis`; out-of-range indices raise InvalidArgumentError. The gradient scatter-adds back.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.gather(tf.constant([10, 20, 30]), [2, 0, 2]))
     /// tapegrad.Tensor([30 10 30], shape=(3,), dtype=int32)
     #[pyo3(signature = (params, indices, validate_indices=None, axis=None, batch_dims=0, name=None))]
@@ -538,9 +488,6 @@ bindings! {
         => (params.numel().max(indices.numel())) ops::gather(&params, &indices, axis_or(axis, batch_dims), batch_dims);
 
     /// Elements or slices of `params` at the index tuples in the last axis of `indices`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.gather_nd(tf.constant([[1, 2], [3, 4]]), [[1, 0], [0, 1]]))
     /// tapegrad.Tensor([3 2], shape=(2,), dtype=int32)
     #[pyo3(signature = (params, indices, batch_dims=0, name=None))]
@@ -548,9 +495,6 @@ bindings! {
         => (params.numel().max(indices.numel())) ops::gather_nd(&params, &indices, batch_dims);
 
     /// `on_value` at each index along a new axis of size `depth`, `off_value` elsewhere (float32 by default); out-of-range indices give all `off_value`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.one_hot(tf.constant([0, 2]), 3))
     /// tapegrad.Tensor(
     /// [[1. 0. 0.]
@@ -564,9 +508,6 @@ bindings! {
     } => (indices.numel() * depth) ops::one_hot(&indices, depth, on, off, axis.unwrap_or(-1), dtype);
 
     /// The elements (or slices) of `tensor` where `mask` is true, flattened over the mask's axes.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.boolean_mask(tf.constant([1, 2, 3]), tf.constant([True, False, True])))
     /// tapegrad.Tensor([1 3], shape=(2,), dtype=int32)
     #[pyo3(signature = (tensor, mask, axis=None, name=None))]
@@ -575,9 +516,6 @@ bindings! {
     } => (tensor.numel()) ops::boolean_mask(&tensor, &mask, axis.unwrap_or(0));
 
     /// The shape as a 1-D int32 tensor.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.shape(tf.zeros([2, 3])))
     /// tapegrad.Tensor([2 3], shape=(2,), dtype=int32)
     #[pyo3(signature = (input, out_type=None, name=None))]
@@ -587,9 +525,6 @@ bindings! {
     } => (0) ops::cast(&Tensor::from_vec(&[dims.len()], dims.clone())?, dtype);
 
     /// The number of elements as an int32 scalar tensor.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.size(tf.zeros([2, 3])))
     /// tapegrad.Tensor(6, shape=(), dtype=int32)
     #[pyo3(signature = (input, out_type=None, name=None))]
@@ -598,9 +533,6 @@ bindings! {
     } => (0) ops::cast(&Tensor::scalar(input.numel() as i64), dtype);
 
     /// The number of axes as an int32 scalar tensor.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.rank(tf.zeros([2, 3])))
     /// tapegrad.Tensor(2, shape=(), dtype=int32)
     #[pyo3(signature = (input, name=None))]
@@ -608,9 +540,6 @@ bindings! {
         => (0) Ok(Tensor::scalar(input.rank() as i32));
 
     /// A tensor of shape `dims` filled with `value` (its dtype follows the value).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.fill([2, 2], 7))
     /// tapegrad.Tensor(
     /// [[7 7]
@@ -620,40 +549,33 @@ bindings! {
         => (dims.0.iter().product()) ops::fill(&dims.0, &value);
 
     /// `start, start + delta, …` up to but excluding `limit` (`tf.range(n)` counts from 0); int32 for ints, float32 for floats.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.range(5))
     /// tapegrad.Tensor([0 1 2 3 4], shape=(5,), dtype=int32)
     /// >>> print(tf.range(1.0, 2.0, 0.25))
     /// tapegrad.Tensor([1.   1.25 1.5  1.75], shape=(4,), dtype=float32)
     #[pyo3(name = "range", signature = (start, limit=None, delta=None, dtype=None, name=None))]
     fn range_(start: TensorLike<'_>, limit: Option<TensorLike<'_>>, delta: Option<TensorLike<'_>>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
-        let (mut s, mut inferred) = scalar_arg(&start)?;
-        let l = match limit {
-            Some(l) => {
-                let (l, d) = scalar_arg(&l)?;
-                inferred = wider(inferred, d);
-                l
-            }
-            None => std::mem::replace(&mut s, 0.0),
+        // `range(n)` counts from 0 to n; the dtype is the widest argument's
+        let (start, limit) = match limit {
+            Some(limit) => (Some(start), limit),
+            None => (None, start),
         };
-        let d = match delta {
-            Some(d) => {
-                let (d, t) = scalar_arg(&d)?;
-                inferred = wider(inferred, t);
-                d
-            }
-            None => 1.0,
+        let mut dtypes = Vec::new();
+        let mut value = |arg: Option<TensorLike<'_>>, default| -> PyResult<f64> {
+            let Some(arg) = arg else { return Ok(default) };
+            let (v, d) = scalar_arg(&arg)?;
+            dtypes.push(d);
+            Ok(v)
         };
-        let dtype = dtype_or(dtype, inferred);
+        let (s, l, d) = (value(start, 0.0)?, value(Some(limit), 0.0)?, value(delta, 1.0)?);
+        // TF's inference: the widest dtype given (int32 < int64 < float32 < float64)
+        let width = |d: &DType| [DType::I64, DType::F32, DType::F64].iter().position(|w| w == d);
+        let widest = dtypes.into_iter().reduce(|a, b| if width(&b) > width(&a) { b } else { a });
+        let dtype = dtype_or(dtype, widest.expect("limit is given"));
         let work = ((l - s) / d).clamp(0.0, usize::MAX as f64) as usize;
     } => (work) ops::range(s, l, d, dtype);
 
     /// `num` evenly spaced values from `start` to `stop`, both included.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.linspace(0.0, 1.0, 5))
     /// tapegrad.Tensor([0.   0.25 0.5  0.75 1.  ], shape=(5,), dtype=float32)
     #[pyo3(signature = (start, stop, num, name=None, axis=0))]
@@ -664,9 +586,6 @@ bindings! {
     } => (num.max(0) as usize) ops::linspace(s, e, num, dtype);
 
     /// The identity matrix of `num_rows` × `num_columns` (square by default), float32 by default.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.eye(2))
     /// tapegrad.Tensor(
     /// [[1. 0.]
@@ -679,9 +598,6 @@ bindings! {
     } => (work) ops::eye(num_rows, cols, &batch, dtype_or(dtype, DType::F32));
 
     /// Per-example −log softmax(logits)[label] for integer class `labels`; out-of-range labels raise InvalidArgumentError.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> logits = tf.constant([[0.0, 0.0], [0.0, 0.0]])
     /// >>> print(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant([0, 1]), logits=logits))
     /// tapegrad.Tensor([0.6931472 0.6931472], shape=(2,), dtype=float32)
@@ -691,9 +607,6 @@ bindings! {
     } => (logits.numel()) ops::sparse_softmax_cross_entropy_with_logits(&labels, &logits);
 
     /// Per-example −Σ labels · log softmax(logits) along `axis` (default last), for probability `labels`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.nn.softmax_cross_entropy_with_logits(labels=tf.constant([[1.0, 0.0]]), logits=tf.constant([[0.0, 0.0]])))
     /// tapegrad.Tensor([0.6931472], shape=(1,), dtype=float32)
     #[pyo3(
@@ -705,9 +618,6 @@ bindings! {
     } => (logits.numel()) ops::softmax_cross_entropy_with_logits(&labels, &logits, axis);
 
     /// Elementwise binary cross-entropy from logits, computed stably as max(x, 0) − x·z + log(1 + e^(−|x|)).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.constant([1.0, 0.0]), logits=tf.constant([0.0, 0.0])))
     /// tapegrad.Tensor([0.6931472 0.6931472], shape=(2,), dtype=float32)
     #[pyo3(signature = (labels=None, logits=None, name=None))]
@@ -717,9 +627,6 @@ bindings! {
     } => (logits.numel()) ops::sigmoid_cross_entropy_with_logits(&labels, &logits);
 
     /// x if x > 0 else `alpha`·x (alpha 0.2 by default, as in TF).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.nn.leaky_relu(tf.constant([-1.0, 2.0]), alpha=0.5))
     /// tapegrad.Tensor([-0.5  2. ], shape=(2,), dtype=float32)
     #[pyo3(signature = (features, alpha=0.2, name=None))]
@@ -727,9 +634,6 @@ bindings! {
         => (features.numel()) ops::leaky_relu(&features, alpha);
 
     /// GELU: exact x·Φ(x), or the tanh approximation with `approximate=True`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.nn.gelu(tf.constant([0.0, 1.0]), approximate=True))
     /// tapegrad.Tensor([0.       0.841192], shape=(2,), dtype=float32)
     #[pyo3(signature = (features, approximate=false, name=None))]
@@ -737,9 +641,6 @@ bindings! {
         => (features.numel()) if approximate { ops::gelu_approximate(&features) } else { ops::gelu(&features) };
 
     /// Zeroes each element with probability `rate` and scales the survivors by 1/(1 − rate), so the expectation is unchanged; repeatable after `tf.random.set_seed`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> y = tf.nn.dropout(tf.ones([1000]), rate=0.5)
     /// >>> print(sorted(set(y.numpy().tolist())))
@@ -749,9 +650,6 @@ bindings! {
         => (x.numel()) ops::dropout(&x, rate, noise_shape.as_ref().map(|s| s.0.as_slice()), self::seed(seed));
 
     /// Adds a 1-D `bias` along the last (channel) axis.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.nn.bias_add(tf.zeros([2, 3]), tf.constant([1.0, 2.0, 3.0])))
     /// tapegrad.Tensor(
     /// [[1. 2. 3.]
@@ -763,9 +661,6 @@ bindings! {
     } => (value.numel()) ops::bias_add(&value, &bias, channels_first);
 
     /// (mean, variance) over `axes`; the variance is the population one (divides by n).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> mean, variance = tf.nn.moments(tf.constant([1.0, 2.0, 3.0, 4.0]), axes=[0])
     /// >>> print(mean, variance)
     /// tapegrad.Tensor(2.5, shape=(), dtype=float32) tapegrad.Tensor(1.25, shape=(), dtype=float32)
@@ -774,9 +669,6 @@ bindings! {
         => (x.numel()) ops::moments(&x, &axes.0, keepdims);
 
     /// 2-D cross-correlation of an NHWC `input` with an HWIO `filters` kernel, with `strides`, 'VALID'/'SAME' `padding` and `dilations`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> x = tf.reshape(tf.range(9.0), [1, 3, 3, 1])
     /// >>> k = tf.ones([2, 2, 1, 1])
     /// >>> print(tf.reshape(tf.nn.conv2d(x, k, strides=1, padding="VALID"), [2, 2]))
@@ -787,15 +679,12 @@ bindings! {
     fn conv2d(input: TensorLike<'_>, filters: TensorLike<'_>, strides: Axes, padding: &str, data_format: Option<&str>, dilations: Option<Axes>, name: Option<Name>) -> Tensor {
         let op = "Conv2D";
         let [input, filters] = operands(&[&input, &filters])?.try_into().expect("two operands");
-        let strides = window(op, "strides", Some(strides))?;
-        let dilations = window(op, "dilations", dilations)?;
+        let strides = ops::window_2d(op, "strides", &strides.0)?;
+        let dilations = dilations.map_or(Ok([1, 1]), |d| ops::window_2d(op, "dilations", &d.0))?;
         let padding = padding_arg(op, padding, data_format)?;
     } => (input.numel()) ops::conv2d(&input, &filters, strides, padding, dilations);
 
     /// Contracts `a` and `b` over `axes`: an int n pairs a's last n axes with b's first n; a pair of lists names them.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
     /// >>> print(tf.tensordot(a, a, axes=1))
     /// tapegrad.Tensor(
@@ -810,9 +699,6 @@ bindings! {
     } => (a.numel().max(b.numel())) ops::tensordot(&a, &b, &axes_a, &axes_b);
 
     /// Matrix × vector over the last axes, batch axes broadcast: `a @ b[..., None]` squeezed.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.matvec(tf.constant([[1.0, 2.0], [3.0, 4.0]]), tf.constant([1.0, 1.0])))
     /// tapegrad.Tensor([3. 7.], shape=(2,), dtype=float32)
     #[pyo3(signature = (a, b, transpose_a=false, adjoint_a=false, a_is_sparse=false, b_is_sparse=false, name=None))]
@@ -821,26 +707,17 @@ bindings! {
     } => (a.numel()) ops::matvec(&a, &b, transpose_a || adjoint_a);
 
     /// The main diagonal of the last two axes.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.diag_part(tf.constant([[1, 2], [3, 4]])))
     /// tapegrad.Tensor([1 4], shape=(2,), dtype=int32)
     #[pyo3(signature = (input, name=None, k=0))]
     fn diag_part(input: Operand, name: Option<Name>, k: i64) -> Tensor {
         if k != 0 {
-            return Err(Error::Unimplemented {
-                op: "MatrixDiagPart",
-                msg: "only the main diagonal (k = 0) is supported".into(),
-            }
+            return Err(Error::unimplemented("MatrixDiagPart", "only the main diagonal (k = 0) is supported")
             .into());
         }
     } => (input.numel()) ops::diag_part(&input);
 
     /// Inverse of each square matrix (LU with partial pivoting); a singular matrix raises InvalidArgumentError. d = −A⁻ᵀ g A⁻ᵀ.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.inv(tf.constant([[2.0, 0.0], [0.0, 4.0]])))
     /// tapegrad.Tensor(
     /// [[0.5  0.  ]
@@ -850,9 +727,6 @@ bindings! {
         => (input.numel()) if adjoint { ops::inv(&ops::matrix_t(&input)?) } else { ops::inv(&input) };
 
     /// X with `matrix` · X = `rhs` (LU with partial pivoting); a singular matrix raises InvalidArgumentError.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.solve(tf.constant([[2.0, 0.0], [0.0, 4.0]]), tf.constant([[2.0], [8.0]])))
     /// tapegrad.Tensor(
     /// [[1.]
@@ -867,9 +741,6 @@ bindings! {
     };
 
     /// A random permutation of `value` along its first axis; repeatable after `tf.random.set_seed`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> print(sorted(tf.random.shuffle(tf.range(5)).numpy().tolist()))
     /// [0, 1, 2, 3, 4]
@@ -878,9 +749,6 @@ bindings! {
         => (value.numel()) ops::random::shuffle(&value, self::seed(seed));
 
     /// `num_samples` class indices (int64) per row, drawn with probabilities softmax(`logits`); repeatable after `tf.random.set_seed`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> samples = tf.random.categorical(tf.math.log(tf.constant([[0.0, 1.0]]) + 1e-30), 4)
     /// >>> print(samples)
@@ -888,6 +756,22 @@ bindings! {
     #[pyo3(signature = (logits, num_samples, dtype=None, seed=None, name=None))]
     fn categorical(logits: Operand, num_samples: usize, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor
         => (logits.numel().saturating_mul(num_samples)) ops::random::categorical(&logits, num_samples, dtype_or(dtype, DType::I64), self::seed(seed));
+
+    /// x·log y elementwise, exactly 0 where x = 0 (even where y is 0 or inf); d/dx = log y and d/dy = x / y where x ≠ 0, both 0 where x = 0.
+    /// >>> print(tf.math.xlogy(tf.constant([0.0, 2.0]), tf.constant([0.0, 4.0])))
+    /// tapegrad.Tensor([0.        2.7725887], shape=(2,), dtype=float32)
+    #[pyo3(signature = (x, y, name=None))]
+    fn xlogy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
+        let [x, y] = operands(&[&x, &y])?.try_into().expect("two operands");
+    } => (x.numel().max(y.numel())) ops::xlogy(&x, &y);
+
+    /// x / y elementwise, exactly 0 where x = 0 (even where y is 0); d/dx = 1 / y and d/dy = −x / y² where x ≠ 0, both 0 where x = 0.
+    /// >>> print(tf.math.xdivy(tf.constant([0.0, 3.0]), tf.constant([0.0, 2.0])))
+    /// tapegrad.Tensor([0.  1.5], shape=(2,), dtype=float32)
+    #[pyo3(signature = (x, y, name=None))]
+    fn xdivy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
+        let [x, y] = operands(&[&x, &y])?.try_into().expect("two operands");
+    } => (x.numel().max(y.numel())) ops::xdivy(&x, &y);
 }
 
 /// Einstein summation over the subscripts in `equation` (e.g. 'ij,jk->ik'; no ellipsis).
@@ -897,6 +781,7 @@ bindings! {
 /// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
 /// >>> print(tf.einsum("ij,ij->i", a, a))
 /// tapegrad.Tensor([ 5. 25.], shape=(2,), dtype=float32)
+// (not in `bindings!`: pyo3 must see `kwargs`'s `Option` spelled out)
 #[pyfunction]
 #[pyo3(signature = (equation, *inputs, **kwargs))]
 pub fn einsum(
@@ -906,55 +791,43 @@ pub fn einsum(
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyTensor> {
     let _ = kwargs; // (TF's `name` and `optimize`)
-    let items: Vec<Bound<'_, PyAny>> = inputs.iter().collect();
-    let xs = operands(&items.iter().collect::<Vec<_>>())?;
+    let xs = operands(&inputs.iter().collect::<Vec<_>>())?;
     let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
     Ok(run(py, work, || ops::einsum(equation, &xs))?.lift())
 }
 
 /// Ops of one operand (and `name`), each named by its TF argument.
 macro_rules! unary_bindings {
-    ($($(#[doc = $doc:literal])* $f:ident($x:ident);)*) => { bindings! {$(
+    ($($(#[doc = $doc:literal])* $f:ident($x:ident);)*) => { bindings! { register register_unary_bindings; $(
         $(#[doc = $doc])*
         #[pyo3(signature = ($x, name=None))]
         fn $f($x: Operand, name: Option<Name>) -> Tensor => ($x.numel()) ops::$f(&$x);
     )*}};
 }
 unary_bindings! {
+    /// A tensor with the same value; the gradient passes through unchanged.
+    /// >>> print(tf.identity(tf.constant([1, 2])))
+    /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
+    identity(input);
     /// Σ x² / 2 over all elements (no square root).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.nn.l2_loss(tf.constant([1.0, 2.0, 3.0])))
     /// tapegrad.Tensor(7.0, shape=(), dtype=float32)
     l2_loss(t);
     /// A (batch of) square matrices with `diagonal` on the main diagonal, zeros elsewhere.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.diag(tf.constant([1, 2])))
     /// tapegrad.Tensor(
     /// [[1 0]
     ///  [0 2]], shape=(2, 2), dtype=int32)
     diag(diagonal);
     /// Sum of the main diagonal of the last two axes.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.trace(tf.constant([[1.0, 2.0], [3.0, 4.0]])))
     /// tapegrad.Tensor(5.0, shape=(), dtype=float32)
     trace(x);
     /// Determinant of each square matrix (LU with partial pivoting).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.det(tf.constant([[1.0, 2.0], [3.0, 4.0]], dtype=tf.float64)))
     /// tapegrad.Tensor(-2.0, shape=(), dtype=float64)
     det(input);
     /// Lower-triangular L with L·Lᵀ = the (symmetric positive-definite) input; a matrix that is not positive definite raises InvalidArgumentError.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.linalg.cholesky(tf.constant([[4.0, 2.0], [2.0, 5.0]])))
     /// tapegrad.Tensor(
     /// [[2. 0.]
@@ -964,7 +837,7 @@ unary_bindings! {
 
 /// Reductions sharing `tf.reduce_sum`'s signature.
 macro_rules! reductions {
-    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! {$(
+    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! { register register_reductions; $(
         $(#[doc = $doc])*
         #[pyo3(signature = (input_tensor, axis=None, keepdims=false, name=None))]
         fn $f(input_tensor: Operand, axis: Option<Axes>, keepdims: bool, name: Option<Name>) -> Tensor
@@ -973,9 +846,6 @@ macro_rules! reductions {
 }
 reductions! {
     /// Sum over `axis` (all axes when None); `keepdims` keeps them as size 1.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> x = tf.constant([[1, 2], [3, 4]])
     /// >>> print(tf.reduce_sum(x))
     /// tapegrad.Tensor(10, shape=(), dtype=int32)
@@ -983,23 +853,14 @@ reductions! {
     /// tapegrad.Tensor([4 6], shape=(2,), dtype=int32)
     reduce_sum;
     /// Mean over `axis` (all axes when None); integer tensors give a truncated integer mean, as in TF.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_mean(tf.constant([[1.0, 2.0], [3.0, 5.0]]), axis=1))
     /// tapegrad.Tensor([1.5 4. ], shape=(2,), dtype=float32)
     reduce_mean;
     /// √(Σ x²) over `axis` (all axes when None).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.math.reduce_euclidean_norm(tf.constant([[3.0, 4.0], [6.0, 8.0]]), axis=1))
     /// tapegrad.Tensor([ 5. 10.], shape=(2,), dtype=float32)
     reduce_euclidean_norm;
     /// Maximum over `axis` (all axes when None); the gradient is shared equally among tied maxima, as in TF.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> x = tf.constant([[1, 5], [7, 2]])
     /// >>> print(tf.reduce_max(x))
     /// tapegrad.Tensor(7, shape=(), dtype=int32)
@@ -1009,51 +870,30 @@ reductions! {
     ///  [7]], shape=(2, 1), dtype=int32)
     reduce_max;
     /// Minimum over `axis` (all axes when None); the gradient is shared equally among tied minima.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_min(tf.constant([[1, 5], [7, 2]]), axis=0))
     /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
     reduce_min;
     /// Product over `axis` (all axes when None).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_prod(tf.constant([[1.0, 2.0], [3.0, 4.0]]), axis=1))
     /// tapegrad.Tensor([ 2. 12.], shape=(2,), dtype=float32)
     reduce_prod;
     /// log Σ eˣ over `axis`, computed as m + log Σ e^(x − m) with m the max, so large inputs do not overflow; the gradient is softmax(x).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_logsumexp(tf.constant([1000.0, 1000.0])))
     /// tapegrad.Tensor(1000.6932, shape=(), dtype=float32)
     reduce_logsumexp;
     /// Population variance (divides by n) over `axis`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.math.reduce_variance(tf.constant([1.0, 2.0, 3.0, 4.0])))
     /// tapegrad.Tensor(1.25, shape=(), dtype=float32)
     reduce_variance;
     /// Population standard deviation (√ of `reduce_variance`) over `axis`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.math.reduce_std(tf.constant([1.0, 3.0])))
     /// tapegrad.Tensor(1.0, shape=(), dtype=float32)
     reduce_std;
     /// Logical or over `axis` of a bool tensor.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_any(tf.constant([[True, False], [False, False]]), axis=1))
     /// tapegrad.Tensor([ True False], shape=(2,), dtype=bool)
     reduce_any;
     /// Logical and over `axis` of a bool tensor.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.reduce_all(tf.constant([[True, True], [True, False]]), axis=1))
     /// tapegrad.Tensor([ True False], shape=(2,), dtype=bool)
     reduce_all;
@@ -1061,7 +901,7 @@ reductions! {
 
 /// `argmax`/`argmin`: one axis (default 0), an int output dtype.
 macro_rules! arg_reductions {
-    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! {$(
+    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! { register register_arg_reductions; $(
         $(#[doc = $doc])*
         #[pyo3(signature = (input, axis=None, output_type=None, name=None))]
         fn $f(input: Operand, axis: Option<Axis>, output_type: Option<DTypeArg>, name: Option<Name>) -> Tensor
@@ -1070,18 +910,12 @@ macro_rules! arg_reductions {
 }
 arg_reductions! {
     /// Index (int64 by default) of the largest value along `axis` (default 0); the first one on ties.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.argmax(tf.constant([[1, 9], [8, 2]])))
     /// tapegrad.Tensor([1 0], shape=(2,), dtype=int64)
     /// >>> print(tf.argmax(tf.constant([[1, 9], [8, 2]]), axis=1))
     /// tapegrad.Tensor([1 0], shape=(2,), dtype=int64)
     argmax;
     /// Index (int64 by default) of the smallest value along `axis` (default 0); the first one on ties.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.argmin(tf.constant([[1, 9], [8, 2]]), axis=1))
     /// tapegrad.Tensor([0 1], shape=(2,), dtype=int64)
     argmin;
@@ -1089,7 +923,7 @@ arg_reductions! {
 
 /// Running sums and products (`tf.cumsum`'s signature).
 macro_rules! scans {
-    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! {$(
+    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! { register register_scans; $(
         $(#[doc = $doc])*
         #[pyo3(signature = (x, axis=None, exclusive=false, reverse=false, name=None))]
         fn $f(x: Operand, axis: Option<Axis>, exclusive: bool, reverse: bool, name: Option<Name>) -> Tensor
@@ -1098,18 +932,12 @@ macro_rules! scans {
 }
 scans! {
     /// Running sum along `axis`; `exclusive` starts from 0, `reverse` runs from the end.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.cumsum(tf.constant([1, 2, 3])))
     /// tapegrad.Tensor([1 3 6], shape=(3,), dtype=int32)
     /// >>> print(tf.cumsum(tf.constant([1, 2, 3]), exclusive=True))
     /// tapegrad.Tensor([0 1 3], shape=(3,), dtype=int32)
     cumsum;
     /// Running product along `axis`; `exclusive` starts from 1, `reverse` runs from the end.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.math.cumprod(tf.constant([1.0, 2.0, 3.0])))
     /// tapegrad.Tensor([1. 2. 6.], shape=(3,), dtype=float32)
     cumprod;
@@ -1117,7 +945,7 @@ scans! {
 
 /// `tf.zeros`/`tf.ones`: a shape and a dtype (float32 by default).
 macro_rules! filled {
-    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! {$(
+    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! { register register_filled; $(
         $(#[doc = $doc])*
         #[pyo3(signature = (shape, dtype=None, name=None))]
         fn $f(shape: Shape, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor
@@ -1126,18 +954,12 @@ macro_rules! filled {
 }
 filled! {
     /// A tensor of zeros of `shape` (float32 by default).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.zeros([2, 2]))
     /// tapegrad.Tensor(
     /// [[0. 0.]
     ///  [0. 0.]], shape=(2, 2), dtype=float32)
     zeros;
     /// A tensor of ones of `shape` (float32 by default).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.ones([3], dtype=tf.int32))
     /// tapegrad.Tensor([1 1 1], shape=(3,), dtype=int32)
     ones;
@@ -1145,7 +967,7 @@ filled! {
 
 /// `tf.zeros_like`/`tf.ones_like`: the shape and (default) dtype of `input`.
 macro_rules! filled_like {
-    ($($(#[doc = $doc:literal])* $f:ident => $core:ident;)*) => { bindings! {$(
+    ($($(#[doc = $doc:literal])* $f:ident => $core:ident;)*) => { bindings! { register register_filled_like; $(
         $(#[doc = $doc])*
         #[pyo3(signature = (input, dtype=None, name=None))]
         fn $f(input: Operand, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor
@@ -1154,16 +976,10 @@ macro_rules! filled_like {
 }
 filled_like! {
     /// Zeros with the shape and dtype of `input` (or `dtype`).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.zeros_like(tf.constant([1.5, 2.5])))
     /// tapegrad.Tensor([0. 0.], shape=(2,), dtype=float32)
     zeros_like => zeros;
     /// Ones with the shape and dtype of `input` (or `dtype`).
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.ones_like(tf.constant([[1, 2]])))
     /// tapegrad.Tensor([[1 1]], shape=(1, 2), dtype=int32)
     ones_like => ones;
@@ -1171,7 +987,7 @@ filled_like! {
 
 /// Samplers of a normal distribution (`tf.random.normal`'s signature).
 macro_rules! normals {
-    ($($(#[doc = $doc:literal])* $f:ident => $core:ident;)*) => { bindings! {$(
+    ($($(#[doc = $doc:literal])* $f:ident => $core:ident;)*) => { bindings! { register register_normals; $(
         $(#[doc = $doc])*
         #[pyo3(signature = (shape, mean=0.0, stddev=1.0, dtype=None, seed=None, name=None))]
         fn $f(shape: Shape, mean: f64, stddev: f64, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor
@@ -1180,18 +996,12 @@ macro_rules! normals {
 }
 normals! {
     /// Samples from N(mean, stddev²); repeatable after `tf.random.set_seed`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> x = tf.random.normal([2, 3], dtype=tf.float64)
     /// >>> print(x.shape, x.dtype)
     /// (2, 3) <dtype: 'float64'>
     random_normal => normal;
     /// Samples from N(mean, stddev²) re-drawn until within two standard deviations of the mean; repeatable after `tf.random.set_seed`.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> tf.random.set_seed(0)
     /// >>> x = tf.random.truncated_normal([1000], stddev=1.0)
     /// >>> print(bool(tf.reduce_all(tf.abs(x) <= 2.0)))
@@ -1201,7 +1011,7 @@ normals! {
 
 /// `softmax`/`log_softmax`: one axis, the last by default.
 macro_rules! softmaxes {
-    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! {$(
+    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! { register register_softmaxes; $(
         $(#[doc = $doc])*
         #[pyo3(signature = (logits, axis=None, name=None))]
         fn $f(logits: Operand, axis: Option<i64>, name: Option<Name>) -> Tensor
@@ -1210,16 +1020,10 @@ macro_rules! softmaxes {
 }
 softmaxes! {
     /// e^x / Σ e^x along `axis` (default last), computed from x − max(x) so it never overflows.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.nn.softmax(tf.constant([0.0, 0.0, 0.0, 0.0])))
     /// tapegrad.Tensor([0.25 0.25 0.25 0.25], shape=(4,), dtype=float32)
     softmax;
     /// x − logsumexp(x) along `axis` (default last), stable for large logits.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> print(tf.nn.log_softmax(tf.constant([0.0, 0.0]), axis=-1))
     /// tapegrad.Tensor([-0.6931472 -0.6931472], shape=(2,), dtype=float32)
     log_softmax;
@@ -1227,21 +1031,18 @@ softmaxes! {
 
 /// 2-D pooling over NHWC windows (`tf.nn.max_pool`'s signature).
 macro_rules! pools {
-    ($($(#[doc = $doc:literal])* $f:ident $op:literal;)*) => { bindings! {$(
+    ($($(#[doc = $doc:literal])* $f:ident $op:literal;)*) => { bindings! { register register_pools; $(
         $(#[doc = $doc])*
         #[pyo3(signature = (input, ksize, strides, padding, data_format=None, name=None))]
         fn $f(input: Operand, ksize: Axes, strides: Axes, padding: &str, data_format: Option<&str>, name: Option<Name>) -> Tensor {
-            let k = window($op, "ksize", Some(ksize))?;
-            let s = window($op, "strides", Some(strides))?;
+            let k = ops::window_2d($op, "ksize", &ksize.0)?;
+            let s = ops::window_2d($op, "strides", &strides.0)?;
             let padding = padding_arg($op, padding, data_format)?;
         } => (input.numel()) ops::$f(&input, k, s, padding);
     )*}};
 }
 pools! {
     /// Max over each `ksize` window of an NHWC tensor, moving by `strides`, with 'VALID' or 'SAME' padding; the gradient goes to the window's first maximum.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
     /// >>> print(tf.reshape(tf.nn.max_pool(x, ksize=2, strides=2, padding="VALID"), [2, 2]))
     /// tapegrad.Tensor(
@@ -1249,9 +1050,6 @@ pools! {
     ///  [13. 15.]], shape=(2, 2), dtype=float32)
     max_pool2d "MaxPool";
     /// Mean over each `ksize` window of an NHWC tensor, moving by `strides`; with 'SAME' padding the mean counts only the in-bounds elements, as in TF.
-    ///
-    /// Example:
-    /// >>> import tapegrad as tf
     /// >>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
     /// >>> print(tf.reshape(tf.nn.avg_pool(x, ksize=2, strides=2, padding="VALID"), [2, 2]))
     /// tapegrad.Tensor(
@@ -1281,54 +1079,6 @@ impl<'py> FromPyObject<'_, 'py> for NormOrd {
     }
 }
 
-/// The sizes of an even split of `x`'s `axis` into `n` parts.
-fn even_split(x: &Tensor, n: i64, axis: i64) -> PyResult<Vec<i64>> {
-    let ax = crate::shape::normalize_axis("Split", axis, x.rank().max(1))?;
-    let d = x.shape().get(ax).copied().unwrap_or(0) as i64;
-    // (an empty axis divides evenly any number of ways; cap the count of
-    // outputs so that a huge one is an error, not an allocation abort)
-    if n <= 0 || d % n != 0 || (d == 0 && n > 1 << 16) {
-        return Err(Error::invalid(
-            "Split",
-            format!("Number of ways to split should evenly divide the split dimension, but got split_dim {ax} (size = {d}) and num_split {n}"),
-        )
-        .into());
-    }
-    Ok(vec![d / n; n as usize])
-}
-
-/// `tf.pad`'s `paddings` (an int matrix of shape [rank, 2]) as pairs.
-fn pad_pairs(mode: &str, p: &Tensor) -> PyResult<Vec<(usize, usize)>> {
-    if !mode.eq_ignore_ascii_case("constant") {
-        return Err(Error::Unimplemented {
-            op: "Pad",
-            msg: format!("mode {mode:?} is not supported (only 'CONSTANT')"),
-        }
-        .into());
-    }
-    if !p.dtype().is_int() {
-        return Err(PyTypeError::new_err("paddings must be integers"));
-    }
-    let flat: Vec<i64> = ops::cast(p, DType::I64)?
-        .array::<i64>()
-        .map(|a| a.iter().copied().collect())
-        .unwrap_or_default();
-    if p.rank() != 2 || p.shape()[1] != 2 || flat.iter().any(|&v| v < 0) {
-        return Err(Error::invalid(
-            "Pad",
-            format!(
-                "paddings must be a non-negative matrix of shape [rank, 2], got shape {:?}",
-                p.shape()
-            ),
-        )
-        .into());
-    }
-    Ok(flat
-        .chunks(2)
-        .map(|c| (c[0] as usize, c[1] as usize))
-        .collect())
-}
-
 /// `tf.shape`/`tf.size`'s `out_type`: an int dtype, int32 by default.
 fn int_out_type(out_type: Option<DTypeArg>) -> PyResult<DType> {
     let dtype = dtype_or(out_type, DType::I32);
@@ -1350,42 +1100,8 @@ fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<(f64, DType)> {
     Ok((v, t.dtype()))
 }
 
-/// TF's `range` dtype inference: the widest of the arguments' dtypes.
-fn wider(a: DType, b: DType) -> DType {
-    let rank = |d: DType| match d {
-        DType::I32 => 0,
-        DType::I64 => 1,
-        DType::F32 => 2,
-        DType::F64 => 3,
-        DType::Bool => 0,
-    };
-    if rank(b) > rank(a) { b } else { a }
-}
-
 fn required<T>(arg: Option<T>, what: &str) -> PyResult<T> {
     arg.ok_or_else(|| PyValueError::new_err(format!("`{what}` must be given")))
-}
-
-/// A 2-D window argument (ksize, strides, dilations): an int, `[h, w]`, or
-/// the NHWC form `[1, h, w, 1]`; 1 when not given.
-fn window(op: &'static str, what: &str, arg: Option<Axes>) -> PyResult<[usize; 2]> {
-    let Some(Axes(v)) = arg else {
-        return Ok([1, 1]);
-    };
-    let pair = match *v.as_slice() {
-        [k] => [k, k],
-        [h, w] => [h, w],
-        [1, h, w, 1] => [h, w],
-        _ => [-1, -1],
-    };
-    if pair.iter().any(|&k| k < 1) {
-        return Err(Error::invalid(
-            op,
-            format!("{what} must be a positive int, [h, w] or [1, h, w, 1], got {v:?}"),
-        )
-        .into());
-    }
-    Ok([pair[0] as usize, pair[1] as usize])
 }
 
 fn padding_arg(
@@ -1394,24 +1110,16 @@ fn padding_arg(
     data_format: Option<&str>,
 ) -> PyResult<ops::Padding> {
     if data_format.is_some_and(|f| f != "NHWC") {
-        return Err(Error::Unimplemented {
+        return Err(Error::unimplemented(
             op,
-            msg: format!(
+            format!(
                 "data_format {:?} is not supported (only NHWC)",
                 data_format.unwrap_or("")
             ),
-        }
+        )
         .into());
     }
-    match padding.to_ascii_uppercase().as_str() {
-        "SAME" => Ok(ops::Padding::Same),
-        "VALID" => Ok(ops::Padding::Valid),
-        _ => Err(Error::invalid(
-            op,
-            format!("padding must be 'SAME' or 'VALID', got {padding:?}"),
-        )
-        .into()),
-    }
+    Ok(ops::Padding::from_name(op, padding)?)
 }
 
 /// `tf.tensordot`'s `axes`: an int n (a's last n axes with b's first n) or
@@ -1422,19 +1130,7 @@ fn contraction_axes(
     axes: &Bound<'_, PyAny>,
 ) -> PyResult<(Vec<i64>, Vec<i64>)> {
     if let Ok(n) = axes.extract::<i64>() {
-        let ra = a.rank() as i64;
-        if n < 0 || n > ra || n > b.rank() as i64 {
-            return Err(Error::invalid(
-                "tensordot",
-                format!(
-                    "axes = {n} must be in [0, min rank of {:?} and {:?}]",
-                    a.shape(),
-                    b.shape()
-                ),
-            )
-            .into());
-        }
-        return Ok(((ra - n..ra).collect(), (0..n).collect()));
+        return Ok(ops::tensordot_axes(a, b, n)?);
     }
     let pair: Vec<Bound<'_, PyAny>> = axes.try_iter()?.collect::<PyResult<_>>()?;
     if pair.len() != 2 {
@@ -1447,28 +1143,29 @@ fn contraction_axes(
 
 // --- indexing by [] --------------------------------------------------------
 
-/// One entry of a `[]` key.
-enum KeyItem<'py> {
-    Index(i64),
-    Slice(Bound<'py, pyo3::types::PySlice>),
-    NewAxis,
-    Ellipsis,
-    Gather(Tensor),
-}
-
-fn key_item<'py>(obj: &Bound<'py, PyAny>) -> PyResult<KeyItem<'py>> {
-    use pyo3::types::{PyBool, PyInt, PySlice};
+/// One entry of a `[]` key, as the core's `KeyItem`.
+fn key_item(obj: &Bound<'_, PyAny>) -> PyResult<ops::KeyItem> {
+    use pyo3::types::{PyBool, PyFloat, PyInt, PySlice};
     if obj.is_none() {
-        return Ok(KeyItem::NewAxis);
+        return Ok(ops::KeyItem::NewAxis);
     }
     if obj.is(obj.py().Ellipsis().bind(obj.py())) {
-        return Ok(KeyItem::Ellipsis);
+        return Ok(ops::KeyItem::Ellipsis);
     }
     if let Ok(s) = obj.cast::<PySlice>() {
-        return Ok(KeyItem::Slice(s.clone()));
+        let (mut start, mut stop, mut step) = (0, 0, 0);
+        // SAFETY: `s` is a live slice object and the out-pointers are locals.
+        // CPython's unpacking: open ends become ±isize::MAX, bounds are
+        // clipped to isize (what the core's `KeyItem::Slice` takes), a zero
+        // step raises ValueError.
+        if unsafe { pyo3::ffi::PySlice_Unpack(s.as_ptr(), &mut start, &mut stop, &mut step) } < 0 {
+            return Err(PyErr::fetch(obj.py()));
+        }
+        let [start, stop, step] = [start, stop, step].map(|i| i as i64);
+        return Ok(ops::KeyItem::Slice { start, stop, step });
     }
     if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
-        return Ok(KeyItem::Index(obj.extract()?));
+        return Ok(ops::KeyItem::Index(obj.extract()?));
     }
     let invalid = || {
         PyTypeError::new_err(format!(
@@ -1476,119 +1173,39 @@ fn key_item<'py>(obj: &Bound<'py, PyAny>) -> PyResult<KeyItem<'py>> {
             obj.repr().map(|r| r.to_string()).unwrap_or_default()
         ))
     };
-    if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<pyo3::types::PyFloat>() {
+    if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyFloat>() {
         return Err(invalid());
     }
     let t = to_tensor(obj, None).map_err(|_| invalid())?;
     match (t.dtype().is_int(), t.rank()) {
-        (true, 0) => Ok(KeyItem::Index(t.item_f64().unwrap_or(0.0) as i64)),
-        (true, 1) => Ok(KeyItem::Gather(t)),
+        (true, 0) => Ok(ops::KeyItem::Index(t.item_f64().unwrap_or(0.0) as i64)),
+        (true, 1) => Ok(ops::KeyItem::Gather(t)),
         _ => Err(invalid()),
     }
 }
 
-/// `x[key]` with numpy/TF semantics for ints, slices (any step), `...`,
-/// `None`, and one 1-D integer tensor (a gather along its axis).
+/// `x[key]` (`ops::getitem` has the semantics).
 pub fn getitem(x: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-    use crate::ops::AxisSlice;
-    let op = "StridedSlice";
-    let items: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
-        Ok(t) => t.iter().collect(),
-        Err(_) => vec![key.clone()],
+    let py = key.py();
+    let key: Vec<ops::KeyItem> = match key.cast::<PyTuple>() {
+        Ok(t) => t
+            .iter()
+            .map(|item| key_item(&item))
+            .collect::<PyResult<_>>()?,
+        Err(_) => vec![key_item(key)?],
     };
-    let items: Vec<KeyItem<'_>> = items.iter().map(key_item).collect::<PyResult<_>>()?;
-    let consumed = items
+    // (Python's error class for this one, checked before the core's)
+    if key
         .iter()
-        .filter(|i| !matches!(i, KeyItem::NewAxis | KeyItem::Ellipsis))
-        .count();
-    let ellipses = items
-        .iter()
-        .filter(|i| matches!(i, KeyItem::Ellipsis))
-        .count();
-    let rank = x.rank();
-    if ellipses > 1 {
+        .filter(|i| matches!(i, ops::KeyItem::Ellipsis))
+        .count()
+        > 1
+    {
         return Err(PyValueError::new_err(
             "Multiple ellipses in slice spec not allowed",
         ));
     }
-    if consumed > rank {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "Index out of range: {consumed} indices for a tensor of rank {rank} (shape {:?})",
-                x.shape()
-            ),
-        )
-        .into());
-    }
-    let mut spec: Vec<AxisSlice> = x.shape().iter().map(|&d| AxisSlice::full(d)).collect();
-    let mut shape: Vec<usize> = Vec::new();
-    let mut gather: Option<(usize, Tensor)> = None;
-    let mut ax = 0;
-    for item in items {
-        match item {
-            KeyItem::Ellipsis => {
-                for _ in 0..rank - consumed {
-                    shape.push(x.shape()[ax]);
-                    ax += 1;
-                }
-            }
-            KeyItem::NewAxis => shape.push(1),
-            KeyItem::Index(i) => {
-                let d = x.shape()[ax] as i64;
-                let k = if i < 0 { i + d } else { i };
-                if !(0..d).contains(&k) {
-                    return Err(Error::invalid(
-                        op,
-                        format!(
-                            "slice index {i} of dimension {ax} out of bounds (shape {:?})",
-                            x.shape()
-                        ),
-                    )
-                    .into());
-                }
-                spec[ax] = AxisSlice::range(k as usize, 1);
-                ax += 1;
-            }
-            KeyItem::Slice(s) => {
-                use pyo3::types::PySliceMethods;
-                let d = x.shape()[ax];
-                let ix = s.indices(d as isize)?;
-                spec[ax] = if ix.slicelength == 0 {
-                    AxisSlice::range(0, 0)
-                } else {
-                    AxisSlice {
-                        start: ix.start as usize,
-                        step: ix.step,
-                        len: ix.slicelength,
-                    }
-                };
-                shape.push(ix.slicelength);
-                ax += 1;
-            }
-            KeyItem::Gather(t) => {
-                if gather.is_some() {
-                    return Err(Error::Unimplemented {
-                        op,
-                        msg: "indexing with more than one integer tensor is not supported".into(),
-                    }
-                    .into());
-                }
-                gather = Some((shape.len(), t));
-                shape.push(x.shape()[ax]);
-                ax += 1;
-            }
-        }
-    }
-    shape.extend(&x.shape()[ax..]);
-    let out = run(key.py(), x.numel(), || {
-        let y = ops::reshape_to(&ops::strided_slice(x, &spec)?, &shape)?;
-        match &gather {
-            Some((at, idx)) => ops::gather(&y, idx, *at as i64, 0),
-            None => Ok(y),
-        }
-    })?;
-    Ok(PyTensor::new(out))
+    Ok(run(py, x.numel(), || ops::getitem(x, &key))?.lift())
 }
 
 /// The rows of `x` (`for row in tensor`).

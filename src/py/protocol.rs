@@ -7,8 +7,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyTuple};
 
 use super::convert::{to_numpy, to_tensor};
-use super::run;
 use super::tensor::PyTensor;
+use super::{python_attr, run};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::ops;
@@ -40,6 +40,11 @@ pub fn truediv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     ops::divide(a, b)
 }
 
+/// Python's `@`: a plain matrix product.
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    ops::matmul(a, b, false, false)
+}
+
 /// `==`/`!=`: elementwise when the operands are compatible; otherwise (None,
 /// another dtype, unbroadcastable shapes) a plain `False`/`True`, as in TF.
 pub fn equality<'py>(
@@ -67,13 +72,8 @@ static TENSOR_SHAPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// `tapegrad.TensorShape(dims)`: a tuple with TF's `as_list()`, `rank`, ….
 pub fn shape_object<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
-    let cls = TENSOR_SHAPE.get_or_try_init(py, || -> PyResult<_> {
-        Ok(py
-            .import("tapegrad._shape")?
-            .getattr("TensorShape")?
-            .unbind())
-    })?;
-    cls.bind(py).call1((PyTuple::new(py, shape)?,))
+    python_attr(py, &TENSOR_SHAPE, "tapegrad._shape", "TensorShape")?
+        .call1((PyTuple::new(py, shape)?,))
 }
 
 pub fn len(t: &Tensor) -> PyResult<usize> {
@@ -139,25 +139,16 @@ fn numpy_text(py: Python<'_>, t: &Tensor, as_repr: bool) -> PyResult<String> {
     })
 }
 
-fn shape_text(shape: &[usize]) -> String {
-    match shape {
-        [d] => format!("({d},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+/// Python's text of the shape tuple: `(2,)`, `(2, 3)`, `()`.
+fn shape_text(py: Python<'_>, shape: &[usize]) -> PyResult<String> {
+    Ok(PyTuple::new(py, shape)?.repr()?.to_string())
 }
 
 /// `<tapegrad.Tensor: shape=(2,), dtype=float32, numpy=array([1., 2.], dtype=float32)>`
 pub fn repr(py: Python<'_>, t: &Tensor, name: &str) -> PyResult<String> {
     Ok(format!(
         "<{name}: shape={}, dtype={}, numpy={}>",
-        shape_text(t.shape()),
+        shape_text(py, t.shape())?,
         t.dtype().name(),
         numpy_text(py, t, true)?
     ))
@@ -168,7 +159,7 @@ pub fn str(py: Python<'_>, t: &Tensor) -> PyResult<String> {
     Ok(format!(
         "tapegrad.Tensor({}, shape={}, dtype={})",
         numpy_text(py, t, false)?,
-        shape_text(t.shape()),
+        shape_text(py, t.shape())?,
         t.dtype().name()
     ))
 }
@@ -177,7 +168,7 @@ pub fn str(py: Python<'_>, t: &Tensor) -> PyResult<String> {
 pub fn variable_repr(py: Python<'_>, t: &Tensor, name: &str) -> PyResult<String> {
     Ok(format!(
         "<tapegrad.Variable '{name}' shape={} dtype={}, numpy={}>",
-        shape_text(t.shape()),
+        shape_text(py, t.shape())?,
         t.dtype().name(),
         numpy_text(py, t, true)?
     ))

@@ -53,6 +53,33 @@ impl PyTensor {
 /// the class and its `ref()` in messages; `$extra` holds its own methods.
 macro_rules! tensor_protocol {
     ($ty:ident, $kind:literal, $key:literal, { $($extra:tt)* }) => {
+        // The operators: [binary: method, reflected, core op], [unary: method,
+        // core op], [`**`, which also takes Python's `modulo`: method, reflected].
+        $crate::py::tensor::tensor_protocol!(@methods $ty, $kind, $key, { $($extra)* }, [
+            __add__ false $crate::ops::add; __radd__ true $crate::ops::add;
+            __sub__ false $crate::ops::subtract; __rsub__ true $crate::ops::subtract;
+            __mul__ false $crate::ops::multiply; __rmul__ true $crate::ops::multiply;
+            __truediv__ false $crate::py::protocol::truediv;
+            __rtruediv__ true $crate::py::protocol::truediv;
+            __matmul__ false $crate::py::protocol::matmul;
+            __rmatmul__ true $crate::py::protocol::matmul;
+            __floordiv__ false $crate::ops::floordiv; __rfloordiv__ true $crate::ops::floordiv;
+            __mod__ false $crate::ops::floormod; __rmod__ true $crate::ops::floormod;
+            __and__ false $crate::ops::logical_and; __rand__ true $crate::ops::logical_and;
+            __or__ false $crate::ops::logical_or; __ror__ true $crate::ops::logical_or;
+            __lt__ false $crate::ops::less; __le__ false $crate::ops::less_equal;
+            __gt__ false $crate::ops::greater; __ge__ false $crate::ops::greater_equal;
+        ], [
+            __invert__ $crate::ops::logical_not; __neg__ $crate::ops::negative;
+            __abs__ $crate::ops::abs;
+        ], [__pow__ false; __rpow__ true;]);
+    };
+    (
+        @methods $ty:ident, $kind:literal, $key:literal, { $($extra:tt)* },
+        [$($binary:ident $reflected:literal $binary_op:path;)*],
+        [$($unary:ident $unary_op:path;)*],
+        [$($power:ident $power_reflected:literal;)*]
+    ) => {
         #[pymethods]
         impl $ty {
             $($extra)*
@@ -217,99 +244,28 @@ macro_rules! tensor_protocol {
                 $crate::py::protocol::format(py, &self.current(), spec)
             }
 
-            fn __add__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::add)
-            }
-            fn __radd__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::add)
-            }
-            fn __sub__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::subtract)
-            }
-            fn __rsub__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::subtract)
-            }
-            fn __mul__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::multiply)
-            }
-            fn __rmul__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::multiply)
-            }
-            fn __truediv__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::py::protocol::truediv)
-            }
-            fn __rtruediv__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, true, $crate::py::protocol::truediv)
-            }
-            fn __pow__(
-                &self,
-                o: &Bound<'_, PyAny>,
-                modulo: Option<&Bound<'_, PyAny>>,
-            ) -> PyResult<$crate::py::tensor::PyTensor> {
-                let _ = modulo;
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::pow)
-            }
-            fn __rpow__(
-                &self,
-                o: &Bound<'_, PyAny>,
-                modulo: Option<&Bound<'_, PyAny>>,
-            ) -> PyResult<$crate::py::tensor::PyTensor> {
-                let _ = modulo;
-                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::pow)
-            }
-            fn __matmul__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, |a, b| $crate::ops::matmul(a, b, false, false))
-            }
-            fn __rmatmul__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, true, |a, b| $crate::ops::matmul(a, b, false, false))
-            }
-            fn __floordiv__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::floordiv)
-            }
-            fn __rfloordiv__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::floordiv)
-            }
-            fn __mod__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::floormod)
-            }
-            fn __rmod__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::floormod)
-            }
-            fn __and__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::logical_and)
-            }
-            fn __rand__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::logical_and)
-            }
-            fn __or__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::logical_or)
-            }
-            fn __ror__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, true, $crate::ops::logical_or)
-            }
-            fn __invert__(&self, py: Python<'_>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::unary(py, self.current(), $crate::ops::logical_not)
-            }
-            fn __neg__(&self, py: Python<'_>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::unary(py, self.current(), $crate::ops::negative)
-            }
+            $(
+                fn $binary(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
+                    $crate::py::protocol::binary(self.current(), o, $reflected, $binary_op)
+                }
+            )*
+            $(
+                fn $unary(&self, py: Python<'_>) -> PyResult<$crate::py::tensor::PyTensor> {
+                    $crate::py::protocol::unary(py, self.current(), $unary_op)
+                }
+            )*
+            $(
+                fn $power(
+                    &self,
+                    o: &Bound<'_, PyAny>,
+                    modulo: Option<&Bound<'_, PyAny>>,
+                ) -> PyResult<$crate::py::tensor::PyTensor> {
+                    let _ = modulo;
+                    $crate::py::protocol::binary(self.current(), o, $power_reflected, $crate::ops::pow)
+                }
+            )*
             fn __pos__(&self) -> PyResult<$crate::py::tensor::PyTensor> {
                 Ok($crate::py::tensor::PyTensor::new(self.current()))
-            }
-            fn __abs__(&self, py: Python<'_>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::unary(py, self.current(), $crate::ops::abs)
-            }
-            fn __lt__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::less)
-            }
-            fn __le__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::less_equal)
-            }
-            fn __gt__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::greater)
-            }
-            fn __ge__(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::protocol::binary(self.current(), o, false, $crate::ops::greater_equal)
             }
             fn __eq__<'py>(&self, py: Python<'py>, o: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
                 $crate::py::protocol::equality(py, self.current(), o, true)
