@@ -594,6 +594,72 @@ impl Optimizer {
         Some(slots.tensor(slot))
     }
 
+    /// Overwrite slot `slot` of `variable` with `value` (restoring a saved
+    /// optimizer): the variable's slots are created first if it has none;
+    /// `value` must have the variable's shape and dtype. Nothing changes on
+    /// an error.
+    pub fn set_slot(
+        &mut self,
+        variable: &Variable,
+        name: &str,
+        slot: &str,
+        value: &Tensor,
+    ) -> Result<()> {
+        let op = self.name();
+        check_variable(op, variable, name)?;
+        let kept = self.rule.slot_names();
+        let Some(slot) = Slot::from_name(slot).filter(|s| self.rule.slots().contains(s)) else {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "no slot {slot:?} to set for variable '{name}' (this optimizer keeps {kept:?})"
+                ),
+            ));
+        };
+        let shape = variable.shape();
+        if value.shape() != shape.as_slice() {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "cannot set slot '{}' of variable '{name}' (shape {shape:?}) to a value of shape {:?}",
+                    slot.name(),
+                    value.shape()
+                ),
+            ));
+        }
+        if value.dtype() != variable.dtype() {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "cannot set slot '{}' of variable '{name}' ({}) to a {} value; cast it to {} first",
+                    slot.name(),
+                    variable.dtype().name(),
+                    value.dtype().name(),
+                    variable.dtype().name()
+                ),
+            ));
+        }
+        self.build(variable, name)?;
+        // Invariant: built just above.
+        let Some(slots) = self.slots.get_mut(&variable.handle()) else {
+            return Ok(());
+        };
+        // standard (row-major) order, as the buffers keep it
+        match (&mut slots.bufs, value.data()) {
+            (SlotBufs::F32(b), Data::F32(a)) => *b.get_mut(slot) = a.iter().copied().collect(),
+            (SlotBufs::F64(b), Data::F64(a)) => *b.get_mut(slot) = a.iter().copied().collect(),
+            // Unreachable: the dtypes were checked to match above.
+            (_, other) => {
+                return Err(Error::DTypeMismatch {
+                    op,
+                    lhs: variable.dtype(),
+                    rhs: other.dtype(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// One optimizer step over `updates` at `learning_rate`, `iterations`
     /// being the step counter before this step (Adam's bias correction uses
     /// `iterations + 1`). Every update is validated before any variable
@@ -1605,6 +1671,53 @@ mod tests {
         );
         assert!(opt.slot(&var, "velocity_hat").is_none());
         assert!(opt.slot(&var, "no such slot").is_none());
+
+        let value = Tensor::from_vec(&[2, 1], vec![0.5f64, 0.25]).unwrap();
+        opt.set_slot(&var, "v", "momentum", &value).unwrap();
+        let back = opt.slot(&var, "momentum").unwrap().unwrap();
+        assert_eq!(
+            back.array::<f64>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            [0.5, 0.25]
+        );
+        let wrong_shape = Tensor::from_vec(&[2], vec![0.5f64, 0.25]).unwrap();
+        let wrong_dtype = Tensor::from_vec(&[2, 1], vec![0.5f32, 0.25]).unwrap();
+        for (slot, value, message) in [
+            ("momentum", &wrong_shape, "shape [2, 1]"),
+            ("momentum", &wrong_dtype, "cast it to float64"),
+            ("velocity_hat", &value, "keeps [\"velocity\""),
+        ] {
+            let err = opt
+                .set_slot(&var, "v", slot, value)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(message), "{err}");
+        }
+        let fresh = Variable::new(Tensor::from_vec(&[2, 1], vec![0.0f64, 0.0]).unwrap(), true);
+        opt.set_slot(&fresh, "fresh", "velocity", &value).unwrap();
+        let velocity = opt.slot(&fresh, "velocity").unwrap().unwrap();
+        assert_eq!(
+            velocity
+                .array::<f64>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            [0.5, 0.25]
+        );
+        let momentum = opt.slot(&fresh, "momentum").unwrap().unwrap();
+        assert_eq!(
+            momentum
+                .array::<f64>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            [0.0, 0.0]
+        );
         opt.retain(|_| false);
         assert!(opt.is_empty());
     }

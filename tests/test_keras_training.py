@@ -442,8 +442,7 @@ def test_weights_written_by_keras_load(name, make, tmp_path, recwarn):
 
 def test_keras_archive_written_by_keras_loads(tmp_path):
     pytest.importorskip("h5py")
-    with pytest.warns(UserWarning, match="slot variables"):
-        model = keras.models.load_model(FIXTURES / "cnn.keras")
+    model = keras.models.load_model(FIXTURES / "cnn.keras")
     assert model.name == "cnn" and [layer.name for layer in model.layers] == [
         "pixels",
         "conv",
@@ -460,8 +459,7 @@ def test_keras_archive_written_by_keras_loads(tmp_path):
     model.fit(REF["cnn/x"], np.array([1, 2]), verbose=0)
     path = tmp_path / "again.keras"
     model.save(path)
-    with pytest.warns(UserWarning, match="slot variables"):
-        again = keras.models.load_model(path)
+    again = keras.models.load_model(path)
     np.testing.assert_allclose(
         again.predict(REF["cnn/x"], verbose=0), model.predict(REF["cnn/x"], verbose=0), rtol=1e-6
     )
@@ -532,8 +530,7 @@ def test_every_layer_type_in_a_keras_archive_round_trips(tmp_path):
     Keras, which fixes weights and file paths), predicts the same, trains,
     and writes it back."""
     pytest.importorskip("h5py")
-    with pytest.warns(UserWarning, match="slot variables"):
-        zoo = keras.models.load_model(FIXTURES / "zoo.keras")
+    zoo = keras.models.load_model(FIXTURES / "zoo.keras")
     assert [layer.name for layer in zoo.layers] == REF["zoo/layers"].tolist()
     inputs = {"tokens": REF["zoo/tokens"], "image": REF["zoo/image"]}
     np.testing.assert_allclose(zoo.predict(inputs, verbose=0), REF["zoo/y"], rtol=1e-5, atol=1e-6)
@@ -542,8 +539,7 @@ def test_every_layer_type_in_a_keras_archive_round_trips(tmp_path):
     zoo.fit(inputs, np.ones((4, 4)), verbose=0)
     path = tmp_path / "zoo.keras"
     zoo.save(path)
-    with pytest.warns(UserWarning, match="slot variables"):
-        again = keras.models.load_model(path)
+    again = keras.models.load_model(path)
     np.testing.assert_allclose(
         again.predict(inputs, verbose=0), zoo.predict(inputs, verbose=0), rtol=1e-6
     )
@@ -575,3 +571,41 @@ def test_cnn_fit_with_batchnorm_matches_keras():
         np.testing.assert_allclose(values, REF[f"cnn_fit/history/{key}"], rtol=1e-4, err_msg=key)
     final = np.concatenate([w.ravel() for w in model.get_weights()])
     np.testing.assert_allclose(final, REF["cnn_fit/final_weights"], rtol=1e-4, atol=1e-5)
+
+
+RESUME = np.load(FIXTURES / "resume.npz")
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop"])
+def test_a_model_saved_mid_training_by_keras_resumes_with_kerass_next_step(name):
+    """resume_*.keras: Keras saved the model after two steps (make_resume_fixtures.py);
+    the optimizer's iterations, learning rate and slots load, in Keras's order
+    (RMSprop: every velocity, then every momentum, then every average gradient),
+    and one more step gives Keras's loss and weights."""
+    pytest.importorskip("h5py")
+    model = keras.models.load_model(FIXTURES / f"resume_{name}.keras")
+    variables = model.optimizer.variables
+    keras_paths = RESUME[f"{name}/optimizer_paths"].tolist()
+    assert len(variables) == len(keras_paths)
+    for i, variable in enumerate(variables):
+        np.testing.assert_array_equal(variable.numpy(), RESUME[f"{name}/optimizer/{i}"])
+        if i >= 2:  # a slot: Keras's path ends with "<layer>_<weight>_<slot>" as ours
+            assert keras_paths[i].endswith(variable.path.split("/", 1)[1]), (i, keras_paths[i])
+    loss = model.train_on_batch(RESUME["x"], RESUME["y"])
+    np.testing.assert_allclose(loss, RESUME[f"{name}/loss"], rtol=1e-5)
+    for i, weight in enumerate(model.get_weights()):
+        np.testing.assert_allclose(weight, RESUME[f"{name}/next/{i}"], rtol=1e-5, atol=1e-6)
+
+
+def test_an_optimizer_state_of_another_size_is_skipped_with_kerass_warning(tmp_path):
+    pytest.importorskip("h5py")
+    model = keras.models.load_model(FIXTURES / "resume_adam.keras")
+    path = tmp_path / "resume.weights.h5"
+    model.save_weights(path)
+    other = keras.models.load_model(FIXTURES / "resume_adam.keras")
+    other.compile(optimizer=keras.optimizers.Adam(0.05, amsgrad=True), loss="mse")
+    other.optimizer.build(other.trainable_variables)  # 4 more slots (velocity_hat)
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer 'adam'"):
+        other.load_weights(path)
+    assert int(other.optimizer.iterations) == 0
+    np.testing.assert_array_equal(other.get_weights()[0], model.get_weights()[0])

@@ -4,6 +4,11 @@ running them under TensorFlow)."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+import re
+import threading
+
 import pytest
 import tapegrad as tf
 
@@ -12,8 +17,8 @@ class Sub(tf.Module):
     def __init__(self, name=None):
         super().__init__(name=name)
         with self.name_scope:
-            self.w = tf.Variable(1.0, name=tf.module.scoped_name("w"))
-            self.b = tf.Variable(2.0, name=tf.module.scoped_name("b"), trainable=False)
+            self.w = tf.Variable(1.0, name="w")
+            self.b = tf.Variable(2.0, name="b", trainable=False)
 
 
 class Top(tf.Module):
@@ -29,7 +34,7 @@ class Top(tf.Module):
 
     @tf.Module.with_name_scope
     def make(self, x):
-        return tf.Variable(x, name=tf.module.scoped_name("inner"))
+        return tf.Variable(x, name="inner")
 
 
 def test_names_and_variable_order_match_tf():
@@ -71,6 +76,82 @@ def test_nested_name_scopes():
     assert tf.module.current_name_scope() == ""
     with tf.name_scope("a"), tf.name_scope("abs/"):  # a trailing "/": absolute
         assert tf.module.current_name_scope() == "abs/"
+
+
+def test_bare_variables_take_the_name_scope_like_tf():
+    # what TF 2.21 names the same variables (eager: no uniquifying, "s/w:0" twice)
+    names = {}
+    with tf.name_scope("s"):
+        names["w"] = tf.Variable(1.0, name="w").name
+        names["w again"] = tf.Variable(1.0, name="w").name
+        names["default"] = tf.Variable(1.0).name
+        with tf.name_scope("t"):
+            names["nested"] = tf.Variable(1.0, name="w").name
+        with tf.name_scope("s"):
+            names["same name nested"] = tf.Variable(1.0, name="w").name
+        with tf.name_scope("u/"):
+            names["absolute scope"] = tf.Variable(1.0, name="w").name
+        with tf.name_scope(""):
+            names["empty scope"] = tf.Variable(1.0, name="w").name
+        names["slash inside"] = tf.Variable(1.0, name="a/b").name
+        names["absolute name"] = tf.Variable(1.0, name="c/").name
+    with tf.name_scope("a/b/"):
+        names["absolute nested scope"] = tf.Variable(1.0, name="w").name
+    names["outside"] = tf.Variable(1.0, name="w").name
+    names["outside, slash inside"] = tf.Variable(1.0, name="a/b").name
+    assert names == {
+        "w": "s/w:0",
+        "w again": "s/w:0",
+        "default": names["default"],  # checked below
+        "nested": "s/t/w:0",
+        "same name nested": "s/s/w:0",
+        "absolute scope": "u/w:0",
+        "empty scope": "w:0",
+        "slash inside": "s/a/b:0",
+        "absolute name": "c:0",
+        "absolute nested scope": "a/b/w:0",
+        "outside": "w:0",
+        "outside, slash inside": "a/b:0",
+    }
+    # TF: "s/Variable:0"; tapegrad numbers unnamed variables (docs/compat.md)
+    assert re.fullmatch(r"s/Variable(_\d+)?:0", names["default"])
+
+
+def test_module_name_scope_prefixes_bare_variables_like_tf():
+    class M(tf.Module):
+        def __init__(self):
+            super().__init__(name="m")
+            with self.name_scope:
+                self.v = tf.Variable(1.0, name="v")
+                self.n = tf.Variable(1.0)
+
+    assert M().v.name == "m/v:0"  # TF 2.21: "m/v:0", "m/Variable:0", "outer/m/v:0"
+    assert re.fullmatch(r"m/Variable(_\d+)?:0", M().n.name)
+    with tf.name_scope("outer"):
+        assert M().v.name == "outer/m/v:0"
+    assert M().v.name == "m/v:0"
+
+
+def test_name_scopes_are_per_thread():
+    seen = []
+
+    def other_thread():
+        seen.append((tf.module.current_name_scope(), tf.Variable(1.0, name="w").name))
+
+    with tf.name_scope("main"):
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert tf.Variable(1.0, name="w").name == "main/w:0"
+    assert seen == [("", "w:0")]
+
+
+def test_a_copy_keeps_the_name_in_any_scope():
+    with tf.name_scope("s"):
+        original = tf.Variable([1.0], name="w")
+    with tf.name_scope("elsewhere"):
+        assert copy.deepcopy(original).name == "s/w:0"
+        assert pickle.loads(pickle.dumps(original)).name == "s/w:0"
 
 
 def test_default_name_and_invalid_names():

@@ -64,4 +64,5 @@ def rebuild_tensor(value: np.ndarray) -> Tensor:
 
 def rebuild_variable(value: np.ndarray, name: str, trainable: bool) -> Variable:
     """Unpickle (or deep-copy) a variable: a new variable with this value."""
-    return Variable(value, trainable=trainable, name=name, dtype=value.dtype)
+    # the trailing "/" makes the name absolute: the copy keeps it in any name scope
+    return Variable(value, trainable=trainable, name=name + "/", dtype=value.dtype)

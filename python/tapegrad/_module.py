@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -19,12 +18,10 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.\-/>]*$")
 
 
-class _ScopeStack(threading.local):
-    def __init__(self) -> None:
-        self.prefix = ""  # "" or "outer/inner/"
-
-
-_scopes = _ScopeStack()
+# The active scope prefix lives in the Rust core (a thread-local), where the
+# Variable constructor reads it; these swap it in and read it.
+_swap_name_scope = Variable._swap_name_scope
+_current_name_scope = Variable._current_name_scope
 
 
 def current_name_scope() -> str:
@@ -36,7 +33,7 @@ def current_name_scope() -> str:
     ...         tf.module.current_name_scope()
     'a/b/'
     """
-    return _scopes.prefix
+    return _current_name_scope()
 
 
 def scoped_name(name: str) -> str:
@@ -47,7 +44,7 @@ def scoped_name(name: str) -> str:
     ...     tf.module.scoped_name("kernel")
     'layer/kernel'
     """
-    return _scopes.prefix + name
+    return _current_name_scope() + name
 
 
 class name_scope:  # noqa: N801 - TF's name
@@ -56,13 +53,13 @@ class name_scope:  # noqa: N801 - TF's name
     in ``/`` is absolute (it replaces the active scopes); ``__enter__``
     returns the full scope, ending in ``/``.
 
-    Variables made by ``Module.scoped_variable`` and by Keras layers get the
-    prefix; a bare ``tf.Variable(...)`` does not (see docs/compat.md).
+    Every variable created inside gets the prefix (``s/w:0``), as in TF; a
+    variable name ending in ``/`` is absolute (``name="w/"`` gives ``w:0``).
 
     >>> import tapegrad as tf
     >>> with tf.name_scope("outer") as scope:
-    ...     print(scope)
-    outer/
+    ...     print(scope, tf.Variable(1.0, name="w").name)
+    outer/ outer/w:0
     """
 
     def __init__(self, name: str) -> None:
@@ -84,18 +81,17 @@ class name_scope:  # noqa: N801 - TF's name
         return self._name
 
     def __enter__(self) -> str:
-        self._saved.append(_scopes.prefix)
         if not self._name:
             full = ""
         elif self._name.endswith("/"):
             full = self._name
         else:
-            full = _scopes.prefix + self._name + "/"
-        _scopes.prefix = full
+            full = _current_name_scope() + self._name + "/"
+        self._saved.append(_swap_name_scope(full))
         return full
 
     def __exit__(self, *exc: object) -> None:
-        _scopes.prefix = self._saved.pop()
+        _swap_name_scope(self._saved.pop())
 
 
 def _camel_to_snake(name: str) -> str:
@@ -132,8 +128,8 @@ class Module:
     ...     def __init__(self, n_in, n_out, name=None):
     ...         super().__init__(name=name)
     ...         with self.name_scope:
-    ...             self.w = tf.Variable(tf.ones([n_in, n_out]), name=tf.module.scoped_name("w"))
-    ...             self.b = tf.Variable(tf.zeros([n_out]), name=tf.module.scoped_name("b"))
+    ...             self.w = tf.Variable(tf.ones([n_in, n_out]), name="w")
+    ...             self.b = tf.Variable(tf.zeros([n_out]), name="b")
     ...     def __call__(self, x):
     ...         return tf.matmul(x, self.w) + self.b
     >>> class MLP(tf.Module):
@@ -191,7 +187,7 @@ class Module:
         'm/w:0'
         """
         with self.name_scope:
-            return Variable(initial_value, trainable=trainable, name=scoped_name(name), dtype=dtype)
+            return Variable(initial_value, trainable=trainable, name=name, dtype=dtype)
 
     @property
     def variables(self) -> tuple[Variable, ...]:

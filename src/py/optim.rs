@@ -266,6 +266,24 @@ impl PyFusedOptimizer {
         }
     }
 
+    /// Overwrite slot `name` of `variable` with `value` (converted to the
+    /// variable's dtype; its shape must match), creating the variable's
+    /// slots first if it has none. Taken under the lock an update holds, so
+    /// a concurrent `apply` sees the old slot or the new one, never a mix.
+    fn set_slot(
+        &self,
+        variable: &Bound<'_, PyVariable>,
+        name: &str,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let var = variable.get();
+        let value = tape::without_recording(|| to_tensor(value, Some(var.dtype())))?;
+        let mut state = self.lock();
+        Ok(state
+            .optimizer
+            .set_slot(var.variable(), var.var_name(), name, &value)?)
+    }
+
     /// How many variables have slots.
     fn __len__(&self) -> usize {
         self.lock().optimizer.len()

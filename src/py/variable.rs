@@ -1,5 +1,6 @@
 //! `tapegrad.Variable`: a named, lockable holder of a tensor value.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -43,6 +44,33 @@ pub struct PyVariable {
 /// Live variables by handle, so a tape can hand back the ones it watched.
 static LIVE: Mutex<Option<HashMap<TensorId, Weak<VarInner>>>> = Mutex::new(None);
 static UNNAMED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's active `tf.name_scope` prefix, "" or "outer/inner/";
+    /// `tapegrad.name_scope` sets it on entry and exit (`_swap_name_scope`).
+    static NAME_SCOPE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// TF's eager variable name for the `name` argument: a name ending in '/'
+/// is absolute (used without the slash, outside every scope); any other,
+/// or the default "Variable", is prefixed by the active name scopes.
+fn scoped_variable_name(name: Option<String>) -> String {
+    if let Some(absolute) = name.as_deref().and_then(|n| n.strip_suffix('/')) {
+        return absolute.to_string();
+    }
+    let name = name.unwrap_or_else(|| match UNNAMED.fetch_add(1, Ordering::Relaxed) {
+        0 => "Variable".to_string(),
+        n => format!("Variable_{n}"),
+    });
+    NAME_SCOPE.with(|scope| {
+        let scope = scope.borrow();
+        if scope.is_empty() {
+            name
+        } else {
+            format!("{scope}{name}")
+        }
+    })
+}
 
 impl PyVariable {
     pub fn read(&self) -> Tensor {
@@ -167,10 +195,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         if let Some(d) = dtype {
             value = run(initial.py(), value.numel(), || ops::cast(&value, d))?;
         }
-        let name = name.unwrap_or_else(|| match UNNAMED.fetch_add(1, Ordering::Relaxed) {
-            0 => "Variable".to_string(),
-            n => format!("Variable_{n}"),
-        });
+        let name = scoped_variable_name(name);
         let inner = Arc::new(VarInner {
             var: Variable::new(value, trainable.unwrap_or(true)),
             name: format!("{name}:0"),
@@ -278,6 +303,20 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
         self.rebuild_args(py)
+    }
+
+    /// Make `prefix` ("" or ending in '/') this thread's active name scope,
+    /// which new variables' names start with; returns the previous one
+    /// (`tapegrad.name_scope`'s binding: `__enter__` and `__exit__` swap).
+    #[staticmethod]
+    fn _swap_name_scope(prefix: String) -> String {
+        NAME_SCOPE.with(|scope| std::mem::replace(&mut *scope.borrow_mut(), prefix))
+    }
+
+    /// This thread's active name scope ("" or "outer/inner/").
+    #[staticmethod]
+    fn _current_name_scope() -> String {
+        NAME_SCOPE.with(|scope| scope.borrow().clone())
     }
 
     /// The handle id that stands for this variable on tapes.

@@ -53,7 +53,7 @@ class Metric:
 
     def add_variable(self, name: str, initial: float = 0.0) -> Variable:
         variable = Variable(
-            _core.constant(initial, dtype=self.dtype), trainable=False, name=f"{self.name}/{name}"
+            _core.constant(initial, dtype=self.dtype), trainable=False, name=f"{self.name}/{name}/"
         )
         self._variables.append(variable)
         return variable

@@ -139,24 +139,6 @@ def _vars_group(path: str) -> str:
     return f"{path}/vars" if path else "vars"
 
 
-# --- optimizer state -------------------------------------------------------------------
-
-
-def _optimizer_arrays(optimizer: optimizers.Optimizer, variables: list[Variable]) -> list[Any]:
-    """Keras's optimizer variables: iterations, learning rate, then each
-    variable's slots (``momentum``, ``velocity``, …) in turn."""
-    lr = optimizer.learning_rate
-    arrays: list[Any] = [
-        np.asarray(optimizer.iterations.numpy()),
-        np.asarray(float(lr.numpy()) if hasattr(lr, "numpy") else float(lr), dtype=np.float32),
-    ]
-    slot_names = optimizer.get_slot_names()
-    for variable in variables:
-        for slot in slot_names:
-            arrays.append(np.asarray(optimizer.get_slot(variable, slot).numpy()))
-    return arrays
-
-
 # --- weights ----------------------------------------------------------------------------
 
 
@@ -170,9 +152,10 @@ def _write_weights(model: Any, h5file: Any, with_optimizer: bool) -> None:
     if with_optimizer and optimizer is not None and optimizer.built:
         group = h5file.create_group("optimizer/vars")
         group.attrs["name"] = optimizer.name
-        arrays = _optimizer_arrays(optimizer, list(optimizer._trainable_variables))
-        for i, array in enumerate(arrays):
-            group.create_dataset(str(i), data=array)
+        store: dict[str, Any] = {}
+        optimizer.save_own_variables(store)
+        for key, array in store.items():
+            group.create_dataset(key, data=array)
 
 
 def _read_weights(model: Any, h5file: Any, skip_mismatch: bool, source: str) -> None:
@@ -216,21 +199,13 @@ def _read_weights(model: Any, h5file: Any, skip_mismatch: bool, source: str) -> 
 
 
 def _read_optimizer(model: Any, h5file: Any) -> None:
+    """The optimizer's iterations, learning rate and slots (Keras's order;
+    the optimizer must be built, so that its slots exist)."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or "optimizer/vars" not in h5file:
         return
     group = h5file["optimizer/vars"]
-    if len(group) >= 2:
-        optimizer.iterations.assign(np.asarray(group["0"]).astype("int64"))
-        if optimizer._lr_variable is not None:
-            optimizer._lr_variable.assign(np.float32(np.asarray(group["1"])))
-    if len(group) > 2:
-        warnings.warn(
-            "tapegrad restores the optimizer's iterations and learning rate from the file, "
-            "not its slot variables (momentum, velocity, ...): they restart at zero "
-            "(docs/compat.md, Keras)",
-            stacklevel=3,
-        )
+    optimizer.load_own_variables({key: np.asarray(group[key]) for key in group})
 
 
 def save_weights(model: Any, filepath: str, overwrite: bool = True) -> None:

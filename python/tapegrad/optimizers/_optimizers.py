@@ -46,6 +46,69 @@ def _takes_step(fn: Callable[..., Any]) -> bool:
     )
 
 
+class _SlotVariable:
+    """One slot (Adam's ``momentum``, …) of one variable, as
+    ``Optimizer.variables`` lists it: the value lives in the optimizer's
+    Rust core; ``numpy()`` reads a copy and ``assign`` overwrites it
+    (Keras 3's ``opt.variables[i].assign(value)``).
+
+    >>> import tapegrad as tf
+    >>> w = tf.Variable([1.0, 2.0], name="w")
+    >>> opt = tf.optimizers.SGD(0.1, momentum=0.9)
+    >>> opt.build([w])
+    >>> slot = opt.variables[-1]
+    >>> slot.path, slot.numpy()
+    ('SGD/w_momentum', array([0., 0.], dtype=float32))
+    >>> _ = slot.assign([0.5, -0.5])
+    >>> opt.get_slot(w, "momentum").numpy()
+    array([ 0.5, -0.5], dtype=float32)
+    """
+
+    def __init__(self, optimizer: Optimizer, variable: Variable, slot_name: str) -> None:
+        self.optimizer, self.variable, self.slot_name = optimizer, variable, slot_name
+
+    @property
+    def name(self) -> str:
+        """``<variable>_<slot>`` (Keras's slot naming, ``/`` as ``_``)."""
+        base = self.variable.name
+        base = base[:-2] if base.endswith(":0") else base
+        return f"{base.replace('/', '_')}_{self.slot_name}"
+
+    @property
+    def path(self) -> str:
+        """``<optimizer>/<name>``, as Keras's ``variable.path``."""
+        return f"{self.optimizer.name}/{self.name}"
+
+    @property
+    def shape(self) -> Any:
+        return self.variable.shape
+
+    @property
+    def dtype(self) -> Any:
+        return self.variable.dtype
+
+    def value(self) -> Tensor:
+        """A copy of the slot's current value."""
+        return self.optimizer.get_slot(self.variable, self.slot_name)
+
+    def numpy(self) -> np.ndarray:
+        """A copy of the slot's current value, as a numpy array."""
+        return self.value().numpy()
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def assign(self, value: Any) -> _SlotVariable:
+        """Overwrite the slot (same shape; converted to the variable's dtype)."""
+        self.optimizer.set_slot(self.variable, self.slot_name, value)
+        return self
+
+    def __repr__(self) -> str:
+        shape, dtype = tuple(self.shape), self.dtype.name
+        return f"<optimizer slot path={self.path} shape={shape} dtype={dtype}>"
+
+
 class Optimizer:
     """Base class of the optimizers: the Keras 3 ``Optimizer`` interface.
 
@@ -111,6 +174,7 @@ class Optimizer:
         self._trainable_variables: list[Variable] = []
         self._excluded_handles: set[int] = set()
         self._excluded_pattern: re.Pattern[str] | None = None
+        self._when_built: list[Callable[[], None]] = []
         self.built = False
 
     # --- state -------------------------------------------------------------
@@ -196,6 +260,14 @@ class Optimizer:
         self._fused.build(variables)
         self._trainable_variables = variables
         self.built = True
+        # e.g. a checkpoint restored before the slots existed now fills them
+        hooks, self._when_built = self._when_built, []
+        for hook in hooks:
+            hook()
+
+    def _call_when_built(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` once this (not yet built) optimizer has its slots."""
+        self._when_built.append(hook)
 
     def get_slot_names(self) -> list[str]:
         """Names of the slots kept per variable (``["momentum", "velocity"]`` for Adam)."""
@@ -209,6 +281,105 @@ class Optimizer:
             opt.get_slot(w, "momentum")
         """
         return self._fused.get_slot(var, slot_name)
+
+    def set_slot(self, var: Variable, slot_name: str, value: Any) -> None:
+        """Overwrite slot ``slot_name`` of ``var`` with ``value`` (``var``'s
+        shape, converted to its dtype), creating ``var``'s slots first if it
+        has none; restoring a saved optimizer's state. Atomic with respect
+        to a concurrent ``apply``.
+
+        >>> import tapegrad as tf
+        >>> w = tf.Variable([1.0])
+        >>> opt = tf.optimizers.SGD(0.1, momentum=0.5)
+        >>> opt.set_slot(w, "momentum", [-0.2])
+        >>> _ = opt.apply([tf.constant([1.0])], [w])   # m = 0.5·(-0.2) - 0.1·1
+        >>> print(w.numpy())
+        [0.8]
+        """
+        self._fused.set_slot(var, slot_name, value)
+
+    # Keras's order of the slots in ``variables``: each group is created for
+    # every variable in turn, the names of a group interleaved per variable.
+    _slot_groups: tuple[tuple[str, ...], ...] = ()
+
+    def _slot_variables(self) -> list[_SlotVariable]:
+        names = self.get_slot_names()
+        groups = self._slot_groups or (tuple(names),)
+        slots: list[_SlotVariable] = []
+        for group in groups:
+            present = [n for n in group if n in names]
+            for variable in self._trainable_variables:
+                slots.extend(_SlotVariable(self, variable, n) for n in present)
+        return slots
+
+    @property
+    def variables(self) -> list[Any]:
+        """The optimizer's state in Keras 3's order: ``iterations``, the
+        learning-rate variable (absent for a schedule or callable), then,
+        once built, every slot (Keras's order). Slots are ``_SlotVariable``
+        views: ``numpy()`` and ``assign(value)`` as on a variable.
+
+        >>> import tapegrad as tf
+        >>> opt = tf.optimizers.Adam(0.1)
+        >>> opt.build([tf.Variable([1.0], name="w")])
+        >>> [v.path if hasattr(v, "path") else v.name for v in opt.variables]
+        ['iteration:0', 'learning_rate:0', 'adam/w_momentum', 'adam/w_velocity']
+        """
+        variables: list[Any] = [self._iterations]
+        if self._lr_variable is not None:
+            variables.append(self._lr_variable)
+        if self.built:
+            variables.extend(self._slot_variables())
+        return variables
+
+    def save_own_variables(self, store: dict[str, Any]) -> None:
+        """Put ``variables``' values into ``store`` under "0", "1", …
+        (Keras's ``.keras``/``.weights.h5`` layout)."""
+        for i, variable in enumerate(self.variables):
+            store[str(i)] = np.asarray(variable.numpy())
+
+    def load_own_variables(self, store: Any) -> None:
+        """Set ``variables`` from ``store`` (``save_own_variables``' layout,
+        e.g. a Keras file's ``optimizer/vars`` group); build the optimizer
+        first so its slots exist. A different number of values is skipped
+        with a warning, as in Keras; a value of another shape is an error.
+        Nothing is set unless every value fits.
+
+        >>> import tapegrad as tf
+        >>> w = tf.Variable([1.0])
+        >>> opt = tf.optimizers.Adam(0.1)
+        >>> _ = opt.apply([tf.constant([2.0])], [w])
+        >>> store = {}
+        >>> opt.save_own_variables(store)
+        >>> again = tf.optimizers.Adam(0.1)
+        >>> again.build([w])
+        >>> again.load_own_variables(store)
+        >>> int(again.iterations), again.get_slot(w, "momentum").numpy()
+        (1, array([0.2], dtype=float32))
+        """
+        cls = type(self).__name__
+        variables = self.variables
+        if len(store) != len(variables):
+            message = (
+                f"Skipping variable loading for optimizer '{self.name}', because it has "
+                f"{len(variables)} variables whereas the saved optimizer has {len(store)} "
+                "variables."
+            )
+            if not self.built:
+                message += " The optimizer is not built yet: call `optimizer.build(variables)`."
+            warnings.warn(message, stacklevel=2)
+            return
+        values = []
+        for i, variable in enumerate(variables):
+            value = np.asarray(store[str(i)])
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(
+                    f"{cls}: saved optimizer variable {i} has shape {value.shape}; "
+                    f"{getattr(variable, 'path', variable.name)} has shape {tuple(variable.shape)}"
+                )
+            values.append(value.astype(variable.dtype.name))
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
 
     # --- weight decay ------------------------------------------------------
 
@@ -392,6 +563,8 @@ class SGD(Optimizer):
     momentum: float
     nesterov: bool
 
+    _slot_groups = (("momentum",),)
+
     def __init__(
         self,
         learning_rate: _LearningRate = 0.01,
@@ -439,6 +612,8 @@ class Adam(Optimizer):
     beta_2: float
     epsilon: float
     amsgrad: bool
+
+    _slot_groups = (("momentum", "velocity"), ("velocity_hat",))
 
     def __init__(
         self,
@@ -536,6 +711,8 @@ class RMSprop(Optimizer):
     epsilon: float
     centered: bool
 
+    _slot_groups = (("velocity",), ("momentum",), ("average_gradient",))
+
     def __init__(
         self,
         learning_rate: _LearningRate = 0.001,
@@ -584,6 +761,8 @@ class Adagrad(Optimizer):
 
     initial_accumulator_value: float
     epsilon: float
+
+    _slot_groups = (("accumulator",),)
 
     def __init__(
         self,

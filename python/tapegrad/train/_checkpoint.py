@@ -23,6 +23,7 @@ import os
 import re
 import time
 import types
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,7 @@ import numpy as np
 from .. import _core
 from ..data._dataset import OwnedIterator
 from ..optimizers import Optimizer
+from ..optimizers._optimizers import _SlotVariable
 from ._bundle import BundleReader, CheckpointFormatError, index_path, write_bundle
 from ._wire import ObjectGraph, ObjectNode, SerializedTensor
 
@@ -57,35 +59,8 @@ _VALUE = "VARIABLE_VALUE"
 _POSITION = "TAPEGRAD_ITERATOR_POSITION"
 _STATE_FILE = "checkpoint"
 
-# Keras 3's order of optimizer variables after (iterations, learning_rate):
-# each group is created for all variables, names within a group interleaved.
-_SLOT_GROUPS: dict[str, list[tuple[str, ...]]] = {
-    "SGD": [("momentum",)],
-    "Adam": [("momentum", "velocity"), ("velocity_hat",)],
-    "AdamW": [("momentum", "velocity"), ("velocity_hat",)],
-    "RMSprop": [("velocity",), ("momentum",), ("average_gradient",)],
-    "Adagrad": [("accumulator",)],
-}
-
-
-class _Slot:
-    """One optimizer slot (e.g. Adam's ``momentum``) of one variable."""
-
-    def __init__(self, optimizer: Optimizer, variable: _core.Variable, name: str) -> None:
-        self.optimizer, self.variable, self.name = optimizer, variable, name
-
-    def identity(self) -> tuple[str, int, int, str]:
-        return ("slot", id(self.optimizer), self.variable._handle_id, self.name)
-
-    def full_name(self) -> str:
-        return f"{self.optimizer.name}/{_variable_name(self.variable)}_{self.name}"
-
-    def value(self) -> np.ndarray:
-        return self.optimizer.get_slot(self.variable, self.name).numpy()
-
-
 # objects that hold a saved value themselves
-_VALUE_HOLDERS = (_core.Variable, _Slot, OwnedIterator)
+_VALUE_HOLDERS = (_core.Variable, _SlotVariable, OwnedIterator)
 
 
 class _Unrestorable(Exception):
@@ -98,22 +73,12 @@ def _variable_name(variable: _core.Variable) -> str:
 
 
 def _optimizer_children(optimizer: Optimizer) -> list[tuple[str, Any]]:
-    learning_rate = optimizer._lr_variable
+    # Keras 3's layout: the step counter, the learning rate (a variable only
+    # for a float rate), and every variable in order in `_variables`
     children: list[tuple[str, Any]] = [("_iterations", optimizer.iterations)]
-    variables: list[Any] = [optimizer.iterations]
-    if learning_rate is not None:
-        children.append(("_learning_rate", learning_rate))
-        variables.append(learning_rate)
-    names = optimizer.get_slot_names()
-    # Keras's slot order is per optimizer class (a user subclass keeps its base's)
-    kind = next((c.__name__ for c in type(optimizer).__mro__ if c.__name__ in _SLOT_GROUPS), "")
-    groups = _SLOT_GROUPS.get(kind, [tuple(names)])
-    if optimizer.built:
-        for group in groups:
-            present = [n for n in group if n in names]
-            for variable in optimizer._trainable_variables:
-                variables.extend(_Slot(optimizer, variable, n) for n in present)
-    children.append(("_variables", variables))
+    if optimizer._lr_variable is not None:
+        children.append(("_learning_rate", optimizer._lr_variable))
+    children.append(("_variables", optimizer.variables))
     return children
 
 
@@ -180,8 +145,8 @@ class _Walker:
 def _identity(obj: Any) -> Any:
     if isinstance(obj, _core.Variable):
         return ("variable", obj._handle_id)
-    if isinstance(obj, _Slot):
-        return obj.identity()
+    if isinstance(obj, _SlotVariable):
+        return ("slot", id(obj.optimizer), obj.variable._handle_id, obj.slot_name)
     return ("object", id(obj))
 
 
@@ -211,10 +176,10 @@ def _save_values(root: Checkpoint) -> dict[str, np.ndarray | bytes]:
                 node_ids[key] = len(node_ids)
                 queue.append((child, [*path, name]))
             node.children.append((node_ids[key], name))
-        if isinstance(obj, (_core.Variable, _Slot)):
+        if isinstance(obj, (_core.Variable, _SlotVariable)):
             checkpoint_key = _value_key(path)
-            if isinstance(obj, _Slot):
-                full_name, value = obj.full_name(), obj.value()
+            if isinstance(obj, _SlotVariable):
+                full_name, value = obj.path, obj.numpy()
             else:
                 full_name, value = _variable_name(obj), obj.numpy()
             node.attributes.append(SerializedTensor(_VALUE, full_name, checkpoint_key))
@@ -272,6 +237,10 @@ class _Restoration:
             if self.matched.get(node_id) != identity:
                 self.matched[node_id] = identity
                 self._restore_node(node, obj)
+                if isinstance(obj, Optimizer) and not obj.built:
+                    # its slots appear when it is built: restore them then
+                    # (weakly: a dropped restoration is not kept alive)
+                    obj._call_when_built(_weak_call(weakref.WeakMethod(self.run)))
             live = dict(walker.children(obj)) if node.children else {}
             for child_id, name in node.children:
                 if name in live:
@@ -323,13 +292,17 @@ class _Restoration:
         return out
 
 
+def _weak_call(method: weakref.WeakMethod[Callable[[], None]]) -> Callable[[], None]:
+    def call() -> None:
+        bound = method()
+        if bound is not None:
+            bound()
+
+    return call
+
+
 def _assign(obj: Any, value: np.ndarray | bytes, key: str) -> None:
-    if isinstance(obj, _Slot):
-        raise _Unrestorable(
-            "tapegrad's optimizers cannot load slot values yet; training resumes with fresh "
-            f"slots (first: slot {obj.name!r} of {_variable_name(obj.variable)!r})"
-        )
-    if not isinstance(obj, _core.Variable):
+    if not isinstance(obj, (_core.Variable, _SlotVariable)):
         raise _Unrestorable(f"the object at this path is a {type(obj).__name__}, not a Variable")
     if isinstance(value, bytes) or value.dtype.kind == "O":
         raise _Unrestorable("string values cannot be restored into a Variable")
@@ -337,14 +310,20 @@ def _assign(obj: Any, value: np.ndarray | bytes, key: str) -> None:
     if tuple(array.shape) != tuple(obj.shape):
         raise ValueError(
             f"Received incompatible tensor with shape {array.shape} when attempting to restore "
-            f"variable with shape {tuple(obj.shape)} and name {obj.name} (checkpoint key {key})."
+            f"variable with shape {tuple(obj.shape)} and name {_display_name(obj)} "
+            f"(checkpoint key {key})."
         )
     if array.dtype.name != obj.dtype.name:
         raise ValueError(
-            f"Checkpoint value {key} has dtype {array.dtype.name}; the variable {obj.name} is "
-            f"{obj.dtype.name}. Create the variable with the checkpoint's dtype."
+            f"Checkpoint value {key} has dtype {array.dtype.name}; the variable "
+            f"{_display_name(obj)} is {obj.dtype.name}. Create the variable with the "
+            "checkpoint's dtype."
         )
     obj.assign(array)
+
+
+def _display_name(obj: _core.Variable | _SlotVariable) -> str:
+    return obj.path if isinstance(obj, _SlotVariable) else obj.name
 
 
 class CheckpointLoadStatus:

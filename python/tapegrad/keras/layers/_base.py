@@ -25,7 +25,7 @@ import numpy as np
 
 from ... import _core, _nest, dtypes
 from ..._core import Tensor, Variable
-from ..._module import _scopes, name_scope, scoped_name
+from ..._module import _current_name_scope, _swap_name_scope, name_scope
 from .. import backend, initializers, regularizers
 
 __all__ = ["Input", "InputLayer", "KerasTensor", "Layer", "call_context"]
@@ -521,21 +521,26 @@ class Layer:
             name
             or f"variable_{len(self._trainable_variables) + len(self._non_trainable_variables)}"
         )
-        path = self._weight_path(name)
         value = _core.cast(init(shape, dtype=dtype_name), dtype_name)
-        variable = Variable(value, trainable=trainable, name=path)
+        # the weight's path is "<scopes>/<layer>/<name>", as in Keras
+        saved_scope = _swap_name_scope(self._weight_scope())
+        try:
+            variable = Variable(value, trainable=trainable, name=name)
+        finally:
+            _swap_name_scope(saved_scope)
         (self._trainable_variables if trainable else self._non_trainable_variables).append(variable)
         reg = regularizers.get(regularizer)
         if reg is not None:
             self._regularizers.append((reg, variable))
         return variable
 
-    def _weight_path(self, name: str) -> str:
-        scope = scoped_name("")
+    def _weight_scope(self) -> str:
+        """The absolute scope (ending in ``/``) of this layer's weights."""
+        scope = _current_name_scope()
         # outside __call__/build (a manual add_weight), the path is the layer's own
         if not scope.endswith(self.name + "/"):
             scope = scope + self.name + "/"
-        return scope + name
+        return scope
 
     def add_loss(self, loss: Any) -> None:
         """Add a loss term (collected in ``layer.losses``, reset on each call).
@@ -671,15 +676,15 @@ class Layer:
             self._clear_losses()
         context.depth += 1
         # this layer's name scope, entered by hand (the hot path)
-        saved_scope = _scopes.prefix
+        saved_scope = _current_name_scope()
         first_call = not self.built
         try:
             if first_call:
                 self._maybe_build(_shape_of(first))
-            _scopes.prefix = saved_scope + self.name + "/"
+            _swap_name_scope(saved_scope + self.name + "/")
             outputs = self.call(*args, **kwargs)
         finally:
-            _scopes.prefix = saved_scope
+            _swap_name_scope(saved_scope)
             context.depth -= 1
             context.training = saved_training
         if first_call and self._output_shape is None:
