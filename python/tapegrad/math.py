@@ -18,6 +18,8 @@ from ._core import (
     reduce_std,
     reduce_sum,
     reduce_variance,
+    xdivy,
+    xlogy,
 )
 from ._registry import (
     abs,
@@ -143,6 +145,8 @@ __all__ = [
     "subtract",
     "tan",
     "tanh",
+    "xdivy",
+    "xlogy",
 ]
 # --- end of generated section (names) ---
 
