@@ -296,6 +296,12 @@ def test_watch_of_a_list_says_to_convert():
     assert "not a tf.Tensor or tf.Variable; convert it first" in str(e.value)
 
 
+def test_a_ragged_list_says_to_pad_the_rows():
+    with pytest.raises(ValueError, match="non-rectangular.*pad the rows") as e:
+        tf.constant([[1.0], [1.0, 2.0]])
+    assert "inhomogeneous" not in str(e.value)  # numpy's own wording
+
+
 def test_help_shows_docstrings_not_source_comments():
     import pydoc
 

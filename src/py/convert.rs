@@ -102,7 +102,9 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
     let np = py.import("numpy")?;
     let is_numpy =
         obj.is_instance(&np.getattr("ndarray")?)? || obj.is_instance(&np.getattr("generic")?)?;
-    let arr = np.call_method1("asarray", (obj,))?;
+    let arr = np
+        .call_method1("asarray", (obj,))
+        .map_err(|e| ragged_or(obj, e))?;
     let arr = arr.cast::<PyUntypedArray>()?;
     let kind = arr.dtype().kind() as char;
     let item = arr.dtype().itemsize();
@@ -258,6 +260,22 @@ fn fits_i32(arr: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
 }
 
 /// The object's repr, cut to 60 characters for messages.
+/// numpy's text for a ragged nested list ("… inhomogeneous shape …") names
+/// numpy's internals, not the fix.
+fn ragged_or(obj: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
+    let py = obj.py();
+    if err.is_instance_of::<PyValueError>(py) && err.value(py).to_string().contains("inhomogeneous")
+    {
+        return PyValueError::new_err(format!(
+            "Can't convert non-rectangular Python sequence to Tensor: {} has rows of different \
+             lengths (or mixes numbers and lists); every row along an axis needs the same \
+             length: pad the rows, or convert each row to its own tensor",
+            short_repr(obj)
+        ));
+    }
+    err
+}
+
 fn short_repr(obj: &Bound<'_, PyAny>) -> String {
     let r = obj.repr().map_or_else(|_| "?".into(), |r| r.to_string());
     match r.char_indices().nth(60) {
