@@ -196,6 +196,13 @@ fn check_non_negative(op: &'static str, name: &str, v: f64) -> Result<()> {
     ))
 }
 
+/// One entry of `Rule::config`: a number or a switch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Hyperparameter {
+    Number(f64),
+    Flag(bool),
+}
+
 /// An update rule: one of Keras 3's optimizers with its hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Rule {
@@ -249,6 +256,36 @@ impl Rule {
             Rule::Adagrad(_) => [Some(Accumulator), None, None],
         };
         slots.into_iter().flatten().collect()
+    }
+
+    /// The hyperparameters by name, in the constructor's order (Keras'
+    /// `get_config` entries).
+    pub fn config(&self) -> Vec<(&'static str, Hyperparameter)> {
+        use Hyperparameter::{Flag, Number};
+        match *self {
+            Rule::Sgd(SgdParams { momentum, nesterov }) => {
+                vec![("momentum", Number(momentum)), ("nesterov", Flag(nesterov))]
+            }
+            Rule::Adam(p) | Rule::AdamW(p) => vec![
+                ("beta_1", Number(p.beta_1)),
+                ("beta_2", Number(p.beta_2)),
+                ("epsilon", Number(p.epsilon)),
+                ("amsgrad", Flag(p.amsgrad)),
+            ],
+            Rule::RmsProp(p) => vec![
+                ("rho", Number(p.rho)),
+                ("momentum", Number(p.momentum)),
+                ("epsilon", Number(p.epsilon)),
+                ("centered", Flag(p.centered)),
+            ],
+            Rule::Adagrad(p) => vec![
+                (
+                    "initial_accumulator_value",
+                    Number(p.initial_accumulator_value),
+                ),
+                ("epsilon", Number(p.epsilon)),
+            ],
+        }
     }
 
     /// Names of the slots this rule keeps, in Keras' order.
@@ -527,7 +564,13 @@ pub struct Optimizer {
     rule: Rule,
     options: Options,
     slots: HashMap<TensorId, Slots>,
+    /// The table size at which `sweep` next drops dead variables' slots.
+    sweep_at: usize,
 }
+
+/// `Optimizer::sweep` first looks for dead variables once this many have
+/// slots (amortised: the next sweep waits for twice the survivors).
+const FIRST_SWEEP: usize = 64;
 
 impl Optimizer {
     /// Checks every hyperparameter and option.
@@ -539,6 +582,7 @@ impl Optimizer {
             rule,
             options,
             slots: HashMap::new(),
+            sweep_at: FIRST_SWEEP,
         })
     }
 
@@ -574,6 +618,15 @@ impl Optimizer {
     /// Drop the slots of variables for which `keep(handle)` is false.
     pub fn retain(&mut self, keep: impl Fn(TensorId) -> bool) {
         self.slots.retain(|&h, _| keep(h));
+    }
+
+    /// Drop the slots of dead variables (`live(handle)` false) once the
+    /// table has grown past the last sweep's threshold.
+    pub fn sweep(&mut self, live: impl Fn(TensorId) -> bool) {
+        if self.slots.len() >= self.sweep_at {
+            self.retain(live);
+            self.sweep_at = (2 * self.slots.len()).max(FIRST_SWEEP);
+        }
     }
 
     /// Create the slots of `variable` now (Keras' `build`); a no-op for a
@@ -1720,5 +1773,42 @@ mod tests {
         );
         opt.retain(|_| false);
         assert!(opt.is_empty());
+    }
+
+    #[test]
+    fn config_lists_the_hyperparameters_in_constructor_order() {
+        let adam = Rule::AdamW(AdamParams::default());
+        let names: Vec<&str> = adam.config().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["beta_1", "beta_2", "epsilon", "amsgrad"]);
+        assert_eq!(adam.config()[3].1, Hyperparameter::Flag(false));
+        let sgd = Rule::Sgd(SgdParams {
+            momentum: 0.5,
+            nesterov: true,
+        });
+        assert_eq!(
+            sgd.config(),
+            [
+                ("momentum", Hyperparameter::Number(0.5)),
+                ("nesterov", Hyperparameter::Flag(true))
+            ]
+        );
+    }
+
+    #[test]
+    fn sweep_waits_for_the_table_to_grow() {
+        let mut opt = Optimizer::new(Rule::Sgd(SgdParams::default()), Options::default()).unwrap();
+        let vars: Vec<Variable> = (0..FIRST_SWEEP)
+            .map(|_| Variable::new(Tensor::from_vec(&[1], vec![1.0f64]).unwrap(), true))
+            .collect();
+        for v in &vars[1..] {
+            opt.build(v, "v").unwrap();
+        }
+        opt.sweep(|_| false);
+        assert_eq!(opt.len(), FIRST_SWEEP - 1, "below the threshold: kept");
+        opt.build(&vars[0], "v").unwrap();
+        let first = vars[0].handle();
+        opt.sweep(|h| h == first);
+        assert_eq!(opt.len(), 1);
+        assert_eq!(opt.sweep_at, FIRST_SWEEP);
     }
 }

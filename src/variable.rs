@@ -3,6 +3,8 @@
 //! value under a fresh id, recorded as `ReadVariableOp(handle)`, so all reads
 //! of one variable (across `assign`s) accumulate into one gradient.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
 use crate::dtype::DType;
@@ -114,6 +116,40 @@ impl Variable {
     }
 }
 
+/// How many variables were created without a name ("Variable",
+/// "Variable_1", ...).
+static UNNAMED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's active `tf.name_scope` prefix, "" or "outer/inner/".
+    static NAME_SCOPE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// TF's eager variable name for the `name` argument: a name ending in '/'
+/// is absolute (used without the slash, outside every scope); any other,
+/// or the default "Variable", is prefixed by the active name scopes.
+pub fn scoped_name(name: Option<String>) -> String {
+    if let Some(absolute) = name.as_deref().and_then(|n| n.strip_suffix('/')) {
+        return absolute.to_string();
+    }
+    let name = name.unwrap_or_else(|| match UNNAMED.fetch_add(1, Ordering::Relaxed) {
+        0 => "Variable".to_string(),
+        n => format!("Variable_{n}"),
+    });
+    NAME_SCOPE.with(|scope| format!("{}{name}", scope.borrow()))
+}
+
+/// Make `prefix` ("" or ending in '/') this thread's active name scope;
+/// returns the previous one.
+pub fn swap_name_scope(prefix: String) -> String {
+    NAME_SCOPE.with(|scope| std::mem::replace(&mut *scope.borrow_mut(), prefix))
+}
+
+/// This thread's active name scope ("" or "outer/inner/").
+pub fn current_name_scope() -> String {
+    NAME_SCOPE.with(|scope| scope.borrow().clone())
+}
+
 fn check_same(op: &'static str, cur: &Tensor, value: &Tensor) -> Result<()> {
     if cur.dtype() != value.dtype() {
         return Err(Error::invalid(
@@ -133,4 +169,20 @@ fn check_same(op: &'static str, cur: &Tensor, value: &Tensor) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_take_the_active_scope_unless_absolute() {
+        let outer = swap_name_scope("outer/inner/".to_string());
+        assert_eq!(current_name_scope(), "outer/inner/");
+        assert_eq!(scoped_name(Some("w".to_string())), "outer/inner/w");
+        assert_eq!(scoped_name(Some("abs/".to_string())), "abs");
+        assert!(scoped_name(None).starts_with("outer/inner/Variable"));
+        assert_eq!(swap_name_scope(outer), "outer/inner/");
+        assert_eq!(scoped_name(Some("w".to_string())), "w");
+    }
 }

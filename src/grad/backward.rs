@@ -22,6 +22,17 @@ pub enum Unconnected {
     Zero,
 }
 
+impl Unconnected {
+    /// `Zero` when `zero` is set (TF's `unconnected_gradients='zero'`).
+    pub fn zero_if(zero: bool) -> Unconnected {
+        if zero {
+            Unconnected::Zero
+        } else {
+            Unconnected::None
+        }
+    }
+}
+
 /// Gradients of the sum of `targets` (each paired with its seed, the
 /// gradient flowing into it) with respect to each of `sources`.
 ///
@@ -257,6 +268,12 @@ mod tests {
 
     fn vec1(v: &[f64]) -> Tensor {
         Tensor::from_vec(&[v.len()], v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn zero_if_picks_the_unconnected_policy() {
+        assert_eq!(Unconnected::zero_if(true), Unconnected::Zero);
+        assert_eq!(Unconnected::zero_if(false), Unconnected::None);
     }
 
     fn values(t: &Tensor) -> Vec<f64> {

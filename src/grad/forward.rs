@@ -155,4 +155,23 @@ mod tests {
             assert!((g - (xi.cos() * xi + xi.sin()) * dx).abs() < 1e-12);
         }
     }
+
+    #[test]
+    fn watch_primal_checks_the_shape_and_jvp_reads_the_tangent() {
+        let x = Tensor::from_vec(&[2], vec![0.5f64, -1.0]).unwrap();
+        let acc = accumulator();
+        let wrong = Tensor::from_vec(&[3], vec![1.0f64, 2.0, 3.0]).unwrap();
+        assert!(matches!(
+            acc.watch_primal(x.meta(), wrong),
+            Err(Error::ShapeMismatch {
+                op: "ForwardAccumulator",
+                ..
+            })
+        ));
+        let tangent = Tensor::from_vec(&[2], vec![1.0f64, 2.0]).unwrap();
+        acc.watch_primal(x.meta(), tangent).unwrap();
+        let got = acc.tangent_of(x.id()).unwrap().unwrap();
+        assert_eq!(got.array::<f64>().unwrap().as_slice().unwrap(), &[1.0, 2.0]);
+        assert!(acc.tangent_of(crate::tensor::fresh_id()).unwrap().is_none());
+    }
 }

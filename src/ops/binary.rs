@@ -324,6 +324,15 @@ pub fn floordiv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     floor_kernel("FloorDiv", a, b, false)
 }
 
+/// Python's `/` on tensors: `divide`, except that two integer operands of
+/// one dtype are divided as float64, as in TF.
+pub fn truediv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if a.dtype().is_int() && a.dtype() == b.dtype() {
+        return divide(&cast(a, DType::F64)?, &cast(b, DType::F64)?);
+    }
+    divide(a, b)
+}
+
 /// a − b·⌊a / b⌋ (Python's `%`, the sign of `b`); d/da = g, d/db = −⌊a/b⌋·g.
 pub fn floormod(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = "FloorMod";
@@ -664,4 +673,21 @@ compare_ops! {
     ///     >>> print(tf.greater_equal(tf.constant([1, 2, 3]), 2))
     ///     tapegrad.Tensor([False  True  True], shape=(3,), dtype=bool)
     greater_equal "GreaterEqual" |p, q| p >= q;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truediv_divides_equal_int_dtypes_as_float64() {
+        let a = Tensor::from_vec(&[2], vec![1i32, 7]).unwrap();
+        let b = Tensor::from_vec(&[2], vec![2i32, 2]).unwrap();
+        let q = truediv(&a, &b).unwrap();
+        assert_eq!(q.dtype(), DType::F64);
+        assert_eq!(q.array::<f64>().unwrap().as_slice().unwrap(), &[0.5, 3.5]);
+        let x = Tensor::from_vec(&[1], vec![3.0f32]).unwrap();
+        let y = Tensor::from_vec(&[1], vec![2.0f32]).unwrap();
+        assert_eq!(truediv(&x, &y).unwrap().dtype(), DType::F32);
+    }
 }

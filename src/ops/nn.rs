@@ -248,6 +248,18 @@ impl Padding {
             )),
         }
     }
+
+    /// `from_name`, for an op whose `data_format` (None: the default) must
+    /// be NHWC, the one layout the kernels take.
+    pub fn for_nhwc(op: &'static str, name: &str, data_format: Option<&str>) -> Result<Padding> {
+        if let Some(format) = data_format.filter(|&f| f != "NHWC") {
+            return Err(Error::unimplemented(
+                op,
+                format!("data_format {format:?} is not supported (only NHWC)"),
+            ));
+        }
+        Padding::from_name(op, name)
+    }
 }
 
 /// A 2-D window argument (`what`: ksize, strides, dilations) as (h, w): an
@@ -437,6 +449,24 @@ pub fn avg_pool2d(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padding_takes_only_the_nhwc_layout() {
+        assert_eq!(
+            Padding::for_nhwc("MaxPool", "same", None).unwrap(),
+            Padding::Same
+        );
+        assert_eq!(
+            Padding::for_nhwc("MaxPool", "VALID", Some("NHWC")).unwrap(),
+            Padding::Valid
+        );
+        let err = Padding::for_nhwc("MaxPool", "SAME", Some("NCHW")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("data_format \"NCHW\" is not supported")
+        );
+        assert!(Padding::for_nhwc("MaxPool", "FULL", None).is_err());
+    }
 
     #[test]
     fn window_arguments_take_tf_three_spellings() {

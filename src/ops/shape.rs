@@ -632,6 +632,37 @@ pub fn unstack(x: &Tensor, axis: i64) -> Result<Vec<Tensor>> {
         .collect()
 }
 
+/// `unstack`, checking TF's `num` (the expected count) when given.
+pub fn unstack_num(x: &Tensor, axis: i64, num: Option<usize>) -> Result<Vec<Tensor>> {
+    let parts = unstack(x, axis)?;
+    match num.filter(|&n| n != parts.len()) {
+        Some(n) => Err(Error::invalid(
+            "Unpack",
+            format!(
+                "num = {n} does not match the dimension {} being unstacked",
+                parts.len()
+            ),
+        )),
+        None => Ok(parts),
+    }
+}
+
+/// `tf.constant`'s value: `value` cast to `dtype` as a new tensor (never a
+/// handle on what it came from), then given `shape`, a one-element value
+/// filling the whole shape.
+pub fn constant(value: &Tensor, dtype: Option<DType>, shape: Option<&[usize]>) -> Result<Tensor> {
+    let t = match dtype {
+        Some(d) => cast(value, d)?,
+        None => value.clone(),
+    };
+    let t = stop_gradient(&t);
+    match shape {
+        Some(s) if t.numel() == 1 => broadcast_to(&reshape_to(&t, &[])?, s),
+        Some(s) => reshape_to(&t, s),
+        None => Ok(t),
+    }
+}
+
 /// `len` elements from `start` along `axis`, every other axis whole.
 pub fn slice_along(x: &Tensor, axis: usize, start: usize, len: usize) -> Result<Tensor> {
     let spec: Vec<AxisSlice> = x
@@ -739,6 +770,33 @@ pub fn tile(x: &Tensor, multiples: &[i64]) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unstack_num_checks_the_count() {
+        let x = Tensor::from_vec(&[2, 3], vec![0.0f32; 6]).unwrap();
+        assert_eq!(unstack_num(&x, 1, Some(3)).unwrap().len(), 3);
+        assert_eq!(unstack_num(&x, 0, None).unwrap().len(), 2);
+        let err = unstack_num(&x, 0, Some(3)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("num = 3 does not match the dimension 2")
+        );
+    }
+
+    #[test]
+    fn constant_casts_then_fills_or_reshapes() {
+        let one = Tensor::from_vec(&[1], vec![2i32]).unwrap();
+        let filled = constant(&one, Some(DType::F64), Some(&[2, 2])).unwrap();
+        assert_eq!(
+            (filled.dtype(), filled.shape()),
+            (DType::F64, &[2usize, 2][..])
+        );
+        assert_ne!(filled.id(), one.id());
+        let x = Tensor::from_vec(&[4], vec![1.0f32, 2.0, 3.0, 4.0]).unwrap();
+        assert_eq!(constant(&x, None, Some(&[2, 2])).unwrap().shape(), &[2, 2]);
+        assert!(constant(&x, None, Some(&[3])).is_err());
+        assert_ne!(constant(&x, None, None).unwrap().id(), x.id());
+    }
 
     #[test]
     fn even_split_sizes_divide_the_axis_or_fail() {

@@ -261,19 +261,7 @@ bindings! {
     fn constant(value: TensorLike<'_>, dtype: Option<DTypeArg>, shape: Option<Shape>, name: Option<Name>) -> Tensor {
         let dtype = dtype.map(|d| d.0);
         let t = crate::tape::without_recording(|| to_tensor(&value, dtype))?;
-    } => (t.numel()) {
-        let mut t = match dtype {
-            Some(d) => ops::cast(&t, d)?,
-            None => t.clone(),
-        };
-        // a constant is a new tensor, never a handle on the value it came from
-        t = ops::stop_gradient(&t);
-        match &shape {
-            Some(s) if t.numel() == 1 => ops::broadcast_to(&ops::reshape_to(&t, &[])?, &s.0),
-            Some(s) => ops::reshape_to(&t, &s.0),
-            None => Ok(t),
-        }
-    };
+    } => (t.numel()) ops::constant(&t, dtype, shape.as_ref().map(|s| s.0.as_slice()));
 
     /// `value` as a Tensor (tensors and variables pass through); `dtype_hint` is used only when the value has no dtype of its own.
     /// >>> print(tf.convert_to_tensor([1, 2], dtype_hint=tf.float64))
@@ -420,16 +408,7 @@ bindings! {
     /// tapegrad.Tensor([3 4], shape=(2,), dtype=int32)
     #[pyo3(signature = (value, num=None, axis=0, name=None))]
     fn unstack(value: Operand, num: Option<usize>, axis: i64, name: Option<Name>) -> Vec<Tensor>
-        => (value.numel()) {
-            let parts = ops::unstack(&value, axis)?;
-            match num.filter(|&n| n != parts.len()) {
-                Some(n) => Err(Error::invalid(
-                    "Unpack",
-                    format!("num = {n} does not match the dimension {} being unstacked", parts.len()),
-                )),
-                None => Ok(parts),
-            }
-        };
+        => (value.numel()) ops::unstack_num(&value, axis, num);
 
     /// Splits along `axis` into `num_or_size_splits` equal parts, or parts of the listed sizes.
     /// >>> a, b = tf.split(tf.range(5), [2, 3])
@@ -681,7 +660,7 @@ bindings! {
         let [input, filters] = operands(&[&input, &filters])?.try_into().expect("two operands");
         let strides = ops::window_2d(op, "strides", &strides.0)?;
         let dilations = dilations.map_or(Ok([1, 1]), |d| ops::window_2d(op, "dilations", &d.0))?;
-        let padding = padding_arg(op, padding, data_format)?;
+        let padding = ops::Padding::for_nhwc(op, padding, data_format)?;
     } => (input.numel()) ops::conv2d(&input, &filters, strides, padding, dilations);
 
     /// Contracts `a` and `b` over `axes`: an int n pairs a's last n axes with b's first n; a pair of lists names them.
@@ -1037,7 +1016,7 @@ macro_rules! pools {
         fn $f(input: Operand, ksize: Axes, strides: Axes, padding: &str, data_format: Option<&str>, name: Option<Name>) -> Tensor {
             let k = ops::window_2d($op, "ksize", &ksize.0)?;
             let s = ops::window_2d($op, "strides", &strides.0)?;
-            let padding = padding_arg($op, padding, data_format)?;
+            let padding = ops::Padding::for_nhwc($op, padding, data_format)?;
         } => (input.numel()) ops::$f(&input, k, s, padding);
     )*}};
 }
@@ -1102,24 +1081,6 @@ fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<(f64, DType)> {
 
 fn required<T>(arg: Option<T>, what: &str) -> PyResult<T> {
     arg.ok_or_else(|| PyValueError::new_err(format!("`{what}` must be given")))
-}
-
-fn padding_arg(
-    op: &'static str,
-    padding: &str,
-    data_format: Option<&str>,
-) -> PyResult<ops::Padding> {
-    if data_format.is_some_and(|f| f != "NHWC") {
-        return Err(Error::unimplemented(
-            op,
-            format!(
-                "data_format {:?} is not supported (only NHWC)",
-                data_format.unwrap_or("")
-            ),
-        )
-        .into());
-    }
-    Ok(ops::Padding::from_name(op, padding)?)
 }
 
 /// `tf.tensordot`'s `axes`: an int n (a's last n axes with b's first n) or

@@ -15,15 +15,10 @@ use super::run;
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
 use crate::optim::{
-    AdagradParams, AdamParams, Clip, Optimizer, Options, RmsPropParams, Rule, SgdParams, Update,
-    check_learning_rate,
+    AdagradParams, AdamParams, Clip, Hyperparameter, Optimizer, Options, RmsPropParams, Rule,
+    SgdParams, Update, check_learning_rate,
 };
 use crate::tape;
-
-/// Slots of dead variables are dropped once the table has grown past this
-/// many entries since the last sweep (amortised: the next sweep waits for
-/// twice the survivors).
-const FIRST_SWEEP: usize = 64;
 
 /// One optimizer's update rule; a constructor per rule, whose omitted
 /// arguments take the defaults of `crate::optim` (Keras 3's). Checked when an
@@ -112,26 +107,10 @@ impl PyOptimizerRule {
     /// `get_config` entries and public attributes).
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let config = PyDict::new(py);
-        match self.0 {
-            Rule::Sgd(SgdParams { momentum, nesterov }) => {
-                config.set_item("momentum", momentum)?;
-                config.set_item("nesterov", nesterov)?;
-            }
-            Rule::Adam(p) | Rule::AdamW(p) => {
-                config.set_item("beta_1", p.beta_1)?;
-                config.set_item("beta_2", p.beta_2)?;
-                config.set_item("epsilon", p.epsilon)?;
-                config.set_item("amsgrad", p.amsgrad)?;
-            }
-            Rule::RmsProp(p) => {
-                config.set_item("rho", p.rho)?;
-                config.set_item("momentum", p.momentum)?;
-                config.set_item("epsilon", p.epsilon)?;
-                config.set_item("centered", p.centered)?;
-            }
-            Rule::Adagrad(p) => {
-                config.set_item("initial_accumulator_value", p.initial_accumulator_value)?;
-                config.set_item("epsilon", p.epsilon)?;
+        for (name, value) in self.0.config() {
+            match value {
+                Hyperparameter::Number(x) => config.set_item(name, x)?,
+                Hyperparameter::Flag(b) => config.set_item(name, b)?,
             }
         }
         Ok(config)
@@ -147,19 +126,14 @@ impl PyOptimizerRule {
     }
 }
 
-struct State {
-    optimizer: Optimizer,
-    sweep_at: usize,
-}
-
 #[pyclass(frozen, name = "_FusedOptimizer", module = "tapegrad._core")]
 pub struct PyFusedOptimizer {
-    state: Mutex<State>,
+    optimizer: Mutex<Optimizer>,
 }
 
 impl PyFusedOptimizer {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Optimizer> {
+        self.optimizer.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -178,31 +152,26 @@ impl PyFusedOptimizer {
     ) -> PyResult<Self> {
         let rule = rule.0;
         let clip = Clip::from_keras(rule.name(), clipnorm, clipvalue, global_clipnorm)?;
+        let optimizer = Optimizer::new(rule, Options { weight_decay, clip })?;
         Ok(PyFusedOptimizer {
-            state: Mutex::new(State {
-                optimizer: Optimizer::new(rule, Options { weight_decay, clip })?,
-                sweep_at: FIRST_SWEEP,
-            }),
+            optimizer: Mutex::new(optimizer),
         })
     }
 
     /// The decoupled weight decay (None: none); settable, checked.
     #[getter]
     fn weight_decay(&self) -> Option<f64> {
-        self.lock().optimizer.weight_decay()
+        self.lock().weight_decay()
     }
 
     #[setter]
     fn set_weight_decay(&self, weight_decay: Option<f64>) -> PyResult<()> {
-        Ok(self.lock().optimizer.set_weight_decay(weight_decay)?)
+        Ok(self.lock().set_weight_decay(weight_decay)?)
     }
 
     /// Raises the error a step at `learning_rate` would raise, if any.
     fn check_learning_rate(&self, learning_rate: f64) -> PyResult<()> {
-        Ok(check_learning_rate(
-            self.lock().optimizer.name(),
-            learning_rate,
-        )?)
+        Ok(check_learning_rate(self.lock().name(), learning_rate)?)
     }
 
     /// One step: each `(gradient, variable, decay)` updates `variable`,
@@ -235,33 +204,33 @@ impl PyFusedOptimizer {
             .collect();
         let work = updates.iter().map(|u| u.gradient.numel()).sum();
         run(py, work, || {
-            let mut state = self.lock();
-            state.sweep();
-            state.optimizer.apply(&updates, learning_rate, iterations)
+            let mut optimizer = self.lock();
+            optimizer.sweep(|handle| PyVariable::lookup(handle).is_some());
+            optimizer.apply(&updates, learning_rate, iterations)
         })
     }
 
     /// Create the slots of `variables` now (Keras' `build`).
     fn build(&self, variables: Vec<Bound<'_, PyVariable>>) -> PyResult<()> {
-        let mut state = self.lock();
+        let mut optimizer = self.lock();
         for v in &variables {
             let var = v.get();
-            state.optimizer.build(var.variable(), var.var_name())?;
+            optimizer.build(var.variable(), var.var_name())?;
         }
         Ok(())
     }
 
     /// A copy of slot `name` of `variable` (TF's `get_slot`).
     fn get_slot(&self, variable: &Bound<'_, PyVariable>, name: &str) -> PyResult<PyTensor> {
-        let state = self.lock();
+        let optimizer = self.lock();
         let var = variable.get();
-        match state.optimizer.slot(var.variable(), name) {
+        match optimizer.slot(var.variable(), name) {
             Some(t) => Ok(PyTensor::new(t?)),
             None => Err(PyKeyError::new_err(format!(
                 "{}: no slot {name:?} for variable '{}' (slots: {:?}; a variable has slots after its first update)",
-                state.optimizer.name(),
+                optimizer.name(),
                 var.var_name(),
-                state.optimizer.rule().slot_names()
+                optimizer.rule().slot_names()
             ))),
         }
     }
@@ -278,24 +247,12 @@ impl PyFusedOptimizer {
     ) -> PyResult<()> {
         let var = variable.get();
         let value = tape::without_recording(|| to_tensor(value, Some(var.dtype())))?;
-        let mut state = self.lock();
-        Ok(state
-            .optimizer
-            .set_slot(var.variable(), var.var_name(), name, &value)?)
+        let mut optimizer = self.lock();
+        Ok(optimizer.set_slot(var.variable(), var.var_name(), name, &value)?)
     }
 
     /// How many variables have slots.
     fn __len__(&self) -> usize {
-        self.lock().optimizer.len()
-    }
-}
-
-impl State {
-    fn sweep(&mut self) {
-        if self.optimizer.len() >= self.sweep_at {
-            self.optimizer
-                .retain(|handle| PyVariable::lookup(handle).is_some());
-            self.sweep_at = (2 * self.optimizer.len()).max(FIRST_SWEEP);
-        }
+        self.lock().len()
     }
 }

@@ -9,7 +9,6 @@ use pyo3::types::{PyBool, PyTuple};
 use super::convert::{to_numpy, to_tensor};
 use super::tensor::PyTensor;
 use super::{python_attr, run};
-use crate::dtype::DType;
 use crate::error::Result;
 use crate::ops;
 use crate::shape::broadcast_shapes;
@@ -30,14 +29,6 @@ pub fn binary(
 
 pub fn unary(py: Python<'_>, a: Tensor, f: fn(&Tensor) -> Result<Tensor>) -> PyResult<PyTensor> {
     Ok(PyTensor::new(run(py, a.numel(), || f(&a))?))
-}
-
-/// Python's `/`: integer operands are divided as float64, as in TF.
-pub fn truediv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if a.dtype().is_int() && a.dtype() == b.dtype() {
-        return ops::divide(&ops::cast(a, DType::F64)?, &ops::cast(b, DType::F64)?);
-    }
-    ops::divide(a, b)
 }
 
 /// Python's `@`: a plain matrix product.

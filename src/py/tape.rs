@@ -46,12 +46,12 @@ fn target_meta(obj: &Bound<'_, PyAny>) -> PyResult<TensorMeta> {
     }
 }
 
-fn unconnected(zero: bool) -> Unconnected {
-    if zero {
-        Unconnected::Zero
-    } else {
-        Unconnected::None
-    }
+fn metas_of(objs: &[Bound<'_, PyAny>]) -> PyResult<Vec<TensorMeta>> {
+    objs.iter().map(meta_of).collect()
+}
+
+fn py_tensors(grads: Vec<Option<Tensor>>) -> Vec<Option<PyTensor>> {
+    grads.into_iter().map(|g| g.map(PyTensor::new)).collect()
 }
 
 /// Where a recorded op was called from: the calling Python frame's code
@@ -320,14 +320,14 @@ impl PyTape {
             let seed = grad::output_gradient(i, &t, given)?;
             pairs.push((t, seed));
         }
-        let sources = sources.iter().map(meta_of).collect::<PyResult<Vec<_>>>()?;
+        let sources = metas_of(&sources)?;
         let nodes = self.tape.take_nodes();
-        let unconnected = unconnected(zero_unconnected);
+        let unconnected = Unconnected::zero_if(zero_unconnected);
         let work = grad::work(&nodes, 1);
         let grads = run(py, work, || {
             grad::gradient(nodes, &pairs, &sources, unconnected, &[])
         })?;
-        Ok(grads.into_iter().map(|g| g.map(PyTensor::new)).collect())
+        Ok(py_tensors(grads))
     }
 
     /// d target / d source for every source, shaped `target.shape ++
@@ -343,14 +343,14 @@ impl PyTape {
         chunk: Option<usize>,
     ) -> PyResult<Vec<Option<PyTensor>>> {
         let t = target_meta(target)?;
-        let sources = sources.iter().map(meta_of).collect::<PyResult<Vec<_>>>()?;
+        let sources = metas_of(&sources)?;
         let nodes = self.tape.take_nodes();
-        let unconnected = unconnected(zero_unconnected);
+        let unconnected = Unconnected::zero_if(zero_unconnected);
         let work = grad::work(&nodes, t.shape.iter().product());
         let out = run(py, work, || {
             grad::jacobian(nodes, &t, &sources, unconnected, chunk)
         })?;
-        Ok(out.into_iter().map(|g| g.map(PyTensor::new)).collect())
+        Ok(py_tensors(out))
     }
 
     /// Per-example jacobian: `target` is `[b, y...]`, `source` `[b, x...]`,
@@ -367,7 +367,7 @@ impl PyTape {
         let t = to_tensor(target, None)?.meta();
         let s = meta_of(source)?;
         let nodes = self.tape.take_nodes();
-        let unconnected = unconnected(zero_unconnected);
+        let unconnected = Unconnected::zero_if(zero_unconnected);
         let work = grad::work(&nodes, t.shape.iter().skip(1).product());
         let out = run(py, work, || {
             grad::batch_jacobian(nodes, &t, &s, unconnected)
@@ -408,26 +408,14 @@ impl PyForwardAccumulator {
     fn watch(&self, primal: &Bound<'_, PyAny>, tangent: &Bound<'_, PyAny>) -> PyResult<()> {
         let m = meta_of(primal)?;
         let t = to_tensor(tangent, Some(m.dtype))?;
-        if t.shape() != m.shape.as_slice() {
-            return Err(Error::ShapeMismatch {
-                op: "ForwardAccumulator",
-                lhs: m.shape,
-                rhs: t.shape().to_vec(),
-            }
-            .into());
-        }
-        self.acc.watch(m.id, t);
-        Ok(())
+        Ok(self.acc.watch_primal(m, t)?)
     }
 
     /// The tangent of `primal`, or `None` if it does not depend on the
     /// watched primals. Re-raises a failure from pushing tangents.
     fn jvp(&self, primal: &Bound<'_, PyAny>) -> PyResult<Option<PyTensor>> {
-        if let Some(e) = self.acc.take_error() {
-            return Err(e.into());
-        }
         let m = meta_of(primal)?;
-        Ok(self.acc.tangent(m.id).map(PyTensor::new))
+        Ok(self.acc.tangent_of(m.id)?.map(PyTensor::new))
     }
 }
 
@@ -466,7 +454,7 @@ pub fn record_custom(
     outputs: Vec<PyRef<'_, PyTensor>>,
     vjp: Py<PyAny>,
 ) -> PyResult<()> {
-    let metas = inputs.iter().map(meta_of).collect::<PyResult<Vec<_>>>()?;
+    let metas = metas_of(&inputs)?;
     let outs: Vec<Tensor> = outputs.iter().map(|o| o.tensor().clone()).collect();
     let out_refs: Vec<&Tensor> = outs.iter().collect();
     let dtypes: Vec<DType> = metas.iter().map(|m| m.dtype).collect();

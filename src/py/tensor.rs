@@ -59,8 +59,7 @@ macro_rules! tensor_protocol {
             __add__ false $crate::ops::add; __radd__ true $crate::ops::add;
             __sub__ false $crate::ops::subtract; __rsub__ true $crate::ops::subtract;
             __mul__ false $crate::ops::multiply; __rmul__ true $crate::ops::multiply;
-            __truediv__ false $crate::py::protocol::truediv;
-            __rtruediv__ true $crate::py::protocol::truediv;
+            __truediv__ false $crate::ops::truediv; __rtruediv__ true $crate::ops::truediv;
             __matmul__ false $crate::py::protocol::matmul;
             __rmatmul__ true $crate::py::protocol::matmul;
             __floordiv__ false $crate::ops::floordiv; __rfloordiv__ true $crate::ops::floordiv;

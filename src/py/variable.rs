@@ -1,8 +1,6 @@
 //! `tapegrad.Variable`: a named, lockable holder of a tensor value.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use pyo3::exceptions::PyValueError;
@@ -11,9 +9,10 @@ use pyo3::prelude::*;
 use super::convert::{dtype_from_py, to_tensor};
 use super::run;
 use super::tensor::{PyTensor, tensor_protocol};
+use crate::error::Result as CoreResult;
 use crate::ops;
 use crate::tensor::{Tensor, TensorId};
-use crate::variable::Variable;
+use crate::variable::{self, Variable};
 
 pub struct VarInner {
     var: Variable,
@@ -43,35 +42,6 @@ pub struct PyVariable {
 
 /// Live variables by handle, so a tape can hand back the ones it watched.
 static LIVE: Mutex<Option<HashMap<TensorId, Weak<VarInner>>>> = Mutex::new(None);
-static UNNAMED: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// This thread's active `tf.name_scope` prefix, "" or "outer/inner/";
-    /// `tapegrad.name_scope` sets it on entry and exit (`_swap_name_scope`).
-    static NAME_SCOPE: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// TF's eager variable name for the `name` argument: a name ending in '/'
-/// is absolute (used without the slash, outside every scope); any other,
-/// or the default "Variable", is prefixed by the active name scopes.
-fn scoped_variable_name(name: Option<String>) -> String {
-    if let Some(absolute) = name.as_deref().and_then(|n| n.strip_suffix('/')) {
-        return absolute.to_string();
-    }
-    let name = name.unwrap_or_else(|| match UNNAMED.fetch_add(1, Ordering::Relaxed) {
-        0 => "Variable".to_string(),
-        n => format!("Variable_{n}"),
-    });
-    NAME_SCOPE.with(|scope| {
-        let scope = scope.borrow();
-        if scope.is_empty() {
-            name
-        } else {
-            format!("{scope}{name}")
-        }
-    })
-}
-
 impl PyVariable {
     pub fn read(&self) -> Tensor {
         self.inner.var.read()
@@ -122,6 +92,20 @@ impl PyVariable {
             &self.inner.name,
             self.trainable(),
         )
+    }
+
+    /// `assign`, `assign_add` or `assign_sub` (`apply`) with `value`
+    /// converted to the variable's dtype; returns the variable if asked.
+    fn update(
+        slf: &Bound<'_, Self>,
+        value: &Bound<'_, PyAny>,
+        read_value: bool,
+        apply: fn(&Variable, &Tensor) -> CoreResult<()>,
+    ) -> PyResult<Option<Py<Self>>> {
+        let var = &slf.get().inner.var;
+        let t = to_tensor(value, Some(var.dtype()))?;
+        run(slf.py(), t.numel(), || apply(var, &t))?;
+        Ok(read_value.then(|| slf.clone().unbind()))
     }
 
     /// A wrapper of the live variable with this handle, if any.
@@ -195,7 +179,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         if let Some(d) = dtype {
             value = run(initial.py(), value.numel(), || ops::cast(&value, d))?;
         }
-        let name = scoped_variable_name(name);
+        let name = variable::scoped_name(name);
         let inner = Arc::new(VarInner {
             var: Variable::new(value, trainable.unwrap_or(true)),
             name: format!("{name}:0"),
@@ -245,10 +229,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         read_value: bool,
     ) -> PyResult<Option<Py<Self>>> {
         let _ = (use_locking, name);
-        let v = slf.get();
-        let t = to_tensor(value, Some(v.dtype()))?;
-        run(slf.py(), t.numel(), || v.inner.var.assign(&t))?;
-        Ok(read_value.then(|| slf.clone().unbind()))
+        Self::update(slf, value, read_value, Variable::assign)
     }
 
     #[pyo3(signature = (delta, use_locking=false, name=None, read_value=true))]
@@ -260,10 +241,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         read_value: bool,
     ) -> PyResult<Option<Py<Self>>> {
         let _ = (use_locking, name);
-        let v = slf.get();
-        let t = to_tensor(delta, Some(v.dtype()))?;
-        run(slf.py(), t.numel(), || v.inner.var.assign_add(&t))?;
-        Ok(read_value.then(|| slf.clone().unbind()))
+        Self::update(slf, delta, read_value, Variable::assign_add)
     }
 
     #[pyo3(signature = (delta, use_locking=false, name=None, read_value=true))]
@@ -275,10 +253,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         read_value: bool,
     ) -> PyResult<Option<Py<Self>>> {
         let _ = (use_locking, name);
-        let v = slf.get();
-        let t = to_tensor(delta, Some(v.dtype()))?;
-        run(slf.py(), t.numel(), || v.inner.var.assign_sub(&t))?;
-        Ok(read_value.then(|| slf.clone().unbind()))
+        Self::update(slf, delta, read_value, Variable::assign_sub)
     }
 
     /// `copy.copy(v)` is `v` itself, as in TF: a shallow copy shares the state.
@@ -310,13 +285,13 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
     /// (`tapegrad.name_scope`'s binding: `__enter__` and `__exit__` swap).
     #[staticmethod]
     fn _swap_name_scope(prefix: String) -> String {
-        NAME_SCOPE.with(|scope| std::mem::replace(&mut *scope.borrow_mut(), prefix))
+        variable::swap_name_scope(prefix)
     }
 
     /// This thread's active name scope ("" or "outer/inner/").
     #[staticmethod]
     fn _current_name_scope() -> String {
-        NAME_SCOPE.with(|scope| scope.borrow().clone())
+        variable::current_name_scope()
     }
 
     /// The handle id that stands for this variable on tapes.

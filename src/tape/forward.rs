@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Node, Recorder, is_on_stack, pop_recorder, push_recorder, thread_token};
 use crate::error::{Error, Result};
-use crate::tensor::{IdMap, Tensor, TensorId};
+use crate::tensor::{IdMap, Tensor, TensorId, TensorMeta};
 
 /// The tangent of each output of a node, given the tangent of each input.
 pub type JvpFn = fn(&Node, &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>>;
@@ -88,6 +88,29 @@ impl Accumulator {
 
     pub fn take_error(&self) -> Option<Error> {
         self.state().error.take()
+    }
+
+    /// Track `primal` with `tangent`, which must have the primal's shape
+    /// (the caller converts it to the primal's dtype).
+    pub fn watch_primal(&self, primal: TensorMeta, tangent: Tensor) -> Result<()> {
+        if tangent.shape() != primal.shape.as_slice() {
+            return Err(Error::ShapeMismatch {
+                op: "ForwardAccumulator",
+                lhs: primal.shape,
+                rhs: tangent.shape().to_vec(),
+            });
+        }
+        self.watch(primal.id, tangent);
+        Ok(())
+    }
+
+    /// The tangent of `id`, `None` if it does not depend on the watched
+    /// primals; first re-raises a failure from pushing tangents.
+    pub fn tangent_of(&self, id: TensorId) -> Result<Option<Tensor>> {
+        match self.take_error() {
+            Some(e) => Err(e),
+            None => Ok(self.tangent(id)),
+        }
     }
 
     pub(super) fn store(&self, outputs: &[&Tensor], result: Result<Vec<Option<Tensor>>>) {
