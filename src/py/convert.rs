@@ -48,7 +48,7 @@ pub fn dtype_to_py(py: Python<'_>, d: DType) -> PyResult<Bound<'_, PyAny>> {
     let i = DTYPES
         .iter()
         .position(|&x| x == d)
-        .expect("every dtype is listed");
+        .expect("every dtype is listed"); // ok: DTYPES names every DType variant, and `all` is built from it
     Ok(all[i].bind(py).clone())
 }
 
@@ -312,6 +312,14 @@ fn leading_dtype<'py>(args: &[impl Borrow<Bound<'py, PyAny>>]) -> Option<DType> 
 }
 
 /// Convert the operands of an n-ary op with TF's hint rule.
+/// `operands` of two arguments, as a pair (no length to check).
+pub fn operand_pair<'py, A: Borrow<Bound<'py, PyAny>>>(a: &A, b: &A) -> PyResult<[Tensor; 2]> {
+    let mut hint = leading_dtype(&[a.borrow(), b.borrow()]);
+    let a = to_tensor(a.borrow(), hint)?;
+    hint.get_or_insert(a.dtype());
+    Ok([a, to_tensor(b.borrow(), hint)?])
+}
+
 pub fn operands<'py>(args: &[impl Borrow<Bound<'py, PyAny>>]) -> PyResult<Vec<Tensor>> {
     let mut hint = leading_dtype(args);
     args.iter()

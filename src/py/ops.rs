@@ -11,7 +11,7 @@ use super::args::{
     Axes, Axis, DTypeArg, Direction, Ignored, Lift, Name, Operand, OperandList, Seed, Shape,
     TensorLike, axes, axis_or, dtype_or, int_list, seed,
 };
-use super::convert::{operands, to_tensor};
+use super::convert::{operand_pair, operands, to_tensor};
 use super::run;
 use super::tensor::PyTensor;
 use crate::dtype::DType;
@@ -171,7 +171,7 @@ bindings! {
     #[pyo3(signature = (a, b, transpose_a=false, transpose_b=false, adjoint_a=false, adjoint_b=false, a_is_sparse=false, b_is_sparse=false, output_type=None, name=None))]
     fn matmul(a: TensorLike<'_>, b: TensorLike<'_>, transpose_a: bool, transpose_b: bool, adjoint_a: bool, adjoint_b: bool, a_is_sparse: bool, b_is_sparse: bool, output_type: Option<Ignored>, name: Option<Name>) -> Tensor {
         // sparsity hints change nothing here; adjoint = transpose for real dtypes
-        let [a, b] = operands(&[&a, &b])?.try_into().expect("two operands");
+        let [a, b] = operand_pair(&a, &b)?;
     } => (a.numel().max(b.numel())) ops::matmul(&a, &b, transpose_a || adjoint_a, transpose_b || adjoint_b);
 
     /// Permutes the axes by `perm` (default: reversed).
@@ -550,6 +550,7 @@ bindings! {
         // TF's inference: the widest dtype given (int32 < int64 < float32 < float64)
         let width = |d: &DType| [DType::I64, DType::F32, DType::F64].iter().position(|w| w == d);
         let widest = dtypes.into_iter().reduce(|a, b| if width(&b) > width(&a) { b } else { a });
+        // ok: `value(Some(limit), …)` always pushed the limit's dtype
         let dtype = dtype_or(dtype, widest.expect("limit is given"));
         let work = ((l - s) / d).clamp(0.0, usize::MAX as f64) as usize;
     } => (work) ops::range(s, l, d, dtype);
@@ -593,7 +594,7 @@ bindings! {
         text_signature = "(labels, logits, axis=-1, name=None)"
     )]
     fn softmax_cross_entropy_with_logits(labels: TensorLike<'_>, logits: TensorLike<'_>, axis: i64, name: Option<Name>) -> Tensor {
-        let [logits, labels] = operands(&[&logits, &labels])?.try_into().expect("two operands");
+        let [logits, labels] = operand_pair(&logits, &labels)?;
     } => (logits.numel()) ops::softmax_cross_entropy_with_logits(&labels, &logits, axis);
 
     /// Elementwise binary cross-entropy from logits, computed stably as max(x, 0) − x·z + log(1 + e^(−|x|)).
@@ -602,7 +603,7 @@ bindings! {
     #[pyo3(signature = (labels=None, logits=None, name=None))]
     fn sigmoid_cross_entropy_with_logits(labels: Option<TensorLike<'_>>, logits: Option<TensorLike<'_>>, name: Option<Name>) -> Tensor {
         let (labels, logits) = (required(labels, "labels")?, required(logits, "logits")?);
-        let [logits, labels] = operands(&[&logits, &labels])?.try_into().expect("two operands");
+        let [logits, labels] = operand_pair(&logits, &labels)?;
     } => (logits.numel()) ops::sigmoid_cross_entropy_with_logits(&labels, &logits);
 
     /// x if x > 0 else `alpha`·x (alpha 0.2 by default, as in TF).
@@ -635,7 +636,7 @@ bindings! {
     ///  [1. 2. 3.]], shape=(2, 3), dtype=float32)
     #[pyo3(signature = (value, bias, data_format=None, name=None))]
     fn bias_add(value: TensorLike<'_>, bias: TensorLike<'_>, data_format: Option<&str>, name: Option<Name>) -> Tensor {
-        let [value, bias] = operands(&[&value, &bias])?.try_into().expect("two operands");
+        let [value, bias] = operand_pair(&value, &bias)?;
         let channels_first = data_format.is_some_and(|f| f.starts_with("NC"));
     } => (value.numel()) ops::bias_add(&value, &bias, channels_first);
 
@@ -657,7 +658,7 @@ bindings! {
     #[pyo3(signature = (input, filters, strides, padding, data_format=None, dilations=None, name=None))]
     fn conv2d(input: TensorLike<'_>, filters: TensorLike<'_>, strides: Axes, padding: &str, data_format: Option<&str>, dilations: Option<Axes>, name: Option<Name>) -> Tensor {
         let op = "Conv2D";
-        let [input, filters] = operands(&[&input, &filters])?.try_into().expect("two operands");
+        let [input, filters] = operand_pair(&input, &filters)?;
         let strides = ops::window_2d(op, "strides", &strides.0)?;
         let dilations = dilations.map_or(Ok([1, 1]), |d| ops::window_2d(op, "dilations", &d.0))?;
         let padding = ops::Padding::for_nhwc(op, padding, data_format)?;
@@ -673,7 +674,7 @@ bindings! {
     /// tapegrad.Tensor(30.0, shape=(), dtype=float32)
     #[pyo3(signature = (a, b, axes, name=None))]
     fn tensordot(a: TensorLike<'_>, b: TensorLike<'_>, axes: TensorLike<'_>, name: Option<Name>) -> Tensor {
-        let [a, b] = operands(&[&a, &b])?.try_into().expect("two operands");
+        let [a, b] = operand_pair(&a, &b)?;
         let (axes_a, axes_b) = contraction_axes(&a, &b, &axes)?;
     } => (a.numel().max(b.numel())) ops::tensordot(&a, &b, &axes_a, &axes_b);
 
@@ -682,7 +683,7 @@ bindings! {
     /// tapegrad.Tensor([3. 7.], shape=(2,), dtype=float32)
     #[pyo3(signature = (a, b, transpose_a=false, adjoint_a=false, a_is_sparse=false, b_is_sparse=false, name=None))]
     fn matvec(a: TensorLike<'_>, b: TensorLike<'_>, transpose_a: bool, adjoint_a: bool, a_is_sparse: bool, b_is_sparse: bool, name: Option<Name>) -> Tensor {
-        let [a, b] = operands(&[&a, &b])?.try_into().expect("two operands");
+        let [a, b] = operand_pair(&a, &b)?;
     } => (a.numel()) ops::matvec(&a, &b, transpose_a || adjoint_a);
 
     /// The main diagonal of the last two axes.
@@ -712,7 +713,7 @@ bindings! {
     ///  [2.]], shape=(2, 1), dtype=float32)
     #[pyo3(signature = (matrix, rhs, adjoint=false, name=None))]
     fn solve(matrix: TensorLike<'_>, rhs: TensorLike<'_>, adjoint: bool, name: Option<Name>) -> Tensor {
-        let [matrix, rhs] = operands(&[&matrix, &rhs])?.try_into().expect("two operands");
+        let [matrix, rhs] = operand_pair(&matrix, &rhs)?;
     } => (matrix.numel().max(rhs.numel())) if adjoint {
         ops::solve(&ops::matrix_t(&matrix)?, &rhs)
     } else {
@@ -741,7 +742,7 @@ bindings! {
     /// tapegrad.Tensor([0.        2.7725887], shape=(2,), dtype=float32)
     #[pyo3(signature = (x, y, name=None))]
     fn xlogy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
-        let [x, y] = operands(&[&x, &y])?.try_into().expect("two operands");
+        let [x, y] = operand_pair(&x, &y)?;
     } => (x.numel().max(y.numel())) ops::xlogy(&x, &y);
 
     /// x / y elementwise, exactly 0 where x = 0 (even where y is 0); d/dx = 1 / y and d/dy = −x / y² where x ≠ 0, both 0 where x = 0.
@@ -749,7 +750,7 @@ bindings! {
     /// tapegrad.Tensor([0.  1.5], shape=(2,), dtype=float32)
     #[pyo3(signature = (x, y, name=None))]
     fn xdivy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
-        let [x, y] = operands(&[&x, &y])?.try_into().expect("two operands");
+        let [x, y] = operand_pair(&x, &y)?;
     } => (x.numel().max(y.numel())) ops::xdivy(&x, &y);
 }
 

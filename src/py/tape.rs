@@ -82,15 +82,16 @@ fn python_call_site(outside_libraries: bool) -> Option<tape::CallSite> {
         while !frame.is_null() {
             let code = Bound::from_owned_ptr(py, pyo3::ffi::PyFrame_GetCode(frame).cast());
             let lasti = pyo3::ffi::PyFrame_GetLasti(frame);
-            let caller = pyo3::ffi::PyFrame_GetBack(frame);
-            if outside_libraries && !caller.is_null() && in_library(&code) {
-                let caller = Bound::from_owned_ptr(py, caller.cast());
-                frame = caller.as_ptr().cast();
-                back = Some(caller);
-                continue;
-            }
-            if !caller.is_null() {
-                pyo3::ffi::Py_DECREF(caller.cast());
+            // The caller's frame object is made on demand (a cost on every
+            // recorded op): ask for it only to step out of a library frame.
+            if outside_libraries && in_library(&code) {
+                let caller = pyo3::ffi::PyFrame_GetBack(frame);
+                if !caller.is_null() {
+                    let caller = Bound::from_owned_ptr(py, caller.cast());
+                    frame = caller.as_ptr().cast();
+                    back = Some(caller);
+                    continue;
+                }
             }
             drop(back);
             let code = code.unbind();
