@@ -227,6 +227,58 @@ impl Rule {
         }
     }
 
+    /// The rule `kind` ("sgd", "adam", "adamw", "rmsprop" or "adagrad")
+    /// with Keras 3's defaults, overridden by the `(name, value)` pairs given
+    /// (the binding's keyword arguments). Values are checked when the rule
+    /// goes into an `Optimizer`.
+    pub fn from_config(kind: &str, given: &[(String, Hyperparameter)]) -> Result<Rule> {
+        let mut rule = match kind {
+            "sgd" => Rule::Sgd(SgdParams::default()),
+            "adam" => Rule::Adam(AdamParams::default()),
+            "adamw" => Rule::AdamW(AdamParams::default()),
+            "rmsprop" => Rule::RmsProp(RmsPropParams::default()),
+            "adagrad" => Rule::Adagrad(AdagradParams::default()),
+            _ => {
+                let msg = format!(
+                    "unknown update rule {kind:?}; expected sgd, adam, adamw, rmsprop or adagrad"
+                );
+                return Err(Error::invalid("Optimizer", msg));
+            }
+        };
+        for (name, value) in given {
+            rule.set(name, *value)?;
+        }
+        Ok(rule)
+    }
+
+    fn set(&mut self, name: &str, value: Hyperparameter) -> Result<()> {
+        use Hyperparameter::{Flag, Number};
+        match (&mut *self, name, value) {
+            (Rule::Sgd(p), "momentum", Number(v)) => p.momentum = v,
+            (Rule::Sgd(p), "nesterov", Flag(b)) => p.nesterov = b,
+            (Rule::Adam(p) | Rule::AdamW(p), "beta_1", Number(v)) => p.beta_1 = v,
+            (Rule::Adam(p) | Rule::AdamW(p), "beta_2", Number(v)) => p.beta_2 = v,
+            (Rule::Adam(p) | Rule::AdamW(p), "epsilon", Number(v)) => p.epsilon = v,
+            (Rule::Adam(p) | Rule::AdamW(p), "amsgrad", Flag(b)) => p.amsgrad = b,
+            (Rule::RmsProp(p), "rho", Number(v)) => p.rho = v,
+            (Rule::RmsProp(p), "momentum", Number(v)) => p.momentum = v,
+            (Rule::RmsProp(p), "epsilon", Number(v)) => p.epsilon = v,
+            (Rule::RmsProp(p), "centered", Flag(b)) => p.centered = b,
+            (Rule::Adagrad(p), "initial_accumulator_value", Number(v)) => {
+                p.initial_accumulator_value = v
+            }
+            (Rule::Adagrad(p), "epsilon", Number(v)) => p.epsilon = v,
+            (rule, _, _) => {
+                let names: Vec<_> = rule.config().into_iter().map(|(n, _)| n).collect();
+                let msg = format!(
+                    "unexpected hyperparameter {name}={value:?}; it takes {names:?} (numbers, and booleans for the switches)"
+                );
+                return Err(Error::invalid(rule.name(), msg));
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<()> {
         let op = self.name();
         match self {

@@ -8,16 +8,13 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBool, PyDict};
 
 use super::convert::to_tensor;
 use super::run;
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
-use crate::optim::{
-    AdagradParams, AdamParams, Clip, Hyperparameter, Optimizer, Options, RmsPropParams, Rule,
-    SgdParams, Update, check_learning_rate,
-};
+use crate::optim::{Clip, Hyperparameter, Optimizer, Options, Rule, Update, check_learning_rate};
 use crate::tape;
 
 /// One optimizer's update rule; a constructor per rule, whose omitted
@@ -28,83 +25,22 @@ pub struct PyOptimizerRule(Rule);
 
 #[pymethods]
 impl PyOptimizerRule {
-    #[staticmethod]
-    #[pyo3(signature = (
-        *,
-        momentum = SgdParams::default().momentum,
-        nesterov = SgdParams::default().nesterov,
-    ))]
-    fn sgd(momentum: f64, nesterov: bool) -> Self {
-        Self(Rule::Sgd(SgdParams { momentum, nesterov }))
+    /// `_OptimizerRule("adam", beta_1=0.8)`: Keras 3's defaults for what is
+    /// not given (`Rule::from_config`).
+    #[new]
+    #[pyo3(signature = (kind, **hyperparameters))]
+    fn new(kind: &str, hyperparameters: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let mut given = Vec::new();
+        for (name, value) in hyperparameters.into_iter().flatten() {
+            let value = match value.cast::<PyBool>() {
+                Ok(flag) => Hyperparameter::Flag(flag.is_true()),
+                Err(_) => Hyperparameter::Number(value.extract()?),
+            };
+            given.push((name.extract()?, value));
+        }
+        Ok(Self(Rule::from_config(kind, &given)?))
     }
 
-    #[staticmethod]
-    #[pyo3(signature = (
-        *,
-        beta_1 = AdamParams::default().beta_1,
-        beta_2 = AdamParams::default().beta_2,
-        epsilon = AdamParams::default().epsilon,
-        amsgrad = AdamParams::default().amsgrad,
-    ))]
-    fn adam(beta_1: f64, beta_2: f64, epsilon: f64, amsgrad: bool) -> Self {
-        Self(Rule::Adam(AdamParams {
-            beta_1,
-            beta_2,
-            epsilon,
-            amsgrad,
-        }))
-    }
-
-    /// Adam's rule under AdamW's name; the optimizer needs a weight decay.
-    #[staticmethod]
-    #[pyo3(signature = (
-        *,
-        beta_1 = AdamParams::default().beta_1,
-        beta_2 = AdamParams::default().beta_2,
-        epsilon = AdamParams::default().epsilon,
-        amsgrad = AdamParams::default().amsgrad,
-    ))]
-    fn adamw(beta_1: f64, beta_2: f64, epsilon: f64, amsgrad: bool) -> Self {
-        Self(Rule::AdamW(AdamParams {
-            beta_1,
-            beta_2,
-            epsilon,
-            amsgrad,
-        }))
-    }
-
-    #[staticmethod]
-    #[pyo3(signature = (
-        *,
-        rho = RmsPropParams::default().rho,
-        momentum = RmsPropParams::default().momentum,
-        epsilon = RmsPropParams::default().epsilon,
-        centered = RmsPropParams::default().centered,
-    ))]
-    fn rmsprop(rho: f64, momentum: f64, epsilon: f64, centered: bool) -> Self {
-        Self(Rule::RmsProp(RmsPropParams {
-            rho,
-            momentum,
-            epsilon,
-            centered,
-        }))
-    }
-
-    #[staticmethod]
-    #[pyo3(signature = (
-        *,
-        initial_accumulator_value = AdagradParams::default().initial_accumulator_value,
-        epsilon = AdagradParams::default().epsilon,
-    ))]
-    fn adagrad(initial_accumulator_value: f64, epsilon: f64) -> Self {
-        Self(Rule::Adagrad(AdagradParams {
-            initial_accumulator_value,
-            epsilon,
-        }))
-    }
-
-    /// The hyperparameters by name, in the constructor's order (Keras'
-    /// `get_config` entries and public attributes).
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let config = PyDict::new(py);
         for (name, value) in self.0.config() {

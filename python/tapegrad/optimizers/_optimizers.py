@@ -584,7 +584,7 @@ class SGD(Optimizer):
             clipvalue,
             global_clipnorm,
             name,
-            rule=_core._OptimizerRule.sgd(momentum=momentum, nesterov=bool(nesterov)),
+            rule=_core._OptimizerRule("sgd", momentum=momentum, nesterov=bool(nesterov)),
             **kwargs,
         )
 
@@ -636,8 +636,8 @@ class Adam(Optimizer):
             clipvalue,
             global_clipnorm,
             name,
-            rule=_core._OptimizerRule.adam(
-                beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=bool(amsgrad)
+            rule=_core._OptimizerRule(
+                "adam", beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=bool(amsgrad)
             ),
             **kwargs,
         )
@@ -681,8 +681,8 @@ class AdamW(Adam):
             clipvalue,
             global_clipnorm,
             name,
-            rule=_core._OptimizerRule.adamw(
-                beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=bool(amsgrad)
+            rule=_core._OptimizerRule(
+                "adamw", beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=bool(amsgrad)
             ),
             **kwargs,
         )
@@ -734,8 +734,8 @@ class RMSprop(Optimizer):
             clipvalue,
             global_clipnorm,
             name,
-            rule=_core._OptimizerRule.rmsprop(
-                rho=rho, momentum=momentum, epsilon=epsilon, centered=bool(centered)
+            rule=_core._OptimizerRule(
+                "rmsprop", rho=rho, momentum=momentum, epsilon=epsilon, centered=bool(centered)
             ),
             **kwargs,
         )
@@ -783,8 +783,8 @@ class Adagrad(Optimizer):
             clipvalue,
             global_clipnorm,
             name,
-            rule=_core._OptimizerRule.adagrad(
-                initial_accumulator_value=initial_accumulator_value, epsilon=epsilon
+            rule=_core._OptimizerRule(
+                "adagrad", initial_accumulator_value=initial_accumulator_value, epsilon=epsilon
             ),
             **kwargs,
         )
