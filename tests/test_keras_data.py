@@ -92,6 +92,8 @@ def slices(*arrays):
 def test_fit_on_arrays_is_the_reference():
     check("arrays", run(X, Y, batch_size=4, epochs=2, shuffle=False))
     check("arrays_weighted", run(X, Y, sample_weight=W, batch_size=4, epochs=2, shuffle=False))
+    # arrays with steps and no batch size: Keras makes `steps` batches cover the data
+    check("arrays_steps", run(X, Y, steps_per_epoch=2, epochs=2, shuffle=False))
 
 
 def test_fit_on_a_dataset_equals_fit_on_its_arrays():
@@ -155,6 +157,7 @@ def test_evaluate_and_predict_on_datasets():
         ("evaluate", m.evaluate(ds, verbose=0, return_dict=True)),
         ("evaluate_steps", m.evaluate(ds.repeat(), steps=2, verbose=0, return_dict=True)),
         ("evaluate_arrays", m.evaluate(X, Y, batch_size=4, verbose=0, return_dict=True)),
+        ("evaluate_arrays_steps", m.evaluate(X, Y, steps=2, verbose=0, return_dict=True)),
     ]:
         assert result.keys() == REF[name].keys()
         for key, value in REF[name].items():
@@ -209,6 +212,19 @@ def test_a_pydataset_without_shuffling_is_the_dataset_fit():
     # shuffled (fit's default) the first epoch may differ in order but not in batches seen
     shuffled = run(Batches(), epochs=2)
     assert shuffled["events"] == REF["pydataset"]["events"]
+
+
+def test_progress_bar_with_unknown_steps_shows_the_batches_done(capsys):
+    ds = slices(X, Y).filter(lambda a, b: a[0] < 2.0).batch(3)
+    m = model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(ds, epochs=1, verbose=2, shuffle=False)
+        m.evaluate(ds, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Epoch 1/1"
+    assert lines[1].startswith("3/3 - ")
+    assert lines[2].startswith("3/3 ━")
 
 
 def test_each_epoch_iterates_the_dataset_again_and_reshuffles():

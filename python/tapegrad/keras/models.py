@@ -436,10 +436,12 @@ class Model(Layer):
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             all_callbacks.on_epoch_begin(epoch)
+            progbar._seen = 0
             for step, batch in epoch_iterator.epoch():
                 if batch_logs_needed:
                     all_callbacks.on_train_batch_begin(step)
                 logs = self.train_step(batch)
+                progbar._seen = step + 1
                 if batch_logs_needed:
                     all_callbacks.on_train_batch_end(step, self._logs_as_floats(logs))
                 if self.stop_training:
@@ -477,12 +479,13 @@ class Model(Layer):
     ) -> dict[str, float]:
         """One evaluation pass from a fresh iterator (Keras resets it)."""
         epoch_iterator = EpochIterator(epoch_iterator.adapter, epoch_iterator.steps_per_epoch)
+        planned = epoch_iterator.num_batches
         callback_list = CallbackList(list(callbacks))
         callback_list.set_model(self)
         self.reset_metrics()
         callback_list.on_test_begin()
         progbar = ProgbarLogger()
-        progbar.set_params({"verbose": verbose, "steps": epoch_iterator.num_batches})
+        progbar.set_params({"verbose": verbose, "steps": planned})
         progbar._start = time.perf_counter()
         steps_done = 0
         for step, batch in epoch_iterator.epoch():
@@ -492,7 +495,8 @@ class Model(Layer):
             steps_done = step + 1
         results = self._logs_as_floats(self.get_metrics_result())
         callback_list.on_test_end(results)
-        progbar.show_final(epoch_iterator.num_batches or steps_done, results)
+        # Keras's final bar: the planned steps, or those done when unknown
+        progbar.show_final(planned or steps_done, results)
         return results
 
     def evaluate(
