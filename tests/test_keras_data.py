@@ -150,6 +150,12 @@ def test_keras_errors_for_arguments_a_dataset_cannot_take(name, kwargs):
     assert str(info.value).split("[<class")[0] == message.split("[<class")[0]
 
 
+def test_an_iterator_is_not_data_as_in_keras():
+    # Keras 3 takes datasets, not their iterators
+    with pytest.raises(ValueError, match="Unrecognized data type: x=.*OwnedIterator"):
+        model().fit(iter(slices(X, Y).batch(4)), epochs=1, verbose=0, shuffle=False)
+
+
 def test_evaluate_and_predict_on_datasets():
     m = model()
     ds = slices(X, Y).batch(4)

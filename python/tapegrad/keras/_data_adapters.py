@@ -254,7 +254,22 @@ def make_adapter(x: Any, y: Any, sample_weight: Any, batch_size: int | None,
                 stacklevel=3,
             )
         return _GeneratorAdapter(x)
+    if not _is_array_like(x):
+        raise ValueError(f"Unrecognized data type: x={x} (of type {type(x)})")
     return _ArrayAdapter(x, y, sample_weight, batch_size, steps, shuffle)
+
+
+def _is_array_like(value: Any) -> bool:
+    """What Keras batches itself: arrays (anything with ``__array__``),
+    tensors, numbers and (nested) lists/tuples/dicts of them; not iterators
+    or arbitrary objects."""
+    if isinstance(value, dict):
+        return all(_is_array_like(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_is_array_like(v) for v in value)
+    if isinstance(value, (np.ndarray, np.generic, Tensor, Variable, int, float, bool)):
+        return True
+    return hasattr(value, "__array__")  # pandas frames, other array libraries
 
 
 class EpochIterator:
