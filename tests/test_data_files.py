@@ -259,3 +259,30 @@ def test_restoring_into_another_pipeline_is_refused(tmp_path: pathlib.Path) -> N
     short = iter(tf.data.Dataset.range(3).shuffle(3, seed=5))
     with pytest.raises(tf.errors.InvalidArgumentError, match="only 3 elements"):
         tf.train.Checkpoint(iterator=short).restore(path)
+
+
+def failing_after(n: int) -> tf.data.Dataset:
+    def check(x: tf.Tensor) -> tf.Tensor:
+        if int(x) >= n:
+            raise RuntimeError(f"element {int(x)} is bad")
+        return x
+
+    return tf.data.Dataset.range(5).map(check)
+
+
+def test_an_error_during_the_first_pass_leaves_no_cache(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(RuntimeError, match="element 3 is bad"):
+        list(failing_after(3).cache(str(tmp_path / "c")))
+    assert files(tmp_path) == []
+    # the next pass starts over (no stale lockfile) and completes
+    assert [int(v) for v in failing_after(9).cache(str(tmp_path / "c"))] == [0, 1, 2, 3, 4]
+    assert files(tmp_path) == ["c.data-00000-of-00001", "c.index"]
+
+
+def test_a_failed_save_keeps_the_previous_dataset(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "s")
+    tf.data.Dataset.range(3).save(path)
+    with pytest.raises(RuntimeError, match="element 2 is bad"):
+        failing_after(2).save(path)
+    # the spec file is replaced only once the new run is complete
+    assert [int(v) for v in tf.data.Dataset.load(path)] == [0, 1, 2]
