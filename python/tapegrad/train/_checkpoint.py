@@ -54,8 +54,9 @@ _logger = logging.getLogger("tapegrad")
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _VALUE = "VARIABLE_VALUE"
-# a dataset iterator's position (elements delivered): tapegrad's own attribute;
-# TF saves its iterators as ITERATOR_STATE variant tensors, which neither side reads
+# a dataset iterator's state, tapegrad's own attribute: an int64 vector, the
+# elements delivered then the pipeline's shuffle seed counters (OwnedIterator.
+# _checkpoint_state); TF saves ITERATOR_STATE variant tensors, which neither side reads
 _POSITION = "TAPEGRAD_ITERATOR_POSITION"
 _STATE_FILE = "checkpoint"
 
