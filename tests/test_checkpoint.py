@@ -412,9 +412,24 @@ def test_dataset_iterator_position_is_saved_and_restored(tmp_path: pathlib.Path)
     tf.train.Checkpoint(iterator=resumed).restore(path).assert_consumed()
     assert [next(resumed).numpy().tolist() for _ in range(3)] == expected_next
     assert consumed[:7] != expected_next
-    short = iter(tf.data.Dataset.range(3))
+    short = iter(tf.data.Dataset.range(3).shuffle(3, seed=5))
     with pytest.raises(tf.errors.InvalidArgumentError, match="only 3 elements"):
         tf.train.Checkpoint(iterator=short).restore(path)
+
+
+def test_an_iterator_position_saved_as_a_scalar_still_restores(tmp_path: pathlib.Path) -> None:
+    # earlier tapegrad versions saved the position alone, an int64 scalar
+    key = "it/.ATTRIBUTES/TAPEGRAD_ITERATOR_POSITION"
+    graph = _wire.ObjectGraph([
+        _wire.ObjectNode(children=[(1, "it")]),
+        _wire.ObjectNode(attributes=[_wire.SerializedTensor("TAPEGRAD_ITERATOR_POSITION", "it",
+                                                            key)]),
+    ])
+    write_bundle(str(tmp_path / "c"), {"_CHECKPOINTABLE_OBJECT_GRAPH": graph.encode(),
+                                       key: np.array(2, np.int64)})
+    iterator = iter(tf.data.Dataset.range(5))
+    tf.train.Checkpoint(it=iterator).restore(str(tmp_path / "c")).assert_consumed()
+    assert int(next(iterator)) == 2
 
 
 def test_values_tapegrad_cannot_restore_are_reported(tmp_path: pathlib.Path) -> None:

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 __all__ = [
     "OpError",
+    "AlreadyExistsError",
+    "DataLossError",
     "InvalidArgumentError",
+    "NotFoundError",
     "OutOfRangeError",
     "ResourceExhaustedError",
     "UnimplementedError",
@@ -37,6 +40,35 @@ class InvalidArgumentError(OpError, ValueError):
     ...     tf.add(tf.zeros([2]), tf.zeros([3]))
     ... except ValueError as e:
     ...     print(isinstance(e, tf.errors.InvalidArgumentError))
+    True
+    """
+
+
+class NotFoundError(OpError, FileNotFoundError):
+    """A file or directory an op needs does not exist (also a ``FileNotFoundError``).
+
+    >>> import tapegrad as tf
+    >>> issubclass(tf.errors.NotFoundError, FileNotFoundError)
+    True
+    """
+
+
+class AlreadyExistsError(OpError, FileExistsError):
+    """What an op would create exists already, e.g. another writer's
+    lockfile (also a ``FileExistsError``).
+
+    >>> import tapegrad as tf
+    >>> issubclass(tf.errors.AlreadyExistsError, FileExistsError)
+    True
+    """
+
+
+class DataLossError(OpError, OSError):
+    """A file's contents are unreadable: truncated, corrupted, or read with
+    the wrong compression (also an ``OSError``).
+
+    >>> import tapegrad as tf
+    >>> issubclass(tf.errors.DataLossError, OSError)
     True
     """
 

@@ -25,6 +25,7 @@ import numpy as np
 from .. import _core
 from ..dtypes import as_dtype
 from ..errors import InvalidArgumentError, OutOfRangeError
+from . import _files
 from . import _structure as st
 from ._structure import DatasetSpec, TensorSpec
 
@@ -554,20 +555,30 @@ class Dataset:
         return self if size == 0 else _PrefetchDataset(self, size)
 
     def cache(self, filename: str = "", name: str | None = None) -> Dataset:
-        """Keep the elements of the first complete iteration in memory and
-        replay them afterwards (upstream work, e.g. a ``map``, runs once).
+        """Keep the elements of the first complete iteration and replay them
+        afterwards (upstream work, e.g. a ``map``, runs once): in memory, or
+        with ``filename`` in TF's files ``filename.index`` and
+        ``filename.data-00000-of-00001``, which later iterations and other
+        datasets caching to the same ``filename`` read instead of their
+        input. A partial pass leaves no cache; a second writer while one is
+        writing raises ``tf.errors.AlreadyExistsError`` (TF's lockfile).
 
-        >>> import tapegrad as tf
+        >>> import os, tempfile, tapegrad as tf
         >>> calls = []
         >>> ds = tf.data.Dataset.range(3).map(lambda x: (calls.append(1), x)[1]).cache()
         >>> _ = list(ds), list(ds)
         >>> len(calls)
         3
+        >>> prefix = os.path.join(tempfile.mkdtemp(), "cache")
+        >>> _ = list(tf.data.Dataset.range(3).cache(prefix))
+        >>> sorted(os.listdir(os.path.dirname(prefix)))
+        ['cache.data-00000-of-00001', 'cache.index']
+        >>> [int(x) for x in tf.data.Dataset.range(10, 20).cache(prefix)]  # read from the files
+        [0, 1, 2]
         """
+        filename = os.fspath(filename)
         if filename:
-            raise NotImplementedError(
-                "cache(filename): tapegrad caches in memory only; call cache() without a file"
-            )
+            return _FileCacheDataset(self, filename)
         return _CacheDataset(self)
 
     def enumerate(self, start: int = 0, name: str | None = None) -> Dataset:  # noqa: A003
@@ -603,6 +614,61 @@ class Dataset:
             if value <= 0:
                 raise InvalidArgumentError(f"window: {arg} must be positive, got {value}")
         return _WindowDataset(self, size, shift, stride, bool(drop_remainder))
+
+    def save(self, path: str, compression: str | None = None,
+             shard_func: Callable[..., Any] | None = None,
+             checkpoint_args: Any = None) -> None:
+        """Write the elements under the directory ``path`` for
+        ``Dataset.load`` (TF's snapshot layout, tapegrad's encoding: see
+        docs/compat.md); ``compression`` None or ``"GZIP"``; ``shard_func``
+        maps an element to its shard (an int64 scalar; one shard without it).
+
+        >>> import os, tempfile, tapegrad as tf
+        >>> path = os.path.join(tempfile.mkdtemp(), "saved")
+        >>> tf.data.Dataset.range(6).batch(4).save(path, compression="GZIP")
+        >>> loaded = tf.data.Dataset.load(path, compression="GZIP")
+        >>> loaded.element_spec, int(loaded.cardinality())
+        (TensorSpec(shape=(None,), dtype=tf.int64, name=None), 2)
+        >>> [b.tolist() for b in loaded.as_numpy_iterator()]
+        [[0, 1, 2, 3], [4, 5]]
+        """
+        if checkpoint_args is not None:
+            raise NotImplementedError("Dataset.save: checkpoint_args is not supported")
+        shard_of = None
+        if shard_func is not None:
+            func = shard_func
+
+            def shard_of(element: Any) -> int:
+                shard = np.asarray(_call(func, element))
+                if shard.ndim != 0 or not np.issubdtype(shard.dtype, np.integer) or shard < 0:
+                    raise InvalidArgumentError(
+                        f"Dataset.save: shard_func must return a non-negative integer scalar, "
+                        f"got {shard!r}"
+                    )
+                return int(shard)
+
+        _files.save(self._elements(), self.element_spec, os.fspath(path), compression, shard_of)
+
+    @staticmethod
+    def load(path: str, element_spec: Any = None, compression: str | None = None,
+             reader_func: Callable[[Dataset], Dataset] | None = None,
+             wait: bool = False) -> Dataset:
+        """The dataset ``Dataset.save`` wrote under ``path`` (its spec read
+        from the files unless ``element_spec`` is given); ``reader_func``
+        receives the dataset of shard datasets (by default TF's: interleaved
+        with ``cycle_length=os.cpu_count()``).
+
+        >>> import os, tempfile, tapegrad as tf
+        >>> path = os.path.join(tempfile.mkdtemp(), "saved")
+        >>> tf.data.Dataset.from_tensor_slices({"x": [1.0, 2.0]}).save(path)
+        >>> list(tf.data.Dataset.load(path))
+        [{'x': <tapegrad.Tensor: shape=(), dtype=float32, numpy=1.0>},
+         {'x': <tapegrad.Tensor: shape=(), dtype=float32, numpy=2.0>}]
+        """
+        if wait:
+            raise NotImplementedError("Dataset.load: wait=True (distributed snapshots) is not "
+                                      "supported")
+        return _LoadedDataset(os.fspath(path), element_spec, compression, reader_func)
 
     def reduce(self, initial_state: Any, reduce_func: Callable[[Any, Any], Any]) -> Any:
         """Fold the elements into ``initial_state`` with ``reduce_func(state, element)``.
@@ -664,6 +730,48 @@ class _Options:
 Options = _Options
 
 
+class _SeedStream:
+    """The seeds of a random transformation's successive iterations (a
+    shuffle's epochs): the k-th is a function of ``(seed, k)``, so the
+    randomness an iterator will see is fixed by the counter ``drawn``, which
+    an iterator checkpoint saves. Without ``seed`` the base seed is drawn
+    from tapegrad's random stream (reproducible under ``tf.random.set_seed``)."""
+
+    def __init__(self, seed: int | None) -> None:
+        if seed is None:
+            seed = int(_core.random_uniform([], maxval=2**62, dtype="int64"))
+        self._seed = int(seed) % 2**64
+        self.drawn = 0
+        self._lock = threading.Lock()
+
+    def next_seed(self) -> int:
+        with self._lock:
+            k, self.drawn = self.drawn, self.drawn + 1
+        return int(np.random.default_rng([self._seed, k]).integers(2**63))
+
+
+def _seed_streams(dataset: Dataset) -> list[_SeedStream]:
+    """The seed streams of the random transformations in ``dataset``'s
+    pipeline, in a fixed (depth-first) order."""
+    found: list[_SeedStream] = []
+    seen: set[int] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, _SeedStream):
+            found.append(value)
+        elif isinstance(value, Dataset) and id(value) not in seen:
+            seen.add(id(value))
+            for name, attribute in sorted(vars(value).items()):
+                if name not in ("_cached", "_spec_cache"):  # data, not pipeline
+                    visit(attribute)
+        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], Dataset):
+            for item in value:
+                visit(item)
+
+    visit(dataset)
+    return found
+
+
 class OwnedIterator:
     """An iterator over a dataset's elements (``iter(dataset)``); also
     ``get_next()`` and ``element_spec``.
@@ -676,12 +784,37 @@ class OwnedIterator:
 
     def __init__(self, dataset: Dataset) -> None:
         self._dataset = dataset
+        # the state a checkpoint saves: the random streams' counters when this
+        # iterator began, and the number of elements it delivered since
+        self._streams = _seed_streams(dataset)
+        self._stream_starts = [stream.drawn for stream in self._streams]
         self._elements = dataset._elements()
-        self._position = 0  # elements delivered: what a checkpoint saves
+        self._position = 0
+
+    def _checkpoint_state(self) -> np.ndarray:
+        """``[position, *stream counters at the start]`` as int64."""
+        return np.array([self._position, *self._stream_starts], dtype=np.int64)
+
+    def _restore_state(self, state: np.ndarray) -> None:
+        """Rewind the random streams to where the saved iterator began, start
+        over and skip its ``position`` elements: the same pipeline (seeds
+        included) then continues exactly as the saved iterator would."""
+        values = [int(v) for v in np.atleast_1d(state)]
+        position, starts = values[0], values[1:]
+        if starts:
+            if len(starts) != len(self._streams):
+                raise InvalidArgumentError(
+                    f"cannot restore the iterator: the checkpoint's pipeline has {len(starts)} "
+                    f"random transformation(s) (shuffle, sample_from_datasets), this one "
+                    f"{len(self._streams)}; rebuild the same pipeline before restoring"
+                )
+            for stream, start in zip(self._streams, starts, strict=True):
+                stream.drawn = start
+            self._stream_starts = starts
+        self._restore_position(position)
 
     def _restore_position(self, position: int) -> None:
-        """Start over and skip ``position`` elements (a checkpoint's restore).
-        The same pipeline, seeds included, resumes where the saved one was."""
+        """Start over and skip ``position`` elements."""
         self._elements = self._dataset._elements()
         skipped = sum(1 for _ in itertools.islice(self._elements, position))
         if skipped != position:
@@ -938,10 +1071,8 @@ class _SampleDataset(Dataset):
         if not datasets or not all(isinstance(d, Dataset) for d in datasets):
             raise TypeError("sample_from_datasets: `datasets` must be a non-empty list of datasets")
         self._datasets, self._probabilities, self._stop = datasets, probabilities, stop_on_empty
-        if seed is None:
-            seed = int(_core.random_uniform([], maxval=2**62, dtype="int64"))
-        self._seeds = np.random.default_rng(seed)
-        self._fixed_seed = None if rerandomize else int(self._seeds.integers(2**63))
+        self._seeds = _SeedStream(seed)
+        self._fixed_seed = None if rerandomize else self._seeds.next_seed()
 
     def _compute_spec(self) -> Any:
         return _common_spec(self._datasets, "sample_from_datasets")
@@ -953,7 +1084,7 @@ class _SampleDataset(Dataset):
     def _elements(self) -> Iterator[Any]:
         self.element_spec  # noqa: B018 - checks the datasets agree before iterating
         seed = self._fixed_seed
-        rng = np.random.default_rng(int(self._seeds.integers(2**63)) if seed is None else seed)
+        rng = np.random.default_rng(self._seeds.next_seed() if seed is None else seed)
         iterators: list[Iterator[Any] | None] = [d._elements() for d in self._datasets]
         probabilities = self._probabilities.copy()
         while probabilities.sum() > 0:
@@ -1357,18 +1488,13 @@ class _ShuffleDataset(_UnaryDataset):
                  reshuffle: bool) -> None:
         super().__init__(input_dataset)
         self._buffer_size = buffer_size
-        if seed is None:
-            # drawn from tapegrad's random stream: reproducible under tf.random.set_seed
-            seed = int(_core.random_uniform([], maxval=2**62, dtype="int64"))
-        self._seeds = np.random.default_rng(seed)
-        self._fixed_seed = None if reshuffle else int(self._seeds.integers(2**63))
-        self._lock = threading.Lock()
+        self._seeds = _SeedStream(seed)
+        self._fixed_seed = None if reshuffle else self._seeds.next_seed()
 
     def _epoch_rng(self) -> np.random.Generator:
         if self._fixed_seed is not None:
             return np.random.default_rng(self._fixed_seed)
-        with self._lock:
-            return np.random.default_rng(int(self._seeds.integers(2**63)))
+        return np.random.default_rng(self._seeds.next_seed())
 
     def _elements(self) -> Iterator[Any]:
         yield from _buffer_shuffle(self._input._elements(), self._buffer_size, self._epoch_rng())
@@ -1590,6 +1716,65 @@ class _CacheDataset(_UnaryDataset):
         if plan is not None and isinstance(self._input, _TensorSlicesDataset):
             return plan
         return None
+
+
+class _FileCacheDataset(_UnaryDataset):
+    def __init__(self, input_dataset: Dataset, filename: str) -> None:
+        super().__init__(input_dataset)
+        _files.spec_to_json(input_dataset.element_spec)  # elements a file can hold
+        self._prefix = filename
+
+    def _elements(self) -> Iterator[Any]:
+        return _files.cached_elements(self._prefix, self.element_spec, self._input._elements)
+
+
+class _LoadedDataset(Dataset):
+    def __init__(self, path: str, element_spec: Any, compression: str | None,
+                 reader_func: Callable[[Dataset], Dataset] | None) -> None:
+        self._path, self._compression = path, compression
+        self._header = _files.load_header(path)
+        saved_spec = _files.spec_from_json(self._header["element_spec"])
+        self._spec = saved_spec if element_spec is None else element_spec
+        self._reader_func = reader_func
+
+    def _compute_spec(self) -> Any:
+        return self._spec
+
+    def _cardinality(self) -> int:
+        if self._reader_func is not None:
+            return self._reader()._cardinality()
+        return int(self._header["elements"])
+
+    def _reader(self) -> Dataset:
+        shards = [_ShardFileDataset(self, shard, count) for shard, count in self._header["shards"]]
+        datasets = _ListDataset(shards, DatasetSpec(self._spec))
+        if self._reader_func is None:
+            return datasets.interleave(lambda shard: shard, cycle_length=os.cpu_count() or 1)
+        result = self._reader_func(datasets)
+        if not isinstance(result, Dataset):
+            raise TypeError(f"Dataset.load: reader_func must return a Dataset, got {result!r}")
+        return result
+
+    def _elements(self) -> Iterator[Any]:
+        return self._reader()._elements()
+
+
+class _ShardFileDataset(Dataset):
+    """One shard of a saved dataset."""
+
+    def __init__(self, loaded: _LoadedDataset, shard: int, count: int) -> None:
+        self._loaded, self._shard, self._count = loaded, shard, count
+
+    def _compute_spec(self) -> Any:
+        return self._loaded._spec
+
+    def _cardinality(self) -> int:
+        return self._count
+
+    def _elements(self) -> Iterator[Any]:
+        loaded = self._loaded
+        return _files.shard_elements(loaded._path, loaded._header, self._shard, self._count,
+                                     loaded._spec, loaded._compression)
 
 
 class _WindowDataset(_UnaryDataset):

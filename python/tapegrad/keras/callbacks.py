@@ -148,6 +148,8 @@ class ProgbarLogger(Callback):
         super().__init__()
         self._start = 0.0
         self._mode = "train"
+        # batches done this epoch (set by fit): the total when the steps are unknown
+        self._seen = 0
 
     def _line(self, step: int, total: int | None, logs: dict[str, Any], verbose: int) -> str:
         elapsed = time.perf_counter() - self._start
@@ -165,7 +167,7 @@ class ProgbarLogger(Callback):
             done = width if not total else int(width * step / total)
             bar = "━" * done + "─" * (width - done)
             parts = [
-                f"{step}/{total} {bar}" if total else f"{step}",
+                f"{step}/{total} {bar}" if total else f"{step}/Unknown",
                 f"{_format_time(elapsed)} {_format_per_step(elapsed / max(step, 1))}",
             ]
         line = " - ".join(parts) if verbose == 2 else " ".join(parts)
@@ -186,8 +188,8 @@ class ProgbarLogger(Callback):
         verbose = int(self.params.get("verbose", 0))
         if not verbose:
             return
-        steps = self.params.get("steps")
-        line = self._line(steps or 0, steps, logs or {}, verbose)
+        steps = self.params.get("steps") or self._seen
+        line = self._line(steps, steps, logs or {}, verbose)
         prefix = "\r" if verbose == 1 and sys.stdout.isatty() else ""
         print(prefix + line)
 

@@ -14,7 +14,6 @@ True
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -22,14 +21,21 @@ from typing import Any, NoReturn
 import numpy as np
 
 from .. import _core, _nest, optimizers
-from .._core import Tensor, Variable
+from .._core import Tensor
 from .._module import current_name_scope, name_scope
 from .._tape import GradientTape
-from . import backend
 from . import losses as losses_module
 from . import metrics as metrics_module
+from ._data_adapters import (
+    EpochIterator,
+    as_tensors,
+    is_streamed,
+    make_adapter,
+    num_samples,
+    take,
+    to_array,
+)
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
-from .initializers import generator
 from .layers._base import InputLayer, KerasTensor, Layer, Node, _map_structure, _OperatorCall
 
 __all__ = ["Functional", "Model", "Sequential", "load_model", "clone_model"]
@@ -41,61 +47,6 @@ _OPTIMIZERS: dict[str, Callable[[], optimizers.Optimizer]] = {
     "rmsprop": optimizers.RMSprop,
     "adagrad": optimizers.Adagrad,
 }
-
-
-def _to_array(value: Any) -> Any:
-    """Inputs and targets as numpy arrays (structures kept)."""
-    if value is None:
-        return None
-    if isinstance(value, (Tensor, Variable)):
-        return np.asarray(value.numpy())
-    if isinstance(value, dict):
-        return {k: _to_array(v) for k, v in value.items()}
-    if isinstance(value, tuple) or (
-        isinstance(value, list) and value and isinstance(value[0], (np.ndarray, Tensor, Variable))
-    ):
-        return [_to_array(v) for v in value]
-    return np.asarray(value)
-
-
-def _num_samples(x: Any, *others: Any) -> int:
-    """The number of samples, the same in every array of ``x``, ``y`` and
-    ``sample_weight`` (Keras's "data cardinality" check)."""
-    counts: dict[str, list[int]] = {}
-    for name, structure in zip(("x", "y", "sample_weight"), (x, *others), strict=False):
-        if structure is not None:
-            counts[name] = sorted({int(len(array)) for array in _nest.flatten(structure)})
-    distinct = {n for sizes in counts.values() for n in sizes}
-    if len(distinct) != 1:
-        detail = ", ".join(f"{name} sizes: {sizes}" for name, sizes in counts.items())
-        raise ValueError(
-            "Data cardinality is ambiguous. Make sure all arrays contain the same number "
-            f"of samples. {detail}"
-        )
-    return distinct.pop()
-
-
-def _take(value: Any, index: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {k: _take(v, index) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_take(v, index) for v in value]
-    return value[index]
-
-
-def _as_tensors(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {k: _as_tensors(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_tensors(v) for v in value]
-    array = np.ascontiguousarray(value)
-    if array.dtype == np.float64 and backend.floatx() == "float32":
-        array = array.astype(np.float32)
-    return _core.constant(array)
 
 
 def _unpack_data(data: Any) -> tuple[Any, Any, Any]:
@@ -322,8 +273,9 @@ class Model(Layer):
         ['loss', 'mae']
         """
         self._build_metrics(y, y_pred)
+        # Keras 3: `metrics` ignore sample weights (only `weighted_metrics` take them)
         for metric in self._compile_metrics:
-            metric.update_state(y, y_pred, sample_weight)
+            metric.update_state(y, y_pred)
         return self.get_metrics_result()
 
     def get_metrics_result(self) -> dict[str, Tensor]:
@@ -420,9 +372,14 @@ class Model(Layer):
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
     ) -> History:
-        """Train for ``epochs`` passes over ``(x, y)`` in shuffled batches of
-        ``batch_size`` (32); returns the ``History``. ``verbose``: 0 silent,
-        1 progress bar, 2 one line per epoch ("auto" is 1).
+        """Train for ``epochs`` passes over the data; returns the ``History``.
+        ``x`` is arrays (with ``y``, batched by ``batch_size`` (32),
+        reshuffled each epoch), a ``tf.data.Dataset`` of batches ``(x, y[,
+        sample_weight])`` (a new iteration per epoch), a Python generator or
+        a ``keras.utils.PyDataset``. ``steps_per_epoch`` bounds an epoch and
+        keeps one iterator across epochs (for ``repeat()``-ed datasets), as
+        in Keras. ``verbose``: 0 silent, 1 progress bar, 2 one line per
+        epoch ("auto" is 1).
 
         >>> import numpy as np, tapegrad as tf
         >>> m = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(1)])
@@ -430,74 +387,72 @@ class Model(Layer):
         >>> h = m.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=2, batch_size=4, verbose=0)
         >>> h.params
         {'verbose': 0, 'epochs': 2, 'steps': 2}
+        >>> ds = tf.data.Dataset.from_tensor_slices((np.ones((8, 3)), np.ones((8, 1))))
+        >>> # shuffle=False: otherwise Keras warns that a dataset is not reshuffled by fit
+        >>> h = m.fit(ds.batch(4).repeat(), epochs=2, steps_per_epoch=3, verbose=0, shuffle=False)
+        >>> h.params
+        {'verbose': 0, 'epochs': 2, 'steps': 3}
         """
         self._check_compiled("fit")
         if class_weight is not None:
             raise NotImplementedError("Model.fit: class_weight is not supported")
-        if steps_per_epoch is not None or validation_steps is not None:
-            raise NotImplementedError(
-                "Model.fit: steps_per_epoch/validation_steps (data generators) are not supported"
-            )
         if x is None:
             raise ValueError("Model.fit: `x` is required")
         verbose = 1 if verbose == "auto" else int(verbose)
-        x, y, sample_weight = _to_array(x), _to_array(y), _to_array(sample_weight)
-        if validation_data is None and validation_split:
-            n = _num_samples(x)
+        if validation_split and validation_data is None:
+            if is_streamed(x):
+                raise ValueError(
+                    "Argument `validation_split` is only supported for tensors or NumPy "
+                    f"arrays.Found incompatible type in the input: [{type(x)}]"
+                )
+            x, y, sample_weight = to_array(x), to_array(y), to_array(sample_weight)
+            n = num_samples(x)
             split = int(n * (1.0 - validation_split))
             validation_data = (
-                _take(x, slice(split, None)),
-                _take(y, slice(split, None)),
-                _take(sample_weight, slice(split, None)),
+                take(x, slice(split, None)),
+                take(y, slice(split, None)),
+                take(sample_weight, slice(split, None)),
             )
-            x, y = _take(x, slice(0, split)), _take(y, slice(0, split))
-            sample_weight = _take(sample_weight, slice(0, split))
-        n = _num_samples(x, y, sample_weight)
-        batch_size = batch_size or 32
-        steps = math.ceil(n / batch_size)
+            x, y = take(x, slice(0, split)), take(y, slice(0, split))
+            sample_weight = take(sample_weight, slice(0, split))
+        epoch_iterator = EpochIterator(
+            make_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle),
+            steps_per_epoch,
+        )
         history = History()
         callback_list = list(callbacks or [])
         progbar = ProgbarLogger()
         all_callbacks = CallbackList([*callback_list, progbar, history])
-        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+        params = {"verbose": verbose, "epochs": epochs, "steps": epoch_iterator.num_batches}
         all_callbacks.set_model(self)
         all_callbacks.set_params(params)
         history.set_params(params)
         # per-batch logs only when someone reads them
         batch_logs_needed = bool(callback_list) or verbose == 1
+        validation_iterator: EpochIterator | None = None
         self.stop_training = False
         all_callbacks.on_train_begin()
         epoch_logs: dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             all_callbacks.on_epoch_begin(epoch)
-            order = generator(None).permutation(n) if shuffle else np.arange(n)
-            logs: dict[str, Any] = {}
-            for step in range(steps):
-                index = order[step * batch_size : (step + 1) * batch_size]
+            progbar._seen = 0
+            for step, batch in epoch_iterator.epoch():
                 if batch_logs_needed:
                     all_callbacks.on_train_batch_begin(step)
-                batch = (
-                    _as_tensors(_take(x, index)),
-                    _as_tensors(_take(y, index)),
-                    _as_tensors(_take(sample_weight, index)),
-                )
                 logs = self.train_step(batch)
+                progbar._seen = step + 1
                 if batch_logs_needed:
                     all_callbacks.on_train_batch_end(step, self._logs_as_floats(logs))
                 if self.stop_training:
                     break
             epoch_logs = self._logs_as_floats(self.get_metrics_result())
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val = _unpack_data(validation_data)
-                val_logs = self.evaluate(
-                    val[0],
-                    val[1],
-                    sample_weight=val[2],
-                    batch_size=validation_batch_size or batch_size,
-                    verbose=0,
-                    return_dict=True,
-                )
+                if validation_iterator is None:
+                    validation_iterator = self._validation_iterator(
+                        validation_data, validation_batch_size or batch_size, validation_steps
+                    )
+                val_logs = self._evaluate_epochs(validation_iterator, callback_list, verbose=0)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             all_callbacks.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -505,6 +460,44 @@ class Model(Layer):
         all_callbacks.on_train_end(epoch_logs)
         self.history = history
         return history
+
+    @staticmethod
+    def _validation_iterator(
+        validation_data: Any, batch_size: int | None, steps: int | None
+    ) -> EpochIterator:
+        """``validation_data`` (a stream, or ``(x, y[, sample_weight])``) as
+        an epoch iterator, restarted at each validation like Keras's."""
+        if is_streamed(validation_data):
+            adapter = make_adapter(validation_data, None, None, batch_size, steps, False)
+        else:
+            val_x, val_y, val_w = _unpack_data(validation_data)
+            adapter = make_adapter(val_x, val_y, val_w, batch_size, steps, False)
+        return EpochIterator(adapter, steps)
+
+    def _evaluate_epochs(
+        self, epoch_iterator: EpochIterator, callbacks: Sequence[Callback], verbose: int
+    ) -> dict[str, float]:
+        """One evaluation pass from a fresh iterator (Keras resets it)."""
+        epoch_iterator = EpochIterator(epoch_iterator.adapter, epoch_iterator.steps_per_epoch)
+        planned = epoch_iterator.num_batches
+        callback_list = CallbackList(list(callbacks))
+        callback_list.set_model(self)
+        self.reset_metrics()
+        callback_list.on_test_begin()
+        progbar = ProgbarLogger()
+        progbar.set_params({"verbose": verbose, "steps": planned})
+        progbar._start = time.perf_counter()
+        steps_done = 0
+        for step, batch in epoch_iterator.epoch():
+            callback_list.on_test_batch_begin(step)
+            logs = self.test_step(batch)
+            callback_list.on_test_batch_end(step, self._logs_as_floats(logs))
+            steps_done = step + 1
+        results = self._logs_as_floats(self.get_metrics_result())
+        callback_list.on_test_end(results)
+        # Keras's final bar: the planned steps, or those done when unknown
+        progbar.show_final(planned or steps_done, results)
+        return results
 
     def evaluate(
         self,
@@ -517,8 +510,10 @@ class Model(Layer):
         callbacks: Sequence[Callback] | None = None,
         return_dict: bool = False,
     ) -> Any:
-        """Loss and metrics over ``(x, y)`` in batches (inference mode):
-        the loss alone, ``[loss, *metrics]``, or a dict with ``return_dict``.
+        """Loss and metrics over the data (arrays with ``y``, or a dataset,
+        generator or ``PyDataset`` of batches; at most ``steps`` batches) in
+        inference mode: the loss alone, ``[loss, *metrics]``, or a dict with
+        ``return_dict``.
 
         >>> import numpy as np, tapegrad as tf
         >>> dense = tf.keras.layers.Dense(1, kernel_initializer="zeros")
@@ -526,36 +521,16 @@ class Model(Layer):
         >>> m.compile("sgd", "mse", metrics=["mae"])
         >>> m.evaluate(np.ones((4, 1)), 2 * np.ones((4, 1)), verbose=0)
         [4.0, 2.0]
+        >>> ds = tf.data.Dataset.from_tensor_slices((np.ones((4, 1)), 3 * np.ones((4, 1))))
+        >>> m.evaluate(ds.batch(2), verbose=0, return_dict=True)
+        {'loss': 9.0, 'mae': 3.0}
         """
         self._check_compiled("evaluate")
-        if steps is not None:
-            raise NotImplementedError("Model.evaluate: steps is not supported")
         verbose = 1 if verbose == "auto" else int(verbose)
-        x, y, sample_weight = _to_array(x), _to_array(y), _to_array(sample_weight)
-        n = _num_samples(x, y, sample_weight)
-        batch_size = batch_size or 32
-        total_steps = math.ceil(n / batch_size)
-        callback_list = CallbackList(list(callbacks or []))
-        callback_list.set_model(self)
-        self.reset_metrics()
-        callback_list.on_test_begin()
-        progbar = ProgbarLogger()
-        progbar.set_params({"verbose": verbose, "steps": total_steps})
-        progbar._start = time.perf_counter()
-        for step in range(total_steps):
-            index = slice(step * batch_size, (step + 1) * batch_size)
-            callback_list.on_test_batch_begin(step)
-            self.test_step(
-                (
-                    _as_tensors(_take(x, index)),
-                    _as_tensors(_take(y, index)),
-                    _as_tensors(_take(sample_weight, index)),
-                )
-            )
-            callback_list.on_test_batch_end(step, None)
-        results = self._logs_as_floats(self.get_metrics_result())
-        callback_list.on_test_end(results)
-        progbar.show_final(total_steps, results)
+        epoch_iterator = EpochIterator(
+            make_adapter(x, y, sample_weight, batch_size, steps, False), steps
+        )
+        results = self._evaluate_epochs(epoch_iterator, list(callbacks or []), verbose)
         if return_dict:
             return results
         ordered = [results[m.name] for m in self.metrics]
@@ -569,36 +544,39 @@ class Model(Layer):
         steps: int | None = None,
         callbacks: Sequence[Callback] | None = None,
     ) -> Any:
-        """The model's outputs on ``x`` in batches, as numpy arrays.
+        """The model's outputs on ``x`` (arrays, or a dataset, generator or
+        ``PyDataset`` whose batches are ``x`` or ``(x, ...)``; at most
+        ``steps`` batches), as numpy arrays.
 
         >>> import numpy as np, tapegrad as tf
         >>> m = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
         >>> m.predict(np.ones((5, 3)), verbose=0).shape
         (5, 2)
+        >>> m.predict(tf.data.Dataset.from_tensor_slices(np.ones((5, 3))).batch(2), verbose=0).shape
+        (5, 2)
         """
-        if steps is not None:
-            raise NotImplementedError("Model.predict: steps is not supported")
         verbose = 1 if verbose == "auto" else int(verbose)
-        x = _to_array(x)
-        n = _num_samples(x)
-        batch_size = batch_size or 32
-        total_steps = math.ceil(n / batch_size)
+        epoch_iterator = EpochIterator(make_adapter(x, None, None, batch_size, steps, False), steps)
         progbar = ProgbarLogger()
-        progbar.set_params({"verbose": verbose, "steps": total_steps})
+        progbar.set_params({"verbose": verbose, "steps": epoch_iterator.num_batches})
         progbar._start = time.perf_counter()
         callback_list = CallbackList(list(callbacks or []))
         callback_list.set_model(self)
         callback_list.on_predict_begin()
         outputs: list[Any] = []
-        for step in range(total_steps):
-            index = slice(step * batch_size, (step + 1) * batch_size)
+        structure: Any = None
+        for step, batch in epoch_iterator.epoch():
             callback_list.on_predict_batch_begin(step)
-            out = self.predict_step(_as_tensors(_take(x, index)))
+            out = self.predict_step(batch)
             outputs.append(_nest.flatten(out))
-            callback_list.on_predict_batch_end(step, None)
+            callback_list.on_predict_batch_end(step, {"outputs": out})
             structure = out
         callback_list.on_predict_end()
-        progbar.show_final(total_steps, {})
+        progbar.show_final(len(outputs), {})
+        if structure is None:
+            raise ValueError(
+                "Model.predict: the input yielded no batch; pass data with at least one sample"
+            )
         flat = [np.concatenate([np.asarray(o[i]) for o in outputs]) for i in range(len(outputs[0]))]
         return _nest.pack_sequence_as(structure, flat)
 
@@ -625,9 +603,9 @@ class Model(Layer):
             raise NotImplementedError("Model.train_on_batch: class_weight is not supported")
         logs = self.train_step(
             (
-                _as_tensors(_to_array(x)),
-                _as_tensors(_to_array(y)),
-                _as_tensors(_to_array(sample_weight)),
+                as_tensors(to_array(x)),
+                as_tensors(to_array(y)),
+                as_tensors(to_array(sample_weight)),
             )
         )
         return self._flat_logs(logs, return_dict)
@@ -648,9 +626,9 @@ class Model(Layer):
         self.reset_metrics()
         logs = self.test_step(
             (
-                _as_tensors(_to_array(x)),
-                _as_tensors(_to_array(y)),
-                _as_tensors(_to_array(sample_weight)),
+                as_tensors(to_array(x)),
+                as_tensors(to_array(y)),
+                as_tensors(to_array(sample_weight)),
             )
         )
         return self._flat_logs(logs, return_dict)
@@ -663,7 +641,7 @@ class Model(Layer):
         >>> m.predict_on_batch(np.ones((4, 3))).shape
         (4, 2)
         """
-        out = self.predict_step(_as_tensors(_to_array(x)))
+        out = self.predict_step(as_tensors(to_array(x)))
         return _map_structure(lambda t: np.asarray(t.numpy()), out)
 
     def _flat_logs(self, logs: dict[str, Any], return_dict: bool) -> Any:

@@ -1,4 +1,4 @@
-"""``keras.utils``: ``to_categorical`` and ``set_random_seed``.
+"""``keras.utils``: ``to_categorical``, ``set_random_seed`` and ``PyDataset``.
 
 >>> import tapegrad as tf
 >>> tf.keras.utils.to_categorical([0, 2], num_classes=3)
@@ -16,7 +16,7 @@ import numpy as np
 from .. import random as tf_random
 from . import initializers
 
-__all__ = ["set_random_seed", "to_categorical"]
+__all__ = ["PyDataset", "set_random_seed", "to_categorical"]
 
 
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray[Any, Any]:
@@ -55,6 +55,56 @@ def set_random_seed(seed: int) -> None:
     np.random.seed(seed)
     tf_random.set_seed(seed)
     initializers.reset_global_generator(seed)
+
+
+class PyDataset:
+    """A dataset of batches for ``fit``/``evaluate``/``predict``: subclass
+    it, define ``__getitem__(index)`` (a batch ``(x, y[, sample_weight])``)
+    and ``__len__`` (or ``num_batches``; ``None`` for an infinite one, which
+    ends by raising ``IndexError``). ``fit`` shuffles the batch order each
+    epoch unless ``shuffle=False`` and calls ``on_epoch_begin``/``on_epoch_end``.
+    Batches are read in the caller's thread (``workers`` and
+    ``use_multiprocessing`` are accepted and ignored).
+
+    >>> import numpy as np, tapegrad as tf
+    >>> class Pairs(tf.keras.utils.PyDataset):
+    ...     def __len__(self):
+    ...         return 2
+    ...     def __getitem__(self, index):
+    ...         return np.full((3, 1), index, "float32"), np.zeros((3, 1), "float32")
+    >>> m = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
+    >>> m.compile("sgd", "mse")
+    >>> m.fit(Pairs(), epochs=1, verbose=0).params["steps"]
+    2
+    """
+
+    def __init__(self, workers: int = 1, use_multiprocessing: bool = False,
+                 max_queue_size: int = 10) -> None:
+        self.workers = workers
+        self.use_multiprocessing = use_multiprocessing
+        self.max_queue_size = max_queue_size
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(
+            f"{type(self).__name__}: a PyDataset must implement `__getitem__(index)` "
+            "returning a batch"
+        )
+
+    @property
+    def num_batches(self) -> int | None:
+        """The number of batches: ``len(self)`` (define ``__len__`` or override this)."""
+        if hasattr(self, "__len__"):
+            return len(self)
+        raise NotImplementedError(
+            f"{type(self).__name__}: a PyDataset must implement `__len__` or the "
+            "`num_batches` property (None for an infinite dataset)"
+        )
+
+    def on_epoch_begin(self) -> None:
+        """Called at the start of each epoch."""
+
+    def on_epoch_end(self) -> None:
+        """Called at the end of each epoch."""
 
 
 def __getattr__(name: str) -> NoReturn:

@@ -54,8 +54,9 @@ _logger = logging.getLogger("tapegrad")
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _VALUE = "VARIABLE_VALUE"
-# a dataset iterator's position (elements delivered): tapegrad's own attribute;
-# TF saves its iterators as ITERATOR_STATE variant tensors, which neither side reads
+# a dataset iterator's state, tapegrad's own attribute: an int64 vector, the
+# elements delivered then the pipeline's shuffle seed counters (OwnedIterator.
+# _checkpoint_state); TF saves ITERATOR_STATE variant tensors, which neither side reads
 _POSITION = "TAPEGRAD_ITERATOR_POSITION"
 _STATE_FILE = "checkpoint"
 
@@ -187,7 +188,7 @@ def _save_values(root: Checkpoint) -> dict[str, np.ndarray | bytes]:
         elif isinstance(obj, OwnedIterator):
             checkpoint_key = _value_key(path, _POSITION)
             node.attributes.append(SerializedTensor(_POSITION, "iterator", checkpoint_key))
-            values[checkpoint_key] = np.array(obj._position, dtype=np.int64)
+            values[checkpoint_key] = obj._checkpoint_state()
     _mark_values(graph)
     values[OBJECT_GRAPH_KEY] = graph.encode()
     return values
@@ -259,7 +260,7 @@ class _Restoration:
                 if attribute.name == _VALUE:
                     _assign(obj, self.reader.read(key), key)
                 elif attribute.name == _POSITION and isinstance(obj, OwnedIterator):
-                    obj._restore_position(int(np.asarray(self.reader.read(key))))
+                    obj._restore_state(np.asarray(self.reader.read(key)))
                 else:
                     raise _Unrestorable(
                         f"tapegrad does not restore {attribute.name} values into a "
