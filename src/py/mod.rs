@@ -106,8 +106,8 @@ mod _core {
     use super::tensor::PyTensor;
     #[pymodule_export]
     use super::trace::{
-        PyPlan, _is_tracing, _trace_abort, _trace_begin, _trace_callback, _trace_created,
-        _trace_finish, _trace_unsupported,
+        _is_tracing, _trace_abort, _trace_begin, _trace_callback, _trace_created, _trace_finish,
+        _trace_unsupported, PyPlan,
     };
     #[pymodule_export]
     use super::variable::PyVariable;

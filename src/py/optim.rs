@@ -14,11 +14,11 @@ use super::convert::to_tensor;
 use super::run;
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
+use crate::error::Result as CoreResult;
 use crate::optim::{
     AdagradParams, AdamParams, Clip, Hyperparameter, Optimizer, Options, RmsPropParams, Rule,
     SgdParams, Update, check_learning_rate,
 };
-use crate::error::Result as CoreResult;
 use crate::tape;
 use crate::tensor::Tensor;
 use crate::trace;
@@ -36,7 +36,10 @@ impl Scalar {
     fn value(self, vars: &[Arc<Variable>]) -> f64 {
         match self {
             Scalar::Number(x) => x,
-            Scalar::Variable(i) => vars.get(i).and_then(|v| v.peek().item_f64()).unwrap_or(f64::NAN),
+            Scalar::Variable(i) => vars
+                .get(i)
+                .and_then(|v| v.peek().item_f64())
+                .unwrap_or(f64::NAN),
         }
     }
 }
@@ -214,8 +217,14 @@ impl PyFusedOptimizer {
                 to_tensor(gradient, Some(dtype))
             })?);
         }
-        let mut vars: Vec<Arc<Variable>> = updates.iter().map(|u| u.1.get().variable().clone()).collect();
-        let names: Vec<String> = updates.iter().map(|u| u.1.get().var_name().to_string()).collect();
+        let mut vars: Vec<Arc<Variable>> = updates
+            .iter()
+            .map(|u| u.1.get().variable().clone())
+            .collect();
+        let names: Vec<String> = updates
+            .iter()
+            .map(|u| u.1.get().var_name().to_string())
+            .collect();
         let decays: Vec<bool> = updates.iter().map(|u| u.2).collect();
         let [rate, step] = [learning_rate, iterations].map(|s| match s.cast::<PyVariable>() {
             Ok(v) => {
@@ -226,24 +235,25 @@ impl PyFusedOptimizer {
         });
         let (rate, step) = (rate?, step?);
         let optimizer = self.optimizer.clone();
-        let kernel = move |vars: &[Arc<Variable>], gradients: &[Tensor]| -> CoreResult<Vec<Tensor>> {
-            let updates: Vec<Update<'_>> = vars
-                .iter()
-                .zip(&names)
-                .zip(gradients)
-                .zip(&decays)
-                .map(|(((variable, name), gradient), &decay)| Update {
-                    variable,
-                    name,
-                    gradient: gradient.clone(),
-                    decay,
-                })
-                .collect();
-            let mut optimizer = optimizer.lock().unwrap_or_else(|e| e.into_inner());
-            optimizer.sweep(|handle| PyVariable::lookup(handle).is_some());
-            optimizer.apply(&updates, rate.value(vars), step.value(vars) as u64)?;
-            Ok(Vec::new())
-        };
+        let kernel =
+            move |vars: &[Arc<Variable>], gradients: &[Tensor]| -> CoreResult<Vec<Tensor>> {
+                let updates: Vec<Update<'_>> = vars
+                    .iter()
+                    .zip(&names)
+                    .zip(gradients)
+                    .zip(&decays)
+                    .map(|(((variable, name), gradient), &decay)| Update {
+                        variable,
+                        name,
+                        gradient: gradient.clone(),
+                        decay,
+                    })
+                    .collect();
+                let mut optimizer = optimizer.lock().unwrap_or_else(|e| e.into_inner());
+                optimizer.sweep(|handle| PyVariable::lookup(handle).is_some());
+                optimizer.apply(&updates, rate.value(vars), step.value(vars) as u64)?;
+                Ok(Vec::new())
+            };
         let work = gradients.iter().map(Tensor::numel).sum();
         run(py, work, || kernel(&vars, &gradients))?;
         let name = "an optimizer step";

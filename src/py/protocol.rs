@@ -34,7 +34,13 @@ pub fn binary(
 
 pub fn unary(py: Python<'_>, a: Tensor, f: fn(&Tensor) -> Result<Tensor>) -> PyResult<PyTensor> {
     let step = move |xs: &[Tensor]| f(&xs[0]);
-    Ok(PyTensor::new(run_traced(py, a.numel(), "operator", vec![a], step)?))
+    Ok(PyTensor::new(run_traced(
+        py,
+        a.numel(),
+        "operator",
+        vec![a],
+        step,
+    )?))
 }
 
 /// Python's `@`: a plain matrix product.

@@ -342,7 +342,14 @@ impl PyTape {
             grad::gradient(nodes, &pairs, &sources, unconnected, &[])
         })?;
         let kind = Derivative::Gradient;
-        self.traced(kind, &targets, &given_seeds, &sources_in, zero_unconnected, &grads)?;
+        self.traced(
+            kind,
+            &targets,
+            &given_seeds,
+            &sources_in,
+            zero_unconnected,
+            &grads,
+        )?;
         Ok(py_tensors(grads))
     }
 
@@ -367,7 +374,14 @@ impl PyTape {
             grad::jacobian(nodes, &t, &sources, unconnected, chunk)
         })?;
         let kind = Derivative::Jacobian(chunk);
-        self.traced(kind, &[target.clone()], &[None], &sources_in, zero_unconnected, &out)?;
+        self.traced(
+            kind,
+            &[target.clone()],
+            &[None],
+            &sources_in,
+            zero_unconnected,
+            &out,
+        )?;
         Ok(py_tensors(out))
     }
 
@@ -391,7 +405,14 @@ impl PyTape {
             grad::batch_jacobian(nodes, &t, &s, unconnected)
         })?;
         let (kind, outs) = (Derivative::BatchJacobian, [out]);
-        self.traced(kind, &[target.clone()], &[None], &[source.clone()], zero_unconnected, &outs)?;
+        self.traced(
+            kind,
+            &[target.clone()],
+            &[None],
+            &[source.clone()],
+            zero_unconnected,
+            &outs,
+        )?;
         let [out] = outs;
         Ok(out.map(PyTensor::new))
     }

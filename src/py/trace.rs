@@ -102,10 +102,7 @@ fn tensors_in(out: &Bound<'_, PyAny>) -> Vec<Tensor> {
 /// (its ops are its own: they run at the call, not as steps), the tensors
 /// it returns (one, or a list or tuple of them) being the step's outputs.
 #[pyfunction]
-pub fn _trace_callback(
-    f: Py<PyAny>,
-    tensors: Vec<Bound<'_, PyAny>>,
-) -> PyResult<Py<PyAny>> {
+pub fn _trace_callback(f: Py<PyAny>, tensors: Vec<Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
     let xs = tensors
         .iter()
         .map(|t| to_tensor(t, None))
@@ -142,7 +139,11 @@ impl PyPlan {
     /// The outputs for `inputs`, replayed with the GIL released; None when
     /// a guard failed (the caller retraces; the replay's variable updates
     /// and random draws were undone).
-    fn run(&self, py: Python<'_>, inputs: Vec<Bound<'_, PyAny>>) -> PyResult<Option<Vec<PyTensor>>> {
+    fn run(
+        &self,
+        py: Python<'_>,
+        inputs: Vec<Bound<'_, PyAny>>,
+    ) -> PyResult<Option<Vec<PyTensor>>> {
         let args = args_of(&inputs)?;
         let plan = self.plan.clone();
         Ok(match py.detach(move || plan.run(&args))? {

@@ -110,7 +110,9 @@ impl PyVariable {
     ) -> PyResult<Option<Py<Self>>> {
         let var = &slf.get().inner.var;
         let t = to_tensor(value, Some(var.dtype()))?;
-        run(slf.py(), t.numel(), || crate::trace::update_variable(var, how, &t))?;
+        run(slf.py(), t.numel(), || {
+            crate::trace::update_variable(var, how, &t)
+        })?;
         Ok(read_value.then(|| slf.clone().unbind()))
     }
 

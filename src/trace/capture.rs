@@ -223,7 +223,9 @@ pub fn abort() {
 pub fn finish(outputs: &[Tensor]) -> std::result::Result<Plan, TraceError> {
     TRACING.with(|t| t.set(false));
     let Some(mut c) = CAPTURE.with(|c| c.borrow_mut().take()) else {
-        return Err(TraceError::State("no trace is active on this thread".into()));
+        return Err(TraceError::State(
+            "no trace is active on this thread".into(),
+        ));
     };
     let outs: Vec<Slot> = outputs
         .iter()

@@ -150,7 +150,10 @@ impl Step {
     /// Could this step change state outside the plan (a variable, the random
     /// streams)? Such a step before a failing guard is undone.
     pub fn has_effects(&self) -> bool {
-        matches!(self, Step::Op { .. } | Step::VarOp { .. } | Step::Update { .. })
+        matches!(
+            self,
+            Step::Op { .. } | Step::VarOp { .. } | Step::Update { .. }
+        )
     }
 }
 
@@ -224,7 +227,10 @@ impl Undo {
 }
 
 fn internal(msg: &str) -> Error {
-    Error::invalid("tf.function", format!("replay: {msg} (a bug in tapegrad's trace)"))
+    Error::invalid(
+        "tf.function",
+        format!("replay: {msg} (a bug in tapegrad's trace)"),
+    )
 }
 
 /// Bitwise equality of two tensors' values (NaN equals the same NaN).
@@ -341,7 +347,11 @@ impl Plan {
         let outputs = self
             .outputs
             .iter()
-            .map(|&s| slots[s].clone().ok_or_else(|| internal("an output was never written")))
+            .map(|&s| {
+                slots[s]
+                    .clone()
+                    .ok_or_else(|| internal("an output was never written"))
+            })
             .collect::<Result<_>>()?;
         Ok(Outcome::Done(outputs))
     }
@@ -376,9 +386,16 @@ impl Plan {
                 .clone()
                 .ok_or_else(|| internal("a tape was used before it was made"))
         };
-        let write = |slots: &mut [Option<Tensor>], name: &str, out: Vec<Tensor>, expect: &[(Slot, Expect)]| {
+        let write = |slots: &mut [Option<Tensor>],
+                     name: &str,
+                     out: Vec<Tensor>,
+                     expect: &[(Slot, Expect)]| {
             if out.len() != expect.len() {
-                return Some(format!("{name} gave {} outputs, {} traced", out.len(), expect.len()));
+                return Some(format!(
+                    "{name} gave {} outputs, {} traced",
+                    out.len(),
+                    expect.len()
+                ));
             }
             for (t, (s, e)) in out.into_iter().zip(expect) {
                 if !e.holds(&t) {
@@ -428,7 +445,12 @@ impl Plan {
             }
             Step::Read { var: v, output } => {
                 let value = var(v)?.read();
-                Ok(write(slots, "a variable read", vec![value], std::slice::from_ref(output)))
+                Ok(write(
+                    slots,
+                    "a variable read",
+                    vec![value],
+                    std::slice::from_ref(output),
+                ))
             }
             Step::Update { var: v, how, input } => {
                 let v = var(v)?;
@@ -518,9 +540,14 @@ impl Plan {
                     }
                 };
                 if grads.len() != outputs.len()
-                    || grads.iter().zip(outputs).any(|(g, o)| g.is_some() != o.is_some())
+                    || grads
+                        .iter()
+                        .zip(outputs)
+                        .any(|(g, o)| g.is_some() != o.is_some())
                 {
-                    return Ok(Some("a gradient that was None when traced is not now (or the reverse)".into()));
+                    return Ok(Some(
+                        "a gradient that was None when traced is not now (or the reverse)".into(),
+                    ));
                 }
                 let (out, expect): (Vec<Tensor>, Vec<(Slot, Expect)>) = grads
                     .into_iter()

@@ -17,7 +17,12 @@ fn values(t: &Tensor) -> Vec<f32> {
 /// `f` run eagerly on `x` while capturing, as the hooks would record it.
 fn traced_op(name: &'static str, xs: &[Tensor], f: fn(&[Tensor]) -> Result<Tensor>) -> Tensor {
     let out = f(xs).unwrap();
-    record_op(name, xs, std::slice::from_ref(&out), kernel(move |xs| Ok(vec![f(xs)?])));
+    record_op(
+        name,
+        xs,
+        std::slice::from_ref(&out),
+        kernel(move |xs| Ok(vec![f(xs)?])),
+    );
     out
 }
 
@@ -33,7 +38,9 @@ fn a_chain_replays_on_new_inputs_and_frees_each_slot_after_its_last_reader() {
     let x = vec1(&[1.0, 2.0]);
     begin(&[Arg::Tensor(x.clone())]).unwrap();
     let a = traced_op("sin", &[x.clone()], |xs| ops::sin(&xs[0]));
-    let b = traced_op("mul", &[a.clone(), x.clone()], |xs| ops::multiply(&xs[0], &xs[1]));
+    let b = traced_op("mul", &[a.clone(), x.clone()], |xs| {
+        ops::multiply(&xs[0], &xs[1])
+    });
     let c = traced_op("exp", &[b], |xs| ops::exp(&xs[0]));
     let plan = finish(&[c.clone(), x.clone()]).unwrap();
     assert_eq!(plan.len(), 3);
@@ -47,7 +54,10 @@ fn a_chain_replays_on_new_inputs_and_frees_each_slot_after_its_last_reader() {
     assert_eq!(out[1].id(), y.id());
     // another shape is another trace
     let z = vec1(&[1.0]);
-    assert!(matches!(plan.run(&[Arg::Tensor(z)]).unwrap(), Outcome::GuardFailed(_)));
+    assert!(matches!(
+        plan.run(&[Arg::Tensor(z)]).unwrap(),
+        Outcome::GuardFailed(_)
+    ));
 }
 
 #[test]
@@ -85,7 +95,10 @@ fn a_guard_stops_the_replay_when_the_value_python_read_changes() {
     guard_truth(&positive, true);
     let y = traced_op("exp", &[x.clone()], |xs| ops::exp(&xs[0]));
     let plan = finish(&[y]).unwrap();
-    assert!(matches!(plan.run(&[Arg::Tensor(vec1(&[2.0]))]).unwrap(), Outcome::Done(_)));
+    assert!(matches!(
+        plan.run(&[Arg::Tensor(vec1(&[2.0]))]).unwrap(),
+        Outcome::Done(_)
+    ));
     assert!(matches!(
         plan.run(&[Arg::Tensor(vec1(&[-2.0]))]).unwrap(),
         Outcome::GuardFailed(_)
@@ -124,9 +137,27 @@ fn a_tape_made_inside_the_trace_differentiates_each_replay() {
     let y = traced_op("sin", &[x.clone()], |xs| ops::sin(&xs[0]));
     tape.pop();
     tape_step(&tape, TapeStep::Pop);
-    let pairs = [(y.meta(), crate::grad::output_gradient(0, &y.meta(), None).unwrap())];
-    let grads = crate::grad::gradient(tape.take_nodes(), &pairs, &[x.meta()], crate::grad::Unconnected::None, &[]).unwrap();
-    tape_gradient(&tape, Derivative::Gradient, &[Ref::Tensor(&y)], &[None], &[Ref::Tensor(&x)], false, &grads);
+    let pairs = [(
+        y.meta(),
+        crate::grad::output_gradient(0, &y.meta(), None).unwrap(),
+    )];
+    let grads = crate::grad::gradient(
+        tape.take_nodes(),
+        &pairs,
+        &[x.meta()],
+        crate::grad::Unconnected::None,
+        &[],
+    )
+    .unwrap();
+    tape_gradient(
+        &tape,
+        Derivative::Gradient,
+        &[Ref::Tensor(&y)],
+        &[None],
+        &[Ref::Tensor(&x)],
+        false,
+        &grads,
+    );
     let plan = finish(&[grads[0].clone().unwrap()]).unwrap();
     let z = vec1(&[0.0, 2.0]);
     let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());

@@ -47,7 +47,10 @@ impl Captured for Tensor {
     }
     fn join(_: &(), tensors: &mut std::slice::Iter<'_, Tensor>) -> Tensor {
         // ok: a step gets exactly the tensors its skeletons pushed, in order
-        tensors.next().cloned().expect("one tensor per captured slot")
+        tensors
+            .next()
+            .cloned()
+            .expect("one tensor per captured slot")
     }
 }
 
