@@ -94,6 +94,16 @@ def _is_tracing() -> bool:
     return _engine is not None and _engine.is_tracing()
 
 
+def every_call(fn: Callable[..., Any], tensors: Sequence[Tensor | Variable]) -> Any:
+    """``fn(*tensors)`` now and, inside a trace, again at every replay
+    (``tf.print``, ``tf.py_function``). A variable is passed as its value at
+    that moment."""
+    if not _is_tracing():
+        return fn(*tensors)
+    values = [_core.identity(t) if isinstance(t, Variable) else t for t in tensors]
+    return _engine.trace_callback(fn, values)
+
+
 # ---------------------------------------------------------------------------
 # Trace keys. A key is a hashable tree of tuples; equal keys share a trace.
 
@@ -286,6 +296,8 @@ def _output_spec(value: Any) -> Any:
 
 def _as_argument(value: Any) -> Any:
     """numpy arrays and numpy scalars become tensors, as TF converts them."""
+    if isinstance(value, (Tensor, Variable)):
+        return value
     if isinstance(value, (np.ndarray, np.generic)) and not isinstance(value, np.str_):
         return _core.convert_to_tensor(np.asarray(value))
     if isinstance(value, tuple) and hasattr(value, "_fields"):
@@ -345,6 +357,25 @@ def _convert_to_signature(value: Any, spec: Any) -> Any:
             for v, s in zip(_nest.flatten(value), _nest.flatten(spec), strict=True)
         ],
     )
+
+
+class _FastBound:
+    """A call bound without ``inspect`` (positional arguments to a function
+    with only positional-or-keyword parameters): the per-call fast path."""
+
+    __slots__ = ("arguments", "args")
+
+    def __init__(self, names: tuple[str, ...], values: tuple[Any, ...]) -> None:
+        self.arguments = dict(zip(names, values, strict=True))
+        self.args = values
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return {}
+
+
+# inspect.BoundArguments or _FastBound: .arguments (in parameter order), .args, .kwargs
+_Bound = Any
 
 
 # ---------------------------------------------------------------------------
@@ -453,6 +484,14 @@ class Function:
         self._jit_compile = jit_compile
         self._autograph = autograph
         self._signature = inspect.signature(python_function)
+        parameters = list(self._signature.parameters.values())
+        simple = input_signature is None and all(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters
+        )
+        # the fast binder's facts: names, and the defaults of the trailing parameters
+        self._simple_names = tuple(p.name for p in parameters) if simple else None
+        self._defaults = tuple(p.default for p in parameters if p.default is not p.empty)
+        self._required = len(parameters) - len(self._defaults)
         self._input_signature = (
             None if input_signature is None else self._check_signature(input_signature)
         )
@@ -575,7 +614,7 @@ class Function:
                 return self._trace(entry, bound)
             return self._call_entry(entry, bound)
 
-    def _call_entry(self, entry: _Entry, bound: inspect.BoundArguments) -> Any:
+    def _call_entry(self, entry: _Entry, bound: _Bound) -> Any:
         if entry.eager:
             outputs = self._run_python(bound)
             if entry.output_specs is None:
@@ -593,11 +632,17 @@ class Function:
         # a guard failed in every plan: a new branch pattern or shape
         return self._trace(entry, bound, count=False)
 
-    def _bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> inspect.BoundArguments:
+    def _bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> _Bound:
         """The call bound to the parameters, defaults filled in, numpy
         converted; with an ``input_signature``, checked against it."""
         if self._input_signature is not None:
             return self._bind_to_signature(args, kwargs)
+        names = self._simple_names
+        if names is not None and not kwargs and self._required <= len(args) <= len(names):
+            missing = len(names) - len(args)
+            defaults = self._defaults[len(self._defaults) - missing :] if missing else ()
+            values = tuple(args) + defaults
+            return _FastBound(names, tuple(_as_argument(v) for v in values))
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as error:
@@ -611,7 +656,7 @@ class Function:
 
     def _bind_to_signature(
         self, args: Sequence[Any], kwargs: Mapping[str, Any]
-    ) -> inspect.BoundArguments:
+    ) -> _Bound:
         assert self._input_signature is not None
         specs = self._input_signature
         names = [p.name for p in self._signature.parameters.values()][: len(specs)]
@@ -649,10 +694,10 @@ class Function:
             )
         return specs
 
-    def _key(self, bound: inspect.BoundArguments) -> Any:
+    def _key(self, bound: _Bound) -> Any:
         return tuple((name, _key_of(value)) for name, value in bound.arguments.items())
 
-    def _lookup(self, bound: inspect.BoundArguments) -> _Entry | None:
+    def _lookup(self, bound: _Bound) -> _Entry | None:
         key = self._key(bound)
         entry = self._cache.get(key)
         if entry is not None:
@@ -662,7 +707,7 @@ class Function:
             return min(fitting, key=lambda e: _generality(e.key))
         return None
 
-    def _new_entry(self, bound: inspect.BoundArguments) -> _Entry:
+    def _new_entry(self, bound: _Bound) -> _Entry:
         key = self._key(bound)
         if self._input_signature is not None:
             # one trace for the signature: its unknown dims accept any size
@@ -707,13 +752,13 @@ class Function:
             self._generalized.append(entry)
         return entry
 
-    def _run_python(self, bound: inspect.BoundArguments) -> Any:
+    def _run_python(self, bound: _Bound) -> Any:
         return _normalize_output(self._python_function(*bound.args, **bound.kwargs))
 
     def _count_trace(self) -> None:
         self._tracing_count += 1
 
-    def _trace(self, entry: _Entry, bound: inspect.BoundArguments, count: bool = True) -> Any:
+    def _trace(self, entry: _Entry, bound: _Bound, count: bool = True) -> Any:
         """Run the Python function under a trace: this call's result, and the
         entry's new plan."""
         if count:
@@ -802,7 +847,7 @@ class ConcreteFunction:
                 return function._trace(self._entry, bound)
             return function._call_entry(self._entry, bound)
 
-    def _bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> inspect.BoundArguments:
+    def _bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> _Bound:
         """Tensor arguments positionally (TF's flat form) or the full call."""
         function = self._function
         sig_args, sig_kwargs = self._entry.signature
