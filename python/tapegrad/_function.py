@@ -767,11 +767,21 @@ class Function:
         singleton_check = self._check_singletons
         self._traced_once = True
         self._check_singletons = False
+        try:
+            return self._run_trace(entry, bound, first, singleton_check)
+        except BaseException:
+            # a trace that raised leaves the function as it found it
+            self._traced_once = not first
+            self._check_singletons = singleton_check
+            raise
+
+    def _run_trace(self, entry: _Entry, bound: _Bound, first: bool, singleton_check: bool) -> Any:
         if _engine is None or entry.eager:
             outputs = self._run_python(bound)
             entry.output_specs = _output_specs(outputs)
             return outputs
         inputs = _tensor_leaves(list(bound.arguments.values()))
+        plan = None
         with _engine.Trace(inputs) as trace:
             outputs = self._run_python(bound)
             structure, tensors = _split_outputs(outputs)
@@ -782,18 +792,17 @@ class Function:
                     if (singleton_check or self._created_variables)
                     else _VARIABLES_ON_LATER_TRACE
                 )
-            try:
-                plan = trace.finish(tensors)
-            except _engine.TraceUnsupported:
-                plan = None
+            if not created:  # a trace that made variables is not replayed: see below
+                try:
+                    plan = trace.finish(tensors)
+                except _engine.TraceUnsupported:
+                    entry.eager = True
         if created:
             # TF traces again at once to check that a second run creates no
             # variables; here the next call's trace is that check
             self._created_variables = True
             self._check_singletons = True
-        if plan is None:
-            entry.eager = True
-        else:
+        if plan is not None:
             entry.plans.insert(0, plan)
             del entry.plans[_PLANS_PER_ENTRY:]
         entry.outputs = structure
