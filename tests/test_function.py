@@ -261,3 +261,78 @@ def test_nested_functions_run_inline():
     assert float(outer(tf.constant(2.0))) == 7.0
     assert outer.experimental_get_tracing_count() == 1
     assert inner.experimental_get_tracing_count() == 1
+
+
+@needs_engine
+def test_tf_print_and_py_function_run_on_every_call(capsys):
+    import sys
+
+    calls = []
+
+    def numpy_side(t):
+        calls.append(float(t.numpy()))
+        return t * 10.0
+
+    @tf.function
+    def f(x):
+        tf.print("x =", x, output_stream=sys.stdout)
+        return tf.py_function(numpy_side, [x], Tout=tf.float32) + 1.0
+
+    outputs = [float(f(tf.constant(v))) for v in (1.0, 2.0, 3.0)]
+    assert outputs == [11.0, 21.0, 31.0]
+    assert calls == [1.0, 2.0, 3.0]
+    assert capsys.readouterr().out == "x = 1\nx = 2\nx = 3\n"
+    assert f.experimental_get_tracing_count() == 1
+
+
+@needs_engine
+def test_python_side_effects_run_at_trace_time_and_on_guard_reruns():
+    log = []
+
+    @tf.function
+    def f(x):
+        log.append("python")
+        if tf.reduce_sum(x) > 0:
+            return x + 1.0
+        return x - 1.0
+
+    assert float(f(tf.constant(1.0))) == 2.0
+    assert float(f(tf.constant(2.0))) == 3.0
+    assert len(log) == 1  # replayed: no Python
+    assert float(f(tf.constant(-1.0))) == -2.0  # the branch flips: the Python runs again
+    assert len(log) == 2
+    assert float(f(tf.constant(-3.0))) == -4.0  # both branch patterns are kept
+    assert float(f(tf.constant(5.0))) == 6.0
+    assert len(log) == 2
+    assert f.experimental_get_tracing_count() == 1
+
+
+@needs_engine
+def test_unreplayable_function_runs_eagerly_every_call():
+    from tapegrad import _core
+
+    log = []
+
+    @tf.function
+    def f(x):
+        log.append(1)
+        _core._trace_unsupported("a test's unreplayable step")
+        return x * 2.0
+
+    assert [float(f(tf.constant(v))) for v in (1.0, 2.0, 3.0)] == [2.0, 4.0, 6.0]
+    assert len(log) == 3 and f.experimental_get_tracing_count() == 1
+
+
+@needs_engine
+def test_assignments_inside_replay_each_call():
+    v = tf.Variable(1.0)
+
+    @tf.function
+    def bump(x):
+        v.assign_add(x)
+        return v * 1.0
+
+    assert [float(bump(tf.constant(2.0))) for _ in range(3)] == [3.0, 5.0, 7.0]
+    v.assign(0.0)
+    assert float(bump(tf.constant(1.0))) == 1.0
+    assert bump.experimental_get_tracing_count() == 1

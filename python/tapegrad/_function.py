@@ -59,6 +59,7 @@ _SINGLETON_VARIABLES = (
 _VARIABLES_ON_LATER_TRACE = (
     "Creating variables on a non-first call to a function decorated with tf.function."
 )
+_NO_REPLAY: Any = object()  # the fast path declined: take the general path
 # plans kept per cache entry: one per branch pattern / shape a guard told apart
 _PLANS_PER_ENTRY = 8
 
@@ -150,6 +151,8 @@ def _literal_key(value: Any) -> tuple[Any, ...]:
 
 def _key_of(value: Any) -> Any:
     """The trace key of one argument (see the module docstring)."""
+    if type(value) is Tensor:  # the common case first: shape dims are ints already
+        return ("tensor", tuple(value.shape), value.dtype.name)
     if isinstance(value, Variable):
         return _tensor_key("variable", value.shape, value.dtype)
     if isinstance(value, Tensor):
@@ -309,8 +312,16 @@ def _as_argument(value: Any) -> Any:
     return value
 
 
-def _tensor_leaves(value: Any) -> list[Tensor | Variable]:
-    return [leaf for leaf in _nest.flatten(value) if isinstance(leaf, (Tensor, Variable))]
+def _tensor_leaves(values: list[Any]) -> list[Tensor | Variable]:
+    """The tensors and variables among the arguments, depth first (the order
+    the trace's inputs were given in)."""
+    leaves: list[Tensor | Variable] = []
+    for value in values:
+        if isinstance(value, (Tensor, Variable)):
+            leaves.append(value)
+        elif _nest.is_nested(value):
+            leaves.extend(v for v in _nest.flatten(value) if isinstance(v, (Tensor, Variable)))
+    return leaves
 
 
 def _binding_error(reason: str, args: Any, kwargs: Any, signature: str) -> TypeError:
@@ -393,7 +404,7 @@ class _Entry:
         self.signature = signature
         self.plans: list[Any] = []
         self.eager = _engine is None  # no engine: the Python function runs each call
-        self.outputs: Any = None  # the output structure, tensors replaced by slots
+        self.outputs: Any = None  # flat replay outputs -> the returned structure
         self.output_specs: Any = None
 
 
@@ -438,16 +449,28 @@ def _split_outputs(outputs: Any) -> tuple[Any, list[Tensor]]:
     return structure, tensors
 
 
-def _join_outputs(structure: Any, tensors: Sequence[Tensor]) -> Any:
+def _output_builder(structure: Any) -> Callable[[Sequence[Tensor]], Any]:
+    """A function that rebuilds the output structure from a replay's flat
+    tensors, compiled once per trace (the per-call path does no tree walk)."""
     if isinstance(structure, _Slot):
-        return tensors[structure.index]
+        index = structure.index
+        return lambda tensors: tensors[index]
     if not _nest.is_nested(structure):
-        return structure
-    flat = [
-        tensors[leaf.index] if isinstance(leaf, _Slot) else leaf
-        for leaf in _nest.flatten(structure)
-    ]
-    return _nest.pack_sequence_as(structure, flat)
+        return lambda tensors: structure
+    if isinstance(structure, Mapping):
+        keys = list(structure)  # the mapping's own order, as returned
+        parts = [_output_builder(structure[k]) for k in keys]
+        mapping_class: Any = type(structure)
+        if mapping_class is dict:
+            return lambda tensors: {k: part(tensors) for k, part in zip(keys, parts, strict=True)}
+        return lambda tensors: mapping_class(
+            (k, part(tensors)) for k, part in zip(keys, parts, strict=True)
+        )
+    parts = [_output_builder(item) for item in structure]
+    container: Any = type(structure)
+    if isinstance(structure, tuple) and hasattr(structure, "_fields"):  # namedtuple
+        return lambda tensors: container(*[part(tensors) for part in parts])
+    return lambda tensors: container([part(tensors) for part in parts])
 
 
 # ---------------------------------------------------------------------------
@@ -598,6 +621,10 @@ class Function:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _run_eagerly:
             return self._python_function(*args, **kwargs)
+        if not kwargs and self._simple_names is not None and len(args) == len(self._simple_names):
+            outputs = self._replay_positional(args)
+            if outputs is not _NO_REPLAY:
+                return outputs
         with self._lock:
             bound = self._bind(args, kwargs)
             if _is_tracing():
@@ -614,6 +641,26 @@ class Function:
                 return self._trace(entry, bound)
             return self._call_entry(entry, bound)
 
+    def _replay_positional(self, args: tuple[Any, ...]) -> Any:
+        """The per-call fast path: tensors and Python scalars passed
+        positionally to a traced signature replay its latest plan directly
+        (anything else, or a failed guard, takes the general path)."""
+        inputs: list[Tensor | Variable] = []
+        for value in args:
+            if isinstance(value, (Tensor, Variable)):
+                inputs.append(value)
+            elif not (value is None or isinstance(value, (bool, int, float, str))):
+                return _NO_REPLAY
+        with self._lock:
+            key = tuple(zip(self._simple_names or (), map(_key_of, args), strict=True))
+            entry = self._cache.get(key)
+            if entry is None or not entry.plans or self._check_singletons or _is_tracing():
+                return _NO_REPLAY
+            results = entry.plans[0].run(inputs)
+            if results is None:
+                return _NO_REPLAY  # the general path tries the other plans, then retraces
+            return entry.outputs(results)
+
     def _call_entry(self, entry: _Entry, bound: _Bound) -> Any:
         if entry.eager:
             outputs = self._run_python(bound)
@@ -628,7 +675,7 @@ class Function:
             if results is not None:
                 if position:  # most recently used first
                     entry.plans.insert(0, entry.plans.pop(position))
-                return _join_outputs(entry.outputs, results)
+                return entry.outputs(results)
         # a guard failed in every plan: a new branch pattern or shape
         return self._trace(entry, bound, count=False)
 
@@ -805,7 +852,7 @@ class Function:
         if plan is not None:
             entry.plans.insert(0, plan)
             del entry.plans[_PLANS_PER_ENTRY:]
-        entry.outputs = structure
+        entry.outputs = _output_builder(structure)
         entry.output_specs = _output_specs(outputs)
         return outputs
 
