@@ -336,3 +336,30 @@ def test_assignments_inside_replay_each_call():
     v.assign(0.0)
     assert float(bump(tf.constant(1.0))) == 1.0
     assert bump.experimental_get_tracing_count() == 1
+
+
+def test_custom_gradient_and_second_order_through_a_traced_call():
+    @tf.custom_gradient
+    def clipped_square(x):
+        def grad(dy):
+            return dy * tf.clip_by_value(2.0 * x, -1.0, 1.0)
+
+        return x * x, grad
+
+    def f(x):
+        return tf.reduce_sum(clipped_square(x) + tf.sin(x) * x)
+
+    traced = tf.function(f)
+    for values in ([0.2, -0.3, 2.0], [1.5, 0.1, -2.0]):
+        x = tf.constant(np.array(values))
+        results = []
+        for g in (traced, f):
+            with tf.GradientTape() as outer:
+                outer.watch(x)
+                with tf.GradientTape() as inner:
+                    inner.watch(x)
+                    y = g(x)
+                dy = inner.gradient(y, x)
+            results.append((y.numpy(), dy.numpy(), outer.gradient(dy, x).numpy()))
+        for traced_value, eager_value in zip(results[0], results[1], strict=True):
+            np.testing.assert_array_equal(traced_value, eager_value)

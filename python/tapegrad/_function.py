@@ -347,9 +347,11 @@ def _convert_to_spec(value: Any, spec: TensorSpec) -> Tensor | Variable:
             raise ValueError(
                 f"Cannot convert {value!r} to EagerTensor of dtype {spec.dtype.name}"
             ) from error
-    if not spec.is_compatible_with(tensor):
-        given = TensorSpec(list(tensor.shape), tensor.dtype)
-        raise ValueError(f"Can not cast {given!r} to {spec!r}")
+    # by shape and dtype: no copy of the values (is_compatible_with reads them)
+    given = _tensor_key("tensor", tensor.shape, tensor.dtype)
+    if not _fits(given, _tensor_key("tensor", _spec_dims(spec), spec.dtype)):
+        shown = TensorSpec(list(tensor.shape), tensor.dtype)
+        raise ValueError(f"Can not cast {shown!r} to {spec!r}")
     return tensor
 
 
