@@ -274,8 +274,20 @@ from ._array_ops import (  # noqa: E402
 )
 from ._array_ops import range as range  # noqa: E402, A004 - TF's name
 from ._compat import missing_names as _missing_names  # noqa: E402
+from ._control_flow import (  # noqa: E402
+    case,
+    cond,
+    foldl,
+    foldr,
+    map_fn,
+    scan,
+    switch_case,
+    vectorized_map,
+    while_loop,
+)
 from ._custom import custom_gradient, recompute_grad  # noqa: E402
 from ._device import device  # noqa: E402
+from ._function import function  # noqa: E402
 from ._print import print_ as print  # noqa: E402, A004 - TF's name
 from ._pyfunc import py_function  # noqa: E402
 from ._random import random_normal_initializer, random_uniform_initializer  # noqa: E402
@@ -284,7 +296,17 @@ from .data import TensorSpec  # noqa: E402
 # the Python-defined names; the Rust-backed ones are in the generated section
 __all__ += [
     "add_n",
+    "case",
     "clip_by_global_norm",
+    "cond",
+    "foldl",
+    "foldr",
+    "function",
+    "map_fn",
+    "scan",
+    "switch_case",
+    "vectorized_map",
+    "while_loop",
     "clip_by_norm",
     "config",
     "debugging",

@@ -119,6 +119,24 @@ def print_(
     >>> tf.print(tf.constant([0.1, 1 / 3]), {"w": tf.constant([True])}, output_stream=sys.stdout)
     [0.1 0.333333343] {'w': [1]}
     """
+    from ._function import every_call  # late: _function imports the data package
+
+    # inside tf.function this prints at every call, with that call's values
+    structure = list(inputs)
+    flat = _nest.flatten(structure)
+    tensors = [v for v in flat if isinstance(v, (Tensor, Variable))]
+
+    def write(*values: Any) -> None:
+        fresh = iter(values)
+        leaves = [next(fresh) if isinstance(v, (Tensor, Variable)) else v for v in flat]
+        _write(_nest.pack_sequence_as(structure, leaves), output_stream, summarize, sep, end)
+
+    every_call(write, tensors)
+
+
+def _write(
+    inputs: list[Any], output_stream: Any, summarize: int | None, sep: str, end: str
+) -> None:
     if output_stream is None:
         output_stream = sys.stderr
     limit = -1 if summarize is None else int(summarize)

@@ -44,9 +44,15 @@ def py_function(
     >>> print(tf.py_function(numpy_sinh, [tf.constant([0.0, 1.0])], Tout=tf.float32))
     tapegrad.Tensor([0.        1.1752012], shape=(2,), dtype=float32)
     """
+    from ._function import every_call  # late: _function imports the data package
+
     items = list(inp) if isinstance(inp, (list, tuple)) else [inp]
     args = [v if isinstance(v, (Tensor, Variable)) else _core.convert_to_tensor(v) for v in items]
-    result = func(*args)
+    # inside tf.function func runs at every call, its outputs converted each time
+    return every_call(lambda *values: _outputs(func(*values), Tout), args)
+
+
+def _outputs(result: Any, Tout: Any) -> Any:  # noqa: N803 - TF's name
     if Tout is None:
         return None
     if isinstance(Tout, (list, tuple)):

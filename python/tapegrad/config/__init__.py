@@ -13,6 +13,7 @@ on a machine without accelerators.
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from .._compat import missing_names as _missing_names
+from .._function import functions_run_eagerly, run_functions_eagerly
 from . import experimental, threading
 from ._devices import (
     LogicalDevice,
@@ -26,9 +27,11 @@ __all__ = [
     "LogicalDevice",
     "PhysicalDevice",
     "experimental",
+    "functions_run_eagerly",
     "get_visible_devices",
     "list_logical_devices",
     "list_physical_devices",
+    "run_functions_eagerly",
     "threading",
 ]
 
