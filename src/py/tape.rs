@@ -346,7 +346,7 @@ impl PyTape {
             kind,
             &targets,
             &given_seeds,
-            &sources_in,
+            sources_in,
             zero_unconnected,
             &grads,
         )?;
@@ -376,9 +376,9 @@ impl PyTape {
         let kind = Derivative::Jacobian(chunk);
         self.traced(
             kind,
-            &[target.clone()],
+            std::slice::from_ref(target),
             &[None],
-            &sources_in,
+            sources_in,
             zero_unconnected,
             &out,
         )?;
@@ -407,9 +407,9 @@ impl PyTape {
         let (kind, outs) = (Derivative::BatchJacobian, [out]);
         self.traced(
             kind,
-            &[target.clone()],
+            std::slice::from_ref(target),
             &[None],
-            &[source.clone()],
+            std::slice::from_ref(source),
             zero_unconnected,
             &outs,
         )?;

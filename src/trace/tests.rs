@@ -37,7 +37,7 @@ fn done(o: Outcome) -> Vec<Tensor> {
 fn a_chain_replays_on_new_inputs_and_frees_each_slot_after_its_last_reader() {
     let x = vec1(&[1.0, 2.0]);
     begin(&[Arg::Tensor(x.clone())]).unwrap();
-    let a = traced_op("sin", &[x.clone()], |xs| ops::sin(&xs[0]));
+    let a = traced_op("sin", std::slice::from_ref(&x), |xs| ops::sin(&xs[0]));
     let b = traced_op("mul", &[a.clone(), x.clone()], |xs| {
         ops::multiply(&xs[0], &xs[1])
     });
@@ -89,11 +89,11 @@ fn a_tensor_made_during_the_trace_without_a_step_makes_finish_fail() {
 fn a_guard_stops_the_replay_when_the_value_python_read_changes() {
     let x = vec1(&[1.0]);
     begin(&[Arg::Tensor(x.clone())]).unwrap();
-    let positive = traced_op("greater", &[x.clone()], |xs| {
+    let positive = traced_op("greater", std::slice::from_ref(&x), |xs| {
         ops::greater(&xs[0], &Tensor::from_vec(&[1], vec![0.0f32])?)
     });
     guard_truth(&positive, true);
-    let y = traced_op("exp", &[x.clone()], |xs| ops::exp(&xs[0]));
+    let y = traced_op("exp", std::slice::from_ref(&x), |xs| ops::exp(&xs[0]));
     let plan = finish(&[y]).unwrap();
     assert!(matches!(
         plan.run(&[Arg::Tensor(vec1(&[2.0]))]).unwrap(),
@@ -134,7 +134,7 @@ fn a_tape_made_inside_the_trace_differentiates_each_replay() {
     tape_step(&tape, TapeStep::Push);
     tape.watch(x.id());
     tape_watch(&tape, Ref::Tensor(&x));
-    let y = traced_op("sin", &[x.clone()], |xs| ops::sin(&xs[0]));
+    let y = traced_op("sin", std::slice::from_ref(&x), |xs| ops::sin(&xs[0]));
     tape.pop();
     tape_step(&tape, TapeStep::Pop);
     let pairs = [(
