@@ -17,6 +17,7 @@ pub mod optim;
 pub mod shape;
 pub mod tape;
 pub mod tensor;
+pub mod trace;
 pub mod variable;
 
 #[cfg(feature = "python")]

@@ -35,9 +35,17 @@ __all__ = [
     "Variable",
     "_FusedOptimizer",
     "_OptimizerRule",
+    "_Plan",
     "__version__",
     "_after_fork_in_child",
+    "_is_tracing",
     "_release_cached_memory",
+    "_trace_abort",
+    "_trace_begin",
+    "_trace_callback",
+    "_trace_created",
+    "_trace_finish",
+    "_trace_unsupported",
     "argmax",
     "argmin",
     "argsort",
@@ -803,8 +811,8 @@ class _FusedOptimizer:
     def apply(
         self,
         updates: list[tuple[TensorLike, Variable, bool]],
-        learning_rate: float,
-        iterations: int,
+        learning_rate: float | Variable,
+        iterations: int | Variable,
     ) -> None: ...
     def build(self, variables: list[Variable]) -> None: ...
     def get_slot(self, variable: Variable, name: str) -> Tensor: ...
@@ -812,3 +820,22 @@ class _FusedOptimizer:
     def __len__(self) -> int: ...
 
 # === end optimizers ==========================================================
+
+# === trace (tapegrad._trace wraps these) =====================================
+
+@final
+class _Plan:
+    """A finished trace: ``run`` replays it on new inputs (None: a guard failed)."""
+
+    def run(self, inputs: Sequence[Tensor | Variable]) -> list[Tensor] | None: ...
+    def __len__(self) -> int: ...
+
+def _trace_begin(inputs: Sequence[Tensor | Variable]) -> None: ...
+def _trace_abort() -> None: ...
+def _trace_created() -> int | None: ...
+def _trace_finish(outputs: Sequence[Tensor]) -> _Plan: ...
+def _trace_callback(f: Callable[..., object], tensors: Sequence[TensorLike]) -> Any: ...
+def _is_tracing() -> bool: ...
+def _trace_unsupported(what: str) -> None: ...
+
+# === end trace ===============================================================

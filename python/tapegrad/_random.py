@@ -223,7 +223,14 @@ class Generator:
 
     def __init__(self, key: tuple[int, int]) -> None:
         self._key = key
-        self._bits = np.random.Generator(np.random.Philox(key=list(key)))
+        self._stream = np.random.Generator(np.random.Philox(key=list(key)))
+
+    @property
+    def _bits(self) -> np.random.Generator:
+        if _core._is_tracing():
+            # its numbers become constants of a trace: a replay would repeat them
+            _core._trace_unsupported("tf.random.Generator (its draws would repeat at every replay)")
+        return self._stream
 
     @classmethod
     def from_seed(cls, seed: int, alg: object = None) -> Generator:
@@ -379,7 +386,7 @@ class Generator:
         True
         """
         fresh = Generator.from_seed(seed)
-        self._key, self._bits = fresh._key, fresh._bits
+        self._key, self._stream = fresh._key, fresh._stream
 
     def skip(self, delta: int) -> None:
         """Advance the state as if ``delta`` draws of 256 bits had been made.

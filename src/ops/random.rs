@@ -15,8 +15,10 @@ use crate::error::{Error, Result};
 use crate::ops::float_only;
 use crate::tensor::{Tensor, check_alloc};
 
-#[derive(Default)]
-struct SeedState {
+/// The seeding state (global seed and counters), which `seed_state` and
+/// `restore_seed_state` save and put back (a replay that must be undone).
+#[derive(Clone, Default)]
+pub struct SeedState {
     global: Option<u64>,
     /// Calls without an op seed since the global seed was set.
     counter: u64,
@@ -36,6 +38,18 @@ pub fn set_seed(seed: Option<u64>) {
         global: seed,
         ..SeedState::default()
     });
+}
+
+/// The seeding state now.
+pub fn seed_state() -> SeedState {
+    let st = SEEDS.lock().unwrap_or_else(|e| e.into_inner());
+    st.clone().unwrap_or_default()
+}
+
+/// Put back a state from `seed_state`: the random ops that follow repeat
+/// the values they gave after it was taken.
+pub fn restore_seed_state(state: SeedState) {
+    *SEEDS.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
 }
 
 thread_local! {

@@ -12,6 +12,7 @@ use super::tensor::PyTensor;
 use crate::dtype::DType;
 use crate::ops;
 use crate::tensor::Tensor;
+use crate::trace::Captured;
 
 /// Declares an argument kind: a newtype over what `extract` makes of the
 /// Python object (`?` raises the conversion's error).
@@ -35,6 +36,27 @@ arg_kind!(
     Operand(Tensor),
     |obj| to_tensor(&obj, None)?
 );
+
+// A trace rebuilds these arguments from a replay's tensors.
+impl Captured for Operand {
+    type Layout = ();
+    fn split(&self, out: &mut Vec<Tensor>) {
+        self.0.split(out)
+    }
+    fn join(_: &(), tensors: &mut std::slice::Iter<'_, Tensor>) -> Self {
+        Operand(Tensor::join(&(), tensors))
+    }
+}
+
+impl Captured for OperandList {
+    type Layout = Vec<()>;
+    fn split(&self, out: &mut Vec<Tensor>) -> Vec<()> {
+        self.0.split(out)
+    }
+    fn join(layout: &Vec<()>, tensors: &mut std::slice::Iter<'_, Tensor>) -> Self {
+        OperandList(Vec::join(layout, tensors))
+    }
+}
 
 impl Deref for Operand {
     type Target = Tensor;
@@ -121,6 +143,7 @@ pub fn int_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
         return Ok(v);
     }
     let t = to_tensor(obj, None)?;
+    crate::trace::guard_value(&t);
     if t.numel() == 0 && t.rank() == 1 {
         return Ok(Vec::new()); // `[]` or `()`: the shape of a scalar
     }

@@ -62,6 +62,13 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
     if let Ok(v) = obj.cast::<PyVariable>() {
         return Ok(v.get().read());
     }
+    let t = host_tensor(obj, hint)?;
+    crate::trace::constant(&t); // (fixed while a trace captures)
+    Ok(t)
+}
+
+/// `to_tensor` of a host value (not a tensor or variable).
+fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> {
     if obj.is_exact_instance_of::<PyBool>() {
         let b: bool = obj.extract()?;
         return match hint {

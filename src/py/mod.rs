@@ -12,6 +12,7 @@ mod optim;
 mod protocol;
 mod tape;
 mod tensor;
+mod trace;
 mod variable;
 
 use pyo3::prelude::*;
@@ -33,6 +34,24 @@ pub(crate) fn run<T: Send>(
         f()
     };
     Ok(out?)
+}
+
+/// `run` for a core call that a trace records as one step: `f` maps the
+/// `inputs` (and, at every replay, the replay's tensors) to the result.
+pub(crate) fn run_traced<O: crate::trace::Outputs + Send>(
+    py: Python<'_>,
+    work: usize,
+    name: &'static str,
+    inputs: Vec<crate::tensor::Tensor>,
+    f: impl Fn(&[crate::tensor::Tensor]) -> Result<O> + Send + Sync + 'static,
+) -> PyResult<O> {
+    if !crate::trace::is_tracing() {
+        return run(py, work, || f(&inputs));
+    }
+    let kernel = crate::trace::kernel(move |xs| f(xs).map(O::flat));
+    let out = run(py, work, || kernel(&inputs))?;
+    crate::trace::record_op(name, &inputs, &out, kernel);
+    Ok(O::unflat(out))
 }
 
 /// `module.name`, imported once per process into `cell`.
@@ -85,6 +104,11 @@ mod _core {
     use super::tape::{PyForwardAccumulator, PySuspension, PyTape, record_custom};
     #[pymodule_export]
     use super::tensor::PyTensor;
+    #[pymodule_export]
+    use super::trace::{
+        _is_tracing, _trace_abort, _trace_begin, _trace_callback, _trace_created, _trace_finish,
+        _trace_unsupported, PyPlan,
+    };
     #[pymodule_export]
     use super::variable::PyVariable;
 

@@ -49,6 +49,13 @@ impl PyOp {
         let xs = operands(&args.iter().collect::<Vec<_>>())?;
         let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
         let out = match self.info.kernel {
+            _ if crate::trace::is_tracing() => {
+                let kernel = self.info.kernel;
+                super::run_traced(py, work, self.info.name, xs, move |xs| match kernel {
+                    OpFn::Unary(f) => f(&xs[0]),
+                    OpFn::Binary(f) => f(&xs[0], &xs[1]),
+                })?
+            }
             OpFn::Unary(f) => run(py, work, || f(&xs[0]))?,
             OpFn::Binary(f) => run(py, work, || f(&xs[0], &xs[1]))?,
         };
@@ -119,9 +126,12 @@ pub fn registry(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 
 /// Declares bindings. Each is its docstring, its pyo3 signature, its typed
 /// arguments, the Rust type the core returns, an optional block that prepares
-/// arguments with the GIL held, then `=> (work) core_call;`: the macro runs
-/// the core call through `run` (the GIL released when `work`, the elements
-/// touched, is large) and lifts its result into Python values. Arguments a
+/// arguments with the GIL held, then `=> (work) [tensors] core_call;`: the
+/// macro runs the core call through `run` (the GIL released when `work`, the
+/// elements touched, is large) and lifts its result into Python values.
+/// `[tensors]` lists the tensor locals the core call reads: while a trace
+/// captures, the call is recorded as a step reading them (anything else it
+/// uses is fixed at trace time). Arguments a
 /// binding ignores (`name`, hints TF accepts) may go unread. A group of
 /// bindings starts with `register NAME;`, the function that adds them to the
 /// module (listed once in `register`).
@@ -136,7 +146,7 @@ macro_rules! bindings {
         $(#[doc = $example:literal])*
         #[pyo3($($attr:tt)*)]
         fn $f:ident($($a:ident: $t:ty),* $(,)?) -> $out:ty $({ $($prep:tt)* })?
-            => ($work:expr) $core:expr;
+            => ($work:expr) [$($cap:ident),*] $core:expr;
     )*) => {$(
         #[doc = $summary]
         #[doc = ""]
@@ -145,9 +155,21 @@ macro_rules! bindings {
         $(#[doc = $example])*
         #[pyfunction]
         #[pyo3($($attr)*)]
-        #[allow(unused_variables, clippy::too_many_arguments)]
+        #[allow(unused_variables, unused_mut, clippy::too_many_arguments)]
         pub fn $f(py: Python<'_>, $($a: $t),*) -> PyResult<<$out as Lift>::Out> {
             $($($prep)*)?
+            if crate::trace::is_tracing() {
+                // a step of the trace: the listed tensor locals are its
+                // inputs, rebuilt from the replay's tensors
+                let (work, mut inputs) = ($work, Vec::new());
+                $(let $cap = crate::trace::Skeleton::of(&$cap, &mut inputs);)*
+                let step = move |xs: &[Tensor]| -> crate::error::Result<$out> {
+                    let mut xs = xs.iter();
+                    $(let $cap = $cap.rebuild(&mut xs);)*
+                    $core
+                };
+                return Ok(super::run_traced(py, work, stringify!($f), inputs, step)?.lift());
+            }
             Ok(run(py, $work, || $core)?.lift())
         }
     )*
@@ -172,7 +194,7 @@ bindings! {
     fn matmul(a: TensorLike<'_>, b: TensorLike<'_>, transpose_a: bool, transpose_b: bool, adjoint_a: bool, adjoint_b: bool, a_is_sparse: bool, b_is_sparse: bool, output_type: Option<Ignored>, name: Option<Name>) -> Tensor {
         // sparsity hints change nothing here; adjoint = transpose for real dtypes
         let [a, b] = operand_pair(&a, &b)?;
-    } => (a.numel().max(b.numel())) ops::matmul(&a, &b, transpose_a || adjoint_a, transpose_b || adjoint_b);
+    } => (a.numel().max(b.numel())) [a, b] ops::matmul(&a, &b, transpose_a || adjoint_a, transpose_b || adjoint_b);
 
     /// Permutes the axes by `perm` (default: reversed).
     /// >>> print(tf.transpose(tf.constant([[1, 2, 3], [4, 5, 6]])))
@@ -182,7 +204,7 @@ bindings! {
     ///  [3 6]], shape=(3, 2), dtype=int32)
     #[pyo3(signature = (a, perm=None, conjugate=false, name=None))]
     fn transpose(a: Operand, perm: Option<Axes>, conjugate: bool, name: Option<Name>) -> Tensor
-        => (a.numel()) ops::transpose(&a, axes(&perm));
+        => (a.numel()) [a] ops::transpose(&a, axes(&perm));
 
     /// Same elements, new shape; one entry may be -1 (inferred).
     /// >>> print(tf.reshape(tf.range(6), [2, -1]))
@@ -191,7 +213,7 @@ bindings! {
     ///  [3 4 5]], shape=(2, 3), dtype=int32)
     #[pyo3(signature = (tensor, shape, name=None))]
     fn reshape(tensor: Operand, shape: Axes, name: Option<Name>) -> Tensor
-        => (tensor.numel()) ops::reshape(&tensor, &shape.0);
+        => (tensor.numel()) [tensor] ops::reshape(&tensor, &shape.0);
 
     /// The vector norm of order `ord` ('euclidean'/'fro', 1, 2, inf or any p > 0), or over a pair of axes the matrix norm ('fro', 1 or inf).
     /// >>> print(tf.norm(tf.constant([3.0, 4.0])))
@@ -200,14 +222,14 @@ bindings! {
     /// tapegrad.Tensor(7.0, shape=(), dtype=float32)
     #[pyo3(signature = (tensor, ord=None, axis=None, keepdims=None, name=None))]
     fn norm(tensor: Operand, ord: Option<NormOrd>, axis: Option<Axes>, keepdims: Option<bool>, name: Option<Name>) -> Tensor
-        => (tensor.numel()) ops::norm(&tensor, ord.map_or(ops::NormOrd::Euclidean, |o| o.0), axes(&axis), keepdims.unwrap_or(false));
+        => (tensor.numel()) [tensor] ops::norm(&tensor, ord.as_ref().map_or(ops::NormOrd::Euclidean, |o| o.0), axes(&axis), keepdims.unwrap_or(false));
 
     /// Converts to `dtype`; float → int truncates toward zero. The gradient flows between float dtypes only.
     /// >>> print(tf.cast(tf.constant([1.7, -1.7]), tf.int32))
     /// tapegrad.Tensor([ 1 -1], shape=(2,), dtype=int32)
     #[pyo3(signature = (x, dtype, name=None))]
     fn cast(x: Operand, dtype: DTypeArg, name: Option<Name>) -> Tensor
-        => (x.numel()) ops::cast(&x, dtype.0);
+        => (x.numel()) [x] ops::cast(&x, dtype.0);
 
     /// The same value, but no gradient flows back through it.
     /// >>> x = tf.constant(3.0)
@@ -219,7 +241,7 @@ bindings! {
     /// tapegrad.Tensor(3.0, shape=(), dtype=float32)
     #[pyo3(signature = (input, name=None))]
     fn stop_gradient(input: Operand, name: Option<Name>) -> Tensor
-        => (0) Ok(ops::stop_gradient(&input));
+        => (0) [input] Ok(ops::stop_gradient(&input));
 
     /// Broadcasts to `shape` by numpy rules; the gradient sums back over the broadcast axes.
     /// >>> print(tf.broadcast_to(tf.constant([1, 2]), [2, 2]))
@@ -228,7 +250,7 @@ bindings! {
     ///  [1 2]], shape=(2, 2), dtype=int32)
     #[pyo3(signature = (input, shape, name=None))]
     fn broadcast_to(input: Operand, shape: Shape, name: Option<Name>) -> Tensor
-        => (shape.0.iter().product()) ops::broadcast_to(&input, &shape.0);
+        => (shape.0.iter().product()) [input] ops::broadcast_to(&input, &shape.0);
 
     /// `x` where `condition` is true, else `y` (broadcast); with `condition` alone, the coordinates of its true elements.
     /// >>> c = tf.constant([True, False, True])
@@ -247,7 +269,7 @@ bindings! {
             _ => return Err(PyValueError::new_err("where: x and y must both be given, or neither")),
         };
         let work = xy.iter().flatten().chain([&condition]).map(Tensor::numel).max().unwrap_or(0);
-    } => (work) match &xy {
+    } => (work) [condition, xy] match &xy {
         Some(xy) => ops::where_(&condition, &xy[0], &xy[1]),
         None => ops::nonzero(&condition),
     };
@@ -261,7 +283,7 @@ bindings! {
     fn constant(value: TensorLike<'_>, dtype: Option<DTypeArg>, shape: Option<Shape>, name: Option<Name>) -> Tensor {
         let dtype = dtype.map(|d| d.0);
         let t = crate::tape::without_recording(|| to_tensor(&value, dtype))?;
-    } => (t.numel()) ops::constant(&t, dtype, shape.as_ref().map(|s| s.0.as_slice()));
+    } => (t.numel()) [t] ops::constant(&t, dtype, shape.as_ref().map(|s| s.0.as_slice()));
 
     /// `value` as a Tensor (tensors and variables pass through); `dtype_hint` is used only when the value has no dtype of its own.
     /// >>> print(tf.convert_to_tensor([1, 2], dtype_hint=tf.float64))
@@ -283,7 +305,7 @@ bindings! {
         } else {
             to_tensor(&value, dtype.or(dtype_hint.map(|d| d.0)))?
         };
-    } => (t.numel()) match dtype {
+    } => (t.numel()) [t] match dtype {
         Some(d) => ops::cast(&t, d),
         None => Ok(t.clone()),
     };
@@ -301,7 +323,7 @@ bindings! {
             None if dtype.is_float() => 1.0,
             None => return Err(PyValueError::new_err("Must specify maxval for integer dtype")),
         };
-    } => (shape.0.iter().product()) ops::random::uniform(&shape.0, minval, maxval, dtype, self::seed(seed));
+    } => (shape.0.iter().product()) [] ops::random::uniform(&shape.0, minval, maxval, dtype, self::seed(seed));
 
     /// Seeds the global generator: the random ops that follow repeat their values.
     /// >>> tf.random.set_seed(42)
@@ -311,7 +333,7 @@ bindings! {
     /// >>> print(bool(tf.reduce_all(a == b)))
     /// True
     #[pyo3(signature = (seed))]
-    fn set_seed(seed: Option<i64>) -> () => (0) {
+    fn set_seed(seed: Option<i64>) -> () => (0) [] {
         ops::random::set_seed(seed.map(|s| s as u64));
         Ok(())
     };
@@ -321,7 +343,7 @@ bindings! {
     /// tapegrad.Tensor([1 1], shape=(2,), dtype=int64)
     #[pyo3(signature = (input, axis=None, keepdims=None, dtype=None, name=None))]
     fn count_nonzero(input: Operand, axis: Option<Axes>, keepdims: Option<bool>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor
-        => (input.numel()) ops::count_nonzero(&input, axes(&axis), keepdims.unwrap_or(false), dtype_or(dtype, DType::I64));
+        => (input.numel()) [input] ops::count_nonzero(&input, axes(&axis), keepdims.unwrap_or(false), dtype_or(dtype, DType::I64));
 
     /// Sorted values along `axis` (ascending, or `direction="DESCENDING"`); the gradient scatters back to the original positions.
     /// >>> print(tf.sort(tf.constant([3, 1, 2]), direction="DESCENDING"))
@@ -331,7 +353,7 @@ bindings! {
         text_signature = "(values, axis=-1, direction='ASCENDING', name=None)"
     )]
     fn sort(values: Operand, axis: Axis, direction: Direction, name: Option<Name>) -> Tensor
-        => (values.numel()) ops::sort(&values, axis.0, direction.descending());
+        => (values.numel()) [values] ops::sort(&values, axis.0, direction.descending());
 
     /// Indices (int32) that sort `values` along `axis`; stable.
     /// >>> print(tf.argsort(tf.constant([3.0, 1.0, 2.0])))
@@ -342,7 +364,7 @@ bindings! {
     )]
     fn argsort(values: Operand, axis: Axis, direction: Direction, stable: bool, name: Option<Name>) -> Tensor
         // (always stable)
-        => (values.numel()) ops::cast(&ops::argsort(&values, axis.0, direction.descending())?, DType::I32);
+        => (values.numel()) [values] ops::cast(&ops::argsort(&values, axis.0, direction.descending())?, DType::I32);
 
     /// The `k` largest values along the last axis and their int32 indices, largest first.
     /// >>> values, indices = tf.math.top_k(tf.constant([1.0, 5.0, 3.0]), k=2)
@@ -353,7 +375,7 @@ bindings! {
     #[pyo3(signature = (input, k=1, sorted=true, index_type=None, name=None))]
     fn top_k(input: Operand, k: usize, sorted: bool, index_type: Option<DTypeArg>, name: Option<Name>) -> (Tensor, Tensor)
         // (always sorted)
-        => (input.numel()) {
+        => (input.numel()) [input] {
             let (values, indices) = ops::top_k(&input, k)?;
             Ok((values, ops::cast(&indices, dtype_or(index_type, DType::I32))?))
         };
@@ -364,7 +386,7 @@ bindings! {
     #[pyo3(signature = (t, clip_value_min, clip_value_max, name=None))]
     fn clip_by_value(t: TensorLike<'_>, clip_value_min: TensorLike<'_>, clip_value_max: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let xs = operands(&[&t, &clip_value_min, &clip_value_max])?;
-    } => (xs[0].numel()) ops::clip_by_value(&xs[0], &xs[1], &xs[2]);
+    } => (xs[0].numel()) [xs] ops::clip_by_value(&xs[0], &xs[1], &xs[2]);
 
     /// Inserts an axis of size 1 at `axis` (negative counts from the end).
     /// >>> print(tf.expand_dims(tf.constant([1, 2]), 0).shape)
@@ -373,14 +395,14 @@ bindings! {
     /// (2, 1)
     #[pyo3(signature = (input, axis, name=None))]
     fn expand_dims(input: Operand, axis: Axis, name: Option<Name>) -> Tensor
-        => (input.numel()) ops::expand_dims(&input, axis.0);
+        => (input.numel()) [input] ops::expand_dims(&input, axis.0);
 
     /// Removes the size-1 axes (all, or those listed in `axis`).
     /// >>> print(tf.squeeze(tf.zeros([1, 3, 1])).shape)
     /// (3,)
     #[pyo3(signature = (input, axis=None, name=None))]
     fn squeeze(input: Operand, axis: Option<Axes>, name: Option<Name>) -> Tensor
-        => (input.numel()) ops::squeeze(&input, axes(&axis));
+        => (input.numel()) [input] ops::squeeze(&input, axes(&axis));
 
     /// Joins tensors along an existing `axis`; the gradient splits back.
     /// >>> print(tf.concat([tf.constant([[1, 2]]), tf.constant([[3, 4]])], axis=0))
@@ -389,7 +411,7 @@ bindings! {
     ///  [3 4]], shape=(2, 2), dtype=int32)
     #[pyo3(signature = (values, axis, name=None))]
     fn concat(values: OperandList, axis: Axis, name: Option<Name>) -> Tensor
-        => (values.0.iter().map(Tensor::numel).sum()) ops::concat(&values.0, axis.0);
+        => (values.0.iter().map(Tensor::numel).sum()) [values] ops::concat(&values.0, axis.0);
 
     /// Joins same-shape tensors along a new `axis`.
     /// >>> print(tf.stack([tf.constant([1, 2]), tf.constant([3, 4])], axis=1))
@@ -398,7 +420,7 @@ bindings! {
     ///  [2 4]], shape=(2, 2), dtype=int32)
     #[pyo3(signature = (values, axis=0, name=None))]
     fn stack(values: OperandList, axis: i64, name: Option<Name>) -> Tensor
-        => (values.0.iter().map(Tensor::numel).sum()) ops::stack(&values.0, axis);
+        => (values.0.iter().map(Tensor::numel).sum()) [values] ops::stack(&values.0, axis);
 
     /// Splits a tensor along `axis` (default 0) into a list of tensors of one rank less.
     /// >>> for row in tf.unstack(tf.constant([[1, 2], [3, 4]])):
@@ -408,7 +430,7 @@ bindings! {
     /// tapegrad.Tensor([3 4], shape=(2,), dtype=int32)
     #[pyo3(signature = (value, num=None, axis=0, name=None))]
     fn unstack(value: Operand, num: Option<usize>, axis: i64, name: Option<Name>) -> Vec<Tensor>
-        => (value.numel()) ops::unstack_num(&value, axis, num);
+        => (value.numel()) [value] ops::unstack_num(&value, axis, num);
 
     /// Splits along `axis` into `num_or_size_splits` equal parts, or parts of the listed sizes.
     /// >>> a, b = tf.split(tf.range(5), [2, 3])
@@ -423,7 +445,7 @@ bindings! {
             Ok(n) => ops::even_split_sizes(&value, n, axis)?,
             Err(_) => int_list(&num_or_size_splits)?,
         };
-    } => (value.numel()) ops::split(&value, &sizes, axis);
+    } => (value.numel()) [value] ops::split(&value, &sizes, axis);
 
     /// Repeats the tensor `multiples[i]` times along axis i; the gradient sums the copies.
     /// >>> print(tf.tile(tf.constant([[1, 2]]), [2, 2]))
@@ -432,7 +454,7 @@ bindings! {
     ///  [1 2 1 2]], shape=(2, 4), dtype=int32)
     #[pyo3(signature = (input, multiples, name=None))]
     fn tile(input: Operand, multiples: Axes, name: Option<Name>) -> Tensor
-        => (input.numel()) ops::tile(&input, &multiples.0);
+        => (input.numel()) [input] ops::tile(&input, &multiples.0);
 
     /// Pads with `constant_values` (only mode 'CONSTANT'): `paddings[i] = [before, after]` for axis i.
     /// >>> print(tf.pad(tf.constant([[1, 2]]), [[1, 0], [0, 1]]))
@@ -448,7 +470,7 @@ bindings! {
         if !paddings.dtype().is_int() {
             return Err(PyTypeError::new_err("paddings must be integers"));
         }
-    } => (tensor.numel()) ops::pad(&tensor, &ops::padding_pairs(&paddings)?, constant_values);
+    } => (tensor.numel()) [tensor, paddings] ops::pad(&tensor, &ops::padding_pairs(&paddings)?, constant_values);
 
     /// Reverses the order of elements along each axis in `axis`.
     /// >>> print(tf.reverse(tf.constant([[1, 2], [3, 4]]), axis=[1]))
@@ -457,21 +479,21 @@ bindings! {
     ///  [4 3]], shape=(2, 2), dtype=int32)
     #[pyo3(signature = (tensor, axis, name=None))]
     fn reverse(tensor: Operand, axis: Axes, name: Option<Name>) -> Tensor
-        => (tensor.numel()) ops::reverse(&tensor, &axis.0);
+        => (tensor.numel()) [tensor] ops::reverse(&tensor, &axis.0);
 
     /// Slices of `params` at `indices` along `axis`; out-of-range indices raise InvalidArgumentError. The gradient scatter-adds back.
     /// >>> print(tf.gather(tf.constant([10, 20, 30]), [2, 0, 2]))
     /// tapegrad.Tensor([30 10 30], shape=(3,), dtype=int32)
     #[pyo3(signature = (params, indices, validate_indices=None, axis=None, batch_dims=0, name=None))]
     fn gather(params: Operand, indices: Operand, validate_indices: Option<Ignored>, axis: Option<Axis>, batch_dims: i64, name: Option<Name>) -> Tensor
-        => (params.numel().max(indices.numel())) ops::gather(&params, &indices, axis_or(axis, batch_dims), batch_dims);
+        => (params.numel().max(indices.numel())) [params, indices] ops::gather(&params, &indices, axis_or(axis, batch_dims), batch_dims);
 
     /// Elements or slices of `params` at the index tuples in the last axis of `indices`.
     /// >>> print(tf.gather_nd(tf.constant([[1, 2], [3, 4]]), [[1, 0], [0, 1]]))
     /// tapegrad.Tensor([3 2], shape=(2,), dtype=int32)
     #[pyo3(signature = (params, indices, batch_dims=0, name=None))]
     fn gather_nd(params: Operand, indices: Operand, batch_dims: usize, name: Option<Name>) -> Tensor
-        => (params.numel().max(indices.numel())) ops::gather_nd(&params, &indices, batch_dims);
+        => (params.numel().max(indices.numel())) [params, indices] ops::gather_nd(&params, &indices, batch_dims);
 
     /// `on_value` at each index along a new axis of size `depth`, `off_value` elsewhere (float32 by default); out-of-range indices give all `off_value`.
     /// >>> print(tf.one_hot(tf.constant([0, 2]), 3))
@@ -482,9 +504,9 @@ bindings! {
     fn one_hot(indices: Operand, depth: usize, on_value: Option<Operand>, off_value: Option<Operand>, axis: Option<i64>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let inferred = on_value.as_ref().or(off_value.as_ref()).map(|t| t.dtype());
         let dtype = dtype_or(dtype, inferred.unwrap_or(DType::F32));
-        let scalar = |t: Option<Operand>, default: f64| t.and_then(|t| t.item_f64()).unwrap_or(default);
+        let scalar = |t: Option<Operand>, default: f64| t.and_then(|t| { crate::trace::guard_value(&t); t.item_f64() }).unwrap_or(default);
         let (on, off) = (scalar(on_value, 1.0), scalar(off_value, 0.0));
-    } => (indices.numel() * depth) ops::one_hot(&indices, depth, on, off, axis.unwrap_or(-1), dtype);
+    } => (indices.numel() * depth) [indices] ops::one_hot(&indices, depth, on, off, axis.unwrap_or(-1), dtype);
 
     /// The elements (or slices) of `tensor` where `mask` is true, flattened over the mask's axes.
     /// >>> print(tf.boolean_mask(tf.constant([1, 2, 3]), tf.constant([True, False, True])))
@@ -492,7 +514,7 @@ bindings! {
     #[pyo3(signature = (tensor, mask, axis=None, name=None))]
     fn boolean_mask(tensor: Operand, mask: TensorLike<'_>, axis: Option<i64>, name: Option<Name>) -> Tensor {
         let mask = to_tensor(&mask, Some(DType::Bool))?;
-    } => (tensor.numel()) ops::boolean_mask(&tensor, &mask, axis.unwrap_or(0));
+    } => (tensor.numel()) [tensor, mask] ops::boolean_mask(&tensor, &mask, axis.unwrap_or(0));
 
     /// The shape as a 1-D int32 tensor.
     /// >>> print(tf.shape(tf.zeros([2, 3])))
@@ -500,8 +522,7 @@ bindings! {
     #[pyo3(signature = (input, out_type=None, name=None))]
     fn shape(input: Operand, out_type: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let dtype = int_out_type(out_type)?;
-        let dims: Vec<i64> = input.shape().iter().map(|&d| d as i64).collect();
-    } => (0) ops::cast(&Tensor::from_vec(&[dims.len()], dims.clone())?, dtype);
+    } => (0) [input] ops::cast(&Tensor::from_vec(&[input.rank()], input.shape().iter().map(|&d| d as i64).collect())?, dtype);
 
     /// The number of elements as an int32 scalar tensor.
     /// >>> print(tf.size(tf.zeros([2, 3])))
@@ -509,14 +530,14 @@ bindings! {
     #[pyo3(signature = (input, out_type=None, name=None))]
     fn size(input: Operand, out_type: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let dtype = int_out_type(out_type)?;
-    } => (0) ops::cast(&Tensor::scalar(input.numel() as i64), dtype);
+    } => (0) [input] ops::cast(&Tensor::scalar(input.numel() as i64), dtype);
 
     /// The number of axes as an int32 scalar tensor.
     /// >>> print(tf.rank(tf.zeros([2, 3])))
     /// tapegrad.Tensor(2, shape=(), dtype=int32)
     #[pyo3(signature = (input, name=None))]
     fn rank(input: Operand, name: Option<Name>) -> Tensor
-        => (0) Ok(Tensor::scalar(input.rank() as i32));
+        => (0) [input] Ok(Tensor::scalar(input.rank() as i32));
 
     /// A tensor of shape `dims` filled with `value` (its dtype follows the value).
     /// >>> print(tf.fill([2, 2], 7))
@@ -525,7 +546,7 @@ bindings! {
     ///  [7 7]], shape=(2, 2), dtype=int32)
     #[pyo3(signature = (dims, value, name=None))]
     fn fill(dims: Shape, value: Operand, name: Option<Name>) -> Tensor
-        => (dims.0.iter().product()) ops::fill(&dims.0, &value);
+        => (dims.0.iter().product()) [value] ops::fill(&dims.0, &value);
 
     /// `start, start + delta, …` up to but excluding `limit` (`tf.range(n)` counts from 0); int32 for ints, float32 for floats.
     /// >>> print(tf.range(5))
@@ -553,7 +574,7 @@ bindings! {
         // ok: `value(Some(limit), …)` always pushed the limit's dtype
         let dtype = dtype_or(dtype, widest.expect("limit is given"));
         let work = ((l - s) / d).clamp(0.0, usize::MAX as f64) as usize;
-    } => (work) ops::range(s, l, d, dtype);
+    } => (work) [] ops::range(s, l, d, dtype);
 
     /// `num` evenly spaced values from `start` to `stop`, both included.
     /// >>> print(tf.linspace(0.0, 1.0, 5))
@@ -563,7 +584,7 @@ bindings! {
         let (s, ds) = scalar_arg(&start)?;
         let (e, _) = scalar_arg(&stop)?;
         let dtype = if ds.is_float() { ds } else { DType::F32 };
-    } => (num.max(0) as usize) ops::linspace(s, e, num, dtype);
+    } => (num.max(0) as usize) [] ops::linspace(s, e, num, dtype);
 
     /// The identity matrix of `num_rows` × `num_columns` (square by default), float32 by default.
     /// >>> print(tf.eye(2))
@@ -575,7 +596,7 @@ bindings! {
         let batch = batch_shape.map(|b| b.0).unwrap_or_default();
         let cols = num_columns.unwrap_or(num_rows);
         let work = batch.iter().product::<usize>().saturating_mul(num_rows.saturating_mul(cols));
-    } => (work) ops::eye(num_rows, cols, &batch, dtype_or(dtype, DType::F32));
+    } => (work) [] ops::eye(num_rows, cols, &batch, dtype_or(dtype, DType::F32));
 
     /// Per-example −log softmax(logits)[label] for integer class `labels`; out-of-range labels raise InvalidArgumentError.
     /// >>> logits = tf.constant([[0.0, 0.0], [0.0, 0.0]])
@@ -584,7 +605,7 @@ bindings! {
     #[pyo3(signature = (labels=None, logits=None, name=None))]
     fn sparse_softmax_cross_entropy_with_logits(labels: Option<Operand>, logits: Option<Operand>, name: Option<Name>) -> Tensor {
         let (labels, logits) = (required(labels, "labels")?, required(logits, "logits")?);
-    } => (logits.numel()) ops::sparse_softmax_cross_entropy_with_logits(&labels, &logits);
+    } => (logits.numel()) [labels, logits] ops::sparse_softmax_cross_entropy_with_logits(&labels, &logits);
 
     /// Per-example −Σ labels · log softmax(logits) along `axis` (default last), for probability `labels`.
     /// >>> print(tf.nn.softmax_cross_entropy_with_logits(labels=tf.constant([[1.0, 0.0]]), logits=tf.constant([[0.0, 0.0]])))
@@ -595,7 +616,7 @@ bindings! {
     )]
     fn softmax_cross_entropy_with_logits(labels: TensorLike<'_>, logits: TensorLike<'_>, axis: i64, name: Option<Name>) -> Tensor {
         let [logits, labels] = operand_pair(&logits, &labels)?;
-    } => (logits.numel()) ops::softmax_cross_entropy_with_logits(&labels, &logits, axis);
+    } => (logits.numel()) [labels, logits] ops::softmax_cross_entropy_with_logits(&labels, &logits, axis);
 
     /// Elementwise binary cross-entropy from logits, computed stably as max(x, 0) − x·z + log(1 + e^(−|x|)).
     /// >>> print(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.constant([1.0, 0.0]), logits=tf.constant([0.0, 0.0])))
@@ -604,21 +625,21 @@ bindings! {
     fn sigmoid_cross_entropy_with_logits(labels: Option<TensorLike<'_>>, logits: Option<TensorLike<'_>>, name: Option<Name>) -> Tensor {
         let (labels, logits) = (required(labels, "labels")?, required(logits, "logits")?);
         let [logits, labels] = operand_pair(&logits, &labels)?;
-    } => (logits.numel()) ops::sigmoid_cross_entropy_with_logits(&labels, &logits);
+    } => (logits.numel()) [labels, logits] ops::sigmoid_cross_entropy_with_logits(&labels, &logits);
 
     /// x if x > 0 else `alpha`·x (alpha 0.2 by default, as in TF).
     /// >>> print(tf.nn.leaky_relu(tf.constant([-1.0, 2.0]), alpha=0.5))
     /// tapegrad.Tensor([-0.5  2. ], shape=(2,), dtype=float32)
     #[pyo3(signature = (features, alpha=0.2, name=None))]
     fn leaky_relu(features: Operand, alpha: f64, name: Option<Name>) -> Tensor
-        => (features.numel()) ops::leaky_relu(&features, alpha);
+        => (features.numel()) [features] ops::leaky_relu(&features, alpha);
 
     /// GELU: exact x·Φ(x), or the tanh approximation with `approximate=True`.
     /// >>> print(tf.nn.gelu(tf.constant([0.0, 1.0]), approximate=True))
     /// tapegrad.Tensor([0.       0.841192], shape=(2,), dtype=float32)
     #[pyo3(signature = (features, approximate=false, name=None))]
     fn gelu(features: Operand, approximate: bool, name: Option<Name>) -> Tensor
-        => (features.numel()) if approximate { ops::gelu_approximate(&features) } else { ops::gelu(&features) };
+        => (features.numel()) [features] if approximate { ops::gelu_approximate(&features) } else { ops::gelu(&features) };
 
     /// Zeroes each element with probability `rate` and scales the survivors by 1/(1 − rate), so the expectation is unchanged; repeatable after `tf.random.set_seed`.
     /// >>> tf.random.set_seed(0)
@@ -627,7 +648,7 @@ bindings! {
     /// [0.0, 2.0]
     #[pyo3(signature = (x, rate, noise_shape=None, seed=None, name=None))]
     fn dropout(x: Operand, rate: f64, noise_shape: Option<Shape>, seed: Option<Seed>, name: Option<Name>) -> Tensor
-        => (x.numel()) ops::dropout(&x, rate, noise_shape.as_ref().map(|s| s.0.as_slice()), self::seed(seed));
+        => (x.numel()) [x] ops::dropout(&x, rate, noise_shape.as_ref().map(|s| s.0.as_slice()), self::seed(seed));
 
     /// Adds a 1-D `bias` along the last (channel) axis.
     /// >>> print(tf.nn.bias_add(tf.zeros([2, 3]), tf.constant([1.0, 2.0, 3.0])))
@@ -638,7 +659,7 @@ bindings! {
     fn bias_add(value: TensorLike<'_>, bias: TensorLike<'_>, data_format: Option<&str>, name: Option<Name>) -> Tensor {
         let [value, bias] = operand_pair(&value, &bias)?;
         let channels_first = data_format.is_some_and(|f| f.starts_with("NC"));
-    } => (value.numel()) ops::bias_add(&value, &bias, channels_first);
+    } => (value.numel()) [value, bias] ops::bias_add(&value, &bias, channels_first);
 
     /// (mean, variance) over `axes`; the variance is the population one (divides by n).
     /// >>> mean, variance = tf.nn.moments(tf.constant([1.0, 2.0, 3.0, 4.0]), axes=[0])
@@ -646,7 +667,7 @@ bindings! {
     /// tapegrad.Tensor(2.5, shape=(), dtype=float32) tapegrad.Tensor(1.25, shape=(), dtype=float32)
     #[pyo3(signature = (x, axes, shift=None, keepdims=false, name=None))]
     fn moments(x: Operand, axes: Axes, shift: Option<Ignored>, keepdims: bool, name: Option<Name>) -> (Tensor, Tensor)
-        => (x.numel()) ops::moments(&x, &axes.0, keepdims);
+        => (x.numel()) [x] ops::moments(&x, &axes.0, keepdims);
 
     /// 2-D cross-correlation of an NHWC `input` with an HWIO `filters` kernel, with `strides`, 'VALID'/'SAME' `padding` and `dilations`.
     /// >>> x = tf.reshape(tf.range(9.0), [1, 3, 3, 1])
@@ -662,7 +683,7 @@ bindings! {
         let strides = ops::window_2d(op, "strides", &strides.0)?;
         let dilations = dilations.map_or(Ok([1, 1]), |d| ops::window_2d(op, "dilations", &d.0))?;
         let padding = ops::Padding::for_nhwc(op, padding, data_format)?;
-    } => (input.numel()) ops::conv2d(&input, &filters, strides, padding, dilations);
+    } => (input.numel()) [input, filters] ops::conv2d(&input, &filters, strides, padding, dilations);
 
     /// Contracts `a` and `b` over `axes`: an int n pairs a's last n axes with b's first n; a pair of lists names them.
     /// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
@@ -676,7 +697,7 @@ bindings! {
     fn tensordot(a: TensorLike<'_>, b: TensorLike<'_>, axes: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let [a, b] = operand_pair(&a, &b)?;
         let (axes_a, axes_b) = contraction_axes(&a, &b, &axes)?;
-    } => (a.numel().max(b.numel())) ops::tensordot(&a, &b, &axes_a, &axes_b);
+    } => (a.numel().max(b.numel())) [a, b] ops::tensordot(&a, &b, &axes_a, &axes_b);
 
     /// Matrix × vector over the last axes, batch axes broadcast: `a @ b[..., None]` squeezed.
     /// >>> print(tf.linalg.matvec(tf.constant([[1.0, 2.0], [3.0, 4.0]]), tf.constant([1.0, 1.0])))
@@ -684,7 +705,7 @@ bindings! {
     #[pyo3(signature = (a, b, transpose_a=false, adjoint_a=false, a_is_sparse=false, b_is_sparse=false, name=None))]
     fn matvec(a: TensorLike<'_>, b: TensorLike<'_>, transpose_a: bool, adjoint_a: bool, a_is_sparse: bool, b_is_sparse: bool, name: Option<Name>) -> Tensor {
         let [a, b] = operand_pair(&a, &b)?;
-    } => (a.numel()) ops::matvec(&a, &b, transpose_a || adjoint_a);
+    } => (a.numel()) [a, b] ops::matvec(&a, &b, transpose_a || adjoint_a);
 
     /// The main diagonal of the last two axes.
     /// >>> print(tf.linalg.diag_part(tf.constant([[1, 2], [3, 4]])))
@@ -695,7 +716,7 @@ bindings! {
             return Err(Error::unimplemented("MatrixDiagPart", "only the main diagonal (k = 0) is supported")
             .into());
         }
-    } => (input.numel()) ops::diag_part(&input);
+    } => (input.numel()) [input] ops::diag_part(&input);
 
     /// Inverse of each square matrix (LU with partial pivoting); a singular matrix raises InvalidArgumentError. d = −A⁻ᵀ g A⁻ᵀ.
     /// >>> print(tf.linalg.inv(tf.constant([[2.0, 0.0], [0.0, 4.0]])))
@@ -704,7 +725,7 @@ bindings! {
     ///  [0.   0.25]], shape=(2, 2), dtype=float32)
     #[pyo3(signature = (input, adjoint=false, name=None))]
     fn inv(input: Operand, adjoint: bool, name: Option<Name>) -> Tensor
-        => (input.numel()) if adjoint { ops::inv(&ops::matrix_t(&input)?) } else { ops::inv(&input) };
+        => (input.numel()) [input] if adjoint { ops::inv(&ops::matrix_t(&input)?) } else { ops::inv(&input) };
 
     /// X with `matrix` · X = `rhs` (LU with partial pivoting); a singular matrix raises InvalidArgumentError.
     /// >>> print(tf.linalg.solve(tf.constant([[2.0, 0.0], [0.0, 4.0]]), tf.constant([[2.0], [8.0]])))
@@ -714,7 +735,7 @@ bindings! {
     #[pyo3(signature = (matrix, rhs, adjoint=false, name=None))]
     fn solve(matrix: TensorLike<'_>, rhs: TensorLike<'_>, adjoint: bool, name: Option<Name>) -> Tensor {
         let [matrix, rhs] = operand_pair(&matrix, &rhs)?;
-    } => (matrix.numel().max(rhs.numel())) if adjoint {
+    } => (matrix.numel().max(rhs.numel())) [matrix, rhs] if adjoint {
         ops::solve(&ops::matrix_t(&matrix)?, &rhs)
     } else {
         ops::solve(&matrix, &rhs)
@@ -726,7 +747,7 @@ bindings! {
     /// [0, 1, 2, 3, 4]
     #[pyo3(signature = (value, seed=None, name=None))]
     fn shuffle(value: Operand, seed: Option<Seed>, name: Option<Name>) -> Tensor
-        => (value.numel()) ops::random::shuffle(&value, self::seed(seed));
+        => (value.numel()) [value] ops::random::shuffle(&value, self::seed(seed));
 
     /// `num_samples` class indices (int64) per row, drawn with probabilities softmax(`logits`); repeatable after `tf.random.set_seed`.
     /// >>> tf.random.set_seed(0)
@@ -735,7 +756,7 @@ bindings! {
     /// tapegrad.Tensor([[1 1 1 1]], shape=(1, 4), dtype=int64)
     #[pyo3(signature = (logits, num_samples, dtype=None, seed=None, name=None))]
     fn categorical(logits: Operand, num_samples: usize, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor
-        => (logits.numel().saturating_mul(num_samples)) ops::random::categorical(&logits, num_samples, dtype_or(dtype, DType::I64), self::seed(seed));
+        => (logits.numel().saturating_mul(num_samples)) [logits] ops::random::categorical(&logits, num_samples, dtype_or(dtype, DType::I64), self::seed(seed));
 
     /// x·log y elementwise, exactly 0 where x = 0 (even where y is 0 or inf); d/dx = log y and d/dy = x / y where x ≠ 0, both 0 where x = 0.
     /// >>> print(tf.math.xlogy(tf.constant([0.0, 2.0]), tf.constant([0.0, 4.0])))
@@ -743,7 +764,7 @@ bindings! {
     #[pyo3(signature = (x, y, name=None))]
     fn xlogy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let [x, y] = operand_pair(&x, &y)?;
-    } => (x.numel().max(y.numel())) ops::xlogy(&x, &y);
+    } => (x.numel().max(y.numel())) [x, y] ops::xlogy(&x, &y);
 
     /// x / y elementwise, exactly 0 where x = 0 (even where y is 0); d/dx = 1 / y and d/dy = −x / y² where x ≠ 0, both 0 where x = 0.
     /// >>> print(tf.math.xdivy(tf.constant([0.0, 3.0]), tf.constant([0.0, 2.0])))
@@ -751,7 +772,7 @@ bindings! {
     #[pyo3(signature = (x, y, name=None))]
     fn xdivy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let [x, y] = operand_pair(&x, &y)?;
-    } => (x.numel().max(y.numel())) ops::xdivy(&x, &y);
+    } => (x.numel().max(y.numel())) [x, y] ops::xdivy(&x, &y);
 }
 
 /// Einstein summation over the subscripts in `equation` (e.g. 'ij,jk->ik'; no ellipsis).
@@ -773,7 +794,8 @@ pub fn einsum(
     let _ = kwargs; // (TF's `name` and `optimize`)
     let xs = operands(&inputs.iter().collect::<Vec<_>>())?;
     let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
-    Ok(run(py, work, || ops::einsum(equation, &xs))?.lift())
+    let equation = equation.to_string();
+    Ok(super::run_traced(py, work, "einsum", xs, move |xs| ops::einsum(&equation, xs))?.lift())
 }
 
 /// Ops of one operand (and `name`), each named by its TF argument.
@@ -781,7 +803,7 @@ macro_rules! unary_bindings {
     ($($(#[doc = $doc:literal])* $f:ident($x:ident);)*) => { bindings! { register register_unary_bindings; $(
         $(#[doc = $doc])*
         #[pyo3(signature = ($x, name=None))]
-        fn $f($x: Operand, name: Option<Name>) -> Tensor => ($x.numel()) ops::$f(&$x);
+        fn $f($x: Operand, name: Option<Name>) -> Tensor => ($x.numel()) [$x] ops::$f(&$x);
     )*}};
 }
 unary_bindings! {
@@ -821,7 +843,7 @@ macro_rules! reductions {
         $(#[doc = $doc])*
         #[pyo3(signature = (input_tensor, axis=None, keepdims=false, name=None))]
         fn $f(input_tensor: Operand, axis: Option<Axes>, keepdims: bool, name: Option<Name>) -> Tensor
-            => (input_tensor.numel()) ops::$f(&input_tensor, axes(&axis), keepdims);
+            => (input_tensor.numel()) [input_tensor] ops::$f(&input_tensor, axes(&axis), keepdims);
     )*}};
 }
 reductions! {
@@ -885,7 +907,7 @@ macro_rules! arg_reductions {
         $(#[doc = $doc])*
         #[pyo3(signature = (input, axis=None, output_type=None, name=None))]
         fn $f(input: Operand, axis: Option<Axis>, output_type: Option<DTypeArg>, name: Option<Name>) -> Tensor
-            => (input.numel()) ops::$f(&input, axis_or(axis, 0), dtype_or(output_type, DType::I64));
+            => (input.numel()) [input] ops::$f(&input, axis_or(axis, 0), dtype_or(output_type, DType::I64));
     )*}};
 }
 arg_reductions! {
@@ -907,7 +929,7 @@ macro_rules! scans {
         $(#[doc = $doc])*
         #[pyo3(signature = (x, axis=None, exclusive=false, reverse=false, name=None))]
         fn $f(x: Operand, axis: Option<Axis>, exclusive: bool, reverse: bool, name: Option<Name>) -> Tensor
-            => (x.numel()) ops::$f(&x, axis_or(axis, 0), exclusive, reverse);
+            => (x.numel()) [x] ops::$f(&x, axis_or(axis, 0), exclusive, reverse);
     )*}};
 }
 scans! {
@@ -929,7 +951,7 @@ macro_rules! filled {
         $(#[doc = $doc])*
         #[pyo3(signature = (shape, dtype=None, name=None))]
         fn $f(shape: Shape, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor
-            => (shape.0.iter().product()) ops::$f(dtype_or(dtype, DType::F32), &shape.0);
+            => (shape.0.iter().product()) [] ops::$f(dtype_or(dtype, DType::F32), &shape.0);
     )*}};
 }
 filled! {
@@ -951,7 +973,7 @@ macro_rules! filled_like {
         $(#[doc = $doc])*
         #[pyo3(signature = (input, dtype=None, name=None))]
         fn $f(input: Operand, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor
-            => (input.numel()) ops::$core(dtype_or(dtype, input.dtype()), input.shape());
+            => (input.numel()) [input] ops::$core(dtype_or(dtype, input.dtype()), input.shape());
     )*}};
 }
 filled_like! {
@@ -971,7 +993,7 @@ macro_rules! normals {
         $(#[doc = $doc])*
         #[pyo3(signature = (shape, mean=0.0, stddev=1.0, dtype=None, seed=None, name=None))]
         fn $f(shape: Shape, mean: f64, stddev: f64, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor
-            => (shape.0.iter().product()) ops::random::$core(&shape.0, mean, stddev, dtype_or(dtype, DType::F32), self::seed(seed));
+            => (shape.0.iter().product()) [] ops::random::$core(&shape.0, mean, stddev, dtype_or(dtype, DType::F32), self::seed(seed));
     )*}};
 }
 normals! {
@@ -995,7 +1017,7 @@ macro_rules! softmaxes {
         $(#[doc = $doc])*
         #[pyo3(signature = (logits, axis=None, name=None))]
         fn $f(logits: Operand, axis: Option<i64>, name: Option<Name>) -> Tensor
-            => (logits.numel()) ops::$f(&logits, axis.unwrap_or(-1));
+            => (logits.numel()) [logits] ops::$f(&logits, axis.unwrap_or(-1));
     )*}};
 }
 softmaxes! {
@@ -1018,7 +1040,7 @@ macro_rules! pools {
             let k = ops::window_2d($op, "ksize", &ksize.0)?;
             let s = ops::window_2d($op, "strides", &strides.0)?;
             let padding = ops::Padding::for_nhwc($op, padding, data_format)?;
-        } => (input.numel()) ops::$f(&input, k, s, padding);
+        } => (input.numel()) [input] ops::$f(&input, k, s, padding);
     )*}};
 }
 pools! {
@@ -1074,6 +1096,7 @@ fn int_out_type(out_type: Option<DTypeArg>) -> PyResult<DType> {
 /// A scalar argument as (value, dtype): Python ints are int32, floats float32.
 fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<(f64, DType)> {
     let t = to_tensor(obj, None)?;
+    crate::trace::guard_value(&t);
     let v = t.item_f64().filter(|_| t.rank() == 0).ok_or_else(|| {
         PyValueError::new_err(format!("expected a scalar, got shape {:?}", t.shape()))
     })?;
@@ -1140,7 +1163,10 @@ fn key_item(obj: &Bound<'_, PyAny>) -> PyResult<ops::KeyItem> {
     }
     let t = to_tensor(obj, None).map_err(|_| invalid())?;
     match (t.dtype().is_int(), t.rank()) {
-        (true, 0) => Ok(ops::KeyItem::Index(t.item_f64().unwrap_or(0.0) as i64)),
+        (true, 0) => {
+            crate::trace::guard_value(&t);
+            Ok(ops::KeyItem::Index(t.item_f64().unwrap_or(0.0) as i64))
+        }
         (true, 1) => Ok(ops::KeyItem::Gather(t)),
         _ => Err(invalid()),
     }
@@ -1167,7 +1193,13 @@ pub fn getitem(x: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
             "Multiple ellipses in slice spec not allowed",
         ));
     }
-    Ok(run(py, x.numel(), || ops::getitem(x, &key))?.lift())
+    let mut inputs = vec![x.clone()];
+    let key = crate::trace::Skeleton::of(&key, &mut inputs);
+    let step = move |xs: &[Tensor]| match xs.split_first() {
+        Some((x, rest)) => ops::getitem(x, &key.rebuild(&mut rest.iter())),
+        None => Err(Error::invalid("StridedSlice", "no tensor to index")),
+    };
+    Ok(super::run_traced(py, x.numel(), "getitem", inputs, step)?.lift())
 }
 
 /// The rows of `x` (`for row in tensor`).
@@ -1175,5 +1207,6 @@ pub fn rows(py: Python<'_>, x: &Tensor) -> PyResult<Vec<PyTensor>> {
     if x.rank() == 0 {
         return Err(PyTypeError::new_err("Cannot iterate over a scalar tensor."));
     }
-    Ok(run(py, x.numel(), || ops::unstack(x, 0))?.lift())
+    let step = |xs: &[Tensor]| ops::unstack(&xs[0], 0);
+    Ok(super::run_traced(py, x.numel(), "unstack", vec![x.clone()], step)?.lift())
 }

@@ -4,7 +4,7 @@
 //! signatures, learning-rate schedules, the step counter, `None` gradients,
 //! weight-decay exclusions. Every hyperparameter is checked in `crate::optim`.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
@@ -14,11 +14,35 @@ use super::convert::to_tensor;
 use super::run;
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
+use crate::error::Result as CoreResult;
 use crate::optim::{
     AdagradParams, AdamParams, Clip, Hyperparameter, Optimizer, Options, RmsPropParams, Rule,
     SgdParams, Update, check_learning_rate,
 };
 use crate::tape;
+use crate::tensor::Tensor;
+use crate::trace;
+use crate::variable::Variable;
+
+/// A step's learning rate or counter: a number, or a variable (by its
+/// position among the step's variables) read when the step runs.
+#[derive(Clone, Copy)]
+enum Scalar {
+    Number(f64),
+    Variable(usize),
+}
+
+impl Scalar {
+    fn value(self, vars: &[Arc<Variable>]) -> f64 {
+        match self {
+            Scalar::Number(x) => x,
+            Scalar::Variable(i) => vars
+                .get(i)
+                .and_then(|v| v.peek().item_f64())
+                .unwrap_or(f64::NAN),
+        }
+    }
+}
 
 /// One optimizer's update rule; a constructor per rule, whose omitted
 /// arguments take the defaults of `crate::optim` (Keras 3's). Checked when an
@@ -128,7 +152,7 @@ impl PyOptimizerRule {
 
 #[pyclass(frozen, name = "_FusedOptimizer", module = "tapegrad._core")]
 pub struct PyFusedOptimizer {
-    optimizer: Mutex<Optimizer>,
+    optimizer: Arc<Mutex<Optimizer>>,
 }
 
 impl PyFusedOptimizer {
@@ -154,7 +178,7 @@ impl PyFusedOptimizer {
         let clip = Clip::from_keras(rule.name(), clipnorm, clipvalue, global_clipnorm)?;
         let optimizer = Optimizer::new(rule, Options { weight_decay, clip })?;
         Ok(PyFusedOptimizer {
-            optimizer: Mutex::new(optimizer),
+            optimizer: Arc::new(Mutex::new(optimizer)),
         })
     }
 
@@ -176,13 +200,14 @@ impl PyFusedOptimizer {
 
     /// One step: each `(gradient, variable, decay)` updates `variable`,
     /// with the weight decay if `decay`. `iterations` is the step counter
-    /// before this step.
+    /// before this step and `learning_rate` the rate: numbers, or variables
+    /// read when the step runs (so a traced step reads them at each replay).
     fn apply(
         &self,
         py: Python<'_>,
         updates: Vec<(Bound<'_, PyAny>, Bound<'_, PyVariable>, bool)>,
-        learning_rate: f64,
-        iterations: u64,
+        learning_rate: &Bound<'_, PyAny>,
+        iterations: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let mut gradients = Vec::with_capacity(updates.len());
         for (gradient, variable, _) in &updates {
@@ -192,22 +217,48 @@ impl PyFusedOptimizer {
                 to_tensor(gradient, Some(dtype))
             })?);
         }
-        let updates: Vec<Update<'_>> = updates
+        let mut vars: Vec<Arc<Variable>> = updates
             .iter()
-            .zip(gradients)
-            .map(|((_, variable, decay), gradient)| Update {
-                variable: variable.get().variable(),
-                name: variable.get().var_name(),
-                gradient,
-                decay: *decay,
-            })
+            .map(|u| u.1.get().variable().clone())
             .collect();
-        let work = updates.iter().map(|u| u.gradient.numel()).sum();
-        run(py, work, || {
-            let mut optimizer = self.lock();
-            optimizer.sweep(|handle| PyVariable::lookup(handle).is_some());
-            optimizer.apply(&updates, learning_rate, iterations)
-        })
+        let names: Vec<String> = updates
+            .iter()
+            .map(|u| u.1.get().var_name().to_string())
+            .collect();
+        let decays: Vec<bool> = updates.iter().map(|u| u.2).collect();
+        let [rate, step] = [learning_rate, iterations].map(|s| match s.cast::<PyVariable>() {
+            Ok(v) => {
+                vars.push(v.get().variable().clone());
+                Ok(Scalar::Variable(vars.len() - 1))
+            }
+            Err(_) => s.extract::<f64>().map(Scalar::Number),
+        });
+        let (rate, step) = (rate?, step?);
+        let optimizer = self.optimizer.clone();
+        let kernel =
+            move |vars: &[Arc<Variable>], gradients: &[Tensor]| -> CoreResult<Vec<Tensor>> {
+                let updates: Vec<Update<'_>> = vars
+                    .iter()
+                    .zip(&names)
+                    .zip(gradients)
+                    .zip(&decays)
+                    .map(|(((variable, name), gradient), &decay)| Update {
+                        variable,
+                        name,
+                        gradient: gradient.clone(),
+                        decay,
+                    })
+                    .collect();
+                let mut optimizer = optimizer.lock().unwrap_or_else(|e| e.into_inner());
+                optimizer.sweep(|handle| PyVariable::lookup(handle).is_some());
+                optimizer.apply(&updates, rate.value(vars), step.value(vars) as u64)?;
+                Ok(Vec::new())
+            };
+        let work = gradients.iter().map(Tensor::numel).sum();
+        run(py, work, || kernel(&vars, &gradients))?;
+        let name = "an optimizer step";
+        trace::record_var_op(name, &vars, &gradients, &[], Arc::new(kernel));
+        Ok(())
     }
 
     /// Create the slots of `variables` now (Keras' `build`).

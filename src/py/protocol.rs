@@ -8,7 +8,7 @@ use pyo3::types::{PyBool, PyTuple};
 
 use super::convert::{to_numpy, to_tensor};
 use super::tensor::PyTensor;
-use super::{python_attr, run};
+use super::{python_attr, run, run_traced};
 use crate::error::Result;
 use crate::ops;
 use crate::shape::broadcast_shapes;
@@ -19,16 +19,28 @@ pub fn binary(
     a: Tensor,
     o: &Bound<'_, PyAny>,
     reflected: bool,
-    f: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync,
+    f: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + Copy + 'static,
 ) -> PyResult<PyTensor> {
     let b = to_tensor(o, Some(a.dtype()))?;
     let (x, y) = if reflected { (&b, &a) } else { (&a, &b) };
     let work = x.numel().max(y.numel());
+    if crate::trace::is_tracing() {
+        let step = move |xs: &[Tensor]| f(&xs[0], &xs[1]);
+        let out = run_traced(o.py(), work, "operator", vec![x.clone(), y.clone()], step)?;
+        return Ok(PyTensor::new(out));
+    }
     Ok(PyTensor::new(run(o.py(), work, || f(x, y))?))
 }
 
 pub fn unary(py: Python<'_>, a: Tensor, f: fn(&Tensor) -> Result<Tensor>) -> PyResult<PyTensor> {
-    Ok(PyTensor::new(run(py, a.numel(), || f(&a))?))
+    let step = move |xs: &[Tensor]| f(&xs[0]);
+    Ok(PyTensor::new(run_traced(
+        py,
+        a.numel(),
+        "operator",
+        vec![a],
+        step,
+    )?))
 }
 
 /// Python's `@`: a plain matrix product.
@@ -55,7 +67,8 @@ pub fn equality<'py>(
         return Ok(plain());
     }
     let f = if eq { ops::equal } else { ops::not_equal };
-    let out = run(py, a.numel().max(b.numel()), || f(&a, &b))?;
+    let step = move |xs: &[Tensor]| f(&xs[0], &xs[1]);
+    let out = run_traced(py, a.numel().max(b.numel()), "equal", vec![a, b], step)?;
     Ok(Bound::new(py, PyTensor::new(out))?.into_any())
 }
 
@@ -77,21 +90,25 @@ pub fn len(t: &Tensor) -> PyResult<usize> {
 /// Truth of a tensor: its one element; False when empty (TF); numpy's
 /// error when there are several.
 pub fn truth(t: &Tensor) -> PyResult<bool> {
-    match t.numel() {
-        0 => Ok(false),
-        1 => Ok(t.item_f64().is_some_and(|v| v != 0.0)),
+    let truth = match t.numel() {
+        0 => false,
+        1 => t.item_f64().is_some_and(|v| v != 0.0),
         _ => Err(PyValueError::new_err(
             "The truth value of an array with more than one element is ambiguous. Use a.any() or a.all()",
-        )),
-    }
+        ))?,
+    };
+    crate::trace::guard_truth(t, truth);
+    Ok(truth)
 }
 
 pub fn scalar(t: &Tensor, to: &str) -> PyResult<f64> {
+    crate::trace::guard_value(t);
     t.item_f64()
         .ok_or_else(|| PyTypeError::new_err(format!("only 0-dimensional arrays can be converted to Python scalars (asked for {to}() of a tensor of shape {:?})", t.shape())))
 }
 
 pub fn index(t: &Tensor) -> PyResult<i64> {
+    crate::trace::guard_value(t);
     match (t.dtype().is_int(), t.rank(), t.item_f64()) {
         (true, 0, Some(v)) => Ok(v as i64),
         _ => Err(PyTypeError::new_err(
@@ -101,6 +118,7 @@ pub fn index(t: &Tensor) -> PyResult<i64> {
 }
 
 pub fn format(py: Python<'_>, t: &Tensor, spec: &str) -> PyResult<String> {
+    crate::trace::guard_value(t);
     let arr = to_numpy(py, t)?;
     let value = if t.rank() == 0 {
         arr.get_item(())?

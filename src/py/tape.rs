@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::variable::Variable;
+
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::{PyTraverseError, PyVisit};
@@ -17,6 +19,7 @@ use crate::error::Error;
 use crate::grad::{self, Unconnected};
 use crate::tape::{self, Accumulator, Suspended, Tape};
 use crate::tensor::{Tensor, TensorMeta};
+use crate::trace::{self, Derivative, Ref, TapeStep};
 
 #[pyclass(frozen, name = "Tape", module = "tapegrad._core")]
 pub struct PyTape {
@@ -168,6 +171,7 @@ impl PyTape {
     /// random numbers).
     #[staticmethod]
     fn record_random(f: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Vec<u64>)> {
+        trace::unsupported("tf.recompute_grad");
         let (out, keys) = crate::ops::random::record_keys(|| f.call0());
         Ok((out?.unbind(), keys))
     }
@@ -176,25 +180,29 @@ impl PyTape {
     /// in order, so they give the same numbers again.
     #[staticmethod]
     fn replay_random(keys: Vec<u64>, f: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        trace::unsupported("tf.recompute_grad");
         crate::ops::random::replay_keys(&keys, || f.call0()).map(Bound::unbind)
     }
 
     #[new]
     fn new(persistent: bool, watch_accessed_variables: bool) -> PyTape {
         tape::set_call_site_hook(python_call_site);
-        PyTape {
-            tape: Tape::new(persistent, watch_accessed_variables),
-        }
+        let tape = Tape::new(persistent, watch_accessed_variables);
+        trace::tape_new(&tape, persistent, watch_accessed_variables);
+        PyTape { tape }
     }
 
     /// Start recording on this thread.
     fn push(&self) -> PyResult<()> {
-        Ok(self.tape.push()?)
+        self.tape.push()?;
+        trace::tape_step(&self.tape, TapeStep::Push);
+        Ok(())
     }
 
     /// Stop recording on this thread.
     fn pop(&self) {
-        self.tape.pop()
+        self.tape.pop();
+        trace::tape_step(&self.tape, TapeStep::Pop);
     }
 
     fn is_active(&self) -> bool {
@@ -202,7 +210,8 @@ impl PyTape {
     }
 
     fn reset(&self) {
-        self.tape.reset()
+        self.tape.reset();
+        trace::tape_step(&self.tape, TapeStep::Reset);
     }
 
     #[getter]
@@ -276,11 +285,13 @@ impl PyTape {
         if let Ok(t) = obj.cast::<PyTensor>() {
             let t = t.get().tensor();
             self.tape.watch(t.id());
+            trace::tape_watch(&self.tape, Ref::Tensor(t));
             return Ok(t.dtype().name());
         }
         if let Ok(v) = obj.cast::<PyVariable>() {
             let v = v.get();
             self.tape.watch_variable(v.handle_meta().id);
+            trace::tape_watch(&self.tape, Ref::Variable(v.variable()));
             return Ok(v.dtype().name());
         }
         Err(PyValueError::new_err(format!(
@@ -312,22 +323,33 @@ impl PyTape {
         zero_unconnected: bool,
     ) -> PyResult<Vec<Option<PyTensor>>> {
         let mut pairs: Vec<(TensorMeta, Tensor)> = Vec::with_capacity(targets.len());
+        let mut given_seeds = Vec::with_capacity(targets.len());
         for (i, target) in targets.iter().enumerate() {
             let t = target_meta(target)?;
             let given = match seeds.get(i) {
                 Some(Some(s)) => Some(to_tensor(s, Some(t.dtype))?),
                 _ => None,
             };
+            given_seeds.push(given.clone());
             let seed = grad::output_gradient(i, &t, given)?;
             pairs.push((t, seed));
         }
-        let sources = metas_of(&sources)?;
+        let (sources_in, sources) = (&sources, metas_of(&sources)?);
         let nodes = self.tape.take_nodes();
         let unconnected = Unconnected::zero_if(zero_unconnected);
         let work = grad::work(&nodes, 1);
         let grads = run(py, work, || {
             grad::gradient(nodes, &pairs, &sources, unconnected, &[])
         })?;
+        let kind = Derivative::Gradient;
+        self.traced(
+            kind,
+            &targets,
+            &given_seeds,
+            &sources_in,
+            zero_unconnected,
+            &grads,
+        )?;
         Ok(py_tensors(grads))
     }
 
@@ -344,13 +366,22 @@ impl PyTape {
         chunk: Option<usize>,
     ) -> PyResult<Vec<Option<PyTensor>>> {
         let t = target_meta(target)?;
-        let sources = metas_of(&sources)?;
+        let (sources_in, sources) = (&sources, metas_of(&sources)?);
         let nodes = self.tape.take_nodes();
         let unconnected = Unconnected::zero_if(zero_unconnected);
         let work = grad::work(&nodes, t.shape.iter().product());
         let out = run(py, work, || {
             grad::jacobian(nodes, &t, &sources, unconnected, chunk)
         })?;
+        let kind = Derivative::Jacobian(chunk);
+        self.traced(
+            kind,
+            &[target.clone()],
+            &[None],
+            &sources_in,
+            zero_unconnected,
+            &out,
+        )?;
         Ok(py_tensors(out))
     }
 
@@ -373,7 +404,56 @@ impl PyTape {
         let out = run(py, work, || {
             grad::batch_jacobian(nodes, &t, &s, unconnected)
         })?;
+        let (kind, outs) = (Derivative::BatchJacobian, [out]);
+        self.traced(
+            kind,
+            &[target.clone()],
+            &[None],
+            &[source.clone()],
+            zero_unconnected,
+            &outs,
+        )?;
+        let [out] = outs;
         Ok(out.map(PyTensor::new))
+    }
+}
+
+impl PyTape {
+    /// While a trace captures: a step that differentiates this tape's
+    /// replay the same way (`targets`, `sources` as the caller passed them).
+    fn traced(
+        &self,
+        kind: Derivative,
+        targets: &[Bound<'_, PyAny>],
+        seeds: &[Option<Tensor>],
+        sources: &[Bound<'_, PyAny>],
+        zero: bool,
+        grads: &[Option<Tensor>],
+    ) -> PyResult<()> {
+        if !trace::is_tracing() {
+            return Ok(());
+        }
+        // a variable stands for itself; anything else as the tensor it converts to
+        let held = |objs: &[Bound<'_, PyAny>]| -> PyResult<Vec<Result<Arc<Variable>, Tensor>>> {
+            objs.iter()
+                .map(|o| match o.cast::<PyVariable>() {
+                    Ok(v) => Ok(Ok(v.get().variable().clone())),
+                    Err(_) => Ok(Err(to_tensor(o, None)?)),
+                })
+                .collect()
+        };
+        fn refs(held: &[Result<Arc<Variable>, Tensor>]) -> Vec<Ref<'_>> {
+            held.iter()
+                .map(|h| match h {
+                    Ok(v) => Ref::Variable(v),
+                    Err(t) => Ref::Tensor(t),
+                })
+                .collect()
+        }
+        let (targets, sources) = (held(targets)?, held(sources)?);
+        let (targets, sources) = (refs(&targets), refs(&sources));
+        trace::tape_gradient(&self.tape, kind, &targets, seeds, &sources, zero, grads);
+        Ok(())
     }
 }
 
@@ -387,6 +467,7 @@ pub struct PyForwardAccumulator {
 impl PyForwardAccumulator {
     #[new]
     fn new() -> Self {
+        trace::unsupported("tf.autodiff.ForwardAccumulator");
         PyForwardAccumulator {
             acc: grad::accumulator(),
         }
@@ -455,6 +536,7 @@ pub fn record_custom(
     outputs: Vec<PyRef<'_, PyTensor>>,
     vjp: Py<PyAny>,
 ) -> PyResult<()> {
+    trace::unsupported("tf.custom_gradient");
     let metas = metas_of(&inputs)?;
     let outs: Vec<Tensor> = outputs.iter().map(|o| o.tensor().clone()).collect();
     let out_refs: Vec<&Tensor> = outs.iter().collect();

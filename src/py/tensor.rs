@@ -88,6 +88,7 @@ macro_rules! tensor_protocol {
             fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let value = self.current();
                 $crate::tape::record_escape("numpy()", value.id(), None);
+                $crate::trace::guard_value(&value);
                 let array = $crate::py::convert::to_numpy(py, &value)?;
                 if value.rank() == 0 {
                     array.get_item(pyo3::types::PyTuple::empty(py))
@@ -202,6 +203,7 @@ macro_rules! tensor_protocol {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let owner = Self::numpy_owner(slf)?;
                 $crate::tape::record_escape("a numpy array (np.asarray or a numpy function)", owner.get().tensor().id(), None);
+                $crate::trace::guard_value(owner.get().tensor());
                 $crate::py::interop::array(&owner, dtype, copy)
             }
 
@@ -232,6 +234,7 @@ macro_rules! tensor_protocol {
                 copy: Option<bool>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let owner = Self::numpy_owner(slf)?;
+                $crate::trace::guard_value(owner.get().tensor());
                 $crate::py::dlpack::export(&owner, stream, max_version, dl_device, copy)
             }
 
@@ -303,6 +306,7 @@ tensor_protocol!(PyTensor, "Tensor", "tensor.ref()", {
     }
 
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+        crate::trace::guard_value(&self.tensor);
         crate::py::interop::reduce_tensor(py, &self.tensor)
     }
 });

@@ -9,13 +9,13 @@ use pyo3::prelude::*;
 use super::convert::{dtype_from_py, to_tensor};
 use super::run;
 use super::tensor::{PyTensor, tensor_protocol};
-use crate::error::Result as CoreResult;
 use crate::ops;
 use crate::tensor::{Tensor, TensorId};
+use crate::trace::Update;
 use crate::variable::{self, Variable};
 
 pub struct VarInner {
-    var: Variable,
+    var: Arc<Variable>,
     name: String,
 }
 
@@ -43,8 +43,9 @@ pub struct PyVariable {
 /// Live variables by handle, so a tape can hand back the ones it watched.
 static LIVE: Mutex<Option<HashMap<TensorId, Weak<VarInner>>>> = Mutex::new(None);
 impl PyVariable {
+    /// The current value (a step of an active trace, recorded by tapes).
     pub fn read(&self) -> Tensor {
-        self.inner.var.read()
+        crate::trace::read_variable(&self.inner.var)
     }
 
     pub fn dtype(&self) -> crate::DType {
@@ -60,7 +61,7 @@ impl PyVariable {
     }
 
     /// The core variable (optimizers update it in place).
-    pub(crate) fn variable(&self) -> &Variable {
+    pub(crate) fn variable(&self) -> &Arc<Variable> {
         &self.inner.var
     }
 
@@ -78,7 +79,12 @@ impl PyVariable {
     /// current value, unrecorded: `assign` replaces the value's buffer rather
     /// than writing into it, so a snapshot never sees later updates.
     pub(crate) fn numpy_owner<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTensor>> {
-        Bound::new(slf.py(), PyTensor::new(slf.get().inner.var.peek()))
+        // (a trace records the read: the value is the replay's, not the trace's)
+        let value = match crate::trace::is_tracing() {
+            true => slf.get().read(),
+            false => slf.get().inner.var.peek(),
+        };
+        Bound::new(slf.py(), PyTensor::new(value))
     }
 
     /// `rebuild_variable` and its arguments: a new variable equal to this one.
@@ -100,11 +106,13 @@ impl PyVariable {
         slf: &Bound<'_, Self>,
         value: &Bound<'_, PyAny>,
         read_value: bool,
-        apply: fn(&Variable, &Tensor) -> CoreResult<()>,
+        how: Update,
     ) -> PyResult<Option<Py<Self>>> {
         let var = &slf.get().inner.var;
         let t = to_tensor(value, Some(var.dtype()))?;
-        run(slf.py(), t.numel(), || apply(var, &t))?;
+        run(slf.py(), t.numel(), || {
+            crate::trace::update_variable(var, how, &t)
+        })?;
         Ok(read_value.then(|| slf.clone().unbind()))
     }
 
@@ -180,8 +188,9 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
             value = run(initial.py(), value.numel(), || ops::cast(&value, d))?;
         }
         let name = variable::scoped_name(name);
+        crate::trace::created_variable();
         let inner = Arc::new(VarInner {
-            var: Variable::new(value, trainable.unwrap_or(true)),
+            var: Arc::new(Variable::new(value, trainable.unwrap_or(true))),
             name: format!("{name}:0"),
         });
         LIVE.lock()
@@ -229,7 +238,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         read_value: bool,
     ) -> PyResult<Option<Py<Self>>> {
         let _ = (use_locking, name);
-        Self::update(slf, value, read_value, Variable::assign)
+        Self::update(slf, value, read_value, Update::Assign)
     }
 
     #[pyo3(signature = (delta, use_locking=false, name=None, read_value=true))]
@@ -241,7 +250,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         read_value: bool,
     ) -> PyResult<Option<Py<Self>>> {
         let _ = (use_locking, name);
-        Self::update(slf, delta, read_value, Variable::assign_add)
+        Self::update(slf, delta, read_value, Update::Add)
     }
 
     #[pyo3(signature = (delta, use_locking=false, name=None, read_value=true))]
@@ -253,7 +262,7 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         read_value: bool,
     ) -> PyResult<Option<Py<Self>>> {
         let _ = (use_locking, name);
-        Self::update(slf, delta, read_value, Variable::assign_sub)
+        Self::update(slf, delta, read_value, Update::Sub)
     }
 
     /// `copy.copy(v)` is `v` itself, as in TF: a shallow copy shares the state.

@@ -393,6 +393,11 @@ impl Tape {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A number naming this tape while it lives (what a trace knows it by).
+    pub fn key(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     pub fn persistent(&self) -> bool {
         self.state().persistent
     }

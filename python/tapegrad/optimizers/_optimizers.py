@@ -480,10 +480,13 @@ class Optimizer:
                 stacklevel=2,
             )
         decaying = self.weight_decay is not None
+        # the rate and the counter as variables, read when the step runs (a
+        # traced step reads them at every replay); a schedule's rate is a number
+        rate = self._lr_variable
         self._fused.apply(
             [(g, v, decaying and self._decays(v)) for g, v in kept],
-            self._current_learning_rate(),
-            int(self._iterations.numpy()),
+            self._current_learning_rate() if rate is None else rate,
+            self._iterations,
         )
         self._iterations.assign_add(1)
 

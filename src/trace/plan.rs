@@ -1,0 +1,561 @@
+//! A finished trace and its executor: a vector of slots, the steps in
+//! program order, each slot freed right after its last reader.
+
+use std::sync::Arc;
+
+use super::{Derivative, Kernel, TapeStep, Update, VarKernel};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::grad::{self, Unconnected};
+use crate::ops::random;
+use crate::tape::Tape;
+use crate::tensor::{Data, Tensor, TensorMeta};
+use crate::variable::Variable;
+
+pub(crate) type Slot = usize;
+
+/// A variable a step reads or updates: one of the plan's inputs, or one the
+/// function reached by itself (a model's weights), held here.
+#[derive(Clone)]
+pub(crate) enum VarRef {
+    Input(usize),
+    Captured(Arc<Variable>),
+}
+
+/// A tape's target, source or watched object.
+#[derive(Clone)]
+pub(crate) enum Target {
+    Slot(Slot),
+    Var(VarRef),
+}
+
+/// The dtype and shape a slot had when traced.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Expect {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+impl Expect {
+    pub fn of(t: &Tensor) -> Expect {
+        Expect {
+            dtype: t.dtype(),
+            shape: t.shape().to_vec(),
+        }
+    }
+
+    fn holds(&self, t: &Tensor) -> bool {
+        t.dtype() == self.dtype && t.shape() == self.shape.as_slice()
+    }
+}
+
+/// What a tensor's value told the host during the trace.
+pub(crate) enum Guard {
+    /// Its whole value (`float(x)`, `x.numpy()`).
+    Value(Tensor),
+    /// Only its truth (`if x:`).
+    Truth(bool),
+}
+
+pub(crate) enum Step {
+    Op {
+        name: &'static str,
+        kernel: Kernel,
+        inputs: Vec<Slot>,
+        outputs: Vec<(Slot, Expect)>,
+    },
+    VarOp {
+        name: &'static str,
+        kernel: VarKernel,
+        vars: Vec<VarRef>,
+        inputs: Vec<Slot>,
+        outputs: Vec<(Slot, Expect)>,
+    },
+    Read {
+        var: VarRef,
+        output: (Slot, Expect),
+    },
+    Update {
+        var: VarRef,
+        how: Update,
+        input: Slot,
+    },
+    Guard {
+        slot: Slot,
+        guard: Guard,
+    },
+    TapeNew {
+        tape: usize,
+        persistent: bool,
+        watch_accessed_variables: bool,
+    },
+    Tape {
+        tape: usize,
+        step: TapeStep,
+    },
+    Watch {
+        tape: usize,
+        what: Target,
+    },
+    Derive {
+        tape: usize,
+        kind: Derivative,
+        targets: Vec<Target>,
+        seeds: Vec<Option<Slot>>,
+        sources: Vec<Target>,
+        zero: bool,
+        outputs: Vec<Option<(Slot, Expect)>>,
+    },
+}
+
+impl Step {
+    /// The slots this step reads.
+    pub fn reads(&self) -> Vec<Slot> {
+        let target = |t: &Target| match t {
+            Target::Slot(s) => Some(*s),
+            Target::Var(_) => None,
+        };
+        match self {
+            Step::Op { inputs, .. } | Step::VarOp { inputs, .. } => inputs.clone(),
+            Step::Update { input, .. } => vec![*input],
+            Step::Guard { slot, .. } => vec![*slot],
+            Step::Watch { what, .. } => target(what).into_iter().collect(),
+            Step::Derive {
+                targets,
+                seeds,
+                sources,
+                ..
+            } => targets
+                .iter()
+                .chain(sources)
+                .filter_map(target)
+                .chain(seeds.iter().flatten().copied())
+                .collect(),
+            Step::Read { .. } | Step::TapeNew { .. } | Step::Tape { .. } => Vec::new(),
+        }
+    }
+
+    /// The slots this step writes.
+    pub fn writes(&self) -> Vec<Slot> {
+        match self {
+            Step::Op { outputs, .. } | Step::VarOp { outputs, .. } => {
+                outputs.iter().map(|o| o.0).collect()
+            }
+            Step::Read { output, .. } => vec![output.0],
+            Step::Derive { outputs, .. } => outputs.iter().flatten().map(|o| o.0).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Could this step change state outside the plan (a variable, the random
+    /// streams)? Such a step before a failing guard is undone.
+    pub fn has_effects(&self) -> bool {
+        matches!(
+            self,
+            Step::Op { .. } | Step::VarOp { .. } | Step::Update { .. }
+        )
+    }
+}
+
+/// An input of a plan: a tensor, or a variable (read and updated by steps).
+#[derive(Clone)]
+pub enum Arg {
+    Tensor(Tensor),
+    Variable(Arc<Variable>),
+}
+
+/// What a plan's inputs looked like when traced.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum InputSpec {
+    Tensor(Expect),
+    Variable(Expect),
+}
+
+/// The result of a replay.
+pub enum Outcome {
+    /// The function's outputs.
+    Done(Vec<Tensor>),
+    /// A guard failed (named in the text): the caller retraces. Every
+    /// variable update and random draw of this replay was undone.
+    GuardFailed(String),
+}
+
+/// A replayable trace.
+pub struct Plan {
+    pub(crate) inputs: Vec<InputSpec>,
+    /// The slot of each tensor input (`None` for variables).
+    pub(crate) input_slots: Vec<Option<Slot>>,
+    /// Input positions that were one object when traced (they must be one
+    /// object at every replay).
+    pub(crate) same_as: Vec<(usize, usize)>,
+    pub(crate) constants: Vec<(Slot, Tensor)>,
+    pub(crate) steps: Vec<Step>,
+    /// `free_after[i]`: the slots whose last reader is step `i`.
+    pub(crate) free_after: Vec<Vec<Slot>>,
+    pub(crate) outputs: Vec<Slot>,
+    pub(crate) n_slots: usize,
+    pub(crate) n_tapes: usize,
+    /// Does some guard follow a step with side effects?
+    pub(crate) undo: bool,
+}
+
+/// The tapes a replay made, popped from this thread when the replay ends
+/// however it ends.
+struct Tapes(Vec<Option<Tape>>);
+
+impl Drop for Tapes {
+    fn drop(&mut self) {
+        self.0.iter().flatten().for_each(Tape::pop);
+    }
+}
+
+/// What to restore when a guard fails: the random streams, and each
+/// variable's value before the replay's first update of it.
+struct Undo {
+    seeds: random::SeedState,
+    vars: Vec<(Arc<Variable>, Tensor)>,
+}
+
+impl Undo {
+    fn restore(self) -> Result<()> {
+        for (var, old) in self.vars.into_iter().rev() {
+            var.assign(&old)?;
+        }
+        random::restore_seed_state(self.seeds);
+        Ok(())
+    }
+}
+
+fn internal(msg: &str) -> Error {
+    Error::invalid(
+        "tf.function",
+        format!("replay: {msg} (a bug in tapegrad's trace)"),
+    )
+}
+
+/// Bitwise equality of two tensors' values (NaN equals the same NaN).
+fn same_value(a: &Tensor, b: &Tensor) -> bool {
+    if a.dtype() != b.dtype() || a.shape() != b.shape() {
+        return false;
+    }
+    match (a.data(), b.data()) {
+        (Data::F32(x), Data::F32(y)) => x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+        (Data::F64(x), Data::F64(y)) => x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+        (Data::I32(x), Data::I32(y)) => x == y,
+        (Data::I64(x), Data::I64(y)) => x == y,
+        (Data::Bool(x), Data::Bool(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Truth of a one-element tensor, as Python's `bool(x)` reads it.
+fn truth(t: &Tensor) -> Option<bool> {
+    match t.numel() {
+        0 => Some(false),
+        1 => t.item_f64().map(|v| v != 0.0),
+        _ => None,
+    }
+}
+
+impl Plan {
+    /// The number of steps.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Why `args` do not fit this plan, if they do not.
+    fn mismatch(&self, args: &[Arg]) -> Option<String> {
+        if args.len() != self.inputs.len() {
+            return Some(format!(
+                "{} inputs given, {} traced",
+                args.len(),
+                self.inputs.len()
+            ));
+        }
+        for (i, (arg, spec)) in args.iter().zip(&self.inputs).enumerate() {
+            let ok = match (arg, spec) {
+                (Arg::Tensor(t), InputSpec::Tensor(e)) => e.holds(t),
+                (Arg::Variable(v), InputSpec::Variable(e)) => e.holds(&v.peek()),
+                _ => false,
+            };
+            if !ok {
+                return Some(format!("input {i} has another kind, dtype or shape"));
+            }
+        }
+        for &(a, b) in &self.same_as {
+            let same = match (&args[a], &args[b]) {
+                (Arg::Tensor(x), Arg::Tensor(y)) => x.id() == y.id(),
+                (Arg::Variable(x), Arg::Variable(y)) => Arc::ptr_eq(x, y),
+                _ => false,
+            };
+            if !same {
+                return Some(format!("inputs {a} and {b} were one object when traced"));
+            }
+        }
+        None
+    }
+
+    /// Replay on `args` (the kinds, dtypes and shapes traced). Tapes active
+    /// on this thread record the replayed ops exactly as eager calls.
+    pub fn run(&self, args: &[Arg]) -> Result<Outcome> {
+        if super::is_tracing() {
+            // its updates and reads would escape the outer trace
+            super::unsupported(
+                "a traced function's plan was run inside another trace (run the inner function inline)",
+            );
+        }
+        if let Some(why) = self.mismatch(args) {
+            return Ok(Outcome::GuardFailed(why));
+        }
+        let vars: Vec<Option<Arc<Variable>>> = args
+            .iter()
+            .map(|a| match a {
+                Arg::Variable(v) => Some(v.clone()),
+                Arg::Tensor(_) => None,
+            })
+            .collect();
+        let mut slots: Vec<Option<Tensor>> = vec![None; self.n_slots];
+        for (arg, slot) in args.iter().zip(&self.input_slots) {
+            if let (Arg::Tensor(t), Some(s)) = (arg, slot) {
+                slots[*s] = Some(t.clone());
+            }
+        }
+        for (s, t) in &self.constants {
+            slots[*s] = Some(t.clone());
+        }
+        let mut tapes = Tapes(vec![None; self.n_tapes]);
+        let mut undo = self.undo.then(|| Undo {
+            seeds: random::seed_state(),
+            vars: Vec::new(),
+        });
+        for (i, step) in self.steps.iter().enumerate() {
+            if let Some(why) = self.step(step, &mut slots, &vars, &mut tapes, &mut undo)? {
+                drop(tapes);
+                if let Some(u) = undo {
+                    u.restore()?;
+                }
+                return Ok(Outcome::GuardFailed(why));
+            }
+            for &s in &self.free_after[i] {
+                slots[s] = None;
+            }
+        }
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|&s| {
+                slots[s]
+                    .clone()
+                    .ok_or_else(|| internal("an output was never written"))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Outcome::Done(outputs))
+    }
+
+    /// Run one step; `Some(why)` when a guard (or an expected shape) failed.
+    fn step(
+        &self,
+        step: &Step,
+        slots: &mut [Option<Tensor>],
+        vars: &[Option<Arc<Variable>>],
+        tapes: &mut Tapes,
+        undo: &mut Option<Undo>,
+    ) -> Result<Option<String>> {
+        let get = |slots: &[Option<Tensor>], s: Slot| {
+            slots
+                .get(s)
+                .and_then(Clone::clone)
+                .ok_or_else(|| internal("a slot was read before it was written"))
+        };
+        let var = |v: &VarRef| -> Result<Arc<Variable>> {
+            match v {
+                VarRef::Captured(v) => Ok(v.clone()),
+                VarRef::Input(i) => vars
+                    .get(*i)
+                    .cloned()
+                    .flatten()
+                    .ok_or_else(|| internal("a variable input is missing")),
+            }
+        };
+        let tape = |tapes: &Tapes, i: usize| {
+            tapes.0[i]
+                .clone()
+                .ok_or_else(|| internal("a tape was used before it was made"))
+        };
+        let write = |slots: &mut [Option<Tensor>],
+                     name: &str,
+                     out: Vec<Tensor>,
+                     expect: &[(Slot, Expect)]| {
+            if out.len() != expect.len() {
+                return Some(format!(
+                    "{name} gave {} outputs, {} traced",
+                    out.len(),
+                    expect.len()
+                ));
+            }
+            for (t, (s, e)) in out.into_iter().zip(expect) {
+                if !e.holds(&t) {
+                    return Some(format!(
+                        "{name} gave a {}{:?} tensor where the trace had {}{:?}",
+                        t.dtype().name(),
+                        t.shape(),
+                        e.dtype.name(),
+                        e.shape
+                    ));
+                }
+                slots[*s] = Some(t);
+            }
+            None
+        };
+        match step {
+            Step::Op {
+                name,
+                kernel,
+                inputs,
+                outputs,
+            } => {
+                let xs = inputs
+                    .iter()
+                    .map(|&s| get(slots, s))
+                    .collect::<Result<Vec<_>>>()?;
+                let out = kernel(&xs)?;
+                Ok(write(slots, name, out, outputs))
+            }
+            Step::VarOp {
+                name,
+                kernel,
+                vars: refs,
+                inputs,
+                outputs,
+            } => {
+                let vs = refs.iter().map(var).collect::<Result<Vec<_>>>()?;
+                if let Some(u) = undo {
+                    u.vars.extend(vs.iter().map(|v| (v.clone(), v.peek())));
+                }
+                let xs = inputs
+                    .iter()
+                    .map(|&s| get(slots, s))
+                    .collect::<Result<Vec<_>>>()?;
+                let out = kernel(&vs, &xs)?;
+                Ok(write(slots, name, out, outputs))
+            }
+            Step::Read { var: v, output } => {
+                let value = var(v)?.read();
+                Ok(write(
+                    slots,
+                    "a variable read",
+                    vec![value],
+                    std::slice::from_ref(output),
+                ))
+            }
+            Step::Update { var: v, how, input } => {
+                let v = var(v)?;
+                if let Some(u) = undo {
+                    u.vars.push((v.clone(), v.peek()));
+                }
+                how.apply(&v, &get(slots, *input)?)?;
+                Ok(None)
+            }
+            Step::Guard { slot, guard } => {
+                let t = get(slots, *slot)?;
+                let held = match guard {
+                    Guard::Value(traced) => same_value(&t, traced),
+                    Guard::Truth(b) => truth(&t) == Some(*b),
+                };
+                Ok((!held).then(|| "a value Python used when tracing changed".to_string()))
+            }
+            Step::TapeNew {
+                tape: i,
+                persistent,
+                watch_accessed_variables,
+            } => {
+                tapes.0[*i] = Some(Tape::new(*persistent, *watch_accessed_variables));
+                Ok(None)
+            }
+            Step::Tape { tape: i, step } => {
+                let t = tape(tapes, *i)?;
+                match step {
+                    TapeStep::Push => t.push()?,
+                    TapeStep::Pop => t.pop(),
+                    TapeStep::Reset => t.reset(),
+                }
+                Ok(None)
+            }
+            Step::Watch { tape: i, what } => {
+                let t = tape(tapes, *i)?;
+                match what {
+                    Target::Slot(s) => t.watch(get(slots, *s)?.id()),
+                    Target::Var(v) => t.watch_variable(var(v)?.handle()),
+                }
+                Ok(None)
+            }
+            Step::Derive {
+                tape: i,
+                kind,
+                targets,
+                seeds,
+                sources,
+                zero,
+                outputs,
+            } => {
+                let meta = |slots: &[Option<Tensor>], t: &Target| -> Result<TensorMeta> {
+                    match t {
+                        Target::Slot(s) => Ok(get(slots, *s)?.meta()),
+                        Target::Var(v) => Ok(var(v)?.handle_meta()),
+                    }
+                };
+                let targets = targets
+                    .iter()
+                    .map(|t| meta(slots, t))
+                    .collect::<Result<Vec<_>>>()?;
+                let sources = sources
+                    .iter()
+                    .map(|t| meta(slots, t))
+                    .collect::<Result<Vec<_>>>()?;
+                let nodes = tape(tapes, *i)?.take_nodes();
+                let unconnected = Unconnected::zero_if(*zero);
+                let first = targets.first().ok_or_else(|| internal("no target"))?;
+                let grads = match kind {
+                    Derivative::Gradient => {
+                        let mut pairs = Vec::with_capacity(targets.len());
+                        for (k, t) in targets.iter().enumerate() {
+                            let given = match seeds.get(k).copied().flatten() {
+                                Some(s) => Some(get(slots, s)?),
+                                None => None,
+                            };
+                            pairs.push((t.clone(), grad::output_gradient(k, t, given)?));
+                        }
+                        grad::gradient(nodes, &pairs, &sources, unconnected, &[])?
+                    }
+                    Derivative::Jacobian(chunk) => {
+                        grad::jacobian(nodes, first, &sources, unconnected, *chunk)?
+                    }
+                    Derivative::BatchJacobian => {
+                        let source = sources.first().ok_or_else(|| internal("no source"))?;
+                        vec![grad::batch_jacobian(nodes, first, source, unconnected)?]
+                    }
+                };
+                if grads.len() != outputs.len()
+                    || grads
+                        .iter()
+                        .zip(outputs)
+                        .any(|(g, o)| g.is_some() != o.is_some())
+                {
+                    return Ok(Some(
+                        "a gradient that was None when traced is not now (or the reverse)".into(),
+                    ));
+                }
+                let (out, expect): (Vec<Tensor>, Vec<(Slot, Expect)>) = grads
+                    .into_iter()
+                    .zip(outputs)
+                    .filter_map(|(g, o)| Some((g?, o.clone()?)))
+                    .unzip();
+                Ok(write(slots, "a gradient", out, &expect))
+            }
+        }
+    }
+}
