@@ -41,7 +41,7 @@ from .dtypes import DType, as_dtype
 try:  # the replay engine; without it every call runs the Python function
     from . import _trace as _engine
 except (ImportError, AttributeError):  # pragma: no cover - an extension built without it
-    _engine = None
+    _engine = None  # type: ignore[assignment]
 
 __all__ = [
     "ConcreteFunction",
