@@ -41,7 +41,7 @@ from .dtypes import DType, as_dtype
 try:  # the replay engine; without it every call runs the Python function
     from . import _trace as _engine
 except (ImportError, AttributeError):  # pragma: no cover - an extension built without it
-    _engine = None
+    _engine = None  # type: ignore[assignment]
 
 __all__ = [
     "ConcreteFunction",
@@ -967,15 +967,17 @@ def function(
     ``jit_compile`` and ``autograph`` are accepted (see docs/compat.md).
 
     >>> import tapegrad as tf
+    >>> traces = []
     >>> @tf.function
     ... def step(x, scale=2.0):
+    ...     traces.append(1)          # Python: runs when a trace runs
     ...     return x * scale
     >>> print(step(tf.constant([1.0, 2.0])))
     tapegrad.Tensor([2. 4.], shape=(2,), dtype=float32)
-    >>> print(step(tf.constant([3.0, 4.0])))   # same shape and dtype: no new trace
+    >>> print(step(tf.constant([3.0, 4.0])))   # same shape and dtype: replayed
     tapegrad.Tensor([6. 8.], shape=(2,), dtype=float32)
-    >>> step.experimental_get_tracing_count()
-    1
+    >>> len(traces), step.experimental_get_tracing_count()
+    (1, 1)
     >>> _ = step(tf.constant([1.0, 2.0]), scale=3.0)   # a new Python value: a new trace
     >>> step.experimental_get_tracing_count()
     2
