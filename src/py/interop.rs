@@ -7,8 +7,9 @@ use numpy::{PyArray, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyCapsule, PyDict, PyTuple};
 
+use super::args::DTypeArg;
 use super::convert::{dtype_from_py, to_numpy};
 use super::python_attr;
 use super::tensor::PyTensor;
@@ -37,6 +38,45 @@ pub fn shared_view<'py>(owner: &Bound<'py, PyTensor>) -> PyResult<Bound<'py, PyA
         arr.into_any()
     });
     Ok(view)
+}
+
+/// `_fill_new(dtype, shape, fill)`: a new tensor whose zeroed memory
+/// `fill(array)` writes first, through a writable numpy array that exists
+/// only during the call (MPI receives straight into the tensor this way,
+/// with no copy after). A `fill` that keeps the array, or a view of it, is
+/// refused: a tensor never changes once Python can reach it.
+#[pyfunction]
+pub fn _fill_new(
+    dtype: DTypeArg,
+    shape: Vec<usize>,
+    fill: &Bound<'_, PyAny>,
+) -> PyResult<PyTensor> {
+    let fresh = Tensor::full("fill_new", dtype.0, &shape, 0.0)?;
+    check_alloc("numpy", dtype.0, &shape)?;
+    let owner = PyCapsule::new_with_value(fill.py(), fresh.data().clone(), c"tapegrad.fill_new")?;
+    let array = with_data!(fresh.data(), a => {
+        // SAFETY: `owner`, the array's base, co-owns the buffer (an `Arc`
+        // clone), so the memory outlives the array; nothing reads it until
+        // `fill` returns, and the tensor is handed out only if no array over
+        // it survives the call (checked below).
+        unsafe { PyArray::borrow_from_array(a, owner.clone().into_any()) }.into_any()
+    });
+    fill.call1((&array,))?;
+    // one reference each: ours, and the array's to its base
+    // SAFETY: reading the reference counts of two live objects we hold
+    let (array_refs, owner_refs) = unsafe {
+        (
+            pyo3::ffi::Py_REFCNT(array.as_ptr()),
+            pyo3::ffi::Py_REFCNT(owner.as_ptr()),
+        )
+    };
+    if array_refs > 1 || owner_refs > 2 {
+        return Err(PyValueError::new_err(
+            "_fill_new: the fill function kept the array it was given (or a view of it); \
+             it may only write into it",
+        ));
+    }
+    Ok(PyTensor::new(fresh))
 }
 
 /// The numpy dtype a `dtype=` argument asks for (numpy's spellings, or ours).
