@@ -7,9 +7,10 @@ A collective submitted while the thread has nothing to do runs in the
 calling thread instead (``run_inline``): handing it to the thread and back
 costs two thread wake-ups, several times a small allreduce. Waits stay
 bounded there too, because the only step that waits on other ranks
-submitting is the header, and the header is a non-blocking allreduce polled
-against the deadline; once every rank has agreed, the data collective runs
-on ranks that are all inside it.
+submitting is the header, and the header is a non-blocking allreduce that
+the calling thread polls against the deadline (the communication thread
+waits on it blocking, bounded by the thread waiting for its job); once every
+rank has agreed, the data collective runs on ranks that are all inside it.
 
 Why a thread (Horovod's design too): Open MPI progresses a non-blocking
 collective (``MPI_Iallreduce``) only inside MPI calls, so one started from
@@ -360,7 +361,13 @@ class Engine:
         buf = np.array(header, dtype=np.int64)
         request = t.iallreduce_inplace(buf, "max")
         if not request.Test():
-            self._await(request, what)
+            if threading.current_thread() is self._thread:
+                # the communication thread blocks (GIL released throughout:
+                # polling would hold it between polls and stall the training
+                # thread); the thread waiting for its job bounds the wait
+                request.Wait()
+            else:
+                self._await(request, what)
             self._progress_at = time.monotonic()
         return buf
 
