@@ -40,11 +40,9 @@ pub fn shared_view<'py>(owner: &Bound<'py, PyTensor>) -> PyResult<Bound<'py, PyA
     Ok(view)
 }
 
-/// `_fill_new(dtype, shape, fill)`: a new tensor whose zeroed memory
-/// `fill(array)` writes first, through a writable numpy array that exists
-/// only during the call (MPI receives straight into the tensor this way,
-/// with no copy after). A `fill` that keeps the array, or a view of it, is
-/// refused: a tensor never changes once Python can reach it.
+/// A new tensor whose zeroed memory `fill(array)` writes first (MPI receives
+/// into it: no copy after). The writable array lives only during the call:
+/// keeping it, or a view of it, is refused, since tensors never change.
 #[pyfunction]
 pub fn _fill_new(
     dtype: DTypeArg,
@@ -55,15 +53,12 @@ pub fn _fill_new(
     check_alloc("numpy", dtype.0, &shape)?;
     let owner = PyCapsule::new_with_value(fill.py(), fresh.data().clone(), c"tapegrad.fill_new")?;
     let array = with_data!(fresh.data(), a => {
-        // SAFETY: `owner`, the array's base, co-owns the buffer (an `Arc`
-        // clone), so the memory outlives the array; nothing reads it until
-        // `fill` returns, and the tensor is handed out only if no array over
-        // it survives the call (checked below).
+        // SAFETY: the base `owner` co-owns the buffer, so it outlives the
+        // array; the tensor is returned only if no array over it survives.
         unsafe { PyArray::borrow_from_array(a, owner.clone().into_any()) }.into_any()
     });
     fill.call1((&array,))?;
-    // one reference each: ours, and the array's to its base
-    // SAFETY: reading the reference counts of two live objects we hold
+    // SAFETY: live objects; one reference each: ours, and the array's base
     let (array_refs, owner_refs) = unsafe {
         (
             pyo3::ffi::Py_REFCNT(array.as_ptr()),
