@@ -164,6 +164,65 @@ def test_mismatch_message_names_the_tensor():
     assert "tensor 'w' is float32[2, 3] on rank 0, tensor 'w' is float32[2, 2] on rank 1" in text
 
 
+def test_the_tape_reports_each_gradient_once_as_soon_as_it_is_final():
+    # the hook DistributedGradientTape overlaps communication with: each
+    # source's gradient is reported once, when the reverse pass has run every
+    # consumer of that source (the last layer's first), with the value the
+    # result holds; a source nothing consumes is reported first
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(5, 3)))
+    w1, b1, w2, b2 = (
+        tf.Variable(rng.normal(size=s), name=n)
+        for n, s in [("w1", (3, 4)), ("b1", (4,)), ("w2", (4, 2)), ("b2", (2,))]
+    )
+    unused = tf.Variable(1.0, dtype=tf.float64)
+    events: list[object] = []
+
+    @tf.custom_gradient
+    def first_layer(h):
+        def grad(upstream):
+            events.append("first layer's backward")
+            return upstream * (1 - tf.tanh(h) ** 2)
+
+        return tf.tanh(h), grad
+
+    def loss_and_tape():
+        with tf.GradientTape(persistent=True) as tape:
+            h = first_layer(tf.matmul(x, w1) + b1)
+            loss = tf.reduce_sum(tf.matmul(h, w2) + b2)
+        return loss, tape
+
+    sources = [w1, b1, unused, w2, b2, w1]
+    loss, tape = loss_and_tape()
+    plain = tape.gradient(loss, sources, unconnected_gradients="zero")
+    events.clear()
+    loss, tape = loss_and_tape()
+    tape._on_final = lambda k, g: events.append((k, g))
+    grads = tape.gradient(loss, sources, unconnected_gradients="zero")
+    order = [e[0] if isinstance(e, tuple) else e for e in events]
+    assert order == [2, 4, 3, "first layer's backward", 1, 0, 5], order
+    for k, g in (e for e in events if isinstance(e, tuple)):
+        assert g.numpy().tobytes() == grads[k].numpy().tobytes() == plain[k].numpy().tobytes()
+    assert events[0][1].numpy() == 0.0  # the unconnected source, as zeros
+
+
+def test_a_new_tensor_can_be_written_only_before_it_exists():
+    from tapegrad import _core
+
+    def fill(array):
+        array[...] = np.arange(6).reshape(2, 3)
+
+    t = _core._fill_new(tf.float32, [2, 3], fill)
+    assert t.dtype == tf.float32 and t.numpy().tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert _core._fill_new("int64", [3], lambda a: None).numpy().tolist() == [0, 0, 0]
+    kept: list[object] = []
+    for keep in (kept.append, lambda a: kept.append(a[1:]), lambda a: kept.append(memoryview(a))):
+        with pytest.raises(ValueError, match="kept the array"):
+            _core._fill_new("float64", [4], keep)
+    with pytest.raises(ZeroDivisionError):
+        _core._fill_new("float64", [4], lambda a: 1 / 0)
+
+
 def test_mpirun_command_for_containers():
     command = mpirun_command(3, ["x.py", "--flag"])
     assert command[:3] == ["mpirun", "-n", "3"]

@@ -38,6 +38,7 @@ __all__ = [
     "_Plan",
     "__version__",
     "_after_fork_in_child",
+    "_fill_new",
     "_is_tracing",
     "_release_cached_memory",
     "_trace_abort",
@@ -334,6 +335,8 @@ class Tape:
         seeds: list[TensorLike | None],  # None: ones
         sources: list[Tensor | Variable],
         zero_unconnected: bool = False,
+        # called with (source index, gradient) as soon as that gradient is final
+        on_final: Callable[[int, Tensor | None], object] | None = None,
     ) -> list[Tensor | None]: ...
     def jacobian(
         self,
@@ -375,6 +378,9 @@ def record_custom(
 ) -> None: ...
 def _after_fork_in_child() -> None: ...
 def _release_cached_memory() -> int: ...  # bytes given back to the system
+def _fill_new(
+    dtype: DTypeLike, shape: Sequence[int], fill: Callable[[_NDArray], object]
+) -> Tensor: ...
 
 @final
 class Op:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import _core, _explain, _inspect
@@ -118,6 +118,9 @@ class GradientTape:
         self._spent = False
         self._warned_in_context = False
         self._spent_variables: tuple[Any, ...] = ()
+        # told (flat source index, gradient) as soon as each gradient is
+        # final, during the backward pass (tapegrad.distribute's overlap)
+        self._on_final: Callable[[int, Any], object] | None = None
 
     def __enter__(self) -> GradientTape:
         """Start recording (``with GradientTape() as tape:``)."""
@@ -373,7 +376,7 @@ class GradientTape:
         ):
             # one tensor, one source: the common case, without nest's walk
             self._spend()
-            return self._tape.gradient([target], [None], [sources], zero)[0]
+            return self._tape.gradient([target], [None], [sources], zero, self._on_final)[0]
         flat_targets = flatten(target)
         flat_sources = flatten(sources)
         for s in flat_sources:
@@ -414,7 +417,7 @@ class GradientTape:
                 )
         record = self._record() if self._strict else None
         self._spend()
-        grads = self._tape.gradient(flat_targets, seeds, flat_sources, zero)
+        grads = self._tape.gradient(flat_targets, seeds, flat_sources, zero, self._on_final)
         if record is not None:
             for source, grad in zip(flat_sources, grads, strict=True):
                 if grad is None:

@@ -51,6 +51,28 @@ pub fn gradient(
     unconnected: Unconnected,
     batch: &[usize],
 ) -> Result<Vec<Option<Tensor>>> {
+    gradient_reporting(nodes, targets, sources, unconnected, batch, None)
+}
+
+/// Told `(k, gradient)` once per source `k`, as soon as its gradient is
+/// final, while the traversal goes on (a data-parallel trainer starts
+/// reducing it across processes there). `gradient` is what the result will
+/// hold at `k`; an error stops the traversal.
+pub type OnFinal<'a> = &'a mut (dyn FnMut(usize, Option<&Tensor>) -> Result<()> + Send);
+
+/// `gradient`, reporting each source's gradient to `on_final` as soon as it
+/// is final: a source's gradient is complete once its earliest-recorded
+/// consumer on the path has run (consumers run latest-recorded first), so
+/// sources are reported in the order the traversal finishes them (the last
+/// layers' first); sources nothing on the path consumes come first.
+pub fn gradient_reporting(
+    nodes: Vec<Arc<Node>>,
+    targets: &[(TensorMeta, Tensor)],
+    sources: &[TensorMeta],
+    unconnected: Unconnected,
+    batch: &[usize],
+    mut on_final: Option<OnFinal<'_>>,
+) -> Result<Vec<Option<Tensor>>> {
     let source_ids: IdSet = sources.iter().map(|s| s.id).collect();
 
     // Forward sweep: which tensors depend on a source. (The sets and the
@@ -83,12 +105,37 @@ pub fn gradient(
         }
     }
 
+    // With a reporter: (earliest needed consumer, source) in reporting
+    // order; reported values are kept for the result.
+    let schedule = match on_final {
+        Some(_) => report_schedule(&nodes, &needed, sources),
+        None => Vec::new(),
+    };
+    let mut reported: Vec<Option<Option<Tensor>>> = vec![None; sources.len()];
+    let mut next_report = 0;
+    let mut report_through = |grads: &IdMap<Tensor>, done_from: usize| -> Result<()> {
+        if let Some(report) = on_final.as_mut() {
+            while let Some(&(consumer, k)) = schedule.get(next_report) {
+                if consumer.is_some_and(|c| c < done_from) {
+                    break;
+                }
+                let g = final_gradient(grads, &sources[k], unconnected, batch)?;
+                report(k, g.as_ref())?;
+                reported[k] = Some(g);
+                next_report += 1;
+            }
+        }
+        Ok(())
+    };
+
     // Nodes are dropped as soon as they have run, which frees their saved
     // tensors unless another tape (or a persistent one) still holds them.
     let mut nodes: Vec<Option<Arc<Node>>> = nodes.into_iter().map(Some).collect();
     let interrupt = tape::interrupt_hook();
     let mut last_poll = Instant::now();
     for i in (0..nodes.len()).rev() {
+        // every node after i has run: report the sources they finished
+        report_through(&grads, i + 1)?;
         let Some(node) = nodes[i].take() else {
             continue;
         };
@@ -165,16 +212,63 @@ pub fn gradient(
         }
     }
 
+    report_through(&grads, 0)?;
     sources
         .iter()
-        .map(|s| match grads.get(&s.id) {
-            Some(g) if s.dtype.is_float() => Ok(Some(g.clone())),
-            _ if unconnected == Unconnected::Zero => {
-                ops::zeros(s.dtype, &with_lead(batch, &s.shape)).map(Some)
-            }
-            _ => Ok(None),
+        .zip(reported)
+        .map(|(s, done)| match done {
+            Some(g) => Ok(g),
+            None => final_gradient(&grads, s, unconnected, batch),
         })
         .collect()
+}
+
+/// What the result holds for `source` once its gradient is complete.
+fn final_gradient(
+    grads: &IdMap<Tensor>,
+    source: &TensorMeta,
+    unconnected: Unconnected,
+    batch: &[usize],
+) -> Result<Option<Tensor>> {
+    match grads.get(&source.id) {
+        Some(g) if source.dtype.is_float() => Ok(Some(g.clone())),
+        _ if unconnected == Unconnected::Zero => {
+            ops::zeros(source.dtype, &with_lead(batch, &source.shape)).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `(earliest needed consumer, k)` for every source `k`, in the order the
+/// traversal (latest node first) completes them: `None` (no consumer on the
+/// path: complete from the start) first, then by decreasing consumer index,
+/// ties in source order.
+fn report_schedule(
+    nodes: &[Arc<Node>],
+    needed: &[bool],
+    sources: &[TensorMeta],
+) -> Vec<(Option<usize>, usize)> {
+    let source_ids: IdSet = sources.iter().map(|s| s.id).collect();
+    let mut earliest: IdMap<usize> =
+        IdMap::with_capacity_and_hasher(sources.len(), Default::default());
+    for (i, node) in nodes.iter().enumerate() {
+        if !needed[i] {
+            continue;
+        }
+        for m in &node.inputs {
+            if source_ids.contains(&m.id) {
+                earliest.entry(m.id).or_insert(i);
+            }
+        }
+    }
+    let mut schedule: Vec<(Option<usize>, usize)> = sources
+        .iter()
+        .enumerate()
+        .map(|(k, s)| (earliest.get(&s.id).copied(), k))
+        .collect();
+    // None sorts first; then latest consumer first
+    schedule.sort_by_key(|&(consumer, k)| (consumer.map(std::cmp::Reverse), k));
+    schedule
 }
 
 /// A foreign rule (a user's custom gradient) is written for cotangents of its
@@ -328,6 +422,71 @@ mod tests {
         assert_eq!(values(&d1), vec![0.75, 6.75]);
         assert_eq!(values(&d2), vec![3.0, -9.0]);
         assert_eq!(values(&d3), vec![6.0, 6.0]);
+    }
+
+    #[test]
+    fn each_source_is_reported_once_when_its_gradient_is_final() {
+        // y = a·b + exp(c): the reverse pass runs the add, then exp (c is
+        // complete), then the multiply (a and b are); unused gets None
+        let a = vec1(&[1.0, 2.0]);
+        let b = vec1(&[3.0, 4.0]);
+        let c = vec1(&[5.0, 6.0]);
+        let unused = vec1(&[7.0]);
+        let tape = Tape::new(false, true);
+        tape.push().unwrap();
+        for t in [&a, &b, &c, &unused] {
+            tape.watch(t.id());
+        }
+        let ab = ops::multiply(&a, &b).unwrap(); // node 0: consumes a, b
+        let e = ops::exp(&c).unwrap(); // node 1: consumes c
+        let y = ops::add(&ab, &e).unwrap(); // node 2
+        tape.pop();
+        let seed = ops::ones_like(&y).unwrap();
+        let sources = [b.meta(), unused.meta(), c.meta(), a.meta()];
+        let mut reported: Vec<(usize, Option<Vec<f64>>)> = Vec::new();
+        let mut report = |k: usize, g: Option<&Tensor>| -> Result<()> {
+            reported.push((k, g.map(values)));
+            Ok(())
+        };
+        let grads = gradient_reporting(
+            tape.take_nodes(),
+            &[(y.meta(), seed)],
+            &sources,
+            Unconnected::None,
+            &[],
+            Some(&mut report),
+        )
+        .unwrap();
+        // unused first (no consumer), then c (node 1 ran), then b and a
+        // (node 0), ties in source order
+        let order: Vec<usize> = reported.iter().map(|(k, _)| *k).collect();
+        assert_eq!(order, vec![1, 2, 0, 3]);
+        for (k, g) in &reported {
+            assert_eq!(g, &grads[*k].as_ref().map(values));
+        }
+        assert_eq!(reported[2].1, Some(vec![1.0, 2.0])); // d/db = a
+    }
+
+    #[test]
+    fn a_reporting_error_stops_the_traversal() {
+        let x = vec1(&[1.0]);
+        let tape = Tape::new(false, true);
+        tape.push().unwrap();
+        tape.watch(x.id());
+        let y = ops::exp(&x).unwrap();
+        tape.pop();
+        let seed = ops::ones_like(&y).unwrap();
+        let mut refuse =
+            |_: usize, _: Option<&Tensor>| -> Result<()> { Err(Error::invalid("test", "refused")) };
+        let out = gradient_reporting(
+            tape.take_nodes(),
+            &[(y.meta(), seed)],
+            &[x.meta()],
+            Unconnected::None,
+            &[],
+            Some(&mut refuse),
+        );
+        assert!(out.is_err());
     }
 
     #[test]

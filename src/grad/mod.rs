@@ -13,7 +13,7 @@ mod backward;
 mod forward;
 mod jacobian;
 
-pub use backward::{Unconnected, gradient};
+pub use backward::{OnFinal, Unconnected, gradient, gradient_reporting};
 pub use forward::{accumulator, jvp};
 pub use jacobian::{
     JACOBIAN_CHUNK_ELEMENTS, batch_jacobian, identity_rows, jacobian, output_gradient, work,

@@ -7,8 +7,9 @@ use numpy::{PyArray, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyCapsule, PyDict, PyTuple};
 
+use super::args::DTypeArg;
 use super::convert::{dtype_from_py, to_numpy};
 use super::python_attr;
 use super::tensor::PyTensor;
@@ -37,6 +38,40 @@ pub fn shared_view<'py>(owner: &Bound<'py, PyTensor>) -> PyResult<Bound<'py, PyA
         arr.into_any()
     });
     Ok(view)
+}
+
+/// A new tensor whose zeroed memory `fill(array)` writes first (MPI receives
+/// into it: no copy after). The writable array lives only during the call:
+/// keeping it, or a view of it, is refused, since tensors never change.
+#[pyfunction]
+pub fn _fill_new(
+    dtype: DTypeArg,
+    shape: Vec<usize>,
+    fill: &Bound<'_, PyAny>,
+) -> PyResult<PyTensor> {
+    let fresh = Tensor::full("fill_new", dtype.0, &shape, 0.0)?;
+    check_alloc("numpy", dtype.0, &shape)?;
+    let owner = PyCapsule::new_with_value(fill.py(), fresh.data().clone(), c"tapegrad.fill_new")?;
+    let array = with_data!(fresh.data(), a => {
+        // SAFETY: the base `owner` co-owns the buffer, so it outlives the
+        // array; the tensor is returned only if no array over it survives.
+        unsafe { PyArray::borrow_from_array(a, owner.clone().into_any()) }.into_any()
+    });
+    fill.call1((&array,))?;
+    // SAFETY: live objects; one reference each: ours, and the array's base
+    let (array_refs, owner_refs) = unsafe {
+        (
+            pyo3::ffi::Py_REFCNT(array.as_ptr()),
+            pyo3::ffi::Py_REFCNT(owner.as_ptr()),
+        )
+    };
+    if array_refs > 1 || owner_refs > 2 {
+        return Err(PyValueError::new_err(
+            "_fill_new: the fill function kept the array it was given (or a view of it); \
+             it may only write into it",
+        ));
+    }
+    Ok(PyTensor::new(fresh))
 }
 
 /// The numpy dtype a `dtype=` argument asks for (numpy's spellings, or ours).

@@ -99,6 +99,8 @@ mod _core {
     use super::{_after_fork_in_child, _release_cached_memory};
 
     #[pymodule_export]
+    use super::interop::_fill_new;
+    #[pymodule_export]
     use super::optim::{PyFusedOptimizer, PyOptimizerRule};
     #[pymodule_export]
     use super::tape::{PyForwardAccumulator, PySuspension, PyTape, record_custom};

@@ -313,7 +313,8 @@ impl PyTape {
     /// Gradients of the sum of `targets` (seeded by `seeds`, `None` meaning
     /// ones) with respect to each source. Flat lists in, a flat list out.
     /// A variable target stands for itself: d v / d v is ones.
-    #[pyo3(signature = (targets, seeds, sources, zero_unconnected=false))]
+    /// `on_final(k, gradient)` is called as soon as source `k`'s gradient is final.
+    #[pyo3(signature = (targets, seeds, sources, zero_unconnected=false, on_final=None))]
     fn gradient(
         &self,
         py: Python<'_>,
@@ -321,6 +322,7 @@ impl PyTape {
         seeds: Vec<Option<Bound<'_, PyAny>>>,
         sources: Vec<Bound<'_, PyAny>>,
         zero_unconnected: bool,
+        on_final: Option<Py<PyAny>>,
     ) -> PyResult<Vec<Option<PyTensor>>> {
         let mut pairs: Vec<(TensorMeta, Tensor)> = Vec::with_capacity(targets.len());
         let mut given_seeds = Vec::with_capacity(targets.len());
@@ -339,7 +341,15 @@ impl PyTape {
         let unconnected = Unconnected::zero_if(zero_unconnected);
         let work = grad::work(&nodes, 1);
         let grads = run(py, work, || {
-            grad::gradient(nodes, &pairs, &sources, unconnected, &[])
+            let mut report = |k: usize, g: Option<&Tensor>| -> crate::error::Result<()> {
+                let Some(hook) = &on_final else { return Ok(()) };
+                Python::attach(|py| hook.call1(py, (k, g.cloned().map(PyTensor::new))).map(drop))
+                    .map_err(|e| Error::Foreign(Arc::new(e)))
+            };
+            let hook = on_final
+                .is_some()
+                .then_some(&mut report as grad::OnFinal<'_>);
+            grad::gradient_reporting(nodes, &pairs, &sources, unconnected, &[], hook)
         })?;
         let kind = Derivative::Gradient;
         self.traced(

@@ -9,6 +9,7 @@ Prints "OK rank R" at the end; any failed check raises (and aborts the job).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -68,6 +69,30 @@ check_average_equals_full_batch(tf.float64, 1e-12)
 check_average_equals_full_batch(tf.float32, 1e-5)
 check_average_equals_full_batch(tf.float64, 1e-12, gradient_predivide_factor=float(size))
 check_average_equals_full_batch(tf.float64, 2e-3, compression=hvd.Compression.fp16)
+
+# overlap: gradients reduced during the backward pass (the default) equal
+# those reduced after it, bit for bit, whatever the bucket sizes
+def distributed_gradients(overlap: str, threshold: str, **tape_kwargs: object) -> list[bytes]:
+    os.environ["TAPEGRAD_OVERLAP"] = overlap
+    os.environ["TAPEGRAD_FUSION_THRESHOLD"] = threshold
+    try:
+        params = make_variables(tf.float64)
+        part = shard_bounds(BATCH)
+        with tf.GradientTape() as tape:
+            local = loss_of(params, x_all[part], y_all[part], tf.float64)
+        tape = hvd.DistributedGradientTape(tape, **tape_kwargs)
+        return [g.numpy().tobytes() for g in tape.gradient(local, params)]
+    finally:
+        os.environ.pop("TAPEGRAD_OVERLAP")
+        os.environ["TAPEGRAD_FUSION_THRESHOLD"] = FUSION_THRESHOLD
+
+
+FUSION_THRESHOLD = os.environ.get("TAPEGRAD_FUSION_THRESHOLD", "")
+for threshold in (FUSION_THRESHOLD, "0", "100"):
+    for kwargs in ({}, {"op": hvd.Sum}, {"compression": hvd.Compression.fp16}):
+        after = distributed_gradients("0", threshold, **kwargs)
+        during = distributed_gradients("1", threshold, **kwargs)
+        assert during == after, (threshold, kwargs)
 
 # Sum: the sum of the shard gradients of the summed loss is the full-batch gradient
 params = make_variables(tf.float64)

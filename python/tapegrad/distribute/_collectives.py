@@ -1,9 +1,10 @@
 """Horovod's collectives on tapegrad tensors: allreduce (fused when grouped),
 allgather, broadcast, alltoall, the object variants, join and barrier.
 
-Tensors are read through zero-copy DLPack views and results land in numpy
-buffers that become tensors with one copy (tapegrad tensors own their
-memory)."""
+Tensors are read through zero-copy DLPack views. The allreduce of one tensor
+receives straight into the memory of the tensor it returns (``_fill_new``);
+other results land in numpy buffers that become tensors with one copy
+(tapegrad tensors own their memory)."""
 
 from __future__ import annotations
 
@@ -196,6 +197,121 @@ def _bucket_what(
     return label + shown + more
 
 
+class Reduction:
+    """One allreduce call over a list of arrays (None entries stay None):
+    ``add`` validates each array, ``submit`` packs a bucket and hands it to
+    the communication thread at once, so bucket k is on the wire while
+    bucket k+1 is packed (or, for ``DistributedGradientTape``, while the
+    backward pass is still producing it); ``results`` waits and unpacks.
+    The caller holds ``STATE.call_lock`` from the first ``submit`` to
+    ``results`` (the buckets use the pooled buffers)."""
+
+    def __init__(
+        self,
+        count: int,
+        names: list[str],
+        agreed_names: list[str | None],
+        op: ReduceOp,
+        compression: type[Compressor],
+        prescale_factor: float,
+        postscale_factor: float,
+    ) -> None:
+        self.engine = _state.engine()
+        self.size = _state.transport().size
+        self.arrays: list[np.ndarray[Any, Any] | None] = [None] * count
+        self.wires: list[np.dtype[Any] | None] = [None] * count
+        self.names = names
+        self.agreed_names = agreed_names
+        self.op = op
+        self.mpi_op = "sum" if op is Average else op.value
+        self.compression = compression
+        self.scaled = prescale_factor != 1.0 or postscale_factor != 1.0
+        self.prescale = float(prescale_factor)
+        self.postscale = float(postscale_factor)
+        if op is Average and compression is FP16Compressor:
+            # averaging before the float16 sum keeps it from overflowing
+            self.prescale, self.postscale = self.prescale / self.size, self.postscale * self.size
+        self.jobs: list[tuple[Job, PackedBucket]] = []
+
+    def add(self, index: int, array: np.ndarray[Any, Any]) -> np.dtype[Any]:
+        """Take the array at ``index``; returns its wire dtype."""
+        name = self.names[index]
+        if array.dtype.kind not in "fiu":
+            raise TypeError(
+                f"allreduce of {name!r}: dtype {array.dtype} cannot be reduced "
+                "(floating and integer tensors only)"
+            )
+        if array.dtype.kind in "iu" and self.scaled:
+            raise TypeError(
+                f"allreduce of {name!r}: prescale_factor/postscale_factor need a floating "
+                f"tensor, got {array.dtype}"
+            )
+        wire = np.dtype(self.compression.wire_dtype(array.dtype))
+        self.arrays[index] = array
+        self.wires[index] = wire
+        return wire
+
+    def submit(self, indices: list[int], none_names: tuple[str, ...]) -> None:
+        """Pack the arrays at ``indices`` (one wire dtype) and start their
+        allreduce; ``none_names``, the None gradients the ranks must agree
+        on, goes into the description."""
+        arrays = self.arrays
+        wire = self.wires[indices[0]]
+        assert wire is not None
+        packed = pack(
+            arrays,
+            indices,
+            wire,
+            self.prescale if wire.kind == "f" else 1.0,
+            _state.STATE.pool,
+            len(self.jobs),
+        )
+        entries = tuple(
+            (self.agreed_names[i], dtype_name(arrays[i].dtype), arrays[i].shape)  # type: ignore[union-attr]
+            for i in indices
+        )
+        description: Description = (
+            "allreduce",
+            self.mpi_op,
+            dtype_name(wire),
+            packed.recv.size,
+            ("None gradients", none_names),
+            entries,
+        )
+        job = Job(
+            description,
+            functools.partial(_bucket_what, self.names, arrays, indices),
+            _allreduce_runner(packed, self.mpi_op, self.op is Average, self.postscale, self.size),
+        )
+        self.engine.submit(job)  # the communication thread starts on it now
+        self.jobs.append((job, packed))
+
+    def results(self, as_tensors: bool = True) -> list[Any]:
+        """Wait for every bucket; the reduced tensors (or, with
+        ``as_tensors=False``, numpy arrays that may share the pooled
+        buffers: for measuring the cost of that last copy)."""
+        results: list[Any] = [None] * len(self.arrays)
+        for job, packed in self.jobs:
+            self.engine.wait(job.future, job.what_text)
+            for index, (lo, hi) in zip(packed.indices, packed.offsets, strict=True):
+                original = self.arrays[index]
+                assert original is not None
+                piece = packed.recv[lo:hi].reshape(original.shape)
+                if piece.dtype != original.dtype:
+                    piece = piece.astype(original.dtype)
+                results[index] = to_tensor(piece) if as_tensors else piece
+        return results
+
+    def settle(self) -> None:
+        """After a failure: wait for the buckets already started (their
+        errors were the ranks' to see), so the pooled buffers are free."""
+        for job, _ in self.jobs:
+            try:
+                self.engine.wait(job.future, job.what_text)
+            except Exception:  # noqa: BLE001, S110 - the first error is the one raised
+                pass
+
+
 def reduce_arrays(
     arrays: list[np.ndarray[Any, Any] | None],
     names: list[str],
@@ -211,76 +327,103 @@ def reduce_arrays(
     pipelined: bucket k+1 is packed while bucket k is on the wire. Returns
     tapegrad tensors (or, with ``as_tensors=False``, numpy arrays that may
     share the pooled buffers: for measuring the cost of that last copy)."""
-    engine = _state.engine()
-    transport = _state.transport()
-    size = transport.size
-    mpi_op = "sum" if op is Average else op.value
-    for name, array in zip(names, arrays, strict=True):
-        if array is None:
-            continue
-        if array.dtype.kind not in "fiu":
-            raise TypeError(
-                f"allreduce of {name!r}: dtype {array.dtype} cannot be reduced "
-                "(floating and integer tensors only)"
-            )
-        if array.dtype.kind in "iu" and (prescale_factor != 1.0 or postscale_factor != 1.0):
-            raise TypeError(
-                f"allreduce of {name!r}: prescale_factor/postscale_factor need a floating "
-                f"tensor, got {array.dtype}"
-            )
-    wires = [None if a is None else np.dtype(compression.wire_dtype(a.dtype)) for a in arrays]
-    prescale = float(prescale_factor)
-    postscale = float(postscale_factor)
-    if op is Average and compression is FP16Compressor:
-        # averaging before the float16 sum keeps it from overflowing
-        prescale, postscale = prescale / size, postscale * size
+    if (
+        len(arrays) == 1
+        and as_tensors
+        and compression is NoneCompressor
+        and prescale_factor == 1.0
+        and (only := arrays[0]) is not None
+        and only.dtype in _FILLABLE
+        and (postscale_factor == 1.0 or only.dtype.kind == "f")
+    ):
+        return [_reduce_one(only, names[0], agreed_names[0], op, postscale_factor, none_names)]
+    reduction = Reduction(
+        len(arrays), names, agreed_names, op, compression, prescale_factor, postscale_factor
+    )
+    for index, array in enumerate(arrays):
+        if array is not None:
+            reduction.add(index, array)
     with _state.STATE.call_lock:
         if len(arrays) == 1:  # one tensor: nothing to plan
             buckets = [[0]] if arrays[0] is not None else []
         else:
-            buckets = plan_buckets(arrays, wires, fusion_threshold())
-        jobs: list[tuple[Job, PackedBucket]] = []
-        for slot, indices in enumerate(buckets):
-            wire = wires[indices[0]]
-            assert wire is not None
-            packed = pack(
-                arrays,
-                indices,
-                wire,
-                prescale if wire.kind == "f" else 1.0,
-                _state.STATE.pool,
-                slot,
-            )
-            entries = tuple(
-                (agreed_names[i], dtype_name(arrays[i].dtype), arrays[i].shape)  # type: ignore[union-attr]
-                for i in indices
-            )
-            description: Description = (
-                "allreduce",
-                mpi_op,
-                dtype_name(wire),
-                packed.recv.size,
-                ("None gradients", none_names),
-                entries,
-            )
-            job = Job(
-                description,
-                functools.partial(_bucket_what, names, arrays, indices),
-                _allreduce_runner(packed, mpi_op, op is Average, postscale, size),
-            )
-            engine.submit(job)  # the communication thread starts on it now
-            jobs.append((job, packed))
-        results: list[Any] = [None] * len(arrays)
-        for job, packed in jobs:
-            engine.wait(job.future, job.what_text)
-            for index, (lo, hi) in zip(packed.indices, packed.offsets, strict=True):
-                original = arrays[index]
-                assert original is not None
-                piece = packed.recv[lo:hi].reshape(original.shape)
-                if piece.dtype != original.dtype:
-                    piece = piece.astype(original.dtype)
-                results[index] = to_tensor(piece) if as_tensors else piece
-    return results
+            buckets = plan_buckets(arrays, reduction.wires, fusion_threshold())
+        for indices in buckets:
+            reduction.submit(indices, none_names)
+        return reduction.results(as_tensors)
+
+
+# the dtypes a tensor's memory can be received into directly
+_FILLABLE = frozenset(np.dtype(name) for name in ("float32", "float64", "int32", "int64"))
+
+
+def _reduce_one(
+    array: np.ndarray[Any, Any],
+    name: str,
+    agreed_name: str | None,
+    op: ReduceOp,
+    postscale: float,
+    none_names: tuple[str, ...],
+) -> Any:
+    """The allreduce of one tensor (no compression, no prescale), received
+    straight into the memory of the tensor returned, and run in this thread
+    when the communication thread is idle (no hand-over and back)."""
+    engine = _state.engine()
+    size = engine.transport.size
+    mpi_op = "sum" if op is Average else op.value
+    dtype = dtype_name(array.dtype)
+    description: Description = (
+        "allreduce",
+        mpi_op,
+        dtype,
+        array.size,
+        ("None gradients", none_names),
+        ((agreed_name, dtype, array.shape),),
+    )
+    what = functools.partial(_bucket_what, [name], [array], [0])
+    send = array.reshape(-1)
+    scaling = (mpi_op, op is Average, float(postscale), size)
+
+    def fill(out: np.ndarray[Any, Any]) -> None:
+        target = out.reshape(-1)
+        run = functools.partial(_reduce_into, send, target, *scaling)
+        if engine.run_inline(Job(description, what, run)):
+            return
+        # earlier collectives are queued: this one waits its turn on the
+        # communication thread, which must not keep `out` (it is only lent
+        # for this call), so it reduces into a buffer of its own
+        staging = np.empty_like(send)
+        run = functools.partial(_reduce_into, send, staging, *scaling)
+        engine.run(Job(description, what, run))
+        np.copyto(target, staging)
+
+    return _core._fill_new(dtype, array.shape, fill)
+
+
+def _reduce_into(
+    send: np.ndarray[Any, Any],
+    out: np.ndarray[Any, Any],
+    mpi_op: str,
+    average: bool,
+    postscale: float,
+    size: int,
+    transport: Transport,
+    some_joined: bool,
+) -> None:
+    transport.allreduce(send, out, mpi_op)
+    _scale(out, average, postscale, size)
+
+
+def _scale(out: np.ndarray[Any, Any], average: bool, postscale: float, size: int) -> None:
+    # numpy releases the GIL in these loops: on the communication thread,
+    # scaling overlaps the training thread's packing
+    if out.dtype.kind in "iu":
+        if average:
+            np.floor_divide(out, size, out=out)
+    else:
+        scale = postscale / size if average else postscale
+        if scale != 1.0:
+            np.multiply(out, scale, out=out, casting="unsafe")
 
 
 def _allreduce_runner(
@@ -291,16 +434,7 @@ def _allreduce_runner(
             transport.allreduce_inplace(packed.recv, mpi_op)
         else:
             transport.allreduce(packed.send, packed.recv, mpi_op)
-        out = packed.recv
-        # numpy releases the GIL in these loops: scaling here, on the
-        # communication thread, overlaps the training thread's packing
-        if out.dtype.kind in "iu":
-            if average:
-                np.floor_divide(out, size, out=out)
-        else:
-            scale = postscale / size if average else postscale
-            if scale != 1.0:
-                np.multiply(out, scale, out=out, casting="unsafe")
+        _scale(packed.recv, average, postscale, size)
 
     return run
 

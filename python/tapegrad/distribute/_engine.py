@@ -3,6 +3,15 @@ in submission order, a negotiation header that checks the ranks agree on
 each collective before any data moves, ``join`` for uneven data, and bounded
 waits.
 
+A collective submitted while the thread has nothing to do runs in the
+calling thread instead (``run_inline``): handing it to the thread and back
+costs two thread wake-ups, several times a small allreduce. Waits stay
+bounded there too, because the only step that waits on other ranks
+submitting is the header, and the header is a non-blocking allreduce that
+the calling thread polls against the deadline (the communication thread
+waits on it blocking, bounded by the thread waiting for its job); once every
+rank has agreed, the data collective runs on ranks that are all inside it.
+
 Why a thread (Horovod's design too): Open MPI progresses a non-blocking
 collective (``MPI_Iallreduce``) only inside MPI calls, so one started from
 the training thread mostly waits for the next MPI call instead of running
@@ -96,24 +105,44 @@ class Job:
     # only called when a message needs it (formatting costs microseconds)
     what_text: str | Callable[[], str]
     run: Callable[[Transport, bool], Any]  # (transport, some_rank_joined) -> result
-    future: Future[Any] = field(default_factory=Future)
+    # made by `submit` (a Future costs more than a small allreduce, and a
+    # job run inline needs none)
+    future: Future[Any] = field(init=False)
 
     @property
     def what(self) -> str:
         return _text(self.what_text)
 
     def digest(self) -> int:
+        return digest_of(self.description)
+
+
+_DIGESTS: dict[Description, int] = {}
+_DIGEST_CACHE_LIMIT = 4096
+
+
+def digest_of(description: Description) -> int:
+    """A hash of the description that is the same in every process (unlike
+    ``hash()``, which is salted per process), cached: a training loop
+    submits the same few descriptions every step, and hashing one costs
+    more than a small allreduce."""
+    digest = _DIGESTS.get(description)
+    if digest is None:
         # imported here: hashlib loads OpenSSL, a cost `import tapegrad` need not pay
         import hashlib
         import pickle
 
-        raw = hashlib.blake2b(pickle.dumps(self.description), digest_size=8).digest()
-        return int.from_bytes(raw, "little") % _DIGEST_LIMIT
+        raw = hashlib.blake2b(pickle.dumps(description), digest_size=8).digest()
+        digest = int.from_bytes(raw, "little") % _DIGEST_LIMIT
+        if len(_DIGESTS) >= _DIGEST_CACHE_LIMIT:
+            _DIGESTS.clear()
+        _DIGESTS[description] = digest
+    return digest
 
 
 @dataclass
 class _JoinRequest:
-    future: Future[Any] = field(default_factory=Future)
+    future: Future[Any] = field(init=False)
     what: str = "join()"
 
 
@@ -130,6 +159,14 @@ def _first_difference(mine: Description, theirs: Description, rank: int) -> str 
         if a == b:
             continue
         if isinstance(a, tuple) and a and isinstance(a[0], tuple) and isinstance(b, tuple):
+            # a tensor only one side has (buckets fill in the order gradients
+            # become final, so it need not be the last)
+            names_b = {y[0] for y in b}
+            names_a = {x[0] for x in a}
+            for entries, others, only_on in ((a, names_b, 0), (b, names_a, rank)):
+                for x in entries:
+                    if x[0] is not None and x[0] not in others:
+                        return f"tensor {x[0]!r} is only on rank {only_on}"
             for x, y in zip(a, b, strict=False):
                 if x != y:
                     return (
@@ -186,6 +223,8 @@ class Engine:
         self._progress_at = time.monotonic()
         self._failure: str | None = None
         self._submit_lock = threading.Lock()
+        # jobs queued or running on the thread; 0 means it is idle
+        self._pending = 0
         self._thread: threading.Thread | None = None
         if threaded:
             self._thread = threading.Thread(
@@ -197,11 +236,25 @@ class Engine:
     def submit(self, job: Job | _JoinRequest) -> Future[Any]:
         with self._submit_lock:
             self.check_usable()
+            job.future = Future()
             if self._thread is None:
                 self._execute(job)
             else:
+                self._pending += 1
                 self._queue.put(job)
         return job.future
+
+    def run_inline(self, job: Job) -> bool:
+        """Run ``job`` in this thread if the communication thread is idle
+        (raising what the job raises); False, without running it, when
+        earlier jobs are still queued, since collectives run in submission
+        order."""
+        with self._submit_lock:
+            self.check_usable()
+            if self._pending:
+                return False
+            self._attempt(job)
+        return True
 
     def run(self, job: Job) -> Any:
         """Submit ``job`` and wait for its result."""
@@ -268,35 +321,88 @@ class Engine:
             if item is None:
                 return
             self._execute(item)
+            with self._submit_lock:
+                self._pending -= 1
 
     def _execute(self, item: Job | _JoinRequest) -> None:
         """Run one job and settle its future."""
+        try:
+            result = self._attempt(item)
+        except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+            item.future.set_exception(err)
+        else:
+            item.future.set_result(result)
+
+    def _attempt(self, item: Job | _JoinRequest) -> Any:
+        """Run one job; an error other than a mismatch makes the engine
+        unusable."""
         self._progress_at = time.monotonic()
         try:
             if isinstance(item, _JoinRequest):
-                result = self._run_join()
-            else:
-                result = self._run_job(item)
-        except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+                return self._run_join()
+            return self._run_job(item)
+        except BaseException as err:
             # a mismatch is found by every rank before any data moves: the
             # communicator is still in step and later collectives may run
             if self._failure is None and not isinstance(err, CollectiveMismatchError):
                 self._failure = f"{type(err).__name__}: {err}"
-            item.future.set_exception(err)
-        else:
-            item.future.set_result(result)
-        self._progress_at = time.monotonic()
+            raise
+        finally:
+            self._progress_at = time.monotonic()
 
-    def _header(self, digest: int | None, first_join: bool) -> np.ndarray[Any, Any]:
+    def _header(
+        self, digest: int | None, first_join: bool, what: str | Callable[[], str]
+    ) -> np.ndarray[Any, Any]:
         t = self.transport
         if digest is None:  # joined: the identity of MPI_MAX, except the flags
             header = [0, _INT64_MIN, _INT64_MIN, _INT64_MIN, 1, t.rank if first_join else -1]
         else:
             header = [1, digest, -digest, -t.rank, 0, -1]
         buf = np.array(header, dtype=np.int64)
-        t.allreduce_inplace(buf, "max")
-        self._progress_at = time.monotonic()
+        request = t.iallreduce_inplace(buf, "max")
+        if not request.Test():
+            if threading.current_thread() is self._thread:
+                # the communication thread blocks (GIL released throughout:
+                # polling would hold it between polls and stall the training
+                # thread); the thread waiting for its job bounds the wait
+                request.Wait()
+            else:
+                self._await(request, what)
+            self._progress_at = time.monotonic()
         return buf
+
+    def _await(self, request: Any, what: str | Callable[[], str]) -> None:
+        """Poll the header's request until every rank has submitted, or
+        the timeout passes without progress. Spins at first (a peer is
+        usually microseconds behind), then sleeps a little between polls so
+        that a rank waiting for slower ones (or inside ``join``) does not
+        take their CPU."""
+        spins = 0
+        pause = 0.0
+        warned = False
+        while not request.Test():
+            spins += 1
+            if spins < 2000:
+                continue
+            pause = min(2 * pause or 1e-5, 1e-3)
+            time.sleep(pause)
+            idle = time.monotonic() - self._progress_at
+            if not warned and idle >= min(60.0, self.timeout / 2):
+                warned = True
+                print(
+                    f"tapegrad.distribute: rank {self.transport.rank} has waited {idle:.0f} s "
+                    f"for {_text(what)}; other ranks may not have submitted it (giving up after "
+                    f"{self.timeout:g} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if idle >= self.timeout:
+                raise CollectiveTimeoutError(
+                    f"rank {self.transport.rank}: no collective completed for "
+                    f"{self.timeout:g} s while waiting for {_text(what)}: another rank is "
+                    "stuck, has exited, or did not submit this collective (uneven data needs "
+                    f"hvd.join()). Raise the limit with init(timeout=...) or {TIMEOUT_VARIABLE}."
+                )
 
     def _mismatch(self, job: Job | None) -> CollectiveMismatchError:
         pairs = self.transport.allgather_object(
@@ -308,14 +414,15 @@ class Engine:
 
     def _run_job(self, job: Job) -> Any:
         digest = job.digest()
-        header = self._header(digest, first_join=False)
-        if int(header[1]) != -int(header[2]):
+        _, top, bottom, root, some_joined, _ = self._header(
+            digest, first_join=False, what=job.what_text
+        ).tolist()
+        if top != -bottom:
             # this rank may be the one that agrees with the majority: every
             # rank raises, naming what each submitted
             raise self._mismatch(job)
-        some_joined = bool(header[4])
         if some_joined:
-            root = -int(header[3])
+            root = -root
             mine = job.description if root == self.transport.rank else None
             self.transport.bcast_object(mine, root)
             if job.description[0] not in self._joined_runners:
@@ -323,14 +430,12 @@ class Engine:
                     f"{job.what} cannot run while a rank is inside hvd.join() (joined ranks "
                     "take part only in allreduce and allgather)"
                 )
-        result = job.run(self.transport, some_joined)
-        self._progress_at = time.monotonic()
-        return result
+        return job.run(self.transport, bool(some_joined))
 
     def _run_join(self) -> int:
         first = True
         while True:
-            header = self._header(None, first_join=first)
+            header = self._header(None, first_join=first, what="join()")
             first = False
             if not header[0]:  # nobody active: everyone has joined
                 return int(header[5])

@@ -3,6 +3,7 @@ and ``broadcast_variables`` (Horovod's TensorFlow 2 API)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from ._collectives import (
     Compression,
     Compressor,
     ReduceOp,
+    Reduction,
     Sum,
     as_array,
     reduce_arrays,
@@ -65,6 +67,99 @@ def allreduce_gradients(
     none_names = tuple(n for n, a in zip(names, arrays, strict=True) if a is None)
     agreed: list[str | None] = list(names)
     return reduce_arrays(arrays, labels, agreed, op, compression, prescale, postscale, none_names)
+
+
+# Buckets of the overlapped path close at this many bytes (or the fusion
+# threshold, if smaller): a bucket travels only once it is closed, so the
+# 64 MiB fusion default would hold every gradient of most models until the
+# backward pass ends.
+OVERLAP_BUCKET_BYTES = 1 << 20
+OVERLAP_VARIABLE = "TAPEGRAD_OVERLAP"
+
+
+def overlap_enabled() -> bool:
+    """Whether ``DistributedGradientTape`` reduces gradients during the
+    backward pass (``TAPEGRAD_OVERLAP``, default on; ``0`` turns it off)."""
+    return os.environ.get(OVERLAP_VARIABLE, "1") != "0"
+
+
+class _OverlappedGradients:
+    """Gradients reduced while the backward pass still runs: the tape
+    reports each source's gradient as soon as it is final (the last layers'
+    first), and gradients are fused, in that order, into buckets per wire
+    dtype that start their allreduce as soon as they close, on the
+    communication thread, while the backward pass goes on.
+
+    Every rank differentiates the same model, so every rank finishes the
+    gradients in the same order and forms the same buckets; a rank that does
+    not (another model, a gradient None on one rank only) submits another
+    description and gets ``CollectiveMismatchError`` naming the tensor."""
+
+    def __init__(self, reduction: Reduction, cap: int) -> None:
+        self.reduction = reduction
+        self.cap = cap
+        self.open: dict[np.dtype[Any], tuple[list[int], int]] = {}
+        self.nones: list[str] = []
+
+    def on_final(self, index: int, grad: Any) -> None:
+        if grad is None:
+            self.nones.append(self.reduction.names[index])
+            return
+        array = as_array(grad)
+        wire = self.reduction.add(index, array)
+        members, nbytes = self.open.pop(wire, ([], 0))
+        members.append(index)
+        nbytes += array.size * wire.itemsize
+        if nbytes >= self.cap:
+            self.reduction.submit(members, tuple(self.nones))
+        else:
+            self.open[wire] = (members, nbytes)
+
+    def finish(self) -> list[Any]:
+        """Start the buckets still open (in the order their first gradient
+        came) and return the reduced gradients."""
+        for members, _ in sorted(self.open.values(), key=lambda bucket: bucket[0][0]):
+            self.reduction.submit(members, tuple(self.nones))
+        self.open.clear()
+        return self.reduction.results()
+
+
+def overlapped_gradient(
+    tape: GradientTape,
+    target: Any,
+    sources: Any,
+    output_gradients: Any,
+    unconnected_gradients: UnconnectedGradients | str,
+    op: ReduceOp,
+    compression: type[Compressor],
+    gradient_predivide_factor: float,
+) -> Any:
+    """``tape.gradient`` with every gradient reduced over all ranks, each
+    bucket's allreduce started during the backward pass."""
+    flat_sources = flatten(sources)
+    names = _source_names(flat_sources)
+    labels = [f"DistributedGradientTape_Allreduce/{n}" for n in names]
+    reduction = Reduction(
+        len(flat_sources),
+        labels,
+        list(names),
+        op,
+        compression,
+        1.0 / gradient_predivide_factor,
+        gradient_predivide_factor,
+    )
+    overlapped = _OverlappedGradients(reduction, min(OVERLAP_BUCKET_BYTES, fusion_threshold()))
+    with _state.STATE.call_lock:
+        tape._on_final = overlapped.on_final
+        try:
+            tape.gradient(target, sources, output_gradients, unconnected_gradients)
+            reduced = overlapped.finish()
+        except BaseException:
+            reduction.settle()
+            raise
+        finally:
+            tape._on_final = None
+    return pack_sequence_as(sources, reduced)
 
 
 def _source_names(sources: list[Any]) -> list[str]:
@@ -147,6 +242,17 @@ class DistributedGradientTape:
         >>> float(tape.gradient(y, x))
         6.0
         """
+        if overlap_enabled() and _state.transport().size > 1:
+            return overlapped_gradient(
+                self._tape,
+                target,
+                sources,
+                output_gradients,
+                unconnected_gradients,
+                self._op,
+                self._compression,
+                self._predivide,
+            )
         grads = self._tape.gradient(target, sources, output_gradients, unconnected_gradients)
         flat_sources = flatten(sources)
         reduced = allreduce_gradients(

@@ -101,6 +101,10 @@ class MPITransport:
     def allreduce_inplace(self, buf: np.ndarray[Any, Any], op: str) -> None:
         self.comm.Allreduce(self.mpi.IN_PLACE, self._wire(buf), op=self._op(op, buf.dtype))
 
+    def iallreduce_inplace(self, buf: np.ndarray[Any, Any], op: str) -> Any:
+        """A started non-blocking allreduce: poll its ``Test()``."""
+        return self.comm.Iallreduce(self.mpi.IN_PLACE, self._wire(buf), op=self._op(op, buf.dtype))
+
     def allgatherv(
         self, send: np.ndarray[Any, Any], recv: np.ndarray[Any, Any], counts: list[int]
     ) -> None:
@@ -153,6 +157,14 @@ def _pickled_copy(obj: object) -> Any:
     return pickle.loads(pickle.dumps(obj))
 
 
+class _Done:
+    """A request that has completed (one process has no one to wait for)."""
+
+    @staticmethod
+    def Test() -> bool:  # noqa: N802 - mpi4py's name
+        return True
+
+
 class LocalTransport:
     """One process, no launcher: every collective over a single rank is a
     copy (objects go through pickle, so callers get copies as with MPI)."""
@@ -170,6 +182,9 @@ class LocalTransport:
 
     def allreduce_inplace(self, buf: np.ndarray[Any, Any], op: str) -> None:
         pass
+
+    def iallreduce_inplace(self, buf: np.ndarray[Any, Any], op: str) -> Any:
+        return _Done()
 
     def allgatherv(
         self, send: np.ndarray[Any, Any], recv: np.ndarray[Any, Any], counts: list[int]
