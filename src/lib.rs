@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod dtype;
 pub mod error;
 pub mod fastmath;
+pub mod fuse;
 pub mod grad;
 pub mod kernels;
 pub mod ops;

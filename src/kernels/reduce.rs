@@ -11,11 +11,11 @@ use super::parallel;
 
 /// Elements per partial sum of a full reduction (fixed so that the rounding
 /// is the same for any thread count).
-const CHUNK: usize = 4096;
+pub(crate) const CHUNK: usize = 4096;
 
 /// Sum of a contiguous slice with eight independent accumulators, which the
 /// compiler turns into SIMD lanes; the lane order of the final combine is fixed.
-fn sum_slice<T: Num>(s: &[T]) -> T {
+pub(crate) fn sum_slice<T: Num>(s: &[T]) -> T {
     let mut acc = [T::ZERO; 8];
     let mut chunks = s.chunks_exact(8);
     for c in &mut chunks {
@@ -31,7 +31,7 @@ fn sum_slice<T: Num>(s: &[T]) -> T {
 }
 
 /// Pairwise combination of partial sums, in order.
-fn combine<T: Num>(parts: &[T]) -> T {
+pub(crate) fn combine<T: Num>(parts: &[T]) -> T {
     match parts.len() {
         0 => T::ZERO,
         1 => parts[0],

@@ -198,7 +198,7 @@ unsafe fn fill_avx2<O>(
 /// 0: baseline, 1: AVX2 + FMA, 2: AVX-512; detected once.
 /// `TAPEGRAD_SIMD=baseline|avx2` caps it (for testing the narrower paths).
 #[cfg(target_arch = "x86_64")]
-fn simd_level() -> u8 {
+pub(crate) fn simd_level() -> u8 {
     use std::sync::OnceLock;
     static LEVEL: OnceLock<u8> = OnceLock::new();
     *LEVEL.get_or_init(|| {

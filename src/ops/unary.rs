@@ -517,7 +517,7 @@ const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
 /// 1/(1 + e) for x ≥ 0, e/(1 + e) below. Both sides are computed and one
 /// selected, so the loop stays branch-free and vectorises.
 #[inline(always)]
-fn sigmoid_of<T: Float>(v: T) -> T {
+pub(crate) fn sigmoid_of<T: Float>(v: T) -> T {
     let e = (-v.abs()).exp();
     let r = T::ONE / (T::ONE + e);
     if v >= T::ZERO { r } else { e * r }
