@@ -38,6 +38,7 @@ __all__ = [
     "__version__",
     "_after_fork_in_child",
     "_release_cached_memory",
+    "_set_check_numerics",
     "argmax",
     "argmin",
     "argsort",
@@ -115,6 +116,7 @@ __all__ = [
     "squeeze",
     "stack",
     "stop_gradient",
+    "tensor_scatter_nd",
     "tensordot",
     "tile",
     "top_k",
@@ -367,6 +369,7 @@ def record_custom(
 ) -> None: ...
 def _after_fork_in_child() -> None: ...
 def _release_cached_memory() -> int: ...  # bytes given back to the system
+def _set_check_numerics(on: bool) -> None: ...  # tf.debugging.enable_check_numerics
 
 @final
 class Op:
@@ -710,6 +713,9 @@ def stack(
     values: Sequence[TensorLike] | Tensor, axis: int = 0, name: str | None = None
 ) -> Tensor: ...
 def stop_gradient(input: TensorLike, name: str | None = None) -> Tensor: ...
+def tensor_scatter_nd(
+    tensor: TensorLike, indices: TensorLike, updates: TensorLike, mode: str
+) -> Tensor: ...
 def tensordot(
     a: TensorLike,
     b: TensorLike,
