@@ -927,3 +927,22 @@ pub fn record_variable_read(handle: &TensorMeta, trainable: bool, value: &Tensor
         [Some(|g, [], _| Ok(g.clone()))],
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numerics_report_counts_as_tf_and_skips_finite_and_integer_outputs() {
+        let bad = Tensor::from_vec(&[3], vec![f32::NEG_INFINITY, 0.0, f32::NAN]).unwrap();
+        let report = numerics_report("Log", &bad).unwrap();
+        assert!(report.contains("eagerly-executing op \"Log\" (# of outputs: 1)"));
+        assert!(report.contains("shape: (3,)"));
+        assert!(report.contains("# of -Inf elements: 1\n  # of +NaN elements: 1\n"));
+        assert!(report.ends_with("Tensor had -Inf and NaN values"));
+        let fine = Tensor::from_vec(&[2], vec![1.0f64, 2.0]).unwrap();
+        assert_eq!(numerics_report("Add", &fine), None);
+        let ints = Tensor::from_vec(&[1], vec![3i32]).unwrap();
+        assert_eq!(numerics_report("Add", &ints), None);
+    }
+}
