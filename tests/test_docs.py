@@ -173,6 +173,8 @@ NAMESPACES = [
     "tapegrad.config",
     "tapegrad.debugging",
     "tapegrad.image",
+    "tapegrad.sparse",
+    "tapegrad.ragged",
     "tapegrad.nest",
     "tapegrad.test",
     "tapegrad.distribute",

@@ -151,6 +151,8 @@ API: dict[str, str | Row] = {
     "fill": "tf",
     "gather": "tf",
     "gather_nd": "tf",
+    # tf.scatter_nd and tf.tensor_scatter_nd_* wrap it (_state.py: TF's updates conversion)
+    "tensor_scatter_nd": row("", updates="TensorLike", mode="str"),
     "identity": "tf",
     "linspace": "tf",
     "one_hot": row("tf", axis="int"),

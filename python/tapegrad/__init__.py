@@ -257,7 +257,9 @@ from . import (  # noqa: E402
     nest,
     nn,
     optimizers,
+    ragged,
     random,
+    sparse,
     test,
     train,
     types,
@@ -288,13 +290,47 @@ from ._control_flow import (  # noqa: E402
 from ._custom import custom_gradient, recompute_grad  # noqa: E402
 from ._device import device  # noqa: E402
 from ._function import function  # noqa: E402
+from ._indexed_slices import (  # noqa: E402, F811 - TF's densifying/IndexedSlices-aware forms
+    IndexedSlices,  # noqa: E402
+    convert_to_tensor,
+    gather,
+    gather_nd,
+)
 from ._print import print_ as print  # noqa: E402, A004 - TF's name
 from ._pyfunc import py_function  # noqa: E402
+from ._ragged import (  # noqa: E402, F811 - they take RaggedTensors
+    RaggedTensor,  # noqa: E402
+    concat,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_sum,
+)
 from ._random import random_normal_initializer, random_uniform_initializer  # noqa: E402
+from ._sparse import SparseTensor  # noqa: E402
+from ._state import (  # noqa: E402
+    scatter_nd,
+    tensor_scatter_nd_add,
+    tensor_scatter_nd_max,
+    tensor_scatter_nd_min,
+    tensor_scatter_nd_sub,
+    tensor_scatter_nd_update,
+)
 from .data import TensorSpec  # noqa: E402
 
 # the Python-defined names; the Rust-backed ones are in the generated section
 __all__ += [
+    "IndexedSlices",
+    "SparseTensor",
+    "sparse",
+    "RaggedTensor",
+    "ragged",
+    "scatter_nd",
+    "tensor_scatter_nd_add",
+    "tensor_scatter_nd_max",
+    "tensor_scatter_nd_min",
+    "tensor_scatter_nd_sub",
+    "tensor_scatter_nd_update",
     "add_n",
     "case",
     "clip_by_global_norm",

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _core, errors
 from ._core import Tensor, Variable
+from ._indexed_slices import IndexedSlices
 from .dtypes import as_dtype
 from .types import DTypeLike, TensorLike
 
@@ -214,6 +215,9 @@ def clip_by_norm(
     >>> print(tf.clip_by_norm(tf.constant([3.0, 4.0]), 10.0))
     tapegrad.Tensor([3. 4.], shape=(2,), dtype=float32)
     """
+    if isinstance(t, IndexedSlices):
+        # TF clips the rows by the norm of the values (repeated indices count apart)
+        return IndexedSlices(clip_by_norm(t.values, clip_norm, axes), t.indices, t.dense_shape)  # type: ignore[return-value]
     x = _float_tensor("clip_by_norm", t)
     limit = _core.cast(clip_norm, x.dtype)
     squares = _core.reduce_sum(x * x, axis=axes, keepdims=True)
@@ -234,7 +238,11 @@ def global_norm(t_list: Sequence[TensorLike | None], name: str | None = None) ->
     """
     if isinstance(t_list, _TENSORS) or not isinstance(t_list, Sequence):
         raise TypeError(f"`t_list` should be a sequence of tensors. Received {type(t_list)}.")
-    tensors = [_float_tensor("global_norm", t) for t in t_list if t is not None]
+    tensors = [
+        _float_tensor("global_norm", t.values if isinstance(t, IndexedSlices) else t)
+        for t in t_list
+        if t is not None
+    ]
     if not tensors:
         return _core.constant(0.0)
     dtypes = {t.dtype for t in tensors}
@@ -302,6 +310,10 @@ def clip_by_global_norm(
     for t in t_list:
         if t is None:
             clipped.append(None)
+            continue
+        if isinstance(t, IndexedSlices):
+            values = t.values * _core.cast(scale, t.values.dtype)
+            clipped.append(IndexedSlices(values, t.indices, t.dense_shape))  # type: ignore[arg-type]
             continue
         x = _float_tensor("clip_by_global_norm", t)
         clipped.append(_core.identity(x * _core.cast(scale, x.dtype)))

@@ -47,6 +47,7 @@ __all__ = [
     "_trace_created",
     "_trace_finish",
     "_trace_unsupported",
+    "_set_check_numerics",
     "argmax",
     "argmin",
     "argsort",
@@ -124,6 +125,7 @@ __all__ = [
     "squeeze",
     "stack",
     "stop_gradient",
+    "tensor_scatter_nd",
     "tensordot",
     "tile",
     "top_k",
@@ -381,6 +383,7 @@ def _release_cached_memory() -> int: ...  # bytes given back to the system
 def _fill_new(
     dtype: DTypeLike, shape: Sequence[int], fill: Callable[[_NDArray], object]
 ) -> Tensor: ...
+def _set_check_numerics(on: bool) -> None: ...  # tf.debugging.enable_check_numerics
 
 @final
 class Op:
@@ -724,6 +727,9 @@ def stack(
     values: Sequence[TensorLike] | Tensor, axis: int = 0, name: str | None = None
 ) -> Tensor: ...
 def stop_gradient(input: TensorLike, name: str | None = None) -> Tensor: ...
+def tensor_scatter_nd(
+    tensor: TensorLike, indices: TensorLike, updates: TensorLike, mode: str
+) -> Tensor: ...
 def tensordot(
     a: TensorLike,
     b: TensorLike,

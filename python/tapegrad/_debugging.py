@@ -283,3 +283,32 @@ def assert_type(
         prefix = f"{message}, " if message else ""
         raise TypeError(f"{prefix}tensor must be of type tf.{expected.name}; got tf.{actual.name}")
 
+
+
+def enable_check_numerics(stack_height_limit: int = 30, path_length_limit: int = 50) -> None:
+    """Check every op's float output for NaN/Inf from now on
+    (``tf.debugging.enable_check_numerics``): the first op that produces one
+    raises ``InvalidArgumentError`` naming it, with TF's report. The limits
+    (of TF's stack trace printing) are accepted and ignored.
+
+    >>> import tapegrad as tf
+    >>> tf.debugging.enable_check_numerics()
+    >>> try:
+    ...     tf.math.log(tf.constant([0.0, 1.0]))
+    ... except tf.errors.InvalidArgumentError as e:
+    ...     print("Detected Infinity or NaN" in str(e), '"Log"' in str(e))
+    True True
+    >>> tf.debugging.disable_check_numerics()
+    """
+    _core._set_check_numerics(True)
+
+
+def disable_check_numerics() -> None:
+    """Stop checking op outputs for NaN/Inf (``tf.debugging.disable_check_numerics``).
+
+    >>> import tapegrad as tf
+    >>> tf.debugging.disable_check_numerics()
+    >>> print(tf.math.log(tf.constant([0.0])))
+    tapegrad.Tensor([-inf], shape=(1,), dtype=float32)
+    """
+    _core._set_check_numerics(False)

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import _core, _explain, _inspect
+from . import _core, _explain, _indexed_slices, _inspect
 from ._nest import flatten, pack_sequence_as
 
 __all__ = ["GradientTape", "UnconnectedGradients"]
@@ -121,6 +121,8 @@ class GradientTape:
         # told (flat source index, gradient) as soon as each gradient is
         # final, during the backward pass (tapegrad.distribute's overlap)
         self._on_final: Callable[[int, Any], object] | None = None
+        # the gathers recorded while this tape recorded (see _indexed_slices)
+        self._gathers: list[Any] = []
 
     def __enter__(self) -> GradientTape:
         """Start recording (``with GradientTape() as tape:``)."""
@@ -133,6 +135,7 @@ class GradientTape:
             self._tape = _core.Tape(self._persistent, self._watch_accessed_variables)
         self._tape.push()
         self._recording = True
+        _indexed_slices.RECORDING.append(self)
         self._marks.append(("enter", self._tape.mark()))
         return self
 
@@ -144,11 +147,14 @@ class GradientTape:
     def _push(self, kind: str = "enter") -> None:
         self._tape.push()
         self._recording = True
+        _indexed_slices.RECORDING.append(self)
         self._marks.append((kind, self._tape.mark()))
 
     def _pop(self, kind: str = "exit") -> None:
         self._tape.pop()
         self._recording = False
+        if self in _indexed_slices.RECORDING:
+            _indexed_slices.RECORDING.remove(self)
         self._marks.append((kind, self._tape.mark()))
 
     # -- watching ----------------------------------------------------------
@@ -227,6 +233,7 @@ class GradientTape:
         if not self._recording:
             raise ValueError("Tape is not recording.")
         self._tape.reset()
+        self._gathers = []
 
     def watched_variables(self) -> tuple[Any, ...]:
         """The variables this tape watched, in creation order.
@@ -373,6 +380,7 @@ class GradientTape:
             and type(sources) in _LEAF_SOURCES
             and not self._strict
             and (type(sources) is _core.Tensor or sources.dtype.is_floating)
+            and not self._gathers
         ):
             # one tensor, one source: the common case, without nest's walk
             self._spend()
@@ -417,7 +425,16 @@ class GradientTape:
                 )
         record = self._record() if self._strict else None
         self._spend()
-        grads = self._tape.gradient(flat_targets, seeds, flat_sources, zero, self._on_final)
+        if self._gathers:
+            grads = _indexed_slices.gradient_with_slices(
+                self, self._gathers, flat_targets, seeds, flat_sources, zero
+            )
+            if not self._persistent:
+                self._gathers = []
+        else:
+            grads = self._tape.gradient(
+                flat_targets, seeds, flat_sources, zero, self._on_final
+            )
         if record is not None:
             for source, grad in zip(flat_sources, grads, strict=True):
                 if grad is None:

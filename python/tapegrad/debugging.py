@@ -21,6 +21,8 @@ from ._debugging import (
     assert_shapes,
     assert_type,
     check_numerics,
+    disable_check_numerics,
+    enable_check_numerics,
 )
 
 __all__ = [
@@ -33,6 +35,8 @@ __all__ = [
     "assert_shapes",
     "assert_type",
     "check_numerics",
+    "disable_check_numerics",
+    "enable_check_numerics",
 ]
 
 if not _TYPE_CHECKING:

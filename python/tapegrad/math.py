@@ -202,6 +202,8 @@ def top_k(
 
 __all__ += ["TopKV2", "add_n", "top_k"]
 
+# they take RaggedTensors too (TF's dispatch)
+from ._ragged import reduce_max, reduce_mean, reduce_min, reduce_sum  # noqa: E402, F811
 
 if not _TYPE_CHECKING:
     from ._compat import missing_names as _missing_names

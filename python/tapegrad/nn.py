@@ -54,9 +54,10 @@ __all__ = [
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
 
+from ._indexed_slices import embedding_lookup  # noqa: E402
 from .math import top_k  # noqa: E402
 
-__all__ += ["top_k"]
+__all__ += ["embedding_lookup", "top_k"]
 
 
 if not _TYPE_CHECKING:

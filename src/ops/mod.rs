@@ -19,6 +19,7 @@ pub mod linalg;
 pub mod nn;
 pub mod random;
 pub mod reduce;
+pub mod scatter;
 pub mod shape;
 pub mod unary;
 
@@ -32,6 +33,7 @@ pub use index::*;
 pub use linalg::*;
 pub use nn::*;
 pub use reduce::*;
+pub use scatter::tensor_scatter_nd;
 pub use shape::*;
 pub use unary::*;
 

@@ -33,7 +33,11 @@ pub(crate) fn run<T: Send>(
     } else {
         f()
     };
-    Ok(out?)
+    let out = out?;
+    match crate::tape::take_numerics_error() {
+        Some(e) => Err(e.into()),
+        None => Ok(out),
+    }
 }
 
 /// `run` for a core call that a trace records as one step: `f` maps the
@@ -84,6 +88,12 @@ fn check_signals() -> Result<()> {
         .map_err(|e| crate::error::Error::Foreign(std::sync::Arc::new(e)))
 }
 
+/// `tf.debugging.enable_check_numerics` / `disable_check_numerics`.
+#[pyfunction]
+fn _set_check_numerics(on: bool) {
+    crate::tape::set_check_numerics(on);
+}
+
 /// Called by `os.register_at_fork` in a forked child: no rayon pool there.
 #[pyfunction]
 fn _after_fork_in_child() {
@@ -96,7 +106,7 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use super::{_after_fork_in_child, _release_cached_memory};
+    use super::{_after_fork_in_child, _release_cached_memory, _set_check_numerics};
 
     #[pymodule_export]
     use super::interop::_fill_new;

@@ -495,6 +495,13 @@ bindings! {
     fn gather_nd(params: Operand, indices: Operand, batch_dims: usize, name: Option<Name>) -> Tensor
         => (params.numel().max(indices.numel())) [params, indices] ops::gather_nd(&params, &indices, batch_dims);
 
+    /// `tensor` with `updates` combined into the slices `indices` names; `mode` is update, add, sub, max, min or scatter_nd (add into zeros). Public as tf.scatter_nd and tf.tensor_scatter_nd_*.
+    /// >>> print(tf._core.tensor_scatter_nd(tf.zeros([3]), [[1]], [5.0], "add"))
+    /// tapegrad.Tensor([0. 5. 0.], shape=(3,), dtype=float32)
+    #[pyo3(signature = (tensor, indices, updates, mode))]
+    fn tensor_scatter_nd(tensor: Operand, indices: Operand, updates: Operand, mode: &str) -> Tensor
+        => (tensor.numel().max(updates.numel())) ops::tensor_scatter_nd(mode, &tensor, &indices, &updates);
+
     /// `on_value` at each index along a new axis of size `depth`, `off_value` elsewhere (float32 by default); out-of-range indices give all `off_value`.
     /// >>> print(tf.one_hot(tf.constant([0, 2]), 3))
     /// tapegrad.Tensor(

@@ -139,10 +139,6 @@ macro_rules! tensor_protocol {
                 self.current().rank()
             }
 
-            fn __getitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                $crate::py::ops::getitem(&self.current(), key)
-            }
-
             /// The rows, as in `for row in tensor`.
             fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let rows = $crate::py::ops::rows(py, &self.current())?;
@@ -287,6 +283,20 @@ tensor_protocol!(PyTensor, "Tensor", "tensor.ref()", {
 
     fn __str__(&self, py: Python<'_>) -> PyResult<String> {
         crate::py::protocol::str(py, &self.tensor)
+    }
+
+    fn __getitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        crate::py::ops::getitem(&self.tensor, key)
+    }
+
+    /// Only a slice of a Variable has an attribute beyond the class's:
+    /// `.assign`, which writes through the slice (TF; `tapegrad._state`).
+    fn __getattr__<'py>(slf: &Bound<'py, Self>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        if name != "assign" {
+            let msg = format!("'tapegrad.Tensor' object has no attribute '{name}'");
+            return Err(pyo3::exceptions::PyAttributeError::new_err(msg));
+        }
+        crate::py::variable::state_fn(slf.py(), "slice_assign")?.call1((slf,))
     }
 
     /// A unique id for this tensor (TF's `Tensor._id`).

@@ -136,7 +136,29 @@ impl Drop for PyVariable {
     }
 }
 
+static STATE: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+/// A function of `tapegrad._state`: sliced assignment and the `scatter_*`
+/// methods are written in Python over `tensor_scatter_nd`.
+pub(crate) fn state_fn<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    super::python_attr(py, &STATE, "tapegrad", "_state")?.getattr(name)
+}
+
 tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
+    /// `v[key]`: a tensor whose `.assign(x)` writes `x` into that slice of `v`.
+    fn __getitem__<'py>(
+        slf: &Bound<'py, Self>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let sliced = crate::py::ops::getitem(&slf.get().current(), key)?;
+        state_fn(slf.py(), "remember_slice")?.call1((slf, key, sliced))
+    }
+
+    /// `scatter_nd_update`, `scatter_update`, … (`tapegrad._state`).
+    fn __getattr__<'py>(slf: &Bound<'py, Self>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        state_fn(slf.py(), "variable_attr")?.call1((slf, name))
+    }
+
     #[new]
     #[pyo3(signature = (
         initial_value, trainable=None, validate_shape=true, caching_device=None, name=None,

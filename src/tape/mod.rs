@@ -571,6 +571,7 @@ pub fn record_rule<I: Input, C, const N: usize, const K: usize>(
 ) where
     C: Send + Sync + 'static,
 {
+    check_numerics(op, output);
     if !is_recording() {
         return;
     }
@@ -595,6 +596,7 @@ pub fn record_each<I: Input, C, const N: usize>(
 ) where
     C: Send + Sync + 'static,
 {
+    check_numerics(op, output);
     if !is_recording() {
         return;
     }
@@ -603,6 +605,94 @@ pub fn record_each<I: Input, C, const N: usize>(
         ctx: ctx(),
         rules: Each(rule),
     });
+}
+
+/// `tf.debugging.enable_check_numerics`: every recorded-kind op checks its
+/// output for NaN/Inf. Off, the check costs one relaxed atomic load per op.
+static CHECK_NUMERICS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+thread_local! {
+    /// The first NaN/Inf found on this thread since the caller last asked.
+    static NUMERICS_ERROR: std::cell::RefCell<Option<Error>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Turn the NaN/Inf check of every op's output on or off (process-wide).
+pub fn set_check_numerics(on: bool) {
+    CHECK_NUMERICS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The NaN/Inf error an op of this thread raised, if the check is on and
+/// one did (`record_rule` cannot fail, so the caller collects it).
+pub fn take_numerics_error() -> Option<Error> {
+    if !CHECK_NUMERICS.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    NUMERICS_ERROR.with(|e| e.borrow_mut().take())
+}
+
+#[inline]
+fn check_numerics(op: &'static str, output: &Tensor) {
+    if CHECK_NUMERICS.load(std::sync::atomic::Ordering::Relaxed)
+        && let Some(message) = numerics_report(op, output)
+    {
+        NUMERICS_ERROR.with(|e| {
+            e.borrow_mut().get_or_insert(Error::invalid(op, message));
+        });
+    }
+}
+
+/// TF's check-numerics report for a float output with NaN or ±Inf.
+fn numerics_report(op: &'static str, output: &Tensor) -> Option<String> {
+    fn count<T: Copy + Into<f64>>(a: &ndarray::ArcArray<T, ndarray::IxDyn>) -> [usize; 3] {
+        let mut n = [0; 3]; // -Inf, +Inf, NaN
+        for v in a.iter().map(|&v| v.into()) {
+            if v.is_nan() {
+                n[2] += 1;
+            } else if v == f64::NEG_INFINITY {
+                n[0] += 1;
+            } else if v == f64::INFINITY {
+                n[1] += 1;
+            }
+        }
+        n
+    }
+    let n = match output.data() {
+        crate::tensor::Data::F32(a) => count(a),
+        crate::tensor::Data::F64(a) => count(a),
+        _ => return None,
+    };
+    if n == [0; 3] {
+        return None;
+    }
+    let names = ["-Inf", "+Inf", "NaN"];
+    let mut lines = format!(
+        "\n\n!!! Detected Infinity or NaN in output 0 of eagerly-executing op \"{op}\" (# of outputs: 1) !!!\n  dtype: <dtype: '{}'>\n  shape: {}\n",
+        output.dtype().name(),
+        match output.shape() {
+            [d] => format!("({d},)"),
+            dims => format!(
+                "({})",
+                dims.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    );
+    for (name, k) in names.iter().zip(n).filter(|&(_, k)| k > 0) {
+        let sign = if *name == "NaN" { "+" } else { "" };
+        lines += &format!("  # of {sign}{name} elements: {k}\n");
+    }
+    let found: Vec<&str> = names
+        .iter()
+        .zip(n)
+        .filter(|&(_, k)| k > 0)
+        .map(|(s, _)| *s)
+        .collect();
+    Some(format!(
+        "{lines}\n : Tensor had {} values",
+        found.join(" and ")
+    ))
 }
 
 /// Record a rule written in another language (a Python custom gradient):
@@ -841,4 +931,23 @@ pub fn record_variable_read(handle: &TensorMeta, trainable: bool, value: &Tensor
         || (),
         [Some(|g, [], _| Ok(g.clone()))],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numerics_report_counts_as_tf_and_skips_finite_and_integer_outputs() {
+        let bad = Tensor::from_vec(&[3], vec![f32::NEG_INFINITY, 0.0, f32::NAN]).unwrap();
+        let report = numerics_report("Log", &bad).unwrap();
+        assert!(report.contains("eagerly-executing op \"Log\" (# of outputs: 1)"));
+        assert!(report.contains("shape: (3,)"));
+        assert!(report.contains("# of -Inf elements: 1\n  # of +NaN elements: 1\n"));
+        assert!(report.ends_with("Tensor had -Inf and NaN values"));
+        let fine = Tensor::from_vec(&[2], vec![1.0f64, 2.0]).unwrap();
+        assert_eq!(numerics_report("Add", &fine), None);
+        let ints = Tensor::from_vec(&[1], vec![3i32]).unwrap();
+        assert_eq!(numerics_report("Add", &ints), None);
+    }
 }

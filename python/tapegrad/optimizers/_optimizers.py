@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor, Variable
+from .._indexed_slices import IndexedSlices, to_dense
 from .._tape import GradientTape
 from . import schedules
 from ._schedules import LearningRateSchedule
@@ -448,7 +449,10 @@ class Optimizer:
 
             opt.apply(tape.gradient(loss, [w, b]), [w, b])
         """
-        grads = list(grads)
+        # an IndexedSlices gradient updates as its dense sum would: Keras 3
+        # applies sparse gradients with the dense update's values (moments
+        # decay on every row), so densifying is exact (docs/compat.md)
+        grads = [to_dense(g) if isinstance(g, IndexedSlices) else g for g in grads]
         if not grads:
             return
         cls = type(self).__name__
