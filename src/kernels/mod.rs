@@ -83,8 +83,15 @@ where
     U: Send + Clone,
     F: Fn(&[T], &mut [std::mem::MaybeUninit<U>]) + Sync + Send,
 {
-    let a = standard(a);
-    let xs = a.as_slice().expect("standard layout is contiguous");
+    // (contiguous input is read in place: no clone on the small-tensor path)
+    let copied;
+    let xs = match a.as_slice() {
+        Some(xs) => xs,
+        None => {
+            copied = standard(a);
+            copied.as_slice().expect("standard layout is contiguous")
+        }
+    };
     let out = strided::fill_flat(
         xs.len(),
         #[inline(always)]
