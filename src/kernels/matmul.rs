@@ -4,6 +4,27 @@
 //! `dst := alpha·dst + beta·lhs·rhs`, so a plain product is `alpha = 0,
 //! beta = 1, read_dst = false`. Strides are in elements, so a transposed
 //! operand is the same buffer with its two strides swapped.
+//!
+//! Why `gemm` and not `faer`: faer 0.24's `linalg::matmul::matmul` was
+//! measured against this wrapper's call on 1024² float32 products, the
+//! three of W4's step (A·B, and the backward's A·Bᵀ and Aᵀ·B read through
+//! swapped strides, no copies), sequential and on both cores, interleaved
+//! in one process on the 2-core benchmark machine (medians of 15):
+//!
+//! | product | threads | gemm 0.19 | faer 0.24 |
+//! |---------|---------|-----------|-----------|
+//! | A·B     | 1       | 407 ms    | 394 ms    |
+//! | A·B     | 2       | 251 ms    | 336 ms    |
+//! | Aᵀ·B    | 1       | 244 ms    | 313 ms    |
+//! | Aᵀ·B    | 2       | 196 ms    | 256 ms    |
+//! | A·Bᵀ    | 1       | 272 ms    | 256 ms    |
+//! | A·Bᵀ    | 2       | 196 ms    | 228 ms    |
+//!
+//! (The machine was shared with several compiler runs at the time, load
+//! ~16 on 2 cores: absolute times are ~30× an idle machine's, the ratios are
+//! what counts.) faer is no faster on one core and slower on two, and it
+//! would add ~15 crates to a cold build, so gemm stays; its rayon
+//! parallelism splits every product above `PAR_MIN_FLOPS` over both cores.
 
 use ndarray::{ArcArray, ArrayD, ArrayView2, Ix2, IxDyn};
 

@@ -74,6 +74,32 @@ where
     from_vec(a.shape(), out)
 }
 
+/// `fill(src, dst)` over `a`'s elements in logical order, a contiguous piece
+/// at a time (for kernels that look at a block at once); strided input is
+/// first copied into standard layout.
+pub fn map_slices<T, U, F>(a: &ArcArray<T, IxDyn>, fill: F) -> ArcArray<U, IxDyn>
+where
+    T: Copy + Send + Sync,
+    U: Send + Clone,
+    F: Fn(&[T], &mut [std::mem::MaybeUninit<U>]) + Sync + Send,
+{
+    // (contiguous input is read in place: no clone on the small-tensor path)
+    let copied;
+    let xs = match a.as_slice() {
+        Some(xs) => xs,
+        None => {
+            copied = standard(a);
+            copied.as_slice().expect("standard layout is contiguous")
+        }
+    };
+    let out = strided::fill_flat(
+        xs.len(),
+        #[inline(always)]
+        |start, dst| fill(&xs[start..start + dst.len()], dst),
+    );
+    from_vec(a.shape(), out)
+}
+
 /// `f` applied elementwise to `a` and `b` broadcast to `out_shape` (which
 /// the caller has validated with `broadcast_shapes`).
 pub fn zip<T, U, O, F>(

@@ -3,6 +3,8 @@
 //! `g, in x: …` (saves the input), `g, out y: …` (saves the output, when the
 //! derivative is cheaper from it), `g: …` (saves nothing) or `nondiff`.
 
+use std::mem::MaybeUninit;
+
 use crate::dtype::{Num, Real};
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -94,6 +96,16 @@ fn erf_f64(x: f64) -> f64 {
 /// A forward function over float elements.
 pub(crate) trait RealFn {
     fn f<T: Float>(v: T) -> T;
+
+    /// The float32 kernel over a contiguous slice (`out` as long as `xs`):
+    /// `f` per element unless a row names a slice function (one that must
+    /// see a block at once to leave its vector path, as `fastmath::sin_f32s`).
+    #[inline(always)]
+    fn f32s(xs: &[f32], out: &mut [MaybeUninit<f32>]) {
+        for (o, &x) in out.iter_mut().zip(xs) {
+            o.write(Self::f(x));
+        }
+    }
 }
 
 /// A forward function over bools.
@@ -119,7 +131,7 @@ pub(crate) trait NumFn {
 
 pub(crate) fn apply_real<F: RealFn>(op: &'static str, x: &Tensor) -> Result<Tensor> {
     Ok(Tensor::from_data(match x.data() {
-        Data::F32(a) => Data::F32(kernels::map(a, F::f::<f32>)),
+        Data::F32(a) => Data::F32(kernels::map_slices(a, F::f32s)),
         Data::F64(a) => Data::F64(kernels::map(a, F::f::<f64>)),
         _ => {
             return Err(Error::UnsupportedDType {
@@ -154,6 +166,20 @@ macro_rules! unary_op {
             #[inline(always)]
             fn f<T: Float>($v: T) -> T {
                 $fwd
+            }
+        }
+        apply_real::<Forward>($tf, $x)
+    }};
+    (@forward float($f32s:path), $tf:literal, $x:ident, |$v:ident| $fwd:expr) => {{
+        struct Forward;
+        impl RealFn for Forward {
+            #[inline(always)]
+            fn f<T: Float>($v: T) -> T {
+                $fwd
+            }
+            #[inline(always)]
+            fn f32s(xs: &[f32], out: &mut [MaybeUninit<f32>]) {
+                $f32s(xs, out)
             }
         }
         apply_real::<Forward>($tf, $x)
@@ -200,12 +226,13 @@ macro_rules! unary_op {
 macro_rules! unary_ops {
     ($(
         $(#[doc = $doc:literal])*
-        $name:ident $tf:literal $kind:ident $domain:ident |$v:ident| $fwd:expr => [$($vjp:tt)*];
+        $name:ident $tf:literal $kind:ident $(($f32s:path))? $domain:ident |$v:ident| $fwd:expr
+            => [$($vjp:tt)*];
     )*) => {
         $(
             $(#[doc = $doc])*
             pub fn $name(x: &Tensor) -> Result<Tensor> {
-                let y = unary_op!(@forward $kind, $tf, x, |$v| $fwd)?;
+                let y = unary_op!(@forward $kind $(($f32s))?, $tf, x, |$v| $fwd)?;
                 unary_op!(@record $tf, x, y, [$($vjp)*]);
                 Ok(y)
             }
@@ -273,14 +300,14 @@ unary_ops! {
     ///     >>> import tapegrad as tf
     ///     >>> print(tf.sin(tf.constant([0.0, 1.0])))
     ///     tapegrad.Tensor([0.         0.84147096], shape=(2,), dtype=float32)
-    sin "Sin" float real |v| v.sin() => [g, in x: g.mul(&cos(x)?)];
+    sin "Sin" float(crate::fastmath::sin_f32s) real |v| v.sin() => [g, in x: g.mul(&cos(x)?)];
     /// cos x; d = −sin x.
     ///
     /// Example:
     ///     >>> import tapegrad as tf
     ///     >>> print(tf.cos(tf.constant([0.0, 1.0])))
     ///     tapegrad.Tensor([1.        0.5403023], shape=(2,), dtype=float32)
-    cos "Cos" float real |v| v.cos() => [g, in x: g.mul(&sin(x)?)?.neg()];
+    cos "Cos" float(crate::fastmath::cos_f32s) real |v| v.cos() => [g, in x: g.mul(&sin(x)?)?.neg()];
     /// Hyperbolic tangent.
     /// d tanh = 1 − tanh², read from the output.
     ///
