@@ -36,7 +36,7 @@ __all__ = [
     "_FusedOptimizer",
     "_OptimizerRule",
     "__version__",
-    "_after_fork_in_child",
+    "_at_fork",
     "_release_cached_memory",
     "argmax",
     "argmin",
@@ -365,7 +365,7 @@ def record_custom(
     outputs: list[Tensor],
     vjp: Callable[[list[Tensor]], Sequence[TensorLike | None]],
 ) -> None: ...
-def _after_fork_in_child() -> None: ...
+def _at_fork(stage: str) -> None: ...  # "before", "parent" or "child"
 def _release_cached_memory() -> int: ...  # bytes given back to the system
 
 @final

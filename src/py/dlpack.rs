@@ -1,16 +1,15 @@
 //! `__dlpack__` / `__dlpack_device__`, built on numpy's DLPack exporter.
 //!
-//! The capsule is numpy's, made from the read-only view of `shared_view`:
-//! its deleter releases that array, whose base is a `Tensor` holding a clone
-//! of the `Arc` that owns the buffer, so the memory lives exactly as long as
-//! the consumer needs it, whichever of producer and consumer dies first.
-//!
-//! A versioned capsule (`dltensor_versioned`, for consumers that pass
-//! `max_version >= (1, 0)`) shares the buffer and carries DLPack 1.0's
-//! read-only flag. The legacy `dltensor` struct cannot say "read-only", and
-//! handing a consumer a writable alias of an immutable tensor would let it
-//! change values a tape recorded, so legacy consumers get a private copy
-//! (`copy=False` then raises `BufferError`, as the standard asks).
+//! By default a consumer gets a private copy (numpy's capsule of a fresh
+//! array): DLPack 1.0's read-only flag is the only thing that could stop a
+//! consumer writing into a shared buffer, and torch ignores it, which would
+//! silently change an immutable tensor, the values a tape saved, or a
+//! `Variable`. Only an explicit `copy=False` from a versioned (DLPack ≥ 1.0)
+//! consumer shares the buffer, marked read-only: a capsule of the read-only
+//! view of `shared_view`, whose base is a `Tensor` holding a clone of the
+//! `Arc` that owns the buffer, so the memory lives as long as the consumer
+//! needs it. A legacy capsule cannot say "read-only", so legacy consumers
+//! asking for `copy=False` get `BufferError`, as the standard asks.
 
 use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::prelude::*;
@@ -56,12 +55,14 @@ pub fn export<'py>(
     // numpy checks that dl_device, if given, is the CPU (1, 0)
     let kwargs = PyDict::new(py);
     kwargs.set_item("dl_device", dl_device)?;
-    if wants_versioned(max_version)? {
+    let versioned = wants_versioned(max_version)?;
+    if versioned {
         kwargs.set_item("max_version", max_version)?;
-        kwargs.set_item("copy", copy)?;
-        return shared_view(owner)?.call_method("__dlpack__", (), Some(&kwargs));
     }
-    if copy == Some(false) {
+    if copy != Some(false) {
+        return to_numpy(py, owner.get().tensor())?.call_method("__dlpack__", (), Some(&kwargs));
+    }
+    if !versioned {
         return Err(PyBufferError::new_err(format!(
             "__dlpack__: cannot export a tensor of shape {:?} without a copy to a consumer \
              of legacy (unversioned) DLPack, which cannot mark memory read-only; \
@@ -69,5 +70,6 @@ pub fn export<'py>(
             owner.get().tensor().shape()
         )));
     }
-    to_numpy(py, owner.get().tensor())?.call_method("__dlpack__", (), Some(&kwargs))
+    kwargs.set_item("copy", false)?;
+    shared_view(owner)?.call_method("__dlpack__", (), Some(&kwargs))
 }

@@ -28,7 +28,7 @@ pub(crate) fn run<T: Send>(
     f: impl FnOnce() -> Result<T> + Send,
 ) -> PyResult<T> {
     let out = if work >= PAR_MIN_LEN {
-        py.detach(f)
+        py.detach(|| crate::fork::outside_fork(f))
     } else {
         f()
     };
@@ -53,10 +53,19 @@ pub(crate) fn python_attr<'py>(
 static ALLOCATOR: crate::alloc::CachingAllocator<mimalloc::MiMalloc> =
     crate::alloc::CachingAllocator::new(mimalloc::MiMalloc);
 
-/// Give the cached tensor buffers back to the system; returns the bytes freed.
+unsafe extern "C" {
+    /// mimalloc's collection; `force` also returns freed pages to the system.
+    fn mi_collect(force: bool);
+}
+
+/// Give the cached tensor buffers, then mimalloc's free pages, back to the
+/// system; returns the bytes of cached buffers freed.
 #[pyfunction]
 fn _release_cached_memory() -> usize {
-    ALLOCATOR.release()
+    let freed = ALLOCATOR.release();
+    // SAFETY: mimalloc's own entry point, callable on any thread at any time.
+    unsafe { mi_collect(true) };
+    freed
 }
 
 /// Pending signals (Ctrl-C) surface as their Python exception mid-backward.
@@ -65,10 +74,14 @@ fn check_signals() -> Result<()> {
         .map_err(|e| crate::error::Error::Foreign(std::sync::Arc::new(e)))
 }
 
-/// Called by `os.register_at_fork` in a forked child: no rayon pool there.
+/// `os.register_at_fork`'s hooks, `stage` "before", "parent" or "child"
+/// (see `crate::fork`; the wait releases the GIL).
 #[pyfunction]
-fn _after_fork_in_child() {
-    crate::kernels::after_fork_in_child();
+fn _at_fork(py: Python<'_>, stage: &str) {
+    match stage {
+        "before" => py.detach(crate::fork::before_fork),
+        _ => crate::fork::after_fork(stage == "child"),
+    }
 }
 
 /// The extension module: every name `tapegrad` builds on, declared here once.
@@ -77,7 +90,7 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use super::{_after_fork_in_child, _release_cached_memory};
+    use super::{_at_fork, _release_cached_memory};
 
     #[pymodule_export]
     use super::optim::{PyFusedOptimizer, PyOptimizerRule};
