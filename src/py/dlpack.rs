@@ -1,15 +1,9 @@
 //! `__dlpack__` / `__dlpack_device__`, built on numpy's DLPack exporter.
-//!
-//! By default a consumer gets a private copy (numpy's capsule of a fresh
-//! array): DLPack 1.0's read-only flag is the only thing that could stop a
-//! consumer writing into a shared buffer, and torch ignores it, which would
-//! silently change an immutable tensor, the values a tape saved, or a
-//! `Variable`. Only an explicit `copy=False` from a versioned (DLPack ≥ 1.0)
-//! consumer shares the buffer, marked read-only: a capsule of the read-only
-//! view of `shared_view`, whose base is a `Tensor` holding a clone of the
-//! `Arc` that owns the buffer, so the memory lives as long as the consumer
-//! needs it. A legacy capsule cannot say "read-only", so legacy consumers
-//! asking for `copy=False` get `BufferError`, as the standard asks.
+//! A consumer gets a private copy: torch ignores DLPack's read-only flag, and
+//! a write through a shared buffer would change an immutable tensor, a tape's
+//! saved values or a `Variable`. Only `copy=False` from a DLPack ≥ 1.0
+//! consumer shares the buffer (the read-only view of `shared_view`, which
+//! keeps it alive), marked read-only; legacy ones get `BufferError`.
 
 use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::prelude::*;

@@ -53,18 +53,12 @@ pub(crate) fn python_attr<'py>(
 static ALLOCATOR: crate::alloc::CachingAllocator<mimalloc::MiMalloc> =
     crate::alloc::CachingAllocator::new(mimalloc::MiMalloc);
 
-unsafe extern "C" {
-    /// mimalloc's collection; `force` also returns freed pages to the system.
-    fn mi_collect(force: bool);
-}
-
 /// Give the cached tensor buffers, then mimalloc's free pages, back to the
 /// system; returns the bytes of cached buffers freed.
 #[pyfunction]
 fn _release_cached_memory() -> usize {
     let freed = ALLOCATOR.release();
-    // SAFETY: mimalloc's own entry point, callable on any thread at any time.
-    unsafe { mi_collect(true) };
+    crate::alloc::return_mimalloc_pages();
     freed
 }
 
