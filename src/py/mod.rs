@@ -53,8 +53,7 @@ pub(crate) fn python_attr<'py>(
 static ALLOCATOR: crate::alloc::CachingAllocator<mimalloc::MiMalloc> =
     crate::alloc::CachingAllocator::new(mimalloc::MiMalloc);
 
-/// Give the cached tensor buffers, then mimalloc's free pages, back to the
-/// system; returns the bytes of cached buffers freed.
+/// Give cached buffers and mimalloc's free pages back; returns the cache's bytes.
 #[pyfunction]
 fn _release_cached_memory() -> usize {
     let freed = ALLOCATOR.release();
@@ -68,8 +67,7 @@ fn check_signals() -> Result<()> {
         .map_err(|e| crate::error::Error::Foreign(std::sync::Arc::new(e)))
 }
 
-/// `os.register_at_fork`'s hooks, `stage` "before", "parent" or "child"
-/// (see `crate::fork`; the wait releases the GIL).
+/// `os.register_at_fork`'s hooks "before"/"parent"/"child" (`crate::fork`).
 #[pyfunction]
 fn _at_fork(py: Python<'_>, stage: &str) {
     match stage {
