@@ -21,6 +21,20 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
 
+#[cfg(feature = "python")]
+unsafe extern "C" {
+    /// mimalloc's collection; `force` also returns freed pages to the system.
+    fn mi_collect(force: bool);
+}
+
+/// Return the pages mimalloc (the extension's allocator behind the cache)
+/// keeps after frees to the system, so that RSS drops.
+#[cfg(feature = "python")]
+pub fn return_mimalloc_pages() {
+    // SAFETY: mimalloc's own entry point, callable on any thread at any time.
+    unsafe { mi_collect(true) };
+}
+
 /// Smaller blocks bypass the cache.
 pub const MIN_CACHED: usize = 256 << 10;
 /// Cached blocks are allocated with this alignment, so that any request

@@ -2,7 +2,7 @@
 //! `GradientTape` semantics, over immutable ndarray tensors.
 //!
 //! Layers, each using only the ones before it:
-//! `dtype`/`shape`/`error`/`tensor` → `kernels` → `tape` (recording) → `ops` →
+//! `dtype`/`shape`/`error`/`tensor`/`interrupt`/`fork` → `kernels` → `tape` (recording) → `ops` →
 //! `grad` (backward pass, JVPs, jacobians) → `variable` → `optim` → `py` (the
 //! only module that knows about Python, behind the `python` feature).
 
@@ -10,8 +10,10 @@ pub mod alloc;
 pub mod dtype;
 pub mod error;
 pub mod fastmath;
+pub mod fork;
 pub mod fuse;
 pub mod grad;
+pub mod interrupt;
 pub mod kernels;
 pub mod ops;
 pub mod optim;

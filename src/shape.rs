@@ -1,8 +1,35 @@
 //! Shapes, broadcasting and axis normalisation.
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::tensor::check_alloc;
 
 pub type Shape = Vec<usize>;
+
+/// The most dimensions a tensor may have. numpy allows 64 and TF 254, but
+/// the bindings hand arrays to and from numpy through rust-numpy, which
+/// supports 32: a tensor it could not convert is refused when it is made.
+pub const MAX_RANK: usize = 32;
+
+/// Refuse a rank above `MAX_RANK`.
+pub fn check_rank(op: &'static str, rank: usize) -> Result<()> {
+    if rank > MAX_RANK {
+        return Err(Error::invalid(
+            op,
+            format!("tensors of more than {MAX_RANK} dimensions are not supported, got {rank}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The broadcast shape of an op's operands, checked as the shape of the
+/// `dtype` output the op is about to allocate (`check_alloc`): every
+/// broadcasting op goes through here, so none can abort on a huge output.
+pub fn broadcast_output(op: &'static str, dtype: DType, a: &[usize], b: &[usize]) -> Result<Shape> {
+    let out = broadcast_shapes(op, a, b)?;
+    check_alloc(op, dtype, &out)?;
+    Ok(out)
+}
 
 /// numpy/TF broadcasting: align trailing dimensions; a 1 stretches.
 pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {

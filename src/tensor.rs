@@ -10,7 +10,7 @@ use ndarray::{ArcArray, ArrayD, IxDyn};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::shape::checked_numel;
+use crate::shape::{check_rank, checked_numel};
 
 pub type TensorId = u64;
 
@@ -308,8 +308,10 @@ pub struct TensorMeta {
 
 /// Refuse allocations that would overflow or that this machine could never
 /// hold, so that Python sees `ResourceExhaustedError` instead of an abort
-/// (Rust aborts the process when an allocation fails).
+/// (Rust aborts the process when an allocation fails), and ranks above
+/// `MAX_RANK`. Every op checks its output shape here before allocating.
 pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()> {
+    check_rank(op, shape.len())?;
     let bytes = checked_numel(shape)
         .map(|n| n as u128 * dtype.size_of() as u128)
         .unwrap_or(u128::MAX);
@@ -332,19 +334,35 @@ pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()
     Ok(())
 }
 
-/// The physical memory of this machine (Linux: `MemTotal`), or 2^46 bytes
-/// where it cannot be read; never above `isize::MAX`, the hard limit of a
-/// Rust allocation.
+/// The most memory this process may use: the least of the machine's
+/// physical memory (`MemTotal`), its cgroup's limit (`memory.max`: a
+/// container) and its address-space limit (`ulimit -v`), read once on
+/// Linux; 2^46 bytes where none can be read; never above `isize::MAX`, the
+/// hard limit of a Rust allocation.
 fn allocation_limit() -> u128 {
     static LIMIT: OnceLock<u128> = OnceLock::new();
     *LIMIT.get_or_init(|| {
-        let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let read = |path: &str| std::fs::read_to_string(path).ok();
+        let number = |v: &str| v.trim().parse::<u128>().ok();
+        let mem_total = read("/proc/meminfo").and_then(|m| {
             m.lines()
                 .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u128>().ok())
+                .and_then(|v| number(v.trim().trim_end_matches("kB")))
+                .map(|kib| kib * 1024)
         });
-        total_kib
-            .map_or(1 << 46, |k| k * 1024)
+        // "max" (no limit) does not parse
+        let cgroup = read("/sys/fs/cgroup/memory.max").and_then(|v| number(&v));
+        // "Max address space  <soft> <hard> bytes", "unlimited" not parsing
+        let address_space = read("/proc/self/limits").and_then(|l| {
+            l.lines()
+                .find_map(|l| l.strip_prefix("Max address space"))
+                .and_then(|v| v.split_whitespace().next().and_then(number))
+        });
+        [mem_total, cgroup, address_space]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(1 << 46)
             .min(isize::MAX as u128)
     })
 }

@@ -579,10 +579,10 @@ def test_dlpack_device_is_the_cpu():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_numpy_consumes_tensors_without_copying(dtype, shape):
+def test_numpy_consumes_tensors_without_copying_on_request(dtype, shape):
     a = sample(dtype, shape, seed=7)
     t = const(a)
-    b = np.from_dlpack(t)
+    b = np.from_dlpack(t, copy=False)
     assert b.dtype == a.dtype and b.shape == a.shape
     np.testing.assert_array_equal(b, a)
     assert not b.flags.writeable
@@ -651,8 +651,8 @@ def test_dlpack_argument_errors():
 def test_dlpack_consumer_outlives_the_producer():
     t = tf.constant(np.arange(4096.0))
     alive = weakref.ref(t)
-    b = np.from_dlpack(t)
-    capsule = t.__dlpack__(max_version=(1, 0))
+    b = np.from_dlpack(t, copy=False)
+    capsule = t.__dlpack__(max_version=(1, 0), copy=False)
     del t
     gc.collect()
     np.testing.assert_array_equal(b, np.arange(4096.0))
@@ -687,7 +687,8 @@ def test_no_leak_over_ten_thousand_exports():
 
     def export_all(t):
         np.from_dlpack(t)
-        t.__dlpack__(max_version=(1, 0))  # dropped unconsumed
+        np.from_dlpack(t, copy=False)
+        t.__dlpack__(max_version=(1, 0), copy=False)  # dropped unconsumed
         t.__dlpack__()  # legacy: a copy, dropped unconsumed
         dlpack.from_dlpack(dlpack.to_dlpack(t))
         np.asarray(t)

@@ -238,8 +238,14 @@ def divide(x: _TensorLike, y: _TensorLike, name: str | None = None) -> Tensor:
 
 truediv = divide
 
-# rayon's thread pool does not survive fork(): a forked child runs kernels serially
-_os.register_at_fork(after_in_child=_core._after_fork_in_child)
+# fork() waits for running core calls, so that no lock they hold is copied
+# locked into the child; rayon's pool does not survive fork(): a forked child
+# runs kernels serially
+_os.register_at_fork(
+    before=lambda: _core._at_fork("before"),
+    after_in_parent=lambda: _core._at_fork("parent"),
+    after_in_child=lambda: _core._at_fork("child"),
+)
 
 # namespaces last: they re-export the names above
 from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402

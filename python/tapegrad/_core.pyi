@@ -37,9 +37,9 @@ __all__ = [
     "_OptimizerRule",
     "_Plan",
     "__version__",
-    "_after_fork_in_child",
     "_fill_new",
     "_is_tracing",
+    "_at_fork",
     "_release_cached_memory",
     "_trace_abort",
     "_trace_begin",
@@ -378,7 +378,7 @@ def record_custom(
     outputs: list[Tensor],
     vjp: Callable[[list[Tensor]], Sequence[TensorLike | None]],
 ) -> None: ...
-def _after_fork_in_child() -> None: ...
+def _at_fork(stage: str) -> None: ...  # "before", "parent" or "child"
 def _release_cached_memory() -> int: ...  # bytes given back to the system
 def _fill_new(
     dtype: DTypeLike, shape: Sequence[int], fill: Callable[[_NDArray], object]

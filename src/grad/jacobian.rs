@@ -9,7 +9,9 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops;
 use crate::tape::Node;
-use crate::tensor::{Tensor, TensorMeta};
+use crate::tensor::{Element, Tensor, TensorMeta, check_alloc};
+use crate::with_data;
+use ndarray::{ArcArray, IxDyn};
 
 /// Cap on the elements of one batch of identity rows (and of the gradients
 /// it produces): bigger jacobians are computed in chunks of rows.
@@ -46,19 +48,53 @@ pub fn work(nodes: &[Arc<Node>], rows: usize) -> usize {
 /// Rows `start..start + count` of the n×n identity, shaped `[count] ++ shape`.
 pub fn identity_rows(dtype: DType, shape: &[usize], start: usize, count: usize) -> Result<Tensor> {
     let n: usize = shape.iter().product();
-    let mut seed_shape = vec![count];
-    seed_shape.extend_from_slice(shape);
-    let mut v = vec![0.0f64; count * n];
-    for i in 0..count {
-        v[i * n + start + i] = 1.0;
+    let positions: Vec<i64> = (start..start + count).map(|i| i as i64).collect();
+    // (built in `dtype` directly: an f64 detour doubled a chunk's peak)
+    let rows = ops::one_hot(
+        &Tensor::from_vec(&[count], positions)?,
+        n,
+        1.0,
+        0.0,
+        -1,
+        dtype,
+    )?;
+    ops::reshape_to(&rows, &ops::with_lead(&[count], shape))
+}
+
+/// Copy `rows` (a chunk of a jacobian, `[count] ++ source.shape`) into
+/// `out` from flat element `offset` on; both have the source's dtype.
+fn write_rows(out: &mut Tensor, rows: &Tensor, offset: usize) -> Result<()> {
+    fn copy<T: Element>(dst: &mut ArcArray<T, IxDyn>, rows: &Tensor, offset: usize) -> Option<()> {
+        let src = crate::kernels::standard(T::view(rows.data())?);
+        let src = src.as_slice()?;
+        // (the result was made here in standard layout and is not shared)
+        dst.as_slice_mut()?
+            .get_mut(offset..offset + src.len())?
+            .copy_from_slice(src);
+        Some(())
     }
-    ops::cast(&Tensor::from_vec(&seed_shape, v)?, dtype)
+    out.rewrite(|d| with_data!(d, a => copy(a, rows, offset)))
+        .ok_or_else(|| {
+            Error::invalid(
+                "jacobian",
+                format!(
+                    "a chunk of shape {:?} and dtype {} does not fit the result {:?} ({})",
+                    rows.shape(),
+                    rows.dtype().name(),
+                    out.shape(),
+                    out.dtype().name()
+                ),
+            )
+        })
 }
 
 /// d target / d source for every source, shaped `target.shape ++
 /// source.shape`: the rows of the identity are pushed through the backward
 /// pass as one batch of cotangents, `chunk` rows at a time (by default as
-/// many as keep a batch under `JACOBIAN_CHUNK_ELEMENTS`).
+/// many as keep a batch under `JACOBIAN_CHUNK_ELEMENTS`). Each result is
+/// allocated (and its size checked) before the first chunk runs, and every
+/// chunk is written into it at once: the peak is the results plus one
+/// chunk. Between chunks an interrupt (Ctrl-C) is polled.
 pub fn jacobian(
     nodes: Vec<Arc<Node>>,
     target: &TensorMeta,
@@ -67,6 +103,11 @@ pub fn jacobian(
     chunk: Option<usize>,
 ) -> Result<Vec<Option<Tensor>>> {
     let n: usize = target.shape.iter().product();
+    let result_shape = |s: &TensorMeta| ops::with_lead(&target.shape, &s.shape);
+    let differentiable = |s: &TensorMeta| target.dtype.is_float() && s.dtype.is_float();
+    for s in sources {
+        check_alloc("jacobian", s.dtype, &result_shape(s))?;
+    }
     let widest = sources
         .iter()
         .map(|s| s.shape.iter().product::<usize>())
@@ -77,41 +118,79 @@ pub fn jacobian(
     let chunk = chunk
         .unwrap_or(JACOBIAN_CHUNK_ELEMENTS / widest)
         .clamp(1, n.max(1));
-    let mut parts: Vec<Vec<Option<Tensor>>> = Vec::new();
-    if target.dtype.is_float() {
-        let mut start = 0;
-        while start < n {
-            let count = chunk.min(n - start);
-            let seed = identity_rows(target.dtype, &target.shape, start, count)?;
-            parts.push(gradient(
-                nodes.clone(),
-                &[(target.clone(), seed)],
-                sources,
-                Unconnected::None,
-                &[count],
-            )?);
-            start += count;
+    // Under a recording tape the result is built with ops (a concat of the
+    // chunks), so that it can be differentiated again; otherwise each chunk
+    // is written into the preallocated result (the peak: result + a chunk).
+    let in_place = !crate::tape::is_recording();
+    let mut connected: Vec<bool> = sources.iter().map(differentiable).collect();
+    let mut results: Vec<Option<Tensor>> = sources
+        .iter()
+        .zip(&connected)
+        .map(|(s, &c)| {
+            (in_place && c)
+                .then(|| ops::zeros(s.dtype, &result_shape(s)))
+                .transpose()
+        })
+        .collect::<Result<_>>()?;
+    let mut parts: Vec<Vec<Tensor>> = vec![Vec::new(); sources.len()];
+    let mut start = 0;
+    while start < n && target.dtype.is_float() {
+        crate::interrupt::poll()?;
+        let count = chunk.min(n - start);
+        let seed = identity_rows(target.dtype, &target.shape, start, count)?;
+        let chunk_rows = gradient(
+            nodes.clone(),
+            &[(target.clone(), seed)],
+            sources,
+            Unconnected::None,
+            &[count],
+        )?;
+        for (i, rows) in chunk_rows.into_iter().enumerate() {
+            // (connectivity is the graph's: the same for every chunk)
+            let Some(rows) = rows.filter(|_| connected[i]) else {
+                connected[i] = false;
+                continue;
+            };
+            match results[i].as_mut() {
+                Some(out) => {
+                    let per_row: usize = sources[i].shape.iter().product();
+                    write_rows(out, &rows, start * per_row)?;
+                }
+                None => parts[i].push(rows),
+            }
+        }
+        start += count;
+        // a source with no elements has an empty result: once every source
+        // left is empty or unconnected, the other chunks would add nothing
+        let pending = sources.iter().zip(&connected);
+        if !pending
+            .into_iter()
+            .any(|(s, &c)| c && s.shape.iter().product::<usize>() > 0)
+        {
+            break;
         }
     }
+    let mut results = results.into_iter();
     sources
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let mut shape = target.shape.clone();
-            shape.extend_from_slice(&s.shape);
-            let rows: Vec<Tensor> = parts.iter().filter_map(|p| p[i].clone()).collect();
-            if rows.is_empty() || rows.len() != parts.len() || !s.dtype.is_float() {
+        .zip(connected)
+        .zip(parts)
+        .map(|((s, connected), parts)| {
+            let in_place_result = results.next().flatten();
+            if !connected || n == 0 {
                 return match unconnected {
-                    Unconnected::Zero => ops::zeros(s.dtype, &shape).map(Some),
+                    Unconnected::Zero => ops::zeros(s.dtype, &result_shape(s)).map(Some),
                     Unconnected::None => Ok(None),
                 };
             }
-            let stacked = if rows.len() == 1 {
-                rows[0].clone()
-            } else {
-                ops::concat(&rows, 0)?
+            if let Some(j) = in_place_result {
+                return Ok(Some(j));
+            }
+            let stacked = match parts.as_slice() {
+                [only] => only.clone(),
+                _ => ops::concat(&parts, 0)?,
             };
-            ops::reshape_to(&stacked, &shape).map(Some)
+            ops::reshape_to(&stacked, &result_shape(s)).map(Some)
         })
         .collect()
 }
@@ -138,6 +217,7 @@ pub fn batch_jacobian(
     let per_example: usize = t.shape[1..].iter().product();
     let mut out_shape = t.shape.clone();
     out_shape.extend_from_slice(&s.shape[1..]);
+    check_alloc("batch_jacobian", s.dtype, &out_shape)?;
     let missing = || match unconnected {
         Unconnected::Zero => ops::zeros(s.dtype, &out_shape).map(Some),
         Unconnected::None => Ok(None),

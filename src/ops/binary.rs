@@ -6,7 +6,7 @@ use crate::dtype::{DType, Num, Real};
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::ops::{OpFn, OpInfo, cast, same_dtype, zeros};
-use crate::shape::broadcast_shapes;
+use crate::shape::broadcast_output;
 use crate::tape;
 use crate::tensor::{Data, Tensor};
 
@@ -20,7 +20,7 @@ pub(crate) trait RealFn2 {
 
 pub(crate) fn apply_num2<F: NumFn2>(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     same_dtype(op, a, b)?;
-    let s = broadcast_shapes(op, a.shape(), b.shape())?;
+    let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
         (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)),
         (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)),
@@ -38,7 +38,7 @@ pub(crate) fn apply_num2<F: NumFn2>(op: &'static str, a: &Tensor, b: &Tensor) ->
 
 pub(crate) fn apply_real2<F: RealFn2>(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     same_dtype(op, a, b)?;
-    let s = broadcast_shapes(op, a.shape(), b.shape())?;
+    let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
         (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)),
         (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)),
@@ -231,7 +231,7 @@ fn apply_bool2(
     b: &Tensor,
     f: fn(bool, bool) -> bool,
 ) -> Result<Tensor> {
-    let s = broadcast_shapes(op, a.shape(), b.shape())?;
+    let s = broadcast_output(op, DType::Bool, a.shape(), b.shape())?;
     match (a.data(), b.data()) {
         (Data::Bool(x), Data::Bool(y)) => {
             Ok(Tensor::from_data(Data::Bool(kernels::zip(x, y, &s, f))))
@@ -283,7 +283,7 @@ impl_floor_div!(float: f32, f64; int: i32, i64);
 
 fn floor_kernel(op: &'static str, a: &Tensor, b: &Tensor, rem: bool) -> Result<Tensor> {
     same_dtype(op, a, b)?;
-    let s = broadcast_shapes(op, a.shape(), b.shape())?;
+    let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     fn go<T: FloorDiv + Send + Sync + Clone>(
         x: &ndarray::ArcArray<T, ndarray::IxDyn>,
         y: &ndarray::ArcArray<T, ndarray::IxDyn>,
@@ -375,8 +375,12 @@ pub(crate) const FLOOR_OPS: &[OpInfo] = &[
 /// `t` clipped to `[lo, hi]`, as TF composes it: `maximum(minimum(t, hi), lo)`,
 /// so at a bound the gradient still flows to `t`.
 pub fn clip_by_value(t: &Tensor, lo: &Tensor, hi: &Tensor) -> Result<Tensor> {
-    let out = maximum(&minimum(t, hi)?, lo)?;
-    if out.shape() != t.shape() {
+    // checked before computing: enlarging bounds could ask for a huge output
+    let enlarged = |bound: &Tensor| {
+        crate::shape::broadcast_shapes("clip_by_value", t.shape(), bound.shape())
+            .is_ok_and(|s| s != t.shape())
+    };
+    if enlarged(lo) || enlarged(hi) {
         return Err(Error::invalid(
             "clip_by_value",
             format!(
@@ -387,7 +391,7 @@ pub fn clip_by_value(t: &Tensor, lo: &Tensor, hi: &Tensor) -> Result<Tensor> {
             ),
         ));
     }
-    Ok(out)
+    maximum(&minimum(t, hi)?, lo)
 }
 
 /// `g` where `mask` is `when`, zero elsewhere: how max/min split a gradient.
@@ -578,8 +582,8 @@ pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         });
     };
     same_dtype(op, x, y)?;
-    let s = broadcast_shapes(op, cond.shape(), x.shape())?;
-    let s = broadcast_shapes(op, &s, y.shape())?;
+    let s = broadcast_output(op, x.dtype(), cond.shape(), x.shape())?;
+    let s = broadcast_output(op, x.dtype(), &s, y.shape())?;
     let out = Tensor::from_data(match (x.data(), y.data()) {
         (Data::F32(p), Data::F32(q)) => Data::F32(kernels::select(c, p, q, &s)),
         (Data::F64(p), Data::F64(q)) => Data::F64(kernels::select(c, p, q, &s)),
@@ -620,7 +624,7 @@ macro_rules! compare_ops {
         pub fn $name(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let op = $tf;
             same_dtype(op, a, b)?;
-            let s = broadcast_shapes(op, a.shape(), b.shape())?;
+            let s = broadcast_output(op, DType::Bool, a.shape(), b.shape())?;
             fn cmp<T: PartialOrd>($p: T, $q: T) -> bool {
                 $cmp
             }

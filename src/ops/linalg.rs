@@ -1,5 +1,7 @@
 //! Matrix products.
 
+use ndarray::{ArrayD, ArrayView2, IxDyn, s};
+
 use crate::error::{Error, Result};
 use crate::kernels::matmul::{as_2d, matmul_2d, matmul_2d_naive, matmul_batched};
 use crate::ops::{
@@ -41,22 +43,14 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
     }
     let batch = broadcast_shapes(op, &a.shape()[..ra - 2], &b.shape()[..rb - 2])?;
     let (ta, tb) = (transpose_a, transpose_b);
+    let m = a.shape()[if ta { ra - 1 } else { ra - 2 }];
+    let n = b.shape()[if tb { rb - 2 } else { rb - 1 }];
+    check_alloc(op, a.dtype(), &with_lead(&batch, &[m, n]))?;
     macro_rules! product {
         ($x:expr, $y:expr, $mm:expr) => {
             if ra == 2 && rb == 2 {
-                $mm(as_2d($x), as_2d($y), ta, tb).into_shared()
+                interruptible_2d(as_2d($x), as_2d($y), ta, tb, $mm)?.into_shared()
             } else {
-                let m = if ta {
-                    a.shape()[ra - 1]
-                } else {
-                    a.shape()[ra - 2]
-                };
-                let n = if tb {
-                    b.shape()[rb - 2]
-                } else {
-                    b.shape()[rb - 1]
-                };
-                check_alloc(op, a.dtype(), &[batch.iter().product::<usize>(), m, n])?;
                 matmul_batched($x, $y, ta, tb, &batch, $mm).into_shared()
             }
         };
@@ -102,6 +96,47 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
         ],
     );
     Ok(out)
+}
+
+/// Multiply-adds per block of rows of a large 2-D product (tens of ms).
+const INTERRUPT_BLOCK_FLOPS: usize = 1 << 28;
+
+/// `mm(a, b, ta, tb)`, computed in blocks of rows with an interrupt poll
+/// (Ctrl-C) before each when the product is large, so that it stops within
+/// one block. A block of rows of `op(a)` is a block of rows of `a`, or of
+/// its columns when `ta`; each block's product is copied into the result.
+fn interruptible_2d<T: Copy>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    ta: bool,
+    tb: bool,
+    mm: fn(ArrayView2<'_, T>, ArrayView2<'_, T>, bool, bool) -> ArrayD<T>,
+) -> Result<ArrayD<T>> {
+    let m = if ta { a.ncols() } else { a.nrows() };
+    let k = if ta { a.nrows() } else { a.ncols() };
+    let n = if tb { b.nrows() } else { b.ncols() };
+    let per_row = n.saturating_mul(k).max(1);
+    if m.saturating_mul(per_row) < 2 * INTERRUPT_BLOCK_FLOPS {
+        return Ok(mm(a, b, ta, tb));
+    }
+    let rows = (INTERRUPT_BLOCK_FLOPS / per_row).max(1);
+    let mut out = Vec::with_capacity(m * n);
+    for first in (0..m).step_by(rows) {
+        crate::interrupt::poll()?;
+        let last = (first + rows).min(m);
+        let block = if ta {
+            a.slice(s![.., first..last])
+        } else {
+            a.slice(s![first..last, ..])
+        };
+        let c = mm(block, b, ta, tb);
+        match c.as_slice() {
+            Some(c) => out.extend_from_slice(c),
+            None => out.extend(c.iter().copied()),
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(&[m, n]), out)
+        .map_err(|_| Error::invalid("MatMul", "internal: blocks do not fill the product"))
 }
 
 /// `a @ b` for a stack of matrices `a` and vectors `b`.
@@ -593,7 +628,7 @@ pub fn inv(a: &Tensor) -> Result<Tensor> {
     let op = "MatrixInverse";
     let (v, n, _) = matrices(op, a, true)?;
     let mut out = Vec::with_capacity(v.len());
-    for m in v.chunks(n * n) {
+    for m in v.chunks((n * n).max(1)) {
         let mut f = m.to_vec();
         let (perm, _) =
             lu(&mut f, n).ok_or_else(|| Error::invalid(op, "Input is not invertible."))?;
@@ -625,7 +660,7 @@ pub fn det(a: &Tensor) -> Result<Tensor> {
     let op = "MatrixDeterminant";
     let (v, n, _) = matrices(op, a, true)?;
     let dets: Vec<f64> = v
-        .chunks(n * n.max(1))
+        .chunks((n * n).max(1))
         .map(|m| {
             let mut f = m.to_vec();
             match lu(&mut f, n) {
@@ -675,7 +710,7 @@ pub fn solve(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         ));
     }
     let mut out = Vec::with_capacity(vb.len());
-    for (m, rhs) in va.chunks(n * n.max(1)).zip(vb.chunks((n * k).max(1))) {
+    for (m, rhs) in va.chunks((n * n).max(1)).zip(vb.chunks((n * k).max(1))) {
         let mut f = m.to_vec();
         let (perm, _) =
             lu(&mut f, n).ok_or_else(|| Error::invalid(op, "Input matrix is not invertible."))?;
@@ -711,7 +746,7 @@ pub fn cholesky(a: &Tensor) -> Result<Tensor> {
     let op = "Cholesky";
     let (v, n, _) = matrices(op, a, true)?;
     let mut out = vec![0.0; v.len()];
-    for (m, l) in v.chunks(n * n.max(1)).zip(out.chunks_mut(n * n.max(1))) {
+    for (m, l) in v.chunks((n * n).max(1)).zip(out.chunks_mut((n * n).max(1))) {
         for i in 0..n {
             for j in 0..=i {
                 let s: f64 = (0..j).map(|p| l[i * n + p] * l[j * n + p]).sum();

@@ -223,6 +223,17 @@ pub fn uniform(
     check_alloc(op, dtype, shape)?;
     let mut s = Stream::new(next_key(seed));
     if dtype.is_int() {
+        // (a NaN or fractional bound would give an empty or wrapped span)
+        let whole = |v: f64| v.is_finite() && v.fract() == 0.0;
+        if !whole(minval) || !whole(maxval) {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "an integer dtype ({}) needs whole-number bounds, got minval={minval:?}, maxval={maxval:?}",
+                    dtype.name()
+                ),
+            ));
+        }
         if minval >= maxval {
             return Err(Error::invalid(
                 op,
@@ -317,6 +328,8 @@ pub fn categorical(
     if classes == 0 && num_samples > 0 {
         return Err(Error::invalid(op, "logits must have at least one class"));
     }
+    // (the samples are drawn as int64, then cast)
+    check_alloc(op, DType::I64, &[rows, num_samples])?;
     let l64 = crate::ops::cast(logits, DType::F64)?;
     let values: Vec<f64> = l64
         .array::<f64>()

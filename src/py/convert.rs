@@ -102,6 +102,10 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
             Some(d) => Err(cannot_convert(obj, d)),
         };
     }
+    if obj.is_exact_instance_of::<pyo3::types::PyRange>() {
+        // sized before it is read item by item (range(2**62) would eat memory)
+        check_alloc("constant", DType::I64, &[obj.len().unwrap_or(usize::MAX)])?;
+    }
     if let Some(t) = plain_nested_numbers(obj, hint) {
         return Ok(t);
     }
@@ -113,6 +117,7 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         .call_method1("asarray", (obj,))
         .map_err(|e| ragged_or(obj, e))?;
     let arr = arr.cast::<PyUntypedArray>()?;
+    crate::shape::check_rank("constant", arr.ndim())?;
     let kind = arr.dtype().kind() as char;
     let item = arr.dtype().itemsize();
     let natural = match (kind, item) {

@@ -1,16 +1,9 @@
 //! `__dlpack__` / `__dlpack_device__`, built on numpy's DLPack exporter.
-//!
-//! The capsule is numpy's, made from the read-only view of `shared_view`:
-//! its deleter releases that array, whose base is a `Tensor` holding a clone
-//! of the `Arc` that owns the buffer, so the memory lives exactly as long as
-//! the consumer needs it, whichever of producer and consumer dies first.
-//!
-//! A versioned capsule (`dltensor_versioned`, for consumers that pass
-//! `max_version >= (1, 0)`) shares the buffer and carries DLPack 1.0's
-//! read-only flag. The legacy `dltensor` struct cannot say "read-only", and
-//! handing a consumer a writable alias of an immutable tensor would let it
-//! change values a tape recorded, so legacy consumers get a private copy
-//! (`copy=False` then raises `BufferError`, as the standard asks).
+//! A consumer gets a private copy: torch ignores DLPack's read-only flag, and
+//! a write through a shared buffer would change an immutable tensor, a tape's
+//! saved values or a `Variable`. Only `copy=False` from a DLPack ≥ 1.0
+//! consumer shares the buffer (the read-only view of `shared_view`, which
+//! keeps it alive), marked read-only; legacy ones get `BufferError`.
 
 use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::prelude::*;
@@ -56,12 +49,14 @@ pub fn export<'py>(
     // numpy checks that dl_device, if given, is the CPU (1, 0)
     let kwargs = PyDict::new(py);
     kwargs.set_item("dl_device", dl_device)?;
-    if wants_versioned(max_version)? {
+    let versioned = wants_versioned(max_version)?;
+    if versioned {
         kwargs.set_item("max_version", max_version)?;
-        kwargs.set_item("copy", copy)?;
-        return shared_view(owner)?.call_method("__dlpack__", (), Some(&kwargs));
     }
-    if copy == Some(false) {
+    if copy != Some(false) {
+        return to_numpy(py, owner.get().tensor())?.call_method("__dlpack__", (), Some(&kwargs));
+    }
+    if !versioned {
         return Err(PyBufferError::new_err(format!(
             "__dlpack__: cannot export a tensor of shape {:?} without a copy to a consumer \
              of legacy (unversioned) DLPack, which cannot mark memory read-only; \
@@ -69,5 +64,6 @@ pub fn export<'py>(
             owner.get().tensor().shape()
         )));
     }
-    to_numpy(py, owner.get().tensor())?.call_method("__dlpack__", (), Some(&kwargs))
+    kwargs.set_item("copy", false)?;
+    shared_view(owner)?.call_method("__dlpack__", (), Some(&kwargs))
 }

@@ -29,7 +29,7 @@ pub(crate) fn run<T: Send>(
     f: impl FnOnce() -> Result<T> + Send,
 ) -> PyResult<T> {
     let out = if work >= PAR_MIN_LEN {
-        py.detach(f)
+        py.detach(|| crate::fork::outside_fork(f))
     } else {
         f()
     };
@@ -76,10 +76,12 @@ pub(crate) fn python_attr<'py>(
 static ALLOCATOR: crate::alloc::CachingAllocator<mimalloc::MiMalloc> =
     crate::alloc::CachingAllocator::new(mimalloc::MiMalloc);
 
-/// Give the cached tensor buffers back to the system; returns the bytes freed.
+/// Give cached buffers and mimalloc's free pages back; returns the cache's bytes.
 #[pyfunction]
 fn _release_cached_memory() -> usize {
-    ALLOCATOR.release()
+    let freed = ALLOCATOR.release();
+    crate::alloc::return_mimalloc_pages();
+    freed
 }
 
 /// Pending signals (Ctrl-C) surface as their Python exception mid-backward.
@@ -94,10 +96,13 @@ fn _set_check_numerics(on: bool) {
     crate::tape::set_check_numerics(on);
 }
 
-/// Called by `os.register_at_fork` in a forked child: no rayon pool there.
+/// `os.register_at_fork`'s hooks "before"/"parent"/"child" (`crate::fork`).
 #[pyfunction]
-fn _after_fork_in_child() {
-    crate::kernels::after_fork_in_child();
+fn _at_fork(py: Python<'_>, stage: &str) {
+    match stage {
+        "before" => py.detach(crate::fork::before_fork),
+        _ => crate::fork::after_fork(stage == "child"),
+    }
 }
 
 /// The extension module: every name `tapegrad` builds on, declared here once.
@@ -106,7 +111,7 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use super::{_after_fork_in_child, _release_cached_memory, _set_check_numerics};
+    use super::{_at_fork, _release_cached_memory, _set_check_numerics};
 
     #[pymodule_export]
     use super::interop::_fill_new;

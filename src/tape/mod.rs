@@ -189,20 +189,8 @@ pub struct TapeView {
     pub saved_buffers: usize,
 }
 
-/// A long computation over a record (the backward pass) polls this so that
-/// the embedding program can stop it: the Python bindings install a check
-/// for pending signals, which turns Ctrl-C into `KeyboardInterrupt` promptly.
-static INTERRUPT_HOOK: OnceLock<fn() -> Result<()>> = OnceLock::new();
-
-/// Install the interrupt check (once per process; later calls are ignored).
-pub fn set_interrupt_hook(hook: fn() -> Result<()>) {
-    let _ = INTERRUPT_HOOK.set(hook);
-}
-
-/// The installed interrupt check, if any.
-pub fn interrupt_hook() -> Option<fn() -> Result<()>> {
-    INTERRUPT_HOOK.get().copied()
-}
+/// The interrupt check the backward pass polls (see `crate::interrupt`).
+pub use crate::interrupt::{hook as interrupt_hook, set_hook as set_interrupt_hook};
 
 /// Where a recorded op was called from, as the embedding program identifies
 /// it (the Python bindings keep the calling frame's code object and

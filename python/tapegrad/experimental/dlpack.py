@@ -1,15 +1,16 @@
 """``tf.experimental.dlpack``: exchange tensors with other libraries via DLPack.
 
 Tensors are DLPack producers themselves: ``np.from_dlpack(t)``,
-``torch.from_dlpack(t)`` and ``jax.dlpack.from_dlpack(t)`` read a tensor's
-memory without copying when the consumer speaks DLPack >= 1.0 (the memory is
-marked read-only: tensors are immutable). A consumer of the legacy protocol,
-and ``to_dlpack``, get a private copy, because the legacy capsule cannot mark
-memory read-only. Only CPU memory is exchanged.
+``torch.from_dlpack(t)`` and ``jax.dlpack.from_dlpack(t)`` get a private
+copy of a tensor, as does ``to_dlpack``: a consumer can never write into a
+tensor, a tape's saved values or a Variable (torch ignores DLPack's
+read-only flag). A DLPack >= 1.0 consumer that asks for ``copy=False``
+shares the memory, marked read-only. Only CPU memory is exchanged.
 
 >>> import numpy as np, tapegrad as tf
 >>> t = tf.constant([1.0, 2.0])
->>> a = np.from_dlpack(t)                     # shares t's memory, read-only
+>>> a = np.from_dlpack(t)                     # a private, writable copy
+>>> b = np.from_dlpack(t, copy=False)         # shares t's memory, read-only
 >>> from_dlpack(np.arange(3)).dtype           # copies into a tapegrad tensor
 tapegrad.int64
 """
@@ -88,7 +89,8 @@ def to_dlpack(tf_tensor: _Tensor | _Variable) -> object:
     For capsule-based consumers such as ``torch.utils.dlpack.from_dlpack``;
     the capsule can be consumed once. It holds a copy because the legacy
     capsule cannot mark memory read-only; to share memory instead, pass the
-    tensor itself to a DLPack >= 1.0 consumer (``np.from_dlpack(t)``).
+    tensor itself to a DLPack >= 1.0 consumer with ``copy=False``
+    (``np.from_dlpack(t, copy=False)``).
 
     >>> import numpy as np, tapegrad as tf
     >>> capsule = to_dlpack(tf.constant([1, 2]))

@@ -1,0 +1,73 @@
+//! Stopping long computations from outside (Ctrl-C). The embedding program
+//! installs a check once (the Python bindings: "is a signal pending?", which
+//! raises `KeyboardInterrupt` through the check's error); long-running loops
+//! call `poll` between coarse pieces of work: the backward pass between
+//! nodes, a jacobian between chunks of rows, a large matrix product between
+//! blocks of rows. So an interrupt lands within one piece (tens of ms), not
+//! at the end of the op.
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+
+/// The check runs at most this often per thread: it takes the embedding
+/// program's global lock (Python's GIL), which other threads may be holding.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+static HOOK: OnceLock<fn() -> Result<()>> = OnceLock::new();
+
+thread_local! {
+    static LAST_POLL: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Install the interrupt check (once per process; later calls are ignored).
+pub fn set_hook(hook: fn() -> Result<()>) {
+    let _ = HOOK.set(hook);
+}
+
+/// The installed interrupt check, if any.
+pub fn hook() -> Option<fn() -> Result<()>> {
+    HOOK.get().copied()
+}
+
+/// Run the installed check if `POLL_INTERVAL` has passed since this thread
+/// last ran it; its error (the interrupt) is the caller's to return.
+///
+/// Trap: call it only on the thread that called the op, outside any lock a
+/// kernel holds (a variable's, an optimizer's): the check waits for the
+/// embedding program's global lock, whose holder may be waiting for that one.
+/// On a rayon worker it does nothing (the caller polls between pieces).
+pub fn poll() -> Result<()> {
+    let Some(check) = hook() else {
+        return Ok(());
+    };
+    if rayon::current_thread_index().is_some() {
+        return Ok(());
+    }
+    let now = Instant::now();
+    let due = LAST_POLL.with(|last| {
+        let due = last
+            .get()
+            .is_none_or(|t| now.duration_since(t) >= POLL_INTERVAL);
+        if due {
+            last.set(Some(now));
+        }
+        due
+    });
+    if due { check() } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_hook_polling_is_free_and_never_fails() {
+        // (tests never install a hook: the process-wide slot stays empty)
+        for _ in 0..1000 {
+            poll().unwrap();
+        }
+    }
+}
