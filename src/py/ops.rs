@@ -499,8 +499,8 @@ bindings! {
     /// >>> print(tf._core.tensor_scatter_nd(tf.zeros([3]), [[1]], [5.0], "add"))
     /// tapegrad.Tensor([0. 5. 0.], shape=(3,), dtype=float32)
     #[pyo3(signature = (tensor, indices, updates, mode))]
-    fn tensor_scatter_nd(tensor: Operand, indices: Operand, updates: Operand, mode: &str) -> Tensor
-        => (tensor.numel().max(updates.numel())) ops::tensor_scatter_nd(mode, &tensor, &indices, &updates);
+    fn tensor_scatter_nd(tensor: Operand, indices: Operand, updates: Operand, mode: String) -> Tensor
+        => (tensor.numel().max(updates.numel())) [tensor, indices, updates] ops::tensor_scatter_nd(&mode, &tensor, &indices, &updates);
 
     /// `on_value` at each index along a new axis of size `depth`, `off_value` elsewhere (float32 by default); out-of-range indices give all `off_value`.
     /// >>> print(tf.one_hot(tf.constant([0, 2]), 3))
