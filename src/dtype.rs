@@ -1,5 +1,12 @@
-//! Element types. Only float dtypes carry gradients; int32/int64/bool tensors
+//! Element types. Only float dtypes carry gradients; integer and bool tensors
 //! flow through the tape as constants (TF semantics).
+//!
+//! float32, float64, int32, int64 and bool have kernels of their own. The
+//! other dtypes are *storage* dtypes: shape ops move their elements as they
+//! are, and arithmetic runs in their `compute_dtype` (the integers in int64,
+//! float16/bfloat16 in float32) with the result cast back — integers wrap
+//! exactly as TF's do, and a half-precision op rounds once, as Eigen's half
+//! arithmetic does on TF's CPU.
 
 use std::fmt;
 
@@ -10,7 +17,32 @@ pub enum DType {
     I32,
     I64,
     Bool,
+    U8,
+    I8,
+    I16,
+    U16,
+    U32,
+    U64,
+    F16,
+    BF16,
 }
+
+/// Every dtype, in the order `tapegrad.dtypes` lists them.
+pub const ALL_DTYPES: [DType; 13] = [
+    DType::F32,
+    DType::F64,
+    DType::I32,
+    DType::I64,
+    DType::Bool,
+    DType::U8,
+    DType::I8,
+    DType::I16,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+    DType::F16,
+    DType::BF16,
+];
 
 impl DType {
     /// TF's name (`tf.float32.name == "float32"`).
@@ -21,6 +53,14 @@ impl DType {
             DType::I32 => "int32",
             DType::I64 => "int64",
             DType::Bool => "bool",
+            DType::U8 => "uint8",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
         }
     }
 
@@ -31,7 +71,8 @@ impl DType {
             DType::F64 => "double",
             DType::I32 => "int32",
             DType::I64 => "int64",
-            DType::Bool => "bool",
+            DType::F16 => "half",
+            other => other.name(),
         }
     }
 
@@ -42,24 +83,67 @@ impl DType {
             "int32" => DType::I32,
             "int64" => DType::I64,
             "bool" => DType::Bool,
+            "uint8" => DType::U8,
+            "int8" => DType::I8,
+            "int16" => DType::I16,
+            "uint16" => DType::U16,
+            "uint32" => DType::U32,
+            "uint64" => DType::U64,
+            "float16" | "half" => DType::F16,
+            "bfloat16" => DType::BF16,
             _ => return None,
         })
     }
 
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64)
+        matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
     }
 
     pub fn is_int(self) -> bool {
-        matches!(self, DType::I32 | DType::I64)
+        matches!(
+            self,
+            DType::I32
+                | DType::I64
+                | DType::U8
+                | DType::I8
+                | DType::I16
+                | DType::U16
+                | DType::U32
+                | DType::U64
+        )
+    }
+
+    pub fn is_unsigned(self) -> bool {
+        matches!(self, DType::U8 | DType::U16 | DType::U32 | DType::U64)
     }
 
     pub fn size_of(self) -> usize {
         match self {
-            DType::F32 | DType::I32 => 4,
-            DType::F64 | DType::I64 => 8,
-            DType::Bool => 1,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::F64 | DType::I64 | DType::U64 => 8,
+            DType::Bool | DType::U8 | DType::I8 => 1,
+            DType::I16 | DType::U16 | DType::F16 | DType::BF16 => 2,
         }
+    }
+
+    /// The dtype arithmetic on this one runs in: itself for the dtypes with
+    /// kernels of their own; int64 for the narrow and unsigned integers (every
+    /// value fits, and wrapping the int64 result back is exactly the narrow
+    /// type's wrapping arithmetic; uint64 keeps its bits, which is exact for
+    /// `+ - *` and made order-preserving by `ops::widen` where order matters);
+    /// float32 for float16 and bfloat16 (each op rounds once, as TF's CPU
+    /// kernels do).
+    pub fn compute_dtype(self) -> DType {
+        match self {
+            DType::U8 | DType::I8 | DType::I16 | DType::U16 | DType::U32 | DType::U64 => DType::I64,
+            DType::F16 | DType::BF16 => DType::F32,
+            native => native,
+        }
+    }
+
+    /// True for the dtypes that compute in another (`compute_dtype`).
+    pub fn is_storage_only(self) -> bool {
+        self.compute_dtype() != self
     }
 }
 

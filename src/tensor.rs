@@ -56,6 +56,14 @@ pub enum Data {
     I32(ArcArray<i32, IxDyn>),
     I64(ArcArray<i64, IxDyn>),
     Bool(ArcArray<bool, IxDyn>),
+    U8(ArcArray<u8, IxDyn>),
+    I8(ArcArray<i8, IxDyn>),
+    I16(ArcArray<i16, IxDyn>),
+    U16(ArcArray<u16, IxDyn>),
+    U32(ArcArray<u32, IxDyn>),
+    U64(ArcArray<u64, IxDyn>),
+    F16(ArcArray<half::f16, IxDyn>),
+    BF16(ArcArray<half::bf16, IxDyn>),
 }
 
 /// Apply one generic expression to whichever array a `Data` holds.
@@ -68,6 +76,14 @@ macro_rules! with_data {
             $crate::tensor::Data::I32($a) => $body,
             $crate::tensor::Data::I64($a) => $body,
             $crate::tensor::Data::Bool($a) => $body,
+            $crate::tensor::Data::U8($a) => $body,
+            $crate::tensor::Data::I8($a) => $body,
+            $crate::tensor::Data::I16($a) => $body,
+            $crate::tensor::Data::U16($a) => $body,
+            $crate::tensor::Data::U32($a) => $body,
+            $crate::tensor::Data::U64($a) => $body,
+            $crate::tensor::Data::F16($a) => $body,
+            $crate::tensor::Data::BF16($a) => $body,
         }
     };
 }
@@ -83,6 +99,32 @@ macro_rules! map_data {
             $crate::tensor::Data::I32($a) => $crate::tensor::Data::I32($body),
             $crate::tensor::Data::I64($a) => $crate::tensor::Data::I64($body),
             $crate::tensor::Data::Bool($a) => $crate::tensor::Data::Bool($body),
+            $crate::tensor::Data::U8($a) => $crate::tensor::Data::U8($body),
+            $crate::tensor::Data::I8($a) => $crate::tensor::Data::I8($body),
+            $crate::tensor::Data::I16($a) => $crate::tensor::Data::I16($body),
+            $crate::tensor::Data::U16($a) => $crate::tensor::Data::U16($body),
+            $crate::tensor::Data::U32($a) => $crate::tensor::Data::U32($body),
+            $crate::tensor::Data::U64($a) => $crate::tensor::Data::U64($body),
+            $crate::tensor::Data::F16($a) => $crate::tensor::Data::F16($body),
+            $crate::tensor::Data::BF16($a) => $crate::tensor::Data::BF16($body),
+        }
+    };
+}
+
+/// Apply one generic expression to two `Data` of the same dtype, wrapping
+/// the array it returns back into that dtype; `$mismatch` when they differ.
+#[macro_export]
+macro_rules! zip_data {
+    ($x:expr, $y:expr, |$p:ident, $q:ident| $body:expr, else $mismatch:expr) => {
+        $crate::zip_data!(@arms $x, $y, |$p, $q| $body, $mismatch;
+            F32 F64 I32 I64 Bool U8 I8 I16 U16 U32 U64 F16 BF16)
+    };
+    (@arms $x:expr, $y:expr, |$p:ident, $q:ident| $body:expr, $mismatch:expr; $($v:ident)*) => {
+        match ($x, $y) {
+            $(($crate::tensor::Data::$v($p), $crate::tensor::Data::$v($q)) => {
+                $crate::tensor::Data::$v($body)
+            })*
+            _ => $mismatch,
         }
     };
 }
@@ -115,16 +157,21 @@ impl_element!(f64, F64);
 impl_element!(i32, I32);
 impl_element!(i64, I64);
 impl_element!(bool, Bool);
+impl_element!(u8, U8);
+impl_element!(i8, I8);
+impl_element!(i16, I16);
+impl_element!(u16, U16);
+impl_element!(u32, U32);
+impl_element!(u64, U64);
+impl_element!(half::f16, F16);
+impl_element!(half::bf16, BF16);
 
 impl Data {
     pub fn dtype(&self) -> DType {
-        match self {
-            Data::F32(_) => DType::F32,
-            Data::F64(_) => DType::F64,
-            Data::I32(_) => DType::I32,
-            Data::I64(_) => DType::I64,
-            Data::Bool(_) => DType::Bool,
+        fn of<T: Element>(_: &ArcArray<T, IxDyn>) -> DType {
+            T::DTYPE
         }
+        with_data!(self, a => of(a))
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -208,6 +255,7 @@ impl Tensor {
             DType::I32 => Tensor::scalar(v as i32),
             DType::I64 => Tensor::scalar(v as i64),
             DType::Bool => Tensor::scalar(v != 0.0),
+            other => crate::ops::convert_dtype(&Tensor::scalar(v), other),
         }
     }
 
@@ -221,6 +269,10 @@ impl Tensor {
             DType::I32 => Data::I32(ArcArray::from_elem(dim, v as i32)),
             DType::I64 => Data::I64(ArcArray::from_elem(dim, v as i64)),
             DType::Bool => Data::Bool(ArcArray::from_elem(dim, v != 0.0)),
+            other => {
+                let wide = Tensor::from_data(Data::F64(ArcArray::from_elem(dim, v)));
+                return Ok(crate::ops::convert_dtype(&wide, other));
+            }
         }))
     }
 
@@ -294,7 +346,36 @@ impl Tensor {
             Data::I32(a) => *a.iter().next()? as f64,
             Data::I64(a) => *a.iter().next()? as f64,
             Data::Bool(a) => *a.iter().next()? as u8 as f64,
+            _ => *crate::ops::convert_dtype(self, DType::F64)
+                .array::<f64>()?
+                .iter()
+                .next()?,
         })
+    }
+}
+
+impl Tensor {
+    /// The single element of a size-1 integer or bool tensor, exactly (an
+    /// int64 or uint64 through f64 would round above 2⁵³); `None` for floats.
+    pub fn item_int(&self) -> Option<i128> {
+        if self.numel() != 1 {
+            return None;
+        }
+        fn first<T: Copy + Into<i128>>(a: &ArcArray<T, IxDyn>) -> Option<i128> {
+            a.iter().next().map(|&v| v.into())
+        }
+        match &self.data {
+            Data::I32(a) => first(a),
+            Data::I64(a) => first(a),
+            Data::U8(a) => first(a),
+            Data::I8(a) => first(a),
+            Data::I16(a) => first(a),
+            Data::U16(a) => first(a),
+            Data::U32(a) => first(a),
+            Data::U64(a) => first(a),
+            Data::Bool(a) => a.iter().next().map(|&b| i128::from(b)),
+            Data::F32(_) | Data::F64(_) | Data::F16(_) | Data::BF16(_) => None,
+        }
     }
 }
 

@@ -215,7 +215,24 @@ from . import _core, dtypes, errors
 from ._core import __version__ as __version__
 from ._shape import TensorShape
 from ._tape import GradientTape, UnconnectedGradients
-from .dtypes import DType, as_dtype, bool, float32, float64, int32, int64  # noqa: A004
+from .dtypes import (  # noqa: A004
+    DType,
+    as_dtype,
+    bfloat16,
+    bool,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+)
 from .types import TensorLike as _TensorLike
 
 
@@ -385,10 +402,19 @@ __all__ += [
     "dtypes",
     "errors",
     "experimental",
+    "bfloat16",
+    "float16",
     "float32",
     "float64",
+    "half",
+    "int8",
+    "int16",
     "int32",
     "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
     "linalg",
     "math",
     "nn",

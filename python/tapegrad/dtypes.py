@@ -1,5 +1,7 @@
-"""Data types, mirroring ``tf.dtypes``: ``float32``, ``float64``, ``int32``,
-``int64`` and ``bool``. Only the float dtypes carry gradients."""
+"""Data types, mirroring ``tf.dtypes``: ``float16``, ``bfloat16``,
+``float32``, ``float64``, ``int8``, ``int16``, ``int32``, ``int64``,
+``uint8``, ``uint16``, ``uint32``, ``uint64`` and ``bool``. Only the float
+dtypes carry gradients. numpy's bfloat16 is ``ml_dtypes.bfloat16``."""
 
 # `_builtins.bool` in annotations: this module's `bool` is the DType. The
 # imports are private (`_np`, …): `dir(tapegrad.dtypes)` is its API.
@@ -7,9 +9,27 @@ import builtins as _builtins
 from collections.abc import Callable as _Callable
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
+import ml_dtypes as _ml_dtypes  # registers numpy's "bfloat16" dtype
 import numpy as _np
 
-__all__ = ["DType", "as_dtype", "float32", "float64", "int32", "int64", "bool"]
+__all__ = [
+    "DType",
+    "as_dtype",
+    "bfloat16",
+    "bool",
+    "float16",
+    "float32",
+    "float64",
+    "half",
+    "int16",
+    "int32",
+    "int64",
+    "int8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "uint8",
+]
 
 
 class DType:
@@ -23,6 +43,8 @@ class DType:
     (True, True, 8)
     >>> print(tf.float32)
     <dtype: 'float32'>
+    >>> tf.uint8.min, tf.uint8.max, tf.uint8.is_unsigned, tf.bfloat16.size
+    (0, 255, True, 2)
     """
 
     __slots__ = ("_name",)
@@ -40,11 +62,36 @@ class DType:
 
     @property
     def is_floating(self) -> _builtins.bool:
-        return self._name.startswith("float")
+        return "float" in self._name
 
     @property
     def is_integer(self) -> _builtins.bool:
-        return self._name.startswith("int")
+        return "int" in self._name
+
+    @property
+    def is_unsigned(self) -> _builtins.bool:
+        return self._name.startswith("uint")
+
+    @property
+    def min(self) -> int | float:
+        """The smallest value (the most negative finite one for floats)."""
+        return self._limits()[0]
+
+    @property
+    def max(self) -> int | float:
+        """The largest finite value."""
+        return self._limits()[1]
+
+    def _limits(self) -> tuple[int | float, int | float]:
+        if self._name == "bool":
+            raise TypeError("Cannot find minimum value of <dtype: 'bool'>.")
+        np_dtype = _np.dtype(self._name)
+        if self.is_integer:
+            info = _np.iinfo(np_dtype)
+            return int(info.min), int(info.max)
+        finfo = _ml_dtypes.finfo(np_dtype)  # type: ignore[no-untyped-call]
+        # Python floats (TF gives numpy scalars of the dtype; the values are equal)
+        return float(finfo.min), float(finfo.max)
 
     @property
     def is_bool(self) -> _builtins.bool:
@@ -73,14 +120,40 @@ class DType:
         return as_dtype, (self._name,)
 
 
+float16 = DType("float16")
+half = float16
+bfloat16 = DType("bfloat16")
 float32 = DType("float32")
 float64 = DType("float64")
+int8 = DType("int8")
+int16 = DType("int16")
 int32 = DType("int32")
 int64 = DType("int64")
+uint8 = DType("uint8")
+uint16 = DType("uint16")
+uint32 = DType("uint32")
+uint64 = DType("uint64")
 bool = DType("bool")  # noqa: A001 - TF's name
 
-_BY_NAME = {d.name: d for d in (float32, float64, int32, int64, bool)}
-_ALIASES = {"float": "float32", "double": "float64"}
+_BY_NAME = {
+    d.name: d
+    for d in (
+        float16,
+        bfloat16,
+        float32,
+        float64,
+        int8,
+        int16,
+        int32,
+        int64,
+        uint8,
+        uint16,
+        uint32,
+        uint64,
+        bool,
+    )
+}
+_ALIASES = {"float": "float32", "double": "float64", "half": "float16"}
 
 
 def as_dtype(value: object) -> DType:

@@ -5,6 +5,7 @@
 use crate::dtype::{DType, Num, Real};
 use crate::error::{Error, Result};
 use crate::kernels;
+use crate::ops::convert::{narrow, via_compute, widen};
 use crate::ops::{OpFn, OpInfo, cast, same_dtype, zeros};
 use crate::shape::broadcast_output;
 use crate::tape;
@@ -19,6 +20,11 @@ pub(crate) trait RealFn2 {
 }
 
 pub(crate) fn apply_num2<F: NumFn2>(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    // (uint64 needs its order kept only by the two ops that compare)
+    let ordered = matches!(op, "Maximum" | "Minimum");
+    if let Some(out) = via_compute([a, b], ordered, |[a, b]| apply_num2::<F>(op, a, b)) {
+        return out;
+    }
     same_dtype(op, a, b)?;
     let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
@@ -37,6 +43,9 @@ pub(crate) fn apply_num2<F: NumFn2>(op: &'static str, a: &Tensor, b: &Tensor) ->
 }
 
 pub(crate) fn apply_real2<F: RealFn2>(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if let Some(out) = via_compute([a, b], false, |[a, b]| apply_real2::<F>(op, a, b)) {
+        return out;
+    }
     same_dtype(op, a, b)?;
     let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
@@ -282,6 +291,9 @@ macro_rules! impl_floor_div {
 impl_floor_div!(float: f32, f64; int: i32, i64);
 
 fn floor_kernel(op: &'static str, a: &Tensor, b: &Tensor, rem: bool) -> Result<Tensor> {
+    if let Some(out) = via_compute([a, b], false, |[a, b]| floor_kernel(op, a, b, rem)) {
+        return out;
+    }
     same_dtype(op, a, b)?;
     let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     fn go<T: FloorDiv + Send + Sync + Clone>(
@@ -325,10 +337,16 @@ pub fn floordiv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 /// Python's `/` on tensors: `divide`, except that two integer operands of
-/// one dtype are divided as float64, as in TF.
+/// one dtype are divided as float: float32 for the 8- and 16-bit integers,
+/// float64 for the 32- and 64-bit ones, as in TF.
 pub fn truediv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.dtype().is_int() && a.dtype() == b.dtype() {
-        return divide(&cast(a, DType::F64)?, &cast(b, DType::F64)?);
+        let float = if a.dtype().size_of() <= 2 {
+            DType::F32
+        } else {
+            DType::F64
+        };
+        return divide(&cast(a, float)?, &cast(b, float)?);
     }
     divide(a, b)
 }
@@ -419,6 +437,10 @@ pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 op,
                 "Integers to negative integer powers are not allowed",
             ));
+        }
+        _ if a.dtype().is_int() && b.dtype() == a.dtype() && a.dtype().is_storage_only() => {
+            return pow(&widen(a, false), &widen(b, false))
+                .map(|out| narrow(&out, a.dtype(), false));
         }
         _ => match small_integer_power(a, b) {
             Some(out) => out,
@@ -584,14 +606,9 @@ pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
     same_dtype(op, x, y)?;
     let s = broadcast_output(op, x.dtype(), cond.shape(), x.shape())?;
     let s = broadcast_output(op, x.dtype(), &s, y.shape())?;
-    let out = Tensor::from_data(match (x.data(), y.data()) {
-        (Data::F32(p), Data::F32(q)) => Data::F32(kernels::select(c, p, q, &s)),
-        (Data::F64(p), Data::F64(q)) => Data::F64(kernels::select(c, p, q, &s)),
-        (Data::I32(p), Data::I32(q)) => Data::I32(kernels::select(c, p, q, &s)),
-        (Data::I64(p), Data::I64(q)) => Data::I64(kernels::select(c, p, q, &s)),
-        (Data::Bool(p), Data::Bool(q)) => Data::Bool(kernels::select(c, p, q, &s)),
-        _ => unreachable!("dtypes checked equal"),
-    });
+    let out = Tensor::from_data(crate::zip_data!(x.data(), y.data(),
+        |p, q| kernels::select(c, p, q, &s),
+        else return Err(Error::invalid(op, "dtypes checked equal differ"))));
     tape::record_rule(
         op,
         &[cond, x, y],
@@ -623,6 +640,9 @@ macro_rules! compare_ops {
         $(#[doc = $doc])*
         pub fn $name(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let op = $tf;
+            if let Some(out) = via_compute([a, b], true, |[a, b]| $name(a, b)) {
+                return out;
+            }
             same_dtype(op, a, b)?;
             let s = broadcast_output(op, DType::Bool, a.shape(), b.shape())?;
             fn cmp<T: PartialOrd>($p: T, $q: T) -> bool {
@@ -634,7 +654,7 @@ macro_rules! compare_ops {
                 (Data::I32(x), Data::I32(y)) => kernels::zip(x, y, &s, cmp::<i32>),
                 (Data::I64(x), Data::I64(y)) => kernels::zip(x, y, &s, cmp::<i64>),
                 (Data::Bool(x), Data::Bool(y)) => kernels::zip(x, y, &s, cmp::<bool>),
-                _ => unreachable!("dtypes checked equal"),
+                _ => return Err(Error::invalid(op, "dtypes checked equal differ")),
             })))
         }
     )*};

@@ -49,10 +49,11 @@ pub fn range(start: f64, limit: f64, delta: f64, dtype: DType) -> Result<Tensor>
             let values: Vec<i64> = (0..n as i64).map(|i| s + i * d).collect();
             cast(&Tensor::from_vec(&[n], values)?, dtype)
         }
-        DType::Bool => Err(Error::UnsupportedDType {
+        DType::F16 | DType::BF16 => cast(&range(start, limit, delta, DType::F32)?, dtype),
+        _ => Err(Error::UnsupportedDType {
             op,
             dtype,
-            allowed: "float32, float64, int32, int64",
+            allowed: "float16, bfloat16, float32, float64, int32, int64",
         }),
     }
 }

@@ -256,6 +256,10 @@ pub fn gather_grad(
                 allowed: "float32, float64, int32, int64",
             });
         }
+        // the half and narrow types add in their compute dtype
+        _ => crate::ops::convert::computed([g], false, |[w]| {
+            gather_grad(w, indices, params_shape, axis, batch_dims)
+        })?,
     });
     tape::record_rule(
         op,

@@ -60,6 +60,11 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
         (Data::F64(x), Data::F64(y)) => Data::F64(product!(x, y, matmul_2d::<f64>)),
         (Data::I32(x), Data::I32(y)) => Data::I32(product!(x, y, matmul_2d_naive::<i32>)),
         (Data::I64(x), Data::I64(y)) => Data::I64(product!(x, y, matmul_2d_naive::<i64>)),
+        // half precision multiplies in float32 and rounds each result
+        // once; the narrow integers wrap back from int64
+        _ if a.dtype() == b.dtype() && a.dtype().is_storage_only() => {
+            crate::ops::convert::computed([a, b], false, |[a, b]| matmul(a, b, ta, tb))?
+        }
         _ => {
             return Err(Error::UnsupportedDType {
                 op,

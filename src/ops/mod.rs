@@ -13,6 +13,7 @@
 //! composed from the others) and `random`.
 
 pub mod binary;
+pub mod convert;
 pub mod create;
 pub mod index;
 pub mod linalg;
@@ -28,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 pub use binary::*;
+pub use convert::convert_dtype;
 pub use create::*;
 pub use index::*;
 pub use linalg::*;

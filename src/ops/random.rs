@@ -181,6 +181,10 @@ impl Stream {
 }
 
 fn fill(dtype: DType, shape: &[usize], f: impl FnMut() -> f64) -> Result<Tensor> {
+    if dtype.is_storage_only() {
+        let wide = fill(dtype.compute_dtype(), shape, f)?;
+        return Ok(crate::ops::convert_dtype(&wide, dtype));
+    }
     let n: usize = shape.iter().product();
     let vals = std::iter::repeat_with(f).take(n);
     match dtype {
@@ -191,6 +195,11 @@ fn fill(dtype: DType, shape: &[usize], f: impl FnMut() -> f64) -> Result<Tensor>
         DType::Bool => Err(Error::UnsupportedDType {
             op: "random",
             dtype,
+            allowed: "numeric",
+        }),
+        other => Err(Error::UnsupportedDType {
+            op: "random",
+            dtype: other,
             allowed: "numeric",
         }),
     }

@@ -5,6 +5,7 @@ use ndarray::{ArcArray, IxDyn};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_axis, fold_axes, scan_axis, sum_axes};
+use crate::ops::convert::{computed, widen};
 use crate::ops::{
     abs, broadcast_to, cast, equal, exp, float_only, is_finite, lead, log, logical_and, reshape_to,
     sqrt, square, squared_difference, stop_gradient, transpose, where_, with_lead, zeros,
@@ -79,6 +80,8 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
                 allowed: "float32, float64, int32, int64",
             });
         }
+        // float16/bfloat16 accumulate in float32 and round once
+        _ => computed([x], false, |[w]| reduce_sum(w, axis, keepdims))?,
     });
     // Every input element contributed once: spread g back over the reduced axes.
     let ctx = || {
@@ -108,6 +111,12 @@ pub fn reduce_mean(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
     let op = "Mean";
     let axes = resolve_axes(op, x, axis)?;
     let count: usize = axes.iter().map(|&a| x.shape()[a]).product();
+    if x.dtype().is_storage_only() {
+        // TF accumulates a narrow integer mean wider (uint8 [255, 255] has
+        // mean 255) and a half-precision one in float32
+        let wide = cast(x, x.dtype().compute_dtype())?;
+        return cast(&reduce_mean(&wide, axis, keepdims)?, x.dtype());
+    }
     let sum = reduce_sum(x, axis, keepdims)?;
     match sum.data() {
         Data::I32(a) => Ok(Tensor::from_data(Data::I32(crate::kernels::map(a, |v| {
@@ -236,6 +245,7 @@ fn extreme(
         Data::I32(a) => Data::I32(int!(a, i32)),
         Data::I64(a) => Data::I64(int!(a, i64)),
         Data::Bool(_) => return Err(numeric_only(op, x)),
+        _ => computed([x], true, |[w]| extreme(op, w, axis, keepdims, max))?,
     });
     // d max = g · [x = max] / #{x = max}
     let ctx = || {
@@ -294,6 +304,7 @@ pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
             &out_shape,
         )?),
         Data::Bool(_) => return Err(numeric_only(op, x)),
+        _ => computed([x], false, |[w]| reduce_prod(w, axis, keepdims))?,
     });
     let ctx = || (reduced_shape(x.shape(), &axes, true), out_shape.len(), axes);
     tape::record_rule(
@@ -374,6 +385,9 @@ fn scan(
             scan_axis(a, ax, exclusive, reverse, 0, i64::wrapping_add)
         }),
         Data::Bool(_) => return Err(numeric_only(op, x)),
+        _ => computed([x], false, |[w]| {
+            scan(op, w, axis, exclusive, reverse, product)
+        })?,
     });
     // (the gradient's axis: past any leading batch dimensions)
     let ctx = || (ax, exclusive, reverse);
@@ -577,6 +591,7 @@ fn arg_extreme(
         Data::I32(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
         Data::I64(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
         Data::Bool(_) => return Err(numeric_only(op, x)),
+        _ => return arg_extreme(op, &widen(x, true), axis, output_type, max),
     };
     cast(&Tensor::from_data(Data::I64(idx)), output_type)
 }

@@ -193,20 +193,26 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
                 DType::I32 => Data::I32(kernels::map($a, |v| $f(v) as i32)),
                 DType::I64 => Data::I64(kernels::map($a, |v| $f(v) as i64)),
                 DType::Bool => Data::Bool(kernels::map($a, |v| $f(v) != 0.0)),
+                _ => return Ok(crate::ops::convert_dtype(x, dtype)),
             }
         };
     }
-    let out = Tensor::from_data(match x.data() {
-        Data::F32(a) => convert!(a, |v: f32| v as f64),
-        Data::F64(a) => convert!(a, |v: f64| v),
-        Data::I32(a) => convert!(a, |v: i32| v as f64),
-        Data::I64(a) => match dtype {
-            // through f64 would round large int64 values
-            DType::I32 => Data::I32(kernels::map(a, |v| v as i32)),
-            _ => convert!(a, |v: i64| v as f64),
-        },
-        Data::Bool(a) => convert!(a, |v: bool| v as u8 as f64),
-    });
+    // the five native dtypes convert in parallel kernels; the rest by hub
+    let converted = |x: &Tensor| -> Result<Tensor> {
+        Ok(Tensor::from_data(match x.data() {
+            Data::F32(a) => convert!(a, |v: f32| v as f64),
+            Data::F64(a) => convert!(a, |v: f64| v),
+            Data::I32(a) => convert!(a, |v: i32| v as f64),
+            Data::I64(a) => match dtype {
+                // through f64 would round large int64 values
+                DType::I32 => Data::I32(kernels::map(a, |v| v as i32)),
+                _ => convert!(a, |v: i64| v as f64),
+            },
+            Data::Bool(a) => convert!(a, |v: bool| v as u8 as f64),
+            _ => return Ok(crate::ops::convert_dtype(x, dtype)),
+        }))
+    };
+    let out = converted(x)?;
     if x.dtype().is_float() && dtype.is_float() {
         tape::record_rule(
             "Cast",
@@ -400,14 +406,9 @@ pub fn slice_grad(x: &Tensor, shape: &[usize], spec: &[AxisSlice], fill: f64) ->
         });
     }
     let base = Tensor::full(op, x.dtype(), shape, fill)?;
-    let out = Tensor::from_data(match (base.data(), x.data()) {
-        (Data::F32(b), Data::F32(a)) => Data::F32(place(b, a, spec)),
-        (Data::F64(b), Data::F64(a)) => Data::F64(place(b, a, spec)),
-        (Data::I32(b), Data::I32(a)) => Data::I32(place(b, a, spec)),
-        (Data::I64(b), Data::I64(a)) => Data::I64(place(b, a, spec)),
-        (Data::Bool(b), Data::Bool(a)) => Data::Bool(place(b, a, spec)),
-        _ => unreachable!("base has x's dtype"),
-    });
+    let out = Tensor::from_data(crate::zip_data!(base.data(), x.data(),
+        |b, a| place(b, a, spec),
+        else return Err(Error::invalid(op, "the base lost x's dtype"))));
     let ctx = || spec.to_vec();
     tape::record_rule(
         op,
@@ -545,10 +546,11 @@ pub fn concat(xs: &[Tensor], axis: i64) -> Result<Tensor> {
             let views: Vec<_> = xs
                 .iter()
                 .map(|x| match x.data() {
-                    Data::$variant(a) => a.view(),
-                    _ => unreachable!("dtypes checked equal"),
+                    Data::$variant(a) => Some(a.view()),
+                    _ => None,
                 })
-                .collect();
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| Error::invalid(op, "dtypes checked equal differ"))?;
             Data::$variant(
                 ndarray::concatenate(ndarray::Axis(ax), &views)
                     .map_err(|_| Error::invalid(op, "internal concatenate failed"))?
@@ -562,6 +564,14 @@ pub fn concat(xs: &[Tensor], axis: i64) -> Result<Tensor> {
         Data::I32(_) => join!(I32),
         Data::I64(_) => join!(I64),
         Data::Bool(_) => join!(Bool),
+        Data::U8(_) => join!(U8),
+        Data::I8(_) => join!(I8),
+        Data::I16(_) => join!(I16),
+        Data::U16(_) => join!(U16),
+        Data::U32(_) => join!(U32),
+        Data::U64(_) => join!(U64),
+        Data::F16(_) => join!(F16),
+        Data::BF16(_) => join!(BF16),
     });
     // input i's gradient is its slab of g along the joined axis
     let ctx = || {

@@ -8,6 +8,7 @@ use std::mem::MaybeUninit;
 use crate::dtype::{Num, Real};
 use crate::error::{Error, Result};
 use crate::kernels;
+use crate::ops::convert::via_compute;
 use crate::ops::{
     OpFn, OpInfo, greater, less, logical_and, mul_no_nan, sigmoid_grad, tanh_grad, where_, zeros,
 };
@@ -130,6 +131,9 @@ pub(crate) trait NumFn {
 }
 
 pub(crate) fn apply_real<F: RealFn>(op: &'static str, x: &Tensor) -> Result<Tensor> {
+    if let Some(out) = via_compute([x], false, |[x]| apply_real::<F>(op, x)) {
+        return out;
+    }
     Ok(Tensor::from_data(match x.data() {
         Data::F32(a) => Data::F32(kernels::map_slices(a, F::f32s)),
         Data::F64(a) => Data::F64(kernels::map(a, F::f::<f64>)),
@@ -144,12 +148,15 @@ pub(crate) fn apply_real<F: RealFn>(op: &'static str, x: &Tensor) -> Result<Tens
 }
 
 pub(crate) fn apply_num<F: NumFn>(op: &'static str, x: &Tensor) -> Result<Tensor> {
+    if let Some(out) = via_compute([x], false, |[x]| apply_num::<F>(op, x)) {
+        return out;
+    }
     Ok(Tensor::from_data(match x.data() {
         Data::F32(a) => Data::F32(kernels::map(a, F::f::<f32>)),
         Data::F64(a) => Data::F64(kernels::map(a, F::f::<f64>)),
         Data::I32(a) => Data::I32(kernels::map(a, F::f::<i32>)),
         Data::I64(a) => Data::I64(kernels::map(a, F::f::<i64>)),
-        Data::Bool(_) => {
+        _ => {
             return Err(Error::UnsupportedDType {
                 op,
                 dtype: x.dtype(),
@@ -589,6 +596,9 @@ macro_rules! predicate_ops {
             pub fn $name(x: &Tensor) -> Result<Tensor> {
                 fn test<T: Float>($v: T) -> bool {
                     $test
+                }
+                if let Some(out) = via_compute([x], false, |[x]| $name(x)) {
+                    return out;
                 }
                 Ok(Tensor::from_data(Data::Bool(match x.data() {
                     Data::F32(a) => kernels::map(a, test::<f32>),

@@ -33,7 +33,7 @@ pub fn dtype_from_py(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
         .ok_or_else(|| PyTypeError::new_err(format!("unsupported dtype {name:?}")))
 }
 
-const DTYPES: [DType; 5] = [DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool];
+use crate::dtype::ALL_DTYPES as DTYPES;
 static DTYPE_OBJECTS: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
 
 /// The `tapegrad.dtypes` object for a dtype (`tapegrad.float32`, …).
@@ -77,6 +77,9 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         };
     }
     if obj.is_exact_instance_of::<PyInt>() {
+        if let (Some(DType::U64), Ok(v)) = (hint, obj.extract::<u64>()) {
+            return Ok(Tensor::scalar(v));
+        }
         let v: i64 = obj.extract().map_err(|_| {
             PyValueError::new_err(format!(
                 "Can't convert Python int {obj} to a tensor: out of int64 range"
@@ -91,6 +94,9 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
             Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
             Some(DType::F64) => Ok(Tensor::scalar(v as f64)),
             Some(DType::Bool) => Err(cannot_convert(obj, DType::Bool)),
+            // the narrow integers wrap (TF: `tf.constant(300, tf.uint8)` is
+            // 44); float16/bfloat16 round to nearest
+            Some(d) => Ok(crate::ops::convert_dtype(&Tensor::scalar(v), d)),
         };
     }
     // exact types: numpy scalars (np.float64 subclasses float) keep their dtype
@@ -99,6 +105,7 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         return match hint {
             None | Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
             Some(DType::F64) => Ok(Tensor::scalar(v)),
+            Some(d) if d.is_float() => Ok(crate::ops::convert_dtype(&Tensor::scalar(v), d)),
             Some(d) => Err(cannot_convert(obj, d)),
         };
     }
@@ -113,23 +120,35 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
     let np = py.import("numpy")?;
     let is_numpy =
         obj.is_instance(&np.getattr("ndarray")?)? || obj.is_instance(&np.getattr("generic")?)?;
+    // (numpy alone reads [0, 2**64 - 1] as float64)
+    let wanted = (hint == Some(DType::U64) && !is_numpy).then_some("uint64");
     let arr = np
-        .call_method1("asarray", (obj,))
+        .call_method1("asarray", (obj, wanted))
         .map_err(|e| ragged_or(obj, e))?;
     let arr = arr.cast::<PyUntypedArray>()?;
     crate::shape::check_rank("constant", arr.ndim())?;
     let kind = arr.dtype().kind() as char;
     let item = arr.dtype().itemsize();
     let natural = match (kind, item) {
-        ('f', 2) | ('f', 4) => DType::F32,
+        ('f', 2) => DType::F16,
+        ('f', 4) => DType::F32,
         ('f', 8) if is_numpy => DType::F64,
         // Python floats in a list are float32, as in TF.
         ('f', 8) => DType::F32,
         ('b', _) => DType::Bool,
         ('i', 8) if is_numpy => DType::I64,
-        ('u', 4) | ('u', 8) => DType::I64,
         ('i', 8) => fits_i32(arr)?,
-        ('i', _) | ('u', _) => DType::I32,
+        ('i', 4) => DType::I32,
+        ('i', 2) => DType::I16,
+        ('i', 1) => DType::I8,
+        ('u', 1) => DType::U8,
+        ('u', 2) => DType::U16,
+        ('u', 4) => DType::U32,
+        ('u', 8) => DType::U64,
+        // ml_dtypes' bfloat16, numpy's kind 'V'
+        ('V', 2) if arr.getattr("dtype")?.getattr("name")?.extract::<String>()? == "bfloat16" => {
+            DType::BF16
+        }
         _ => {
             return Err(PyValueError::new_err(format!(
                 "Attempt to convert a value ({}) with an unsupported type ({}) to a Tensor.",
@@ -158,6 +177,14 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         DType::I32 => copy_in::<i32>(&arr)?,
         DType::I64 => copy_in::<i64>(&arr)?,
         DType::Bool => copy_in::<bool>(&arr)?,
+        DType::U8 => copy_in::<u8>(&arr)?,
+        DType::I8 => copy_in::<i8>(&arr)?,
+        DType::I16 => copy_in::<i16>(&arr)?,
+        DType::U16 => copy_in::<u16>(&arr)?,
+        DType::U32 => copy_in::<u32>(&arr)?,
+        DType::U64 => copy_in::<u64>(&arr)?,
+        DType::F16 => copy_in::<half::f16>(&arr)?,
+        DType::BF16 => copy_in::<half::bf16>(&arr)?,
     })
 }
 
@@ -250,7 +277,7 @@ fn plain_nested_numbers(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> Option<T
         None if any_float => DType::F32,
         None if ints().all(|i| i32::try_from(i).is_ok()) => DType::I32,
         None => DType::I64,
-        Some(d) if d.is_float() => d,
+        Some(d) if d.is_float() && !d.is_storage_only() => d,
         Some(DType::I64) if !any_float => DType::I64,
         Some(DType::I32) if !any_float && ints().all(|i| i32::try_from(i).is_ok()) => DType::I32,
         Some(_) => return None,
@@ -260,7 +287,7 @@ fn plain_nested_numbers(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> Option<T
         DType::F64 => Tensor::from_vec(&shape, values.iter().map(as_f64).collect()),
         DType::I32 => Tensor::from_vec(&shape, ints().map(|i| i as i32).collect()),
         DType::I64 => Tensor::from_vec(&shape, ints().collect()),
-        DType::Bool => return None,
+        _ => return None,
     };
     t.ok()
 }

@@ -1170,9 +1170,14 @@ fn key_item(obj: &Bound<'_, PyAny>) -> PyResult<ops::KeyItem> {
     }
     let t = to_tensor(obj, None).map_err(|_| invalid())?;
     match (t.dtype().is_int(), t.rank()) {
-        (true, 0) => {
+        // TF's index dtypes: int16, int32, int64 (a uint64 must not wrap to −1)
+        (true, 0) if matches!(t.dtype(), DType::I16 | DType::I32 | DType::I64) => {
             crate::trace::guard_value(&t);
-            Ok(ops::KeyItem::Index(t.item_f64().unwrap_or(0.0) as i64))
+            Ok(ops::KeyItem::Index(
+                t.item_int()
+                    .and_then(|v| i64::try_from(v).ok())
+                    .ok_or_else(invalid)?,
+            ))
         }
         (true, 1) => Ok(ops::KeyItem::Gather(t)),
         _ => Err(invalid()),

@@ -107,10 +107,20 @@ pub fn scalar(t: &Tensor, to: &str) -> PyResult<f64> {
         .ok_or_else(|| PyTypeError::new_err(format!("only 0-dimensional arrays can be converted to Python scalars (asked for {to}() of a tensor of shape {:?})", t.shape())))
 }
 
-pub fn index(t: &Tensor) -> PyResult<i64> {
+/// `int(t)`: integers exactly; a float as Python's `int(float)` (NaN raises
+/// `ValueError`, ±inf `OverflowError`).
+pub fn int<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
     crate::trace::guard_value(t);
-    match (t.dtype().is_int(), t.rank(), t.item_f64()) {
-        (true, 0, Some(v)) => Ok(v as i64),
+    match t.item_int() {
+        Some(v) => Ok(v.into_pyobject(py)?.into_any()),
+        None => pyo3::types::PyFloat::new(py, scalar(t, "int")?).call_method0("__int__"),
+    }
+}
+
+pub fn index(t: &Tensor) -> PyResult<i128> {
+    crate::trace::guard_value(t);
+    match (t.dtype().is_int(), t.rank(), t.item_int()) {
+        (true, 0, Some(v)) => Ok(v),
         _ => Err(PyTypeError::new_err(
             "only integer scalar arrays can be converted to a scalar index",
         )),

@@ -159,13 +159,13 @@ macro_rules! tensor_protocol {
                 $crate::py::protocol::scalar(&t, "float")
             }
 
-            fn __int__(&self) -> PyResult<i64> {
+            fn __int__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let t = self.current();
                 $crate::tape::record_escape("int()", t.id(), None);
-                Ok($crate::py::protocol::scalar(&t, "int")? as i64)
+                $crate::py::protocol::int(py, &t)
             }
 
-            fn __index__(&self) -> PyResult<i64> {
+            fn __index__(&self) -> PyResult<i128> {
                 $crate::py::protocol::index(&self.current())
             }
 
