@@ -396,7 +396,30 @@ macro_rules! each_op {
 }
 
 #[inline(always)]
-fn unary_block<T: Float>(op: Unary, x: &[T], dst: &mut [T]) {
+fn unary_block<T: Float + 'static>(op: Unary, x: &[T], dst: &mut [T]) {
+    // Eager float32 sin/cos run `fastmath`'s slice kernels, whose value per
+    // element does not depend on its neighbours: the same kernels here keep
+    // a fused chain bitwise equal to the eager ops.
+    if matches!(op, Unary::Sin | Unary::Cos)
+        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+    {
+        // SAFETY: T is f32 (same TypeId), and MaybeUninit<f32> has
+        // f32's layout; both slices keep their lengths.
+        let (x, dst) = unsafe {
+            (
+                std::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len()),
+                std::slice::from_raw_parts_mut(
+                    dst.as_mut_ptr().cast::<std::mem::MaybeUninit<f32>>(),
+                    dst.len(),
+                ),
+            )
+        };
+        return if op == Unary::Sin {
+            crate::fastmath::sin_f32s(x, dst)
+        } else {
+            crate::fastmath::cos_f32s(x, dst)
+        };
+    }
     each_op!(
         op,
         Unary,
