@@ -35,6 +35,9 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+// (with the `python` feature the library brings its own global allocator,
+// and the peaks below are not counted)
+#[cfg(not(feature = "python"))]
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
@@ -143,6 +146,10 @@ fn peak_extra(f: impl FnOnce()) -> usize {
 }
 
 fn memory() {
+    if cfg!(feature = "python") {
+        eprintln!("peak bytes are counted only without the `python` feature");
+        return;
+    }
     let n = 1 << 20;
     let x = input(n);
     let w3 = w3_program();
