@@ -5,7 +5,6 @@
 //! allocated beyond the input during one forward + backward of each.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,11 +15,16 @@ use tapegrad::tape::Tape;
 use tapegrad::tensor::Tensor;
 
 /// The system allocator, counting live and peak bytes.
+#[cfg(not(feature = "python"))]
 struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+#[cfg(not(feature = "python"))]
+use std::alloc::{GlobalAlloc, Layout, System};
+
+#[cfg(not(feature = "python"))]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
