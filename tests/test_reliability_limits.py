@@ -259,6 +259,22 @@ def test_ctrl_c_interrupts_a_large_matmul_promptly():
     assert latency < max(0.25, full / 4), (full, latency)
 
 
+def test_ctrl_c_interrupts_a_long_sort_promptly():
+    # one row of 4M elements: the old build sorted it in one uninterrupted call
+    full, latency = _interrupt_latency(
+        "a = tf.random.uniform([1, 4_000_000], seed=1)", "tf.argsort(a, axis=-1)"
+    )
+    assert latency < max(0.25, full / 4), (full, latency)
+
+
+def test_ctrl_c_interrupts_a_long_cumsum_promptly():
+    # lanes down axis 0 (strided, slow): the old build scanned all of them
+    full, latency = _interrupt_latency(
+        "a = tf.random.uniform([8000, 10000], seed=1)", "tf.math.cumsum(a, axis=0)"
+    )
+    assert latency < max(0.25, full / 4), (full, latency)
+
+
 # -- fork while another thread updates variables -------------------------------
 
 

@@ -208,8 +208,12 @@ where
         .into_shared()
 }
 
+/// Elements a scan runs between interrupt polls (a few ms).
+const SCAN_PIECE: usize = 1 << 20;
+
 /// Running `f` along `axis` (cumsum, cumprod): `exclusive` shifts by one,
-/// starting from `init`; `reverse` runs from the end.
+/// starting from `init`; `reverse` runs from the end. It polls for an
+/// interrupt (Ctrl-C) every `SCAN_PIECE` elements, never on small inputs.
 pub fn scan_axis<T, F>(
     a: &ArcArray<T, IxDyn>,
     axis: usize,
@@ -217,31 +221,44 @@ pub fn scan_axis<T, F>(
     reverse: bool,
     init: T,
     f: F,
-) -> ArcArray<T, IxDyn>
+) -> crate::error::Result<ArcArray<T, IxDyn>>
 where
     T: Copy + Send + Sync,
     F: Fn(T, T) -> T,
 {
     let mut out = a.to_owned();
     if a.is_empty() {
-        return out.into_shared();
+        return Ok(out.into_shared());
     }
+    // (counted per lane, so short lanes pay one add each, not a branch per
+    // element; a long lane polls between its pieces)
+    let mut since_poll = 0;
     for mut lane in out.lanes_mut(ndarray::Axis(axis)) {
         let n = lane.len();
+        since_poll += n;
+        if since_poll >= SCAN_PIECE {
+            since_poll = 0;
+            crate::interrupt::poll()?;
+        }
         let mut acc = init;
-        for k in 0..n {
-            let i = if reverse { n - 1 - k } else { k };
-            let v = lane[i];
-            if exclusive {
-                lane[i] = acc;
-                acc = f(acc, v);
-            } else {
-                acc = f(acc, v);
-                lane[i] = acc;
+        for first in (0..n).step_by(SCAN_PIECE) {
+            if first > 0 {
+                crate::interrupt::poll()?;
+            }
+            for k in first..n.min(first + SCAN_PIECE) {
+                let i = if reverse { n - 1 - k } else { k };
+                let v = lane[i];
+                if exclusive {
+                    lane[i] = acc;
+                    acc = f(acc, v);
+                } else {
+                    acc = f(acc, v);
+                    lane[i] = acc;
+                }
             }
         }
     }
-    out.into_shared()
+    Ok(out.into_shared())
 }
 
 #[cfg(test)]

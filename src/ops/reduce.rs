@@ -365,9 +365,9 @@ fn scan(
     macro_rules! go {
         ($a:expr, $zero:expr, $one:expr) => {
             if product {
-                scan_axis($a, ax, exclusive, reverse, $one, |p, v| p * v)
+                scan_axis($a, ax, exclusive, reverse, $one, |p, v| p * v)?
             } else {
-                scan_axis($a, ax, exclusive, reverse, $zero, |p, v| p + v)
+                scan_axis($a, ax, exclusive, reverse, $zero, |p, v| p + v)?
             }
         };
     }
@@ -375,14 +375,14 @@ fn scan(
         Data::F32(a) => Data::F32(go!(a, 0.0, 1.0)),
         Data::F64(a) => Data::F64(go!(a, 0.0, 1.0)),
         Data::I32(a) => Data::I32(if product {
-            scan_axis(a, ax, exclusive, reverse, 1, i32::wrapping_mul)
+            scan_axis(a, ax, exclusive, reverse, 1, i32::wrapping_mul)?
         } else {
-            scan_axis(a, ax, exclusive, reverse, 0, i32::wrapping_add)
+            scan_axis(a, ax, exclusive, reverse, 0, i32::wrapping_add)?
         }),
         Data::I64(a) => Data::I64(if product {
-            scan_axis(a, ax, exclusive, reverse, 1, i64::wrapping_mul)
+            scan_axis(a, ax, exclusive, reverse, 1, i64::wrapping_mul)?
         } else {
-            scan_axis(a, ax, exclusive, reverse, 0, i64::wrapping_add)
+            scan_axis(a, ax, exclusive, reverse, 0, i64::wrapping_add)?
         }),
         Data::Bool(_) => return Err(numeric_only(op, x)),
         _ => computed([x], false, |[w]| {
@@ -744,10 +744,16 @@ fn argsort_rows(op: &'static str, x: &Tensor, descending: bool) -> Result<Tensor
             .unwrap_or_default(),
     };
     let mut idx: Vec<i64> = Vec::with_capacity(values.len());
+    let mut since_poll = 0;
     for row in values.chunks(n.max(1)).filter(|_| n > 0) {
-        let mut order: Vec<usize> = (0..n).collect();
+        // (counted: many short rows poll once per SORT_PIECE elements)
+        since_poll += n;
+        if since_poll >= SORT_PIECE {
+            since_poll = 0;
+            crate::interrupt::poll()?;
+        }
         // NaN sorts last either way, as in numpy
-        order.sort_by(|&i, &j| {
+        let before = |&i: &usize, &j: &usize| {
             let (a, b) = (row[i], row[j]);
             match (a.is_nan(), b.is_nan()) {
                 (true, true) => std::cmp::Ordering::Equal,
@@ -756,10 +762,57 @@ fn argsort_rows(op: &'static str, x: &Tensor, descending: bool) -> Result<Tensor
                 _ if descending => b.total_cmp(&a),
                 _ => a.total_cmp(&b),
             }
-        });
+        };
+        let order = stable_sort_interruptible((0..n).collect(), before)?;
         idx.extend(order.into_iter().map(|i| i as i64));
     }
     Tensor::from_vec(x.shape(), idx)
+}
+
+/// Elements per piece of a long row sorted between interrupt polls.
+const SORT_PIECE: usize = 1 << 20;
+
+/// `items` sorted stably by `cmp`, with an interrupt poll (Ctrl-C) between
+/// pieces when the row is long: each `SORT_PIECE` run is sorted on its own,
+/// then neighbouring runs are merged pairwise, left run first on ties. A
+/// stable order is unique, so the result is bitwise that of one `sort_by`.
+fn stable_sort_interruptible<T: Copy>(
+    mut items: Vec<T>,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Result<Vec<T>> {
+    if items.len() <= SORT_PIECE {
+        items.sort_by(&cmp);
+        return Ok(items);
+    }
+    for piece in items.chunks_mut(SORT_PIECE) {
+        crate::interrupt::poll()?;
+        piece.sort_by(&cmp);
+    }
+    let mut run = SORT_PIECE;
+    let mut merged: Vec<T> = Vec::with_capacity(items.len());
+    while run < items.len() {
+        merged.clear();
+        for pair in items.chunks(2 * run) {
+            crate::interrupt::poll()?;
+            let (left, right) = pair.split_at(run.min(pair.len()));
+            let (mut i, mut j) = (0, 0);
+            while i < left.len() && j < right.len() {
+                // the right element goes first only when strictly before
+                if cmp(&right[j], &left[i]) == std::cmp::Ordering::Less {
+                    merged.push(right[j]);
+                    j += 1;
+                } else {
+                    merged.push(left[i]);
+                    i += 1;
+                }
+            }
+            merged.extend_from_slice(&left[i..]);
+            merged.extend_from_slice(&right[j..]);
+        }
+        std::mem::swap(&mut items, &mut merged);
+        run *= 2;
+    }
+    Ok(items)
 }
 
 /// The `k` largest elements of each row and their indices (int32, as TF).
@@ -784,6 +837,20 @@ pub fn top_k(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_row_sorted_in_pieces_matches_one_stable_sort() {
+        // few distinct keys: many ties, so stability shows in the order
+        let n = 2 * SORT_PIECE + 12_345;
+        let keys: Vec<u32> = (0..n as u64)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) >> 7) % 97) as u32)
+            .collect();
+        let cmp = |&i: &usize, &j: &usize| keys[i].cmp(&keys[j]);
+        let mut expected: Vec<usize> = (0..n).collect();
+        expected.sort_by(cmp);
+        let got = stable_sort_interruptible((0..n).collect(), cmp).unwrap();
+        assert_eq!(got, expected);
+    }
 
     #[test]
     fn unbroadcast_sums_over_the_output_axes_not_the_batch() {
