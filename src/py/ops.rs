@@ -578,8 +578,8 @@ bindings! {
         // TF's inference: the widest dtype given (int32 < int64 < float32 < float64)
         let width = |d: &DType| [DType::I64, DType::F32, DType::F64].iter().position(|w| w == d);
         let widest = dtypes.into_iter().reduce(|a, b| if width(&b) > width(&a) { b } else { a });
-        // ok: `value(Some(limit), …)` always pushed the limit's dtype
-        let dtype = dtype_or(dtype, widest.expect("limit is given"));
+        let widest = widest.ok_or_else(|| PyValueError::new_err("range: a limit must be given"))?;
+        let dtype = dtype_or(dtype, widest);
         let work = ((l - s) / d).clamp(0.0, usize::MAX as f64) as usize;
     } => (work) [] ops::range(s, l, d, dtype);
 
