@@ -4,6 +4,7 @@
 use std::ops::Deref;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PyString, PyTuple};
 
@@ -27,7 +28,53 @@ macro_rules! arg_kind {
                 Ok($kind($extract))
             }
         }
+
+        impl Describe for $kind {
+            fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                self.0.describe(py)
+            }
+        }
     };
+}
+
+/// An argument as a Python value again: `tf.saved_model` describes a traced
+/// call by its arguments (tensors stand for the slots they are read from).
+pub trait Describe {
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+macro_rules! describe_as {
+    ($($t:ty => |$s:ident| $value:expr;)*) => {$(
+        impl Describe for $t {
+            fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                let $s = self;
+                $value.into_bound_py_any(py)
+            }
+        }
+    )*};
+}
+
+describe_as! {
+    bool => |s| *s; i64 => |s| *s; f64 => |s| *s; usize => |s| *s; String => |s| s; &str => |s| *s;
+    u64 => |s| *s as i64; // (a seed: TF's int64, wrapped back)
+    Tensor => |s| PyTensor::new(s.clone());
+    DType => |s| s.name();
+    Name => |_s| Option::<bool>::None;
+    Direction => |s| if s.descending() { "DESCENDING" } else { "ASCENDING" };
+    Bound<'_, PyAny> => |s| s.clone().unbind();
+}
+
+impl<T: Describe> Describe for Option<T> {
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.as_ref().map_or_else(|| Ok(py.None().into_bound(py)), |x| x.describe(py))
+    }
+}
+
+impl<T: Describe> Describe for Vec<T> {
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = self.iter().map(|x| x.describe(py)).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, items)?.into_any())
+    }
 }
 
 arg_kind!(

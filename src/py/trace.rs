@@ -78,6 +78,19 @@ pub fn _trace_unsupported(what: &str) {
     trace::unsupported(what)
 }
 
+/// `tf.saved_model.save`: report each traced call's arguments (or stop).
+#[pyfunction]
+pub fn _trace_describe(on: bool) {
+    trace::set_describing(on)
+}
+
+/// The active trace's step count and the slot of each of `tensors` (None:
+/// no step can read it); None when no trace is active.
+#[pyfunction]
+pub fn _trace_slots(tensors: Vec<PyRef<'_, PyTensor>>) -> Option<(usize, Vec<Option<usize>>)> {
+    trace::slots_of(&tensors.iter().map(|t| t.tensor().clone()).collect::<Vec<_>>())
+}
+
 #[pyfunction]
 pub fn _is_tracing() -> bool {
     trace::is_tracing()
@@ -154,5 +167,12 @@ impl PyPlan {
 
     fn __len__(&self) -> usize {
         self.plan.len()
+    }
+
+    /// The plan as data (`trace::describe`): its JSON text and the tensors
+    /// that text refers to by index.
+    fn _describe(&self) -> (String, Vec<PyTensor>) {
+        let d = trace::describe(&self.plan);
+        (d.program, d.tensors.into_iter().map(PyTensor::new).collect())
     }
 }
