@@ -269,3 +269,55 @@ def test_a_tensorflow_savedmodel_is_named_as_such(tmp_path: Path) -> None:
         tf.saved_model.load(str(tmp_path))
     with pytest.raises(OSError, match="SavedModel file does not exist"):
         tf.saved_model.load(str(tmp_path / "nowhere"))
+
+
+class ManyOps(tf.Module):
+    """One function reaching every kind of argument a binding takes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = tf.Variable(np.arange(12, dtype=np.float32).reshape(4, 3), name="table")
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, 3], tf.float32), tf.TensorSpec([2], tf.int32)]
+    )
+    def __call__(self, x, idx):  # type: ignore[no-untyped-def]
+        outs = [
+            2.0 - x,  # a reflected operator
+            -abs(x) ** 2,  # unary operators and pow
+            x @ tf.transpose(x),
+            x[:, ::-1][..., None, 1],  # a key with slices, Ellipsis and None
+            tf.gather(self.table, idx),  # a variable as a tensor-like
+            self.table[1:3, ::2],  # a variable indexed
+            tf.einsum("ij,kj->ik", x, self.table),
+            tf.where(x > 0.5, x, tf.zeros_like(x)),
+            tf.range(3, dtype=tf.float32),
+            tf.norm(x, ord=np.inf, axis=1),
+            tf.sort(x, axis=1, direction="DESCENDING"),
+            tf.concat([x, x * 2], axis=-1),
+            tf.stack(tf.unstack(x, axis=1), axis=0),
+            tf.reshape(x, [-1]),
+            tf.cast(tf.argmax(x, axis=1), tf.float32),
+            tf.reduce_logsumexp(x, axis=[0, 1], keepdims=True),
+            tf.one_hot(idx, 4, dtype=tf.float64),
+            tf.clip_by_value(x, -0.5, np.float32(0.5)),
+            tf.matmul(x, np.ones((3, 2), np.float32)),  # a numpy operand
+            tf.math.top_k(x, k=2).values,
+        ]
+        rows = list(tf.transpose(x))  # iteration
+        return outs + rows
+
+
+def test_every_kind_of_argument_round_trips_bitwise(tmp_path: Path) -> None:
+    module = ManyOps()
+    tf.saved_model.save(module, str(tmp_path))
+    loaded = tf.saved_model.load(str(tmp_path))
+    rng = np.random.default_rng(1)
+    for n in (1, 4):
+        x = tf.constant(rng.standard_normal((n, 3)).astype(np.float32))
+        idx = tf.constant([3, 1])
+        want, got = module(x, idx), loaded(x, idx)
+        assert len(want) == len(got)
+        for i, (a, b) in enumerate(zip(want, got, strict=True)):
+            assert a.dtype == b.dtype and a.shape == b.shape, i
+            assert _bits(a) == _bits(b), i

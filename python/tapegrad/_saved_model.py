@@ -694,8 +694,6 @@ class _Program:
             )
         if not held:
             raise InvalidArgumentError(
-                None,
-                None,
                 f"{self.where}: a value the Python code read when this function was traced for "
                 "saving differs now (the saved program holds the branch taken then, and a loaded "
                 "SavedModel has no Python code to trace again); save the function with the control "
@@ -741,8 +739,6 @@ class _SignatureFunction:
             value = kwargs[name]
             if isinstance(value, Tensor) and value.dtype != spec.dtype:
                 raise InvalidArgumentError(
-                    None,
-                    None,
                     f"cannot compute {self._program.where} as input #{i}(zero-based) was expected "
                     f"to be a {spec.dtype.name} tensor but is a {value.dtype.name} tensor",
                 )
