@@ -3,8 +3,8 @@
 
 use std::ops::Deref;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::IntoPyObjectExt;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PyString, PyTuple};
 
@@ -28,12 +28,6 @@ macro_rules! arg_kind {
                 Ok($kind($extract))
             }
         }
-
-        impl Describe for $kind {
-            fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                self.0.describe(py)
-            }
-        }
     };
 }
 
@@ -43,38 +37,34 @@ pub trait Describe {
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
 }
 
+// (`@T`: an impl generic over `T: Describe`)
 macro_rules! describe_as {
-    ($($t:ty => |$s:ident| $value:expr;)*) => {$(
-        impl Describe for $t {
-            fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    ($($(@$g:ident)? $t:ty => |$s:ident, $py:ident| $value:expr;)*) => {$(
+        impl$(<$g: Describe>)? Describe for $t {
+            fn describe<'py>(&self, $py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let $s = self;
-                $value.into_bound_py_any(py)
+                $value.into_bound_py_any($py)
             }
         }
     )*};
 }
 
 describe_as! {
-    bool => |s| *s; i64 => |s| *s; f64 => |s| *s; usize => |s| *s; String => |s| s; &str => |s| *s;
-    u64 => |s| *s as i64; // (a seed: TF's int64, wrapped back)
-    Tensor => |s| PyTensor::new(s.clone());
-    DType => |s| s.name();
-    Name => |_s| Option::<bool>::None;
-    Direction => |s| if s.descending() { "DESCENDING" } else { "ASCENDING" };
-    Bound<'_, PyAny> => |s| s.clone().unbind();
-}
-
-impl<T: Describe> Describe for Option<T> {
-    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.as_ref().map_or_else(|| Ok(py.None().into_bound(py)), |x| x.describe(py))
-    }
-}
-
-impl<T: Describe> Describe for Vec<T> {
-    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let items = self.iter().map(|x| x.describe(py)).collect::<PyResult<Vec<_>>>()?;
-        Ok(PyList::new(py, items)?.into_any())
-    }
+    bool => |s, py| *s; i64 => |s, py| *s; f64 => |s, py| *s; usize => |s, py| *s;
+    String => |s, py| s; &str => |s, py| *s; DType => |s, py| s.name();
+    u64 => |s, py| *s as i64; // (a seed: TF's int64, wrapped back)
+    Tensor => |s, py| PyTensor::new(s.clone());
+    Name => |_s, py| Option::<bool>::None;
+    Direction => |s, py| if s.descending() { "DESCENDING" } else { "ASCENDING" };
+    Bound<'_, PyAny> => |s, py| s.clone().unbind();
+    @T Option<T> => |s, py| s.as_ref().map(|x| x.describe(py)).transpose()?;
+    @T Vec<T> => |s, py| s.iter().map(|x| x.describe(py)).collect::<PyResult<Vec<_>>>()?;
+    Operand => |s, py| s.0.describe(py)?; OperandList => |s, py| s.0.describe(py)?;
+    Axis => |s, py| s.0; Axes => |s, py| s.0.describe(py)?; Shape => |s, py| s.0.describe(py)?;
+    DTypeArg => |s, py| s.0.name(); Seed => |s, py| s.0 as i64;
+    super::ops::NormOrd => |s, py| match s.0 { // (None: the default, euclidean)
+        ops::NormOrd::P(p) => Some(p), ops::NormOrd::Inf => Some(f64::INFINITY), _ => None,
+    };
 }
 
 arg_kind!(

@@ -58,8 +58,7 @@ pub(crate) fn run_traced<O: crate::trace::Outputs + Send>(
     Ok(O::unflat(out))
 }
 
-/// While `tf.saved_model.save` traces a function, hand each call's
-/// arguments (`args`, made only then) to its describer.
+/// While `tf.saved_model.save` traces, hand a call's arguments to its describer.
 pub(crate) fn describe<'py>(
     py: Python<'py>,
     name: &str,
@@ -67,7 +66,8 @@ pub(crate) fn describe<'py>(
 ) -> PyResult<()> {
     static DESCRIBER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     if crate::trace::describing() {
-        python_attr(py, &DESCRIBER, "tapegrad._saved_model", "_describe")?.call1((name, args()?))?;
+        python_attr(py, &DESCRIBER, "tapegrad._saved_model", "_describe")?
+            .call1((name, args()?))?;
     }
     Ok(())
 }

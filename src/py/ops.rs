@@ -4,13 +4,12 @@
 //! so no binding can reach the core with the GIL held on a large input.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
-use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::args::{
-    Describe, Axes, Axis, DTypeArg, Direction, Ignored, Lift, Name, Operand, OperandList, Seed, Shape,
-    TensorLike, axes, axis_or, dtype_or, int_list, seed,
+    Axes, Axis, DTypeArg, Describe, Direction, Ignored, Lift, Name, Operand, OperandList, Seed,
+    Shape, TensorLike, axes, axis_or, dtype_or, int_list, seed,
 };
 use super::convert::{operand_pair, operands, to_tensor};
 use super::run;
@@ -806,7 +805,12 @@ pub fn einsum(
     let xs = operands(&inputs.iter().collect::<Vec<_>>())?;
     let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
     let equation = equation.to_string();
-    super::describe(py, "einsum", || Ok(vec![("equation", equation.describe(py)?), ("inputs", xs.describe(py)?)]))?;
+    super::describe(py, "einsum", || {
+        Ok(vec![
+            ("equation", equation.describe(py)?),
+            ("inputs", xs.describe(py)?),
+        ])
+    })?;
     Ok(super::run_traced(py, work, "einsum", xs, move |xs| ops::einsum(&equation, xs))?.lift())
 }
 
@@ -1073,7 +1077,7 @@ pools! {
 }
 
 /// `tf.norm`'s `ord`: 'euclidean'/'fro', or a number (inf included).
-pub struct NormOrd(ops::NormOrd);
+pub struct NormOrd(pub ops::NormOrd);
 
 impl<'py> FromPyObject<'_, 'py> for NormOrd {
     type Error = PyErr;
@@ -1090,16 +1094,6 @@ impl<'py> FromPyObject<'_, 'py> for NormOrd {
                 p => ops::NormOrd::P(p),
             },
         }))
-    }
-}
-
-impl Describe for NormOrd {
-    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.0 {
-            ops::NormOrd::Euclidean => "euclidean".into_bound_py_any(py),
-            ops::NormOrd::P(p) => p.into_bound_py_any(py),
-            ops::NormOrd::Inf => f64::INFINITY.into_bound_py_any(py),
-        }
     }
 }
 

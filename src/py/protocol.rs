@@ -34,12 +34,9 @@ pub fn binary(
     Ok(PyTensor::new(run(o.py(), work, || f(x, y))?))
 }
 
-pub fn unary(
-    py: Python<'_>,
-    name: &'static str,
-    a: Tensor,
-    f: fn(&Tensor) -> Result<Tensor>,
-) -> PyResult<PyTensor> {
+pub type UnaryFn = fn(&Tensor) -> Result<Tensor>;
+
+pub fn unary(py: Python<'_>, name: &'static str, a: Tensor, f: UnaryFn) -> PyResult<PyTensor> {
     let step = move |xs: &[Tensor]| f(&xs[0]);
     Ok(PyTensor::new(run_traced(
         py,

@@ -84,11 +84,10 @@ pub fn _trace_describe(on: bool) {
     trace::set_describing(on)
 }
 
-/// The active trace's step count and the slot of each of `tensors` (None:
-/// no step can read it); None when no trace is active.
+/// The active trace's step count and each tensor's slot (`trace::slots_of`).
 #[pyfunction]
 pub fn _trace_slots(tensors: Vec<PyRef<'_, PyTensor>>) -> Option<(usize, Vec<Option<usize>>)> {
-    trace::slots_of(&tensors.iter().map(|t| t.tensor().clone()).collect::<Vec<_>>())
+    trace::slots_of(tensors.iter().map(|t| t.tensor()))
 }
 
 #[pyfunction]
@@ -169,10 +168,10 @@ impl PyPlan {
         self.plan.len()
     }
 
-    /// The plan as data (`trace::describe`): its JSON text and the tensors
-    /// that text refers to by index.
+    /// The plan as data (`trace::describe`): JSON and the tensors it indexes.
     fn _describe(&self) -> (String, Vec<PyTensor>) {
         let d = trace::describe(&self.plan);
-        (d.program, d.tensors.into_iter().map(PyTensor::new).collect())
+        let tensors = d.tensors.into_iter().map(PyTensor::new).collect();
+        (d.program, tensors)
     }
 }

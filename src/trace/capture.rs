@@ -496,12 +496,14 @@ pub(crate) fn free_after(plan: &Plan) -> &[Vec<Slot>] {
 /// would be read from (a constant from a host value or from before the
 /// trace gets one now; `None`: not readable by a step) and the number of
 /// steps recorded so far; `None` when no trace is active.
-pub fn slots_of(ts: &[Tensor]) -> Option<(usize, Vec<Option<Slot>>)> {
+pub fn slots_of<'a>(
+    ts: impl IntoIterator<Item = &'a Tensor>,
+) -> Option<(usize, Vec<Option<Slot>>)> {
     CAPTURE.with(|c| {
         let mut c = c.borrow_mut();
         let c = c.as_mut()?;
         let slots = ts
-            .iter()
+            .into_iter()
             .map(|t| {
                 let known = c.slots.contains_key(&t.id())
                     || c.pending.contains_key(&t.id())

@@ -85,15 +85,18 @@ pub fn describe(plan: &Plan) -> Description {
         tensors.push(t.clone());
         tensors.len() - 1
     };
-    let inputs = list(plan.inputs.iter().zip(&plan.input_slots), |(spec, slot)| {
-        match (spec, slot) {
+    let inputs = list(
+        plan.inputs.iter().zip(&plan.input_slots),
+        |(spec, slot)| match (spec, slot) {
             (InputSpec::Tensor(e), Some(s)) => format!("{{\"slot\":{s},\"spec\":{}}}", expect(e)),
             _ => "{\"variable\":true}".to_string(),
-        }
-    });
+        },
+    );
     let constants = list(&plan.constants, |(s, t)| format!("[{s},{}]", hold(t)));
     let outs = |outputs: &[(usize, Expect)]| {
-        list(outputs, |(s, e)| format!("{{\"slot\":{s},\"spec\":{}}}", expect(e)))
+        list(outputs, |(s, e)| {
+            format!("{{\"slot\":{s},\"spec\":{}}}", expect(e))
+        })
     };
     let steps = list(&plan.steps, |step| match step {
         Step::Op {
@@ -153,7 +156,10 @@ mod tests {
     #[test]
     fn a_plan_is_described_step_by_step_with_its_tensors_apart() {
         let x = Tensor::from_vec(&[2], vec![1.0f32, 2.0]).unwrap();
-        let w = Arc::new(Variable::new(Tensor::from_vec(&[2], vec![3.0f32, 4.0]).unwrap(), true));
+        let w = Arc::new(Variable::new(
+            Tensor::from_vec(&[2], vec![3.0f32, 4.0]).unwrap(),
+            true,
+        ));
         let before = Tensor::from_vec(&[2], vec![0.5f32, 0.5]).unwrap();
         begin(&[Arg::Tensor(x.clone())]).unwrap();
         let v = read_variable(&w);

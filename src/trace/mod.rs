@@ -34,8 +34,8 @@ use crate::variable::Variable;
 
 pub use capture::{
     Ref, abort, begin, constant, created_variable, created_variables, finish, guard_truth,
-    guard_value, is_tracing, kernel, paused, read_variable, record_op, record_var_op,
-    slots_of, tape_gradient, tape_new, tape_step, tape_watch, unsupported, update_variable,
+    guard_value, is_tracing, kernel, paused, read_variable, record_op, record_var_op, slots_of,
+    tape_gradient, tape_new, tape_step, tape_watch, unsupported, update_variable,
 };
 pub use describe::{Description, describe, describing, set_describing};
 pub use plan::{Arg, Outcome, Plan};
