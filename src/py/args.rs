@@ -3,6 +3,7 @@
 
 use std::ops::Deref;
 
+use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PyString, PyTuple};
@@ -27,6 +28,42 @@ macro_rules! arg_kind {
                 Ok($kind($extract))
             }
         }
+    };
+}
+
+/// An argument as a Python value again: `tf.saved_model` describes a traced
+/// call by its arguments (tensors stand for the slots they are read from).
+pub trait Describe {
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+// (`@T`: an impl generic over `T: Describe`)
+macro_rules! describe_as {
+    ($($(@$g:ident)? $t:ty => |$s:ident, $py:ident| $value:expr;)*) => {$(
+        impl$(<$g: Describe>)? Describe for $t {
+            fn describe<'py>(&self, $py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                let $s = self;
+                $value.into_bound_py_any($py)
+            }
+        }
+    )*};
+}
+
+describe_as! {
+    bool => |s, py| *s; i64 => |s, py| *s; f64 => |s, py| *s; usize => |s, py| *s;
+    String => |s, py| s; &str => |s, py| *s; DType => |s, py| s.name();
+    u64 => |s, py| *s as i64; // (a seed: TF's int64, wrapped back)
+    Tensor => |s, py| PyTensor::new(s.clone());
+    Name => |_s, py| Option::<bool>::None;
+    Direction => |s, py| if s.descending() { "DESCENDING" } else { "ASCENDING" };
+    Bound<'_, PyAny> => |s, py| s.clone().unbind();
+    @T Option<T> => |s, py| s.as_ref().map(|x| x.describe(py)).transpose()?;
+    @T Vec<T> => |s, py| s.iter().map(|x| x.describe(py)).collect::<PyResult<Vec<_>>>()?;
+    Operand => |s, py| s.0.describe(py)?; OperandList => |s, py| s.0.describe(py)?;
+    Axis => |s, py| s.0; Axes => |s, py| s.0.describe(py)?; Shape => |s, py| s.0.describe(py)?;
+    DTypeArg => |s, py| s.0.name(); Seed => |s, py| s.0 as i64;
+    super::ops::NormOrd => |s, py| match s.0 { // (None: the default, euclidean)
+        ops::NormOrd::P(p) => Some(p), ops::NormOrd::Inf => Some(f64::INFINITY), _ => None,
     };
 }
 

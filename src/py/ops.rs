@@ -8,8 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::args::{
-    Axes, Axis, DTypeArg, Direction, Ignored, Lift, Name, Operand, OperandList, Seed, Shape,
-    TensorLike, axes, axis_or, dtype_or, int_list, seed,
+    Axes, Axis, DTypeArg, Describe, Direction, Ignored, Lift, Name, Operand, OperandList, Seed,
+    Shape, TensorLike, axes, axis_or, dtype_or, int_list, seed,
 };
 use super::convert::{operand_pair, operands, to_tensor};
 use super::run;
@@ -157,6 +157,9 @@ macro_rules! bindings {
         #[pyo3($($attr)*)]
         #[allow(unused_variables, unused_mut, clippy::too_many_arguments)]
         pub fn $f(py: Python<'_>, $($a: $t),*) -> PyResult<<$out as Lift>::Out> {
+            if crate::trace::is_tracing() {
+                super::describe(py, stringify!($f), || Ok(vec![$((stringify!($a), $a.describe(py)?)),*]))?;
+            }
             $($($prep)*)?
             if crate::trace::is_tracing() {
                 // a step of the trace: the listed tensor locals are its
@@ -802,6 +805,12 @@ pub fn einsum(
     let xs = operands(&inputs.iter().collect::<Vec<_>>())?;
     let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
     let equation = equation.to_string();
+    super::describe(py, "einsum", || {
+        Ok(vec![
+            ("equation", equation.describe(py)?),
+            ("inputs", xs.describe(py)?),
+        ])
+    })?;
     Ok(super::run_traced(py, work, "einsum", xs, move |xs| ops::einsum(&equation, xs))?.lift())
 }
 
@@ -1068,7 +1077,7 @@ pools! {
 }
 
 /// `tf.norm`'s `ord`: 'euclidean'/'fro', or a number (inf included).
-pub struct NormOrd(ops::NormOrd);
+pub struct NormOrd(pub ops::NormOrd);
 
 impl<'py> FromPyObject<'_, 'py> for NormOrd {
     type Error = PyErr;
@@ -1186,7 +1195,7 @@ fn key_item(obj: &Bound<'_, PyAny>) -> PyResult<ops::KeyItem> {
 
 /// `x[key]` (`ops::getitem` has the semantics).
 pub fn getitem(x: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-    let py = key.py();
+    let (py, raw_key) = (key.py(), key);
     let key: Vec<ops::KeyItem> = match key.cast::<PyTuple>() {
         Ok(t) => t
             .iter()
@@ -1205,6 +1214,7 @@ pub fn getitem(x: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
             "Multiple ellipses in slice spec not allowed",
         ));
     }
+    super::describe(py, "getitem", || Ok(vec![("key", raw_key.clone())]))?;
     let mut inputs = vec![x.clone()];
     let key = crate::trace::Skeleton::of(&key, &mut inputs);
     let step = move |xs: &[Tensor]| match xs.split_first() {

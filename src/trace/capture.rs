@@ -491,3 +491,26 @@ pub fn kernel(f: impl Fn(&[Tensor]) -> Result<Vec<Tensor>> + Send + Sync + 'stat
 pub(crate) fn free_after(plan: &Plan) -> &[Vec<Slot>] {
     &plan.free_after
 }
+
+/// For `tf.saved_model`'s description of a call: the slot each of `ts`
+/// would be read from (a constant from a host value or from before the
+/// trace gets one now; `None`: not readable by a step) and the number of
+/// steps recorded so far; `None` when no trace is active.
+pub fn slots_of<'a>(
+    ts: impl IntoIterator<Item = &'a Tensor>,
+) -> Option<(usize, Vec<Option<Slot>>)> {
+    CAPTURE.with(|c| {
+        let mut c = c.borrow_mut();
+        let c = c.as_mut()?;
+        let slots = ts
+            .into_iter()
+            .map(|t| {
+                let known = c.slots.contains_key(&t.id())
+                    || c.pending.contains_key(&t.id())
+                    || t.id() < c.start;
+                known.then(|| c.slot_in(t, &String::new))
+            })
+            .collect();
+        Some((c.steps.len(), slots))
+    })
+}
