@@ -209,6 +209,7 @@ __all__ = [
 ]
 # --- end of generated section (names) ---
 
+import importlib as _importlib
 import os as _os
 
 from . import _core, dtypes, errors
@@ -272,20 +273,17 @@ from . import (  # noqa: E402
     config,
     data,
     debugging,
-    distribute,
     experimental,
     image,
     linalg,
     math,
     nest,
     nn,
-    optimizers,
     ragged,
     random,
     saved_model,
     sparse,
     test,
-    train,
     types,
 )
 from ._array_ops import (  # noqa: E402
@@ -428,10 +426,25 @@ __all__ += [
     "types",
 ]
 
-# tf.Module, tf.name_scope and tf.keras (the model layer, pure Python)
-from . import keras, module  # noqa: E402
+# tf.Module and tf.name_scope
+from . import module  # noqa: E402
 from .module import Module, name_scope  # noqa: E402
 
-if not _TYPE_CHECKING:
+# The model, training and distribution layers load on first use (`tf.keras`,
+# `from tapegrad.keras import layers`, `import tapegrad.train` as usual): they
+# were half of `import tapegrad`, which eager code never needs them for.
+_LAZY_SUBMODULES = frozenset({"distribute", "keras", "optimizers", "train"})
+
+if _TYPE_CHECKING:
+    from . import distribute, keras, optimizers, train  # noqa: E402
+else:
     # a TF name tapegrad lacks: an AttributeError that says so (docs/compat.md)
-    __getattr__ = _missing_names("tf")
+    _missing_name = _missing_names("tf")
+
+    def __getattr__(name: str) -> object:
+        if name in _LAZY_SUBMODULES:
+            return _importlib.import_module(f"{__name__}.{name}")  # binds it here
+        return _missing_name(name)
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | _LAZY_SUBMODULES)

@@ -8,8 +8,8 @@ dtypes carry gradients. numpy's bfloat16 is ``ml_dtypes.bfloat16``."""
 import builtins as _builtins
 from collections.abc import Callable as _Callable
 from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-import ml_dtypes as _ml_dtypes  # registers numpy's "bfloat16" dtype
 import numpy as _np
 
 __all__ = [
@@ -30,6 +30,15 @@ __all__ = [
     "uint64",
     "uint8",
 ]
+
+
+def _numpy_dtype(name: str) -> _np.dtype[_Any]:
+    """numpy's dtype of a name. numpy knows "bfloat16" once ``ml_dtypes``
+    registered it, imported here on first need rather than with tapegrad:
+    its ufunc registration costs more than the rest of ``import tapegrad``."""
+    if name == "bfloat16":
+        import ml_dtypes  # noqa: F401 - registers numpy's "bfloat16"
+    return _np.dtype(name)
 
 
 class DType:
@@ -58,7 +67,7 @@ class DType:
 
     @property
     def as_numpy_dtype(self) -> type[_np.generic]:
-        return _np.dtype(self._name).type
+        return _numpy_dtype(self._name).type
 
     @property
     def is_floating(self) -> _builtins.bool:
@@ -85,11 +94,13 @@ class DType:
     def _limits(self) -> tuple[int | float, int | float]:
         if self._name == "bool":
             raise TypeError("Cannot find minimum value of <dtype: 'bool'>.")
-        np_dtype = _np.dtype(self._name)
+        np_dtype = _numpy_dtype(self._name)
         if self.is_integer:
             info = _np.iinfo(np_dtype)
             return int(info.min), int(info.max)
-        finfo = _ml_dtypes.finfo(np_dtype)  # type: ignore[no-untyped-call]
+        import ml_dtypes  # its finfo knows bfloat16 (see _numpy_dtype)
+
+        finfo = ml_dtypes.finfo(np_dtype)  # type: ignore[no-untyped-call]
         # Python floats (TF gives numpy scalars of the dtype; the values are equal)
         return float(finfo.min), float(finfo.max)
 
@@ -99,7 +110,7 @@ class DType:
 
     @property
     def size(self) -> int:
-        return _np.dtype(self._name).itemsize
+        return _numpy_dtype(self._name).itemsize
 
     def __eq__(self, other: object) -> _builtins.bool:
         try:

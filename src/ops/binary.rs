@@ -113,6 +113,24 @@ macro_rules! binary_ops {
         ])
     };
 
+    // Each operand's gradient needs only its partner: save an operand only
+    // when the other one may get a gradient, so `y * 0.5` keeps 0.5, never
+    // `y` (a constant, or any input no tape watches, gets no gradient).
+    (@record $tf:literal, $a:ident, $b:ident, $out:ident,
+        [saves_partner $g:ident: $ga:expr, $gb:expr]) => {
+        match (tape::may_need_gradient($a), tape::may_need_gradient($b)) {
+            (true, false) => tape::record_rule($tf, &[$a, $b], &$out, [$b], || (), [
+                Some(|$g, [$b], _| $ga),
+                None,
+            ]),
+            (false, true) => tape::record_rule($tf, &[$a, $b], &$out, [$a], || (), [
+                None,
+                Some(|$g, [$a], _| $gb),
+            ]),
+            _ => binary_ops!(@record $tf, $a, $b, $out, [saves($a, $b) $g: $ga, $gb]),
+        }
+    };
+
     // The operand and output names the rows' VJPs refer to are declared once.
     (($a:ident, $b:ident) -> $out:ident;
      $(
@@ -165,7 +183,7 @@ binary_ops! {
     ///     >>> import tapegrad as tf
     ///     >>> print(tf.multiply(tf.constant([1.0, 2.0]), 3.0))
     ///     tapegrad.Tensor([3. 6.], shape=(2,), dtype=float32)
-    multiply "Mul" numeric real |p, q| p * q => [saves(a, b) g: g.mul(b), g.mul(a)];
+    multiply "Mul" numeric real |p, q| p * q => [saves_partner g: g.mul(b), g.mul(a)];
     /// d(a/b)/db = −a/b² = −(a/b)/b, read from the output.
     ///
     /// Example:

@@ -29,8 +29,19 @@ pub fn dtype_from_py(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
             .getattr("name")?
             .extract()?
     };
-    DType::from_name(&name)
-        .ok_or_else(|| PyTypeError::new_err(format!("unsupported dtype {name:?}")))
+    let d = DType::from_name(&name)
+        .ok_or_else(|| PyTypeError::new_err(format!("unsupported dtype {name:?}")))?;
+    numpy_knows(obj.py(), d)?;
+    Ok(d)
+}
+
+/// numpy has `bfloat16` once `ml_dtypes` registered it: imported on first
+/// need, not with tapegrad (its ufunc registration is most of an import).
+pub fn numpy_knows(py: Python<'_>, d: DType) -> PyResult<()> {
+    if d == DType::BF16 {
+        py.import("ml_dtypes")?;
+    }
+    Ok(())
 }
 
 use crate::dtype::ALL_DTYPES as DTYPES;
@@ -336,6 +347,7 @@ pub fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>>
     // numpy refuses (and rust-numpy would panic on) shapes whose extents
     // overflow, even when the array is empty
     check_alloc("numpy", t.dtype(), t.shape())?;
+    numpy_knows(py, t.dtype())?;
     Ok(with_data!(t.data(), a => a.to_pyarray(py).into_any()))
 }
 

@@ -294,6 +294,23 @@ pub fn is_recording() -> bool {
     ACTIVE_COUNT.with(|c| c.get() != 0)
 }
 
+/// Could an op recorded now pass a gradient (or a tangent) to `t`? Only if
+/// a tape on this thread's stack watches it (a watched source or a recorded
+/// op's output) or an accumulator carries its tangent. A rule may skip what
+/// only that gradient needs: `y * 0.5` need not keep `y` alive.
+pub fn may_need_gradient(t: &Tensor) -> bool {
+    if !is_recording() || !t.dtype().is_float() {
+        return false;
+    }
+    let id = t.id();
+    ACTIVE.with(|stack| {
+        stack.borrow().iter().any(|rec| match rec {
+            Recorder::Tape(tape) => tape.state().watched.contains(&id),
+            Recorder::Forward(acc) => acc.tangent(id).is_some(),
+        })
+    })
+}
+
 fn set_stack(stack: Vec<Recorder>) {
     ACTIVE_COUNT.with(|c| c.set(stack.len()));
     ACTIVE.with(|s| *s.borrow_mut() = stack);
