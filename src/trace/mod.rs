@@ -22,6 +22,7 @@
 //! state the call started from.
 
 mod capture;
+mod optimize;
 mod plan;
 mod values;
 
@@ -36,6 +37,7 @@ pub use capture::{
     guard_value, is_tracing, kernel, paused, read_variable, record_op, record_var_op,
     tape_gradient, tape_new, tape_step, tape_watch, unsupported, update_variable,
 };
+pub use optimize::{clear_notes, note_op};
 pub use plan::{Arg, Outcome, Plan};
 pub use values::{Captured, Outputs, Skeleton};
 
