@@ -774,7 +774,6 @@ fn run_typed<T: Float + Element>(
     let plan = p.plans.get(key, || {
         plan::<T>(p, &is_flat, &scalars, shape, &input_shapes)
     });
-    let plan = &*plan;
 
     let mut buffers: Vec<Vec<T>> = plan
         .sinks
