@@ -142,6 +142,7 @@ macro_rules! binary_ops {
             $(#[doc = $doc])*
             pub fn $name($a: &Tensor, $b: &Tensor) -> Result<Tensor> {
                 let $out = binary_ops!(@forward $kind, $tf, $a, $b, |$p, $q| $fwd)?;
+                crate::trace::note_op($tf, &[$a, $b], &$out);
                 binary_ops!(@record $tf, $a, $b, $out, [$($vjp)*]);
                 Ok($out)
             }

@@ -83,6 +83,9 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
         // float16/bfloat16 accumulate in float32 and round once
         _ => computed([x], false, |[w]| reduce_sum(w, axis, keepdims))?,
     });
+    if out_shape.is_empty() {
+        crate::trace::note_op(op, &[x], &out);
+    }
     // Every input element contributed once: spread g back over the reduced axes.
     let ctx = || {
         let in_shape = x.shape().to_vec();

@@ -240,6 +240,7 @@ macro_rules! unary_ops {
             $(#[doc = $doc])*
             pub fn $name(x: &Tensor) -> Result<Tensor> {
                 let y = unary_op!(@forward $kind $(($f32s))?, $tf, x, |$v| $fwd)?;
+                crate::trace::note_op($tf, &[x], &y);
                 unary_op!(@record $tf, x, y, [$($vjp)*]);
                 Ok(y)
             }

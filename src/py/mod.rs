@@ -53,6 +53,7 @@ pub(crate) fn run_traced<O: crate::trace::Outputs + Send>(
         return run(py, work, || f(&inputs));
     }
     let kernel = crate::trace::kernel(move |xs| f(xs).map(O::flat));
+    crate::trace::clear_notes();
     let out = run(py, work, || kernel(&inputs))?;
     crate::trace::record_op(name, &inputs, &out, kernel);
     Ok(O::unflat(out))

@@ -23,6 +23,7 @@
 
 mod capture;
 mod describe;
+mod optimize;
 mod plan;
 mod values;
 
@@ -38,6 +39,7 @@ pub use capture::{
     tape_gradient, tape_new, tape_step, tape_watch, unsupported, update_variable,
 };
 pub use describe::{Description, describe, describing, set_describing};
+pub use optimize::{clear_notes, note_op};
 pub use plan::{Arg, Outcome, Plan};
 pub use values::{Captured, Outputs, Skeleton};
 
