@@ -64,6 +64,8 @@ pub enum Data {
     U64(ArcArray<u64, IxDyn>),
     F16(ArcArray<half::f16, IxDyn>),
     BF16(ArcArray<half::bf16, IxDyn>),
+    C64(ArcArray<num_complex::Complex<f32>, IxDyn>),
+    C128(ArcArray<num_complex::Complex<f64>, IxDyn>),
 }
 
 /// Apply one generic expression to whichever array a `Data` holds.
@@ -84,6 +86,8 @@ macro_rules! with_data {
             $crate::tensor::Data::U64($a) => $body,
             $crate::tensor::Data::F16($a) => $body,
             $crate::tensor::Data::BF16($a) => $body,
+            $crate::tensor::Data::C64($a) => $body,
+            $crate::tensor::Data::C128($a) => $body,
         }
     };
 }
@@ -107,6 +111,8 @@ macro_rules! map_data {
             $crate::tensor::Data::U64($a) => $crate::tensor::Data::U64($body),
             $crate::tensor::Data::F16($a) => $crate::tensor::Data::F16($body),
             $crate::tensor::Data::BF16($a) => $crate::tensor::Data::BF16($body),
+            $crate::tensor::Data::C64($a) => $crate::tensor::Data::C64($body),
+            $crate::tensor::Data::C128($a) => $crate::tensor::Data::C128($body),
         }
     };
 }
@@ -117,7 +123,8 @@ macro_rules! map_data {
 macro_rules! zip_data {
     ($x:expr, $y:expr, |$p:ident, $q:ident| $body:expr, else $mismatch:expr) => {
         $crate::zip_data!(@arms $x, $y, |$p, $q| $body, $mismatch;
-            F32 F64 I32 I64 Bool U8 I8 I16 U16 U32 U64 F16 BF16)
+            F32 F64 I32 I64 Bool U8 I8 I16 U16 U32 U64 F16 BF16
+            C64 C128)
     };
     (@arms $x:expr, $y:expr, |$p:ident, $q:ident| $body:expr, $mismatch:expr; $($v:ident)*) => {
         match ($x, $y) {
@@ -165,6 +172,8 @@ impl_element!(u32, U32);
 impl_element!(u64, U64);
 impl_element!(half::f16, F16);
 impl_element!(half::bf16, BF16);
+impl_element!(num_complex::Complex<f32>, C64);
+impl_element!(num_complex::Complex<f64>, C128);
 
 impl Data {
     pub fn dtype(&self) -> DType {
@@ -355,6 +364,20 @@ impl Tensor {
 }
 
 impl Tensor {
+    /// Python's truth of a size-1 tensor: nonzero (NaN is true); a complex
+    /// value when either part is nonzero (numpy's rule, which TF's `bool()`
+    /// follows, though its cast of 1j to bool is false).
+    pub fn item_truth(&self) -> Option<bool> {
+        let nonzero = |re: f64, im: f64| re != 0.0 || im != 0.0;
+        match &self.data {
+            Data::C64(a) if a.len() == 1 => {
+                a.iter().next().map(|z| nonzero(z.re.into(), z.im.into()))
+            }
+            Data::C128(a) if a.len() == 1 => a.iter().next().map(|z| nonzero(z.re, z.im)),
+            _ => self.item_f64().map(|v| v != 0.0),
+        }
+    }
+
     /// The single element of a size-1 integer or bool tensor, exactly (an
     /// int64 or uint64 through f64 would round above 2⁵³); `None` for floats.
     pub fn item_int(&self) -> Option<i128> {
@@ -375,6 +398,7 @@ impl Tensor {
             Data::U64(a) => first(a),
             Data::Bool(a) => a.iter().next().map(|&b| i128::from(b)),
             Data::F32(_) | Data::F64(_) | Data::F16(_) | Data::BF16(_) => None,
+            Data::C64(_) | Data::C128(_) => None,
         }
     }
 }

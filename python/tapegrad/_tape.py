@@ -188,7 +188,7 @@ class GradientTape:
         for t in leaves:
             dtype = self._tape.watch(t)
             self._watched_ids.add(t._handle_id if isinstance(t, _core.Variable) else t._id)
-            if not dtype.startswith("float") and _NONFLOAT_WARNINGS_LEFT[0] > 0:
+            if not dtype.startswith(("float", "complex")) and _NONFLOAT_WARNINGS_LEFT[0] > 0:
                 _NONFLOAT_WARNINGS_LEFT[0] -= 1
                 _log.warning(
                     "The dtype of the watched tensor must be floating (e.g. tf.float32), got tf.%s",
@@ -379,7 +379,11 @@ class GradientTape:
             and type(target) is _core.Tensor
             and type(sources) in _LEAF_SOURCES
             and not self._strict
-            and (type(sources) is _core.Tensor or sources.dtype.is_floating)
+            and (
+                type(sources) is _core.Tensor
+                or sources.dtype.is_floating
+                or sources.dtype.is_complex
+            )
             and not self._gathers
         ):
             # one tensor, one source: the common case, without nest's walk
@@ -394,7 +398,7 @@ class GradientTape:
                     f"structures of them), got {type(s).__name__}; pass the tf.constant or "
                     "tf.Variable objects the computation used"
                 )
-            if isinstance(s, _core.Variable) and not s.dtype.is_floating:
+            if isinstance(s, _core.Variable) and not (s.dtype.is_floating or s.dtype.is_complex):
                 _warn_once(
                     "int-variable",
                     f"GradientTape.gradient: Variable {s.name!r} is {s.dtype.name}; gradients "

@@ -1,7 +1,8 @@
 """Data types, mirroring ``tf.dtypes``: ``float16``, ``bfloat16``,
 ``float32``, ``float64``, ``int8``, ``int16``, ``int32``, ``int64``,
-``uint8``, ``uint16``, ``uint32``, ``uint64`` and ``bool``. Only the float
-dtypes carry gradients. numpy's bfloat16 is ``ml_dtypes.bfloat16``."""
+``uint8``, ``uint16``, ``uint32``, ``uint64``, ``complex64``, ``complex128``
+and ``bool``. Only the float and complex dtypes carry gradients. numpy's
+bfloat16 is ``ml_dtypes.bfloat16``."""
 
 # `_builtins.bool` in annotations: this module's `bool` is the DType. The
 # imports are private (`_np`, …): `dir(tapegrad.dtypes)` is its API.
@@ -17,6 +18,8 @@ __all__ = [
     "as_dtype",
     "bfloat16",
     "bool",
+    "complex128",
+    "complex64",
     "float16",
     "float32",
     "float64",
@@ -54,6 +57,8 @@ class DType:
     <dtype: 'float32'>
     >>> tf.uint8.min, tf.uint8.max, tf.uint8.is_unsigned, tf.bfloat16.size
     (0, 255, True, 2)
+    >>> tf.complex64.is_complex, tf.complex64.real_dtype, tf.complex128.size
+    (True, tapegrad.float32, 16)
     """
 
     __slots__ = ("_name",)
@@ -78,6 +83,16 @@ class DType:
         return "int" in self._name
 
     @property
+    def is_complex(self) -> _builtins.bool:
+        return self._name.startswith("complex")
+
+    @property
+    def real_dtype(self) -> "DType":
+        """The dtype of a complex dtype's parts (float32 for complex64);
+        any other dtype is its own."""
+        return _REAL_PARTS.get(self._name, self)
+
+    @property
     def is_unsigned(self) -> _builtins.bool:
         return self._name.startswith("uint")
 
@@ -94,6 +109,8 @@ class DType:
     def _limits(self) -> tuple[int | float, int | float]:
         if self._name == "bool":
             raise TypeError("Cannot find minimum value of <dtype: 'bool'>.")
+        if self.is_complex:
+            raise TypeError(f"Cannot find minimum value of {self} with type {self}.")
         np_dtype = _numpy_dtype(self._name)
         if self.is_integer:
             info = _np.iinfo(np_dtype)
@@ -144,7 +161,10 @@ uint8 = DType("uint8")
 uint16 = DType("uint16")
 uint32 = DType("uint32")
 uint64 = DType("uint64")
+complex64 = DType("complex64")
+complex128 = DType("complex128")
 bool = DType("bool")  # noqa: A001 - TF's name
+_REAL_PARTS = {"complex64": float32, "complex128": float64}
 
 _BY_NAME = {
     d.name: d
@@ -161,6 +181,8 @@ _BY_NAME = {
         uint16,
         uint32,
         uint64,
+        complex64,
+        complex128,
         bool,
     )
 }

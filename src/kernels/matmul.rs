@@ -172,7 +172,7 @@ mod tests {
 /// `op(a) · op(b)` over broadcast batch dimensions: `a` is `[..., m, k]`,
 /// `b` is `[..., k, n]` (before `op`), ranks ≥ 2, batch shapes broadcastable
 /// to `batch` (all validated by the caller). `mm` multiplies one pair.
-pub fn matmul_batched<T: Num>(
+pub fn matmul_batched<T: Copy>(
     a: &ArcArray<T, IxDyn>,
     b: &ArcArray<T, IxDyn>,
     ta: bool,

@@ -141,6 +141,9 @@ macro_rules! binary_ops {
         $(
             $(#[doc = $doc])*
             pub fn $name($a: &Tensor, $b: &Tensor) -> Result<Tensor> {
+                if let Some(out) = crate::ops::complex::binary($tf, $a, $b) {
+                    return out;
+                }
                 let $out = binary_ops!(@forward $kind, $tf, $a, $b, |$p, $q| $fwd)?;
                 crate::trace::note_op($tf, &[$a, $b], &$out);
                 binary_ops!(@record $tf, $a, $b, $out, [$($vjp)*]);
@@ -444,6 +447,9 @@ fn route(mask: &Tensor, g: &Tensor, when: bool) -> Result<Tensor> {
 /// `a ** b`. For integers a negative exponent is an error, as in TF.
 pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = "Pow";
+    if let Some(out) = crate::ops::complex::binary(op, a, b) {
+        return out;
+    }
     let out = match (a.data(), b.data()) {
         (Data::I32(_), Data::I32(e)) if e.iter().any(|&v| v < 0) => {
             return Err(Error::invalid(
@@ -659,6 +665,9 @@ macro_rules! compare_ops {
         $(#[doc = $doc])*
         pub fn $name(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let op = $tf;
+            if let Some(out) = crate::ops::complex::compare(op, a, b) {
+                return out;
+            }
             if let Some(out) = via_compute([a, b], true, |[a, b]| $name(a, b)) {
                 return out;
             }

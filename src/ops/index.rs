@@ -256,6 +256,9 @@ pub fn gather_grad(
                 allowed: "float32, float64, int32, int64",
             });
         }
+        Data::C64(_) | Data::C128(_) => crate::ops::complex::by_parts(g, |w| {
+            gather_grad(w, indices, params_shape, axis, batch_dims)
+        })?,
         // the half and narrow types add in their compute dtype
         _ => crate::ops::convert::computed([g], false, |[w]| {
             gather_grad(w, indices, params_shape, axis, batch_dims)

@@ -1,10 +1,12 @@
 //! Reductions over axes, and the sum that undoes a broadcast.
 
 use ndarray::{ArcArray, IxDyn};
+use num_complex::Complex;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_axis, fold_axes, scan_axis, sum_axes};
+use crate::ops::complex::conj;
 use crate::ops::convert::{computed, widen};
 use crate::ops::{
     abs, broadcast_to, cast, equal, exp, float_only, is_finite, lead, log, logical_and, reshape_to,
@@ -79,6 +81,9 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
                 dtype: x.dtype(),
                 allowed: "float32, float64, int32, int64",
             });
+        }
+        Data::C64(_) | Data::C128(_) => {
+            crate::ops::complex::by_parts(x, |w| reduce_sum(w, axis, keepdims))?
         }
         // float16/bfloat16 accumulate in float32 and round once
         _ => computed([x], false, |[w]| reduce_sum(w, axis, keepdims))?,
@@ -247,7 +252,7 @@ fn extreme(
         Data::F64(a) => Data::F64(float!(a, f64)),
         Data::I32(a) => Data::I32(int!(a, i32)),
         Data::I64(a) => Data::I64(int!(a, i64)),
-        Data::Bool(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::C64(_) | Data::C128(_) => return Err(numeric_only(op, x)),
         _ => computed([x], true, |[w]| extreme(op, w, axis, keepdims, max))?,
     });
     // d max = g · [x = max] / #{x = max}
@@ -306,6 +311,16 @@ pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
             fold_axes(a, &axes, 1, i64::wrapping_mul),
             &out_shape,
         )?),
+        Data::C64(a) => Data::C64(shaped(
+            op,
+            fold_axes(a, &axes, Complex::new(1.0, 0.0), |p, v| p * v),
+            &out_shape,
+        )?),
+        Data::C128(a) => Data::C128(shaped(
+            op,
+            fold_axes(a, &axes, Complex::new(1.0, 0.0), |p, v| p * v),
+            &out_shape,
+        )?),
         Data::Bool(_) => return Err(numeric_only(op, x)),
         _ => computed([x], false, |[w]| reduce_prod(w, axis, keepdims))?,
     });
@@ -318,7 +333,8 @@ pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
         ctx,
         [Some(|g, [x], (kept, out_rank, axes)| {
             let g = reshape_to(g, &with_lead(lead(g, *out_rank), kept))?;
-            g.mul(&product_of_others(x, axes)?)
+            // (complex: g·conj(∂/∂x), TF's convention)
+            g.mul(&conj(&product_of_others(x, axes)?)?)
         })],
     );
     Ok(out)
@@ -387,6 +403,8 @@ fn scan(
         } else {
             scan_axis(a, ax, exclusive, reverse, 0, i64::wrapping_add)?
         }),
+        Data::C64(a) => Data::C64(go!(a, Complex::new(0.0, 0.0), Complex::new(1.0, 0.0))),
+        Data::C128(a) => Data::C128(go!(a, Complex::new(0.0, 0.0), Complex::new(1.0, 0.0))),
         Data::Bool(_) => return Err(numeric_only(op, x)),
         _ => computed([x], false, |[w]| {
             scan(op, w, axis, exclusive, reverse, product)
@@ -402,7 +420,8 @@ fn scan(
             [x],
             ctx,
             [Some(|g, [x], &(ax, exclusive, reverse)| {
-                cumprod_grad(x, g, ax, exclusive, reverse, 1)
+                // complex (TF's convention): g·conj(J) = conj(conj(g)·J)
+                conj(&cumprod_grad(x, &conj(g)?, ax, exclusive, reverse, 1)?)
             })],
         );
     } else {
@@ -593,7 +612,7 @@ fn arg_extreme(
         Data::F64(a) => pick!(a),
         Data::I32(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
         Data::I64(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
-        Data::Bool(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::C64(_) | Data::C128(_) => return Err(numeric_only(op, x)),
         _ => return arg_extreme(op, &widen(x, true), axis, output_type, max),
     };
     cast(&Tensor::from_data(Data::I64(idx)), output_type)

@@ -213,7 +213,9 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
         }))
     };
     let out = converted(x)?;
-    if x.dtype().is_float() && dtype.is_float() {
+    // (complex → real keeps the real part, so the VJP cast back is TF's:
+    // complex(g, 0) one way, real(g) the other)
+    if x.dtype().is_differentiable() && dtype.is_differentiable() {
         tape::record_rule(
             "Cast",
             &[x],
@@ -222,7 +224,7 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
             || x.dtype(),
             [Some(|g, [], &back| cast(g, back))],
         );
-    } else if x.dtype().is_float() {
+    } else if x.dtype().is_differentiable() {
         tape::record_escape("cast to an integer or bool dtype", x.id(), Some(out.id()));
     }
     Ok(out)
@@ -572,6 +574,8 @@ pub fn concat(xs: &[Tensor], axis: i64) -> Result<Tensor> {
         Data::U64(_) => join!(U64),
         Data::F16(_) => join!(F16),
         Data::BF16(_) => join!(BF16),
+        Data::C64(_) => join!(C64),
+        Data::C128(_) => join!(C128),
     });
     // input i's gradient is its slab of g along the joined axis
     let ctx = || {

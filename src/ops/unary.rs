@@ -239,6 +239,9 @@ macro_rules! unary_ops {
         $(
             $(#[doc = $doc])*
             pub fn $name(x: &Tensor) -> Result<Tensor> {
+                if let Some(y) = crate::ops::complex::unary($tf, x) {
+                    return y;
+                }
                 let y = unary_op!(@forward $kind $(($f32s))?, $tf, x, |$v| $fwd)?;
                 crate::trace::note_op($tf, &[x], &y);
                 unary_op!(@record $tf, x, y, [$($vjp)*]);

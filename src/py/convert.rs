@@ -116,8 +116,8 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         return match hint {
             None | Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
             Some(DType::F64) => Ok(Tensor::scalar(v)),
-            Some(d) if d.is_float() => Ok(crate::ops::convert_dtype(&Tensor::scalar(v), d)),
-            Some(d) => Err(cannot_convert(obj, d)),
+            Some(d) if d.is_int() || d == DType::Bool => Err(cannot_convert(obj, d)),
+            Some(d) => Ok(crate::ops::convert_dtype(&Tensor::scalar(v), d)),
         };
     }
     if obj.is_exact_instance_of::<pyo3::types::PyRange>() {
@@ -156,6 +156,8 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         ('u', 2) => DType::U16,
         ('u', 4) => DType::U32,
         ('u', 8) => DType::U64,
+        ('c', 8) => DType::C64,
+        ('c', 16) => DType::C128,
         // ml_dtypes' bfloat16, numpy's kind 'V'
         ('V', 2) if arr.getattr("dtype")?.getattr("name")?.extract::<String>()? == "bfloat16" => {
             DType::BF16
@@ -168,9 +170,11 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
             )));
         }
     };
+    let lossy = |d: DType| (d.is_int() && kind == 'f') || (!d.is_complex() && kind == 'c');
     let target = match hint {
         // a float that would have to become an int is refused, as for scalars
-        Some(d) if d.is_int() && kind == 'f' => return Err(cannot_convert(obj, d)),
+        // (and a complex value that would lose its imaginary part)
+        Some(d) if lossy(d) => return Err(cannot_convert(obj, d)),
         Some(d) if !is_numpy && d.is_float() && natural == DType::Bool => {
             return Err(cannot_convert(obj, d));
         }
@@ -196,6 +200,8 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         DType::U64 => copy_in::<u64>(&arr)?,
         DType::F16 => copy_in::<half::f16>(&arr)?,
         DType::BF16 => copy_in::<half::bf16>(&arr)?,
+        DType::C64 => copy_in::<num_complex::Complex<f32>>(&arr)?,
+        DType::C128 => copy_in::<num_complex::Complex<f64>>(&arr)?,
     })
 }
 

@@ -195,9 +195,9 @@ bindings! {
     ///  [11. 25.]], shape=(2, 2), dtype=float32)
     #[pyo3(signature = (a, b, transpose_a=false, transpose_b=false, adjoint_a=false, adjoint_b=false, a_is_sparse=false, b_is_sparse=false, output_type=None, name=None))]
     fn matmul(a: TensorLike<'_>, b: TensorLike<'_>, transpose_a: bool, transpose_b: bool, adjoint_a: bool, adjoint_b: bool, a_is_sparse: bool, b_is_sparse: bool, output_type: Option<Ignored>, name: Option<Name>) -> Tensor {
-        // sparsity hints change nothing here; adjoint = transpose for real dtypes
+        // sparsity hints change nothing here; adjoint = conjugate, then transpose
         let [a, b] = operand_pair(&a, &b)?;
-    } => (a.numel().max(b.numel())) [a, b] ops::matmul(&a, &b, transpose_a || adjoint_a, transpose_b || adjoint_b);
+    } => (a.numel().max(b.numel())) [a, b] ops::matmul_adjoint(&a, &b, [transpose_a, transpose_b], [adjoint_a, adjoint_b]);
 
     /// Permutes the axes by `perm` (default: reversed).
     /// >>> print(tf.transpose(tf.constant([[1, 2, 3], [4, 5, 6]])))
@@ -207,7 +207,7 @@ bindings! {
     ///  [3 6]], shape=(3, 2), dtype=int32)
     #[pyo3(signature = (a, perm=None, conjugate=false, name=None))]
     fn transpose(a: Operand, perm: Option<Axes>, conjugate: bool, name: Option<Name>) -> Tensor
-        => (a.numel()) [a] ops::transpose(&a, axes(&perm));
+        => (a.numel()) [a] ops::transpose(&a, axes(&perm)).and_then(|t| if conjugate { ops::conj(&t) } else { Ok(t) });
 
     /// Same elements, new shape; one entry may be -1 (inferred).
     /// >>> print(tf.reshape(tf.range(6), [2, -1]))
@@ -776,6 +776,14 @@ bindings! {
         let [x, y] = operand_pair(&x, &y)?;
     } => (x.numel().max(y.numel())) [x, y] ops::xlogy(&x, &y);
 
+    /// `real + i·imag` elementwise: float32 parts give complex64, float64 ones complex128 (TF's `tf.complex`); d/dreal = real(g), d/dimag = imag(g).
+    /// >>> print(tf.complex(tf.constant([1.0, 2.0]), tf.constant([3.0, -4.0])))
+    /// tapegrad.Tensor([1.+3.j 2.-4.j], shape=(2,), dtype=complex64)
+    #[pyo3(signature = (real, imag, name=None))]
+    fn complex(real: TensorLike<'_>, imag: TensorLike<'_>, name: Option<Name>) -> Tensor {
+        let [real, imag] = operand_pair(&real, &imag)?;
+    } => (real.numel().max(imag.numel())) [real, imag] ops::complex(&real, &imag);
+
     /// x / y elementwise, exactly 0 where x = 0 (even where y is 0); d/dx = 1 / y and d/dy = −x / y² where x ≠ 0, both 0 where x = 0.
     /// >>> print(tf.math.xdivy(tf.constant([0.0, 3.0]), tf.constant([0.0, 2.0])))
     /// tapegrad.Tensor([0.  1.5], shape=(2,), dtype=float32)
@@ -851,6 +859,28 @@ unary_bindings! {
     /// [[2. 0.]
     ///  [1. 2.]], shape=(2, 2), dtype=float32)
     cholesky(input);
+    /// The real part of a complex tensor (a real tensor is returned as it is); d = complex(g, 0).
+    /// >>> print(tf.math.real(tf.constant([1 + 2j, 3 - 4j])))
+    /// tapegrad.Tensor([1. 3.], shape=(2,), dtype=float64)
+    real(input);
+    /// The imaginary part of a complex tensor (zeros for a real one); d = complex(0, g).
+    /// >>> print(tf.math.imag(tf.constant([1 + 2j, 3 - 4j])))
+    /// tapegrad.Tensor([ 2. -4.], shape=(2,), dtype=float64)
+    imag(input);
+    /// The complex conjugate (a real tensor is returned as it is); d = conj(g).
+    /// >>> print(tf.math.conj(tf.constant([1 + 2j, 3 - 4j], tf.complex64)))
+    /// tapegrad.Tensor([1.-2.j 3.+4.j], shape=(2,), dtype=complex64)
+    conj(x);
+    /// The argument atan2(imag, real) of each complex element (a real tensor: π where negative, else 0).
+    /// >>> print(tf.math.angle(tf.constant([1j, -1 + 0j])))
+    /// tapegrad.Tensor([1.57079633 3.14159265], shape=(2,), dtype=float64)
+    angle(input);
+    /// The conjugate transpose of the last two axes (the transpose for real dtypes).
+    /// >>> print(tf.linalg.adjoint(tf.constant([[1 + 1j, 2 - 1j]], tf.complex64)))
+    /// tapegrad.Tensor(
+    /// [[1.-1.j]
+    ///  [2.+1.j]], shape=(2, 1), dtype=complex64)
+    adjoint(matrix);
 }
 
 /// Reductions sharing `tf.reduce_sum`'s signature.

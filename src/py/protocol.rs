@@ -97,7 +97,7 @@ pub fn len(t: &Tensor) -> PyResult<usize> {
 pub fn truth(t: &Tensor) -> PyResult<bool> {
     let truth = match t.numel() {
         0 => false,
-        1 => t.item_f64().is_some_and(|v| v != 0.0),
+        1 => t.item_truth().unwrap_or(false),
         _ => Err(PyValueError::new_err(
             "The truth value of an array with more than one element is ambiguous. Use a.any() or a.all()",
         ))?,

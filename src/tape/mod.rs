@@ -749,7 +749,7 @@ impl Input for &Tensor {
         Tensor::id(self)
     }
     fn is_float(&self) -> bool {
-        self.dtype().is_float()
+        self.dtype().is_differentiable()
     }
     fn meta(&self) -> TensorMeta {
         Tensor::meta(self)
@@ -761,7 +761,7 @@ impl Input for Tensor {
         Tensor::id(self)
     }
     fn is_float(&self) -> bool {
-        self.dtype().is_float()
+        self.dtype().is_differentiable()
     }
     fn meta(&self) -> TensorMeta {
         Tensor::meta(self)
@@ -773,7 +773,7 @@ impl Input for TensorMeta {
         self.id
     }
     fn is_float(&self) -> bool {
-        self.dtype.is_float()
+        self.dtype.is_differentiable()
     }
     fn meta(&self) -> TensorMeta {
         self.clone()
@@ -830,7 +830,7 @@ fn record_node<I: Input, V: Vjp + 'static>(
                     st.nodes.push(build());
                     st.sites.push(call_site());
                     for o in outputs {
-                        if o.dtype().is_float() {
+                        if o.dtype().is_differentiable() {
                             st.watched.insert(o.id());
                         }
                     }
