@@ -395,6 +395,12 @@ pub struct TensorMeta {
 /// allocatable right now, not only fit the machine (other tensors, an
 /// address-space limit); the kernels' own buffers are fallible too.
 pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()> {
+    check_shape(op, dtype, shape, true)
+}
+
+/// `check_alloc`, with the probe only when `probe` (an op that may share
+/// its input's storage, a reshape, checks the size without allocating).
+pub fn check_shape(op: &'static str, dtype: DType, shape: &[usize], probe: bool) -> Result<()> {
     check_rank(op, shape.len())?;
     let bytes = checked_numel(shape)
         .map(|n| n as u128 * dtype.size_of() as u128)
@@ -410,7 +416,7 @@ pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()
         .unwrap_or(u128::MAX);
     if bytes > allocation_limit()
         || extents > isize::MAX as u128
-        || !crate::alloc::can_allocate(bytes)
+        || (probe && !crate::alloc::can_allocate(bytes))
     {
         return Err(Error::ResourceExhausted {
             op,

@@ -62,7 +62,8 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
         return Ok(x.clone());
     }
     // an empty tensor can take absurd extents ([2^62, 0]): refuse them here
-    check_alloc("Reshape", x.dtype(), shape)?;
+    // (a contiguous input is shared, not copied: no probe)
+    crate::tensor::check_shape("Reshape", x.dtype(), shape, false)?;
     if checked_numel(shape) != Some(x.numel()) {
         return Err(Error::invalid(
             "Reshape",
