@@ -896,7 +896,7 @@ fn check_gradient(op: &'static str, u: &Update<'_>) -> Result<()> {
 /// Σ g² in float64, summed in fixed chunks combined in order.
 pub fn squared_norm(t: &Tensor) -> f64 {
     fn of<T: Element + Real>(a: &ArcArray<T, IxDyn>) -> f64 {
-        let a = kernels::standard(a);
+        let a = a.as_standard_layout();
         let s = a.as_slice().unwrap_or(&[]);
         let part = |c: &[T]| c.iter().map(|&x| x.to_f64() * x.to_f64()).sum::<f64>();
         let parts: Vec<f64> = if kernels::parallel(s.len()) {
@@ -1039,10 +1039,11 @@ fn update_array<T: Element + Real>(
     g: &ArcArray<T, IxDyn>,
     slots: &mut PerSlot<Vec<T>>,
 ) {
+    // (rare: a variable or gradient in another layout is copied once)
     if !w.is_standard_layout() {
-        *w = kernels::standard(w);
+        *w = w.as_standard_layout().into_owned().into_shared();
     }
-    let g = kernels::standard(g);
+    let g = g.as_standard_layout();
     let (Some(ws), Some(gs)) = (w.as_slice_mut(), g.as_slice()) else {
         // Unreachable: both were just put in standard layout.
         return;

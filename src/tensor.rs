@@ -271,15 +271,15 @@ impl Tensor {
     /// A tensor of `shape` filled with `v`; refuses absurd sizes instead of aborting.
     pub fn full(op: &'static str, dtype: DType, shape: &[usize], v: f64) -> Result<Tensor> {
         check_alloc(op, dtype, shape)?;
-        let dim = IxDyn(shape);
+        use crate::alloc::try_full;
         Ok(Tensor::from_data(match dtype {
-            DType::F32 => Data::F32(ArcArray::from_elem(dim, v as f32)),
-            DType::F64 => Data::F64(ArcArray::from_elem(dim, v)),
-            DType::I32 => Data::I32(ArcArray::from_elem(dim, v as i32)),
-            DType::I64 => Data::I64(ArcArray::from_elem(dim, v as i64)),
-            DType::Bool => Data::Bool(ArcArray::from_elem(dim, v != 0.0)),
+            DType::F32 => Data::F32(try_full(op, shape, v as f32)?),
+            DType::F64 => Data::F64(try_full(op, shape, v)?),
+            DType::I32 => Data::I32(try_full(op, shape, v as i32)?),
+            DType::I64 => Data::I64(try_full(op, shape, v as i64)?),
+            DType::Bool => Data::Bool(try_full(op, shape, v != 0.0)?),
             other => {
-                let wide = Tensor::from_data(Data::F64(ArcArray::from_elem(dim, v)));
+                let wide = Tensor::from_data(Data::F64(try_full(op, shape, v)?));
                 return Ok(crate::ops::convert_dtype(&wide, other));
             }
         }))
@@ -415,7 +415,16 @@ pub struct TensorMeta {
 /// hold, so that Python sees `ResourceExhaustedError` instead of an abort
 /// (Rust aborts the process when an allocation fails), and ranks above
 /// `MAX_RANK`. Every op checks its output shape here before allocating.
+/// A large size is also probed (`alloc::can_allocate`): it must be
+/// allocatable right now, not only fit the machine (other tensors, an
+/// address-space limit); the kernels' own buffers are fallible too.
 pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()> {
+    check_shape(op, dtype, shape, true)
+}
+
+/// `check_alloc`, with the probe only when `probe` (an op that may share
+/// its input's storage, a reshape, checks the size without allocating).
+pub fn check_shape(op: &'static str, dtype: DType, shape: &[usize], probe: bool) -> Result<()> {
     check_rank(op, shape.len())?;
     let bytes = checked_numel(shape)
         .map(|n| n as u128 * dtype.size_of() as u128)
@@ -429,7 +438,10 @@ pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()
             acc.checked_mul(d as u128)
         })
         .unwrap_or(u128::MAX);
-    if bytes > allocation_limit() || extents > isize::MAX as u128 {
+    if bytes > allocation_limit()
+        || extents > isize::MAX as u128
+        || (probe && !crate::alloc::can_allocate(bytes))
+    {
         return Err(Error::ResourceExhausted {
             op,
             shape: shape.to_vec(),

@@ -65,7 +65,7 @@ pub fn identity_rows(dtype: DType, shape: &[usize], start: usize, count: usize) 
 /// `out` from flat element `offset` on; both have the source's dtype.
 fn write_rows(out: &mut Tensor, rows: &Tensor, offset: usize) -> Result<()> {
     fn copy<T: Element>(dst: &mut ArcArray<T, IxDyn>, rows: &Tensor, offset: usize) -> Option<()> {
-        let src = crate::kernels::standard(T::view(rows.data())?);
+        let src = crate::kernels::standard(T::view(rows.data())?).ok()?;
         let src = src.as_slice()?;
         // (the result was made here in standard layout and is not shared)
         dst.as_slice_mut()?

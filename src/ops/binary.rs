@@ -28,10 +28,10 @@ pub(crate) fn apply_num2<F: NumFn2>(op: &'static str, a: &Tensor, b: &Tensor) ->
     same_dtype(op, a, b)?;
     let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)),
-        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)),
-        (Data::I32(x), Data::I32(y)) => Data::I32(kernels::zip(x, y, &s, F::f::<i32>)),
-        (Data::I64(x), Data::I64(y)) => Data::I64(kernels::zip(x, y, &s, F::f::<i64>)),
+        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)?),
+        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)?),
+        (Data::I32(x), Data::I32(y)) => Data::I32(kernels::zip(x, y, &s, F::f::<i32>)?),
+        (Data::I64(x), Data::I64(y)) => Data::I64(kernels::zip(x, y, &s, F::f::<i64>)?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -49,8 +49,8 @@ pub(crate) fn apply_real2<F: RealFn2>(op: &'static str, a: &Tensor, b: &Tensor) 
     same_dtype(op, a, b)?;
     let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)),
-        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)),
+        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)?),
+        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -265,7 +265,7 @@ fn apply_bool2(
     let s = broadcast_output(op, DType::Bool, a.shape(), b.shape())?;
     match (a.data(), b.data()) {
         (Data::Bool(x), Data::Bool(y)) => {
-            Ok(Tensor::from_data(Data::Bool(kernels::zip(x, y, &s, f))))
+            Ok(Tensor::from_data(Data::Bool(kernels::zip(x, y, &s, f)?)))
         }
         _ => Err(Error::UnsupportedDType {
             op,
@@ -323,7 +323,7 @@ fn floor_kernel(op: &'static str, a: &Tensor, b: &Tensor, rem: bool) -> Result<T
         y: &ndarray::ArcArray<T, ndarray::IxDyn>,
         s: &[usize],
         rem: bool,
-    ) -> ndarray::ArcArray<T, ndarray::IxDyn> {
+    ) -> Result<ndarray::ArcArray<T, ndarray::IxDyn>> {
         if rem {
             kernels::zip(x, y, s, |p: T, q: T| p.floor_mod(q))
         } else {
@@ -339,10 +339,10 @@ fn floor_kernel(op: &'static str, a: &Tensor, b: &Tensor, rem: bool) -> Result<T
         return Err(Error::invalid(op, "Integer division by zero"));
     }
     Ok(Tensor::from_data(match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(go(x, y, &s, rem)),
-        (Data::F64(x), Data::F64(y)) => Data::F64(go(x, y, &s, rem)),
-        (Data::I32(x), Data::I32(y)) => Data::I32(go(x, y, &s, rem)),
-        (Data::I64(x), Data::I64(y)) => Data::I64(go(x, y, &s, rem)),
+        (Data::F32(x), Data::F32(y)) => Data::F32(go(x, y, &s, rem)?),
+        (Data::F64(x), Data::F64(y)) => Data::F64(go(x, y, &s, rem)?),
+        (Data::I32(x), Data::I32(y)) => Data::I32(go(x, y, &s, rem)?),
+        (Data::I64(x), Data::I64(y)) => Data::I64(go(x, y, &s, rem)?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -586,8 +586,8 @@ fn small_integer_power(a: &Tensor, b: &Tensor) -> Option<Tensor> {
         _ => return None,
     };
     Some(Tensor::from_data(match a.data() {
-        Data::F32(x) => Data::F32(kernels::map(x, |v| by_products(v, k))),
-        Data::F64(x) => Data::F64(kernels::map(x, |v| by_products(v, k))),
+        Data::F32(x) => Data::F32(kernels::map(x, |v| by_products(v, k)).ok()?),
+        Data::F64(x) => Data::F64(kernels::map(x, |v| by_products(v, k)).ok()?),
         _ => return None,
     }))
 }
@@ -632,7 +632,7 @@ pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let s = broadcast_output(op, x.dtype(), cond.shape(), x.shape())?;
     let s = broadcast_output(op, x.dtype(), &s, y.shape())?;
     let out = Tensor::from_data(crate::zip_data!(x.data(), y.data(),
-        |p, q| kernels::select(c, p, q, &s),
+        |p, q| kernels::select(c, p, q, &s)?,
         else return Err(Error::invalid(op, "dtypes checked equal differ"))));
     tape::record_rule(
         op,
@@ -677,11 +677,11 @@ macro_rules! compare_ops {
                 $cmp
             }
             Ok(Tensor::from_data(Data::Bool(match (a.data(), b.data()) {
-                (Data::F32(x), Data::F32(y)) => kernels::zip(x, y, &s, cmp::<f32>),
-                (Data::F64(x), Data::F64(y)) => kernels::zip(x, y, &s, cmp::<f64>),
-                (Data::I32(x), Data::I32(y)) => kernels::zip(x, y, &s, cmp::<i32>),
-                (Data::I64(x), Data::I64(y)) => kernels::zip(x, y, &s, cmp::<i64>),
-                (Data::Bool(x), Data::Bool(y)) => kernels::zip(x, y, &s, cmp::<bool>),
+                (Data::F32(x), Data::F32(y)) => kernels::zip(x, y, &s, cmp::<f32>)?,
+                (Data::F64(x), Data::F64(y)) => kernels::zip(x, y, &s, cmp::<f64>)?,
+                (Data::I32(x), Data::I32(y)) => kernels::zip(x, y, &s, cmp::<i32>)?,
+                (Data::I64(x), Data::I64(y)) => kernels::zip(x, y, &s, cmp::<i64>)?,
+                (Data::Bool(x), Data::Bool(y)) => kernels::zip(x, y, &s, cmp::<bool>)?,
                 _ => return Err(Error::invalid(op, "dtypes checked equal differ")),
             })))
         }

@@ -136,8 +136,8 @@ fn not_complex(op: &'static str, x: &Tensor) -> Error {
 
 fn map<F: Map>(op: &'static str, x: &Tensor) -> Result<Tensor> {
     Ok(Tensor::from_data(match x.data() {
-        Data::C64(a) => Data::C64(kernels::map(a, F::f::<Complex<f32>>)),
-        Data::C128(a) => Data::C128(kernels::map(a, F::f::<Complex<f64>>)),
+        Data::C64(a) => Data::C64(kernels::map(a, F::f::<Complex<f32>>)?),
+        Data::C128(a) => Data::C128(kernels::map(a, F::f::<Complex<f64>>)?),
         _ => return Err(not_complex(op, x)),
     }))
 }
@@ -146,16 +146,16 @@ fn map2<F: Map2>(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     same_dtype(op, a, b)?;
     let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
-        (Data::C64(x), Data::C64(y)) => Data::C64(kernels::zip(x, y, &s, F::f::<Complex<f32>>)),
-        (Data::C128(x), Data::C128(y)) => Data::C128(kernels::zip(x, y, &s, F::f::<Complex<f64>>)),
+        (Data::C64(x), Data::C64(y)) => Data::C64(kernels::zip(x, y, &s, F::f::<Complex<f32>>)?),
+        (Data::C128(x), Data::C128(y)) => Data::C128(kernels::zip(x, y, &s, F::f::<Complex<f64>>)?),
         _ => return Err(not_complex(op, a)),
     }))
 }
 
 fn part<F: ToPart>(op: &'static str, x: &Tensor) -> Result<Tensor> {
     Ok(Tensor::from_data(match x.data() {
-        Data::C64(a) => Data::F32(kernels::map(a, F::f::<Complex<f32>>)),
-        Data::C128(a) => Data::F64(kernels::map(a, F::f::<Complex<f64>>)),
+        Data::C64(a) => Data::F32(kernels::map(a, F::f::<Complex<f32>>)?),
+        Data::C128(a) => Data::F64(kernels::map(a, F::f::<Complex<f64>>)?),
         _ => return Err(not_complex(op, x)),
     }))
 }
@@ -213,8 +213,8 @@ pub fn complex(re: &Tensor, im: &Tensor) -> Result<Tensor> {
     }
     let s = broadcast_output(op, re.dtype(), re.shape(), im.shape())?;
     let out = Tensor::from_data(match (re.data(), im.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::C64(kernels::zip(x, y, &s, Complex::new)),
-        (Data::F64(x), Data::F64(y)) => Data::C128(kernels::zip(x, y, &s, Complex::new)),
+        (Data::F32(x), Data::F32(y)) => Data::C64(kernels::zip(x, y, &s, Complex::new)?),
+        (Data::F64(x), Data::F64(y)) => Data::C128(kernels::zip(x, y, &s, Complex::new)?),
         _ => return Err(Error::invalid(op, "dtypes checked float differ")),
     });
     tape::record_rule(
@@ -494,8 +494,8 @@ pub(crate) fn compare(op: &'static str, a: &Tensor, b: &Tensor) -> Option<Result
             move |p, q| (p == q) == equal
         }
         Ok(Tensor::from_data(Data::Bool(match (a.data(), b.data()) {
-            (Data::C64(x), Data::C64(y)) => kernels::zip(x, y, &s, eq(equal)),
-            (Data::C128(x), Data::C128(y)) => kernels::zip(x, y, &s, eq(equal)),
+            (Data::C64(x), Data::C64(y)) => kernels::zip(x, y, &s, eq(equal))?,
+            (Data::C128(x), Data::C128(y)) => kernels::zip(x, y, &s, eq(equal))?,
             _ => return Err(not_complex(op, a)),
         })))
     })())
@@ -508,10 +508,10 @@ pub(crate) fn matmul_2d<T: Cx + ndarray::LinalgScalar>(
     b: ndarray::ArrayView2<'_, T>,
     ta: bool,
     tb: bool,
-) -> ndarray::ArrayD<T> {
+) -> Result<ndarray::ArrayD<T>> {
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
-    a.dot(&b).into_dyn()
+    Ok(a.dot(&b).into_dyn())
 }
 
 /// Values of a complex tensor as (re, im) pairs, for tests.

@@ -5,7 +5,7 @@ use ndarray::{ArrayD, ArrayView2, IxDyn, s};
 use crate::error::{Error, Result};
 use num_complex::Complex;
 
-use crate::kernels::matmul::{as_2d, matmul_2d, matmul_2d_naive, matmul_batched};
+use crate::kernels::matmul::{Product, as_2d, matmul_2d, matmul_2d_naive, matmul_batched};
 use crate::ops::complex::{conj, matmul_2d as complex_2d};
 use crate::ops::{
     expand_dims, gather, gather_grad, reduce_sum, reshape_to, same_dtype, squeeze, transpose,
@@ -54,7 +54,7 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
             if ra == 2 && rb == 2 {
                 interruptible_2d(as_2d($x), as_2d($y), ta, tb, $mm)?.into_shared()
             } else {
-                matmul_batched($x, $y, ta, tb, &batch, $mm).into_shared()
+                matmul_batched($x, $y, ta, tb, &batch, $mm)?.into_shared()
             }
         };
     }
@@ -140,17 +140,17 @@ fn interruptible_2d<T: Copy>(
     b: ArrayView2<'_, T>,
     ta: bool,
     tb: bool,
-    mm: fn(ArrayView2<'_, T>, ArrayView2<'_, T>, bool, bool) -> ArrayD<T>,
+    mm: Product<T>,
 ) -> Result<ArrayD<T>> {
     let m = if ta { a.ncols() } else { a.nrows() };
     let k = if ta { a.nrows() } else { a.ncols() };
     let n = if tb { b.nrows() } else { b.ncols() };
     let per_row = n.saturating_mul(k).max(1);
     if m.saturating_mul(per_row) < 2 * INTERRUPT_BLOCK_FLOPS {
-        return Ok(mm(a, b, ta, tb));
+        return mm(a, b, ta, tb);
     }
     let rows = (INTERRUPT_BLOCK_FLOPS / per_row).max(1);
-    let mut out = Vec::with_capacity(m * n);
+    let mut out = crate::alloc::try_vec("MatMul", &[m, n])?;
     for first in (0..m).step_by(rows) {
         crate::interrupt::poll()?;
         let last = (first + rows).min(m);
@@ -159,7 +159,7 @@ fn interruptible_2d<T: Copy>(
         } else {
             a.slice(s![first..last, ..])
         };
-        let c = mm(block, b, ta, tb);
+        let c = mm(block, b, ta, tb)?;
         match c.as_slice() {
             Some(c) => out.extend_from_slice(c),
             None => out.extend(c.iter().copied()),

@@ -56,22 +56,22 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
     let reshape_err = |_| Error::invalid(op, "internal reshape failed");
     let out = Tensor::from_data(match x.data() {
         Data::F32(a) => Data::F32(
-            sum_axes(a, &axes)
+            sum_axes(a, &axes)?
                 .into_shape_clone(dim)
                 .map_err(reshape_err)?,
         ),
         Data::F64(a) => Data::F64(
-            sum_axes(a, &axes)
+            sum_axes(a, &axes)?
                 .into_shape_clone(dim)
                 .map_err(reshape_err)?,
         ),
         Data::I32(a) => Data::I32(
-            sum_axes(a, &axes)
+            sum_axes(a, &axes)?
                 .into_shape_clone(dim)
                 .map_err(reshape_err)?,
         ),
         Data::I64(a) => Data::I64(
-            sum_axes(a, &axes)
+            sum_axes(a, &axes)?
                 .into_shape_clone(dim)
                 .map_err(reshape_err)?,
         ),
@@ -129,10 +129,10 @@ pub fn reduce_mean(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
     match sum.data() {
         Data::I32(a) => Ok(Tensor::from_data(Data::I32(crate::kernels::map(a, |v| {
             if count == 0 { 0 } else { v / count as i32 }
-        })))),
+        })?))),
         Data::I64(a) => Ok(Tensor::from_data(Data::I64(crate::kernels::map(a, |v| {
             if count == 0 { 0 } else { v / count as i64 }
-        })))),
+        })?))),
         // 0/0 is NaN for an empty float reduction, as in TF.
         _ => sum.div(&Tensor::scalar_of(x.dtype(), count as f64)),
     }
@@ -237,14 +237,14 @@ fn extreme(
                     acc
                 }
             };
-            shaped(op, fold_axes($a, &axes, init, pick), &out_shape)?
+            shaped(op, fold_axes($a, &axes, init, pick)?, &out_shape)?
         }};
     }
     macro_rules! int {
         ($a:expr, $t:ty) => {{
             let init = if max { <$t>::MIN } else { <$t>::MAX };
             let pick = |acc: $t, v: $t| if max { acc.max(v) } else { acc.min(v) };
-            shaped(op, fold_axes($a, &axes, init, pick), &out_shape)?
+            shaped(op, fold_axes($a, &axes, init, pick)?, &out_shape)?
         }};
     }
     let out = Tensor::from_data(match x.data() {
@@ -293,32 +293,32 @@ pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
     let out = Tensor::from_data(match x.data() {
         Data::F32(a) => Data::F32(shaped(
             op,
-            fold_axes(a, &axes, 1.0, |p, v| p * v),
+            fold_axes(a, &axes, 1.0, |p, v| p * v)?,
             &out_shape,
         )?),
         Data::F64(a) => Data::F64(shaped(
             op,
-            fold_axes(a, &axes, 1.0, |p, v| p * v),
+            fold_axes(a, &axes, 1.0, |p, v| p * v)?,
             &out_shape,
         )?),
         Data::I32(a) => Data::I32(shaped(
             op,
-            fold_axes(a, &axes, 1, i32::wrapping_mul),
+            fold_axes(a, &axes, 1, i32::wrapping_mul)?,
             &out_shape,
         )?),
         Data::I64(a) => Data::I64(shaped(
             op,
-            fold_axes(a, &axes, 1, i64::wrapping_mul),
+            fold_axes(a, &axes, 1, i64::wrapping_mul)?,
             &out_shape,
         )?),
         Data::C64(a) => Data::C64(shaped(
             op,
-            fold_axes(a, &axes, Complex::new(1.0, 0.0), |p, v| p * v),
+            fold_axes(a, &axes, Complex::new(1.0, 0.0), |p, v| p * v)?,
             &out_shape,
         )?),
         Data::C128(a) => Data::C128(shaped(
             op,
-            fold_axes(a, &axes, Complex::new(1.0, 0.0), |p, v| p * v),
+            fold_axes(a, &axes, Complex::new(1.0, 0.0), |p, v| p * v)?,
             &out_shape,
         )?),
         Data::Bool(_) => return Err(numeric_only(op, x)),
@@ -546,9 +546,9 @@ fn logical_fold(
     let axes = resolve_axes(op, x, axis)?;
     let out_shape = reduced_shape(x.shape(), &axes, keepdims);
     let folded = if all {
-        fold_axes(a, &axes, true, |p, v| p && v)
+        fold_axes(a, &axes, true, |p, v| p && v)?
     } else {
-        fold_axes(a, &axes, false, |p, v| p || v)
+        fold_axes(a, &axes, false, |p, v| p || v)?
     };
     Ok(Tensor::from_data(Data::Bool(shaped(
         op, folded, &out_shape,
@@ -604,14 +604,14 @@ fn arg_extreme(
         ($a:expr) => {
             arg_axis($a, ax, |v, best| {
                 (v.is_nan() && !best.is_nan()) || (max && v > best) || (!max && v < best)
-            })
+            })?
         };
     }
     let idx = match x.data() {
         Data::F32(a) => pick!(a),
         Data::F64(a) => pick!(a),
-        Data::I32(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
-        Data::I64(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
+        Data::I32(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best })?,
+        Data::I64(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best })?,
         Data::Bool(_) | Data::C64(_) | Data::C128(_) => return Err(numeric_only(op, x)),
         _ => return arg_extreme(op, &widen(x, true), axis, output_type, max),
     };

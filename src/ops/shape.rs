@@ -62,7 +62,8 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
         return Ok(x.clone());
     }
     // an empty tensor can take absurd extents ([2^62, 0]): refuse them here
-    check_alloc("Reshape", x.dtype(), shape)?;
+    // (a contiguous input is shared, not copied: no probe)
+    crate::tensor::check_shape("Reshape", x.dtype(), shape, false)?;
     if checked_numel(shape) != Some(x.numel()) {
         return Err(Error::invalid(
             "Reshape",
@@ -76,7 +77,7 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let dim = IxDyn(shape);
     let err = |_| Error::invalid("Reshape", "internal reshape failed");
     let out = Tensor::from_data(
-        map_data!(x.data(), a => kernels::standard(a).into_shape_clone(dim).map_err(err)?),
+        map_data!(x.data(), a => kernels::standard(a)?.into_shape_clone(dim).map_err(err)?),
     );
     let ctx = || (x.shape().to_vec(), shape.len());
     tape::record_rule(
@@ -164,7 +165,7 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
         });
     }
     check_alloc(op, x.dtype(), shape)?;
-    let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape)));
+    let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape)?));
     let ctx = || (x.shape().to_vec(), shape.len());
     tape::record_rule(
         op,
@@ -188,11 +189,11 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
     macro_rules! convert {
         ($a:expr, $f:expr) => {
             match dtype {
-                DType::F32 => Data::F32(kernels::map($a, |v| $f(v) as f32)),
-                DType::F64 => Data::F64(kernels::map($a, |v| $f(v) as f64)),
-                DType::I32 => Data::I32(kernels::map($a, |v| $f(v) as i32)),
-                DType::I64 => Data::I64(kernels::map($a, |v| $f(v) as i64)),
-                DType::Bool => Data::Bool(kernels::map($a, |v| $f(v) != 0.0)),
+                DType::F32 => Data::F32(kernels::map($a, |v| $f(v) as f32)?),
+                DType::F64 => Data::F64(kernels::map($a, |v| $f(v) as f64)?),
+                DType::I32 => Data::I32(kernels::map($a, |v| $f(v) as i32)?),
+                DType::I64 => Data::I64(kernels::map($a, |v| $f(v) as i64)?),
+                DType::Bool => Data::Bool(kernels::map($a, |v| $f(v) != 0.0)?),
                 _ => return Ok(crate::ops::convert_dtype(x, dtype)),
             }
         };
@@ -205,7 +206,7 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
             Data::I32(a) => convert!(a, |v: i32| v as f64),
             Data::I64(a) => match dtype {
                 // through f64 would round large int64 values
-                DType::I32 => Data::I32(kernels::map(a, |v| v as i32)),
+                DType::I32 => Data::I32(kernels::map(a, |v| v as i32)?),
                 _ => convert!(a, |v: i64| v as f64),
             },
             Data::Bool(a) => convert!(a, |v: bool| v as u8 as f64),
@@ -496,12 +497,21 @@ pub fn pad(x: &Tensor, paddings: &[(usize, usize)], value: f64) -> Result<Tensor
             ),
         ));
     }
-    let shape: Vec<usize> = x
+    // (paddings up to 2^63 each: the sum can overflow, refused as too large)
+    let padded = |(&d, &(b, a)): (&usize, &(usize, usize))| d.checked_add(b)?.checked_add(a);
+    let Some(shape) = x
         .shape()
         .iter()
         .zip(paddings)
-        .map(|(&d, &(b, a))| d + b + a)
-        .collect();
+        .map(padded)
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return Err(Error::ResourceExhausted {
+            op: "Pad",
+            shape: x.shape().to_vec(),
+            bytes: u128::MAX,
+        });
+    };
     let spec: Vec<AxisSlice> = x
         .shape()
         .iter()
@@ -553,11 +563,7 @@ pub fn concat(xs: &[Tensor], axis: i64) -> Result<Tensor> {
                 })
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| Error::invalid(op, "dtypes checked equal differ"))?;
-            Data::$variant(
-                ndarray::concatenate(ndarray::Axis(ax), &views)
-                    .map_err(|_| Error::invalid(op, "internal concatenate failed"))?
-                    .into_shared(),
-            )
+            Data::$variant(kernels::concat(&views, ax, &shape)?)
         }};
     }
     let out = Tensor::from_data(match first.data() {
@@ -775,7 +781,7 @@ pub fn tile(x: &Tensor, multiples: &[i64]) -> Result<Tensor> {
         .shape()
         .iter()
         .zip(multiples)
-        .map(|(&d, &m)| d * m as usize)
+        .map(|(&d, &m)| d.saturating_mul(m as usize))
         .collect();
     check_alloc(op, x.dtype(), &wide)?;
     reshape_to(&broadcast_to(&reshape_to(x, &pairs)?, &wide)?, &out)

@@ -14,6 +14,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
 use crate::dtype::DType;
+use crate::kernels::strided;
 use crate::tensor::{Element, Tensor, check_alloc};
 use crate::with_data;
 
@@ -210,6 +211,8 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
 fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let a: PyReadonlyArrayDyn<'_, T> = arr.extract()?;
     let view = a.as_array();
+    // (the copy below cannot fail softly: probe its size first)
+    check_alloc("constant", T::DTYPE, view.shape())?;
     if view.is_empty() {
         // Trap: ndarray's `to_owned` keeps an empty view's strides (numpy's,
         // e.g. (36, 12, 4) for shape (0, 3, 3)) and then panics on them.
@@ -218,7 +221,13 @@ fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tens
             T::default(),
         )));
     }
-    Ok(Tensor::from_array(view.to_owned()))
+    // (through the strided engine, not `to_owned`: fallible, parallel and
+    // interruptible for gigabytes, e.g. a broadcast numpy view)
+    // SAFETY: pointer and strides of the numpy view borrowed above.
+    let data = unsafe { strided::map1(view.shape(), view.as_ptr(), view.strides(), |x: T| x) }?;
+    let copy = ArrayD::from_shape_vec(view.raw_dim(), data)
+        .map_err(|e| crate::error::Error::invalid("constant", e.to_string()))?;
+    Ok(Tensor::from_array(copy))
 }
 
 /// A list of Python ints is int32 unless a value needs int64 (TF's rule).
