@@ -13,6 +13,7 @@ pub mod fastmath;
 pub mod fork;
 pub mod fuse;
 pub mod grad;
+pub mod infer;
 pub mod interrupt;
 pub mod kernels;
 pub mod ops;

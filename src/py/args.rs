@@ -82,6 +82,31 @@ arg_kind!(
 );
 
 arg_kind!(
+    /// A scalar (`tf.range`'s bounds) as its value and the dtype it converts
+    /// to: Python ints are int32, floats float32.
+    #[derive(Clone, Copy)]
+    Scalar((f64, DType)),
+    |obj| {
+        let t = to_tensor(&obj, None)?;
+        crate::trace::guard_value(&t);
+        let v = t.item_f64().filter(|_| t.rank() == 0).ok_or_else(|| {
+            PyValueError::new_err(format!("expected a scalar, got shape {:?}", t.shape()))
+        })?;
+        (v, t.dtype())
+    }
+);
+
+arg_kind!(
+    /// `tf.norm`'s `ord`: 'euclidean'/'fro', or a number (inf included).
+    #[derive(Clone, Copy)]
+    NormOrd(ops::NormOrd),
+    |obj| match obj.extract::<String>() {
+        Ok(name) => ops::NormOrd::from_name(&name)?,
+        Err(_) => ops::NormOrd::from_number(obj.extract()?),
+    }
+);
+
+arg_kind!(
     /// One axis: an int, or a one-element list or int tensor.
     #[derive(Clone, Copy)]
     Axis(i64),
