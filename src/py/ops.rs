@@ -48,17 +48,11 @@ impl PyOp {
         }
         let xs = operands(&args.iter().collect::<Vec<_>>())?;
         let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
-        let out = match self.info.kernel {
-            _ if crate::trace::is_tracing() => {
-                let kernel = self.info.kernel;
-                super::run_traced(py, work, self.info.name, xs, move |xs| match kernel {
-                    OpFn::Unary(f) => f(&xs[0]),
-                    OpFn::Binary(f) => f(&xs[0], &xs[1]),
-                })?
-            }
-            OpFn::Unary(f) => run(py, work, || f(&xs[0]))?,
-            OpFn::Binary(f) => run(py, work, || f(&xs[0], &xs[1]))?,
-        };
+        let kernel = self.info.kernel;
+        let out = super::run_traced(py, work, self.info.name, xs, move |xs| match kernel {
+            OpFn::Unary(f) => f(&xs[0]),
+            OpFn::Binary(f) => f(&xs[0], &xs[1]),
+        })?;
         Ok(PyTensor::new(out))
     }
 
@@ -1120,19 +1114,11 @@ fn key_item(obj: &Bound<'_, PyAny>) -> PyResult<ops::KeyItem> {
         return Err(invalid());
     }
     let t = to_tensor(obj, None).map_err(|_| invalid())?;
-    match (t.dtype().is_int(), t.rank()) {
-        // TF's index dtypes: int16, int32, int64 (a uint64 must not wrap to −1)
-        (true, 0) if matches!(t.dtype(), DType::I16 | DType::I32 | DType::I64) => {
-            crate::trace::guard_value(&t);
-            Ok(ops::KeyItem::Index(
-                t.item_int()
-                    .and_then(|v| i64::try_from(v).ok())
-                    .ok_or_else(invalid)?,
-            ))
-        }
-        (true, 1) => Ok(ops::KeyItem::Gather(t)),
-        _ => Err(invalid()),
+    let item = ops::KeyItem::from_tensor(t.clone()).ok_or_else(invalid)?;
+    if let ops::KeyItem::Index(_) = item {
+        crate::trace::guard_value(&t);
     }
+    Ok(item)
 }
 
 /// `x[key]` (`ops::getitem` has the semantics).
