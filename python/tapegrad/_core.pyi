@@ -10,7 +10,7 @@ the classes, type aliases and private helpers below are written by hand.
 
 from collections.abc import Callable, Iterator, Sequence
 from types import CodeType, EllipsisType
-from typing import Any, ClassVar, Final, Self, TypeAlias, TypeVar, final
+from typing import Any, ClassVar, Final, Literal, Self, TypeAlias, TypeVar, final
 
 import numpy as np
 import numpy.typing as npt
@@ -339,28 +339,17 @@ class Tape:
         ...
     def watch(self, obj: Tensor | Variable) -> str: ...
     def watched_variables(self) -> list[Variable]: ...
-    def gradient(
+    def derive(
         self,
-        targets: list[TensorLike],
-        seeds: list[TensorLike | None],  # None: ones
-        sources: list[Tensor | Variable],
+        kind: Literal["gradient", "jacobian", "batch_jacobian"],
+        targets: list[TensorLike],  # a jacobian's one target
+        seeds: list[TensorLike | None],  # a gradient's; None: ones
+        sources: list[Tensor | Variable],  # a batch jacobian's one source
         zero_unconnected: bool = False,
+        chunk: int | None = None,  # a jacobian's identity rows per backward pass
         # called with (source index, gradient) as soon as that gradient is final
         on_final: Callable[[int, Tensor | None], object] | None = None,
     ) -> list[Tensor | None]: ...
-    def jacobian(
-        self,
-        target: TensorLike,
-        sources: list[Tensor | Variable],
-        zero_unconnected: bool = False,
-        chunk: int | None = None,  # identity rows per backward pass
-    ) -> list[Tensor | None]: ...
-    def batch_jacobian(
-        self,
-        target: TensorLike,
-        source: Tensor | Variable,
-        zero_unconnected: bool = False,
-    ) -> Tensor | None: ...
 
 @final
 class ForwardAccumulator:

@@ -388,7 +388,9 @@ class GradientTape:
         ):
             # one tensor, one source: the common case, without nest's walk
             self._spend()
-            return self._tape.gradient([target], [None], [sources], zero, self._on_final)[0]
+            return self._tape.derive(
+                "gradient", [target], [None], [sources], zero, on_final=self._on_final
+            )[0]
         flat_targets = flatten(target)
         flat_sources = flatten(sources)
         for s in flat_sources:
@@ -436,8 +438,8 @@ class GradientTape:
             if not self._persistent:
                 self._gathers = []
         else:
-            grads = self._tape.gradient(
-                flat_targets, seeds, flat_sources, zero, self._on_final
+            grads = self._tape.derive(
+                "gradient", flat_targets, seeds, flat_sources, zero, on_final=self._on_final
             )
         if record is not None:
             for source, grad in zip(flat_sources, grads, strict=True):
@@ -517,7 +519,7 @@ class GradientTape:
             if not _is_watchable(s):
                 raise TypeError(f"sources must be tensors or Variables; got {type(s).__name__}")
         chunk = parallel_iterations if experimental_use_pfor else 1
-        grads = self._tape.jacobian(target, flat_sources, zero, chunk)
+        grads = self._tape.derive("jacobian", [target], [], flat_sources, zero, chunk)
         return pack_sequence_as(sources, grads)
 
     def batch_jacobian(
@@ -556,4 +558,4 @@ class GradientTape:
             )
         del parallel_iterations  # one batched pass; nothing to parallelise over
         self._begin_jacobian("batch_jacobian", experimental_use_pfor)
-        return self._tape.batch_jacobian(target, source, zero)
+        return self._tape.derive("batch_jacobian", [target], [], [source], zero)[0]

@@ -629,6 +629,30 @@ pub enum NormOrd {
     Inf,
 }
 
+impl NormOrd {
+    /// `tf.norm`'s `ord` given as a string: 'euclidean' or 'fro'.
+    pub fn from_name(name: &str) -> Result<NormOrd> {
+        match name {
+            "euclidean" | "fro" => Ok(NormOrd::Euclidean),
+            _ => Err(Error::invalid(
+                "norm",
+                format!(
+                    "ord={name:?} is not supported; use 'euclidean', 'fro', 1, 2, inf or a positive number"
+                ),
+            )),
+        }
+    }
+
+    /// `tf.norm`'s `ord` given as a number: inf, or p (checked by `norm`).
+    pub fn from_number(p: f64) -> NormOrd {
+        if p == f64::INFINITY {
+            NormOrd::Inf
+        } else {
+            NormOrd::P(p)
+        }
+    }
+}
+
 /// `tf.norm`: a vector norm over one axis (or all elements when `axis` is
 /// `None`), or a matrix norm over two axes (ord 'fro', 1 or inf).
 pub fn norm(x: &Tensor, ord: NormOrd, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
@@ -886,5 +910,21 @@ mod tests {
         // a stretched size-1 axis is kept as 1
         let r = unbroadcast(&g, 1, &[1, 3]).unwrap();
         assert_eq!(r.shape(), &[2, 1, 3]);
+    }
+
+    #[test]
+    fn norm_ord_from_python_values() {
+        assert_eq!(NormOrd::from_name("fro").ok(), Some(NormOrd::Euclidean));
+        assert_eq!(
+            NormOrd::from_name("euclidean").ok(),
+            Some(NormOrd::Euclidean)
+        );
+        let err = NormOrd::from_name("nuc").unwrap_err().to_string();
+        assert!(
+            err.starts_with("norm: ord=\"nuc\" is not supported"),
+            "{err}"
+        );
+        assert_eq!(NormOrd::from_number(f64::INFINITY), NormOrd::Inf);
+        assert_eq!(NormOrd::from_number(3.0), NormOrd::P(3.0));
     }
 }

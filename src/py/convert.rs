@@ -14,6 +14,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
 use crate::dtype::DType;
+use crate::infer::{self, Number, Refusal};
 use crate::kernels::strided;
 use crate::tensor::{Element, Tensor, check_alloc};
 use crate::with_data;
@@ -81,45 +82,14 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
 
 /// `to_tensor` of a host value (not a tensor or variable).
 fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> {
-    if obj.is_exact_instance_of::<PyBool>() {
-        let b: bool = obj.extract()?;
-        return match hint {
-            None | Some(DType::Bool) => Ok(Tensor::scalar(b)),
-            Some(d) => Err(cannot_convert(obj, d)),
-        };
-    }
-    if obj.is_exact_instance_of::<PyInt>() {
-        if let (Some(DType::U64), Ok(v)) = (hint, obj.extract::<u64>()) {
-            return Ok(Tensor::scalar(v));
-        }
-        let v: i64 = obj.extract().map_err(|_| {
-            PyValueError::new_err(format!(
-                "Can't convert Python int {obj} to a tensor: out of int64 range"
-            ))
-        })?;
-        return match hint {
-            None if i32::try_from(v).is_ok() => Ok(Tensor::scalar(v as i32)),
-            None | Some(DType::I64) => Ok(Tensor::scalar(v)),
-            Some(DType::I32) => i32::try_from(v)
-                .map(Tensor::scalar)
-                .map_err(|_| cannot_convert(obj, DType::I32)),
-            Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
-            Some(DType::F64) => Ok(Tensor::scalar(v as f64)),
-            Some(DType::Bool) => Err(cannot_convert(obj, DType::Bool)),
-            // the narrow integers wrap (TF: `tf.constant(300, tf.uint8)` is
-            // 44); float16/bfloat16 round to nearest
-            Some(d) => Ok(crate::ops::convert_dtype(&Tensor::scalar(v), d)),
-        };
-    }
     // exact types: numpy scalars (np.float64 subclasses float) keep their dtype
-    if obj.is_exact_instance_of::<PyFloat>() {
-        let v: f64 = obj.extract()?;
-        return match hint {
-            None | Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
-            Some(DType::F64) => Ok(Tensor::scalar(v)),
-            Some(d) if d.is_int() || d == DType::Bool => Err(cannot_convert(obj, d)),
-            Some(d) => Ok(crate::ops::convert_dtype(&Tensor::scalar(v), d)),
-        };
+    if let Some(n) = python_number(obj) {
+        return infer::scalar(n, hint).map_err(|refusal| match refusal {
+            Refusal::OutOfInt64 => PyValueError::new_err(format!(
+                "Can't convert Python int {obj} to a tensor: out of int64 range"
+            )),
+            Refusal::Cannot(d) => cannot_convert(obj, d),
+        });
     }
     if obj.is_exact_instance_of::<pyo3::types::PyRange>() {
         // sized before it is read item by item (range(2**62) would eat memory)
@@ -230,20 +200,35 @@ fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tens
     Ok(Tensor::from_array(copy))
 }
 
-/// A list of Python ints is int32 unless a value needs int64 (TF's rule).
+/// An exact Python bool, int or float (not a numpy scalar), as `infer` reads it.
+fn python_number(obj: &Bound<'_, PyAny>) -> Option<Number> {
+    if obj.is_exact_instance_of::<PyBool>() {
+        return Some(Number::Bool(obj.is_truthy().ok()?));
+    }
+    if obj.is_exact_instance_of::<PyInt>() {
+        // (i64 first: the common case, and the cheaper conversion)
+        let v = obj
+            .extract::<i64>()
+            .map(i128::from)
+            .or_else(|_| obj.extract::<i128>());
+        let saturated = || match obj.lt(0) {
+            Ok(true) => i128::MIN,
+            _ => i128::MAX,
+        };
+        return Some(Number::Int(v.unwrap_or_else(|_| saturated())));
+    }
+    if obj.is_exact_instance_of::<PyFloat>() {
+        return obj.extract().ok().map(Number::Float);
+    }
+    None
+}
+
 /// Rectangular nested lists/tuples/ranges of exact Python ints and floats
 /// (`[[1.0, 2.0], [3.0, 4.0]]`, `range(4)`), read without a detour through
-/// numpy, which cost ~8 µs per small constant. Gives the same tensor as the
-/// numpy path below (floats → float32, ints → int32 when they all fit, else
-/// int64); `None` for anything else — empty, ragged, bools, numpy scalars,
-/// out-of-range ints, a hint that would need the numpy path's checks — and
-/// the numpy path then decides.
+/// numpy, which cost ~8 µs per small constant; `infer::nested` has the
+/// rules. `None` for anything else — empty, ragged, bools, numpy scalars —
+/// and the numpy path then decides.
 fn plain_nested_numbers(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> Option<Tensor> {
-    #[derive(Clone, Copy)]
-    enum Number {
-        Int(i64),
-        Float(f64),
-    }
     fn walk(
         obj: &Bound<'_, PyAny>,
         depth: usize,
@@ -269,53 +254,18 @@ fn plain_nested_numbers(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> Option<T
             None => return None, // deeper here than the first element was
         }
         for item in &items {
-            if item.is_exact_instance_of::<PyFloat>() {
-                out.push(Number::Float(item.extract().ok()?));
-            } else if item.is_exact_instance_of::<PyInt>() {
-                out.push(Number::Int(item.extract().ok()?));
-            } else {
-                walk(item, depth + 1, shape, out)?;
-                continue;
-            }
-            if shape.len() != depth + 1 {
-                return None; // a scalar where the first element was a list
+            match python_number(item) {
+                Some(Number::Bool(_)) => return None,
+                Some(n) if shape.len() == depth + 1 => out.push(n),
+                Some(_) => return None, // a scalar where the first element was a list
+                None => walk(item, depth + 1, shape, out)?,
             }
         }
         Some(())
     }
     let (mut shape, mut values) = (Vec::new(), Vec::new());
     walk(obj, 0, &mut shape, &mut values)?;
-    if values.len() != shape.iter().product::<usize>() {
-        return None;
-    }
-    let any_float = values.iter().any(|v| matches!(v, Number::Float(_)));
-    let as_f64 = |v: &Number| match *v {
-        Number::Int(i) => i as f64,
-        Number::Float(f) => f,
-    };
-    let ints = || {
-        values.iter().filter_map(|v| match *v {
-            Number::Int(i) => Some(i),
-            Number::Float(_) => None,
-        })
-    };
-    let target = match hint {
-        None if any_float => DType::F32,
-        None if ints().all(|i| i32::try_from(i).is_ok()) => DType::I32,
-        None => DType::I64,
-        Some(d) if d.is_float() && !d.is_storage_only() => d,
-        Some(DType::I64) if !any_float => DType::I64,
-        Some(DType::I32) if !any_float && ints().all(|i| i32::try_from(i).is_ok()) => DType::I32,
-        Some(_) => return None,
-    };
-    let t = match target {
-        DType::F32 => Tensor::from_vec(&shape, values.iter().map(|v| as_f64(v) as f32).collect()),
-        DType::F64 => Tensor::from_vec(&shape, values.iter().map(as_f64).collect()),
-        DType::I32 => Tensor::from_vec(&shape, ints().map(|i| i as i32).collect()),
-        DType::I64 => Tensor::from_vec(&shape, ints().collect()),
-        _ => return None,
-    };
-    t.ok()
+    infer::nested(&shape, &values, hint)
 }
 
 fn fits_i32(arr: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {

@@ -8,8 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::args::{
-    Axes, Axis, DTypeArg, Describe, Direction, Ignored, Lift, Name, Operand, OperandList, Seed,
-    Shape, TensorLike, axes, axis_or, dtype_or, int_list, seed,
+    Axes, Axis, DTypeArg, Describe, Direction, Ignored, Lift, Name, NormOrd, Operand, OperandList,
+    Scalar, Seed, Shape, TensorLike, axes, axis_or, dtype_or, int_list, seed,
 };
 use super::convert::{operand_pair, operands, to_tensor};
 use super::run;
@@ -48,17 +48,11 @@ impl PyOp {
         }
         let xs = operands(&args.iter().collect::<Vec<_>>())?;
         let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
-        let out = match self.info.kernel {
-            _ if crate::trace::is_tracing() => {
-                let kernel = self.info.kernel;
-                super::run_traced(py, work, self.info.name, xs, move |xs| match kernel {
-                    OpFn::Unary(f) => f(&xs[0]),
-                    OpFn::Binary(f) => f(&xs[0], &xs[1]),
-                })?
-            }
-            OpFn::Unary(f) => run(py, work, || f(&xs[0]))?,
-            OpFn::Binary(f) => run(py, work, || f(&xs[0], &xs[1]))?,
-        };
+        let kernel = self.info.kernel;
+        let out = super::run_traced(py, work, self.info.name, xs, move |xs| match kernel {
+            OpFn::Unary(f) => f(&xs[0]),
+            OpFn::Binary(f) => f(&xs[0], &xs[1]),
+        })?;
         Ok(PyTensor::new(out))
     }
 
@@ -225,7 +219,7 @@ bindings! {
     /// tapegrad.Tensor(7.0, shape=(), dtype=float32)
     #[pyo3(signature = (tensor, ord=None, axis=None, keepdims=None, name=None))]
     fn norm(tensor: Operand, ord: Option<NormOrd>, axis: Option<Axes>, keepdims: Option<bool>, name: Option<Name>) -> Tensor
-        => (tensor.numel()) [tensor] ops::norm(&tensor, ord.as_ref().map_or(ops::NormOrd::Euclidean, |o| o.0), axes(&axis), keepdims.unwrap_or(false));
+        => (tensor.numel()) [tensor] ops::norm(&tensor, ord.map_or(ops::NormOrd::Euclidean, |o| o.0), axes(&axis), keepdims.unwrap_or(false));
 
     /// Converts to `dtype`; float → int truncates toward zero. The gradient flows between float dtypes only.
     /// >>> print(tf.cast(tf.constant([1.7, -1.7]), tf.int32))
@@ -564,25 +558,8 @@ bindings! {
     /// >>> print(tf.range(1.0, 2.0, 0.25))
     /// tapegrad.Tensor([1.   1.25 1.5  1.75], shape=(4,), dtype=float32)
     #[pyo3(name = "range", signature = (start, limit=None, delta=None, dtype=None, name=None))]
-    fn range_(start: TensorLike<'_>, limit: Option<TensorLike<'_>>, delta: Option<TensorLike<'_>>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
-        // `range(n)` counts from 0 to n; the dtype is the widest argument's
-        let (start, limit) = match limit {
-            Some(limit) => (Some(start), limit),
-            None => (None, start),
-        };
-        let mut dtypes = Vec::new();
-        let mut value = |arg: Option<TensorLike<'_>>, default| -> PyResult<f64> {
-            let Some(arg) = arg else { return Ok(default) };
-            let (v, d) = scalar_arg(&arg)?;
-            dtypes.push(d);
-            Ok(v)
-        };
-        let (s, l, d) = (value(start, 0.0)?, value(Some(limit), 0.0)?, value(delta, 1.0)?);
-        // TF's inference: the widest dtype given (int32 < int64 < float32 < float64)
-        let width = |d: &DType| [DType::I64, DType::F32, DType::F64].iter().position(|w| w == d);
-        let widest = dtypes.into_iter().reduce(|a, b| if width(&b) > width(&a) { b } else { a });
-        let widest = widest.ok_or_else(|| PyValueError::new_err("range: a limit must be given"))?;
-        let dtype = dtype_or(dtype, widest);
+    fn range_(start: Scalar, limit: Option<Scalar>, delta: Option<Scalar>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
+        let (s, l, d, dtype) = ops::range_args(start.0, limit.map(|l| l.0), delta.map(|d| d.0), dtype.map(|d| d.0));
         let work = ((l - s) / d).clamp(0.0, usize::MAX as f64) as usize;
     } => (work) [] ops::range(s, l, d, dtype);
 
@@ -590,9 +567,8 @@ bindings! {
     /// >>> print(tf.linspace(0.0, 1.0, 5))
     /// tapegrad.Tensor([0.   0.25 0.5  0.75 1.  ], shape=(5,), dtype=float32)
     #[pyo3(signature = (start, stop, num, name=None, axis=0))]
-    fn linspace(start: TensorLike<'_>, stop: TensorLike<'_>, num: i64, name: Option<Name>, axis: i64) -> Tensor {
-        let (s, ds) = scalar_arg(&start)?;
-        let (e, _) = scalar_arg(&stop)?;
+    fn linspace(start: Scalar, stop: Scalar, num: i64, name: Option<Name>, axis: i64) -> Tensor {
+        let ((s, ds), (e, _)) = (start.0, stop.0);
         let dtype = if ds.is_float() { ds } else { DType::F32 };
     } => (num.max(0) as usize) [] ops::linspace(s, e, num, dtype);
 
@@ -1106,27 +1082,6 @@ pools! {
     avg_pool2d "AvgPool";
 }
 
-/// `tf.norm`'s `ord`: 'euclidean'/'fro', or a number (inf included).
-pub struct NormOrd(pub ops::NormOrd);
-
-impl<'py> FromPyObject<'_, 'py> for NormOrd {
-    type Error = PyErr;
-    fn extract(o: pyo3::Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        Ok(NormOrd(match o.extract::<String>() {
-            Ok(s) if s == "euclidean" || s == "fro" => ops::NormOrd::Euclidean,
-            Ok(s) => {
-                return Err(PyValueError::new_err(format!(
-                    "norm: ord={s:?} is not supported; use 'euclidean', 'fro', 1, 2, inf or a positive number"
-                )));
-            }
-            Err(_) => match o.extract::<f64>()? {
-                p if p == f64::INFINITY => ops::NormOrd::Inf,
-                p => ops::NormOrd::P(p),
-            },
-        }))
-    }
-}
-
 /// `tf.shape`/`tf.size`'s `out_type`: an int dtype, int32 by default.
 fn int_out_type(out_type: Option<DTypeArg>) -> PyResult<DType> {
     let dtype = dtype_or(out_type, DType::I32);
@@ -1137,16 +1092,6 @@ fn int_out_type(out_type: Option<DTypeArg>) -> PyResult<DType> {
         )));
     }
     Ok(dtype)
-}
-
-/// A scalar argument as (value, dtype): Python ints are int32, floats float32.
-fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<(f64, DType)> {
-    let t = to_tensor(obj, None)?;
-    crate::trace::guard_value(&t);
-    let v = t.item_f64().filter(|_| t.rank() == 0).ok_or_else(|| {
-        PyValueError::new_err(format!("expected a scalar, got shape {:?}", t.shape()))
-    })?;
-    Ok((v, t.dtype()))
 }
 
 fn required<T>(arg: Option<T>, what: &str) -> PyResult<T> {
@@ -1208,19 +1153,11 @@ fn key_item(obj: &Bound<'_, PyAny>) -> PyResult<ops::KeyItem> {
         return Err(invalid());
     }
     let t = to_tensor(obj, None).map_err(|_| invalid())?;
-    match (t.dtype().is_int(), t.rank()) {
-        // TF's index dtypes: int16, int32, int64 (a uint64 must not wrap to −1)
-        (true, 0) if matches!(t.dtype(), DType::I16 | DType::I32 | DType::I64) => {
-            crate::trace::guard_value(&t);
-            Ok(ops::KeyItem::Index(
-                t.item_int()
-                    .and_then(|v| i64::try_from(v).ok())
-                    .ok_or_else(invalid)?,
-            ))
-        }
-        (true, 1) => Ok(ops::KeyItem::Gather(t)),
-        _ => Err(invalid()),
+    let item = ops::KeyItem::from_tensor(t.clone()).ok_or_else(invalid)?;
+    if let ops::KeyItem::Index(_) = item {
+        crate::trace::guard_value(&t);
     }
+    Ok(item)
 }
 
 /// `x[key]` (`ops::getitem` has the semantics).
