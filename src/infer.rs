@@ -32,7 +32,7 @@ pub enum Refusal {
 /// bools stay bool; ints are int32 when they fit, else int64, and take a
 /// hinted dtype (the narrow integers wrap, as `tf.constant(300, tf.uint8)`
 /// is 44; float16/bfloat16 round to nearest); floats are float32 and take
-/// a hinted float dtype only.
+/// a hinted float or complex dtype only (`tf.constant(1.5, tf.complex64)`).
 pub fn scalar(n: Number, hint: Option<DType>) -> Result<Tensor, Refusal> {
     match n {
         Number::Bool(b) => match hint {
@@ -59,7 +59,7 @@ pub fn scalar(n: Number, hint: Option<DType>) -> Result<Tensor, Refusal> {
         Number::Float(v) => match hint {
             None | Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
             Some(DType::F64) => Ok(Tensor::scalar(v)),
-            Some(d) if d.is_float() => Ok(convert_dtype(&Tensor::scalar(v), d)),
+            Some(d) if d.is_float() || d.is_complex() => Ok(convert_dtype(&Tensor::scalar(v), d)),
             Some(d) => Err(Refusal::Cannot(d)),
         },
     }
@@ -129,6 +129,11 @@ mod tests {
             dtype_of(scalar(Float(2.0), Some(DType::F16))),
             Ok(DType::F16)
         );
+        assert_eq!(
+            dtype_of(scalar(Float(1.5), Some(DType::C128))),
+            Ok(DType::C128)
+        );
+        assert_eq!(dtype_of(scalar(Int(2), Some(DType::C64))), Ok(DType::C64));
     }
 
     #[test]

@@ -285,7 +285,6 @@ from . import (  # noqa: E402
     nn,
     ragged,
     random,
-    saved_model,
     sparse,
     test,
     types,
@@ -436,13 +435,13 @@ __all__ += [
 from . import module  # noqa: E402
 from .module import Module, name_scope  # noqa: E402
 
-# The model, training and distribution layers load on first use (`tf.keras`,
+# The model, training, saving and distribution layers load on first use (`tf.keras`,
 # `from tapegrad.keras import layers`, `import tapegrad.train` as usual): they
 # were half of `import tapegrad`, which eager code never needs them for.
-_LAZY_SUBMODULES = frozenset({"distribute", "keras", "optimizers", "train"})
+_LAZY_SUBMODULES = frozenset({"distribute", "keras", "optimizers", "saved_model", "train"})
 
 if _TYPE_CHECKING:
-    from . import distribute, keras, optimizers, train  # noqa: E402
+    from . import distribute, keras, optimizers, saved_model, train  # noqa: E402
 else:
     # a TF name tapegrad lacks: an AttributeError that says so (docs/compat.md)
     _missing_name = _missing_names("tf")

@@ -161,7 +161,7 @@ def _encode(value: Any, tensors: list[Tensor], problems: list[str]) -> Any:
     if isinstance(value, DType):
         return {"dtype": value.name}
     if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
-        array = np.ascontiguousarray(value)
+        array = np.asarray(value, order="C")  # (ascontiguousarray makes a 0-d array 1-d)
         return {
             "array": base64.b64encode(array.tobytes()).decode(),
             "dtype": array.dtype.str,

@@ -133,7 +133,7 @@ def as_array(value: Any) -> np.ndarray[Any, Any]:
     and for a variable a copy (a snapshot: an ``assign`` from another thread
     must not change what is on the wire)."""
     if isinstance(value, _core.Tensor):
-        if value.shape.num_elements() <= _COPY_ELEMENTS:
+        if (value.shape.num_elements() or 0) <= _COPY_ELEMENTS:
             array = value.numpy()
         else:
             array = np.from_dlpack(value, copy=False)
