@@ -289,6 +289,12 @@ impl Tensor {
         self.id
     }
 
+    /// The storage, by value: unshared storage stays unshared, so writing
+    /// into it copies nothing.
+    pub fn into_data(self) -> Data {
+        self.data
+    }
+
     pub fn data(&self) -> &Data {
         &self.data
     }

@@ -408,8 +408,10 @@ pub fn slice_grad(x: &Tensor, shape: &[usize], spec: &[AxisSlice], fill: f64) ->
             rhs: sliced,
         });
     }
-    let base = Tensor::full(op, x.dtype(), shape, fill)?;
-    let out = Tensor::from_data(crate::zip_data!(base.data(), x.data(),
+    // (by value: a shared base would be copied again, infallibly, by the
+    // first write — an abort for a base that only just fits)
+    let base = Tensor::full(op, x.dtype(), shape, fill)?.into_data();
+    let out = Tensor::from_data(crate::zip_data!(base, x.data(),
         |b, a| place(b, a, spec),
         else return Err(Error::invalid(op, "the base lost x's dtype"))));
     let ctx = || spec.to_vec();
@@ -427,11 +429,10 @@ pub fn slice_grad(x: &Tensor, shape: &[usize], spec: &[AxisSlice], fill: f64) ->
 }
 
 fn place<T: Copy>(
-    base: &ndarray::ArcArray<T, IxDyn>,
+    mut out: ndarray::ArcArray<T, IxDyn>,
     a: &ndarray::ArcArray<T, IxDyn>,
     spec: &[AxisSlice],
 ) -> ndarray::ArcArray<T, IxDyn> {
-    let mut out = base.clone();
     out.slice_each_axis_mut(|ax| spec[ax.axis.index()].to_ndarray())
         .assign(a);
     out
