@@ -161,6 +161,8 @@ mod tests {
             true,
         ));
         let before = Tensor::from_vec(&[2], vec![0.5f32, 0.5]).unwrap();
+        // as `tf.saved_model.save` traces: described, so kept step by step
+        set_describing(true);
         begin(&[Arg::Tensor(x.clone())]).unwrap();
         let v = read_variable(&w);
         let y = ops::multiply(&x, &v).unwrap();
@@ -180,6 +182,7 @@ mod tests {
         guard_truth(&y, true);
         update_variable(&w, Update::Add, &y).unwrap();
         let plan = finish(std::slice::from_ref(&y)).unwrap();
+        set_describing(false);
         let d = describe(&plan);
         assert_eq!(
             d.program,
