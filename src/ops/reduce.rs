@@ -782,14 +782,18 @@ fn argsort_rows(op: &'static str, x: &Tensor, descending: bool) -> Result<Tensor
         return Err(Error::invalid(op, "cannot sort a scalar (rank 0) tensor"));
     }
     let n = x.shape()[x.rank() - 1];
-    let values: Vec<f64> = match x.data() {
+    // (every buffer below is taken fallibly: a row of 2^28 elements needs
+    // gigabytes of keys, indices and merge space)
+    let mut values: Vec<f64> = crate::alloc::try_vec(op, x.shape())?;
+    match x.data() {
         Data::Bool(_) => return Err(numeric_only(op, x)),
-        _ => cast(x, DType::F64)?
-            .array::<f64>()
-            .map(|a| a.iter().copied().collect())
-            .unwrap_or_default(),
-    };
-    let mut idx: Vec<i64> = Vec::with_capacity(values.len());
+        _ => {
+            if let Some(a) = cast(x, DType::F64)?.array::<f64>() {
+                values.extend(a.iter().copied());
+            }
+        }
+    }
+    let mut idx: Vec<i64> = crate::alloc::try_vec(op, x.shape())?;
     let mut since_poll = 0;
     for row in values.chunks(n.max(1)).filter(|_| n > 0) {
         // (counted: many short rows poll once per SORT_PIECE elements)
@@ -809,7 +813,9 @@ fn argsort_rows(op: &'static str, x: &Tensor, descending: bool) -> Result<Tensor
                 _ => a.total_cmp(&b),
             }
         };
-        let order = stable_sort_interruptible((0..n).collect(), before)?;
+        let mut positions: Vec<usize> = crate::alloc::try_vec(op, &[n])?;
+        positions.extend(0..n);
+        let order = stable_sort_interruptible(op, positions, before)?;
         idx.extend(order.into_iter().map(|i| i as i64));
     }
     Tensor::from_vec(x.shape(), idx)
@@ -823,6 +829,7 @@ const SORT_PIECE: usize = 1 << 20;
 /// then neighbouring runs are merged pairwise, left run first on ties. A
 /// stable order is unique, so the result is bitwise that of one `sort_by`.
 fn stable_sort_interruptible<T: Copy>(
+    op: &'static str,
     mut items: Vec<T>,
     cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
 ) -> Result<Vec<T>> {
@@ -835,7 +842,7 @@ fn stable_sort_interruptible<T: Copy>(
         piece.sort_by(&cmp);
     }
     let mut run = SORT_PIECE;
-    let mut merged: Vec<T> = Vec::with_capacity(items.len());
+    let mut merged: Vec<T> = crate::alloc::try_vec(op, &[items.len()])?;
     while run < items.len() {
         merged.clear();
         for pair in items.chunks(2 * run) {
@@ -894,7 +901,7 @@ mod tests {
         let cmp = |&i: &usize, &j: &usize| keys[i].cmp(&keys[j]);
         let mut expected: Vec<usize> = (0..n).collect();
         expected.sort_by(cmp);
-        let got = stable_sort_interruptible((0..n).collect(), cmp).unwrap();
+        let got = stable_sort_interruptible("test", (0..n).collect(), cmp).unwrap();
         assert_eq!(got, expected);
     }
 
