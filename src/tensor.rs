@@ -278,9 +278,13 @@ impl Tensor {
             DType::I32 => Data::I32(try_full(op, shape, v as i32)?),
             DType::I64 => Data::I64(try_full(op, shape, v as i64)?),
             DType::Bool => Data::Bool(try_full(op, shape, v != 0.0)?),
+            // the value converted once (the cast rules of `convert_dtype`),
+            // then filled in its own dtype: no full-size temporary
             other => {
-                let wide = Tensor::from_data(Data::F64(try_full(op, shape, v)?));
-                return Ok(crate::ops::convert_dtype(&wide, other));
+                let element = crate::ops::convert_dtype(&Tensor::scalar(v), other);
+                crate::map_data!(element.data(), a => {
+                    try_full(op, shape, a.iter().next().copied().unwrap_or_default())?
+                })
             }
         }))
     }
