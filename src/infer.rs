@@ -5,7 +5,7 @@
 //! The bindings only read the Python objects into [`Number`]s.
 
 use crate::dtype::DType;
-use crate::ops::convert_dtype;
+use crate::ops::{HubValue, scalar_as};
 use crate::tensor::Tensor;
 
 /// An exact Python `bool`, `int` (saturated to i128: anything beyond is out
@@ -53,13 +53,13 @@ pub fn scalar(n: Number, hint: Option<DType>) -> Result<Tensor, Refusal> {
                 Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
                 Some(DType::F64) => Ok(Tensor::scalar(v as f64)),
                 Some(DType::Bool) => Err(Refusal::Cannot(DType::Bool)),
-                Some(d) => Ok(convert_dtype(&Tensor::scalar(v), d)),
+                Some(d) => Ok(scalar_as(HubValue::Int(v), d)),
             }
         }
         Number::Float(v) => match hint {
             None | Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
             Some(DType::F64) => Ok(Tensor::scalar(v)),
-            Some(d) if d.is_float() || d.is_complex() => Ok(convert_dtype(&Tensor::scalar(v), d)),
+            Some(d) if d.is_float() || d.is_complex() => Ok(scalar_as(HubValue::Float(v), d)),
             Some(d) => Err(Refusal::Cannot(d)),
         },
     }
@@ -107,6 +107,31 @@ pub fn nested(shape: &[usize], leaves: &[Number], hint: Option<DType>) -> Option
         _ => return None,
     };
     t.ok()
+}
+
+/// The dtype a host array becomes: `natural` is numpy's dtype for it and
+/// `from_numpy` says whether it was a numpy array or scalar already. A
+/// Python list's float64 and int64 are TF's float32, and int32 when
+/// `ints_fit_i32()`. A hint is adopted unless a value would be lost (a float
+/// as an int, a complex as a real) or a list of bools would become floats.
+pub fn array(
+    natural: DType,
+    from_numpy: bool,
+    hint: Option<DType>,
+    ints_fit_i32: impl FnOnce() -> bool,
+) -> Result<DType, Refusal> {
+    match hint {
+        Some(d) if d.is_int() && natural.is_float() => Err(Refusal::Cannot(d)),
+        Some(d) if !d.is_complex() && natural.is_complex() => Err(Refusal::Cannot(d)),
+        Some(d) if !from_numpy && d.is_float() && natural == DType::Bool => Err(Refusal::Cannot(d)),
+        Some(d) => Ok(d),
+        None if from_numpy => Ok(natural),
+        None => Ok(match natural {
+            DType::F64 => DType::F32,
+            DType::I64 if ints_fit_i32() => DType::I32,
+            d => d,
+        }),
+    }
 }
 
 #[cfg(test)]

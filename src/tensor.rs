@@ -92,6 +92,26 @@ macro_rules! with_data {
     };
 }
 
+/// Apply one generic expression to the element type of a `DType`, which the
+/// body names `$t`.
+#[macro_export]
+macro_rules! with_dtype {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        $crate::with_dtype!(@arms $dtype, $t, $body;
+            F32 f32, F64 f64, I32 i32, I64 i64, Bool bool, U8 u8, I8 i8, I16 i16,
+            U16 u16, U32 u32, U64 u64, F16 half::f16, BF16 half::bf16,
+            C64 num_complex::Complex<f32>, C128 num_complex::Complex<f64>)
+    };
+    (@arms $dtype:expr, $t:ident, $body:expr; $($v:ident $ty:ty),*) => {
+        match $dtype {
+            $($crate::dtype::DType::$v => {
+                type $t = $ty;
+                $body
+            })*
+        }
+    };
+}
+
 /// Like `with_data!`, but wraps the array the body returns back into a `Data`
 /// of the same dtype.
 #[macro_export]
@@ -264,7 +284,7 @@ impl Tensor {
             DType::I32 => Tensor::scalar(v as i32),
             DType::I64 => Tensor::scalar(v as i64),
             DType::Bool => Tensor::scalar(v != 0.0),
-            other => crate::ops::convert_dtype(&Tensor::scalar(v), other),
+            other => crate::ops::scalar_as(crate::ops::HubValue::Float(v), other),
         }
     }
 
@@ -281,7 +301,7 @@ impl Tensor {
             // the value converted once (the cast rules of `convert_dtype`),
             // then filled in its own dtype: no full-size temporary
             other => {
-                let element = crate::ops::convert_dtype(&Tensor::scalar(v), other);
+                let element = crate::ops::scalar_as(crate::ops::HubValue::Float(v), other);
                 crate::map_data!(element.data(), a => {
                     try_full(op, shape, a.iter().next().copied().unwrap_or_default())?
                 })
@@ -366,6 +386,7 @@ impl Tensor {
             Data::I64(a) => *a.iter().next()? as f64,
             Data::Bool(a) => *a.iter().next()? as u8 as f64,
             _ => *crate::ops::convert_dtype(self, DType::F64)
+                .ok()?
                 .array::<f64>()?
                 .iter()
                 .next()?,

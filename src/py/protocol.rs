@@ -38,13 +38,8 @@ pub type UnaryFn = fn(&Tensor) -> Result<Tensor>;
 
 pub fn unary(py: Python<'_>, name: &'static str, a: Tensor, f: UnaryFn) -> PyResult<PyTensor> {
     let step = move |xs: &[Tensor]| f(&xs[0]);
-    Ok(PyTensor::new(run_traced(
-        py,
-        a.numel(),
-        name,
-        vec![a],
-        step,
-    )?))
+    let out = run_traced(py, a.numel(), name, vec![a], step)?;
+    Ok(PyTensor::new(out))
 }
 
 /// Python's `@`: a plain matrix product.
