@@ -35,6 +35,7 @@ import numpy as np
 
 from . import _core, _nest
 from ._core import Tensor, Variable
+from ._indexed_slices import IndexedSlices
 from .data import TensorSpec
 from .dtypes import DType, as_dtype
 
@@ -435,6 +436,16 @@ def _normalize_output(value: Any) -> Any:
     return value
 
 
+class _SlicesSlot:
+    """Where a returned ``IndexedSlices``'s tensors go among the flat outputs
+    (a gradient: replays must rebuild it from their own tensors)."""
+
+    __slots__ = ("dense_shape", "indices", "values")
+
+    def __init__(self, values: int, indices: int, dense_shape: int | None) -> None:
+        self.values, self.indices, self.dense_shape = values, indices, dense_shape
+
+
 def _split_outputs(outputs: Any) -> tuple[Any, list[Tensor]]:
     flat = _nest.flatten(outputs)
     tensors: list[Tensor] = []
@@ -443,6 +454,12 @@ def _split_outputs(outputs: Any) -> tuple[Any, list[Tensor]]:
         if isinstance(leaf, Tensor):
             template.append(_Slot(len(tensors)))
             tensors.append(leaf)
+        elif isinstance(leaf, IndexedSlices):
+            shape_at = None if leaf.dense_shape is None else len(tensors) + 2
+            template.append(_SlicesSlot(len(tensors), len(tensors) + 1, shape_at))
+            tensors += [leaf.values, leaf.indices]
+            if leaf.dense_shape is not None:
+                tensors.append(leaf.dense_shape)
         else:
             template.append(leaf)
     structure = (
@@ -457,6 +474,13 @@ def _output_builder(structure: Any) -> Callable[[Sequence[Tensor]], Any]:
     if isinstance(structure, _Slot):
         index = structure.index
         return lambda tensors: tensors[index]
+    if isinstance(structure, _SlicesSlot):
+        values, indices, dense_shape = structure.values, structure.indices, structure.dense_shape
+        return lambda tensors: IndexedSlices(
+            tensors[values],
+            tensors[indices],
+            None if dense_shape is None else tensors[dense_shape],
+        )
     if not _nest.is_nested(structure):
         return lambda tensors: structure
     if isinstance(structure, Mapping):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from .._indexed_slices import IndexedSlices
 from ..errors import UnimplementedError
 from . import _state
 from ._engine import Description, Job
@@ -475,7 +476,8 @@ def allreduce(
     ``Average`` (default), ``Sum``, ``Min``, ``Max`` or ``Product``; every
     rank's tensor is multiplied by ``prescale_factor`` before and the result
     by ``postscale_factor`` after. Average of integer tensors floor-divides.
-    Every rank gets the same result, bit for bit.
+    Every rank gets the same result, bit for bit. An ``IndexedSlices`` is
+    reduced as Horovod does, by two allgathers (``allgather_slices``).
 
     >>> import tapegrad as tf, tapegrad.distribute as hvd
     >>> hvd.init()
@@ -485,6 +487,8 @@ def allreduce(
     _check_process_set(process_set)
     reduce_op = _check_op(op, average)
     label = name if name is not None else _state.next_unnamed("allreduce")
+    if isinstance(tensor, IndexedSlices):
+        return allgather_slices(tensor, reduce_op, label)
     array = as_array(tensor)
     return reduce_arrays(
         [array], [label], [name], reduce_op, compression, prescale_factor, postscale_factor
@@ -572,6 +576,24 @@ def allgather(
 
     what = f"allgather of {label!r} ({array.dtype}[?, {', '.join(map(str, trailing))}])"
     return to_tensor(_state.engine().run(Job(description, what, run)))
+
+
+def allgather_slices(slices: IndexedSlices, op: ReduceOp, name: str) -> IndexedSlices:
+    """Horovod's allreduce of an ``IndexedSlices``: the ranks' ``values`` and
+    ``indices`` allgathered (rank order), the values divided by the number
+    of ranks for ``Average``; densified, that is the reduction of the ranks'
+    densified tensors, since repeated indices add up. No compression or
+    scale factors apply (as in Horovod)."""
+    if op not in (ReduceOp.AVERAGE, ReduceOp.SUM):
+        raise UnimplementedError(
+            f"allreduce of the IndexedSlices {name!r}: op must be hvd.Average or hvd.Sum, "
+            f"got {op!r}; densify it first (tf.convert_to_tensor, or sparse_as_dense=True)"
+        )
+    values = allgather(slices.values, name=f"{name}/values")
+    indices = allgather(slices.indices, name=f"{name}/indices")
+    if op is ReduceOp.AVERAGE:
+        values = values / _core.constant(_state.transport().size, dtype=values.dtype)
+    return IndexedSlices(values, indices, slices.dense_shape)
 
 
 def _joined_allgather(transport: Transport, description: Description) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import _core, dtypes
+from ... import _core, _indexed_slices, dtypes
 from ..._core import Tensor
 from .. import activations, initializers, regularizers
 from ..initializers import generator
@@ -357,7 +357,7 @@ class Embedding(Layer):
     def call(self, inputs: Any) -> Tensor:
         if inputs.dtype not in (dtypes.int32, dtypes.int64):
             inputs = _core.cast(inputs, dtypes.int32)
-        return _core.gather(self.embeddings, inputs)
+        return _indexed_slices.gather(self.embeddings, inputs)
 
     def get_config(self) -> dict[str, Any]:
         return {
