@@ -186,8 +186,11 @@ targets_all = rng.normal(size=(BATCH, 3, 4))
 table = rng.normal(size=(10, 4))
 
 
+scale = tf.Variable(np.linspace(0.5, 2.0, 4), name="scale")  # a dense gradient beside it
+
+
 def embedding_loss(layer: tf.keras.layers.Embedding, part: slice) -> tf.Tensor:
-    rows = layer(tf.constant(ids_all[part]))
+    rows = layer(tf.constant(ids_all[part])) * scale
     return tf.reduce_mean((rows - tf.constant(targets_all[part])) ** 2)
 
 
@@ -201,15 +204,19 @@ def embedding_layer() -> tf.keras.layers.Embedding:
 layer = embedding_layer()
 with tf.GradientTape() as tape:
     full = embedding_loss(layer, slice(None))
-expected_dense = tf.convert_to_tensor(tape.gradient(full, layer.embeddings)).numpy()
+expected_sparse, expected_scale = tape.gradient(full, [layer.embeddings, scale])
+expected_dense = tf.convert_to_tensor(expected_sparse).numpy()
 part = shard_bounds(BATCH)
 for overlap in ("0", "1"):
     os.environ["TAPEGRAD_OVERLAP"] = overlap
     for kwargs in ({}, {"sparse_as_dense": True}, {"op": hvd.Sum}):
         with tf.GradientTape() as tape:
             local = embedding_loss(layer, part)
-        got = hvd.DistributedGradientTape(tape, **kwargs).gradient(local, layer.embeddings)
-        want = expected_dense * (size if kwargs.get("op") is hvd.Sum else 1)
+        distributed = hvd.DistributedGradientTape(tape, **kwargs)
+        got, got_scale = distributed.gradient(local, [layer.embeddings, scale])
+        factor = size if kwargs.get("op") is hvd.Sum else 1
+        want = expected_dense * factor
+        np.testing.assert_allclose(got_scale.numpy(), expected_scale.numpy() * factor, rtol=1e-12)
         if kwargs.get("sparse_as_dense"):
             assert type(got) is tf.Tensor, (kwargs, type(got))
         else:

@@ -112,16 +112,23 @@ class _OverlappedGradients:
     not (another model, a gradient None on one rank only) submits another
     description and gets ``CollectiveMismatchError`` naming the tensor."""
 
-    def __init__(self, reduction: Reduction, cap: int) -> None:
+    def __init__(self, reduction: Reduction, cap: int, sparse_as_dense: bool) -> None:
         self.reduction = reduction
         self.cap = cap
+        self.sparse_as_dense = sparse_as_dense
         self.open: dict[np.dtype[Any], tuple[list[int], int]] = {}
         self.nones: list[str] = []
+        self.sparse: dict[int, IndexedSlices] = {}  # allgathered after the buckets
 
     def on_final(self, index: int, grad: Any) -> None:
         if grad is None:
             self.nones.append(self.reduction.names[index])
             return
+        if isinstance(grad, IndexedSlices):
+            if not self.sparse_as_dense:
+                self.sparse[index] = grad
+                return
+            grad = to_dense(grad)
         array = as_array(grad)
         wire = self.reduction.add(index, array)
         members, nbytes = self.open.pop(wire, ([], 0))
@@ -134,11 +141,16 @@ class _OverlappedGradients:
 
     def finish(self) -> list[Any]:
         """Start the buckets still open (in the order their first gradient
-        came) and return the reduced gradients."""
+        came) and return the reduced gradients, then the gathered
+        ``IndexedSlices`` (in source order, the same on every rank)."""
         for members, _ in sorted(self.open.values(), key=lambda bucket: bucket[0][0]):
             self.reduction.submit(members, tuple(self.nones))
         self.open.clear()
-        return self.reduction.results()
+        results = self.reduction.results()
+        for index in sorted(self.sparse):
+            label = self.reduction.names[index]
+            results[index] = allgather_slices(self.sparse[index], self.reduction.op, label)
+        return results
 
 
 def overlapped_gradient(
@@ -150,6 +162,7 @@ def overlapped_gradient(
     op: ReduceOp,
     compression: type[Compressor],
     gradient_predivide_factor: float,
+    sparse_as_dense: bool = False,
 ) -> Any:
     """``tape.gradient`` with every gradient reduced over all ranks, each
     bucket's allreduce started during the backward pass."""
@@ -165,7 +178,8 @@ def overlapped_gradient(
         1.0 / gradient_predivide_factor,
         gradient_predivide_factor,
     )
-    overlapped = _OverlappedGradients(reduction, min(OVERLAP_BUCKET_BYTES, fusion_threshold()))
+    cap = min(OVERLAP_BUCKET_BYTES, fusion_threshold())
+    overlapped = _OverlappedGradients(reduction, cap, sparse_as_dense)
     with _state.STATE.call_lock:
         tape._on_final = overlapped.on_final
         try:
@@ -263,9 +277,7 @@ class DistributedGradientTape:
         >>> float(tape.gradient(y, x))
         6.0
         """
-        # the tape hands gradients over one by one only without gathers: with
-        # them (an IndexedSlices may come back) it reduces after the backward pass
-        if overlap_enabled() and _state.transport().size > 1 and not self._tape._gathers:
+        if overlap_enabled() and _state.transport().size > 1:
             return overlapped_gradient(
                 self._tape,
                 target,
@@ -275,6 +287,7 @@ class DistributedGradientTape:
                 self._op,
                 self._compression,
                 self._predivide,
+                self._sparse_as_dense,
             )
         grads = self._tape.gradient(target, sources, output_gradients, unconnected_gradients)
         flat_sources = flatten(sources)
