@@ -256,3 +256,45 @@ def test_distributed_tape_and_optimizer_on_one_process():
     m.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
     for got, want in zip(m.get_weights(), TF["fit"]["sgd_repeated"]["weights"], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_through_a_tf_function_forward_is_indexed_slices_on_every_call():
+    # TF: a gather inside a tf.function still gives IndexedSlices to an
+    # outer tape; here the plan returns its gathers' outputs and indices so
+    # a replay remembers them as the traced run did
+    m = model()
+    forward = tf.function(lambda ids: tf.reduce_sum(m(ids) ** 2))
+    x = np.array(TF["x_repeated"], dtype=np.int32)
+    for start in (0, 3, 5):  # the first call traces, the others replay
+        ids = tf.constant(x[start : start + 3])
+        with tf.GradientTape() as tape:
+            loss = forward(ids)
+        got = tape.gradient(loss, m.trainable_variables)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(m(ids) ** 2)
+        eager = tape.gradient(loss, m.trainable_variables)
+        assert isinstance(got[0], tf.IndexedSlices)
+        assert got[0].indices.numpy().tolist() == x[start : start + 3].reshape(-1).tolist()
+        for g, e in zip(got, eager, strict=True):
+            np.testing.assert_allclose(
+                tf.convert_to_tensor(g).numpy(), tf.convert_to_tensor(e).numpy(), rtol=1e-6
+            )
+    assert forward.experimental_get_tracing_count() == 1
+    # with no tape recording, the replay returns just the result
+    np.testing.assert_allclose(
+        float(forward(tf.constant(x[:3]))), float(tf.reduce_sum(m(x[:3]) ** 2)), rtol=1e-6
+    )
+
+
+def test_a_function_traced_without_a_tape_replays_sparse_gradients_under_one():
+    layer = embedding()
+    layer.build(None)
+    lookup = tf.function(lambda ids: tf.reduce_sum(layer(ids)))
+    lookup(tf.constant([0, 1]))  # traced with no tape recording
+    with tf.GradientTape() as tape:
+        loss = lookup(tf.constant([4, 4]))
+    g = tape.gradient(loss, layer.embeddings)
+    assert isinstance(g, tf.IndexedSlices)
+    assert g.indices.numpy().tolist() == [4, 4]
+    np.testing.assert_array_equal(g.values.numpy(), np.ones((2, DIM)))
+    assert lookup.experimental_get_tracing_count() == 1

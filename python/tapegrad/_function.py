@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _nest
+from . import _core, _indexed_slices, _nest
 from ._core import Tensor, Variable
 from ._indexed_slices import IndexedSlices
 from .data import TensorSpec
@@ -400,7 +400,7 @@ class _Entry:
     """One trace: its key, how its arguments looked, and the plans that replay
     it (several when guards told branch patterns or shapes apart)."""
 
-    __slots__ = ("key", "signature", "plans", "eager", "outputs", "output_specs")
+    __slots__ = ("key", "signature", "plans", "eager", "outputs", "output_specs", "gathers")
 
     def __init__(self, key: Any, signature: tuple[tuple[Any, ...], dict[str, Any]]) -> None:
         self.key = key
@@ -409,6 +409,20 @@ class _Entry:
         self.eager = _engine is None  # no engine: the Python function runs each call
         self.outputs: Any = None  # flat replay outputs -> the returned structure
         self.output_specs: Any = None
+        # id(plan) -> (how many outputs are returned ones, the shapes of the
+        # sources of the gathers whose outputs and indices follow them)
+        self.gathers: dict[int, tuple[int, list[tuple[int, ...]]]] = {}
+
+    def replayed(self, plan: Any, results: list[Tensor]) -> Any:
+        """The returned structure of a replay; under a recording tape, the
+        plan's gathers remembered first, as the traced run did (so the
+        gradient is an ``IndexedSlices`` on every call, as TF's)."""
+        if self.gathers and _indexed_slices.RECORDING:
+            visible, shapes = self.gathers.get(id(plan), (0, []))
+            for k, shape in enumerate(shapes):
+                out, rows = results[visible + 2 * k], results[visible + 2 * k + 1]
+                _indexed_slices.remember(out, shape, rows)
+        return self.outputs(results)
 
 
 class _Slot:
@@ -682,10 +696,11 @@ class Function:
             entry = self._cache.get(key)
             if entry is None or not entry.plans or self._check_singletons or _is_tracing():
                 return _NO_REPLAY
-            results = entry.plans[0].run(inputs)
+            plan = entry.plans[0]
+            results = plan.run(inputs)
             if results is None:
                 return _NO_REPLAY  # the general path tries the other plans, then retraces
-            return entry.outputs(results)
+            return entry.replayed(plan, results)
 
     def _call_entry(self, entry: _Entry, bound: _Bound) -> Any:
         if entry.eager:
@@ -701,7 +716,7 @@ class Function:
             if results is not None:
                 if position:  # most recently used first
                     entry.plans.insert(0, entry.plans.pop(position))
-                return entry.outputs(results)
+                return entry.replayed(plan, results)
         # a guard failed in every plan: a new branch pattern or shape
         return self._trace(entry, bound, count=False)
 
@@ -855,7 +870,7 @@ class Function:
             return outputs
         inputs = _tensor_leaves(list(bound.arguments.values()))
         plan = None
-        with _engine.Trace(inputs) as trace:
+        with _indexed_slices.collect_traced_gathers() as gathers, _engine.Trace(inputs) as trace:
             outputs = self._run_python(bound)
             structure, tensors = _split_outputs(outputs)
             created = trace.created_variables
@@ -866,8 +881,9 @@ class Function:
                     else _VARIABLES_ON_LATER_TRACE
                 )
             if not created:  # a trace that made variables is not replayed: see below
+                hidden = [t for out, rows, _ in gathers for t in (out, rows)]
                 try:
-                    plan = trace.finish(tensors)
+                    plan = trace.finish(tensors + hidden)
                 except _engine.TraceUnsupported:
                     entry.eager = True
         if created:
@@ -878,6 +894,10 @@ class Function:
         if plan is not None:
             entry.plans.insert(0, plan)
             del entry.plans[_PLANS_PER_ENTRY:]
+            kept = {id(p) for p in entry.plans}
+            entry.gathers = {k: v for k, v in entry.gathers.items() if k in kept}
+            if gathers:
+                entry.gathers[id(plan)] = (len(tensors), [shape for _, _, shape in gathers])
         entry.outputs = _output_builder(structure)
         entry.output_specs = _output_specs(outputs)
         return outputs

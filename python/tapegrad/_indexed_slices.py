@@ -13,6 +13,7 @@ instead of the params (so no dense scatter is built), then packs them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -145,10 +146,39 @@ def convert_to_tensor(
 # the GradientTapes now recording (entered and not stopped), on any thread
 RECORDING: list[Any] = []
 
+# per thread: the gathers run while tf.function traces (None when it does not):
+# the plan returns their outputs and indices too, so that a replay under a
+# recording tape remembers them as the traced run did (see _function)
+_TRACING = threading.local()
+
+
+def remember(out: Tensor, shape: tuple[int, ...], indices: Tensor) -> None:
+    """Tell the recording tapes that ``out`` gathered rows ``indices`` of a
+    source of shape ``shape`` (a replay of a traced gather calls this)."""
+    for tape in RECORDING:
+        tape._gathers.append((out, indices, shape))
+
+
+class collect_traced_gathers:  # noqa: N801 - used as a context manager, like a function
+    """``with collect_traced_gathers() as gathers:`` the ``(out, indices,
+    shape)`` of the gathers run in the block on this thread (a trace)."""
+
+    def __enter__(self) -> list[tuple[Tensor, Tensor, tuple[int, ...]]]:
+        self._outer = getattr(_TRACING, "gathers", None)
+        gathers: list[tuple[Tensor, Tensor, tuple[int, ...]]] = []
+        _TRACING.gathers = gathers
+        return gathers
+
+    def __exit__(self, *exc_info: object) -> None:
+        _TRACING.gathers = self._outer
+
 
 def _remember(out: Tensor, params: Tensor | Variable, indices: Tensor) -> None:
-    for tape in RECORDING:
-        tape._gathers.append((out, indices, tuple(params.shape)))
+    shape = tuple(params.shape)
+    remember(out, shape, indices)
+    traced = getattr(_TRACING, "gathers", None)
+    if traced is not None:
+        traced.append((out, indices, shape))
 
 
 def gather(
@@ -169,7 +199,7 @@ def gather(
     >>> print(tf.gather(tf.constant([10, 20, 30]), [2, 0, 2]))
     tapegrad.Tensor([30 10 30], shape=(3,), dtype=int32)
     """
-    if not RECORDING:
+    if not RECORDING and getattr(_TRACING, "gathers", None) is None:
         return _core.gather(params, indices, axis=axis, batch_dims=batch_dims)
     index_tensor = indices if isinstance(indices, Tensor) else _core.convert_to_tensor(indices)
     out = _core.gather(params, index_tensor, axis=axis, batch_dims=batch_dims)
@@ -193,7 +223,7 @@ def gather_nd(
     >>> print(tf.gather_nd(tf.constant([[1, 2], [3, 4]]), [[1, 0], [0, 1]]))
     tapegrad.Tensor([3 2], shape=(2,), dtype=int32)
     """
-    if not RECORDING:
+    if not RECORDING and getattr(_TRACING, "gathers", None) is None:
         return _core.gather_nd(params, indices, batch_dims=batch_dims)
     index_tensor = indices if isinstance(indices, Tensor) else _core.convert_to_tensor(indices)
     shape = tuple(index_tensor.shape)
