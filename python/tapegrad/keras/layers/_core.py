@@ -308,10 +308,18 @@ class Dropout(Layer):
 class Embedding(Layer):
     """Integer indices → rows of an ``(input_dim, output_dim)`` matrix.
 
+    The lookup is a recorded ``tf.gather``, so the gradient w.r.t.
+    ``embeddings`` is TF's ``IndexedSlices`` of the looked-up rows (dense
+    when the table has another use on the way, e.g. a regularizer).
+
     >>> import tapegrad as tf
     >>> emb = tf.keras.layers.Embedding(10, 3)
     >>> emb(tf.constant([[1, 2], [3, 4]])).shape
     TensorShape([2, 2, 3])
+    >>> with tf.GradientTape() as tape:
+    ...     loss = tf.reduce_sum(emb(tf.constant([4, 1, 4])))
+    >>> tape.gradient(loss, emb.embeddings).indices.numpy()
+    array([4, 1, 4], dtype=int32)
     """
 
     def __init__(
