@@ -249,6 +249,11 @@ def test_distributed_tape_and_optimizer_on_one_process():
     np.testing.assert_array_equal(reduced.values.numpy(), sparse.values.numpy())
     with pytest.raises(tf.errors.UnimplementedError, match="IndexedSlices"):
         hvd.allreduce(sparse, op=hvd.Max)
+    with pytest.raises(NotImplementedError, match="prescale_factor"):
+        hvd.allreduce(sparse, prescale_factor=2.0)  # Horovod's NotImplementedError
+    dense_sum, sparse_sum = hvd.grouped_allreduce([tf.ones(2), sparse], op=hvd.Sum)
+    assert type(dense_sum) is tf.Tensor and isinstance(sparse_sum, tf.IndexedSlices)
+    np.testing.assert_array_equal(sparse_sum.indices.numpy(), sparse.indices.numpy())
     m = model()
     m.compile(hvd.DistributedOptimizer(keras.optimizers.SGD(0.1)), "mse")
     x = np.array(TF["x_repeated"], dtype=np.int32)

@@ -209,7 +209,12 @@ expected_dense = tf.convert_to_tensor(expected_sparse).numpy()
 part = shard_bounds(BATCH)
 for overlap in ("0", "1"):
     os.environ["TAPEGRAD_OVERLAP"] = overlap
-    for kwargs in ({}, {"sparse_as_dense": True}, {"op": hvd.Sum}):
+    for kwargs in (
+        {},
+        {"sparse_as_dense": True},
+        {"op": hvd.Sum},
+        {"gradient_predivide_factor": float(size)},  # cancels out (Horovod raises)
+    ):
         with tf.GradientTape() as tape:
             local = embedding_loss(layer, part)
         distributed = hvd.DistributedGradientTape(tape, **kwargs)
@@ -236,6 +241,9 @@ np.testing.assert_allclose(
     [[r * (r + 1) / size] * 2 for r in range(size)],
     rtol=1e-6,
 )
+dense_sum, sparse_sum = hvd.grouped_allreduce([tf.ones(2), mine], op=hvd.Sum)
+np.testing.assert_array_equal(dense_sum.numpy(), [size, size])
+np.testing.assert_array_equal(sparse_sum.values.numpy(), gathered.values.numpy() * size)
 layer = embedding_layer()
 if rank:
     layer.embeddings.assign(table + rank)  # deliberately different
