@@ -303,3 +303,24 @@ def test_a_function_traced_without_a_tape_replays_sparse_gradients_under_one():
     assert g.indices.numpy().tolist() == [4, 4]
     np.testing.assert_array_equal(g.values.numpy(), np.ones((2, DIM)))
     assert lookup.experimental_get_tracing_count() == 1
+
+
+def test_a_loaded_saved_model_gives_indexed_slices_as_tf(tmp_path):
+    # TF 2.21: the gradient through a loaded function's gather w.r.t. the
+    # loaded variable is an IndexedSlices
+    module = tf.Module()
+    module.layer = embedding()
+    module.layer.build(None)
+    module.lookup = tf.function(
+        lambda ids: tf.reduce_sum(module.layer(ids) ** 2),
+        input_signature=[tf.TensorSpec([None], tf.int32)],
+    )
+    tf.saved_model.save(module, str(tmp_path))
+    loaded = tf.saved_model.load(str(tmp_path))
+    table = loaded.layer.embeddings
+    with tf.GradientTape() as tape:
+        loss = loaded.lookup(tf.constant([5, 1, 5]))
+    g = tape.gradient(loss, table)
+    assert isinstance(g, tf.IndexedSlices)
+    assert g.indices.numpy().tolist() == [5, 1, 5]
+    np.testing.assert_allclose(g.values.numpy(), 2 * TABLE[[5, 1, 5]], rtol=1e-6)
