@@ -22,6 +22,11 @@ W = [0.5 - 1j, 2 + 0.25j, -1.5 + 1j, 0.75 + 2j]
 A = [[1 + 1j, 2 - 1j, 0.5], [0.5j, -1 + 0j, 1 - 2j]]
 B = [[2 - 1j, 1j], [1 + 0.5j, 3 - 2j], [-1 + 1j, 0.25 - 0.5j]]
 X = [[1 + 2j, -3 - 4j, 0.5 - 0.25j, -2 + 0.5j, 1j], [0.5 - 1j, 2 + 0.25j, -1.5 + 1j, 0.75 + 2j, 3]]
+SQUARE = [
+    [[2 + 1j, -1 + 0.5j, 0.25j], [1 - 1j, 3 + 0j, -0.5 + 1j], [0.5, 1j, 1.5 - 2j]],
+    [[1j, 2 - 1j, 0], [0.5 + 0.5j, -1, 1 + 1j], [3 - 1j, 0.25 + 2j, -2j]],
+]
+RHS = [[[1 + 1j, 2], [-1j, 0.5 - 1j], [3, 1 + 2j]], [[0.5, -1 + 1j], [2j, 1], [1 - 1j, -2]]]
 
 
 def dec(entry, dtype=None):
@@ -168,6 +173,9 @@ VALUE_OPS = {
     "tensordot_pairs": lambda a, b: tf.tensordot(a, b, [[0, 1], [1, 0]]),
     "xlogy": tf.math.xlogy,
     "xdivy": tf.math.xdivy,
+    "det": lambda m, r: tf.linalg.det(m),
+    "inv": lambda m, r: tf.linalg.inv(m),
+    "solve": lambda m, r: tf.linalg.solve(m, r),
     "real": tf.math.real,
     "imag": tf.math.imag,
     "conj": tf.math.conj,
@@ -378,7 +386,12 @@ def grad_cases():
     weights = tf.constant([[1j, 2], [3, -1j]], c)
     sx = tf.constant(X, c)
     sw = tf.constant(np.arange(10).reshape(2, 5) * (0.3 - 0.7j) + 1j)
+    m, rhs = tf.constant(SQUARE, c), tf.constant(RHS, c)
+    lw = tf.constant(np.arange(18).reshape(2, 3, 3) * (0.2 + 0.1j) - 1j)
     return {
+        "det": (lambda m: r(tf.reduce_sum(tf.linalg.det(m) * (1 - 2j))), [m]),
+        "inv": (lambda m: r(tf.reduce_sum(tf.linalg.inv(m) * lw)), [m]),
+        "solve": (lambda m, b: r(tf.reduce_sum(tf.linalg.solve(m, b) * lw[:, :, :2])), [m, rhs]),
         "abs_squared": (lambda z: tf.abs(z) ** 2, [z]),
         "abs": (tf.abs, [z]),
         "real_of_product": (lambda z, w: r(z * w), [z, w]),
@@ -520,6 +533,17 @@ def test_gradients_match_tf(case):
         convention = np.conj(np.cumsum((y * w)[::-1])[::-1] / z)
         np.testing.assert_allclose(tape_grads(f, xs)[0].numpy(), convention, rtol=1e-12)
         return
+    if case["case"] == "det":
+        # TF's determinant gradient is g·det·A⁻ᴴ, leaving out the conjugate
+        # of det; the convention (and central differences, below) give
+        # g·conj(det)·A⁻ᴴ, which tapegrad follows (docs/compat.md)
+        a = np.array(SQUARE)
+        inverse_adjoint = np.conj(np.linalg.inv(a)).transpose(0, 2, 1)
+        d = np.linalg.det(a)[:, None, None]
+        np.testing.assert_allclose(dec(case["grads"][0]), (1 + 2j) * d * inverse_adjoint)
+        got = tape_grads(f, xs)[0].numpy()
+        np.testing.assert_allclose(got, (1 + 2j) * np.conj(d) * inverse_adjoint, rtol=1e-12)
+        return
     if case["case"] in ("xlogy", "xdivy"):
         # TF's Xlogy/Xdivy gradients multiply the upstream g = conj(1 − 2j) by
         # the partial derivatives unconjugated; tapegrad follows the
@@ -616,6 +640,9 @@ SECOND_ORDER = [
     "einsum_gram",
     "fft",
     "irfft",
+    "det",
+    "inv",
+    "solve",
 ]
 
 

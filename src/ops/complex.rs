@@ -675,6 +675,143 @@ pub(crate) fn matmul_2d<T: Cx + ndarray::LinalgScalar>(
     Ok(a.dot(&b).into_dyn())
 }
 
+/// The size of the square matrices of a complex stack.
+fn square_matrices(op: &'static str, a: &Tensor) -> Result<usize> {
+    let r = a.rank();
+    if r < 2 || a.shape()[r - 1] != a.shape()[r - 2] {
+        return Err(Error::invalid(
+            op,
+            format!("Input matrix must be square, got shape {:?}", a.shape()),
+        ));
+    }
+    Ok(a.shape()[r - 1])
+}
+
+/// A complex matrix stack M = X + iY as the real stack [[X, −Y], [Y, X]].
+/// The map is a ring homomorphism, so the real inverse (or solution) of the
+/// embedding is the embedding of the complex one: its first block column
+/// holds the real and the imaginary part. Made of ops, so the gradients
+/// (in the convention, through `real`/`imag`/`complex`) and every higher
+/// order follow; a singular A has a singular embedding (det = |det A|²).
+fn embed(a: &Tensor) -> Result<Tensor> {
+    let (x, y) = (real(a)?, imag(a)?);
+    let top = crate::ops::concat(&[x.clone(), y.neg()?], -1)?;
+    let bottom = crate::ops::concat(&[y, x], -1)?;
+    crate::ops::concat(&[top, bottom], -2)
+}
+
+/// The complex stack whose real and imaginary parts are the first and the
+/// next `n` rows (axis −2) of `m`.
+fn unembed_rows(m: &Tensor, n: usize) -> Result<Tensor> {
+    let axis = m.rank() - 2;
+    complex(
+        &crate::ops::slice_along(m, axis, 0, n)?,
+        &crate::ops::slice_along(m, axis, n, n)?,
+    )
+}
+
+/// `tf.linalg.inv` of a complex stack, through the real embedding.
+pub(crate) fn inv(a: &Tensor) -> Result<Tensor> {
+    let n = square_matrices("MatrixInverse", a)?;
+    let e = crate::ops::inv(&embed(a)?)?;
+    unembed_rows(&crate::ops::slice_along(&e, e.rank() - 1, 0, n)?, n)
+}
+
+/// `tf.linalg.solve` of complex stacks: embed(A)·[Re X; Im X] = [Re B; Im B].
+pub(crate) fn solve(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let op = "MatrixSolve";
+    same_dtype(op, a, b)?;
+    let n = square_matrices(op, a)?;
+    if b.rank() < 2 || b.shape()[b.rank() - 2] != n {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "Input matrix and right-hand side must have the same number of rows and batch shape: {:?} vs. {:?}",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let rhs = crate::ops::concat(&[real(b)?, imag(b)?], -2)?;
+    unembed_rows(&crate::ops::solve(&embed(a)?, &rhs)?, n)
+}
+
+/// det of an n×n row-major complex matrix: LU with partial pivoting on the
+/// largest modulus, the product of the pivots (0 when a column has none).
+fn lu_det(mut m: Vec<Complex<f64>>, n: usize) -> Complex<f64> {
+    let zero = Complex::new(0.0, 0.0);
+    let mut det = Complex::new(1.0, 0.0);
+    for k in 0..n {
+        let p = (k..n)
+            .max_by(|&i, &j| m[i * n + k].norm().total_cmp(&m[j * n + k].norm()))
+            .unwrap_or(k);
+        if m[p * n + k] == zero {
+            return zero;
+        }
+        if p != k {
+            for c in 0..n {
+                m.swap(k * n + c, p * n + c);
+            }
+            det = -det;
+        }
+        let pivot = m[k * n + k];
+        det *= pivot;
+        for i in k + 1..n {
+            let f = m[i * n + k] / pivot;
+            for c in k + 1..n {
+                let above = m[k * n + c];
+                m[i * n + c] -= f * above;
+            }
+        }
+    }
+    det
+}
+
+/// `tf.linalg.det` of a complex stack (computed in complex128). The VJP of
+/// d det = det·tr(A⁻¹·dA) is g·conj(det)·(A⁻¹)ᴴ.
+pub(crate) fn det(a: &Tensor) -> Result<Tensor> {
+    let op = "MatrixDeterminant";
+    let n = square_matrices(op, a)?;
+    let values: Vec<Complex<f64>> = match a.data() {
+        Data::C64(v) => v
+            .iter()
+            .map(|z| Complex::new(f64::from(z.re), f64::from(z.im)))
+            .collect(),
+        Data::C128(v) => v.iter().copied().collect(),
+        _ => return Err(not_complex(op, a)),
+    };
+    let batch = &a.shape()[..a.rank() - 2];
+    let dets: Vec<Complex<f64>> = if n == 0 {
+        vec![Complex::new(1.0, 0.0); batch.iter().product()]
+    } else {
+        values
+            .chunks(n * n)
+            .map(|m| lu_det(m.to_vec(), n))
+            .collect()
+    };
+    let d = match a.data() {
+        Data::C64(_) => {
+            let narrow = dets.iter().map(|z| Complex::new(z.re as f32, z.im as f32));
+            Tensor::from_vec(batch, narrow.collect())?
+        }
+        _ => Tensor::from_vec(batch, dets)?,
+    };
+    tape::record_rule(
+        op,
+        &[a],
+        &d,
+        [a, &d],
+        || (),
+        [Some(|g, [a, d], _| {
+            let s = g.mul(&conj(d)?)?;
+            let lead = crate::ops::lead(g, a.rank() - 2);
+            let shape = crate::ops::with_lead(&crate::ops::with_lead(lead, d.shape()), &[1, 1]);
+            crate::ops::reshape_to(&s, &shape)?.mul(&adjoint(&crate::ops::inv(a)?)?)
+        })],
+    );
+    Ok(d)
+}
+
 /// Values of a complex tensor as (re, im) pairs, for tests.
 #[cfg(test)]
 fn pairs(t: &Tensor) -> Vec<(f64, f64)> {
@@ -730,6 +867,31 @@ mod tests {
         // tanh of a large real part is ±1, not NaN
         let big = c128(&[(800.0, 1.0)]);
         assert_eq!(pairs(&crate::ops::tanh(&big).unwrap())[0].0, 1.0);
+    }
+
+    #[test]
+    fn determinant_inverse_and_solve() {
+        // [[1, i], [i, 1]]: det = 1 − i² = 2, inverse [[1, −i], [−i, 1]]/2
+        let a = Tensor::from_vec(
+            &[2, 2],
+            vec![
+                Complex::new(1.0, 0.0),
+                Complex::new(0.0, 1.0),
+                Complex::new(0.0, 1.0),
+                Complex::new(1.0, 0.0),
+            ],
+        )
+        .unwrap();
+        assert_eq!(pairs(&det(&a).unwrap()), [(2.0, 0.0)]);
+        let inverse = [(0.5, 0.0), (0.0, -0.5), (0.0, -0.5), (0.5, 0.0)];
+        assert_eq!(pairs(&inv(&a).unwrap()), inverse);
+        let b = Tensor::from_vec(
+            &[2, 1],
+            vec![Complex::new(1.0, 1.0), Complex::new(0.0, 0.0)],
+        )
+        .unwrap();
+        // x = A⁻¹b = (1 + i)·[1/2, −i/2]
+        assert_eq!(pairs(&solve(&a, &b).unwrap()), [(0.5, 0.5), (0.5, -0.5)]);
     }
 
     #[test]
