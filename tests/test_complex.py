@@ -313,6 +313,13 @@ SIGNAL = {
     "rfft": lambda x: tf.signal.rfft(tf.math.real(x)),
     "rfft_8": lambda x: tf.signal.rfft(tf.math.real(x), [8]),
     "rfft_3": lambda x: tf.signal.rfft(tf.math.imag(x), [3]),
+    "fft3d": lambda x: tf.signal.fft3d(tf.reshape(x, [1, 2, 5])),
+    "ifft3d": lambda x: tf.signal.ifft3d(tf.reshape(x, [2, 1, 5])),
+    "rfft2d": lambda x: tf.signal.rfft2d(tf.math.real(x)),
+    "rfft2d_3_8": lambda x: tf.signal.rfft2d(tf.math.real(x), [3, 8]),
+    "rfft2d_1_3": lambda x: tf.signal.rfft2d(tf.math.imag(x), [1, 3]),
+    "irfft2d": lambda x: tf.signal.irfft2d(x),
+    "irfft2d_3_7": lambda x: tf.signal.irfft2d(x, [3, 7]),
 }
 
 
@@ -491,6 +498,15 @@ def grad_cases():
             [sx],
         ),
         "irfft_5": (lambda x: tf.reduce_sum(tf.signal.irfft(x[:, :3], [5]) * r(sw)), [sx]),
+        "fft3d": (
+            lambda x: r(tf.reduce_sum(tf.signal.fft3d(tf.reshape(x, [1, 2, 5])) * sw)),
+            [sx],
+        ),
+        "rfft2d": (lambda x: r(tf.reduce_sum(tf.signal.rfft2d(x) * sw[:, :3])), [r(sx)]),
+        "irfft2d": (
+            lambda x: tf.reduce_sum(tf.signal.irfft2d(x) * tf.concat([r(sw), r(sw)], 1)[:, :8]),
+            [sx],
+        ),
         "tensordot_0": (
             lambda a, b: tf.math.imag(
                 tf.reduce_sum(
@@ -640,6 +656,7 @@ SECOND_ORDER = [
     "einsum_gram",
     "fft",
     "irfft",
+    "irfft2d",
     "det",
     "inv",
     "solve",

@@ -128,27 +128,99 @@ def ifft2d(input: TensorLike, name: str | None = None) -> Tensor:
     return _fft_axes("IFFT2D", input, 2, inverse=True)
 
 
-def _fft_length(op: str, fft_length: TensorLike | Sequence[int] | None) -> int | None:
+def fft3d(input: TensorLike, name: str | None = None) -> Tensor:
+    """The 3-D DFT over the last three axes of a complex tensor.
+
+    >>> import tapegrad as tf
+    >>> print(tf.signal.fft3d(tf.ones([2, 2, 2], tf.complex64))[0, 0])
+    tapegrad.Tensor([8.+0.j 0.+0.j], shape=(2,), dtype=complex64)
+    """
+    return _fft_axes("FFT3D", input, 3, inverse=False)
+
+
+def ifft3d(input: TensorLike, name: str | None = None) -> Tensor:
+    """The inverse 3-D DFT over the last three axes.
+
+    >>> import tapegrad as tf
+    >>> x = tf.constant([[[1 + 1j, 2], [0, -1j]], [[3, 0], [1j, 2 - 1j]]])
+    >>> print(float(tf.reduce_max(tf.abs(tf.signal.ifft3d(tf.signal.fft3d(x)) - x))) < 1e-12)
+    True
+    """
+    return _fft_axes("IFFT3D", input, 3, inverse=True)
+
+
+def _fft_length(
+    op: str, fft_length: TensorLike | Sequence[int] | None, count: int = 1
+) -> list[int] | None:
+    """``fft_length`` as ``count`` non-negative sizes, ``None`` when not given."""
     if fft_length is None:
         return None
     lengths = np.asarray(
         fft_length.numpy() if isinstance(fft_length, (Tensor, Variable)) else fft_length
     ).reshape(-1)
-    if lengths.shape != (1,) or lengths.dtype.kind not in "iu" or lengths[0] < 0:
+    if lengths.shape != (count,) or lengths.dtype.kind not in "iu" or (lengths < 0).any():
         raise errors.InvalidArgumentError(
-            None, None, f"{op}: fft_length must be one non-negative integer, got {fft_length!r}"
+            None,
+            None,
+            f"{op}: fft_length must be {count} non-negative integer(s), got {fft_length!r}",
         )
-    return int(lengths[0])
+    return [int(v) for v in lengths]
 
 
-def _fit_last(x: Tensor, size: int) -> Tensor:
-    """``x`` cropped or zero-padded along its last axis to ``size``."""
-    n = x.shape[-1]
+def _fit(x: Tensor, axis_from_end: int, size: int) -> Tensor:
+    """``x`` cropped or zero-padded along axis ``-axis_from_end`` to ``size``."""
+    axis = x.ndim - axis_from_end
+    n = x.shape[axis]
     if n > size:
-        return x[..., :size]
+        return _core.gather(x, list(range(size)), axis=axis)
     if n < size:
-        return _core.pad(x, [[0, 0]] * (x.ndim - 1) + [[0, size - n]])
+        padding = [[0, 0] for _ in range(x.ndim)]
+        padding[axis] = [0, size - n]
+        return _core.pad(x, padding)
     return x
+
+
+def _real_input(op: str, input: TensorLike, rank: int) -> Tensor:
+    x = _tensor(input)
+    if x.dtype.name not in ("float32", "float64"):
+        raise ValueError(f"{op} requires tf.float32 or tf.float64 inputs, got: {x!r}")
+    _at_least_rank(op, x, rank)
+    return x
+
+
+def _rfft_last(x: Tensor, n: int | None) -> Tensor:
+    """The rfft of a real ``x`` along its last axis, cropped/padded to ``n``."""
+    if n is not None:
+        x = _fit(x, 1, n)
+    n = x.shape[-1]
+    complex_dtype = "complex64" if x.dtype.name == "float32" else "complex128"
+    return _along(_core.cast(x, complex_dtype), 1, _angles(n, n // 2 + 1, n, -1.0))
+
+
+def _irfft_last(x: Tensor, n: int | None) -> Tensor:
+    """The real signal of length ``n`` (default 2·(m − 1)) whose rfft along
+    the last axis is ``x``."""
+    if n is None:
+        n = max(2 * (x.shape[-1] - 1), 0)
+    bins = n // 2 + 1
+    x = _fit(x, 1, bins)
+    # y[t] = (1/n)·Σ_k c_k·Re(X_k·exp(2πi·kt/n)), c_k = 2 for the
+    # frequencies whose mirror image is left out, 1 for 0 and Nyquist
+    weights = np.full((bins, 1), 2.0)
+    weights[0] = 1.0
+    if n % 2 == 0 and n > 0:
+        weights[-1] = 1.0
+    matrix = _angles(bins, n, n, 1.0) * weights / max(n, 1)
+    return _core.real(_along(x, 1, matrix))
+
+
+def _dft_second_last(x: Tensor, n: int | None, inverse: bool) -> Tensor:
+    """The (inverse) DFT of a complex ``x`` along axis −2, cropped/padded to ``n``."""
+    if n is not None:
+        x = _fit(x, 2, n)
+    n = x.shape[-2]
+    matrix = _angles(n, n, n, 1.0 if inverse else -1.0)
+    return _along(x, 2, matrix / n if inverse and n else matrix)
 
 
 def rfft(
@@ -164,16 +236,9 @@ def rfft(
     >>> print(tf.signal.rfft(tf.constant([1.0, 2.0, 0.0, 0.0])))
     tapegrad.Tensor([ 3.+0.j  1.-2.j -1.+0.j], shape=(3,), dtype=complex64)
     """
-    x = _tensor(input)
-    if x.dtype.name not in ("float32", "float64"):
-        raise ValueError(f"RFFT requires tf.float32 or tf.float64 inputs, got: {x!r}")
-    _at_least_rank("RFFT", x, 1)
-    n = _fft_length("RFFT", fft_length)
-    if n is not None:
-        x = _fit_last(x, n)
-    n = x.shape[-1]
-    complex_dtype = "complex64" if x.dtype.name == "float32" else "complex128"
-    return _along(_core.cast(x, complex_dtype), 1, _angles(n, n // 2 + 1, n, -1.0))
+    x = _real_input("RFFT", input, 1)
+    lengths = _fft_length("RFFT", fft_length)
+    return _rfft_last(x, None if lengths is None else lengths[0])
 
 
 def irfft(
@@ -195,16 +260,50 @@ def irfft(
     if not x.dtype.is_complex:
         raise ValueError(f"IRFFT requires tf.complex64 or tf.complex128 inputs, got: {x!r}")
     _at_least_rank("IRFFT", x, 1)
-    n = _fft_length("IRFFT", fft_length)
-    if n is None:
-        n = max(2 * (x.shape[-1] - 1), 0)
-    bins = n // 2 + 1
-    x = _fit_last(x, bins)
-    # y[t] = (1/n)·Σ_k c_k·Re(X_k·exp(2πi·kt/n)), c_k = 2 for the
-    # frequencies whose mirror image is left out, 1 for 0 and Nyquist
-    weights = np.full((bins, 1), 2.0)
-    weights[0] = 1.0
-    if n % 2 == 0 and n > 0:
-        weights[-1] = 1.0
-    matrix = _angles(bins, n, n, 1.0) * weights / max(n, 1)
-    return _core.real(_along(x, 1, matrix))
+    lengths = _fft_length("IRFFT", fft_length)
+    return _irfft_last(x, None if lengths is None else lengths[0])
+
+
+def rfft2d(
+    input: TensorLike,
+    fft_length: TensorLike | Sequence[int] | None = None,
+    name: str | None = None,
+) -> Tensor:
+    """The 2-D DFT of a real signal over its last two axes: ``rfft`` along
+    the last, then the DFT along the one before; ``fft_length`` ``[n1, n2]``
+    crops or zero-pads each first.
+
+    >>> import tapegrad as tf
+    >>> print(tf.signal.rfft2d(tf.constant([[1.0, 2.0], [3.0, 4.0]])))
+    tapegrad.Tensor(
+    [[10.+0.j -2.+0.j]
+     [-4.+0.j  0.+0.j]], shape=(2, 2), dtype=complex64)
+    """
+    x = _real_input("RFFT2D", input, 2)
+    lengths = _fft_length("RFFT2D", fft_length, 2)
+    rows, cols = (None, None) if lengths is None else lengths
+    return _dft_second_last(_rfft_last(x, cols), rows, inverse=False)
+
+
+def irfft2d(
+    input: TensorLike,
+    fft_length: TensorLike | Sequence[int] | None = None,
+    name: str | None = None,
+) -> Tensor:
+    """The real 2-D signal whose ``rfft2d`` is ``input``: the inverse DFT
+    along axis −2, then ``irfft`` along the last (``fft_length`` ``[n1, n2]``;
+    by default ``n1`` rows and ``2·(m − 1)`` columns).
+
+    >>> import tapegrad as tf
+    >>> print(tf.signal.irfft2d(tf.constant([[10 + 0j, -2], [-4, 0]])))
+    tapegrad.Tensor(
+    [[1. 2.]
+     [3. 4.]], shape=(2, 2), dtype=float64)
+    """
+    x = _tensor(input)
+    if not x.dtype.is_complex:
+        raise ValueError(f"IRFFT2D requires tf.complex64 or tf.complex128 inputs, got: {x!r}")
+    _at_least_rank("IRFFT2D", x, 2)
+    lengths = _fft_length("IRFFT2D", fft_length, 2)
+    rows, cols = (None, None) if lengths is None else lengths
+    return _irfft_last(_dft_second_last(x, rows, inverse=True), cols)

@@ -1,6 +1,6 @@
-"""``tf.signal``: discrete Fourier transforms (``fft``, ``ifft``, ``fft2d``,
-``ifft2d``, ``rfft``, ``irfft``) of complex64/complex128 tensors, and of
-float32/float64 signals for ``rfft``.
+"""``tf.signal``: discrete Fourier transforms (``fft``, ``ifft`` and their 2-D
+and 3-D forms, ``rfft``/``irfft`` and ``rfft2d``/``irfft2d``) of
+complex64/complex128 tensors, and of float32/float64 signals for ``rfft``.
 
 Each transform is a product with a DFT matrix (O(n²) per transform, not a
 fast Fourier transform), composed of differentiable tapegrad ops, so the
@@ -10,9 +10,20 @@ differentiate again.
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from ._signal import fft, fft2d, ifft, ifft2d, irfft, rfft
+from ._signal import fft, fft2d, fft3d, ifft, ifft2d, ifft3d, irfft, irfft2d, rfft, rfft2d
 
-__all__ = ["fft", "fft2d", "ifft", "ifft2d", "irfft", "rfft"]
+__all__ = [
+    "fft",
+    "fft2d",
+    "fft3d",
+    "ifft",
+    "ifft2d",
+    "ifft3d",
+    "irfft",
+    "irfft2d",
+    "rfft",
+    "rfft2d",
+]
 
 if not _TYPE_CHECKING:
     from ._compat import missing_names as _missing_names
