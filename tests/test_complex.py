@@ -21,6 +21,12 @@ Z = [1 + 2j, -3 - 4j, 0.5 - 0.25j, -2 + 0.5j]
 W = [0.5 - 1j, 2 + 0.25j, -1.5 + 1j, 0.75 + 2j]
 A = [[1 + 1j, 2 - 1j, 0.5], [0.5j, -1 + 0j, 1 - 2j]]
 B = [[2 - 1j, 1j], [1 + 0.5j, 3 - 2j], [-1 + 1j, 0.25 - 0.5j]]
+X = [[1 + 2j, -3 - 4j, 0.5 - 0.25j, -2 + 0.5j, 1j], [0.5 - 1j, 2 + 0.25j, -1.5 + 1j, 0.75 + 2j, 3]]
+SQUARE = [
+    [[2 + 1j, -1 + 0.5j, 0.25j], [1 - 1j, 3 + 0j, -0.5 + 1j], [0.5, 1j, 1.5 - 2j]],
+    [[1j, 2 - 1j, 0], [0.5 + 0.5j, -1, 1 + 1j], [3 - 1j, 0.25 + 2j, -2j]],
+]
+RHS = [[[1 + 1j, 2], [-1j, 0.5 - 1j], [3, 1 + 2j]], [[0.5, -1 + 1j], [2j, 1], [1 - 1j, -2]]]
 
 
 def dec(entry, dtype=None):
@@ -132,6 +138,44 @@ VALUE_OPS = {
     "sin": tf.sin,
     "cos": tf.cos,
     "tanh": tf.tanh,
+    "tan": tf.math.tan,
+    "sinh": tf.math.sinh,
+    "cosh": tf.math.cosh,
+    "sigmoid": tf.sigmoid,
+    "expm1": tf.math.expm1,
+    "log1p": tf.math.log1p,
+    "asin": tf.math.asin,
+    "acos": tf.math.acos,
+    "atan": tf.math.atan,
+    "asinh": tf.math.asinh,
+    "atanh": tf.math.atanh,
+    "reduce_variance": tf.math.reduce_variance,
+    "reduce_std": tf.math.reduce_std,
+    "norm": tf.norm,
+    "norm_1": lambda z: tf.norm(z, ord=1),
+    "norm_inf": lambda z: tf.norm(z, ord=np.inf),
+    "norm_3": lambda z: tf.norm(z, ord=3),
+    "reduce_euclidean_norm": tf.math.reduce_euclidean_norm,
+    "matrix_norm_fro": lambda a: tf.norm(a, ord="fro", axis=[0, 1]),
+    "matrix_norm_1": lambda a: tf.norm(a, ord=1, axis=[0, 1]),
+    "matrix_norm_inf": lambda a: tf.norm(a, ord=np.inf, axis=[0, 1]),
+    "reduce_variance_axis": lambda a: tf.math.reduce_variance(a, axis=1),
+    "reduce_std_axis": lambda a: tf.math.reduce_std(a, axis=0, keepdims=True),
+    "norm_axis": lambda a: tf.norm(a, axis=1),
+    "einsum_transpose": lambda a: tf.einsum("ij->ji", a),
+    "einsum_sum": lambda a: tf.einsum("ij->i", a),
+    "einsum_gram": lambda a: tf.einsum("ij,kj->ik", a, tf.math.conj(a)),
+    "einsum_matmul": lambda a, b: tf.einsum("ij,jk->ik", a, b),
+    "einsum_outer_sum": lambda a, b: tf.einsum("ij,kl->", a, b),
+    "einsum_trace_product": lambda a, b: tf.einsum("ij,ji->", a, b),
+    "tensordot_1": lambda a, b: tf.tensordot(a, b, 1),
+    "tensordot_0": lambda a, b: tf.tensordot(a, b, 0),
+    "tensordot_pairs": lambda a, b: tf.tensordot(a, b, [[0, 1], [1, 0]]),
+    "xlogy": tf.math.xlogy,
+    "xdivy": tf.math.xdivy,
+    "det": lambda m, r: tf.linalg.det(m),
+    "inv": lambda m, r: tf.linalg.inv(m),
+    "solve": lambda m, r: tf.linalg.solve(m, r),
     "real": tf.math.real,
     "imag": tf.math.imag,
     "conj": tf.math.conj,
@@ -155,7 +199,11 @@ VALUE_OPS = {
 }
 
 
-@pytest.mark.parametrize("case", FIXTURES["values"], ids=lambda c: f"{c['op']}-{c['dtype']}")
+def value_id(case):
+    return f"{case['op']}-{case['dtype']}" + ("-special" if case.get("special") else "")
+
+
+@pytest.mark.parametrize("case", FIXTURES["values"], ids=value_id)
 def test_values_match_tf(case):
     np_dtype = np.dtype(case["dtype"])
     args = [tf.constant(dec(a, np_dtype)) for a in case["args"]]
@@ -239,6 +287,9 @@ REFUSED = {
     "reduce_max": (lambda z: tf.reduce_max(z), "Max"),
     "argmax": (lambda z: tf.argmax(z), "ArgMax"),
     "is_nan": (lambda z: tf.math.is_nan(z), "IsNan"),
+    "erf": (lambda z: tf.math.erf(z), "Erf"),
+    "softplus": (lambda z: tf.nn.softplus(z), "Softplus"),
+    "reduce_logsumexp": (lambda z: tf.math.reduce_logsumexp(z), "ReduceLogSumExp"),
 }
 
 
@@ -248,6 +299,75 @@ def test_ops_tf_refuses_raise_naming_op_and_dtype(name):
     assert FIXTURES["errors"][name] == "InvalidArgumentError"
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"{op}.*complex64"):
         f(tf.constant([1 + 2j], tf.complex64))
+
+
+SIGNAL = {
+    "fft": lambda x: tf.signal.fft(x),
+    "ifft": lambda x: tf.signal.ifft(x),
+    "fft2d": lambda x: tf.signal.fft2d(x),
+    "ifft2d": lambda x: tf.signal.ifft2d(x),
+    "irfft": lambda x: tf.signal.irfft(x),
+    "irfft_5": lambda x: tf.signal.irfft(x, [5]),
+    "irfft_3": lambda x: tf.signal.irfft(x, [3]),
+    "irfft_12": lambda x: tf.signal.irfft(x, [12]),
+    "rfft": lambda x: tf.signal.rfft(tf.math.real(x)),
+    "rfft_8": lambda x: tf.signal.rfft(tf.math.real(x), [8]),
+    "rfft_3": lambda x: tf.signal.rfft(tf.math.imag(x), [3]),
+    "fft3d": lambda x: tf.signal.fft3d(tf.reshape(x, [1, 2, 5])),
+    "ifft3d": lambda x: tf.signal.ifft3d(tf.reshape(x, [2, 1, 5])),
+    "rfft2d": lambda x: tf.signal.rfft2d(tf.math.real(x)),
+    "rfft2d_3_8": lambda x: tf.signal.rfft2d(tf.math.real(x), [3, 8]),
+    "rfft2d_1_3": lambda x: tf.signal.rfft2d(tf.math.imag(x), [1, 3]),
+    "irfft2d": lambda x: tf.signal.irfft2d(x),
+    "irfft2d_3_7": lambda x: tf.signal.irfft2d(x, [3, 7]),
+}
+
+
+@pytest.mark.parametrize("case", FIXTURES["signal"], ids=lambda c: f"{c['op']}-{c['dtype']}")
+def test_signal_transforms_match_tf(case):
+    x = tf.constant(dec(case["args"][0], np.dtype(case["dtype"])))
+    want = dec(case["y"])
+    got = SIGNAL[case["op"]](x)
+    assert got.shape == want.shape
+    want_dtype = x.dtype if want.dtype.kind == "c" else x.dtype.real_dtype
+    assert got.dtype == want_dtype
+    # (a product with the DFT matrix, not TF's FFT: rounding of order n·eps)
+    precision = {"rtol": 1e-5, "atol": 1e-5} if case["dtype"] == "complex64" else tol("")
+    np.testing.assert_allclose(got.numpy(), want, **precision)
+
+
+SIGNAL_REFUSED = {
+    "fft_float": (lambda z, f: tf.signal.fft(f), tf.errors.InvalidArgumentError, "FFT.*float32"),
+    "fft_scalar": (lambda z, f: tf.signal.fft(z[0]), tf.errors.InvalidArgumentError, "rank"),
+    "ifft2d_vector": (lambda z, f: tf.signal.ifft2d(z), tf.errors.InvalidArgumentError, "rank"),
+    "rfft_complex": (lambda z, f: tf.signal.rfft(z), ValueError, "RFFT requires"),
+    "irfft_float": (lambda z, f: tf.signal.irfft(f), ValueError, "IRFFT requires"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIGNAL_REFUSED))
+def test_signal_refuses_what_tf_refuses(name):
+    f, kind, message = SIGNAL_REFUSED[name]
+    assert FIXTURES["errors"][name] == kind.__name__
+    with pytest.raises(kind, match=message):
+        f(tf.constant([1 + 2j], tf.complex64), tf.constant([1.0], tf.float32))
+
+
+def test_random_complex_tensors_are_refused_as_tf():
+    # TF has no complex random normal (RandomStandardNormal's dtypes are real)
+    assert FIXTURES["errors"]["random_normal"] == "InvalidArgumentError"
+    with pytest.raises(tf.errors.InvalidArgumentError, match="complex64"):
+        tf.random.normal([2], dtype=tf.complex64)
+    assert FIXTURES["errors"]["random_uniform"] == "ValueError"
+    with pytest.raises(ValueError):
+        tf.random.uniform([2], dtype=tf.complex64)
+
+
+def test_optimizers_refuse_complex_variables():
+    # (docs/compat.md: the fused optimizer kernels keep float slots)
+    v = tf.Variable([1 + 2j, -1j], dtype=tf.complex64)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Adam.*complex64"):
+        tf.keras.optimizers.Adam(0.1).apply_gradients([(tf.ones_like(v), v)])
 
 
 def test_complex_needs_matching_float_parts():
@@ -271,7 +391,14 @@ def grad_cases():
     a, b = tf.constant(A, c), tf.constant(B, c)
     r = tf.math.real
     weights = tf.constant([[1j, 2], [3, -1j]], c)
+    sx = tf.constant(X, c)
+    sw = tf.constant(np.arange(10).reshape(2, 5) * (0.3 - 0.7j) + 1j)
+    m, rhs = tf.constant(SQUARE, c), tf.constant(RHS, c)
+    lw = tf.constant(np.arange(18).reshape(2, 3, 3) * (0.2 + 0.1j) - 1j)
     return {
+        "det": (lambda m: r(tf.reduce_sum(tf.linalg.det(m) * (1 - 2j))), [m]),
+        "inv": (lambda m: r(tf.reduce_sum(tf.linalg.inv(m) * lw)), [m]),
+        "solve": (lambda m, b: r(tf.reduce_sum(tf.linalg.solve(m, b) * lw[:, :, :2])), [m, rhs]),
         "abs_squared": (lambda z: tf.abs(z) ** 2, [z]),
         "abs": (tf.abs, [z]),
         "real_of_product": (lambda z, w: r(z * w), [z, w]),
@@ -320,6 +447,76 @@ def grad_cases():
             lambda z: r(tf.reduce_sum(tf.reshape(tf.concat([z, z * w], 0), (2, 4))[:, 1:] * 1j)),
             [z],
         ),
+        "tan": (lambda z: r(tf.math.tan(z) * w), [z]),
+        "sinh": (lambda z: r(tf.math.sinh(z) * w), [z]),
+        "cosh": (lambda z: r(tf.math.cosh(z) * w), [z]),
+        "sigmoid": (lambda z: r(tf.sigmoid(z) * w), [z]),
+        "expm1": (lambda z: r(tf.math.expm1(z) * w), [z]),
+        "log1p": (lambda z: r(tf.math.log1p(z) * w), [z]),
+        "asin": (lambda z: r(tf.math.asin(z) * w), [z]),
+        "acos": (lambda z: r(tf.math.acos(z) * w), [z]),
+        "atan": (lambda z: r(tf.math.atan(z) * w), [z]),
+        "asinh": (lambda z: r(tf.math.asinh(z) * w), [z]),
+        "atanh": (lambda z: r(tf.math.atanh(z) * w), [z]),
+        "complex_target_asin": (tf.math.asin, [z]),
+        "xlogy": (lambda z, w: r(tf.math.xlogy(z, w) * (1 - 2j)), [z, w]),
+        "xdivy": (lambda z, w: r(tf.math.xdivy(z, w) * (1 - 2j)), [z, w]),
+        "reduce_variance": (lambda z: tf.math.reduce_variance(z * w), [z]),
+        "reduce_std": (lambda z: tf.math.reduce_std(z), [z]),
+        "reduce_std_axis": (lambda a: tf.reduce_sum(tf.math.reduce_std(a, axis=1)), [a]),
+        "norm": (lambda z: r(tf.norm(z * w) * (1 - 2j)), [z]),
+        "norm_1": (lambda z: tf.norm(z * w, ord=1), [z]),
+        "norm_inf": (lambda z: tf.norm(z, ord=np.inf), [z]),
+        "norm_3": (lambda z: tf.norm(z * w, ord=3), [z]),
+        "matrix_norm_fro": (lambda a: r(tf.norm(a, ord="fro", axis=[0, 1])), [a]),
+        "matrix_norm_1": (lambda a: tf.norm(a, ord=1, axis=[0, 1]), [a]),
+        "reduce_euclidean_norm": (lambda z: r(tf.math.reduce_euclidean_norm(z * w)), [z]),
+        "einsum_matmul": (
+            lambda a, b: r(tf.reduce_sum(tf.einsum("ij,jk->ik", a, b) * weights)),
+            [a, b],
+        ),
+        "einsum_trace_product": (lambda a, b: tf.math.imag(tf.einsum("ij,ji->", a, b)), [a, b]),
+        "einsum_gram": (
+            lambda a: r(tf.reduce_sum(tf.einsum("ij,kj->ik", a, tf.math.conj(a)) * (1 + 1j))),
+            [a],
+        ),
+        "tensordot_pairs": (
+            lambda a, b: r(tf.tensordot(a, b, [[0, 1], [1, 0]]) * (2 - 1j)),
+            [a, b],
+        ),
+        "fft": (lambda x: r(tf.reduce_sum(tf.signal.fft(x) * sw)), [sx]),
+        "ifft": (lambda x: r(tf.reduce_sum(tf.signal.ifft(x) * sw)), [sx]),
+        "fft2d": (lambda x: tf.math.imag(tf.reduce_sum(tf.signal.fft2d(x) * sw)), [sx]),
+        "ifft2d": (lambda x: r(tf.reduce_sum(tf.signal.ifft2d(x) * sw)), [sx]),
+        "rfft": (lambda x: r(tf.reduce_sum(tf.signal.rfft(x) * sw[:, :3])), [r(sx)]),
+        "rfft_8": (
+            lambda x: r(tf.reduce_sum(tf.signal.rfft(x, [8]) * tf.concat([sw, sw], 1)[:, :5])),
+            [r(sx)],
+        ),
+        "irfft": (
+            lambda x: tf.reduce_sum(tf.signal.irfft(x) * tf.concat([r(sw), r(sw)], 1)[:, :8]),
+            [sx],
+        ),
+        "irfft_5": (lambda x: tf.reduce_sum(tf.signal.irfft(x[:, :3], [5]) * r(sw)), [sx]),
+        "fft3d": (
+            lambda x: r(tf.reduce_sum(tf.signal.fft3d(tf.reshape(x, [1, 2, 5])) * sw)),
+            [sx],
+        ),
+        "rfft2d": (lambda x: r(tf.reduce_sum(tf.signal.rfft2d(x) * sw[:, :3])), [r(sx)]),
+        "irfft2d": (
+            lambda x: tf.reduce_sum(tf.signal.irfft2d(x) * tf.concat([r(sw), r(sw)], 1)[:, :8]),
+            [sx],
+        ),
+        "tensordot_0": (
+            lambda a, b: tf.math.imag(
+                tf.reduce_sum(
+                    tf.tensordot(a, b, 0)
+                    * tf.cast(tf.reshape(tf.range(36.0), (2, 3, 3, 2)), c)
+                    * (1 + 0.5j)
+                )
+            ),
+            [a, b],
+        ),
     }
 
 
@@ -351,6 +548,30 @@ def test_gradients_match_tf(case):
         np.testing.assert_allclose(dec(case["grads"][0]), unconjugated, rtol=1e-12)
         convention = np.conj(np.cumsum((y * w)[::-1])[::-1] / z)
         np.testing.assert_allclose(tape_grads(f, xs)[0].numpy(), convention, rtol=1e-12)
+        return
+    if case["case"] == "det":
+        # TF's determinant gradient is g·det·A⁻ᴴ, leaving out the conjugate
+        # of det; the convention (and central differences, below) give
+        # g·conj(det)·A⁻ᴴ, which tapegrad follows (docs/compat.md)
+        a = np.array(SQUARE)
+        inverse_adjoint = np.conj(np.linalg.inv(a)).transpose(0, 2, 1)
+        d = np.linalg.det(a)[:, None, None]
+        np.testing.assert_allclose(dec(case["grads"][0]), (1 + 2j) * d * inverse_adjoint)
+        got = tape_grads(f, xs)[0].numpy()
+        np.testing.assert_allclose(got, (1 + 2j) * np.conj(d) * inverse_adjoint, rtol=1e-12)
+        return
+    if case["case"] in ("xlogy", "xdivy"):
+        # TF's Xlogy/Xdivy gradients multiply the upstream g = conj(1 − 2j) by
+        # the partial derivatives unconjugated; tapegrad follows the
+        # convention, g·conj(∂), which central differences confirm (below)
+        z, w, g = np.array(Z), np.array(W), 1 + 2j
+        if case["case"] == "xlogy":
+            partials = [np.log(w), z / w]
+        else:
+            partials = [1 / w, -z / w**2]
+        for want, got, partial in zip(case["grads"], tape_grads(f, xs), partials, strict=True):
+            np.testing.assert_allclose(dec(want), g * partial, rtol=1e-12)
+            np.testing.assert_allclose(got.numpy(), g * np.conj(partial), rtol=1e-12)
         return
     for x, g, want in zip(xs, tape_grads(f, xs), case["grads"], strict=True):
         assert g.dtype == x.dtype and g.shape == x.shape
@@ -419,6 +640,26 @@ SECOND_ORDER = [
     "reduce_prod",
     "angle",
     "complex_real",
+    "sigmoid",
+    "expm1",
+    "log1p",
+    "asin",
+    "atan",
+    "asinh",
+    "atanh",
+    "tan",
+    "xlogy",
+    "xdivy",
+    "reduce_std",
+    "norm",
+    "norm_3",
+    "einsum_gram",
+    "fft",
+    "irfft",
+    "irfft2d",
+    "det",
+    "inv",
+    "solve",
 ]
 
 

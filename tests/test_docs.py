@@ -173,6 +173,7 @@ NAMESPACES = [
     "tapegrad.config",
     "tapegrad.debugging",
     "tapegrad.image",
+    "tapegrad.signal",
     "tapegrad.sparse",
     "tapegrad.ragged",
     "tapegrad.nest",

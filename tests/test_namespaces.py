@@ -40,6 +40,7 @@ PUBLIC_MODULES = [
     "tapegrad.config.experimental",
     "tapegrad.debugging",
     "tapegrad.image",
+    "tapegrad.signal",
     "tapegrad.sparse",
     "tapegrad.ragged",
     "tapegrad.nest",

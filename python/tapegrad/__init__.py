@@ -285,6 +285,7 @@ from . import (  # noqa: E402
     nn,
     ragged,
     random,
+    signal,
     sparse,
     test,
     types,
@@ -347,6 +348,7 @@ from .data import TensorSpec  # noqa: E402
 __all__ += [
     "IndexedSlices",
     "SparseTensor",
+    "signal",
     "sparse",
     "RaggedTensor",
     "ragged",

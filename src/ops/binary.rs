@@ -510,6 +510,9 @@ pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// the x = 0 terms of an entropy vanish); float dtypes, broadcasting.
 pub fn xlogy(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let op = "Xlogy";
+    if let Some(out) = crate::ops::complex::binary(op, x, y) {
+        return out;
+    }
     struct Forward;
     impl RealFn2 for Forward {
         #[inline(always)]
@@ -538,6 +541,9 @@ pub fn xlogy(x: &Tensor, y: &Tensor) -> Result<Tensor> {
 /// dtypes, broadcasting.
 pub fn xdivy(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let op = "Xdivy";
+    if let Some(out) = crate::ops::complex::binary(op, x, y) {
+        return out;
+    }
     struct Forward;
     impl RealFn2 for Forward {
         #[inline(always)]

@@ -38,6 +38,21 @@ pub(crate) trait Cx: ComplexFloat + Element + PartialEq {
     fn argument(self) -> Self::Part;
     /// z/|z|, and 0 at 0 (TF's `sign` of a complex value).
     fn unit(self) -> Self;
+    /// eᶻ − 1 without the cancellation of `exp(z) − 1` near 0.
+    fn exp_m1(self) -> Self;
+    /// log(1 + z) without the rounding of `1 + z` near 0.
+    fn ln_1p(self) -> Self;
+    /// i·z.
+    fn times_i(self) -> Self;
+    /// −i·z.
+    fn times_minus_i(self) -> Self;
+    /// tanh z, finite for any real part.
+    fn tanh_principal(self) -> Self;
+    /// asin z, acos z and atanh z on their principal branches, a zero
+    /// imaginary part's sign choosing the side of a branch cut.
+    fn asin_principal(self) -> Self;
+    fn acos_principal(self) -> Self;
+    fn atanh_principal(self) -> Self;
 }
 
 macro_rules! impl_cx {
@@ -56,6 +71,75 @@ macro_rules! impl_cx {
             fn unit(self) -> Self {
                 let r = self.norm();
                 if r == 0.0 { self } else { self.unscale(r) }
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                // eˣ(cos y + i·sin y) − 1, the real part as expm1(x) − 2eˣ·sin²(y/2)
+                // (cos y − 1 = −2 sin²(y/2)): both parts keep their digits near 0
+                let em1 = self.re.exp_m1();
+                let half = (self.im * 0.5).sin();
+                Complex::new(em1 - 2.0 * (em1 + 1.0) * half * half, (em1 + 1.0) * self.im.sin())
+            }
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                // log|1 + z| + i·arg(1 + z); near |1 + z| = 1 the modulus goes
+                // through |1 + z|² − 1 = x(2 + x) + y² and log1p, which keeps
+                // the digits 1 + z would round away
+                let (x, y) = (self.re, self.im);
+                let r = (x + 1.0).hypot(y);
+                let log_r = if r > 0.5 && r < 2.0 { 0.5 * (x * (2.0 + x) + y * y).ln_1p() } else { r.ln() };
+                Complex::new(log_r, y.atan2(x + 1.0))
+            }
+            #[inline(always)]
+            fn times_i(self) -> Self {
+                Complex::new(-self.im, self.re)
+            }
+            #[inline(always)]
+            fn times_minus_i(self) -> Self {
+                Complex::new(self.im, -self.re)
+            }
+            #[inline(always)]
+            fn tanh_principal(self) -> Self {
+                let (x, y) = (self.re, self.im);
+                if x.abs() > 20.0 {
+                    // ±1 to the last digit; the imaginary part is
+                    // 2·sin 2y·e^(−2|x|) (sinh² would overflow below)
+                    return Complex::new(<$part>::copysign(1.0, x), 2.0 * (2.0 * y).sin() * (-2.0 * x.abs()).exp());
+                }
+                // Kahan: with t = tan y, β = 1 + t², s = sinh x, ρ = √(1 + s²),
+                // tanh z = (β·ρ·s + i·t)/(1 + β·s²)
+                let t = y.tan();
+                let beta = 1.0 + t * t;
+                let s = x.sinh();
+                let den = 1.0 + beta * s * s;
+                Complex::new(beta * (1.0 + s * s).sqrt() * s / den, t / den)
+            }
+            #[inline(always)]
+            fn asin_principal(self) -> Self {
+                // Kahan's formulas, with 1 − z and 1 + z formed part by part
+                // so a signed zero survives, and nothing squared:
+                // asin z = atan2(x, Re(√(1−z)·√(1+z))) + i·asinh(Im(conj √(1−z)·√(1+z)))
+                let minus = Complex::new(1.0 - self.re, -self.im).sqrt();
+                let plus = Complex::new(1.0 + self.re, self.im).sqrt();
+                Complex::new(self.re.atan2((minus * plus).re), (minus.conj() * plus).im.asinh())
+            }
+            #[inline(always)]
+            fn acos_principal(self) -> Self {
+                // acos z = 2·atan2(Re √(1−z), Re √(1+z)) + i·asinh(Im(conj √(1+z)·√(1−z)))
+                let minus = Complex::new(1.0 - self.re, -self.im).sqrt();
+                let plus = Complex::new(1.0 + self.re, self.im).sqrt();
+                Complex::new(2.0 * minus.re.atan2(plus.re), (plus.conj() * minus).im.asinh())
+            }
+            #[inline(always)]
+            fn atanh_principal(self) -> Self {
+                // Re = ¼·log1p(4x/((1 − x)² + y²)) (no cancellation of two
+                // logs for large |z|), Im = ½·atan2(2y, (1 − x)(1 + x) − y²)
+                let (x, y) = (self.re, self.im);
+                let one_minus = 1.0 - x;
+                Complex::new(
+                    0.25 * (4.0 * x / (one_minus * one_minus + y * y)).ln_1p(),
+                    0.5 * (2.0 * y).atan2(one_minus * (1.0 + x) - y * y),
+                )
             }
         }
     )*};
@@ -113,7 +197,20 @@ complex_fns! {
     Log: map |z| z.ln();
     Sin: map |z| z.sin();
     Cos: map |z| z.cos();
-    Tanh: map |z| z.tanh();
+    Tanh: map |z| z.tanh_principal();
+    // tan z = −i·tanh(iz), asinh z = −i·asin(iz), atan z = −i·atanh(iz)
+    Tan: map |z| z.times_i().tanh_principal().times_minus_i();
+    Sinh: map |z| z.sinh();
+    Cosh: map |z| z.cosh();
+    Asin: map |z| z.asin_principal();
+    Acos: map |z| z.acos_principal();
+    Atan: map |z| z.times_i().atanh_principal().times_minus_i();
+    Asinh: map |z| z.times_i().asin_principal().times_minus_i();
+    Atanh: map |z| z.atanh_principal();
+    Expm1: map |z| Cx::exp_m1(z);
+    Log1p: map |z| Cx::ln_1p(z);
+    // 1/(1 + e⁻ᶻ), as TF's complex logistic
+    Sigmoid: map |z| (T::one() + (-z).exp()).recip();
     Sign: map |z| z.unit();
     Add: map2 |p, q| p + q;
     Sub: map2 |p, q| p - q;
@@ -121,6 +218,9 @@ complex_fns! {
     Div: map2 |p, q| p / q;
     // TF's complex pow is exp(q·log p) (`std::pow`), 0^q = 0 for q ≠ 0
     Pow: map2 |p, q| if p == T::zero() && q != T::zero() { p } else { (q * p.ln()).exp() };
+    // exactly 0 where p = 0, whatever q (TF's Xlogy, Xdivy)
+    Xlogy: map2 |p, q| if p == T::zero() { T::zero() } else { p * q.ln() };
+    Xdivy: map2 |p, q| if p == T::zero() { T::zero() } else { p / q };
     RealPart: part |z| z.real_part();
     ImagPart: part |z| z.imag_part();
     Modulus: part |z| z.modulus();
@@ -333,6 +433,16 @@ fn holomorphic(op: &'static str, x: &Tensor, y: Tensor, derivative: Derivative) 
     Ok(y)
 }
 
+/// 1 in `t`'s dtype, to broadcast.
+fn one(t: &Tensor) -> Tensor {
+    Tensor::scalar_of(t.dtype(), 1.0)
+}
+
+/// 1 where `t` ≠ 0, else 0, in `t`'s dtype (no gradient flows through it).
+fn nonzero(t: &Tensor) -> Result<Tensor> {
+    cast(&crate::ops::not_equal(t, &zeros_like(t)?)?, t.dtype())
+}
+
 fn unary_complex(op: &'static str, x: &Tensor) -> Result<Tensor> {
     match op {
         "Neg" => {
@@ -380,6 +490,31 @@ fn unary_complex(op: &'static str, x: &Tensor) -> Result<Tensor> {
         "Tanh" => holomorphic(op, x, map::<Tanh>(op, x)?, |_, y| {
             let one = Tensor::scalar_of(y.dtype(), 1.0);
             one.sub(&y.mul(y)?)
+        }),
+        "Tan" => holomorphic(op, x, map::<Tan>(op, x)?, |_, y| one(y).add(&y.mul(y)?)),
+        "Sinh" => holomorphic(op, x, map::<Sinh>(op, x)?, |x, _| crate::ops::cosh(x)),
+        "Cosh" => holomorphic(op, x, map::<Cosh>(op, x)?, |x, _| crate::ops::sinh(x)),
+        "Sigmoid" => holomorphic(op, x, map::<Sigmoid>(op, x)?, |_, y| y.mul(&one(y).sub(y)?)),
+        "Expm1" => holomorphic(op, x, map::<Expm1>(op, x)?, |x, _| crate::ops::exp(x)),
+        "Log1p" => holomorphic(op, x, map::<Log1p>(op, x)?, |x, _| {
+            crate::ops::reciprocal(&one(x).add(x)?)
+        }),
+        // the derivatives as TF writes them (1/√(1 − z²), 1/cosh(asinh z), …):
+        // equal off the branch cuts, and TF's own on them
+        "Asin" => holomorphic(op, x, map::<Asin>(op, x)?, |x, _| {
+            crate::ops::reciprocal(&crate::ops::sqrt(&one(x).sub(&x.mul(x)?)?)?)
+        }),
+        "Acos" => holomorphic(op, x, map::<Acos>(op, x)?, |x, _| {
+            crate::ops::reciprocal(&crate::ops::sqrt(&one(x).sub(&x.mul(x)?)?)?)?.neg()
+        }),
+        "Atan" => holomorphic(op, x, map::<Atan>(op, x)?, |x, _| {
+            crate::ops::reciprocal(&one(x).add(&x.mul(x)?)?)
+        }),
+        "Asinh" => holomorphic(op, x, map::<Asinh>(op, x)?, |_, y| {
+            crate::ops::reciprocal(&crate::ops::cosh(y)?)
+        }),
+        "Atanh" => holomorphic(op, x, map::<Atanh>(op, x)?, |x, _| {
+            crate::ops::reciprocal(&one(x).sub(&x.mul(x)?)?)
         }),
         _ => Err(unsupported(op, x)),
     }
@@ -471,6 +606,32 @@ fn binary_complex(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             );
             out
         }
+        // d/da = log b and d/db = a/b where a ≠ 0, both 0 where a = 0 (the
+        // real rule's zeros, so every order keeps them), conjugated as the
+        // convention asks (TF's Xlogy/Xdivy gradients leave that out)
+        "Xlogy" => {
+            let out = map2::<Xlogy>(op, a, b)?;
+            record(
+                &out,
+                [
+                    |g, a, b, _| g.mul(&conj(&crate::ops::xlogy(&nonzero(a)?, b)?)?),
+                    |g, a, b, _| g.mul(&conj(&crate::ops::xdivy(a, b)?)?),
+                ],
+            );
+            out
+        }
+        // d/da = 1/b and d/db = −a/b² where a ≠ 0, both 0 where a = 0
+        "Xdivy" => {
+            let out = map2::<Xdivy>(op, a, b)?;
+            record(
+                &out,
+                [
+                    |g, a, b, _| g.mul(&conj(&crate::ops::xdivy(&nonzero(a)?, b)?)?),
+                    |g, a, b, _| g.mul(&conj(&crate::ops::xdivy(&a.neg()?, &b.mul(b)?)?)?),
+                ],
+            );
+            out
+        }
         _ => return Err(unsupported(op, a)),
     };
     Ok(out)
@@ -512,6 +673,143 @@ pub(crate) fn matmul_2d<T: Cx + ndarray::LinalgScalar>(
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
     Ok(a.dot(&b).into_dyn())
+}
+
+/// The size of the square matrices of a complex stack.
+fn square_matrices(op: &'static str, a: &Tensor) -> Result<usize> {
+    let r = a.rank();
+    if r < 2 || a.shape()[r - 1] != a.shape()[r - 2] {
+        return Err(Error::invalid(
+            op,
+            format!("Input matrix must be square, got shape {:?}", a.shape()),
+        ));
+    }
+    Ok(a.shape()[r - 1])
+}
+
+/// A complex matrix stack M = X + iY as the real stack [[X, −Y], [Y, X]].
+/// The map is a ring homomorphism, so the real inverse (or solution) of the
+/// embedding is the embedding of the complex one: its first block column
+/// holds the real and the imaginary part. Made of ops, so the gradients
+/// (in the convention, through `real`/`imag`/`complex`) and every higher
+/// order follow; a singular A has a singular embedding (det = |det A|²).
+fn embed(a: &Tensor) -> Result<Tensor> {
+    let (x, y) = (real(a)?, imag(a)?);
+    let top = crate::ops::concat(&[x.clone(), y.neg()?], -1)?;
+    let bottom = crate::ops::concat(&[y, x], -1)?;
+    crate::ops::concat(&[top, bottom], -2)
+}
+
+/// The complex stack whose real and imaginary parts are the first and the
+/// next `n` rows (axis −2) of `m`.
+fn unembed_rows(m: &Tensor, n: usize) -> Result<Tensor> {
+    let axis = m.rank() - 2;
+    complex(
+        &crate::ops::slice_along(m, axis, 0, n)?,
+        &crate::ops::slice_along(m, axis, n, n)?,
+    )
+}
+
+/// `tf.linalg.inv` of a complex stack, through the real embedding.
+pub(crate) fn inv(a: &Tensor) -> Result<Tensor> {
+    let n = square_matrices("MatrixInverse", a)?;
+    let e = crate::ops::inv(&embed(a)?)?;
+    unembed_rows(&crate::ops::slice_along(&e, e.rank() - 1, 0, n)?, n)
+}
+
+/// `tf.linalg.solve` of complex stacks: embed(A)·[Re X; Im X] = [Re B; Im B].
+pub(crate) fn solve(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let op = "MatrixSolve";
+    same_dtype(op, a, b)?;
+    let n = square_matrices(op, a)?;
+    if b.rank() < 2 || b.shape()[b.rank() - 2] != n {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "Input matrix and right-hand side must have the same number of rows and batch shape: {:?} vs. {:?}",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let rhs = crate::ops::concat(&[real(b)?, imag(b)?], -2)?;
+    unembed_rows(&crate::ops::solve(&embed(a)?, &rhs)?, n)
+}
+
+/// det of an n×n row-major complex matrix: LU with partial pivoting on the
+/// largest modulus, the product of the pivots (0 when a column has none).
+fn lu_det(mut m: Vec<Complex<f64>>, n: usize) -> Complex<f64> {
+    let zero = Complex::new(0.0, 0.0);
+    let mut det = Complex::new(1.0, 0.0);
+    for k in 0..n {
+        let p = (k..n)
+            .max_by(|&i, &j| m[i * n + k].norm().total_cmp(&m[j * n + k].norm()))
+            .unwrap_or(k);
+        if m[p * n + k] == zero {
+            return zero;
+        }
+        if p != k {
+            for c in 0..n {
+                m.swap(k * n + c, p * n + c);
+            }
+            det = -det;
+        }
+        let pivot = m[k * n + k];
+        det *= pivot;
+        for i in k + 1..n {
+            let f = m[i * n + k] / pivot;
+            for c in k + 1..n {
+                let above = m[k * n + c];
+                m[i * n + c] -= f * above;
+            }
+        }
+    }
+    det
+}
+
+/// `tf.linalg.det` of a complex stack (computed in complex128). The VJP of
+/// d det = det·tr(A⁻¹·dA) is g·conj(det)·(A⁻¹)ᴴ.
+pub(crate) fn det(a: &Tensor) -> Result<Tensor> {
+    let op = "MatrixDeterminant";
+    let n = square_matrices(op, a)?;
+    let values: Vec<Complex<f64>> = match a.data() {
+        Data::C64(v) => v
+            .iter()
+            .map(|z| Complex::new(f64::from(z.re), f64::from(z.im)))
+            .collect(),
+        Data::C128(v) => v.iter().copied().collect(),
+        _ => return Err(not_complex(op, a)),
+    };
+    let batch = &a.shape()[..a.rank() - 2];
+    let dets: Vec<Complex<f64>> = if n == 0 {
+        vec![Complex::new(1.0, 0.0); batch.iter().product()]
+    } else {
+        values
+            .chunks(n * n)
+            .map(|m| lu_det(m.to_vec(), n))
+            .collect()
+    };
+    let d = match a.data() {
+        Data::C64(_) => {
+            let narrow = dets.iter().map(|z| Complex::new(z.re as f32, z.im as f32));
+            Tensor::from_vec(batch, narrow.collect())?
+        }
+        _ => Tensor::from_vec(batch, dets)?,
+    };
+    tape::record_rule(
+        op,
+        &[a],
+        &d,
+        [a, &d],
+        || (),
+        [Some(|g, [a, d], _| {
+            let s = g.mul(&conj(d)?)?;
+            let lead = crate::ops::lead(g, a.rank() - 2);
+            let shape = crate::ops::with_lead(&crate::ops::with_lead(lead, d.shape()), &[1, 1]);
+            crate::ops::reshape_to(&s, &shape)?.mul(&adjoint(&crate::ops::inv(a)?)?)
+        })],
+    );
+    Ok(d)
 }
 
 /// Values of a complex tensor as (re, im) pairs, for tests.
@@ -593,6 +891,48 @@ mod tests {
         assert_eq!(m.array::<f64>().unwrap().as_slice().unwrap()[1], 5.0);
         let back = complex(&real(&z).unwrap(), &imag(&z).unwrap()).unwrap();
         assert_eq!(pairs(&back), pairs(&z));
+    }
+
+    #[test]
+    fn branch_cuts_follow_the_sign_of_zero() {
+        let z = c128(&[(2.0, 0.0), (2.0, -0.0)]);
+        let asin = pairs(&crate::ops::asin(&z).unwrap());
+        assert!(asin[0].1 > 1.3 && asin[1].1 < -1.3);
+        let atanh = pairs(&crate::ops::atanh(&z).unwrap());
+        assert_eq!(atanh[0].1, std::f64::consts::FRAC_PI_2);
+        assert_eq!(atanh[1].1, -std::f64::consts::FRAC_PI_2);
+        // expm1 and log1p keep the digits of a tiny argument
+        let tiny = c128(&[(1e-20, 2e-20)]);
+        assert_eq!(pairs(&crate::ops::expm1(&tiny).unwrap()), [(1e-20, 2e-20)]);
+        assert_eq!(pairs(&crate::ops::log1p(&tiny).unwrap()), [(1e-20, 2e-20)]);
+        // tanh of a large real part is ±1, not NaN
+        let big = c128(&[(800.0, 1.0)]);
+        assert_eq!(pairs(&crate::ops::tanh(&big).unwrap())[0].0, 1.0);
+    }
+
+    #[test]
+    fn determinant_inverse_and_solve() {
+        // [[1, i], [i, 1]]: det = 1 − i² = 2, inverse [[1, −i], [−i, 1]]/2
+        let a = Tensor::from_vec(
+            &[2, 2],
+            vec![
+                Complex::new(1.0, 0.0),
+                Complex::new(0.0, 1.0),
+                Complex::new(0.0, 1.0),
+                Complex::new(1.0, 0.0),
+            ],
+        )
+        .unwrap();
+        assert_eq!(pairs(&det(&a).unwrap()), [(2.0, 0.0)]);
+        let inverse = [(0.5, 0.0), (0.0, -0.5), (0.0, -0.5), (0.5, 0.0)];
+        assert_eq!(pairs(&inv(&a).unwrap()), inverse);
+        let b = Tensor::from_vec(
+            &[2, 1],
+            vec![Complex::new(1.0, 1.0), Complex::new(0.0, 0.0)],
+        )
+        .unwrap();
+        // x = A⁻¹b = (1 + i)·[1/2, −i/2]
+        assert_eq!(pairs(&solve(&a, &b).unwrap()), [(0.5, 0.5), (0.5, -0.5)]);
     }
 
     #[test]

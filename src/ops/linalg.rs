@@ -697,6 +697,9 @@ pub fn matrix_t(x: &Tensor) -> Result<Tensor> {
 /// The inverse of each square matrix; singular matrices are an error.
 pub fn inv(a: &Tensor) -> Result<Tensor> {
     let op = "MatrixInverse";
+    if a.dtype().is_complex() {
+        return crate::ops::complex::inv(a);
+    }
     let (v, n, _) = matrices(op, a, true)?;
     let mut out = Vec::with_capacity(v.len());
     for m in v.chunks((n * n).max(1)) {
@@ -729,6 +732,9 @@ pub fn inv(a: &Tensor) -> Result<Tensor> {
 /// The determinant of each square matrix.
 pub fn det(a: &Tensor) -> Result<Tensor> {
     let op = "MatrixDeterminant";
+    if a.dtype().is_complex() {
+        return crate::ops::complex::det(a);
+    }
     let (v, n, _) = matrices(op, a, true)?;
     let dets: Vec<f64> = v
         .chunks((n * n).max(1))
@@ -767,6 +773,9 @@ pub fn det(a: &Tensor) -> Result<Tensor> {
 /// X with A·X = B for each square A of a stack (B: `[..., n, k]`).
 pub fn solve(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = "MatrixSolve";
+    if a.dtype().is_complex() {
+        return crate::ops::complex::solve(a, b);
+    }
     same_dtype(op, a, b)?;
     let (va, n, _) = matrices(op, a, true)?;
     let (vb, nb, k) = matrices(op, b, false)?;

@@ -141,6 +141,10 @@ pub fn reduce_mean(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
 /// The Euclidean norm over `axis` (all elements when `None`). Its gradient
 /// at the zero vector is NaN, as in TF: d√s/ds is infinite there.
 pub fn norm_euclidean(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    if x.dtype().is_complex() {
+        // √Σ z·conj(z): complex, as TF's norm and EuclideanNorm
+        return sqrt(&reduce_sum(&x.mul(&conj(x)?)?, axis, keepdims)?);
+    }
     if !x.dtype().is_float() {
         return Err(Error::UnsupportedDType {
             op: "norm",
@@ -507,16 +511,30 @@ pub fn reduce_logsumexp(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Res
 }
 
 /// The (biased) variance over `axis`: mean((x − mean x)²).
+/// A complex `x` has the real variance mean(|x − mean x|²), as TF.
 pub fn reduce_variance(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
-    float_only("ReduceVariance", x.dtype())?;
+    float_or_complex("ReduceVariance", x.dtype())?;
     let mean = reduce_mean(x, axis, true)?;
+    if x.dtype().is_complex() {
+        // |d|² as real(conj(d)·d), TF's composition (its gradient is 2·g·d)
+        let d = x.sub(&mean)?;
+        return reduce_mean(&crate::ops::real(&conj(&d)?.mul(&d)?)?, axis, keepdims);
+    }
     reduce_mean(&squared_difference(x, &mean)?, axis, keepdims)
 }
 
-/// The standard deviation over `axis`: √variance.
+/// The standard deviation over `axis`: √variance (real for a complex `x`).
 pub fn reduce_std(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
-    float_only("ReduceStd", x.dtype())?;
+    float_or_complex("ReduceStd", x.dtype())?;
     sqrt(&reduce_variance(x, axis, keepdims)?)
+}
+
+/// `float_only`, letting complex dtypes through too.
+fn float_or_complex(op: &'static str, dtype: DType) -> Result<()> {
+    if dtype.is_complex() {
+        return Ok(());
+    }
+    float_only(op, dtype)
 }
 
 /// Logical or over `axis` of a bool tensor (false when empty).
@@ -655,9 +673,13 @@ impl NormOrd {
 
 /// `tf.norm`: a vector norm over one axis (or all elements when `axis` is
 /// `None`), or a matrix norm over two axes (ord 'fro', 1 or inf).
+///
+/// For a complex `x` the euclidean/'fro' norm is √Σ z·conj(z), complex with
+/// a zero imaginary part, and the others are real (sums and maxima of |z|),
+/// as TF computes them.
 pub fn norm(x: &Tensor, ord: NormOrd, axis: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
     let op = "norm";
-    float_only(op, x.dtype())?;
+    float_or_complex(op, x.dtype())?;
     if let NormOrd::P(p) = ord
         && (p.is_nan() || p <= 0.0)
     {
@@ -692,11 +714,11 @@ pub fn norm(x: &Tensor, ord: NormOrd, axis: Option<&[i64]>, keepdims: bool) -> R
         (NormOrd::P(1.0), false) => reduce_sum(&abs_x()?, axis, keepdims),
         (NormOrd::P(p), false) => {
             let s = reduce_sum(
-                &crate::ops::pow(&abs_x()?, &Tensor::scalar_of(x.dtype(), p))?,
+                &crate::ops::pow(&abs_x()?, &Tensor::scalar_of(x.dtype().real_dtype(), p))?,
                 axis,
                 keepdims,
             )?;
-            crate::ops::pow(&s, &Tensor::scalar_of(x.dtype(), 1.0 / p))
+            crate::ops::pow(&s, &Tensor::scalar_of(x.dtype().real_dtype(), 1.0 / p))
         }
         (NormOrd::Inf, false) => reduce_max(&abs_x()?, axis, keepdims),
         // matrices: ord 1 sums down the rows first, inf along the columns
