@@ -565,6 +565,12 @@ CASES = [
         lambda x, y: x / (y * y + 0.5),
         [(3, 1), (4,)],
     ),
+    Case(
+        "divide_no_nan",
+        lambda x, y: tf.math.divide_no_nan(x, y * y + 0.5),
+        lambda x, y: x / (y * y + 0.5),
+        [(3, 1), (4,)],
+    ),
 ]
 
 
@@ -751,3 +757,23 @@ def test_band_part_gradient_and_dtypes_match_tensorflow() -> None:
 def test_band_part_bounds_past_the_matrix_raise_as_tensorflow(bounds, message) -> None:
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         tf.linalg.band_part(tf.zeros([3, 4]), *bounds)
+
+
+def test_divide_no_nan_matches_tensorflow() -> None:
+    # TF 2.21: 0 wherever y = 0 (x = 1, 0, inf, nan), and so are both gradients
+    x = tf.constant([1.0, 0.0, float("inf"), float("nan"), 3.0])
+    y = tf.constant([0.0, 0.0, 0.0, 0.0, 2.0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, y])
+        z = tf.math.divide_no_nan(x, y)
+    assert z.numpy().tolist() == [0.0, 0.0, 0.0, 0.0, 1.5]
+    assert tape.gradient(z, x).numpy().tolist() == [0.0, 0.0, 0.0, 0.0, 0.5]
+    assert tape.gradient(z, y).numpy().tolist() == [0.0, 0.0, 0.0, 0.0, -0.75]
+    # integers divide as truediv (TF: float64), Python scalars and broadcasting
+    ints = tf.math.divide_no_nan(tf.constant([1]), tf.constant([0]))
+    assert ints.dtype == tf.float64 and ints.numpy().tolist() == [0.0]
+    assert float(tf.math.divide_no_nan(3.0, 0.0)) == 0.0
+    wide = tf.math.divide_no_nan(tf.constant([[1.0], [2.0]]), tf.constant([0.0, 4.0]))
+    assert wide.numpy().tolist() == [[0.0, 0.25], [0.0, 0.5]]
+    z = tf.math.divide_no_nan(tf.constant([1 + 1j, 1 + 1j]), tf.constant([0j, 1j]))
+    assert z.numpy().tolist() == [0j, 1 - 1j]

@@ -118,6 +118,7 @@ API: dict[str, str | Row] = {
     "tan": "tf math",
     "tanh": "tf math nn",
     "tanh_grad": "",  # tanh's fused VJP, used by the tape
+    "divide_no_nan": "math",
     "xdivy": "math",
     "xlogy": "math",
     "complex": row("tf", real="TensorLike", imag="TensorLike"),

@@ -373,6 +373,23 @@ pub fn truediv(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     divide(a, b)
 }
 
+/// x / y, and exactly 0 where y = 0 (whatever x is: 0, inf, NaN), as TF's
+/// `DivNoNan`; integers divide as `truediv` does. The quotient divides by 1
+/// where y = 0, so no derivative meets the 0/0 that a mask applied after
+/// the fact would still differentiate: d/dx = 1/y, d/dy = −x/y², both 0
+/// where y = 0.
+pub fn divide_no_nan(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let op = "DivNoNan";
+    let at_zero = equal(y, &Tensor::full(op, y.dtype(), &[], 0.0)?)?;
+    let safe = where_(&at_zero, &Tensor::full(op, y.dtype(), &[], 1.0)?, y)?;
+    let quotient = truediv(x, &safe)?;
+    where_(
+        &at_zero,
+        &Tensor::full(op, quotient.dtype(), &[], 0.0)?,
+        &quotient,
+    )
+}
+
 /// a − b·⌊a / b⌋ (Python's `%`, the sign of `b`); d/da = g, d/db = −⌊a/b⌋·g.
 pub fn floormod(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = "FloorMod";
@@ -737,6 +754,11 @@ compare_ops! {
 // chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
+    (divide_no_nan) => { $crate::ops::with_example!(
+        r#"x / y, and 0 where y = 0 (even where x is 0, inf or NaN); integers divide as `truediv` does. d/dx = 1/y and d/dy = −x/y², both 0 where y = 0."#,
+        r#">>> print(tf.math.divide_no_nan(tf.constant([3.0, 1.0]), tf.constant([2.0, 0.0])))
+tapegrad.Tensor([1.5 0. ], shape=(2,), dtype=float32)"#
+    ) };
     (where_) => { $crate::ops::with_example!(
         r#"`x` where `condition` is true, else `y` (broadcast); with `condition` alone, the coordinates of its true elements."#,
         r#">>> c = tf.constant([True, False, True])

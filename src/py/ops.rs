@@ -96,6 +96,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let groups = [
         register_irregular,
         register_unary_bindings,
+        register_pair_bindings,
         register_reductions,
         register_arg_reductions,
         register_scans,
@@ -489,21 +490,6 @@ bindings! {
     fn categorical(logits: Operand, num_samples: usize, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor
         => (logits.numel().saturating_mul(num_samples)) [logits] ops::random::categorical(&logits, num_samples, dtype_or(dtype, DType::I64), self::seed(seed));
 
-    #[pyo3(signature = (x, y, name=None))]
-    fn xlogy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
-        let [x, y] = operand_pair(&x, &y)?;
-    } => (x.numel().max(y.numel())) [x, y] ops::xlogy(&x, &y);
-
-    #[pyo3(signature = (real, imag, name=None))]
-    fn complex(real: TensorLike<'_>, imag: TensorLike<'_>, name: Option<Name>) -> Tensor {
-        let [real, imag] = operand_pair(&real, &imag)?;
-    } => (real.numel().max(imag.numel())) [real, imag] ops::complex(&real, &imag);
-
-    #[pyo3(signature = (x, y, name=None))]
-    fn xdivy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
-        let [x, y] = operand_pair(&x, &y)?;
-    } => (x.numel().max(y.numel())) [x, y] ops::xdivy(&x, &y);
-
     #[pyo3(signature = (equation, *inputs, optimize=None, name=None))]
     fn einsum(equation: String, inputs: OperandList, optimize: Option<Ignored>, name: Option<Name>) -> Tensor
         => (inputs.0.iter().map(Tensor::numel).max().unwrap_or(0)) [inputs] ops::einsum(&equation, &inputs.0);
@@ -528,6 +514,22 @@ unary_bindings! {
     conj(x);
     angle(input);
     adjoint(matrix);
+}
+
+/// Ops of two operands converted together (`x` leads the dtype), and `name`.
+macro_rules! pair_bindings {
+    ($($f:ident($x:ident, $y:ident);)*) => { bindings! { register register_pair_bindings; $(
+        #[pyo3(signature = ($x, $y, name=None))]
+        fn $f($x: TensorLike<'_>, $y: TensorLike<'_>, name: Option<Name>) -> Tensor {
+            let [$x, $y] = operand_pair(&$x, &$y)?;
+        } => ($x.numel().max($y.numel())) [$x, $y] ops::$f(&$x, &$y);
+    )*}};
+}
+pair_bindings! {
+    xlogy(x, y);
+    xdivy(x, y);
+    divide_no_nan(x, y);
+    complex(real, imag);
 }
 
 /// Reductions sharing `tf.reduce_sum`'s signature.
