@@ -25,10 +25,13 @@ pub enum DType {
     U64,
     F16,
     BF16,
+    /// Byte strings (`tf.string`): moved by the shape ops, compared by
+    /// `equal`, never computed on or differentiated (see `ops::strings`).
+    String,
 }
 
 /// Every dtype, in the order `tapegrad.dtypes` lists them.
-pub const ALL_DTYPES: [DType; 13] = [
+pub const ALL_DTYPES: [DType; 14] = [
     DType::F32,
     DType::F64,
     DType::I32,
@@ -42,6 +45,7 @@ pub const ALL_DTYPES: [DType; 13] = [
     DType::U64,
     DType::F16,
     DType::BF16,
+    DType::String,
 ];
 
 impl DType {
@@ -61,6 +65,7 @@ impl DType {
             DType::U64 => "uint64",
             DType::F16 => "float16",
             DType::BF16 => "bfloat16",
+            DType::String => "string",
         }
     }
 
@@ -91,6 +96,7 @@ impl DType {
             "uint64" => DType::U64,
             "float16" | "half" => DType::F16,
             "bfloat16" => DType::BF16,
+            "string" => DType::String,
             _ => return None,
         })
     }
@@ -123,6 +129,8 @@ impl DType {
             DType::F64 | DType::I64 | DType::U64 => 8,
             DType::Bool | DType::U8 | DType::I8 => 1,
             DType::I16 | DType::U16 | DType::F16 | DType::BF16 => 2,
+            // one shared pointer per element; the bytes are counted apart
+            DType::String => std::mem::size_of::<crate::tensor::Bytes>(),
         }
     }
 

@@ -47,6 +47,23 @@ pub fn fresh_id() -> TensorId {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// One element of a string tensor: immutable bytes, shared by every tensor
+/// that holds them (a gather, broadcast or reshape copies pointers, never
+/// the bytes). Not `Copy`, so not an `Element`: the dtype-generic macros
+/// below cover the numeric dtypes, and an op that moves strings too names
+/// them in its `str` arm (see `ops::strings`).
+pub type Bytes = std::sync::Arc<[u8]>;
+
+/// What a dtype-generic macro does with a string tensor when its caller
+/// gave no `str` arm: return this error from the enclosing function.
+pub fn strings_unsupported<T, E: From<Error>>() -> std::result::Result<T, E> {
+    Err(E::from(Error::UnsupportedDType {
+        op: "this op",
+        dtype: DType::String,
+        allowed: "numeric dtypes",
+    }))
+}
+
 /// Storage for one tensor: an `ArcArray` per dtype. Layouts may be any
 /// strides (a transpose is a view); kernels take fast paths for contiguous data.
 #[derive(Clone, Debug)]
@@ -64,12 +81,17 @@ pub enum Data {
     U64(ArcArray<u64, IxDyn>),
     F16(ArcArray<half::f16, IxDyn>),
     BF16(ArcArray<half::bf16, IxDyn>),
+    Str(ArcArray<Bytes, IxDyn>),
 }
 
-/// Apply one generic expression to whichever array a `Data` holds.
+/// Apply one generic expression to whichever array a `Data` holds; a string
+/// tensor takes the `str` arm, or returns `strings_unsupported()` without one.
 #[macro_export]
 macro_rules! with_data {
     ($data:expr, $a:ident => $body:expr) => {
+        $crate::with_data!($data, $a => $body, str _ => return $crate::tensor::strings_unsupported())
+    };
+    ($data:expr, $a:ident => $body:expr, str $s:pat => $strings:expr) => {
         match $data {
             $crate::tensor::Data::F32($a) => $body,
             $crate::tensor::Data::F64($a) => $body,
@@ -84,15 +106,19 @@ macro_rules! with_data {
             $crate::tensor::Data::U64($a) => $body,
             $crate::tensor::Data::F16($a) => $body,
             $crate::tensor::Data::BF16($a) => $body,
+            $crate::tensor::Data::Str($s) => $strings,
         }
     };
 }
 
 /// Like `with_data!`, but wraps the array the body returns back into a `Data`
-/// of the same dtype.
+/// of the same dtype (a string tensor: as `with_data!`).
 #[macro_export]
 macro_rules! map_data {
     ($data:expr, $a:ident => $body:expr) => {
+        $crate::map_data!($data, $a => $body, str _ => return $crate::tensor::strings_unsupported())
+    };
+    ($data:expr, $a:ident => $body:expr, str $s:pat => $strings:expr) => {
         match $data {
             $crate::tensor::Data::F32($a) => $crate::tensor::Data::F32($body),
             $crate::tensor::Data::F64($a) => $crate::tensor::Data::F64($body),
@@ -107,12 +133,14 @@ macro_rules! map_data {
             $crate::tensor::Data::U64($a) => $crate::tensor::Data::U64($body),
             $crate::tensor::Data::F16($a) => $crate::tensor::Data::F16($body),
             $crate::tensor::Data::BF16($a) => $crate::tensor::Data::BF16($body),
+            $crate::tensor::Data::Str($s) => $crate::tensor::Data::Str($strings),
         }
     };
 }
 
 /// Apply one generic expression to two `Data` of the same dtype, wrapping
-/// the array it returns back into that dtype; `$mismatch` when they differ.
+/// the array it returns back into that dtype; `$mismatch` when they differ
+/// (and for strings, which no `Element`-generic body can take).
 #[macro_export]
 macro_rules! zip_data {
     ($x:expr, $y:expr, |$p:ident, $q:ident| $body:expr, else $mismatch:expr) => {
@@ -171,11 +199,11 @@ impl Data {
         fn of<T: Element>(_: &ArcArray<T, IxDyn>) -> DType {
             T::DTYPE
         }
-        with_data!(self, a => of(a))
+        with_data!(self, a => of(a), str _ => DType::String)
     }
 
     pub fn shape(&self) -> &[usize] {
-        with_data!(self, a => a.shape())
+        with_data!(self, a => a.shape(), str a => a.shape())
     }
 }
 
@@ -269,6 +297,10 @@ impl Tensor {
             DType::I32 => Data::I32(ArcArray::from_elem(dim, v as i32)),
             DType::I64 => Data::I64(ArcArray::from_elem(dim, v as i64)),
             DType::Bool => Data::Bool(ArcArray::from_elem(dim, v != 0.0)),
+            // the zero of a string tensor is b"" (TF's `zeros(…, tf.string)`);
+            // no other number is a string
+            DType::String if v == 0.0 => Data::Str(ArcArray::from_elem(dim, Bytes::from(&[][..]))),
+            DType::String => return strings_unsupported(),
             other => {
                 let wide = Tensor::from_data(Data::F64(ArcArray::from_elem(dim, v)));
                 return Ok(crate::ops::convert_dtype(&wide, other));
@@ -308,7 +340,7 @@ impl Tensor {
 
     /// The memory this tensor's storage spans (shared by its views).
     pub fn buffer(&self) -> Buffer {
-        with_data!(&self.data, a => span_of(a))
+        with_data!(&self.data, a => span_of(a), str a => span_of(a))
     }
 
     pub fn meta(&self) -> TensorMeta {
@@ -346,6 +378,7 @@ impl Tensor {
             Data::I32(a) => *a.iter().next()? as f64,
             Data::I64(a) => *a.iter().next()? as f64,
             Data::Bool(a) => *a.iter().next()? as u8 as f64,
+            Data::Str(_) => return None,
             _ => *crate::ops::convert_dtype(self, DType::F64)
                 .array::<f64>()?
                 .iter()
@@ -374,7 +407,7 @@ impl Tensor {
             Data::U32(a) => first(a),
             Data::U64(a) => first(a),
             Data::Bool(a) => a.iter().next().map(|&b| i128::from(b)),
-            Data::F32(_) | Data::F64(_) | Data::F16(_) | Data::BF16(_) => None,
+            Data::F32(_) | Data::F64(_) | Data::F16(_) | Data::BF16(_) | Data::Str(_) => None,
         }
     }
 }

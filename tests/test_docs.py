@@ -173,6 +173,8 @@ NAMESPACES = [
     "tapegrad.config",
     "tapegrad.debugging",
     "tapegrad.image",
+    "tapegrad.strings",
+    "tapegrad.io",
     "tapegrad.sparse",
     "tapegrad.ragged",
     "tapegrad.nest",

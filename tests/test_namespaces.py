@@ -39,6 +39,8 @@ PUBLIC_MODULES = [
     "tapegrad.config.experimental",
     "tapegrad.debugging",
     "tapegrad.image",
+    "tapegrad.io",
+    "tapegrad.strings",
     "tapegrad.sparse",
     "tapegrad.ragged",
     "tapegrad.nest",

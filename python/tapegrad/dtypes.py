@@ -1,6 +1,7 @@
 """Data types, mirroring ``tf.dtypes``: ``float16``, ``bfloat16``,
 ``float32``, ``float64``, ``int8``, ``int16``, ``int32``, ``int64``,
-``uint8``, ``uint16``, ``uint32``, ``uint64`` and ``bool``. Only the float
+``uint8``, ``uint16``, ``uint32``, ``uint64``, ``bool`` and ``string`` (byte
+strings; numpy's form is an object array of ``bytes``). Only the float
 dtypes carry gradients. numpy's bfloat16 is ``ml_dtypes.bfloat16``."""
 
 # `_builtins.bool` in annotations: this module's `bool` is the DType. The
@@ -25,6 +26,7 @@ __all__ = [
     "int32",
     "int64",
     "int8",
+    "string",
     "uint16",
     "uint32",
     "uint64",
@@ -57,7 +59,9 @@ class DType:
         return self._name
 
     @property
-    def as_numpy_dtype(self) -> type[_np.generic]:
+    def as_numpy_dtype(self) -> type:
+        if self._name == "string":
+            return object  # TF: a string tensor's numpy form holds bytes objects
         return _np.dtype(self._name).type
 
     @property
@@ -83,7 +87,7 @@ class DType:
         return self._limits()[1]
 
     def _limits(self) -> tuple[int | float, int | float]:
-        if self._name == "bool":
+        if self._name in ("bool", "string"):
             raise TypeError("Cannot find minimum value of <dtype: 'bool'>.")
         np_dtype = _np.dtype(self._name)
         if self.is_integer:
@@ -99,6 +103,8 @@ class DType:
 
     @property
     def size(self) -> int:
+        if self._name == "string":
+            return 0  # TF: elements have no fixed size
         return _np.dtype(self._name).itemsize
 
     def __eq__(self, other: object) -> _builtins.bool:
@@ -134,6 +140,7 @@ uint16 = DType("uint16")
 uint32 = DType("uint32")
 uint64 = DType("uint64")
 bool = DType("bool")  # noqa: A001 - TF's name
+string = DType("string")
 
 _BY_NAME = {
     d.name: d
@@ -151,6 +158,7 @@ _BY_NAME = {
         uint32,
         uint64,
         bool,
+        string,
     )
 }
 _ALIASES = {"float": "float32", "double": "float64", "half": "float16"}
@@ -173,9 +181,11 @@ def as_dtype(value: object) -> DType:
         name = _ALIASES.get(value, value)
     else:
         try:
-            name = _np.dtype(value).name  # type: ignore[call-overload]
+            np_dtype = _np.dtype(value)  # type: ignore[call-overload]
         except TypeError:
             raise TypeError(f"Cannot convert {value!r} to a tapegrad DType") from None
+        # numpy's object, bytes_ and str_ arrays hold strings (TF: tf.string)
+        name = "string" if np_dtype.kind in "OSU" else np_dtype.name
     if name not in _BY_NAME:
         raise TypeError(f"Unsupported dtype {name!r}; tapegrad has {sorted(_BY_NAME)}")
     return _BY_NAME[name]

@@ -39,6 +39,8 @@ fn to_hub(d: &Data) -> Hub {
         Data::U32(a) => Hub::Int(a.mapv(i64::from)),
         Data::U64(a) => Hub::UInt(a.to_owned()),
         Data::Bool(a) => Hub::Int(a.mapv(i64::from)),
+        // (unreached: `convert_dtype` hands strings back unconverted)
+        Data::Str(a) => Hub::Int(ArrayD::zeros(a.raw_dim())),
     }
 }
 
@@ -107,7 +109,10 @@ fn from_hub<T: FromHub>(h: &Hub) -> Data {
 /// `x`'s values as `dtype`, by TF's cast rules (module doc); not recorded
 /// on any tape (`ops::cast` is the differentiable op).
 pub fn convert_dtype(x: &Tensor, dtype: DType) -> Tensor {
-    if x.dtype() == dtype {
+    // Strings have no numeric value (TF casts neither way; `as_string` and
+    // `to_number` format and parse): they come back as they are, and the
+    // caller's dtype check refuses them by name.
+    if x.dtype() == dtype || x.dtype() == DType::String || dtype == DType::String {
         return x.clone();
     }
     let h = to_hub(x.data());
@@ -125,6 +130,7 @@ pub fn convert_dtype(x: &Tensor, dtype: DType) -> Tensor {
         DType::U64 => from_hub::<u64>(&h),
         DType::F16 => from_hub::<half::f16>(&h),
         DType::BF16 => from_hub::<half::bf16>(&h),
+        DType::String => return x.clone(),
     })
 }
 
@@ -195,11 +201,12 @@ pub(crate) fn computed<const N: usize>(
     ordered: bool,
     kernel: impl FnOnce([&Tensor; N]) -> Result<Tensor>,
 ) -> Result<Data> {
-    let out = via_compute(xs, ordered, kernel).unwrap_or_else(|| {
-        Err(Error::invalid(
+    let out = via_compute(xs, ordered, kernel).unwrap_or_else(|| match xs[0].dtype() {
+        DType::String => crate::tensor::strings_unsupported(),
+        _ => Err(Error::invalid(
             "compute",
             "operands not of one storage dtype",
-        ))
+        )),
     })?;
     Ok(out.data().clone())
 }

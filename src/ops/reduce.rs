@@ -73,7 +73,7 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
                 .into_shape_clone(dim)
                 .map_err(reshape_err)?,
         ),
-        Data::Bool(_) => {
+        Data::Bool(_) | Data::Str(_) => {
             return Err(Error::UnsupportedDType {
                 op,
                 dtype: x.dtype(),
@@ -244,7 +244,7 @@ fn extreme(
         Data::F64(a) => Data::F64(float!(a, f64)),
         Data::I32(a) => Data::I32(int!(a, i32)),
         Data::I64(a) => Data::I64(int!(a, i64)),
-        Data::Bool(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
         _ => computed([x], true, |[w]| extreme(op, w, axis, keepdims, max))?,
     });
     // d max = g · [x = max] / #{x = max}
@@ -303,7 +303,7 @@ pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
             fold_axes(a, &axes, 1, i64::wrapping_mul),
             &out_shape,
         )?),
-        Data::Bool(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
         _ => computed([x], false, |[w]| reduce_prod(w, axis, keepdims))?,
     });
     let ctx = || (reduced_shape(x.shape(), &axes, true), out_shape.len(), axes);
@@ -384,7 +384,7 @@ fn scan(
         } else {
             scan_axis(a, ax, exclusive, reverse, 0, i64::wrapping_add)?
         }),
-        Data::Bool(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
         _ => computed([x], false, |[w]| {
             scan(op, w, axis, exclusive, reverse, product)
         })?,
@@ -590,7 +590,7 @@ fn arg_extreme(
         Data::F64(a) => pick!(a),
         Data::I32(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
         Data::I64(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
-        Data::Bool(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
         _ => return arg_extreme(op, &widen(x, true), axis, output_type, max),
     };
     cast(&Tensor::from_data(Data::I64(idx)), output_type)
@@ -737,7 +737,7 @@ fn argsort_rows(op: &'static str, x: &Tensor, descending: bool) -> Result<Tensor
     }
     let n = x.shape()[x.rank() - 1];
     let values: Vec<f64> = match x.data() {
-        Data::Bool(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
         _ => cast(x, DType::F64)?
             .array::<f64>()
             .map(|a| a.iter().copied().collect())

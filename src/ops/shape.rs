@@ -7,7 +7,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::map_data;
-use crate::ops::{lead, sum_to_shape, with_lead};
+use crate::ops::{lead, strings, sum_to_shape, with_lead};
 use crate::shape::{broadcast_shapes, checked_numel, normalize_axis};
 use crate::tape;
 use crate::tensor::{Data, Tensor, check_alloc};
@@ -76,7 +76,8 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let dim = IxDyn(shape);
     let err = |_| Error::invalid("Reshape", "internal reshape failed");
     let out = Tensor::from_data(
-        map_data!(x.data(), a => kernels::standard(a).into_shape_clone(dim).map_err(err)?),
+        map_data!(x.data(), a => kernels::standard(a).into_shape_clone(dim).map_err(err)?,
+            str a => strings::standard(a).into_shape_clone(dim).map_err(err)?),
     );
     let ctx = || (x.shape().to_vec(), shape.len());
     tape::record_rule(
@@ -125,7 +126,10 @@ pub fn transpose(x: &Tensor, perm: Option<&[i64]>) -> Result<Tensor> {
                 .collect()
         }
     };
-    let out = Tensor::from_data(map_data!(x.data(), a => a.clone().permuted_axes(IxDyn(&perm))));
+    let out = Tensor::from_data(
+        map_data!(x.data(), a => a.clone().permuted_axes(IxDyn(&perm)),
+        str a => a.clone().permuted_axes(IxDyn(&perm))),
+    );
     let ctx = || {
         let mut inverse = vec![0i64; rank];
         for (i, &p) in perm.iter().enumerate() {
@@ -164,7 +168,8 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
         });
     }
     check_alloc(op, x.dtype(), shape)?;
-    let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape)));
+    let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape),
+        str a => strings::broadcast(op, a, shape)?));
     let ctx = || (x.shape().to_vec(), shape.len());
     tape::record_rule(
         op,
@@ -184,6 +189,13 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
 pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
     if x.dtype() == dtype {
         return Ok(x.clone());
+    }
+    if x.dtype() == DType::String || dtype == DType::String {
+        // TF: `as_string` formats numbers, `to_number` parses strings
+        return Err(Error::Unimplemented {
+            op: "Cast",
+            msg: format!("Cast {} to {} is not supported", x.dtype(), dtype),
+        });
     }
     macro_rules! convert {
         ($a:expr, $f:expr) => {
@@ -374,6 +386,9 @@ pub fn strided_slice(x: &Tensor, spec: &[AxisSlice]) -> Result<Tensor> {
         return identity(x);
     }
     let out = Tensor::from_data(map_data!(x.data(), a => a
+        .slice_each_axis(|ax| spec[ax.axis.index()].to_ndarray())
+        .to_owned()
+        .into_shared(), str a => a
         .slice_each_axis(|ax| spec[ax.axis.index()].to_ndarray())
         .to_owned()
         .into_shared()));
@@ -572,6 +587,7 @@ pub fn concat(xs: &[Tensor], axis: i64) -> Result<Tensor> {
         Data::U64(_) => join!(U64),
         Data::F16(_) => join!(F16),
         Data::BF16(_) => join!(BF16),
+        Data::Str(_) => join!(Str),
     });
     // input i's gradient is its slab of g along the joined axis
     let ctx = || {

@@ -93,7 +93,7 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
                 .map_err(|_| cannot_convert(obj, DType::I32)),
             Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
             Some(DType::F64) => Ok(Tensor::scalar(v as f64)),
-            Some(DType::Bool) => Err(cannot_convert(obj, DType::Bool)),
+            Some(d @ (DType::Bool | DType::String)) => Err(cannot_convert(obj, d)),
             // the narrow integers wrap (TF: `tf.constant(300, tf.uint8)` is
             // 44); float16/bfloat16 round to nearest
             Some(d) => Ok(crate::ops::convert_dtype(&Tensor::scalar(v), d)),
@@ -128,6 +128,9 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
     let arr = arr.cast::<PyUntypedArray>()?;
     crate::shape::check_rank("constant", arr.ndim())?;
     let kind = arr.dtype().kind() as char;
+    if matches!(kind, 'U' | 'S' | 'O') && matches!(hint, None | Some(DType::String)) {
+        return strings_in(obj, arr, is_numpy);
+    }
     let item = arr.dtype().itemsize();
     let natural = match (kind, item) {
         ('f', 2) => DType::F16,
@@ -149,17 +152,13 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         ('V', 2) if arr.getattr("dtype")?.getattr("name")?.extract::<String>()? == "bfloat16" => {
             DType::BF16
         }
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "Attempt to convert a value ({}) with an unsupported type ({}) to a Tensor.",
-                short_repr(obj),
-                obj.get_type().name()?
-            )));
-        }
+        _ => return Err(unsupported_value(obj)),
     };
     let target = match hint {
         // a float that would have to become an int is refused, as for scalars
-        Some(d) if d.is_int() && kind == 'f' => return Err(cannot_convert(obj, d)),
+        Some(d) if (d.is_int() && kind == 'f') || "US".contains(kind) => {
+            return Err(cannot_convert(obj, d));
+        }
         Some(d) if !is_numpy && d.is_float() && natural == DType::Bool => {
             return Err(cannot_convert(obj, d));
         }
@@ -185,7 +184,43 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         DType::U64 => copy_in::<u64>(&arr)?,
         DType::F16 => copy_in::<half::f16>(&arr)?,
         DType::BF16 => copy_in::<half::bf16>(&arr)?,
+        DType::String => return Err(cannot_convert(obj, target)),
     })
+}
+
+/// A string tensor from str (as UTF-8, as TF) and bytes values; lists go
+/// through numpy's object arrays, which keep bytes exactly.
+fn strings_in(
+    obj: &Bound<'_, PyAny>,
+    arr: &Bound<'_, PyUntypedArray>,
+    numpy: bool,
+) -> PyResult<Tensor> {
+    let np = obj.py().import("numpy")?;
+    let objects = if numpy {
+        arr.clone().into_any()
+    } else {
+        np.call_method1("array", (obj, "object"))?
+    };
+    let items: Vec<Bound<'_, PyAny>> = objects
+        .call_method0("ravel")?
+        .call_method0("tolist")?
+        .extract()?;
+    let mut bytes = Vec::with_capacity(items.len());
+    for item in &items {
+        bytes.push(crate::tensor::Bytes::from(
+            match item.cast::<pyo3::types::PyBytes>() {
+                Ok(b) => b.as_bytes(),
+                // (numbers mixed in, or an object array of anything else)
+                Err(_) => item
+                    .cast::<PyString>()
+                    .map_err(|_| unsupported_value(obj))?
+                    .to_str()?
+                    .as_bytes(),
+            },
+        ));
+    }
+    let shape: Vec<usize> = objects.getattr("shape")?.extract()?;
+    Ok(crate::ops::strings::from_bytes(&shape, bytes)?)
 }
 
 /// Tensors own their data: numpy input is copied so later writes to the
@@ -315,6 +350,17 @@ fn ragged_or(obj: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
     err
 }
 
+fn unsupported_value(obj: &Bound<'_, PyAny>) -> PyErr {
+    let kind = obj
+        .get_type()
+        .name()
+        .map_or_else(|_| "?".into(), |n| n.to_string());
+    PyValueError::new_err(format!(
+        "Attempt to convert a value ({}) with an unsupported type ({kind}) to a Tensor.",
+        short_repr(obj)
+    ))
+}
+
 fn short_repr(obj: &Bound<'_, PyAny>) -> String {
     let r = obj.repr().map_or_else(|_| "?".into(), |r| r.to_string());
     match r.char_indices().nth(60) {
@@ -336,6 +382,14 @@ pub fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>>
     // numpy refuses (and rust-numpy would panic on) shapes whose extents
     // overflow, even when the array is empty
     check_alloc("numpy", t.dtype(), t.shape())?;
+    if let crate::tensor::Data::Str(a) = t.data() {
+        // an object array of bytes, as TF's `numpy()` of a string tensor
+        let items: Vec<_> = a.iter().map(|b| pyo3::types::PyBytes::new(py, b)).collect();
+        let flat = py
+            .import("numpy")?
+            .call_method1("array", (items, "object"))?;
+        return flat.call_method1("reshape", (a.shape().to_vec(),));
+    }
     Ok(with_data!(t.data(), a => a.to_pyarray(py).into_any()))
 }
 
