@@ -98,7 +98,7 @@ pub(crate) fn compare(
     let y = b.broadcast(IxDyn(shape)).ok_or_else(mismatch)?;
     Ok(Zip::from(&x)
         .and(&y)
-        .map_collect(|p, q| cmp(p, q))
+        .map_collect(cmp)
         .into_shared())
 }
 
