@@ -96,10 +96,7 @@ pub(crate) fn compare(
     };
     let x = a.broadcast(IxDyn(shape)).ok_or_else(mismatch)?;
     let y = b.broadcast(IxDyn(shape)).ok_or_else(mismatch)?;
-    Ok(Zip::from(&x)
-        .and(&y)
-        .map_collect(cmp)
-        .into_shared())
+    Ok(Zip::from(&x).and(&y).map_collect(cmp).into_shared())
 }
 
 #[cfg(test)]
