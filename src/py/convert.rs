@@ -128,8 +128,11 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
     let arr = arr.cast::<PyUntypedArray>()?;
     crate::shape::check_rank("constant", arr.ndim())?;
     let kind = arr.dtype().kind() as char;
-    if matches!(kind, 'U' | 'S' | 'O') && matches!(hint, None | Some(DType::String)) {
+    if (matches!(kind, 'U' | 'S' | 'O') && hint.is_none()) || hint == Some(DType::String) {
         return strings_in(obj, arr, is_numpy);
+    }
+    if let Some(d) = hint.filter(|_| matches!(kind, 'U' | 'S')) {
+        return Err(cannot_convert(obj, d));
     }
     let item = arr.dtype().itemsize();
     let natural = match (kind, item) {
@@ -156,9 +159,7 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
     };
     let target = match hint {
         // a float that would have to become an int is refused, as for scalars
-        Some(d) if (d.is_int() && kind == 'f') || "US".contains(kind) => {
-            return Err(cannot_convert(obj, d));
-        }
+        Some(d) if d.is_int() && kind == 'f' => return Err(cannot_convert(obj, d)),
         Some(d) if !is_numpy && d.is_float() && natural == DType::Bool => {
             return Err(cannot_convert(obj, d));
         }
