@@ -21,6 +21,95 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
 
+use ndarray::{ArcArray, ArrayD, IxDyn};
+
+use crate::error::{Error, Result};
+
+/// An empty vector with room for the `numel(shape)` elements of an output,
+/// or `ResourceExhausted` naming `op` when that memory cannot be had now.
+///
+/// Why: `check_alloc` refuses sizes the machine could never hold, but a
+/// size that fits on paper can still fail (other tensors hold memory, an
+/// address-space limit: `ulimit -v`, a container), and a failed infallible
+/// allocation aborts the process. Every large output buffer a kernel fills
+/// is taken through here (`try_reserve_exact` reports the failure).
+pub fn try_vec<T>(op: &'static str, shape: &[usize]) -> Result<Vec<T>> {
+    let n = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    let exhausted = || Error::ResourceExhausted {
+        op,
+        shape: shape.to_vec(),
+        bytes: shape
+            .iter()
+            .fold(std::mem::size_of::<T>() as u128, |acc, &d| {
+                acc.saturating_mul(d as u128)
+            }),
+    };
+    let n = n.ok_or_else(exhausted)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| exhausted())?;
+    Ok(v)
+}
+
+/// An array of `shape` holding `value` everywhere, allocated through
+/// `try_vec` and written by the elementwise engine (in parallel, and
+/// interruptible: filling gigabytes takes seconds).
+pub fn try_full<T: Copy + Send + Sync>(
+    op: &'static str,
+    shape: &[usize],
+    value: T,
+) -> Result<ArcArray<T, IxDyn>> {
+    // (the engine's own buffer comes from `try_vec`; its error names the
+    // kernel, so the caller's op is put back)
+    let v = crate::kernels::strided::fill_flat(shape, |_, dst| {
+        for d in dst {
+            d.write(value);
+        }
+    })
+    .map_err(|e| match e {
+        Error::ResourceExhausted { shape, bytes, .. } => {
+            Error::ResourceExhausted { op, shape, bytes }
+        }
+        other => other,
+    })?;
+    ArrayD::from_shape_vec(IxDyn(shape), v)
+        .map(ArrayD::into_shared)
+        .map_err(|e| Error::invalid(op, format!("internal: {e}")))
+}
+
+/// Below this many bytes `can_allocate` assumes success (the probe costs a
+/// map and an unmap, ~µs; writing this much memory takes milliseconds).
+pub const PROBE_MIN_BYTES: u128 = 32 << 20;
+
+/// Can `bytes` be allocated right now? Probes large sizes with a real,
+/// fallible allocation that is given straight back (never touched, so no
+/// page is faulted in). For outputs that ndarray or another library
+/// allocates inside an op (concat, pad, tile, …), where the allocation
+/// itself cannot be made fallible: checked just before the op allocates.
+pub fn can_allocate(bytes: u128) -> bool {
+    if bytes < PROBE_MIN_BYTES {
+        return true;
+    }
+    let Ok(size) = usize::try_from(bytes) else {
+        return false;
+    };
+    // (aligned above the cache's `BLOCK_ALIGN`, so the probe is never
+    // parked: it goes to the allocator behind the cache and is unmapped)
+    let Ok(layout) = Layout::from_size_align(size, 2 * BLOCK_ALIGN) else {
+        return false;
+    };
+    // SAFETY: non-zero size; the block is freed with the same layout.
+    unsafe {
+        // Trap: the compiler may remove an allocation that is freed unused
+        // and assume it succeeded; `black_box` makes the pointer escape.
+        let p = std::hint::black_box(std::alloc::alloc(layout));
+        if p.is_null() {
+            return false;
+        }
+        std::alloc::dealloc(p, layout);
+    }
+    true
+}
+
 #[cfg(feature = "python")]
 unsafe extern "C" {
     /// mimalloc's collection; `force` also returns freed pages to the system.
@@ -42,8 +131,12 @@ pub const MIN_CACHED: usize = 256 << 10;
 const BLOCK_ALIGN: usize = 64;
 /// Never park more than this many freed bytes.
 pub const MAX_CACHED_BYTES: usize = 2 << 30;
-/// Parked blocks per class: enough for the buffers of one training step.
-const SLOTS: usize = 32;
+/// Parked blocks per class: enough for the buffers of one eager step with a
+/// long chain under a tape (100 ops on 1M floats keep ~70 saved outputs and
+/// free ~150 blocks of one class at its end: with 32 slots the rest went
+/// back to mimalloc, which returned them to the system, and every step paid
+/// their page faults again, a third of its time). `len` is a `u8`.
+const SLOTS: usize = 255;
 const MIN_EXP: u32 = MIN_CACHED.trailing_zeros();
 /// Classes cover MIN_CACHED … 2^48 bytes; beyond that nothing is cached.
 const CLASSES: usize = 4 * (48 - MIN_EXP as usize);
@@ -141,7 +234,14 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CachingAllocator<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some((class, block)) = Self::cached_layout(layout) else {
             // SAFETY: forwarded contract.
-            return unsafe { self.inner.alloc(layout) };
+            let fresh = unsafe { self.inner.alloc(layout) };
+            if fresh.is_null() && self.parked_bytes() > 0 {
+                // (as below: parked blocks are memory the caller could use)
+                self.release();
+                // SAFETY: forwarded contract.
+                return unsafe { self.inner.alloc(layout) };
+            }
+            return fresh;
         };
         {
             let mut p = self.parked();
@@ -153,7 +253,15 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CachingAllocator<A> {
             }
         }
         // SAFETY: non-zero size (≥ MIN_CACHED).
-        unsafe { self.inner.alloc(block) }
+        let fresh = unsafe { self.inner.alloc(block) };
+        if fresh.is_null() && self.parked_bytes() > 0 {
+            // Out of memory (or of address space) while parked blocks hold
+            // some: give them back and try once more before failing.
+            self.release();
+            // SAFETY: as above.
+            return unsafe { self.inner.alloc(block) };
+        }
+        fresh
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -263,5 +371,27 @@ mod tests {
             a.dealloc(u, aligned);
             assert_eq!(a.parked_bytes(), 0);
         }
+    }
+
+    #[test]
+    fn impossible_buffers_are_errors_not_aborts() {
+        // more bytes than the address space: try_reserve refuses
+        let err = try_vec::<f64>("Op", &[1 << 40, 1 << 20]).unwrap_err();
+        assert!(
+            matches!(err, Error::ResourceExhausted { op: "Op", .. }),
+            "{err}"
+        );
+        // an element count that overflows usize
+        assert!(try_vec::<u8>("Op", &[usize::MAX, 2]).is_err());
+        assert!(try_full("Op", &[1 << 62], 0.0f32).is_err());
+        // the kernels take their outputs through it
+        let err = crate::kernels::strided::fill_flat::<f32>(&[1 << 61], |_, _| {}).unwrap_err();
+        assert!(err.to_string().contains("[2305843009213693952]"), "{err}");
+        assert!(!can_allocate(u128::MAX));
+        assert!(!can_allocate(1 << 70));
+        assert!(can_allocate(1 << 20));
+        let ok = try_full("Op", &[2, 3], 7i32).unwrap();
+        assert_eq!(ok.shape(), &[2, 3]);
+        assert!(ok.iter().all(|&v| v == 7));
     }
 }

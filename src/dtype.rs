@@ -25,13 +25,15 @@ pub enum DType {
     U64,
     F16,
     BF16,
+    C64,
+    C128,
     /// Byte strings (`tf.string`): moved by the shape ops, compared by
     /// `equal`, never computed on or differentiated (see `ops::strings`).
     String,
 }
 
 /// Every dtype, in the order `tapegrad.dtypes` lists them.
-pub const ALL_DTYPES: [DType; 14] = [
+pub const ALL_DTYPES: [DType; 16] = [
     DType::F32,
     DType::F64,
     DType::I32,
@@ -45,6 +47,8 @@ pub const ALL_DTYPES: [DType; 14] = [
     DType::U64,
     DType::F16,
     DType::BF16,
+    DType::C64,
+    DType::C128,
     DType::String,
 ];
 
@@ -65,7 +69,18 @@ impl DType {
             DType::U64 => "uint64",
             DType::F16 => "float16",
             DType::BF16 => "bfloat16",
+            DType::C64 => "complex64",
+            DType::C128 => "complex128",
             DType::String => "string",
+        }
+    }
+
+    /// numpy's name for the dtype: a string tensor's numpy form is an array
+    /// of `bytes` objects.
+    pub fn numpy_name(self) -> &'static str {
+        match self {
+            DType::String => "object",
+            other => other.name(),
         }
     }
 
@@ -96,6 +111,8 @@ impl DType {
             "uint64" => DType::U64,
             "float16" | "half" => DType::F16,
             "bfloat16" => DType::BF16,
+            "complex64" => DType::C64,
+            "complex128" => DType::C128,
             "string" => DType::String,
             _ => return None,
         })
@@ -119,6 +136,27 @@ impl DType {
         )
     }
 
+    /// complex64 and complex128: their own kernels (`ops::complex`).
+    pub fn is_complex(self) -> bool {
+        matches!(self, DType::C64 | DType::C128)
+    }
+
+    /// The dtypes gradients flow through: floats and complex (TF's
+    /// `is_floating or is_complex`).
+    pub fn is_differentiable(self) -> bool {
+        self.is_float() || self.is_complex()
+    }
+
+    /// The dtype of a complex dtype's parts (float32 for complex64); any
+    /// other dtype is its own real dtype, as TF's `real_dtype`.
+    pub fn real_dtype(self) -> DType {
+        match self {
+            DType::C64 => DType::F32,
+            DType::C128 => DType::F64,
+            other => other,
+        }
+    }
+
     pub fn is_unsigned(self) -> bool {
         matches!(self, DType::U8 | DType::U16 | DType::U32 | DType::U64)
     }
@@ -126,7 +164,8 @@ impl DType {
     pub fn size_of(self) -> usize {
         match self {
             DType::F32 | DType::I32 | DType::U32 => 4,
-            DType::F64 | DType::I64 | DType::U64 => 8,
+            DType::F64 | DType::I64 | DType::U64 | DType::C64 => 8,
+            DType::C128 => 16,
             DType::Bool | DType::U8 | DType::I8 => 1,
             DType::I16 | DType::U16 | DType::F16 | DType::BF16 => 2,
             // one shared pointer per element; the bytes are counted apart

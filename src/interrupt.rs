@@ -3,8 +3,10 @@
 //! raises `KeyboardInterrupt` through the check's error); long-running loops
 //! call `poll` between coarse pieces of work: the backward pass between
 //! nodes, a jacobian between chunks of rows, a large matrix product between
-//! blocks of rows. So an interrupt lands within one piece (tens of ms), not
-//! at the end of the op.
+//! blocks of rows (and batched products between matrices), elementwise
+//! kernels and reductions between blocks of about a million elements, sorts
+//! and scans between lanes. So an interrupt lands within one piece (a few
+//! ms to tens of ms), not at the end of the op.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -20,6 +22,23 @@ static HOOK: OnceLock<fn() -> Result<()>> = OnceLock::new();
 
 thread_local! {
     static LAST_POLL: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// How many `deferred` sections this thread is inside.
+    static DEFERRED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Run `f` with polling switched off on this thread: for code that holds
+/// a lock (a variable's, an optimizer's) while it runs kernels, which poll.
+/// An interrupt that arrives meanwhile is seen by the next poll after it.
+pub fn deferred<R>(f: impl FnOnce() -> R) -> R {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            DEFERRED.with(|d| d.set(d.get() - 1));
+        }
+    }
+    DEFERRED.with(|d| d.set(d.get() + 1));
+    let _leave = Leave;
+    f()
 }
 
 /// Install the interrupt check (once per process; later calls are ignored).
@@ -38,12 +57,13 @@ pub fn hook() -> Option<fn() -> Result<()>> {
 /// Trap: call it only on the thread that called the op, outside any lock a
 /// kernel holds (a variable's, an optimizer's): the check waits for the
 /// embedding program's global lock, whose holder may be waiting for that one.
-/// On a rayon worker it does nothing (the caller polls between pieces).
+/// On a rayon worker it does nothing (the caller polls between pieces),
+/// nor inside `deferred`: lock holders wrap their work in it.
 pub fn poll() -> Result<()> {
     let Some(check) = hook() else {
         return Ok(());
     };
-    if rayon::current_thread_index().is_some() {
+    if rayon::current_thread_index().is_some() || DEFERRED.with(Cell::get) > 0 {
         return Ok(());
     }
     let now = Instant::now();

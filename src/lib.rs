@@ -3,7 +3,7 @@
 //!
 //! Layers, each using only the ones before it:
 //! `dtype`/`shape`/`error`/`tensor`/`interrupt`/`fork` → `kernels` → `tape` (recording) → `ops` →
-//! `grad` (backward pass, JVPs, jacobians) → `variable` → `optim` → `py` (the
+//! `infer` (TF's dtypes for Python numbers) → `grad` (backward pass, JVPs, jacobians) → `variable` → `optim` → `py` (the
 //! only module that knows about Python, behind the `python` feature).
 
 pub mod alloc;
@@ -13,6 +13,7 @@ pub mod fastmath;
 pub mod fork;
 pub mod fuse;
 pub mod grad;
+pub mod infer;
 pub mod interrupt;
 pub mod kernels;
 pub mod ops;

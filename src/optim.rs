@@ -30,6 +30,7 @@
 //! clamps every element to `[−v, v]`.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use ndarray::{ArcArray, IxDyn};
 use rayon::prelude::*;
@@ -896,7 +897,7 @@ fn check_gradient(op: &'static str, u: &Update<'_>) -> Result<()> {
 /// Σ g² in float64, summed in fixed chunks combined in order.
 pub fn squared_norm(t: &Tensor) -> f64 {
     fn of<T: Element + Real>(a: &ArcArray<T, IxDyn>) -> f64 {
-        let a = kernels::standard(a);
+        let a = a.as_standard_layout();
         let s = a.as_slice().unwrap_or(&[]);
         let part = |c: &[T]| c.iter().map(|&x| x.to_f64() * x.to_f64()).sum::<f64>();
         let parts: Vec<f64> = if kernels::parallel(s.len()) {
@@ -1039,10 +1040,11 @@ fn update_array<T: Element + Real>(
     g: &ArcArray<T, IxDyn>,
     slots: &mut PerSlot<Vec<T>>,
 ) {
+    // (rare: a variable or gradient in another layout is copied once)
     if !w.is_standard_layout() {
-        *w = kernels::standard(w);
+        *w = w.as_standard_layout().into_owned().into_shared();
     }
-    let g = kernels::standard(g);
+    let g = g.as_standard_layout();
     let (Some(ws), Some(gs)) = (w.as_slice_mut(), g.as_slice()) else {
         // Unreachable: both were just put in standard layout.
         return;
@@ -1207,6 +1209,63 @@ fn update_chunk<T: Real>(k: &Step<T>, lanes: Lanes<'_, T>) {
                 w[i] = wi - lr * gi / (acc[i] + epsilon).sqrt();
             }
         }
+    }
+}
+
+/// A step's learning rate or counter: a number, or a variable (by its
+/// position among the step's variables) read each time the step runs, so a
+/// traced step reads it at every replay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StepScalar {
+    Number(f64),
+    Variable(usize),
+}
+
+impl StepScalar {
+    /// The value now (NaN for a missing or non-scalar variable, which the
+    /// learning-rate check then refuses).
+    pub fn value(self, vars: &[Arc<Variable>]) -> f64 {
+        match self {
+            StepScalar::Number(x) => x,
+            StepScalar::Variable(i) => vars
+                .get(i)
+                .and_then(|v| v.peek().item_f64())
+                .unwrap_or(f64::NAN),
+        }
+    }
+}
+
+/// The kernel of one step of a shared optimizer, run once now and again at
+/// every replay of a traced step: `(variables, gradients)` updates the first
+/// `names.len()` variables (named `names`, with the weight decay where
+/// `decays` says) by their gradients; any variables after them are those
+/// `rate` and `step` read. The slots of variables for which `live(handle)`
+/// is false are swept first. Returns no tensors.
+pub fn step_kernel(
+    optimizer: Arc<Mutex<Optimizer>>,
+    names: Vec<String>,
+    decays: Vec<bool>,
+    rate: StepScalar,
+    step: StepScalar,
+    live: fn(TensorId) -> bool,
+) -> impl Fn(&[Arc<Variable>], &[Tensor]) -> Result<Vec<Tensor>> + Send + Sync + 'static {
+    move |vars, gradients| {
+        let updates: Vec<Update<'_>> = vars
+            .iter()
+            .zip(&names)
+            .zip(gradients)
+            .zip(&decays)
+            .map(|(((variable, name), gradient), &decay)| Update {
+                variable,
+                name,
+                gradient: gradient.clone(),
+                decay,
+            })
+            .collect();
+        let mut optimizer = optimizer.lock().unwrap_or_else(|e| e.into_inner());
+        optimizer.sweep(live);
+        optimizer.apply(&updates, rate.value(vars), step.value(vars) as u64)?;
+        Ok(Vec::new())
     }
 }
 
@@ -1862,5 +1921,48 @@ mod tests {
         opt.sweep(|h| h == first);
         assert_eq!(opt.len(), 1);
         assert_eq!(opt.sweep_at, FIRST_SWEEP);
+    }
+
+    #[test]
+    fn a_step_kernel_reads_its_scalars_when_it_runs() {
+        let rule = Rule::from_config("sgd", &[]).unwrap();
+        let options = Options::default();
+        let optimizer = Arc::new(Mutex::new(Optimizer::new(rule, options).unwrap()));
+        let w = Arc::new(Variable::new(
+            Tensor::from_vec(&[2], vec![1.0f64, 2.0]).unwrap(),
+            true,
+        ));
+        let rate = Arc::new(Variable::new(Tensor::scalar(0.5f64), false));
+        let names = vec!["w:0".to_string()];
+        let (lr, t) = (StepScalar::Variable(1), StepScalar::Number(0.0));
+        let kernel = step_kernel(optimizer, names, vec![false], lr, t, |_| true);
+        let vars = [w.clone(), rate.clone()];
+        let g = Tensor::from_vec(&[2], vec![1.0f64, 1.0]).unwrap();
+        assert!(kernel(&vars, std::slice::from_ref(&g)).unwrap().is_empty());
+        let value = |v: &Variable| {
+            v.peek()
+                .array::<f64>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(value(&w), [0.5, 1.5]);
+        // a later run reads the rate variable's new value
+        rate.assign(&Tensor::scalar(1.0f64)).unwrap();
+        kernel(&vars, std::slice::from_ref(&g)).unwrap();
+        assert_eq!(value(&w), [-0.5, 0.5]);
+        // a rate that is not a number is refused, and nothing changes
+        assert!(StepScalar::Variable(7).value(&vars).is_nan());
+        let bad = step_kernel(
+            Arc::new(Mutex::new(Optimizer::new(rule, options).unwrap())),
+            vec!["w:0".into()],
+            vec![false],
+            StepScalar::Variable(7),
+            t,
+            |_| true,
+        );
+        assert!(bad(&vars, &[g]).is_err());
+        assert_eq!(value(&w), [-0.5, 0.5]);
     }
 }

@@ -81,6 +81,8 @@ pub enum Data {
     U64(ArcArray<u64, IxDyn>),
     F16(ArcArray<half::f16, IxDyn>),
     BF16(ArcArray<half::bf16, IxDyn>),
+    C64(ArcArray<num_complex::Complex<f32>, IxDyn>),
+    C128(ArcArray<num_complex::Complex<f64>, IxDyn>),
     Str(ArcArray<Bytes, IxDyn>),
 }
 
@@ -106,6 +108,8 @@ macro_rules! with_data {
             $crate::tensor::Data::U64($a) => $body,
             $crate::tensor::Data::F16($a) => $body,
             $crate::tensor::Data::BF16($a) => $body,
+            $crate::tensor::Data::C64($a) => $body,
+            $crate::tensor::Data::C128($a) => $body,
             $crate::tensor::Data::Str($s) => $strings,
         }
     };
@@ -115,10 +119,9 @@ macro_rules! with_data {
 /// of the same dtype (a string tensor: as `with_data!`).
 #[macro_export]
 macro_rules! map_data {
-    ($data:expr, $a:ident => $body:expr) => {
-        $crate::map_data!($data, $a => $body, str _ => return $crate::tensor::strings_unsupported())
-    };
-    ($data:expr, $a:ident => $body:expr, str $s:pat => $strings:expr) => {
+    // (`@whole`: the string arm's expression is the whole `Data`, so the
+    // default `return` is not wrapped in an unreachable `Data::Str(…)`)
+    (@whole $data:expr, $a:ident => $body:expr, str $s:pat => $strings:expr) => {
         match $data {
             $crate::tensor::Data::F32($a) => $crate::tensor::Data::F32($body),
             $crate::tensor::Data::F64($a) => $crate::tensor::Data::F64($body),
@@ -133,8 +136,18 @@ macro_rules! map_data {
             $crate::tensor::Data::U64($a) => $crate::tensor::Data::U64($body),
             $crate::tensor::Data::F16($a) => $crate::tensor::Data::F16($body),
             $crate::tensor::Data::BF16($a) => $crate::tensor::Data::BF16($body),
-            $crate::tensor::Data::Str($s) => $crate::tensor::Data::Str($strings),
+            $crate::tensor::Data::C64($a) => $crate::tensor::Data::C64($body),
+            $crate::tensor::Data::C128($a) => $crate::tensor::Data::C128($body),
+            $crate::tensor::Data::Str($s) => $strings,
         }
+    };
+    ($data:expr, $a:ident => $body:expr) => {
+        $crate::map_data!(@whole $data, $a => $body,
+            str _ => return $crate::tensor::strings_unsupported())
+    };
+    ($data:expr, $a:ident => $body:expr, str $s:pat => $strings:expr) => {
+        $crate::map_data!(@whole $data, $a => $body,
+            str $s => $crate::tensor::Data::Str($strings))
     };
 }
 
@@ -145,7 +158,8 @@ macro_rules! map_data {
 macro_rules! zip_data {
     ($x:expr, $y:expr, |$p:ident, $q:ident| $body:expr, else $mismatch:expr) => {
         $crate::zip_data!(@arms $x, $y, |$p, $q| $body, $mismatch;
-            F32 F64 I32 I64 Bool U8 I8 I16 U16 U32 U64 F16 BF16)
+            F32 F64 I32 I64 Bool U8 I8 I16 U16 U32 U64 F16 BF16
+            C64 C128)
     };
     (@arms $x:expr, $y:expr, |$p:ident, $q:ident| $body:expr, $mismatch:expr; $($v:ident)*) => {
         match ($x, $y) {
@@ -193,6 +207,8 @@ impl_element!(u32, U32);
 impl_element!(u64, U64);
 impl_element!(half::f16, F16);
 impl_element!(half::bf16, BF16);
+impl_element!(num_complex::Complex<f32>, C64);
+impl_element!(num_complex::Complex<f64>, C128);
 
 impl Data {
     pub fn dtype(&self) -> DType {
@@ -290,26 +306,44 @@ impl Tensor {
     /// A tensor of `shape` filled with `v`; refuses absurd sizes instead of aborting.
     pub fn full(op: &'static str, dtype: DType, shape: &[usize], v: f64) -> Result<Tensor> {
         check_alloc(op, dtype, shape)?;
-        let dim = IxDyn(shape);
+        use crate::alloc::try_full;
         Ok(Tensor::from_data(match dtype {
-            DType::F32 => Data::F32(ArcArray::from_elem(dim, v as f32)),
-            DType::F64 => Data::F64(ArcArray::from_elem(dim, v)),
-            DType::I32 => Data::I32(ArcArray::from_elem(dim, v as i32)),
-            DType::I64 => Data::I64(ArcArray::from_elem(dim, v as i64)),
-            DType::Bool => Data::Bool(ArcArray::from_elem(dim, v != 0.0)),
+            DType::F32 => Data::F32(try_full(op, shape, v as f32)?),
+            DType::F64 => Data::F64(try_full(op, shape, v)?),
+            DType::I32 => Data::I32(try_full(op, shape, v as i32)?),
+            DType::I64 => Data::I64(try_full(op, shape, v as i64)?),
+            DType::Bool => Data::Bool(try_full(op, shape, v != 0.0)?),
             // the zero of a string tensor is b"" (TF's `zeros(…, tf.string)`);
             // no other number is a string
-            DType::String if v == 0.0 => Data::Str(ArcArray::from_elem(dim, Bytes::from(&[][..]))),
-            DType::String => return strings_unsupported(),
+            DType::String if v == 0.0 => {
+                Data::Str(ArcArray::from_elem(IxDyn(shape), Bytes::from(&[][..])))
+            }
+            DType::String => {
+                return Err(Error::UnsupportedDType {
+                    op,
+                    dtype: DType::String,
+                    allowed: "numbers (a string tensor fills with b\"\" only: tf.zeros, or tf.fill with a string)",
+                });
+            }
+            // the value converted once (the cast rules of `convert_dtype`),
+            // then filled in its own dtype: no full-size temporary
             other => {
-                let wide = Tensor::from_data(Data::F64(ArcArray::from_elem(dim, v)));
-                return Ok(crate::ops::convert_dtype(&wide, other));
+                let element = crate::ops::convert_dtype(&Tensor::scalar(v), other);
+                crate::map_data!(element.data(), a => {
+                    try_full(op, shape, a.iter().next().copied().unwrap_or_default())?
+                })
             }
         }))
     }
 
     pub fn id(&self) -> TensorId {
         self.id
+    }
+
+    /// The storage, by value: unshared storage stays unshared, so writing
+    /// into it copies nothing.
+    pub fn into_data(self) -> Data {
+        self.data
     }
 
     pub fn data(&self) -> &Data {
@@ -388,6 +422,20 @@ impl Tensor {
 }
 
 impl Tensor {
+    /// Python's truth of a size-1 tensor: nonzero (NaN is true); a complex
+    /// value when either part is nonzero (numpy's rule, which TF's `bool()`
+    /// follows, though its cast of 1j to bool is false).
+    pub fn item_truth(&self) -> Option<bool> {
+        let nonzero = |re: f64, im: f64| re != 0.0 || im != 0.0;
+        match &self.data {
+            Data::C64(a) if a.len() == 1 => {
+                a.iter().next().map(|z| nonzero(z.re.into(), z.im.into()))
+            }
+            Data::C128(a) if a.len() == 1 => a.iter().next().map(|z| nonzero(z.re, z.im)),
+            _ => self.item_f64().map(|v| v != 0.0),
+        }
+    }
+
     /// The single element of a size-1 integer or bool tensor, exactly (an
     /// int64 or uint64 through f64 would round above 2⁵³); `None` for floats.
     pub fn item_int(&self) -> Option<i128> {
@@ -407,7 +455,8 @@ impl Tensor {
             Data::U32(a) => first(a),
             Data::U64(a) => first(a),
             Data::Bool(a) => a.iter().next().map(|&b| i128::from(b)),
-            Data::F32(_) | Data::F64(_) | Data::F16(_) | Data::BF16(_) | Data::Str(_) => None,
+            Data::F32(_) | Data::F64(_) | Data::F16(_) | Data::BF16(_) => None,
+            Data::C64(_) | Data::C128(_) | Data::Str(_) => None,
         }
     }
 }
@@ -424,7 +473,16 @@ pub struct TensorMeta {
 /// hold, so that Python sees `ResourceExhaustedError` instead of an abort
 /// (Rust aborts the process when an allocation fails), and ranks above
 /// `MAX_RANK`. Every op checks its output shape here before allocating.
+/// A large size is also probed (`alloc::can_allocate`): it must be
+/// allocatable right now, not only fit the machine (other tensors, an
+/// address-space limit); the kernels' own buffers are fallible too.
 pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()> {
+    check_shape(op, dtype, shape, true)
+}
+
+/// `check_alloc`, with the probe only when `probe` (an op that may share
+/// its input's storage, a reshape, checks the size without allocating).
+pub fn check_shape(op: &'static str, dtype: DType, shape: &[usize], probe: bool) -> Result<()> {
     check_rank(op, shape.len())?;
     let bytes = checked_numel(shape)
         .map(|n| n as u128 * dtype.size_of() as u128)
@@ -438,7 +496,10 @@ pub fn check_alloc(op: &'static str, dtype: DType, shape: &[usize]) -> Result<()
             acc.checked_mul(d as u128)
         })
         .unwrap_or(u128::MAX);
-    if bytes > allocation_limit() || extents > isize::MAX as u128 {
+    if bytes > allocation_limit()
+        || extents > isize::MAX as u128
+        || (probe && !crate::alloc::can_allocate(bytes))
+    {
         return Err(Error::ResourceExhausted {
             op,
             shape: shape.to_vec(),

@@ -97,7 +97,7 @@ impl Variable {
     /// copied before it is written (see `Tensor::rewrite`). Not recorded.
     pub fn rewrite_storage<R>(&self, f: impl FnOnce(&mut Data) -> Result<R>) -> Result<R> {
         let mut cur = self.value.write().unwrap_or_else(|e| e.into_inner());
-        cur.rewrite(f)
+        crate::interrupt::deferred(|| cur.rewrite(f))
     }
 
     /// Read-modify-write under one write lock, so concurrent updates never tear.
@@ -110,7 +110,8 @@ impl Variable {
         let mut cur = self.value.write().unwrap_or_else(|e| e.into_inner());
         check_same(op, &cur, delta)?;
         // Updates are not differentiated (TF semantics): compute off the tape.
-        let next = tape::without_recording(|| f(&cur, delta))?;
+        // (no interrupt polls while the lock is held: see `interrupt::poll`)
+        let next = crate::interrupt::deferred(|| tape::without_recording(|| f(&cur, delta)))?;
         *cur = next;
         Ok(())
     }

@@ -7,7 +7,10 @@ against TensorFlow 2.21's answers recorded in fixtures/dtypes/tf_dtypes.json
 import json
 import math
 import operator
+import os
 import pathlib
+import subprocess
+import sys
 
 import ml_dtypes
 import numpy as np
@@ -426,3 +429,21 @@ def test_uint64_index_raises_instead_of_wrapping():
     with pytest.raises(TypeError, match="valid indices"):
         x[np.uint64(2**64 - 1)]
     assert int(x[np.int64(-1)]) == 9 and int(x[np.int16(2)]) == 2
+
+
+def test_bfloat16_works_before_anything_imported_ml_dtypes():
+    """`import tapegrad` leaves ml_dtypes (and the model/training layers)
+    unloaded; the first bfloat16 dtype argument or numpy view loads it."""
+    script = """
+import sys
+import tapegrad as tf
+lazy = ("ml_dtypes", "tapegrad.keras", "tapegrad.train", "tapegrad.distribute")
+assert not [m for m in lazy if m in sys.modules], [m for m in lazy if m in sys.modules]
+assert tf.bfloat16.size == 2 and tf.bfloat16.max == 3.3895313892515355e38
+t = tf.cast(tf.constant([1.5, 2.0]), "bfloat16")
+assert str(t.numpy().dtype) == "bfloat16" and t.numpy().tolist() == [1.5, 2.0]
+assert "dtype=bfloat16" in repr(t)
+assert tf.keras.layers.Dense and "keras" in dir(tf)
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env)

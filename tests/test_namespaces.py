@@ -30,6 +30,7 @@ PUBLIC_MODULES = [
     "tapegrad.data",
     "tapegrad.data.experimental",
     "tapegrad.train",
+    "tapegrad.saved_model",
     "tapegrad.optimizers",
     "tapegrad.optimizers.schedules",
     "tapegrad.distribute",

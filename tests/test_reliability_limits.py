@@ -126,6 +126,77 @@ def test_jacobian_checks_its_result_size_up_front():
     assert out.splitlines() == ["refused True", "refused True", "True"], out
 
 
+def test_allocations_that_pass_the_size_check_but_fail_raise():
+    # Under an address-space cap (ulimit -v, a container) a size that fits
+    # the machine can still fail to allocate: each of these used to abort
+    # the interpreter (a 3.7 GB jacobian under the fuzzer's 6 GiB cap).
+    # The cap is set after the size limit was read, so only the fallible
+    # allocation itself (or its probe just before) can refuse.
+    out = _run(
+        """
+        import resource
+        import tapegrad as tf
+        tf.ones([4]) + 1.0  # reads the size limit (the machine's memory) now
+
+        def address_space():
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmSize:"):
+                        return int(line.split()[1]) * 1024
+
+        x = tf.ones([1 << 28])  # 1 GiB, then room for about 0.75 GiB more
+        square = tf.reshape(x, [1 << 14, 1 << 14])  # shares x's storage
+        cap = address_space() + (768 << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        small = tf.ones([1 << 14])
+        with tf.GradientTape() as tape:
+            tape.watch(small)
+            y = small * 3.0
+        cases = {
+            "elementwise": lambda: x * 2.0,
+            "unary": lambda: tf.exp(x),
+            "broadcast": lambda: tf.ones([1 << 14, 1]) + small,
+            "comparison": lambda: tf.ones([1 << 15, 1]) < tf.ones([1 << 15]),
+            "where": lambda: tf.where(square > 0.0, square, 0.0),
+            "zeros": lambda: tf.zeros([1 << 28]),
+            # a narrow dtype is filled in its own dtype, with no float64 temporary
+            "int8 ones": lambda: tf.ones([1 << 26], tf.int8),
+            "cast": lambda: tf.cast(x, tf.float64),
+            "transposed reduction": lambda: tf.reduce_max(square, axis=0),
+            "matmul": lambda: tf.matmul(tf.ones([1 << 14, 1]), tf.ones([1, 1 << 14])),
+            "batched matmul": lambda: tf.matmul(tf.ones([4, 1 << 13, 1]), tf.ones([4, 1, 1 << 13])),
+            "concat": lambda: tf.concat([x, x], 0),
+            "tile": lambda: tf.tile(x, [2]),
+            "pad": lambda: tf.pad(x, [[0, 1 << 27]]),
+            # 512 MiB fits the cap, twice that does not: the padded base must
+            # not be copied again on the first write (it aborted in the fuzzer)
+            "pad that just fits": lambda: tf.pad(small, [[0, 1 << 27]]),
+            "random": lambda: tf.random.uniform([1 << 28]),
+            "sort": lambda: tf.sort(x),  # (keys, indices and merge space)
+            "jacobian": lambda: tape.jacobian(y, small),
+        }
+        for name, make in cases.items():
+            try:
+                make()
+                print(name, "returned")
+            except tf.errors.ResourceExhaustedError:
+                print(name, "refused")
+        del x, square
+        # the memory is usable again: nothing was lost to the failures
+        print("after", float(tf.reduce_sum(tf.ones([1 << 27]) * 2.0)))
+        """,
+        timeout=300,
+    )
+    lines = out.splitlines()
+    assert lines[-1] == f"after {float(1 << 28)}", out
+    assert len(lines) == 19, out
+    # a 1 GiB output may still fit (memory the allocator had reserved
+    # counts in VmSize); the 2 GiB ones never do: they must raise
+    assert all(line.endswith((" refused", " returned")) for line in lines[:-1]), out
+    for name in ("cast", "concat", "tile", "pad"):
+        assert f"{name} refused" in lines, out
+
+
 # -- panics -------------------------------------------------------------------
 
 
@@ -273,6 +344,74 @@ def test_ctrl_c_interrupts_a_long_cumsum_promptly():
         "a = tf.random.uniform([8000, 10000], seed=1)", "tf.math.cumsum(a, axis=0)"
     )
     assert latency < max(0.25, full / 4), (full, latency)
+
+
+def test_ctrl_c_interrupts_a_long_elementwise_op_promptly():
+    # one unary op over 32M float64 elements: polled every 2**20 elements
+    full, latency = _interrupt_latency(
+        "a = tf.random.uniform([1 << 25], 0.5, 30.0, dtype=tf.float64, seed=1)",
+        "tf.math.erf(a)",
+    )
+    assert latency < max(0.25, full / 4), (full, latency)
+
+
+def test_ctrl_c_interrupts_a_long_broadcast_op_promptly():
+    # a strided (transposed) operand against a broadcast one
+    full, latency = _interrupt_latency(
+        "a = tf.transpose(tf.random.uniform([6000, 6000], 0.5, 2.0, dtype=tf.float64, seed=1)); "
+        "b = tf.random.uniform([6000], 0.5, 2.0, dtype=tf.float64, seed=2)",
+        "tf.pow(a, b)",
+    )
+    assert latency < max(0.25, full / 4), (full, latency)
+
+
+def test_ctrl_c_interrupts_a_long_reduction_promptly():
+    # down axis 0 of a wide matrix: the transposed copy, then one product per column
+    full, latency = _interrupt_latency(
+        "a = tf.random.uniform([6000, 8000], 0.9, 1.1, dtype=tf.float64, seed=1)",
+        "tf.reduce_prod(a, axis=0)",
+    )
+    assert latency < max(0.25, full / 4), (full, latency)
+
+
+def test_ctrl_c_interrupts_a_long_batched_matmul_promptly():
+    # 48 products of 600x600 float64: polled between them
+    full, latency = _interrupt_latency(
+        "a = tf.random.normal([48, 600, 600], dtype=tf.float64, seed=1)",
+        "tf.matmul(a, a)",
+    )
+    assert latency < max(0.25, full / 4), (full, latency)
+
+
+def test_ctrl_c_stops_a_jacobian_through_a_huge_tape():
+    # The fuzzer's "hangs": a jacobian of 131,072 target rows through
+    # 131,072-element float64 ops over denormal (5e-324) operands is
+    # ~10**10 element operations per op, several times slower on denormals
+    # (minutes): work asked for, not a loop. It must stop on Ctrl-C.
+    out = _run(
+        """
+        import _thread, threading, time
+        import tapegrad as tf
+        x = tf.random.uniform([1], -3.0, 3.0, dtype=tf.float64, seed=1)
+        tiny = tf.fill([1 << 17], tf.constant(5e-324, tf.float64))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.math.floormod(tf.nn.relu6(x) / tiny, x + tiny)
+        sent = []
+        def interrupt():
+            sent.append(time.perf_counter())
+            _thread.interrupt_main()
+        threading.Timer(0.5, interrupt).start()
+        try:
+            tape.jacobian(y, x)
+            print("finished")
+        except KeyboardInterrupt:
+            print(time.perf_counter() - sent[0])
+        """,
+        timeout=300,
+    )
+    assert out != "finished"
+    assert float(out) < 2.0, out
 
 
 # -- fork while another thread updates variables -------------------------------

@@ -120,6 +120,11 @@ API: dict[str, str | Row] = {
     "tanh_grad": "",  # tanh's fused VJP, used by the tape
     "xdivy": "math",
     "xlogy": "math",
+    "complex": row("tf", real="TensorLike", imag="TensorLike"),
+    "real": "math",
+    "imag": "math",
+    "conj": "math",
+    "angle": "math",
     # -- reductions and scans ------------------------------------------------
     "argmax": "tf math",
     "argmin": "tf math",
@@ -177,6 +182,7 @@ API: dict[str, str | Row] = {
     "zeros_like": "tf",
     # -- linear algebra ------------------------------------------------------
     "cholesky": "linalg",
+    "adjoint": "linalg",
     "det": "linalg",
     "diag": "linalg",
     "diag_part": "linalg",

@@ -10,6 +10,12 @@ is a finding: a crash (abort, segfault, OOM kill), a hang, a
 ``PanicException`` or another exception type. Findings are printed with the
 program that reproduces them.
 
+A program still running at the timeout is sent SIGINT (Ctrl-C): one that
+stops with ``KeyboardInterrupt`` within ``INTERRUPT_GRACE`` seconds is
+counted as ``interrupted`` (a long computation it asked for, such as a
+jacobian of 131,072 rows through a 131,072-element tape, stopped promptly);
+only one that does not is a hang.
+
     python tools/fuzz_ops.py --seconds 300            # a few minutes
     python tools/fuzz_ops.py --cases 2000 --seed 7    # a fixed set
 
@@ -23,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import textwrap
@@ -38,6 +45,16 @@ DTYPES = ["tf.float32", "tf.float64", "tf.int32", "tf.int64", "tf.bool"]
 NAN = "float('nan')"
 SPECIAL = ["float('nan')", "float('inf')", "-float('inf')", "1e38", "-0.0", "5e-324", "0.5"]
 BAD_INTS = ["-1", "0", "2**31", "2**62", "-2**63", "2**64", "33"]
+# Sizes that pass every "can this machine hold it" check but not the
+# worker's address-space cap once other tensors live: the class where
+# allocations must fail with ResourceExhaustedError instead of aborting.
+MID_SHAPES = ["[1 << 16, 1 << 14]", "[3, 1 << 28]", "[1 << 29]", "[1 << 15, 1 << 15]"]
+# Python values whose conversion to a tensor must fail cleanly or fit.
+CONVERSIONS = ["2**63", "-2**63 - 1", "str(2**70)", "'12'", "b'x' * 3", "[True, 2**40]"]
+# Share of steps that allocate gigabytes (each takes seconds).
+NEAR_LIMIT_RATE = 0.01
+# Seconds a program has after SIGINT to raise KeyboardInterrupt.
+INTERRUPT_GRACE = 2.0
 
 ALLOWED = (
     "tf.errors.OpError, TypeError, ValueError, IndexError, MemoryError, "
@@ -58,6 +75,8 @@ for line in sys.stdin:
         verdict = "ok"
     except ALLOWED as e:
         verdict = "error:" + type(e).__name__
+    except KeyboardInterrupt:
+        verdict = "interrupted"
     except BaseException as e:  # PanicException is a BaseException
         verdict = "unexpected:" + type(e).__module__ + "." + type(e).__name__ + ": " + str(e)[:200]
     sys.stdout.write(json.dumps(verdict) + "\n")
@@ -114,7 +133,9 @@ class Gen:
         a, b = self.pick(), self.pick()
         ops = tf_ops()
         kind = r.random()
-        if kind < 0.3:
+        if kind < NEAR_LIMIT_RATE:
+            self.new(r.choice(near_limit(self)))
+        elif kind < 0.3:
             self.new(f"{r.choice(ops['unary'])}({a})")
         elif kind < 0.55:
             self.new(f"{r.choice(ops['binary'])}({a}, {b})")
@@ -202,9 +223,39 @@ def irregular(g: Gen, a: str, b: str) -> list[str]:
         f"tf.linspace(0.0, 1.0, {r.choice(['5', bad])})",
         f"tf.constant({r.choice(['range(2**62)', '[[1.0], [2.0, 3.0]]', '[2**70]', 'np.ones((1,) * 33)', '[[]]'])})",
         f"tf.fill({shape()}, {a})",
+        # sizes past the limits, and arithmetic on them that can overflow
+        f"tf.broadcast_to({a}, {r.choice(['[2**40, 2**40]', '[2**31, 3]', '[2**62, 0]'])})",
+        f"tf.reshape({a}, {r.choice(['[2**62, 0]', '[2**31, 2**31, 0]', '[-1, 2**40]'])})",
+        f"tf.tile({a}, {r.choice(['[2**40]', '[2**31, 2**31]', '[2**63]'])})",
+        f"tf.pad({a}, {r.choice(['[[2**40, 0]]', '[[-2, 0]]', '[[2**63 - 1, 2**63 - 1]]'])})",
+        f"tf.one_hot(tf.constant([1, 2]), {r.choice(['2**40', '2**62', '2**31 - 1'])})",
+        f"tf.range({r.choice(['2**40', '0, 2**62, 1', '0, 1, 2**-60'])})",
+        f"tf.constant({r.choice(CONVERSIONS)}, {r.choice(DTYPES)})",
         f"tf.identity({a}).numpy()",
         f"repr({a})",
         f"int({a}) if tf.size({a}) == 1 else None",
+    ]
+
+
+def near_limit(g: Gen) -> list[str]:
+    """Allocations of gigabytes that pass the size check but may not fit
+    the worker's cap next to what it already holds (slow: chosen rarely)."""
+    r = g.rng
+    mid = lambda: r.choice(MID_SHAPES)  # noqa: E731
+    return [
+        f"tf.zeros({mid()}, {r.choice(DTYPES)})",
+        f"tf.random.uniform({mid()})",
+        f"tf.ones({mid()}) + tf.ones({mid()})",
+        f"tf.broadcast_to(tf.ones([1]), {mid()})",
+        f"tf.tile(tf.ones([2]), [{r.choice(['1 << 28', '1 << 29'])}])",
+        "tf.pad(tf.ones([2]), [[1 << 28, 1 << 28]])",
+        f"tf.one_hot(tf.constant([1, 2]), {r.choice(['1 << 28', '1 << 29'])})",
+        f"tf.range({r.choice(['1 << 29', '1 << 28'])})",
+        f"tf.constant(np.broadcast_to(np.float32(1), {mid()}))",
+        f"tf.cast(tf.ones({mid()}, tf.int8), tf.float64)",
+        f"tf.reduce_sum(tf.ones({mid()}), axis={r.choice(['0', '-1', 'None'])})",
+        "tf.matmul(tf.ones([1 << 15, 2]), tf.ones([2, 1 << 15]))",
+        f"tf.concat([tf.ones({mid()})] * 2, axis=0)",
     ]
 
 
@@ -258,10 +309,15 @@ class Worker:
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         if not sel.select(timeout):
+            self.proc.send_signal(signal.SIGINT)
+            if sel.select(INTERRUPT_GRACE):
+                line = self.proc.stdout.readline()
+                if line and json.loads(line) == "interrupted":
+                    return "interrupted"
             self.proc.kill()
             self.proc.wait()
             self.start()
-            return "hang"
+            return f"hang: no KeyboardInterrupt within {INTERRUPT_GRACE} s of SIGINT"
         line = self.proc.stdout.readline()
         if not line:
             return self.crashed()

@@ -20,6 +20,7 @@ from ._core import (
     broadcast_to,
     cast,
     clip_by_value,
+    complex,
     concat,
     constant,
     convert_to_tensor,
@@ -126,6 +127,7 @@ __all__ = [
     "cast",
     "ceil",
     "clip_by_value",
+    "complex",
     "concat",
     "constant",
     "convert_to_tensor",
@@ -209,6 +211,7 @@ __all__ = [
 ]
 # --- end of generated section (names) ---
 
+import importlib as _importlib
 import os as _os
 
 from . import _core, dtypes, errors
@@ -220,6 +223,8 @@ from .dtypes import (  # noqa: A004
     as_dtype,
     bfloat16,
     bool,
+    complex64,
+    complex128,
     float16,
     float32,
     float64,
@@ -273,7 +278,6 @@ from . import (  # noqa: E402
     config,
     data,
     debugging,
-    distribute,
     experimental,
     image,
     io,
@@ -281,13 +285,11 @@ from . import (  # noqa: E402
     math,
     nest,
     nn,
-    optimizers,
     ragged,
     random,
     sparse,
     strings,
     test,
-    train,
     types,
 )
 from ._array_ops import (  # noqa: E402
@@ -408,6 +410,8 @@ __all__ += [
     "errors",
     "experimental",
     "bfloat16",
+    "complex64",
+    "complex128",
     "float16",
     "float32",
     "float64",
@@ -427,15 +431,31 @@ __all__ += [
     "optimizers",
     "random",
     "recompute_grad",
+    "saved_model",
     "train",
     "truediv",
     "types",
 ]
 
-# tf.Module, tf.name_scope and tf.keras (the model layer, pure Python)
-from . import keras, module  # noqa: E402
+# tf.Module and tf.name_scope
+from . import module  # noqa: E402
 from .module import Module, name_scope  # noqa: E402
 
-if not _TYPE_CHECKING:
+# The model, training, saving and distribution layers load on first use (`tf.keras`,
+# `from tapegrad.keras import layers`, `import tapegrad.train` as usual): they
+# were half of `import tapegrad`, which eager code never needs them for.
+_LAZY_SUBMODULES = frozenset({"distribute", "keras", "optimizers", "saved_model", "train"})
+
+if _TYPE_CHECKING:
+    from . import distribute, keras, optimizers, saved_model, train  # noqa: E402
+else:
     # a TF name tapegrad lacks: an AttributeError that says so (docs/compat.md)
-    __getattr__ = _missing_names("tf")
+    _missing_name = _missing_names("tf")
+
+    def __getattr__(name: str) -> object:
+        if name in _LAZY_SUBMODULES:
+            return _importlib.import_module(f"{__name__}.{name}")  # binds it here
+        return _missing_name(name)
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | _LAZY_SUBMODULES)

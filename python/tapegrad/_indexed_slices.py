@@ -248,7 +248,7 @@ def gradient_with_slices(
     sources: list[Any],
     zero: bool,
 ) -> list[Any]:
-    """``core_tape.gradient(targets, seeds, sources, zero)`` with TF's
+    """``core_tape.derive("gradient", targets, seeds, sources, zero)`` with TF's
     ``IndexedSlices`` for each source whose uses on the way to the targets
     are all remembered gathers."""
     nodes = tape._tape.inspect()[0]
@@ -273,7 +273,7 @@ def gradient_with_slices(
         else:
             plan.append(None)
             expanded.append(source)
-    grads = tape._tape.gradient(targets, seeds, expanded, zero)
+    grads = tape._tape.derive("gradient", targets, seeds, expanded, zero)
     result: list[Any] = []
     position = 0
     for step in plan:

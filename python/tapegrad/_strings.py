@@ -22,7 +22,7 @@ from . import _core
 from ._core import Tensor, Variable
 from ._print import format_tensor
 from ._ragged import RaggedTensor
-from .dtypes import DType, as_dtype, float32, int32, string
+from .dtypes import DType, as_dtype, float32, int32, int64, string
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "split",
     "strip",
     "substr",
+    "to_hash_bucket_fast",
     "to_number",
     "unicode_decode",
     "unicode_split",
@@ -49,13 +50,48 @@ __all__ = [
 def _strings(x: Any, op: str) -> np.ndarray[Any, Any]:
     """``x``'s elements as an object array of bytes; a non-string tensor is
     refused as TF refuses it (the op has no kernel for its dtype)."""
-    t = x if isinstance(x, (Tensor, Variable)) else _core.convert_to_tensor(x)
+    t = x if isinstance(x, (Tensor, Variable)) else _core.convert_to_tensor(x, dtype=string)
     if t.dtype != string:
         raise InvalidArgumentError(
-            f"{op}: expected a string tensor, got dtype {t.dtype.name}; "
-            "convert numbers with tf.strings.as_string first"
+            f"cannot compute {op} as input #0(zero-based) was expected to be a string tensor "
+            f"but is a {t.dtype.name} tensor; convert numbers with tf.strings.as_string first"
         )
     return np.asarray(t.numpy(), dtype=object)
+
+
+def _flat_bytes(value: Any, hinted: bool) -> tuple[list[int], list[bytes]]:
+    """The shape and row-major elements of a host value that becomes a string
+    tensor (the core's conversion calls this): ``str`` is UTF-8, as in TF;
+    anything else is refused with TF's error (``hinted``: ``dtype=tf.string``
+    was asked for, so a number is a ``TypeError``).
+
+    >>> _flat_bytes([["a", b"b"]], False)
+    ([1, 2], [b'a', b'b'])
+    """
+    from_numpy = isinstance(value, (np.ndarray, np.generic))
+    # (a list through an object array: numpy would turn b"b" into "b'b'")
+    objects = np.asarray(value) if from_numpy else np.array(value, dtype=object)
+    items = objects.ravel().tolist()
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            items[i] = item.encode()
+        elif isinstance(item, bytes):
+            continue
+        elif from_numpy:
+            raise ValueError(
+                "Failed to convert a NumPy array to a Tensor (Unsupported object "
+                f"type {type(item).__name__})."
+            )
+        elif hinted:
+            raise TypeError(f"Cannot convert {value!r:.200} to EagerTensor of dtype string")
+        elif any(isinstance(other, (str, bytes)) for other in items):
+            raise ValueError("Can't convert Python sequence with mixed types to Tensor.")
+        else:
+            raise ValueError(
+                f"Attempt to convert a value ({item!r}) with an unsupported type "
+                f"({type(item)}) to a Tensor."
+            )
+    return list(objects.shape), items
 
 
 def _tensor(values: np.ndarray[Any, Any] | list[Any], dtype: DType = string) -> Tensor:
@@ -202,6 +238,143 @@ def length(input: Any, name: str | None = None, unit: str = "BYTE") -> Tensor:
     raise InvalidArgumentError(f"StringLength: unit must be 'BYTE' or 'UTF8_CHAR', got {unit!r}")
 
 
+# --- Fingerprint64 (FarmHash's 64-bit hash, farmhash "na"), for to_hash_bucket_fast ---
+# TF buckets a string by Fingerprint64(bytes) mod num_buckets; the arithmetic below
+# is on Python ints kept to 64 bits (& _U64), reading words little-endian.
+
+_U64 = (1 << 64) - 1
+_K0, _K1, _K2 = 0xC3A5C85C97CB3127, 0xB492B66FBE98F273, 0x9AE16A3B2F90404F
+
+
+def _rotr(v: int, shift: int) -> int:
+    return ((v >> shift) | (v << (64 - shift))) & _U64
+
+
+def _word(data: bytes, at: int, size: int = 8) -> int:
+    return int.from_bytes(data[at : at + size], "little")
+
+
+def _mix16(u: int, v: int, mul: int) -> int:
+    """Two words folded into one (a Murmur-style multiply-xorshift)."""
+    a = ((u ^ v) * mul) & _U64
+    a ^= a >> 47
+    b = ((v ^ a) * mul) & _U64
+    b ^= b >> 47
+    return (b * mul) & _U64
+
+
+def _seeded32(data: bytes, at: int, a: int, b: int) -> tuple[int, int]:
+    """Two words from 32 bytes at ``at`` and two seeds."""
+    w, x, y, z = (_word(data, at + 8 * i) for i in range(4))
+    a = (a + w) & _U64
+    b = _rotr((b + a + z) & _U64, 21)
+    c = a
+    a = (a + x + y) & _U64
+    b = (b + _rotr(a, 44)) & _U64
+    return (a + z) & _U64, (b + c) & _U64
+
+
+def _fingerprint_short(data: bytes) -> int:
+    """Up to 64 bytes: one of four fixed-size mixes by length."""
+    n = len(data)
+    mul = _K2 + 2 * n
+    if n == 0:
+        return _K2
+    if n < 4:
+        y = data[0] + (data[n >> 1] << 8)
+        z = n + (data[-1] << 2)
+        v = ((y * _K2) ^ (z * _K0)) & _U64
+        return ((v ^ (v >> 47)) * _K2) & _U64
+    if n < 8:
+        return _mix16(n + (_word(data, 0, 4) << 3), _word(data, n - 4, 4), mul)
+    if n <= 16:
+        a = (_word(data, 0) + _K2) & _U64
+        b = _word(data, n - 8)
+        c = (_rotr(b, 37) * mul + a) & _U64
+        return _mix16(c, ((_rotr(a, 25) + b) * mul) & _U64, mul)
+    a = (_word(data, 0) * (_K1 if n <= 32 else _K2)) & _U64
+    b = _word(data, 8)
+    c = (_word(data, n - 8) * mul) & _U64
+    d = (_word(data, n - 16) * _K2) & _U64
+    y = (_rotr((a + b) & _U64, 43) + _rotr(c, 30) + d) & _U64
+    z = (a + _rotr((b + _K2) & _U64, 18) + c) & _U64
+    if n <= 32:
+        return _mix16(y, z, mul)
+    z = _mix16(y, z, mul)  # 33..64 bytes: the first 32 seed a second round
+    e = (_word(data, 16) * mul) & _U64
+    f = _word(data, 24)
+    g = ((y + _word(data, n - 32)) * mul) & _U64
+    h = ((z + _word(data, n - 24)) * mul) & _U64
+    return _mix16(
+        (_rotr((e + f) & _U64, 43) + _rotr(g, 30) + h) & _U64,
+        (e + _rotr((f + a) & _U64, 18) + g) & _U64,
+        mul,
+    )
+
+
+def _fingerprint64(data: bytes) -> int:
+    """FarmHash's Fingerprint64 of ``data``: over 64 bytes, a state of
+    seven words absorbs each 64-byte block, the last (overlapping) block
+    with its own multiplier, and folds down to one word.
+
+    >>> _fingerprint64(b"a")
+    12917804110809363939
+    """
+    n = len(data)
+    if n <= 64:
+        return _fingerprint_short(data)
+    y = (81 * _K1 + 113) & _U64
+    t = (y * _K2 + 113) & _U64
+    z = ((t ^ (t >> 47)) * _K2) & _U64
+    x = (81 * _K2 + _word(data, 0)) & _U64
+    v0 = v1 = w0 = w1 = 0
+
+    def absorb(at: int, mul: int, weight: int) -> None:
+        nonlocal x, y, z, v0, v1, w0, w1
+        x = (_rotr((x + y + v0 + _word(data, at + 8)) & _U64, 37) * mul) & _U64
+        y = (_rotr((y + v1 + _word(data, at + 48)) & _U64, 42) * mul) & _U64
+        x ^= (w1 * weight) & _U64
+        y = (y + v0 * weight + _word(data, at + 40)) & _U64
+        z = (_rotr((z + w0) & _U64, 33) * mul) & _U64
+        v0, v1 = _seeded32(data, at, (v1 * mul) & _U64, (x + w0) & _U64)
+        w0, w1 = _seeded32(data, at + 32, (z + w1) & _U64, (y + _word(data, at + 16)) & _U64)
+        x, z = z, x
+
+    end = (n - 1) // 64 * 64
+    for at in range(0, end, 64):
+        absorb(at, _K1, 1)
+    mul = _K1 + ((z & 0xFF) << 1)
+    w0 = (w0 + ((n - 1) & 63)) & _U64
+    v0 = (v0 + w0) & _U64
+    w0 = (w0 + v0) & _U64
+    absorb(n - 64, mul, 9)
+    return _mix16(
+        (_mix16(v0, w0, mul) + (y ^ (y >> 47)) * _K0 + z) & _U64,
+        (_mix16(v1, w1, mul) + x) & _U64,
+        mul,
+    )
+
+
+def to_hash_bucket_fast(input: Any, num_buckets: int, name: str | None = None) -> Tensor:
+    """Each string's bucket in ``[0, num_buckets)``: its FarmHash Fingerprint64
+    modulo ``num_buckets`` (int64), the same numbers TF gives.
+
+    >>> import tapegrad as tf
+    >>> print(tf.strings.to_hash_bucket_fast(["Hello", "TensorFlow", "2.x"], 3))
+    tapegrad.Tensor([0 2 2], shape=(3,), dtype=int64)
+    """
+    if isinstance(num_buckets, bool) or not isinstance(num_buckets, (int, np.integer)):
+        raise TypeError(f"to_hash_bucket_fast: num_buckets must be an int, got {num_buckets!r}")
+    if num_buckets < 1:
+        raise InvalidArgumentError(
+            f"Value for attr 'num_buckets' of {num_buckets} must be at least minimum 1"
+        )
+    buckets = int(num_buckets)
+    return _map(
+        input, "StringToHashBucketFast", lambda b: _fingerprint64(b) % buckets, int64
+    )
+
+
 def _case(
     op: str,
     input: Any,
@@ -325,8 +498,8 @@ def as_string(
         raise InvalidArgumentError("AsString: Cannot select both scientific and shortest notation")
     if len(fill) > 1:
         raise InvalidArgumentError(f"AsString: Fill string must be one or fewer characters: {fill}")
-    if t.dtype == string:
-        raise InvalidArgumentError("AsString: the input is already a string tensor")
+    if t.dtype == string:  # TF's %s: right-aligned in `width` by spaces (`fill` unused)
+        return _map(t, "AsString", lambda item: item.rjust(max(width, 0)))
     values = np.asarray(t.numpy())
     spec = "%" + fill + (str(width) if width > -1 else "")
     if t.dtype.is_floating:

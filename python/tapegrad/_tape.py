@@ -188,7 +188,7 @@ class GradientTape:
         for t in leaves:
             dtype = self._tape.watch(t)
             self._watched_ids.add(t._handle_id if isinstance(t, _core.Variable) else t._id)
-            if not dtype.startswith("float") and _NONFLOAT_WARNINGS_LEFT[0] > 0:
+            if not dtype.startswith(("float", "complex")) and _NONFLOAT_WARNINGS_LEFT[0] > 0:
                 _NONFLOAT_WARNINGS_LEFT[0] -= 1
                 _log.warning(
                     "The dtype of the watched tensor must be floating (e.g. tf.float32), got tf.%s",
@@ -379,12 +379,18 @@ class GradientTape:
             and type(target) is _core.Tensor
             and type(sources) in _LEAF_SOURCES
             and not self._strict
-            and (type(sources) is _core.Tensor or sources.dtype.is_floating)
+            and (
+                type(sources) is _core.Tensor
+                or sources.dtype.is_floating
+                or sources.dtype.is_complex
+            )
             and not self._gathers
         ):
             # one tensor, one source: the common case, without nest's walk
             self._spend()
-            return self._tape.gradient([target], [None], [sources], zero, self._on_final)[0]
+            return self._tape.derive(
+                "gradient", [target], [None], [sources], zero, on_final=self._on_final
+            )[0]
         flat_targets = flatten(target)
         flat_sources = flatten(sources)
         for s in flat_sources:
@@ -394,7 +400,7 @@ class GradientTape:
                     f"structures of them), got {type(s).__name__}; pass the tf.constant or "
                     "tf.Variable objects the computation used"
                 )
-            if isinstance(s, _core.Variable) and not s.dtype.is_floating:
+            if isinstance(s, _core.Variable) and not (s.dtype.is_floating or s.dtype.is_complex):
                 _warn_once(
                     "int-variable",
                     f"GradientTape.gradient: Variable {s.name!r} is {s.dtype.name}; gradients "
@@ -432,8 +438,8 @@ class GradientTape:
             if not self._persistent:
                 self._gathers = []
         else:
-            grads = self._tape.gradient(
-                flat_targets, seeds, flat_sources, zero, self._on_final
+            grads = self._tape.derive(
+                "gradient", flat_targets, seeds, flat_sources, zero, on_final=self._on_final
             )
         if record is not None:
             for source, grad in zip(flat_sources, grads, strict=True):
@@ -513,7 +519,7 @@ class GradientTape:
             if not _is_watchable(s):
                 raise TypeError(f"sources must be tensors or Variables; got {type(s).__name__}")
         chunk = parallel_iterations if experimental_use_pfor else 1
-        grads = self._tape.jacobian(target, flat_sources, zero, chunk)
+        grads = self._tape.derive("jacobian", [target], [], flat_sources, zero, chunk)
         return pack_sequence_as(sources, grads)
 
     def batch_jacobian(
@@ -552,4 +558,4 @@ class GradientTape:
             )
         del parallel_iterations  # one batched pass; nothing to parallelise over
         self._begin_jacobian("batch_jacobian", experimental_use_pfor)
-        return self._tape.batch_jacobian(target, source, zero)
+        return self._tape.derive("batch_jacobian", [target], [], [source], zero)[0]

@@ -1,16 +1,17 @@
 """Data types, mirroring ``tf.dtypes``: ``float16``, ``bfloat16``,
 ``float32``, ``float64``, ``int8``, ``int16``, ``int32``, ``int64``,
-``uint8``, ``uint16``, ``uint32``, ``uint64``, ``bool`` and ``string`` (byte
-strings; numpy's form is an object array of ``bytes``). Only the float
-dtypes carry gradients. numpy's bfloat16 is ``ml_dtypes.bfloat16``."""
+``uint8``, ``uint16``, ``uint32``, ``uint64``, ``complex64``, ``complex128``,
+``bool`` and ``string`` (byte strings; numpy's form is an object array of
+``bytes``). Only the float and complex dtypes carry gradients. numpy's
+bfloat16 is ``ml_dtypes.bfloat16``."""
 
 # `_builtins.bool` in annotations: this module's `bool` is the DType. The
 # imports are private (`_np`, …): `dir(tapegrad.dtypes)` is its API.
 import builtins as _builtins
 from collections.abc import Callable as _Callable
 from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-import ml_dtypes as _ml_dtypes  # registers numpy's "bfloat16" dtype
 import numpy as _np
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "as_dtype",
     "bfloat16",
     "bool",
+    "complex128",
+    "complex64",
     "float16",
     "float32",
     "float64",
@@ -34,6 +37,15 @@ __all__ = [
 ]
 
 
+def _numpy_dtype(name: str) -> _np.dtype[_Any]:
+    """numpy's dtype of a name. numpy knows "bfloat16" once ``ml_dtypes``
+    registered it, imported here on first need rather than with tapegrad:
+    its ufunc registration costs more than the rest of ``import tapegrad``."""
+    if name == "bfloat16":
+        import ml_dtypes  # noqa: F401 - registers numpy's "bfloat16"
+    return _np.dtype(name)
+
+
 class DType:
     """A tensor element type; compares equal to its name and numpy dtype.
 
@@ -47,6 +59,8 @@ class DType:
     <dtype: 'float32'>
     >>> tf.uint8.min, tf.uint8.max, tf.uint8.is_unsigned, tf.bfloat16.size
     (0, 255, True, 2)
+    >>> tf.complex64.is_complex, tf.complex64.real_dtype, tf.complex128.size
+    (True, tapegrad.float32, 16)
     """
 
     __slots__ = ("_name",)
@@ -59,10 +73,10 @@ class DType:
         return self._name
 
     @property
-    def as_numpy_dtype(self) -> type:
+    def as_numpy_dtype(self) -> type[_Any]:
         if self._name == "string":
             return object  # TF: a string tensor's numpy form holds bytes objects
-        return _np.dtype(self._name).type
+        return _numpy_dtype(self._name).type
 
     @property
     def is_floating(self) -> _builtins.bool:
@@ -71,6 +85,16 @@ class DType:
     @property
     def is_integer(self) -> _builtins.bool:
         return "int" in self._name
+
+    @property
+    def is_complex(self) -> _builtins.bool:
+        return self._name.startswith("complex")
+
+    @property
+    def real_dtype(self) -> "DType":
+        """The dtype of a complex dtype's parts (float32 for complex64);
+        any other dtype is its own."""
+        return _REAL_PARTS.get(self._name, self)
 
     @property
     def is_unsigned(self) -> _builtins.bool:
@@ -87,13 +111,17 @@ class DType:
         return self._limits()[1]
 
     def _limits(self) -> tuple[int | float, int | float]:
-        if self._name in ("bool", "string"):
+        if self._name == "bool":
             raise TypeError("Cannot find minimum value of <dtype: 'bool'>.")
-        np_dtype = _np.dtype(self._name)
+        if self.is_complex or self._name == "string":
+            raise TypeError(f"Cannot find minimum value of {self} with type {self}.")
+        np_dtype = _numpy_dtype(self._name)
         if self.is_integer:
             info = _np.iinfo(np_dtype)
             return int(info.min), int(info.max)
-        finfo = _ml_dtypes.finfo(np_dtype)  # type: ignore[no-untyped-call]
+        import ml_dtypes  # its finfo knows bfloat16 (see _numpy_dtype)
+
+        finfo = ml_dtypes.finfo(np_dtype)  # type: ignore[no-untyped-call]
         # Python floats (TF gives numpy scalars of the dtype; the values are equal)
         return float(finfo.min), float(finfo.max)
 
@@ -105,7 +133,7 @@ class DType:
     def size(self) -> int:
         if self._name == "string":
             return 0  # TF: elements have no fixed size
-        return _np.dtype(self._name).itemsize
+        return _numpy_dtype(self._name).itemsize
 
     def __eq__(self, other: object) -> _builtins.bool:
         try:
@@ -139,8 +167,11 @@ uint8 = DType("uint8")
 uint16 = DType("uint16")
 uint32 = DType("uint32")
 uint64 = DType("uint64")
+complex64 = DType("complex64")
+complex128 = DType("complex128")
 bool = DType("bool")  # noqa: A001 - TF's name
 string = DType("string")
+_REAL_PARTS = {"complex64": float32, "complex128": float64}
 
 _BY_NAME = {
     d.name: d
@@ -157,6 +188,8 @@ _BY_NAME = {
         uint16,
         uint32,
         uint64,
+        complex64,
+        complex128,
         bool,
         string,
     )

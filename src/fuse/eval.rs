@@ -3,6 +3,8 @@
 //! count), and every block goes through all the instructions in scratch
 //! slots of one block each, reused once a register is dead.
 
+use std::sync::{Arc, Mutex};
+
 use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
 use rayon::prelude::*;
 
@@ -161,6 +163,61 @@ enum Sink {
     Scalar(Option<usize>),
     /// Dense, then summed down to input `i`'s shape.
     SumDown(usize),
+}
+
+/// What an evaluation plan was made for: the element type, which inputs
+/// are flat, the values of one-element inputs (folded into the plan), and
+/// the shapes.
+#[derive(Clone, PartialEq)]
+struct PlanKey {
+    dtype: std::any::TypeId,
+    flat: Vec<bool>,
+    scalars: Vec<Option<u64>>,
+    shape: Vec<usize>,
+    input_shapes: Vec<Vec<usize>>,
+}
+
+type CachedPlan = (PlanKey, Arc<dyn std::any::Any + Send + Sync>);
+
+/// A program's last evaluation plan (empty when cloned: a clone may change).
+#[derive(Default)]
+pub(super) struct PlanCache(Mutex<Option<CachedPlan>>);
+
+impl Clone for PlanCache {
+    fn clone(&self) -> PlanCache {
+        PlanCache::default()
+    }
+}
+
+impl std::fmt::Debug for PlanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlanCache")
+    }
+}
+
+impl PlanCache {
+    /// The plan for `key`: the cached one, or `make`'s (then cached).
+    fn get<T: Float + 'static>(
+        &self,
+        key: PlanKey,
+        make: impl FnOnce() -> Plan<T>,
+    ) -> Arc<Plan<T>> {
+        let cached = match self.0.lock() {
+            Ok(slot) => slot
+                .as_ref()
+                .filter(|(k, _)| *k == key)
+                .and_then(|(_, plan)| plan.clone().downcast::<Plan<T>>().ok()),
+            Err(_) => None,
+        };
+        if let Some(plan) = cached {
+            return plan;
+        }
+        let plan = Arc::new(make());
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some((key, plan.clone()));
+        }
+        plan
+    }
 }
 
 /// The evaluation plan of one program for one set of input layouts.
@@ -704,7 +761,19 @@ fn run_typed<T: Float + Element>(
         .collect::<Result<_>>()?;
     let input_shapes: Vec<&[usize]> = arrays.iter().map(|a| a.shape()).collect();
     let is_flat: Vec<bool> = flat.iter().map(Option::is_some).collect();
-    let plan = plan::<T>(p, &is_flat, &scalars, shape, &input_shapes);
+    let key = PlanKey {
+        dtype: std::any::TypeId::of::<T>(),
+        flat: is_flat.clone(),
+        scalars: scalars
+            .iter()
+            .map(|v| v.map(|v| v.to_f64().to_bits()))
+            .collect(),
+        shape: shape.to_vec(),
+        input_shapes: input_shapes.iter().map(|s| s.to_vec()).collect(),
+    };
+    let plan = p.plans.get(key, || {
+        plan::<T>(p, &is_flat, &scalars, shape, &input_shapes)
+    });
 
     let mut buffers: Vec<Vec<T>> = plan
         .sinks

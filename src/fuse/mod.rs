@@ -141,6 +141,9 @@ pub struct Program {
     outputs: Vec<Output>,
     /// The backward program, built once on first need.
     backward: OnceLock<Arc<Program>>,
+    /// The evaluation plan of the last call, reused while the inputs keep
+    /// their layouts (a replayed step calls with the same ones every time).
+    plans: eval::PlanCache,
 }
 
 impl PartialEq for Program {
@@ -172,6 +175,7 @@ impl Program {
 
     /// Appends `inst`; its register.
     pub fn push(&mut self, inst: Inst) -> Reg {
+        self.plans = eval::PlanCache::default();
         self.insts.push(inst);
         self.insts.len() - 1
     }
@@ -203,6 +207,7 @@ impl Program {
     }
 
     pub fn output(&mut self, out: Output) {
+        self.plans = eval::PlanCache::default();
         self.outputs.push(out);
     }
 

@@ -100,7 +100,7 @@ pub fn gradient_reporting(
 
     let mut grads: IdMap<Tensor> = IdMap::with_capacity_and_hasher(16, Default::default());
     for (target, seed) in targets {
-        if target.dtype.is_float() && from_source.contains(&target.id) {
+        if target.dtype.is_differentiable() && from_source.contains(&target.id) {
             accumulate(&mut grads, target.id, seed.clone())?;
         }
     }
@@ -174,7 +174,7 @@ pub fn gradient_reporting(
         let need: Vec<bool> = node
             .inputs
             .iter()
-            .map(|m| m.dtype.is_float() && from_source.contains(&m.id))
+            .map(|m| m.dtype.is_differentiable() && from_source.contains(&m.id))
             .collect();
         let foreign = node.rule.is_foreign();
         let in_grads = if foreign && !batch.is_empty() {
@@ -231,7 +231,7 @@ fn final_gradient(
     batch: &[usize],
 ) -> Result<Option<Tensor>> {
     match grads.get(&source.id) {
-        Some(g) if source.dtype.is_float() => Ok(Some(g.clone())),
+        Some(g) if source.dtype.is_differentiable() => Ok(Some(g.clone())),
         _ if unconnected == Unconnected::Zero => {
             ops::zeros(source.dtype, &with_lead(batch, &source.shape)).map(Some)
         }

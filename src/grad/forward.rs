@@ -58,7 +58,7 @@ pub fn jvp(node: &Node, tangents: &[Option<Tensor>]) -> Result<Vec<Option<Tensor
     let out: Vec<Option<Tensor>> = out
         .into_iter()
         .zip(&node.outputs)
-        .map(|(t, m)| if m.dtype.is_float() { t } else { None })
+        .map(|(t, m)| if m.dtype.is_differentiable() { t } else { None })
         .collect();
     if node.rule.is_foreign() {
         tape::without_recording(|| check_linear(node, tangents, &out))?;

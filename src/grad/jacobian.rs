@@ -65,7 +65,7 @@ pub fn identity_rows(dtype: DType, shape: &[usize], start: usize, count: usize) 
 /// `out` from flat element `offset` on; both have the source's dtype.
 fn write_rows(out: &mut Tensor, rows: &Tensor, offset: usize) -> Result<()> {
     fn copy<T: Element>(dst: &mut ArcArray<T, IxDyn>, rows: &Tensor, offset: usize) -> Option<()> {
-        let src = crate::kernels::standard(T::view(rows.data())?);
+        let src = crate::kernels::standard(T::view(rows.data())?).ok()?;
         let src = src.as_slice()?;
         // (the result was made here in standard layout and is not shared)
         dst.as_slice_mut()?
@@ -104,7 +104,8 @@ pub fn jacobian(
 ) -> Result<Vec<Option<Tensor>>> {
     let n: usize = target.shape.iter().product();
     let result_shape = |s: &TensorMeta| ops::with_lead(&target.shape, &s.shape);
-    let differentiable = |s: &TensorMeta| target.dtype.is_float() && s.dtype.is_float();
+    let differentiable =
+        |s: &TensorMeta| target.dtype.is_differentiable() && s.dtype.is_differentiable();
     for s in sources {
         check_alloc("jacobian", s.dtype, &result_shape(s))?;
     }
@@ -134,7 +135,7 @@ pub fn jacobian(
         .collect::<Result<_>>()?;
     let mut parts: Vec<Vec<Tensor>> = vec![Vec::new(); sources.len()];
     let mut start = 0;
-    while start < n && target.dtype.is_float() {
+    while start < n && target.dtype.is_differentiable() {
         crate::interrupt::poll()?;
         let count = chunk.min(n - start);
         let seed = identity_rows(target.dtype, &target.shape, start, count)?;
@@ -222,7 +223,7 @@ pub fn batch_jacobian(
         Unconnected::Zero => ops::zeros(s.dtype, &out_shape).map(Some),
         Unconnected::None => Ok(None),
     };
-    if !t.dtype.is_float() || !s.dtype.is_float() {
+    if !t.dtype.is_differentiable() || !s.dtype.is_differentiable() {
         return missing();
     }
     // Cotangent j selects output element j of every example at once: the

@@ -29,6 +29,14 @@
 use ndarray::{ArcArray, ArrayD, ArrayView2, Ix2, IxDyn};
 
 use crate::dtype::Num;
+use crate::error::Result;
+
+/// The op name a product's allocation failure reports.
+const MATMUL_OP: &str = "MatMul";
+
+/// A 2-D product kernel: `op(a) · op(b)`, failing only when its output
+/// cannot be allocated.
+pub type Product<T> = fn(ArrayView2<'_, T>, ArrayView2<'_, T>, bool, bool) -> Result<ArrayD<T>>;
 
 /// Products below this many multiply-adds run on the calling thread.
 const PAR_MIN_FLOPS: usize = 64 * 64 * 64;
@@ -45,14 +53,14 @@ pub fn matmul_2d<T: GemmElement>(
     b: ArrayView2<T>,
     ta: bool,
     tb: bool,
-) -> ArrayD<T> {
+) -> Result<ArrayD<T>> {
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
     let (m, k) = a.dim();
     let n = b.dim().1;
-    let mut out = ArrayD::<T>::from_elem(IxDyn(&[m, n]), T::ZERO);
+    let mut out = zeros_out(m, n)?;
     if m == 0 || n == 0 || k == 0 {
-        return out;
+        return Ok(out);
     }
     let par = if m * n * k >= PAR_MIN_FLOPS && super::parallel(usize::MAX) {
         gemm::Parallelism::Rayon(0)
@@ -86,7 +94,13 @@ pub fn matmul_2d<T: GemmElement>(
             par,
         );
     }
-    out
+    Ok(out)
+}
+
+/// The m×n result, zeroed, allocated fallibly.
+fn zeros_out<T: Num>(m: usize, n: usize) -> Result<ArrayD<T>> {
+    let v = crate::alloc::try_full(MATMUL_OP, &[m, n], T::ZERO)?;
+    Ok(v.into_owned())
 }
 
 /// The integer fallback (TF allows int32/int64 matmul; there is no gemm for them).
@@ -95,12 +109,12 @@ pub fn matmul_2d_naive<T: Num>(
     b: ArrayView2<T>,
     ta: bool,
     tb: bool,
-) -> ArrayD<T> {
+) -> Result<ArrayD<T>> {
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
     let (m, k) = a.dim();
     let n = b.dim().1;
-    let mut out = ArrayD::<T>::from_elem(IxDyn(&[m, n]), T::ZERO);
+    let mut out = zeros_out(m, n)?;
     for i in 0..m {
         for p in 0..k {
             let x = a[[i, p]];
@@ -109,7 +123,7 @@ pub fn matmul_2d_naive<T: Num>(
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// A 2-D view of a rank-2 array (the caller checked the rank).
@@ -134,14 +148,14 @@ mod tests {
             let a = sample(m, k, 0.3);
             let b = sample(k, n, 0.7);
             let want = a.dot(&b);
-            let got = matmul_2d(a.view(), b.view(), false, false);
+            let got = matmul_2d(a.view(), b.view(), false, false).unwrap();
             for (x, y) in got.iter().zip(want.iter()) {
                 assert!((x - y).abs() < 1e-12, "{m}x{k}x{n}");
             }
             // transposed operands: the same product through swapped strides
             let at = a.t().to_owned();
             let bt = b.t().to_owned();
-            let got_t = matmul_2d(at.view(), bt.view(), true, true);
+            let got_t = matmul_2d(at.view(), bt.view(), true, true).unwrap();
             for (x, y) in got_t.iter().zip(want.iter()) {
                 assert!((x - y).abs() < 1e-12);
             }
@@ -152,7 +166,7 @@ mod tests {
     fn empty_inner_dimension_gives_zeros() {
         let a = Array2::<f32>::zeros((2, 0));
         let b = Array2::<f32>::zeros((0, 3));
-        let got = matmul_2d(a.view(), b.view(), false, false);
+        let got = matmul_2d(a.view(), b.view(), false, false).unwrap();
         assert_eq!(got.shape(), &[2, 3]);
         assert!(got.iter().all(|&x| x == 0.0));
     }
@@ -161,7 +175,7 @@ mod tests {
     fn naive_int_matmul() {
         let a = Array2::from_shape_vec((2, 2), vec![1i32, 2, 3, 4]).unwrap();
         let b = Array2::from_shape_vec((2, 2), vec![5i32, 6, 7, 8]).unwrap();
-        let got = matmul_2d_naive(a.view(), b.view(), false, false);
+        let got = matmul_2d_naive(a.view(), b.view(), false, false).unwrap();
         assert_eq!(
             got.iter().copied().collect::<Vec<_>>(),
             vec![19, 22, 43, 50]
@@ -172,14 +186,15 @@ mod tests {
 /// `op(a) · op(b)` over broadcast batch dimensions: `a` is `[..., m, k]`,
 /// `b` is `[..., k, n]` (before `op`), ranks ≥ 2, batch shapes broadcastable
 /// to `batch` (all validated by the caller). `mm` multiplies one pair.
-pub fn matmul_batched<T: Num>(
+/// Between the products of a large batch an interrupt (Ctrl-C) is polled.
+pub fn matmul_batched<T: Copy>(
     a: &ArcArray<T, IxDyn>,
     b: &ArcArray<T, IxDyn>,
     ta: bool,
     tb: bool,
     batch: &[usize],
-    mm: fn(ArrayView2<T>, ArrayView2<T>, bool, bool) -> ArrayD<T>,
-) -> ArrayD<T> {
+    mm: Product<T>,
+) -> Result<ArrayD<T>> {
     let (ra, rb) = (a.ndim(), b.ndim());
     let m = a.shape()[if ta { ra - 1 } else { ra - 2 }];
     let n = b.shape()[if tb { rb - 2 } else { rb - 1 }];
@@ -194,10 +209,10 @@ pub fn matmul_batched<T: Num>(
             .view()
             .into_shape_with_order((nbatch * m, k))
             .expect("contiguous");
-        let out = mm(rows, as_2d(b), false, tb);
-        return out
+        let out = mm(rows, as_2d(b), false, tb)?;
+        return Ok(out
             .into_shape_with_order(IxDyn(&out_shape))
-            .expect("same element count");
+            .expect("same element count"));
     }
 
     // A plain matrix against a batched rhs: op(A)·[B₀ B₁ …] side by side is
@@ -214,16 +229,16 @@ pub fn matmul_batched<T: Num>(
         let wide = side_by_side
             .into_shape_with_order((k, nbatch * n))
             .expect("standard layout");
-        let out = mm(as_2d(a), wide.view(), ta, false);
+        let out = mm(as_2d(a), wide.view(), ta, false)?;
         let stacked = out
             .into_shape_with_order((m, nbatch, n))
             .expect("same element count")
             .permuted_axes([1, 0, 2])
             .as_standard_layout()
             .into_owned();
-        return stacked
+        return Ok(stacked
             .into_shape_with_order(IxDyn(&out_shape))
-            .expect("same element count");
+            .expect("same element count"));
     }
 
     let a_full: Vec<usize> = batch
@@ -238,13 +253,15 @@ pub fn matmul_batched<T: Num>(
         .collect();
     let av = a.broadcast(IxDyn(&a_full)).expect("validated broadcast");
     let bv = b.broadcast(IxDyn(&b_full)).expect("validated broadcast");
-    let mut out = Vec::with_capacity(nbatch * m * n);
+    let mut out = crate::alloc::try_vec(MATMUL_OP, &out_shape)?;
     for flat in 0..nbatch {
+        // (rate-limited: a batch of tiny products pays a clock read each)
+        crate::interrupt::poll()?;
         let idx = unravel(flat, batch);
-        let prod = mm(sub_matrix(&av, &idx), sub_matrix(&bv, &idx), ta, tb);
+        let prod = mm(sub_matrix(&av, &idx), sub_matrix(&bv, &idx), ta, tb)?;
         out.extend(prod.iter().copied());
     }
-    ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("one m×n block per batch entry")
+    Ok(ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("one m×n block per batch entry"))
 }
 
 fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
@@ -277,7 +294,7 @@ mod batched_tests {
         .into_shared();
         let b = ArrayD::from_shape_fn(IxDyn(&[3, 5, 2]), |i| (i[0] * 5 + i[1] + i[2]) as f64 * 0.2)
             .into_shared();
-        let out = matmul_batched(&a, &b, false, false, &[2, 3], matmul_2d::<f64>);
+        let out = matmul_batched(&a, &b, false, false, &[2, 3], matmul_2d::<f64>).unwrap();
         assert_eq!(out.shape(), &[2, 3, 4, 2]);
         for i in 0..2 {
             for j in 0..3 {
@@ -302,26 +319,26 @@ mod batched_tests {
         }
         // the folded path: batched lhs, plain rhs
         let b2 = ArrayD::from_shape_fn(IxDyn(&[5, 2]), |i| (i[0] + i[1]) as f64).into_shared();
-        let folded = matmul_batched(&a, &b2, false, false, &[2, 3], matmul_2d::<f64>);
+        let folded = matmul_batched(&a, &b2, false, false, &[2, 3], matmul_2d::<f64>).unwrap();
         let b2b = b2
             .broadcast(IxDyn(&[3, 5, 2]))
             .unwrap()
             .to_owned()
             .into_shared();
-        let looped = matmul_batched(&a, &b2b, false, false, &[2, 3], matmul_2d::<f64>);
+        let looped = matmul_batched(&a, &b2b, false, false, &[2, 3], matmul_2d::<f64>).unwrap();
         assert_eq!(folded, looped);
         // the side-by-side path: plain lhs, batched rhs
         let a2 =
             ArrayD::from_shape_fn(IxDyn(&[4, 5]), |i| (i[0] * 2 + i[1]) as f64 * 0.3).into_shared();
         let b3 =
             ArrayD::from_shape_fn(IxDyn(&[3, 5, 2]), |i| (i[0] + i[1] * i[2]) as f64).into_shared();
-        let wide = matmul_batched(&a2, &b3, false, false, &[3], matmul_2d::<f64>);
+        let wide = matmul_batched(&a2, &b3, false, false, &[3], matmul_2d::<f64>).unwrap();
         let a2b = a2
             .broadcast(IxDyn(&[3, 4, 5]))
             .unwrap()
             .to_owned()
             .into_shared();
-        let looped2 = matmul_batched(&a2b, &b3, false, false, &[3], matmul_2d::<f64>);
+        let looped2 = matmul_batched(&a2b, &b3, false, false, &[3], matmul_2d::<f64>).unwrap();
         for (x, y) in wide.iter().zip(looped2.iter()) {
             assert!((x - y).abs() < 1e-9);
         }
@@ -332,7 +349,8 @@ mod batched_tests {
             false,
             &[3],
             matmul_2d::<f64>,
-        );
+        )
+        .unwrap();
         for (x, y) in wide_t.iter().zip(looped2.iter()) {
             assert!((x - y).abs() < 1e-9);
         }

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{ArcArray, ArrayD, IxDyn};
 
+use crate::error::Result;
+
 /// Below this many elements a rayon split costs more than it saves.
 pub const PAR_MIN_LEN: usize = 1 << 15;
 
@@ -50,8 +52,12 @@ fn from_vec<T: Clone>(shape: &[usize], v: Vec<T>) -> ArcArray<T, IxDyn> {
         .into_shared()
 }
 
+// Every kernel below returns `Err` instead of aborting when its output
+// cannot be allocated (`ResourceExhausted`), and when an interrupt (Ctrl-C)
+// is pending at one of the polls between blocks of a large output.
+
 /// `f` applied to every element, in logical order.
-pub fn map<T, U, F>(a: &ArcArray<T, IxDyn>, f: F) -> ArcArray<U, IxDyn>
+pub fn map<T, U, F>(a: &ArcArray<T, IxDyn>, f: F) -> Result<ArcArray<U, IxDyn>>
 where
     T: Copy + Send + Sync,
     U: Send + Clone,
@@ -60,7 +66,7 @@ where
     let out = match a.as_slice() {
         // (no iteration plan to build: the small-tensor path stays cheap)
         Some(xs) => strided::fill_flat(
-            xs.len(),
+            a.shape(),
             #[inline(always)]
             |start, dst| {
                 for (d, &x) in dst.iter_mut().zip(&xs[start..]) {
@@ -70,14 +76,14 @@ where
         ),
         // SAFETY: pointer and strides of a live array of this shape.
         None => unsafe { strided::map1(a.shape(), a.as_ptr(), a.strides(), f) },
-    };
-    from_vec(a.shape(), out)
+    }?;
+    Ok(from_vec(a.shape(), out))
 }
 
 /// `fill(src, dst)` over `a`'s elements in logical order, a contiguous piece
 /// at a time (for kernels that look at a block at once); strided input is
 /// first copied into standard layout.
-pub fn map_slices<T, U, F>(a: &ArcArray<T, IxDyn>, fill: F) -> ArcArray<U, IxDyn>
+pub fn map_slices<T, U, F>(a: &ArcArray<T, IxDyn>, fill: F) -> Result<ArcArray<U, IxDyn>>
 where
     T: Copy + Send + Sync,
     U: Send + Clone,
@@ -88,16 +94,16 @@ where
     let xs = match a.as_slice() {
         Some(xs) => xs,
         None => {
-            copied = standard(a);
+            copied = standard(a)?;
             copied.as_slice().expect("standard layout is contiguous")
         }
     };
     let out = strided::fill_flat(
-        xs.len(),
+        a.shape(),
         #[inline(always)]
         |start, dst| fill(&xs[start..start + dst.len()], dst),
-    );
-    from_vec(a.shape(), out)
+    )?;
+    Ok(from_vec(a.shape(), out))
 }
 
 /// `f` applied elementwise to `a` and `b` broadcast to `out_shape` (which
@@ -107,7 +113,7 @@ pub fn zip<T, U, O, F>(
     b: &ArcArray<U, IxDyn>,
     out_shape: &[usize],
     f: F,
-) -> ArcArray<O, IxDyn>
+) -> Result<ArcArray<O, IxDyn>>
 where
     T: Copy + Send + Sync,
     U: Copy + Send + Sync,
@@ -117,7 +123,7 @@ where
     let n: usize = out_shape.iter().product();
     let out = match (a.as_slice(), b.as_slice()) {
         (Some(xs), Some(ys)) if xs.len() == n && ys.len() == n => strided::fill_flat(
-            n,
+            out_shape,
             #[inline(always)]
             |start, dst| {
                 for ((d, &x), &y) in dst.iter_mut().zip(&xs[start..]).zip(&ys[start..]) {
@@ -126,7 +132,7 @@ where
             },
         ),
         (Some(xs), Some(&[y])) if xs.len() == n => strided::fill_flat(
-            n,
+            out_shape,
             #[inline(always)]
             |start, dst| {
                 for (d, &x) in dst.iter_mut().zip(&xs[start..]) {
@@ -135,7 +141,7 @@ where
             },
         ),
         (Some(&[x]), Some(ys)) if ys.len() == n => strided::fill_flat(
-            n,
+            out_shape,
             #[inline(always)]
             |start, dst| {
                 for (d, &y) in dst.iter_mut().zip(&ys[start..]) {
@@ -144,8 +150,8 @@ where
             },
         ),
         _ => zip_strided(a, b, out_shape, f),
-    };
-    from_vec(out_shape, out)
+    }?;
+    Ok(from_vec(out_shape, out))
 }
 
 fn zip_strided<T, U, O, F>(
@@ -153,7 +159,7 @@ fn zip_strided<T, U, O, F>(
     b: &ArcArray<U, IxDyn>,
     out_shape: &[usize],
     f: F,
-) -> Vec<O>
+) -> Result<Vec<O>>
 where
     T: Copy + Send + Sync,
     U: Copy + Send + Sync,
@@ -180,7 +186,7 @@ pub fn select<T: Copy + Send + Sync>(
     a: &ArcArray<T, IxDyn>,
     b: &ArcArray<T, IxDyn>,
     out_shape: &[usize],
-) -> ArcArray<T, IxDyn> {
+) -> Result<ArcArray<T, IxDyn>> {
     let sh = IxDyn(out_shape);
     let cv = cond.broadcast(sh.clone()).expect("validated broadcast");
     let av = a.broadcast(sh.clone()).expect("validated broadcast");
@@ -194,30 +200,62 @@ pub fn select<T: Copy + Send + Sync>(
             (bv.as_ptr(), bv.strides()),
             |c, x, y| if c { x } else { y },
         )
-    };
-    from_vec(out_shape, out)
+    }?;
+    Ok(from_vec(out_shape, out))
 }
 
 /// A copy of `a` broadcast up to `shape`, in standard layout.
 pub fn broadcast_copy<T: Copy + Send + Sync>(
     a: &ArcArray<T, IxDyn>,
     shape: &[usize],
-) -> ArcArray<T, IxDyn> {
+) -> Result<ArcArray<T, IxDyn>> {
     let v = a.broadcast(IxDyn(shape)).expect("validated broadcast");
     // SAFETY: pointer and strides of a live view of this shape.
-    from_vec(shape, unsafe {
-        strided::map1(shape, v.as_ptr(), v.strides(), |x| x)
-    })
+    let out = unsafe { strided::map1(shape, v.as_ptr(), v.strides(), |x| x) }?;
+    Ok(from_vec(shape, out))
+}
+
+/// `parts` joined along `axis` into `shape` (the caller validated that the
+/// other extents agree and `shape[axis]` is their sum). Allocated fallibly
+/// once, then each part's run for each index before `axis` is appended in
+/// order. (ndarray's `concatenate` may lay out its result twice: a peak of
+/// twice the output, and an abort when that fails.)
+pub fn concat<T: Clone>(
+    parts: &[ndarray::ArrayViewD<'_, T>],
+    axis: usize,
+    shape: &[usize],
+) -> Result<ArcArray<T, IxDyn>> {
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut out = crate::alloc::try_vec(strided::KERNEL_OP, shape)?;
+    // (a part in another layout is copied once; views of standard tensors
+    // are read in place)
+    let standard: Vec<_> = parts.iter().map(|p| p.as_standard_layout()).collect();
+    let mut since_poll = 0;
+    for o in 0..outer {
+        for p in &standard {
+            let run = p.shape()[axis] * inner;
+            if run == 0 {
+                continue;
+            }
+            let src = p.as_slice().expect("standard layout is contiguous");
+            out.extend_from_slice(&src[o * run..(o + 1) * run]);
+            since_poll += run;
+            if since_poll >= strided::POLL_BLOCK {
+                since_poll = 0;
+                crate::interrupt::poll()?;
+            }
+        }
+    }
+    Ok(from_vec(shape, out))
 }
 
 /// `a` in standard layout, sharing storage when it already is.
-pub fn standard<T: Copy + Send + Sync>(a: &ArcArray<T, IxDyn>) -> ArcArray<T, IxDyn> {
+pub fn standard<T: Copy + Send + Sync>(a: &ArcArray<T, IxDyn>) -> Result<ArcArray<T, IxDyn>> {
     if a.is_standard_layout() {
-        a.clone()
-    } else {
-        // SAFETY: pointer and strides of a live array of this shape.
-        from_vec(a.shape(), unsafe {
-            strided::map1(a.shape(), a.as_ptr(), a.strides(), |x| x)
-        })
+        return Ok(a.clone());
     }
+    // SAFETY: pointer and strides of a live array of this shape.
+    let out = unsafe { strided::map1(a.shape(), a.as_ptr(), a.strides(), |x| x) }?;
+    Ok(from_vec(a.shape(), out))
 }

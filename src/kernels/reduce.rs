@@ -1,13 +1,47 @@
 //! Reductions. Results never depend on the number of threads: a full
 //! reduction splits its input at fixed, size-based chunk boundaries and
 //! combines the partial results in chunk order.
+//!
+//! Like the elementwise kernels, they allocate their outputs fallibly and
+//! poll for an interrupt (Ctrl-C) between blocks of about `POLL_BLOCK`
+//! input elements (never on small inputs).
 
 use ndarray::{ArcArray, ArrayD, IxDyn};
 use rayon::prelude::*;
 
 use crate::dtype::Num;
+use crate::error::Result;
 
 use super::parallel;
+use super::strided::{POLL_BLOCK, TASK_LEN};
+
+/// The op name a reduction's allocation failure reports.
+const REDUCE_OP: &str = "reduction kernel";
+
+/// `f` of each consecutive run of `run` elements of `flat` (the last run
+/// may be shorter), in order, on rayon when large; blocks of whole runs of
+/// about `POLL_BLOCK` elements with an interrupt poll between them.
+fn per_run<T, R, F>(flat: &[T], run: usize, f: F) -> Result<Vec<R>>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&[T]) -> R + Sync + Send,
+{
+    let run = run.max(1);
+    let mut out = crate::alloc::try_vec(REDUCE_OP, &[flat.len().div_ceil(run)])?;
+    let per_block = (POLL_BLOCK / run).max(1) * run;
+    for (b, block) in flat.chunks(per_block).enumerate() {
+        if b > 0 {
+            crate::interrupt::poll()?;
+        }
+        if parallel(block.len()) {
+            out.par_extend(block.par_chunks(run).map(&f));
+        } else {
+            out.extend(block.chunks(run).map(&f));
+        }
+    }
+    Ok(out)
+}
 
 /// Elements per partial sum of a full reduction (fixed so that the rounding
 /// is the same for any thread count).
@@ -42,43 +76,38 @@ pub(crate) fn combine<T: Num>(parts: &[T]) -> T {
 /// The elements of `v` in logical order, through the strided engine (its
 /// rows vectorise; ndarray's generic element iterator was a fifth of an
 /// MLP step when it transposed a bias gradient).
-fn logical_order<T: Copy + Send + Sync>(v: &ndarray::ArrayViewD<'_, T>) -> Vec<T> {
+fn logical_order<T: Copy + Send + Sync>(v: &ndarray::ArrayViewD<'_, T>) -> Result<Vec<T>> {
     // SAFETY: pointer and strides of a live view of this shape.
     unsafe { super::strided::map1(v.shape(), v.as_ptr(), v.strides(), |x| x) }
 }
 
 /// Sum of every element.
-pub fn sum_all<T: Num>(a: &ArcArray<T, IxDyn>) -> T {
+pub fn sum_all<T: Num>(a: &ArcArray<T, IxDyn>) -> Result<T> {
     let owned;
     let s = match a.as_slice() {
         Some(s) => s,
         None => {
-            owned = logical_order(&a.view());
+            owned = logical_order(&a.view())?;
             &owned[..]
         }
     };
-    let parts: Vec<T> = if parallel(s.len()) {
-        s.par_chunks(CHUNK).map(sum_slice).collect()
-    } else {
-        s.chunks(CHUNK).map(sum_slice).collect()
-    };
-    combine(&parts)
+    Ok(combine(&per_run(s, CHUNK, sum_slice)?))
 }
 
 /// Sum over `axes` (sorted, unique, valid). The result keeps the reduced
 /// axes as size 1; the caller reshapes when `keepdims` is false.
-pub fn sum_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> ArcArray<T, IxDyn> {
+pub fn sum_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> Result<ArcArray<T, IxDyn>> {
     let mut kept_shape = a.shape().to_vec();
     for &ax in axes {
         kept_shape[ax] = 1;
     }
     if axes.len() == a.ndim() {
-        return ArcArray::from_elem(IxDyn(&kept_shape), sum_all(a));
+        return Ok(ArcArray::from_elem(IxDyn(&kept_shape), sum_all(a)?));
     }
-    if let Some(out) = sum_leading_axes(a, axes) {
-        return ArrayD::from_shape_vec(IxDyn(&kept_shape), out)
+    if let Some(out) = sum_leading_axes(a, axes)? {
+        return Ok(ArrayD::from_shape_vec(IxDyn(&kept_shape), out)
             .expect("one sum per kept element")
-            .into_shared();
+            .into_shared());
     }
     // Move the reduced axes last: each output element is then the sum of
     // one contiguous run of `run` elements.
@@ -90,20 +119,17 @@ pub fn sum_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> ArcArray<T, I
     let flat = match moved.as_slice() {
         Some(s) => s,
         None => {
-            owned = logical_order(&moved);
+            owned = logical_order(&moved)?;
             &owned[..]
         }
     };
-    let out: Vec<T> = if run == 0 {
-        vec![T::ZERO; kept_shape.iter().product()]
-    } else if parallel(flat.len()) {
-        flat.par_chunks(run).map(sum_slice).collect()
-    } else {
-        flat.chunks(run).map(sum_slice).collect()
-    };
-    ArrayD::from_shape_vec(IxDyn(&kept_shape), out)
+    if run == 0 {
+        return crate::alloc::try_full(REDUCE_OP, &kept_shape, T::ZERO);
+    }
+    let out = per_run(flat, run, sum_slice)?;
+    Ok(ArrayD::from_shape_vec(IxDyn(&kept_shape), out)
         .expect("one sum per kept element")
-        .into_shared()
+        .into_shared())
 }
 
 /// Column sums: `axes` are the leading axes of a row-major array (a bias
@@ -111,30 +137,46 @@ pub fn sum_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> ArcArray<T, I
 /// whole row at a time (a vectorised add) instead of transposing first.
 /// Threads split the columns; each sum runs over r = 0, 1, … in order
 /// whatever the thread count. `None` when the layout doesn't fit or the
-/// rows are too short to vectorise.
-fn sum_leading_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> Option<Vec<T>> {
-    let s = a.as_slice()?;
+/// rows are too short to vectorise. Rows are added a block at a time, with
+/// an interrupt poll between blocks of about `POLL_BLOCK` elements.
+fn sum_leading_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> Result<Option<Vec<T>>> {
+    let Some(s) = a.as_slice() else {
+        return Ok(None);
+    };
     if axes.iter().enumerate().any(|(i, &ax)| i != ax) {
-        return None;
+        return Ok(None);
     }
     let rows: usize = a.shape()[..axes.len()].iter().product();
     let cols: usize = a.shape()[axes.len()..].iter().product();
     if rows == 0 || cols < 16 {
-        return None;
+        return Ok(None);
     }
-    Some(super::strided::fill_flat(cols, |start, dst| {
-        for (d, &x) in dst.iter_mut().zip(&s[start..]) {
-            d.write(x);
+    let mut acc = crate::alloc::try_vec(REDUCE_OP, &[cols])?;
+    acc.extend_from_slice(&s[..cols]);
+    let rows_per_block = (POLL_BLOCK / cols).max(1);
+    for first in (1..rows).step_by(rows_per_block) {
+        if first > 1 {
+            crate::interrupt::poll()?;
         }
-        // SAFETY: every slot was just initialised from row 0.
-        let acc = unsafe { &mut *(dst as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
-        for r in 1..rows {
-            let row = &s[r * cols + start..r * cols + start + acc.len()];
-            for (d, &x) in acc.iter_mut().zip(row) {
-                *d = *d + x;
+        let last = (first + rows_per_block).min(rows);
+        // columns start.. of rows first..last added into `acc` in row order
+        let add = |start: usize, acc: &mut [T]| {
+            for r in first..last {
+                let row = &s[r * cols + start..r * cols + start + acc.len()];
+                for (d, &x) in acc.iter_mut().zip(row) {
+                    *d = *d + x;
+                }
             }
+        };
+        if parallel(cols * (last - first)) {
+            acc.par_chunks_mut(TASK_LEN)
+                .enumerate()
+                .for_each(|(t, piece)| add(t * TASK_LEN, piece));
+        } else {
+            add(0, &mut acc);
         }
-    }))
+    }
+    Ok(Some(acc))
 }
 
 /// Move `axes` (sorted, unique, valid) last: every kept element is then one
@@ -142,7 +184,7 @@ fn sum_leading_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> Option<Ve
 fn runs_over<T: Copy + Send + Sync>(
     a: &ArcArray<T, IxDyn>,
     axes: &[usize],
-) -> (Vec<T>, usize, Vec<usize>) {
+) -> Result<(Vec<T>, usize, Vec<usize>)> {
     let mut kept_shape = a.shape().to_vec();
     for &ax in axes {
         kept_shape[ax] = 1;
@@ -152,42 +194,53 @@ fn runs_over<T: Copy + Send + Sync>(
     let moved = a.view().permuted_axes(IxDyn(&perm));
     let run: usize = axes.iter().map(|&ax| a.shape()[ax]).product();
     let flat = match moved.as_slice() {
-        Some(s) => s.to_vec(),
-        None => logical_order(&moved),
+        Some(s) => {
+            let mut copy = crate::alloc::try_vec(REDUCE_OP, &[s.len()])?;
+            copy.extend_from_slice(s);
+            copy
+        }
+        None => logical_order(&moved)?,
     };
-    (flat, run, kept_shape)
+    Ok((flat, run, kept_shape))
 }
 
 /// Fold `f` over `axes` starting from `init` (the value of an empty
 /// reduction). Like `sum_axes`, the reduced axes are kept as size 1.
-pub fn fold_axes<T, F>(a: &ArcArray<T, IxDyn>, axes: &[usize], init: T, f: F) -> ArcArray<T, IxDyn>
+pub fn fold_axes<T, F>(
+    a: &ArcArray<T, IxDyn>,
+    axes: &[usize],
+    init: T,
+    f: F,
+) -> Result<ArcArray<T, IxDyn>>
 where
     T: Copy + Send + Sync,
     F: Fn(T, T) -> T + Send + Sync,
 {
-    let (flat, run, kept_shape) = runs_over(a, axes);
-    let fold = |c: &[T]| c.iter().fold(init, |acc, &v| f(acc, v));
-    let out: Vec<T> = if run == 0 {
-        vec![init; kept_shape.iter().product()]
-    } else if parallel(flat.len()) {
-        flat.par_chunks(run).map(fold).collect()
-    } else {
-        flat.chunks(run).map(fold).collect()
-    };
-    ArrayD::from_shape_vec(IxDyn(&kept_shape), out)
+    let (flat, run, kept_shape) = runs_over(a, axes)?;
+    if run == 0 {
+        return crate::alloc::try_full(REDUCE_OP, &kept_shape, init);
+    }
+    let out = per_run(&flat, run, |c: &[T]| {
+        c.iter().fold(init, |acc, &v| f(acc, v))
+    })?;
+    Ok(ArrayD::from_shape_vec(IxDyn(&kept_shape), out)
         .expect("one result per kept element")
-        .into_shared()
+        .into_shared())
 }
 
 /// The index along `axis` of the first element that `better` prefers to
 /// every other one (argmax / argmin); the axis is dropped. The axis is
 /// non-empty (the caller checks).
-pub fn arg_axis<T, F>(a: &ArcArray<T, IxDyn>, axis: usize, better: F) -> ArcArray<i64, IxDyn>
+pub fn arg_axis<T, F>(
+    a: &ArcArray<T, IxDyn>,
+    axis: usize,
+    better: F,
+) -> Result<ArcArray<i64, IxDyn>>
 where
     T: Copy + Send + Sync,
     F: Fn(T, T) -> bool + Send + Sync,
 {
-    let (flat, run, mut shape) = runs_over(a, &[axis]);
+    let (flat, run, mut shape) = runs_over(a, &[axis])?;
     shape.remove(axis);
     let pick = |c: &[T]| {
         let mut best = 0;
@@ -201,11 +254,11 @@ where
     let out: Vec<i64> = if run == 0 {
         Vec::new()
     } else {
-        flat.chunks(run).map(pick).collect()
+        per_run(&flat, run, pick)?
     };
-    ArrayD::from_shape_vec(IxDyn(&shape), out)
+    Ok(ArrayD::from_shape_vec(IxDyn(&shape), out)
         .expect("one index per kept element")
-        .into_shared()
+        .into_shared())
 }
 
 /// Elements a scan runs between interrupt polls (a few ms).
@@ -226,7 +279,9 @@ where
     T: Copy + Send + Sync,
     F: Fn(T, T) -> T,
 {
-    let mut out = a.to_owned();
+    // (a fallible copy in standard layout: `to_owned` would abort on failure)
+    let mut out = ArrayD::from_shape_vec(a.raw_dim(), logical_order(&a.view())?)
+        .expect("one element per index");
     if a.is_empty() {
         return Ok(out.into_shared());
     }
@@ -273,7 +328,7 @@ mod tests {
             let a = ArrayD::from_shape_vec(IxDyn(&[n]), v)
                 .unwrap()
                 .into_shared();
-            assert_eq!(sum_all(&a), naive, "n = {n}");
+            assert_eq!(sum_all(&a).unwrap(), naive, "n = {n}");
         }
     }
 
@@ -282,13 +337,17 @@ mod tests {
         let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), (0..6i32).collect())
             .unwrap()
             .into_shared();
-        let s0 = sum_axes(&a, &[0]);
+        let s0 = sum_axes(&a, &[0]).unwrap();
         assert_eq!(s0.shape(), &[1, 3]);
         assert_eq!(s0.iter().copied().collect::<Vec<_>>(), vec![3, 5, 7]);
-        let s1 = sum_axes(&a, &[1]);
+        let s1 = sum_axes(&a, &[1]).unwrap();
         assert_eq!(s1.iter().copied().collect::<Vec<_>>(), vec![3, 12]);
         assert_eq!(
-            sum_axes(&a, &[0, 1]).iter().copied().collect::<Vec<_>>(),
+            sum_axes(&a, &[0, 1])
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
             vec![15]
         );
     }

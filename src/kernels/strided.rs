@@ -12,6 +12,11 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::parallel;
+use crate::error::Result;
+
+/// The op name a kernel's allocation failure reports (kernels do not know
+/// which op called them; the shape says which output it was).
+pub const KERNEL_OP: &str = "elementwise kernel";
 
 /// The iteration plan: outer dims (rows) and one inner dim, per operand strides.
 struct Plan<const N: usize> {
@@ -82,21 +87,30 @@ impl<const N: usize> Ptrs<N> {
 
 /// Elements per rayon task: big enough to amortise a task (~µs), small
 /// enough (64–256 KiB of operands) to stay in L2 and to balance two cores.
-const TASK_LEN: usize = 1 << 14;
+pub const TASK_LEN: usize = 1 << 14;
+
+/// Elements between two interrupt polls (Ctrl-C) of a large kernel: about a
+/// millisecond of the cheapest ops, tens of ms of the dearest (a pow over
+/// denormals). Smaller outputs never poll.
+pub const POLL_BLOCK: usize = 64 * TASK_LEN;
 
 /// Fill a row-major buffer of `shape` by calling `seg(offsets, strides,
 /// out)` for consecutive pieces of rows; `seg` must initialise every slot
 /// it is given. Pieces never straddle a row, and a long row (a contiguous
 /// operand is one row) is cut into `TASK_LEN` pieces so that it still runs
 /// on every core. Which pieces a thread gets never changes a value.
-fn fill_rows<O: Send, const N: usize, F>(shape: &[usize], strides: [&[isize]; N], seg: F) -> Vec<O>
+fn fill_rows<O: Send, const N: usize, F>(
+    shape: &[usize],
+    strides: [&[isize]; N],
+    seg: F,
+) -> Result<Vec<O>>
 where
     F: Fn([isize; N], [isize; N], &mut [MaybeUninit<O>]) + Sync,
 {
     let n: usize = shape.iter().product();
-    let out: Vec<O> = Vec::with_capacity(n);
+    let out: Vec<O> = crate::alloc::try_vec(KERNEL_OP, shape)?;
     if n == 0 {
-        return out;
+        return Ok(out);
     }
     let p = plan(shape, strides);
     // SAFETY: the closure initialises every slot it is given (`seg` does).
@@ -123,12 +137,20 @@ where
     }
 }
 
-/// A buffer of `n` elements filled by `fill(start, out)` over consecutive
-/// pieces `[start, start + out.len())`, in `TASK_LEN` tasks on rayon when
-/// `n` is large; `fill` must initialise every slot it is given.
-pub fn fill_flat<O: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<O>]) + Sync) -> Vec<O> {
+/// A buffer of the `numel(shape)` elements of an output filled by
+/// `fill(start, out)` over consecutive pieces `[start, start + out.len())`,
+/// in `TASK_LEN` tasks on rayon when it is large; `fill` must initialise
+/// every slot it is given. Fails (never aborts) when the buffer cannot be
+/// allocated, and when an interrupt is pending at one of the polls between
+/// blocks of `POLL_BLOCK` elements.
+pub fn fill_flat<O: Send>(
+    shape: &[usize],
+    fill: impl Fn(usize, &mut [MaybeUninit<O>]) + Sync,
+) -> Result<Vec<O>> {
+    let n = shape.iter().product();
+    let out = crate::alloc::try_vec(KERNEL_OP, shape)?;
     // SAFETY: the contract on `fill` is this function's contract.
-    unsafe { fill_flat_into(Vec::with_capacity(n), n, fill) }
+    unsafe { fill_flat_into(out, n, fill) }
 }
 
 /// # Safety
@@ -138,19 +160,28 @@ unsafe fn fill_flat_into<O: Send>(
     mut out: Vec<O>,
     n: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<O>]) + Sync,
-) -> Vec<O> {
+) -> Result<Vec<O>> {
+    let par = parallel(n);
     let spare = &mut out.spare_capacity_mut()[..n];
-    if parallel(n) {
-        spare
-            .par_chunks_mut(TASK_LEN)
-            .enumerate()
-            .for_each(|(t, chunk)| wide(&fill, t * TASK_LEN, chunk));
-    } else {
-        wide(&fill, 0, spare);
+    // (an interrupt leaves `out` at length 0: the slots written so far are
+    // plain values, dropped with the buffer without being read)
+    for (b, block) in spare.chunks_mut(POLL_BLOCK).enumerate() {
+        let base = b * POLL_BLOCK;
+        if b > 0 {
+            crate::interrupt::poll()?;
+        }
+        if par {
+            block
+                .par_chunks_mut(TASK_LEN)
+                .enumerate()
+                .for_each(|(t, chunk)| wide(&fill, base + t * TASK_LEN, chunk));
+        } else {
+            wide(&fill, base, block);
+        }
     }
     // SAFETY: every one of the n slots was initialised by `fill`.
     unsafe { out.set_len(n) };
-    out
+    Ok(out)
 }
 
 /// `fill(start, dst)`, compiled a second time for the widest vector unit
@@ -245,7 +276,7 @@ pub unsafe fn map1<T: Copy, O: Send>(
     a: *const T,
     sa: &[isize],
     f: impl Fn(T) -> O + Sync,
-) -> Vec<O> {
+) -> Result<Vec<O>> {
     let ptrs = Ptrs([a as *const u8]);
     fill_rows(
         shape,
@@ -279,7 +310,7 @@ pub unsafe fn map2<T: Copy, U: Copy, O: Send>(
     (a, sa): (*const T, &[isize]),
     (b, sb): (*const U, &[isize]),
     f: impl Fn(T, U) -> O + Sync,
-) -> Vec<O> {
+) -> Result<Vec<O>> {
     let ptrs = Ptrs([a as *const u8, b as *const u8]);
     fill_rows(
         shape,
@@ -339,7 +370,7 @@ pub unsafe fn map3<T: Copy, U: Copy, V: Copy, O: Send>(
     (b, sb): (*const U, &[isize]),
     (c, sc): (*const V, &[isize]),
     f: impl Fn(T, U, V) -> O + Sync,
-) -> Vec<O> {
+) -> Result<Vec<O>> {
     let ptrs = Ptrs([a as *const u8, b as *const u8, c as *const u8]);
     fill_rows(
         shape,
@@ -408,13 +439,14 @@ mod tests {
                     (bv.as_ptr(), bv.strides()),
                     |x: f64, y: f64| x * 10.0 + y,
                 )
-            };
+            }
+            .unwrap();
             assert_eq!(got, naive2(&a, &b, so), "{sa:?} {sb:?}");
         }
         // a transposed (non-contiguous) operand
         let m = ArrayD::from_shape_fn(IxDyn(&[40, 30]), |i| (i[0] * 30 + i[1]) as f64);
         let t = m.t();
-        let got = unsafe { map1(t.shape(), t.as_ptr(), t.strides(), |x: f64| x) };
+        let got = unsafe { map1(t.shape(), t.as_ptr(), t.strides(), |x: f64| x) }.unwrap();
         assert_eq!(got, t.iter().copied().collect::<Vec<_>>());
         // three operands, large enough to run in parallel
         let c = ArrayD::from_shape_fn(IxDyn(&[200, 300]), |i| (i[0] + i[1]) % 2 == 0);
@@ -432,8 +464,146 @@ mod tests {
                 (yv.as_ptr(), yv.strides()),
                 |k: bool, p: f64, q: f64| if k { p } else { q },
             )
-        };
+        }
+        .unwrap();
         let want: Vec<f64> = c.iter().map(|&k| if k { 1.0 } else { -1.0 }).collect();
         assert_eq!(got, want);
+    }
+
+    /// A small deterministic generator (xorshift), so a failing case can
+    /// be replayed from its printed seed.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    /// A random operand over `out` (the output shape): some axes
+    /// broadcast (size 1 or missing) and its storage permuted, stepped and
+    /// reversed, so that its view has arbitrary strides (transposed,
+    /// negative, non-contiguous).
+    struct Operand {
+        storage: ArrayD<f64>,
+        inverse: Vec<usize>,
+        shape: Vec<usize>,
+        stepped: Vec<bool>,
+        reversed: Vec<bool>,
+    }
+
+    impl Operand {
+        fn new(rng: &mut Rng, out: &[usize], base: f64) -> Operand {
+            let lead = rng.below(out.len() + 1);
+            let shape: Vec<usize> = out[lead..]
+                .iter()
+                .map(|&d| if rng.below(3) == 0 { 1 } else { d })
+                .collect();
+            // storage twice as long on each axis (room to step by 2), permuted
+            let mut order: Vec<usize> = (0..shape.len()).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+            let permuted: Vec<usize> = order.iter().map(|&k| 2 * shape[k]).collect();
+            let storage = ArrayD::from_shape_fn(IxDyn(&permuted), |i| {
+                base + (0..i.ndim()).map(|k| (i[k] * (k + 2)) as f64).sum::<f64>()
+            });
+            let mut inverse = vec![0; order.len()];
+            for (i, &k) in order.iter().enumerate() {
+                inverse[k] = i;
+            }
+            let stepped = shape.iter().map(|_| rng.below(2) == 0).collect();
+            let reversed = shape.iter().map(|_| rng.below(3) == 0).collect();
+            Operand {
+                storage,
+                inverse,
+                shape,
+                stepped,
+                reversed,
+            }
+        }
+
+        fn view(&self) -> ndarray::ArrayViewD<'_, f64> {
+            let mut v = self.storage.view().permuted_axes(IxDyn(&self.inverse));
+            for (axis, &d) in self.shape.iter().enumerate() {
+                let ax = ndarray::Axis(axis);
+                let step: usize = if self.stepped[axis] { 2 } else { 1 };
+                v.slice_axis_inplace(
+                    ax,
+                    ndarray::Slice::new(0, Some((step * d) as isize), step as isize),
+                );
+                if self.reversed[axis] {
+                    v.invert_axis(ax);
+                }
+            }
+            v
+        }
+    }
+
+    /// Fuzz target over the strided engine: random shapes (including 0 and
+    /// 1 extents), broadcasting and strides (transposed, reversed, stepped)
+    /// for one, two and three operands, against ndarray's own element
+    /// iteration. `TAPEGRAD_FUZZ_CASES` sets the number of cases (the long
+    /// profile in CONTRIBUTING runs 100,000; Miri runs a few).
+    #[test]
+    fn fuzz_strided_kernels_against_naive_iteration() {
+        let cases: u64 = std::env::var("TAPEGRAD_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if cfg!(miri) { 8 } else { 400 });
+        for seed in 1..=cases {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let rank = rng.below(5);
+            let max_dim = if cfg!(miri) { 4 } else { 9 };
+            let out: Vec<usize> = (0..rank).map(|_| rng.below(max_dim)).collect();
+            // operands are strided views into bigger, permuted storage
+            let ops = [
+                Operand::new(&mut rng, &out, 0.0),
+                Operand::new(&mut rng, &out, 1000.0),
+                Operand::new(&mut rng, &out, 0.5),
+            ];
+            let views: Vec<_> = ops.iter().map(Operand::view).collect();
+            let bv: Vec<_> = views
+                .iter()
+                .map(|v| {
+                    v.broadcast(IxDyn(&out))
+                        .expect("broadcastable by construction")
+                })
+                .collect();
+            let want1: Vec<f64> = bv[0].iter().map(|x| x * 3.0).collect();
+            let want2: Vec<f64> = bv[0].iter().zip(bv[1].iter()).map(|(x, y)| x - y).collect();
+            let want3: Vec<f64> = bv[0]
+                .iter()
+                .zip(bv[1].iter())
+                .zip(bv[2].iter())
+                .map(|((x, y), z)| x + y * z)
+                .collect();
+            // SAFETY: pointers and strides of live broadcast views of `out`.
+            let (got1, got2, got3) = unsafe {
+                (
+                    map1(&out, bv[0].as_ptr(), bv[0].strides(), |x: f64| x * 3.0).unwrap(),
+                    map2(
+                        &out,
+                        (bv[0].as_ptr(), bv[0].strides()),
+                        (bv[1].as_ptr(), bv[1].strides()),
+                        |x: f64, y: f64| x - y,
+                    )
+                    .unwrap(),
+                    map3(
+                        &out,
+                        (bv[0].as_ptr(), bv[0].strides()),
+                        (bv[1].as_ptr(), bv[1].strides()),
+                        (bv[2].as_ptr(), bv[2].strides()),
+                        |x: f64, y: f64, z: f64| x + y * z,
+                    )
+                    .unwrap(),
+                )
+            };
+            assert_eq!(got1, want1, "map1, seed {seed}, shape {out:?}");
+            assert_eq!(got2, want2, "map2, seed {seed}, shape {out:?}");
+            assert_eq!(got3, want3, "map3, seed {seed}, shape {out:?}");
+        }
     }
 }

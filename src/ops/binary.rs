@@ -28,10 +28,10 @@ pub(crate) fn apply_num2<F: NumFn2>(op: &'static str, a: &Tensor, b: &Tensor) ->
     same_dtype(op, a, b)?;
     let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)),
-        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)),
-        (Data::I32(x), Data::I32(y)) => Data::I32(kernels::zip(x, y, &s, F::f::<i32>)),
-        (Data::I64(x), Data::I64(y)) => Data::I64(kernels::zip(x, y, &s, F::f::<i64>)),
+        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)?),
+        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)?),
+        (Data::I32(x), Data::I32(y)) => Data::I32(kernels::zip(x, y, &s, F::f::<i32>)?),
+        (Data::I64(x), Data::I64(y)) => Data::I64(kernels::zip(x, y, &s, F::f::<i64>)?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -49,8 +49,8 @@ pub(crate) fn apply_real2<F: RealFn2>(op: &'static str, a: &Tensor, b: &Tensor) 
     same_dtype(op, a, b)?;
     let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)),
-        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)),
+        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, F::f::<f32>)?),
+        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, F::f::<f64>)?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -113,6 +113,24 @@ macro_rules! binary_ops {
         ])
     };
 
+    // Each operand's gradient needs only its partner: save an operand only
+    // when the other one may get a gradient, so `y * 0.5` keeps 0.5, never
+    // `y` (a constant, or any input no tape watches, gets no gradient).
+    (@record $tf:literal, $a:ident, $b:ident, $out:ident,
+        [saves_partner $g:ident: $ga:expr, $gb:expr]) => {
+        match (tape::may_need_gradient($a), tape::may_need_gradient($b)) {
+            (true, false) => tape::record_rule($tf, &[$a, $b], &$out, [$b], || (), [
+                Some(|$g, [$b], _| $ga),
+                None,
+            ]),
+            (false, true) => tape::record_rule($tf, &[$a, $b], &$out, [$a], || (), [
+                None,
+                Some(|$g, [$a], _| $gb),
+            ]),
+            _ => binary_ops!(@record $tf, $a, $b, $out, [saves($a, $b) $g: $ga, $gb]),
+        }
+    };
+
     // The operand and output names the rows' VJPs refer to are declared once.
     (($a:ident, $b:ident) -> $out:ident;
      $(
@@ -123,7 +141,14 @@ macro_rules! binary_ops {
         $(
             $(#[doc = $doc])*
             pub fn $name($a: &Tensor, $b: &Tensor) -> Result<Tensor> {
+                if let Some(out) = crate::ops::complex::binary($tf, $a, $b) {
+                    return out;
+                }
+                if let Some(out) = crate::ops::strings::binary($tf, $a, $b) {
+                    return out;
+                }
                 let $out = binary_ops!(@forward $kind, $tf, $a, $b, |$p, $q| $fwd)?;
+                crate::trace::note_op($tf, &[$a, $b], &$out);
                 binary_ops!(@record $tf, $a, $b, $out, [$($vjp)*]);
                 Ok($out)
             }
@@ -165,7 +190,7 @@ binary_ops! {
     ///     >>> import tapegrad as tf
     ///     >>> print(tf.multiply(tf.constant([1.0, 2.0]), 3.0))
     ///     tapegrad.Tensor([3. 6.], shape=(2,), dtype=float32)
-    multiply "Mul" numeric real |p, q| p * q => [saves(a, b) g: g.mul(b), g.mul(a)];
+    multiply "Mul" numeric real |p, q| p * q => [saves_partner g: g.mul(b), g.mul(a)];
     /// d(a/b)/db = −a/b² = −(a/b)/b, read from the output.
     ///
     /// Example:
@@ -243,7 +268,7 @@ fn apply_bool2(
     let s = broadcast_output(op, DType::Bool, a.shape(), b.shape())?;
     match (a.data(), b.data()) {
         (Data::Bool(x), Data::Bool(y)) => {
-            Ok(Tensor::from_data(Data::Bool(kernels::zip(x, y, &s, f))))
+            Ok(Tensor::from_data(Data::Bool(kernels::zip(x, y, &s, f)?)))
         }
         _ => Err(Error::UnsupportedDType {
             op,
@@ -301,7 +326,7 @@ fn floor_kernel(op: &'static str, a: &Tensor, b: &Tensor, rem: bool) -> Result<T
         y: &ndarray::ArcArray<T, ndarray::IxDyn>,
         s: &[usize],
         rem: bool,
-    ) -> ndarray::ArcArray<T, ndarray::IxDyn> {
+    ) -> Result<ndarray::ArcArray<T, ndarray::IxDyn>> {
         if rem {
             kernels::zip(x, y, s, |p: T, q: T| p.floor_mod(q))
         } else {
@@ -317,10 +342,10 @@ fn floor_kernel(op: &'static str, a: &Tensor, b: &Tensor, rem: bool) -> Result<T
         return Err(Error::invalid(op, "Integer division by zero"));
     }
     Ok(Tensor::from_data(match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(go(x, y, &s, rem)),
-        (Data::F64(x), Data::F64(y)) => Data::F64(go(x, y, &s, rem)),
-        (Data::I32(x), Data::I32(y)) => Data::I32(go(x, y, &s, rem)),
-        (Data::I64(x), Data::I64(y)) => Data::I64(go(x, y, &s, rem)),
+        (Data::F32(x), Data::F32(y)) => Data::F32(go(x, y, &s, rem)?),
+        (Data::F64(x), Data::F64(y)) => Data::F64(go(x, y, &s, rem)?),
+        (Data::I32(x), Data::I32(y)) => Data::I32(go(x, y, &s, rem)?),
+        (Data::I64(x), Data::I64(y)) => Data::I64(go(x, y, &s, rem)?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -425,6 +450,9 @@ fn route(mask: &Tensor, g: &Tensor, when: bool) -> Result<Tensor> {
 /// `a ** b`. For integers a negative exponent is an error, as in TF.
 pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = "Pow";
+    if let Some(out) = crate::ops::complex::binary(op, a, b) {
+        return out;
+    }
     let out = match (a.data(), b.data()) {
         (Data::I32(_), Data::I32(e)) if e.iter().any(|&v| v < 0) => {
             return Err(Error::invalid(
@@ -561,8 +589,8 @@ fn small_integer_power(a: &Tensor, b: &Tensor) -> Option<Tensor> {
         _ => return None,
     };
     Some(Tensor::from_data(match a.data() {
-        Data::F32(x) => Data::F32(kernels::map(x, |v| by_products(v, k))),
-        Data::F64(x) => Data::F64(kernels::map(x, |v| by_products(v, k))),
+        Data::F32(x) => Data::F32(kernels::map(x, |v| by_products(v, k)).ok()?),
+        Data::F64(x) => Data::F64(kernels::map(x, |v| by_products(v, k)).ok()?),
         _ => return None,
     }))
 }
@@ -609,7 +637,7 @@ pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let out = Tensor::from_data(match (x.data(), y.data()) {
         (Data::Str(p), Data::Str(q)) => Data::Str(crate::ops::strings::select(c, p, q, &s)?),
         _ => crate::zip_data!(x.data(), y.data(),
-            |p, q| kernels::select(c, p, q, &s),
+            |p, q| kernels::select(c, p, q, &s)?,
             else return Err(Error::invalid(op, "dtypes checked equal differ"))),
     });
     tape::record_rule(
@@ -643,6 +671,9 @@ macro_rules! compare_ops {
         $(#[doc = $doc])*
         pub fn $name(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let op = $tf;
+            if let Some(out) = crate::ops::complex::compare(op, a, b) {
+                return out;
+            }
             if let Some(out) = via_compute([a, b], true, |[a, b]| $name(a, b)) {
                 return out;
             }
@@ -652,11 +683,11 @@ macro_rules! compare_ops {
                 $cmp
             }
             Ok(Tensor::from_data(Data::Bool(match (a.data(), b.data()) {
-                (Data::F32(x), Data::F32(y)) => kernels::zip(x, y, &s, cmp::<f32>),
-                (Data::F64(x), Data::F64(y)) => kernels::zip(x, y, &s, cmp::<f64>),
-                (Data::I32(x), Data::I32(y)) => kernels::zip(x, y, &s, cmp::<i32>),
-                (Data::I64(x), Data::I64(y)) => kernels::zip(x, y, &s, cmp::<i64>),
-                (Data::Bool(x), Data::Bool(y)) => kernels::zip(x, y, &s, cmp::<bool>),
+                (Data::F32(x), Data::F32(y)) => kernels::zip(x, y, &s, cmp::<f32>)?,
+                (Data::F64(x), Data::F64(y)) => kernels::zip(x, y, &s, cmp::<f64>)?,
+                (Data::I32(x), Data::I32(y)) => kernels::zip(x, y, &s, cmp::<i32>)?,
+                (Data::I64(x), Data::I64(y)) => kernels::zip(x, y, &s, cmp::<i64>)?,
+                (Data::Bool(x), Data::Bool(y)) => kernels::zip(x, y, &s, cmp::<bool>)?,
                 (Data::Str(x), Data::Str(y)) => crate::ops::strings::compare(op, x, y, &s, |p: &Bytes, q: &Bytes| cmp(p, q))?,
                 _ => return Err(Error::invalid(op, "dtypes checked equal differ")),
             })))

@@ -11,6 +11,12 @@
 //! - anything → float16/bfloat16 goes through float32 and rounds to nearest
 //!   even (Eigen's conversion); overflow gives ±inf;
 //! - → bool is `!= 0` (NaN is true); bool → number is 0 or 1.
+//!
+//! complex64/complex128 convert outside the hubs (`convert_complex`): into
+//! a complex dtype a real value becomes (v, 0) in the target's precision;
+//! out of one, a complex value gives its real part, then the real rules
+//! above (TF's `static_cast` of a complex, which discards the imaginary
+//! part; → bool too: TF's cast of 1j to bool is false).
 
 use ndarray::ArrayD;
 
@@ -39,6 +45,9 @@ fn to_hub(d: &Data) -> Hub {
         Data::U32(a) => Hub::Int(a.mapv(i64::from)),
         Data::U64(a) => Hub::UInt(a.to_owned()),
         Data::Bool(a) => Hub::Int(a.mapv(i64::from)),
+        // (complex sources take `convert_complex` before reaching a hub)
+        Data::C64(a) => Hub::Float(a.mapv(|z| f64::from(z.re))),
+        Data::C128(a) => Hub::Float(a.mapv(|z| z.re)),
         // (unreached: `convert_dtype` hands strings back unconverted)
         Data::Str(a) => Hub::Int(ArrayD::zeros(a.raw_dim())),
     }
@@ -115,6 +124,9 @@ pub fn convert_dtype(x: &Tensor, dtype: DType) -> Tensor {
     if x.dtype() == dtype || x.dtype() == DType::String || dtype == DType::String {
         return x.clone();
     }
+    if x.dtype().is_complex() || dtype.is_complex() {
+        return convert_complex(x, dtype);
+    }
     let h = to_hub(x.data());
     Tensor::from_data(match dtype {
         DType::F32 => from_hub::<f32>(&h),
@@ -130,8 +142,35 @@ pub fn convert_dtype(x: &Tensor, dtype: DType) -> Tensor {
         DType::U64 => from_hub::<u64>(&h),
         DType::F16 => from_hub::<half::f16>(&h),
         DType::BF16 => from_hub::<half::bf16>(&h),
+        DType::C64 | DType::C128 => return convert_complex(x, dtype),
         DType::String => return x.clone(),
     })
+}
+
+/// `convert_dtype` where the source or the target is complex (module doc).
+fn convert_complex(x: &Tensor, dtype: DType) -> Tensor {
+    use num_complex::Complex;
+    match (x.data(), dtype) {
+        (Data::C64(a), DType::C128) => {
+            Tensor::from_array(a.mapv(|z| Complex::new(f64::from(z.re), f64::from(z.im))))
+        }
+        (Data::C128(a), DType::C64) => {
+            Tensor::from_array(a.mapv(|z| Complex::new(z.re as f32, z.im as f32)))
+        }
+        (Data::C64(a), _) => convert_dtype(&Tensor::from_array(a.mapv(|z| z.re)), dtype),
+        (Data::C128(a), _) => convert_dtype(&Tensor::from_array(a.mapv(|z| z.re)), dtype),
+        // (the real conversions always give the dtype asked for)
+        (_, DType::C64) => {
+            let re = convert_dtype(x, DType::F32);
+            let z = re.array::<f32>().map(|a| a.mapv(|v| Complex::new(v, 0.0)));
+            z.map_or(re, Tensor::from_array)
+        }
+        _ => {
+            let re = convert_dtype(x, DType::F64);
+            let z = re.array::<f64>().map(|a| a.mapv(|v| Complex::new(v, 0.0)));
+            z.map_or(re, Tensor::from_array)
+        }
+    }
 }
 
 /// A kernel that refused the compute dtype refused the caller's dtype.

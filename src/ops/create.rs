@@ -19,6 +19,37 @@ pub fn fill(shape: &[usize], value: &Tensor) -> Result<Tensor> {
     broadcast_to(value, shape)
 }
 
+/// `tf.range`'s arguments as given, each a value with the dtype it converts
+/// to (Python ints int32, floats float32): `range(n)` counts from 0 to n,
+/// `delta` is 1 unless given, and the dtype, unless given, is the widest of
+/// the arguments' (TF's order: int32 < int64 < float32 < float64; the first
+/// wins a tie). Returns `(start, limit, delta, dtype)` for [`range`].
+pub fn range_args(
+    first: (f64, DType),
+    limit: Option<(f64, DType)>,
+    delta: Option<(f64, DType)>,
+    dtype: Option<DType>,
+) -> (f64, f64, f64, DType) {
+    let (start, limit) = match limit {
+        Some(limit) => (Some(first), limit),
+        None => (None, first),
+    };
+    let width = |d: DType| {
+        [DType::I64, DType::F32, DType::F64]
+            .iter()
+            .position(|&w| w == d)
+    };
+    let widest = [start, Some(limit), delta]
+        .into_iter()
+        .flatten()
+        .map(|(_, d)| d)
+        .reduce(|a, b| if width(b) > width(a) { b } else { a })
+        .unwrap_or(limit.1);
+    let value = |arg: Option<(f64, DType)>, default| arg.map_or(default, |(v, _)| v);
+    let (start, delta) = (value(start, 0.0), value(delta, 1.0));
+    (start, limit.0, delta, dtype.unwrap_or(widest))
+}
+
 /// `start, start + delta, …` up to (not including) `limit`, as TF's `range`.
 ///
 /// The arguments are first rounded to `dtype` (float32 `0.1` is not float64 `0.1`), then,
@@ -199,5 +230,21 @@ mod tests {
         assert!(range(0.0, f64::NAN, 1.0, DType::F64).is_err());
         assert!(range(0.0, f64::INFINITY, 1.0, DType::F64).is_err());
         assert!(range(0.0, 1.0, 1.0, DType::Bool).is_err());
+    }
+
+    #[test]
+    fn range_args_follow_tf() {
+        let (i32_, i64_, f32_) = (DType::I32, DType::I64, DType::F32);
+        assert_eq!(
+            range_args((5.0, i32_), None, None, None),
+            (0.0, 5.0, 1.0, i32_)
+        );
+        let args = range_args((1.0, i32_), Some((2.0, f32_)), Some((0.5, i64_)), None);
+        assert_eq!(args, (1.0, 2.0, 0.5, f32_));
+        let args = range_args((1.0, i64_), Some((9.0, i32_)), None, Some(DType::F64));
+        assert_eq!(args, (1.0, 9.0, 1.0, DType::F64));
+        // dtypes outside TF's order rank lowest; the first of a tie wins
+        let args = range_args((0.0, DType::I16), Some((3.0, DType::U8)), None, None);
+        assert_eq!(args.3, DType::I16);
     }
 }

@@ -261,6 +261,9 @@ pub fn gather_grad(
                 allowed: "float32, float64, int32, int64",
             });
         }
+        Data::C64(_) | Data::C128(_) => crate::ops::complex::by_parts(g, |w| {
+            gather_grad(w, indices, params_shape, axis, batch_dims)
+        })?,
         // the half and narrow types add in their compute dtype
         _ => crate::ops::convert::computed([g], false, |[w]| {
             gather_grad(w, indices, params_shape, axis, batch_dims)
@@ -493,6 +496,21 @@ pub enum KeyItem {
     Gather(Tensor),
 }
 
+impl KeyItem {
+    /// A tensor used as a key entry: an integer scalar of TF's index dtypes
+    /// (int16, int32, int64: a uint64 must not wrap to −1) is one position,
+    /// a 1-D integer tensor a gather; anything else is no index (`None`).
+    pub fn from_tensor(t: Tensor) -> Option<KeyItem> {
+        match (t.dtype(), t.rank()) {
+            (DType::I16 | DType::I32 | DType::I64, 0) => {
+                Some(KeyItem::Index(i64::try_from(t.item_int()?).ok()?))
+            }
+            (d, 1) if d.is_int() => Some(KeyItem::Gather(t)),
+            _ => None,
+        }
+    }
+}
+
 /// Python's `slice(start, stop, step).indices(d)` as an `AxisSlice`.
 fn python_slice(d: usize, start: i64, stop: i64, step: i64) -> AxisSlice {
     let d = d as i64;
@@ -697,5 +715,24 @@ mod tests {
         );
         assert!(getitem(&x, &[KeyItem::Ellipsis, KeyItem::Ellipsis]).is_err());
         assert!(getitem(&x, &[open(0)]).is_err());
+    }
+
+    #[test]
+    fn tensors_as_key_entries() {
+        let index = |t: Tensor| match KeyItem::from_tensor(t) {
+            Some(KeyItem::Index(i)) => Some(i),
+            _ => None,
+        };
+        assert_eq!(index(Tensor::scalar(-2i64)), Some(-2));
+        assert_eq!(index(Tensor::scalar(3i16)), Some(3));
+        assert_eq!(index(Tensor::scalar(3u64)), None);
+        assert_eq!(index(Tensor::scalar(1.0f32)), None);
+        let rows = Tensor::from_vec(&[2], vec![0u8, 1]).unwrap();
+        assert!(matches!(
+            KeyItem::from_tensor(rows),
+            Some(KeyItem::Gather(_))
+        ));
+        let matrix = Tensor::from_vec(&[1, 1], vec![0i32]).unwrap();
+        assert!(KeyItem::from_tensor(matrix).is_none());
     }
 }

@@ -3,7 +3,10 @@
 use ndarray::{ArrayD, ArrayView2, IxDyn, s};
 
 use crate::error::{Error, Result};
-use crate::kernels::matmul::{as_2d, matmul_2d, matmul_2d_naive, matmul_batched};
+use num_complex::Complex;
+
+use crate::kernels::matmul::{Product, as_2d, matmul_2d, matmul_2d_naive, matmul_batched};
+use crate::ops::complex::{conj, matmul_2d as complex_2d};
 use crate::ops::{
     expand_dims, gather, gather_grad, reduce_sum, reshape_to, same_dtype, squeeze, transpose,
     with_lead,
@@ -51,7 +54,7 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
             if ra == 2 && rb == 2 {
                 interruptible_2d(as_2d($x), as_2d($y), ta, tb, $mm)?.into_shared()
             } else {
-                matmul_batched($x, $y, ta, tb, &batch, $mm).into_shared()
+                matmul_batched($x, $y, ta, tb, &batch, $mm)?.into_shared()
             }
         };
     }
@@ -60,6 +63,8 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
         (Data::F64(x), Data::F64(y)) => Data::F64(product!(x, y, matmul_2d::<f64>)),
         (Data::I32(x), Data::I32(y)) => Data::I32(product!(x, y, matmul_2d_naive::<i32>)),
         (Data::I64(x), Data::I64(y)) => Data::I64(product!(x, y, matmul_2d_naive::<i64>)),
+        (Data::C64(x), Data::C64(y)) => Data::C64(product!(x, y, complex_2d::<Complex<f32>>)),
+        (Data::C128(x), Data::C128(y)) => Data::C128(product!(x, y, complex_2d::<Complex<f64>>)),
         // half precision multiplies in float32 and rounds each result
         // once; the narrow integers wrap back from int64
         _ if a.dtype() == b.dtype() && a.dtype().is_storage_only() => {
@@ -86,21 +91,41 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
         [a, b],
         || (ta, tb),
         [
-            Some(|g, [_, b], &(ta, tb)| match (ta, tb) {
-                (false, false) => matmul(g, b, false, true),
-                (false, true) => matmul(g, b, false, false),
-                (true, false) => matmul(b, g, false, true),
-                (true, true) => matmul(b, g, true, true),
+            // (complex: the operands conjugated, so dA = G·Bᴴ and dB = Aᴴ·G)
+            Some(|g, [_, b], &(ta, tb)| match (ta, tb, &conj(b)?) {
+                (false, false, b) => matmul(g, b, false, true),
+                (false, true, b) => matmul(g, b, false, false),
+                (true, false, b) => matmul(b, g, false, true),
+                (true, true, b) => matmul(b, g, true, true),
             }),
-            Some(|g, [a, _], &(ta, tb)| match (ta, tb) {
-                (false, false) => matmul(a, g, true, false),
-                (false, true) => matmul(g, a, true, false),
-                (true, false) => matmul(a, g, false, false),
-                (true, true) => matmul(g, a, true, true),
+            Some(|g, [a, _], &(ta, tb)| match (ta, tb, &conj(a)?) {
+                (false, false, a) => matmul(a, g, true, false),
+                (false, true, a) => matmul(g, a, true, false),
+                (true, false, a) => matmul(a, g, false, false),
+                (true, true, a) => matmul(g, a, true, true),
             }),
         ],
     );
     Ok(out)
+}
+
+/// `tf.linalg.matmul` with its `adjoint_a/b` flags: an adjoint operand is
+/// conjugated, then transposed like a `transpose_*` one (for real dtypes
+/// the two flags are the same).
+pub fn matmul_adjoint(
+    a: &Tensor,
+    b: &Tensor,
+    transpose: [bool; 2],
+    adjoint: [bool; 2],
+) -> Result<Tensor> {
+    let a = if adjoint[0] { conj(a)? } else { a.clone() };
+    let b = if adjoint[1] { conj(b)? } else { b.clone() };
+    matmul(
+        &a,
+        &b,
+        transpose[0] || adjoint[0],
+        transpose[1] || adjoint[1],
+    )
 }
 
 /// Multiply-adds per block of rows of a large 2-D product (tens of ms).
@@ -115,17 +140,17 @@ fn interruptible_2d<T: Copy>(
     b: ArrayView2<'_, T>,
     ta: bool,
     tb: bool,
-    mm: fn(ArrayView2<'_, T>, ArrayView2<'_, T>, bool, bool) -> ArrayD<T>,
+    mm: Product<T>,
 ) -> Result<ArrayD<T>> {
     let m = if ta { a.ncols() } else { a.nrows() };
     let k = if ta { a.nrows() } else { a.ncols() };
     let n = if tb { b.nrows() } else { b.ncols() };
     let per_row = n.saturating_mul(k).max(1);
     if m.saturating_mul(per_row) < 2 * INTERRUPT_BLOCK_FLOPS {
-        return Ok(mm(a, b, ta, tb));
+        return mm(a, b, ta, tb);
     }
     let rows = (INTERRUPT_BLOCK_FLOPS / per_row).max(1);
-    let mut out = Vec::with_capacity(m * n);
+    let mut out = crate::alloc::try_vec("MatMul", &[m, n])?;
     for first in (0..m).step_by(rows) {
         crate::interrupt::poll()?;
         let last = (first + rows).min(m);
@@ -134,7 +159,7 @@ fn interruptible_2d<T: Copy>(
         } else {
             a.slice(s![first..last, ..])
         };
-        let c = mm(block, b, ta, tb);
+        let c = mm(block, b, ta, tb)?;
         match c.as_slice() {
             Some(c) => out.extend_from_slice(c),
             None => out.extend(c.iter().copied()),

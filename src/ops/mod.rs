@@ -13,6 +13,7 @@
 //! composed from the others) and `random`.
 
 pub mod binary;
+pub mod complex;
 pub mod convert;
 pub mod create;
 pub mod index;
@@ -30,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 pub use binary::*;
+pub use complex::{adjoint, angle, complex, conj, imag, real};
 pub use convert::convert_dtype;
 pub use create::*;
 pub use index::*;

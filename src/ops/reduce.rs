@@ -1,10 +1,12 @@
 //! Reductions over axes, and the sum that undoes a broadcast.
 
 use ndarray::{ArcArray, IxDyn};
+use num_complex::Complex;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_axis, fold_axes, scan_axis, sum_axes};
+use crate::ops::complex::conj;
 use crate::ops::convert::{computed, widen};
 use crate::ops::{
     abs, broadcast_to, cast, equal, exp, float_only, is_finite, lead, log, logical_and, reshape_to,
@@ -54,22 +56,22 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
     let reshape_err = |_| Error::invalid(op, "internal reshape failed");
     let out = Tensor::from_data(match x.data() {
         Data::F32(a) => Data::F32(
-            sum_axes(a, &axes)
+            sum_axes(a, &axes)?
                 .into_shape_clone(dim)
                 .map_err(reshape_err)?,
         ),
         Data::F64(a) => Data::F64(
-            sum_axes(a, &axes)
+            sum_axes(a, &axes)?
                 .into_shape_clone(dim)
                 .map_err(reshape_err)?,
         ),
         Data::I32(a) => Data::I32(
-            sum_axes(a, &axes)
+            sum_axes(a, &axes)?
                 .into_shape_clone(dim)
                 .map_err(reshape_err)?,
         ),
         Data::I64(a) => Data::I64(
-            sum_axes(a, &axes)
+            sum_axes(a, &axes)?
                 .into_shape_clone(dim)
                 .map_err(reshape_err)?,
         ),
@@ -80,9 +82,15 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
                 allowed: "float32, float64, int32, int64",
             });
         }
+        Data::C64(_) | Data::C128(_) => {
+            crate::ops::complex::by_parts(x, |w| reduce_sum(w, axis, keepdims))?
+        }
         // float16/bfloat16 accumulate in float32 and round once
         _ => computed([x], false, |[w]| reduce_sum(w, axis, keepdims))?,
     });
+    if out_shape.is_empty() {
+        crate::trace::note_op(op, &[x], &out);
+    }
     // Every input element contributed once: spread g back over the reduced axes.
     let ctx = || {
         let in_shape = x.shape().to_vec();
@@ -121,10 +129,10 @@ pub fn reduce_mean(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
     match sum.data() {
         Data::I32(a) => Ok(Tensor::from_data(Data::I32(crate::kernels::map(a, |v| {
             if count == 0 { 0 } else { v / count as i32 }
-        })))),
+        })?))),
         Data::I64(a) => Ok(Tensor::from_data(Data::I64(crate::kernels::map(a, |v| {
             if count == 0 { 0 } else { v / count as i64 }
-        })))),
+        })?))),
         // 0/0 is NaN for an empty float reduction, as in TF.
         _ => sum.div(&Tensor::scalar_of(x.dtype(), count as f64)),
     }
@@ -229,14 +237,14 @@ fn extreme(
                     acc
                 }
             };
-            shaped(op, fold_axes($a, &axes, init, pick), &out_shape)?
+            shaped(op, fold_axes($a, &axes, init, pick)?, &out_shape)?
         }};
     }
     macro_rules! int {
         ($a:expr, $t:ty) => {{
             let init = if max { <$t>::MIN } else { <$t>::MAX };
             let pick = |acc: $t, v: $t| if max { acc.max(v) } else { acc.min(v) };
-            shaped(op, fold_axes($a, &axes, init, pick), &out_shape)?
+            shaped(op, fold_axes($a, &axes, init, pick)?, &out_shape)?
         }};
     }
     let out = Tensor::from_data(match x.data() {
@@ -244,7 +252,9 @@ fn extreme(
         Data::F64(a) => Data::F64(float!(a, f64)),
         Data::I32(a) => Data::I32(int!(a, i32)),
         Data::I64(a) => Data::I64(int!(a, i64)),
-        Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::C64(_) | Data::C128(_) | Data::Str(_) => {
+            return Err(numeric_only(op, x));
+        }
         _ => computed([x], true, |[w]| extreme(op, w, axis, keepdims, max))?,
     });
     // d max = g · [x = max] / #{x = max}
@@ -285,22 +295,32 @@ pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
     let out = Tensor::from_data(match x.data() {
         Data::F32(a) => Data::F32(shaped(
             op,
-            fold_axes(a, &axes, 1.0, |p, v| p * v),
+            fold_axes(a, &axes, 1.0, |p, v| p * v)?,
             &out_shape,
         )?),
         Data::F64(a) => Data::F64(shaped(
             op,
-            fold_axes(a, &axes, 1.0, |p, v| p * v),
+            fold_axes(a, &axes, 1.0, |p, v| p * v)?,
             &out_shape,
         )?),
         Data::I32(a) => Data::I32(shaped(
             op,
-            fold_axes(a, &axes, 1, i32::wrapping_mul),
+            fold_axes(a, &axes, 1, i32::wrapping_mul)?,
             &out_shape,
         )?),
         Data::I64(a) => Data::I64(shaped(
             op,
-            fold_axes(a, &axes, 1, i64::wrapping_mul),
+            fold_axes(a, &axes, 1, i64::wrapping_mul)?,
+            &out_shape,
+        )?),
+        Data::C64(a) => Data::C64(shaped(
+            op,
+            fold_axes(a, &axes, Complex::new(1.0, 0.0), |p, v| p * v)?,
+            &out_shape,
+        )?),
+        Data::C128(a) => Data::C128(shaped(
+            op,
+            fold_axes(a, &axes, Complex::new(1.0, 0.0), |p, v| p * v)?,
             &out_shape,
         )?),
         Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
@@ -315,7 +335,8 @@ pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
         ctx,
         [Some(|g, [x], (kept, out_rank, axes)| {
             let g = reshape_to(g, &with_lead(lead(g, *out_rank), kept))?;
-            g.mul(&product_of_others(x, axes)?)
+            // (complex: g·conj(∂/∂x), TF's convention)
+            g.mul(&conj(&product_of_others(x, axes)?)?)
         })],
     );
     Ok(out)
@@ -384,6 +405,8 @@ fn scan(
         } else {
             scan_axis(a, ax, exclusive, reverse, 0, i64::wrapping_add)?
         }),
+        Data::C64(a) => Data::C64(go!(a, Complex::new(0.0, 0.0), Complex::new(1.0, 0.0))),
+        Data::C128(a) => Data::C128(go!(a, Complex::new(0.0, 0.0), Complex::new(1.0, 0.0))),
         Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
         _ => computed([x], false, |[w]| {
             scan(op, w, axis, exclusive, reverse, product)
@@ -399,7 +422,8 @@ fn scan(
             [x],
             ctx,
             [Some(|g, [x], &(ax, exclusive, reverse)| {
-                cumprod_grad(x, g, ax, exclusive, reverse, 1)
+                // complex (TF's convention): g·conj(J) = conj(conj(g)·J)
+                conj(&cumprod_grad(x, &conj(g)?, ax, exclusive, reverse, 1)?)
             })],
         );
     } else {
@@ -524,9 +548,9 @@ fn logical_fold(
     let axes = resolve_axes(op, x, axis)?;
     let out_shape = reduced_shape(x.shape(), &axes, keepdims);
     let folded = if all {
-        fold_axes(a, &axes, true, |p, v| p && v)
+        fold_axes(a, &axes, true, |p, v| p && v)?
     } else {
-        fold_axes(a, &axes, false, |p, v| p || v)
+        fold_axes(a, &axes, false, |p, v| p || v)?
     };
     Ok(Tensor::from_data(Data::Bool(shaped(
         op, folded, &out_shape,
@@ -582,15 +606,17 @@ fn arg_extreme(
         ($a:expr) => {
             arg_axis($a, ax, |v, best| {
                 (v.is_nan() && !best.is_nan()) || (max && v > best) || (!max && v < best)
-            })
+            })?
         };
     }
     let idx = match x.data() {
         Data::F32(a) => pick!(a),
         Data::F64(a) => pick!(a),
-        Data::I32(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
-        Data::I64(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best }),
-        Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
+        Data::I32(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best })?,
+        Data::I64(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best })?,
+        Data::Bool(_) | Data::C64(_) | Data::C128(_) | Data::Str(_) => {
+            return Err(numeric_only(op, x));
+        }
         _ => return arg_extreme(op, &widen(x, true), axis, output_type, max),
     };
     cast(&Tensor::from_data(Data::I64(idx)), output_type)
@@ -605,6 +631,30 @@ pub enum NormOrd {
     P(f64),
     /// The largest |x| (vectors), the largest absolute row sum (matrices).
     Inf,
+}
+
+impl NormOrd {
+    /// `tf.norm`'s `ord` given as a string: 'euclidean' or 'fro'.
+    pub fn from_name(name: &str) -> Result<NormOrd> {
+        match name {
+            "euclidean" | "fro" => Ok(NormOrd::Euclidean),
+            _ => Err(Error::invalid(
+                "norm",
+                format!(
+                    "ord={name:?} is not supported; use 'euclidean', 'fro', 1, 2, inf or a positive number"
+                ),
+            )),
+        }
+    }
+
+    /// `tf.norm`'s `ord` given as a number: inf, or p (checked by `norm`).
+    pub fn from_number(p: f64) -> NormOrd {
+        if p == f64::INFINITY {
+            NormOrd::Inf
+        } else {
+            NormOrd::P(p)
+        }
+    }
 }
 
 /// `tf.norm`: a vector norm over one axis (or all elements when `axis` is
@@ -736,14 +786,18 @@ fn argsort_rows(op: &'static str, x: &Tensor, descending: bool) -> Result<Tensor
         return Err(Error::invalid(op, "cannot sort a scalar (rank 0) tensor"));
     }
     let n = x.shape()[x.rank() - 1];
-    let values: Vec<f64> = match x.data() {
+    // (every buffer below is taken fallibly: a row of 2^28 elements needs
+    // gigabytes of keys, indices and merge space)
+    let mut values: Vec<f64> = crate::alloc::try_vec(op, x.shape())?;
+    match x.data() {
         Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
-        _ => cast(x, DType::F64)?
-            .array::<f64>()
-            .map(|a| a.iter().copied().collect())
-            .unwrap_or_default(),
-    };
-    let mut idx: Vec<i64> = Vec::with_capacity(values.len());
+        _ => {
+            if let Some(a) = cast(x, DType::F64)?.array::<f64>() {
+                values.extend(a.iter().copied());
+            }
+        }
+    }
+    let mut idx: Vec<i64> = crate::alloc::try_vec(op, x.shape())?;
     let mut since_poll = 0;
     for row in values.chunks(n.max(1)).filter(|_| n > 0) {
         // (counted: many short rows poll once per SORT_PIECE elements)
@@ -763,7 +817,9 @@ fn argsort_rows(op: &'static str, x: &Tensor, descending: bool) -> Result<Tensor
                 _ => a.total_cmp(&b),
             }
         };
-        let order = stable_sort_interruptible((0..n).collect(), before)?;
+        let mut positions: Vec<usize> = crate::alloc::try_vec(op, &[n])?;
+        positions.extend(0..n);
+        let order = stable_sort_interruptible(op, positions, before)?;
         idx.extend(order.into_iter().map(|i| i as i64));
     }
     Tensor::from_vec(x.shape(), idx)
@@ -777,6 +833,7 @@ const SORT_PIECE: usize = 1 << 20;
 /// then neighbouring runs are merged pairwise, left run first on ties. A
 /// stable order is unique, so the result is bitwise that of one `sort_by`.
 fn stable_sort_interruptible<T: Copy>(
+    op: &'static str,
     mut items: Vec<T>,
     cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
 ) -> Result<Vec<T>> {
@@ -789,7 +846,7 @@ fn stable_sort_interruptible<T: Copy>(
         piece.sort_by(&cmp);
     }
     let mut run = SORT_PIECE;
-    let mut merged: Vec<T> = Vec::with_capacity(items.len());
+    let mut merged: Vec<T> = crate::alloc::try_vec(op, &[items.len()])?;
     while run < items.len() {
         merged.clear();
         for pair in items.chunks(2 * run) {
@@ -848,7 +905,7 @@ mod tests {
         let cmp = |&i: &usize, &j: &usize| keys[i].cmp(&keys[j]);
         let mut expected: Vec<usize> = (0..n).collect();
         expected.sort_by(cmp);
-        let got = stable_sort_interruptible((0..n).collect(), cmp).unwrap();
+        let got = stable_sort_interruptible("test", (0..n).collect(), cmp).unwrap();
         assert_eq!(got, expected);
     }
 
@@ -864,5 +921,21 @@ mod tests {
         // a stretched size-1 axis is kept as 1
         let r = unbroadcast(&g, 1, &[1, 3]).unwrap();
         assert_eq!(r.shape(), &[2, 1, 3]);
+    }
+
+    #[test]
+    fn norm_ord_from_python_values() {
+        assert_eq!(NormOrd::from_name("fro").ok(), Some(NormOrd::Euclidean));
+        assert_eq!(
+            NormOrd::from_name("euclidean").ok(),
+            Some(NormOrd::Euclidean)
+        );
+        let err = NormOrd::from_name("nuc").unwrap_err().to_string();
+        assert!(
+            err.starts_with("norm: ord=\"nuc\" is not supported"),
+            "{err}"
+        );
+        assert_eq!(NormOrd::from_number(f64::INFINITY), NormOrd::Inf);
+        assert_eq!(NormOrd::from_number(3.0), NormOrd::P(3.0));
     }
 }

@@ -183,6 +183,7 @@ pub fn tensor_scatter_nd(
     indices: &Tensor,
     updates: &Tensor,
 ) -> Result<Tensor> {
+    let mode_name = mode;
     let (mode, op) = ScatterMode::parse(mode)?;
     crate::ops::same_dtype(op, tensor, updates)?;
     let (rows, inner) = scatter_rows(op, tensor.shape(), indices, updates.shape())?;
@@ -204,8 +205,16 @@ pub fn tensor_scatter_nd(
             }
         };
     }
-    let out = numeric!(F32, F64, I32, I64);
-    if !tape::is_recording() || !tensor.dtype().is_float() {
+    let out = if tensor.dtype().is_complex() && !matches!(mode, ScatterMode::Max | ScatterMode::Min)
+    {
+        // (update, add and sub act on each part alone: the real kernels on
+        // the real and the imaginary parts; complex has no max/min)
+        let parts = |t: &Tensor, u: &Tensor| tensor_scatter_nd(mode_name, t, indices, u);
+        Tensor::from_data(crate::ops::complex::by_parts2(tensor, updates, parts)?)
+    } else {
+        numeric!(F32, F64, I32, I64)
+    };
+    if !tape::is_recording() || !tensor.dtype().is_differentiable() {
         return Ok(out);
     }
     let rank = tensor.rank();

@@ -62,7 +62,8 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
         return Ok(x.clone());
     }
     // an empty tensor can take absurd extents ([2^62, 0]): refuse them here
-    check_alloc("Reshape", x.dtype(), shape)?;
+    // (a contiguous input is shared, not copied: no probe)
+    crate::tensor::check_shape("Reshape", x.dtype(), shape, false)?;
     if checked_numel(shape) != Some(x.numel()) {
         return Err(Error::invalid(
             "Reshape",
@@ -76,7 +77,7 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let dim = IxDyn(shape);
     let err = |_| Error::invalid("Reshape", "internal reshape failed");
     let out = Tensor::from_data(
-        map_data!(x.data(), a => kernels::standard(a).into_shape_clone(dim).map_err(err)?,
+        map_data!(x.data(), a => kernels::standard(a)?.into_shape_clone(dim).map_err(err)?,
             str a => strings::standard(a).into_shape_clone(dim).map_err(err)?),
     );
     let ctx = || (x.shape().to_vec(), shape.len());
@@ -168,7 +169,7 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
         });
     }
     check_alloc(op, x.dtype(), shape)?;
-    let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape),
+    let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape)?,
         str a => strings::broadcast(op, a, shape)?));
     let ctx = || (x.shape().to_vec(), shape.len());
     tape::record_rule(
@@ -200,11 +201,11 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
     macro_rules! convert {
         ($a:expr, $f:expr) => {
             match dtype {
-                DType::F32 => Data::F32(kernels::map($a, |v| $f(v) as f32)),
-                DType::F64 => Data::F64(kernels::map($a, |v| $f(v) as f64)),
-                DType::I32 => Data::I32(kernels::map($a, |v| $f(v) as i32)),
-                DType::I64 => Data::I64(kernels::map($a, |v| $f(v) as i64)),
-                DType::Bool => Data::Bool(kernels::map($a, |v| $f(v) != 0.0)),
+                DType::F32 => Data::F32(kernels::map($a, |v| $f(v) as f32)?),
+                DType::F64 => Data::F64(kernels::map($a, |v| $f(v) as f64)?),
+                DType::I32 => Data::I32(kernels::map($a, |v| $f(v) as i32)?),
+                DType::I64 => Data::I64(kernels::map($a, |v| $f(v) as i64)?),
+                DType::Bool => Data::Bool(kernels::map($a, |v| $f(v) != 0.0)?),
                 _ => return Ok(crate::ops::convert_dtype(x, dtype)),
             }
         };
@@ -217,7 +218,7 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
             Data::I32(a) => convert!(a, |v: i32| v as f64),
             Data::I64(a) => match dtype {
                 // through f64 would round large int64 values
-                DType::I32 => Data::I32(kernels::map(a, |v| v as i32)),
+                DType::I32 => Data::I32(kernels::map(a, |v| v as i32)?),
                 _ => convert!(a, |v: i64| v as f64),
             },
             Data::Bool(a) => convert!(a, |v: bool| v as u8 as f64),
@@ -225,7 +226,9 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
         }))
     };
     let out = converted(x)?;
-    if x.dtype().is_float() && dtype.is_float() {
+    // (complex → real keeps the real part, so the VJP cast back is TF's:
+    // complex(g, 0) one way, real(g) the other)
+    if x.dtype().is_differentiable() && dtype.is_differentiable() {
         tape::record_rule(
             "Cast",
             &[x],
@@ -234,7 +237,7 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
             || x.dtype(),
             [Some(|g, [], &back| cast(g, back))],
         );
-    } else if x.dtype().is_float() {
+    } else if x.dtype().is_differentiable() {
         tape::record_escape("cast to an integer or bool dtype", x.id(), Some(out.id()));
     }
     Ok(out)
@@ -420,10 +423,15 @@ pub fn slice_grad(x: &Tensor, shape: &[usize], spec: &[AxisSlice], fill: f64) ->
             rhs: sliced,
         });
     }
-    let base = Tensor::full(op, x.dtype(), shape, fill)?;
-    let out = Tensor::from_data(crate::zip_data!(base.data(), x.data(),
-        |b, a| place(b, a, spec),
-        else return Err(Error::invalid(op, "the base lost x's dtype"))));
+    // (by value: a shared base would be copied again, infallibly, by the
+    // first write — an abort for a base that only just fits)
+    let base = Tensor::full(op, x.dtype(), shape, fill)?.into_data();
+    let out = Tensor::from_data(match (base, x.data()) {
+        (Data::Str(b), Data::Str(a)) => Data::Str(place(b, a, spec)),
+        (base, _) => crate::zip_data!(base, x.data(),
+            |b, a| place(b, a, spec),
+            else return Err(Error::invalid(op, "the base lost x's dtype"))),
+    });
     let ctx = || spec.to_vec();
     tape::record_rule(
         op,
@@ -438,12 +446,11 @@ pub fn slice_grad(x: &Tensor, shape: &[usize], spec: &[AxisSlice], fill: f64) ->
     Ok(out)
 }
 
-fn place<T: Copy>(
-    base: &ndarray::ArcArray<T, IxDyn>,
+fn place<T: Clone>(
+    mut out: ndarray::ArcArray<T, IxDyn>,
     a: &ndarray::ArcArray<T, IxDyn>,
     spec: &[AxisSlice],
 ) -> ndarray::ArcArray<T, IxDyn> {
-    let mut out = base.clone();
     out.slice_each_axis_mut(|ax| spec[ax.axis.index()].to_ndarray())
         .assign(a);
     out
@@ -509,12 +516,21 @@ pub fn pad(x: &Tensor, paddings: &[(usize, usize)], value: f64) -> Result<Tensor
             ),
         ));
     }
-    let shape: Vec<usize> = x
+    // (paddings up to 2^63 each: the sum can overflow, refused as too large)
+    let padded = |(&d, &(b, a)): (&usize, &(usize, usize))| d.checked_add(b)?.checked_add(a);
+    let Some(shape) = x
         .shape()
         .iter()
         .zip(paddings)
-        .map(|(&d, &(b, a))| d + b + a)
-        .collect();
+        .map(padded)
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return Err(Error::ResourceExhausted {
+            op: "Pad",
+            shape: x.shape().to_vec(),
+            bytes: u128::MAX,
+        });
+    };
     let spec: Vec<AxisSlice> = x
         .shape()
         .iter()
@@ -566,11 +582,7 @@ pub fn concat(xs: &[Tensor], axis: i64) -> Result<Tensor> {
                 })
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| Error::invalid(op, "dtypes checked equal differ"))?;
-            Data::$variant(
-                ndarray::concatenate(ndarray::Axis(ax), &views)
-                    .map_err(|_| Error::invalid(op, "internal concatenate failed"))?
-                    .into_shared(),
-            )
+            Data::$variant(kernels::concat(&views, ax, &shape)?)
         }};
     }
     let out = Tensor::from_data(match first.data() {
@@ -587,6 +599,8 @@ pub fn concat(xs: &[Tensor], axis: i64) -> Result<Tensor> {
         Data::U64(_) => join!(U64),
         Data::F16(_) => join!(F16),
         Data::BF16(_) => join!(BF16),
+        Data::C64(_) => join!(C64),
+        Data::C128(_) => join!(C128),
         Data::Str(_) => join!(Str),
     });
     // input i's gradient is its slab of g along the joined axis
@@ -787,7 +801,7 @@ pub fn tile(x: &Tensor, multiples: &[i64]) -> Result<Tensor> {
         .shape()
         .iter()
         .zip(multiples)
-        .map(|(&d, &m)| d * m as usize)
+        .map(|(&d, &m)| d.saturating_mul(m as usize))
         .collect();
     check_alloc(op, x.dtype(), &wide)?;
     reshape_to(&broadcast_to(&reshape_to(x, &pairs)?, &wide)?, &out)

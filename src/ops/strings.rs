@@ -8,12 +8,17 @@
 
 use ndarray::{ArcArray, ArrayD, IxDyn, Zip};
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::{Bytes, Data, Tensor};
 
 /// A string tensor of `shape` from its elements in row-major order.
-pub fn from_bytes(shape: &[usize], items: Vec<Bytes>) -> Result<Tensor> {
-    crate::tensor::check_alloc("constant", crate::dtype::DType::String, shape)?;
+pub fn from_bytes<B: Into<Bytes>>(
+    shape: &[usize],
+    items: impl IntoIterator<Item = B>,
+) -> Result<Tensor> {
+    crate::tensor::check_alloc("constant", DType::String, shape)?;
+    let items: Vec<Bytes> = items.into_iter().map(Into::into).collect();
     let n = items.len();
     ArrayD::from_shape_vec(IxDyn(shape), items)
         .map(|a| Tensor::from_data(Data::Str(a.into_shared())))
@@ -73,6 +78,38 @@ pub(crate) fn select(
         .into_shared())
 }
 
+/// The string arm of the binary ops (`None` when neither operand is a
+/// string): `tf.add` of two string tensors joins each pair of elements,
+/// broadcasting as the numeric ops do (TF's `AddV2` on strings, also `a + b`);
+/// a string with a number, or any other binary op, is refused as TF refuses it.
+pub(crate) fn binary(op: &'static str, a: &Tensor, b: &Tensor) -> Option<Result<Tensor>> {
+    let strings = a.dtype() == DType::String || b.dtype() == DType::String;
+    strings.then(|| {
+        crate::ops::same_dtype(op, a, b)?;
+        let shape = crate::shape::broadcast_output(op, DType::String, a.shape(), b.shape())?;
+        match (a.data(), b.data()) {
+            (Data::Str(x), Data::Str(y)) if op == "AddV2" => {
+                let mismatch = || Error::ShapeMismatch {
+                    op,
+                    lhs: x.shape().to_vec(),
+                    rhs: y.shape().to_vec(),
+                };
+                let p = x.broadcast(IxDyn(&shape)).ok_or_else(mismatch)?;
+                let q = y.broadcast(IxDyn(&shape)).ok_or_else(mismatch)?;
+                let joined = Zip::from(&p)
+                    .and(&q)
+                    .map_collect(|p, q| Bytes::from([&p[..], &q[..]].concat()));
+                Ok(Tensor::from_data(Data::Str(joined.into_shared())))
+            }
+            _ => Err(Error::UnsupportedDType {
+                op,
+                dtype: DType::String,
+                allowed: "numeric dtypes (strings join with tf.add only)",
+            }),
+        }
+    })
+}
+
 /// `cmp(a, b)` elementwise over the bytes, broadcast to `shape`: `equal`
 /// and `not_equal` (TF has no string ordering ops).
 pub(crate) fn compare(
@@ -85,7 +122,7 @@ pub(crate) fn compare(
     if !matches!(op, "Equal" | "NotEqual") {
         return Err(Error::UnsupportedDType {
             op,
-            dtype: crate::dtype::DType::String,
+            dtype: DType::String,
             allowed: "numeric dtypes (strings compare only with equal/not_equal)",
         });
     }
@@ -102,14 +139,9 @@ pub(crate) fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dtype::DType;
 
     fn strings(shape: &[usize], items: &[&str]) -> Tensor {
-        from_bytes(
-            shape,
-            items.iter().map(|s| Bytes::from(s.as_bytes())).collect(),
-        )
-        .unwrap()
+        from_bytes(shape, items.iter().map(|s| s.as_bytes())).unwrap()
     }
 
     fn items(t: &Tensor) -> Vec<String> {
@@ -139,6 +171,39 @@ mod tests {
         assert_eq!(items(&b), ["x", "x", "x"]);
         let tiled = crate::ops::tile(&strings(&[2], &["p", "q"]), &[2]).unwrap();
         assert_eq!(items(&tiled), ["p", "q", "p", "q"]);
+        let padded = crate::ops::pad(&strings(&[1], &["a"]), &[(1, 1)], 0.0).unwrap();
+        assert_eq!(items(&padded), ["", "a", ""]);
+        assert!(crate::ops::ones(DType::String, &[2]).is_err());
+    }
+
+    #[test]
+    fn add_joins_strings_with_broadcasting_and_nothing_else_computes_on_them() {
+        let a = strings(&[2, 1], &["a", "b"]);
+        let b = strings(&[2], &["x", "yz"]);
+        let joined = crate::ops::add(&a, &b).unwrap();
+        assert_eq!(joined.shape(), &[2, 2]);
+        assert_eq!(items(&joined), ["ax", "ayz", "bx", "byz"]);
+        assert!(crate::ops::subtract(&a, &b).is_err());
+        assert!(crate::ops::multiply(&a, &a).is_err());
+        let mixed = crate::ops::add(&a, &Tensor::scalar(1i32)).unwrap_err();
+        assert!(
+            mixed
+                .to_string()
+                .contains("expected to be a string tensor but is a int32")
+        );
+        let bad = crate::ops::add(
+            &strings(&[2], &["a", "b"]),
+            &strings(&[3], &["a", "b", "c"]),
+        );
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn from_bytes_checks_the_shape() {
+        let t = from_bytes(&[2], [&b"a"[..], &b"\xff"[..]]).unwrap();
+        assert_eq!(t.shape(), &[2]);
+        assert!(from_bytes(&[3], [&b"a"[..]]).is_err());
+        assert_eq!(from_bytes(&[0], Vec::<Bytes>::new()).unwrap().shape(), &[0]);
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub(crate) trait BoolFn {
 
 pub(crate) fn apply_bool<F: BoolFn>(op: &'static str, x: &Tensor) -> Result<Tensor> {
     match x.data() {
-        Data::Bool(a) => Ok(Tensor::from_data(Data::Bool(kernels::map(a, F::f)))),
+        Data::Bool(a) => Ok(Tensor::from_data(Data::Bool(kernels::map(a, F::f)?))),
         _ => Err(Error::UnsupportedDType {
             op,
             dtype: x.dtype(),
@@ -135,8 +135,8 @@ pub(crate) fn apply_real<F: RealFn>(op: &'static str, x: &Tensor) -> Result<Tens
         return out;
     }
     Ok(Tensor::from_data(match x.data() {
-        Data::F32(a) => Data::F32(kernels::map_slices(a, F::f32s)),
-        Data::F64(a) => Data::F64(kernels::map(a, F::f::<f64>)),
+        Data::F32(a) => Data::F32(kernels::map_slices(a, F::f32s)?),
+        Data::F64(a) => Data::F64(kernels::map(a, F::f::<f64>)?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -152,10 +152,10 @@ pub(crate) fn apply_num<F: NumFn>(op: &'static str, x: &Tensor) -> Result<Tensor
         return out;
     }
     Ok(Tensor::from_data(match x.data() {
-        Data::F32(a) => Data::F32(kernels::map(a, F::f::<f32>)),
-        Data::F64(a) => Data::F64(kernels::map(a, F::f::<f64>)),
-        Data::I32(a) => Data::I32(kernels::map(a, F::f::<i32>)),
-        Data::I64(a) => Data::I64(kernels::map(a, F::f::<i64>)),
+        Data::F32(a) => Data::F32(kernels::map(a, F::f::<f32>)?),
+        Data::F64(a) => Data::F64(kernels::map(a, F::f::<f64>)?),
+        Data::I32(a) => Data::I32(kernels::map(a, F::f::<i32>)?),
+        Data::I64(a) => Data::I64(kernels::map(a, F::f::<i64>)?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -239,7 +239,11 @@ macro_rules! unary_ops {
         $(
             $(#[doc = $doc])*
             pub fn $name(x: &Tensor) -> Result<Tensor> {
+                if let Some(y) = crate::ops::complex::unary($tf, x) {
+                    return y;
+                }
                 let y = unary_op!(@forward $kind $(($f32s))?, $tf, x, |$v| $fwd)?;
+                crate::trace::note_op($tf, &[x], &y);
                 unary_op!(@record $tf, x, y, [$($vjp)*]);
                 Ok(y)
             }
@@ -601,8 +605,8 @@ macro_rules! predicate_ops {
                     return out;
                 }
                 Ok(Tensor::from_data(Data::Bool(match x.data() {
-                    Data::F32(a) => kernels::map(a, test::<f32>),
-                    Data::F64(a) => kernels::map(a, test::<f64>),
+                    Data::F32(a) => kernels::map(a, test::<f32>)?,
+                    Data::F64(a) => kernels::map(a, test::<f64>)?,
                     _ => {
                         return Err(Error::UnsupportedDType {
                             op: $tf,

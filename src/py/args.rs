@@ -3,11 +3,12 @@
 
 use std::ops::Deref;
 
+use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PyString, PyTuple};
 
-use super::convert::{dtype_from_py, operands, to_tensor};
+use super::convert::{dtype_from_py, operands, to_numpy, to_tensor};
 use super::tensor::PyTensor;
 use crate::dtype::DType;
 use crate::ops;
@@ -28,6 +29,44 @@ macro_rules! arg_kind {
             }
         }
     };
+}
+
+/// An argument as a Python value again: `tf.saved_model` describes a traced
+/// call by its arguments (tensors stand for the slots they are read from).
+pub trait Describe {
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+// (`@T`: an impl generic over `T: Describe`)
+macro_rules! describe_as {
+    ($($(@$g:ident)? $t:ty => |$s:ident, $py:ident| $value:expr;)*) => {$(
+        impl$(<$g: Describe>)? Describe for $t {
+            fn describe<'py>(&self, $py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                let $s = self;
+                $value.into_bound_py_any($py)
+            }
+        }
+    )*};
+}
+
+describe_as! {
+    bool => |s, py| *s; i64 => |s, py| *s; f64 => |s, py| *s; usize => |s, py| *s;
+    String => |s, py| s; &str => |s, py| *s; DType => |s, py| s.name();
+    u64 => |s, py| *s as i64; // (a seed: TF's int64, wrapped back)
+    Tensor => |s, py| PyTensor::new(s.clone());
+    Name => |_s, py| Option::<bool>::None;
+    Direction => |s, py| if s.descending() { "DESCENDING" } else { "ASCENDING" };
+    Bound<'_, PyAny> => |s, py| s.clone().unbind();
+    @T Option<T> => |s, py| s.as_ref().map(|x| x.describe(py)).transpose()?;
+    @T Vec<T> => |s, py| s.iter().map(|x| x.describe(py)).collect::<PyResult<Vec<_>>>()?;
+    Operand => |s, py| s.0.describe(py)?; OperandList => |s, py| s.0.describe(py)?;
+    Axis => |s, py| s.0; Axes => |s, py| s.0.describe(py)?; Shape => |s, py| s.0.describe(py)?;
+    DTypeArg => |s, py| s.0.name(); Seed => |s, py| s.0 as i64;
+    NormOrd => |s, py| match s.0 { // (None: the default, euclidean)
+        ops::NormOrd::P(p) => Some(p), ops::NormOrd::Inf => Some(f64::INFINITY), _ => None,
+    };
+    // (a 0-d array of its dtype: an int64 bound must not come back int32)
+    Scalar => |s, py| to_numpy(py, &ops::convert_dtype(&Tensor::scalar(s.0.0), s.0.1))?;
 }
 
 arg_kind!(
@@ -78,6 +117,31 @@ arg_kind!(
         ops::unstack(&to_tensor(&obj, None)?, 0)?
     } else {
         operands(&obj.try_iter()?.collect::<PyResult<Vec<_>>>()?)?
+    }
+);
+
+arg_kind!(
+    /// A scalar (`tf.range`'s bounds) as its value and the dtype it converts
+    /// to: Python ints are int32, floats float32.
+    #[derive(Clone, Copy)]
+    Scalar((f64, DType)),
+    |obj| {
+        let t = to_tensor(&obj, None)?;
+        crate::trace::guard_value(&t);
+        let v = t.item_f64().filter(|_| t.rank() == 0).ok_or_else(|| {
+            PyValueError::new_err(format!("expected a scalar, got shape {:?}", t.shape()))
+        })?;
+        (v, t.dtype())
+    }
+);
+
+arg_kind!(
+    /// `tf.norm`'s `ord`: 'euclidean'/'fro', or a number (inf included).
+    #[derive(Clone, Copy)]
+    NormOrd(ops::NormOrd),
+    |obj| match obj.extract::<String>() {
+        Ok(name) => ops::NormOrd::from_name(&name)?,
+        Err(_) => ops::NormOrd::from_number(obj.extract()?),
     }
 );
 

@@ -9,11 +9,13 @@ use std::borrow::Borrow;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString};
 
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
 use crate::dtype::DType;
+use crate::infer::{self, Number, Refusal};
+use crate::kernels::strided;
 use crate::tensor::{Element, Tensor, check_alloc};
 use crate::with_data;
 
@@ -29,8 +31,19 @@ pub fn dtype_from_py(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
             .getattr("name")?
             .extract()?
     };
-    DType::from_name(&name)
-        .ok_or_else(|| PyTypeError::new_err(format!("unsupported dtype {name:?}")))
+    let d = DType::from_name(&name)
+        .ok_or_else(|| PyTypeError::new_err(format!("unsupported dtype {name:?}")))?;
+    numpy_knows(obj.py(), d)?;
+    Ok(d)
+}
+
+/// numpy has `bfloat16` once `ml_dtypes` registered it: imported on first
+/// need, not with tapegrad (its ufunc registration is most of an import).
+pub fn numpy_knows(py: Python<'_>, d: DType) -> PyResult<()> {
+    if d == DType::BF16 {
+        py.import("ml_dtypes")?;
+    }
+    Ok(())
 }
 
 use crate::dtype::ALL_DTYPES as DTYPES;
@@ -69,45 +82,14 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
 
 /// `to_tensor` of a host value (not a tensor or variable).
 fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> {
-    if obj.is_exact_instance_of::<PyBool>() {
-        let b: bool = obj.extract()?;
-        return match hint {
-            None | Some(DType::Bool) => Ok(Tensor::scalar(b)),
-            Some(d) => Err(cannot_convert(obj, d)),
-        };
-    }
-    if obj.is_exact_instance_of::<PyInt>() {
-        if let (Some(DType::U64), Ok(v)) = (hint, obj.extract::<u64>()) {
-            return Ok(Tensor::scalar(v));
-        }
-        let v: i64 = obj.extract().map_err(|_| {
-            PyValueError::new_err(format!(
-                "Can't convert Python int {obj} to a tensor: out of int64 range"
-            ))
-        })?;
-        return match hint {
-            None if i32::try_from(v).is_ok() => Ok(Tensor::scalar(v as i32)),
-            None | Some(DType::I64) => Ok(Tensor::scalar(v)),
-            Some(DType::I32) => i32::try_from(v)
-                .map(Tensor::scalar)
-                .map_err(|_| cannot_convert(obj, DType::I32)),
-            Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
-            Some(DType::F64) => Ok(Tensor::scalar(v as f64)),
-            Some(d @ (DType::Bool | DType::String)) => Err(cannot_convert(obj, d)),
-            // the narrow integers wrap (TF: `tf.constant(300, tf.uint8)` is
-            // 44); float16/bfloat16 round to nearest
-            Some(d) => Ok(crate::ops::convert_dtype(&Tensor::scalar(v), d)),
-        };
-    }
     // exact types: numpy scalars (np.float64 subclasses float) keep their dtype
-    if obj.is_exact_instance_of::<PyFloat>() {
-        let v: f64 = obj.extract()?;
-        return match hint {
-            None | Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
-            Some(DType::F64) => Ok(Tensor::scalar(v)),
-            Some(d) if d.is_float() => Ok(crate::ops::convert_dtype(&Tensor::scalar(v), d)),
-            Some(d) => Err(cannot_convert(obj, d)),
-        };
+    if let Some(n) = python_number(obj) {
+        return infer::scalar(n, hint).map_err(|refusal| match refusal {
+            Refusal::OutOfInt64 => PyValueError::new_err(format!(
+                "Can't convert Python int {obj} to a tensor: out of int64 range"
+            )),
+            Refusal::Cannot(d) => cannot_convert(obj, d),
+        });
     }
     if obj.is_exact_instance_of::<pyo3::types::PyRange>() {
         // sized before it is read item by item (range(2**62) would eat memory)
@@ -122,18 +104,16 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         obj.is_instance(&np.getattr("ndarray")?)? || obj.is_instance(&np.getattr("generic")?)?;
     // (numpy alone reads [0, 2**64 - 1] as float64)
     let wanted = (hint == Some(DType::U64) && !is_numpy).then_some("uint64");
-    let arr = np
-        .call_method1("asarray", (obj, wanted))
-        .map_err(|e| ragged_or(obj, e))?;
+    let arr = np.call_method1("asarray", (obj, wanted)).or_else(|e| {
+        // (non-ASCII bytes beside str fit no numpy text dtype: read as objects)
+        match e.is_instance_of::<pyo3::exceptions::PyUnicodeDecodeError>(py) {
+            true => np.call_method1("array", (obj, "object")),
+            false => Err(ragged_or(obj, e)),
+        }
+    })?;
     let arr = arr.cast::<PyUntypedArray>()?;
     crate::shape::check_rank("constant", arr.ndim())?;
     let kind = arr.dtype().kind() as char;
-    if (matches!(kind, 'U' | 'S' | 'O') && hint.is_none()) || hint == Some(DType::String) {
-        return strings_in(obj, arr, is_numpy);
-    }
-    if let Some(d) = hint.filter(|_| matches!(kind, 'U' | 'S')) {
-        return Err(cannot_convert(obj, d));
-    }
     let item = arr.dtype().itemsize();
     let natural = match (kind, item) {
         ('f', 2) => DType::F16,
@@ -151,24 +131,26 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         ('u', 2) => DType::U16,
         ('u', 4) => DType::U32,
         ('u', 8) => DType::U64,
+        ('c', 8) => DType::C64,
+        ('c', 16) => DType::C128,
+        ('U' | 'S' | 'O', _) => DType::String,
         // ml_dtypes' bfloat16, numpy's kind 'V'
         ('V', 2) if arr.getattr("dtype")?.getattr("name")?.extract::<String>()? == "bfloat16" => {
             DType::BF16
         }
-        _ => return Err(unsupported_value(obj)),
-    };
-    let target = match hint {
-        // a float that would have to become an int is refused, as for scalars
-        Some(d) if d.is_int() && kind == 'f' => return Err(cannot_convert(obj, d)),
-        Some(d) if !is_numpy && d.is_float() && natural == DType::Bool => {
-            return Err(cannot_convert(obj, d));
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "Attempt to convert a value ({}) with an unsupported type ({}) to a Tensor.",
+                short_repr(obj),
+                obj.get_type().name()?
+            )));
         }
-        Some(d) => d,
-        None => natural,
     };
+    let target =
+        infer::array_target(kind, natural, is_numpy, hint).map_err(|d| cannot_convert(obj, d))?;
     // (not ascontiguousarray: it would turn a 0-d array into a 1-d one)
     let kwargs = PyDict::new(py);
-    kwargs.set_item("dtype", target.name())?;
+    kwargs.set_item("dtype", target.numpy_name())?;
     kwargs.set_item("order", "C")?;
     let arr = np.call_method("asarray", (arr,), Some(&kwargs))?;
     Ok(match target {
@@ -185,42 +167,18 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         DType::U64 => copy_in::<u64>(&arr)?,
         DType::F16 => copy_in::<half::f16>(&arr)?,
         DType::BF16 => copy_in::<half::bf16>(&arr)?,
-        DType::String => return Err(cannot_convert(obj, target)),
+        DType::C64 => copy_in::<num_complex::Complex<f32>>(&arr)?,
+        DType::C128 => copy_in::<num_complex::Complex<f64>>(&arr)?,
+        DType::String => return strings_in(obj, hint.is_some()),
     })
 }
 
-/// A string tensor from str (as UTF-8, as TF) and bytes values; lists go
-/// through numpy's object arrays, which keep bytes exactly.
-fn strings_in(
-    obj: &Bound<'_, PyAny>,
-    arr: &Bound<'_, PyUntypedArray>,
-    numpy: bool,
-) -> PyResult<Tensor> {
-    let np = obj.py().import("numpy")?;
-    let objects = if numpy {
-        arr.clone().into_any()
-    } else {
-        np.call_method1("array", (obj, "object"))?
-    };
-    let items: Vec<Bound<'_, PyAny>> = objects
-        .call_method0("ravel")?
-        .call_method0("tolist")?
-        .extract()?;
-    let mut bytes = Vec::with_capacity(items.len());
-    for item in &items {
-        bytes.push(crate::tensor::Bytes::from(
-            match item.cast::<pyo3::types::PyBytes>() {
-                Ok(b) => b.as_bytes(),
-                // (numbers mixed in, or an object array of anything else)
-                Err(_) => item
-                    .cast::<PyString>()
-                    .map_err(|_| unsupported_value(obj))?
-                    .to_str()?
-                    .as_bytes(),
-            },
-        ));
-    }
-    let shape: Vec<usize> = objects.getattr("shape")?.extract()?;
+/// A string tensor: `_strings._flat_bytes` reads the nesting (str as UTF-8).
+fn strings_in(obj: &Bound<'_, PyAny>, hinted: bool) -> PyResult<Tensor> {
+    let flat = obj.py().import("tapegrad._strings")?;
+    let flat = flat.call_method1("_flat_bytes", (obj, hinted))?;
+    let (shape, items): (Vec<usize>, Vec<Bound<'_, PyBytes>>) = flat.extract()?;
+    let bytes = items.iter().map(|b| b.as_bytes());
     Ok(crate::ops::strings::from_bytes(&shape, bytes)?)
 }
 
@@ -229,6 +187,8 @@ fn strings_in(
 fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let a: PyReadonlyArrayDyn<'_, T> = arr.extract()?;
     let view = a.as_array();
+    // (the copy below cannot fail softly: probe its size first)
+    check_alloc("constant", T::DTYPE, view.shape())?;
     if view.is_empty() {
         // Trap: ndarray's `to_owned` keeps an empty view's strides (numpy's,
         // e.g. (36, 12, 4) for shape (0, 3, 3)) and then panics on them.
@@ -237,23 +197,44 @@ fn copy_in<T: Element + numpy::Element>(arr: &Bound<'_, PyAny>) -> PyResult<Tens
             T::default(),
         )));
     }
-    Ok(Tensor::from_array(view.to_owned()))
+    // (through the strided engine, not `to_owned`: fallible, parallel and
+    // interruptible for gigabytes, e.g. a broadcast numpy view)
+    // SAFETY: pointer and strides of the numpy view borrowed above.
+    let data = unsafe { strided::map1(view.shape(), view.as_ptr(), view.strides(), |x: T| x) }?;
+    let copy = ArrayD::from_shape_vec(view.raw_dim(), data)
+        .map_err(|e| crate::error::Error::invalid("constant", e.to_string()))?;
+    Ok(Tensor::from_array(copy))
 }
 
-/// A list of Python ints is int32 unless a value needs int64 (TF's rule).
+/// An exact Python bool, int or float (not a numpy scalar), as `infer` reads it.
+fn python_number(obj: &Bound<'_, PyAny>) -> Option<Number> {
+    if obj.is_exact_instance_of::<PyBool>() {
+        return Some(Number::Bool(obj.is_truthy().ok()?));
+    }
+    if obj.is_exact_instance_of::<PyInt>() {
+        // (i64 first: the common case, and the cheaper conversion)
+        let v = obj
+            .extract::<i64>()
+            .map(i128::from)
+            .or_else(|_| obj.extract::<i128>());
+        let saturated = || match obj.lt(0) {
+            Ok(true) => i128::MIN,
+            _ => i128::MAX,
+        };
+        return Some(Number::Int(v.unwrap_or_else(|_| saturated())));
+    }
+    if obj.is_exact_instance_of::<PyFloat>() {
+        return obj.extract().ok().map(Number::Float);
+    }
+    None
+}
+
 /// Rectangular nested lists/tuples/ranges of exact Python ints and floats
 /// (`[[1.0, 2.0], [3.0, 4.0]]`, `range(4)`), read without a detour through
-/// numpy, which cost ~8 µs per small constant. Gives the same tensor as the
-/// numpy path below (floats → float32, ints → int32 when they all fit, else
-/// int64); `None` for anything else — empty, ragged, bools, numpy scalars,
-/// out-of-range ints, a hint that would need the numpy path's checks — and
-/// the numpy path then decides.
+/// numpy, which cost ~8 µs per small constant; `infer::nested` has the
+/// rules. `None` for anything else — empty, ragged, bools, numpy scalars —
+/// and the numpy path then decides.
 fn plain_nested_numbers(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> Option<Tensor> {
-    #[derive(Clone, Copy)]
-    enum Number {
-        Int(i64),
-        Float(f64),
-    }
     fn walk(
         obj: &Bound<'_, PyAny>,
         depth: usize,
@@ -279,53 +260,18 @@ fn plain_nested_numbers(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> Option<T
             None => return None, // deeper here than the first element was
         }
         for item in &items {
-            if item.is_exact_instance_of::<PyFloat>() {
-                out.push(Number::Float(item.extract().ok()?));
-            } else if item.is_exact_instance_of::<PyInt>() {
-                out.push(Number::Int(item.extract().ok()?));
-            } else {
-                walk(item, depth + 1, shape, out)?;
-                continue;
-            }
-            if shape.len() != depth + 1 {
-                return None; // a scalar where the first element was a list
+            match python_number(item) {
+                Some(Number::Bool(_)) => return None,
+                Some(n) if shape.len() == depth + 1 => out.push(n),
+                Some(_) => return None, // a scalar where the first element was a list
+                None => walk(item, depth + 1, shape, out)?,
             }
         }
         Some(())
     }
     let (mut shape, mut values) = (Vec::new(), Vec::new());
     walk(obj, 0, &mut shape, &mut values)?;
-    if values.len() != shape.iter().product::<usize>() {
-        return None;
-    }
-    let any_float = values.iter().any(|v| matches!(v, Number::Float(_)));
-    let as_f64 = |v: &Number| match *v {
-        Number::Int(i) => i as f64,
-        Number::Float(f) => f,
-    };
-    let ints = || {
-        values.iter().filter_map(|v| match *v {
-            Number::Int(i) => Some(i),
-            Number::Float(_) => None,
-        })
-    };
-    let target = match hint {
-        None if any_float => DType::F32,
-        None if ints().all(|i| i32::try_from(i).is_ok()) => DType::I32,
-        None => DType::I64,
-        Some(d) if d.is_float() && !d.is_storage_only() => d,
-        Some(DType::I64) if !any_float => DType::I64,
-        Some(DType::I32) if !any_float && ints().all(|i| i32::try_from(i).is_ok()) => DType::I32,
-        Some(_) => return None,
-    };
-    let t = match target {
-        DType::F32 => Tensor::from_vec(&shape, values.iter().map(|v| as_f64(v) as f32).collect()),
-        DType::F64 => Tensor::from_vec(&shape, values.iter().map(as_f64).collect()),
-        DType::I32 => Tensor::from_vec(&shape, ints().map(|i| i as i32).collect()),
-        DType::I64 => Tensor::from_vec(&shape, ints().collect()),
-        _ => return None,
-    };
-    t.ok()
+    infer::nested(&shape, &values, hint)
 }
 
 fn fits_i32(arr: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
@@ -351,17 +297,6 @@ fn ragged_or(obj: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
     err
 }
 
-fn unsupported_value(obj: &Bound<'_, PyAny>) -> PyErr {
-    let kind = obj
-        .get_type()
-        .name()
-        .map_or_else(|_| "?".into(), |n| n.to_string());
-    PyValueError::new_err(format!(
-        "Attempt to convert a value ({}) with an unsupported type ({kind}) to a Tensor.",
-        short_repr(obj)
-    ))
-}
-
 fn short_repr(obj: &Bound<'_, PyAny>) -> String {
     let r = obj.repr().map_or_else(|_| "?".into(), |r| r.to_string());
     match r.char_indices().nth(60) {
@@ -383,15 +318,11 @@ pub fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>>
     // numpy refuses (and rust-numpy would panic on) shapes whose extents
     // overflow, even when the array is empty
     check_alloc("numpy", t.dtype(), t.shape())?;
-    if let crate::tensor::Data::Str(a) = t.data() {
-        // an object array of bytes, as TF's `numpy()` of a string tensor
-        let items: Vec<_> = a.iter().map(|b| pyo3::types::PyBytes::new(py, b)).collect();
-        let flat = py
-            .import("numpy")?
-            .call_method1("array", (items, "object"))?;
-        return flat.call_method1("reshape", (a.shape().to_vec(),));
-    }
-    Ok(with_data!(t.data(), a => a.to_pyarray(py).into_any()))
+    numpy_knows(py, t.dtype())?;
+    with_data!(t.data(), a => Ok(a.to_pyarray(py).into_any()), str a => {
+        let bytes = a.map(|b| PyBytes::new(py, b).unbind()); // TF: an array of bytes objects
+        Ok(numpy::PyArray::from_owned_object_array(py, bytes).into_any())
+    })
 }
 
 /// The dtype of the first tensor-like argument, which every other argument

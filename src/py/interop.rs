@@ -24,9 +24,7 @@ pub fn shared_view<'py>(owner: &Bound<'py, PyTensor>) -> PyResult<Bound<'py, PyA
     // numpy refuses (and rust-numpy would panic on) shapes whose extents
     // overflow, even when the array is empty
     check_alloc("numpy", t.dtype(), t.shape())?;
-    if t.dtype() == crate::dtype::DType::String {
-        return to_numpy(owner.py(), t); // an object array of bytes (a copy)
-    }
+    super::convert::numpy_knows(owner.py(), t.dtype())?;
     let view = with_data!(t.data(), a => {
         // SAFETY: `owner` becomes the array's base and holds a clone of the
         // `Arc` owning this buffer. Tensors are never written after creation,
@@ -39,7 +37,7 @@ pub fn shared_view<'py>(owner: &Bound<'py, PyTensor>) -> PyResult<Bound<'py, PyA
         // Tensor) does not export a writable buffer
         drop(arr.try_readwrite()?.make_nonwriteable());
         arr.into_any()
-    });
+    }, str _ => return to_numpy(owner.py(), t)); // (bytes objects: a copy)
     Ok(view)
 }
 

@@ -53,9 +53,24 @@ pub(crate) fn run_traced<O: crate::trace::Outputs + Send>(
         return run(py, work, || f(&inputs));
     }
     let kernel = crate::trace::kernel(move |xs| f(xs).map(O::flat));
+    crate::trace::clear_notes();
     let out = run(py, work, || kernel(&inputs))?;
     crate::trace::record_op(name, &inputs, &out, kernel);
     Ok(O::unflat(out))
+}
+
+/// While `tf.saved_model.save` traces, hand a call's arguments to its describer.
+pub(crate) fn describe<'py>(
+    py: Python<'py>,
+    name: &str,
+    args: impl FnOnce() -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>>,
+) -> PyResult<()> {
+    static DESCRIBER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    if crate::trace::describing() {
+        python_attr(py, &DESCRIBER, "tapegrad._saved_model", "_describe")?
+            .call1((name, args()?))?;
+    }
+    Ok(())
 }
 
 /// `module.name`, imported once per process into `cell`.
@@ -123,8 +138,8 @@ mod _core {
     use super::tensor::PyTensor;
     #[pymodule_export]
     use super::trace::{
-        _is_tracing, _trace_abort, _trace_begin, _trace_callback, _trace_created, _trace_finish,
-        _trace_unsupported, PyPlan,
+        _is_tracing, _trace_abort, _trace_begin, _trace_callback, _trace_created, _trace_describe,
+        _trace_finish, _trace_slots, _trace_unsupported, PyPlan,
     };
     #[pymodule_export]
     use super::variable::PyVariable;

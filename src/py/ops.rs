@@ -8,8 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::args::{
-    Axes, Axis, DTypeArg, Direction, Ignored, Lift, Name, Operand, OperandList, Seed, Shape,
-    TensorLike, axes, axis_or, dtype_or, int_list, seed,
+    Axes, Axis, DTypeArg, Describe, Direction, Ignored, Lift, Name, NormOrd, Operand, OperandList,
+    Scalar, Seed, Shape, TensorLike, axes, axis_or, dtype_or, int_list, seed,
 };
 use super::convert::{operand_pair, operands, to_tensor};
 use super::run;
@@ -48,17 +48,11 @@ impl PyOp {
         }
         let xs = operands(&args.iter().collect::<Vec<_>>())?;
         let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
-        let out = match self.info.kernel {
-            _ if crate::trace::is_tracing() => {
-                let kernel = self.info.kernel;
-                super::run_traced(py, work, self.info.name, xs, move |xs| match kernel {
-                    OpFn::Unary(f) => f(&xs[0]),
-                    OpFn::Binary(f) => f(&xs[0], &xs[1]),
-                })?
-            }
-            OpFn::Unary(f) => run(py, work, || f(&xs[0]))?,
-            OpFn::Binary(f) => run(py, work, || f(&xs[0], &xs[1]))?,
-        };
+        let kernel = self.info.kernel;
+        let out = super::run_traced(py, work, self.info.name, xs, move |xs| match kernel {
+            OpFn::Unary(f) => f(&xs[0]),
+            OpFn::Binary(f) => f(&xs[0], &xs[1]),
+        })?;
         Ok(PyTensor::new(out))
     }
 
@@ -157,6 +151,9 @@ macro_rules! bindings {
         #[pyo3($($attr)*)]
         #[allow(unused_variables, unused_mut, clippy::too_many_arguments)]
         pub fn $f(py: Python<'_>, $($a: $t),*) -> PyResult<<$out as Lift>::Out> {
+            if crate::trace::is_tracing() {
+                super::describe(py, stringify!($f), || Ok(vec![$((stringify!($a), $a.describe(py)?)),*]))?;
+            }
             $($($prep)*)?
             if crate::trace::is_tracing() {
                 // a step of the trace: the listed tensor locals are its
@@ -192,9 +189,9 @@ bindings! {
     ///  [11. 25.]], shape=(2, 2), dtype=float32)
     #[pyo3(signature = (a, b, transpose_a=false, transpose_b=false, adjoint_a=false, adjoint_b=false, a_is_sparse=false, b_is_sparse=false, output_type=None, name=None))]
     fn matmul(a: TensorLike<'_>, b: TensorLike<'_>, transpose_a: bool, transpose_b: bool, adjoint_a: bool, adjoint_b: bool, a_is_sparse: bool, b_is_sparse: bool, output_type: Option<Ignored>, name: Option<Name>) -> Tensor {
-        // sparsity hints change nothing here; adjoint = transpose for real dtypes
+        // sparsity hints change nothing here; adjoint = conjugate, then transpose
         let [a, b] = operand_pair(&a, &b)?;
-    } => (a.numel().max(b.numel())) [a, b] ops::matmul(&a, &b, transpose_a || adjoint_a, transpose_b || adjoint_b);
+    } => (a.numel().max(b.numel())) [a, b] ops::matmul_adjoint(&a, &b, [transpose_a, transpose_b], [adjoint_a, adjoint_b]);
 
     /// Permutes the axes by `perm` (default: reversed).
     /// >>> print(tf.transpose(tf.constant([[1, 2, 3], [4, 5, 6]])))
@@ -204,7 +201,7 @@ bindings! {
     ///  [3 6]], shape=(3, 2), dtype=int32)
     #[pyo3(signature = (a, perm=None, conjugate=false, name=None))]
     fn transpose(a: Operand, perm: Option<Axes>, conjugate: bool, name: Option<Name>) -> Tensor
-        => (a.numel()) [a] ops::transpose(&a, axes(&perm));
+        => (a.numel()) [a] ops::transpose(&a, axes(&perm)).and_then(|t| if conjugate { ops::conj(&t) } else { Ok(t) });
 
     /// Same elements, new shape; one entry may be -1 (inferred).
     /// >>> print(tf.reshape(tf.range(6), [2, -1]))
@@ -222,7 +219,7 @@ bindings! {
     /// tapegrad.Tensor(7.0, shape=(), dtype=float32)
     #[pyo3(signature = (tensor, ord=None, axis=None, keepdims=None, name=None))]
     fn norm(tensor: Operand, ord: Option<NormOrd>, axis: Option<Axes>, keepdims: Option<bool>, name: Option<Name>) -> Tensor
-        => (tensor.numel()) [tensor] ops::norm(&tensor, ord.as_ref().map_or(ops::NormOrd::Euclidean, |o| o.0), axes(&axis), keepdims.unwrap_or(false));
+        => (tensor.numel()) [tensor] ops::norm(&tensor, ord.map_or(ops::NormOrd::Euclidean, |o| o.0), axes(&axis), keepdims.unwrap_or(false));
 
     /// Converts to `dtype`; float → int truncates toward zero. The gradient flows between float dtypes only.
     /// >>> print(tf.cast(tf.constant([1.7, -1.7]), tf.int32))
@@ -561,25 +558,8 @@ bindings! {
     /// >>> print(tf.range(1.0, 2.0, 0.25))
     /// tapegrad.Tensor([1.   1.25 1.5  1.75], shape=(4,), dtype=float32)
     #[pyo3(name = "range", signature = (start, limit=None, delta=None, dtype=None, name=None))]
-    fn range_(start: TensorLike<'_>, limit: Option<TensorLike<'_>>, delta: Option<TensorLike<'_>>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
-        // `range(n)` counts from 0 to n; the dtype is the widest argument's
-        let (start, limit) = match limit {
-            Some(limit) => (Some(start), limit),
-            None => (None, start),
-        };
-        let mut dtypes = Vec::new();
-        let mut value = |arg: Option<TensorLike<'_>>, default| -> PyResult<f64> {
-            let Some(arg) = arg else { return Ok(default) };
-            let (v, d) = scalar_arg(&arg)?;
-            dtypes.push(d);
-            Ok(v)
-        };
-        let (s, l, d) = (value(start, 0.0)?, value(Some(limit), 0.0)?, value(delta, 1.0)?);
-        // TF's inference: the widest dtype given (int32 < int64 < float32 < float64)
-        let width = |d: &DType| [DType::I64, DType::F32, DType::F64].iter().position(|w| w == d);
-        let widest = dtypes.into_iter().reduce(|a, b| if width(&b) > width(&a) { b } else { a });
-        let widest = widest.ok_or_else(|| PyValueError::new_err("range: a limit must be given"))?;
-        let dtype = dtype_or(dtype, widest);
+    fn range_(start: Scalar, limit: Option<Scalar>, delta: Option<Scalar>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
+        let (s, l, d, dtype) = ops::range_args(start.0, limit.map(|l| l.0), delta.map(|d| d.0), dtype.map(|d| d.0));
         let work = ((l - s) / d).clamp(0.0, usize::MAX as f64) as usize;
     } => (work) [] ops::range(s, l, d, dtype);
 
@@ -587,9 +567,8 @@ bindings! {
     /// >>> print(tf.linspace(0.0, 1.0, 5))
     /// tapegrad.Tensor([0.   0.25 0.5  0.75 1.  ], shape=(5,), dtype=float32)
     #[pyo3(signature = (start, stop, num, name=None, axis=0))]
-    fn linspace(start: TensorLike<'_>, stop: TensorLike<'_>, num: i64, name: Option<Name>, axis: i64) -> Tensor {
-        let (s, ds) = scalar_arg(&start)?;
-        let (e, _) = scalar_arg(&stop)?;
+    fn linspace(start: Scalar, stop: Scalar, num: i64, name: Option<Name>, axis: i64) -> Tensor {
+        let ((s, ds), (e, _)) = (start.0, stop.0);
         let dtype = if ds.is_float() { ds } else { DType::F32 };
     } => (num.max(0) as usize) [] ops::linspace(s, e, num, dtype);
 
@@ -773,6 +752,14 @@ bindings! {
         let [x, y] = operand_pair(&x, &y)?;
     } => (x.numel().max(y.numel())) [x, y] ops::xlogy(&x, &y);
 
+    /// `real + i·imag` elementwise: float32 parts give complex64, float64 ones complex128 (TF's `tf.complex`); d/dreal = real(g), d/dimag = imag(g).
+    /// >>> print(tf.complex(tf.constant([1.0, 2.0]), tf.constant([3.0, -4.0])))
+    /// tapegrad.Tensor([1.+3.j 2.-4.j], shape=(2,), dtype=complex64)
+    #[pyo3(signature = (real, imag, name=None))]
+    fn complex(real: TensorLike<'_>, imag: TensorLike<'_>, name: Option<Name>) -> Tensor {
+        let [real, imag] = operand_pair(&real, &imag)?;
+    } => (real.numel().max(imag.numel())) [real, imag] ops::complex(&real, &imag);
+
     /// x / y elementwise, exactly 0 where x = 0 (even where y is 0); d/dx = 1 / y and d/dy = −x / y² where x ≠ 0, both 0 where x = 0.
     /// >>> print(tf.math.xdivy(tf.constant([0.0, 3.0]), tf.constant([0.0, 2.0])))
     /// tapegrad.Tensor([0.  1.5], shape=(2,), dtype=float32)
@@ -802,6 +789,12 @@ pub fn einsum(
     let xs = operands(&inputs.iter().collect::<Vec<_>>())?;
     let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
     let equation = equation.to_string();
+    super::describe(py, "einsum", || {
+        Ok(vec![
+            ("equation", equation.describe(py)?),
+            ("inputs", xs.describe(py)?),
+        ])
+    })?;
     Ok(super::run_traced(py, work, "einsum", xs, move |xs| ops::einsum(&equation, xs))?.lift())
 }
 
@@ -842,6 +835,28 @@ unary_bindings! {
     /// [[2. 0.]
     ///  [1. 2.]], shape=(2, 2), dtype=float32)
     cholesky(input);
+    /// The real part of a complex tensor (a real tensor is returned as it is); d = complex(g, 0).
+    /// >>> print(tf.math.real(tf.constant([1 + 2j, 3 - 4j])))
+    /// tapegrad.Tensor([1. 3.], shape=(2,), dtype=float64)
+    real(input);
+    /// The imaginary part of a complex tensor (zeros for a real one); d = complex(0, g).
+    /// >>> print(tf.math.imag(tf.constant([1 + 2j, 3 - 4j])))
+    /// tapegrad.Tensor([ 2. -4.], shape=(2,), dtype=float64)
+    imag(input);
+    /// The complex conjugate (a real tensor is returned as it is); d = conj(g).
+    /// >>> print(tf.math.conj(tf.constant([1 + 2j, 3 - 4j], tf.complex64)))
+    /// tapegrad.Tensor([1.-2.j 3.+4.j], shape=(2,), dtype=complex64)
+    conj(x);
+    /// The argument atan2(imag, real) of each complex element (a real tensor: π where negative, else 0).
+    /// >>> print(tf.math.angle(tf.constant([1j, -1 + 0j])))
+    /// tapegrad.Tensor([1.57079633 3.14159265], shape=(2,), dtype=float64)
+    angle(input);
+    /// The conjugate transpose of the last two axes (the transpose for real dtypes).
+    /// >>> print(tf.linalg.adjoint(tf.constant([[1 + 1j, 2 - 1j]], tf.complex64)))
+    /// tapegrad.Tensor(
+    /// [[1.-1.j]
+    ///  [2.+1.j]], shape=(2, 1), dtype=complex64)
+    adjoint(matrix);
 }
 
 /// Reductions sharing `tf.reduce_sum`'s signature.
@@ -1067,27 +1082,6 @@ pools! {
     avg_pool2d "AvgPool";
 }
 
-/// `tf.norm`'s `ord`: 'euclidean'/'fro', or a number (inf included).
-pub struct NormOrd(ops::NormOrd);
-
-impl<'py> FromPyObject<'_, 'py> for NormOrd {
-    type Error = PyErr;
-    fn extract(o: pyo3::Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        Ok(NormOrd(match o.extract::<String>() {
-            Ok(s) if s == "euclidean" || s == "fro" => ops::NormOrd::Euclidean,
-            Ok(s) => {
-                return Err(PyValueError::new_err(format!(
-                    "norm: ord={s:?} is not supported; use 'euclidean', 'fro', 1, 2, inf or a positive number"
-                )));
-            }
-            Err(_) => match o.extract::<f64>()? {
-                p if p == f64::INFINITY => ops::NormOrd::Inf,
-                p => ops::NormOrd::P(p),
-            },
-        }))
-    }
-}
-
 /// `tf.shape`/`tf.size`'s `out_type`: an int dtype, int32 by default.
 fn int_out_type(out_type: Option<DTypeArg>) -> PyResult<DType> {
     let dtype = dtype_or(out_type, DType::I32);
@@ -1098,16 +1092,6 @@ fn int_out_type(out_type: Option<DTypeArg>) -> PyResult<DType> {
         )));
     }
     Ok(dtype)
-}
-
-/// A scalar argument as (value, dtype): Python ints are int32, floats float32.
-fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<(f64, DType)> {
-    let t = to_tensor(obj, None)?;
-    crate::trace::guard_value(&t);
-    let v = t.item_f64().filter(|_| t.rank() == 0).ok_or_else(|| {
-        PyValueError::new_err(format!("expected a scalar, got shape {:?}", t.shape()))
-    })?;
-    Ok((v, t.dtype()))
 }
 
 fn required<T>(arg: Option<T>, what: &str) -> PyResult<T> {
@@ -1169,24 +1153,16 @@ fn key_item(obj: &Bound<'_, PyAny>) -> PyResult<ops::KeyItem> {
         return Err(invalid());
     }
     let t = to_tensor(obj, None).map_err(|_| invalid())?;
-    match (t.dtype().is_int(), t.rank()) {
-        // TF's index dtypes: int16, int32, int64 (a uint64 must not wrap to −1)
-        (true, 0) if matches!(t.dtype(), DType::I16 | DType::I32 | DType::I64) => {
-            crate::trace::guard_value(&t);
-            Ok(ops::KeyItem::Index(
-                t.item_int()
-                    .and_then(|v| i64::try_from(v).ok())
-                    .ok_or_else(invalid)?,
-            ))
-        }
-        (true, 1) => Ok(ops::KeyItem::Gather(t)),
-        _ => Err(invalid()),
+    let item = ops::KeyItem::from_tensor(t.clone()).ok_or_else(invalid)?;
+    if let ops::KeyItem::Index(_) = item {
+        crate::trace::guard_value(&t);
     }
+    Ok(item)
 }
 
 /// `x[key]` (`ops::getitem` has the semantics).
 pub fn getitem(x: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-    let py = key.py();
+    let (py, raw_key) = (key.py(), key);
     let key: Vec<ops::KeyItem> = match key.cast::<PyTuple>() {
         Ok(t) => t
             .iter()
@@ -1205,6 +1181,7 @@ pub fn getitem(x: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
             "Multiple ellipses in slice spec not allowed",
         ));
     }
+    super::describe(py, "getitem", || Ok(vec![("key", raw_key.clone())]))?;
     let mut inputs = vec![x.clone()];
     let key = crate::trace::Skeleton::of(&key, &mut inputs);
     let step = move |xs: &[Tensor]| match xs.split_first() {

@@ -14,32 +14,12 @@ use super::convert::to_tensor;
 use super::run;
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
-use crate::error::Result as CoreResult;
-use crate::optim::{Clip, Hyperparameter, Optimizer, Options, Rule, Update, check_learning_rate};
+use crate::optim::{
+    Clip, Hyperparameter, Optimizer, Options, Rule, StepScalar, check_learning_rate, step_kernel,
+};
 use crate::tape;
 use crate::tensor::Tensor;
 use crate::trace;
-use crate::variable::Variable;
-
-/// A step's learning rate or counter: a number, or a variable (by its
-/// position among the step's variables) read when the step runs.
-#[derive(Clone, Copy)]
-enum Scalar {
-    Number(f64),
-    Variable(usize),
-}
-
-impl Scalar {
-    fn value(self, vars: &[Arc<Variable>]) -> f64 {
-        match self {
-            Scalar::Number(x) => x,
-            Scalar::Variable(i) => vars
-                .get(i)
-                .and_then(|v| v.peek().item_f64())
-                .unwrap_or(f64::NAN),
-        }
-    }
-}
 
 /// One optimizer's update rule; a constructor per rule, whose omitted
 /// arguments take the defaults of `crate::optim` (Keras 3's). Checked when an
@@ -145,51 +125,26 @@ impl PyFusedOptimizer {
         learning_rate: &Bound<'_, PyAny>,
         iterations: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let mut gradients = Vec::with_capacity(updates.len());
-        for (gradient, variable, _) in &updates {
-            let dtype = variable.get().dtype();
+        let (mut vars, mut gradients, mut names, mut decays) = (vec![], vec![], vec![], vec![]);
+        for (gradient, variable, decay) in &updates {
+            let v = variable.get();
             // gradients given as Variables are read off the tape
             gradients.push(tape::without_recording(|| {
-                to_tensor(gradient, Some(dtype))
+                to_tensor(gradient, Some(v.dtype()))
             })?);
+            vars.push(v.variable().clone());
+            names.push(v.var_name().to_string());
+            decays.push(*decay);
         }
-        let mut vars: Vec<Arc<Variable>> = updates
-            .iter()
-            .map(|u| u.1.get().variable().clone())
-            .collect();
-        let names: Vec<String> = updates
-            .iter()
-            .map(|u| u.1.get().var_name().to_string())
-            .collect();
-        let decays: Vec<bool> = updates.iter().map(|u| u.2).collect();
         let [rate, step] = [learning_rate, iterations].map(|s| match s.cast::<PyVariable>() {
             Ok(v) => {
                 vars.push(v.get().variable().clone());
-                Ok(Scalar::Variable(vars.len() - 1))
+                Ok(StepScalar::Variable(vars.len() - 1))
             }
-            Err(_) => s.extract::<f64>().map(Scalar::Number),
+            Err(_) => s.extract::<f64>().map(StepScalar::Number),
         });
-        let (rate, step) = (rate?, step?);
-        let optimizer = self.optimizer.clone();
-        let kernel =
-            move |vars: &[Arc<Variable>], gradients: &[Tensor]| -> CoreResult<Vec<Tensor>> {
-                let updates: Vec<Update<'_>> = vars
-                    .iter()
-                    .zip(&names)
-                    .zip(gradients)
-                    .zip(&decays)
-                    .map(|(((variable, name), gradient), &decay)| Update {
-                        variable,
-                        name,
-                        gradient: gradient.clone(),
-                        decay,
-                    })
-                    .collect();
-                let mut optimizer = optimizer.lock().unwrap_or_else(|e| e.into_inner());
-                optimizer.sweep(|handle| PyVariable::lookup(handle).is_some());
-                optimizer.apply(&updates, rate.value(vars), step.value(vars) as u64)?;
-                Ok(Vec::new())
-            };
+        let live = |handle| PyVariable::lookup(handle).is_some();
+        let kernel = step_kernel(self.optimizer.clone(), names, decays, rate?, step?, live);
         let work = gradients.iter().map(Tensor::numel).sum();
         run(py, work, || kernel(&vars, &gradients))?;
         let name = "an optimizer step";

@@ -14,8 +14,10 @@ use crate::ops;
 use crate::shape::broadcast_shapes;
 use crate::tensor::Tensor;
 
-/// `a ∘ o`, or `o ∘ a` when `reflected` (for `__radd__` and friends).
+/// `a ∘ o`, or `o ∘ a` when `reflected` (for `__radd__` and friends);
+/// `name`, the operator's method, names the trace's step.
 pub fn binary(
+    name: &'static str,
     a: Tensor,
     o: &Bound<'_, PyAny>,
     reflected: bool,
@@ -26,18 +28,20 @@ pub fn binary(
     let work = x.numel().max(y.numel());
     if crate::trace::is_tracing() {
         let step = move |xs: &[Tensor]| f(&xs[0], &xs[1]);
-        let out = run_traced(o.py(), work, "operator", vec![x.clone(), y.clone()], step)?;
+        let out = run_traced(o.py(), work, name, vec![x.clone(), y.clone()], step)?;
         return Ok(PyTensor::new(out));
     }
     Ok(PyTensor::new(run(o.py(), work, || f(x, y))?))
 }
 
-pub fn unary(py: Python<'_>, a: Tensor, f: fn(&Tensor) -> Result<Tensor>) -> PyResult<PyTensor> {
+pub type UnaryFn = fn(&Tensor) -> Result<Tensor>;
+
+pub fn unary(py: Python<'_>, name: &'static str, a: Tensor, f: UnaryFn) -> PyResult<PyTensor> {
     let step = move |xs: &[Tensor]| f(&xs[0]);
     Ok(PyTensor::new(run_traced(
         py,
         a.numel(),
-        "operator",
+        name,
         vec![a],
         step,
     )?))
@@ -68,7 +72,8 @@ pub fn equality<'py>(
     }
     let f = if eq { ops::equal } else { ops::not_equal };
     let step = move |xs: &[Tensor]| f(&xs[0], &xs[1]);
-    let out = run_traced(py, a.numel().max(b.numel()), "equal", vec![a, b], step)?;
+    let name = if eq { "__eq__" } else { "__ne__" };
+    let out = run_traced(py, a.numel().max(b.numel()), name, vec![a, b], step)?;
     Ok(Bound::new(py, PyTensor::new(out))?.into_any())
 }
 
@@ -92,7 +97,7 @@ pub fn len(t: &Tensor) -> PyResult<usize> {
 pub fn truth(t: &Tensor) -> PyResult<bool> {
     let truth = match t.numel() {
         0 => false,
-        1 => t.item_f64().is_some_and(|v| v != 0.0),
+        1 => t.item_truth().unwrap_or(false),
         _ => Err(PyValueError::new_err(
             "The truth value of an array with more than one element is ambiguous. Use a.any() or a.all()",
         ))?,

@@ -310,37 +310,46 @@ impl PyTape {
             .collect()
     }
 
-    /// Gradients of the sum of `targets` (seeded by `seeds`, `None` meaning
-    /// ones) with respect to each source. Flat lists in, a flat list out.
-    /// A variable target stands for itself: d v / d v is ones.
+    /// Differentiate the record (`grad::Request` has the rules): `kind` is
+    /// "gradient" (of the sum of `targets`, each seeded by its entry of
+    /// `seeds`, `None` meaning ones), "jacobian" (of the one target, `chunk`
+    /// identity rows at a time) or "batch_jacobian" (of the one target by
+    /// the one source, per example). Flat lists in, one result per source
+    /// out. A variable target stands for itself: d v / d v is ones.
     /// `on_final(k, gradient)` is called as soon as source `k`'s gradient is final.
-    #[pyo3(signature = (targets, seeds, sources, zero_unconnected=false, on_final=None))]
-    fn gradient(
+    #[pyo3(signature = (kind, targets, seeds, sources, zero_unconnected=false, chunk=None, on_final=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn derive(
         &self,
         py: Python<'_>,
+        kind: &str,
         targets: Vec<Bound<'_, PyAny>>,
         seeds: Vec<Option<Bound<'_, PyAny>>>,
         sources: Vec<Bound<'_, PyAny>>,
         zero_unconnected: bool,
+        chunk: Option<usize>,
         on_final: Option<Py<PyAny>>,
     ) -> PyResult<Vec<Option<PyTensor>>> {
-        let mut pairs: Vec<(TensorMeta, Tensor)> = Vec::with_capacity(targets.len());
-        let mut given_seeds = Vec::with_capacity(targets.len());
+        let kind = grad::Kind::from_name(kind, chunk)?;
+        let mut metas = Vec::with_capacity(targets.len());
+        let mut given = Vec::with_capacity(targets.len());
         for (i, target) in targets.iter().enumerate() {
-            let t = target_meta(target)?;
-            let given = match seeds.get(i) {
+            // (a batch jacobian's target is read, even a variable's)
+            let t = match kind {
+                grad::Kind::BatchJacobian => to_tensor(target, None)?.meta(),
+                _ => target_meta(target)?,
+            };
+            given.push(match seeds.get(i) {
                 Some(Some(s)) => Some(to_tensor(s, Some(t.dtype))?),
                 _ => None,
-            };
-            given_seeds.push(given.clone());
-            let seed = grad::output_gradient(i, &t, given)?;
-            pairs.push((t, seed));
+            });
+            metas.push(t);
         }
-        let (sources_in, sources) = (&sources, metas_of(&sources)?);
-        let nodes = self.tape.take_nodes();
         let unconnected = Unconnected::zero_if(zero_unconnected);
-        let work = grad::work(&nodes, 1);
-        let grads = run(py, work, || {
+        let sources_in = metas_of(&sources)?;
+        let request = grad::Request::new(kind, metas, given.clone(), sources_in, unconnected)?;
+        let nodes = self.tape.take_nodes();
+        let grads = run(py, request.work(&nodes), || {
             let mut report = |k: usize, g: Option<&Tensor>| -> crate::error::Result<()> {
                 let Some(hook) = &on_final else { return Ok(()) };
                 Python::attach(|py| hook.call1(py, (k, g.cloned().map(PyTensor::new))).map(drop))
@@ -349,82 +358,15 @@ impl PyTape {
             let hook = on_final
                 .is_some()
                 .then_some(&mut report as grad::OnFinal<'_>);
-            grad::gradient_reporting(nodes, &pairs, &sources, unconnected, &[], hook)
+            request.run(nodes, hook)
         })?;
-        let kind = Derivative::Gradient;
-        self.traced(
-            kind,
-            &targets,
-            &given_seeds,
-            sources_in,
-            zero_unconnected,
-            &grads,
-        )?;
+        let kind = match kind {
+            grad::Kind::Gradient => Derivative::Gradient,
+            grad::Kind::Jacobian(chunk) => Derivative::Jacobian(chunk),
+            grad::Kind::BatchJacobian => Derivative::BatchJacobian,
+        };
+        self.traced(kind, &targets, &given, &sources, zero_unconnected, &grads)?;
         Ok(py_tensors(grads))
-    }
-
-    /// d target / d source for every source, shaped `target.shape ++
-    /// source.shape`: the rows of the identity are pushed through the
-    /// backward pass as one batch of cotangents, `chunk` rows at a time.
-    #[pyo3(signature = (target, sources, zero_unconnected=false, chunk=None))]
-    fn jacobian(
-        &self,
-        py: Python<'_>,
-        target: &Bound<'_, PyAny>,
-        sources: Vec<Bound<'_, PyAny>>,
-        zero_unconnected: bool,
-        chunk: Option<usize>,
-    ) -> PyResult<Vec<Option<PyTensor>>> {
-        let t = target_meta(target)?;
-        let (sources_in, sources) = (&sources, metas_of(&sources)?);
-        let nodes = self.tape.take_nodes();
-        let unconnected = Unconnected::zero_if(zero_unconnected);
-        let work = grad::work(&nodes, t.shape.iter().product());
-        let out = run(py, work, || {
-            grad::jacobian(nodes, &t, &sources, unconnected, chunk)
-        })?;
-        let kind = Derivative::Jacobian(chunk);
-        self.traced(
-            kind,
-            std::slice::from_ref(target),
-            &[None],
-            sources_in,
-            zero_unconnected,
-            &out,
-        )?;
-        Ok(py_tensors(out))
-    }
-
-    /// Per-example jacobian: `target` is `[b, y...]`, `source` `[b, x...]`,
-    /// and example `i` of the target depends only on example `i` of the
-    /// source; the result is `[b, y..., x...]`.
-    #[pyo3(signature = (target, source, zero_unconnected=false))]
-    fn batch_jacobian(
-        &self,
-        py: Python<'_>,
-        target: &Bound<'_, PyAny>,
-        source: &Bound<'_, PyAny>,
-        zero_unconnected: bool,
-    ) -> PyResult<Option<PyTensor>> {
-        let t = to_tensor(target, None)?.meta();
-        let s = meta_of(source)?;
-        let nodes = self.tape.take_nodes();
-        let unconnected = Unconnected::zero_if(zero_unconnected);
-        let work = grad::work(&nodes, t.shape.iter().skip(1).product());
-        let out = run(py, work, || {
-            grad::batch_jacobian(nodes, &t, &s, unconnected)
-        })?;
-        let (kind, outs) = (Derivative::BatchJacobian, [out]);
-        self.traced(
-            kind,
-            std::slice::from_ref(target),
-            &[None],
-            std::slice::from_ref(source),
-            zero_unconnected,
-            &outs,
-        )?;
-        let [out] = outs;
-        Ok(out.map(PyTensor::new))
     }
 }
 

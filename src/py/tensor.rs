@@ -244,12 +244,12 @@ macro_rules! tensor_protocol {
 
             $(
                 fn $binary(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                    $crate::py::protocol::binary(self.current(), o, $reflected, $binary_op)
+                    $crate::py::protocol::binary(stringify!($binary), self.current(), o, $reflected, $binary_op)
                 }
             )*
             $(
                 fn $unary(&self, py: Python<'_>) -> PyResult<$crate::py::tensor::PyTensor> {
-                    $crate::py::protocol::unary(py, self.current(), $unary_op)
+                    $crate::py::protocol::unary(py, stringify!($unary), self.current(), $unary_op)
                 }
             )*
             $(
@@ -259,7 +259,7 @@ macro_rules! tensor_protocol {
                     modulo: Option<&Bound<'_, PyAny>>,
                 ) -> PyResult<$crate::py::tensor::PyTensor> {
                     let _ = modulo;
-                    $crate::py::protocol::binary(self.current(), o, $power_reflected, $crate::ops::pow)
+                    $crate::py::protocol::binary(stringify!($power), self.current(), o, $power_reflected, $crate::ops::pow)
                 }
             )*
             fn __pos__(&self) -> PyResult<$crate::py::tensor::PyTensor> {

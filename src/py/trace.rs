@@ -78,6 +78,18 @@ pub fn _trace_unsupported(what: &str) {
     trace::unsupported(what)
 }
 
+/// `tf.saved_model.save`: report each traced call's arguments (or stop).
+#[pyfunction]
+pub fn _trace_describe(on: bool) {
+    trace::set_describing(on)
+}
+
+/// The active trace's step count and each tensor's slot (`trace::slots_of`).
+#[pyfunction]
+pub fn _trace_slots(tensors: Vec<PyRef<'_, PyTensor>>) -> Option<(usize, Vec<Option<usize>>)> {
+    trace::slots_of(tensors.iter().map(|t| t.tensor()))
+}
+
 #[pyfunction]
 pub fn _is_tracing() -> bool {
     trace::is_tracing()
@@ -154,5 +166,12 @@ impl PyPlan {
 
     fn __len__(&self) -> usize {
         self.plan.len()
+    }
+
+    /// The plan as data (`trace::describe`): JSON and the tensors it indexes.
+    fn _describe(&self) -> (String, Vec<PyTensor>) {
+        let d = trace::describe(&self.plan);
+        let tensors = d.tensors.into_iter().map(PyTensor::new).collect();
+        (d.program, tensors)
     }
 }

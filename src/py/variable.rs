@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, Weak};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::convert::{dtype_from_py, to_tensor};
+use super::args::DTypeArg;
+use super::convert::to_tensor;
 use super::run;
 use super::tensor::{PyTensor, tensor_protocol};
 use crate::ops;
@@ -165,7 +166,8 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         variable_def=None, dtype=None, import_scope=None, constraint=None,
         synchronization=None, aggregation=None, shape=None
     ))]
-    #[allow(clippy::too_many_arguments)]
+    // (graph-mode and distribution arguments have no meaning in eager mode)
+    #[allow(clippy::too_many_arguments, unused_variables)]
     fn py_new(
         initial_value: &Bound<'_, PyAny>,
         trainable: Option<bool>,
@@ -173,32 +175,19 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
         caching_device: Option<&Bound<'_, PyAny>>,
         name: Option<String>,
         variable_def: Option<&Bound<'_, PyAny>>,
-        dtype: Option<&Bound<'_, PyAny>>,
+        dtype: Option<DTypeArg>,
         import_scope: Option<&Bound<'_, PyAny>>,
         constraint: Option<&Bound<'_, PyAny>>,
         synchronization: Option<&Bound<'_, PyAny>>,
         aggregation: Option<&Bound<'_, PyAny>>,
         shape: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyVariable> {
-        // Graph-mode and distribution arguments have no meaning in eager mode.
-        let _ = (
-            validate_shape,
-            caching_device,
-            variable_def,
-            import_scope,
-            synchronization,
-            aggregation,
-            shape,
-        );
         if constraint.is_some_and(|c| !c.is_none()) {
             return Err(PyValueError::new_err(
                 "Variable constraints are not supported",
             ));
         }
-        let dtype = dtype
-            .filter(|d| !d.is_none())
-            .map(dtype_from_py)
-            .transpose()?;
+        let dtype = dtype.map(|d| d.0);
         let initial = if initial_value.is_callable() {
             initial_value.call0()?
         } else {

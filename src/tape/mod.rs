@@ -294,6 +294,23 @@ pub fn is_recording() -> bool {
     ACTIVE_COUNT.with(|c| c.get() != 0)
 }
 
+/// Could an op recorded now pass a gradient (or a tangent) to `t`? Only if
+/// a tape on this thread's stack watches it (a watched source or a recorded
+/// op's output) or an accumulator carries its tangent. A rule may skip what
+/// only that gradient needs: `y * 0.5` need not keep `y` alive.
+pub fn may_need_gradient(t: &Tensor) -> bool {
+    if !is_recording() || !t.dtype().is_float() {
+        return false;
+    }
+    let id = t.id();
+    ACTIVE.with(|stack| {
+        stack.borrow().iter().any(|rec| match rec {
+            Recorder::Tape(tape) => tape.state().watched.contains(&id),
+            Recorder::Forward(acc) => acc.tangent(id).is_some(),
+        })
+    })
+}
+
 fn set_stack(stack: Vec<Recorder>) {
     ACTIVE_COUNT.with(|c| c.set(stack.len()));
     ACTIVE.with(|s| *s.borrow_mut() = stack);
@@ -732,7 +749,7 @@ impl Input for &Tensor {
         Tensor::id(self)
     }
     fn is_float(&self) -> bool {
-        self.dtype().is_float()
+        self.dtype().is_differentiable()
     }
     fn meta(&self) -> TensorMeta {
         Tensor::meta(self)
@@ -744,7 +761,7 @@ impl Input for Tensor {
         Tensor::id(self)
     }
     fn is_float(&self) -> bool {
-        self.dtype().is_float()
+        self.dtype().is_differentiable()
     }
     fn meta(&self) -> TensorMeta {
         Tensor::meta(self)
@@ -756,7 +773,7 @@ impl Input for TensorMeta {
         self.id
     }
     fn is_float(&self) -> bool {
-        self.dtype.is_float()
+        self.dtype.is_differentiable()
     }
     fn meta(&self) -> TensorMeta {
         self.clone()
@@ -813,7 +830,7 @@ fn record_node<I: Input, V: Vjp + 'static>(
                     st.nodes.push(build());
                     st.sites.push(call_site());
                     for o in outputs {
-                        if o.dtype().is_float() {
+                        if o.dtype().is_differentiable() {
                             st.watched.insert(o.id());
                         }
                     }

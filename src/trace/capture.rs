@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::optimize::{self, Elementwise};
 use super::plan::{Expect, Guard, InputSpec, Plan, Slot, Step, Target, VarRef};
 use super::{Arg, Derivative, Kernel, TapeStep, TraceError, Update, VarKernel};
 use crate::error::Result;
@@ -40,6 +41,8 @@ struct Capture {
     /// What cannot be replayed, in the order met.
     problems: Vec<String>,
     created_variables: usize,
+    /// The elementwise op each fusible step is (by step index).
+    fusible: HashMap<usize, Elementwise>,
 }
 
 thread_local! {
@@ -175,6 +178,7 @@ pub fn begin(args: &[Arg]) -> std::result::Result<(), TraceError> {
         n_tapes: 0,
         problems: Vec::new(),
         created_variables: 0,
+        fusible: HashMap::new(),
     };
     let mut seen: IdMap<usize> = IdMap::default();
     for (i, arg) in args.iter().enumerate() {
@@ -208,6 +212,7 @@ pub fn begin(args: &[Arg]) -> std::result::Result<(), TraceError> {
     }
     c.start = fresh_id();
     CAPTURE.with(|cell| *cell.borrow_mut() = Some(c));
+    optimize::clear_notes();
     TRACING.with(|t| t.set(true));
     Ok(())
 }
@@ -243,6 +248,32 @@ pub fn finish(outputs: &[Tensor]) -> std::result::Result<Plan, TraceError> {
             "the function cannot be replayed: {}",
             seen.join("; ")
         )));
+    }
+    // a trace for `saved_model` is described step by step (one description
+    // per recorded call): it keeps its steps as recorded
+    if !super::describing() {
+        let steps = std::mem::take(&mut c.steps);
+        c.steps = optimize::fuse_runs(
+            steps,
+            &optimize::Context {
+                fusible: &c.fusible,
+                constants: &c.constants,
+                start: c.start,
+                outputs: &outs,
+                n_slots: c.n_slots,
+            },
+        );
+        // constants folded into fused programs are read by no step any more
+        let mut read = vec![false; c.n_slots];
+        for s in c
+            .steps
+            .iter()
+            .flat_map(Step::reads)
+            .chain(outs.iter().copied())
+        {
+            read[s] = true;
+        }
+        c.constants.retain(|(s, _)| read[*s]);
     }
     // each slot's last reader (outputs live to the end; a slot nobody reads
     // dies right after the step that wrote it)
@@ -302,6 +333,9 @@ pub fn paused<T>(f: impl FnOnce() -> T) -> T {
 /// by this kernel or the same core call).
 pub fn record_op(name: &'static str, inputs: &[Tensor], outputs: &[Tensor], kernel: Kernel) {
     with_capture(|c| {
+        if let Some(op) = optimize::take_op(inputs, outputs) {
+            c.fusible.insert(c.steps.len(), op);
+        }
         let inputs = c.slots_in(name, inputs);
         let outputs = outputs.iter().map(|t| c.define(t)).collect();
         c.steps.push(Step::Op {
@@ -490,4 +524,27 @@ pub fn kernel(f: impl Fn(&[Tensor]) -> Result<Vec<Tensor>> + Send + Sync + 'stat
 #[cfg(test)]
 pub(crate) fn free_after(plan: &Plan) -> &[Vec<Slot>] {
     &plan.free_after
+}
+
+/// For `tf.saved_model`'s description of a call: the slot each of `ts`
+/// would be read from (a constant from a host value or from before the
+/// trace gets one now; `None`: not readable by a step) and the number of
+/// steps recorded so far; `None` when no trace is active.
+pub fn slots_of<'a>(
+    ts: impl IntoIterator<Item = &'a Tensor>,
+) -> Option<(usize, Vec<Option<Slot>>)> {
+    CAPTURE.with(|c| {
+        let mut c = c.borrow_mut();
+        let c = c.as_mut()?;
+        let slots = ts
+            .into_iter()
+            .map(|t| {
+                let known = c.slots.contains_key(&t.id())
+                    || c.pending.contains_key(&t.id())
+                    || t.id() < c.start;
+                known.then(|| c.slot_in(t, &String::new))
+            })
+            .collect();
+        Some((c.steps.len(), slots))
+    })
 }

@@ -22,6 +22,8 @@
 //! state the call started from.
 
 mod capture;
+mod describe;
+mod optimize;
 mod plan;
 mod values;
 
@@ -33,9 +35,11 @@ use crate::variable::Variable;
 
 pub use capture::{
     Ref, abort, begin, constant, created_variable, created_variables, finish, guard_truth,
-    guard_value, is_tracing, kernel, paused, read_variable, record_op, record_var_op,
+    guard_value, is_tracing, kernel, paused, read_variable, record_op, record_var_op, slots_of,
     tape_gradient, tape_new, tape_step, tape_watch, unsupported, update_variable,
 };
+pub use describe::{Description, describe, describing, set_describing};
+pub use optimize::{clear_notes, note_op};
 pub use plan::{Arg, Outcome, Plan};
 pub use values::{Captured, Outputs, Skeleton};
 

@@ -37,11 +37,12 @@ fn done(o: Outcome) -> Vec<Tensor> {
 fn a_chain_replays_on_new_inputs_and_frees_each_slot_after_its_last_reader() {
     let x = vec1(&[1.0, 2.0]);
     begin(&[Arg::Tensor(x.clone())]).unwrap();
-    let a = traced_op("sin", std::slice::from_ref(&x), |xs| ops::sin(&xs[0]));
+    // (atan and sinh are not fused, so each op stays a step)
+    let a = traced_op("atan", std::slice::from_ref(&x), |xs| ops::atan(&xs[0]));
     let b = traced_op("mul", &[a.clone(), x.clone()], |xs| {
         ops::multiply(&xs[0], &xs[1])
     });
-    let c = traced_op("exp", &[b], |xs| ops::exp(&xs[0]));
+    let c = traced_op("sinh", &[b], |xs| ops::sinh(&xs[0]));
     let plan = finish(&[c.clone(), x.clone()]).unwrap();
     assert_eq!(plan.len(), 3);
     // x (slot 0) and c (slot 3) are outputs; a dies after step 1, b after 2
@@ -49,7 +50,7 @@ fn a_chain_replays_on_new_inputs_and_frees_each_slot_after_its_last_reader() {
 
     let y = vec1(&[0.5, -3.0]);
     let out = done(plan.run(&[Arg::Tensor(y.clone())]).unwrap());
-    let eager = ops::exp(&ops::multiply(&ops::sin(&y).unwrap(), &y).unwrap()).unwrap();
+    let eager = ops::sinh(&ops::multiply(&ops::atan(&y).unwrap(), &y).unwrap()).unwrap();
     assert_eq!(values(&out[0]), values(&eager));
     assert_eq!(out[1].id(), y.id());
     // another shape is another trace
@@ -172,4 +173,285 @@ fn nesting_a_trace_is_refused_and_abort_forgets_the_record() {
     abort();
     assert!(!is_tracing());
     assert!(matches!(finish(&[]), Err(TraceError::State(_))));
+}
+
+// ---- fusion of elementwise runs (optimize.rs), one test per rule ----
+
+fn bits(t: &Tensor) -> Vec<u32> {
+    values(t).iter().map(|v| v.to_bits()).collect()
+}
+
+fn steps_named(plan: &Plan, name: &str) -> usize {
+    plan.steps
+        .iter()
+        .filter(|s| matches!(s, super::plan::Step::Op { name: n, .. } if *n == name))
+        .count()
+}
+
+fn un(name: &'static str, y: &Tensor, f: fn(&[Tensor]) -> Result<Tensor>) -> Tensor {
+    traced_op(name, std::slice::from_ref(y), f)
+}
+
+fn bin(name: &'static str, a: &Tensor, b: &Tensor, f: fn(&[Tensor]) -> Result<Tensor>) -> Tensor {
+    traced_op(name, &[a.clone(), b.clone()], f)
+}
+
+/// `y * c` for a host number `c`, as the `*` operator records it.
+fn times_host(y: &Tensor, c: f64) -> Tensor {
+    let c = Tensor::scalar_of(y.dtype(), c);
+    constant(&c);
+    bin("operator", y, &c, |xs| ops::multiply(&xs[0], &xs[1]))
+}
+
+fn sum_all(y: &Tensor) -> Tensor {
+    un("reduce_sum", y, |xs| ops::reduce_sum(&xs[0], None, false))
+}
+
+/// The benchmark's tape-overhead chain (sin, ·½, +x, tanh, exp, ·½, y·y,
+/// cos, ·x, …) of `n` ops, summed.
+fn chain(x: &Tensor, n: usize) -> Tensor {
+    let mut y = x.clone();
+    for i in 0..n {
+        y = match i % 9 {
+            0 => un("sin", &y, |xs| ops::sin(&xs[0])),
+            1 | 5 => times_host(&y, 0.5),
+            2 => bin("operator", &y, x, |xs| ops::add(&xs[0], &xs[1])),
+            3 => un("tanh", &y, |xs| ops::tanh(&xs[0])),
+            4 => un("exp", &y, |xs| ops::exp(&xs[0])),
+            6 => bin("operator", &y, &y, |xs| ops::multiply(&xs[0], &xs[1])),
+            7 => un("cos", &y, |xs| ops::cos(&xs[0])),
+            _ => bin("operator", &y, x, |xs| ops::multiply(&xs[0], &xs[1])),
+        };
+    }
+    sum_all(&y)
+}
+
+/// `reduce_sum(tanh(x)·σ(x) + x·x)` (the benchmark's big elementwise loss).
+fn tanh_sigmoid(x: &Tensor) -> Tensor {
+    let t = un("tanh", x, |xs| ops::tanh(&xs[0]));
+    let s = un("sigmoid", x, |xs| ops::sigmoid(&xs[0]));
+    let ts = bin("operator", &t, &s, |xs| ops::multiply(&xs[0], &xs[1]));
+    let xx = bin("operator", x, x, |xs| ops::multiply(&xs[0], &xs[1]));
+    sum_all(&bin("operator", &ts, &xx, |xs| ops::add(&xs[0], &xs[1])))
+}
+
+fn gradient_on(tape: &Tape, y: &Tensor, x: &Tensor) -> Vec<Option<Tensor>> {
+    let pairs = [(
+        y.meta(),
+        crate::grad::output_gradient(0, &y.meta(), None).unwrap(),
+    )];
+    crate::grad::gradient(
+        tape.take_nodes(),
+        &pairs,
+        &[x.meta()],
+        crate::grad::Unconnected::None,
+        &[],
+    )
+    .unwrap()
+}
+
+/// `f(x)` and its gradient under a tape, eagerly.
+fn eager_gradient(x: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) -> (Tensor, Tensor) {
+    let tape = Tape::new(false, true);
+    tape.push().unwrap();
+    tape.watch(x.id());
+    let y = f(x);
+    tape.pop();
+    let g = gradient_on(&tape, &y, x).remove(0).unwrap();
+    (y, g)
+}
+
+/// The plan of `with tape: tape.watch(x); y = f(x)` then `tape.gradient(y,
+/// x)`, returning `[y, dy/dx]`, recorded as `tf.function` records it.
+fn trace_gradient(x: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) -> Plan {
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let tape = Tape::new(false, true);
+    tape_new(&tape, false, true);
+    tape.push().unwrap();
+    tape_step(&tape, TapeStep::Push);
+    tape.watch(x.id());
+    tape_watch(&tape, Ref::Tensor(x));
+    let y = f(x);
+    tape.pop();
+    tape_step(&tape, TapeStep::Pop);
+    let grads = gradient_on(&tape, &y, x);
+    tape_gradient(
+        &tape,
+        Derivative::Gradient,
+        &[Ref::Tensor(&y)],
+        &[None],
+        &[Ref::Tensor(x)],
+        false,
+        &grads,
+    );
+    finish(&[y, grads[0].clone().unwrap()]).unwrap()
+}
+
+fn ramp(n: usize, lo: f32, hi: f32) -> Tensor {
+    let step = (hi - lo) / n.max(2) as f32;
+    vec1(&(0..n).map(|i| lo + step * i as f32).collect::<Vec<_>>())
+}
+
+#[test]
+fn a_run_of_elementwise_steps_ending_in_a_full_sum_is_one_step_bitwise_eager() {
+    let x = ramp(5000, -0.9, 0.9);
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let y = chain(&x, 40);
+    let plan = finish(&[y]).unwrap();
+    assert_eq!(plan.len(), 1);
+    assert_eq!(steps_named(&plan, "fused_elementwise"), 1);
+    // the host scalars became program constants
+    assert!(plan.constants.is_empty());
+    let z = ramp(5000, -0.7, 1.1);
+    let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+    assert_eq!(bits(&out[0]), bits(&chain(&z, 40)));
+}
+
+#[test]
+fn gradients_through_a_fused_run_are_the_eager_gradients_bitwise() {
+    let fs: [&dyn Fn(&Tensor) -> Tensor; 2] = [&|x| chain(x, 200), &tanh_sigmoid];
+    for f in fs {
+        // sizes within one block and across blocks (and the parallel split)
+        for n in [4, 9000, 70_000] {
+            let plan = trace_gradient(&ramp(n, 0.1, 0.9), f);
+            assert_eq!(steps_named(&plan, "fused_elementwise"), 1);
+            let z = ramp(n, -0.8, 0.7);
+            let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+            let (y, g) = eager_gradient(&z, f);
+            assert_eq!(bits(&out[0]), bits(&y));
+            assert_eq!(bits(&out[1]), bits(&g));
+        }
+    }
+}
+
+#[test]
+fn a_value_read_after_the_run_is_an_output_of_the_fused_step() {
+    let x = ramp(7, -1.0, 1.0);
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let a = un("sin", &x, |xs| ops::sin(&xs[0]));
+    let b = un("exp", &a, |xs| ops::exp(&xs[0]));
+    let c = bin("operator", &b, &a, |xs| ops::multiply(&xs[0], &xs[1]));
+    // read after the run: `a` leaves the fused step too
+    let d = un("atan", &a, |xs| ops::atan(&xs[0]));
+    let plan = finish(&[c, d, b]).unwrap();
+    assert_eq!(plan.len(), 2);
+    let z = ramp(7, -0.5, 2.0);
+    let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+    let a = ops::sin(&z).unwrap();
+    let b = ops::exp(&a).unwrap();
+    assert_eq!(bits(&out[0]), bits(&ops::multiply(&b, &a).unwrap()));
+    assert_eq!(bits(&out[1]), bits(&ops::atan(&a).unwrap()));
+    assert_eq!(bits(&out[2]), bits(&b));
+}
+
+#[test]
+fn a_step_that_reads_a_run_in_its_middle_ends_the_run() {
+    let x = ramp(7, -1.0, 1.0);
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let a = un("sin", &x, |xs| ops::sin(&xs[0]));
+    let d = un("atan", &a, |xs| ops::atan(&xs[0]));
+    let b = un("exp", &a, |xs| ops::exp(&xs[0]));
+    let plan = finish(&[b, d]).unwrap();
+    // {sin} and {exp} are runs of one: nothing to fuse
+    assert_eq!(
+        (plan.len(), steps_named(&plan, "fused_elementwise")),
+        (3, 0)
+    );
+}
+
+#[test]
+fn a_tape_step_ends_a_run() {
+    let x = ramp(3, 0.0, 1.0);
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let a = un("sin", &x, |xs| ops::sin(&xs[0]));
+    let tape = Tape::new(false, true);
+    tape_new(&tape, false, true);
+    tape.push().unwrap();
+    tape_step(&tape, TapeStep::Push);
+    let b = un("exp", &a, |xs| ops::exp(&xs[0]));
+    tape.pop();
+    tape_step(&tape, TapeStep::Pop);
+    let plan = finish(&[b]).unwrap();
+    assert_eq!(steps_named(&plan, "fused_elementwise"), 0);
+}
+
+#[test]
+fn a_slot_a_tape_differentiates_by_keeps_its_own_step() {
+    // d Σ exp(a)² / da with a = sin(x) watched: `a` must stay a tensor of its own
+    let f = |x: &Tensor, record: bool| {
+        let a = un("sin", x, |xs| ops::sin(&xs[0]));
+        let tape = Tape::new(false, true);
+        if record {
+            tape_new(&tape, false, true);
+        }
+        tape.push().unwrap();
+        tape.watch(a.id());
+        if record {
+            tape_step(&tape, TapeStep::Push);
+            tape_watch(&tape, Ref::Tensor(&a));
+        }
+        let b = un("exp", &a, |xs| ops::exp(&xs[0]));
+        let y = sum_all(&bin("operator", &b, &b, |xs| ops::multiply(&xs[0], &xs[1])));
+        tape.pop();
+        let grads = gradient_on(&tape, &y, &a);
+        if record {
+            tape_step(&tape, TapeStep::Pop);
+            tape_gradient(
+                &tape,
+                Derivative::Gradient,
+                &[Ref::Tensor(&y)],
+                &[None],
+                &[Ref::Tensor(&a)],
+                false,
+                &grads,
+            );
+        }
+        grads[0].clone().unwrap()
+    };
+    let x = ramp(5, -1.0, 1.0);
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let g = f(&x, true);
+    let plan = finish(&[g]).unwrap();
+    assert_eq!(steps_named(&plan, "fused_elementwise"), 1);
+    assert_eq!(steps_named(&plan, "sin"), 1);
+    let z = ramp(5, 0.0, 2.0);
+    let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+    assert_eq!(bits(&out[0]), bits(&f(&z, false)));
+}
+
+#[test]
+fn a_step_whose_kernel_runs_more_than_one_op_is_not_fused() {
+    let x = ramp(3, 0.0, 1.0);
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let a = un("composite", &x, |xs| ops::exp(&ops::sin(&xs[0])?));
+    let b = un("tanh", &a, |xs| ops::tanh(&xs[0]));
+    let c = un("cast", &b, |xs| ops::cast(&xs[0], crate::dtype::DType::F64));
+    let d = un("exp", &c, |xs| ops::exp(&xs[0]));
+    let plan = finish(&[d]).unwrap();
+    assert_eq!(
+        (plan.len(), steps_named(&plan, "fused_elementwise")),
+        (4, 0)
+    );
+}
+
+#[test]
+fn runs_of_other_shapes_or_dtypes_are_separate() {
+    let x = ramp(4, 0.0, 1.0);
+    let wide = Tensor::from_vec(&[3, 4], vec![0.25f32; 12]).unwrap();
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let a = un("sin", &x, |xs| ops::sin(&xs[0]));
+    let b = un("exp", &a, |xs| ops::exp(&xs[0]));
+    // broadcast to [3, 4]: another shape, another run
+    let c = bin("operator", &b, &wide, |xs| ops::add(&xs[0], &xs[1]));
+    let d = un("tanh", &c, |xs| ops::tanh(&xs[0]));
+    let plan = finish(&[d]).unwrap();
+    assert_eq!(
+        (plan.len(), steps_named(&plan, "fused_elementwise")),
+        (2, 2)
+    );
+    let z = ramp(4, -1.0, 0.5);
+    let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+    let eager =
+        ops::tanh(&ops::add(&ops::exp(&ops::sin(&z).unwrap()).unwrap(), &wide).unwrap()).unwrap();
+    assert_eq!(bits(&out[0]), bits(&eager));
 }

@@ -122,10 +122,22 @@ class Compression:
 # -- tensors as buffers -------------------------------------------------------
 
 
+# below this many elements copying a tensor costs less than a DLPack view
+_COPY_ELEMENTS = 1 << 14
+
+
 def as_array(value: Any) -> np.ndarray[Any, Any]:
-    """A C-contiguous numpy array over the value's memory: a zero-copy,
-    read-only DLPack view of a tapegrad tensor or variable."""
-    if isinstance(value, (_core.Tensor, _core.Variable)):
+    """A C-contiguous numpy array of the value: for a large tapegrad tensor a
+    zero-copy, read-only DLPack view (tensors are immutable, so MPI may read
+    it in place), for a small one a copy (cheaper than the DLPack exchange),
+    and for a variable a copy (a snapshot: an ``assign`` from another thread
+    must not change what is on the wire)."""
+    if isinstance(value, _core.Tensor):
+        if (value.shape.num_elements() or 0) <= _COPY_ELEMENTS:
+            array = value.numpy()
+        else:
+            array = np.from_dlpack(value, copy=False)
+    elif isinstance(value, _core.Variable):
         array = np.from_dlpack(value)
     else:
         array = np.asarray(value)

@@ -1,0 +1,574 @@
+//! complex64 and complex128: kernels of their own (a complex value cannot
+//! compute in another dtype) and TF's gradient convention.
+//!
+//! **The convention.** For a real loss L of z = x + iy, TF's gradient with
+//! respect to z is ∂L/∂x + i·∂L/∂y (so `|z|²` has gradient 2z). A VJP
+//! therefore maps the upstream g of w = f(z) to
+//! g_z = g·conj(∂w/∂z) + conj(g)·(∂w/∂conj z); for a holomorphic f that is
+//! g·conj(f′(z)) (`exp`: g·conj(eᶻ); `a·b`: g·conj(b)), and the
+//! non-holomorphic ops write theirs out: `real` → complex(g, 0), `imag` →
+//! complex(0, g), `conj` → conj(g), `abs` → g·z/|z|, `angle` →
+//! g·(−y + ix)/|z|². Every rule is written with ops, so higher orders come
+//! from the same rules.
+//!
+//! The elementwise tables (`unary.rs`, `binary.rs`) and the comparisons
+//! hand a complex operand to `unary`/`binary`/`compare` here first: the ops
+//! TF defines on complex run below, every other one is refused with TF's
+//! kind of error (an unsupported dtype naming the op), never computed on a
+//! part of the value.
+
+use num_complex::{Complex, ComplexFloat};
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::ops::{cast, same_dtype, zeros_like};
+use crate::shape::broadcast_output;
+use crate::tape;
+use crate::tensor::{Data, Element, Tensor};
+
+/// The complex element types, with their parts.
+pub(crate) trait Cx: ComplexFloat + Element + PartialEq {
+    type Part: Element + PartialEq;
+    fn real_part(self) -> Self::Part;
+    fn imag_part(self) -> Self::Part;
+    /// |z| (hypot: no overflow for large parts).
+    fn modulus(self) -> Self::Part;
+    /// The argument, atan2(y, x).
+    fn argument(self) -> Self::Part;
+    /// z/|z|, and 0 at 0 (TF's `sign` of a complex value).
+    fn unit(self) -> Self;
+}
+
+macro_rules! impl_cx {
+    ($($part:ty),*) => {$(
+        impl Cx for Complex<$part> {
+            type Part = $part;
+            #[inline(always)]
+            fn real_part(self) -> $part { self.re }
+            #[inline(always)]
+            fn imag_part(self) -> $part { self.im }
+            #[inline(always)]
+            fn modulus(self) -> $part { self.norm() }
+            #[inline(always)]
+            fn argument(self) -> $part { self.arg() }
+            #[inline(always)]
+            fn unit(self) -> Self {
+                let r = self.norm();
+                if r == 0.0 { self } else { self.unscale(r) }
+            }
+        }
+    )*};
+}
+impl_cx!(f32, f64);
+
+/// A function of one complex element, for both precisions.
+trait Map {
+    fn f<T: Cx>(z: T) -> T;
+}
+
+/// A function of two complex elements.
+trait Map2 {
+    fn f<T: Cx>(p: T, q: T) -> T;
+}
+
+/// A complex element to one of its parts.
+trait ToPart {
+    fn f<T: Cx>(z: T) -> T::Part;
+}
+
+macro_rules! complex_fns {
+    ($($name:ident: $kind:ident |$($v:ident),*| $body:expr;)*) => {$(
+        struct $name;
+        complex_fns!(@impl $kind $name |$($v),*| $body);
+    )*};
+    (@impl map $name:ident |$z:ident| $body:expr) => {
+        impl Map for $name {
+            #[inline(always)]
+            fn f<T: Cx>($z: T) -> T { $body }
+        }
+    };
+    (@impl map2 $name:ident |$p:ident, $q:ident| $body:expr) => {
+        impl Map2 for $name {
+            #[inline(always)]
+            fn f<T: Cx>($p: T, $q: T) -> T { $body }
+        }
+    };
+    (@impl part $name:ident |$z:ident| $body:expr) => {
+        impl ToPart for $name {
+            #[inline(always)]
+            fn f<T: Cx>($z: T) -> T::Part { $body }
+        }
+    };
+}
+
+complex_fns! {
+    Negate: map |z| -z;
+    Conjugate: map |z| z.conj();
+    Reciprocal: map |z| z.recip();
+    Square: map |z| z * z;
+    Sqrt: map |z| z.sqrt();
+    Rsqrt: map |z| z.sqrt().recip();
+    Exp: map |z| z.exp();
+    Log: map |z| z.ln();
+    Sin: map |z| z.sin();
+    Cos: map |z| z.cos();
+    Tanh: map |z| z.tanh();
+    Sign: map |z| z.unit();
+    Add: map2 |p, q| p + q;
+    Sub: map2 |p, q| p - q;
+    Mul: map2 |p, q| p * q;
+    Div: map2 |p, q| p / q;
+    // TF's complex pow is exp(q·log p) (`std::pow`), 0^q = 0 for q ≠ 0
+    Pow: map2 |p, q| if p == T::zero() && q != T::zero() { p } else { (q * p.ln()).exp() };
+    RealPart: part |z| z.real_part();
+    ImagPart: part |z| z.imag_part();
+    Modulus: part |z| z.modulus();
+    Argument: part |z| z.argument();
+}
+
+fn not_complex(op: &'static str, x: &Tensor) -> Error {
+    Error::invalid(
+        op,
+        format!("expected a complex tensor, got {}", x.dtype().name()),
+    )
+}
+
+fn map<F: Map>(op: &'static str, x: &Tensor) -> Result<Tensor> {
+    Ok(Tensor::from_data(match x.data() {
+        Data::C64(a) => Data::C64(kernels::map(a, F::f::<Complex<f32>>)?),
+        Data::C128(a) => Data::C128(kernels::map(a, F::f::<Complex<f64>>)?),
+        _ => return Err(not_complex(op, x)),
+    }))
+}
+
+fn map2<F: Map2>(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_dtype(op, a, b)?;
+    let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
+    Ok(Tensor::from_data(match (a.data(), b.data()) {
+        (Data::C64(x), Data::C64(y)) => Data::C64(kernels::zip(x, y, &s, F::f::<Complex<f32>>)?),
+        (Data::C128(x), Data::C128(y)) => Data::C128(kernels::zip(x, y, &s, F::f::<Complex<f64>>)?),
+        _ => return Err(not_complex(op, a)),
+    }))
+}
+
+fn part<F: ToPart>(op: &'static str, x: &Tensor) -> Result<Tensor> {
+    Ok(Tensor::from_data(match x.data() {
+        Data::C64(a) => Data::F32(kernels::map(a, F::f::<Complex<f32>>)?),
+        Data::C128(a) => Data::F64(kernels::map(a, F::f::<Complex<f64>>)?),
+        _ => return Err(not_complex(op, x)),
+    }))
+}
+
+/// `f` of the real and of the imaginary part of a complex tensor,
+/// recombined: how the ops that are linear over the reals (sums,
+/// scatter-adds) run on complex values with the real kernels. The parts
+/// are fresh tensors no tape watches, so nothing here is recorded; the
+/// caller records its own op.
+pub(crate) fn by_parts(x: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Data> {
+    let op = "complex parts";
+    let re = f(&part::<RealPart>(op, x)?)?;
+    let im = f(&part::<ImagPart>(op, x)?)?;
+    Ok(complex(&re, &im)?.data().clone())
+}
+
+/// `by_parts` of an op of two complex tensors of one dtype (a scatter of
+/// updates into a tensor): `f` on the two real parts, then on the two
+/// imaginary parts.
+pub(crate) fn by_parts2(
+    a: &Tensor,
+    b: &Tensor,
+    f: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Data> {
+    let op = "complex parts";
+    same_dtype(op, a, b)?;
+    let re = f(&part::<RealPart>(op, a)?, &part::<RealPart>(op, b)?)?;
+    let im = f(&part::<ImagPart>(op, a)?, &part::<ImagPart>(op, b)?)?;
+    Ok(complex(&re, &im)?.data().clone())
+}
+
+/// A real tensor as the complex dtype of its precision (imaginary part 0).
+fn as_complex(x: &Tensor) -> Result<Tensor> {
+    match x.dtype() {
+        DType::F32 => cast(x, DType::C64),
+        DType::F64 => cast(x, DType::C128),
+        _ => Ok(x.clone()),
+    }
+}
+
+/// `re + i·im` elementwise (TF's `tf.complex`): two float32 tensors give
+/// complex64, two float64 ones complex128, broadcasting. d/dre = real(g),
+/// d/dim = imag(g).
+pub fn complex(re: &Tensor, im: &Tensor) -> Result<Tensor> {
+    let op = "Complex";
+    if re.dtype() != im.dtype() || !matches!(re.dtype(), DType::F32 | DType::F64) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "The `real` and `imag` components have incorrect types: {} {}. They must be consistent, and one of [tf.float32, tf.float64]",
+                re.dtype().name(),
+                im.dtype().name()
+            ),
+        ));
+    }
+    let s = broadcast_output(op, re.dtype(), re.shape(), im.shape())?;
+    let out = Tensor::from_data(match (re.data(), im.data()) {
+        (Data::F32(x), Data::F32(y)) => Data::C64(kernels::zip(x, y, &s, Complex::new)?),
+        (Data::F64(x), Data::F64(y)) => Data::C128(kernels::zip(x, y, &s, Complex::new)?),
+        _ => return Err(Error::invalid(op, "dtypes checked float differ")),
+    });
+    tape::record_rule(
+        op,
+        &[re, im],
+        &out,
+        [],
+        || (),
+        [Some(|g, [], _| real(g)), Some(|g, [], _| imag(g))],
+    );
+    Ok(out)
+}
+
+/// The real part; a real tensor is its own real part (as in TF). The VJP
+/// is complex(g, 0).
+pub fn real(x: &Tensor) -> Result<Tensor> {
+    let op = "Real";
+    if !x.dtype().is_complex() {
+        return Ok(x.clone());
+    }
+    let out = part::<RealPart>(op, x)?;
+    tape::record_rule(op, &[x], &out, [], || (), [Some(|g, [], _| as_complex(g))]);
+    Ok(out)
+}
+
+/// The imaginary part; zeros for a real tensor (as in TF). The VJP is
+/// complex(0, g).
+pub fn imag(x: &Tensor) -> Result<Tensor> {
+    let op = "Imag";
+    if !x.dtype().is_complex() {
+        return zeros_like(x);
+    }
+    let out = part::<ImagPart>(op, x)?;
+    tape::record_rule(
+        op,
+        &[x],
+        &out,
+        [],
+        || (),
+        [Some(|g, [], _| complex(&zeros_like(g)?, g))],
+    );
+    Ok(out)
+}
+
+/// The complex conjugate; a real tensor is returned as it is (TF). The VJP
+/// is conj(g).
+pub fn conj(x: &Tensor) -> Result<Tensor> {
+    let op = "Conj";
+    if !x.dtype().is_complex() {
+        return Ok(x.clone());
+    }
+    let out = map::<Conjugate>(op, x)?;
+    tape::record_rule(op, &[x], &out, [], || (), [Some(|g, [], _| conj(g))]);
+    Ok(out)
+}
+
+/// The argument atan2(imag, real) of a complex tensor (a real tensor: π
+/// where it is negative, else 0, as TF). The VJP is g·(−y + ix)/|z|², i.e.
+/// −complex(g, 0)/(y + ix).
+pub fn angle(x: &Tensor) -> Result<Tensor> {
+    let op = "Angle";
+    if !x.dtype().is_complex() {
+        let negative = crate::ops::less(x, &zeros_like(x)?)?;
+        let pi = Tensor::scalar_of(x.dtype(), std::f64::consts::PI);
+        return crate::ops::where_(&negative, &pi, &zeros_like(x)?);
+    }
+    let out = part::<Argument>(op, x)?;
+    tape::record_rule(
+        op,
+        &[x],
+        &out,
+        [x],
+        || (),
+        [Some(|g, [x], _| {
+            let swapped = complex(&imag(x)?, &real(x)?)?;
+            as_complex(g)?.div(&swapped)?.neg()
+        })],
+    );
+    Ok(out)
+}
+
+/// `x` adjoint: the conjugate transpose of its last two axes (TF's
+/// `tf.linalg.adjoint`; the transpose for real dtypes).
+pub fn adjoint(x: &Tensor) -> Result<Tensor> {
+    conj(&crate::ops::matrix_t(x)?)
+}
+
+fn unsupported(op: &'static str, x: &Tensor) -> Error {
+    Error::UnsupportedDType {
+        op,
+        dtype: x.dtype(),
+        allowed: "real dtypes only, as in TF",
+    }
+}
+
+/// A unary table op on a complex tensor (`None` when `x` is not complex).
+pub(crate) fn unary(op: &'static str, x: &Tensor) -> Option<Result<Tensor>> {
+    x.dtype().is_complex().then(|| unary_complex(op, x))
+}
+
+/// Record a unary op whose VJP is g·conj(f′), f′ computed from the input
+/// and the output.
+type Derivative = fn(&Tensor, &Tensor) -> Result<Tensor>;
+
+fn holomorphic(op: &'static str, x: &Tensor, y: Tensor, derivative: Derivative) -> Result<Tensor> {
+    tape::record_rule(
+        op,
+        &[x],
+        &y,
+        [x, &y],
+        move || derivative,
+        [Some(|g, [x, y], derivative: &Derivative| {
+            g.mul(&conj(&derivative(x, y)?)?)
+        })],
+    );
+    Ok(y)
+}
+
+fn unary_complex(op: &'static str, x: &Tensor) -> Result<Tensor> {
+    match op {
+        "Neg" => {
+            let y = map::<Negate>(op, x)?;
+            tape::record_rule(op, &[x], &y, [], || (), [Some(|g, [], _| g.neg())]);
+            Ok(y)
+        }
+        "Abs" => {
+            let y = part::<Modulus>(op, x)?;
+            // g·z/|z|, 0 at z = 0 (TF divides with div_no_nan), written with
+            // z and |z| so that it differentiates again
+            tape::record_rule(
+                op,
+                &[x],
+                &y,
+                [x, &y],
+                || (),
+                [Some(|g, [x, y], _| {
+                    let at_zero = crate::ops::equal(y, &zeros_like(y)?)?;
+                    let one = Tensor::scalar_of(y.dtype(), 1.0);
+                    let unit = x.div(&as_complex(&crate::ops::where_(&at_zero, &one, y)?)?)?;
+                    let unit = crate::ops::where_(&at_zero, &zeros_like(&unit)?, &unit)?;
+                    as_complex(g)?.mul(&unit)
+                })],
+            );
+            Ok(y)
+        }
+        "Sign" => {
+            let y = map::<Sign>(op, x)?;
+            tape::record_rule(op, &[x], &y, [], || (), [Some(|g, [], _| zeros_like(g))]);
+            Ok(y)
+        }
+        "Square" => holomorphic(op, x, map::<Square>(op, x)?, |x, _| x.scale(2.0)),
+        "Reciprocal" => holomorphic(op, x, map::<Reciprocal>(op, x)?, |_, y| y.mul(y)?.neg()),
+        "Sqrt" => holomorphic(op, x, map::<Sqrt>(op, x)?, |_, y| {
+            crate::ops::reciprocal(y)?.scale(0.5)
+        }),
+        "Rsqrt" => holomorphic(op, x, map::<Rsqrt>(op, x)?, |_, y| {
+            y.mul(y)?.mul(y)?.scale(-0.5)
+        }),
+        "Exp" => holomorphic(op, x, map::<Exp>(op, x)?, |_, y| Ok(y.clone())),
+        "Log" => holomorphic(op, x, map::<Log>(op, x)?, |x, _| crate::ops::reciprocal(x)),
+        "Sin" => holomorphic(op, x, map::<Sin>(op, x)?, |x, _| crate::ops::cos(x)),
+        "Cos" => holomorphic(op, x, map::<Cos>(op, x)?, |x, _| crate::ops::sin(x)?.neg()),
+        "Tanh" => holomorphic(op, x, map::<Tanh>(op, x)?, |_, y| {
+            let one = Tensor::scalar_of(y.dtype(), 1.0);
+            one.sub(&y.mul(y)?)
+        }),
+        _ => Err(unsupported(op, x)),
+    }
+}
+
+/// A binary table op (or `pow`) with a complex operand (`None` when neither
+/// is complex). Operands of different dtypes are refused, as TF does.
+pub(crate) fn binary(op: &'static str, a: &Tensor, b: &Tensor) -> Option<Result<Tensor>> {
+    (a.dtype().is_complex() || b.dtype().is_complex()).then(|| binary_complex(op, a, b))
+}
+
+fn binary_complex(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_dtype(op, a, b)?;
+    type BinaryRule = fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Result<Tensor>;
+    let record = |out: &Tensor, rules: [BinaryRule; 2]| {
+        let [ra, rb] = rules;
+        tape::record_rule(
+            op,
+            &[a, b],
+            out,
+            [a, b, out],
+            move || (ra, rb),
+            [
+                Some(|g, [a, b, out], (ra, _): &(BinaryRule, BinaryRule)| ra(g, a, b, out)),
+                Some(|g, [a, b, out], (_, rb): &(BinaryRule, BinaryRule)| rb(g, a, b, out)),
+            ],
+        );
+    };
+    let out = match op {
+        "AddV2" => {
+            let out = map2::<Add>(op, a, b)?;
+            record(
+                &out,
+                [|g, _, _, _| Ok(g.clone()), |g, _, _, _| Ok(g.clone())],
+            );
+            out
+        }
+        "Sub" => {
+            let out = map2::<Sub>(op, a, b)?;
+            record(&out, [|g, _, _, _| Ok(g.clone()), |g, _, _, _| g.neg()]);
+            out
+        }
+        "Mul" => {
+            let out = map2::<Mul>(op, a, b)?;
+            record(
+                &out,
+                [|g, _, b, _| g.mul(&conj(b)?), |g, a, _, _| g.mul(&conj(a)?)],
+            );
+            out
+        }
+        "RealDiv" => {
+            let out = map2::<Div>(op, a, b)?;
+            // d(a/b)/da = 1/b, d(a/b)/db = −(a/b)/b
+            record(
+                &out,
+                [
+                    |g, _, b, _| g.div(&conj(b)?),
+                    |g, _, b, out| g.mul(&conj(&out.div(b)?.neg()?)?),
+                ],
+            );
+            out
+        }
+        // TF's complex SquaredDifference is (a − b)·conj(a − b), real-valued;
+        // composed, the ops below record its gradient
+        "SquaredDifference" => {
+            let d = a.sub(b)?;
+            return d.mul(&conj(&d)?);
+        }
+        "Pow" => {
+            let out = map2::<Pow>(op, a, b)?;
+            // d/da = b·a^(b−1); d/db = a^b·log a, with log a read as 0 at
+            // a = 0 (TF masks it there)
+            record(
+                &out,
+                [
+                    |g, a, b, _| {
+                        let one = Tensor::scalar_of(b.dtype(), 1.0);
+                        g.mul(&conj(&b.mul(&crate::ops::pow(a, &b.sub(&one)?)?)?)?)
+                    },
+                    |g, a, _, out| {
+                        let zero = zeros_like(a)?;
+                        let nonzero = crate::ops::not_equal(a, &zero)?;
+                        let one = Tensor::scalar_of(a.dtype(), 1.0);
+                        let safe = crate::ops::where_(&nonzero, a, &one)?;
+                        let log_a = crate::ops::where_(&nonzero, &crate::ops::log(&safe)?, &zero)?;
+                        g.mul(&conj(&out.mul(&log_a)?)?)
+                    },
+                ],
+            );
+            out
+        }
+        _ => return Err(unsupported(op, a)),
+    };
+    Ok(out)
+}
+
+/// `==` and `!=` of complex tensors; the ordering comparisons are refused
+/// (complex numbers have no order), as in TF.
+pub(crate) fn compare(op: &'static str, a: &Tensor, b: &Tensor) -> Option<Result<Tensor>> {
+    if !a.dtype().is_complex() && !b.dtype().is_complex() {
+        return None;
+    }
+    Some((|| {
+        same_dtype(op, a, b)?;
+        let s = broadcast_output(op, DType::Bool, a.shape(), b.shape())?;
+        let equal = match op {
+            "Equal" => true,
+            "NotEqual" => false,
+            _ => return Err(unsupported(op, a)),
+        };
+        fn eq<T: PartialEq>(equal: bool) -> impl Fn(T, T) -> bool + Sync + Send {
+            move |p, q| (p == q) == equal
+        }
+        Ok(Tensor::from_data(Data::Bool(match (a.data(), b.data()) {
+            (Data::C64(x), Data::C64(y)) => kernels::zip(x, y, &s, eq(equal))?,
+            (Data::C128(x), Data::C128(y)) => kernels::zip(x, y, &s, eq(equal))?,
+            _ => return Err(not_complex(op, a)),
+        })))
+    })())
+}
+
+/// `a @ b` of two complex matrices (ndarray's product; complex matmul has
+/// no packed kernel here).
+pub(crate) fn matmul_2d<T: Cx + ndarray::LinalgScalar>(
+    a: ndarray::ArrayView2<'_, T>,
+    b: ndarray::ArrayView2<'_, T>,
+    ta: bool,
+    tb: bool,
+) -> Result<ndarray::ArrayD<T>> {
+    let a = if ta { a.reversed_axes() } else { a };
+    let b = if tb { b.reversed_axes() } else { b };
+    Ok(a.dot(&b).into_dyn())
+}
+
+/// Values of a complex tensor as (re, im) pairs, for tests.
+#[cfg(test)]
+fn pairs(t: &Tensor) -> Vec<(f64, f64)> {
+    fn of<T: Cx>(a: &ndarray::ArcArray<T, ndarray::IxDyn>) -> Vec<(f64, f64)>
+    where
+        T::Part: Into<f64>,
+    {
+        a.iter()
+            .map(|z| (z.real_part().into(), z.imag_part().into()))
+            .collect()
+    }
+    match t.data() {
+        Data::C64(a) => of(a),
+        Data::C128(a) => of(a),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c128(v: &[(f64, f64)]) -> Tensor {
+        let z: Vec<Complex<f64>> = v.iter().map(|&(r, i)| Complex::new(r, i)).collect();
+        Tensor::from_vec(&[v.len()], z).unwrap()
+    }
+
+    #[test]
+    fn arithmetic_and_parts() {
+        let z = c128(&[(1.0, 2.0), (-3.0, -4.0)]);
+        let w = c128(&[(0.5, -1.0), (2.0, 0.25)]);
+        assert_eq!(pairs(&z.mul(&w).unwrap()), [(2.5, 0.0), (-5.0, -8.75)]);
+        assert_eq!(pairs(&conj(&z).unwrap()), [(1.0, -2.0), (-3.0, 4.0)]);
+        let m = crate::ops::abs(&z).unwrap();
+        assert_eq!(m.dtype(), DType::F64);
+        assert_eq!(m.array::<f64>().unwrap().as_slice().unwrap()[1], 5.0);
+        let back = complex(&real(&z).unwrap(), &imag(&z).unwrap()).unwrap();
+        assert_eq!(pairs(&back), pairs(&z));
+    }
+
+    #[test]
+    fn refuses_what_tf_refuses() {
+        let z = c128(&[(1.0, 2.0)]);
+        assert!(matches!(
+            crate::ops::less(&z, &z),
+            Err(Error::UnsupportedDType { op: "Less", .. })
+        ));
+        assert!(matches!(
+            crate::ops::relu(&z),
+            Err(Error::UnsupportedDType { op: "Relu", .. })
+        ));
+        let x = Tensor::from_vec(&[1], vec![1.0f64]).unwrap();
+        assert!(matches!(
+            crate::ops::add(&z, &x),
+            Err(Error::DTypeMismatch { .. })
+        ));
+    }
+}

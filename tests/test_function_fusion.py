@@ -1,0 +1,142 @@
+"""Fused replay under tf.function: runs of elementwise float ops (and a
+trailing full reduce_sum) become one fused step, and the replay still gives
+eager's values and gradients bitwise, on the benchmark's program shapes (a
+long chain on a tiny tensor, a big elementwise loss, an MLP step)."""
+
+import numpy as np
+import tapegrad as tf
+from tapegrad._trace import Trace
+
+CHAIN = ("sin", "mul_c", "add_x", "tanh", "exp", "mul_c", "mul_self", "cos", "mul_x")
+OPS = {
+    "sin": lambda y, x: tf.sin(y),
+    "cos": lambda y, x: tf.cos(y),
+    "tanh": lambda y, x: tf.tanh(y),
+    "exp": lambda y, x: tf.exp(y),
+    "mul_c": lambda y, x: y * 0.5,
+    "mul_self": lambda y, x: y * y,
+    "add_x": lambda y, x: y + x,
+    "mul_x": lambda y, x: y * x,
+}
+
+
+def same(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.tobytes() == b.tobytes(), (a, b)
+
+
+def chain_step(x, n_ops):
+    fns = [OPS[CHAIN[i % len(CHAIN)]] for i in range(n_ops)]
+
+    def step():
+        with tf.GradientTape() as t:
+            t.watch(x)
+            y = x
+            for fn in fns:
+                y = fn(y, x)
+            loss = tf.reduce_sum(y)
+        return {"loss": loss, "grad": t.gradient(loss, x)}
+
+    return step
+
+
+def check_function_is_eager(step, calls=3):
+    traced = tf.function(step)
+    for _ in range(calls):
+        got, want = traced(), step()
+        assert set(got) == set(want)
+        for k in want:
+            same(got[k].numpy(), want[k].numpy())
+
+
+def test_long_chain_on_a_tiny_tensor_is_one_fused_step_bitwise_eager():
+    x = tf.constant(np.linspace(0.1, 0.9, 4).astype(np.float32))
+    check_function_is_eager(chain_step(x, 200))
+    with Trace([x]) as t:
+        y = x
+        for i in range(200):
+            y = OPS[CHAIN[i % len(CHAIN)]](y, x)
+        plan = t.finish([tf.reduce_sum(y)])
+    assert len(plan) == 1
+
+
+def test_chain_across_blocks_and_threads_float64_bitwise_eager():
+    for dtype in (np.float32, np.float64):
+        x = tf.constant(np.linspace(-1.0, 1.0, 70_001).astype(dtype))
+        check_function_is_eager(chain_step(x, 50), calls=2)
+
+
+def test_big_elementwise_loss_of_a_variable_bitwise_eager():
+    x = tf.Variable(np.linspace(-3.0, 3.0, 50_000).astype(np.float32))
+
+    def step():
+        with tf.GradientTape() as t:
+            loss = tf.reduce_sum(tf.tanh(x) * tf.sigmoid(x) + x * x)
+        return {"loss": loss, "grad": t.gradient(loss, x)}
+
+    check_function_is_eager(step)
+
+
+def test_mlp_sgd_step_bitwise_eager():
+    rng = np.random.default_rng(0)
+    X = tf.constant(rng.normal(size=(32, 20)).astype(np.float32))
+    labels = tf.constant(rng.integers(0, 5, size=32).astype(np.int32))
+
+    def make():
+        init = np.random.default_rng(1)
+        shapes = [(20, 16), (16,), (16, 5), (5,)]
+        return [tf.Variable((init.normal(size=s) * 0.3).astype(np.float32)) for s in shapes]
+
+    def step_on(params):
+        def step():
+            W1, b1, W2, b2 = params
+            with tf.GradientTape() as t:
+                h = tf.nn.relu(tf.matmul(X, W1) + b1)
+                logits = tf.matmul(h, W2) + b2
+                loss = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+                )
+            grads = t.gradient(loss, params)
+            for p, g in zip(params, grads, strict=True):
+                p.assign_sub(0.1 * g)
+            return dict(loss=loss, gW1=grads[0], gb1=grads[1], gW2=grads[2], gb2=grads[3])
+
+        return step
+
+    eager_params, traced_params = make(), make()
+    eager, traced = step_on(eager_params), tf.function(step_on(traced_params))
+    for _ in range(3):
+        got, want = traced(), eager()
+        for k in want:
+            same(got[k].numpy(), want[k].numpy())
+    for p, q in zip(traced_params, eager_params, strict=True):
+        same(p.numpy(), q.numpy())
+
+
+def test_an_intermediate_the_function_returns_keeps_its_value():
+    x = tf.constant(np.linspace(0.0, 2.0, 10).astype(np.float32))
+
+    def step():
+        with tf.GradientTape() as t:
+            t.watch(x)
+            a = tf.sin(x) * 0.5
+            b = tf.exp(a) + x
+            loss = tf.reduce_sum(b * a)
+        return {"a": a, "b": b, "loss": loss, "grad": t.gradient(loss, x)}
+
+    check_function_is_eager(step)
+
+
+def test_gradient_with_respect_to_an_intermediate_through_a_fused_run():
+    x = tf.constant(np.linspace(-1.0, 1.0, 6).astype(np.float32))
+
+    def step():
+        a = tf.sin(x) * 2.0
+        with tf.GradientTape(persistent=True) as t:
+            t.watch(a)
+            b = tf.tanh(a) * a
+            loss = tf.reduce_sum(tf.exp(b))
+        return {"da": t.gradient(loss, a), "db": t.gradient(loss, b)}
+
+    check_function_is_eager(step)
