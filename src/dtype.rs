@@ -53,6 +53,37 @@ pub const ALL_DTYPES: [DType; 16] = [
 ];
 
 impl DType {
+    /// This dtype's position in `ALL_DTYPES` (the declaration order; a test
+    /// keeps the two in step).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The dtype of a numpy array by its `dtype.kind` and `dtype.itemsize`,
+    /// if tapegrad has it (ml_dtypes' bfloat16 is kind 'V', like any
+    /// structured type: the caller tells it by name).
+    pub fn from_numpy(kind: char, itemsize: usize) -> Option<DType> {
+        Some(match (kind, itemsize) {
+            ('f', 2) => DType::F16,
+            ('f', 4) => DType::F32,
+            ('f', 8) => DType::F64,
+            ('b', _) => DType::Bool,
+            ('i', 1) => DType::I8,
+            ('i', 2) => DType::I16,
+            ('i', 4) => DType::I32,
+            ('i', 8) => DType::I64,
+            ('u', 1) => DType::U8,
+            ('u', 2) => DType::U16,
+            ('u', 4) => DType::U32,
+            ('u', 8) => DType::U64,
+            ('c', 8) => DType::C64,
+            ('c', 16) => DType::C128,
+            // text and Python objects: read as strings (`infer::array`)
+            ('U' | 'S' | 'O', _) => DType::String,
+            _ => return None,
+        })
+    }
+
     /// TF's name (`tf.float32.name == "float32"`).
     pub fn name(self) -> &'static str {
         match self {
@@ -289,3 +320,15 @@ impl_real!(
         tanh = crate::fastmath::tanh_f32, powf = f32::powf;
     f64: exp = f64::exp, ln = f64::ln, tanh = f64::tanh, powf = f64::powf
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_dtypes_are_listed_in_declaration_order() {
+        for (i, d) in ALL_DTYPES.iter().enumerate() {
+            assert_eq!(d.index(), i, "{d:?}");
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! The bindings only read the Python objects into [`Number`]s.
 
 use crate::dtype::DType;
-use crate::ops::convert_dtype;
+use crate::ops::{HubValue, scalar_as};
 use crate::tensor::Tensor;
 
 /// An exact Python `bool`, `int` (saturated to i128: anything beyond is out
@@ -54,41 +54,15 @@ pub fn scalar(n: Number, hint: Option<DType>) -> Result<Tensor, Refusal> {
                 Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
                 Some(DType::F64) => Ok(Tensor::scalar(v as f64)),
                 Some(d @ (DType::Bool | DType::String)) => Err(Refusal::Cannot(d)),
-                Some(d) => Ok(convert_dtype(&Tensor::scalar(v), d)),
+                Some(d) => Ok(scalar_as(HubValue::Int(v), d)),
             }
         }
         Number::Float(v) => match hint {
             None | Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
             Some(DType::F64) => Ok(Tensor::scalar(v)),
-            Some(d) if d.is_float() || d.is_complex() => Ok(convert_dtype(&Tensor::scalar(v), d)),
+            Some(d) if d.is_float() || d.is_complex() => Ok(scalar_as(HubValue::Float(v), d)),
             Some(d) => Err(Refusal::Cannot(d)),
         },
-    }
-}
-
-/// The dtype a host array becomes, from its numpy `kind` character, its
-/// `natural` dtype (`String` for numpy's text and object kinds), whether it
-/// came from numpy (not a Python list) and the hinted dtype; `Err(d)`: the
-/// value cannot take `d` (a `TypeError`). A string hint reads every value as
-/// text (`tapegrad._strings._flat_bytes` refuses numbers, as TF); text never
-/// becomes a number (`tf.constant("1", tf.float32)`), but a numpy object
-/// array may (numpy converts its items).
-pub fn array_target(
-    kind: char,
-    natural: DType,
-    numpy: bool,
-    hint: Option<DType>,
-) -> Result<DType, DType> {
-    let text = natural == DType::String;
-    match hint {
-        None => Ok(natural),
-        Some(DType::String) => Ok(DType::String),
-        Some(d) if text && !(numpy && kind == 'O') => Err(d),
-        // a float that would have to become an int is refused, as for
-        // scalars (and a complex value that would lose its imaginary part)
-        Some(d) if (d.is_int() && kind == 'f') || (!d.is_complex() && kind == 'c') => Err(d),
-        Some(d) if !numpy && d.is_float() && natural == DType::Bool => Err(d),
-        Some(d) => Ok(d),
     }
 }
 
@@ -134,6 +108,36 @@ pub fn nested(shape: &[usize], leaves: &[Number], hint: Option<DType>) -> Option
         _ => return None,
     };
     t.ok()
+}
+
+/// The dtype a host array becomes: `natural` is numpy's dtype for it and
+/// `from_numpy` says whether it was a numpy array or scalar already. A
+/// Python list's float64 and int64 are TF's float32, and int32 when
+/// `ints_fit_i32()`. A hint is adopted unless a value would be lost (a float
+/// as an int, a complex as a real, text as a number) or a list of bools would
+/// become floats; numpy's text and object arrays are `String`.
+pub fn array(
+    natural: DType,
+    from_numpy: bool,
+    hint: Option<DType>,
+    ints_fit_i32: impl FnOnce() -> bool,
+) -> Result<DType, Refusal> {
+    match hint {
+        // a string hint reads anything as text (`_strings._flat_bytes`
+        // refuses numbers, as TF); text never becomes a number
+        Some(DType::String) => Ok(DType::String),
+        Some(d) if natural == DType::String => Err(Refusal::Cannot(d)),
+        Some(d) if d.is_int() && natural.is_float() => Err(Refusal::Cannot(d)),
+        Some(d) if !d.is_complex() && natural.is_complex() => Err(Refusal::Cannot(d)),
+        Some(d) if !from_numpy && d.is_float() && natural == DType::Bool => Err(Refusal::Cannot(d)),
+        Some(d) => Ok(d),
+        None if from_numpy => Ok(natural),
+        None => Ok(match natural {
+            DType::F64 => DType::F32,
+            DType::I64 if ints_fit_i32() => DType::I32,
+            d => d,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -192,20 +196,20 @@ mod tests {
     #[test]
     fn text_takes_the_string_dtype_and_never_a_number() {
         use DType::{Bool, F32, I32, String as Text};
-        // (kind, natural, from numpy, hint) → dtype, or the dtype refused
-        assert_eq!(array_target('U', Text, false, None), Ok(Text));
-        assert_eq!(array_target('S', Text, true, Some(Text)), Ok(Text));
+        let array_of = |natural, hint| array(natural, false, hint, || true);
+        assert_eq!(array_of(Text, None), Ok(Text));
+        assert_eq!(array(Text, true, Some(Text), || true), Ok(Text));
         // `tf.constant("1", tf.float32)` and `tf.constant(["a"], tf.int32)`
-        assert_eq!(array_target('U', Text, false, Some(F32)), Err(F32));
-        assert_eq!(array_target('U', Text, true, Some(I32)), Err(I32));
-        assert_eq!(array_target('O', Text, false, Some(F32)), Err(F32));
-        // numpy's object arrays convert their items (TF reads [1.0] as 1.0)
-        assert_eq!(array_target('O', Text, true, Some(F32)), Ok(F32));
+        assert_eq!(array_of(Text, Some(F32)), Err(Refusal::Cannot(F32)));
+        assert_eq!(
+            array(Text, true, Some(I32), || true),
+            Err(Refusal::Cannot(I32))
+        );
         // a string hint reads anything as text: `_flat_bytes` refuses numbers
-        assert_eq!(array_target('f', F32, false, Some(Text)), Ok(Text));
-        assert_eq!(array_target('f', F32, false, Some(I32)), Err(I32));
-        assert_eq!(array_target('b', Bool, false, Some(F32)), Err(F32));
-        assert_eq!(array_target('b', Bool, true, Some(F32)), Ok(F32));
+        assert_eq!(array_of(F32, Some(Text)), Ok(Text));
+        assert_eq!(array_of(Bool, Some(Text)), Ok(Text));
+        assert_eq!(DType::from_numpy('U', 4), Some(Text));
+        assert_eq!(DType::from_numpy('O', 8), Some(Text));
         assert_eq!(
             dtype_of(scalar(Int(1), Some(Text))),
             Err(Refusal::Cannot(Text))

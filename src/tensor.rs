@@ -115,6 +115,31 @@ macro_rules! with_data {
     };
 }
 
+/// Apply one generic expression to the element type of a `DType`, which the
+/// body names `$t`; the string dtype takes the `str` arm, or returns
+/// `strings_unsupported()` without one.
+#[macro_export]
+macro_rules! with_dtype {
+    (@arms $dtype:expr, $t:ident, $body:expr, $strings:expr; $($v:ident $ty:ty),*) => {
+        match $dtype {
+            $($crate::dtype::DType::$v => {
+                type $t = $ty;
+                $body
+            })*
+            $crate::dtype::DType::String => $strings,
+        }
+    };
+    ($dtype:expr, $t:ident => $body:expr) => {
+        $crate::with_dtype!($dtype, $t => $body, str => return $crate::tensor::strings_unsupported())
+    };
+    ($dtype:expr, $t:ident => $body:expr, str => $strings:expr) => {
+        $crate::with_dtype!(@arms $dtype, $t, $body, $strings;
+            F32 f32, F64 f64, I32 i32, I64 i64, Bool bool, U8 u8, I8 i8, I16 i16,
+            U16 u16, U32 u32, U64 u64, F16 half::f16, BF16 half::bf16,
+            C64 num_complex::Complex<f32>, C128 num_complex::Complex<f64>)
+    };
+}
+
 /// Like `with_data!`, but wraps the array the body returns back into a `Data`
 /// of the same dtype (a string tensor: as `with_data!`).
 #[macro_export]
@@ -299,7 +324,7 @@ impl Tensor {
             DType::I32 => Tensor::scalar(v as i32),
             DType::I64 => Tensor::scalar(v as i64),
             DType::Bool => Tensor::scalar(v != 0.0),
-            other => crate::ops::convert_dtype(&Tensor::scalar(v), other),
+            other => crate::ops::scalar_as(crate::ops::HubValue::Float(v), other),
         }
     }
 
@@ -328,7 +353,7 @@ impl Tensor {
             // the value converted once (the cast rules of `convert_dtype`),
             // then filled in its own dtype: no full-size temporary
             other => {
-                let element = crate::ops::convert_dtype(&Tensor::scalar(v), other);
+                let element = crate::ops::scalar_as(crate::ops::HubValue::Float(v), other);
                 crate::map_data!(element.data(), a => {
                     try_full(op, shape, a.iter().next().copied().unwrap_or_default())?
                 })
@@ -414,6 +439,7 @@ impl Tensor {
             Data::Bool(a) => *a.iter().next()? as u8 as f64,
             Data::Str(_) => return None,
             _ => *crate::ops::convert_dtype(self, DType::F64)
+                .ok()?
                 .array::<f64>()?
                 .iter()
                 .next()?,
@@ -432,6 +458,8 @@ impl Tensor {
                 a.iter().next().map(|z| nonzero(z.re.into(), z.im.into()))
             }
             Data::C128(a) if a.len() == 1 => a.iter().next().map(|z| nonzero(z.re, z.im)),
+            // a string is true when it is not empty (numpy's and so TF's `bool()`)
+            Data::Str(a) if a.len() == 1 => a.iter().next().map(|b| !b.is_empty()),
             _ => self.item_f64().map(|v| v != 0.0),
         }
     }

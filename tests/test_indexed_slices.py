@@ -172,3 +172,20 @@ def test_sgd_with_duplicate_indices_matches_keras_3():
     np.testing.assert_allclose(
         e.numpy(), [[0.9, 0.8], [0.62, 0.24], [1, 1], [0.81, 0.62], [1, 1]], rtol=1e-5
     )
+
+
+def test_the_tape_reports_an_indexed_slices_once_its_gathers_are_final():
+    # the hook DistributedGradientTape overlaps communication with: a sparse
+    # source is reported once, packed from all its gathers, as returned
+    v, w = _table(), tf.Variable(np.ones(3))
+    events = []
+    with tf.GradientTape() as tape:
+        y = tf.reduce_sum(tf.gather(v, [2]) * w) + tf.reduce_sum(tf.gather(v, [0, 2]) ** 2)
+    tape._on_final = lambda k, g: events.append((k, g))
+    gv, gw = tape.gradient(y, [v, w])
+    assert sorted(k for k, _ in events) == [0, 1]
+    reported = dict(events)
+    assert isinstance(reported[0], tf.IndexedSlices)
+    assert reported[0].indices.numpy().tolist() == gv.indices.numpy().tolist() == [2, 0, 2]
+    np.testing.assert_array_equal(reported[0].values.numpy(), gv.values.numpy())
+    np.testing.assert_array_equal(reported[1].numpy(), gw.numpy())

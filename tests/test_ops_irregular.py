@@ -83,6 +83,13 @@ def _avg_pool(x, k, s, pad):
     return _windows(x, k, s, pad).sum((3, 4)) / counts
 
 
+def _band(x: np.ndarray, lower: int, upper: int) -> np.ndarray:
+    """numpy's band: (i, j) kept within `lower` below and `upper` above the diagonal."""
+    i, j = np.indices(x.shape[-2:])
+    keep = ((lower < 0) | (i - j <= lower)) & ((upper < 0) | (j - i <= upper))
+    return np.where(keep, x, 0)
+
+
 def _spd(x):
     """A symmetric positive-definite matrix from any square x."""
     return x @ x.T + 3 * np.eye(x.shape[0])
@@ -476,6 +483,27 @@ CASES = [
         lambda x: np.diagonal(x, 0, -2, -1),
         [(2, 3, 4)],
     ),
+    Case(
+        "band_part", lambda x: tf.linalg.band_part(x, 1, 0), lambda x: _band(x, 1, 0), [(2, 3, 4)]
+    ),
+    Case(
+        "band_part_upper",
+        lambda x: tf.linalg.band_part(x, -1, 2),
+        lambda x: _band(x, -1, 2),
+        [(3, 4)],
+    ),
+    Case(
+        "diag_part_above",
+        lambda x: tf.linalg.diag_part(x, k=2),
+        lambda x: np.diagonal(x, 2, -2, -1),
+        [(2, 3, 4)],
+    ),
+    Case(
+        "diag_part_below",
+        lambda x: tf.linalg.diag_part(x, k=-1),
+        lambda x: np.diagonal(x, -1, -2, -1),
+        [(2, 3, 4)],
+    ),
     Case("trace", lambda x: tf.linalg.trace(x), lambda x: np.trace(x, 0, -2, -1), [(2, 3, 3)]),
     Case(
         "diag", lambda x: tf.linalg.diag(x), lambda x: np.stack([np.diag(v) for v in x]), [(2, 3)]
@@ -666,3 +694,60 @@ def test_xlogy_xdivy_dtypes(f) -> None:
         f(tf.constant([0, 1]), tf.constant([1, 2]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="double tensor"):
         f(tf.constant([1.0]), tf.constant([1.0], tf.float64))
+
+
+# TF 2.21's answers for tf.linalg.diag_part(tf.reshape(tf.range(12.0), [3, 4]), k=k)
+DIAG_PART_TF = {0: [0.0, 5.0, 10.0], 1: [1.0, 6.0, 11.0], 3: [3.0], -1: [4.0, 9.0], -2: [8.0]}
+
+
+@pytest.mark.parametrize("k", sorted(DIAG_PART_TF))
+def test_diag_part_offsets_match_tensorflow(k: int) -> None:
+    x = tf.reshape(tf.range(12.0), [3, 4])
+    assert tf.linalg.diag_part(x, k=k).numpy().tolist() == DIAG_PART_TF[k]
+
+
+@pytest.mark.parametrize("k", [4, -3])
+def test_diag_part_offsets_out_of_bound_raise_as_tensorflow(k: int) -> None:
+    # TF: InvalidArgumentError "... is out of bound: 4. It must be between -2 and 3"
+    with pytest.raises(tf.errors.InvalidArgumentError, match="out of bound"):
+        tf.linalg.diag_part(tf.zeros([3, 4]), k=k)
+
+
+def test_diag_part_of_empty_matrices_is_empty_for_any_offset() -> None:
+    # TF 2.21: shape (0,) for [0, 0] k=0, [0, 3] k=1 and [2, 0] k=0
+    for shape, k in [([0, 0], 0), ([0, 3], 1), ([2, 0], 0)]:
+        assert tf.linalg.diag_part(tf.zeros(shape), k=k).shape == (0,)
+
+
+# TF 2.21's answers for tf.linalg.band_part(tf.reshape(tf.range(1.0, 13.0), [3, 4]), lower, upper)
+BAND_PART_TF = {
+    (1, 0): [[1.0, 0.0, 0.0, 0.0], [5.0, 6.0, 0.0, 0.0], [0.0, 10.0, 11.0, 0.0]],
+    (0, -1): [[1.0, 2.0, 3.0, 4.0], [0.0, 6.0, 7.0, 8.0], [0.0, 0.0, 11.0, 12.0]],
+    (2, 1): [[1.0, 2.0, 0.0, 0.0], [5.0, 6.0, 7.0, 0.0], [9.0, 10.0, 11.0, 12.0]],
+    (3, 4): [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0, 10.0, 11.0, 12.0]],
+}
+
+
+@pytest.mark.parametrize("bounds", sorted(BAND_PART_TF))
+def test_band_part_matches_tensorflow(bounds: tuple[int, int]) -> None:
+    x = tf.reshape(tf.range(1.0, 13.0), [3, 4])
+    assert tf.linalg.band_part(x, *bounds).numpy().tolist() == BAND_PART_TF[bounds]
+
+
+def test_band_part_gradient_and_dtypes_match_tensorflow() -> None:
+    x = tf.reshape(tf.range(1.0, 13.0), [3, 4])
+    v = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        y = tf.reduce_sum(tf.linalg.band_part(v, 1, 0) * x)
+    assert tape.gradient(y, v).numpy().tolist() == BAND_PART_TF[(1, 0)]
+    eye = tf.linalg.band_part(tf.constant([[True, True], [True, True]]), 0, 0)
+    assert eye.dtype == tf.bool and eye.numpy().tolist() == [[True, False], [False, True]]
+
+
+@pytest.mark.parametrize(
+    "bounds, message",
+    [((4, 0), r"number of rows \(3\) got: 4"), ((0, 5), r"number of columns \(4\) got: 5")],
+)
+def test_band_part_bounds_past_the_matrix_raise_as_tensorflow(bounds, message) -> None:
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        tf.linalg.band_part(tf.zeros([3, 4]), *bounds)

@@ -352,7 +352,7 @@ def test_conversions_refuse_what_tf_refuses() -> None:
     assert empty.dtype == tf.string and empty.shape == (0,)
     assert empty.numpy().dtype == object and empty.numpy().shape == (0,)
     assert values(tf.constant(["a", b"b"])) == [b"a", b"b"]
-    assert values(tf.constant([b"\xff\x00", "é"])) == [b"\xff\x00", b"\xc3\xa9"]
+    assert values(tf.constant([b"\xff\x00", "é".encode()])) == [b"\xff\x00", b"\xc3\xa9"]
     with pytest.raises(TypeError, match="Cannot find minimum value of <dtype: 'string'>"):
         _ = tf.string.min
 
@@ -368,6 +368,13 @@ def test_printing_summarizes_long_string_tensors() -> None:
     )
     grid = tf.constant([["a", "b"], ["c", "d"]]).numpy()
     assert grid.dtype == object and grid.tolist() == [[b"a", b"b"], [b"c", b"d"]]
+
+
+def test_truth_of_a_string_is_that_it_is_not_empty() -> None:
+    assert bool(tf.constant("a")) is True and bool(tf.constant("")) is False
+    assert bool(tf.constant(["0"])) is True
+    with pytest.raises(TypeError, match="string"):
+        float(tf.constant("1"))  # TF: 1.0 (docs/compat.md)
 
 
 def test_equality_with_numbers() -> None:

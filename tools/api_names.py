@@ -185,6 +185,7 @@ API: dict[str, str | Row] = {
     "adjoint": "linalg",
     "det": "linalg",
     "diag": "linalg",
+    "band_part": "linalg",
     "diag_part": "linalg",
     "einsum": "tf linalg",
     "eye": "tf linalg",
@@ -243,12 +244,12 @@ ARG_TYPES = {
     **dict.fromkeys("dtype dtype_hint out_type output_type index_type".split(), "DTypeLike"),
     # scalars
     "keepdims": "bool",
-    **dict.fromkeys("num num_rows num_columns depth num_samples".split(), "int"),
+    **dict.fromkeys("num num_rows num_columns depth num_samples num_lower num_upper".split(), "int"),
     "seed": "int | None",
     **dict.fromkeys("rate maxval".split(), "float"),
     **dict.fromkeys("equation padding data_format".split(), "str"),
     **dict.fromkeys("strides ksize dilations".split(), "int | Sequence[int]"),
     "ord": "str | float  # 'euclidean', 'fro', 1, 2, inf or p > 0",
     # TF arguments accepted and ignored (graph mode, distribution, …)
-    **dict.fromkeys("shift validate_indices kwargs".split(), "object"),
+    **dict.fromkeys("shift validate_indices optimize".split(), "object"),
 }

@@ -56,6 +56,7 @@ __all__ = [
     "argmin",
     "argsort",
     "avg_pool2d",
+    "band_part",
     "bias_add",
     "boolean_mask",
     "broadcast_to",
@@ -431,6 +432,9 @@ def avg_pool2d(
     data_format: str | None = None,
     name: str | None = None,
 ) -> Tensor: ...
+def band_part(
+    input: TensorLike, num_lower: int, num_upper: int, name: str | None = None
+) -> Tensor: ...
 def bias_add(
     value: TensorLike, bias: TensorLike, data_format: str | None = None, name: str | None = None
 ) -> Tensor: ...
@@ -507,7 +511,9 @@ def dropout(
     seed: int | None = None,
     name: str | None = None,
 ) -> Tensor: ...
-def einsum(equation: str, *inputs: TensorLike, **kwargs: object) -> Tensor: ...
+def einsum(
+    equation: str, *inputs: TensorLike, optimize: object = None, name: str | None = None
+) -> Tensor: ...
 def expand_dims(input: TensorLike, axis: AxisLike, name: str | None = None) -> Tensor: ...
 def eye(
     num_rows: int,
@@ -716,7 +722,7 @@ def sort(
     values: TensorLike, axis: int = -1, direction: str = "ASCENDING", name: str | None = None
 ) -> Tensor: ...
 def sparse_softmax_cross_entropy_with_logits(
-    labels: TensorLike | None = None, logits: TensorLike | None = None, name: str | None = None
+    labels: TensorLike, logits: TensorLike, name: str | None = None
 ) -> Tensor: ...
 def split(
     value: TensorLike,

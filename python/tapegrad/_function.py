@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _nest
+from . import _core, _indexed_slices, _nest
 from ._core import Tensor, Variable
+from ._indexed_slices import IndexedSlices
 from .data import TensorSpec
 from .dtypes import DType, as_dtype
 
@@ -399,7 +400,7 @@ class _Entry:
     """One trace: its key, how its arguments looked, and the plans that replay
     it (several when guards told branch patterns or shapes apart)."""
 
-    __slots__ = ("key", "signature", "plans", "eager", "outputs", "output_specs")
+    __slots__ = ("key", "signature", "plans", "eager", "outputs", "output_specs", "gathers")
 
     def __init__(self, key: Any, signature: tuple[tuple[Any, ...], dict[str, Any]]) -> None:
         self.key = key
@@ -408,6 +409,20 @@ class _Entry:
         self.eager = _engine is None  # no engine: the Python function runs each call
         self.outputs: Any = None  # flat replay outputs -> the returned structure
         self.output_specs: Any = None
+        # id(plan) -> (how many outputs are returned ones, the shapes of the
+        # sources of the gathers whose outputs and indices follow them)
+        self.gathers: dict[int, tuple[int, list[tuple[int, ...]]]] = {}
+
+    def replayed(self, plan: Any, results: list[Tensor]) -> Any:
+        """The returned structure of a replay; under a recording tape, the
+        plan's gathers remembered first, as the traced run did (so the
+        gradient is an ``IndexedSlices`` on every call, as TF's)."""
+        if self.gathers and _indexed_slices.RECORDING:
+            visible, shapes = self.gathers.get(id(plan), (0, []))
+            for k, shape in enumerate(shapes):
+                out, rows = results[visible + 2 * k], results[visible + 2 * k + 1]
+                _indexed_slices.remember(out, shape, rows)
+        return self.outputs(results)
 
 
 class _Slot:
@@ -435,6 +450,16 @@ def _normalize_output(value: Any) -> Any:
     return value
 
 
+class _SlicesSlot:
+    """Where a returned ``IndexedSlices``'s tensors go among the flat outputs
+    (a gradient: replays must rebuild it from their own tensors)."""
+
+    __slots__ = ("dense_shape", "indices", "values")
+
+    def __init__(self, values: int, indices: int, dense_shape: int | None) -> None:
+        self.values, self.indices, self.dense_shape = values, indices, dense_shape
+
+
 def _split_outputs(outputs: Any) -> tuple[Any, list[Tensor]]:
     flat = _nest.flatten(outputs)
     tensors: list[Tensor] = []
@@ -443,6 +468,12 @@ def _split_outputs(outputs: Any) -> tuple[Any, list[Tensor]]:
         if isinstance(leaf, Tensor):
             template.append(_Slot(len(tensors)))
             tensors.append(leaf)
+        elif isinstance(leaf, IndexedSlices):
+            shape_at = None if leaf.dense_shape is None else len(tensors) + 2
+            template.append(_SlicesSlot(len(tensors), len(tensors) + 1, shape_at))
+            tensors += [leaf.values, leaf.indices]
+            if leaf.dense_shape is not None:
+                tensors.append(leaf.dense_shape)
         else:
             template.append(leaf)
     structure = (
@@ -457,6 +488,13 @@ def _output_builder(structure: Any) -> Callable[[Sequence[Tensor]], Any]:
     if isinstance(structure, _Slot):
         index = structure.index
         return lambda tensors: tensors[index]
+    if isinstance(structure, _SlicesSlot):
+        values, indices, dense_shape = structure.values, structure.indices, structure.dense_shape
+        return lambda tensors: IndexedSlices(
+            tensors[values],
+            tensors[indices],
+            None if dense_shape is None else tensors[dense_shape],
+        )
     if not _nest.is_nested(structure):
         return lambda tensors: structure
     if isinstance(structure, Mapping):
@@ -658,10 +696,11 @@ class Function:
             entry = self._cache.get(key)
             if entry is None or not entry.plans or self._check_singletons or _is_tracing():
                 return _NO_REPLAY
-            results = entry.plans[0].run(inputs)
+            plan = entry.plans[0]
+            results = plan.run(inputs)
             if results is None:
                 return _NO_REPLAY  # the general path tries the other plans, then retraces
-            return entry.outputs(results)
+            return entry.replayed(plan, results)
 
     def _call_entry(self, entry: _Entry, bound: _Bound) -> Any:
         if entry.eager:
@@ -677,7 +716,7 @@ class Function:
             if results is not None:
                 if position:  # most recently used first
                     entry.plans.insert(0, entry.plans.pop(position))
-                return entry.outputs(results)
+                return entry.replayed(plan, results)
         # a guard failed in every plan: a new branch pattern or shape
         return self._trace(entry, bound, count=False)
 
@@ -831,7 +870,7 @@ class Function:
             return outputs
         inputs = _tensor_leaves(list(bound.arguments.values()))
         plan = None
-        with _engine.Trace(inputs) as trace:
+        with _indexed_slices.collect_traced_gathers() as gathers, _engine.Trace(inputs) as trace:
             outputs = self._run_python(bound)
             structure, tensors = _split_outputs(outputs)
             created = trace.created_variables
@@ -842,8 +881,9 @@ class Function:
                     else _VARIABLES_ON_LATER_TRACE
                 )
             if not created:  # a trace that made variables is not replayed: see below
+                hidden = [t for out, rows, _ in gathers for t in (out, rows)]
                 try:
-                    plan = trace.finish(tensors)
+                    plan = trace.finish(tensors + hidden)
                 except _engine.TraceUnsupported:
                     entry.eager = True
         if created:
@@ -854,6 +894,10 @@ class Function:
         if plan is not None:
             entry.plans.insert(0, plan)
             del entry.plans[_PLANS_PER_ENTRY:]
+            kept = {id(p) for p in entry.plans}
+            entry.gathers = {k: v for k, v in entry.gathers.items() if k in kept}
+            if gathers:
+                entry.gathers[id(plan)] = (len(tensors), [shape for _, _, shape in gathers])
         entry.outputs = _output_builder(structure)
         entry.output_specs = _output_specs(outputs)
         return outputs

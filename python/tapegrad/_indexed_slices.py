@@ -13,7 +13,8 @@ instead of the params (so no dense scatter is built), then packs them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -145,10 +146,39 @@ def convert_to_tensor(
 # the GradientTapes now recording (entered and not stopped), on any thread
 RECORDING: list[Any] = []
 
+# per thread: the gathers run while tf.function traces (None when it does not):
+# the plan returns their outputs and indices too, so that a replay under a
+# recording tape remembers them as the traced run did (see _function)
+_TRACING = threading.local()
+
+
+def remember(out: Tensor, shape: tuple[int, ...], indices: Tensor) -> None:
+    """Tell the recording tapes that ``out`` gathered rows ``indices`` of a
+    source of shape ``shape`` (a replay of a traced gather calls this)."""
+    for tape in RECORDING:
+        tape._gathers.append((out, indices, shape))
+
+
+class collect_traced_gathers:  # noqa: N801 - used as a context manager, like a function
+    """``with collect_traced_gathers() as gathers:`` the ``(out, indices,
+    shape)`` of the gathers run in the block on this thread (a trace)."""
+
+    def __enter__(self) -> list[tuple[Tensor, Tensor, tuple[int, ...]]]:
+        self._outer = getattr(_TRACING, "gathers", None)
+        gathers: list[tuple[Tensor, Tensor, tuple[int, ...]]] = []
+        _TRACING.gathers = gathers
+        return gathers
+
+    def __exit__(self, *exc_info: object) -> None:
+        _TRACING.gathers = self._outer
+
 
 def _remember(out: Tensor, params: Tensor | Variable, indices: Tensor) -> None:
-    for tape in RECORDING:
-        tape._gathers.append((out, indices, tuple(params.shape)))
+    shape = tuple(params.shape)
+    remember(out, shape, indices)
+    traced = getattr(_TRACING, "gathers", None)
+    if traced is not None:
+        traced.append((out, indices, shape))
 
 
 def gather(
@@ -169,7 +199,7 @@ def gather(
     >>> print(tf.gather(tf.constant([10, 20, 30]), [2, 0, 2]))
     tapegrad.Tensor([30 10 30], shape=(3,), dtype=int32)
     """
-    if not RECORDING:
+    if not RECORDING and getattr(_TRACING, "gathers", None) is None:
         return _core.gather(params, indices, axis=axis, batch_dims=batch_dims)
     index_tensor = indices if isinstance(indices, Tensor) else _core.convert_to_tensor(indices)
     out = _core.gather(params, index_tensor, axis=axis, batch_dims=batch_dims)
@@ -193,7 +223,7 @@ def gather_nd(
     >>> print(tf.gather_nd(tf.constant([[1, 2], [3, 4]]), [[1, 0], [0, 1]]))
     tapegrad.Tensor([3 2], shape=(2,), dtype=int32)
     """
-    if not RECORDING:
+    if not RECORDING and getattr(_TRACING, "gathers", None) is None:
         return _core.gather_nd(params, indices, batch_dims=batch_dims)
     index_tensor = indices if isinstance(indices, Tensor) else _core.convert_to_tensor(indices)
     shape = tuple(index_tensor.shape)
@@ -247,10 +277,13 @@ def gradient_with_slices(
     seeds: list[Any],
     sources: list[Any],
     zero: bool,
+    on_final: Callable[[int, Any], object] | None = None,
 ) -> list[Any]:
     """``core_tape.derive("gradient", targets, seeds, sources, zero)`` with TF's
     ``IndexedSlices`` for each source whose uses on the way to the targets
-    are all remembered gathers."""
+    are all remembered gathers. ``on_final(k, gradient)`` hears of source
+    ``k``'s gradient as soon as it is final (an ``IndexedSlices`` once the
+    gradients of all its gathers are)."""
     nodes = tape._tape.inspect()[0]
     by_output = {out._id: (out, rows, shape) for out, rows, shape in gathers}
     # the tensors from which some target can be reached
@@ -264,44 +297,57 @@ def gradient_with_slices(
         for i in node[1]:
             consumers.setdefault(i[0], []).append(node)
     expanded: list[Any] = []
-    plan: list[tuple[int, list[Any]] | None] = []
-    for source in sources:
+    # expanded position -> (source index, its gathers (None: a dense source), part)
+    owners: list[tuple[int, list[Any] | None, int]] = []
+    for index, source in enumerate(sources):
         picks = _sparse_uses(_source_id(source), consumers, reaches, by_output)
         if picks:
-            plan.append((len(expanded), picks))
+            owners.extend((index, picks, part) for part in range(len(picks)))
             expanded.extend(out for out, _, _ in picks)
         else:
-            plan.append(None)
+            owners.append((index, None, 0))
             expanded.append(source)
-    grads = tape._tape.derive("gradient", targets, seeds, expanded, zero)
-    result: list[Any] = []
-    position = 0
-    for step in plan:
-        if step is None:
-            result.append(grads[position])
-            position += 1
-            continue
-        start, picks = step
-        parts = [
-            (g, rows, shape)
-            for g, (_, rows, shape) in zip(grads[start : start + len(picks)], picks, strict=True)
-            if g is not None
-        ]
-        position = start + len(picks)
-        if not parts:
-            result.append(None)
-            continue
-        shape = picks[0][2]
-        values = [_core.reshape(g, [-1, *shape[1:]]) for g, _, _ in parts]
-        indices = [_core.reshape(rows, [-1]) for _, rows, _ in parts]
-        result.append(
-            IndexedSlices(
-                values[0] if len(values) == 1 else _core.concat(values, 0),
-                indices[0] if len(indices) == 1 else _core.concat(indices, 0),
-                _core.constant(list(shape), dtype=int32),
-            )
-        )
+    arrived: dict[int, list[Any]] = {}  # a sparse source's gathers' gradients so far
+    counts: dict[int, int] = {}
+
+    def report(position: int, grad: Any) -> None:
+        assert on_final is not None
+        index, picks, part = owners[position]
+        if picks is None:
+            on_final(index, grad)
+            return
+        received = arrived.setdefault(index, [None] * len(picks))
+        received[part] = grad
+        counts[index] = counts.get(index, 0) + 1
+        if counts[index] == len(picks):
+            on_final(index, _pack(received, picks))
+
+    grads = tape._tape.derive(
+        "gradient", targets, seeds, expanded, zero, on_final=None if on_final is None else report
+    )
+    result: list[Any] = [None] * len(sources)
+    for position, (index, gathered, part) in enumerate(owners):
+        if gathered is None:
+            result[index] = grads[position]
+        elif part == len(gathered) - 1:  # the source's last gather
+            result[index] = _pack(grads[position - part : position + 1], gathered)
     return result
+
+
+def _pack(grads: list[Any], picks: list[Any]) -> IndexedSlices | None:
+    """The gradients of a source's gathers' outputs as one ``IndexedSlices``
+    (their rows concatenated), or None when none of them is connected."""
+    connected = [(g, rows) for g, (_, rows, _) in zip(grads, picks, strict=True) if g is not None]
+    if not connected:
+        return None
+    shape = picks[0][2]
+    values = [_core.reshape(g, [-1, *shape[1:]]) for g, _ in connected]
+    indices = [_core.reshape(rows, [-1]) for _, rows in connected]
+    return IndexedSlices(
+        values[0] if len(values) == 1 else _core.concat(values, 0),
+        indices[0] if len(indices) == 1 else _core.concat(indices, 0),
+        _core.constant(list(shape), dtype=int32),
+    )
 
 
 def _sparse_uses(

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _nest
+from . import _core, _indexed_slices, _nest
 from . import _trace as _engine
 from ._function import ConcreteFunction, Function, _normalize_output, function
 from ._module import Module
@@ -597,11 +597,21 @@ _OPERATORS.update(
 _RENAMED = {"where_": "where", "range_": "range"}
 
 
+# a loaded function's gathers go through the recorded forms, so that a tape
+# records them and the gradient is TF's IndexedSlices (as a replay gives)
+_GATHERS: dict[str, Callable[..., Any]] = {
+    "gather": _indexed_slices.gather,
+    "gather_nd": _indexed_slices.gather_nd,
+}
+
+
 def _op_callable(step: Mapping[str, Any]) -> Callable[..., Any] | None:
     name = step["name"]
     if name == "getitem":
         return operator.getitem
     if "args" in step:
+        if name in _GATHERS:
+            return _GATHERS[name]
         return getattr(_core, _RENAMED.get(name, name), None)
     if name in _OPERATORS:
         return _OPERATORS[name]

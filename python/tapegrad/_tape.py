@@ -433,7 +433,7 @@ class GradientTape:
         self._spend()
         if self._gathers:
             grads = _indexed_slices.gradient_with_slices(
-                self, self._gathers, flat_targets, seeds, flat_sources, zero
+                self, self._gathers, flat_targets, seeds, flat_sources, zero, self._on_final
             )
             if not self._persistent:
                 self._gathers = []

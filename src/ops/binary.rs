@@ -467,8 +467,8 @@ pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             ));
         }
         _ if a.dtype().is_int() && b.dtype() == a.dtype() && a.dtype().is_storage_only() => {
-            return pow(&widen(a, false), &widen(b, false))
-                .map(|out| narrow(&out, a.dtype(), false));
+            let out = pow(&widen(a, false)?, &widen(b, false)?)?;
+            return narrow(&out, a.dtype(), false);
         }
         _ => match small_integer_power(a, b) {
             Some(out) => out,
@@ -733,6 +733,40 @@ compare_ops! {
     ///     tapegrad.Tensor([False  True  True], shape=(3,), dtype=bool)
     greater_equal "GreaterEqual" |p, q| p >= q;
 }
+
+// The Python docstrings of this file's ops, by binding name (the `py_doc!`
+// chain: ARCHITECTURE.md, "Docstrings").
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! py_doc {
+    (where_) => { $crate::ops::with_example!(
+        r#"`x` where `condition` is true, else `y` (broadcast); with `condition` alone, the coordinates of its true elements."#,
+        r#">>> c = tf.constant([True, False, True])
+>>> print(tf.where(c, tf.constant([1, 2, 3]), tf.constant([-1, -2, -3])))
+tapegrad.Tensor([ 1 -2  3], shape=(3,), dtype=int32)
+>>> print(tf.where(c))
+tapegrad.Tensor(
+[[0]
+ [2]], shape=(2, 1), dtype=int64)"#
+    ) };
+    (clip_by_value) => { $crate::ops::with_example!(
+        r#"Clips to [clip_value_min, clip_value_max] elementwise; the gradient flows where the value was not clipped."#,
+        r#">>> print(tf.clip_by_value(tf.constant([-2.0, 0.5, 3.0]), 0.0, 1.0))
+tapegrad.Tensor([0.  0.5 1. ], shape=(3,), dtype=float32)"#
+    ) };
+    (xlogy) => { $crate::ops::with_example!(
+        r#"x·log y elementwise, exactly 0 where x = 0 (even where y is 0 or inf); d/dx = log y and d/dy = x / y where x ≠ 0, both 0 where x = 0."#,
+        r#">>> print(tf.math.xlogy(tf.constant([0.0, 2.0]), tf.constant([0.0, 4.0])))
+tapegrad.Tensor([0.        2.7725887], shape=(2,), dtype=float32)"#
+    ) };
+    (xdivy) => { $crate::ops::with_example!(
+        r#"x / y elementwise, exactly 0 where x = 0 (even where y is 0); d/dx = 1 / y and d/dy = −x / y² where x ≠ 0, both 0 where x = 0."#,
+        r#">>> print(tf.math.xdivy(tf.constant([0.0, 3.0]), tf.constant([0.0, 2.0])))
+tapegrad.Tensor([0.  1.5], shape=(2,), dtype=float32)"#
+    ) };
+    ($name:ident) => { $crate::ops::complex::py_doc!($name) };
+}
+#[cfg_attr(not(feature = "python"), allow(unused_imports))]
+pub(crate) use py_doc;
 
 #[cfg(test)]
 mod tests {

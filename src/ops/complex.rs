@@ -532,6 +532,47 @@ fn pairs(t: &Tensor) -> Vec<(f64, f64)> {
     }
 }
 
+// The Python docstrings of this file's ops, by binding name (the `py_doc!`
+// chain: ARCHITECTURE.md, "Docstrings").
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! py_doc {
+    (complex) => { $crate::ops::with_example!(
+        r#"`real + i·imag` elementwise: float32 parts give complex64, float64 ones complex128 (TF's `tf.complex`); d/dreal = real(g), d/dimag = imag(g)."#,
+        r#">>> print(tf.complex(tf.constant([1.0, 2.0]), tf.constant([3.0, -4.0])))
+tapegrad.Tensor([1.+3.j 2.-4.j], shape=(2,), dtype=complex64)"#
+    ) };
+    (real) => { $crate::ops::with_example!(
+        r#"The real part of a complex tensor (a real tensor is returned as it is); d = complex(g, 0)."#,
+        r#">>> print(tf.math.real(tf.constant([1 + 2j, 3 - 4j])))
+tapegrad.Tensor([1. 3.], shape=(2,), dtype=float64)"#
+    ) };
+    (imag) => { $crate::ops::with_example!(
+        r#"The imaginary part of a complex tensor (zeros for a real one); d = complex(0, g)."#,
+        r#">>> print(tf.math.imag(tf.constant([1 + 2j, 3 - 4j])))
+tapegrad.Tensor([ 2. -4.], shape=(2,), dtype=float64)"#
+    ) };
+    (conj) => { $crate::ops::with_example!(
+        r#"The complex conjugate (a real tensor is returned as it is); d = conj(g)."#,
+        r#">>> print(tf.math.conj(tf.constant([1 + 2j, 3 - 4j], tf.complex64)))
+tapegrad.Tensor([1.-2.j 3.+4.j], shape=(2,), dtype=complex64)"#
+    ) };
+    (angle) => { $crate::ops::with_example!(
+        r#"The argument atan2(imag, real) of each complex element (a real tensor: π where negative, else 0)."#,
+        r#">>> print(tf.math.angle(tf.constant([1j, -1 + 0j])))
+tapegrad.Tensor([1.57079633 3.14159265], shape=(2,), dtype=float64)"#
+    ) };
+    (adjoint) => { $crate::ops::with_example!(
+        r#"The conjugate transpose of the last two axes (the transpose for real dtypes)."#,
+        r#">>> print(tf.linalg.adjoint(tf.constant([[1 + 1j, 2 - 1j]], tf.complex64)))
+tapegrad.Tensor(
+[[1.-1.j]
+ [2.+1.j]], shape=(2, 1), dtype=complex64)"#
+    ) };
+    ($name:ident) => { $crate::ops::create::py_doc!($name) };
+}
+#[cfg_attr(not(feature = "python"), allow(unused_imports))]
+pub(crate) use py_doc;
+
 #[cfg(test)]
 mod tests {
     use super::*;

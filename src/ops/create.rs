@@ -184,6 +184,63 @@ pub fn eye(rows: usize, cols: usize, batch: &[usize], dtype: DType) -> Result<Te
     reshape_to(&out, &shape)
 }
 
+// The Python docstrings of this file's ops, by binding name (the `py_doc!`
+// chain: ARCHITECTURE.md, "Docstrings").
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! py_doc {
+    (fill) => { $crate::ops::with_example!(
+        r#"A tensor of shape `dims` filled with `value` (its dtype follows the value)."#,
+        r#">>> print(tf.fill([2, 2], 7))
+tapegrad.Tensor(
+[[7 7]
+ [7 7]], shape=(2, 2), dtype=int32)"#
+    ) };
+    (range_) => { $crate::ops::with_example!(
+        r#"`start, start + delta, …` up to but excluding `limit` (`tf.range(n)` counts from 0); int32 for ints, float32 for floats."#,
+        r#">>> print(tf.range(5))
+tapegrad.Tensor([0 1 2 3 4], shape=(5,), dtype=int32)
+>>> print(tf.range(1.0, 2.0, 0.25))
+tapegrad.Tensor([1.   1.25 1.5  1.75], shape=(4,), dtype=float32)"#
+    ) };
+    (linspace) => { $crate::ops::with_example!(
+        r#"`num` evenly spaced values from `start` to `stop`, both included."#,
+        r#">>> print(tf.linspace(0.0, 1.0, 5))
+tapegrad.Tensor([0.   0.25 0.5  0.75 1.  ], shape=(5,), dtype=float32)"#
+    ) };
+    (eye) => { $crate::ops::with_example!(
+        r#"The identity matrix of `num_rows` × `num_columns` (square by default), float32 by default."#,
+        r#">>> print(tf.eye(2))
+tapegrad.Tensor(
+[[1. 0.]
+ [0. 1.]], shape=(2, 2), dtype=float32)"#
+    ) };
+    (zeros) => { $crate::ops::with_example!(
+        r#"A tensor of zeros of `shape` (float32 by default)."#,
+        r#">>> print(tf.zeros([2, 2]))
+tapegrad.Tensor(
+[[0. 0.]
+ [0. 0.]], shape=(2, 2), dtype=float32)"#
+    ) };
+    (ones) => { $crate::ops::with_example!(
+        r#"A tensor of ones of `shape` (float32 by default)."#,
+        r#">>> print(tf.ones([3], dtype=tf.int32))
+tapegrad.Tensor([1 1 1], shape=(3,), dtype=int32)"#
+    ) };
+    (zeros_like) => { $crate::ops::with_example!(
+        r#"Zeros with the shape and dtype of `input` (or `dtype`)."#,
+        r#">>> print(tf.zeros_like(tf.constant([1.5, 2.5])))
+tapegrad.Tensor([0. 0.], shape=(2,), dtype=float32)"#
+    ) };
+    (ones_like) => { $crate::ops::with_example!(
+        r#"Ones with the shape and dtype of `input` (or `dtype`)."#,
+        r#">>> print(tf.ones_like(tf.constant([[1, 2]])))
+tapegrad.Tensor([[1 1]], shape=(1, 2), dtype=int32)"#
+    ) };
+    ($name:ident) => { $crate::ops::index::py_doc!($name) };
+}
+#[cfg_attr(not(feature = "python"), allow(unused_imports))]
+pub(crate) use py_doc;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -621,6 +621,37 @@ pub fn getitem(x: &Tensor, key: &[KeyItem]) -> Result<Tensor> {
     }
 }
 
+// The Python docstrings of this file's ops, by binding name (the `py_doc!`
+// chain: ARCHITECTURE.md, "Docstrings").
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! py_doc {
+    (gather) => { $crate::ops::with_example!(
+        r#"Slices of `params` at `indices` along `axis`; out-of-range indices raise InvalidArgumentError. The gradient scatter-adds back."#,
+        r#">>> print(tf.gather(tf.constant([10, 20, 30]), [2, 0, 2]))
+tapegrad.Tensor([30 10 30], shape=(3,), dtype=int32)"#
+    ) };
+    (gather_nd) => { $crate::ops::with_example!(
+        r#"Elements or slices of `params` at the index tuples in the last axis of `indices`."#,
+        r#">>> print(tf.gather_nd(tf.constant([[1, 2], [3, 4]]), [[1, 0], [0, 1]]))
+tapegrad.Tensor([3 2], shape=(2,), dtype=int32)"#
+    ) };
+    (one_hot) => { $crate::ops::with_example!(
+        r#"`on_value` at each index along a new axis of size `depth`, `off_value` elsewhere (float32 by default); out-of-range indices give all `off_value`."#,
+        r#">>> print(tf.one_hot(tf.constant([0, 2]), 3))
+tapegrad.Tensor(
+[[1. 0. 0.]
+ [0. 0. 1.]], shape=(2, 3), dtype=float32)"#
+    ) };
+    (boolean_mask) => { $crate::ops::with_example!(
+        r#"The elements (or slices) of `tensor` where `mask` is true, flattened over the mask's axes."#,
+        r#">>> print(tf.boolean_mask(tf.constant([1, 2, 3]), tf.constant([True, False, True])))
+tapegrad.Tensor([1 3], shape=(2,), dtype=int32)"#
+    ) };
+    ($name:ident) => { $crate::ops::linalg::py_doc!($name) };
+}
+#[cfg_attr(not(feature = "python"), allow(unused_imports))]
+pub(crate) use py_doc;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use crate::kernels::matmul::{Product, as_2d, matmul_2d, matmul_2d_naive, matmul_
 use crate::ops::complex::{conj, matmul_2d as complex_2d};
 use crate::ops::{
     expand_dims, gather, gather_grad, reduce_sum, reshape_to, same_dtype, squeeze, transpose,
-    with_lead,
+    where_, with_lead,
 };
 use crate::shape::{broadcast_shapes, normalize_axis};
 use crate::tape;
@@ -182,9 +182,15 @@ pub fn matvec(a: &Tensor, b: &Tensor, transpose_a: bool) -> Result<Tensor> {
 }
 
 /// The indices `k·(n + 1)` of the main diagonal of a flattened m×n matrix.
-fn diagonal_indices(m: usize, n: usize) -> Result<Tensor> {
-    let k = m.min(n);
-    Tensor::from_vec(&[k], (0..k).map(|i| (i * (n + 1)) as i64).collect())
+/// The flat indices of diagonal `k` of an `m × n` matrix (`k > 0` above
+/// the main one, `k < 0` below): (i, i + k) or (i − k, i).
+fn diagonal_indices(m: usize, n: usize, k: i64) -> Result<Tensor> {
+    let (row, col) = (k.min(0).unsigned_abs() as usize, k.max(0) as usize);
+    let len = m.saturating_sub(row).min(n.saturating_sub(col));
+    Tensor::from_vec(
+        &[len],
+        (0..len).map(|i| ((i + row) * n + i + col) as i64).collect(),
+    )
 }
 
 fn matrix_dims(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
@@ -200,13 +206,48 @@ fn matrix_dims(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
     Ok((x.shape()[x.rank() - 2], x.shape()[x.rank() - 1]))
 }
 
-/// The main diagonal of each matrix of a stack: `[..., min(m, n)]`. A
-/// gather from the flattened matrices, so the gradient scatters back.
-pub fn diag_part(x: &Tensor) -> Result<Tensor> {
-    let (m, n) = matrix_dims("MatrixDiagPart", x)?;
+/// Diagonal `k` of each matrix of a stack (0: the main one, `[..., min(m,
+/// n)]`; k > 0 above it, k < 0 below; TF requires −m < k < n). A gather
+/// from the flattened matrices, so the gradient scatters back.
+pub fn diag_part(x: &Tensor, k: i64) -> Result<Tensor> {
+    let op = "MatrixDiagPart";
+    let (m, n) = matrix_dims(op, x)?;
+    let (low, high) = (1 - m as i64, n as i64 - 1);
+    // (an empty matrix has every diagonal, empty, as in TF)
+    if m > 0 && n > 0 && (k < low || k > high) {
+        let msg = format!("k is out of bound: {k}. It must be between {low} and {high}");
+        return Err(Error::invalid(op, msg));
+    }
     let batch = &x.shape()[..x.rank() - 2];
     let flat = reshape_to(x, &with_lead(batch, &[m * n]))?;
-    gather(&flat, &diagonal_indices(m, n)?, batch.len() as i64, 0)
+    gather(&flat, &diagonal_indices(m, n, k)?, batch.len() as i64, 0)
+}
+
+/// Each matrix of a stack with the entries outside a band zeroed: (i, j)
+/// stays where `num_lower < 0 || i − j ≤ num_lower` and `num_upper < 0 ||
+/// j − i ≤ num_upper` (a negative bound keeps that whole triangle). A
+/// selection by a constant mask, so the gradient is `g`'s band.
+pub fn band_part(x: &Tensor, num_lower: i64, num_upper: i64) -> Result<Tensor> {
+    let op = "MatrixBandPart";
+    let (m, n) = matrix_dims(op, x)?;
+    for (what, bound, axis, len) in [
+        ("num_lower", num_lower, "rows", m),
+        ("num_upper", num_upper, "columns", n),
+    ] {
+        if bound > len as i64 {
+            let msg = format!(
+                "{what} must be negative or less or equal to number of {axis} ({len}) got: {bound}"
+            );
+            return Err(Error::invalid(op, msg));
+        }
+    }
+    let within = |reach: i64, bound: i64| bound < 0 || reach <= bound;
+    let keep = (0..m * n).map(|f| {
+        let (i, j) = ((f / n) as i64, (f % n) as i64);
+        within(i - j, num_lower) && within(j - i, num_upper)
+    });
+    let mask = Tensor::from_vec(&[m, n], keep.collect())?;
+    where_(&mask, x, &Tensor::full(op, x.dtype(), &[], 0.0)?)
 }
 
 /// Square matrices with `v` on the diagonal (`tf.linalg.diag`).
@@ -224,7 +265,7 @@ pub fn diag(v: &Tensor) -> Result<Tensor> {
     let batch = &v.shape()[..v.rank() - 1];
     let flat = gather_grad(
         v,
-        &diagonal_indices(n, n)?,
+        &diagonal_indices(n, n, 0)?,
         &with_lead(batch, &[n * n]),
         batch.len() as i64,
         0,
@@ -234,7 +275,7 @@ pub fn diag(v: &Tensor) -> Result<Tensor> {
 
 /// The sum of the main diagonal of each matrix.
 pub fn trace(x: &Tensor) -> Result<Tensor> {
-    reduce_sum(&diag_part(x)?, Some(&[-1]), false)
+    reduce_sum(&diag_part(x, 0)?, Some(&[-1]), false)
 }
 
 /// `tf.tensordot`'s `axes = n`: the last n axes of `a` with the first n of `b`.
@@ -331,7 +372,7 @@ impl Labeled {
             let perm = as_i64(rest.iter().chain(&[p, q]));
             let moved = transpose(&self.t, Some(&perm))?;
             let lead: Vec<usize> = rest.iter().map(|&i| self.t.shape()[i]).collect();
-            self.t = diag_part(&reshape_to(&moved, &with_lead(&lead, &[d, d]))?)?;
+            self.t = diag_part(&reshape_to(&moved, &with_lead(&lead, &[d, d]))?, 0)?;
             let c = self.labels[p];
             self.labels = rest.iter().map(|&i| self.labels[i]).chain([c]).collect();
         }
@@ -822,6 +863,99 @@ pub fn cholesky(a: &Tensor) -> Result<Tensor> {
     );
     Ok(l)
 }
+
+// The Python docstrings of this file's ops, by binding name (the `py_doc!`
+// chain: ARCHITECTURE.md, "Docstrings").
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! py_doc {
+    (matmul) => { $crate::ops::with_example!(
+        r#"Matrix product of the last two axes, batch axes broadcast (TF's `tf.linalg.matmul`); `transpose_a/b` transpose first. d/da = g·bᵀ, d/db = aᵀ·g."#,
+        r#">>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+>>> print(tf.matmul(a, a, transpose_b=True))
+tapegrad.Tensor(
+[[ 5. 11.]
+ [11. 25.]], shape=(2, 2), dtype=float32)"#
+    ) };
+    (tensordot) => { $crate::ops::with_example!(
+        r#"Contracts `a` and `b` over `axes`: an int n pairs a's last n axes with b's first n; a pair of lists names them."#,
+        r#">>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+>>> print(tf.tensordot(a, a, axes=1))
+tapegrad.Tensor(
+[[ 7. 10.]
+ [15. 22.]], shape=(2, 2), dtype=float32)
+>>> print(tf.tensordot(a, a, axes=2))
+tapegrad.Tensor(30.0, shape=(), dtype=float32)"#
+    ) };
+    (matvec) => { $crate::ops::with_example!(
+        r#"Matrix × vector over the last axes, batch axes broadcast: `a @ b[..., None]` squeezed."#,
+        r#">>> print(tf.linalg.matvec(tf.constant([[1.0, 2.0], [3.0, 4.0]]), tf.constant([1.0, 1.0])))
+tapegrad.Tensor([3. 7.], shape=(2,), dtype=float32)"#
+    ) };
+    (band_part) => { $crate::ops::with_example!(
+        r#"The band of the last two axes: entries more than `num_lower` below or `num_upper` above the diagonal become 0 (a negative bound keeps that whole triangle; `(-1, 0)` is the lower triangle). The gradient is the band of the incoming gradient."#,
+        r#">>> x = tf.reshape(tf.range(1.0, 10.0), [3, 3])
+>>> print(tf.linalg.band_part(x, -1, 0))
+tapegrad.Tensor(
+[[1. 0. 0.]
+ [4. 5. 0.]
+ [7. 8. 9.]], shape=(3, 3), dtype=float32)"#
+    ) };
+    (diag_part) => { $crate::ops::with_example!(
+        r#"Diagonal `k` of the last two axes: the main one (k = 0), above it (k > 0) or below (k < 0); -rows < k < columns. The gradient scatters back."#,
+        r#">>> x = tf.constant([[1, 2, 3], [4, 5, 6]])
+>>> print(tf.linalg.diag_part(x))
+tapegrad.Tensor([1 5], shape=(2,), dtype=int32)
+>>> print(tf.linalg.diag_part(x, k=1))
+tapegrad.Tensor([2 6], shape=(2,), dtype=int32)"#
+    ) };
+    (inv) => { $crate::ops::with_example!(
+        r#"Inverse of each square matrix (LU with partial pivoting); a singular matrix raises InvalidArgumentError. d = −A⁻ᵀ g A⁻ᵀ."#,
+        r#">>> print(tf.linalg.inv(tf.constant([[2.0, 0.0], [0.0, 4.0]])))
+tapegrad.Tensor(
+[[0.5  0.  ]
+ [0.   0.25]], shape=(2, 2), dtype=float32)"#
+    ) };
+    (solve) => { $crate::ops::with_example!(
+        r#"X with `matrix` · X = `rhs` (LU with partial pivoting); a singular matrix raises InvalidArgumentError."#,
+        r#">>> print(tf.linalg.solve(tf.constant([[2.0, 0.0], [0.0, 4.0]]), tf.constant([[2.0], [8.0]])))
+tapegrad.Tensor(
+[[1.]
+ [2.]], shape=(2, 1), dtype=float32)"#
+    ) };
+    (einsum) => { $crate::ops::with_example!(
+        r#"Einstein summation over the subscripts in `equation` (e.g. 'ij,jk->ik'; no ellipsis)."#,
+        r#">>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+>>> print(tf.einsum("ij,ij->i", a, a))
+tapegrad.Tensor([ 5. 25.], shape=(2,), dtype=float32)"#
+    ) };
+    (diag) => { $crate::ops::with_example!(
+        r#"A (batch of) square matrices with `diagonal` on the main diagonal, zeros elsewhere."#,
+        r#">>> print(tf.linalg.diag(tf.constant([1, 2])))
+tapegrad.Tensor(
+[[1 0]
+ [0 2]], shape=(2, 2), dtype=int32)"#
+    ) };
+    (trace) => { $crate::ops::with_example!(
+        r#"Sum of the main diagonal of the last two axes."#,
+        r#">>> print(tf.linalg.trace(tf.constant([[1.0, 2.0], [3.0, 4.0]])))
+tapegrad.Tensor(5.0, shape=(), dtype=float32)"#
+    ) };
+    (det) => { $crate::ops::with_example!(
+        r#"Determinant of each square matrix (LU with partial pivoting)."#,
+        r#">>> print(tf.linalg.det(tf.constant([[1.0, 2.0], [3.0, 4.0]], dtype=tf.float64)))
+tapegrad.Tensor(-2.0, shape=(), dtype=float64)"#
+    ) };
+    (cholesky) => { $crate::ops::with_example!(
+        r#"Lower-triangular L with L·Lᵀ = the (symmetric positive-definite) input; a matrix that is not positive definite raises InvalidArgumentError."#,
+        r#">>> print(tf.linalg.cholesky(tf.constant([[4.0, 2.0], [2.0, 5.0]])))
+tapegrad.Tensor(
+[[2. 0.]
+ [1. 2.]], shape=(2, 2), dtype=float32)"#
+    ) };
+    ($name:ident) => { $crate::ops::nn::py_doc!($name) };
+}
+#[cfg_attr(not(feature = "python"), allow(unused_imports))]
+pub(crate) use py_doc;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,13 @@
 //! `create` (fill, range, linspace, eye), `linalg` (matmul, einsum,
 //! decompositions), `nn` (softmax and its losses, convolution, pooling;
 //! composed from the others) and `random`.
+//!
+//! Docstrings: a regular op's Python docstring is its row's `///` comment
+//! (`OpInfo::doc`); an irregular op's is an arm of its family file's
+//! `py_doc!` table, keyed by the name of its binding in `src/py/ops.rs`.
+//! The tables form one chain (`binary` → `complex` → … → `shape`, each
+//! passing a name it lacks to the next), so `ops::py_doc!(name)` finds any
+//! of them, and a binding without a docstring does not compile.
 
 pub mod binary;
 pub mod complex;
@@ -31,8 +38,11 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 pub use binary::*;
+// the head of the docstring chain (module doc)
+#[cfg(feature = "python")]
+pub(crate) use binary::py_doc;
 pub use complex::{adjoint, angle, complex, conj, imag, real};
-pub use convert::convert_dtype;
+pub use convert::{HubValue, convert_dtype, scalar_as};
 pub use create::*;
 pub use index::*;
 pub use linalg::*;
@@ -41,6 +51,22 @@ pub use reduce::*;
 pub use scatter::tensor_scatter_nd;
 pub use shape::*;
 pub use unary::*;
+
+/// An irregular op's docstring from its summary (with the gradient note)
+/// and the body of its runnable example: the layout every public docstring
+/// has (`tests/test_docstrings.py` runs the example).
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! with_example {
+    ($summary:literal, $example:literal) => {
+        concat!(
+            $summary,
+            "\n\nExample:\n>>> import tapegrad as tf\n",
+            $example
+        )
+    };
+}
+#[cfg(feature = "python")]
+pub(crate) use with_example;
 
 /// What the op registry tells tests and bindings about one op.
 #[derive(Clone, Copy, Debug)]

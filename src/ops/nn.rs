@@ -446,6 +446,101 @@ pub fn avg_pool2d(
     sums.div(&reduce_sum(&c, Some(&[3]), false)?)
 }
 
+// The Python docstrings of this file's ops, by binding name (the `py_doc!`
+// chain: ARCHITECTURE.md, "Docstrings").
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! py_doc {
+    (sparse_softmax_cross_entropy_with_logits) => { $crate::ops::with_example!(
+        r#"Per-example −log softmax(logits)[label] for integer class `labels`; out-of-range labels raise InvalidArgumentError."#,
+        r#">>> logits = tf.constant([[0.0, 0.0], [0.0, 0.0]])
+>>> print(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant([0, 1]), logits=logits))
+tapegrad.Tensor([0.6931472 0.6931472], shape=(2,), dtype=float32)"#
+    ) };
+    (softmax_cross_entropy_with_logits) => { $crate::ops::with_example!(
+        r#"Per-example −Σ labels · log softmax(logits) along `axis` (default last), for probability `labels`."#,
+        r#">>> print(tf.nn.softmax_cross_entropy_with_logits(labels=tf.constant([[1.0, 0.0]]), logits=tf.constant([[0.0, 0.0]])))
+tapegrad.Tensor([0.6931472], shape=(1,), dtype=float32)"#
+    ) };
+    (sigmoid_cross_entropy_with_logits) => { $crate::ops::with_example!(
+        r#"Elementwise binary cross-entropy from logits, computed stably as max(x, 0) − x·z + log(1 + e^(−|x|))."#,
+        r#">>> print(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.constant([1.0, 0.0]), logits=tf.constant([0.0, 0.0])))
+tapegrad.Tensor([0.6931472 0.6931472], shape=(2,), dtype=float32)"#
+    ) };
+    (leaky_relu) => { $crate::ops::with_example!(
+        r#"x if x > 0 else `alpha`·x (alpha 0.2 by default, as in TF)."#,
+        r#">>> print(tf.nn.leaky_relu(tf.constant([-1.0, 2.0]), alpha=0.5))
+tapegrad.Tensor([-0.5  2. ], shape=(2,), dtype=float32)"#
+    ) };
+    (gelu) => { $crate::ops::with_example!(
+        r#"GELU: exact x·Φ(x), or the tanh approximation with `approximate=True`."#,
+        r#">>> print(tf.nn.gelu(tf.constant([0.0, 1.0]), approximate=True))
+tapegrad.Tensor([0.       0.841192], shape=(2,), dtype=float32)"#
+    ) };
+    (dropout) => { $crate::ops::with_example!(
+        r#"Zeroes each element with probability `rate` and scales the survivors by 1/(1 − rate), so the expectation is unchanged; repeatable after `tf.random.set_seed`."#,
+        r#">>> tf.random.set_seed(0)
+>>> y = tf.nn.dropout(tf.ones([1000]), rate=0.5)
+>>> print(sorted(set(y.numpy().tolist())))
+[0.0, 2.0]"#
+    ) };
+    (bias_add) => { $crate::ops::with_example!(
+        r#"Adds a 1-D `bias` along the last (channel) axis."#,
+        r#">>> print(tf.nn.bias_add(tf.zeros([2, 3]), tf.constant([1.0, 2.0, 3.0])))
+tapegrad.Tensor(
+[[1. 2. 3.]
+ [1. 2. 3.]], shape=(2, 3), dtype=float32)"#
+    ) };
+    (moments) => { $crate::ops::with_example!(
+        r#"(mean, variance) over `axes`; the variance is the population one (divides by n)."#,
+        r#">>> mean, variance = tf.nn.moments(tf.constant([1.0, 2.0, 3.0, 4.0]), axes=[0])
+>>> print(mean, variance)
+tapegrad.Tensor(2.5, shape=(), dtype=float32) tapegrad.Tensor(1.25, shape=(), dtype=float32)"#
+    ) };
+    (conv2d) => { $crate::ops::with_example!(
+        r#"2-D cross-correlation of an NHWC `input` with an HWIO `filters` kernel, with `strides`, 'VALID'/'SAME' `padding` and `dilations`."#,
+        r#">>> x = tf.reshape(tf.range(9.0), [1, 3, 3, 1])
+>>> k = tf.ones([2, 2, 1, 1])
+>>> print(tf.reshape(tf.nn.conv2d(x, k, strides=1, padding="VALID"), [2, 2]))
+tapegrad.Tensor(
+[[ 8. 12.]
+ [20. 24.]], shape=(2, 2), dtype=float32)"#
+    ) };
+    (l2_loss) => { $crate::ops::with_example!(
+        r#"Σ x² / 2 over all elements (no square root)."#,
+        r#">>> print(tf.nn.l2_loss(tf.constant([1.0, 2.0, 3.0])))
+tapegrad.Tensor(7.0, shape=(), dtype=float32)"#
+    ) };
+    (softmax) => { $crate::ops::with_example!(
+        r#"e^x / Σ e^x along `axis` (default last), computed from x − max(x) so it never overflows."#,
+        r#">>> print(tf.nn.softmax(tf.constant([0.0, 0.0, 0.0, 0.0])))
+tapegrad.Tensor([0.25 0.25 0.25 0.25], shape=(4,), dtype=float32)"#
+    ) };
+    (log_softmax) => { $crate::ops::with_example!(
+        r#"x − logsumexp(x) along `axis` (default last), stable for large logits."#,
+        r#">>> print(tf.nn.log_softmax(tf.constant([0.0, 0.0]), axis=-1))
+tapegrad.Tensor([-0.6931472 -0.6931472], shape=(2,), dtype=float32)"#
+    ) };
+    (max_pool2d) => { $crate::ops::with_example!(
+        r#"Max over each `ksize` window of an NHWC tensor, moving by `strides`, with 'VALID' or 'SAME' padding; the gradient goes to the window's first maximum."#,
+        r#">>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
+>>> print(tf.reshape(tf.nn.max_pool(x, ksize=2, strides=2, padding="VALID"), [2, 2]))
+tapegrad.Tensor(
+[[ 5.  7.]
+ [13. 15.]], shape=(2, 2), dtype=float32)"#
+    ) };
+    (avg_pool2d) => { $crate::ops::with_example!(
+        r#"Mean over each `ksize` window of an NHWC tensor, moving by `strides`; with 'SAME' padding the mean counts only the in-bounds elements, as in TF."#,
+        r#">>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
+>>> print(tf.reshape(tf.nn.avg_pool(x, ksize=2, strides=2, padding="VALID"), [2, 2]))
+tapegrad.Tensor(
+[[ 2.5  4.5]
+ [10.5 12.5]], shape=(2, 2), dtype=float32)"#
+    ) };
+    ($name:ident) => { $crate::ops::random::py_doc!($name) };
+}
+#[cfg_attr(not(feature = "python"), allow(unused_imports))]
+pub(crate) use py_doc;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -183,7 +183,7 @@ impl Stream {
 fn fill(dtype: DType, shape: &[usize], f: impl FnMut() -> f64) -> Result<Tensor> {
     if dtype.is_storage_only() {
         let wide = fill(dtype.compute_dtype(), shape, f)?;
-        return Ok(crate::ops::convert_dtype(&wide, dtype));
+        return crate::ops::convert_dtype(&wide, dtype);
     }
     let n: usize = shape.iter().product();
     let vals = std::iter::repeat_with(f).take(n);
@@ -374,6 +374,58 @@ fn f32_below(x: f32) -> f32 {
         x
     }
 }
+
+// The Python docstrings of this file's ops, by binding name (the `py_doc!`
+// chain: ARCHITECTURE.md, "Docstrings").
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! py_doc {
+    (random_uniform) => { $crate::ops::with_example!(
+        r#"Samples uniformly from [minval, maxval); repeatable after `tf.random.set_seed`."#,
+        r#">>> tf.random.set_seed(0)
+>>> x = tf.random.uniform([1000], minval=2.0, maxval=3.0)
+>>> print(bool(tf.reduce_all((x >= 2.0) & (x < 3.0))))
+True"#
+    ) };
+    (set_seed) => { $crate::ops::with_example!(
+        r#"Seeds the global generator: the random ops that follow repeat their values."#,
+        r#">>> tf.random.set_seed(42)
+>>> a = tf.random.uniform([3])
+>>> tf.random.set_seed(42)
+>>> b = tf.random.uniform([3])
+>>> print(bool(tf.reduce_all(a == b)))
+True"#
+    ) };
+    (shuffle) => { $crate::ops::with_example!(
+        r#"A random permutation of `value` along its first axis; repeatable after `tf.random.set_seed`."#,
+        r#">>> tf.random.set_seed(0)
+>>> print(sorted(tf.random.shuffle(tf.range(5)).numpy().tolist()))
+[0, 1, 2, 3, 4]"#
+    ) };
+    (categorical) => { $crate::ops::with_example!(
+        r#"`num_samples` class indices (int64) per row, drawn with probabilities softmax(`logits`); repeatable after `tf.random.set_seed`."#,
+        r#">>> tf.random.set_seed(0)
+>>> samples = tf.random.categorical(tf.math.log(tf.constant([[0.0, 1.0]]) + 1e-30), 4)
+>>> print(samples)
+tapegrad.Tensor([[1 1 1 1]], shape=(1, 4), dtype=int64)"#
+    ) };
+    (random_normal) => { $crate::ops::with_example!(
+        r#"Samples from N(mean, stddev²); repeatable after `tf.random.set_seed`."#,
+        r#">>> tf.random.set_seed(0)
+>>> x = tf.random.normal([2, 3], dtype=tf.float64)
+>>> print(x.shape, x.dtype)
+(2, 3) <dtype: 'float64'>"#
+    ) };
+    (truncated_normal) => { $crate::ops::with_example!(
+        r#"Samples from N(mean, stddev²) re-drawn until within two standard deviations of the mean; repeatable after `tf.random.set_seed`."#,
+        r#">>> tf.random.set_seed(0)
+>>> x = tf.random.truncated_normal([1000], stddev=1.0)
+>>> print(bool(tf.reduce_all(tf.abs(x) <= 2.0)))
+True"#
+    ) };
+    ($name:ident) => { $crate::ops::reduce::py_doc!($name) };
+}
+#[cfg_attr(not(feature = "python"), allow(unused_imports))]
+pub(crate) use py_doc;
 
 #[cfg(test)]
 mod tests {

@@ -617,7 +617,7 @@ fn arg_extreme(
         Data::Bool(_) | Data::C64(_) | Data::C128(_) | Data::Str(_) => {
             return Err(numeric_only(op, x));
         }
-        _ => return arg_extreme(op, &widen(x, true), axis, output_type, max),
+        _ => return arg_extreme(op, &widen(x, true)?, axis, output_type, max),
     };
     cast(&Tensor::from_data(Data::I64(idx)), output_type)
 }
@@ -890,6 +890,132 @@ pub fn top_k(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
     let values = crate::ops::gather(x, &idx, ax as i64, ax as i64)?;
     Ok((values, cast(&idx, DType::I32)?))
 }
+
+// The Python docstrings of this file's ops, by binding name (the `py_doc!`
+// chain: ARCHITECTURE.md, "Docstrings").
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! py_doc {
+    (norm) => { $crate::ops::with_example!(
+        r#"The vector norm of order `ord` ('euclidean'/'fro', 1, 2, inf or any p > 0), or over a pair of axes the matrix norm ('fro', 1 or inf)."#,
+        r#">>> print(tf.norm(tf.constant([3.0, 4.0])))
+tapegrad.Tensor(5.0, shape=(), dtype=float32)
+>>> print(tf.norm(tf.constant([3.0, -4.0]), ord=1))
+tapegrad.Tensor(7.0, shape=(), dtype=float32)"#
+    ) };
+    (count_nonzero) => { $crate::ops::with_example!(
+        r#"The number of nonzero (or true) elements over `axis`, as int64."#,
+        r#">>> print(tf.math.count_nonzero(tf.constant([[0, 1], [2, 0]]), axis=1))
+tapegrad.Tensor([1 1], shape=(2,), dtype=int64)"#
+    ) };
+    (sort) => { $crate::ops::with_example!(
+        r#"Sorted values along `axis` (ascending, or `direction="DESCENDING"`); the gradient scatters back to the original positions."#,
+        r#">>> print(tf.sort(tf.constant([3, 1, 2]), direction="DESCENDING"))
+tapegrad.Tensor([3 2 1], shape=(3,), dtype=int32)"#
+    ) };
+    (argsort) => { $crate::ops::with_example!(
+        r#"Indices (int32) that sort `values` along `axis`; stable."#,
+        r#">>> print(tf.argsort(tf.constant([3.0, 1.0, 2.0])))
+tapegrad.Tensor([1 2 0], shape=(3,), dtype=int32)"#
+    ) };
+    (top_k) => { $crate::ops::with_example!(
+        r#"The `k` largest values along the last axis and their int32 indices, largest first."#,
+        r#">>> values, indices = tf.math.top_k(tf.constant([1.0, 5.0, 3.0]), k=2)
+>>> print(values)
+tapegrad.Tensor([5. 3.], shape=(2,), dtype=float32)
+>>> print(indices)
+tapegrad.Tensor([1 2], shape=(2,), dtype=int32)"#
+    ) };
+    (reduce_sum) => { $crate::ops::with_example!(
+        r#"Sum over `axis` (all axes when None); `keepdims` keeps them as size 1."#,
+        r#">>> x = tf.constant([[1, 2], [3, 4]])
+>>> print(tf.reduce_sum(x))
+tapegrad.Tensor(10, shape=(), dtype=int32)
+>>> print(tf.reduce_sum(x, axis=0))
+tapegrad.Tensor([4 6], shape=(2,), dtype=int32)"#
+    ) };
+    (reduce_mean) => { $crate::ops::with_example!(
+        r#"Mean over `axis` (all axes when None); integer tensors give a truncated integer mean, as in TF."#,
+        r#">>> print(tf.reduce_mean(tf.constant([[1.0, 2.0], [3.0, 5.0]]), axis=1))
+tapegrad.Tensor([1.5 4. ], shape=(2,), dtype=float32)"#
+    ) };
+    (reduce_euclidean_norm) => { $crate::ops::with_example!(
+        r#"√(Σ x²) over `axis` (all axes when None)."#,
+        r#">>> print(tf.math.reduce_euclidean_norm(tf.constant([[3.0, 4.0], [6.0, 8.0]]), axis=1))
+tapegrad.Tensor([ 5. 10.], shape=(2,), dtype=float32)"#
+    ) };
+    (reduce_max) => { $crate::ops::with_example!(
+        r#"Maximum over `axis` (all axes when None); the gradient is shared equally among tied maxima, as in TF."#,
+        r#">>> x = tf.constant([[1, 5], [7, 2]])
+>>> print(tf.reduce_max(x))
+tapegrad.Tensor(7, shape=(), dtype=int32)
+>>> print(tf.reduce_max(x, axis=1, keepdims=True))
+tapegrad.Tensor(
+[[5]
+ [7]], shape=(2, 1), dtype=int32)"#
+    ) };
+    (reduce_min) => { $crate::ops::with_example!(
+        r#"Minimum over `axis` (all axes when None); the gradient is shared equally among tied minima."#,
+        r#">>> print(tf.reduce_min(tf.constant([[1, 5], [7, 2]]), axis=0))
+tapegrad.Tensor([1 2], shape=(2,), dtype=int32)"#
+    ) };
+    (reduce_prod) => { $crate::ops::with_example!(
+        r#"Product over `axis` (all axes when None)."#,
+        r#">>> print(tf.reduce_prod(tf.constant([[1.0, 2.0], [3.0, 4.0]]), axis=1))
+tapegrad.Tensor([ 2. 12.], shape=(2,), dtype=float32)"#
+    ) };
+    (reduce_logsumexp) => { $crate::ops::with_example!(
+        r#"log Σ eˣ over `axis`, computed as m + log Σ e^(x − m) with m the max, so large inputs do not overflow; the gradient is softmax(x)."#,
+        r#">>> print(tf.reduce_logsumexp(tf.constant([1000.0, 1000.0])))
+tapegrad.Tensor(1000.6932, shape=(), dtype=float32)"#
+    ) };
+    (reduce_variance) => { $crate::ops::with_example!(
+        r#"Population variance (divides by n) over `axis`."#,
+        r#">>> print(tf.math.reduce_variance(tf.constant([1.0, 2.0, 3.0, 4.0])))
+tapegrad.Tensor(1.25, shape=(), dtype=float32)"#
+    ) };
+    (reduce_std) => { $crate::ops::with_example!(
+        r#"Population standard deviation (√ of `reduce_variance`) over `axis`."#,
+        r#">>> print(tf.math.reduce_std(tf.constant([1.0, 3.0])))
+tapegrad.Tensor(1.0, shape=(), dtype=float32)"#
+    ) };
+    (reduce_any) => { $crate::ops::with_example!(
+        r#"Logical or over `axis` of a bool tensor."#,
+        r#">>> print(tf.reduce_any(tf.constant([[True, False], [False, False]]), axis=1))
+tapegrad.Tensor([ True False], shape=(2,), dtype=bool)"#
+    ) };
+    (reduce_all) => { $crate::ops::with_example!(
+        r#"Logical and over `axis` of a bool tensor."#,
+        r#">>> print(tf.reduce_all(tf.constant([[True, True], [True, False]]), axis=1))
+tapegrad.Tensor([ True False], shape=(2,), dtype=bool)"#
+    ) };
+    (argmax) => { $crate::ops::with_example!(
+        r#"Index (int64 by default) of the largest value along `axis` (default 0); the first one on ties."#,
+        r#">>> print(tf.argmax(tf.constant([[1, 9], [8, 2]])))
+tapegrad.Tensor([1 0], shape=(2,), dtype=int64)
+>>> print(tf.argmax(tf.constant([[1, 9], [8, 2]]), axis=1))
+tapegrad.Tensor([1 0], shape=(2,), dtype=int64)"#
+    ) };
+    (argmin) => { $crate::ops::with_example!(
+        r#"Index (int64 by default) of the smallest value along `axis` (default 0); the first one on ties."#,
+        r#">>> print(tf.argmin(tf.constant([[1, 9], [8, 2]]), axis=1))
+tapegrad.Tensor([0 1], shape=(2,), dtype=int64)"#
+    ) };
+    (cumsum) => { $crate::ops::with_example!(
+        r#"Running sum along `axis`; `exclusive` starts from 0, `reverse` runs from the end."#,
+        r#">>> print(tf.cumsum(tf.constant([1, 2, 3])))
+tapegrad.Tensor([1 3 6], shape=(3,), dtype=int32)
+>>> print(tf.cumsum(tf.constant([1, 2, 3]), exclusive=True))
+tapegrad.Tensor([0 1 3], shape=(3,), dtype=int32)"#
+    ) };
+    (cumprod) => { $crate::ops::with_example!(
+        r#"Running product along `axis`; `exclusive` starts from 1, `reverse` runs from the end."#,
+        r#">>> print(tf.math.cumprod(tf.constant([1.0, 2.0, 3.0])))
+tapegrad.Tensor([1. 2. 6.], shape=(3,), dtype=float32)"#
+    ) };
+    ($name:ident) => { $crate::ops::scatter::py_doc!($name) };
+}
+#[cfg_attr(not(feature = "python"), allow(unused_imports))]
+pub(crate) use py_doc;
 
 #[cfg(test)]
 mod tests {

@@ -295,6 +295,20 @@ pub fn tensor_scatter_nd(
     Ok(out)
 }
 
+// The Python docstrings of this file's ops, by binding name (the `py_doc!`
+// chain: ARCHITECTURE.md, "Docstrings").
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! py_doc {
+    (tensor_scatter_nd) => { $crate::ops::with_example!(
+        r#"`tensor` with `updates` combined into the slices `indices` names; `mode` is update, add, sub, max, min or scatter_nd (add into zeros). Public as tf.scatter_nd and tf.tensor_scatter_nd_*."#,
+        r#">>> print(tf._core.tensor_scatter_nd(tf.zeros([3]), [[1]], [5.0], "add"))
+tapegrad.Tensor([0. 5. 0.], shape=(3,), dtype=float32)"#
+    ) };
+    ($name:ident) => { $crate::ops::shape::py_doc!($name) };
+}
+#[cfg_attr(not(feature = "python"), allow(unused_imports))]
+pub(crate) use py_doc;
+
 #[cfg(test)]
 mod tests {
     use super::*;

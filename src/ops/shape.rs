@@ -206,7 +206,7 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
                 DType::I32 => Data::I32(kernels::map($a, |v| $f(v) as i32)?),
                 DType::I64 => Data::I64(kernels::map($a, |v| $f(v) as i64)?),
                 DType::Bool => Data::Bool(kernels::map($a, |v| $f(v) != 0.0)?),
-                _ => return Ok(crate::ops::convert_dtype(x, dtype)),
+                _ => return crate::ops::convert_dtype(x, dtype),
             }
         };
     }
@@ -222,7 +222,7 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
                 _ => convert!(a, |v: i64| v as f64),
             },
             Data::Bool(a) => convert!(a, |v: bool| v as u8 as f64),
-            _ => return Ok(crate::ops::convert_dtype(x, dtype)),
+            _ => return crate::ops::convert_dtype(x, dtype),
         }))
     };
     let out = converted(x)?;
@@ -806,6 +806,147 @@ pub fn tile(x: &Tensor, multiples: &[i64]) -> Result<Tensor> {
     check_alloc(op, x.dtype(), &wide)?;
     reshape_to(&broadcast_to(&reshape_to(x, &pairs)?, &wide)?, &out)
 }
+
+// The Python docstrings of this file's ops, by binding name (the `py_doc!`
+// chain: ARCHITECTURE.md, "Docstrings").
+#[cfg_attr(not(feature = "python"), allow(unused_macros))]
+macro_rules! py_doc {
+    (transpose) => { $crate::ops::with_example!(
+        r#"Permutes the axes by `perm` (default: reversed)."#,
+        r#">>> print(tf.transpose(tf.constant([[1, 2, 3], [4, 5, 6]])))
+tapegrad.Tensor(
+[[1 4]
+ [2 5]
+ [3 6]], shape=(3, 2), dtype=int32)"#
+    ) };
+    (reshape) => { $crate::ops::with_example!(
+        r#"Same elements, new shape; one entry may be -1 (inferred)."#,
+        r#">>> print(tf.reshape(tf.range(6), [2, -1]))
+tapegrad.Tensor(
+[[0 1 2]
+ [3 4 5]], shape=(2, 3), dtype=int32)"#
+    ) };
+    (cast) => { $crate::ops::with_example!(
+        r#"Converts to `dtype`; float → int truncates toward zero. The gradient flows between float dtypes only."#,
+        r#">>> print(tf.cast(tf.constant([1.7, -1.7]), tf.int32))
+tapegrad.Tensor([ 1 -1], shape=(2,), dtype=int32)"#
+    ) };
+    (stop_gradient) => { $crate::ops::with_example!(
+        r#"The same value, but no gradient flows back through it."#,
+        r#">>> x = tf.constant(3.0)
+>>> with tf.GradientTape() as tape:
+...     tape.watch(x)
+...     y = x * tf.stop_gradient(x)
+...
+>>> print(tape.gradient(y, x))
+tapegrad.Tensor(3.0, shape=(), dtype=float32)"#
+    ) };
+    (broadcast_to) => { $crate::ops::with_example!(
+        r#"Broadcasts to `shape` by numpy rules; the gradient sums back over the broadcast axes."#,
+        r#">>> print(tf.broadcast_to(tf.constant([1, 2]), [2, 2]))
+tapegrad.Tensor(
+[[1 2]
+ [1 2]], shape=(2, 2), dtype=int32)"#
+    ) };
+    (constant) => { $crate::ops::with_example!(
+        r#"A tensor of `value` with TF's dtype inference; with `dtype`, values are cast (a float to an int dtype is refused)."#,
+        r#">>> print(tf.constant([[1.0, 2.0]]))
+tapegrad.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
+>>> print(tf.constant(7, shape=[2], dtype=tf.int64))
+tapegrad.Tensor([7 7], shape=(2,), dtype=int64)"#
+    ) };
+    (convert_to_tensor) => { $crate::ops::with_example!(
+        r#"`value` as a Tensor (tensors and variables pass through); `dtype_hint` is used only when the value has no dtype of its own."#,
+        r#">>> print(tf.convert_to_tensor([1, 2], dtype_hint=tf.float64))
+tapegrad.Tensor([1. 2.], shape=(2,), dtype=float64)"#
+    ) };
+    (expand_dims) => { $crate::ops::with_example!(
+        r#"Inserts an axis of size 1 at `axis` (negative counts from the end)."#,
+        r#">>> print(tf.expand_dims(tf.constant([1, 2]), 0).shape)
+(1, 2)
+>>> print(tf.expand_dims(tf.constant([1, 2]), -1).shape)
+(2, 1)"#
+    ) };
+    (squeeze) => { $crate::ops::with_example!(
+        r#"Removes the size-1 axes (all, or those listed in `axis`)."#,
+        r#">>> print(tf.squeeze(tf.zeros([1, 3, 1])).shape)
+(3,)"#
+    ) };
+    (concat) => { $crate::ops::with_example!(
+        r#"Joins tensors along an existing `axis`; the gradient splits back."#,
+        r#">>> print(tf.concat([tf.constant([[1, 2]]), tf.constant([[3, 4]])], axis=0))
+tapegrad.Tensor(
+[[1 2]
+ [3 4]], shape=(2, 2), dtype=int32)"#
+    ) };
+    (stack) => { $crate::ops::with_example!(
+        r#"Joins same-shape tensors along a new `axis`."#,
+        r#">>> print(tf.stack([tf.constant([1, 2]), tf.constant([3, 4])], axis=1))
+tapegrad.Tensor(
+[[1 3]
+ [2 4]], shape=(2, 2), dtype=int32)"#
+    ) };
+    (unstack) => { $crate::ops::with_example!(
+        r#"Splits a tensor along `axis` (default 0) into a list of tensors of one rank less."#,
+        r#">>> for row in tf.unstack(tf.constant([[1, 2], [3, 4]])):
+...     print(row)
+...
+tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
+tapegrad.Tensor([3 4], shape=(2,), dtype=int32)"#
+    ) };
+    (split) => { $crate::ops::with_example!(
+        r#"Splits along `axis` into `num_or_size_splits` equal parts, or parts of the listed sizes."#,
+        r#">>> a, b = tf.split(tf.range(5), [2, 3])
+>>> print(a)
+tapegrad.Tensor([0 1], shape=(2,), dtype=int32)
+>>> print(b)
+tapegrad.Tensor([2 3 4], shape=(3,), dtype=int32)"#
+    ) };
+    (tile) => { $crate::ops::with_example!(
+        r#"Repeats the tensor `multiples[i]` times along axis i; the gradient sums the copies."#,
+        r#">>> print(tf.tile(tf.constant([[1, 2]]), [2, 2]))
+tapegrad.Tensor(
+[[1 2 1 2]
+ [1 2 1 2]], shape=(2, 4), dtype=int32)"#
+    ) };
+    (pad) => { $crate::ops::with_example!(
+        r#"Pads with `constant_values` (only mode 'CONSTANT'): `paddings[i] = [before, after]` for axis i."#,
+        r#">>> print(tf.pad(tf.constant([[1, 2]]), [[1, 0], [0, 1]]))
+tapegrad.Tensor(
+[[0 0 0]
+ [1 2 0]], shape=(2, 3), dtype=int32)"#
+    ) };
+    (reverse) => { $crate::ops::with_example!(
+        r#"Reverses the order of elements along each axis in `axis`."#,
+        r#">>> print(tf.reverse(tf.constant([[1, 2], [3, 4]]), axis=[1]))
+tapegrad.Tensor(
+[[2 1]
+ [4 3]], shape=(2, 2), dtype=int32)"#
+    ) };
+    (shape) => { $crate::ops::with_example!(
+        r#"The shape as a 1-D int32 tensor."#,
+        r#">>> print(tf.shape(tf.zeros([2, 3])))
+tapegrad.Tensor([2 3], shape=(2,), dtype=int32)"#
+    ) };
+    (size) => { $crate::ops::with_example!(
+        r#"The number of elements as an int32 scalar tensor."#,
+        r#">>> print(tf.size(tf.zeros([2, 3])))
+tapegrad.Tensor(6, shape=(), dtype=int32)"#
+    ) };
+    (rank) => { $crate::ops::with_example!(
+        r#"The number of axes as an int32 scalar tensor."#,
+        r#">>> print(tf.rank(tf.zeros([2, 3])))
+tapegrad.Tensor(2, shape=(), dtype=int32)"#
+    ) };
+    (identity) => { $crate::ops::with_example!(
+        r#"A tensor with the same value; the gradient passes through unchanged."#,
+        r#">>> print(tf.identity(tf.constant([1, 2])))
+tapegrad.Tensor([1 2], shape=(2,), dtype=int32)"#
+    ) };
+    ($name:ident) => { compile_error!(concat!("no docstring for binding `", stringify!($name), "`: add it to its family's `py_doc!`")) };
+}
+#[cfg_attr(not(feature = "python"), allow(unused_imports))]
+pub(crate) use py_doc;
 
 #[cfg(test)]
 mod tests {

@@ -174,6 +174,8 @@ mod tests {
         let padded = crate::ops::pad(&strings(&[1], &["a"]), &[(1, 1)], 0.0).unwrap();
         assert_eq!(items(&padded), ["", "a", ""]);
         assert!(crate::ops::ones(DType::String, &[2]).is_err());
+        assert_eq!(strings(&[], &["a"]).item_truth(), Some(true));
+        assert_eq!(strings(&[1], &[""]).item_truth(), Some(false));
     }
 
     #[test]

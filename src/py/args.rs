@@ -61,12 +61,12 @@ describe_as! {
     @T Vec<T> => |s, py| s.iter().map(|x| x.describe(py)).collect::<PyResult<Vec<_>>>()?;
     Operand => |s, py| s.0.describe(py)?; OperandList => |s, py| s.0.describe(py)?;
     Axis => |s, py| s.0; Axes => |s, py| s.0.describe(py)?; Shape => |s, py| s.0.describe(py)?;
-    DTypeArg => |s, py| s.0.name(); Seed => |s, py| s.0 as i64;
+    DTypeArg => |s, py| s.0.name(); IntDType => |s, py| s.0.name(); Seed => |s, py| s.0 as i64;
     NormOrd => |s, py| match s.0 { // (None: the default, euclidean)
         ops::NormOrd::P(p) => Some(p), ops::NormOrd::Inf => Some(f64::INFINITY), _ => None,
     };
     // (a 0-d array of its dtype: an int64 bound must not come back int32)
-    Scalar => |s, py| to_numpy(py, &ops::convert_dtype(&Tensor::scalar(s.0.0), s.0.1))?;
+    Scalar => |s, py| to_numpy(py, &ops::scalar_as(ops::HubValue::Float(s.0.0), s.0.1))?;
 }
 
 arg_kind!(
@@ -242,6 +242,16 @@ arg_kind!(
     #[derive(Clone, Copy)]
     DTypeArg(DType),
     |obj| dtype_from_py(&obj)?
+);
+
+arg_kind!(
+    /// `tf.shape`/`tf.size`'s `out_type`: int32 or int64.
+    #[derive(Clone, Copy)]
+    IntDType(DType),
+    |obj| match dtype_from_py(&obj)? {
+        d if d.is_int() => d,
+        d => return Err(PyTypeError::new_err(format!("out_type must be int32 or int64, got {}", d.name()))),
+    }
 );
 
 /// The dtype, or `default` when the argument was None.

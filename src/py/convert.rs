@@ -17,6 +17,7 @@ use crate::dtype::DType;
 use crate::infer::{self, Number, Refusal};
 use crate::kernels::strided;
 use crate::tensor::{Element, Tensor, check_alloc};
+use crate::trace::Arg;
 use crate::with_data;
 
 /// A dtype argument: a `tapegrad` dtype, a numpy dtype or scalar type, or a name.
@@ -58,11 +59,7 @@ pub fn dtype_to_py(py: Python<'_>, d: DType) -> PyResult<Bound<'_, PyAny>> {
             .map(|d| Ok(m.getattr(d.name())?.unbind()))
             .collect()
     })?;
-    let i = DTYPES
-        .iter()
-        .position(|&x| x == d)
-        .expect("every dtype is listed"); // ok: DTYPES names every DType variant, and `all` is built from it
-    Ok(all[i].bind(py).clone())
+    Ok(all[d.index()].bind(py).clone())
 }
 
 /// The tensor a Python value stands for. `hint` is the dtype of the other
@@ -80,16 +77,34 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor
     Ok(t)
 }
 
+/// A tensor or a variable as the core takes a source, target or traced
+/// input: a variable stays itself (tapes and traces know it by its handle).
+/// Anything else is converted (`to_tensor`) when `convert`, else refused.
+pub fn arg_of(obj: &Bound<'_, PyAny>, convert: bool) -> PyResult<Arg> {
+    if let Ok(v) = obj.cast::<PyVariable>() {
+        return Ok(Arg::Variable(v.get().variable().clone()));
+    }
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        return Ok(Arg::Tensor(t.get().tensor().clone()));
+    }
+    if convert {
+        return Ok(Arg::Tensor(to_tensor(obj, None)?));
+    }
+    let got = obj.get_type().name()?;
+    Err(PyTypeError::new_err(format!(
+        "expected a Tensor or a Variable, got {got}"
+    )))
+}
+
+pub fn args_of(objs: &[Bound<'_, PyAny>], convert: bool) -> PyResult<Vec<Arg>> {
+    objs.iter().map(|o| arg_of(o, convert)).collect()
+}
+
 /// `to_tensor` of a host value (not a tensor or variable).
 fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> {
     // exact types: numpy scalars (np.float64 subclasses float) keep their dtype
     if let Some(n) = python_number(obj) {
-        return infer::scalar(n, hint).map_err(|refusal| match refusal {
-            Refusal::OutOfInt64 => PyValueError::new_err(format!(
-                "Can't convert Python int {obj} to a tensor: out of int64 range"
-            )),
-            Refusal::Cannot(d) => cannot_convert(obj, d),
-        });
+        return infer::scalar(n, hint).map_err(|r| refused(obj, r));
     }
     if obj.is_exact_instance_of::<pyo3::types::PyRange>() {
         // sized before it is read item by item (range(2**62) would eat memory)
@@ -104,41 +119,18 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         obj.is_instance(&np.getattr("ndarray")?)? || obj.is_instance(&np.getattr("generic")?)?;
     // (numpy alone reads [0, 2**64 - 1] as float64)
     let wanted = (hint == Some(DType::U64) && !is_numpy).then_some("uint64");
-    let arr = np.call_method1("asarray", (obj, wanted)).or_else(|e| {
-        // (non-ASCII bytes beside str fit no numpy text dtype: read as objects)
-        match e.is_instance_of::<pyo3::exceptions::PyUnicodeDecodeError>(py) {
-            true => np.call_method1("array", (obj, "object")),
-            false => Err(ragged_or(obj, e)),
-        }
-    })?;
+    let arr = np
+        .call_method1("asarray", (obj, wanted))
+        .map_err(|e| ragged_or(obj, e))?;
     let arr = arr.cast::<PyUntypedArray>()?;
     crate::shape::check_rank("constant", arr.ndim())?;
-    let kind = arr.dtype().kind() as char;
-    let item = arr.dtype().itemsize();
-    let natural = match (kind, item) {
-        ('f', 2) => DType::F16,
-        ('f', 4) => DType::F32,
-        ('f', 8) if is_numpy => DType::F64,
-        // Python floats in a list are float32, as in TF.
-        ('f', 8) => DType::F32,
-        ('b', _) => DType::Bool,
-        ('i', 8) if is_numpy => DType::I64,
-        ('i', 8) => fits_i32(arr)?,
-        ('i', 4) => DType::I32,
-        ('i', 2) => DType::I16,
-        ('i', 1) => DType::I8,
-        ('u', 1) => DType::U8,
-        ('u', 2) => DType::U16,
-        ('u', 4) => DType::U32,
-        ('u', 8) => DType::U64,
-        ('c', 8) => DType::C64,
-        ('c', 16) => DType::C128,
-        ('U' | 'S' | 'O', _) => DType::String,
-        // ml_dtypes' bfloat16, numpy's kind 'V'
-        ('V', 2) if arr.getattr("dtype")?.getattr("name")?.extract::<String>()? == "bfloat16" => {
+    let (kind, itemsize) = (arr.dtype().kind() as char, arr.dtype().itemsize());
+    let natural = match DType::from_numpy(kind, itemsize) {
+        Some(d) => d,
+        None if arr.getattr("dtype")?.getattr("name")?.extract::<String>()? == "bfloat16" => {
             DType::BF16
         }
-        _ => {
+        None => {
             return Err(PyValueError::new_err(format!(
                 "Attempt to convert a value ({}) with an unsupported type ({}) to a Tensor.",
                 short_repr(obj),
@@ -147,39 +139,17 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         }
     };
     let target =
-        infer::array_target(kind, natural, is_numpy, hint).map_err(|d| cannot_convert(obj, d))?;
+        infer::array(natural, is_numpy, hint, || fits_i32(arr)).map_err(|r| refused(obj, r))?;
     // (not ascontiguousarray: it would turn a 0-d array into a 1-d one)
     let kwargs = PyDict::new(py);
     kwargs.set_item("dtype", target.numpy_name())?;
     kwargs.set_item("order", "C")?;
     let arr = np.call_method("asarray", (arr,), Some(&kwargs))?;
-    Ok(match target {
-        DType::F32 => copy_in::<f32>(&arr)?,
-        DType::F64 => copy_in::<f64>(&arr)?,
-        DType::I32 => copy_in::<i32>(&arr)?,
-        DType::I64 => copy_in::<i64>(&arr)?,
-        DType::Bool => copy_in::<bool>(&arr)?,
-        DType::U8 => copy_in::<u8>(&arr)?,
-        DType::I8 => copy_in::<i8>(&arr)?,
-        DType::I16 => copy_in::<i16>(&arr)?,
-        DType::U16 => copy_in::<u16>(&arr)?,
-        DType::U32 => copy_in::<u32>(&arr)?,
-        DType::U64 => copy_in::<u64>(&arr)?,
-        DType::F16 => copy_in::<half::f16>(&arr)?,
-        DType::BF16 => copy_in::<half::bf16>(&arr)?,
-        DType::C64 => copy_in::<num_complex::Complex<f32>>(&arr)?,
-        DType::C128 => copy_in::<num_complex::Complex<f64>>(&arr)?,
-        DType::String => return strings_in(obj, hint.is_some()),
+    crate::with_dtype!(target, T => copy_in::<T>(&arr), str => { // (str as UTF-8, as TF)
+        let flat = py.import("tapegrad._strings")?.call_method1("_flat_bytes", (obj, hint.is_some()))?;
+        let (shape, items): (Vec<usize>, Vec<Bound<'_, PyBytes>>) = flat.extract()?;
+        Ok(crate::ops::strings::from_bytes(&shape, items.iter().map(|b| b.as_bytes()))?)
     })
-}
-
-/// A string tensor: `_strings._flat_bytes` reads the nesting (str as UTF-8).
-fn strings_in(obj: &Bound<'_, PyAny>, hinted: bool) -> PyResult<Tensor> {
-    let flat = obj.py().import("tapegrad._strings")?;
-    let flat = flat.call_method1("_flat_bytes", (obj, hinted))?;
-    let (shape, items): (Vec<usize>, Vec<Bound<'_, PyBytes>>) = flat.extract()?;
-    let bytes = items.iter().map(|b| b.as_bytes());
-    Ok(crate::ops::strings::from_bytes(&shape, bytes)?)
 }
 
 /// Tensors own their data: numpy input is copied so later writes to the
@@ -274,10 +244,11 @@ fn plain_nested_numbers(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> Option<T
     infer::nested(&shape, &values, hint)
 }
 
-fn fits_i32(arr: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
-    let a: PyReadonlyArrayDyn<'_, i64> = arr.extract()?;
-    let fits = a.as_array().iter().all(|&v| i32::try_from(v).is_ok());
-    Ok(if fits { DType::I32 } else { DType::I64 })
+fn fits_i32(arr: &Bound<'_, PyUntypedArray>) -> bool {
+    let Ok(a) = arr.extract::<PyReadonlyArrayDyn<'_, i64>>() else {
+        return false;
+    };
+    a.as_array().iter().all(|&v| i32::try_from(v).is_ok())
 }
 
 /// The object's repr, cut to 60 characters for messages.
@@ -305,12 +276,17 @@ fn short_repr(obj: &Bound<'_, PyAny>) -> String {
     }
 }
 
-fn cannot_convert(obj: &Bound<'_, PyAny>, d: DType) -> PyErr {
-    PyTypeError::new_err(format!(
-        "Cannot convert {} to EagerTensor of dtype {}",
-        short_repr(obj),
-        d.name()
-    ))
+fn refused(obj: &Bound<'_, PyAny>, refusal: Refusal) -> PyErr {
+    match refusal {
+        Refusal::OutOfInt64 => PyValueError::new_err(format!(
+            "Can't convert Python int {obj} to a tensor: out of int64 range"
+        )),
+        Refusal::Cannot(d) => PyTypeError::new_err(format!(
+            "Cannot convert {} to EagerTensor of dtype {}",
+            short_repr(obj),
+            d.name()
+        )),
+    }
 }
 
 /// A fresh numpy array holding a copy of the tensor.

@@ -1,6 +1,7 @@
 //! The one bridge from core errors to Python exceptions: each variant maps
 //! onto a class of `tapegrad.errors` (themselves subclasses of the builtin
-//! a user would catch: `InvalidArgumentError` is also a `ValueError`).
+//! a user would catch: `InvalidArgumentError` is also a `ValueError`); a
+//! Python exception raised under a core call travels as `Error::Foreign`.
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::import_exception;
@@ -12,6 +13,12 @@ import_exception!(tapegrad.errors, InvalidArgumentError);
 import_exception!(tapegrad.errors, OutOfRangeError);
 import_exception!(tapegrad.errors, ResourceExhaustedError);
 import_exception!(tapegrad.errors, UnimplementedError);
+
+impl From<PyErr> for Error {
+    fn from(e: PyErr) -> Error {
+        Error::Foreign(std::sync::Arc::new(e))
+    }
+}
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {

@@ -101,8 +101,7 @@ fn _release_cached_memory() -> usize {
 
 /// Pending signals (Ctrl-C) surface as their Python exception mid-backward.
 fn check_signals() -> Result<()> {
-    Python::attach(|py| py.check_signals())
-        .map_err(|e| crate::error::Error::Foreign(std::sync::Arc::new(e)))
+    Ok(Python::attach(|py| py.check_signals())?)
 }
 
 /// `tf.debugging.enable_check_numerics` / `disable_check_numerics`.

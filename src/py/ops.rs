@@ -8,8 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::args::{
-    Axes, Axis, DTypeArg, Describe, Direction, Ignored, Lift, Name, NormOrd, Operand, OperandList,
-    Scalar, Seed, Shape, TensorLike, axes, axis_or, dtype_or, int_list, seed,
+    Axes, Axis, DTypeArg, Describe, Direction, Ignored, IntDType, Lift, Name, NormOrd, Operand,
+    OperandList, Scalar, Seed, Shape, TensorLike, axes, axis_or, dtype_or, int_list, seed,
 };
 use super::convert::{operand_pair, operands, to_tensor};
 use super::run;
@@ -105,8 +105,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         register_softmaxes,
         register_pools,
     ];
-    groups.iter().try_for_each(|add| add(m))?;
-    m.add_function(wrap_pyfunction!(einsum, m)?)
+    groups.iter().try_for_each(|add| add(m))
 }
 
 /// `{name: Op}` for every registry row.
@@ -118,7 +117,7 @@ pub fn registry(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
-/// Declares bindings. Each is its docstring, its pyo3 signature, its typed
+/// Declares bindings. Each is its pyo3 signature, its typed
 /// arguments, the Rust type the core returns, an optional block that prepares
 /// arguments with the GIL held, then `=> (work) [tensors] core_call;`: the
 /// macro runs the core call through `run` (the GIL released when `work`, the
@@ -128,25 +127,15 @@ pub fn registry(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// uses is fixed at trace time). Arguments a
 /// binding ignores (`name`, hints TF accepts) may go unread. A group of
 /// bindings starts with `register NAME;`, the function that adds them to the
-/// module (listed once in `register`).
-///
-/// A docstring is a one-line summary, then the body of its runnable example;
-/// the macro writes the `Example:` heading and the example's import between
-/// them, so every op's `__doc__` has the layout `tests/test_docstrings.py`
-/// runs.
+/// module (listed once in `register`). The docstring is the core's, by the
+/// binding's name (`ops::py_doc!`, see `src/ops/mod.rs`).
 macro_rules! bindings {
     (register $register:ident; $(
-        #[doc = $summary:literal]
-        $(#[doc = $example:literal])*
         #[pyo3($($attr:tt)*)]
         fn $f:ident($($a:ident: $t:ty),* $(,)?) -> $out:ty $({ $($prep:tt)* })?
             => ($work:expr) [$($cap:ident),*] $core:expr;
     )*) => {$(
-        #[doc = $summary]
-        #[doc = ""]
-        #[doc = " Example:"]
-        #[doc = " >>> import tapegrad as tf"]
-        $(#[doc = $example])*
+        #[doc = crate::ops::py_doc!($f)]
         #[pyfunction]
         #[pyo3($($attr)*)]
         #[allow(unused_variables, unused_mut, clippy::too_many_arguments)]
@@ -181,82 +170,36 @@ macro_rules! bindings {
 
 bindings! {
     register register_irregular;
-    /// Matrix product of the last two axes, batch axes broadcast (TF's `tf.linalg.matmul`); `transpose_a/b` transpose first. d/da = g·bᵀ, d/db = aᵀ·g.
-    /// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
-    /// >>> print(tf.matmul(a, a, transpose_b=True))
-    /// tapegrad.Tensor(
-    /// [[ 5. 11.]
-    ///  [11. 25.]], shape=(2, 2), dtype=float32)
     #[pyo3(signature = (a, b, transpose_a=false, transpose_b=false, adjoint_a=false, adjoint_b=false, a_is_sparse=false, b_is_sparse=false, output_type=None, name=None))]
     fn matmul(a: TensorLike<'_>, b: TensorLike<'_>, transpose_a: bool, transpose_b: bool, adjoint_a: bool, adjoint_b: bool, a_is_sparse: bool, b_is_sparse: bool, output_type: Option<Ignored>, name: Option<Name>) -> Tensor {
         // sparsity hints change nothing here; adjoint = conjugate, then transpose
         let [a, b] = operand_pair(&a, &b)?;
     } => (a.numel().max(b.numel())) [a, b] ops::matmul_adjoint(&a, &b, [transpose_a, transpose_b], [adjoint_a, adjoint_b]);
 
-    /// Permutes the axes by `perm` (default: reversed).
-    /// >>> print(tf.transpose(tf.constant([[1, 2, 3], [4, 5, 6]])))
-    /// tapegrad.Tensor(
-    /// [[1 4]
-    ///  [2 5]
-    ///  [3 6]], shape=(3, 2), dtype=int32)
     #[pyo3(signature = (a, perm=None, conjugate=false, name=None))]
     fn transpose(a: Operand, perm: Option<Axes>, conjugate: bool, name: Option<Name>) -> Tensor
         => (a.numel()) [a] ops::transpose(&a, axes(&perm)).and_then(|t| if conjugate { ops::conj(&t) } else { Ok(t) });
 
-    /// Same elements, new shape; one entry may be -1 (inferred).
-    /// >>> print(tf.reshape(tf.range(6), [2, -1]))
-    /// tapegrad.Tensor(
-    /// [[0 1 2]
-    ///  [3 4 5]], shape=(2, 3), dtype=int32)
     #[pyo3(signature = (tensor, shape, name=None))]
     fn reshape(tensor: Operand, shape: Axes, name: Option<Name>) -> Tensor
         => (tensor.numel()) [tensor] ops::reshape(&tensor, &shape.0);
 
-    /// The vector norm of order `ord` ('euclidean'/'fro', 1, 2, inf or any p > 0), or over a pair of axes the matrix norm ('fro', 1 or inf).
-    /// >>> print(tf.norm(tf.constant([3.0, 4.0])))
-    /// tapegrad.Tensor(5.0, shape=(), dtype=float32)
-    /// >>> print(tf.norm(tf.constant([3.0, -4.0]), ord=1))
-    /// tapegrad.Tensor(7.0, shape=(), dtype=float32)
     #[pyo3(signature = (tensor, ord=None, axis=None, keepdims=None, name=None))]
     fn norm(tensor: Operand, ord: Option<NormOrd>, axis: Option<Axes>, keepdims: Option<bool>, name: Option<Name>) -> Tensor
         => (tensor.numel()) [tensor] ops::norm(&tensor, ord.map_or(ops::NormOrd::Euclidean, |o| o.0), axes(&axis), keepdims.unwrap_or(false));
 
-    /// Converts to `dtype`; float → int truncates toward zero. The gradient flows between float dtypes only.
-    /// >>> print(tf.cast(tf.constant([1.7, -1.7]), tf.int32))
-    /// tapegrad.Tensor([ 1 -1], shape=(2,), dtype=int32)
     #[pyo3(signature = (x, dtype, name=None))]
     fn cast(x: Operand, dtype: DTypeArg, name: Option<Name>) -> Tensor
         => (x.numel()) [x] ops::cast(&x, dtype.0);
 
-    /// The same value, but no gradient flows back through it.
-    /// >>> x = tf.constant(3.0)
-    /// >>> with tf.GradientTape() as tape:
-    /// ...     tape.watch(x)
-    /// ...     y = x * tf.stop_gradient(x)
-    /// ...
-    /// >>> print(tape.gradient(y, x))
-    /// tapegrad.Tensor(3.0, shape=(), dtype=float32)
     #[pyo3(signature = (input, name=None))]
     fn stop_gradient(input: Operand, name: Option<Name>) -> Tensor
         => (0) [input] Ok(ops::stop_gradient(&input));
 
-    /// Broadcasts to `shape` by numpy rules; the gradient sums back over the broadcast axes.
-    /// >>> print(tf.broadcast_to(tf.constant([1, 2]), [2, 2]))
-    /// tapegrad.Tensor(
-    /// [[1 2]
-    ///  [1 2]], shape=(2, 2), dtype=int32)
     #[pyo3(signature = (input, shape, name=None))]
     fn broadcast_to(input: Operand, shape: Shape, name: Option<Name>) -> Tensor
         => (shape.0.iter().product()) [input] ops::broadcast_to(&input, &shape.0);
 
-    /// `x` where `condition` is true, else `y` (broadcast); with `condition` alone, the coordinates of its true elements.
-    /// >>> c = tf.constant([True, False, True])
-    /// >>> print(tf.where(c, tf.constant([1, 2, 3]), tf.constant([-1, -2, -3])))
-    /// tapegrad.Tensor([ 1 -2  3], shape=(3,), dtype=int32)
-    /// >>> print(tf.where(c))
-    /// tapegrad.Tensor(
-    /// [[0]
-    ///  [2]], shape=(2, 1), dtype=int64)
     #[pyo3(name = "where", signature = (condition, x=None, y=None, name=None))]
     fn where_(condition: TensorLike<'_>, x: Option<TensorLike<'_>>, y: Option<TensorLike<'_>>, name: Option<Name>) -> Tensor {
         let (condition, xy) = match (x, y) {
@@ -271,20 +214,12 @@ bindings! {
         None => ops::nonzero(&condition),
     };
 
-    /// A tensor of `value` with TF's dtype inference; with `dtype`, values are cast (a float to an int dtype is refused).
-    /// >>> print(tf.constant([[1.0, 2.0]]))
-    /// tapegrad.Tensor([[1. 2.]], shape=(1, 2), dtype=float32)
-    /// >>> print(tf.constant(7, shape=[2], dtype=tf.int64))
-    /// tapegrad.Tensor([7 7], shape=(2,), dtype=int64)
     #[pyo3(signature = (value, dtype=None, shape=None, name=None))]
     fn constant(value: TensorLike<'_>, dtype: Option<DTypeArg>, shape: Option<Shape>, name: Option<Name>) -> Tensor {
         let dtype = dtype.map(|d| d.0);
         let t = crate::tape::without_recording(|| to_tensor(&value, dtype))?;
     } => (t.numel()) [t] ops::constant(&t, dtype, shape.as_ref().map(|s| s.0.as_slice()));
 
-    /// `value` as a Tensor (tensors and variables pass through); `dtype_hint` is used only when the value has no dtype of its own.
-    /// >>> print(tf.convert_to_tensor([1, 2], dtype_hint=tf.float64))
-    /// tapegrad.Tensor([1. 2.], shape=(2,), dtype=float64)
     #[pyo3(signature = (value, dtype=None, dtype_hint=None, name=None))]
     fn convert_to_tensor(value: TensorLike<'_>, dtype: Option<DTypeArg>, dtype_hint: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let mut dtype = dtype.map(|d| d.0);
@@ -307,11 +242,6 @@ bindings! {
         None => Ok(t.clone()),
     };
 
-    /// Samples uniformly from [minval, maxval); repeatable after `tf.random.set_seed`.
-    /// >>> tf.random.set_seed(0)
-    /// >>> x = tf.random.uniform([1000], minval=2.0, maxval=3.0)
-    /// >>> print(bool(tf.reduce_all((x >= 2.0) & (x < 3.0))))
-    /// True
     #[pyo3(signature = (shape, minval=0.0, maxval=None, dtype=None, seed=None, name=None))]
     fn random_uniform(shape: Shape, minval: f64, maxval: Option<f64>, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor {
         let dtype = dtype_or(dtype, DType::F32);
@@ -322,29 +252,16 @@ bindings! {
         };
     } => (shape.0.iter().product()) [] ops::random::uniform(&shape.0, minval, maxval, dtype, self::seed(seed));
 
-    /// Seeds the global generator: the random ops that follow repeat their values.
-    /// >>> tf.random.set_seed(42)
-    /// >>> a = tf.random.uniform([3])
-    /// >>> tf.random.set_seed(42)
-    /// >>> b = tf.random.uniform([3])
-    /// >>> print(bool(tf.reduce_all(a == b)))
-    /// True
     #[pyo3(signature = (seed))]
     fn set_seed(seed: Option<i64>) -> () => (0) [] {
         ops::random::set_seed(seed.map(|s| s as u64));
         Ok(())
     };
 
-    /// The number of nonzero (or true) elements over `axis`, as int64.
-    /// >>> print(tf.math.count_nonzero(tf.constant([[0, 1], [2, 0]]), axis=1))
-    /// tapegrad.Tensor([1 1], shape=(2,), dtype=int64)
     #[pyo3(signature = (input, axis=None, keepdims=None, dtype=None, name=None))]
     fn count_nonzero(input: Operand, axis: Option<Axes>, keepdims: Option<bool>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor
         => (input.numel()) [input] ops::count_nonzero(&input, axes(&axis), keepdims.unwrap_or(false), dtype_or(dtype, DType::I64));
 
-    /// Sorted values along `axis` (ascending, or `direction="DESCENDING"`); the gradient scatters back to the original positions.
-    /// >>> print(tf.sort(tf.constant([3, 1, 2]), direction="DESCENDING"))
-    /// tapegrad.Tensor([3 2 1], shape=(3,), dtype=int32)
     #[pyo3(
         signature = (values, axis=Axis(-1), direction=Direction::Ascending, name=None),
         text_signature = "(values, axis=-1, direction='ASCENDING', name=None)"
@@ -352,9 +269,6 @@ bindings! {
     fn sort(values: Operand, axis: Axis, direction: Direction, name: Option<Name>) -> Tensor
         => (values.numel()) [values] ops::sort(&values, axis.0, direction.descending());
 
-    /// Indices (int32) that sort `values` along `axis`; stable.
-    /// >>> print(tf.argsort(tf.constant([3.0, 1.0, 2.0])))
-    /// tapegrad.Tensor([1 2 0], shape=(3,), dtype=int32)
     #[pyo3(
         signature = (values, axis=Axis(-1), direction=Direction::Ascending, stable=false, name=None),
         text_signature = "(values, axis=-1, direction='ASCENDING', stable=False, name=None)"
@@ -363,12 +277,6 @@ bindings! {
         // (always stable)
         => (values.numel()) [values] ops::cast(&ops::argsort(&values, axis.0, direction.descending())?, DType::I32);
 
-    /// The `k` largest values along the last axis and their int32 indices, largest first.
-    /// >>> values, indices = tf.math.top_k(tf.constant([1.0, 5.0, 3.0]), k=2)
-    /// >>> print(values)
-    /// tapegrad.Tensor([5. 3.], shape=(2,), dtype=float32)
-    /// >>> print(indices)
-    /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
     #[pyo3(signature = (input, k=1, sorted=true, index_type=None, name=None))]
     fn top_k(input: Operand, k: usize, sorted: bool, index_type: Option<DTypeArg>, name: Option<Name>) -> (Tensor, Tensor)
         // (always sorted)
@@ -377,64 +285,31 @@ bindings! {
             Ok((values, ops::cast(&indices, dtype_or(index_type, DType::I32))?))
         };
 
-    /// Clips to [clip_value_min, clip_value_max] elementwise; the gradient flows where the value was not clipped.
-    /// >>> print(tf.clip_by_value(tf.constant([-2.0, 0.5, 3.0]), 0.0, 1.0))
-    /// tapegrad.Tensor([0.  0.5 1. ], shape=(3,), dtype=float32)
     #[pyo3(signature = (t, clip_value_min, clip_value_max, name=None))]
     fn clip_by_value(t: TensorLike<'_>, clip_value_min: TensorLike<'_>, clip_value_max: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let xs = operands(&[&t, &clip_value_min, &clip_value_max])?;
     } => (xs[0].numel()) [xs] ops::clip_by_value(&xs[0], &xs[1], &xs[2]);
 
-    /// Inserts an axis of size 1 at `axis` (negative counts from the end).
-    /// >>> print(tf.expand_dims(tf.constant([1, 2]), 0).shape)
-    /// (1, 2)
-    /// >>> print(tf.expand_dims(tf.constant([1, 2]), -1).shape)
-    /// (2, 1)
     #[pyo3(signature = (input, axis, name=None))]
     fn expand_dims(input: Operand, axis: Axis, name: Option<Name>) -> Tensor
         => (input.numel()) [input] ops::expand_dims(&input, axis.0);
 
-    /// Removes the size-1 axes (all, or those listed in `axis`).
-    /// >>> print(tf.squeeze(tf.zeros([1, 3, 1])).shape)
-    /// (3,)
     #[pyo3(signature = (input, axis=None, name=None))]
     fn squeeze(input: Operand, axis: Option<Axes>, name: Option<Name>) -> Tensor
         => (input.numel()) [input] ops::squeeze(&input, axes(&axis));
 
-    /// Joins tensors along an existing `axis`; the gradient splits back.
-    /// >>> print(tf.concat([tf.constant([[1, 2]]), tf.constant([[3, 4]])], axis=0))
-    /// tapegrad.Tensor(
-    /// [[1 2]
-    ///  [3 4]], shape=(2, 2), dtype=int32)
     #[pyo3(signature = (values, axis, name=None))]
     fn concat(values: OperandList, axis: Axis, name: Option<Name>) -> Tensor
         => (values.0.iter().map(Tensor::numel).sum()) [values] ops::concat(&values.0, axis.0);
 
-    /// Joins same-shape tensors along a new `axis`.
-    /// >>> print(tf.stack([tf.constant([1, 2]), tf.constant([3, 4])], axis=1))
-    /// tapegrad.Tensor(
-    /// [[1 3]
-    ///  [2 4]], shape=(2, 2), dtype=int32)
     #[pyo3(signature = (values, axis=0, name=None))]
     fn stack(values: OperandList, axis: i64, name: Option<Name>) -> Tensor
         => (values.0.iter().map(Tensor::numel).sum()) [values] ops::stack(&values.0, axis);
 
-    /// Splits a tensor along `axis` (default 0) into a list of tensors of one rank less.
-    /// >>> for row in tf.unstack(tf.constant([[1, 2], [3, 4]])):
-    /// ...     print(row)
-    /// ...
-    /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
-    /// tapegrad.Tensor([3 4], shape=(2,), dtype=int32)
     #[pyo3(signature = (value, num=None, axis=0, name=None))]
     fn unstack(value: Operand, num: Option<usize>, axis: i64, name: Option<Name>) -> Vec<Tensor>
         => (value.numel()) [value] ops::unstack_num(&value, axis, num);
 
-    /// Splits along `axis` into `num_or_size_splits` equal parts, or parts of the listed sizes.
-    /// >>> a, b = tf.split(tf.range(5), [2, 3])
-    /// >>> print(a)
-    /// tapegrad.Tensor([0 1], shape=(2,), dtype=int32)
-    /// >>> print(b)
-    /// tapegrad.Tensor([2 3 4], shape=(3,), dtype=int32)
     #[pyo3(signature = (value, num_or_size_splits, axis=None, num=None, name=None))]
     fn split(value: Operand, num_or_size_splits: TensorLike<'_>, axis: Option<Axis>, num: Option<usize>, name: Option<Name>) -> Vec<Tensor> {
         let axis = axis_or(axis, 0);
@@ -444,20 +319,10 @@ bindings! {
         };
     } => (value.numel()) [value] ops::split(&value, &sizes, axis);
 
-    /// Repeats the tensor `multiples[i]` times along axis i; the gradient sums the copies.
-    /// >>> print(tf.tile(tf.constant([[1, 2]]), [2, 2]))
-    /// tapegrad.Tensor(
-    /// [[1 2 1 2]
-    ///  [1 2 1 2]], shape=(2, 4), dtype=int32)
     #[pyo3(signature = (input, multiples, name=None))]
     fn tile(input: Operand, multiples: Axes, name: Option<Name>) -> Tensor
         => (input.numel()) [input] ops::tile(&input, &multiples.0);
 
-    /// Pads with `constant_values` (only mode 'CONSTANT'): `paddings[i] = [before, after]` for axis i.
-    /// >>> print(tf.pad(tf.constant([[1, 2]]), [[1, 0], [0, 1]]))
-    /// tapegrad.Tensor(
-    /// [[0 0 0]
-    ///  [1 2 0]], shape=(2, 3), dtype=int32)
     #[pyo3(signature = (tensor, paddings, mode="CONSTANT", constant_values=0.0, name=None))]
     fn pad(tensor: Operand, paddings: Operand, mode: &str, constant_values: f64, name: Option<Name>) -> Tensor {
         if !mode.eq_ignore_ascii_case("constant") {
@@ -469,41 +334,22 @@ bindings! {
         }
     } => (tensor.numel()) [tensor, paddings] ops::pad(&tensor, &ops::padding_pairs(&paddings)?, constant_values);
 
-    /// Reverses the order of elements along each axis in `axis`.
-    /// >>> print(tf.reverse(tf.constant([[1, 2], [3, 4]]), axis=[1]))
-    /// tapegrad.Tensor(
-    /// [[2 1]
-    ///  [4 3]], shape=(2, 2), dtype=int32)
     #[pyo3(signature = (tensor, axis, name=None))]
     fn reverse(tensor: Operand, axis: Axes, name: Option<Name>) -> Tensor
         => (tensor.numel()) [tensor] ops::reverse(&tensor, &axis.0);
 
-    /// Slices of `params` at `indices` along `axis`; out-of-range indices raise InvalidArgumentError. The gradient scatter-adds back.
-    /// >>> print(tf.gather(tf.constant([10, 20, 30]), [2, 0, 2]))
-    /// tapegrad.Tensor([30 10 30], shape=(3,), dtype=int32)
     #[pyo3(signature = (params, indices, validate_indices=None, axis=None, batch_dims=0, name=None))]
     fn gather(params: Operand, indices: Operand, validate_indices: Option<Ignored>, axis: Option<Axis>, batch_dims: i64, name: Option<Name>) -> Tensor
         => (params.numel().max(indices.numel())) [params, indices] ops::gather(&params, &indices, axis_or(axis, batch_dims), batch_dims);
 
-    /// Elements or slices of `params` at the index tuples in the last axis of `indices`.
-    /// >>> print(tf.gather_nd(tf.constant([[1, 2], [3, 4]]), [[1, 0], [0, 1]]))
-    /// tapegrad.Tensor([3 2], shape=(2,), dtype=int32)
     #[pyo3(signature = (params, indices, batch_dims=0, name=None))]
     fn gather_nd(params: Operand, indices: Operand, batch_dims: usize, name: Option<Name>) -> Tensor
         => (params.numel().max(indices.numel())) [params, indices] ops::gather_nd(&params, &indices, batch_dims);
 
-    /// `tensor` with `updates` combined into the slices `indices` names; `mode` is update, add, sub, max, min or scatter_nd (add into zeros). Public as tf.scatter_nd and tf.tensor_scatter_nd_*.
-    /// >>> print(tf._core.tensor_scatter_nd(tf.zeros([3]), [[1]], [5.0], "add"))
-    /// tapegrad.Tensor([0. 5. 0.], shape=(3,), dtype=float32)
     #[pyo3(signature = (tensor, indices, updates, mode))]
     fn tensor_scatter_nd(tensor: Operand, indices: Operand, updates: Operand, mode: String) -> Tensor
         => (tensor.numel().max(updates.numel())) [tensor, indices, updates] ops::tensor_scatter_nd(&mode, &tensor, &indices, &updates);
 
-    /// `on_value` at each index along a new axis of size `depth`, `off_value` elsewhere (float32 by default); out-of-range indices give all `off_value`.
-    /// >>> print(tf.one_hot(tf.constant([0, 2]), 3))
-    /// tapegrad.Tensor(
-    /// [[1. 0. 0.]
-    ///  [0. 0. 1.]], shape=(2, 3), dtype=float32)
     #[pyo3(signature = (indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None))]
     fn one_hot(indices: Operand, depth: usize, on_value: Option<Operand>, off_value: Option<Operand>, axis: Option<i64>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let inferred = on_value.as_ref().or(off_value.as_ref()).map(|t| t.dtype());
@@ -512,71 +358,39 @@ bindings! {
         let (on, off) = (scalar(on_value, 1.0), scalar(off_value, 0.0));
     } => (indices.numel() * depth) [indices] ops::one_hot(&indices, depth, on, off, axis.unwrap_or(-1), dtype);
 
-    /// The elements (or slices) of `tensor` where `mask` is true, flattened over the mask's axes.
-    /// >>> print(tf.boolean_mask(tf.constant([1, 2, 3]), tf.constant([True, False, True])))
-    /// tapegrad.Tensor([1 3], shape=(2,), dtype=int32)
     #[pyo3(signature = (tensor, mask, axis=None, name=None))]
     fn boolean_mask(tensor: Operand, mask: TensorLike<'_>, axis: Option<i64>, name: Option<Name>) -> Tensor {
         let mask = to_tensor(&mask, Some(DType::Bool))?;
     } => (tensor.numel()) [tensor, mask] ops::boolean_mask(&tensor, &mask, axis.unwrap_or(0));
 
-    /// The shape as a 1-D int32 tensor.
-    /// >>> print(tf.shape(tf.zeros([2, 3])))
-    /// tapegrad.Tensor([2 3], shape=(2,), dtype=int32)
     #[pyo3(signature = (input, out_type=None, name=None))]
-    fn shape(input: Operand, out_type: Option<DTypeArg>, name: Option<Name>) -> Tensor {
-        let dtype = int_out_type(out_type)?;
-    } => (0) [input] ops::cast(&Tensor::from_vec(&[input.rank()], input.shape().iter().map(|&d| d as i64).collect())?, dtype);
+    fn shape(input: Operand, out_type: Option<IntDType>, name: Option<Name>) -> Tensor
+        => (0) [input] ops::cast(&Tensor::from_vec(&[input.rank()], input.shape().iter().map(|&d| d as i64).collect())?, out_type.map_or(DType::I32, |d| d.0));
 
-    /// The number of elements as an int32 scalar tensor.
-    /// >>> print(tf.size(tf.zeros([2, 3])))
-    /// tapegrad.Tensor(6, shape=(), dtype=int32)
     #[pyo3(signature = (input, out_type=None, name=None))]
-    fn size(input: Operand, out_type: Option<DTypeArg>, name: Option<Name>) -> Tensor {
-        let dtype = int_out_type(out_type)?;
-    } => (0) [input] ops::cast(&Tensor::scalar(input.numel() as i64), dtype);
+    fn size(input: Operand, out_type: Option<IntDType>, name: Option<Name>) -> Tensor
+        => (0) [input] ops::cast(&Tensor::scalar(input.numel() as i64), out_type.map_or(DType::I32, |d| d.0));
 
-    /// The number of axes as an int32 scalar tensor.
-    /// >>> print(tf.rank(tf.zeros([2, 3])))
-    /// tapegrad.Tensor(2, shape=(), dtype=int32)
     #[pyo3(signature = (input, name=None))]
     fn rank(input: Operand, name: Option<Name>) -> Tensor
         => (0) [input] Ok(Tensor::scalar(input.rank() as i32));
 
-    /// A tensor of shape `dims` filled with `value` (its dtype follows the value).
-    /// >>> print(tf.fill([2, 2], 7))
-    /// tapegrad.Tensor(
-    /// [[7 7]
-    ///  [7 7]], shape=(2, 2), dtype=int32)
     #[pyo3(signature = (dims, value, name=None))]
     fn fill(dims: Shape, value: Operand, name: Option<Name>) -> Tensor
         => (dims.0.iter().product()) [value] ops::fill(&dims.0, &value);
 
-    /// `start, start + delta, …` up to but excluding `limit` (`tf.range(n)` counts from 0); int32 for ints, float32 for floats.
-    /// >>> print(tf.range(5))
-    /// tapegrad.Tensor([0 1 2 3 4], shape=(5,), dtype=int32)
-    /// >>> print(tf.range(1.0, 2.0, 0.25))
-    /// tapegrad.Tensor([1.   1.25 1.5  1.75], shape=(4,), dtype=float32)
     #[pyo3(name = "range", signature = (start, limit=None, delta=None, dtype=None, name=None))]
     fn range_(start: Scalar, limit: Option<Scalar>, delta: Option<Scalar>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let (s, l, d, dtype) = ops::range_args(start.0, limit.map(|l| l.0), delta.map(|d| d.0), dtype.map(|d| d.0));
         let work = ((l - s) / d).clamp(0.0, usize::MAX as f64) as usize;
     } => (work) [] ops::range(s, l, d, dtype);
 
-    /// `num` evenly spaced values from `start` to `stop`, both included.
-    /// >>> print(tf.linspace(0.0, 1.0, 5))
-    /// tapegrad.Tensor([0.   0.25 0.5  0.75 1.  ], shape=(5,), dtype=float32)
     #[pyo3(signature = (start, stop, num, name=None, axis=0))]
     fn linspace(start: Scalar, stop: Scalar, num: i64, name: Option<Name>, axis: i64) -> Tensor {
         let ((s, ds), (e, _)) = (start.0, stop.0);
         let dtype = if ds.is_float() { ds } else { DType::F32 };
     } => (num.max(0) as usize) [] ops::linspace(s, e, num, dtype);
 
-    /// The identity matrix of `num_rows` × `num_columns` (square by default), float32 by default.
-    /// >>> print(tf.eye(2))
-    /// tapegrad.Tensor(
-    /// [[1. 0.]
-    ///  [0. 1.]], shape=(2, 2), dtype=float32)
     #[pyo3(signature = (num_rows, num_columns=None, batch_shape=None, dtype=None, name=None))]
     fn eye(num_rows: usize, num_columns: Option<usize>, batch_shape: Option<Shape>, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor {
         let batch = batch_shape.map(|b| b.0).unwrap_or_default();
@@ -584,18 +398,10 @@ bindings! {
         let work = batch.iter().product::<usize>().saturating_mul(num_rows.saturating_mul(cols));
     } => (work) [] ops::eye(num_rows, cols, &batch, dtype_or(dtype, DType::F32));
 
-    /// Per-example −log softmax(logits)[label] for integer class `labels`; out-of-range labels raise InvalidArgumentError.
-    /// >>> logits = tf.constant([[0.0, 0.0], [0.0, 0.0]])
-    /// >>> print(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant([0, 1]), logits=logits))
-    /// tapegrad.Tensor([0.6931472 0.6931472], shape=(2,), dtype=float32)
-    #[pyo3(signature = (labels=None, logits=None, name=None))]
-    fn sparse_softmax_cross_entropy_with_logits(labels: Option<Operand>, logits: Option<Operand>, name: Option<Name>) -> Tensor {
-        let (labels, logits) = (required(labels, "labels")?, required(logits, "logits")?);
-    } => (logits.numel()) [labels, logits] ops::sparse_softmax_cross_entropy_with_logits(&labels, &logits);
+    #[pyo3(signature = (labels, logits, name=None))]
+    fn sparse_softmax_cross_entropy_with_logits(labels: Operand, logits: Operand, name: Option<Name>) -> Tensor
+        => (logits.numel()) [labels, logits] ops::sparse_softmax_cross_entropy_with_logits(&labels, &logits);
 
-    /// Per-example −Σ labels · log softmax(logits) along `axis` (default last), for probability `labels`.
-    /// >>> print(tf.nn.softmax_cross_entropy_with_logits(labels=tf.constant([[1.0, 0.0]]), logits=tf.constant([[0.0, 0.0]])))
-    /// tapegrad.Tensor([0.6931472], shape=(1,), dtype=float32)
     #[pyo3(
         signature = (labels, logits, axis=-1, name=None),
         text_signature = "(labels, logits, axis=-1, name=None)"
@@ -604,64 +410,36 @@ bindings! {
         let [logits, labels] = operand_pair(&logits, &labels)?;
     } => (logits.numel()) [labels, logits] ops::softmax_cross_entropy_with_logits(&labels, &logits, axis);
 
-    /// Elementwise binary cross-entropy from logits, computed stably as max(x, 0) − x·z + log(1 + e^(−|x|)).
-    /// >>> print(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.constant([1.0, 0.0]), logits=tf.constant([0.0, 0.0])))
-    /// tapegrad.Tensor([0.6931472 0.6931472], shape=(2,), dtype=float32)
     #[pyo3(signature = (labels=None, logits=None, name=None))]
     fn sigmoid_cross_entropy_with_logits(labels: Option<TensorLike<'_>>, logits: Option<TensorLike<'_>>, name: Option<Name>) -> Tensor {
-        let (labels, logits) = (required(labels, "labels")?, required(logits, "logits")?);
+        let (Some(labels), Some(logits)) = (labels, logits) else {
+            return Err(PyValueError::new_err("Both `labels` and `logits` must be provided for sigmoid_cross_entropy_with_logits"));
+        };
         let [logits, labels] = operand_pair(&logits, &labels)?;
     } => (logits.numel()) [labels, logits] ops::sigmoid_cross_entropy_with_logits(&labels, &logits);
 
-    /// x if x > 0 else `alpha`·x (alpha 0.2 by default, as in TF).
-    /// >>> print(tf.nn.leaky_relu(tf.constant([-1.0, 2.0]), alpha=0.5))
-    /// tapegrad.Tensor([-0.5  2. ], shape=(2,), dtype=float32)
     #[pyo3(signature = (features, alpha=0.2, name=None))]
     fn leaky_relu(features: Operand, alpha: f64, name: Option<Name>) -> Tensor
         => (features.numel()) [features] ops::leaky_relu(&features, alpha);
 
-    /// GELU: exact x·Φ(x), or the tanh approximation with `approximate=True`.
-    /// >>> print(tf.nn.gelu(tf.constant([0.0, 1.0]), approximate=True))
-    /// tapegrad.Tensor([0.       0.841192], shape=(2,), dtype=float32)
     #[pyo3(signature = (features, approximate=false, name=None))]
     fn gelu(features: Operand, approximate: bool, name: Option<Name>) -> Tensor
         => (features.numel()) [features] if approximate { ops::gelu_approximate(&features) } else { ops::gelu(&features) };
 
-    /// Zeroes each element with probability `rate` and scales the survivors by 1/(1 − rate), so the expectation is unchanged; repeatable after `tf.random.set_seed`.
-    /// >>> tf.random.set_seed(0)
-    /// >>> y = tf.nn.dropout(tf.ones([1000]), rate=0.5)
-    /// >>> print(sorted(set(y.numpy().tolist())))
-    /// [0.0, 2.0]
     #[pyo3(signature = (x, rate, noise_shape=None, seed=None, name=None))]
     fn dropout(x: Operand, rate: f64, noise_shape: Option<Shape>, seed: Option<Seed>, name: Option<Name>) -> Tensor
         => (x.numel()) [x] ops::dropout(&x, rate, noise_shape.as_ref().map(|s| s.0.as_slice()), self::seed(seed));
 
-    /// Adds a 1-D `bias` along the last (channel) axis.
-    /// >>> print(tf.nn.bias_add(tf.zeros([2, 3]), tf.constant([1.0, 2.0, 3.0])))
-    /// tapegrad.Tensor(
-    /// [[1. 2. 3.]
-    ///  [1. 2. 3.]], shape=(2, 3), dtype=float32)
     #[pyo3(signature = (value, bias, data_format=None, name=None))]
     fn bias_add(value: TensorLike<'_>, bias: TensorLike<'_>, data_format: Option<&str>, name: Option<Name>) -> Tensor {
         let [value, bias] = operand_pair(&value, &bias)?;
         let channels_first = data_format.is_some_and(|f| f.starts_with("NC"));
     } => (value.numel()) [value, bias] ops::bias_add(&value, &bias, channels_first);
 
-    /// (mean, variance) over `axes`; the variance is the population one (divides by n).
-    /// >>> mean, variance = tf.nn.moments(tf.constant([1.0, 2.0, 3.0, 4.0]), axes=[0])
-    /// >>> print(mean, variance)
-    /// tapegrad.Tensor(2.5, shape=(), dtype=float32) tapegrad.Tensor(1.25, shape=(), dtype=float32)
     #[pyo3(signature = (x, axes, shift=None, keepdims=false, name=None))]
     fn moments(x: Operand, axes: Axes, shift: Option<Ignored>, keepdims: bool, name: Option<Name>) -> (Tensor, Tensor)
         => (x.numel()) [x] ops::moments(&x, &axes.0, keepdims);
 
-    /// 2-D cross-correlation of an NHWC `input` with an HWIO `filters` kernel, with `strides`, 'VALID'/'SAME' `padding` and `dilations`.
-    /// >>> x = tf.reshape(tf.range(9.0), [1, 3, 3, 1])
-    /// >>> k = tf.ones([2, 2, 1, 1])
-    /// >>> print(tf.reshape(tf.nn.conv2d(x, k, strides=1, padding="VALID"), [2, 2]))
-    /// tapegrad.Tensor(
-    /// [[ 8. 12.]
-    ///  [20. 24.]], shape=(2, 2), dtype=float32)
     #[pyo3(signature = (input, filters, strides, padding, data_format=None, dilations=None, name=None))]
     fn conv2d(input: TensorLike<'_>, filters: TensorLike<'_>, strides: Axes, padding: &str, data_format: Option<&str>, dilations: Option<Axes>, name: Option<Name>) -> Tensor {
         let op = "Conv2D";
@@ -671,53 +449,29 @@ bindings! {
         let padding = ops::Padding::for_nhwc(op, padding, data_format)?;
     } => (input.numel()) [input, filters] ops::conv2d(&input, &filters, strides, padding, dilations);
 
-    /// Contracts `a` and `b` over `axes`: an int n pairs a's last n axes with b's first n; a pair of lists names them.
-    /// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
-    /// >>> print(tf.tensordot(a, a, axes=1))
-    /// tapegrad.Tensor(
-    /// [[ 7. 10.]
-    ///  [15. 22.]], shape=(2, 2), dtype=float32)
-    /// >>> print(tf.tensordot(a, a, axes=2))
-    /// tapegrad.Tensor(30.0, shape=(), dtype=float32)
     #[pyo3(signature = (a, b, axes, name=None))]
     fn tensordot(a: TensorLike<'_>, b: TensorLike<'_>, axes: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let [a, b] = operand_pair(&a, &b)?;
         let (axes_a, axes_b) = contraction_axes(&a, &b, &axes)?;
     } => (a.numel().max(b.numel())) [a, b] ops::tensordot(&a, &b, &axes_a, &axes_b);
 
-    /// Matrix × vector over the last axes, batch axes broadcast: `a @ b[..., None]` squeezed.
-    /// >>> print(tf.linalg.matvec(tf.constant([[1.0, 2.0], [3.0, 4.0]]), tf.constant([1.0, 1.0])))
-    /// tapegrad.Tensor([3. 7.], shape=(2,), dtype=float32)
     #[pyo3(signature = (a, b, transpose_a=false, adjoint_a=false, a_is_sparse=false, b_is_sparse=false, name=None))]
     fn matvec(a: TensorLike<'_>, b: TensorLike<'_>, transpose_a: bool, adjoint_a: bool, a_is_sparse: bool, b_is_sparse: bool, name: Option<Name>) -> Tensor {
         let [a, b] = operand_pair(&a, &b)?;
     } => (a.numel()) [a, b] ops::matvec(&a, &b, transpose_a || adjoint_a);
 
-    /// The main diagonal of the last two axes.
-    /// >>> print(tf.linalg.diag_part(tf.constant([[1, 2], [3, 4]])))
-    /// tapegrad.Tensor([1 4], shape=(2,), dtype=int32)
-    #[pyo3(signature = (input, name=None, k=0))]
-    fn diag_part(input: Operand, name: Option<Name>, k: i64) -> Tensor {
-        if k != 0 {
-            return Err(Error::unimplemented("MatrixDiagPart", "only the main diagonal (k = 0) is supported")
-            .into());
-        }
-    } => (input.numel()) [input] ops::diag_part(&input);
+    #[pyo3(signature = (input, num_lower, num_upper, name=None))]
+    fn band_part(input: Operand, num_lower: i64, num_upper: i64, name: Option<Name>) -> Tensor
+        => (input.numel()) [input] ops::band_part(&input, num_lower, num_upper);
 
-    /// Inverse of each square matrix (LU with partial pivoting); a singular matrix raises InvalidArgumentError. d = −A⁻ᵀ g A⁻ᵀ.
-    /// >>> print(tf.linalg.inv(tf.constant([[2.0, 0.0], [0.0, 4.0]])))
-    /// tapegrad.Tensor(
-    /// [[0.5  0.  ]
-    ///  [0.   0.25]], shape=(2, 2), dtype=float32)
+    #[pyo3(signature = (input, name=None, k=0))]
+    fn diag_part(input: Operand, name: Option<Name>, k: i64) -> Tensor
+        => (input.numel()) [input] ops::diag_part(&input, k);
+
     #[pyo3(signature = (input, adjoint=false, name=None))]
     fn inv(input: Operand, adjoint: bool, name: Option<Name>) -> Tensor
         => (input.numel()) [input] if adjoint { ops::inv(&ops::matrix_t(&input)?) } else { ops::inv(&input) };
 
-    /// X with `matrix` · X = `rhs` (LU with partial pivoting); a singular matrix raises InvalidArgumentError.
-    /// >>> print(tf.linalg.solve(tf.constant([[2.0, 0.0], [0.0, 4.0]]), tf.constant([[2.0], [8.0]])))
-    /// tapegrad.Tensor(
-    /// [[1.]
-    ///  [2.]], shape=(2, 1), dtype=float32)
     #[pyo3(signature = (matrix, rhs, adjoint=false, name=None))]
     fn solve(matrix: TensorLike<'_>, rhs: TensorLike<'_>, adjoint: bool, name: Option<Name>) -> Tensor {
         let [matrix, rhs] = operand_pair(&matrix, &rhs)?;
@@ -727,336 +481,158 @@ bindings! {
         ops::solve(&matrix, &rhs)
     };
 
-    /// A random permutation of `value` along its first axis; repeatable after `tf.random.set_seed`.
-    /// >>> tf.random.set_seed(0)
-    /// >>> print(sorted(tf.random.shuffle(tf.range(5)).numpy().tolist()))
-    /// [0, 1, 2, 3, 4]
     #[pyo3(signature = (value, seed=None, name=None))]
     fn shuffle(value: Operand, seed: Option<Seed>, name: Option<Name>) -> Tensor
         => (value.numel()) [value] ops::random::shuffle(&value, self::seed(seed));
 
-    /// `num_samples` class indices (int64) per row, drawn with probabilities softmax(`logits`); repeatable after `tf.random.set_seed`.
-    /// >>> tf.random.set_seed(0)
-    /// >>> samples = tf.random.categorical(tf.math.log(tf.constant([[0.0, 1.0]]) + 1e-30), 4)
-    /// >>> print(samples)
-    /// tapegrad.Tensor([[1 1 1 1]], shape=(1, 4), dtype=int64)
     #[pyo3(signature = (logits, num_samples, dtype=None, seed=None, name=None))]
     fn categorical(logits: Operand, num_samples: usize, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor
         => (logits.numel().saturating_mul(num_samples)) [logits] ops::random::categorical(&logits, num_samples, dtype_or(dtype, DType::I64), self::seed(seed));
 
-    /// x·log y elementwise, exactly 0 where x = 0 (even where y is 0 or inf); d/dx = log y and d/dy = x / y where x ≠ 0, both 0 where x = 0.
-    /// >>> print(tf.math.xlogy(tf.constant([0.0, 2.0]), tf.constant([0.0, 4.0])))
-    /// tapegrad.Tensor([0.        2.7725887], shape=(2,), dtype=float32)
     #[pyo3(signature = (x, y, name=None))]
     fn xlogy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let [x, y] = operand_pair(&x, &y)?;
     } => (x.numel().max(y.numel())) [x, y] ops::xlogy(&x, &y);
 
-    /// `real + i·imag` elementwise: float32 parts give complex64, float64 ones complex128 (TF's `tf.complex`); d/dreal = real(g), d/dimag = imag(g).
-    /// >>> print(tf.complex(tf.constant([1.0, 2.0]), tf.constant([3.0, -4.0])))
-    /// tapegrad.Tensor([1.+3.j 2.-4.j], shape=(2,), dtype=complex64)
     #[pyo3(signature = (real, imag, name=None))]
     fn complex(real: TensorLike<'_>, imag: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let [real, imag] = operand_pair(&real, &imag)?;
     } => (real.numel().max(imag.numel())) [real, imag] ops::complex(&real, &imag);
 
-    /// x / y elementwise, exactly 0 where x = 0 (even where y is 0); d/dx = 1 / y and d/dy = −x / y² where x ≠ 0, both 0 where x = 0.
-    /// >>> print(tf.math.xdivy(tf.constant([0.0, 3.0]), tf.constant([0.0, 2.0])))
-    /// tapegrad.Tensor([0.  1.5], shape=(2,), dtype=float32)
     #[pyo3(signature = (x, y, name=None))]
     fn xdivy(x: TensorLike<'_>, y: TensorLike<'_>, name: Option<Name>) -> Tensor {
         let [x, y] = operand_pair(&x, &y)?;
     } => (x.numel().max(y.numel())) [x, y] ops::xdivy(&x, &y);
-}
 
-/// Einstein summation over the subscripts in `equation` (e.g. 'ij,jk->ik'; no ellipsis).
-///
-/// Example:
-/// >>> import tapegrad as tf
-/// >>> a = tf.constant([[1.0, 2.0], [3.0, 4.0]])
-/// >>> print(tf.einsum("ij,ij->i", a, a))
-/// tapegrad.Tensor([ 5. 25.], shape=(2,), dtype=float32)
-// (not in `bindings!`: pyo3 must see `kwargs`'s `Option` spelled out)
-#[pyfunction]
-#[pyo3(signature = (equation, *inputs, **kwargs))]
-pub fn einsum(
-    py: Python<'_>,
-    equation: &str,
-    inputs: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
-) -> PyResult<PyTensor> {
-    let _ = kwargs; // (TF's `name` and `optimize`)
-    let xs = operands(&inputs.iter().collect::<Vec<_>>())?;
-    let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
-    let equation = equation.to_string();
-    super::describe(py, "einsum", || {
-        Ok(vec![
-            ("equation", equation.describe(py)?),
-            ("inputs", xs.describe(py)?),
-        ])
-    })?;
-    Ok(super::run_traced(py, work, "einsum", xs, move |xs| ops::einsum(&equation, xs))?.lift())
+    #[pyo3(signature = (equation, *inputs, optimize=None, name=None))]
+    fn einsum(equation: String, inputs: OperandList, optimize: Option<Ignored>, name: Option<Name>) -> Tensor
+        => (inputs.0.iter().map(Tensor::numel).max().unwrap_or(0)) [inputs] ops::einsum(&equation, &inputs.0);
 }
 
 /// Ops of one operand (and `name`), each named by its TF argument.
 macro_rules! unary_bindings {
-    ($($(#[doc = $doc:literal])* $f:ident($x:ident);)*) => { bindings! { register register_unary_bindings; $(
-        $(#[doc = $doc])*
+    ($($f:ident($x:ident);)*) => { bindings! { register register_unary_bindings; $(
         #[pyo3(signature = ($x, name=None))]
         fn $f($x: Operand, name: Option<Name>) -> Tensor => ($x.numel()) [$x] ops::$f(&$x);
     )*}};
 }
 unary_bindings! {
-    /// A tensor with the same value; the gradient passes through unchanged.
-    /// >>> print(tf.identity(tf.constant([1, 2])))
-    /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
     identity(input);
-    /// Σ x² / 2 over all elements (no square root).
-    /// >>> print(tf.nn.l2_loss(tf.constant([1.0, 2.0, 3.0])))
-    /// tapegrad.Tensor(7.0, shape=(), dtype=float32)
     l2_loss(t);
-    /// A (batch of) square matrices with `diagonal` on the main diagonal, zeros elsewhere.
-    /// >>> print(tf.linalg.diag(tf.constant([1, 2])))
-    /// tapegrad.Tensor(
-    /// [[1 0]
-    ///  [0 2]], shape=(2, 2), dtype=int32)
     diag(diagonal);
-    /// Sum of the main diagonal of the last two axes.
-    /// >>> print(tf.linalg.trace(tf.constant([[1.0, 2.0], [3.0, 4.0]])))
-    /// tapegrad.Tensor(5.0, shape=(), dtype=float32)
     trace(x);
-    /// Determinant of each square matrix (LU with partial pivoting).
-    /// >>> print(tf.linalg.det(tf.constant([[1.0, 2.0], [3.0, 4.0]], dtype=tf.float64)))
-    /// tapegrad.Tensor(-2.0, shape=(), dtype=float64)
     det(input);
-    /// Lower-triangular L with L·Lᵀ = the (symmetric positive-definite) input; a matrix that is not positive definite raises InvalidArgumentError.
-    /// >>> print(tf.linalg.cholesky(tf.constant([[4.0, 2.0], [2.0, 5.0]])))
-    /// tapegrad.Tensor(
-    /// [[2. 0.]
-    ///  [1. 2.]], shape=(2, 2), dtype=float32)
     cholesky(input);
-    /// The real part of a complex tensor (a real tensor is returned as it is); d = complex(g, 0).
-    /// >>> print(tf.math.real(tf.constant([1 + 2j, 3 - 4j])))
-    /// tapegrad.Tensor([1. 3.], shape=(2,), dtype=float64)
     real(input);
-    /// The imaginary part of a complex tensor (zeros for a real one); d = complex(0, g).
-    /// >>> print(tf.math.imag(tf.constant([1 + 2j, 3 - 4j])))
-    /// tapegrad.Tensor([ 2. -4.], shape=(2,), dtype=float64)
     imag(input);
-    /// The complex conjugate (a real tensor is returned as it is); d = conj(g).
-    /// >>> print(tf.math.conj(tf.constant([1 + 2j, 3 - 4j], tf.complex64)))
-    /// tapegrad.Tensor([1.-2.j 3.+4.j], shape=(2,), dtype=complex64)
     conj(x);
-    /// The argument atan2(imag, real) of each complex element (a real tensor: π where negative, else 0).
-    /// >>> print(tf.math.angle(tf.constant([1j, -1 + 0j])))
-    /// tapegrad.Tensor([1.57079633 3.14159265], shape=(2,), dtype=float64)
     angle(input);
-    /// The conjugate transpose of the last two axes (the transpose for real dtypes).
-    /// >>> print(tf.linalg.adjoint(tf.constant([[1 + 1j, 2 - 1j]], tf.complex64)))
-    /// tapegrad.Tensor(
-    /// [[1.-1.j]
-    ///  [2.+1.j]], shape=(2, 1), dtype=complex64)
     adjoint(matrix);
 }
 
 /// Reductions sharing `tf.reduce_sum`'s signature.
 macro_rules! reductions {
-    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! { register register_reductions; $(
-        $(#[doc = $doc])*
+    ($($f:ident;)*) => { bindings! { register register_reductions; $(
         #[pyo3(signature = (input_tensor, axis=None, keepdims=false, name=None))]
         fn $f(input_tensor: Operand, axis: Option<Axes>, keepdims: bool, name: Option<Name>) -> Tensor
             => (input_tensor.numel()) [input_tensor] ops::$f(&input_tensor, axes(&axis), keepdims);
     )*}};
 }
 reductions! {
-    /// Sum over `axis` (all axes when None); `keepdims` keeps them as size 1.
-    /// >>> x = tf.constant([[1, 2], [3, 4]])
-    /// >>> print(tf.reduce_sum(x))
-    /// tapegrad.Tensor(10, shape=(), dtype=int32)
-    /// >>> print(tf.reduce_sum(x, axis=0))
-    /// tapegrad.Tensor([4 6], shape=(2,), dtype=int32)
     reduce_sum;
-    /// Mean over `axis` (all axes when None); integer tensors give a truncated integer mean, as in TF.
-    /// >>> print(tf.reduce_mean(tf.constant([[1.0, 2.0], [3.0, 5.0]]), axis=1))
-    /// tapegrad.Tensor([1.5 4. ], shape=(2,), dtype=float32)
     reduce_mean;
-    /// √(Σ x²) over `axis` (all axes when None).
-    /// >>> print(tf.math.reduce_euclidean_norm(tf.constant([[3.0, 4.0], [6.0, 8.0]]), axis=1))
-    /// tapegrad.Tensor([ 5. 10.], shape=(2,), dtype=float32)
     reduce_euclidean_norm;
-    /// Maximum over `axis` (all axes when None); the gradient is shared equally among tied maxima, as in TF.
-    /// >>> x = tf.constant([[1, 5], [7, 2]])
-    /// >>> print(tf.reduce_max(x))
-    /// tapegrad.Tensor(7, shape=(), dtype=int32)
-    /// >>> print(tf.reduce_max(x, axis=1, keepdims=True))
-    /// tapegrad.Tensor(
-    /// [[5]
-    ///  [7]], shape=(2, 1), dtype=int32)
     reduce_max;
-    /// Minimum over `axis` (all axes when None); the gradient is shared equally among tied minima.
-    /// >>> print(tf.reduce_min(tf.constant([[1, 5], [7, 2]]), axis=0))
-    /// tapegrad.Tensor([1 2], shape=(2,), dtype=int32)
     reduce_min;
-    /// Product over `axis` (all axes when None).
-    /// >>> print(tf.reduce_prod(tf.constant([[1.0, 2.0], [3.0, 4.0]]), axis=1))
-    /// tapegrad.Tensor([ 2. 12.], shape=(2,), dtype=float32)
     reduce_prod;
-    /// log Σ eˣ over `axis`, computed as m + log Σ e^(x − m) with m the max, so large inputs do not overflow; the gradient is softmax(x).
-    /// >>> print(tf.reduce_logsumexp(tf.constant([1000.0, 1000.0])))
-    /// tapegrad.Tensor(1000.6932, shape=(), dtype=float32)
     reduce_logsumexp;
-    /// Population variance (divides by n) over `axis`.
-    /// >>> print(tf.math.reduce_variance(tf.constant([1.0, 2.0, 3.0, 4.0])))
-    /// tapegrad.Tensor(1.25, shape=(), dtype=float32)
     reduce_variance;
-    /// Population standard deviation (√ of `reduce_variance`) over `axis`.
-    /// >>> print(tf.math.reduce_std(tf.constant([1.0, 3.0])))
-    /// tapegrad.Tensor(1.0, shape=(), dtype=float32)
     reduce_std;
-    /// Logical or over `axis` of a bool tensor.
-    /// >>> print(tf.reduce_any(tf.constant([[True, False], [False, False]]), axis=1))
-    /// tapegrad.Tensor([ True False], shape=(2,), dtype=bool)
     reduce_any;
-    /// Logical and over `axis` of a bool tensor.
-    /// >>> print(tf.reduce_all(tf.constant([[True, True], [True, False]]), axis=1))
-    /// tapegrad.Tensor([ True False], shape=(2,), dtype=bool)
     reduce_all;
 }
 
 /// `argmax`/`argmin`: one axis (default 0), an int output dtype.
 macro_rules! arg_reductions {
-    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! { register register_arg_reductions; $(
-        $(#[doc = $doc])*
+    ($($f:ident;)*) => { bindings! { register register_arg_reductions; $(
         #[pyo3(signature = (input, axis=None, output_type=None, name=None))]
         fn $f(input: Operand, axis: Option<Axis>, output_type: Option<DTypeArg>, name: Option<Name>) -> Tensor
             => (input.numel()) [input] ops::$f(&input, axis_or(axis, 0), dtype_or(output_type, DType::I64));
     )*}};
 }
 arg_reductions! {
-    /// Index (int64 by default) of the largest value along `axis` (default 0); the first one on ties.
-    /// >>> print(tf.argmax(tf.constant([[1, 9], [8, 2]])))
-    /// tapegrad.Tensor([1 0], shape=(2,), dtype=int64)
-    /// >>> print(tf.argmax(tf.constant([[1, 9], [8, 2]]), axis=1))
-    /// tapegrad.Tensor([1 0], shape=(2,), dtype=int64)
     argmax;
-    /// Index (int64 by default) of the smallest value along `axis` (default 0); the first one on ties.
-    /// >>> print(tf.argmin(tf.constant([[1, 9], [8, 2]]), axis=1))
-    /// tapegrad.Tensor([0 1], shape=(2,), dtype=int64)
     argmin;
 }
 
 /// Running sums and products (`tf.cumsum`'s signature).
 macro_rules! scans {
-    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! { register register_scans; $(
-        $(#[doc = $doc])*
+    ($($f:ident;)*) => { bindings! { register register_scans; $(
         #[pyo3(signature = (x, axis=None, exclusive=false, reverse=false, name=None))]
         fn $f(x: Operand, axis: Option<Axis>, exclusive: bool, reverse: bool, name: Option<Name>) -> Tensor
             => (x.numel()) [x] ops::$f(&x, axis_or(axis, 0), exclusive, reverse);
     )*}};
 }
 scans! {
-    /// Running sum along `axis`; `exclusive` starts from 0, `reverse` runs from the end.
-    /// >>> print(tf.cumsum(tf.constant([1, 2, 3])))
-    /// tapegrad.Tensor([1 3 6], shape=(3,), dtype=int32)
-    /// >>> print(tf.cumsum(tf.constant([1, 2, 3]), exclusive=True))
-    /// tapegrad.Tensor([0 1 3], shape=(3,), dtype=int32)
     cumsum;
-    /// Running product along `axis`; `exclusive` starts from 1, `reverse` runs from the end.
-    /// >>> print(tf.math.cumprod(tf.constant([1.0, 2.0, 3.0])))
-    /// tapegrad.Tensor([1. 2. 6.], shape=(3,), dtype=float32)
     cumprod;
 }
 
 /// `tf.zeros`/`tf.ones`: a shape and a dtype (float32 by default).
 macro_rules! filled {
-    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! { register register_filled; $(
-        $(#[doc = $doc])*
+    ($($f:ident;)*) => { bindings! { register register_filled; $(
         #[pyo3(signature = (shape, dtype=None, name=None))]
         fn $f(shape: Shape, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor
             => (shape.0.iter().product()) [] ops::$f(dtype_or(dtype, DType::F32), &shape.0);
     )*}};
 }
 filled! {
-    /// A tensor of zeros of `shape` (float32 by default).
-    /// >>> print(tf.zeros([2, 2]))
-    /// tapegrad.Tensor(
-    /// [[0. 0.]
-    ///  [0. 0.]], shape=(2, 2), dtype=float32)
     zeros;
-    /// A tensor of ones of `shape` (float32 by default).
-    /// >>> print(tf.ones([3], dtype=tf.int32))
-    /// tapegrad.Tensor([1 1 1], shape=(3,), dtype=int32)
     ones;
 }
 
 /// `tf.zeros_like`/`tf.ones_like`: the shape and (default) dtype of `input`.
 macro_rules! filled_like {
-    ($($(#[doc = $doc:literal])* $f:ident => $core:ident;)*) => { bindings! { register register_filled_like; $(
-        $(#[doc = $doc])*
+    ($($f:ident => $core:ident;)*) => { bindings! { register register_filled_like; $(
         #[pyo3(signature = (input, dtype=None, name=None))]
         fn $f(input: Operand, dtype: Option<DTypeArg>, name: Option<Name>) -> Tensor
             => (input.numel()) [input] ops::$core(dtype_or(dtype, input.dtype()), input.shape());
     )*}};
 }
 filled_like! {
-    /// Zeros with the shape and dtype of `input` (or `dtype`).
-    /// >>> print(tf.zeros_like(tf.constant([1.5, 2.5])))
-    /// tapegrad.Tensor([0. 0.], shape=(2,), dtype=float32)
     zeros_like => zeros;
-    /// Ones with the shape and dtype of `input` (or `dtype`).
-    /// >>> print(tf.ones_like(tf.constant([[1, 2]])))
-    /// tapegrad.Tensor([[1 1]], shape=(1, 2), dtype=int32)
     ones_like => ones;
 }
 
 /// Samplers of a normal distribution (`tf.random.normal`'s signature).
 macro_rules! normals {
-    ($($(#[doc = $doc:literal])* $f:ident => $core:ident;)*) => { bindings! { register register_normals; $(
-        $(#[doc = $doc])*
+    ($($f:ident => $core:ident;)*) => { bindings! { register register_normals; $(
         #[pyo3(signature = (shape, mean=0.0, stddev=1.0, dtype=None, seed=None, name=None))]
         fn $f(shape: Shape, mean: f64, stddev: f64, dtype: Option<DTypeArg>, seed: Option<Seed>, name: Option<Name>) -> Tensor
             => (shape.0.iter().product()) [] ops::random::$core(&shape.0, mean, stddev, dtype_or(dtype, DType::F32), self::seed(seed));
     )*}};
 }
 normals! {
-    /// Samples from N(mean, stddev²); repeatable after `tf.random.set_seed`.
-    /// >>> tf.random.set_seed(0)
-    /// >>> x = tf.random.normal([2, 3], dtype=tf.float64)
-    /// >>> print(x.shape, x.dtype)
-    /// (2, 3) <dtype: 'float64'>
     random_normal => normal;
-    /// Samples from N(mean, stddev²) re-drawn until within two standard deviations of the mean; repeatable after `tf.random.set_seed`.
-    /// >>> tf.random.set_seed(0)
-    /// >>> x = tf.random.truncated_normal([1000], stddev=1.0)
-    /// >>> print(bool(tf.reduce_all(tf.abs(x) <= 2.0)))
-    /// True
     truncated_normal => truncated_normal;
 }
 
 /// `softmax`/`log_softmax`: one axis, the last by default.
 macro_rules! softmaxes {
-    ($($(#[doc = $doc:literal])* $f:ident;)*) => { bindings! { register register_softmaxes; $(
-        $(#[doc = $doc])*
+    ($($f:ident;)*) => { bindings! { register register_softmaxes; $(
         #[pyo3(signature = (logits, axis=None, name=None))]
         fn $f(logits: Operand, axis: Option<i64>, name: Option<Name>) -> Tensor
             => (logits.numel()) [logits] ops::$f(&logits, axis.unwrap_or(-1));
     )*}};
 }
 softmaxes! {
-    /// e^x / Σ e^x along `axis` (default last), computed from x − max(x) so it never overflows.
-    /// >>> print(tf.nn.softmax(tf.constant([0.0, 0.0, 0.0, 0.0])))
-    /// tapegrad.Tensor([0.25 0.25 0.25 0.25], shape=(4,), dtype=float32)
     softmax;
-    /// x − logsumexp(x) along `axis` (default last), stable for large logits.
-    /// >>> print(tf.nn.log_softmax(tf.constant([0.0, 0.0]), axis=-1))
-    /// tapegrad.Tensor([-0.6931472 -0.6931472], shape=(2,), dtype=float32)
     log_softmax;
 }
 
 /// 2-D pooling over NHWC windows (`tf.nn.max_pool`'s signature).
 macro_rules! pools {
-    ($($(#[doc = $doc:literal])* $f:ident $op:literal;)*) => { bindings! { register register_pools; $(
-        $(#[doc = $doc])*
+    ($($f:ident $op:literal;)*) => { bindings! { register register_pools; $(
         #[pyo3(signature = (input, ksize, strides, padding, data_format=None, name=None))]
         fn $f(input: Operand, ksize: Axes, strides: Axes, padding: &str, data_format: Option<&str>, name: Option<Name>) -> Tensor {
             let k = ops::window_2d($op, "ksize", &ksize.0)?;
@@ -1066,36 +642,8 @@ macro_rules! pools {
     )*}};
 }
 pools! {
-    /// Max over each `ksize` window of an NHWC tensor, moving by `strides`, with 'VALID' or 'SAME' padding; the gradient goes to the window's first maximum.
-    /// >>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
-    /// >>> print(tf.reshape(tf.nn.max_pool(x, ksize=2, strides=2, padding="VALID"), [2, 2]))
-    /// tapegrad.Tensor(
-    /// [[ 5.  7.]
-    ///  [13. 15.]], shape=(2, 2), dtype=float32)
     max_pool2d "MaxPool";
-    /// Mean over each `ksize` window of an NHWC tensor, moving by `strides`; with 'SAME' padding the mean counts only the in-bounds elements, as in TF.
-    /// >>> x = tf.reshape(tf.range(16.0), [1, 4, 4, 1])
-    /// >>> print(tf.reshape(tf.nn.avg_pool(x, ksize=2, strides=2, padding="VALID"), [2, 2]))
-    /// tapegrad.Tensor(
-    /// [[ 2.5  4.5]
-    ///  [10.5 12.5]], shape=(2, 2), dtype=float32)
     avg_pool2d "AvgPool";
-}
-
-/// `tf.shape`/`tf.size`'s `out_type`: an int dtype, int32 by default.
-fn int_out_type(out_type: Option<DTypeArg>) -> PyResult<DType> {
-    let dtype = dtype_or(out_type, DType::I32);
-    if !dtype.is_int() {
-        return Err(PyTypeError::new_err(format!(
-            "out_type must be int32 or int64, got {}",
-            dtype.name()
-        )));
-    }
-    Ok(dtype)
-}
-
-fn required<T>(arg: Option<T>, what: &str) -> PyResult<T> {
-    arg.ok_or_else(|| PyValueError::new_err(format!("`{what}` must be given")))
 }
 
 /// `tf.tensordot`'s `axes`: an int n (a's last n axes with b's first n) or

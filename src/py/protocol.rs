@@ -38,13 +38,8 @@ pub type UnaryFn = fn(&Tensor) -> Result<Tensor>;
 
 pub fn unary(py: Python<'_>, name: &'static str, a: Tensor, f: UnaryFn) -> PyResult<PyTensor> {
     let step = move |xs: &[Tensor]| f(&xs[0]);
-    Ok(PyTensor::new(run_traced(
-        py,
-        a.numel(),
-        name,
-        vec![a],
-        step,
-    )?))
+    let out = run_traced(py, a.numel(), name, vec![a], step)?;
+    Ok(PyTensor::new(out))
 }
 
 /// Python's `@`: a plain matrix product.
@@ -109,7 +104,7 @@ pub fn truth(t: &Tensor) -> PyResult<bool> {
 pub fn scalar(t: &Tensor, to: &str) -> PyResult<f64> {
     crate::trace::guard_value(t);
     t.item_f64()
-        .ok_or_else(|| PyTypeError::new_err(format!("only 0-dimensional arrays can be converted to Python scalars (asked for {to}() of a tensor of shape {:?})", t.shape())))
+        .ok_or_else(|| PyTypeError::new_err(format!("only a single number converts to a Python scalar (asked for {to}() of a {} tensor of shape {:?})", t.dtype().name(), t.shape())))
 }
 
 /// `int(t)`: integers exactly; a float as Python's `int(float)` (NaN raises

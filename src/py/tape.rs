@@ -4,13 +4,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::variable::Variable;
-
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::{PyTraverseError, PyVisit};
 
-use super::convert::to_tensor;
+use super::convert::{arg_of, args_of, to_tensor};
 use super::run;
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
@@ -19,42 +17,11 @@ use crate::error::Error;
 use crate::grad::{self, Unconnected};
 use crate::tape::{self, Accumulator, Suspended, Tape};
 use crate::tensor::{Tensor, TensorMeta};
-use crate::trace::{self, Derivative, Ref, TapeStep};
+use crate::trace::{self, Arg, TapeStep};
 
 #[pyclass(frozen, name = "Tape", module = "tapegrad._core")]
 pub struct PyTape {
     tape: Tape,
-}
-
-/// A source or target: a tensor, or a variable (by its handle).
-fn meta_of(obj: &Bound<'_, PyAny>) -> PyResult<TensorMeta> {
-    if let Ok(t) = obj.cast::<PyTensor>() {
-        return Ok(t.get().tensor().meta());
-    }
-    if let Ok(v) = obj.cast::<PyVariable>() {
-        return Ok(v.get().handle_meta());
-    }
-    Err(PyTypeError::new_err(format!(
-        "expected a Tensor or a Variable, got {}",
-        obj.get_type().name()?
-    )))
-}
-
-/// A gradient target: a tensor (or anything convertible), or a variable,
-/// which stands for itself (d v / d v is ones).
-fn target_meta(obj: &Bound<'_, PyAny>) -> PyResult<TensorMeta> {
-    match obj.cast::<PyVariable>() {
-        Ok(v) => Ok(v.get().handle_meta()),
-        Err(_) => Ok(to_tensor(obj, None)?.meta()),
-    }
-}
-
-fn metas_of(objs: &[Bound<'_, PyAny>]) -> PyResult<Vec<TensorMeta>> {
-    objs.iter().map(meta_of).collect()
-}
-
-fn py_tensors(grads: Vec<Option<Tensor>>) -> Vec<Option<PyTensor>> {
-    grads.into_iter().map(|g| g.map(PyTensor::new)).collect()
 }
 
 /// Where a recorded op was called from: the calling Python frame's code
@@ -124,7 +91,10 @@ fn in_library(code: &Bound<'_, PyAny>) -> bool {
     })
 }
 
-fn site_tuple(py: Python<'_>, site: Option<tape::CallSite>) -> Option<(Py<PyAny>, i32)> {
+/// A call site as Python sees it: `(code object, f_lasti)`, if known.
+type Site = Option<(Py<PyAny>, i32)>;
+
+fn site_tuple(py: Python<'_>, site: Option<tape::CallSite>) -> Site {
     let site = site?;
     let site = site.downcast_ref::<PyCallSite>()?;
     Some((site.code.clone_ref(py), site.lasti))
@@ -226,11 +196,7 @@ impl PyTape {
     /// Where watched tensors left this tape:
     /// `[(how, tensor_id, output_id_or_None, site_or_None)]`, `site` as in
     /// `call_sites`.
-    #[allow(clippy::type_complexity)]
-    fn escapes(
-        &self,
-        py: Python<'_>,
-    ) -> Vec<(&'static str, u64, Option<u64>, Option<(Py<PyAny>, i32)>)> {
+    fn escapes(&self, py: Python<'_>) -> Vec<(&'static str, u64, Option<u64>, Site)> {
         self.tape
             .escapes()
             .into_iter()
@@ -246,7 +212,7 @@ impl PyTape {
 
     /// Per recorded node, in order: `(code object, f_lasti)` of the Python
     /// frame that called the op, or `None` where it is unknown.
-    fn call_sites(&self, py: Python<'_>) -> Vec<Option<(Py<PyAny>, i32)>> {
+    fn call_sites(&self, py: Python<'_>) -> Vec<Site> {
         self.tape
             .call_sites()
             .into_iter()
@@ -282,23 +248,20 @@ impl PyTape {
 
     /// Watch one tensor or variable; returns its dtype's name.
     fn watch(&self, obj: &Bound<'_, PyAny>) -> PyResult<&'static str> {
-        if let Ok(t) = obj.cast::<PyTensor>() {
-            let t = t.get().tensor();
-            self.tape.watch(t.id());
-            trace::tape_watch(&self.tape, Ref::Tensor(t));
-            return Ok(t.dtype().name());
+        let Ok(arg) = arg_of(obj, false) else {
+            return Err(PyValueError::new_err(format!(
+                "GradientTape.watch: passed in object {} of type '{}', not a tf.Tensor or tf.Variable; convert it first with tf.constant(...) (or make it a tf.Variable) and use that same object in the computation",
+                obj.repr()?,
+                obj.get_type().name()?
+            )));
+        };
+        let meta = arg.meta();
+        match &arg {
+            Arg::Tensor(_) => self.tape.watch(meta.id),
+            Arg::Variable(_) => self.tape.watch_variable(meta.id),
         }
-        if let Ok(v) = obj.cast::<PyVariable>() {
-            let v = v.get();
-            self.tape.watch_variable(v.handle_meta().id);
-            trace::tape_watch(&self.tape, Ref::Variable(v.variable()));
-            return Ok(v.dtype().name());
-        }
-        Err(PyValueError::new_err(format!(
-            "GradientTape.watch: passed in object {} of type '{}', not a tf.Tensor or tf.Variable; convert it first with tf.constant(...) (or make it a tf.Variable) and use that same object in the computation",
-            obj.repr()?,
-            obj.get_type().name()?
-        )))
+        trace::tape_watch(&self.tape, &arg);
+        Ok(meta.dtype.name())
     }
 
     /// The variables this tape watched, in creation order.
@@ -331,81 +294,49 @@ impl PyTape {
         on_final: Option<Py<PyAny>>,
     ) -> PyResult<Vec<Option<PyTensor>>> {
         let kind = grad::Kind::from_name(kind, chunk)?;
-        let mut metas = Vec::with_capacity(targets.len());
-        let mut given = Vec::with_capacity(targets.len());
-        for (i, target) in targets.iter().enumerate() {
-            // (a batch jacobian's target is read, even a variable's)
-            let t = match kind {
-                grad::Kind::BatchJacobian => to_tensor(target, None)?.meta(),
-                _ => target_meta(target)?,
-            };
-            given.push(match seeds.get(i) {
-                Some(Some(s)) => Some(to_tensor(s, Some(t.dtype))?),
-                _ => None,
-            });
-            metas.push(t);
-        }
+        let targets = targets
+            .iter()
+            .map(|t| match kind {
+                // (a batch jacobian's target is read, even a variable's)
+                grad::Kind::BatchJacobian => Ok(Arg::Tensor(to_tensor(t, None)?)),
+                _ => arg_of(t, true),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let given = (targets.iter().enumerate())
+            .map(|(k, target)| match seeds.get(k) {
+                Some(Some(s)) => to_tensor(s, Some(target.meta().dtype)).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let sources = args_of(&sources, false)?;
+        let metas = |args: &[Arg]| args.iter().map(Arg::meta).collect();
+        let (target_metas, source_metas) = (metas(&targets), metas(&sources));
         let unconnected = Unconnected::zero_if(zero_unconnected);
-        let sources_in = metas_of(&sources)?;
-        let request = grad::Request::new(kind, metas, given.clone(), sources_in, unconnected)?;
+        let request =
+            grad::Request::new(kind, target_metas, given.clone(), source_metas, unconnected)?;
         let nodes = self.tape.take_nodes();
         let grads = run(py, request.work(&nodes), || {
             let mut report = |k: usize, g: Option<&Tensor>| -> crate::error::Result<()> {
                 let Some(hook) = &on_final else { return Ok(()) };
-                Python::attach(|py| hook.call1(py, (k, g.cloned().map(PyTensor::new))).map(drop))
-                    .map_err(|e| Error::Foreign(Arc::new(e)))
+                Python::attach(|py| hook.call1(py, (k, g.cloned().map(PyTensor::new))))?;
+                Ok(())
             };
             let hook = on_final
                 .is_some()
                 .then_some(&mut report as grad::OnFinal<'_>);
             request.run(nodes, hook)
         })?;
-        let kind = match kind {
-            grad::Kind::Gradient => Derivative::Gradient,
-            grad::Kind::Jacobian(chunk) => Derivative::Jacobian(chunk),
-            grad::Kind::BatchJacobian => Derivative::BatchJacobian,
-        };
-        self.traced(kind, &targets, &given, &sources, zero_unconnected, &grads)?;
-        Ok(py_tensors(grads))
-    }
-}
-
-impl PyTape {
-    /// While a trace captures: a step that differentiates this tape's
-    /// replay the same way (`targets`, `sources` as the caller passed them).
-    fn traced(
-        &self,
-        kind: Derivative,
-        targets: &[Bound<'_, PyAny>],
-        seeds: &[Option<Tensor>],
-        sources: &[Bound<'_, PyAny>],
-        zero: bool,
-        grads: &[Option<Tensor>],
-    ) -> PyResult<()> {
-        if !trace::is_tracing() {
-            return Ok(());
-        }
-        // a variable stands for itself; anything else as the tensor it converts to
-        let held = |objs: &[Bound<'_, PyAny>]| -> PyResult<Vec<Result<Arc<Variable>, Tensor>>> {
-            objs.iter()
-                .map(|o| match o.cast::<PyVariable>() {
-                    Ok(v) => Ok(Ok(v.get().variable().clone())),
-                    Err(_) => Ok(Err(to_tensor(o, None)?)),
-                })
-                .collect()
-        };
-        fn refs(held: &[Result<Arc<Variable>, Tensor>]) -> Vec<Ref<'_>> {
-            held.iter()
-                .map(|h| match h {
-                    Ok(v) => Ref::Variable(v),
-                    Err(t) => Ref::Tensor(t),
-                })
-                .collect()
-        }
-        let (targets, sources) = (held(targets)?, held(sources)?);
-        let (targets, sources) = (refs(&targets), refs(&sources));
-        trace::tape_gradient(&self.tape, kind, &targets, seeds, &sources, zero, grads);
-        Ok(())
+        // (while a trace captures: a step that differentiates its replay alike)
+        trace::tape_gradient(
+            &self.tape,
+            kind,
+            &targets,
+            &given,
+            &sources,
+            zero_unconnected,
+            &grads,
+        );
+        Ok(grads.into_iter().map(|g| g.map(PyTensor::new)).collect())
     }
 }
 
@@ -440,7 +371,7 @@ impl PyForwardAccumulator {
     /// Track `primal` with `tangent` (converted to the primal's dtype; the
     /// shapes must agree).
     fn watch(&self, primal: &Bound<'_, PyAny>, tangent: &Bound<'_, PyAny>) -> PyResult<()> {
-        let m = meta_of(primal)?;
+        let m = arg_of(primal, false)?.meta();
         let t = to_tensor(tangent, Some(m.dtype))?;
         Ok(self.acc.watch_primal(m, t)?)
     }
@@ -448,7 +379,7 @@ impl PyForwardAccumulator {
     /// The tangent of `primal`, or `None` if it does not depend on the
     /// watched primals. Re-raises a failure from pushing tangents.
     fn jvp(&self, primal: &Bound<'_, PyAny>) -> PyResult<Option<PyTensor>> {
-        let m = meta_of(primal)?;
+        let m = arg_of(primal, false)?.meta();
         Ok(self.acc.tangent_of(m.id)?.map(PyTensor::new))
     }
 }
@@ -489,7 +420,7 @@ pub fn record_custom(
     vjp: Py<PyAny>,
 ) -> PyResult<()> {
     trace::unsupported("tf.custom_gradient");
-    let metas = metas_of(&inputs)?;
+    let metas: Vec<TensorMeta> = args_of(&inputs, false)?.iter().map(Arg::meta).collect();
     let outs: Vec<Tensor> = outputs.iter().map(|o| o.tensor().clone()).collect();
     let out_refs: Vec<&Tensor> = outs.iter().collect();
     let dtypes: Vec<DType> = metas.iter().map(|m| m.dtype).collect();
@@ -498,19 +429,13 @@ pub fn record_custom(
             let gs: Vec<PyTensor> = grads.iter().cloned().map(PyTensor::new).collect();
             let out = vjp.0.bind(py).call1((gs,))?;
             let items: Vec<Bound<'_, PyAny>> = out.extract()?;
-            items
-                .iter()
-                .zip(&dtypes)
-                .map(|(g, &d)| {
-                    if g.is_none() {
-                        Ok(None)
-                    } else {
-                        to_tensor(g, Some(d)).map(Some)
-                    }
-                })
-                .collect()
+            // (None: no gradient for that input)
+            let convert = |(g, &d): (&Bound<'_, PyAny>, _)| {
+                (!g.is_none()).then(|| to_tensor(g, Some(d))).transpose()
+            };
+            items.iter().zip(&dtypes).map(convert).collect()
         })
-        .map_err(|e| Error::Foreign(Arc::new(e)))
+        .map_err(Error::from)
     };
     tape::record_foreign("CustomGradient", &metas, &out_refs, || CustomVjp(vjp), rule);
     Ok(())

@@ -6,9 +6,8 @@ use pyo3::prelude::*;
 use crate::tensor::Tensor;
 
 // Frozen: every method takes `&self` without a lock.
-/// An immutable n-dimensional array of float32, float64, int32, int64 or
-/// bool, with numpy-style operators; ops on it are recorded by any active
-/// `GradientTape` that watches it.
+/// An immutable n-dimensional array of any tapegrad dtype, with numpy-style
+/// operators; ops on it are recorded by any active `GradientTape` watching it.
 ///
 /// Example:
 ///     >>> import tapegrad as tf
@@ -256,9 +255,8 @@ macro_rules! tensor_protocol {
                 fn $power(
                     &self,
                     o: &Bound<'_, PyAny>,
-                    modulo: Option<&Bound<'_, PyAny>>,
+                    _modulo: Option<&Bound<'_, PyAny>>,
                 ) -> PyResult<$crate::py::tensor::PyTensor> {
-                    let _ = modulo;
                     $crate::py::protocol::binary(stringify!($power), self.current(), o, $power_reflected, $crate::ops::pow)
                 }
             )*
@@ -310,8 +308,7 @@ tensor_protocol!(PyTensor, "Tensor", "tensor.ref()", {
         slf
     }
 
-    fn __deepcopy__(slf: Py<Self>, memo: &Bound<'_, PyAny>) -> Py<Self> {
-        let _ = memo;
+    fn __deepcopy__(slf: Py<Self>, _memo: &Bound<'_, PyAny>) -> Py<Self> {
         slf
     }
 

@@ -4,36 +4,17 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::import_exception;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
-use super::convert::to_tensor;
+use super::convert::{args_of, to_tensor};
 use super::tensor::PyTensor;
-use super::variable::PyVariable;
-use crate::error::Error;
 use crate::tensor::Tensor;
-use crate::trace::{self, Arg, Outcome, Plan, TraceError};
+use crate::trace::{self, Outcome, Plan, TraceError};
 
 import_exception!(tapegrad._trace, TraceUnsupported);
-
-fn args_of(objs: &[Bound<'_, PyAny>]) -> PyResult<Vec<Arg>> {
-    objs.iter()
-        .map(|o| {
-            if let Ok(t) = o.cast::<PyTensor>() {
-                Ok(Arg::Tensor(t.get().tensor().clone()))
-            } else if let Ok(v) = o.cast::<PyVariable>() {
-                Ok(Arg::Variable(v.get().variable().clone()))
-            } else {
-                Err(PyTypeError::new_err(format!(
-                    "a traced function's inputs are Tensors and Variables, got {}",
-                    o.get_type().name()?
-                )))
-            }
-        })
-        .collect()
-}
 
 fn trace_error(e: TraceError) -> PyErr {
     match e {
@@ -45,7 +26,7 @@ fn trace_error(e: TraceError) -> PyErr {
 /// Start capturing this thread's ops, `inputs` being the plan's inputs.
 #[pyfunction]
 pub fn _trace_begin(inputs: Vec<Bound<'_, PyAny>>) -> PyResult<()> {
-    trace::begin(&args_of(&inputs)?).map_err(trace_error)
+    trace::begin(&args_of(&inputs, false)?).map_err(trace_error)
 }
 
 /// Stop capturing and forget the record.
@@ -131,11 +112,7 @@ pub fn _trace_callback(f: Py<PyAny>, tensors: Vec<Bound<'_, PyAny>>) -> PyResult
         return Ok(call(&xs)?.0);
     }
     let (out, ts) = trace::paused(|| call(&xs))?;
-    let kernel = trace::kernel(move |xs| {
-        call(xs)
-            .map(|(_, ts)| ts)
-            .map_err(|e| Error::Foreign(Arc::new(e)))
-    });
+    let kernel = trace::kernel(move |xs| Ok(call(xs)?.1));
     trace::record_op("trace_callback", &xs, &ts, kernel);
     Ok(out)
 }
@@ -156,7 +133,7 @@ impl PyPlan {
         py: Python<'_>,
         inputs: Vec<Bound<'_, PyAny>>,
     ) -> PyResult<Option<Vec<PyTensor>>> {
-        let args = args_of(&inputs)?;
+        let args = args_of(&inputs, false)?;
         let plan = self.plan.clone();
         Ok(match py.detach(move || plan.run(&args))? {
             Outcome::Done(outs) => Some(outs.into_iter().map(PyTensor::new).collect()),

@@ -282,13 +282,13 @@ tensor_protocol!(PyVariable, "Variable", "variable.ref()", {
     }
 
     /// A new, distinct variable with this name, dtype, shape, value and
-    /// trainable flag (assigning one leaves the other alone).
+    /// trainable flag (assigning one leaves the other alone; `copy.deepcopy`
+    /// records the result in `_memo`).
     fn __deepcopy__<'py>(
         &self,
         py: Python<'py>,
-        memo: &Bound<'py, PyAny>,
+        _memo: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = memo; // copy.deepcopy records the result in it
         let (rebuild, args) = self.rebuild_args(py)?;
         rebuild.call1(args)
     }

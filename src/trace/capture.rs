@@ -8,17 +8,11 @@ use std::sync::Arc;
 
 use super::optimize::{self, Elementwise};
 use super::plan::{Expect, Guard, InputSpec, Plan, Slot, Step, Target, VarRef};
-use super::{Arg, Derivative, Kernel, TapeStep, TraceError, Update, VarKernel};
+use super::{Arg, Kernel, TapeStep, TraceError, Update, VarKernel};
 use crate::error::Result;
 use crate::tape::{self, Tape};
 use crate::tensor::{IdMap, Tensor, TensorId, fresh_id};
 use crate::variable::Variable;
-
-/// A tape's target, source or watched object as the function passed it.
-pub enum Ref<'a> {
-    Tensor(&'a Tensor),
-    Variable(&'a Arc<Variable>),
-}
 
 struct Capture {
     /// Tensors with a smaller id were born before the trace.
@@ -116,10 +110,10 @@ impl Capture {
         }
     }
 
-    fn target(&mut self, r: &Ref<'_>, what: &dyn Fn() -> String) -> Target {
+    fn target(&mut self, r: &Arg, what: &dyn Fn() -> String) -> Target {
         match r {
-            Ref::Tensor(t) => Target::Slot(self.slot_in(t, what)),
-            Ref::Variable(v) => Target::Var(self.var_ref(v)),
+            Arg::Tensor(t) => Target::Slot(self.slot_in(t, what)),
+            Arg::Variable(v) => Target::Var(self.var_ref(v)),
         }
     }
 
@@ -463,10 +457,10 @@ pub fn tape_step(t: &Tape, step: TapeStep) {
 }
 
 /// The function watched a tensor or a variable on a tape.
-pub fn tape_watch(t: &Tape, what: Ref<'_>) {
+pub fn tape_watch(t: &Tape, what: &Arg) {
     with_capture(|c| {
         if let Some(tape) = c.tape(t) {
-            let what = c.target(&what, &|| "a watched tensor".into());
+            let what = c.target(what, &|| "a watched tensor".into());
             c.steps.push(Step::Watch { tape, what });
         }
     });
@@ -476,10 +470,10 @@ pub fn tape_watch(t: &Tape, what: Ref<'_>) {
 #[allow(clippy::too_many_arguments)]
 pub fn tape_gradient(
     t: &Tape,
-    kind: Derivative,
-    targets: &[Ref<'_>],
+    kind: crate::grad::Kind,
+    targets: &[Arg],
     seeds: &[Option<Tensor>],
-    sources: &[Ref<'_>],
+    sources: &[Arg],
     zero: bool,
     outputs: &[Option<Tensor>],
 ) {

@@ -34,9 +34,9 @@ use crate::tensor::Tensor;
 use crate::variable::Variable;
 
 pub use capture::{
-    Ref, abort, begin, constant, created_variable, created_variables, finish, guard_truth,
-    guard_value, is_tracing, kernel, paused, read_variable, record_op, record_var_op, slots_of,
-    tape_gradient, tape_new, tape_step, tape_watch, unsupported, update_variable,
+    abort, begin, constant, created_variable, created_variables, finish, guard_truth, guard_value,
+    is_tracing, kernel, paused, read_variable, record_op, record_var_op, slots_of, tape_gradient,
+    tape_new, tape_step, tape_watch, unsupported, update_variable,
 };
 pub use describe::{Description, describe, describing, set_describing};
 pub use optimize::{clear_notes, note_op};
@@ -87,17 +87,6 @@ pub enum TapeStep {
     Push,
     Pop,
     Reset,
-}
-
-/// What a tape's differentiation call computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Derivative {
-    /// `gradient(targets, sources)`.
-    Gradient,
-    /// `jacobian(target, sources)` with its chunk of rows.
-    Jacobian(Option<usize>),
-    /// `batch_jacobian(target, source)`.
-    BatchJacobian,
 }
 
 #[cfg(test)]

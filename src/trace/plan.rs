@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Derivative, Kernel, TapeStep, Update, VarKernel};
+use super::{Kernel, TapeStep, Update, VarKernel};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::grad::{self, Unconnected};
@@ -99,7 +99,7 @@ pub(crate) enum Step {
     },
     Derive {
         tape: usize,
-        kind: Derivative,
+        kind: crate::grad::Kind,
         targets: Vec<Target>,
         seeds: Vec<Option<Slot>>,
         sources: Vec<Target>,
@@ -162,6 +162,16 @@ impl Step {
 pub enum Arg {
     Tensor(Tensor),
     Variable(Arc<Variable>),
+}
+
+impl Arg {
+    /// What a tape knows it by: a tensor's id, a variable's handle.
+    pub fn meta(&self) -> TensorMeta {
+        match self {
+            Arg::Tensor(t) => t.meta(),
+            Arg::Variable(v) => v.handle_meta(),
+        }
+    }
 }
 
 /// What a plan's inputs looked like when traced.
@@ -517,28 +527,13 @@ impl Plan {
                     .map(|t| meta(slots, t))
                     .collect::<Result<Vec<_>>>()?;
                 let nodes = tape(tapes, *i)?.take_nodes();
+                let given = seeds
+                    .iter()
+                    .map(|s| s.map(|s| get(slots, s)).transpose())
+                    .collect::<Result<Vec<_>>>()?;
                 let unconnected = Unconnected::zero_if(*zero);
-                let first = targets.first().ok_or_else(|| internal("no target"))?;
-                let grads = match kind {
-                    Derivative::Gradient => {
-                        let mut pairs = Vec::with_capacity(targets.len());
-                        for (k, t) in targets.iter().enumerate() {
-                            let given = match seeds.get(k).copied().flatten() {
-                                Some(s) => Some(get(slots, s)?),
-                                None => None,
-                            };
-                            pairs.push((t.clone(), grad::output_gradient(k, t, given)?));
-                        }
-                        grad::gradient(nodes, &pairs, &sources, unconnected, &[])?
-                    }
-                    Derivative::Jacobian(chunk) => {
-                        grad::jacobian(nodes, first, &sources, unconnected, *chunk)?
-                    }
-                    Derivative::BatchJacobian => {
-                        let source = sources.first().ok_or_else(|| internal("no source"))?;
-                        vec![grad::batch_jacobian(nodes, first, source, unconnected)?]
-                    }
-                };
+                let request = grad::Request::new(*kind, targets, given, sources, unconnected)?;
+                let grads = request.run(nodes, None)?;
                 if grads.len() != outputs.len()
                     || grads
                         .iter()

@@ -134,7 +134,7 @@ fn a_tape_made_inside_the_trace_differentiates_each_replay() {
     tape.push().unwrap();
     tape_step(&tape, TapeStep::Push);
     tape.watch(x.id());
-    tape_watch(&tape, Ref::Tensor(&x));
+    tape_watch(&tape, &Arg::Tensor(x.clone()));
     let y = traced_op("sin", std::slice::from_ref(&x), |xs| ops::sin(&xs[0]));
     tape.pop();
     tape_step(&tape, TapeStep::Pop);
@@ -152,10 +152,10 @@ fn a_tape_made_inside_the_trace_differentiates_each_replay() {
     .unwrap();
     tape_gradient(
         &tape,
-        Derivative::Gradient,
-        &[Ref::Tensor(&y)],
+        crate::grad::Kind::Gradient,
+        &[Arg::Tensor(y.clone())],
         &[None],
-        &[Ref::Tensor(&x)],
+        &[Arg::Tensor(x.clone())],
         false,
         &grads,
     );
@@ -270,17 +270,17 @@ fn trace_gradient(x: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) -> Plan {
     tape.push().unwrap();
     tape_step(&tape, TapeStep::Push);
     tape.watch(x.id());
-    tape_watch(&tape, Ref::Tensor(x));
+    tape_watch(&tape, &Arg::Tensor(x.clone()));
     let y = f(x);
     tape.pop();
     tape_step(&tape, TapeStep::Pop);
     let grads = gradient_on(&tape, &y, x);
     tape_gradient(
         &tape,
-        Derivative::Gradient,
-        &[Ref::Tensor(&y)],
+        crate::grad::Kind::Gradient,
+        &[Arg::Tensor(y.clone())],
         &[None],
-        &[Ref::Tensor(x)],
+        &[Arg::Tensor(x.clone())],
         false,
         &grads,
     );
@@ -388,7 +388,7 @@ fn a_slot_a_tape_differentiates_by_keeps_its_own_step() {
         tape.watch(a.id());
         if record {
             tape_step(&tape, TapeStep::Push);
-            tape_watch(&tape, Ref::Tensor(&a));
+            tape_watch(&tape, &Arg::Tensor(a.clone()));
         }
         let b = un("exp", &a, |xs| ops::exp(&xs[0]));
         let y = sum_all(&bin("operator", &b, &b, |xs| ops::multiply(&xs[0], &xs[1])));
@@ -398,10 +398,10 @@ fn a_slot_a_tape_differentiates_by_keeps_its_own_step() {
             tape_step(&tape, TapeStep::Pop);
             tape_gradient(
                 &tape,
-                Derivative::Gradient,
-                &[Ref::Tensor(&y)],
+                crate::grad::Kind::Gradient,
+                &[Arg::Tensor(y.clone())],
                 &[None],
-                &[Ref::Tensor(&a)],
+                &[Arg::Tensor(a.clone())],
                 false,
                 &grads,
             );

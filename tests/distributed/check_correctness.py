@@ -178,6 +178,86 @@ for _step in range(5):
     assert all(f == everyone[0] for f in everyone), "variables differ across ranks"
 assert int(opt.iterations.numpy()) == 5
 
+# an Embedding's gradient is an IndexedSlices: allgathered (values averaged)
+# as in Horovod, or densified with sparse_as_dense; densified, it is the
+# full-batch gradient either way, and DistributedOptimizer applies it
+ids_all = rng.integers(0, 10, size=(BATCH, 3)).astype(np.int32)
+targets_all = rng.normal(size=(BATCH, 3, 4))
+table = rng.normal(size=(10, 4))
+
+
+scale = tf.Variable(np.linspace(0.5, 2.0, 4), name="scale")  # a dense gradient beside it
+
+
+def embedding_loss(layer: tf.keras.layers.Embedding, part: slice) -> tf.Tensor:
+    rows = layer(tf.constant(ids_all[part])) * scale
+    return tf.reduce_mean((rows - tf.constant(targets_all[part])) ** 2)
+
+
+def embedding_layer() -> tf.keras.layers.Embedding:
+    layer = tf.keras.layers.Embedding(10, 4, dtype="float64")
+    layer.build(None)
+    layer.embeddings.assign(table)
+    return layer
+
+
+layer = embedding_layer()
+with tf.GradientTape() as tape:
+    full = embedding_loss(layer, slice(None))
+expected_sparse, expected_scale = tape.gradient(full, [layer.embeddings, scale])
+expected_dense = tf.convert_to_tensor(expected_sparse).numpy()
+part = shard_bounds(BATCH)
+for overlap in ("0", "1"):
+    os.environ["TAPEGRAD_OVERLAP"] = overlap
+    for kwargs in (
+        {},
+        {"sparse_as_dense": True},
+        {"op": hvd.Sum},
+        {"gradient_predivide_factor": float(size)},  # cancels out (Horovod raises)
+    ):
+        with tf.GradientTape() as tape:
+            local = embedding_loss(layer, part)
+        distributed = hvd.DistributedGradientTape(tape, **kwargs)
+        got, got_scale = distributed.gradient(local, [layer.embeddings, scale])
+        factor = size if kwargs.get("op") is hvd.Sum else 1
+        want = expected_dense * factor
+        np.testing.assert_allclose(got_scale.numpy(), expected_scale.numpy() * factor, rtol=1e-12)
+        if kwargs.get("sparse_as_dense"):
+            assert type(got) is tf.Tensor, (kwargs, type(got))
+        else:
+            assert isinstance(got, tf.IndexedSlices), (kwargs, type(got))
+            assert got.indices.numpy().tolist() == ids_all.reshape(-1).tolist()
+        dense = tf.convert_to_tensor(got).numpy()
+        np.testing.assert_allclose(dense, want, rtol=1e-12, atol=1e-14, err_msg=str(kwargs))
+os.environ.pop("TAPEGRAD_OVERLAP")
+rows = rank + 1  # a different number of rows on every rank
+mine = tf.IndexedSlices(
+    tf.fill((rows, 2), float(rank)), tf.constant([rank] * rows), tf.constant([size, 2])
+)
+gathered = hvd.allreduce(mine, op=hvd.Average, name="slices")
+assert gathered.indices.numpy().tolist() == [r for r in range(size) for _ in range(r + 1)]
+np.testing.assert_allclose(
+    tf.convert_to_tensor(gathered).numpy(),
+    [[r * (r + 1) / size] * 2 for r in range(size)],
+    rtol=1e-6,
+)
+dense_sum, sparse_sum = hvd.grouped_allreduce([tf.ones(2), mine], op=hvd.Sum)
+np.testing.assert_array_equal(dense_sum.numpy(), [size, size])
+np.testing.assert_array_equal(sparse_sum.values.numpy(), gathered.values.numpy() * size)
+layer = embedding_layer()
+if rank:
+    layer.embeddings.assign(table + rank)  # deliberately different
+hvd.broadcast_variables(layer.trainable_variables, root_rank=0)
+opt = hvd.DistributedOptimizer(tf.optimizers.Adam(learning_rate=0.01))
+for _step in range(3):
+    with tf.GradientTape() as tape:
+        loss = embedding_loss(layer, part)
+    grads = tape.gradient(loss, layer.trainable_variables)
+    assert isinstance(grads[0], tf.IndexedSlices)
+    opt.apply_gradients(zip(grads, layer.trainable_variables, strict=True))
+    everyone = hvd.allgather_object(layer.embeddings.numpy().tobytes())
+    assert all(f == everyone[0] for f in everyone), "embeddings differ across ranks"
+
 # the GIL is free while a rank waits for its peers: another Python thread of
 # rank 0 keeps counting while rank 0 waits for rank 1 (late by 0.5 s)
 stop = threading.Event()

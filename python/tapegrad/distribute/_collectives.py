@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from .._indexed_slices import IndexedSlices
 from ..errors import UnimplementedError
 from . import _state
 from ._engine import Description, Job
@@ -475,7 +476,8 @@ def allreduce(
     ``Average`` (default), ``Sum``, ``Min``, ``Max`` or ``Product``; every
     rank's tensor is multiplied by ``prescale_factor`` before and the result
     by ``postscale_factor`` after. Average of integer tensors floor-divides.
-    Every rank gets the same result, bit for bit.
+    Every rank gets the same result, bit for bit. An ``IndexedSlices`` is
+    reduced as Horovod does, by two allgathers (``allgather_slices``).
 
     >>> import tapegrad as tf, tapegrad.distribute as hvd
     >>> hvd.init()
@@ -485,6 +487,9 @@ def allreduce(
     _check_process_set(process_set)
     reduce_op = _check_op(op, average)
     label = name if name is not None else _state.next_unnamed("allreduce")
+    if isinstance(tensor, IndexedSlices):
+        _check_unscaled(prescale_factor, postscale_factor, label)
+        return allgather_slices(tensor, reduce_op, label)
     array = as_array(tensor)
     return reduce_arrays(
         [array], [label], [name], reduce_op, compression, prescale_factor, postscale_factor
@@ -503,7 +508,8 @@ def grouped_allreduce(
     process_set: Any = None,
 ) -> list[Any]:
     """``allreduce`` of a list of tensors, fused into as few collectives as
-    the fusion threshold allows (``hvd.grouped_allreduce``).
+    the fusion threshold allows (``hvd.grouped_allreduce``); an
+    ``IndexedSlices`` among them is allgathered, as ``allreduce`` does.
 
     >>> import tapegrad as tf, tapegrad.distribute as hvd
     >>> hvd.init()
@@ -512,9 +518,15 @@ def grouped_allreduce(
     """
     _check_process_set(process_set)
     reduce_op = _check_op(op, average)
-    arrays: list[np.ndarray[Any, Any] | None] = [as_array(t) for t in tensors]
+    # IndexedSlices are allgathered after the dense ones, as in Horovod
+    sparse = [isinstance(t, IndexedSlices) for t in tensors]
+    arrays: list[np.ndarray[Any, Any] | None] = [
+        None if is_sparse else as_array(t) for t, is_sparse in zip(tensors, sparse, strict=True)
+    ]
     names = [_state.next_unnamed("grouped_allreduce") for _ in arrays]
-    return reduce_arrays(
+    if any(sparse):
+        _check_unscaled(prescale_factor, postscale_factor, "grouped_allreduce")
+    reduced = reduce_arrays(
         arrays,
         names,
         [None] * len(arrays),
@@ -523,6 +535,10 @@ def grouped_allreduce(
         prescale_factor,
         postscale_factor,
     )
+    for index, tensor in enumerate(tensors):
+        if sparse[index]:
+            reduced[index] = allgather_slices(tensor, reduce_op, names[index])
+    return reduced
 
 
 def _check_process_set(process_set: Any) -> None:
@@ -572,6 +588,32 @@ def allgather(
 
     what = f"allgather of {label!r} ({array.dtype}[?, {', '.join(map(str, trailing))}])"
     return to_tensor(_state.engine().run(Job(description, what, run)))
+
+
+def _check_unscaled(prescale_factor: float, postscale_factor: float, name: str) -> None:
+    if prescale_factor != 1.0 or postscale_factor != 1.0:
+        raise UnimplementedError(
+            f"allreduce of the IndexedSlices in {name!r}: prescale_factor/postscale_factor are "
+            "not supported with tf.IndexedSlices (as in Horovod); scale the values yourself"
+        )
+
+
+def allgather_slices(slices: IndexedSlices, op: ReduceOp, name: str) -> IndexedSlices:
+    """Horovod's allreduce of an ``IndexedSlices``: the ranks' ``values`` and
+    ``indices`` allgathered (rank order), the values divided by the number
+    of ranks for ``Average``; densified, that is the reduction of the ranks'
+    densified tensors, since repeated indices add up. No compression or
+    scale factors apply (as in Horovod)."""
+    if op not in (ReduceOp.AVERAGE, ReduceOp.SUM):
+        raise UnimplementedError(
+            f"allreduce of the IndexedSlices {name!r}: op must be hvd.Average or hvd.Sum, "
+            f"got {op!r}; densify it first (tf.convert_to_tensor, or sparse_as_dense=True)"
+        )
+    values = allgather(slices.values, name=f"{name}/values")
+    indices = allgather(slices.indices, name=f"{name}/indices")
+    if op is ReduceOp.AVERAGE:
+        values = values / _core.constant(_state.transport().size, dtype=values.dtype)
+    return IndexedSlices(values, indices, slices.dense_shape)
 
 
 def _joined_allgather(transport: Transport, description: Description) -> None:

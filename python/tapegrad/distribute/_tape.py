@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from .._indexed_slices import IndexedSlices, to_dense
 from .._nest import flatten, pack_sequence_as
 from .._tape import GradientTape, UnconnectedGradients
 from ..errors import UnimplementedError
@@ -21,6 +22,7 @@ from ._collectives import (
     ReduceOp,
     Reduction,
     Sum,
+    allgather_slices,
     as_array,
     reduce_arrays,
 )
@@ -54,19 +56,34 @@ def allreduce_gradients(
     op: ReduceOp,
     compression: type[Compressor],
     gradient_predivide_factor: float,
+    sparse_as_dense: bool = False,
 ) -> list[Any]:
     """The gradients reduced across ranks in fused buckets; None stays None
-    (and a None on one rank where another has a gradient is a mismatch)."""
+    (and a None on one rank where another has a gradient is a mismatch).
+    An ``IndexedSlices`` is allgathered after the dense buckets, as Horovod
+    does, or densified first with ``sparse_as_dense``; on one process it
+    stays as it is (Horovod skips the reduction there)."""
+    if sparse_as_dense:
+        grads = [to_dense(g) if isinstance(g, IndexedSlices) else g for g in grads]
     if _state.transport().size == 1 and compression is Compression.none:
         return list(grads)  # one process: the average is the gradient itself
-    arrays: list[np.ndarray[Any, Any] | None] = [None if g is None else as_array(g) for g in grads]
+    arrays: list[np.ndarray[Any, Any] | None] = [
+        None if g is None or isinstance(g, IndexedSlices) else as_array(g) for g in grads
+    ]
     prescale = 1.0 / gradient_predivide_factor
     postscale = gradient_predivide_factor
     labels = [f"DistributedGradientTape_Allreduce/{n}" for n in names]
     # which gradients are None must agree too: every bucket's description says
-    none_names = tuple(n for n, a in zip(names, arrays, strict=True) if a is None)
+    none_names = tuple(n for n, g in zip(names, grads, strict=True) if g is None)
     agreed: list[str | None] = list(names)
-    return reduce_arrays(arrays, labels, agreed, op, compression, prescale, postscale, none_names)
+    reduced = reduce_arrays(
+        arrays, labels, agreed, op, compression, prescale, postscale, none_names
+    )
+    one_process = _state.transport().size == 1  # here only to compress: nothing to gather
+    for index, grad in enumerate(grads):
+        if isinstance(grad, IndexedSlices):
+            reduced[index] = grad if one_process else allgather_slices(grad, op, labels[index])
+    return reduced
 
 
 # Buckets of the overlapped path close at this many bytes (or the fusion
@@ -95,16 +112,23 @@ class _OverlappedGradients:
     not (another model, a gradient None on one rank only) submits another
     description and gets ``CollectiveMismatchError`` naming the tensor."""
 
-    def __init__(self, reduction: Reduction, cap: int) -> None:
+    def __init__(self, reduction: Reduction, cap: int, sparse_as_dense: bool) -> None:
         self.reduction = reduction
         self.cap = cap
+        self.sparse_as_dense = sparse_as_dense
         self.open: dict[np.dtype[Any], tuple[list[int], int]] = {}
         self.nones: list[str] = []
+        self.sparse: dict[int, IndexedSlices] = {}  # allgathered after the buckets
 
     def on_final(self, index: int, grad: Any) -> None:
         if grad is None:
             self.nones.append(self.reduction.names[index])
             return
+        if isinstance(grad, IndexedSlices):
+            if not self.sparse_as_dense:
+                self.sparse[index] = grad
+                return
+            grad = to_dense(grad)
         array = as_array(grad)
         wire = self.reduction.add(index, array)
         members, nbytes = self.open.pop(wire, ([], 0))
@@ -117,11 +141,16 @@ class _OverlappedGradients:
 
     def finish(self) -> list[Any]:
         """Start the buckets still open (in the order their first gradient
-        came) and return the reduced gradients."""
+        came) and return the reduced gradients, then the gathered
+        ``IndexedSlices`` (in source order, the same on every rank)."""
         for members, _ in sorted(self.open.values(), key=lambda bucket: bucket[0][0]):
             self.reduction.submit(members, tuple(self.nones))
         self.open.clear()
-        return self.reduction.results()
+        results = self.reduction.results()
+        for index in sorted(self.sparse):
+            label = self.reduction.names[index]
+            results[index] = allgather_slices(self.sparse[index], self.reduction.op, label)
+        return results
 
 
 def overlapped_gradient(
@@ -133,6 +162,7 @@ def overlapped_gradient(
     op: ReduceOp,
     compression: type[Compressor],
     gradient_predivide_factor: float,
+    sparse_as_dense: bool = False,
 ) -> Any:
     """``tape.gradient`` with every gradient reduced over all ranks, each
     bucket's allreduce started during the backward pass."""
@@ -148,7 +178,8 @@ def overlapped_gradient(
         1.0 / gradient_predivide_factor,
         gradient_predivide_factor,
     )
-    overlapped = _OverlappedGradients(reduction, min(OVERLAP_BUCKET_BYTES, fusion_threshold()))
+    cap = min(OVERLAP_BUCKET_BYTES, fusion_threshold())
+    overlapped = _OverlappedGradients(reduction, cap, sparse_as_dense)
     with _state.STATE.call_lock:
         tape._on_final = overlapped.on_final
         try:
@@ -176,7 +207,10 @@ class DistributedGradientTape:
     reduced on the communication thread, each bucket starting as soon as it
     is packed. ``compression=hvd.Compression.fp16`` halves the bytes;
     ``gradient_predivide_factor=f`` divides by ``f`` before the sum and by
-    ``size/f`` after. Everything else is the wrapped tape's.
+    ``size/f`` after. An ``IndexedSlices`` gradient (an embedding's) is
+    allgathered (values and indices, values averaged) as in Horovod, or
+    densified first with ``sparse_as_dense=True``. Everything else is the
+    wrapped tape's.
 
     >>> import tapegrad as tf, tapegrad.distribute as hvd
     >>> hvd.init()
@@ -212,6 +246,7 @@ class DistributedGradientTape:
         self._op = op
         self._compression = compression
         self._predivide = float(gradient_predivide_factor)
+        self._sparse_as_dense = bool(sparse_as_dense)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tape, name)
@@ -252,6 +287,7 @@ class DistributedGradientTape:
                 self._op,
                 self._compression,
                 self._predivide,
+                self._sparse_as_dense,
             )
         grads = self._tape.gradient(target, sources, output_gradients, unconnected_gradients)
         flat_sources = flatten(sources)
@@ -261,6 +297,7 @@ class DistributedGradientTape:
             self._op,
             self._compression,
             self._predivide,
+            self._sparse_as_dense,
         )
         return pack_sequence_as(sources, reduced)
 
@@ -272,6 +309,7 @@ class _DistributedOptimizerMixin:
     _hvd_op: ReduceOp
     _hvd_compression: type[Compressor]
     _hvd_predivide: float
+    _hvd_sparse_as_dense: bool
 
     def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None) -> None:
         grads = list(grads)
@@ -285,7 +323,12 @@ class _DistributedOptimizerMixin:
             names = [f"gradient_{i}" for i in range(len(grads))]
         if grads:
             grads = allreduce_gradients(
-                grads, names, self._hvd_op, self._hvd_compression, self._hvd_predivide
+                grads,
+                names,
+                self._hvd_op,
+                self._hvd_compression,
+                self._hvd_predivide,
+                self._hvd_sparse_as_dense,
             )
         super().apply(grads, trainable_variables)  # type: ignore[misc]
 
@@ -342,6 +385,7 @@ def DistributedOptimizer(  # noqa: N802 - Horovod's name
     distributed._hvd_op = op
     distributed._hvd_compression = compression
     distributed._hvd_predivide = float(gradient_predivide_factor)
+    distributed._hvd_sparse_as_dense = bool(sparse_as_dense)
     return distributed
 
 

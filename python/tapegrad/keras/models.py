@@ -588,8 +588,8 @@ class Model(Layer):
         class_weight: Any = None,
         return_dict: bool = False,
     ) -> Any:
-        """One ``train_step`` on this batch; returns the metrics (accumulated
-        since the last reset, like Keras).
+        """One ``train_step`` on this batch; returns the metrics of this batch
+        alone (Keras 3 resets them first).
 
         >>> import numpy as np, tapegrad as tf
         >>> dense = tf.keras.layers.Dense(1, kernel_initializer="zeros")
@@ -601,6 +601,7 @@ class Model(Layer):
         self._check_compiled("train_on_batch")
         if class_weight is not None:
             raise NotImplementedError("Model.train_on_batch: class_weight is not supported")
+        self.reset_metrics()
         logs = self.train_step(
             (
                 as_tensors(to_array(x)),

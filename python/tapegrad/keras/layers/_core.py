@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import _core, dtypes
+from ... import _core, _indexed_slices, dtypes
 from ..._core import Tensor
 from .. import activations, initializers, regularizers
 from ..initializers import generator
@@ -308,10 +308,18 @@ class Dropout(Layer):
 class Embedding(Layer):
     """Integer indices → rows of an ``(input_dim, output_dim)`` matrix.
 
+    The lookup is a recorded ``tf.gather``, so the gradient w.r.t.
+    ``embeddings`` is TF's ``IndexedSlices`` of the looked-up rows (dense
+    when the table has another use on the way, e.g. a regularizer).
+
     >>> import tapegrad as tf
     >>> emb = tf.keras.layers.Embedding(10, 3)
     >>> emb(tf.constant([[1, 2], [3, 4]])).shape
     TensorShape([2, 2, 3])
+    >>> with tf.GradientTape() as tape:
+    ...     loss = tf.reduce_sum(emb(tf.constant([4, 1, 4])))
+    >>> tape.gradient(loss, emb.embeddings).indices.numpy()
+    array([4, 1, 4], dtype=int32)
     """
 
     def __init__(
@@ -357,7 +365,7 @@ class Embedding(Layer):
     def call(self, inputs: Any) -> Tensor:
         if inputs.dtype not in (dtypes.int32, dtypes.int64):
             inputs = _core.cast(inputs, dtypes.int32)
-        return _core.gather(self.embeddings, inputs)
+        return _indexed_slices.gather(self.embeddings, inputs)
 
     def get_config(self) -> dict[str, Any]:
         return {
