@@ -561,3 +561,26 @@ def test_text_line_dataset(tmp_path: Any) -> None:
         TypeError, match="The `filenames` argument must contain `tf.string` elements"
     ):
         tf.data.TextLineDataset([1])
+
+
+def test_string_datasets_cache_and_save_to_files(tmp_path: Any) -> None:
+    ds = tf.data.Dataset.from_tensor_slices((["a", "", "héllo"], [1, 2, 3])).map(
+        lambda s, n: (s, n, tf.reshape(tf.stack([s, s + "x"]), [1, 2]))
+    )
+    expected = [
+        (b"a", 1, [[b"a", b"ax"]]),
+        (b"", 2, [[b"", b"x"]]),
+        (b"h\xc3\xa9llo", 3, [[b"h\xc3\xa9llo", b"h\xc3\xa9llox"]]),
+    ]
+
+    def plain(elements: Any) -> list[Any]:
+        return [(s, int(n), grid.tolist()) for s, n, grid in elements]
+
+    assert plain(ds.as_numpy_iterator()) == expected
+    cached = ds.cache(str(tmp_path / "cache"))
+    assert plain(cached.as_numpy_iterator()) == expected  # writes the files
+    assert plain(cached.as_numpy_iterator()) == expected  # reads them
+    ds.save(str(tmp_path / "saved"))
+    loaded = tf.data.Dataset.load(str(tmp_path / "saved"))
+    assert loaded.element_spec[2] == tf.TensorSpec([1, 2], tf.string)
+    assert plain(loaded.as_numpy_iterator()) == expected
