@@ -561,6 +561,7 @@ def test_text_line_dataset(tmp_path: Any) -> None:
         TypeError, match="The `filenames` argument must contain `tf.string` elements"
     ):
         tf.data.TextLineDataset([1])
+    assert list(tf.data.TextLineDataset([])) == []
 
 
 def test_string_datasets_cache_and_save_to_files(tmp_path: Any) -> None:

@@ -1901,7 +1901,10 @@ class TextLineDataset(Dataset):
         num_parallel_reads: int | None = None,
         name: str | None = None,
     ) -> None:
-        names = _core.convert_to_tensor(filenames)
+        try:  # (an empty list is no files, as TF's)
+            names = _core.convert_to_tensor(filenames, dtype_hint="string")
+        except TypeError:
+            names = _core.convert_to_tensor(filenames)
         if names.dtype != "string":
             raise TypeError(
                 "The `filenames` argument must contain `tf.string` elements. Got "
