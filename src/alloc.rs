@@ -50,6 +50,24 @@ pub fn try_vec<T>(op: &'static str, shape: &[usize]) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// The items of `values`, at most `numel(shape)` of them and made one after
+/// the other (a seeded random stream, a permutation), in a buffer taken
+/// through `try_vec`; an interrupt (Ctrl-C) is polled every 2^20 items.
+pub fn try_collect<T>(
+    op: &'static str,
+    shape: &[usize],
+    values: impl Iterator<Item = T>,
+) -> Result<Vec<T>> {
+    let mut out = try_vec(op, shape)?;
+    for (k, v) in values.enumerate() {
+        if k > 0 && k % (1 << 20) == 0 {
+            crate::interrupt::poll()?;
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
 /// An array of `shape` holding `value` everywhere, allocated through
 /// `try_vec` and written by the elementwise engine (in parallel, and
 /// interruptible: filling gigabytes takes seconds).

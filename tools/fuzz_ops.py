@@ -326,7 +326,12 @@ class Worker:
     def crashed(self) -> str:
         code = self.proc.wait()
         assert self.proc.stderr
-        tail = self.proc.stderr.read()[-300:].strip().replace("\n", " | ")
+        text = self.proc.stderr.read()
+        # the cause (a panic or a failed allocation names itself on one line),
+        # then the end of the output
+        markers = ("panicked at", "memory allocation of", "Fatal Python error", "Segmentation")
+        cause = [line for line in text.splitlines() if any(m in line for m in markers)][:2]
+        tail = " | ".join(cause + [text[-300:].strip().replace("\n", " | ")])
         self.start()
         return f"crash: exit status {code}: {tail}"
 

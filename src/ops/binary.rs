@@ -735,7 +735,7 @@ compare_ops! {
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
-// chain: ARCHITECTURE.md, "Docstrings").
+// chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
     (where_) => { $crate::ops::with_example!(

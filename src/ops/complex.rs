@@ -533,7 +533,7 @@ fn pairs(t: &Tensor) -> Vec<(f64, f64)> {
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
-// chain: ARCHITECTURE.md, "Docstrings").
+// chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
     (complex) => { $crate::ops::with_example!(

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::{broadcast_to, cast, reshape_to};
-use crate::tensor::{Tensor, check_alloc};
+use crate::tensor::{Element, Tensor, check_alloc};
 
 /// A tensor of `shape` holding the scalar `value` everywhere (its dtype).
 pub fn fill(shape: &[usize], value: &Tensor) -> Result<Tensor> {
@@ -64,21 +64,24 @@ pub fn range(start: f64, limit: f64, delta: f64, dtype: DType) -> Result<Tensor>
             let (s, l, d) = (start as f32, limit as f32, delta as f32);
             check_range_args(op, s, l, d)?;
             let n = alloc_range(op, dtype, ((l - s) / d).abs().ceil() as f64)?;
-            Tensor::from_vec(&[n], (0..n).map(|i| s + i as f32 * d).collect::<Vec<f32>>())
+            progression(n, |i| s + i as f32 * d)
         }
         DType::F64 => {
             check_range_args(op, start, limit, delta)?;
             let n = alloc_range(op, dtype, ((limit - start) / delta).abs().ceil())?;
-            let values: Vec<f64> = (0..n).map(|i| start + i as f64 * delta).collect();
-            Tensor::from_vec(&[n], values)
+            progression(n, |i| start + i as f64 * delta)
         }
         DType::I32 | DType::I64 => {
             // integer arguments truncate toward zero, as TF's cast does
             let (s, l, d) = (start as i64, limit as i64, delta as i64);
             check_range_args(op, s, l, d)?;
             let n = alloc_range(op, dtype, (((l - s).abs() + d.abs() - 1) / d.abs()) as f64)?;
-            let values: Vec<i64> = (0..n as i64).map(|i| s + i * d).collect();
-            cast(&Tensor::from_vec(&[n], values)?, dtype)
+            // (an int32 range fits int32 at every element: it lies between
+            // its int32 start and limit)
+            match dtype {
+                DType::I32 => progression(n, |i| (s + i as i64 * d) as i32),
+                _ => progression(n, |i| s + i as i64 * d),
+            }
         }
         DType::F16 | DType::BF16 => cast(&range(start, limit, delta, DType::F32)?, dtype),
         _ => Err(Error::UnsupportedDType {
@@ -87,6 +90,18 @@ pub fn range(start: f64, limit: f64, delta: f64, dtype: DType) -> Result<Tensor>
             allowed: "float16, bfloat16, float32, float64, int32, int64",
         }),
     }
+}
+
+/// The `n` values `at(0), at(1), …`, written by the elementwise engine: in
+/// parallel, interruptibly, into a buffer taken fallibly (an infallible
+/// `collect` of 2^29 values aborted under an address-space cap in the fuzzer).
+fn progression<T: Element>(n: usize, at: impl Fn(usize) -> T + Sync) -> Result<Tensor> {
+    let values = crate::kernels::strided::fill_flat(&[n], |start, out| {
+        for (k, slot) in out.iter_mut().enumerate() {
+            slot.write(at(start + k));
+        }
+    })?;
+    Tensor::from_vec(&[n], values)
 }
 
 /// TF's argument checks for `Range`, on the values already rounded to the dtype.
@@ -152,16 +167,15 @@ pub fn linspace(start: f64, stop: f64, num: i64, dtype: DType) -> Result<Tensor>
     } else {
         0.0
     };
-    let values: Vec<f64> = (0..n)
-        .map(|i| {
-            if i + 1 == n && n > 1 {
-                stop
-            } else {
-                start + i as f64 * step
-            }
-        })
-        .collect();
-    cast(&Tensor::from_vec(&[n], values)?, dtype)
+    let last = |i: usize| i + 1 == n && n > 1;
+    let values = progression(n, |i| {
+        if last(i) {
+            stop
+        } else {
+            start + i as f64 * step
+        }
+    })?;
+    cast(&values, dtype)
 }
 
 /// Identity matrices `[*batch, rows, cols]` (ones on the main diagonal).
@@ -170,22 +184,15 @@ pub fn eye(rows: usize, cols: usize, batch: &[usize], dtype: DType) -> Result<Te
     let mut shape = batch.to_vec();
     shape.extend([rows, cols]);
     check_alloc(op, dtype, &shape)?;
-    let one: Vec<f64> = (0..rows * cols)
-        .map(|k| {
-            if k / cols.max(1) == k % cols.max(1) {
-                1.0
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let m = cast(&Tensor::from_vec(&[rows, cols], one)?, dtype)?;
+    let width = cols.max(1);
+    let one = progression(rows * cols, |k| f64::from(u8::from(k / width == k % width)))?;
+    let m = cast(&reshape_to(&one, &[rows, cols])?, dtype)?;
     let out = broadcast_to(&m, &shape)?;
     reshape_to(&out, &shape)
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
-// chain: ARCHITECTURE.md, "Docstrings").
+// chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
     (fill) => { $crate::ops::with_example!(

@@ -622,7 +622,7 @@ pub fn getitem(x: &Tensor, key: &[KeyItem]) -> Result<Tensor> {
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
-// chain: ARCHITECTURE.md, "Docstrings").
+// chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
     (gather) => { $crate::ops::with_example!(

@@ -865,7 +865,7 @@ pub fn cholesky(a: &Tensor) -> Result<Tensor> {
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
-// chain: ARCHITECTURE.md, "Docstrings").
+// chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
     (matmul) => { $crate::ops::with_example!(

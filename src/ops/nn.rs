@@ -447,7 +447,7 @@ pub fn avg_pool2d(
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
-// chain: ARCHITECTURE.md, "Docstrings").
+// chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
     (sparse_softmax_cross_entropy_with_logits) => { $crate::ops::with_example!(

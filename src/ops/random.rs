@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::alloc::try_collect;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::float_only;
@@ -187,11 +188,12 @@ fn fill(dtype: DType, shape: &[usize], f: impl FnMut() -> f64) -> Result<Tensor>
     }
     let n: usize = shape.iter().product();
     let vals = std::iter::repeat_with(f).take(n);
+    let op = "random";
     match dtype {
-        DType::F32 => Tensor::from_vec(shape, vals.map(|v| v as f32).collect()),
-        DType::F64 => Tensor::from_vec(shape, vals.collect()),
-        DType::I32 => Tensor::from_vec(shape, vals.map(|v| v as i32).collect()),
-        DType::I64 => Tensor::from_vec(shape, vals.map(|v| v as i64).collect()),
+        DType::F32 => Tensor::from_vec(shape, try_collect(op, shape, vals.map(|v| v as f32))?),
+        DType::F64 => Tensor::from_vec(shape, try_collect(op, shape, vals)?),
+        DType::I32 => Tensor::from_vec(shape, try_collect(op, shape, vals.map(|v| v as i32))?),
+        DType::I64 => Tensor::from_vec(shape, try_collect(op, shape, vals.map(|v| v as i64))?),
         DType::Bool => Err(Error::UnsupportedDType {
             op: "random",
             dtype,
@@ -291,14 +293,14 @@ pub fn truncated_normal(
 }
 
 /// A random permutation of `0..n` (Fisher–Yates).
-pub fn permutation(n: usize, seed: Option<u64>) -> Vec<i64> {
+pub fn permutation(n: usize, seed: Option<u64>) -> Result<Vec<i64>> {
     let mut s = Stream::new(next_key(seed));
-    let mut p: Vec<i64> = (0..n as i64).collect();
+    let mut p = try_collect("RandomShuffle", &[n], 0..n as i64)?;
     for i in (1..n).rev() {
         let j = (s.next_u64() % (i as u64 + 1)) as usize;
         p.swap(i, j);
     }
-    p
+    Ok(p)
 }
 
 /// `x` with its first dimension randomly permuted.
@@ -310,7 +312,7 @@ pub fn shuffle(x: &Tensor, seed: Option<u64>) -> Result<Tensor> {
         ));
     }
     let n = x.shape()[0];
-    let p = Tensor::from_vec(&[n], permutation(n, seed))?;
+    let p = Tensor::from_vec(&[n], permutation(n, seed)?)?;
     crate::ops::gather(x, &p, 0, 0)
 }
 
@@ -376,7 +378,7 @@ fn f32_below(x: f32) -> f32 {
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
-// chain: ARCHITECTURE.md, "Docstrings").
+// chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
     (random_uniform) => { $crate::ops::with_example!(

@@ -892,7 +892,7 @@ pub fn top_k(x: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
-// chain: ARCHITECTURE.md, "Docstrings").
+// chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
     (norm) => { $crate::ops::with_example!(

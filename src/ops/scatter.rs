@@ -296,7 +296,7 @@ pub fn tensor_scatter_nd(
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
-// chain: ARCHITECTURE.md, "Docstrings").
+// chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
     (tensor_scatter_nd) => { $crate::ops::with_example!(

@@ -808,7 +808,7 @@ pub fn tile(x: &Tensor, multiples: &[i64]) -> Result<Tensor> {
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
-// chain: ARCHITECTURE.md, "Docstrings").
+// chain: `src/ops/mod.rs`).
 #[cfg_attr(not(feature = "python"), allow(unused_macros))]
 macro_rules! py_doc {
     (transpose) => { $crate::ops::with_example!(
