@@ -27,10 +27,13 @@ pub enum DType {
     BF16,
     C64,
     C128,
+    /// Byte strings (`tf.string`): moved by the shape ops, compared by
+    /// `equal`, never computed on or differentiated (see `ops::strings`).
+    String,
 }
 
 /// Every dtype, in the order `tapegrad.dtypes` lists them.
-pub const ALL_DTYPES: [DType; 15] = [
+pub const ALL_DTYPES: [DType; 16] = [
     DType::F32,
     DType::F64,
     DType::I32,
@@ -46,6 +49,7 @@ pub const ALL_DTYPES: [DType; 15] = [
     DType::BF16,
     DType::C64,
     DType::C128,
+    DType::String,
 ];
 
 impl DType {
@@ -74,6 +78,8 @@ impl DType {
             ('u', 8) => DType::U64,
             ('c', 8) => DType::C64,
             ('c', 16) => DType::C128,
+            // text and Python objects: read as strings (`infer::array`)
+            ('U' | 'S' | 'O', _) => DType::String,
             _ => return None,
         })
     }
@@ -96,6 +102,16 @@ impl DType {
             DType::BF16 => "bfloat16",
             DType::C64 => "complex64",
             DType::C128 => "complex128",
+            DType::String => "string",
+        }
+    }
+
+    /// numpy's name for the dtype: a string tensor's numpy form is an array
+    /// of `bytes` objects.
+    pub fn numpy_name(self) -> &'static str {
+        match self {
+            DType::String => "object",
+            other => other.name(),
         }
     }
 
@@ -128,6 +144,7 @@ impl DType {
             "bfloat16" => DType::BF16,
             "complex64" => DType::C64,
             "complex128" => DType::C128,
+            "string" => DType::String,
             _ => return None,
         })
     }
@@ -182,6 +199,8 @@ impl DType {
             DType::C128 => 16,
             DType::Bool | DType::U8 | DType::I8 => 1,
             DType::I16 | DType::U16 | DType::F16 | DType::BF16 => 2,
+            // one shared pointer per element; the bytes are counted apart
+            DType::String => std::mem::size_of::<crate::tensor::Bytes>(),
         }
     }
 

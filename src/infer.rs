@@ -1,7 +1,8 @@
 //! TF's dtype inference for Python numbers: the tensor `tf.constant` makes of
 //! a Python bool, int or float, or of a rectangular nested list of ints and
 //! floats, alone or with the dtype of the other operand as a hint (Python
-//! scalars adopt it; a float that would have to become an int is refused).
+//! scalars adopt it; a float that would have to become an int is refused),
+//! and the dtype a numpy array (or text) becomes under a hint.
 //! The bindings only read the Python objects into [`Number`]s.
 
 use crate::dtype::DType;
@@ -52,7 +53,7 @@ pub fn scalar(n: Number, hint: Option<DType>) -> Result<Tensor, Refusal> {
                     .map_err(|_| Refusal::Cannot(DType::I32)),
                 Some(DType::F32) => Ok(Tensor::scalar(v as f32)),
                 Some(DType::F64) => Ok(Tensor::scalar(v as f64)),
-                Some(DType::Bool) => Err(Refusal::Cannot(DType::Bool)),
+                Some(d @ (DType::Bool | DType::String)) => Err(Refusal::Cannot(d)),
                 Some(d) => Ok(scalar_as(HubValue::Int(v), d)),
             }
         }
@@ -113,7 +114,8 @@ pub fn nested(shape: &[usize], leaves: &[Number], hint: Option<DType>) -> Option
 /// `from_numpy` says whether it was a numpy array or scalar already. A
 /// Python list's float64 and int64 are TF's float32, and int32 when
 /// `ints_fit_i32()`. A hint is adopted unless a value would be lost (a float
-/// as an int, a complex as a real) or a list of bools would become floats.
+/// as an int, a complex as a real, text as a number) or a list of bools would
+/// become floats; numpy's text and object arrays are `String`.
 pub fn array(
     natural: DType,
     from_numpy: bool,
@@ -121,6 +123,10 @@ pub fn array(
     ints_fit_i32: impl FnOnce() -> bool,
 ) -> Result<DType, Refusal> {
     match hint {
+        // a string hint reads anything as text (`_strings._flat_bytes`
+        // refuses numbers, as TF); text never becomes a number
+        Some(DType::String) => Ok(DType::String),
+        Some(d) if natural == DType::String => Err(Refusal::Cannot(d)),
         Some(d) if d.is_int() && natural.is_float() => Err(Refusal::Cannot(d)),
         Some(d) if !d.is_complex() && natural.is_complex() => Err(Refusal::Cannot(d)),
         Some(d) if !from_numpy && d.is_float() && natural == DType::Bool => Err(Refusal::Cannot(d)),
@@ -184,6 +190,33 @@ mod tests {
         assert_eq!(
             scalar(Int(i128::MAX), Some(DType::U64)).err(),
             Some(Refusal::OutOfInt64)
+        );
+    }
+
+    #[test]
+    fn text_takes_the_string_dtype_and_never_a_number() {
+        use DType::{Bool, F32, I32, String as Text};
+        let array_of = |natural, hint| array(natural, false, hint, || true);
+        assert_eq!(array_of(Text, None), Ok(Text));
+        assert_eq!(array(Text, true, Some(Text), || true), Ok(Text));
+        // `tf.constant("1", tf.float32)` and `tf.constant(["a"], tf.int32)`
+        assert_eq!(array_of(Text, Some(F32)), Err(Refusal::Cannot(F32)));
+        assert_eq!(
+            array(Text, true, Some(I32), || true),
+            Err(Refusal::Cannot(I32))
+        );
+        // a string hint reads anything as text: `_flat_bytes` refuses numbers
+        assert_eq!(array_of(F32, Some(Text)), Ok(Text));
+        assert_eq!(array_of(Bool, Some(Text)), Ok(Text));
+        assert_eq!(DType::from_numpy('U', 4), Some(Text));
+        assert_eq!(DType::from_numpy('O', 8), Some(Text));
+        assert_eq!(
+            dtype_of(scalar(Int(1), Some(Text))),
+            Err(Refusal::Cannot(Text))
+        );
+        assert_eq!(
+            dtype_of(scalar(Float(1.5), Some(Text))),
+            Err(Refusal::Cannot(Text))
         );
     }
 

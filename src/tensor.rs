@@ -47,6 +47,23 @@ pub fn fresh_id() -> TensorId {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// One element of a string tensor: immutable bytes, shared by every tensor
+/// that holds them (a gather, broadcast or reshape copies pointers, never
+/// the bytes). Not `Copy`, so not an `Element`: the dtype-generic macros
+/// below cover the numeric dtypes, and an op that moves strings too names
+/// them in its `str` arm (see `ops::strings`).
+pub type Bytes = std::sync::Arc<[u8]>;
+
+/// What a dtype-generic macro does with a string tensor when its caller
+/// gave no `str` arm: return this error from the enclosing function.
+pub fn strings_unsupported<T, E: From<Error>>() -> std::result::Result<T, E> {
+    Err(E::from(Error::UnsupportedDType {
+        op: "this op",
+        dtype: DType::String,
+        allowed: "numeric dtypes",
+    }))
+}
+
 /// Storage for one tensor: an `ArcArray` per dtype. Layouts may be any
 /// strides (a transpose is a view); kernels take fast paths for contiguous data.
 #[derive(Clone, Debug)]
@@ -66,12 +83,17 @@ pub enum Data {
     BF16(ArcArray<half::bf16, IxDyn>),
     C64(ArcArray<num_complex::Complex<f32>, IxDyn>),
     C128(ArcArray<num_complex::Complex<f64>, IxDyn>),
+    Str(ArcArray<Bytes, IxDyn>),
 }
 
-/// Apply one generic expression to whichever array a `Data` holds.
+/// Apply one generic expression to whichever array a `Data` holds; a string
+/// tensor takes the `str` arm, or returns `strings_unsupported()` without one.
 #[macro_export]
 macro_rules! with_data {
     ($data:expr, $a:ident => $body:expr) => {
+        $crate::with_data!($data, $a => $body, str _ => return $crate::tensor::strings_unsupported())
+    };
+    ($data:expr, $a:ident => $body:expr, str $s:pat => $strings:expr) => {
         match $data {
             $crate::tensor::Data::F32($a) => $body,
             $crate::tensor::Data::F64($a) => $body,
@@ -88,35 +110,43 @@ macro_rules! with_data {
             $crate::tensor::Data::BF16($a) => $body,
             $crate::tensor::Data::C64($a) => $body,
             $crate::tensor::Data::C128($a) => $body,
+            $crate::tensor::Data::Str($s) => $strings,
         }
     };
 }
 
 /// Apply one generic expression to the element type of a `DType`, which the
-/// body names `$t`.
+/// body names `$t`; the string dtype takes the `str` arm, or returns
+/// `strings_unsupported()` without one.
 #[macro_export]
 macro_rules! with_dtype {
-    ($dtype:expr, $t:ident => $body:expr) => {
-        $crate::with_dtype!(@arms $dtype, $t, $body;
-            F32 f32, F64 f64, I32 i32, I64 i64, Bool bool, U8 u8, I8 i8, I16 i16,
-            U16 u16, U32 u32, U64 u64, F16 half::f16, BF16 half::bf16,
-            C64 num_complex::Complex<f32>, C128 num_complex::Complex<f64>)
-    };
-    (@arms $dtype:expr, $t:ident, $body:expr; $($v:ident $ty:ty),*) => {
+    (@arms $dtype:expr, $t:ident, $body:expr, $strings:expr; $($v:ident $ty:ty),*) => {
         match $dtype {
             $($crate::dtype::DType::$v => {
                 type $t = $ty;
                 $body
             })*
+            $crate::dtype::DType::String => $strings,
         }
+    };
+    ($dtype:expr, $t:ident => $body:expr) => {
+        $crate::with_dtype!($dtype, $t => $body, str => return $crate::tensor::strings_unsupported())
+    };
+    ($dtype:expr, $t:ident => $body:expr, str => $strings:expr) => {
+        $crate::with_dtype!(@arms $dtype, $t, $body, $strings;
+            F32 f32, F64 f64, I32 i32, I64 i64, Bool bool, U8 u8, I8 i8, I16 i16,
+            U16 u16, U32 u32, U64 u64, F16 half::f16, BF16 half::bf16,
+            C64 num_complex::Complex<f32>, C128 num_complex::Complex<f64>)
     };
 }
 
 /// Like `with_data!`, but wraps the array the body returns back into a `Data`
-/// of the same dtype.
+/// of the same dtype (a string tensor: as `with_data!`).
 #[macro_export]
 macro_rules! map_data {
-    ($data:expr, $a:ident => $body:expr) => {
+    // (`@whole`: the string arm's expression is the whole `Data`, so the
+    // default `return` is not wrapped in an unreachable `Data::Str(…)`)
+    (@whole $data:expr, $a:ident => $body:expr, str $s:pat => $strings:expr) => {
         match $data {
             $crate::tensor::Data::F32($a) => $crate::tensor::Data::F32($body),
             $crate::tensor::Data::F64($a) => $crate::tensor::Data::F64($body),
@@ -133,12 +163,22 @@ macro_rules! map_data {
             $crate::tensor::Data::BF16($a) => $crate::tensor::Data::BF16($body),
             $crate::tensor::Data::C64($a) => $crate::tensor::Data::C64($body),
             $crate::tensor::Data::C128($a) => $crate::tensor::Data::C128($body),
+            $crate::tensor::Data::Str($s) => $strings,
         }
+    };
+    ($data:expr, $a:ident => $body:expr) => {
+        $crate::map_data!(@whole $data, $a => $body,
+            str _ => return $crate::tensor::strings_unsupported())
+    };
+    ($data:expr, $a:ident => $body:expr, str $s:pat => $strings:expr) => {
+        $crate::map_data!(@whole $data, $a => $body,
+            str $s => $crate::tensor::Data::Str($strings))
     };
 }
 
 /// Apply one generic expression to two `Data` of the same dtype, wrapping
-/// the array it returns back into that dtype; `$mismatch` when they differ.
+/// the array it returns back into that dtype; `$mismatch` when they differ
+/// (and for strings, which no `Element`-generic body can take).
 #[macro_export]
 macro_rules! zip_data {
     ($x:expr, $y:expr, |$p:ident, $q:ident| $body:expr, else $mismatch:expr) => {
@@ -200,11 +240,11 @@ impl Data {
         fn of<T: Element>(_: &ArcArray<T, IxDyn>) -> DType {
             T::DTYPE
         }
-        with_data!(self, a => of(a))
+        with_data!(self, a => of(a), str _ => DType::String)
     }
 
     pub fn shape(&self) -> &[usize] {
-        with_data!(self, a => a.shape())
+        with_data!(self, a => a.shape(), str a => a.shape())
     }
 }
 
@@ -298,6 +338,18 @@ impl Tensor {
             DType::I32 => Data::I32(try_full(op, shape, v as i32)?),
             DType::I64 => Data::I64(try_full(op, shape, v as i64)?),
             DType::Bool => Data::Bool(try_full(op, shape, v != 0.0)?),
+            // the zero of a string tensor is b"" (TF's `zeros(…, tf.string)`);
+            // no other number is a string
+            DType::String if v == 0.0 => {
+                Data::Str(ArcArray::from_elem(IxDyn(shape), Bytes::from(&[][..])))
+            }
+            DType::String => {
+                return Err(Error::UnsupportedDType {
+                    op,
+                    dtype: DType::String,
+                    allowed: "numbers (a string tensor fills with b\"\" only: tf.zeros, or tf.fill with a string)",
+                });
+            }
             // the value converted once (the cast rules of `convert_dtype`),
             // then filled in its own dtype: no full-size temporary
             other => {
@@ -347,7 +399,7 @@ impl Tensor {
 
     /// The memory this tensor's storage spans (shared by its views).
     pub fn buffer(&self) -> Buffer {
-        with_data!(&self.data, a => span_of(a))
+        with_data!(&self.data, a => span_of(a), str a => span_of(a))
     }
 
     pub fn meta(&self) -> TensorMeta {
@@ -385,6 +437,7 @@ impl Tensor {
             Data::I32(a) => *a.iter().next()? as f64,
             Data::I64(a) => *a.iter().next()? as f64,
             Data::Bool(a) => *a.iter().next()? as u8 as f64,
+            Data::Str(_) => return None,
             _ => *crate::ops::convert_dtype(self, DType::F64)
                 .ok()?
                 .array::<f64>()?
@@ -405,6 +458,8 @@ impl Tensor {
                 a.iter().next().map(|z| nonzero(z.re.into(), z.im.into()))
             }
             Data::C128(a) if a.len() == 1 => a.iter().next().map(|z| nonzero(z.re, z.im)),
+            // a string is true when it is not empty (numpy's and so TF's `bool()`)
+            Data::Str(a) if a.len() == 1 => a.iter().next().map(|b| !b.is_empty()),
             _ => self.item_f64().map(|v| v != 0.0),
         }
     }
@@ -429,7 +484,7 @@ impl Tensor {
             Data::U64(a) => first(a),
             Data::Bool(a) => a.iter().next().map(|&b| i128::from(b)),
             Data::F32(_) | Data::F64(_) | Data::F16(_) | Data::BF16(_) => None,
-            Data::C64(_) | Data::C128(_) => None,
+            Data::C64(_) | Data::C128(_) | Data::Str(_) => None,
         }
     }
 }

@@ -174,6 +174,8 @@ NAMESPACES = [
     "tapegrad.debugging",
     "tapegrad.image",
     "tapegrad.signal",
+    "tapegrad.strings",
+    "tapegrad.io",
     "tapegrad.sparse",
     "tapegrad.ragged",
     "tapegrad.nest",

@@ -41,6 +41,8 @@ PUBLIC_MODULES = [
     "tapegrad.debugging",
     "tapegrad.image",
     "tapegrad.signal",
+    "tapegrad.io",
+    "tapegrad.strings",
     "tapegrad.sparse",
     "tapegrad.ragged",
     "tapegrad.nest",

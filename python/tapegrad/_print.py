@@ -22,6 +22,8 @@ def _element(value: Any, dtype: np.dtype[Any]) -> str:
     ``%.{digits + 2 or 3}g`` that reads back to the same number."""
     if dtype == np.bool_:
         return "1" if value else "0"
+    if dtype.kind == "O":  # text written by the caller (tf.strings.format's quoted strings)
+        return str(value)
     if dtype.kind in "iu":
         return str(int(value))
     if np.isnan(value):

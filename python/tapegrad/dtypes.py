@@ -1,7 +1,8 @@
 """Data types, mirroring ``tf.dtypes``: ``float16``, ``bfloat16``,
 ``float32``, ``float64``, ``int8``, ``int16``, ``int32``, ``int64``,
-``uint8``, ``uint16``, ``uint32``, ``uint64``, ``complex64``, ``complex128``
-and ``bool``. Only the float and complex dtypes carry gradients. numpy's
+``uint8``, ``uint16``, ``uint32``, ``uint64``, ``complex64``, ``complex128``,
+``bool`` and ``string`` (byte strings; numpy's form is an object array of
+``bytes``). Only the float and complex dtypes carry gradients. numpy's
 bfloat16 is ``ml_dtypes.bfloat16``."""
 
 # `_builtins.bool` in annotations: this module's `bool` is the DType. The
@@ -28,6 +29,7 @@ __all__ = [
     "int32",
     "int64",
     "int8",
+    "string",
     "uint16",
     "uint32",
     "uint64",
@@ -71,7 +73,9 @@ class DType:
         return self._name
 
     @property
-    def as_numpy_dtype(self) -> type[_np.generic]:
+    def as_numpy_dtype(self) -> type[_Any]:
+        if self._name == "string":
+            return object  # TF: a string tensor's numpy form holds bytes objects
         return _numpy_dtype(self._name).type
 
     @property
@@ -109,7 +113,7 @@ class DType:
     def _limits(self) -> tuple[int | float, int | float]:
         if self._name == "bool":
             raise TypeError("Cannot find minimum value of <dtype: 'bool'>.")
-        if self.is_complex:
+        if self.is_complex or self._name == "string":
             raise TypeError(f"Cannot find minimum value of {self} with type {self}.")
         np_dtype = _numpy_dtype(self._name)
         if self.is_integer:
@@ -127,6 +131,8 @@ class DType:
 
     @property
     def size(self) -> int:
+        if self._name == "string":
+            return 0  # TF: elements have no fixed size
         return _numpy_dtype(self._name).itemsize
 
     def __eq__(self, other: object) -> _builtins.bool:
@@ -164,6 +170,7 @@ uint64 = DType("uint64")
 complex64 = DType("complex64")
 complex128 = DType("complex128")
 bool = DType("bool")  # noqa: A001 - TF's name
+string = DType("string")
 _REAL_PARTS = {"complex64": float32, "complex128": float64}
 
 _BY_NAME = {
@@ -184,6 +191,7 @@ _BY_NAME = {
         complex64,
         complex128,
         bool,
+        string,
     )
 }
 _ALIASES = {"float": "float32", "double": "float64", "half": "float16"}
@@ -206,9 +214,11 @@ def as_dtype(value: object) -> DType:
         name = _ALIASES.get(value, value)
     else:
         try:
-            name = _np.dtype(value).name  # type: ignore[call-overload]
+            np_dtype = _np.dtype(value)  # type: ignore[call-overload]
         except TypeError:
             raise TypeError(f"Cannot convert {value!r} to a tapegrad DType") from None
+        # numpy's object, bytes_ and str_ arrays hold strings (TF: tf.string)
+        name = "string" if np_dtype.kind in "OSU" else np_dtype.name
     if name not in _BY_NAME:
         raise TypeError(f"Unsupported dtype {name!r}; tapegrad has {sorted(_BY_NAME)}")
     return _BY_NAME[name]

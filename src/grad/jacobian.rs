@@ -73,7 +73,7 @@ fn write_rows(out: &mut Tensor, rows: &Tensor, offset: usize) -> Result<()> {
             .copy_from_slice(src);
         Some(())
     }
-    out.rewrite(|d| with_data!(d, a => copy(a, rows, offset)))
+    out.rewrite(|d| with_data!(d, a => copy(a, rows, offset), str _ => None))
         .ok_or_else(|| {
             Error::invalid(
                 "jacobian",

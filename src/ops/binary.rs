@@ -9,7 +9,7 @@ use crate::ops::convert::{narrow, via_compute, widen};
 use crate::ops::{OpFn, OpInfo, cast, same_dtype, zeros};
 use crate::shape::broadcast_output;
 use crate::tape;
-use crate::tensor::{Data, Tensor};
+use crate::tensor::{Bytes, Data, Tensor};
 
 pub(crate) trait NumFn2 {
     fn f<T: Num>(p: T, q: T) -> T;
@@ -142,6 +142,9 @@ macro_rules! binary_ops {
             $(#[doc = $doc])*
             pub fn $name($a: &Tensor, $b: &Tensor) -> Result<Tensor> {
                 if let Some(out) = crate::ops::complex::binary($tf, $a, $b) {
+                    return out;
+                }
+                if let Some(out) = crate::ops::strings::binary($tf, $a, $b) {
                     return out;
                 }
                 let $out = binary_ops!(@forward $kind, $tf, $a, $b, |$p, $q| $fwd)?;
@@ -654,9 +657,12 @@ pub fn where_(cond: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
     same_dtype(op, x, y)?;
     let s = broadcast_output(op, x.dtype(), cond.shape(), x.shape())?;
     let s = broadcast_output(op, x.dtype(), &s, y.shape())?;
-    let out = Tensor::from_data(crate::zip_data!(x.data(), y.data(),
-        |p, q| kernels::select(c, p, q, &s)?,
-        else return Err(Error::invalid(op, "dtypes checked equal differ"))));
+    let out = Tensor::from_data(match (x.data(), y.data()) {
+        (Data::Str(p), Data::Str(q)) => Data::Str(crate::ops::strings::select(c, p, q, &s)?),
+        _ => crate::zip_data!(x.data(), y.data(),
+            |p, q| kernels::select(c, p, q, &s)?,
+            else return Err(Error::invalid(op, "dtypes checked equal differ"))),
+    });
     tape::record_rule(
         op,
         &[cond, x, y],
@@ -705,6 +711,7 @@ macro_rules! compare_ops {
                 (Data::I32(x), Data::I32(y)) => kernels::zip(x, y, &s, cmp::<i32>)?,
                 (Data::I64(x), Data::I64(y)) => kernels::zip(x, y, &s, cmp::<i64>)?,
                 (Data::Bool(x), Data::Bool(y)) => kernels::zip(x, y, &s, cmp::<bool>)?,
+                (Data::Str(x), Data::Str(y)) => crate::ops::strings::compare(op, x, y, &s, |p: &Bytes, q: &Bytes| cmp(p, q))?,
                 _ => return Err(Error::invalid(op, "dtypes checked equal differ")),
             })))
         }

@@ -93,6 +93,8 @@ fn stream_hub(d: &Data, sink: &mut dyn FnMut(HubRun<'_>) -> Result<()>) -> Resul
         Data::U32(a) => stream(a, i64::from, |r| HubRun::Int(r), sink),
         Data::Bool(a) => stream(a, i64::from, |r| HubRun::Int(r), sink),
         Data::U64(a) => stream(a, |v| v, |r| HubRun::UInt(r), sink),
+        // (unreached: `convert_dtype` hands strings back unconverted)
+        Data::Str(_) => crate::tensor::strings_unsupported(),
     }
 }
 
@@ -196,7 +198,10 @@ fn collect<T: FromHub>(d: &Data, shape: &[usize]) -> Result<Data> {
 /// on any tape (`ops::cast` is the differentiable op). One pass: the result
 /// is the only full-size buffer, taken fallibly (`ResourceExhaustedError`).
 pub fn convert_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
-    if x.dtype() == dtype {
+    // Strings have no numeric value (TF casts neither way; `as_string` and
+    // `to_number` format and parse): they come back as they are, and the
+    // caller's dtype check refuses them by name.
+    if x.dtype() == dtype || x.dtype() == DType::String || dtype == DType::String {
         return Ok(x.clone());
     }
     // between complex dtypes the imaginary part survives
@@ -217,7 +222,13 @@ pub fn scalar_as(v: HubValue, dtype: DType) -> Tensor {
     fn make<T: FromHub>(v: HubValue) -> Tensor {
         Tensor::scalar(T::from_hub(v))
     }
-    crate::with_dtype!(dtype, T => make::<T>(v))
+    // (a number is no string: it stays in its hub dtype, for the caller's
+    // dtype check to refuse by name)
+    crate::with_dtype!(dtype, T => make::<T>(v), str => match v {
+        HubValue::Int(i) => Tensor::scalar(i),
+        HubValue::UInt(u) => Tensor::scalar(u),
+        HubValue::Float(f) => Tensor::scalar(f),
+    })
 }
 
 /// A kernel that refused the compute dtype refused the caller's dtype.

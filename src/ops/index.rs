@@ -95,7 +95,7 @@ fn check_range(op: &'static str, idx: &[i64], n: usize) -> Result<()> {
     Ok(())
 }
 
-fn gather_kernel<T: Copy>(p: &[T], idx: &[i64], d: Dims) -> Vec<T> {
+fn gather_kernel<T: Clone>(p: &[T], idx: &[i64], d: Dims) -> Vec<T> {
     let mut out = Vec::with_capacity(d.b * d.o * d.m * d.i);
     for bi in 0..d.b {
         for oi in 0..d.o {
@@ -130,10 +130,10 @@ fn scatter_add_kernel<T: Copy + Default + std::ops::Add<Output = T>>(
 }
 
 /// The elements in row-major order: borrowed when the storage already is.
-fn flat<T: Copy>(a: &ndarray::ArcArray<T, ndarray::IxDyn>) -> std::borrow::Cow<'_, [T]> {
+fn flat<T: Clone>(a: &ndarray::ArcArray<T, ndarray::IxDyn>) -> std::borrow::Cow<'_, [T]> {
     match a.as_slice() {
         Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+        None => std::borrow::Cow::Owned(a.iter().cloned().collect()),
     }
 }
 
@@ -186,6 +186,11 @@ pub fn gather(params: &Tensor, indices: &Tensor, axis: i64, batch_dims: i64) -> 
     check_range(op, &idx, d.n)?;
     check_alloc(op, params.dtype(), &out_shape)?;
     let out = crate::map_data!(params.data(), a => {
+        let v = gather_kernel(&flat(a), &idx, d);
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&out_shape), v)
+            .map_err(|_| Error::invalid(op, "internal gather failed"))?
+            .into_shared()
+    }, str a => {
         let v = gather_kernel(&flat(a), &idx, d);
         ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&out_shape), v)
             .map_err(|_| Error::invalid(op, "internal gather failed"))?
@@ -351,6 +356,13 @@ pub fn gather_nd(params: &Tensor, indices: &Tensor, batch_dims: usize) -> Result
 /// The rows of `x` (along `axis`, over `mask.rank()` axes) where `mask` holds.
 pub fn boolean_mask(x: &Tensor, mask: &Tensor, axis: i64) -> Result<Tensor> {
     let op = "boolean_mask";
+    if mask.dtype() == DType::String {
+        return Err(Error::UnsupportedDType {
+            op,
+            dtype: mask.dtype(),
+            allowed: "bool or numeric (mask)",
+        });
+    }
     // any dtype: non-zero is true (TF applies `where` to the mask)
     let m = truthy(mask);
     let k = mask.rank();
@@ -433,7 +445,8 @@ fn truthy(t: &Tensor) -> Vec<bool> {
     fn go<T: Copy + Default + PartialEq>(a: &ndarray::ArcArray<T, ndarray::IxDyn>) -> Vec<bool> {
         a.iter().map(|&v| v != T::default()).collect()
     }
-    crate::with_data!(t.data(), a => go(a))
+    // (a string mask is refused by the caller's bool check; none is true)
+    crate::with_data!(t.data(), a => go(a), str _ => Vec::new())
 }
 
 /// The coordinates of the true (non-zero) elements, `[count, rank]` int64
@@ -444,7 +457,13 @@ pub fn nonzero(cond: &Tensor) -> Result<Tensor> {
     ) -> Vec<bool> {
         a.iter().map(|&v| v != T::default()).collect()
     }
-    let hits: Vec<bool> = crate::with_data!(cond.data(), a => truthy(a));
+    let hits: Vec<bool> = crate::with_data!(cond.data(), a => truthy(a), str _ => {
+        return Err(Error::UnsupportedDType {
+            op: "Where",
+            dtype: cond.dtype(),
+            allowed: "bool or numeric",
+        });
+    });
     let shape = cond.shape();
     let mut coords = Vec::new();
     for (flat, _) in hits.iter().enumerate().filter(|&(_, &h)| h) {

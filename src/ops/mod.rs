@@ -30,6 +30,7 @@ pub mod random;
 pub mod reduce;
 pub mod scatter;
 pub mod shape;
+pub mod strings;
 pub mod unary;
 
 use crate::dtype::DType;

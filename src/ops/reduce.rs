@@ -75,7 +75,7 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
                 .into_shape_clone(dim)
                 .map_err(reshape_err)?,
         ),
-        Data::Bool(_) => {
+        Data::Bool(_) | Data::Str(_) => {
             return Err(Error::UnsupportedDType {
                 op,
                 dtype: x.dtype(),
@@ -256,7 +256,9 @@ fn extreme(
         Data::F64(a) => Data::F64(float!(a, f64)),
         Data::I32(a) => Data::I32(int!(a, i32)),
         Data::I64(a) => Data::I64(int!(a, i64)),
-        Data::Bool(_) | Data::C64(_) | Data::C128(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::C64(_) | Data::C128(_) | Data::Str(_) => {
+            return Err(numeric_only(op, x));
+        }
         _ => computed([x], true, |[w]| extreme(op, w, axis, keepdims, max))?,
     });
     // d max = g · [x = max] / #{x = max}
@@ -325,7 +327,7 @@ pub fn reduce_prod(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<T
             fold_axes(a, &axes, Complex::new(1.0, 0.0), |p, v| p * v)?,
             &out_shape,
         )?),
-        Data::Bool(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
         _ => computed([x], false, |[w]| reduce_prod(w, axis, keepdims))?,
     });
     let ctx = || (reduced_shape(x.shape(), &axes, true), out_shape.len(), axes);
@@ -409,7 +411,7 @@ fn scan(
         }),
         Data::C64(a) => Data::C64(go!(a, Complex::new(0.0, 0.0), Complex::new(1.0, 0.0))),
         Data::C128(a) => Data::C128(go!(a, Complex::new(0.0, 0.0), Complex::new(1.0, 0.0))),
-        Data::Bool(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
         _ => computed([x], false, |[w]| {
             scan(op, w, axis, exclusive, reverse, product)
         })?,
@@ -630,7 +632,9 @@ fn arg_extreme(
         Data::F64(a) => pick!(a),
         Data::I32(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best })?,
         Data::I64(a) => arg_axis(a, ax, |v, best| if max { v > best } else { v < best })?,
-        Data::Bool(_) | Data::C64(_) | Data::C128(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::C64(_) | Data::C128(_) | Data::Str(_) => {
+            return Err(numeric_only(op, x));
+        }
         _ => return arg_extreme(op, &widen(x, true)?, axis, output_type, max),
     };
     cast(&Tensor::from_data(Data::I64(idx)), output_type)
@@ -808,7 +812,7 @@ fn argsort_rows(op: &'static str, x: &Tensor, descending: bool) -> Result<Tensor
     // gigabytes of keys, indices and merge space)
     let mut values: Vec<f64> = crate::alloc::try_vec(op, x.shape())?;
     match x.data() {
-        Data::Bool(_) => return Err(numeric_only(op, x)),
+        Data::Bool(_) | Data::Str(_) => return Err(numeric_only(op, x)),
         _ => {
             if let Some(a) = cast(x, DType::F64)?.array::<f64>() {
                 values.extend(a.iter().copied());

@@ -7,7 +7,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::map_data;
-use crate::ops::{lead, sum_to_shape, with_lead};
+use crate::ops::{lead, strings, sum_to_shape, with_lead};
 use crate::shape::{broadcast_shapes, checked_numel, normalize_axis};
 use crate::tape;
 use crate::tensor::{Data, Tensor, check_alloc};
@@ -77,7 +77,8 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let dim = IxDyn(shape);
     let err = |_| Error::invalid("Reshape", "internal reshape failed");
     let out = Tensor::from_data(
-        map_data!(x.data(), a => kernels::standard(a)?.into_shape_clone(dim).map_err(err)?),
+        map_data!(x.data(), a => kernels::standard(a)?.into_shape_clone(dim).map_err(err)?,
+            str a => strings::standard(a).into_shape_clone(dim).map_err(err)?),
     );
     let ctx = || (x.shape().to_vec(), shape.len());
     tape::record_rule(
@@ -126,7 +127,10 @@ pub fn transpose(x: &Tensor, perm: Option<&[i64]>) -> Result<Tensor> {
                 .collect()
         }
     };
-    let out = Tensor::from_data(map_data!(x.data(), a => a.clone().permuted_axes(IxDyn(&perm))));
+    let out = Tensor::from_data(
+        map_data!(x.data(), a => a.clone().permuted_axes(IxDyn(&perm)),
+        str a => a.clone().permuted_axes(IxDyn(&perm))),
+    );
     let ctx = || {
         let mut inverse = vec![0i64; rank];
         for (i, &p) in perm.iter().enumerate() {
@@ -165,7 +169,8 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
         });
     }
     check_alloc(op, x.dtype(), shape)?;
-    let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape)?));
+    let out = Tensor::from_data(map_data!(x.data(), a => kernels::broadcast_copy(a, shape)?,
+        str a => strings::broadcast(op, a, shape)?));
     let ctx = || (x.shape().to_vec(), shape.len());
     tape::record_rule(
         op,
@@ -185,6 +190,13 @@ pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
 pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
     if x.dtype() == dtype {
         return Ok(x.clone());
+    }
+    if x.dtype() == DType::String || dtype == DType::String {
+        // TF: `as_string` formats numbers, `to_number` parses strings
+        return Err(Error::Unimplemented {
+            op: "Cast",
+            msg: format!("Cast {} to {} is not supported", x.dtype(), dtype),
+        });
     }
     macro_rules! convert {
         ($a:expr, $f:expr) => {
@@ -379,6 +391,9 @@ pub fn strided_slice(x: &Tensor, spec: &[AxisSlice]) -> Result<Tensor> {
     let out = Tensor::from_data(map_data!(x.data(), a => a
         .slice_each_axis(|ax| spec[ax.axis.index()].to_ndarray())
         .to_owned()
+        .into_shared(), str a => a
+        .slice_each_axis(|ax| spec[ax.axis.index()].to_ndarray())
+        .to_owned()
         .into_shared()));
     let ctx = || (x.shape().to_vec(), spec.to_vec());
     tape::record_rule(
@@ -411,9 +426,12 @@ pub fn slice_grad(x: &Tensor, shape: &[usize], spec: &[AxisSlice], fill: f64) ->
     // (by value: a shared base would be copied again, infallibly, by the
     // first write — an abort for a base that only just fits)
     let base = Tensor::full(op, x.dtype(), shape, fill)?.into_data();
-    let out = Tensor::from_data(crate::zip_data!(base, x.data(),
-        |b, a| place(b, a, spec),
-        else return Err(Error::invalid(op, "the base lost x's dtype"))));
+    let out = Tensor::from_data(match (base, x.data()) {
+        (Data::Str(b), Data::Str(a)) => Data::Str(place(b, a, spec)),
+        (base, _) => crate::zip_data!(base, x.data(),
+            |b, a| place(b, a, spec),
+            else return Err(Error::invalid(op, "the base lost x's dtype"))),
+    });
     let ctx = || spec.to_vec();
     tape::record_rule(
         op,
@@ -428,7 +446,7 @@ pub fn slice_grad(x: &Tensor, shape: &[usize], spec: &[AxisSlice], fill: f64) ->
     Ok(out)
 }
 
-fn place<T: Copy>(
+fn place<T: Clone>(
     mut out: ndarray::ArcArray<T, IxDyn>,
     a: &ndarray::ArcArray<T, IxDyn>,
     spec: &[AxisSlice],
@@ -583,6 +601,7 @@ pub fn concat(xs: &[Tensor], axis: i64) -> Result<Tensor> {
         Data::BF16(_) => join!(BF16),
         Data::C64(_) => join!(C64),
         Data::C128(_) => join!(C128),
+        Data::Str(_) => join!(Str),
     });
     // input i's gradient is its slab of g along the joined axis
     let ctx = || {

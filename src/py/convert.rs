@@ -9,7 +9,7 @@ use std::borrow::Borrow;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString};
 
 use super::tensor::PyTensor;
 use super::variable::PyVariable;
@@ -142,10 +142,14 @@ fn host_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> 
         infer::array(natural, is_numpy, hint, || fits_i32(arr)).map_err(|r| refused(obj, r))?;
     // (not ascontiguousarray: it would turn a 0-d array into a 1-d one)
     let kwargs = PyDict::new(py);
-    kwargs.set_item("dtype", target.name())?;
+    kwargs.set_item("dtype", target.numpy_name())?;
     kwargs.set_item("order", "C")?;
     let arr = np.call_method("asarray", (arr,), Some(&kwargs))?;
-    crate::with_dtype!(target, T => copy_in::<T>(&arr))
+    crate::with_dtype!(target, T => copy_in::<T>(&arr), str => { // (str as UTF-8, as TF)
+        let flat = py.import("tapegrad._strings")?.call_method1("_flat_bytes", (obj, hint.is_some()))?;
+        let (shape, items): (Vec<usize>, Vec<Bound<'_, PyBytes>>) = flat.extract()?;
+        Ok(crate::ops::strings::from_bytes(&shape, items.iter().map(|b| b.as_bytes()))?)
+    })
 }
 
 /// Tensors own their data: numpy input is copied so later writes to the
@@ -291,7 +295,10 @@ pub fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>>
     // overflow, even when the array is empty
     check_alloc("numpy", t.dtype(), t.shape())?;
     numpy_knows(py, t.dtype())?;
-    Ok(with_data!(t.data(), a => a.to_pyarray(py).into_any()))
+    with_data!(t.data(), a => Ok(a.to_pyarray(py).into_any()), str a => {
+        let bytes = a.map(|b| PyBytes::new(py, b).unbind()); // TF: an array of bytes objects
+        Ok(numpy::PyArray::from_owned_object_array(py, bytes).into_any())
+    })
 }
 
 /// The dtype of the first tensor-like argument, which every other argument

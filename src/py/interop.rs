@@ -37,7 +37,7 @@ pub fn shared_view<'py>(owner: &Bound<'py, PyTensor>) -> PyResult<Bound<'py, PyA
         // Tensor) does not export a writable buffer
         drop(arr.try_readwrite()?.make_nonwriteable());
         arr.into_any()
-    });
+    }, str _ => return to_numpy(owner.py(), t)); // (bytes objects: a copy)
     Ok(view)
 }
 

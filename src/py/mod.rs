@@ -125,26 +125,19 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use super::{_at_fork, _release_cached_memory, _set_check_numerics};
-
-    #[pymodule_export]
-    use super::interop::_fill_new;
-    #[pymodule_export]
-    use super::optim::{PyFusedOptimizer, PyOptimizerRule};
-    #[pymodule_export]
-    use super::tape::{PyForwardAccumulator, PySuspension, PyTape, record_custom};
-    #[pymodule_export]
-    use super::tensor::PyTensor;
-    #[pymodule_export]
-    use super::trace::{
-        _is_tracing, _trace_abort, _trace_begin, _trace_callback, _trace_created, _trace_describe,
-        _trace_finish, _trace_slots, _trace_unsupported, PyPlan,
+    use super::{
+        _at_fork, _release_cached_memory, _set_check_numerics,
+        interop::_fill_new,
+        ops::PyOp,
+        optim::{PyFusedOptimizer, PyOptimizerRule},
+        tape::{PyForwardAccumulator, PySuspension, PyTape, record_custom},
+        tensor::PyTensor,
+        trace::{
+            _is_tracing, _trace_abort, _trace_begin, _trace_callback, _trace_created,
+            _trace_describe, _trace_finish, _trace_slots, _trace_unsupported, PyPlan,
+        },
+        variable::PyVariable,
     };
-    #[pymodule_export]
-    use super::variable::PyVariable;
-
-    #[pymodule_export]
-    use super::ops::PyOp;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

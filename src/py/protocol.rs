@@ -104,7 +104,7 @@ pub fn truth(t: &Tensor) -> PyResult<bool> {
 pub fn scalar(t: &Tensor, to: &str) -> PyResult<f64> {
     crate::trace::guard_value(t);
     t.item_f64()
-        .ok_or_else(|| PyTypeError::new_err(format!("only 0-dimensional arrays can be converted to Python scalars (asked for {to}() of a tensor of shape {:?})", t.shape())))
+        .ok_or_else(|| PyTypeError::new_err(format!("only a single number converts to a Python scalar (asked for {to}() of a {} tensor of shape {:?})", t.dtype().name(), t.shape())))
 }
 
 /// `int(t)`: integers exactly; a float as Python's `int(float)` (NaN raises

@@ -14,6 +14,7 @@ from ._dataset import (
     UNKNOWN_CARDINALITY,
     Dataset,
     Options,
+    TextLineDataset,
 )
 from ._dataset import OwnedIterator as Iterator
 from ._structure import DatasetSpec, TensorSpec
@@ -27,5 +28,6 @@ __all__ = [
     "Iterator",
     "Options",
     "TensorSpec",
+    "TextLineDataset",
     "experimental",
 ]

@@ -11,10 +11,13 @@ permutation of row indices and each batch one numpy gather.
 
 from __future__ import annotations
 
+import gzip
+import io
 import itertools
 import os
 import queue
 import threading
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -24,7 +27,7 @@ import numpy as np
 
 from .. import _core
 from ..dtypes import as_dtype
-from ..errors import InvalidArgumentError, OutOfRangeError
+from ..errors import InvalidArgumentError, NotFoundError, OutOfRangeError
 from . import _files
 from . import _structure as st
 from ._structure import DatasetSpec, TensorSpec
@@ -1848,3 +1851,106 @@ class _ListDataset(Dataset):
     def _elements(self) -> Iterator[Any]:
         return iter(self._items)
 
+
+
+_COMPRESSIONS = {None: "", "": "", "GZIP": "GZIP", "ZLIB": "ZLIB"}
+
+
+def _text_lines(path: str, compression: str) -> Iterator[np.ndarray]:
+    """The lines of one file as 0-d object arrays of bytes, each without its
+    ``\\n`` (and a ``\\r`` before it); a last line without one is kept whole."""
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the `with` below
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}; No such file or directory") from None
+    with raw:
+        stream: Iterable[bytes] = raw
+        if compression == "GZIP":
+            stream = gzip.GzipFile(fileobj=raw)
+        elif compression == "ZLIB":
+            stream = io.BytesIO(zlib.decompress(raw.read()))
+        for line in stream:
+            if line.endswith(b"\n"):
+                line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+            yield np.array(line, dtype=object)
+
+
+class TextLineDataset(Dataset):
+    """The lines of text files, one scalar ``tf.string`` each, without their
+    line endings (``\\n`` or ``\\r\\n``): file after file, or with
+    ``num_parallel_reads=n`` that many files at once, one line from each in
+    turn (TF's order). ``filenames`` is a name, a list of names or a string
+    tensor; ``compression_type`` is ``None``/``""``, ``"GZIP"`` or ``"ZLIB"``.
+    Files are opened as the dataset is iterated (a missing one is a
+    ``NotFoundError`` then, as in TF); ``buffer_size`` is accepted.
+
+    >>> import os, tempfile
+    >>> import tapegrad as tf
+    >>> path = os.path.join(tempfile.mkdtemp(), "lines.txt")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("a b\\n\\nc\\n")
+    >>> list(tf.data.TextLineDataset(path).as_numpy_iterator())
+    [b'a b', b'', b'c']
+    """
+
+    def __init__(
+        self,
+        filenames: Any,
+        compression_type: str | None = None,
+        buffer_size: int | None = None,
+        num_parallel_reads: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        try:  # (an empty list is no files, as TF's)
+            names = _core.convert_to_tensor(filenames, dtype_hint="string")
+        except TypeError:
+            names = _core.convert_to_tensor(filenames)
+        if names.dtype != "string":
+            raise TypeError(
+                "The `filenames` argument must contain `tf.string` elements. Got "
+                f"`tf.{names.dtype.name}` elements."
+            )
+        items = np.asarray(names.numpy(), dtype=object).reshape(-1)
+        self._names = [os.fsdecode(item) for item in items]
+        if compression_type not in _COMPRESSIONS:
+            raise InvalidArgumentError(
+                "TextLineDataset: compression_type must be None, '', 'GZIP' or 'ZLIB', got "
+                f"{compression_type!r}"
+            )
+        self._compression = _COMPRESSIONS[compression_type]
+        reads = 1 if num_parallel_reads is None else (
+            (os.cpu_count() or 1) if num_parallel_reads == AUTOTUNE
+            else _check_count(num_parallel_reads, "num_parallel_reads"))
+        if reads <= 0:
+            raise InvalidArgumentError(
+                f"TextLineDataset: num_parallel_reads must be positive, got {num_parallel_reads}"
+            )
+        self._reads = reads
+
+    def _compute_spec(self) -> Any:
+        return TensorSpec([], "string")
+
+    def _elements(self) -> Iterator[Any]:
+        files = [_text_lines(path, self._compression) for path in self._names]
+        if self._reads == 1:
+            for lines in files:
+                yield from lines
+            return
+        # `reads` files open at once, one line each in turn; an exhausted
+        # slot takes the next file on its next turn (TF's interleave order)
+        pending = iter(files)
+        slots: list[Iterator[np.ndarray] | None] = [None] * self._reads
+        more = True
+        index = 0
+        while more or any(slot is not None for slot in slots):
+            if slots[index] is None and more:
+                slots[index] = next(pending, None)
+                more = slots[index] is not None
+            current = slots[index]
+            if current is not None:
+                line = next(current, None)
+                if line is None:
+                    slots[index] = None
+                else:
+                    yield line
+            index = (index + 1) % self._reads

@@ -5,8 +5,9 @@ TF's file *names* are kept, the *encoding* inside is tapegrad's own
 (documented in docs/compat.md): a record stream is, per element, its
 flattened components (``tf.nest`` order) one after the other, each in
 numpy's ``.npy`` format (header with dtype and shape, then the raw bytes;
-``allow_pickle`` off); a JSON file beside it holds the element spec and
-the element count.
+``allow_pickle`` off; a string component is two arrays: its int64 lengths
+in its shape, then its bytes joined as one uint8 vector); a JSON file beside
+it holds the element spec and the element count.
 
 - cache: ``<filename>.data-00000-of-00001`` (the records) and
   ``<filename>.index`` (the JSON), published only at the end of a complete
@@ -95,15 +96,39 @@ def _check_dtypes(expected: Any, stored: list[str]) -> None:
 
 def write_element(out: IO[bytes], element: Any) -> None:
     for leaf in st.flatten(element):
-        np.lib.format.write_array(out, np.asarray(st.as_array(leaf), order="C"),
-                                  allow_pickle=False)
+        array = np.asarray(st.as_array(leaf), order="C")
+        if array.dtype.kind in "OSU":
+            # strings (no pickles): their lengths in the leaf's shape, then
+            # their bytes joined as one uint8 vector
+            items = [item.encode() if isinstance(item, str) else bytes(item)
+                     for item in array.reshape(-1).tolist()]
+            lengths = np.array([len(item) for item in items], dtype=np.int64)
+            np.lib.format.write_array(out, lengths.reshape(array.shape), allow_pickle=False)
+            array = np.frombuffer(b"".join(items), dtype=np.uint8)
+        np.lib.format.write_array(out, array, allow_pickle=False)
+
+
+def _read_leaf(source: IO[bytes], spec: TensorSpec) -> np.ndarray:
+    """One component as ``write_element`` wrote it."""
+    array = np.lib.format.read_array(source, allow_pickle=False)
+    if spec.dtype.name != "string":
+        return array
+    joined = np.lib.format.read_array(source, allow_pickle=False).tobytes()
+    ends = np.cumsum(array.reshape(-1))
+    if len(ends) and ends[-1] != len(joined):
+        raise ValueError(f"{len(joined)} bytes hold strings of {int(ends[-1])} bytes in all")
+    strings = np.empty(array.shape, dtype=object)
+    flat = strings.reshape(-1)  # (a view: fills `strings`)
+    for i, (end, length) in enumerate(zip(ends.tolist(), array.reshape(-1).tolist(), strict=True)):
+        flat[i] = joined[end - length : end]
+    return strings
 
 
 def read_elements(source: IO[bytes], spec: Any, count: int, where: str) -> Iterator[Any]:
-    width = len(st.flatten(spec))
+    specs = st.flatten(spec)
     for index in range(count):
         try:
-            leaves = [np.lib.format.read_array(source, allow_pickle=False) for _ in range(width)]
+            leaves = [_read_leaf(source, leaf_spec) for leaf_spec in specs]
         except (ValueError, OSError, EOFError) as error:
             raise DataLossError(
                 f"{where}: element {index} of {count} is unreadable ({error}); the file is "

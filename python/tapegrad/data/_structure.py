@@ -239,8 +239,8 @@ def to_numpy(leaf: Any) -> Any:
     if isinstance(leaf, np.ndarray):
         return leaf[()] if leaf.ndim == 0 else leaf.copy()
     if isinstance(leaf, (_core.Tensor, _core.Variable)):
-        array = leaf.numpy()
-        return array[()] if array.ndim == 0 else array
+        array = leaf.numpy()  # (a numpy scalar, or `bytes` for a string, at rank 0)
+        return array[()] if isinstance(array, np.ndarray) and array.ndim == 0 else array
     return leaf
 
 
