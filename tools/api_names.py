@@ -245,7 +245,9 @@ ARG_TYPES = {
     **dict.fromkeys("dtype dtype_hint out_type output_type index_type".split(), "DTypeLike"),
     # scalars
     "keepdims": "bool",
-    **dict.fromkeys("num num_rows num_columns depth num_samples num_lower num_upper".split(), "int"),
+    **dict.fromkeys(
+        "num num_rows num_columns depth num_samples num_lower num_upper".split(), "int"
+    ),
     "seed": "int | None",
     **dict.fromkeys("rate maxval".split(), "float"),
     **dict.fromkeys("equation padding data_format".split(), "str"),

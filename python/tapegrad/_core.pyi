@@ -76,6 +76,7 @@ __all__ = [
     "det",
     "diag",
     "diag_part",
+    "divide_no_nan",
     "dropout",
     "einsum",
     "expand_dims",
@@ -504,6 +505,7 @@ def cumsum(
 def det(input: TensorLike, name: str | None = None) -> Tensor: ...
 def diag(diagonal: TensorLike, name: str | None = None) -> Tensor: ...
 def diag_part(input: TensorLike, name: str | None = None, k: int = 0) -> Tensor: ...
+def divide_no_nan(x: TensorLike, y: TensorLike, name: str | None = None) -> Tensor: ...
 def dropout(
     x: TensorLike,
     rate: float,
