@@ -187,5 +187,10 @@ def sample_smooth_float(name: str, shapes: tuple, rng: np.random.Generator) -> l
         return [a, rng.uniform(1.5, 2.0, shapes[1]) * rng.choice([-1.0, 1.0], shapes[1])]
     if name in ("floor", "ceil", "round"):  # away from the jumps
         return [rng.integers(-3, 3, s) + rng.uniform(0.1, 0.4, s) for s in shapes]
-    lo, hi = {"real": (-2.0, 2.0), "positive": (0.5, 2.0), "unit": (-0.9, 0.9)}[domain]
+    lo, hi = {
+        "real": (-2.0, 2.0),
+        "positive": (0.5, 2.0),
+        "unit": (-0.9, 0.9),
+        "above_one": (1.5, 3.0),
+    }[domain]
     return [rng.uniform(lo, hi, s) for s in shapes]

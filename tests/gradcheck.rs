@@ -28,13 +28,14 @@ impl Rng {
     }
 }
 
-/// A point of `domain` ("real", "positive" or "unit"), kept 0.25 from 0 on
+/// A point of `domain` ("real", "positive", "unit" or "above_one"), kept 0.25 from 0 on
 /// the real line (the kinks of abs, relu, elu, …).
 fn sample(domain: &str, rng: &mut Rng) -> f64 {
     match domain {
         "real" => rng.magnitude(0.25, 2.0),
         "positive" => rng.uniform(0.5, 2.0),
         "unit" => rng.uniform(-0.9, 0.9),
+        "above_one" => rng.uniform(1.5, 3.0),
         other => panic!("unknown domain {other:?}"),
     }
 }

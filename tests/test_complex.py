@@ -717,3 +717,52 @@ def test_complex_float32_gradient_dtype_and_watch():
     g = tape.gradient(y, z)
     assert g.dtype == tf.complex64
     np.testing.assert_allclose(g.numpy(), [np.sqrt(0.5) * (1 + 1j)], rtol=1e-6)
+
+
+# TF 2.21's acosh on the principal branch (the sign of a zero imaginary part
+# picks the side of the cut (−∞, 1)), and the gradient of Σ|acosh z|²
+ACOSH_TF = [
+    (2 + 0j, 1.3169578969248166 + 0j, 1.520691992601893 + 0j),
+    (0.5 + 0j, 1.0471975511965976j, -2.4183991523122903 + 0j),
+    (-2 + 0j, 1.3169578969248166 + 3.141592653589793j, -1.5206919926018934 - 3.627598728468436j),
+    (1 + 1j, 1.0612750619050357 + 0.9045568943023813j, -0.2828995314475773 + 1.8434872300284997j),
+    (-1 - 2j, 1.528570919480998 - 1.9978749131873728j, -2.0440127512073163 - 0.5446164499985527j),
+    (0j, 1.5707963267948966j, -3.141592653589793 + 0j),
+    (3 - 4j, 2.305509031243477 - 0.93681246115572j, 0.23383864305797744 - 0.9615181242225278j),
+    (
+        1e5 + 1e5j,
+        12.552646235810146 + 0.7853981634099484j,
+        0.00011767248072066756 + 0.00013338044399514284j,
+    ),
+    (
+        complex(-1.5, -0.0),
+        0.9624236501192069 - 3.141592653589793j,
+        -1.7216357638560171 + 5.619851784832581j,
+    ),
+]
+
+
+def test_acosh_matches_tensorflow_on_both_sides_of_the_cut() -> None:
+    z = tf.constant([row[0] for row in ACOSH_TF], tf.complex128)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        w = tf.math.acosh(z)
+        loss = tf.reduce_sum(tf.abs(w) ** 2)
+    np.testing.assert_allclose(w.numpy(), [row[1] for row in ACOSH_TF], rtol=1e-12, atol=1e-12)
+    grad = tape.gradient(loss, z).numpy()
+    np.testing.assert_allclose(grad, [row[2] for row in ACOSH_TF], rtol=1e-9, atol=1e-12)
+    assert tf.math.acosh(tf.constant([2 + 0j], tf.complex64)).dtype == tf.complex64
+
+
+def test_real_acosh_matches_tensorflow() -> None:
+    # TF 2.21: NaN below 1, and an infinite gradient at 1
+    x = tf.constant([1.0, 1.5, 2.0, 10.0, 0.5, -2.0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.acosh(x)
+    expected = [0.0, 0.9624236822128296, 1.316957950592041, 2.993222951889038, np.nan, np.nan]
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6)
+    grad = [np.inf, 0.8944270610809326, 0.5773502588272095, 0.10050376504659653, np.nan, np.nan]
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), grad, rtol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.math.acosh(tf.constant([2]))

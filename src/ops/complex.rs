@@ -53,6 +53,7 @@ pub(crate) trait Cx: ComplexFloat + Element + PartialEq {
     fn asin_principal(self) -> Self;
     fn acos_principal(self) -> Self;
     fn atanh_principal(self) -> Self;
+    fn acosh_principal(self) -> Self;
 }
 
 macro_rules! impl_cx {
@@ -131,6 +132,14 @@ macro_rules! impl_cx {
                 Complex::new(2.0 * minus.re.atan2(plus.re), (plus.conj() * minus).im.asinh())
             }
             #[inline(always)]
+            fn acosh_principal(self) -> Self {
+                // acosh z = 2·log(√((z + 1)/2) + √((z − 1)/2)) (Kahan), the
+                // parts formed one by one so a zero imaginary part keeps its
+                // sign, which picks the side of the cut (−∞, 1)
+                let half = |re: $part| Complex::new(0.5 * re, 0.5 * self.im).sqrt();
+                (half(self.re + 1.0) + half(self.re - 1.0)).ln() * 2.0
+            }
+            #[inline(always)]
             fn atanh_principal(self) -> Self {
                 // Re = ¼·log1p(4x/((1 − x)² + y²)) (no cancellation of two
                 // logs for large |z|), Im = ½·atan2(2y, (1 − x)(1 + x) − y²)
@@ -207,6 +216,7 @@ complex_fns! {
     Atan: map |z| z.times_i().atanh_principal().times_minus_i();
     Asinh: map |z| z.times_i().asin_principal().times_minus_i();
     Atanh: map |z| z.atanh_principal();
+    Acosh: map |z| z.acosh_principal();
     Expm1: map |z| Cx::exp_m1(z);
     Log1p: map |z| Cx::ln_1p(z);
     // 1/(1 + e⁻ᶻ), as TF's complex logistic
@@ -512,6 +522,9 @@ fn unary_complex(op: &'static str, x: &Tensor) -> Result<Tensor> {
         }),
         "Asinh" => holomorphic(op, x, map::<Asinh>(op, x)?, |_, y| {
             crate::ops::reciprocal(&crate::ops::cosh(y)?)
+        }),
+        "Acosh" => holomorphic(op, x, map::<Acosh>(op, x)?, |_, y| {
+            crate::ops::reciprocal(&crate::ops::sinh(y)?)
         }),
         "Atanh" => holomorphic(op, x, map::<Atanh>(op, x)?, |x, _| {
             crate::ops::reciprocal(&one(x).sub(&x.mul(x)?)?)

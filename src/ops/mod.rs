@@ -77,7 +77,8 @@ pub struct OpInfo {
     /// False for ops declared `nondiff`: their outputs carry no gradient.
     pub differentiable: bool,
     /// Where the op is smooth enough for a finite-difference check:
-    /// `"real"`, `"positive"` or `"unit"` (the open interval (-1, 1)).
+    /// `"real"`, `"positive"`, `"unit"` (the open interval (-1, 1)) or
+    /// `"above_one"` (x > 1).
     pub domain: &'static str,
     /// The dtypes it accepts: `"float"` or `"numeric"`.
     pub dtypes: &'static str,

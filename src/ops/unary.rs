@@ -26,6 +26,7 @@ pub(crate) trait Float: Real {
     fn sinh(self) -> Self;
     fn cosh(self) -> Self;
     fn asinh(self) -> Self;
+    fn acosh(self) -> Self;
     fn atanh(self) -> Self;
     fn floor(self) -> Self;
     fn ceil(self) -> Self;
@@ -47,6 +48,7 @@ macro_rules! impl_float {
             #[inline(always)] fn sinh(self) -> Self { <$t>::sinh(self) }
             #[inline(always)] fn cosh(self) -> Self { <$t>::cosh(self) }
             #[inline(always)] fn asinh(self) -> Self { <$t>::asinh(self) }
+            #[inline(always)] fn acosh(self) -> Self { <$t>::acosh(self) }
             #[inline(always)] fn atanh(self) -> Self { <$t>::atanh(self) }
             #[inline(always)] fn floor(self) -> Self { <$t>::floor(self) }
             #[inline(always)] fn ceil(self) -> Self { <$t>::ceil(self) }
@@ -422,6 +424,14 @@ unary_ops! {
     ///     >>> print(tf.math.asinh(tf.constant([0.0, 1.0])))
     ///     tapegrad.Tensor([0.        0.8813736], shape=(2,), dtype=float32)
     asinh "Asinh" float real |v| v.asinh() => [g, in x: g.div(&sqrt(&plus_one(&square(x)?)?)?)];
+    /// Inverse hyperbolic cosine, defined on [1, ∞) (NaN below).
+    /// d acosh = 1/sinh(acosh x) (inf at 1, as TF).
+    ///
+    /// Example:
+    ///     >>> import tapegrad as tf
+    ///     >>> print(tf.math.acosh(tf.constant([1.0, 2.0])))
+    ///     tapegrad.Tensor([0.       1.316958], shape=(2,), dtype=float32)
+    acosh "Acosh" float above_one |v| v.acosh() => [g, out y: g.div(&sinh(y)?)];
     /// Inverse hyperbolic tangent, defined on (−1, 1).
     /// d atanh = 1/(1 − x²).
     ///
