@@ -146,6 +146,48 @@ def test_split() -> None:
     assert values(tf.strings.split(["a,b,,c"], sep=",")) == [[b"a", b"b", b"", b"c"]]
     assert values(tf.strings.split(["a b c d"], maxsplit=1)) == [[b"a", b"b c d"]]
     assert isinstance(tf.strings.split(["a b"]), tf.RaggedTensor)
+    # an explicit separator splits "" into one empty piece; whitespace splitting gives none
+    assert values(tf.strings.split([""], sep=",")) == [[b""]]
+    assert values(tf.strings.split([""], sep=",", maxsplit=1)) == [[b""]]
+    assert values(tf.strings.split([""], maxsplit=1)) == [[]]
+
+
+def test_split_of_rank_2_and_higher_matches_tf() -> None:
+    pieces = tf.strings.split(tf.constant([["a b", "c"], ["d e f", ""]]))
+    assert isinstance(pieces, tf.RaggedTensor)
+    assert pieces.shape == (2, 2, None) and str(pieces.shape) == "(2, 2, None)"
+    assert pieces.ragged_rank == 2 and pieces.dtype == tf.string
+    assert values(pieces) == [[[b"a", b"b"], [b"c"]], [[b"d", b"e", b"f"], []]]
+    assert str(pieces) == "<tf.RaggedTensor [[[b'a', b'b'], [b'c']],\n [[b'd', b'e', b'f'], []]]>"
+    assert values(pieces.to_tensor()) == [
+        [[b"a", b"b", b""], [b"c", b"", b""]],
+        [[b"d", b"e", b"f"], [b"", b"", b""]],
+    ]
+    assert values(pieces.to_tensor(default_value="X")) == [
+        [[b"a", b"b", b"X"], [b"c", b"X", b"X"]],
+        [[b"d", b"e", b"f"], [b"X", b"X", b"X"]],
+    ]
+    assert values(pieces.flat_values) == [b"a", b"b", b"c", b"d", b"e", b"f"]
+    assert values(pieces.row_lengths()) == [2, 2]
+    assert values(pieces.row_lengths(axis=2)) == [[2, 1], [3, 0]]
+    assert str(pieces.row_lengths(axis=2)) == "<tf.RaggedTensor [[2, 1],\n [3, 0]]>"
+    assert [values(s) for s in pieces.nested_row_splits] == [[0, 2, 4], [0, 2, 3, 6, 6]]
+    assert values(pieces.values) == [[b"a", b"b"], [b"c"], [b"d", b"e", b"f"], []]
+    assert int(pieces.nrows()) == 2 and int(pieces.uniform_row_length) == 2
+    assert values(pieces[1][0]) == [b"d", b"e", b"f"]
+    assert values(pieces.bounding_shape()) == [2, 2, 3]
+
+    commas = tf.strings.split([["x,,y", ""]], sep=",")
+    assert str(commas) == "<tf.RaggedTensor [[[b'x', b'', b'y'], [b'']]]>"
+    once = tf.strings.split([["a b", "c"], ["d e f", ""]], sep=" ", maxsplit=1)
+    assert values(once) == [[[b"a", b"b"], [b"c"]], [[b"d", b"e f"], [b""]]]
+    deep = tf.strings.split([[["a b"]], [["c"]]])
+    assert deep.shape == (2, 1, 1, None) and deep.ragged_rank == 3
+    assert str(deep) == "<tf.RaggedTensor [[[[b'a', b'b']]],\n\n [[[b'c']]]]>"
+    empty = tf.strings.split(tf.zeros([2, 0], tf.string))
+    assert empty.shape == (2, 0, None) and str(empty) == "<tf.RaggedTensor [[], []]>"
+    assert empty.to_tensor().shape == (2, 0, 0)
+    assert tf.strings.split(tf.zeros([1, 0], tf.string)).shape == (1, 0, None)
 
 
 def test_bytes_split_and_unicode_split() -> None:
@@ -156,6 +198,13 @@ def test_bytes_split_and_unicode_split() -> None:
         [b"\xe2\x82\xac"],
     ]
     assert values(tf.strings.unicode_split("hé", "UTF-8")) == [b"h", b"\xc3\xa9"]
+    grid = tf.strings.unicode_split([["hé", ""]], "UTF-8")
+    assert str(grid) == "<tf.RaggedTensor [[[b'h', b'\\xc3\\xa9'], []]]>"
+    assert grid.shape == (1, 2, None)
+    pairs = tf.strings.bytes_split([["ab"], ["c"]])
+    assert str(pairs) == "<tf.RaggedTensor [[[b'a', b'b']],\n [[b'c']]]>"
+    spaced = tf.strings.bytes_split([["a b", "c"], ["d e f", ""]])
+    assert values(spaced) == [[[b"a", b" ", b"b"], [b"c"]], [[b"d", b" ", b"e", b" ", b"f"], []]]
 
 
 def test_unicode_decode() -> None:
@@ -168,6 +217,10 @@ def test_unicode_decode() -> None:
     assert values(tf.strings.unicode_decode([b"a\xffb"], "UTF-8")) == [[97, 65533, 98]]
     with pytest.raises(tf.errors.InvalidArgumentError):
         tf.strings.unicode_decode([b"a\xffb"], "UTF-8", errors="strict")
+    points = tf.strings.unicode_decode([["hé", ""], ["€", "ab"]], "UTF-8")
+    assert str(points) == "<tf.RaggedTensor [[[104, 233], []],\n [[8364], [97, 98]]]>"
+    assert points.shape == (2, 2, None) and points.dtype == tf.int32
+    assert values(points.to_tensor()) == [[[104, 233], [0, 0]], [[8364, 0], [97, 98]]]
 
 
 def test_join_and_reduce_join() -> None:

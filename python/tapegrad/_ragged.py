@@ -1,9 +1,13 @@
-"""``tf.RaggedTensor``: rows of different lengths (one ragged dimension).
+"""``tf.RaggedTensor``: rows of different lengths.
 
-A RaggedTensor is ``flat_values`` (every row's elements, concatenated; any
-uniform inner dimensions stay) plus ``row_splits`` (row ``i`` is
-``flat_values[row_splits[i]:row_splits[i + 1]]``). The splits are plain data;
-every op moves ``flat_values`` with tensor ops, so gradients flow to them.
+A RaggedTensor is ``values`` (every row's elements, concatenated) plus
+``row_splits`` (row ``i`` is ``values[row_splits[i]:row_splits[i + 1]]``).
+``values`` is a tensor (any uniform inner dimensions stay) or, for several
+ragged dimensions, itself a RaggedTensor; ``flat_values`` is the tensor at
+the bottom. A partition whose rows all have one length remembers it
+(``uniform_row_length``), so that dimension has a known size in ``shape``.
+The splits are plain data; every op moves ``flat_values`` with tensor ops,
+so gradients flow to them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor, Variable
-from .dtypes import int64
+from .dtypes import int64, string
 from .errors import InvalidArgumentError
 from .types import TensorLike
 
@@ -30,8 +34,27 @@ def _tensor(x: Any, dtype: Any = None) -> Tensor:
     return _core.convert_to_tensor(x, dtype=dtype)
 
 
+def _leading(values: Tensor | RaggedTensor) -> int:
+    """How many values (rows of the next level) there are."""
+    return len(values) if isinstance(values, RaggedTensor) else int(values.shape[0])
+
+
+def _as_bytes(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _format(value: Any) -> str:
+    """TF's text of ``numpy()``: numpy's layout, comma separated, each element by itself."""
+    if not isinstance(value, np.ndarray):
+        return str(value)
+    if not value.size:
+        return str(value.tolist())
+    return np.array2string(value, separator=", ", formatter={"all": _format})
+
+
 class RaggedTensor:
-    """Rows of different lengths (``tf.RaggedTensor``), ragged in axis 1.
+    """Rows of different lengths (``tf.RaggedTensor``), ragged in axis 1
+    and, when ``values`` is itself a RaggedTensor, deeper axes too.
 
     >>> import tapegrad as tf
     >>> rt = tf.ragged.constant([[1.0, 2.0], [], [3.0]])
@@ -46,49 +69,56 @@ class RaggedTensor:
      [3. 0.]], shape=(3, 2), dtype=float32)
     """
 
-    def __init__(self, values: TensorLike, row_splits: Any, _internal: bool = False) -> None:
+    def __init__(
+        self,
+        values: Any,
+        row_splits: Any,
+        _internal: bool = False,
+        uniform_row_length: int | None = None,
+    ) -> None:
         if not _internal:
             raise ValueError(
                 "RaggedTensor constructor is private; please use one of the factory methods "
                 "instead (e.g., RaggedTensor.from_row_lengths())"
             )
-        self._values = _tensor(values)
+        self._values: Tensor | RaggedTensor = (
+            values if isinstance(values, RaggedTensor) else _tensor(values)
+        )
         self._splits = np.asarray(row_splits, dtype=np.int64).reshape(-1)
+        self._uniform = uniform_row_length
 
     # -- factories ---------------------------------------------------------
     @classmethod
     def from_row_splits(
         cls,
-        values: TensorLike,
+        values: Any,
         row_splits: TensorLike,
         name: str | None = None,
         validate: bool = True,
     ) -> RaggedTensor:
-        """Row ``i`` is ``values[row_splits[i]:row_splits[i + 1]]``.
+        """Row ``i`` is ``values[row_splits[i]:row_splits[i + 1]]``; ``values``
+        may itself be a RaggedTensor (another ragged dimension).
 
         >>> import tapegrad as tf
         >>> print(tf.RaggedTensor.from_row_splits([1, 2, 3], [0, 2, 2, 3]))
         <tf.RaggedTensor [[1, 2], [], [3]]>
         """
-        flat = _tensor(values)
+        inner = values if isinstance(values, RaggedTensor) else _tensor(values)
         splits = np.asarray(_tensor(row_splits).numpy(), dtype=np.int64).reshape(-1)
+        count = _leading(inner)
         if validate and (
-            splits.size == 0
-            or splits[0] != 0
-            or np.any(np.diff(splits) < 0)
-            or splits[-1] != int(flat.shape[0])
+            splits.size == 0 or splits[0] != 0 or np.any(np.diff(splits) < 0) or splits[-1] != count
         ):
             raise InvalidArgumentError(
                 f"RaggedTensor: row_splits {splits.tolist()} must start at 0, not decrease, "
-                f"and end at "
-                f"the number of values ({int(flat.shape[0])})"
+                f"and end at the number of values ({count})"
             )
-        return cls(flat, splits, _internal=True)
+        return cls(inner, splits, _internal=True)
 
     @classmethod
     def from_row_lengths(
         cls,
-        values: TensorLike,
+        values: Any,
         row_lengths: TensorLike,
         name: str | None = None,
         validate: bool = True,
@@ -105,6 +135,81 @@ class RaggedTensor:
         return cls.from_row_splits(
             values, np.concatenate([[0], np.cumsum(lengths)]), validate=validate
         )
+
+    @classmethod
+    def from_uniform_row_length(
+        cls,
+        values: Any,
+        uniform_row_length: int,
+        nrows: int | None = None,
+        validate: bool = True,
+        name: str | None = None,
+    ) -> RaggedTensor:
+        """Rows of ``uniform_row_length`` values each; that dimension's size is
+        known in ``shape``. ``nrows`` is needed only when the length is 0.
+
+        >>> import tapegrad as tf
+        >>> rt = tf.RaggedTensor.from_uniform_row_length([1, 2, 3, 4], 2)
+        >>> rt.shape
+        TensorShape([2, 2])
+        """
+        inner = values if isinstance(values, RaggedTensor) else _tensor(values)
+        length, count = int(uniform_row_length), _leading(inner)
+        if length < 0 or (length and count % length) or (not length and count):
+            raise InvalidArgumentError(
+                f"RaggedTensor.from_uniform_row_length: {count} values do not split into rows "
+                f"of {length}"
+            )
+        rows = count // length if length else int(nrows or 0)
+        if nrows is not None and int(nrows) != rows:
+            raise InvalidArgumentError(
+                f"RaggedTensor.from_uniform_row_length: nrows {int(nrows)} does not match "
+                f"{count} values in rows of {length}"
+            )
+        splits = np.arange(rows + 1, dtype=np.int64) * length
+        return cls(inner, splits, _internal=True, uniform_row_length=length)
+
+    @classmethod
+    def from_nested_row_splits(
+        cls,
+        flat_values: TensorLike,
+        nested_row_splits: Any,
+        name: str | None = None,
+        validate: bool = True,
+    ) -> RaggedTensor:
+        """One ragged dimension per splits vector, outermost first.
+
+        >>> import tapegrad as tf
+        >>> print(tf.RaggedTensor.from_nested_row_splits([1, 2, 3, 4], [[0, 2, 3], [0, 1, 1, 4]]))
+        <tf.RaggedTensor [[[1], []], [[2, 3, 4]]]>
+        """
+        if not len(nested_row_splits):
+            raise ValueError("RaggedTensor.from_nested_row_splits: no row_splits given")
+        result: Any = flat_values
+        for splits in reversed(list(nested_row_splits)):
+            result = cls.from_row_splits(result, splits, validate=validate)
+        return result  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_nested_row_lengths(
+        cls,
+        flat_values: TensorLike,
+        nested_row_lengths: Any,
+        name: str | None = None,
+        validate: bool = True,
+    ) -> RaggedTensor:
+        """One ragged dimension per row-lengths vector, outermost first.
+
+        >>> import tapegrad as tf
+        >>> print(tf.RaggedTensor.from_nested_row_lengths([1, 2, 3, 4], [[2, 1], [1, 0, 3]]))
+        <tf.RaggedTensor [[[1], []], [[2, 3, 4]]]>
+        """
+        if not len(nested_row_lengths):
+            raise ValueError("RaggedTensor.from_nested_row_lengths: no row_lengths given")
+        result: Any = flat_values
+        for lengths in reversed(list(nested_row_lengths)):
+            result = cls.from_row_lengths(result, lengths, validate=validate)
+        return result  # type: ignore[no-any-return]
 
     @classmethod
     def from_value_rowids(
@@ -137,12 +242,13 @@ class RaggedTensor:
     # -- structure ---------------------------------------------------------
     @property
     def flat_values(self) -> Tensor:
-        """Every row's values, concatenated."""
-        return self._values
+        """Every row's values, concatenated, down through every ragged dimension."""
+        inner = self._values
+        return inner.flat_values if isinstance(inner, RaggedTensor) else inner
 
     @property
-    def values(self) -> Tensor:
-        """The concatenated rows (``flat_values`` for one ragged dimension)."""
+    def values(self) -> Any:  # Tensor, or a RaggedTensor for several ragged dimensions
+        """The concatenated rows: a tensor, or a RaggedTensor when ``ragged_rank > 1``."""
         return self._values
 
     @property
@@ -150,9 +256,38 @@ class RaggedTensor:
         """Where each row starts and ends in ``values`` (int64, ``nrows + 1``)."""
         return _core.constant(self._splits, dtype=int64)
 
-    def row_lengths(self, axis: int = 1, name: str | None = None) -> Tensor:
-        """The length of each row (int64)."""
-        return _core.constant(np.diff(self._splits), dtype=int64)
+    @property
+    def nested_row_splits(self) -> tuple[Tensor, ...]:
+        """The ``row_splits`` of each ragged dimension, outermost first."""
+        return tuple(_core.constant(s, dtype=int64) for s in self._levels())
+
+    def nested_row_lengths(self, name: str | None = None) -> tuple[Tensor, ...]:
+        """The row lengths of each ragged dimension, outermost first."""
+        return tuple(_core.constant(np.diff(s), dtype=int64) for s in self._levels())
+
+    @property
+    def uniform_row_length(self) -> Tensor | None:
+        """The one length of every row, when the rows were built uniform (else None)."""
+        return None if self._uniform is None else _core.constant(self._uniform, dtype=int64)
+
+    def row_lengths(self, axis: int = 1, name: str | None = None) -> Any:
+        """The length of each row (int64): a vector for ``axis=1``; for a
+        deeper ragged axis, a RaggedTensor shaped like the rows above it.
+
+        >>> import tapegrad as tf
+        >>> rt = tf.ragged.constant([[[1, 2], [3]], [[4]]])
+        >>> print(rt.row_lengths(axis=2))
+        <tf.RaggedTensor [[2, 1], [1]]>
+        """
+        depth = int(axis) + len(self.shape) if int(axis) < 0 else int(axis)
+        if depth == 1:
+            return _core.constant(np.diff(self._splits), dtype=int64)
+        if not 1 <= depth <= self.ragged_rank or not isinstance(self._values, RaggedTensor):
+            raise NotImplementedError(
+                f"RaggedTensor.row_lengths: axis {axis} is not a ragged axis of a RaggedTensor "
+                f"with ragged_rank {self.ragged_rank} (use 1..{self.ragged_rank})"
+            )
+        return self.with_values(self._values.row_lengths(depth - 1))
 
     def value_rowids(self, name: str | None = None) -> Tensor:
         """The row of each value (int64)."""
@@ -164,56 +299,114 @@ class RaggedTensor:
 
     @property
     def ragged_rank(self) -> int:
-        """The number of ragged dimensions (1)."""
-        return 1
+        """The number of ragged dimensions."""
+        inner = self._values
+        return 1 + (inner.ragged_rank if isinstance(inner, RaggedTensor) else 0)
 
     @property
     def dtype(self) -> Any:
         """The values' dtype."""
-        return self._values.dtype
+        return self.flat_values.dtype
 
     @property
     def shape(self) -> Any:
-        """``(nrows, None, *inner)``: the ragged dimension is unknown (None)."""
+        """``(nrows, row length, *inner)``: a ragged dimension's size is None
+        unless its rows were built with one uniform length."""
         from ._shape import TensorShape
 
-        return TensorShape([len(self._splits) - 1, None, *self._values.shape[1:]])  # type: ignore[list-item]
+        dims: list[Any] = [len(self._splits) - 1, self._uniform, *list(self._values.shape)[1:]]
+        return TensorShape(dims)
+
+    def _levels(self) -> list[np.ndarray]:
+        """The splits of each ragged dimension, outermost first."""
+        inner = self._values
+        return [self._splits, *(inner._levels() if isinstance(inner, RaggedTensor) else [])]
 
     def _rowids(self) -> np.ndarray:
         return np.repeat(np.arange(len(self._splits) - 1), np.diff(self._splits))
 
+    def _same_rows(self, other: RaggedTensor) -> bool:
+        mine, theirs = self._levels(), other._levels()
+        return len(mine) == len(theirs) and all(
+            np.array_equal(a, b) for a, b in builtins.zip(mine, theirs, strict=True)
+        )
+
+    def with_values(self, new_values: Any) -> RaggedTensor:
+        """The same outer rows over other ``values`` (as many as before)."""
+        new = new_values if isinstance(new_values, RaggedTensor) else _tensor(new_values)
+        if _leading(new) != _leading(self._values):
+            raise InvalidArgumentError(
+                f"RaggedTensor.with_values: {_leading(new)} values for "
+                f"{_leading(self._values)} slots"
+            )
+        return RaggedTensor(new, self._splits, _internal=True, uniform_row_length=self._uniform)
+
     def with_flat_values(self, new_values: TensorLike) -> RaggedTensor:
-        """The same rows with other flat values (same leading length)."""
+        """The same rows (every ragged dimension) with other flat values."""
+        inner = self._values
+        if isinstance(inner, RaggedTensor):
+            return self.with_values(inner.with_flat_values(new_values))
         new = _tensor(new_values)
-        if int(new.shape[0]) != int(self._values.shape[0]):
+        if int(new.shape[0]) != int(inner.shape[0]):
             raise InvalidArgumentError(
                 f"RaggedTensor.with_flat_values: {int(new.shape[0])} values for "
-                f"{int(self._values.shape[0])} slots"
+                f"{int(inner.shape[0])} slots"
             )
-        return RaggedTensor(new, self._splits, _internal=True)
-
-    with_values = with_flat_values
+        return self.with_values(new)
 
     # -- conversions ---------------------------------------------------------
     def to_list(self) -> list[Any]:
         """The rows as nested Python lists."""
-        flat = self._values.numpy().tolist()
+        inner = self._values
+        flat = inner.to_list() if isinstance(inner, RaggedTensor) else inner.numpy().tolist()
         bounds = builtins.zip(self._splits[:-1], self._splits[1:], strict=True)
         return [flat[a:b] for a, b in bounds]
 
     def numpy(self) -> np.ndarray:
-        """An object array of the rows, each a numpy array (TF)."""
+        """An object array of the rows, each a numpy array (TF); a dimension
+        of uniform rows is a real axis of that array."""
         flat = self._values.numpy()
+        if self._uniform is not None:
+            return flat.reshape(len(self), self._uniform, *flat.shape[1:])
         rows = np.empty(len(self._splits) - 1, dtype=object)
         for i, (a, b) in enumerate(builtins.zip(self._splits[:-1], self._splits[1:], strict=True)):
             rows[i] = flat[a:b]
         return rows
 
+    def _positions(self) -> list[np.ndarray]:
+        """For each value of ``values`` (recursively: each flat value), its
+        index along each ragged dimension: row, then column at every level."""
+        rowids = self._rowids()
+        cols = np.arange(len(rowids)) - self._splits[rowids]
+        inner = self._values
+        if not isinstance(inner, RaggedTensor):
+            return [rowids, cols]
+        below = inner._positions()  # below[0] indexes this level's values
+        return [rowids[below[0]], cols[below[0]], *below[1:]]
+
+    def bounding_shape(self, axis: Any = None, name: str | None = None) -> Tensor:
+        """The smallest dense shape that holds every row (int64).
+
+        >>> import tapegrad as tf
+        >>> print(tf.ragged.constant([[[1, 2], [3]], [[4, 5, 6]]]).bounding_shape())
+        tapegrad.Tensor([2 2 3], shape=(3,), dtype=int64)
+        """
+        dims = self._bounds()
+        out = _core.constant(np.asarray(dims, dtype=np.int64), dtype=int64)
+        return out if axis is None else _core.gather(out, axis)
+
+    def _bounds(self) -> list[int]:
+        lengths = np.diff(self._splits)
+        width = int(lengths.max()) if lengths.size else (self._uniform or 0)
+        inner = self._values
+        below = inner._bounds()[1:] if isinstance(inner, RaggedTensor) else list(inner.shape[1:])
+        return [len(lengths), width, *below]
+
     def to_tensor(
         self, default_value: Any = None, name: str | None = None, shape: Any = None
     ) -> Tensor:
-        """A dense tensor, each row padded with ``default_value`` (0) to the
-        longest row, or cut/padded to ``shape``.
+        """A dense tensor, each ragged dimension padded with ``default_value``
+        (0, or b"" for strings) to its longest row, or cut/padded to ``shape``.
 
         >>> import tapegrad as tf
         >>> rt = tf.ragged.constant([[1.0, 2.0], [], [3.0]])
@@ -222,26 +415,31 @@ class RaggedTensor:
         [[ 1.  2. -1.]
          [-1. -1. -1.]], shape=(2, 3), dtype=float32)
         """
-        lengths = np.diff(self._splits)
-        rows, width = len(lengths), int(lengths.max()) if lengths.size else 0
-        inner = list(self._values.shape[1:])
+        levels = self.ragged_rank + 1  # the dimensions the splits index
+        dims = self._bounds()
         if shape is not None:
-            dims = list(shape) if not isinstance(shape, _TENSORS) else shape.numpy().tolist()
-            rows = rows if dims[0] is None or dims[0] == -1 else int(dims[0])
-            width = width if dims[1] is None or dims[1] == -1 else int(dims[1])
-        rowids = self._rowids()
-        cols = np.arange(len(rowids)) - self._splits[rowids]
-        keep = np.nonzero((rowids < rows) & (cols < width))[0]
-        fill = _core.cast(0 if default_value is None else default_value, self.dtype)
-        base = _core.fill([rows, width, *inner], fill)
-        picked = _core.gather(self._values, _core.constant(keep.astype(np.int64)))
-        where = _core.constant(
-            np.stack([rowids[keep], cols[keep]], axis=1).astype(np.int64).reshape(-1, 2)
-        )
-        return _core.tensor_scatter_nd(base, where, picked, "update")
+            wanted = list(shape) if not isinstance(shape, _TENSORS) else shape.numpy().tolist()
+            for d in range(min(levels, len(wanted))):
+                if wanted[d] is not None and wanted[d] != -1:
+                    dims[d] = int(wanted[d])
+        index = np.stack(self._positions(), axis=1).astype(np.int64).reshape(-1, levels)
+        keep = np.nonzero(np.all(index < np.asarray(dims[:levels]), axis=1))[0]
+        flat = self.flat_values
+        if self.dtype == string:  # no gradient to carry: place the strings in numpy
+            text = np.full(dims, b"" if default_value is None else default_value, dtype=object)
+            text[tuple(index[keep].T)] = flat.numpy()[keep]
+            return _core.convert_to_tensor(np.vectorize(_as_bytes, otypes=[object])(text))
+        if default_value is None:
+            fill = _core.zeros([], dtype=self.dtype)
+        else:
+            fill = _core.cast(default_value, self.dtype)
+        base = _core.fill(dims, fill)
+        picked = _core.gather(flat, _core.constant(keep.astype(np.int64)))
+        return _core.tensor_scatter_nd(base, _core.constant(index[keep]), picked, "update")
 
     def __str__(self) -> str:
-        return f"<tf.RaggedTensor {self.to_list()}>"
+        # TF prints numpy()'s rows (a uniform axis breaks lines as numpy does)
+        return f"<tf.RaggedTensor {_format(self.numpy())}>"
 
     __repr__ = __str__
 
@@ -262,7 +460,10 @@ class RaggedTensor:
             stop = max(stop, start)
             lo, hi = int(self._splits[start]), int(self._splits[stop])
             return RaggedTensor(
-                self._values[lo:hi], self._splits[start : stop + 1] - lo, _internal=True
+                self._values[lo:hi],
+                self._splits[start : stop + 1] - lo,
+                _internal=True,
+                uniform_row_length=self._uniform,
             )
         i = int(key)
         if not -nrows <= i < nrows:
@@ -277,13 +478,13 @@ class RaggedTensor:
     # -- elementwise math ----------------------------------------------------
     def _flat_operand(self, other: Any) -> Any:
         if isinstance(other, RaggedTensor):
-            if not np.array_equal(other._splits, self._splits):
+            if not self._same_rows(other):
                 raise InvalidArgumentError(
                     f"RaggedTensor: operands have different row lengths "
-                    f"{np.diff(self._splits).tolist()} "
-                    f"and {np.diff(other._splits).tolist()}"
+                    f"{[np.diff(s).tolist() for s in self._levels()]} "
+                    f"and {[np.diff(s).tolist() for s in other._levels()]}"
                 )
-            return other._values
+            return other.flat_values
         value = (
             other
             if isinstance(other, _TENSORS)
@@ -299,7 +500,8 @@ class RaggedTensor:
         self, other: Any, f: Callable[[Any, Any], Any], reflected: bool = False
     ) -> RaggedTensor:
         o = self._flat_operand(other)
-        return self.with_flat_values(f(o, self._values) if reflected else f(self._values, o))
+        flat = self.flat_values
+        return self.with_flat_values(f(o, flat) if reflected else f(flat, o))
 
     def __add__(self, o: Any) -> RaggedTensor:
         return self._binary(o, lambda a, b: a + b)
@@ -329,39 +531,58 @@ class RaggedTensor:
         return self._binary(o, lambda a, b: a**b)
 
     def __neg__(self) -> RaggedTensor:
-        return self.with_flat_values(-self._values)
+        return self.with_flat_values(-self.flat_values)
+
+
+def _depth(value: Any) -> int:
+    """How many levels of lists ``value`` nests (an empty list counts one)."""
+    if isinstance(value, (list, tuple)):
+        return 1 + builtins.max((_depth(v) for v in value), default=0)
+    return 0
 
 
 def constant(
     pylist: Any, dtype: Any = None, ragged_rank: int | None = None, name: str | None = None
 ) -> RaggedTensor:
-    """A RaggedTensor from nested Python lists whose second level has rows
-    of different lengths (``tf.ragged.constant``); deeper levels must be
-    uniform (one ragged dimension).
+    """A RaggedTensor from nested Python lists (``tf.ragged.constant``).
+    Every nesting level but the last is ragged unless ``ragged_rank`` says
+    fewer (the levels below it must then have one length, as in TF).
 
     >>> import tapegrad as tf
     >>> print(tf.ragged.constant([[1, 2], [3]]))
     <tf.RaggedTensor [[1, 2], [3]]>
+    >>> tf.ragged.constant([[[1, 2], [3]], []]).shape
+    TensorShape([2, None, None])
     """
-    if ragged_rank not in (None, 1):
-        raise NotImplementedError(
-            "tf.ragged.constant: tapegrad supports one ragged dimension (ragged_rank=1)"
+    depth = _depth(pylist)
+    rank = depth - 1 if ragged_rank is None else int(ragged_rank)
+    if depth < 2 or not 1 <= rank < depth:
+        raise ValueError(
+            f"tf.ragged.constant: ragged_rank {rank} needs lists nested more than {rank} deep "
+            f"(got {depth} level(s)); pass a list of rows"
         )
-    rows = [list(r) for r in pylist]
-    flat: list[Any] = [v for r in rows for v in r]
-    lengths = [len(r) for r in rows]
+    level: list[Any] = list(pylist)
+    nested_lengths: list[list[int]] = []
+    try:
+        for _ in range(rank):
+            nested_lengths.append([len(r) for r in level])
+            level = [v for r in level for v in r]
+    except TypeError as err:
+        raise ValueError(
+            f"tf.ragged.constant: every value must be nested {rank + 1} lists deep"
+        ) from err
     try:
         values = (
-            _core.constant(flat, dtype=dtype)
-            if flat
+            _core.constant(level, dtype=dtype)
+            if level
             else _core.zeros([0], dtype=dtype or "float32")
         )
     except ValueError as err:
-        raise NotImplementedError(
-            "tf.ragged.constant: tapegrad supports one ragged dimension; inner lists must "
-            "have one length"
+        raise ValueError(
+            f"tf.ragged.constant: with ragged_rank {rank} the lists below the ragged "
+            "levels must all have one length"
         ) from err
-    return RaggedTensor.from_row_lengths(values, lengths)
+    return RaggedTensor.from_nested_row_lengths(values, nested_lengths)
 
 
 def map_flat_values(op: Callable[..., Any], *args: Any, **kwargs: Any) -> RaggedTensor:
@@ -376,7 +597,7 @@ def map_flat_values(op: Callable[..., Any], *args: Any, **kwargs: Any) -> Ragged
 
     def flat(x: Any) -> Any:
         if isinstance(x, RaggedTensor):
-            if template and not np.array_equal(template[0]._splits, x._splits):
+            if template and not template[0]._same_rows(x):
                 raise InvalidArgumentError(
                     "tf.ragged.map_flat_values: the RaggedTensors have different rows"
                 )
@@ -402,6 +623,11 @@ def reduce_ragged(kind: str, rt: RaggedTensor, axis: Any, keepdims: bool) -> Ten
     if axis is None:
         total: Tensor = getattr(_core, f"reduce_{kind}")(rt.flat_values)
         return total
+    if rt.ragged_rank > 1:
+        raise NotImplementedError(
+            f"tf.reduce_{kind} of a RaggedTensor with ragged_rank {rt.ragged_rank}: tapegrad "
+            "reduces it over all axes only (axis=None), or reduce rt.flat_values"
+        )
     if int(axis) not in (1, -len(rt.shape)):
         raise NotImplementedError(
             f"tf.reduce_{kind} of a RaggedTensor: tapegrad reduces over axis 1 or all axes"
@@ -434,13 +660,20 @@ def concat_rows(values: list[RaggedTensor]) -> RaggedTensor:
         raise NotImplementedError(
             "tf.concat: mixing RaggedTensors and dense tensors is not supported"
         )
+    if len({p.ragged_rank for p in values}) > 1:
+        raise InvalidArgumentError(
+            "tf.concat: the RaggedTensors have different ragged_rank "
+            f"{[p.ragged_rank for p in values]}"
+        )
     splits = [np.asarray([0], np.int64)]
     offset = 0
     for p in values:
         splits.append(p._splits[1:] + offset)
         offset += int(p._splits[-1])
-    flat = _core.concat([p.flat_values for p in values], 0)
-    return RaggedTensor(flat, np.concatenate(splits), _internal=True)
+    inner = [p.values for p in values]
+    joined = concat_rows(inner) if isinstance(inner[0], RaggedTensor) else _core.concat(inner, 0)
+    # the result's rows are ragged even when every part's were uniform (TF)
+    return RaggedTensor(joined, np.concatenate(splits), _internal=True)
 
 
 def _reduction(kind: str) -> Callable[..., Any]:

@@ -110,22 +110,16 @@ def _map(x: Any, op: str, fn: Callable[[bytes], Any], dtype: DType = string) -> 
     return _tensor(out if dtype == string else out.astype(dtype.as_numpy_dtype), dtype)
 
 
-def _rows(
-    items: np.ndarray[Any, Any], parts: Callable[[bytes], list[Any]], op: str, dtype: DType
-) -> Any:
-    """The pieces of each element: a tensor for a scalar, a RaggedTensor
-    (one row per element) for a vector."""
+def _rows(items: np.ndarray[Any, Any], parts: Callable[[bytes], list[Any]], dtype: DType) -> Any:
+    """The pieces of each element: a tensor for a scalar, else a RaggedTensor
+    of ``items``' shape plus one ragged dimension (its outer dimensions
+    uniform, so ``shape`` keeps their sizes, as in TF)."""
     if items.ndim == 0:
         pieces = parts(items.item())
         if dtype == string:
             return _tensor(np.array(pieces, dtype=object).reshape(-1))
         return _tensor(np.asarray(pieces, dtype=dtype.as_numpy_dtype).reshape(-1), dtype)
-    if items.ndim != 1:
-        raise InvalidArgumentError(
-            f"{op}: input of rank {items.ndim}; tapegrad's RaggedTensor has one ragged "
-            "dimension, so this takes a scalar or a vector (split each row, or reshape to 1-D)"
-        )
-    rows = [parts(item) for item in items]
+    rows = [parts(item) for item in items.reshape(-1)]
     splits = np.cumsum([0] + [len(r) for r in rows], dtype=np.int64)
     flat = [piece for row in rows for piece in row]
     values = (
@@ -133,7 +127,12 @@ def _rows(
         if dtype == string
         else _tensor(np.asarray(flat, dtype=dtype.as_numpy_dtype).reshape(-1), dtype)
     )
-    return RaggedTensor.from_row_splits(values, splits, validate=False)
+    result = RaggedTensor.from_row_splits(values, splits, validate=False)
+    # rebuild the outer dimensions, innermost first: each groups the rows below it
+    for axis in range(items.ndim - 1, 0, -1):
+        outer_rows = int(np.prod(items.shape[:axis]))
+        result = RaggedTensor.from_uniform_row_length(result, items.shape[axis], nrows=outer_rows)
+    return result
 
 
 def split(
@@ -141,11 +140,14 @@ def split(
 ) -> Any:
     """Split each string at ``sep`` (default: runs of ASCII whitespace).
 
-    A scalar gives a vector of pieces; a vector gives a RaggedTensor.
+    A scalar gives a vector of pieces; an input of shape ``[d0, ..., dk]``
+    gives a RaggedTensor of shape ``[d0, ..., dk, None]``.
 
     >>> import tapegrad as tf
     >>> print(tf.strings.split(["a b", "c  d e", ""]))
     <tf.RaggedTensor [[b'a', b'b'], [b'c', b'd', b'e'], []]>
+    >>> tf.strings.split([["a b", "c"], ["d e f", ""]]).shape
+    TensorShape([2, 2, None])
     >>> print(tf.strings.split("a,b,,c", sep=","))
     tapegrad.Tensor([b'a' b'b' b'' b'c'], shape=(4,), dtype=string)
     """
@@ -156,13 +158,14 @@ def split(
     def parts(item: bytes) -> list[bytes]:
         if separator is None:
             return item.split(None, maxsplit)
-        return [] if item == b"" else item.split(separator, maxsplit)
+        return item.split(separator, maxsplit)  # "" gives [""] (only runs of spaces give [])
 
-    return _rows(_strings(input, "StringSplitV2"), parts, "StringSplitV2", string)
+    return _rows(_strings(input, "StringSplitV2"), parts, string)
 
 
 def bytes_split(input: Any, name: str | None = None) -> Any:
-    """Each string's bytes, one string each (a scalar: a vector; a vector: a RaggedTensor).
+    """Each string's bytes, one string each (a scalar: a vector; else a
+    RaggedTensor with one more, ragged, dimension).
 
     >>> import tapegrad as tf
     >>> print(tf.strings.bytes_split("ab"))
@@ -171,7 +174,6 @@ def bytes_split(input: Any, name: str | None = None) -> Any:
     return _rows(
         _strings(input, "bytes_split"),
         lambda item: [item[i : i + 1] for i in range(len(item))],
-        "bytes_split",
         string,
     )
 
@@ -590,7 +592,8 @@ def unicode_decode(
     replace_control_characters: bool = False,
     name: str | None = None,
 ) -> Any:
-    """Each string's code points (int32): a vector for a scalar, a RaggedTensor for a vector.
+    """Each string's code points (int32): a vector for a scalar, else a
+    RaggedTensor with one more, ragged, dimension.
 
     >>> import tapegrad as tf
     >>> print(tf.strings.unicode_decode(["hé", "€"], "UTF-8"))
@@ -599,7 +602,6 @@ def unicode_decode(
     return _rows(
         _strings(input, "UnicodeDecode"),
         lambda b: _decode("UnicodeDecode", b, input_encoding, errors, replacement_char),
-        "UnicodeDecode",
         int32,
     )
 
@@ -623,7 +625,6 @@ def unicode_split(
             chr(p).encode("utf-8", "surrogatepass")
             for p in _decode("UnicodeSplit", b, input_encoding, errors, replacement_char)
         ],
-        "UnicodeSplit",
         string,
     )
 
