@@ -10,6 +10,7 @@ from .types import BinaryOp, UnaryOp
 
 abs: UnaryOp = _ops["abs"]
 acos: UnaryOp = _ops["acos"]
+acosh: UnaryOp = _ops["acosh"]
 add: BinaryOp = _ops["add"]
 asin: UnaryOp = _ops["asin"]
 asinh: UnaryOp = _ops["asinh"]

@@ -29,6 +29,7 @@ from ._core import (
 from ._registry import (
     abs,
     acos,
+    acosh,
     add,
     asin,
     asinh,
@@ -84,6 +85,7 @@ from ._registry import floormod as mod
 __all__ = [
     "abs",
     "acos",
+    "acosh",
     "add",
     "angle",
     "argmax",
