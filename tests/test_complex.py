@@ -29,6 +29,11 @@ SQUARE = [
 RHS = [[[1 + 1j, 2], [-1j, 0.5 - 1j], [3, 1 + 2j]], [[0.5, -1 + 1j], [2j, 1], [1 - 1j, -2]]]
 
 
+def hermitian_pd(m):
+    """M·Mᴴ + 3I: Hermitian positive-definite, and smooth in M."""
+    return tf.matmul(m, m, adjoint_b=True) + tf.cast(3 * np.eye(m.shape[-1]), m.dtype)
+
+
 def dec(entry, dtype=None):
     """A recorded array as numpy."""
     shape = entry["shape"]
@@ -176,6 +181,7 @@ VALUE_OPS = {
     "det": lambda m, r: tf.linalg.det(m),
     "inv": lambda m, r: tf.linalg.inv(m),
     "solve": lambda m, r: tf.linalg.solve(m, r),
+    "cholesky": lambda m, r: tf.linalg.cholesky(hermitian_pd(m)),
     "real": tf.math.real,
     "imag": tf.math.imag,
     "conj": tf.math.conj,
@@ -363,6 +369,24 @@ def test_random_complex_tensors_are_refused_as_tf():
         tf.random.uniform([2], dtype=tf.complex64)
 
 
+def test_cholesky_reads_the_lower_triangle_and_refuses_what_tf_refuses():
+    # TF reads the lower triangle and the real part of the diagonal only
+    a = np.array([[4 + 0j, 1 - 2j], [1 + 2j, 6 + 0j]])
+    scrambled = np.array([[4 + 3j, 99 + 9j], [1 + 2j, 6 - 1j]])
+    want = np.array([[2, 0], [0.5 + 1j, np.sqrt(4.75)]])  # TF 2.21's answer
+    for m in (a, scrambled):
+        got = tf.linalg.cholesky(tf.constant(m, tf.complex64))
+        assert got.dtype == tf.complex64
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Cholesky.*square"):
+        tf.linalg.cholesky(tf.ones([2, 3], tf.complex64))
+    # TF's complex kernel returns garbage for a matrix that is not positive
+    # definite; tapegrad raises, as TF's real kernel does (docs/compat.md)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Cholesky.*not successful"):
+        tf.linalg.cholesky(tf.constant([[1 + 0j, 2], [2, 1]]))
+    assert tf.linalg.cholesky(tf.zeros([2, 0, 0], tf.complex128)).shape == [2, 0, 0]
+
+
 def test_optimizers_refuse_complex_variables():
     # (docs/compat.md: the fused optimizer kernels keep float slots)
     v = tf.Variable([1 + 2j, -1j], dtype=tf.complex64)
@@ -399,6 +423,7 @@ def grad_cases():
         "det": (lambda m: r(tf.reduce_sum(tf.linalg.det(m) * (1 - 2j))), [m]),
         "inv": (lambda m: r(tf.reduce_sum(tf.linalg.inv(m) * lw)), [m]),
         "solve": (lambda m, b: r(tf.reduce_sum(tf.linalg.solve(m, b) * lw[:, :, :2])), [m, rhs]),
+        "cholesky": (lambda m: r(tf.reduce_sum(tf.linalg.cholesky(hermitian_pd(m)) * lw)), [m]),
         "abs_squared": (lambda z: tf.abs(z) ** 2, [z]),
         "abs": (tf.abs, [z]),
         "real_of_product": (lambda z, w: r(z * w), [z, w]),
@@ -660,6 +685,7 @@ SECOND_ORDER = [
     "det",
     "inv",
     "solve",
+    "cholesky",
 ]
 
 

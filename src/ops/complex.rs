@@ -812,6 +812,55 @@ pub(crate) fn det(a: &Tensor) -> Result<Tensor> {
     Ok(d)
 }
 
+/// The complex Cholesky factor L (lower, L·Lᴴ = A) of each matrix of a
+/// Hermitian positive-definite stack, computed in complex128; no gradient
+/// is recorded (`crate::ops::cholesky` records it). Only the lower triangle
+/// and the real part of the diagonal are read, as TF:
+/// L_jj = √(Re A_jj − Σ_p |L_jp|²), L_ij = (A_ij − Σ_p L_ip·conj(L_jp)) / L_jj.
+pub(crate) fn cholesky(a: &Tensor) -> Result<Tensor> {
+    let op = "Cholesky";
+    let n = square_matrices(op, a)?;
+    let values: Vec<Complex<f64>> = match a.data() {
+        Data::C64(v) => v
+            .iter()
+            .map(|z| Complex::new(f64::from(z.re), f64::from(z.im)))
+            .collect(),
+        Data::C128(v) => v.iter().copied().collect(),
+        _ => return Err(not_complex(op, a)),
+    };
+    let mut out = vec![Complex::new(0.0, 0.0); values.len()];
+    for (m, l) in values
+        .chunks(n.max(1) * n.max(1))
+        .zip(out.chunks_mut(n.max(1) * n.max(1)))
+    {
+        for i in 0..n {
+            for j in 0..=i {
+                let s: Complex<f64> = (0..j).map(|p| l[i * n + p] * l[j * n + p].conj()).sum();
+                if i == j {
+                    let d = m[i * n + i].re - s.re;
+                    // TF's complex kernel returns garbage here; refuse as the real one does.
+                    if d.is_nan() || d <= 0.0 {
+                        return Err(Error::invalid(
+                            op,
+                            "Cholesky decomposition was not successful. The input might not be valid.",
+                        ));
+                    }
+                    l[i * n + i] = Complex::new(d.sqrt(), 0.0);
+                } else {
+                    l[i * n + j] = (m[i * n + j] - s) / l[j * n + j].re;
+                }
+            }
+        }
+    }
+    match a.data() {
+        Data::C64(_) => {
+            let narrow = out.iter().map(|z| Complex::new(z.re as f32, z.im as f32));
+            Tensor::from_vec(a.shape(), narrow.collect())
+        }
+        _ => Tensor::from_vec(a.shape(), out),
+    }
+}
+
 /// Values of a complex tensor as (re, im) pairs, for tests.
 #[cfg(test)]
 fn pairs(t: &Tensor) -> Vec<(f64, f64)> {
