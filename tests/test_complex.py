@@ -387,11 +387,64 @@ def test_cholesky_reads_the_lower_triangle_and_refuses_what_tf_refuses():
     assert tf.linalg.cholesky(tf.zeros([2, 0, 0], tf.complex128)).shape == [2, 0, 0]
 
 
-def test_optimizers_refuse_complex_variables():
-    # (docs/compat.md: the fused optimizer kernels keep float slots)
+OPT_START = [1 + 2j, -1j]
+OPT_GRADS = [[(0.5 - 1j) * (k + 1) + 0.3j * k, (-2 + 0.25j) * (k + 1) + 0.3j * k] for k in range(3)]
+OPTIMIZERS = {
+    "sgd": lambda: tf.keras.optimizers.SGD(0.1),
+    "sgd_momentum": lambda: tf.keras.optimizers.SGD(0.1, momentum=0.9),
+    "sgd_nesterov": lambda: tf.keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    "sgd_weight_decay": lambda: tf.keras.optimizers.SGD(0.1, weight_decay=0.1),
+    "adam": lambda: tf.keras.optimizers.Adam(0.1),
+    "adamw": lambda: tf.keras.optimizers.AdamW(0.1, weight_decay=0.05),
+    "rmsprop": lambda: tf.keras.optimizers.RMSprop(0.1),
+    "rmsprop_centered_momentum": lambda: tf.keras.optimizers.RMSprop(
+        0.1, momentum=0.5, centered=True
+    ),
+    "adagrad": lambda: tf.keras.optimizers.Adagrad(0.1),
+}
+
+
+@pytest.mark.parametrize("case", FIXTURES["optimizers"], ids=lambda c: c["case"])
+def test_optimizers_on_complex_variables_match_tf(case):
+    # Keras on TF runs the update formulas in complex arithmetic: Adam,
+    # RMSprop and Adagrad square the gradient as g·g, not |g|² (docs/compat.md)
+    opt = OPTIMIZERS[case["case"]]()
+    v = tf.Variable(tf.constant(OPT_START, tf.complex64))
+    for g in OPT_GRADS:
+        opt.apply_gradients([(tf.constant(g, tf.complex64), v)])
+    assert v.dtype == tf.complex64
+    np.testing.assert_allclose(v.numpy(), dec(case["y"]), rtol=2e-6, atol=1e-6)
+
+
+def test_complex_optimizer_slots_are_complex_and_complex128_works():
+    v = tf.Variable([1 + 2j, -1j])  # complex128
+    opt = tf.keras.optimizers.Adam(0.1)
+    g = np.array([0.5 - 1j, -2 + 0.25j])
+    opt.apply_gradients([(tf.constant(g), v)])
+    # first step: m = 0.1·g, u = 0.001·g², w −= α·m/(√u + ε), α = lr·√0.001/0.1
+    # (the rate is held in float32, as Keras holds it)
+    lr, m, u = float(np.float32(0.1)), 0.1 * g, 0.001 * g * g
+    want = np.array([1 + 2j, -1j]) - lr * np.sqrt(0.001) / 0.1 * m / (np.sqrt(u) + 1e-7)
+    np.testing.assert_allclose(v.numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(opt.get_slot(v, "velocity").numpy(), u, rtol=1e-12)
+    assert opt.get_slot(v, "momentum").dtype == tf.complex128
+
+
+@pytest.mark.parametrize(
+    "make, option",
+    [
+        (lambda: tf.keras.optimizers.SGD(0.1, clipnorm=1.0), "clipnorm"),
+        (lambda: tf.keras.optimizers.Adam(0.1, clipvalue=0.5), "clipvalue"),
+        (lambda: tf.keras.optimizers.Adam(0.1, global_clipnorm=1.0), "global_clipnorm"),
+        (lambda: tf.keras.optimizers.Adam(0.1, amsgrad=True), "amsgrad"),
+    ],
+)
+def test_complex_optimizers_refuse_what_tf_refuses(make, option):
+    # TF's clip ops and AMSGrad's maximum take real values only
     v = tf.Variable([1 + 2j, -1j], dtype=tf.complex64)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Adam.*complex64"):
-        tf.keras.optimizers.Adam(0.1).apply_gradients([(tf.ones_like(v), v)])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"complex64.*{option}"):
+        make().apply_gradients([(tf.ones_like(v), v)])
+    np.testing.assert_array_equal(v.numpy(), np.array([1 + 2j, -1j], np.complex64))
 
 
 def test_complex_needs_matching_float_parts():
