@@ -985,6 +985,45 @@ mod tests {
     }
 
     #[test]
+    fn cholesky_of_a_hermitian_matrix() {
+        // [[4, 1 − 2i], [1 + 2i, 6]] = L·Lᴴ with L = [[2, 0], [(1 + 2i)/2, √4.75]];
+        // the upper triangle and the diagonal's imaginary parts are not read
+        let a = |upper: Complex<f64>, diag_im: f64| {
+            Tensor::from_vec(
+                &[2, 2],
+                vec![
+                    Complex::new(4.0, diag_im),
+                    upper,
+                    Complex::new(1.0, 2.0),
+                    Complex::new(6.0, -diag_im),
+                ],
+            )
+            .unwrap()
+        };
+        let want = [(2.0, 0.0), (0.0, 0.0), (0.5, 1.0), (4.75f64.sqrt(), 0.0)];
+        assert_eq!(
+            pairs(&cholesky(&a(Complex::new(1.0, -2.0), 0.0)).unwrap()),
+            want
+        );
+        assert_eq!(
+            pairs(&cholesky(&a(Complex::new(99.0, 9.0), 3.0)).unwrap()),
+            want
+        );
+        // with a unit diagonal the last pivot is 1 − |1 + 2i|² = −4: refused
+        let not_definite = Tensor::from_vec(
+            &[2, 2],
+            vec![
+                Complex::new(1.0, 0.0),
+                Complex::new(0.0, 0.0),
+                Complex::new(1.0, 2.0),
+                Complex::new(1.0, 0.0),
+            ],
+        )
+        .unwrap();
+        assert!(cholesky(&not_definite).is_err());
+    }
+
+    #[test]
     fn refuses_what_tf_refuses() {
         let z = c128(&[(1.0, 2.0)]);
         assert!(matches!(
