@@ -33,6 +33,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use ndarray::{ArcArray, IxDyn};
+use num_complex::Complex;
 use rayon::prelude::*;
 
 use crate::dtype::{DType, Real};
@@ -558,6 +559,8 @@ pub struct Slots {
 enum SlotBufs {
     F32(PerSlot<Vec<f32>>),
     F64(PerSlot<Vec<f64>>),
+    C64(PerSlot<Vec<Complex<f32>>>),
+    C128(PerSlot<Vec<Complex<f64>>>),
 }
 
 impl Slots {
@@ -568,7 +571,7 @@ impl Slots {
             check_alloc(op, dtype, shape)?;
         }
         let n: usize = shape.iter().product();
-        fn fill<T: Real>(rule: &Rule, slots: &[Slot], n: usize) -> PerSlot<Vec<T>> {
+        fn fill<T: Scalar>(rule: &Rule, slots: &[Slot], n: usize) -> PerSlot<Vec<T>> {
             let mut bufs = PerSlot::default();
             for &slot in slots {
                 *bufs.get_mut(slot) = vec![T::from_f64(rule.slot_initial_value(slot)); n];
@@ -578,11 +581,13 @@ impl Slots {
         let bufs = match dtype {
             DType::F32 => SlotBufs::F32(fill(rule, &slots, n)),
             DType::F64 => SlotBufs::F64(fill(rule, &slots, n)),
+            DType::C64 => SlotBufs::C64(fill(rule, &slots, n)),
+            DType::C128 => SlotBufs::C128(fill(rule, &slots, n)),
             other => {
                 return Err(Error::UnsupportedDType {
                     op,
                     dtype: other,
-                    allowed: "float32, float64",
+                    allowed: "float32, float64, complex64, complex128",
                 });
             }
         };
@@ -596,6 +601,8 @@ impl Slots {
         match &self.bufs {
             SlotBufs::F32(b) => Tensor::from_vec(&self.shape, b.get(slot).clone()),
             SlotBufs::F64(b) => Tensor::from_vec(&self.shape, b.get(slot).clone()),
+            SlotBufs::C64(b) => Tensor::from_vec(&self.shape, b.get(slot).clone()),
+            SlotBufs::C128(b) => Tensor::from_vec(&self.shape, b.get(slot).clone()),
         }
     }
 }
@@ -685,7 +692,7 @@ impl Optimizer {
     /// Create the slots of `variable` now (Keras' `build`); a no-op for a
     /// variable that has them.
     pub fn build(&mut self, variable: &Variable, name: &str) -> Result<()> {
-        check_variable(self.name(), variable, name)?;
+        self.check_variable(variable, name)?;
         if !self.slots.contains_key(&variable.handle()) {
             let slots = Slots::new(&self.rule, variable.dtype(), &variable.shape())?;
             self.slots.insert(variable.handle(), slots);
@@ -712,7 +719,7 @@ impl Optimizer {
         value: &Tensor,
     ) -> Result<()> {
         let op = self.name();
-        check_variable(op, variable, name)?;
+        self.check_variable(variable, name)?;
         let kept = self.rule.slot_names();
         let Some(slot) = Slot::from_name(slot).filter(|s| self.rule.slots().contains(s)) else {
             return Err(Error::invalid(
@@ -754,6 +761,8 @@ impl Optimizer {
         match (&mut slots.bufs, value.data()) {
             (SlotBufs::F32(b), Data::F32(a)) => *b.get_mut(slot) = a.iter().copied().collect(),
             (SlotBufs::F64(b), Data::F64(a)) => *b.get_mut(slot) = a.iter().copied().collect(),
+            (SlotBufs::C64(b), Data::C64(a)) => *b.get_mut(slot) = a.iter().copied().collect(),
+            (SlotBufs::C128(b), Data::C128(a)) => *b.get_mut(slot) = a.iter().copied().collect(),
             // Unreachable: the dtypes were checked to match above.
             (_, other) => {
                 return Err(Error::DTypeMismatch {
@@ -779,7 +788,7 @@ impl Optimizer {
         let op = self.name();
         check_learning_rate(op, learning_rate)?;
         for u in updates {
-            check_variable(op, u.variable, u.name)?;
+            self.check_variable(u.variable, u.name)?;
             check_gradient(op, u)?;
         }
         let scales = self.gradient_scales(updates);
@@ -811,6 +820,14 @@ impl Optimizer {
                         Ok(())
                     }
                     (Data::F64(w), SlotBufs::F64(s), Data::F64(g)) => {
+                        update_array(rule, &step, w, g, s);
+                        Ok(())
+                    }
+                    (Data::C64(w), SlotBufs::C64(s), Data::C64(g)) => {
+                        update_array(rule, &step, w, g, s);
+                        Ok(())
+                    }
+                    (Data::C128(w), SlotBufs::C128(s), Data::C128(g)) => {
                         update_array(rule, &step, w, g, s);
                         Ok(())
                     }
@@ -850,19 +867,41 @@ impl Optimizer {
     }
 }
 
-fn check_variable(op: &'static str, variable: &Variable, name: &str) -> Result<()> {
-    let dtype = variable.dtype();
-    if !dtype.is_float() {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "cannot update variable '{name}' of dtype {} (shape {:?}): only float32 and float64 variables can be optimized",
-                dtype.name(),
-                variable.shape()
-            ),
-        ));
+impl Optimizer {
+    /// A float or complex variable; for a complex one, none of what TF
+    /// refuses for complex values: clipping (TF's clip ops take real
+    /// values only) and AMSGrad (a maximum).
+    fn check_variable(&self, variable: &Variable, name: &str) -> Result<()> {
+        let (op, dtype) = (self.name(), variable.dtype());
+        if !dtype.is_float() && !dtype.is_complex() {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "cannot update variable '{name}' of dtype {} (shape {:?}): only float32, float64, complex64 and complex128 variables can be optimized",
+                    dtype.name(),
+                    variable.shape()
+                ),
+            ));
+        }
+        let refused = match (&self.rule, self.options.clip) {
+            _ if !dtype.is_complex() => None,
+            (_, Clip::Norm(_)) => Some("clipnorm"),
+            (_, Clip::GlobalNorm(_)) => Some("global_clipnorm"),
+            (_, Clip::Value(_)) => Some("clipvalue"),
+            (Rule::Adam(p) | Rule::AdamW(p), _) if p.amsgrad => Some("amsgrad"),
+            _ => None,
+        };
+        match refused {
+            Some(option) => Err(Error::invalid(
+                op,
+                format!(
+                    "cannot update variable '{name}' of dtype {} with `{option}`: TF defines it for real values only; use a float variable or leave `{option}` out",
+                    dtype.name()
+                ),
+            )),
+            None => Ok(()),
+        }
     }
-    Ok(())
 }
 
 fn check_gradient(op: &'static str, u: &Update<'_>) -> Result<()> {
@@ -916,6 +955,70 @@ pub fn squared_norm(t: &Tensor) -> f64 {
 
 // --- the fused pass ------------------------------------------------------------
 
+/// The element arithmetic of the fused pass. Complex variables run the real
+/// rules' formulas in complex arithmetic, as Keras on TF does: Adam, RMSprop
+/// and Adagrad square the gradient as g·g (not |g|²) and take the principal
+/// square root.
+trait Scalar:
+    Copy
+    + Send
+    + Sync
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+{
+    fn from_f64(v: f64) -> Self;
+    fn sqrt(self) -> Self;
+    /// `self` clipped to [−bound, bound]; NaN passes through, as with
+    /// Keras' `clip`. Complex: never called (`check_variable` refuses it).
+    fn clip(self, bound: Self) -> Self;
+    /// `other` where it is larger, else `self` (AMSGrad's running maximum).
+    /// Complex: never called (`check_variable` refuses it).
+    fn keep_larger(self, other: Self) -> Self;
+}
+
+impl<T: Real> Scalar for T {
+    fn from_f64(v: f64) -> T {
+        <T as crate::dtype::Num>::from_f64(v)
+    }
+    fn sqrt(self) -> T {
+        Real::sqrt(self)
+    }
+    fn clip(self, bound: T) -> T {
+        if self > bound {
+            bound
+        } else if self < -bound {
+            -bound
+        } else {
+            self
+        }
+    }
+    fn keep_larger(self, other: T) -> T {
+        if other > self { other } else { self }
+    }
+}
+
+macro_rules! complex_scalar {
+    ($($part:ty),*) => {$(
+        impl Scalar for Complex<$part> {
+            fn from_f64(v: f64) -> Self {
+                Complex::new(v as $part, 0.0)
+            }
+            fn sqrt(self) -> Self {
+                Complex::sqrt(self)
+            }
+            fn clip(self, _bound: Self) -> Self {
+                self
+            }
+            fn keep_larger(self, _other: Self) -> Self {
+                self
+            }
+        }
+    )*};
+}
+complex_scalar!(f32, f64);
+
 /// The scalars of one variable's step, before conversion to its dtype.
 struct StepScalars {
     learning_rate: f64,
@@ -964,7 +1067,7 @@ enum RuleStep<T> {
     },
 }
 
-impl<T: Real> Step<T> {
+impl<T: Scalar> Step<T> {
     fn new(rule: &Rule, s: &StepScalars) -> Step<T> {
         let c = T::from_f64;
         let rule = match *rule {
@@ -1013,10 +1116,8 @@ impl<T: Real> Step<T> {
             None => g,
         };
         match self.clip {
-            // NaN passes through, as with Keras' `clip`
-            Some(v) if g > v => v,
-            Some(v) if g < -v => -v,
-            _ => g,
+            Some(bound) => g.clip(bound),
+            None => g,
         }
     }
 
@@ -1033,7 +1134,7 @@ impl<T: Real> Step<T> {
 /// Update one variable's storage in place. ndarray's copy-on-write makes
 /// `as_slice_mut` copy a buffer that another tensor still shares (a value
 /// read earlier and kept), so such a tensor never changes.
-fn update_array<T: Element + Real>(
+fn update_array<T: Element + Scalar>(
     rule: &Rule,
     step: &StepScalars,
     w: &mut ArcArray<T, IxDyn>,
@@ -1099,7 +1200,7 @@ impl<'a, T> Lanes<'a, T> {
 /// Serial below `PAR_MIN_LEN` elements; above, halves recursively down to
 /// `GRAIN`-sized pieces run on rayon. Each element is independent, so the
 /// result is the same for any split.
-fn update_lanes<T: Real>(k: &Step<T>, lanes: Lanes<'_, T>) {
+fn update_lanes<T: Scalar>(k: &Step<T>, lanes: Lanes<'_, T>) {
     if kernels::parallel(lanes.len()) {
         split_join(k, lanes);
     } else {
@@ -1107,7 +1208,7 @@ fn update_lanes<T: Real>(k: &Step<T>, lanes: Lanes<'_, T>) {
     }
 }
 
-fn split_join<T: Real>(k: &Step<T>, lanes: Lanes<'_, T>) {
+fn split_join<T: Scalar>(k: &Step<T>, lanes: Lanes<'_, T>) {
     if lanes.len() <= GRAIN {
         update_chunk(k, lanes);
         return;
@@ -1118,7 +1219,7 @@ fn split_join<T: Real>(k: &Step<T>, lanes: Lanes<'_, T>) {
 }
 
 /// The rules, element by element, in Keras' order of operations.
-fn update_chunk<T: Real>(k: &Step<T>, lanes: Lanes<'_, T>) {
+fn update_chunk<T: Scalar>(k: &Step<T>, lanes: Lanes<'_, T>) {
     let Lanes { w, g, s } = lanes;
     let n = w.len();
     let g = &g[..n];
@@ -1159,9 +1260,7 @@ fn update_chunk<T: Real>(k: &Step<T>, lanes: Lanes<'_, T>) {
                 v[i] = v[i] + (gi * gi - v[i]) * one_minus_beta_2;
                 let vi = match v_hat.as_deref_mut() {
                     Some(vh) => {
-                        if v[i] > vh[i] {
-                            vh[i] = v[i];
-                        }
+                        vh[i] = vh[i].keep_larger(v[i]);
                         vh[i]
                     }
                     None => v[i],
@@ -1964,5 +2063,40 @@ mod tests {
         );
         assert!(bad(&vars, &[g]).is_err());
         assert_eq!(value(&w), [-0.5, 0.5]);
+    }
+
+    /// Complex variables run the real formulas in complex arithmetic (g·g,
+    /// principal √), and refuse what TF defines for real values only.
+    #[test]
+    fn complex_variables_follow_the_formulas_in_complex_arithmetic() {
+        let g = Complex::new(0.5f64, -1.0);
+        let var = Variable::new(
+            Tensor::from_vec(&[1], vec![Complex::new(1.0f64, 2.0)]).unwrap(),
+            true,
+        );
+        let mut opt =
+            Optimizer::new(Rule::Adam(AdamParams::default()), Options::default()).unwrap();
+        let update = Update {
+            variable: &var,
+            name: "z",
+            gradient: Tensor::from_vec(&[1], vec![g]).unwrap(),
+            decay: false,
+        };
+        opt.apply(std::slice::from_ref(&update), 0.1, 0).unwrap();
+        // first step: m = 0.1·g, u = 0.001·g², α = 0.1·√0.001 / 0.1
+        let (m, u) = (g * 0.1, g * g * 0.001);
+        let want = Complex::new(1.0, 2.0) - m * (0.1 * 0.001f64.sqrt() / 0.1) / (u.sqrt() + 1e-7);
+        let got = var.peek().array::<Complex<f64>>().unwrap()[[0]];
+        assert!((got - want).norm() < 1e-12, "{got} vs {want}");
+        let velocity = opt.slot(&var, "velocity").unwrap().unwrap();
+        assert!((velocity.array::<Complex<f64>>().unwrap()[[0]] - u).norm() < 1e-15);
+
+        let clipped = Options {
+            clip: Clip::Norm(1.0),
+            ..Options::default()
+        };
+        let mut opt = Optimizer::new(Rule::Sgd(SgdParams::default()), clipped).unwrap();
+        let err = opt.apply(&[update], 0.1, 0).unwrap_err().to_string();
+        assert!(err.contains("complex128 with `clipnorm`"), "{err}");
     }
 }

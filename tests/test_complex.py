@@ -29,6 +29,11 @@ SQUARE = [
 RHS = [[[1 + 1j, 2], [-1j, 0.5 - 1j], [3, 1 + 2j]], [[0.5, -1 + 1j], [2j, 1], [1 - 1j, -2]]]
 
 
+def hermitian_pd(m):
+    """M·Mᴴ + 3I: Hermitian positive-definite, and smooth in M."""
+    return tf.matmul(m, m, adjoint_b=True) + tf.cast(3 * np.eye(m.shape[-1]), m.dtype)
+
+
 def dec(entry, dtype=None):
     """A recorded array as numpy."""
     shape = entry["shape"]
@@ -176,6 +181,7 @@ VALUE_OPS = {
     "det": lambda m, r: tf.linalg.det(m),
     "inv": lambda m, r: tf.linalg.inv(m),
     "solve": lambda m, r: tf.linalg.solve(m, r),
+    "cholesky": lambda m, r: tf.linalg.cholesky(hermitian_pd(m)),
     "real": tf.math.real,
     "imag": tf.math.imag,
     "conj": tf.math.conj,
@@ -363,11 +369,82 @@ def test_random_complex_tensors_are_refused_as_tf():
         tf.random.uniform([2], dtype=tf.complex64)
 
 
-def test_optimizers_refuse_complex_variables():
-    # (docs/compat.md: the fused optimizer kernels keep float slots)
+def test_cholesky_reads_the_lower_triangle_and_refuses_what_tf_refuses():
+    # TF reads the lower triangle and the real part of the diagonal only
+    a = np.array([[4 + 0j, 1 - 2j], [1 + 2j, 6 + 0j]])
+    scrambled = np.array([[4 + 3j, 99 + 9j], [1 + 2j, 6 - 1j]])
+    want = np.array([[2, 0], [0.5 + 1j, np.sqrt(4.75)]])  # TF 2.21's answer
+    for m in (a, scrambled):
+        got = tf.linalg.cholesky(tf.constant(m, tf.complex64))
+        assert got.dtype == tf.complex64
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Cholesky.*square"):
+        tf.linalg.cholesky(tf.ones([2, 3], tf.complex64))
+    # TF's complex kernel returns garbage for a matrix that is not positive
+    # definite; tapegrad raises, as TF's real kernel does (docs/compat.md)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Cholesky.*not successful"):
+        tf.linalg.cholesky(tf.constant([[1 + 0j, 2], [2, 1]]))
+    assert tf.linalg.cholesky(tf.zeros([2, 0, 0], tf.complex128)).shape == [2, 0, 0]
+
+
+OPT_START = [1 + 2j, -1j]
+OPT_GRADS = [[(0.5 - 1j) * (k + 1) + 0.3j * k, (-2 + 0.25j) * (k + 1) + 0.3j * k] for k in range(3)]
+OPTIMIZERS = {
+    "sgd": lambda: tf.keras.optimizers.SGD(0.1),
+    "sgd_momentum": lambda: tf.keras.optimizers.SGD(0.1, momentum=0.9),
+    "sgd_nesterov": lambda: tf.keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    "sgd_weight_decay": lambda: tf.keras.optimizers.SGD(0.1, weight_decay=0.1),
+    "adam": lambda: tf.keras.optimizers.Adam(0.1),
+    "adamw": lambda: tf.keras.optimizers.AdamW(0.1, weight_decay=0.05),
+    "rmsprop": lambda: tf.keras.optimizers.RMSprop(0.1),
+    "rmsprop_centered_momentum": lambda: tf.keras.optimizers.RMSprop(
+        0.1, momentum=0.5, centered=True
+    ),
+    "adagrad": lambda: tf.keras.optimizers.Adagrad(0.1),
+}
+
+
+@pytest.mark.parametrize("case", FIXTURES["optimizers"], ids=lambda c: c["case"])
+def test_optimizers_on_complex_variables_match_tf(case):
+    # Keras on TF runs the update formulas in complex arithmetic: Adam,
+    # RMSprop and Adagrad square the gradient as g·g, not |g|² (docs/compat.md)
+    opt = OPTIMIZERS[case["case"]]()
+    v = tf.Variable(tf.constant(OPT_START, tf.complex64))
+    for g in OPT_GRADS:
+        opt.apply_gradients([(tf.constant(g, tf.complex64), v)])
+    assert v.dtype == tf.complex64
+    np.testing.assert_allclose(v.numpy(), dec(case["y"]), rtol=2e-6, atol=1e-6)
+
+
+def test_complex_optimizer_slots_are_complex_and_complex128_works():
+    v = tf.Variable([1 + 2j, -1j])  # complex128
+    opt = tf.keras.optimizers.Adam(0.1)
+    g = np.array([0.5 - 1j, -2 + 0.25j])
+    opt.apply_gradients([(tf.constant(g), v)])
+    # first step: m = 0.1·g, u = 0.001·g², w −= α·m/(√u + ε), α = lr·√0.001/0.1
+    # (the rate is held in float32, as Keras holds it)
+    lr, m, u = float(np.float32(0.1)), 0.1 * g, 0.001 * g * g
+    want = np.array([1 + 2j, -1j]) - lr * np.sqrt(0.001) / 0.1 * m / (np.sqrt(u) + 1e-7)
+    np.testing.assert_allclose(v.numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(opt.get_slot(v, "velocity").numpy(), u, rtol=1e-12)
+    assert opt.get_slot(v, "momentum").dtype == tf.complex128
+
+
+@pytest.mark.parametrize(
+    "make, option",
+    [
+        (lambda: tf.keras.optimizers.SGD(0.1, clipnorm=1.0), "clipnorm"),
+        (lambda: tf.keras.optimizers.Adam(0.1, clipvalue=0.5), "clipvalue"),
+        (lambda: tf.keras.optimizers.Adam(0.1, global_clipnorm=1.0), "global_clipnorm"),
+        (lambda: tf.keras.optimizers.Adam(0.1, amsgrad=True), "amsgrad"),
+    ],
+)
+def test_complex_optimizers_refuse_what_tf_refuses(make, option):
+    # TF's clip ops and AMSGrad's maximum take real values only
     v = tf.Variable([1 + 2j, -1j], dtype=tf.complex64)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Adam.*complex64"):
-        tf.keras.optimizers.Adam(0.1).apply_gradients([(tf.ones_like(v), v)])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"complex64.*{option}"):
+        make().apply_gradients([(tf.ones_like(v), v)])
+    np.testing.assert_array_equal(v.numpy(), np.array([1 + 2j, -1j], np.complex64))
 
 
 def test_complex_needs_matching_float_parts():
@@ -399,6 +476,7 @@ def grad_cases():
         "det": (lambda m: r(tf.reduce_sum(tf.linalg.det(m) * (1 - 2j))), [m]),
         "inv": (lambda m: r(tf.reduce_sum(tf.linalg.inv(m) * lw)), [m]),
         "solve": (lambda m, b: r(tf.reduce_sum(tf.linalg.solve(m, b) * lw[:, :, :2])), [m, rhs]),
+        "cholesky": (lambda m: r(tf.reduce_sum(tf.linalg.cholesky(hermitian_pd(m)) * lw)), [m]),
         "abs_squared": (lambda z: tf.abs(z) ** 2, [z]),
         "abs": (tf.abs, [z]),
         "real_of_product": (lambda z, w: r(z * w), [z, w]),
@@ -660,6 +738,7 @@ SECOND_ORDER = [
     "det",
     "inv",
     "solve",
+    "cholesky",
 ]
 
 

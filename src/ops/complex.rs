@@ -825,6 +825,55 @@ pub(crate) fn det(a: &Tensor) -> Result<Tensor> {
     Ok(d)
 }
 
+/// The complex Cholesky factor L (lower, L·Lᴴ = A) of each matrix of a
+/// Hermitian positive-definite stack, computed in complex128; no gradient
+/// is recorded (`crate::ops::cholesky` records it). Only the lower triangle
+/// and the real part of the diagonal are read, as TF:
+/// L_jj = √(Re A_jj − Σ_p |L_jp|²), L_ij = (A_ij − Σ_p L_ip·conj(L_jp)) / L_jj.
+pub(crate) fn cholesky(a: &Tensor) -> Result<Tensor> {
+    let op = "Cholesky";
+    let n = square_matrices(op, a)?;
+    let values: Vec<Complex<f64>> = match a.data() {
+        Data::C64(v) => v
+            .iter()
+            .map(|z| Complex::new(f64::from(z.re), f64::from(z.im)))
+            .collect(),
+        Data::C128(v) => v.iter().copied().collect(),
+        _ => return Err(not_complex(op, a)),
+    };
+    let mut out = vec![Complex::new(0.0, 0.0); values.len()];
+    for (m, l) in values
+        .chunks(n.max(1) * n.max(1))
+        .zip(out.chunks_mut(n.max(1) * n.max(1)))
+    {
+        for i in 0..n {
+            for j in 0..=i {
+                let s: Complex<f64> = (0..j).map(|p| l[i * n + p] * l[j * n + p].conj()).sum();
+                if i == j {
+                    let d = m[i * n + i].re - s.re;
+                    // TF's complex kernel returns garbage here; refuse as the real one does.
+                    if d.is_nan() || d <= 0.0 {
+                        return Err(Error::invalid(
+                            op,
+                            "Cholesky decomposition was not successful. The input might not be valid.",
+                        ));
+                    }
+                    l[i * n + i] = Complex::new(d.sqrt(), 0.0);
+                } else {
+                    l[i * n + j] = (m[i * n + j] - s) / l[j * n + j].re;
+                }
+            }
+        }
+    }
+    match a.data() {
+        Data::C64(_) => {
+            let narrow = out.iter().map(|z| Complex::new(z.re as f32, z.im as f32));
+            Tensor::from_vec(a.shape(), narrow.collect())
+        }
+        _ => Tensor::from_vec(a.shape(), out),
+    }
+}
+
 /// Values of a complex tensor as (re, im) pairs, for tests.
 #[cfg(test)]
 fn pairs(t: &Tensor) -> Vec<(f64, f64)> {
@@ -946,6 +995,45 @@ mod tests {
         .unwrap();
         // x = A⁻¹b = (1 + i)·[1/2, −i/2]
         assert_eq!(pairs(&solve(&a, &b).unwrap()), [(0.5, 0.5), (0.5, -0.5)]);
+    }
+
+    #[test]
+    fn cholesky_of_a_hermitian_matrix() {
+        // [[4, 1 − 2i], [1 + 2i, 6]] = L·Lᴴ with L = [[2, 0], [(1 + 2i)/2, √4.75]];
+        // the upper triangle and the diagonal's imaginary parts are not read
+        let a = |upper: Complex<f64>, diag_im: f64| {
+            Tensor::from_vec(
+                &[2, 2],
+                vec![
+                    Complex::new(4.0, diag_im),
+                    upper,
+                    Complex::new(1.0, 2.0),
+                    Complex::new(6.0, -diag_im),
+                ],
+            )
+            .unwrap()
+        };
+        let want = [(2.0, 0.0), (0.0, 0.0), (0.5, 1.0), (4.75f64.sqrt(), 0.0)];
+        assert_eq!(
+            pairs(&cholesky(&a(Complex::new(1.0, -2.0), 0.0)).unwrap()),
+            want
+        );
+        assert_eq!(
+            pairs(&cholesky(&a(Complex::new(99.0, 9.0), 3.0)).unwrap()),
+            want
+        );
+        // with a unit diagonal the last pivot is 1 − |1 + 2i|² = −4: refused
+        let not_definite = Tensor::from_vec(
+            &[2, 2],
+            vec![
+                Complex::new(1.0, 0.0),
+                Complex::new(0.0, 0.0),
+                Complex::new(1.0, 2.0),
+                Complex::new(1.0, 0.0),
+            ],
+        )
+        .unwrap();
+        assert!(cholesky(&not_definite).is_err());
     }
 
     #[test]

@@ -820,9 +820,49 @@ pub fn solve(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(x)
 }
 
-/// The lower-triangular L with L·Lᵀ = A, for symmetric positive-definite A
-/// (only the lower triangle of A is read, as in TF).
+/// The lower-triangular L with L·Lᴴ = A, for symmetric (Hermitian)
+/// positive-definite A (only the lower triangle of A is read, as in TF).
 pub fn cholesky(a: &Tensor) -> Result<Tensor> {
+    let op = "Cholesky";
+    let l = if a.dtype().is_complex() {
+        crate::ops::complex::cholesky(a)?
+    } else {
+        real_cholesky(a)?
+    };
+    // Murray (2016), as TF: P = Φ(Lᴴ G) (lower triangle, halved diagonal);
+    // S = L⁻ᴴ P L⁻¹; dA = (S + Sᴴ) / 2 (ᴴ is ᵀ for real L)
+    tape::record_rule(
+        op,
+        &[a],
+        &l,
+        [&l],
+        || (),
+        [Some(|g, [l], _| {
+            let n = l.shape()[l.rank() - 1];
+            let phi: Vec<f64> = (0..n * n)
+                .map(|k| match (k / n).cmp(&(k % n)) {
+                    std::cmp::Ordering::Greater => 1.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                    std::cmp::Ordering::Less => 0.0,
+                })
+                .collect();
+            let phi = from_f64("Cholesky", &[n, n], phi, l)?;
+            let p = matmul(&conj(l)?, g, true, false)?.mul(&phi)?;
+            let l_inv = inv(l)?;
+            let s = matmul(
+                &matmul(&conj(&l_inv)?, &p, true, false)?,
+                &l_inv,
+                false,
+                false,
+            )?;
+            s.add(&crate::ops::complex::adjoint(&s)?)?.scale(0.5)
+        })],
+    );
+    Ok(l)
+}
+
+/// The real Cholesky factor of each matrix (no gradient recorded).
+fn real_cholesky(a: &Tensor) -> Result<Tensor> {
     let op = "Cholesky";
     let (v, n, _) = matrices(op, a, true)?;
     let mut out = vec![0.0; v.len()];
@@ -845,32 +885,7 @@ pub fn cholesky(a: &Tensor) -> Result<Tensor> {
             }
         }
     }
-    let l = from_f64(op, a.shape(), out, a)?;
-    // Murray (2016), as TF: P = Φ(Lᵀ G) (lower triangle, halved diagonal);
-    // S = L⁻ᵀ P L⁻¹; dA = (S + Sᵀ) / 2
-    tape::record_rule(
-        op,
-        &[a],
-        &l,
-        [&l],
-        || (),
-        [Some(|g, [l], _| {
-            let n = l.shape()[l.rank() - 1];
-            let phi: Vec<f64> = (0..n * n)
-                .map(|k| match (k / n).cmp(&(k % n)) {
-                    std::cmp::Ordering::Greater => 1.0,
-                    std::cmp::Ordering::Equal => 0.5,
-                    std::cmp::Ordering::Less => 0.0,
-                })
-                .collect();
-            let phi = from_f64("Cholesky", &[n, n], phi, l)?;
-            let p = matmul(l, g, true, false)?.mul(&phi)?;
-            let l_inv = inv(l)?;
-            let s = matmul(&matmul(&l_inv, &p, true, false)?, &l_inv, false, false)?;
-            s.add(&matrix_t(&s)?)?.scale(0.5)
-        })],
-    );
-    Ok(l)
+    from_f64(op, a.shape(), out, a)
 }
 
 // The Python docstrings of this file's ops, by binding name (the `py_doc!`
@@ -955,7 +970,7 @@ tapegrad.Tensor(5.0, shape=(), dtype=float32)"#
 tapegrad.Tensor(-2.0, shape=(), dtype=float64)"#
     ) };
     (cholesky) => { $crate::ops::with_example!(
-        r#"Lower-triangular L with L·Lᵀ = the (symmetric positive-definite) input; a matrix that is not positive definite raises InvalidArgumentError."#,
+        r#"Lower-triangular L with L·Lᴴ = the (symmetric, or complex Hermitian, positive-definite) input; only its lower triangle is read; a matrix that is not positive definite raises InvalidArgumentError."#,
         r#">>> print(tf.linalg.cholesky(tf.constant([[4.0, 2.0], [2.0, 5.0]])))
 tapegrad.Tensor(
 [[2. 0.]
