@@ -453,9 +453,13 @@ from .module import Module, name_scope  # noqa: E402
 # `from tapegrad.keras import layers`, `import tapegrad.train` as usual): they
 # were half of `import tapegrad`, which eager code never needs them for.
 _LAZY_SUBMODULES = frozenset({"distribute", "keras", "optimizers", "saved_model", "train"})
+# TF's own aliases of Keras namespaces: `tf.losses` is `tf.keras.losses`
+_KERAS_ALIASES = {"initializers": "keras.initializers", "losses": "keras.losses"}
+__all__ += ["initializers", "losses"]
 
 if _TYPE_CHECKING:
     from . import distribute, keras, optimizers, saved_model, train  # noqa: E402
+    from .keras import initializers, losses  # noqa: E402
 else:
     # a TF name tapegrad lacks: an AttributeError that says so (docs/compat.md)
     _missing_name = _missing_names("tf")
@@ -463,7 +467,11 @@ else:
     def __getattr__(name: str) -> object:
         if name in _LAZY_SUBMODULES:
             return _importlib.import_module(f"{__name__}.{name}")  # binds it here
+        if name in _KERAS_ALIASES:
+            module = _importlib.import_module(f"{__name__}.{_KERAS_ALIASES[name]}")
+            globals()[name] = module
+            return module
         return _missing_name(name)
 
     def __dir__() -> list[str]:
-        return sorted(set(globals()) | _LAZY_SUBMODULES)
+        return sorted(set(globals()) | _LAZY_SUBMODULES | set(_KERAS_ALIASES))
