@@ -785,14 +785,7 @@ fn lu_det(mut m: Vec<Complex<f64>>, n: usize) -> Complex<f64> {
 pub(crate) fn det(a: &Tensor) -> Result<Tensor> {
     let op = "MatrixDeterminant";
     let n = square_matrices(op, a)?;
-    let values: Vec<Complex<f64>> = match a.data() {
-        Data::C64(v) => v
-            .iter()
-            .map(|z| Complex::new(f64::from(z.re), f64::from(z.im)))
-            .collect(),
-        Data::C128(v) => v.iter().copied().collect(),
-        _ => return Err(not_complex(op, a)),
-    };
+    let values = complex128_values(op, a)?;
     let batch = &a.shape()[..a.rank() - 2];
     let dets: Vec<Complex<f64>> = if n == 0 {
         vec![Complex::new(1.0, 0.0); batch.iter().product()]
@@ -802,13 +795,7 @@ pub(crate) fn det(a: &Tensor) -> Result<Tensor> {
             .map(|m| lu_det(m.to_vec(), n))
             .collect()
     };
-    let d = match a.data() {
-        Data::C64(_) => {
-            let narrow = dets.iter().map(|z| Complex::new(z.re as f32, z.im as f32));
-            Tensor::from_vec(batch, narrow.collect())?
-        }
-        _ => Tensor::from_vec(batch, dets)?,
-    };
+    let d = in_dtype_of(a, batch, dets)?;
     tape::record_rule(
         op,
         &[a],
@@ -833,14 +820,7 @@ pub(crate) fn det(a: &Tensor) -> Result<Tensor> {
 pub(crate) fn cholesky(a: &Tensor) -> Result<Tensor> {
     let op = "Cholesky";
     let n = square_matrices(op, a)?;
-    let values: Vec<Complex<f64>> = match a.data() {
-        Data::C64(v) => v
-            .iter()
-            .map(|z| Complex::new(f64::from(z.re), f64::from(z.im)))
-            .collect(),
-        Data::C128(v) => v.iter().copied().collect(),
-        _ => return Err(not_complex(op, a)),
-    };
+    let values = complex128_values(op, a)?;
     let mut out = vec![Complex::new(0.0, 0.0); values.len()];
     for (m, l) in values
         .chunks(n.max(1) * n.max(1))
@@ -865,13 +845,24 @@ pub(crate) fn cholesky(a: &Tensor) -> Result<Tensor> {
             }
         }
     }
-    match a.data() {
-        Data::C64(_) => {
-            let narrow = out.iter().map(|z| Complex::new(z.re as f32, z.im as f32));
-            Tensor::from_vec(a.shape(), narrow.collect())
-        }
-        _ => Tensor::from_vec(a.shape(), out),
+    in_dtype_of(a, a.shape(), out)
+}
+
+/// A complex stack's elements in complex128, in logical order (kernels that
+/// compute in complex128 whatever the input's precision).
+fn complex128_values(op: &'static str, a: &Tensor) -> Result<Vec<Complex<f64>>> {
+    if !a.dtype().is_complex() {
+        return Err(not_complex(op, a));
     }
+    let wide = crate::ops::convert_dtype(a, DType::C128)?;
+    Ok(wide
+        .array::<Complex<f64>>()
+        .map_or_else(Vec::new, |v| v.iter().copied().collect()))
+}
+
+/// complex128 `values` of `shape` back in `like`'s complex dtype.
+fn in_dtype_of(like: &Tensor, shape: &[usize], values: Vec<Complex<f64>>) -> Result<Tensor> {
+    crate::ops::convert_dtype(&Tensor::from_vec(shape, values)?, like.dtype())
 }
 
 /// Values of a complex tensor as (re, im) pairs, for tests.
