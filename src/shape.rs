@@ -6,6 +6,47 @@ use crate::tensor::check_alloc;
 
 pub type Shape = Vec<usize>;
 
+/// A shape kept without a heap allocation up to [`Dims::INLINE`]
+/// dimensions: every tape node remembers the shapes of its inputs and
+/// outputs, and a `Vec` each was an allocation (and a free) per recorded op.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Dims {
+    Inline(u8, [usize; Dims::INLINE]),
+    Heap(Box<[usize]>),
+}
+
+impl Dims {
+    pub const INLINE: usize = 4;
+}
+
+impl From<&[usize]> for Dims {
+    fn from(shape: &[usize]) -> Dims {
+        if shape.len() <= Dims::INLINE {
+            let mut dims = [0; Dims::INLINE];
+            dims[..shape.len()].copy_from_slice(shape);
+            Dims::Inline(shape.len() as u8, dims)
+        } else {
+            Dims::Heap(shape.into())
+        }
+    }
+}
+
+impl std::ops::Deref for Dims {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        match self {
+            Dims::Inline(len, dims) => &dims[..*len as usize],
+            Dims::Heap(dims) => dims,
+        }
+    }
+}
+
+impl std::fmt::Debug for Dims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
 /// The most dimensions a tensor may have. numpy allows 64 and TF 254, but
 /// the bindings hand arrays to and from numpy through rust-numpy, which
 /// supports 32: a tensor it could not convert is refused when it is made.

@@ -406,7 +406,7 @@ impl Tensor {
         TensorMeta {
             id: self.id,
             dtype: self.dtype(),
-            shape: self.shape().to_vec(),
+            shape: self.shape().into(),
         }
     }
 
@@ -494,7 +494,7 @@ impl Tensor {
 pub struct TensorMeta {
     pub id: TensorId,
     pub dtype: DType,
-    pub shape: Vec<usize>,
+    pub shape: crate::shape::Dims,
 }
 
 /// Refuse allocations that would overflow or that this machine could never

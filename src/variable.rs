@@ -54,7 +54,7 @@ impl Variable {
         TensorMeta {
             id: self.handle,
             dtype: v.dtype(),
-            shape: v.shape().to_vec(),
+            shape: v.shape().into(),
         }
     }
 

@@ -20,7 +20,7 @@ use crate::tensor::{Element, Tensor};
 
 /// Elements per block: `reduce_sum`'s chunk, so that a fused sum adds the
 /// same numbers in the same order as eager's.
-const BLOCK: usize = CHUNK;
+pub(crate) const BLOCK: usize = CHUNK;
 
 /// The eager unary ops' scalar functions, verbatim (`ops::unary`'s rows).
 #[inline(always)]

@@ -44,6 +44,7 @@ use crate::error::{Error, Result};
 use crate::tape;
 use crate::tensor::Tensor;
 
+pub(crate) use eval::BLOCK;
 pub use vjp::vjp;
 
 /// A register: the index of the instruction that defines it.

@@ -21,7 +21,7 @@ pub const JACOBIAN_CHUNK_ELEMENTS: usize = 1 << 24;
 /// target's shape: TF silently mis-shapes gradients here, we refuse), or ones.
 pub fn output_gradient(index: usize, target: &TensorMeta, given: Option<Tensor>) -> Result<Tensor> {
     match given {
-        Some(seed) if seed.shape() != target.shape.as_slice() => Err(Error::invalid(
+        Some(seed) if seed.shape() != &target.shape[..] => Err(Error::invalid(
             "GradientTape.gradient",
             format!(
                 "output_gradients[{index}] has shape {:?} but its target has shape {:?}",
@@ -216,7 +216,7 @@ pub fn batch_jacobian(
         ));
     }
     let per_example: usize = t.shape[1..].iter().product();
-    let mut out_shape = t.shape.clone();
+    let mut out_shape = t.shape.to_vec();
     out_shape.extend_from_slice(&s.shape[1..]);
     check_alloc("batch_jacobian", s.dtype, &out_shape)?;
     let missing = || match unconnected {

@@ -229,7 +229,7 @@ impl PyTape {
         let view = self.tape.inspect();
         let metas = |ms: Vec<TensorMeta>| -> Vec<MetaTuple> {
             ms.into_iter()
-                .map(|m| (m.id, m.dtype.name(), m.shape))
+                .map(|m| (m.id, m.dtype.name(), m.shape.to_vec()))
                 .collect()
         };
         let nodes = view

@@ -93,10 +93,10 @@ impl Accumulator {
     /// Track `primal` with `tangent`, which must have the primal's shape
     /// (the caller converts it to the primal's dtype).
     pub fn watch_primal(&self, primal: TensorMeta, tangent: Tensor) -> Result<()> {
-        if tangent.shape() != primal.shape.as_slice() {
+        if tangent.shape() != &primal.shape[..] {
             return Err(Error::ShapeMismatch {
                 op: "ForwardAccumulator",
-                lhs: primal.shape,
+                lhs: primal.shape.to_vec(),
                 rhs: tangent.shape().to_vec(),
             });
         }

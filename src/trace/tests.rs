@@ -325,6 +325,26 @@ fn gradients_through_a_fused_run_are_the_eager_gradients_bitwise() {
 }
 
 #[test]
+fn a_two_op_run_on_a_small_tensor_is_left_unfused_and_a_three_op_one_is_fused() {
+    // below a block, the fused evaluation's fixed cost needs a few ops to
+    // pay for itself; from a block on, two ops are enough
+    for (n, ops, fused) in [(7, 1, 0), (7, 2, 1), (5000, 1, 1)] {
+        let x = ramp(n, 0.1, 0.9);
+        begin(&[Arg::Tensor(x.clone())]).unwrap();
+        let y = chain(&x, ops); // `ops` elementwise steps and a full sum
+        let plan = finish(&[y]).unwrap();
+        assert_eq!(
+            steps_named(&plan, "fused_elementwise"),
+            fused,
+            "{n} elements, {ops} ops"
+        );
+        let z = ramp(n, -0.7, 1.1);
+        let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+        assert_eq!(bits(&out[0]), bits(&chain(&z, ops)));
+    }
+}
+
+#[test]
 fn a_value_read_after_the_run_is_an_output_of_the_fused_step() {
     let x = ramp(7, -1.0, 1.0);
     begin(&[Arg::Tensor(x.clone())]).unwrap();
@@ -436,12 +456,14 @@ fn a_step_whose_kernel_runs_more_than_one_op_is_not_fused() {
 
 #[test]
 fn runs_of_other_shapes_or_dtypes_are_separate() {
-    let x = ramp(4, 0.0, 1.0);
-    let wide = Tensor::from_vec(&[3, 4], vec![0.25f32; 12]).unwrap();
+    // (a block or more each: two-op runs on smaller tensors stay unfused)
+    let n = crate::fuse::BLOCK;
+    let x = ramp(n, 0.0, 1.0);
+    let wide = Tensor::from_vec(&[3, n], vec![0.25f32; 3 * n]).unwrap();
     begin(&[Arg::Tensor(x.clone())]).unwrap();
     let a = un("sin", &x, |xs| ops::sin(&xs[0]));
     let b = un("exp", &a, |xs| ops::exp(&xs[0]));
-    // broadcast to [3, 4]: another shape, another run
+    // broadcast to [3, n]: another shape, another run
     let c = bin("operator", &b, &wide, |xs| ops::add(&xs[0], &xs[1]));
     let d = un("tanh", &c, |xs| ops::tanh(&xs[0]));
     let plan = finish(&[d]).unwrap();
@@ -449,7 +471,7 @@ fn runs_of_other_shapes_or_dtypes_are_separate() {
         (plan.len(), steps_named(&plan, "fused_elementwise")),
         (2, 2)
     );
-    let z = ramp(4, -1.0, 0.5);
+    let z = ramp(n, -1.0, 0.5);
     let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
     let eager =
         ops::tanh(&ops::add(&ops::exp(&ops::sin(&z).unwrap()).unwrap(), &wide).unwrap()).unwrap();
