@@ -61,6 +61,20 @@ def test_long_chain_on_a_tiny_tensor_is_one_fused_step_bitwise_eager():
     assert len(plan) == 1
 
 
+def test_a_loss_the_function_does_not_return_gives_eager_gradients_bitwise():
+    # only the gradient leaves the function: the fused loss step records its
+    # tape node without evaluating the forward chain (the backward program
+    # recomputes it), and the gradient is still eager's, bit for bit
+    for n in (4, 70_001):
+        x = tf.constant(np.linspace(0.1, 0.9, n).astype(np.float32))
+        full = chain_step(x, 60)
+
+        def grad_only(full=full):
+            return {"grad": full()["grad"]}
+
+        check_function_is_eager(grad_only)
+
+
 def test_chain_across_blocks_and_threads_float64_bitwise_eager():
     for dtype in (np.float32, np.float64):
         x = tf.constant(np.linspace(-1.0, 1.0, 70_001).astype(dtype))

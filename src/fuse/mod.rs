@@ -268,6 +268,34 @@ impl Program {
 /// output gradients, through `apply` again, so the rule is differentiable.
 pub fn apply(program: &Arc<Program>, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     let outputs = tape::without_recording(|| eval::run(program, inputs))?;
+    record(program, inputs, &outputs);
+    Ok(outputs)
+}
+
+/// [`apply`] for outputs whose values nobody reads, only their gradients
+/// (a replayed loss that the function does not return): records the same
+/// node, on zeros of `shapes`, without evaluating the forward program. The
+/// backward program recomputes what it needs from the saved inputs anyway,
+/// so this skips a whole pass over the inputs.
+pub fn apply_unevaluated(
+    program: &Arc<Program>,
+    inputs: &[Tensor],
+    shapes: &[Vec<usize>],
+) -> Result<Vec<Tensor>> {
+    let dtype = inputs
+        .first()
+        .ok_or_else(|| Error::invalid("fuse", "a program needs an input"))?
+        .dtype();
+    let outputs = shapes
+        .iter()
+        .map(|shape| crate::ops::zeros(dtype, shape))
+        .collect::<Result<Vec<_>>>()?;
+    record(program, inputs, &outputs);
+    Ok(outputs)
+}
+
+/// The one node of `program`'s evaluation on the active tapes (see [`apply`]).
+fn record(program: &Arc<Program>, inputs: &[Tensor], outputs: &[Tensor]) {
     if tape::is_recording() && inputs.iter().any(|x| x.dtype().is_float()) {
         let metas: Vec<_> = inputs.iter().map(Tensor::meta).collect();
         let refs: Vec<&Tensor> = outputs.iter().collect();
@@ -284,5 +312,4 @@ pub fn apply(program: &Arc<Program>, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             },
         );
     }
-    Ok(outputs)
 }

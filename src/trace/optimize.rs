@@ -332,6 +332,31 @@ fn shape_of(steps: &[Step], cx: &Context<'_>, slot: Slot) -> Option<Vec<usize>> 
     })
 }
 
+/// The name of a fused step.
+pub(crate) const FUSED: &str = "fused_elementwise";
+/// The name of a fused step whose values only gradient calls read, as
+/// their targets: it records its tape node without evaluating.
+pub(crate) const FUSED_FOR_GRADIENT: &str = "fused_elementwise_for_gradient";
+
+/// Does `step` read `slot` only as a gradient target (not as a seed, a
+/// source, or an operand)?
+fn only_as_target(step: &Step, slot: Slot) -> bool {
+    let is_slot = |t: &Target| matches!(t, Target::Slot(s) if *s == slot);
+    match step {
+        Step::Derive {
+            targets,
+            seeds,
+            sources,
+            ..
+        } => {
+            targets.iter().any(is_slot)
+                && !sources.iter().any(is_slot)
+                && !seeds.contains(&Some(slot))
+        }
+        _ => false,
+    }
+}
+
 /// The one step that runs `run`, or `None` when it cannot be built.
 fn fused_step(steps: &[Step], run: &Run, cx: &Context<'_>, read_by: &[Vec<usize>]) -> Option<Step> {
     let mut inputs: Vec<Slot> = Vec::new();
@@ -408,9 +433,27 @@ fn fused_step(steps: &[Step], run: &Run, cx: &Context<'_>, read_by: &[Vec<usize>
     }
     program.validate().ok()?;
     let program = Arc::new(program);
-    let kernel = super::kernel(move |xs: &[Tensor]| fuse::apply(&program, xs));
+    // Values only a gradient call reads, as its target (a loss the function
+    // does not return), are never looked at: the gradient needs the node and
+    // the target's shape. Such a step records the node without evaluating.
+    let only_targets = outputs.iter().all(|(_, s, _)| {
+        !cx.outputs.contains(s)
+            && read_by[*s]
+                .iter()
+                .filter(|r| !run.members.contains(r))
+                .all(|&r| only_as_target(&steps[r], *s))
+    });
+    let (name, kernel) = if only_targets {
+        let shapes: Vec<Vec<usize>> = outputs.iter().map(|(_, _, e)| e.shape.clone()).collect();
+        let kernel =
+            super::kernel(move |xs: &[Tensor]| fuse::apply_unevaluated(&program, xs, &shapes));
+        (FUSED_FOR_GRADIENT, kernel)
+    } else {
+        let kernel = super::kernel(move |xs: &[Tensor]| fuse::apply(&program, xs));
+        (FUSED, kernel)
+    };
     Some(Step::Op {
-        name: "fused_elementwise",
+        name,
         kernel,
         inputs,
         outputs: outputs.into_iter().map(|(_, s, e)| (s, e)).collect(),

@@ -264,6 +264,12 @@ fn eager_gradient(x: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) -> (Tensor, Tensor)
 /// The plan of `with tape: tape.watch(x); y = f(x)` then `tape.gradient(y,
 /// x)`, returning `[y, dy/dx]`, recorded as `tf.function` records it.
 fn trace_gradient(x: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) -> Plan {
+    trace_gradient_returning(x, f, true)
+}
+
+/// `trace_gradient`, returning `[y, dy/dx]` or, without `with_value`, only
+/// `[dy/dx]`.
+fn trace_gradient_returning(x: &Tensor, f: &dyn Fn(&Tensor) -> Tensor, with_value: bool) -> Plan {
     begin(&[Arg::Tensor(x.clone())]).unwrap();
     let tape = Tape::new(false, true);
     tape_new(&tape, false, true);
@@ -284,7 +290,8 @@ fn trace_gradient(x: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) -> Plan {
         false,
         &grads,
     );
-    finish(&[y, grads[0].clone().unwrap()]).unwrap()
+    let g = grads[0].clone().unwrap();
+    finish(&if with_value { vec![y, g] } else { vec![g] }).unwrap()
 }
 
 fn ramp(n: usize, lo: f32, hi: f32) -> Tensor {
@@ -299,7 +306,7 @@ fn a_run_of_elementwise_steps_ending_in_a_full_sum_is_one_step_bitwise_eager() {
     let y = chain(&x, 40);
     let plan = finish(&[y]).unwrap();
     assert_eq!(plan.len(), 1);
-    assert_eq!(steps_named(&plan, "fused_elementwise"), 1);
+    assert_eq!(steps_named(&plan, super::optimize::FUSED), 1);
     // the host scalars became program constants
     assert!(plan.constants.is_empty());
     let z = ramp(5000, -0.7, 1.1);
@@ -314,7 +321,7 @@ fn gradients_through_a_fused_run_are_the_eager_gradients_bitwise() {
         // sizes within one block and across blocks (and the parallel split)
         for n in [4, 9000, 70_000] {
             let plan = trace_gradient(&ramp(n, 0.1, 0.9), f);
-            assert_eq!(steps_named(&plan, "fused_elementwise"), 1);
+            assert_eq!(steps_named(&plan, super::optimize::FUSED), 1);
             let z = ramp(n, -0.8, 0.7);
             let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
             let (y, g) = eager_gradient(&z, f);
@@ -334,7 +341,7 @@ fn a_two_op_run_on_a_small_tensor_is_left_unfused_and_a_three_op_one_is_fused() 
         let y = chain(&x, ops); // `ops` elementwise steps and a full sum
         let plan = finish(&[y]).unwrap();
         assert_eq!(
-            steps_named(&plan, "fused_elementwise"),
+            steps_named(&plan, super::optimize::FUSED),
             fused,
             "{n} elements, {ops} ops"
         );
@@ -342,6 +349,22 @@ fn a_two_op_run_on_a_small_tensor_is_left_unfused_and_a_three_op_one_is_fused() 
         let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
         assert_eq!(bits(&out[0]), bits(&chain(&z, ops)));
     }
+}
+
+#[test]
+fn a_loss_read_only_by_its_gradient_call_is_recorded_without_being_evaluated() {
+    for n in [4, 9000] {
+        let plan = trace_gradient_returning(&ramp(n, 0.1, 0.9), &|x| chain(x, 40), false);
+        assert_eq!(steps_named(&plan, super::optimize::FUSED_FOR_GRADIENT), 1);
+        assert_eq!(steps_named(&plan, super::optimize::FUSED), 0);
+        let z = ramp(n, -0.8, 0.7);
+        let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+        let (_, g) = eager_gradient(&z, &|x| chain(x, 40));
+        assert_eq!(bits(&out[0]), bits(&g));
+    }
+    // returned, the loss is evaluated
+    let plan = trace_gradient_returning(&ramp(9000, 0.1, 0.9), &|x| chain(x, 40), true);
+    assert_eq!(steps_named(&plan, super::optimize::FUSED), 1);
 }
 
 #[test]
@@ -374,7 +397,7 @@ fn a_step_that_reads_a_run_in_its_middle_ends_the_run() {
     let plan = finish(&[b, d]).unwrap();
     // {sin} and {exp} are runs of one: nothing to fuse
     assert_eq!(
-        (plan.len(), steps_named(&plan, "fused_elementwise")),
+        (plan.len(), steps_named(&plan, super::optimize::FUSED)),
         (3, 0)
     );
 }
@@ -392,7 +415,7 @@ fn a_tape_step_ends_a_run() {
     tape.pop();
     tape_step(&tape, TapeStep::Pop);
     let plan = finish(&[b]).unwrap();
-    assert_eq!(steps_named(&plan, "fused_elementwise"), 0);
+    assert_eq!(steps_named(&plan, super::optimize::FUSED), 0);
 }
 
 #[test]
@@ -432,7 +455,8 @@ fn a_slot_a_tape_differentiates_by_keeps_its_own_step() {
     begin(&[Arg::Tensor(x.clone())]).unwrap();
     let g = f(&x, true);
     let plan = finish(&[g]).unwrap();
-    assert_eq!(steps_named(&plan, "fused_elementwise"), 1);
+    // (the loss is only differentiated: its step is not evaluated)
+    assert_eq!(steps_named(&plan, super::optimize::FUSED_FOR_GRADIENT), 1);
     assert_eq!(steps_named(&plan, "sin"), 1);
     let z = ramp(5, 0.0, 2.0);
     let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
@@ -449,7 +473,7 @@ fn a_step_whose_kernel_runs_more_than_one_op_is_not_fused() {
     let d = un("exp", &c, |xs| ops::exp(&xs[0]));
     let plan = finish(&[d]).unwrap();
     assert_eq!(
-        (plan.len(), steps_named(&plan, "fused_elementwise")),
+        (plan.len(), steps_named(&plan, super::optimize::FUSED)),
         (4, 0)
     );
 }
@@ -468,7 +492,7 @@ fn runs_of_other_shapes_or_dtypes_are_separate() {
     let d = un("tanh", &c, |xs| ops::tanh(&xs[0]));
     let plan = finish(&[d]).unwrap();
     assert_eq!(
-        (plan.len(), steps_named(&plan, "fused_elementwise")),
+        (plan.len(), steps_named(&plan, super::optimize::FUSED)),
         (2, 2)
     );
     let z = ramp(n, -1.0, 0.5);
