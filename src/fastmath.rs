@@ -15,11 +15,18 @@
 //! | `erf_f32`    | 1     | 1          | f64          |
 //! | `pow_f32`    | 1     | 0          | f64          |
 //!
-//! `pow_f32` is not wired into the ops yet: alone it vectorises (3.6 ns
-//! against libm's 3.8 per element), but inside the broadcasting binary
-//! kernel the 1M-element bench ran 7× slower than libm; to investigate
-//! before switching `Num::pow`/`Real::powf` for f32 over.
-//!
+//! `pow_f32` is not wired into the ops yet. Why it ran 8× slower than libm
+//! inside the binary kernel (38 ns an element against 4.5): handed to a
+//! kernel as a fn item (`kernels::zip(x, y, shape, pow_f32)`, or the
+//! `F::f::<f32>` of `apply_num2`), it is called through an `Fn::call` shim
+//! that LLVM does not inline when the body is this large, so the loop made
+//! one scalar, baseline-SSE2 call per element. Passed as an
+//! `#[inline(always)] |p, q| pow_f32(p, q)` closure it is inlined and
+//! vectorised: 3.7 ms for 1M elements on one core against libm's 8.6
+//! (loaded machine). Left to do: eager and fused results must stay bitwise
+//! equal (`fuse::tests`), so `Num::pow` for f32 (which the fused
+//! evaluator uses) has to switch together with the eager kernel.
+
 //! float32 `sin`/`cos` (`sin_f32s`, `cos_f32s`) work on slices: per
 //! element there is no cheap way to leave the fast path, since LLVM
 //! evaluates libm's `sin` intrinsic for every lane of every vector (it is

@@ -1,19 +1,36 @@
 //! Loops over ndarray storage. Kernels take plain arrays and return owned
 //! arrays in standard (row-major) layout; they never see the tape or Python.
-//! Serial below `PAR_MIN_LEN` elements, rayon above.
+//! Serial below `PAR_MIN_LEN` elements; above, split into tasks that the
+//! calling thread runs itself, with pool threads joining in only when the
+//! work is long enough to pay for waking them (`for_each_chunk_mut`).
 
 pub mod matmul;
 pub mod reduce;
 pub mod strided;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use ndarray::{ArcArray, ArrayD, IxDyn};
 
 use crate::error::Result;
 
-/// Below this many elements a rayon split costs more than it saves.
+/// Below this many elements a loop never leaves the calling thread (fewer
+/// than two `strided::TASK_LEN` tasks: nothing to share).
 pub const PAR_MIN_LEN: usize = 1 << 15;
+
+/// Work left after the caller's first task (estimated from how long that
+/// task took) below which no pool thread is woken: about the time a
+/// sleeping pool thread takes to start running in a VM (tens of µs: a
+/// futex wake, an inter-processor interrupt, a reschedule). With less work
+/// than that the caller finishes before the helper arrives, and the wake-up
+/// only costs the caller its syscall and burns the other core. A threshold
+/// in time, not elements, so a cheap add and a dear `pow` each get help
+/// exactly when they are long enough (a 100k-element add: 8 µs, alone;
+/// a 100k-element tanh: 80 µs, shared).
+const HELP_WORTH: Duration = Duration::from_micros(20);
 
 static POOL_STARTED: AtomicBool = AtomicBool::new(false);
 static SERIAL: AtomicBool = AtomicBool::new(false);
@@ -42,6 +59,147 @@ pub fn parallel(n: usize) -> bool {
 pub fn after_fork_in_child() {
     if POOL_STARTED.load(Ordering::Relaxed) {
         SERIAL.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `body(t, piece)` for each consecutive piece `t` of `chunk` elements of
+/// `data` (the last may be shorter). Serial unless `par`; with `par` the
+/// calling thread still runs the pieces itself, in order, claiming each
+/// from a shared counter, and asks `current_num_threads() - 1` pool threads
+/// to claim pieces too once its first piece shows that the rest is worth
+/// `HELP_WORTH`. It then waits only for pieces a helper has claimed and is
+/// running; a helper that wakes after the caller took the last piece finds
+/// nothing to do. So:
+/// - the caller never sleeps waiting for a wake-up (rayon's `par_iter`
+///   from outside the pool sends the whole loop to the pool and blocks the
+///   caller on a lock until a pool thread wakes it again: two wake-ups on
+///   the critical path, ~30 µs an op in a 2-core VM, more than a 100k-element
+///   add takes);
+/// - it is never slower than serial by more than one task's wait;
+/// - the values never depend on which thread ran a piece.
+///
+/// A panic in `body` on any thread is caught, the caller waits for the
+/// pieces in flight (they borrow `data` and `body`), then panics.
+pub fn for_each_chunk_mut<T: Send>(
+    data: &mut [T],
+    chunk: usize,
+    par: bool,
+    body: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let chunk = chunk.max(1);
+    let count = data.len().div_ceil(chunk);
+    if !par || count < 2 {
+        for (t, piece) in data.chunks_mut(chunk).enumerate() {
+            body(t, piece);
+        }
+        return;
+    }
+    let len = data.len();
+    let base = SharedMut(data.as_mut_ptr());
+    let run_piece = move |t: usize| {
+        let start = t * chunk;
+        let end = (start + chunk).min(len);
+        // SAFETY: each index t is claimed exactly once (a counter hands
+        // them out), so the pieces handed to `body` are disjoint parts of
+        // `data`, which the caller keeps borrowed until every claimed
+        // piece is done.
+        let piece = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
+        body(t, piece);
+    };
+    let started = Instant::now();
+    run_piece(0);
+    let rest = u32::try_from(count - 1).unwrap_or(u32::MAX);
+    if started.elapsed().saturating_mul(rest) < HELP_WORTH {
+        for t in 1..count {
+            run_piece(t);
+        }
+        return;
+    }
+    let tasks = Arc::new(Tasks {
+        count,
+        next: AtomicUsize::new(1),
+        done: AtomicUsize::new(1),
+        panicked: AtomicBool::new(false),
+        // SAFETY: only the lifetime is erased; see `Tasks::body`.
+        body: unsafe {
+            std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), *const (dyn Fn(usize) + Sync)>(
+                &run_piece as &(dyn Fn(usize) + Sync),
+            )
+        },
+    });
+    let helpers = (rayon::current_num_threads() - 1).min(count - 1);
+    for _ in 0..helpers {
+        let tasks = Arc::clone(&tasks);
+        rayon::spawn(move || tasks.work());
+    }
+    tasks.work();
+    // Only pieces a running helper claimed are left: a short wait.
+    let mut spins = 0u32;
+    while tasks.done.load(Ordering::Acquire) < count {
+        if spins < 1 << 10 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    if tasks.panicked.load(Ordering::Relaxed) {
+        panic!("a kernel task panicked on a pool thread (see the message above)");
+    }
+}
+
+/// A base pointer the pieces of `for_each_chunk_mut` are cut from.
+struct SharedMut<T>(*mut T);
+impl<T> Clone for SharedMut<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SharedMut<T> {}
+// SAFETY: threads only touch disjoint pieces (see `for_each_chunk_mut`).
+unsafe impl<T: Send> Send for SharedMut<T> {}
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+impl<T> SharedMut<T> {
+    /// (A method, so closures capture the whole wrapper, not the raw field.)
+    fn at(self, offset: usize) -> *mut T {
+        // SAFETY: callers stay within the slice the pointer came from.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// The pieces of one `for_each_chunk_mut` call, shared with its helpers.
+struct Tasks {
+    count: usize,
+    /// The next piece to claim (may run past `count`: nothing left).
+    next: AtomicUsize,
+    /// Pieces finished (the caller's first one included).
+    done: AtomicUsize,
+    panicked: AtomicBool,
+    /// The caller's piece runner, its lifetime erased. Dereferenced only
+    /// after claiming an index below `count`, and the caller does not
+    /// return before `done == count`, so it is alive whenever used; a
+    /// helper that starts late claims nothing and never touches it.
+    body: *const (dyn Fn(usize) + Sync),
+}
+// SAFETY: `body` is `Sync` and used only as described on the field.
+unsafe impl Send for Tasks {}
+unsafe impl Sync for Tasks {}
+
+impl Tasks {
+    /// Claim and run pieces until none are left.
+    fn work(&self) {
+        loop {
+            let t = self.next.fetch_add(1, Ordering::Relaxed);
+            if t >= self.count {
+                return;
+            }
+            // SAFETY: a claimed index below `count` (see `body`).
+            let body = unsafe { &*self.body };
+            if catch_unwind(AssertUnwindSafe(|| body(t))).is_err() {
+                self.panicked.store(true, Ordering::Relaxed);
+            }
+            self.done.fetch_add(1, Ordering::Release);
+        }
     }
 }
 
@@ -258,4 +416,89 @@ pub fn standard<T: Copy + Send + Sync>(a: &ArcArray<T, IxDyn>) -> Result<ArcArra
     // SAFETY: pointer and strides of a live array of this shape.
     let out = unsafe { strided::map1(a.shape(), a.as_ptr(), a.strides(), |x| x) }?;
     Ok(from_vec(a.shape(), out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// `for_each_chunk_mut` filling `len` slots with `fill(i)`, in a pool of
+    /// `threads`; each piece spins `spin_per_piece` first (long pieces make
+    /// the caller ask for help, short ones keep it alone).
+    fn fill_in_pool(threads: usize, len: usize, spin_per_piece: Duration) -> Vec<u64> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let visits = AtomicU32::new(0);
+        let mut out = vec![0u64; len];
+        let body = |t: usize, piece: &mut [u64]| {
+            let start = Instant::now();
+            while start.elapsed() < spin_per_piece {
+                std::hint::spin_loop();
+            }
+            visits.fetch_add(1, Ordering::Relaxed);
+            for (k, slot) in piece.iter_mut().enumerate() {
+                let i = (t * 1000 + k) as u64;
+                *slot = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7;
+            }
+        };
+        // (run on a worker of `pool`, so its helpers come from that pool;
+        // callers outside any pool are every other kernel test)
+        pool.install(|| for_each_chunk_mut(&mut out, 1000, len >= PAR_MIN_LEN, body));
+        assert_eq!(visits.into_inner() as usize, len.div_ceil(1000));
+        out
+    }
+
+    #[test]
+    fn every_piece_runs_once_whatever_the_threads_and_sizes() {
+        let want = |len: usize| -> Vec<u64> {
+            (0..len as u64)
+                .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7)
+                .collect()
+        };
+        // sizes either side of the parallel threshold, and pieces either
+        // side of the time worth waking a helper for
+        for len in [
+            0,
+            1,
+            999,
+            1000,
+            PAR_MIN_LEN - 1,
+            PAR_MIN_LEN,
+            5 * PAR_MIN_LEN + 7,
+        ] {
+            for spin in [Duration::ZERO, HELP_WORTH] {
+                for threads in [1, 2, 3] {
+                    let got = fill_in_pool(threads, len, spin);
+                    assert_eq!(got, want(len), "len {len}, {threads} threads, {spin:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_panic_on_any_thread_reaches_the_caller_after_the_pieces_in_flight() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let done = AtomicU32::new(0);
+        let mut data = vec![0u8; 40 * 1000];
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            pool.install(|| {
+                for_each_chunk_mut(&mut data, 1000, true, |t, _| {
+                    std::thread::sleep(Duration::from_micros(200));
+                    if t == 25 {
+                        panic!("piece 25");
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+        }));
+        assert!(result.is_err());
+        // every other piece ran to its end before the caller unwound
+        assert_eq!(done.into_inner(), 39);
+    }
 }

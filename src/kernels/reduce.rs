@@ -6,20 +6,18 @@
 //! poll for an interrupt (Ctrl-C) between blocks of about `POLL_BLOCK`
 //! input elements (never on small inputs).
 
-use ndarray::{ArcArray, ArrayD, IxDyn};
-use rayon::prelude::*;
-
 use crate::dtype::Num;
 use crate::error::Result;
+use ndarray::{ArcArray, ArrayD, IxDyn};
 
-use super::parallel;
 use super::strided::{POLL_BLOCK, TASK_LEN};
+use super::{for_each_chunk_mut, parallel};
 
 /// The op name a reduction's allocation failure reports.
 const REDUCE_OP: &str = "reduction kernel";
 
 /// `f` of each consecutive run of `run` elements of `flat` (the last run
-/// may be shorter), in order, on rayon when large; blocks of whole runs of
+/// may be shorter), in order, shared with pool threads when large; blocks of whole runs of
 /// about `POLL_BLOCK` elements with an interrupt poll between them.
 fn per_run<T, R, F>(flat: &[T], run: usize, f: F) -> Result<Vec<R>>
 where
@@ -28,18 +26,29 @@ where
     F: Fn(&[T]) -> R + Sync + Send,
 {
     let run = run.max(1);
-    let mut out = crate::alloc::try_vec(REDUCE_OP, &[flat.len().div_ceil(run)])?;
+    let runs = flat.len().div_ceil(run);
+    let mut out = crate::alloc::try_vec(REDUCE_OP, &[runs])?;
     let per_block = (POLL_BLOCK / run).max(1) * run;
+    // whole runs per task, about `TASK_LEN` elements of `flat`
+    let runs_per_task = (TASK_LEN / run).max(1);
+    let spare = &mut out.spare_capacity_mut()[..runs];
+    // (an interrupt leaves `out` at length 0; the results written so far
+    // are left unread)
     for (b, block) in flat.chunks(per_block).enumerate() {
         if b > 0 {
             crate::interrupt::poll()?;
         }
-        if parallel(block.len()) {
-            out.par_extend(block.par_chunks(run).map(&f));
-        } else {
-            out.extend(block.chunks(run).map(&f));
-        }
+        let first = b * (per_block / run);
+        let dst = &mut spare[first..first + block.len().div_ceil(run)];
+        for_each_chunk_mut(dst, runs_per_task, parallel(block.len()), |t, results| {
+            let runs = block.chunks(run).skip(t * runs_per_task);
+            for (r, c) in results.iter_mut().zip(runs) {
+                r.write(f(c));
+            }
+        });
     }
+    // SAFETY: each of the `runs` slots was written once above.
+    unsafe { out.set_len(runs) };
     Ok(out)
 }
 
@@ -168,13 +177,8 @@ fn sum_leading_axes<T: Num>(a: &ArcArray<T, IxDyn>, axes: &[usize]) -> Result<Op
                 }
             }
         };
-        if parallel(cols * (last - first)) {
-            acc.par_chunks_mut(TASK_LEN)
-                .enumerate()
-                .for_each(|(t, piece)| add(t * TASK_LEN, piece));
-        } else {
-            add(0, &mut acc);
-        }
+        let par = parallel(cols * (last - first));
+        for_each_chunk_mut(&mut acc, TASK_LEN, par, |t, piece| add(t * TASK_LEN, piece));
     }
     Ok(Some(acc))
 }

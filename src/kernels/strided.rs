@@ -9,9 +9,7 @@
 
 use std::mem::MaybeUninit;
 
-use rayon::prelude::*;
-
-use super::parallel;
+use super::{for_each_chunk_mut, parallel};
 use crate::error::Result;
 
 /// The op name a kernel's allocation failure reports (kernels do not know
@@ -85,8 +83,10 @@ impl<const N: usize> Ptrs<N> {
     }
 }
 
-/// Elements per rayon task: big enough to amortise a task (~µs), small
-/// enough (64–256 KiB of operands) to stay in L2 and to balance two cores.
+/// Elements per task of a parallel loop: big enough to amortise claiming
+/// it (an atomic add), small enough (64–256 KiB of operands) to stay in L2
+/// and to balance the cores, and to keep the caller's wait for a helper's
+/// last piece short.
 pub const TASK_LEN: usize = 1 << 14;
 
 /// Elements between two interrupt polls (Ctrl-C) of a large kernel: about a
@@ -139,7 +139,7 @@ where
 
 /// A buffer of the `numel(shape)` elements of an output filled by
 /// `fill(start, out)` over consecutive pieces `[start, start + out.len())`,
-/// in `TASK_LEN` tasks on rayon when it is large; `fill` must initialise
+/// in `TASK_LEN` tasks shared with pool threads when it is large; `fill` must initialise
 /// every slot it is given. Fails (never aborts) when the buffer cannot be
 /// allocated, and when an interrupt is pending at one of the polls between
 /// blocks of `POLL_BLOCK` elements.
@@ -171,10 +171,9 @@ unsafe fn fill_flat_into<O: Send>(
             crate::interrupt::poll()?;
         }
         if par {
-            block
-                .par_chunks_mut(TASK_LEN)
-                .enumerate()
-                .for_each(|(t, chunk)| wide(&fill, base + t * TASK_LEN, chunk));
+            for_each_chunk_mut(block, TASK_LEN, true, |t, chunk| {
+                wide(&fill, base + t * TASK_LEN, chunk)
+            });
         } else {
             wide(&fill, base, block);
         }

@@ -592,20 +592,25 @@ fn nonzero(x: &Tensor) -> Result<Tensor> {
     cast(&not_equal(x, &zeros(x.dtype(), &[])?)?, x.dtype())
 }
 
-/// `x ** k` for a float `x` and a scalar exponent k ∈ {1, 2, 3} by
+/// `x ** k` for a float `x` and a scalar exponent k ∈ {0, 1, 2, 3} by
 /// multiplication (exact, and far cheaper than `powf`); `None` otherwise.
+/// (k = 0 is 1 everywhere, NaN and inf included, as C's `pow`: the
+/// gradient of `x ** 1`, itself the gradient of `x ** 2`, asks for it in
+/// every Hessian-vector product of a square.)
 fn small_integer_power(a: &Tensor, b: &Tensor) -> Option<Tensor> {
     if !a.dtype().is_float() || a.dtype() != b.dtype() || b.numel() != 1 || b.rank() > a.rank() {
         return None;
     }
     fn by_products<T: Real>(x: T, k: u8) -> T {
         match k {
+            0 => T::ONE,
             1 => x,
             2 => x * x,
             _ => x * x * x,
         }
     }
     let k = match b.item_f64()? {
+        0.0 => 0,
         1.0 => 1,
         2.0 => 2,
         3.0 => 3,
