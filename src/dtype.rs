@@ -291,7 +291,9 @@ macro_rules! impl_num {
     )*};
 }
 impl_num!(
-    f32: |b, e| b.powf(e),
+    // (float32: `fastmath`'s vectorisable pow, ≤ 1 ulp from libm, libm's
+    // special values; every path, eager and fused, goes through here)
+    f32: |b, e| crate::fastmath::pow_f32(b, e),
     f64: |b, e| b.powf(e),
     // Exponents beyond u32 overflow anyway; wrapping matches TF's kernels.
     i32: |b, e| b.wrapping_pow(e.clamp(0, i32::MAX) as u32),
@@ -312,12 +314,13 @@ macro_rules! impl_real {
         }
     )*};
 }
-// float32's exp, ln and tanh are the vectorisable ones of `fastmath` (each
-// within a few ulp of libm, special values exactly libm's); sin, cos and
-// powf stay on libm (see `fastmath`'s module doc); float64 keeps libm.
+// float32's exp, ln, tanh and powf are the vectorisable ones of `fastmath`
+// (each within a few ulp of libm, special values exactly libm's); sin and
+// cos stay on libm here (`fastmath` has slice versions for the unary ops);
+// float64 keeps libm.
 impl_real!(
     f32: exp = crate::fastmath::exp_f32, ln = crate::fastmath::ln_f32,
-        tanh = crate::fastmath::tanh_f32, powf = f32::powf;
+        tanh = crate::fastmath::tanh_f32, powf = crate::fastmath::pow_f32;
     f64: exp = f64::exp, ln = f64::ln, tanh = f64::tanh, powf = f64::powf
 );
 

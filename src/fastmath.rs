@@ -15,17 +15,15 @@
 //! | `erf_f32`    | 1     | 1          | f64          |
 //! | `pow_f32`    | 1     | 0          | f64          |
 //!
-//! `pow_f32` is not wired into the ops yet. Why it ran 8× slower than libm
-//! inside the binary kernel (38 ns an element against 4.5): handed to a
-//! kernel as a fn item (`kernels::zip(x, y, shape, pow_f32)`, or the
-//! `F::f::<f32>` of `apply_num2`), it is called through an `Fn::call` shim
-//! that LLVM does not inline when the body is this large, so the loop made
-//! one scalar, baseline-SSE2 call per element. Passed as an
+//! `pow_f32` is `Num::pow` for float32 (so eager and fused results stay
+//! bitwise equal). A trap found on the way: handed to a kernel as a fn item
+//! (`kernels::zip(x, y, shape, pow_f32)`, or the `F::f::<f32>` of
+//! `apply_num2`), it is called through an `Fn::call` shim that LLVM does
+//! not inline when the body is this large, so the loop made one scalar,
+//! baseline-SSE2 call per element (38 ns against libm's 4.5). Passed as an
 //! `#[inline(always)] |p, q| pow_f32(p, q)` closure it is inlined and
 //! vectorised: 3.7 ms for 1M elements on one core against libm's 8.6
-//! (loaded machine). Left to do: eager and fused results must stay bitwise
-//! equal (`fuse::tests`), so `Num::pow` for f32 (which the fused
-//! evaluator uses) has to switch together with the eager kernel.
+//! (loaded machine).
 
 //! float32 `sin`/`cos` (`sin_f32s`, `cos_f32s`) work on slices: per
 //! element there is no cheap way to leave the fast path, since LLVM
