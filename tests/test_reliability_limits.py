@@ -333,6 +333,16 @@ def test_ctrl_c_interrupts_a_large_matmul_promptly():
     assert latency < max(0.25, full / 4), (full, latency)
 
 
+def test_ctrl_c_interrupts_a_large_transposed_float64_matmul_promptly():
+    # blocks along the depth over part of the rows, each gemm call writing
+    # into the one result: interrupted between two of them
+    full, latency = _interrupt_latency(
+        "a = tf.random.normal([3000, 3000], dtype=tf.float64, seed=1)",
+        "tf.matmul(a, a, transpose_b=True)",
+    )
+    assert latency < max(0.25, full / 4), (full, latency)
+
+
 def test_ctrl_c_interrupts_a_long_sort_promptly():
     # one row of 4M elements: the old build sorted it in one uninterrupted call
     full, latency = _interrupt_latency(

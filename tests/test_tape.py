@@ -435,6 +435,31 @@ def test_matmul_gradient_with_transpose_flags(ta, tb):
     check_vjp(lambda p, q: tf.matmul(p, q, adjoint_a=ta, adjoint_b=tb), [a, b])
 
 
+@pytest.mark.parametrize(("ta", "tb"), [(False, True), (True, False)])
+def test_a_product_cut_into_interrupt_blocks_equals_numpys(ta, tb):
+    # 1100·1001·1030 multiply-adds: over the one-call budget (1024³), so it
+    # runs as two depth slabs of 515 written into one result
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((1030, 1100) if ta else (1100, 1030))
+    b = rng.standard_normal((1001, 1030) if tb else (1030, 1001))
+    y = tf.matmul(tf.constant(a), tf.constant(b), transpose_a=ta, transpose_b=tb)
+    want = (a.T if ta else a) @ (b.T if tb else b)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-10, atol=1e-10)
+
+
+def test_matrix_times_a_stack_of_vectors():
+    # (the input gradient of W @ x under a jacobian: one product, the
+    # vectors as the rows of a matrix)
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((5, 7))
+    v = rng.standard_normal((2, 3, 7, 1))
+    got = tf.matmul(tf.constant(w), tf.constant(v))
+    np.testing.assert_allclose(got.numpy(), w @ v, rtol=1e-12)
+    got_t = tf.matmul(tf.constant(w.T), tf.constant(v), transpose_a=True)
+    np.testing.assert_allclose(got_t.numpy(), w @ v, rtol=1e-12)
+    check_vjp(lambda p, q: tf.matmul(p, q), [w, v])
+
+
 def test_matmul_float32_gradient_dtype():
     a = tf.constant([[1.0, 2.0]])
     b = tf.constant([[3.0], [4.0]])

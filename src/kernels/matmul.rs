@@ -25,8 +25,39 @@
 //! what counts.) faer is no faster on one core and slower on two, and it
 //! would add ~15 crates to a cold build, so gemm stays; its rayon
 //! parallelism splits every product above `PAR_MIN_FLOPS` over both cores.
+//!
+//! How a large product is cut for interrupts (`blocks`): gemm 0.19 called
+//! directly on 1024² float32 buffers (medians of 9, both cores, one run on
+//! the same machine, shared with a compiler run at load ~2.5):
+//!
+//! | product | one call | 4 row blocks | 2 row blocks | 2 depth slabs |
+//! |---------|----------|--------------|--------------|---------------|
+//! | A·B     | 12.0 ms  | 12.9 ms      | 12.3 ms      | 12.0 ms       |
+//! | A·Bᵀ    | 13.8 ms  | 20.0 ms      | 16.0 ms      | 13.6 ms       |
+//! | Aᵀ·B    | 12.4 ms  | 15.7 ms      | 14.3 ms      | 13.5 ms       |
+//!
+//! Each row block repacks all of B (expensive when B is read transposed);
+//! a depth slab is what gemm packs per panel anyway. The old cut (four row
+//! blocks, each copied into the result) is what made `tf.matmul(a, b,
+//! transpose_b=True)` 1024² take 21 ms; now a 1024³ product is one call
+//! and larger ones are cut along the depth first.
+//!
+//! Where parallelism starts to pay (`PAR_MIN_FLOPS`), same program, one
+//! run, medians of 1001, the other core partly busy (load ~4):
+//!
+//! | m×n×k        | multiply-adds | one thread | two threads |
+//! |--------------|---------------|------------|-------------|
+//! | 256×256×10   | 0.66 M        | 0.014 ms   | 0.033 ms    |
+//! | 96³          | 0.88 M        | 0.017 ms   | 0.034 ms    |
+//! | 128³         | 2.1 M         | 0.039 ms   | 0.051 ms    |
+//! | 256×256×64   | 4.2 M         | 0.076 ms   | 0.066 ms    |
+//! | 192³         | 7.1 M         | 0.125 ms   | 0.092 ms    |
+//! | 256³         | 16.8 M        | 0.295 ms   | 0.201 ms    |
+//!
+//! (the old threshold, 64³, sent W5's 256×256×10 products to both cores
+//! at twice the cost of one).
 
-use ndarray::{ArcArray, ArrayD, ArrayView2, Ix2, IxDyn};
+use ndarray::{ArcArray, ArrayD, ArrayView2, Ix2, IxDyn, s};
 
 use crate::dtype::Num;
 use crate::error::Result;
@@ -38,8 +69,21 @@ const MATMUL_OP: &str = "MatMul";
 /// cannot be allocated.
 pub type Product<T> = fn(ArrayView2<'_, T>, ArrayView2<'_, T>, bool, bool) -> Result<ArrayD<T>>;
 
-/// Products below this many multiply-adds run on the calling thread.
-const PAR_MIN_FLOPS: usize = 64 * 64 * 64;
+/// Products (or blocks of one) below this many multiply-adds run on the
+/// calling thread: below ~4M, waking the second core costs more than it
+/// saves on the benchmark machine (see the table above).
+const PAR_MIN_FLOPS: usize = 1 << 22;
+
+/// Multiply-adds of the largest product computed in one gemm call (1024³:
+/// ~12 ms in float32 on two Zen 4 cores, ~50 ms in float64 on one). A larger
+/// product is cut into blocks of about this size with an interrupt poll
+/// (Ctrl-C) before each, so that it stops within one block.
+const INTERRUPT_BLOCK_FLOPS: usize = 1 << 30;
+
+/// The thinnest slice of the inner dimension a block takes: gemm's own
+/// depth panels are at least this deep, so cutting along k at (about) its
+/// multiples costs no packing that the single call would not do.
+const DEPTH_GRANULE: usize = 512;
 
 /// Element types gemm multiplies natively.
 pub trait GemmElement: Num {}
@@ -47,54 +91,122 @@ impl GemmElement for f32 {}
 impl GemmElement for f64 {}
 
 /// `op(a) · op(b)` for 2-D views, where `op` transposes when the flag is set.
-/// The caller has validated that the inner dimensions agree.
+/// The caller has validated that the inner dimensions agree. A product
+/// above `INTERRUPT_BLOCK_FLOPS` runs as several gemm calls writing straight
+/// into the result, polling for an interrupt before each (see `blocks`).
 pub fn matmul_2d<T: GemmElement>(
     a: ArrayView2<T>,
     b: ArrayView2<T>,
     ta: bool,
     tb: bool,
 ) -> Result<ArrayD<T>> {
+    in_blocks(a, b, ta, tb, INTERRUPT_BLOCK_FLOPS, DEPTH_GRANULE)
+}
+
+/// `matmul_2d` with its block size and depth granule as arguments (the
+/// tests cut small products into many blocks).
+fn in_blocks<T: GemmElement>(
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    ta: bool,
+    tb: bool,
+    block_flops: usize,
+    depth_granule: usize,
+) -> Result<ArrayD<T>> {
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
     let (m, k) = a.dim();
     let n = b.dim().1;
-    let mut out = zeros_out(m, n)?;
     if m == 0 || n == 0 || k == 0 {
-        return Ok(out);
+        // (an empty sum: gemm would zero the result too, but nothing to multiply)
+        return zeros_out(m, n);
     }
-    let par = if m * n * k >= PAR_MIN_FLOPS && super::parallel(usize::MAX) {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    let (ars, acs) = (a.strides()[0], a.strides()[1]);
-    let (brs, bcs) = (b.strides()[0], b.strides()[1]);
-    // SAFETY: `out` is a fresh row-major m×n buffer; `a` (m×k) and `b` (k×n)
-    // are live views whose strides describe their own memory; T is f32 or f64.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            acs,
-            ars,
-            b.as_ptr(),
-            bcs,
-            brs,
-            T::ZERO,
-            T::ONE,
-            false,
-            false,
-            false,
-            par,
-        );
+    let (rows, depth) = blocks([m, n, k], block_flops, depth_granule);
+    // The result is written before it is read: every element by the first
+    // depth block of its rows (gemm with alpha = 0 never reads `dst`), so it
+    // is not zero-filled. Its length is set only once all blocks are in; an
+    // interrupt in between drops it unexposed.
+    let mut out = crate::alloc::try_vec::<T>(MATMUL_OP, &[m, n])?;
+    let cut = rows < m || depth < k;
+    for first_row in (0..m).step_by(rows) {
+        let last_row = (first_row + rows).min(m);
+        for first_depth in (0..k).step_by(depth) {
+            if cut {
+                crate::interrupt::poll()?;
+            }
+            let last_depth = (first_depth + depth).min(k);
+            let lhs = a.slice(s![first_row..last_row, first_depth..last_depth]);
+            let rhs = b.slice(s![first_depth..last_depth, ..]);
+            let (bm, bk) = lhs.dim();
+            let par = if bm * n * bk >= PAR_MIN_FLOPS && super::parallel(usize::MAX) {
+                gemm::Parallelism::Rayon(0)
+            } else {
+                gemm::Parallelism::None
+            };
+            let accumulate = first_depth > 0;
+            // SAFETY: `out` holds capacity for m×n elements, row-major with
+            // row stride n, and rows first_row..last_row start at
+            // first_row·n; `lhs` (bm×bk) and `rhs` (bk×n) are live views whose
+            // strides describe their own memory; T is f32 or f64. With
+            // `accumulate` false, alpha = 0 and gemm writes every element of
+            // the block without reading it; with it true, the block was
+            // written by the previous depth block.
+            unsafe {
+                gemm::gemm(
+                    bm,
+                    n,
+                    bk,
+                    out.as_mut_ptr().add(first_row * n),
+                    1,
+                    n as isize,
+                    accumulate,
+                    lhs.as_ptr(),
+                    lhs.strides()[1],
+                    lhs.strides()[0],
+                    rhs.as_ptr(),
+                    rhs.strides()[1],
+                    rhs.strides()[0],
+                    if accumulate { T::ONE } else { T::ZERO },
+                    T::ONE,
+                    false,
+                    false,
+                    false,
+                    par,
+                );
+            }
+        }
     }
-    Ok(out)
+    // SAFETY: the loops above wrote all m×n elements (first depth block of
+    // every row block) and T is Copy (nothing to drop).
+    unsafe { out.set_len(m * n) };
+    Ok(ArrayD::from_shape_vec(IxDyn(&[m, n]), out).expect("m×n elements"))
+}
+
+/// Rows and depth (inner-dimension length) of the blocks an m×n×k product
+/// is computed in: the whole product when it is at most `block_flops`
+/// multiply-adds, otherwise blocks of about that size, each a slab of the
+/// inner dimension (at least `depth_granule` deep) over as many rows as
+/// fit. Cutting the depth, not the rows, is what keeps the blocks cheap:
+/// gemm packs each operand's depth panel once per call, so a cut along k
+/// repacks nothing, while each cut along the rows repacks all of `b` (four
+/// row blocks made a 1024³ product with a transposed `b` 50% slower). Rows
+/// are cut only when one granule over the whole result is still too large.
+/// Both cuts are spread evenly (no thin last block).
+fn blocks([m, n, k]: [usize; 3], block_flops: usize, depth_granule: usize) -> (usize, usize) {
+    let flops = m.saturating_mul(n).saturating_mul(k);
+    if flops <= block_flops {
+        return (m, k);
+    }
+    let depth_max = (block_flops / m.saturating_mul(n)).max(depth_granule);
+    let depth = even_part(k, depth_max);
+    let rows_max = (block_flops / n.saturating_mul(depth)).max(1);
+    (even_part(m, rows_max), depth)
+}
+
+/// The size of the parts when `total` is cut into as few equal parts as
+/// keep each at most `max` (the last one may be shorter).
+fn even_part(total: usize, max: usize) -> usize {
+    total.div_ceil(total.div_ceil(max))
 }
 
 /// The m×n result, zeroed, allocated fallibly.
@@ -163,12 +275,65 @@ mod tests {
     }
 
     #[test]
+    fn blocks_cut_the_depth_first_and_evenly() {
+        let cut = |shape| blocks(shape, INTERRUPT_BLOCK_FLOPS, DEPTH_GRANULE);
+        // W4's products stay one gemm call
+        assert_eq!(cut([1024, 1024, 1024]), (1024, 1024));
+        assert_eq!(cut([256, 256, 784]), (256, 784));
+        // twice the budget: two slabs of the depth, all rows
+        assert_eq!(cut([1024, 1024, 2048]), (1024, 1024));
+        assert_eq!(cut([1024, 1024, 1500]), (1024, 750));
+        // one granule over the whole result is over budget: rows are cut too
+        assert_eq!(cut([2048, 2048, 2048]), (1024, 512));
+        assert_eq!(cut([4000, 4000, 4000]), (500, 500));
+        // a shallow product of a huge result: the depth stays whole
+        assert_eq!(cut([1 << 16, 1 << 16, 16]), (1024, 16));
+        for shape in [[3000, 7, 1 << 20], [1 << 22, 3, 300], [5, 1 << 21, 700]] {
+            let (rows, depth) = cut(shape);
+            assert!((1..=shape[0]).contains(&rows) && (1..=shape[2]).contains(&depth));
+        }
+    }
+
+    #[test]
+    fn blocked_products_equal_the_unblocked_one() {
+        // odd sizes cut into uneven blocks of rows and of depth, every
+        // combination of transposed operands (read through swapped strides)
+        let (m, k, n) = (37, 53, 29);
+        let a = sample(m, k, 0.3);
+        let b = sample(k, n, 0.7);
+        let want = a.dot(&b);
+        let (at, bt) = (a.t().to_owned(), b.t().to_owned());
+        for (budget, granule) in [(400, 4), (2000, 16), (m * n * 10, 10), (m * n * k - 1, 1)] {
+            let (rows, depth) = blocks([m, n, k], budget, granule);
+            assert!(rows < m || depth < k, "{budget}: not cut");
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let x = if ta { at.view() } else { a.view() };
+                let y = if tb { bt.view() } else { b.view() };
+                let got = in_blocks(x, y, ta, tb, budget, granule).unwrap();
+                assert_eq!(got.shape(), &[m, n]);
+                for (g, w) in got.iter().zip(want.iter()) {
+                    assert!((g - w).abs() < 1e-12, "{budget} {ta} {tb}: {g} vs {w}");
+                }
+            }
+        }
+        // float32 blocked in depth: the same sums, only regrouped
+        let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
+        let got = in_blocks(a32.view(), b32.view(), false, false, 500, 8).unwrap();
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!((f64::from(*g) - w).abs() < 1e-4);
+        }
+    }
+
+    #[test]
     fn empty_inner_dimension_gives_zeros() {
         let a = Array2::<f32>::zeros((2, 0));
         let b = Array2::<f32>::zeros((0, 3));
         let got = matmul_2d(a.view(), b.view(), false, false).unwrap();
         assert_eq!(got.shape(), &[2, 3]);
         assert!(got.iter().all(|&x| x == 0.0));
+        // and with a budget that would cut it
+        let got = in_blocks(a.view(), b.view(), false, false, 1, 1).unwrap();
+        assert!(got.iter().all(|&x| x == 0.0) && got.len() == 6);
     }
 
     #[test]
@@ -219,6 +384,19 @@ pub fn matmul_batched<T: Copy>(
     // again one product (this is the input gradient of x @ W under a jacobian).
     if ra == 2 && !tb && b.is_standard_layout() && batch == &b.shape()[..rb - 2] {
         let k = b.shape()[rb - 2];
+        if n == 1 {
+            // A stack of vectors is the rows of one matrix V (nbatch×k), and
+            // the stacked products op(A)·vⱼ are the rows of V·op(A)ᵀ: one
+            // product, already in the result's layout (no copies).
+            let vectors = b
+                .view()
+                .into_shape_with_order((nbatch, k))
+                .expect("contiguous");
+            let out = mm(vectors, as_2d(a), false, !ta)?;
+            return Ok(out
+                .into_shape_with_order(IxDyn(&out_shape))
+                .expect("same element count"));
+        }
         let side_by_side = b
             .view()
             .into_shape_with_order((nbatch, k, n))
@@ -341,6 +519,25 @@ mod batched_tests {
         let looped2 = matmul_batched(&a2b, &b3, false, false, &[3], matmul_2d::<f64>).unwrap();
         for (x, y) in wide.iter().zip(looped2.iter()) {
             assert!((x - y).abs() < 1e-9);
+        }
+        // stacked vectors (n = 1): one product with the vectors as rows
+        let vs = ArrayD::from_shape_fn(IxDyn(&[2, 3, 5, 1]), |i| {
+            (i[0] * 7 + i[1] * 3 + i[2]) as f64
+        })
+        .into_shared();
+        let a2t = a2.t().to_owned().into_shared();
+        let a2s = a2
+            .broadcast(IxDyn(&[2, 3, 4, 5]))
+            .unwrap()
+            .to_owned()
+            .into_shared();
+        let looped_v = matmul_batched(&a2s, &vs, false, false, &[2, 3], matmul_2d::<f64>).unwrap();
+        for (x, ta) in [(&a2, false), (&a2t, true)] {
+            let got = matmul_batched(x, &vs, ta, false, &[2, 3], matmul_2d::<f64>).unwrap();
+            assert_eq!(got.shape(), &[2, 3, 4, 1]);
+            for (g, w) in got.iter().zip(looped_v.iter()) {
+                assert!((g - w).abs() < 1e-9);
+            }
         }
         let wide_t = matmul_batched(
             &a2.t().to_owned().into_shared(),

@@ -49,18 +49,27 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
     let m = a.shape()[if ta { ra - 1 } else { ra - 2 }];
     let n = b.shape()[if tb { rb - 2 } else { rb - 1 }];
     check_alloc(op, a.dtype(), &with_lead(&batch, &[m, n]))?;
+    // (gemm's products block themselves for interrupts, see `matmul_2d`;
+    // the others go through `interruptible_2d`)
     macro_rules! product {
-        ($x:expr, $y:expr, $mm:expr) => {
+        ($x:expr, $y:expr, $mm:expr, $two_d:expr) => {
             if ra == 2 && rb == 2 {
-                interruptible_2d(as_2d($x), as_2d($y), ta, tb, $mm)?.into_shared()
+                $two_d(as_2d($x), as_2d($y))?.into_shared()
             } else {
                 matmul_batched($x, $y, ta, tb, &batch, $mm)?.into_shared()
             }
         };
+        ($x:expr, $y:expr, $mm:expr) => {
+            product!($x, $y, $mm, |x, y| interruptible_2d(x, y, ta, tb, $mm))
+        };
     }
     let out = Tensor::from_data(match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(product!(x, y, matmul_2d::<f32>)),
-        (Data::F64(x), Data::F64(y)) => Data::F64(product!(x, y, matmul_2d::<f64>)),
+        (Data::F32(x), Data::F32(y)) => Data::F32(product!(x, y, matmul_2d::<f32>, |x, y| {
+            matmul_2d::<f32>(x, y, ta, tb)
+        })),
+        (Data::F64(x), Data::F64(y)) => Data::F64(product!(x, y, matmul_2d::<f64>, |x, y| {
+            matmul_2d::<f64>(x, y, ta, tb)
+        })),
         (Data::I32(x), Data::I32(y)) => Data::I32(product!(x, y, matmul_2d_naive::<i32>)),
         (Data::I64(x), Data::I64(y)) => Data::I64(product!(x, y, matmul_2d_naive::<i64>)),
         (Data::C64(x), Data::C64(y)) => Data::C64(product!(x, y, complex_2d::<Complex<f32>>)),
@@ -131,9 +140,10 @@ pub fn matmul_adjoint(
 /// Multiply-adds per block of rows of a large 2-D product (tens of ms).
 const INTERRUPT_BLOCK_FLOPS: usize = 1 << 28;
 
-/// `mm(a, b, ta, tb)`, computed in blocks of rows with an interrupt poll
-/// (Ctrl-C) before each when the product is large, so that it stops within
-/// one block. A block of rows of `op(a)` is a block of rows of `a`, or of
+/// `mm(a, b, ta, tb)` for the kernels without blocking of their own (the
+/// integer and complex ones), computed in blocks of rows with an interrupt
+/// poll (Ctrl-C) before each when the product is large, so that it stops
+/// within one block. A block of rows of `op(a)` is a block of rows of `a`, or of
 /// its columns when `ta`; each block's product is copied into the result.
 fn interruptible_2d<T: Copy>(
     a: ArrayView2<'_, T>,
