@@ -3,7 +3,8 @@
 //! raises `KeyboardInterrupt` through the check's error); long-running loops
 //! call `poll` between coarse pieces of work: the backward pass between
 //! nodes, a jacobian between chunks of rows, a large matrix product between
-//! blocks of rows (and batched products between matrices), elementwise
+//! the blocks it is cut into (slabs of the inner dimension first, then rows;
+//! batched products between matrices), elementwise
 //! kernels and reductions between blocks of about a million elements, sorts
 //! and scans between lanes. So an interrupt lands within one piece (a few
 //! ms to tens of ms), not at the end of the op.
