@@ -19,10 +19,23 @@ pub(crate) trait RealFn2 {
     fn f<T: Real>(p: T, q: T) -> T;
 }
 
-// The scalar functions go to the kernels as `#[inline(always)]` closures,
-// not as fn items: a fn item is called through an `Fn::call` shim that LLVM
-// leaves out of line when the body is large (float32 `pow`), and the loop
-// then makes one scalar call per element instead of vectorising.
+// The scalar functions go to the kernels as `#[inline(always)]` closures
+// (`num_fn`, `real_fn`), not as fn items: a fn item is called through an
+// `Fn::call` shim that LLVM leaves out of line when the body is large
+// (float32 `pow`), and the loop then makes one scalar call per element
+// instead of vectorising.
+#[inline(always)]
+fn num_fn<F: NumFn2, T: Num>() -> impl Fn(T, T) -> T + Send + Sync {
+    #[inline(always)]
+    |p, q| F::f::<T>(p, q)
+}
+
+#[inline(always)]
+fn real_fn<F: RealFn2, T: Real>() -> impl Fn(T, T) -> T + Send + Sync {
+    #[inline(always)]
+    |p, q| F::f::<T>(p, q)
+}
+
 pub(crate) fn apply_num2<F: NumFn2>(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     // (uint64 needs its order kept only by the two ops that compare)
     let ordered = matches!(op, "Maximum" | "Minimum");
@@ -32,34 +45,10 @@ pub(crate) fn apply_num2<F: NumFn2>(op: &'static str, a: &Tensor, b: &Tensor) ->
     same_dtype(op, a, b)?;
     let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(
-            x,
-            y,
-            &s,
-            #[inline(always)]
-            |p, q| F::f::<f32>(p, q),
-        )?),
-        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(
-            x,
-            y,
-            &s,
-            #[inline(always)]
-            |p, q| F::f::<f64>(p, q),
-        )?),
-        (Data::I32(x), Data::I32(y)) => Data::I32(kernels::zip(
-            x,
-            y,
-            &s,
-            #[inline(always)]
-            |p, q| F::f::<i32>(p, q),
-        )?),
-        (Data::I64(x), Data::I64(y)) => Data::I64(kernels::zip(
-            x,
-            y,
-            &s,
-            #[inline(always)]
-            |p, q| F::f::<i64>(p, q),
-        )?),
+        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, num_fn::<F, f32>())?),
+        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, num_fn::<F, f64>())?),
+        (Data::I32(x), Data::I32(y)) => Data::I32(kernels::zip(x, y, &s, num_fn::<F, i32>())?),
+        (Data::I64(x), Data::I64(y)) => Data::I64(kernels::zip(x, y, &s, num_fn::<F, i64>())?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -77,20 +66,8 @@ pub(crate) fn apply_real2<F: RealFn2>(op: &'static str, a: &Tensor, b: &Tensor) 
     same_dtype(op, a, b)?;
     let s = broadcast_output(op, a.dtype(), a.shape(), b.shape())?;
     Ok(Tensor::from_data(match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(
-            x,
-            y,
-            &s,
-            #[inline(always)]
-            |p, q| F::f::<f32>(p, q),
-        )?),
-        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(
-            x,
-            y,
-            &s,
-            #[inline(always)]
-            |p, q| F::f::<f64>(p, q),
-        )?),
+        (Data::F32(x), Data::F32(y)) => Data::F32(kernels::zip(x, y, &s, real_fn::<F, f32>())?),
+        (Data::F64(x), Data::F64(y)) => Data::F64(kernels::zip(x, y, &s, real_fn::<F, f64>())?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
