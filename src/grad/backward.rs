@@ -197,13 +197,7 @@ pub fn gradient_reporting(
                     ),
                 ));
             }
-            // (most gradients already have their input's shape: no
-            // reduction to build, which showed in small-op profiles)
-            let g = if batch.is_empty() && g.shape() == &m.shape[..] {
-                g
-            } else {
-                ops::unbroadcast(&g, batch.len(), &m.shape)?
-            };
+            let g = ops::unbroadcast(&g, batch.len(), &m.shape)?;
             if g.dtype() != m.dtype {
                 return Err(Error::invalid(
                     node.op,

@@ -161,6 +161,11 @@ pub fn norm_euclidean(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Resul
 /// dimensions end, so an input of lower rank than the output is summed over
 /// the output's extra leading axes, not over the batch.
 pub fn unbroadcast(g: &Tensor, nlead: usize, shape: &[usize]) -> Result<Tensor> {
+    // most gradients already have their input's shape: nothing to build
+    // (the backward pass calls this for every gradient it passes on)
+    if nlead == 0 && g.shape() == shape {
+        return Ok(g.clone());
+    }
     let out_rank = g.rank().saturating_sub(nlead);
     if out_rank < shape.len() {
         return Err(Error::ShapeMismatch {
