@@ -397,6 +397,16 @@ impl Tensor {
         Tensor::from_data(self.data.clone())
     }
 
+    /// `self`'s storage under an existing id. Only for a value computed again,
+    /// bitwise, from the inputs that first made the tensor `id` names (a
+    /// saved activation remade by the backward pass): an id names one value.
+    pub(crate) fn with_id(self, id: TensorId) -> Tensor {
+        Tensor {
+            id,
+            data: self.data,
+        }
+    }
+
     /// The memory this tensor's storage spans (shared by its views).
     pub fn buffer(&self) -> Buffer {
         with_data!(&self.data, a => span_of(a), str a => span_of(a))

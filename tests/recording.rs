@@ -107,3 +107,107 @@ fn only_the_rules_of_inputs_that_need_a_gradient_run() {
     let ops_seen: Vec<&str> = outer.inspect().nodes.iter().map(|n| n.op).collect();
     assert_eq!(ops_seen, ["MatMul", "MatMul"]);
 }
+
+/// Large enough for the tape to remake a saved product (`REMAKE_MIN_BYTES`).
+fn large(seed: f64) -> Tensor {
+    let n = tapegrad::tape::REMAKE_MIN_BYTES / 8 + 3;
+    Tensor::from_vec(&[n], (0..n).map(|i| (i as f64 * 1e-3 + seed).sin()).collect()).unwrap()
+}
+
+fn f64_values(t: &Tensor) -> Vec<f64> {
+    match t.data() {
+        tapegrad::tensor::Data::F64(a) => a.iter().copied().collect(),
+        _ => panic!("not float64"),
+    }
+}
+
+/// d/dx Σ sin(x·w) on the given tape stack: (gradient, bytes the tape saved).
+fn sin_of_product_gradient(x: &Tensor, w: &Tensor, second_tape: bool) -> (Vec<f64>, usize) {
+    let tape = Tape::new(false, true);
+    let other = Tape::new(false, true);
+    if second_tape {
+        other.push().unwrap();
+    }
+    tape.push().unwrap();
+    tape.watch(x.id());
+    tape.watch(w.id());
+    let y = {
+        let product = ops::multiply(x, w).unwrap();
+        ops::sin(&product).unwrap()
+        // (the product itself is dropped here, as a program's temporary is)
+    };
+    tape.pop();
+    other.pop();
+    let saved = tape.inspect().saved_bytes;
+    let seed = ops::ones_like(&y).unwrap();
+    let g = tapegrad::grad::gradient(
+        tape.take_nodes(),
+        &[(y.meta(), seed)],
+        &[x.meta()],
+        tapegrad::Unconnected::None,
+        &[],
+    )
+    .unwrap();
+    (f64_values(g[0].as_ref().unwrap()), saved)
+}
+
+#[test]
+fn a_large_product_saved_by_the_next_op_is_remade_not_kept() {
+    let (x, w) = (large(0.0), large(1.0));
+    let bytes = x.numel() * 8;
+    // one tape: sin's node keeps no buffer of its own (x and w are the
+    // product's saves); two tapes: nothing is remade
+    let (remade, saved_remade) = sin_of_product_gradient(&x, &w, false);
+    let (kept, saved_kept) = sin_of_product_gradient(&x, &w, true);
+    assert_eq!((saved_remade, saved_kept), (2 * bytes, 3 * bytes));
+    // bitwise the gradient of the kept value: cos(x·w)·w
+    assert_eq!(remade, kept);
+    let (xs, ws) = (f64_values(&x), f64_values(&w));
+    for ((g, x), w) in remade.iter().zip(&xs).zip(&ws) {
+        assert_eq!(*g, (x * w).cos() * w);
+    }
+}
+
+#[test]
+fn a_remade_value_keeps_its_id_for_an_outer_tape() {
+    // the outer tape starts after the forward pass and watches the product:
+    // the backward pass's ops read the remade value under the product's id,
+    // so d/dp of the gradient cos(p)·w is −sin(p)·w, as with the kept value
+    let (x, w) = (large(0.0), large(1.0));
+    let tape = Tape::new(false, true);
+    tape.push().unwrap();
+    tape.watch(x.id());
+    tape.watch(w.id());
+    let product = ops::multiply(&x, &w).unwrap();
+    let y = ops::sin(&product).unwrap();
+    tape.pop();
+    assert_eq!(tape.inspect().saved_bytes, 2 * x.numel() * 8);
+    let outer = Tape::new(false, true);
+    outer.push().unwrap();
+    outer.watch(product.id());
+    let seed = ops::ones_like(&y).unwrap();
+    let g = tapegrad::grad::gradient(
+        tape.take_nodes(),
+        &[(y.meta(), seed)],
+        &[x.meta()],
+        tapegrad::Unconnected::None,
+        &[],
+    )
+    .unwrap();
+    outer.pop();
+    let g = g[0].clone().unwrap();
+    let seed = ops::ones_like(&g).unwrap();
+    let gg = tapegrad::grad::gradient(
+        outer.take_nodes(),
+        &[(g.meta(), seed)],
+        &[product.meta()],
+        tapegrad::Unconnected::None,
+        &[],
+    )
+    .unwrap();
+    let gg = f64_values(gg[0].as_ref().unwrap());
+    let (ps, ws) = (f64_values(&product), f64_values(&w));
+    for ((h, p), w) in gg.iter().zip(&ps).zip(&ws) {
+        assert_eq!(*h, -p.sin() * w);
+    }
+}

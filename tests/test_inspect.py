@@ -251,3 +251,35 @@ def test_a_deleted_variable_keeps_its_row():
     del w
     rows = body_rows(tape.summary())
     assert rows[0].split()[:4] == ["1", "ReadVariableOp", "var", "<deleted>:"]
+
+
+def test_a_large_product_the_next_op_saves_is_remade_not_kept():
+    # sin keeps its input, the product x·w, whose own node keeps x and w: the
+    # backward pass makes the product again (bitwise) instead of holding it
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.standard_normal(1 << 16))  # float64: 512 KiB
+    w = tf.constant(rng.standard_normal(1 << 16))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, w])
+        y = tf.sin(x * w)
+    rows = [r.split() for r in body_rows(tape.summary()) if r[0] != " "]
+    assert {r[1]: int(r[-1].replace(",", "")) for r in rows} == {"Mul": 2 * x.numpy().nbytes, "Sin": 0}
+    assert f"Saved for backward: {2 * x.numpy().nbytes:,} bytes" in tape.summary()
+    expected = np.cos(x.numpy() * w.numpy()) * w.numpy()
+    for _ in range(2):  # a persistent tape remakes it at every call
+        np.testing.assert_array_equal(tape.gradient(y, x).numpy(), expected)
+
+
+def test_a_small_or_shared_product_is_kept():
+    x = tf.constant(np.arange(4.0))
+    with tf.GradientTape() as tape:  # small: remaking would cost more than it saves
+        tape.watch(x)
+        tf.sin(x * x)
+    assert [r.split()[-1] for r in body_rows(tape.summary()) if r[0] != " "] == ["32", "32"]
+    big = tf.constant(np.arange(float(1 << 16)))
+    with tf.GradientTape() as outer, tf.GradientTape() as inner:  # two tapes share the node
+        outer.watch(big)
+        inner.watch(big)
+        tf.sin(big * big)
+    # big (saved twice by Mul: one buffer) and the product, kept by Sin
+    assert f"Saved for backward: {2 * big.numpy().nbytes:,} bytes" in inner.summary()

@@ -114,8 +114,8 @@ macro_rules! binary_ops {
         true
     };
 
-    (@record $tf:literal, $a:ident, $b:ident, $out:ident, [nondiff]) => {};
-    (@record $tf:literal, $a:ident, $b:ident, $out:ident,
+    (@record $name:ident $tf:literal, $a:ident, $b:ident, $out:ident, [nondiff]) => {};
+    (@record $name:ident $tf:literal, $a:ident, $b:ident, $out:ident,
         [saves($($save:ident),*) $g:ident: $ga:expr, $gb:expr]) => {
         // (each rule names every save; `let _` marks the ones it leaves unused)
         tape::record_rule($tf, &[$a, $b], &$out, [$(&$save),*], || (), [
@@ -133,7 +133,10 @@ macro_rules! binary_ops {
     // Each operand's gradient needs only its partner: save an operand only
     // when the other one may get a gradient, so `y * 0.5` keeps 0.5, never
     // `y` (a constant, or any input no tape watches, gets no gradient).
-    (@record $tf:literal, $a:ident, $b:ident, $out:ident,
+    //
+    // With both saved, a later op that saves this product may remake it
+    // from them instead of keeping it (`tape::record_remakeable`).
+    (@record $name:ident $tf:literal, $a:ident, $b:ident, $out:ident,
         [saves_partner $g:ident: $ga:expr, $gb:expr]) => {
         match (tape::may_need_gradient($a), tape::may_need_gradient($b)) {
             (true, false) => tape::record_rule($tf, &[$a, $b], &$out, [$b], || (), [
@@ -144,7 +147,16 @@ macro_rules! binary_ops {
                 None,
                 Some(|$g, [$a], _| $gb),
             ]),
-            _ => binary_ops!(@record $tf, $a, $b, $out, [saves($a, $b) $g: $ga, $gb]),
+            _ => tape::record_remakeable($tf, [$a, $b], &$out, $name, [
+                Some(|$g, [$a, $b], _| {
+                    let _ = $a;
+                    $ga
+                }),
+                Some(|$g, [$a, $b], _| {
+                    let _ = $b;
+                    $gb
+                }),
+            ]),
         }
     };
 
@@ -166,7 +178,7 @@ macro_rules! binary_ops {
                 }
                 let $out = binary_ops!(@forward $kind, $tf, $a, $b, |$p, $q| $fwd)?;
                 crate::trace::note_op($tf, &[$a, $b], &$out);
-                binary_ops!(@record $tf, $a, $b, $out, [$($vjp)*]);
+                binary_ops!(@record $name $tf, $a, $b, $out, [$($vjp)*]);
                 Ok($out)
             }
         )*

@@ -96,6 +96,23 @@ fn erf_f64(x: f64) -> f64 {
     if x < 0.0 { -r } else { r }
 }
 
+// The element functions go to the kernels as `#[inline(always)]` closures,
+// never as fn items: a fn item is called through an `Fn::call` shim that
+// LLVM compiles out of line, for the baseline target, so the kernel's
+// AVX-512/AVX2 versions (`kernels::strided::fill_flat`) ran every
+// function (float32 sin and cos among them) on 128-bit SSE2 vectors.
+#[inline(always)]
+fn real_fn<F: RealFn, T: Float>() -> impl Fn(T) -> T + Send + Sync {
+    #[inline(always)]
+    |v| F::f::<T>(v)
+}
+
+#[inline(always)]
+fn num_fn<F: NumFn, T: Num>() -> impl Fn(T) -> T + Send + Sync {
+    #[inline(always)]
+    |v| F::f::<T>(v)
+}
+
 /// A forward function over float elements.
 pub(crate) trait RealFn {
     fn f<T: Float>(v: T) -> T;
@@ -118,7 +135,11 @@ pub(crate) trait BoolFn {
 
 pub(crate) fn apply_bool<F: BoolFn>(op: &'static str, x: &Tensor) -> Result<Tensor> {
     match x.data() {
-        Data::Bool(a) => Ok(Tensor::from_data(Data::Bool(kernels::map(a, F::f)?))),
+        Data::Bool(a) => Ok(Tensor::from_data(Data::Bool(kernels::map(
+            a,
+            #[inline(always)]
+            |v| F::f(v),
+        )?))),
         _ => Err(Error::UnsupportedDType {
             op,
             dtype: x.dtype(),
@@ -137,8 +158,12 @@ pub(crate) fn apply_real<F: RealFn>(op: &'static str, x: &Tensor) -> Result<Tens
         return out;
     }
     Ok(Tensor::from_data(match x.data() {
-        Data::F32(a) => Data::F32(kernels::map_slices(a, F::f32s)?),
-        Data::F64(a) => Data::F64(kernels::map(a, F::f::<f64>)?),
+        Data::F32(a) => Data::F32(kernels::map_slices(
+            a,
+            #[inline(always)]
+            |xs, out| F::f32s(xs, out),
+        )?),
+        Data::F64(a) => Data::F64(kernels::map(a, real_fn::<F, f64>())?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -154,10 +179,10 @@ pub(crate) fn apply_num<F: NumFn>(op: &'static str, x: &Tensor) -> Result<Tensor
         return out;
     }
     Ok(Tensor::from_data(match x.data() {
-        Data::F32(a) => Data::F32(kernels::map(a, F::f::<f32>)?),
-        Data::F64(a) => Data::F64(kernels::map(a, F::f::<f64>)?),
-        Data::I32(a) => Data::I32(kernels::map(a, F::f::<i32>)?),
-        Data::I64(a) => Data::I64(kernels::map(a, F::f::<i64>)?),
+        Data::F32(a) => Data::F32(kernels::map(a, num_fn::<F, f32>())?),
+        Data::F64(a) => Data::F64(kernels::map(a, num_fn::<F, f64>())?),
+        Data::I32(a) => Data::I32(kernels::map(a, num_fn::<F, i32>())?),
+        Data::I64(a) => Data::I64(kernels::map(a, num_fn::<F, i64>())?),
         _ => {
             return Err(Error::UnsupportedDType {
                 op,
@@ -608,6 +633,7 @@ macro_rules! predicate_ops {
         $(
             $(#[doc = $doc])*
             pub fn $name(x: &Tensor) -> Result<Tensor> {
+                #[inline(always)]
                 fn test<T: Float>($v: T) -> bool {
                     $test
                 }
@@ -615,8 +641,8 @@ macro_rules! predicate_ops {
                     return out;
                 }
                 Ok(Tensor::from_data(Data::Bool(match x.data() {
-                    Data::F32(a) => kernels::map(a, test::<f32>)?,
-                    Data::F64(a) => kernels::map(a, test::<f64>)?,
+                    Data::F32(a) => kernels::map(a, #[inline(always)] |v| test::<f32>(v))?,
+                    Data::F64(a) => kernels::map(a, #[inline(always)] |v| test::<f64>(v))?,
                     _ => {
                         return Err(Error::UnsupportedDType {
                             op: $tf,

@@ -39,6 +39,12 @@ pub trait Vjp: Send + Sync {
         None
     }
 
+    /// How the node's one output can be computed again: the forward op and
+    /// the inputs it read, which the node keeps anyway (see `Remade`).
+    fn remake(&self) -> Option<(Remake, &[Tensor])> {
+        None
+    }
+
     /// A foreign rule is written for cotangents of its outputs' own shapes:
     /// a batch of cotangents (a jacobian) must go through it one row at a
     /// time, and what it returns is checked exactly rather than summed down.
@@ -69,8 +75,98 @@ pub type EachRule<C, const N: usize> = fn(usize, &Tensor, &[Tensor; N], &C) -> R
 /// The node payload `record_rule` builds: explicit saves, context and rules.
 struct Rules<C, R, const N: usize> {
     saved: [Tensor; N],
+    /// Saves this node does not keep, made again when the rules run.
+    remade: Option<Box<Remade>>,
+    /// How this node's output is made again (`record_remakeable`).
+    remake: Option<Remake>,
     ctx: C,
     rules: R,
+}
+
+/// A binary op's forward function, which a saved value is made again with.
+pub type Remake = fn(&Tensor, &Tensor) -> Result<Tensor>;
+
+/// Saving a large tensor costs its whole buffer for as long as the node
+/// lives. When the tensor is the output of the node recorded just before,
+/// and that node's own rule keeps every input of the op that made it (`a·b`
+/// keeps `a` and `b`), the backward pass can run that op again instead:
+/// the node keeps references to buffers the tape holds anyway, and the
+/// output's buffer is freed as soon as the program drops it. In a chain
+/// `y = sin(a·b)` that is one activation fewer per pair.
+///
+/// The remade value is bitwise the value first computed (the same
+/// elementwise kernel on the same inputs) and carries the same id, so every
+/// tape sees it exactly as the saved one; it is made with nothing recording.
+struct Remade {
+    /// The slots of the node's saves it fills (the same tensor may be saved twice).
+    slots: Vec<usize>,
+    forward: Remake,
+    inputs: [Tensor; 2],
+    id: TensorId,
+}
+
+/// Saved tensors smaller than this are kept: remaking costs an op.
+pub const REMAKE_MIN_BYTES: usize = 256 << 10;
+
+impl Remade {
+    /// What a node that saves `saves` need not keep, when it is worth
+    /// remaking and exactly one tape records (so the node is recorded with
+    /// respect to that tape's last node alone) and no NaN/Inf check would
+    /// see the remade value twice.
+    fn of(saves: &[&Tensor]) -> Option<Box<Remade>> {
+        let large = |t: &Tensor| t.numel().saturating_mul(t.dtype().size_of()) >= REMAKE_MIN_BYTES;
+        if !saves.iter().any(|t| large(t))
+            || ACTIVE_COUNT.with(Cell::get) != 1
+            || CHECK_NUMERICS.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
+        let tape = ACTIVE.with(|s| match s.borrow().first() {
+            Some(Recorder::Tape(t)) => Some(t.clone()),
+            _ => None,
+        })?;
+        let last = {
+            let st = tape.state();
+            if st.recording_on != Some(thread_token()) {
+                return None;
+            }
+            st.nodes.last()?.clone()
+        };
+        let [made] = last.outputs.as_slice() else {
+            return None;
+        };
+        let (forward, [a, b]) = last.rule.remake()? else {
+            return None;
+        };
+        let slots: Vec<usize> = (0..saves.len())
+            .filter(|&i| saves[i].id() == made.id && large(saves[i]))
+            .collect();
+        if slots.is_empty() {
+            return None;
+        }
+        Some(Box::new(Remade {
+            slots,
+            forward,
+            inputs: [a.clone(), b.clone()],
+            id: made.id,
+        }))
+    }
+
+    /// A stand-in for a save the node does not keep: no elements, no buffer.
+    fn placeholder(t: &Tensor) -> Tensor {
+        Tensor::full("remade", t.dtype(), &[0], 0.0).unwrap_or_else(|_| t.clone())
+    }
+
+    /// `saved` with the remade value in its slots.
+    fn restore<const N: usize>(&self, saved: &[Tensor; N]) -> Result<[Tensor; N]> {
+        let [a, b] = &self.inputs;
+        let value = without_recording(|| (self.forward)(a, b))?.with_id(self.id);
+        let mut full = saved.clone();
+        for &i in &self.slots {
+            full[i] = value.clone();
+        }
+        Ok(full)
+    }
 }
 
 /// How a rule set finds the rule of one input.
@@ -116,14 +212,19 @@ impl<C, const N: usize> RuleSet<C, N> for Each<C, N> {
 
 impl<C: Send + Sync, R: RuleSet<C, N>, const N: usize> Vjp for Rules<C, R, N> {
     fn vjp(&self, grads: &[Tensor], need: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let restored;
+        let saved = match &self.remade {
+            None => &self.saved,
+            Some(remade) => {
+                restored = remade.restore(&self.saved)?;
+                &restored
+            }
+        };
         // the framework, not the rule, decides which rules run
         need.iter()
             .enumerate()
             .map(|(i, &want)| match want {
-                true => self
-                    .rules
-                    .apply(i, &grads[0], &self.saved, &self.ctx)
-                    .transpose(),
+                true => self.rules.apply(i, &grads[0], saved, &self.ctx).transpose(),
                 false => Ok(None),
             })
             .collect()
@@ -131,6 +232,10 @@ impl<C: Send + Sync, R: RuleSet<C, N>, const N: usize> Vjp for Rules<C, R, N> {
 
     fn saved(&self) -> Option<&[Tensor]> {
         Some(&self.saved)
+    }
+
+    fn remake(&self) -> Option<(Remake, &[Tensor])> {
+        self.remake.map(|f| (f, &self.saved[..]))
     }
 }
 
@@ -581,9 +686,42 @@ pub fn record_rule<I: Input, C, const N: usize, const K: usize>(
         return;
     }
     debug_assert_eq!(inputs.len(), K, "{op}: one rule per input");
+    let remade = Remade::of(&saves);
     record_node(op, inputs, &[output], || Rules {
-        saved: saves.map(Tensor::clone),
+        saved: match &remade {
+            None => saves.map(Tensor::clone),
+            Some(r) => std::array::from_fn(|i| match r.slots.contains(&i) {
+                true => Remade::placeholder(saves[i]),
+                false => saves[i].clone(),
+            }),
+        },
+        remade,
+        remake: None,
         ctx: ctx(),
+        rules,
+    });
+}
+
+/// `record_rule` for a binary op whose rules save exactly its two inputs,
+/// in order, with no context: a later node that saves its output may make
+/// it again with `forward` instead of keeping it (see `Remade`).
+#[inline]
+pub fn record_remakeable(
+    op: &'static str,
+    [a, b]: [&Tensor; 2],
+    output: &Tensor,
+    forward: Remake,
+    rules: [Option<Rule<(), 2>>; 2],
+) {
+    check_numerics(op, output);
+    if !is_recording() {
+        return;
+    }
+    record_node(op, &[a, b], &[output], || Rules {
+        saved: [a.clone(), b.clone()],
+        remade: None,
+        remake: Some(forward),
+        ctx: (),
         rules,
     });
 }
@@ -607,6 +745,8 @@ pub fn record_each<I: Input, C, const N: usize>(
     }
     record_node(op, inputs, &[output], || Rules {
         saved: saves.map(Tensor::clone),
+        remade: None,
+        remake: None,
         ctx: ctx(),
         rules: Each(rule),
     });
