@@ -283,3 +283,44 @@ def test_a_small_or_shared_product_is_kept():
         tf.sin(big * big)
     # big (saved twice by Mul: one buffer) and the product, kept by Sin
     assert f"Saved for backward: {2 * big.numpy().nbytes:,} bytes" in inner.summary()
+
+
+def test_a_product_by_a_constant_is_remade_from_the_saves_before_it():
+    # exp keeps its output e; e·0.5 keeps only 0.5; sin would keep e·0.5:
+    # made again from e (exp's save) and 0.5 (the product's)
+    x = tf.constant(np.linspace(-2.0, 2.0, 1 << 16))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.sin(tf.exp(x) * 0.5)
+    saved = [r.split()[-1] for r in body_rows(tape.summary()) if r[0] != " "]
+    assert saved == [f"{x.numpy().nbytes:,}", "8", "0"]
+    with tf.GradientTape() as outer, tf.GradientTape() as kept:  # two tapes: nothing remade
+        outer.watch(x)
+        kept.watch(x)
+        y_kept = tf.sin(tf.exp(x) * 0.5)
+    assert body_rows(kept.summary())[-1].split()[-1] == f"{x.numpy().nbytes:,}"
+    grad = tape.gradient(y, x).numpy()
+    np.testing.assert_array_equal(grad, kept.gradient(y_kept, x).numpy())
+    e = np.exp(x.numpy())
+    np.testing.assert_allclose(grad, np.cos(e * 0.5) * 0.5 * e, rtol=1e-12, atol=1e-14)
+
+
+def test_a_remade_value_may_be_remade_from_one_remade_itself():
+    # (exp(x)·0.5)² remakes exp(x)·0.5; cos of it remakes the square from
+    # that recipe (one level deep): only exp's output and 0.5 stay
+    x = tf.constant(np.linspace(-1.0, 1.0, 1 << 16))
+
+    def chain() -> tf.Tensor:
+        h = tf.exp(x) * 0.5
+        return tf.cos(h * h)
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = chain()
+    saved = [r.split()[-1] for r in body_rows(tape.summary()) if r[0] != " "]
+    assert saved == [f"{x.numpy().nbytes:,}", "8", "0", "0"]
+    with tf.GradientTape() as outer, tf.GradientTape() as kept:
+        outer.watch(x)
+        kept.watch(x)
+        y_kept = chain()
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), kept.gradient(y_kept, x).numpy())

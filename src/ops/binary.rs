@@ -134,20 +134,20 @@ macro_rules! binary_ops {
     // when the other one may get a gradient, so `y * 0.5` keeps 0.5, never
     // `y` (a constant, or any input no tape watches, gets no gradient).
     //
-    // With both saved, a later op that saves this product may remake it
-    // from them instead of keeping it (`tape::record_remakeable`).
+    // A later op that saves this product may remake it instead of keeping
+    // it (`tape::record_remakeable`).
     (@record $name:ident $tf:literal, $a:ident, $b:ident, $out:ident,
         [saves_partner $g:ident: $ga:expr, $gb:expr]) => {
         match (tape::may_need_gradient($a), tape::may_need_gradient($b)) {
-            (true, false) => tape::record_rule($tf, &[$a, $b], &$out, [$b], || (), [
+            (true, false) => tape::record_remakeable($tf, [$a, $b], &$out, [$b], $name, [
                 Some(|$g, [$b], _| $ga),
                 None,
             ]),
-            (false, true) => tape::record_rule($tf, &[$a, $b], &$out, [$a], || (), [
+            (false, true) => tape::record_remakeable($tf, [$a, $b], &$out, [$a], $name, [
                 None,
                 Some(|$g, [$a], _| $gb),
             ]),
-            _ => tape::record_remakeable($tf, [$a, $b], &$out, $name, [
+            _ => tape::record_remakeable($tf, [$a, $b], &$out, [$a, $b], $name, [
                 Some(|$g, [$a, $b], _| {
                     let _ = $a;
                     $ga

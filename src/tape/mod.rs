@@ -39,9 +39,14 @@ pub trait Vjp: Send + Sync {
         None
     }
 
-    /// How the node's one output can be computed again: the forward op and
-    /// the inputs it read, which the node keeps anyway (see `Remade`).
-    fn remake(&self) -> Option<(Remake, &[Tensor])> {
+    /// The function that computes the node's one output again from its
+    /// inputs, if it has one (see `Remade`).
+    fn remake(&self) -> Option<Remake> {
+        None
+    }
+
+    /// The save this node does not keep and remakes, if any.
+    fn remade(&self) -> Option<&Arc<Remade>> {
         None
     }
 
@@ -75,8 +80,9 @@ pub type EachRule<C, const N: usize> = fn(usize, &Tensor, &[Tensor; N], &C) -> R
 /// The node payload `record_rule` builds: explicit saves, context and rules.
 struct Rules<C, R, const N: usize> {
     saved: [Tensor; N],
-    /// Saves this node does not keep, made again when the rules run.
-    remade: Option<Box<Remade>>,
+    /// A save this node does not keep (`saved` holds an empty stand-in in
+    /// these slots), made again when the rules run.
+    remade: Option<(Vec<usize>, Arc<Remade>)>,
     /// How this node's output is made again (`record_remakeable`).
     remake: Option<Remake>,
     ctx: C,
@@ -88,32 +94,44 @@ pub type Remake = fn(&Tensor, &Tensor) -> Result<Tensor>;
 
 /// Saving a large tensor costs its whole buffer for as long as the node
 /// lives. When the tensor is the output of the node recorded just before,
-/// and that node's own rule keeps every input of the op that made it (`a·b`
-/// keeps `a` and `b`), the backward pass can run that op again instead:
-/// the node keeps references to buffers the tape holds anyway, and the
-/// output's buffer is freed as soon as the program drops it. In a chain
-/// `y = sin(a·b)` that is one activation fewer per pair.
+/// and every input of that op is kept by that node or by one of the few
+/// nodes recorded before it (`a·b` keeps `a` and `b`; `exp(x)·0.5` keeps
+/// 0.5, and `exp` keeps its output), the backward pass can run that op again
+/// instead: the node keeps references to buffers that nodes recorded
+/// earlier hold anyway (and free later: the backward pass runs nodes
+/// latest first), and the output's buffer is freed as soon as the program
+/// drops it. An input may itself be a value one of those nodes remakes
+/// (`(a·0.5)²` remakes `a·0.5`, and `cos((a·0.5)²)` remakes the square
+/// from that), one level deep, so a restore runs at most two ops. In a
+/// chain `y = sin(a·b)` that is one activation fewer per pair.
 ///
 /// The remade value is bitwise the value first computed (the same
 /// elementwise kernel on the same inputs) and carries the same id, so every
 /// tape sees it exactly as the saved one; it is made with nothing recording.
-struct Remade {
-    /// The slots of the node's saves it fills (the same tensor may be saved twice).
-    slots: Vec<usize>,
+pub struct Remade {
     forward: Remake,
-    inputs: [Tensor; 2],
+    inputs: [Part; 2],
     id: TensorId,
+}
+
+/// An input of a remade value: kept by an earlier node, or remade itself.
+enum Part {
+    Kept(Tensor),
+    Remade(Arc<Remade>),
 }
 
 /// Saved tensors smaller than this are kept: remaking costs an op.
 pub const REMAKE_MIN_BYTES: usize = 256 << 10;
+/// How many nodes back (the producer included) a remade value's inputs are
+/// looked for among the saves.
+const REMAKE_LOOKBACK: usize = 4;
 
 impl Remade {
-    /// What a node that saves `saves` need not keep, when it is worth
-    /// remaking and exactly one tape records (so the node is recorded with
-    /// respect to that tape's last node alone) and no NaN/Inf check would
-    /// see the remade value twice.
-    fn of(saves: &[&Tensor]) -> Option<Box<Remade>> {
+    /// The slots of `saves` a node need not keep and how to remake them,
+    /// when it is worth it, exactly one tape records (so the node is
+    /// recorded with respect to that tape's last node alone) and no NaN/Inf
+    /// check would see the remade value twice.
+    fn of(saves: &[&Tensor]) -> Option<(Vec<usize>, Arc<Remade>)> {
         let large = |t: &Tensor| t.numel().saturating_mul(t.dtype().size_of()) >= REMAKE_MIN_BYTES;
         if !saves.iter().any(|t| large(t))
             || ACTIVE_COUNT.with(Cell::get) != 1
@@ -125,17 +143,13 @@ impl Remade {
             Some(Recorder::Tape(t)) => Some(t.clone()),
             _ => None,
         })?;
-        let last = {
-            let st = tape.state();
-            if st.recording_on != Some(thread_token()) {
-                return None;
-            }
-            st.nodes.last()?.clone()
-        };
-        let [made] = last.outputs.as_slice() else {
+        let st = tape.state();
+        if st.recording_on != Some(thread_token()) {
             return None;
-        };
-        let (forward, [a, b]) = last.rule.remake()? else {
+        }
+        let last = st.nodes.last()?;
+        let forward = last.rule.remake()?;
+        let ([made], [a, b]) = (last.outputs.as_slice(), last.inputs.as_slice()) else {
             return None;
         };
         let slots: Vec<usize> = (0..saves.len())
@@ -144,28 +158,54 @@ impl Remade {
         if slots.is_empty() {
             return None;
         }
-        Some(Box::new(Remade {
+        // each input as a save of the producer or of a node just before it,
+        // or as a value one of them remakes from kept tensors alone
+        let part = |id: TensorId| {
+            st.nodes.iter().rev().take(REMAKE_LOOKBACK).find_map(|node| {
+                if let Some(t) = node.rule.saved()?.iter().find(|t| t.id() == id) {
+                    return Some(Part::Kept(t.clone()));
+                }
+                let remade = node.rule.remade().filter(|r| r.id == id)?;
+                let flat = remade.inputs.iter().all(|p| matches!(p, Part::Kept(_)));
+                flat.then(|| Part::Remade(remade.clone()))
+            })
+        };
+        let inputs = [part(a.id)?, part(b.id)?];
+        Some((
             slots,
-            forward,
-            inputs: [a.clone(), b.clone()],
-            id: made.id,
-        }))
+            Arc::new(Remade {
+                forward,
+                inputs,
+                id: made.id,
+            }),
+        ))
     }
 
-    /// A stand-in for a save the node does not keep: no elements, no buffer.
-    fn placeholder(t: &Tensor) -> Tensor {
-        Tensor::full("remade", t.dtype(), &[0], 0.0).unwrap_or_else(|_| t.clone())
+    /// What a node keeps of `saves`: each tensor, or, where it need not
+    /// keep one, a stand-in with no elements and how to remake it.
+    #[allow(clippy::type_complexity)]
+    fn split<const N: usize>(
+        saves: [&Tensor; N],
+    ) -> ([Tensor; N], Option<(Vec<usize>, Arc<Remade>)>) {
+        let Some((slots, remade)) = Remade::of(&saves) else {
+            return (saves.map(Tensor::clone), None);
+        };
+        let kept = std::array::from_fn(|i| match slots.contains(&i) {
+            true => Tensor::full("remade", saves[i].dtype(), &[0], 0.0)
+                .unwrap_or_else(|_| saves[i].clone()),
+            false => saves[i].clone(),
+        });
+        (kept, Some((slots, remade)))
     }
 
-    /// `saved` with the remade value in its slots.
-    fn restore<const N: usize>(&self, saved: &[Tensor; N]) -> Result<[Tensor; N]> {
-        let [a, b] = &self.inputs;
-        let value = without_recording(|| (self.forward)(a, b))?.with_id(self.id);
-        let mut full = saved.clone();
-        for &i in &self.slots {
-            full[i] = value.clone();
-        }
-        Ok(full)
+    /// The value, computed again with nothing recording, under its id.
+    fn value(&self) -> Result<Tensor> {
+        let part = |p: &Part| match p {
+            Part::Kept(t) => Ok(t.clone()),
+            Part::Remade(r) => r.value(),
+        };
+        let (a, b) = (part(&self.inputs[0])?, part(&self.inputs[1])?);
+        Ok(without_recording(|| (self.forward)(&a, &b))?.with_id(self.id))
     }
 }
 
@@ -215,8 +255,13 @@ impl<C: Send + Sync, R: RuleSet<C, N>, const N: usize> Vjp for Rules<C, R, N> {
         let restored;
         let saved = match &self.remade {
             None => &self.saved,
-            Some(remade) => {
-                restored = remade.restore(&self.saved)?;
+            Some((slots, remade)) => {
+                let value = remade.value()?;
+                let mut full = self.saved.clone();
+                for &i in slots {
+                    full[i] = value.clone();
+                }
+                restored = full;
                 &restored
             }
         };
@@ -234,8 +279,12 @@ impl<C: Send + Sync, R: RuleSet<C, N>, const N: usize> Vjp for Rules<C, R, N> {
         Some(&self.saved)
     }
 
-    fn remake(&self) -> Option<(Remake, &[Tensor])> {
-        self.remake.map(|f| (f, &self.saved[..]))
+    fn remake(&self) -> Option<Remake> {
+        self.remake
+    }
+
+    fn remade(&self) -> Option<&Arc<Remade>> {
+        self.remade.as_ref().map(|(_, r)| r)
     }
 }
 
@@ -686,15 +735,9 @@ pub fn record_rule<I: Input, C, const N: usize, const K: usize>(
         return;
     }
     debug_assert_eq!(inputs.len(), K, "{op}: one rule per input");
-    let remade = Remade::of(&saves);
+    let (saved, remade) = Remade::split(saves);
     record_node(op, inputs, &[output], || Rules {
-        saved: match &remade {
-            None => saves.map(Tensor::clone),
-            Some(r) => std::array::from_fn(|i| match r.slots.contains(&i) {
-                true => Remade::placeholder(saves[i]),
-                false => saves[i].clone(),
-            }),
-        },
+        saved,
         remade,
         remake: None,
         ctx: ctx(),
@@ -702,24 +745,26 @@ pub fn record_rule<I: Input, C, const N: usize, const K: usize>(
     });
 }
 
-/// `record_rule` for a binary op whose rules save exactly its two inputs,
-/// in order, with no context: a later node that saves its output may make
-/// it again with `forward` instead of keeping it (see `Remade`).
+/// `record_rule` for a binary op with no context whose output `forward`
+/// computes again from its inputs: a later node that saves the output may
+/// remake it instead of keeping it (see `Remade`).
 #[inline]
-pub fn record_remakeable(
+pub fn record_remakeable<const N: usize>(
     op: &'static str,
-    [a, b]: [&Tensor; 2],
+    inputs: [&Tensor; 2],
     output: &Tensor,
+    saves: [&Tensor; N],
     forward: Remake,
-    rules: [Option<Rule<(), 2>>; 2],
+    rules: [Option<Rule<(), N>>; 2],
 ) {
     check_numerics(op, output);
     if !is_recording() {
         return;
     }
-    record_node(op, &[a, b], &[output], || Rules {
-        saved: [a.clone(), b.clone()],
-        remade: None,
+    let (saved, remade) = Remade::split(saves);
+    record_node(op, &inputs, &[output], || Rules {
+        saved,
+        remade,
         remake: Some(forward),
         ctx: (),
         rules,
