@@ -35,6 +35,7 @@ rank is active any more, every rank has joined: ``join`` returns.
 from __future__ import annotations
 
 import os
+import struct
 import sys
 import threading
 import time
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     import queue
 
 _INT64_MIN = int(np.iinfo(np.int64).min)
+# the negotiation header: six int64 in native byte order (MPI_INT64_T)
+_HEADER = struct.Struct("=6q")
 _DIGEST_LIMIT = 1 << 62  # digests in [0, 2**62): negating one never overflows
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -96,25 +99,33 @@ Description = tuple[Any, ...]
 JoinedRunner = Callable[[Transport, Description], None]
 
 
-@dataclass
 class Job:
-    """One collective: what must match across ranks, and how to run it."""
+    """One collective: what must match across ranks, and how to run it.
 
-    description: Description
-    # for messages, "allreduce of 'w1' (float32[64, 64])"; a callable is
-    # only called when a message needs it (formatting costs microseconds)
-    what_text: str | Callable[[], str]
-    run: Callable[[Transport, bool], Any]  # (transport, some_rank_joined) -> result
-    # made by `submit` (a Future costs more than a small allreduce, and a
-    # job run inline needs none)
-    future: Future[Any] = field(init=False)
+    ``what`` is for messages, e.g. "allreduce of 'w1' (float32[64, 64])"; a
+    callable is only called when a message needs it (formatting costs
+    microseconds). ``digest`` may be given when the caller has it cached."""
+
+    __slots__ = ("description", "what_text", "run", "digest", "future")
+
+    def __init__(
+        self,
+        description: Description,
+        what_text: str | Callable[[], str],
+        run: Callable[[Transport, bool], Any],  # (transport, some_rank_joined) -> result
+        digest: int | None = None,
+    ) -> None:
+        self.description = description
+        self.what_text = what_text
+        self.run = run
+        self.digest = digest_of(description) if digest is None else digest
+        # made by `submit` (a Future costs more than a small allreduce, and
+        # a job run inline needs none)
+        self.future: Future[Any]
 
     @property
     def what(self) -> str:
         return _text(self.what_text)
-
-    def digest(self) -> int:
-        return digest_of(self.description)
 
 
 _DIGESTS: dict[Description, int] = {}
@@ -225,6 +236,7 @@ class Engine:
         self._submit_lock = threading.Lock()
         # jobs queued or running on the thread; 0 means it is idle
         self._pending = 0
+        self._header_buf = bytearray(_HEADER.size)
         self._thread: threading.Thread | None = None
         if threaded:
             self._thread = threading.Thread(
@@ -250,7 +262,8 @@ class Engine:
         earlier jobs are still queued, since collectives run in submission
         order."""
         with self._submit_lock:
-            self.check_usable()
+            if self._failure is not None:
+                self.check_usable()
             if self._pending:
                 return False
             self._attempt(job)
@@ -352,14 +365,16 @@ class Engine:
 
     def _header(
         self, digest: int | None, first_join: bool, what: str | Callable[[], str]
-    ) -> np.ndarray[Any, Any]:
+    ) -> tuple[int, ...]:
         t = self.transport
+        buf = self._header_buf  # one header is in flight at a time (see run_inline)
         if digest is None:  # joined: the identity of MPI_MAX, except the flags
-            header = [0, _INT64_MIN, _INT64_MIN, _INT64_MIN, 1, t.rank if first_join else -1]
+            _HEADER.pack_into(
+                buf, 0, 0, _INT64_MIN, _INT64_MIN, _INT64_MIN, 1, t.rank if first_join else -1
+            )
         else:
-            header = [1, digest, -digest, -t.rank, 0, -1]
-        buf = np.array(header, dtype=np.int64)
-        request = t.iallreduce_inplace(buf, "max")
+            _HEADER.pack_into(buf, 0, 1, digest, -digest, -t.rank, 0, -1)
+        request = t.iallreduce_header(buf)
         if not request.Test():
             if threading.current_thread() is self._thread:
                 # the communication thread blocks (GIL released throughout:
@@ -369,7 +384,7 @@ class Engine:
             else:
                 self._await(request, what)
             self._progress_at = time.monotonic()
-        return buf
+        return _HEADER.unpack_from(buf)
 
     def _await(self, request: Any, what: str | Callable[[], str]) -> None:
         """Poll the header's request until every rank has submitted, or
@@ -413,10 +428,9 @@ class Engine:
         return CollectiveMismatchError(describe_mismatch(descriptions, whats))
 
     def _run_job(self, job: Job) -> Any:
-        digest = job.digest()
         _, top, bottom, root, some_joined, _ = self._header(
-            digest, first_join=False, what=job.what_text
-        ).tolist()
+            job.digest, first_join=False, what=job.what_text
+        )
         if top != -bottom:
             # this rank may be the one that agrees with the majority: every
             # rank raises, naming what each submitted
@@ -438,10 +452,10 @@ class Engine:
             header = self._header(None, first_join=first, what="join()")
             first = False
             if not header[0]:  # nobody active: everyone has joined
-                return int(header[5])
-            if int(header[1]) != -int(header[2]):
+                return header[5]
+            if header[1] != -header[2]:
                 raise self._mismatch(None)
-            root = -int(header[3])
+            root = -header[3]
             description = self.transport.bcast_object(None, root)
             runner = self._joined_runners.get(description[0])
             if runner is None:
