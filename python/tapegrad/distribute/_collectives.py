@@ -423,8 +423,8 @@ def _reduce_one(
     when the communication thread is idle (no hand-over and back). ``label``
     names the tensor in messages (an int: the number of an unnamed one)."""
     engine = _state.engine()
-    # (op.value: an Enum's hash is computed in Python, a str's is cached)
-    key = (array.dtype, array.shape, op.value, postscale, agreed_name, none_names)
+    # (op._value_: an Enum's hash and its `value` property run Python code)
+    key = (array.dtype, array.shape, op._value_, postscale, agreed_name, none_names)
     plan = _ONE_PLANS.get(key)
     if plan is None:
         if len(_ONE_PLANS) >= _PLAN_LIMIT:
@@ -440,8 +440,9 @@ def _reduce_one(
         return _bucket_what([name], [array], [0])
 
     def fill(out: np.ndarray[Any, Any]) -> None:
-        run = functools.partial(_reduce_into, array, out, plan)
-        if engine.run_inline(Job(plan.description, what, run, plan.digest)):
+        if engine.allreduce_inline(plan.description, plan.digest, what, array, out, plan.mpi_op):
+            if plan.average or plan.postscale != 1.0:
+                _scale(out, plan.average, plan.postscale, plan.size)
             return
         # earlier collectives are queued: this one waits its turn on the
         # communication thread, which must not keep `out` (it is only lent
