@@ -1,10 +1,11 @@
 """Horovod's collectives on tapegrad tensors: allreduce (fused when grouped),
 allgather, broadcast, alltoall, the object variants, join and barrier.
 
-Tensors are read through zero-copy DLPack views. The allreduce of one tensor
-receives straight into the memory of the tensor it returns (``_fill_new``);
-other results land in numpy buffers that become tensors with one copy
-(tapegrad tensors own their memory)."""
+Tensors are read through zero-copy, read-only numpy views. The allreduce of
+one tensor receives straight into the memory of the tensor it returns
+(``_fill_new``), with what the ranks must agree on prepared once per tensor
+signature; other results land in numpy buffers that become tensors with one
+copy (tapegrad tensors own their memory)."""
 
 from __future__ import annotations
 

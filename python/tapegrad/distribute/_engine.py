@@ -4,8 +4,9 @@ each collective before any data moves, ``join`` for uneven data, and bounded
 waits.
 
 A collective submitted while the thread has nothing to do runs in the
-calling thread instead (``run_inline``): handing it to the thread and back
-costs two thread wake-ups, several times a small allreduce. Waits stay
+calling thread instead (``run_inline``, and ``allreduce_inline`` for the
+allreduce of one tensor): handing it to the thread and back costs two thread
+wake-ups, several times a small allreduce. Waits stay
 bounded there too, because the only step that waits on other ranks
 submitting is the header, and the header is a non-blocking allreduce that
 the calling thread polls against the deadline (the communication thread
