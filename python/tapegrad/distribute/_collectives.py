@@ -205,6 +205,13 @@ def _bucket_what(
     return label + shown + more
 
 
+def _scaling(op: ReduceOp, prescale: float, postscale: float) -> tuple[Any, ...]:
+    """The part of an allreduce's description that says how values are
+    combined, which the ranks must agree on too: ``Average`` and ``Sum``
+    are one MPI sum, told apart only here."""
+    return ("op, prescale, postscale", op.value, float(prescale), float(postscale))
+
+
 class Reduction:
     """One allreduce call over a list of arrays (None entries stay None):
     ``add`` validates each array, ``submit`` packs a bucket and hands it to
@@ -236,6 +243,7 @@ class Reduction:
         self.scaled = prescale_factor != 1.0 or postscale_factor != 1.0
         self.prescale = float(prescale_factor)
         self.postscale = float(postscale_factor)
+        self.scaling = _scaling(op, self.prescale, self.postscale)
         if op is Average and compression is FP16Compressor:
             # averaging before the float16 sum keeps it from overflowing
             self.prescale, self.postscale = self.prescale / self.size, self.postscale * self.size
@@ -284,6 +292,7 @@ class Reduction:
             dtype_name(wire),
             packed.recv.size,
             ("None gradients", none_names),
+            self.scaling,
             entries,
         )
         job = Job(
@@ -385,12 +394,12 @@ class _OnePlan:
         self,
         array: np.ndarray[Any, Any],
         agreed_name: str | None,
-        mpi_op: str,
-        average: bool,
+        op: ReduceOp,
         postscale: float,
         none_names: tuple[str, ...],
         size: int,
     ) -> None:
+        mpi_op = "sum" if op is Average else op.value
         self.dtype = dtype_name(array.dtype)
         self.description: Description = (
             "allreduce",
@@ -398,11 +407,12 @@ class _OnePlan:
             self.dtype,
             array.size,
             ("None gradients", none_names),
+            _scaling(op, 1.0, postscale),
             ((agreed_name, self.dtype, array.shape),),
         )
         self.digest = digest_of(self.description)
         self.mpi_op = mpi_op
-        self.average = average
+        self.average = op is Average
         self.postscale = float(postscale)
         self.size = size
 
@@ -430,11 +440,8 @@ def _reduce_one(
     if plan is None:
         if len(_ONE_PLANS) >= _PLAN_LIMIT:
             _ONE_PLANS.clear()
-        mpi_op = "sum" if op is Average else op.value
         size = engine.transport.size
-        plan = _ONE_PLANS[key] = _OnePlan(
-            array, agreed_name, mpi_op, op is Average, postscale, none_names, size
-        )
+        plan = _ONE_PLANS[key] = _OnePlan(array, agreed_name, op, postscale, none_names, size)
 
     def what() -> str:
         name = label if isinstance(label, str) else f"allreduce #{label} (unnamed)"
@@ -494,7 +501,7 @@ def _allreduce_runner(
 
 
 def _joined_allreduce(transport: Transport, description: Description) -> None:
-    _, mpi_op, wire, count, _, _ = description
+    _, mpi_op, wire, count, *_ = description
     dtype = np.dtype(wire)
     buf = np.full(count, _identity(mpi_op, dtype), dtype=dtype)
     transport.allreduce_inplace(buf, mpi_op)

@@ -191,6 +191,10 @@ def _first_difference(mine: Description, theirs: Description, rank: int) -> str 
                     )
             longer, only_on = (a, 0) if len(a) > len(b) else (b, rank)
             return f"tensor {longer[min(len(a), len(b))][0]!r} is only on rank {only_on}"
+        if isinstance(a, tuple) and isinstance(b, tuple) and a and b and a[0] == b[0]:
+            # a labelled setting: ("op, prescale, postscale", "sum", 1.0, 1.0)
+            shown = [", ".join(map(repr, x[1:])) for x in (a, b)]
+            return f"{a[0]}: {shown[0]} on rank 0, {shown[1]} on rank {rank}"
         return f"{a!r} on rank 0, {b!r} on rank {rank}"
     return None
 
