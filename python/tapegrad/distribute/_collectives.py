@@ -386,9 +386,10 @@ def _fills_directly(
 class _OnePlan:
     """The allreduce of one tensor of a given signature, prepared once per
     signature (a training loop reduces the same few every step): what the
-    ranks must agree on, its hash, and how the result is scaled."""
+    ranks must agree on, its hash, and how the result is scaled (the
+    number of ranks is read at each call: a new ``init`` may change it)."""
 
-    __slots__ = ("description", "digest", "dtype", "mpi_op", "average", "postscale", "size")
+    __slots__ = ("description", "digest", "dtype", "mpi_op", "average", "postscale")
 
     def __init__(
         self,
@@ -397,7 +398,6 @@ class _OnePlan:
         op: ReduceOp,
         postscale: float,
         none_names: tuple[str, ...],
-        size: int,
     ) -> None:
         mpi_op = "sum" if op is Average else op.value
         self.dtype = dtype_name(array.dtype)
@@ -414,7 +414,6 @@ class _OnePlan:
         self.mpi_op = mpi_op
         self.average = op is Average
         self.postscale = float(postscale)
-        self.size = size
 
 
 _ONE_PLANS: dict[tuple[Any, ...], _OnePlan] = {}
@@ -440,8 +439,7 @@ def _reduce_one(
     if plan is None:
         if len(_ONE_PLANS) >= _PLAN_LIMIT:
             _ONE_PLANS.clear()
-        size = engine.transport.size
-        plan = _ONE_PLANS[key] = _OnePlan(array, agreed_name, op, postscale, none_names, size)
+        plan = _ONE_PLANS[key] = _OnePlan(array, agreed_name, op, postscale, none_names)
 
     def what() -> str:
         name = label if isinstance(label, str) else f"allreduce #{label} (unnamed)"
@@ -450,7 +448,7 @@ def _reduce_one(
     def fill(out: np.ndarray[Any, Any]) -> None:
         if engine.allreduce_inline(plan.description, plan.digest, what, array, out, plan.mpi_op):
             if plan.average or plan.postscale != 1.0:
-                _scale(out, plan.average, plan.postscale, plan.size)
+                _scale(out, plan.average, plan.postscale, engine.transport.size)
             return
         # earlier collectives are queued: this one waits its turn on the
         # communication thread, which must not keep `out` (it is only lent
@@ -472,7 +470,7 @@ def _reduce_into(
 ) -> None:
     transport.allreduce(send, out, plan.mpi_op)
     if plan.average or plan.postscale != 1.0:
-        _scale(out, plan.average, plan.postscale, plan.size)
+        _scale(out, plan.average, plan.postscale, transport.size)
 
 
 def _scale(out: np.ndarray[Any, Any], average: bool, postscale: float, size: int) -> None:
