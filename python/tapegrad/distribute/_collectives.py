@@ -433,6 +433,7 @@ def _reduce_one(
     when the communication thread is idle (no hand-over and back). ``label``
     names the tensor in messages (an int: the number of an unnamed one)."""
     engine = _state.engine()
+    postscale = float(postscale)  # (a numpy scalar or a 0-d tensor is fine too)
     # (op._value_: an Enum's hash and its `value` property run Python code)
     key = (array.dtype, array.shape, op._value_, postscale, agreed_name, none_names)
     plan = _ONE_PLANS.get(key)
