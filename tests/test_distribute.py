@@ -300,6 +300,7 @@ def test_mismatched_tensors_raise_on_every_rank_naming_the_tensor(processes):
     assert done.returncode == 0, done.stdout + done.stderr
     for r in range(processes):
         assert f"rank {r} MISMATCH-SHAPE" in done.stdout
+        assert f"rank {r} MISMATCH-OP" in done.stdout
         assert f"rank {r} RECOVERED" in done.stdout
     expected = "tensor 'weights' is float32[3] on rank 0, tensor 'weights' is float32[4] on rank 1"
     assert expected in done.stdout

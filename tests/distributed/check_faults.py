@@ -6,8 +6,9 @@ exit code, the time and the output).
     kill      rank 1 is killed (SIGKILL) while rank 0 waits in an allreduce
     hang      rank 1 never submits the collective rank 0 waits for
     exit      rank 1 returns from the script (clean exit) while rank 0 waits
-    mismatch  the ranks allreduce tensors of different shapes, then of
-              different names inside a fused gradient, then carry on
+    mismatch  the ranks allreduce tensors of different shapes, then with
+              different ops, then of different names inside a fused
+              gradient, then carry on
 """
 
 from __future__ import annotations
@@ -56,6 +57,18 @@ elif scenario == "mismatch":
         print(f"rank {rank} MISMATCH-SHAPE {message!r}", flush=True)
     else:
         raise AssertionError("no error for mismatched shapes")
+    # the same tensor averaged on rank 0 and summed elsewhere: one MPI sum,
+    # yet different results, so the ranks must agree on the op too
+    try:
+        hvd.allreduce(tf.ones(2), name="loss", op=hvd.Average if rank == 0 else hvd.Sum)
+    except hvd.CollectiveMismatchError as err:
+        expected = (
+            "op, prescale, postscale: 'average', 1.0, 1.0 on rank 0, 'sum', 1.0, 1.0 on rank 1"
+        )
+        assert expected in str(err), str(err)
+        print(f"rank {rank} MISMATCH-OP {str(err)!r}", flush=True)
+    else:
+        raise AssertionError("no error for mismatched ops")
     # a model with one variable more on rank 1: its name is reported
     variables = [tf.Variable(tf.ones(2), name="kernel")]
     if rank == 1:

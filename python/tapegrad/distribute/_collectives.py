@@ -1,10 +1,11 @@
 """Horovod's collectives on tapegrad tensors: allreduce (fused when grouped),
 allgather, broadcast, alltoall, the object variants, join and barrier.
 
-Tensors are read through zero-copy DLPack views. The allreduce of one tensor
-receives straight into the memory of the tensor it returns (``_fill_new``);
-other results land in numpy buffers that become tensors with one copy
-(tapegrad tensors own their memory)."""
+Tensors are read through zero-copy, read-only numpy views. The allreduce of
+one tensor receives straight into the memory of the tensor it returns
+(``_fill_new``), with what the ranks must agree on prepared once per tensor
+signature; other results land in numpy buffers that become tensors with one
+copy (tapegrad tensors own their memory)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .. import _core
 from .._indexed_slices import IndexedSlices
 from ..errors import UnimplementedError
 from . import _state
-from ._engine import Description, Job
+from ._engine import Description, Job, digest_of
 from ._fusion import PackedBucket, fusion_threshold, pack, plan_buckets
 from ._transport import Transport
 
@@ -123,21 +124,15 @@ class Compression:
 # -- tensors as buffers -------------------------------------------------------
 
 
-# below this many elements copying a tensor costs less than a DLPack view
-_COPY_ELEMENTS = 1 << 14
-
-
 def as_array(value: Any) -> np.ndarray[Any, Any]:
-    """A C-contiguous numpy array of the value: for a large tapegrad tensor a
-    zero-copy, read-only DLPack view (tensors are immutable, so MPI may read
-    it in place), for a small one a copy (cheaper than the DLPack exchange),
-    and for a variable a copy (a snapshot: an ``assign`` from another thread
-    must not change what is on the wire)."""
+    """A C-contiguous numpy array of the value: for a tapegrad tensor a
+    zero-copy, read-only view (``Tensor.__array__``, which shares the
+    buffer: tensors are immutable, so MPI may read it in place; called
+    directly, since ``np.asarray`` first tries other protocols and costs ten
+    times as much), and for a variable a copy (a snapshot: an ``assign`` from
+    another thread must not change what is on the wire)."""
     if isinstance(value, _core.Tensor):
-        if (value.shape.num_elements() or 0) <= _COPY_ELEMENTS:
-            array = value.numpy()
-        else:
-            array = np.from_dlpack(value, copy=False)
+        array = value.__array__()
     elif isinstance(value, _core.Variable):
         array = np.from_dlpack(value)
     else:
@@ -210,6 +205,13 @@ def _bucket_what(
     return label + shown + more
 
 
+def _scaling(op: ReduceOp, prescale: float, postscale: float) -> tuple[Any, ...]:
+    """The part of an allreduce's description that says how values are
+    combined, which the ranks must agree on too: ``Average`` and ``Sum``
+    are one MPI sum, told apart only here."""
+    return ("op, prescale, postscale", op.value, float(prescale), float(postscale))
+
+
 class Reduction:
     """One allreduce call over a list of arrays (None entries stay None):
     ``add`` validates each array, ``submit`` packs a bucket and hands it to
@@ -241,6 +243,7 @@ class Reduction:
         self.scaled = prescale_factor != 1.0 or postscale_factor != 1.0
         self.prescale = float(prescale_factor)
         self.postscale = float(postscale_factor)
+        self.scaling = _scaling(op, self.prescale, self.postscale)
         if op is Average and compression is FP16Compressor:
             # averaging before the float16 sum keeps it from overflowing
             self.prescale, self.postscale = self.prescale / self.size, self.postscale * self.size
@@ -289,6 +292,7 @@ class Reduction:
             dtype_name(wire),
             packed.recv.size,
             ("None gradients", none_names),
+            self.scaling,
             entries,
         )
         job = Job(
@@ -340,16 +344,9 @@ def reduce_arrays(
     pipelined: bucket k+1 is packed while bucket k is on the wire. Returns
     tapegrad tensors (or, with ``as_tensors=False``, numpy arrays that may
     share the pooled buffers: for measuring the cost of that last copy)."""
-    if (
-        len(arrays) == 1
-        and as_tensors
-        and compression is NoneCompressor
-        and prescale_factor == 1.0
-        and (only := arrays[0]) is not None
-        and only.dtype in _FILLABLE
-        and (postscale_factor == 1.0 or only.dtype.kind == "f")
-    ):
-        return [_reduce_one(only, names[0], agreed_names[0], op, postscale_factor, none_names)]
+    if len(arrays) == 1 and as_tensors and (only := arrays[0]) is not None:
+        if _fills_directly(only, compression, prescale_factor, postscale_factor):
+            return [_reduce_one(only, names[0], agreed_names[0], op, postscale_factor, none_names)]
     reduction = Reduction(
         len(arrays), names, agreed_names, op, compression, prescale_factor, postscale_factor
     )
@@ -370,9 +367,62 @@ def reduce_arrays(
 _FILLABLE = frozenset(np.dtype(name) for name in ("float32", "float64", "int32", "int64"))
 
 
+def _fills_directly(
+    array: np.ndarray[Any, Any],
+    compression: type[Compressor],
+    prescale_factor: float,
+    postscale_factor: float,
+) -> bool:
+    """Whether ``_reduce_one`` can reduce ``array`` (no compression, no
+    prescale, a dtype MPI reduces natively)."""
+    return (
+        compression is NoneCompressor
+        and prescale_factor == 1.0
+        and array.dtype in _FILLABLE
+        and (postscale_factor == 1.0 or array.dtype.kind == "f")
+    )
+
+
+class _OnePlan:
+    """The allreduce of one tensor of a given signature, prepared once per
+    signature (a training loop reduces the same few every step): what the
+    ranks must agree on, its hash, and how the result is scaled (the
+    number of ranks is read at each call: a new ``init`` may change it)."""
+
+    __slots__ = ("description", "digest", "dtype", "mpi_op", "average", "postscale")
+
+    def __init__(
+        self,
+        array: np.ndarray[Any, Any],
+        agreed_name: str | None,
+        op: ReduceOp,
+        postscale: float,
+        none_names: tuple[str, ...],
+    ) -> None:
+        mpi_op = "sum" if op is Average else op.value
+        self.dtype = dtype_name(array.dtype)
+        self.description: Description = (
+            "allreduce",
+            mpi_op,
+            self.dtype,
+            array.size,
+            ("None gradients", none_names),
+            _scaling(op, 1.0, postscale),
+            ((agreed_name, self.dtype, array.shape),),
+        )
+        self.digest = digest_of(self.description)
+        self.mpi_op = mpi_op
+        self.average = op is Average
+        self.postscale = float(postscale)
+
+
+_ONE_PLANS: dict[tuple[Any, ...], _OnePlan] = {}
+_PLAN_LIMIT = 4096
+
+
 def _reduce_one(
     array: np.ndarray[Any, Any],
-    name: str,
+    label: str | int,
     agreed_name: str | None,
     op: ReduceOp,
     postscale: float,
@@ -380,51 +430,48 @@ def _reduce_one(
 ) -> Any:
     """The allreduce of one tensor (no compression, no prescale), received
     straight into the memory of the tensor returned, and run in this thread
-    when the communication thread is idle (no hand-over and back)."""
+    when the communication thread is idle (no hand-over and back). ``label``
+    names the tensor in messages (an int: the number of an unnamed one)."""
     engine = _state.engine()
-    size = engine.transport.size
-    mpi_op = "sum" if op is Average else op.value
-    dtype = dtype_name(array.dtype)
-    description: Description = (
-        "allreduce",
-        mpi_op,
-        dtype,
-        array.size,
-        ("None gradients", none_names),
-        ((agreed_name, dtype, array.shape),),
-    )
-    what = functools.partial(_bucket_what, [name], [array], [0])
-    send = array.reshape(-1)
-    scaling = (mpi_op, op is Average, float(postscale), size)
+    postscale = float(postscale)  # (a numpy scalar or a 0-d tensor is fine too)
+    # (op._value_: an Enum's hash and its `value` property run Python code)
+    key = (array.dtype, array.shape, op._value_, postscale, agreed_name, none_names)
+    plan = _ONE_PLANS.get(key)
+    if plan is None:
+        if len(_ONE_PLANS) >= _PLAN_LIMIT:
+            _ONE_PLANS.clear()
+        plan = _ONE_PLANS[key] = _OnePlan(array, agreed_name, op, postscale, none_names)
+
+    def what() -> str:
+        name = label if isinstance(label, str) else f"allreduce #{label} (unnamed)"
+        return _bucket_what([name], [array], [0])
 
     def fill(out: np.ndarray[Any, Any]) -> None:
-        target = out.reshape(-1)
-        run = functools.partial(_reduce_into, send, target, *scaling)
-        if engine.run_inline(Job(description, what, run)):
+        if engine.allreduce_inline(plan.description, plan.digest, what, array, out, plan.mpi_op):
+            if plan.average or plan.postscale != 1.0:
+                _scale(out, plan.average, plan.postscale, engine.transport.size)
             return
         # earlier collectives are queued: this one waits its turn on the
         # communication thread, which must not keep `out` (it is only lent
         # for this call), so it reduces into a buffer of its own
-        staging = np.empty_like(send)
-        run = functools.partial(_reduce_into, send, staging, *scaling)
-        engine.run(Job(description, what, run))
-        np.copyto(target, staging)
+        staging = np.empty_like(array)
+        run = functools.partial(_reduce_into, array, staging, plan)
+        engine.run(Job(plan.description, what, run, plan.digest))
+        np.copyto(out, staging)
 
-    return _core._fill_new(dtype, array.shape, fill)
+    return _core._fill_new(plan.dtype, array.shape, fill)
 
 
 def _reduce_into(
     send: np.ndarray[Any, Any],
     out: np.ndarray[Any, Any],
-    mpi_op: str,
-    average: bool,
-    postscale: float,
-    size: int,
+    plan: _OnePlan,
     transport: Transport,
     some_joined: bool,
 ) -> None:
-    transport.allreduce(send, out, mpi_op)
-    _scale(out, average, postscale, size)
+    transport.allreduce(send, out, plan.mpi_op)
+    if plan.average or plan.postscale != 1.0:
+        _scale(out, plan.average, plan.postscale, transport.size)
 
 
 def _scale(out: np.ndarray[Any, Any], average: bool, postscale: float, size: int) -> None:
@@ -453,7 +500,7 @@ def _allreduce_runner(
 
 
 def _joined_allreduce(transport: Transport, description: Description) -> None:
-    _, mpi_op, wire, count, _, _ = description
+    _, mpi_op, wire, count, *_ = description
     dtype = np.dtype(wire)
     buf = np.full(count, _identity(mpi_op, dtype), dtype=dtype)
     transport.allreduce_inplace(buf, mpi_op)
@@ -484,13 +531,19 @@ def allreduce(
     >>> hvd.allreduce(tf.constant([1.0, 2.0]), op=hvd.Sum).numpy() / hvd.size()
     array([1., 2.], dtype=float32)
     """
-    _check_process_set(process_set)
+    if process_set is not None:
+        _check_process_set(process_set)
     reduce_op = _check_op(op, average)
-    label = name if name is not None else _state.next_unnamed("allreduce")
     if isinstance(tensor, IndexedSlices):
+        label = name if name is not None else _state.next_unnamed("allreduce")
         _check_unscaled(prescale_factor, postscale_factor, label)
         return allgather_slices(tensor, reduce_op, label)
     array = as_array(tensor)
+    if _fills_directly(array, compression, prescale_factor, postscale_factor):
+        # the common case, kept lean: a small allreduce costs microseconds
+        tag = name if name is not None else _state.next_unnamed_number()
+        return _reduce_one(array, tag, name, reduce_op, postscale_factor, ())
+    label = name if name is not None else _state.next_unnamed("allreduce")
     return reduce_arrays(
         [array], [label], [name], reduce_op, compression, prescale_factor, postscale_factor
     )[0]

@@ -7,7 +7,7 @@ Tensors are grouped, in order, into buckets of one wire dtype holding up to
 ``threshold`` bytes (``TAPEGRAD_FUSION_THRESHOLD``, or Horovod's
 ``HOROVOD_FUSION_THRESHOLD``; default 64 MiB; 0 sends each tensor alone).
 Each bucket is packed with one ``memcpy`` per tensor (read through a
-zero-copy DLPack view of the tensor, never element by element) into a
+zero-copy view of the tensor, never element by element) into a
 reusable buffer, and handed to the communication thread as soon as it is
 packed, so its allreduce runs while the next bucket is packed and finished
 buckets are unpacked.

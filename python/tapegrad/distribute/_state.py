@@ -256,5 +256,11 @@ def mpi_threads_supported() -> bool:
 def next_unnamed(kind: str) -> str:
     """A local label for an unnamed collective (for messages only: it is not
     part of what ranks must agree on)."""
+    return f"{kind} #{next_unnamed_number()} (unnamed)"
+
+
+def next_unnamed_number() -> int:
+    """The number of the next unnamed collective, for a label formatted
+    only if a message needs it."""
     STATE.unnamed_counter += 1
-    return f"{kind} #{STATE.unnamed_counter} (unnamed)"
+    return STATE.unnamed_counter

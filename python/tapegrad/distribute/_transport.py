@@ -74,7 +74,8 @@ class MPITransport:
         self.threads_supported = self.mpi.Query_thread() >= self.mpi.THREAD_SERIALIZED
 
     def _op(self, op: str, dtype: np.dtype[Any]) -> Any:
-        if dtype != np.float16:
+        # (the type code: comparing dtypes costs a tenth of a small allreduce)
+        if dtype.char != "e":
             return self._ops[op]
         # MPI has no half-precision type: the bytes travel as 16-bit
         # integers and a user-defined op reduces them as float16 (numpy's
@@ -93,17 +94,22 @@ class MPITransport:
     @staticmethod
     def _wire(array: np.ndarray[Any, Any]) -> Any:
         """The array as mpi4py sees it (float16 as raw 16-bit words)."""
-        return array.view(np.int16) if array.dtype == np.float16 else array
+        return array.view(np.int16) if array.dtype.char == "e" else array
 
     def allreduce(self, send: np.ndarray[Any, Any], recv: np.ndarray[Any, Any], op: str) -> None:
-        self.comm.Allreduce(self._wire(send), self._wire(recv), op=self._op(op, send.dtype))
+        if send.dtype.char == "e":
+            send, recv = self._wire(send), self._wire(recv)
+            self.comm.Allreduce(send, recv, op=self._op(op, np.dtype(np.float16)))
+        else:  # (the common case in one call: a small allreduce costs a few µs)
+            self.comm.Allreduce(send, recv, op=self._ops[op])
 
     def allreduce_inplace(self, buf: np.ndarray[Any, Any], op: str) -> None:
         self.comm.Allreduce(self.mpi.IN_PLACE, self._wire(buf), op=self._op(op, buf.dtype))
 
-    def iallreduce_inplace(self, buf: np.ndarray[Any, Any], op: str) -> Any:
-        """A started non-blocking allreduce: poll its ``Test()``."""
-        return self.comm.Iallreduce(self.mpi.IN_PLACE, self._wire(buf), op=self._op(op, buf.dtype))
+    def iallreduce_header(self, buf: bytearray) -> Any:
+        """A started non-blocking ``MPI_MAX`` allreduce of the int64 values
+        in ``buf``, in place: poll its ``Test()``."""
+        return self.comm.Iallreduce(self.mpi.IN_PLACE, [buf, self.mpi.INT64_T], op=self.mpi.MAX)
 
     def allgatherv(
         self, send: np.ndarray[Any, Any], recv: np.ndarray[Any, Any], counts: list[int]
@@ -183,7 +189,7 @@ class LocalTransport:
     def allreduce_inplace(self, buf: np.ndarray[Any, Any], op: str) -> None:
         pass
 
-    def iallreduce_inplace(self, buf: np.ndarray[Any, Any], op: str) -> Any:
+    def iallreduce_header(self, buf: bytearray) -> Any:
         return _Done()
 
     def allgatherv(
