@@ -66,17 +66,25 @@ pub fn check_rank(op: &'static str, rank: usize) -> Result<()> {
 /// The broadcast shape of an op's operands, checked as the shape of the
 /// `dtype` output the op is about to allocate (`check_alloc`): every
 /// broadcasting op goes through here, so none can abort on a huge output.
-pub fn broadcast_output(op: &'static str, dtype: DType, a: &[usize], b: &[usize]) -> Result<Shape> {
-    let out = broadcast_shapes(op, a, b)?;
+pub fn broadcast_output(op: &'static str, dtype: DType, a: &[usize], b: &[usize]) -> Result<Dims> {
+    let out = broadcast_dims(op, a, b)?;
     check_alloc(op, dtype, &out)?;
     Ok(out)
 }
 
 /// numpy/TF broadcasting: align trailing dimensions; a 1 stretches.
 pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {
+    Ok(broadcast_dims(op, a, b)?.to_vec())
+}
+
+/// `broadcast_shapes` without a heap allocation up to rank 4 (what every
+/// binary op asks, once per call).
+pub fn broadcast_dims(op: &'static str, a: &[usize], b: &[usize]) -> Result<Dims> {
+    if a == b {
+        return Ok(Dims::from(a));
+    }
     let n = a.len().max(b.len());
-    let mut out = vec![0; n];
-    for i in 0..n {
+    let stretched = |i: usize| -> Result<usize> {
         let da = if i + a.len() >= n {
             a[i + a.len() - n]
         } else {
@@ -87,20 +95,26 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
         } else {
             1
         };
-        out[i] = match (da, db) {
-            (x, y) if x == y => x,
-            (1, y) => y,
-            (x, 1) => x,
-            _ => {
-                return Err(Error::ShapeMismatch {
-                    op,
-                    lhs: a.to_vec(),
-                    rhs: b.to_vec(),
-                });
-            }
-        };
+        match (da, db) {
+            (x, y) if x == y => Ok(x),
+            (1, y) => Ok(y),
+            (x, 1) => Ok(x),
+            _ => Err(Error::ShapeMismatch {
+                op,
+                lhs: a.to_vec(),
+                rhs: b.to_vec(),
+            }),
+        }
+    };
+    if n <= Dims::INLINE {
+        let mut dims = [0; Dims::INLINE];
+        for (i, d) in dims.iter_mut().enumerate().take(n) {
+            *d = stretched(i)?;
+        }
+        Ok(Dims::Inline(n as u8, dims))
+    } else {
+        Ok(Dims::Heap((0..n).map(stretched).collect::<Result<_>>()?))
     }
-    Ok(out)
 }
 
 /// The axes of `out` that were created or stretched when broadcasting `input`

@@ -111,7 +111,11 @@ fn only_the_rules_of_inputs_that_need_a_gradient_run() {
 /// Large enough for the tape to remake a saved product (`REMAKE_MIN_BYTES`).
 fn large(seed: f64) -> Tensor {
     let n = tapegrad::tape::REMAKE_MIN_BYTES / 8 + 3;
-    Tensor::from_vec(&[n], (0..n).map(|i| (i as f64 * 1e-3 + seed).sin()).collect()).unwrap()
+    Tensor::from_vec(
+        &[n],
+        (0..n).map(|i| (i as f64 * 1e-3 + seed).sin()).collect(),
+    )
+    .unwrap()
 }
 
 fn f64_values(t: &Tensor) -> Vec<f64> {

@@ -131,10 +131,9 @@ impl Remade {
     /// when it is worth it, exactly one tape records (so the node is
     /// recorded with respect to that tape's last node alone) and no NaN/Inf
     /// check would see the remade value twice.
+    #[inline(never)]
     fn of(saves: &[&Tensor]) -> Option<(Vec<usize>, Arc<Remade>)> {
-        let large = |t: &Tensor| t.numel().saturating_mul(t.dtype().size_of()) >= REMAKE_MIN_BYTES;
-        if !saves.iter().any(|t| large(t))
-            || ACTIVE_COUNT.with(Cell::get) != 1
+        if ACTIVE_COUNT.with(Cell::get) != 1
             || CHECK_NUMERICS.load(std::sync::atomic::Ordering::Relaxed)
         {
             return None;
@@ -153,7 +152,7 @@ impl Remade {
             return None;
         };
         let slots: Vec<usize> = (0..saves.len())
-            .filter(|&i| saves[i].id() == made.id && large(saves[i]))
+            .filter(|&i| saves[i].id() == made.id && Remade::worth_it(saves[i]))
             .collect();
         if slots.is_empty() {
             return None;
@@ -161,14 +160,18 @@ impl Remade {
         // each input as a save of the producer or of a node just before it,
         // or as a value one of them remakes from kept tensors alone
         let part = |id: TensorId| {
-            st.nodes.iter().rev().take(REMAKE_LOOKBACK).find_map(|node| {
-                if let Some(t) = node.rule.saved()?.iter().find(|t| t.id() == id) {
-                    return Some(Part::Kept(t.clone()));
-                }
-                let remade = node.rule.remade().filter(|r| r.id == id)?;
-                let flat = remade.inputs.iter().all(|p| matches!(p, Part::Kept(_)));
-                flat.then(|| Part::Remade(remade.clone()))
-            })
+            st.nodes
+                .iter()
+                .rev()
+                .take(REMAKE_LOOKBACK)
+                .find_map(|node| {
+                    if let Some(t) = node.rule.saved()?.iter().find(|t| t.id() == id) {
+                        return Some(Part::Kept(t.clone()));
+                    }
+                    let remade = node.rule.remade().filter(|r| r.id == id)?;
+                    let flat = remade.inputs.iter().all(|p| matches!(p, Part::Kept(_)));
+                    flat.then(|| Part::Remade(remade.clone()))
+                })
         };
         let inputs = [part(a.id)?, part(b.id)?];
         Some((
@@ -184,10 +187,16 @@ impl Remade {
     /// What a node keeps of `saves`: each tensor, or, where it need not
     /// keep one, a stand-in with no elements and how to remake it.
     #[allow(clippy::type_complexity)]
+    #[inline]
     fn split<const N: usize>(
         saves: [&Tensor; N],
     ) -> ([Tensor; N], Option<(Vec<usize>, Arc<Remade>)>) {
-        let Some((slots, remade)) = Remade::of(&saves) else {
+        // (the common case, every save small, stays inline and cheap)
+        let remade = match saves.iter().any(|t| Remade::worth_it(t)) {
+            true => Remade::of(&saves),
+            false => None,
+        };
+        let Some((slots, remade)) = remade else {
             return (saves.map(Tensor::clone), None);
         };
         let kept = std::array::from_fn(|i| match slots.contains(&i) {
@@ -196,6 +205,12 @@ impl Remade {
             false => saves[i].clone(),
         });
         (kept, Some((slots, remade)))
+    }
+
+    /// Is `t` large enough that remaking it beats keeping it?
+    #[inline]
+    fn worth_it(t: &Tensor) -> bool {
+        t.numel().saturating_mul(t.dtype().size_of()) >= REMAKE_MIN_BYTES
     }
 
     /// The value, computed again with nothing recording, under its id.
