@@ -3,6 +3,8 @@ trailing full reduce_sum) become one fused step, and the replay still gives
 eager's values and gradients bitwise, on the benchmark's program shapes (a
 long chain on a tiny tensor, a big elementwise loss, an MLP step)."""
 
+import itertools
+
 import numpy as np
 import tapegrad as tf
 from tapegrad._trace import Trace
@@ -175,7 +177,7 @@ def test_a_product_only_summed_into_an_unreturned_loss_gives_eager_gradients_bit
     # returned they are computed. Either way: eager's gradients, bitwise
     rng = np.random.default_rng(3)
     for dtype in (np.float32, np.float64):
-        for transpose_a, transpose_b in ((False, False), (True, False), (False, True), (True, True)):
+        for transpose_a, transpose_b in itertools.product((False, True), repeat=2):
             a_shape = (7, 5) if transpose_a else (5, 7)
             b_shape = (3, 7) if transpose_b else (7, 3)
             A = tf.Variable(rng.normal(size=a_shape).astype(dtype))
