@@ -532,10 +532,11 @@ fn only_as_target(step: &Step, slot: Slot) -> bool {
 
 /// The groups of variable reads that a fused run's step can read as one
 /// input: each group is every read (step index, slot) of one variable in
-/// the trace, in order, when there are several, only the run's members
-/// read their values, and only pure steps (known core ops, other reads)
-/// lie between the first and the last, so they read one value under the
-/// same tapes.
+/// the trace whose value something reads, in order, when there are
+/// several, only the run's members read their values, and only pure steps
+/// (known core ops, other reads) lie between the first and the last, so
+/// they read one value under the same tapes. (A read nothing reads gives
+/// no gradient: its node is on no path from a target.)
 ///
 /// Exact: eager records one read node per read, and the gradient sums the
 /// reads' gradients into the variable's in reverse read order, each left
@@ -555,7 +556,9 @@ fn merged_reads(
     };
     let mut groups: Vec<(&VarRef, Vec<(usize, Slot)>)> = Vec::new();
     for (i, step) in steps.iter().enumerate() {
-        if let Step::Read { var, output } = step {
+        if let Step::Read { var, output } = step
+            && (cx.outputs.contains(&output.0) || !read_by[output.0].is_empty())
+        {
             match groups.iter_mut().find(|(v, _)| same_var(v, var)) {
                 Some((_, g)) => g.push((i, output.0)),
                 None => groups.push((var, vec![(i, output.0)])),
