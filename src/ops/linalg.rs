@@ -9,7 +9,7 @@ use crate::kernels::matmul::{Product, as_2d, matmul_2d, matmul_2d_naive, matmul_
 use crate::ops::complex::{conj, matmul_2d as complex_2d};
 use crate::ops::{
     expand_dims, gather, gather_grad, reduce_sum, reshape_to, same_dtype, squeeze, transpose,
-    where_, with_lead, zeros,
+    where_, with_lead,
 };
 use crate::shape::{broadcast_shapes, normalize_axis};
 use crate::tape;
@@ -68,20 +68,33 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
     Ok(out)
 }
 
-/// `matmul`'s tape node on zeros of its output's shape, the product not
-/// computed: for a traced product whose value nothing reads, only its
-/// gradient (a replayed loss that the function does not return). The VJP
-/// reads the operands, never the product, so the gradients are `matmul`'s.
+/// `matmul`'s tape node with `out` standing in for the product, which is
+/// not computed: for a traced product whose value nothing reads, only its
+/// gradient (a replayed loss that the function does not return). `out`
+/// needs the product's dtype and shape; its values are never read: the VJP
+/// reads the operands, so the gradients are `matmul`'s.
 pub fn matmul_unevaluated(
     a: &Tensor,
     b: &Tensor,
     transpose_a: bool,
     transpose_b: bool,
-) -> Result<Tensor> {
-    let out_shape = matmul_shape("MatMul", a, b, transpose_a, transpose_b)?;
-    let out = zeros(a.dtype(), &out_shape)?;
-    record_matmul(a, b, &out, transpose_a, transpose_b);
-    Ok(out)
+    out: &Tensor,
+) -> Result<()> {
+    let op = "MatMul";
+    let out_shape = matmul_shape(op, a, b, transpose_a, transpose_b)?;
+    if out.dtype() != a.dtype() || out.shape() != out_shape.as_slice() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "the stand-in for a {}{out_shape:?} product is a {}{:?} tensor",
+                a.dtype().name(),
+                out.dtype().name(),
+                out.shape()
+            ),
+        ));
+    }
+    record_matmul(a, b, out, transpose_a, transpose_b);
+    Ok(())
 }
 
 /// The shape of `op(a) @ op(b)` (batch dimensions broadcast), or why the

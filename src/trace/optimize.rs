@@ -2,7 +2,10 @@
 //! 1. maximal runs of elementwise float steps become ONE step that runs a
 //!    fused program ([`crate::fuse`]) block by block, so that the run's
 //!    intermediates never reach memory and a replay pays one step (and one
-//!    tape node) for the run;
+//!    tape node) for the run; reads of one variable that only the run uses
+//!    become one input ([`merged_reads`]), and a returned loss that a
+//!    gradient call differentiates gets its gradient from the same pass
+//!    ([`fuse::apply_with_gradient`]);
 //! 2. a step whose values nothing needs — only gradient calls read them, as
 //!    their targets, or other such steps whose VJPs do not read them —
 //!    records its tape node without computing them (see
@@ -40,7 +43,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::plan::{Expect, Slot, Step, Target, VarRef};
 use crate::dtype::DType;
@@ -281,7 +284,10 @@ impl Unevaluated {
     /// `step` (an op step) running unevaluated.
     fn step(self, step: Step) -> Step {
         let Step::Op {
-            inputs, outputs, ..
+            name,
+            kernel,
+            inputs,
+            outputs,
         } = step
         else {
             return step;
@@ -303,15 +309,36 @@ impl Unevaluated {
                     Ok(vec![crate::ops::reduce_sum_unevaluated(x)?])
                 }),
             ),
-            Unevaluated::MatMul([ta, tb]) => (
-                MATMUL_FOR_GRADIENT,
-                super::kernel(move |xs: &[Tensor]| {
-                    let [a, b] = xs else {
-                        return Err(arity(MATMUL_FOR_GRADIENT)());
+            Unevaluated::MatMul([ta, tb]) => {
+                let Some((_, expect)) = outputs.first().cloned() else {
+                    return Step::Op {
+                        name,
+                        kernel,
+                        inputs,
+                        outputs,
                     };
-                    Ok(vec![crate::ops::matmul_unevaluated(a, b, ta, tb)?])
-                }),
-            ),
+                };
+                // the product's stand-in: made once, a fresh id per replay
+                // (its values are never read, so one buffer serves them all)
+                let stand_in: OnceLock<Tensor> = OnceLock::new();
+                (
+                    MATMUL_FOR_GRADIENT,
+                    super::kernel(move |xs: &[Tensor]| {
+                        let [a, b] = xs else {
+                            return Err(arity(MATMUL_FOR_GRADIENT)());
+                        };
+                        let out = match stand_in.get() {
+                            Some(t) => t.with_fresh_id(),
+                            None => {
+                                let t = crate::ops::zeros(expect.dtype, &expect.shape)?;
+                                stand_in.get_or_init(|| t).with_fresh_id()
+                            }
+                        };
+                        crate::ops::matmul_unevaluated(a, b, ta, tb, &out)?;
+                        Ok(vec![out])
+                    }),
+                )
+            }
         };
         Step::Op {
             name,
