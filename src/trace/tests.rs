@@ -573,6 +573,9 @@ fn a_product_a_guard_reads_is_computed() {
     ));
 }
 
+/// A loss of a variable, given a function that reads it.
+type LossOfReads = dyn Fn(&dyn Fn() -> Tensor) -> Tensor;
+
 fn count_reads(plan: &Plan) -> usize {
     plan.steps
         .iter()
@@ -582,11 +585,7 @@ fn count_reads(plan: &Plan) -> usize {
 
 /// `[f(read), d f / d v]` under a tape that watches the variable it reads
 /// (each call of `read` a read of `v`), eagerly or recorded in a trace.
-fn variable_gradient(
-    v: &Arc<Variable>,
-    f: &dyn Fn(&dyn Fn() -> Tensor) -> Tensor,
-    record: bool,
-) -> Vec<Tensor> {
+fn variable_gradient(v: &Arc<Variable>, f: &LossOfReads, record: bool) -> Vec<Tensor> {
     let tape = Tape::new(false, true);
     if record {
         tape_new(&tape, false, true);
@@ -632,7 +631,7 @@ fn variable_gradient(
 fn reads_of_one_variable_only_a_fused_run_uses_are_one_input_bitwise_eager() {
     // the benchmark's loss, and one whose reads' gradients all differ (so
     // that the order they are summed in shows)
-    let losses: [&dyn Fn(&dyn Fn() -> Tensor) -> Tensor; 2] = [
+    let losses: [&LossOfReads; 2] = [
         &|read| {
             let t = un("tanh", &read(), |xs| ops::tanh(&xs[0]));
             let s = un("sigmoid", &read(), |xs| ops::sigmoid(&xs[0]));
@@ -674,7 +673,7 @@ fn reads_of_one_variable_only_a_fused_run_uses_are_one_input_bitwise_eager() {
 fn a_read_something_else_uses_keeps_the_reads_apart() {
     // one read also feeds an op outside the run: its gradient reaches the
     // variable on its own, so the reads stay separate
-    let f: &dyn Fn(&dyn Fn() -> Tensor) -> Tensor = &|read| {
+    let f: &LossOfReads = &|read| {
         let r = read();
         let a = un("atan", &r, |xs| ops::atan(&xs[0]));
         let t = un("tanh", &read(), |xs| ops::tanh(&xs[0]));
