@@ -509,9 +509,61 @@ fn binary_block<T: Float>(op: Binary, a: Opd<'_, T>, b: Opd<'_, T>, dst: &mut [T
     )
 }
 
+/// `if a <cmp> b { t } else { f }` element by element. The comparisons of
+/// one slice with a uniform value (`relu`'s routes, `maximum`'s ties) get
+/// loops of their own, which vectorise; the rest go element by element.
+#[inline(always)]
+fn select_block<T: Float>(cmp: Cmp, [a, b, t, f]: [Opd<'_, T>; 4], dst: &mut [T]) {
+    each_op!(cmp, Cmp, [Gt, Ge, Lt, Le, Eq], |CMP| match (a, b, t, f) {
+        (Opd::S(a), Opd::U(b), Opd::S(t), Opd::U(f)) => {
+            for ((d, &x), &y) in dst.iter_mut().zip(a).zip(t) {
+                *d = if compare(CMP, x, b) { y } else { f };
+            }
+        }
+        (Opd::S(a), Opd::U(b), Opd::U(t), Opd::S(f)) => {
+            for ((d, &x), &y) in dst.iter_mut().zip(a).zip(f) {
+                *d = if compare(CMP, x, b) { t } else { y };
+            }
+        }
+        (Opd::S(a), Opd::S(b), Opd::S(t), Opd::U(f)) => {
+            for (((d, &x), &z), &y) in dst.iter_mut().zip(a).zip(b).zip(t) {
+                *d = if compare(CMP, x, z) { y } else { f };
+            }
+        }
+        (Opd::S(a), Opd::S(b), Opd::U(t), Opd::S(f)) => {
+            for (((d, &x), &z), &y) in dst.iter_mut().zip(a).zip(b).zip(f) {
+                *d = if compare(CMP, x, z) { t } else { y };
+            }
+        }
+        _ => {
+            for (i, d) in dst.iter_mut().enumerate() {
+                *d = if compare(CMP, a.at(i), b.at(i)) {
+                    t.at(i)
+                } else {
+                    f.at(i)
+                };
+            }
+        }
+    })
+}
+
 /// Gathers elements `[start, start + dst.len())` of a broadcast view in
 /// logical order.
 fn gather<T: Copy>(view: &ArrayViewD<'_, T>, shape: &[usize], start: usize, dst: &mut [T]) {
+    // A contiguous input broadcast along leading axes only (a bias row):
+    // element i of the output is element i mod len of the input, so the
+    // block is copies of stretches of the input.
+    if let Some(row) = repeated_row(view, shape) {
+        let mut offset = start % row.len();
+        let mut done = 0;
+        while done < dst.len() {
+            let take = (row.len() - offset).min(dst.len() - done);
+            dst[done..done + take].copy_from_slice(&row[offset..offset + take]);
+            done += take;
+            offset = 0;
+        }
+        return;
+    }
     let strides = view.strides();
     let nd = shape.len();
     let mut idx = vec![0usize; nd];
@@ -536,6 +588,28 @@ fn gather<T: Copy>(view: &ArrayViewD<'_, T>, shape: &[usize], start: usize, dst:
             idx[d] = 0;
         }
     }
+}
+
+/// The input of `view` as one contiguous row when the view only repeats it
+/// along leading axes: strides 0 on a leading run of axes, then the
+/// row-major strides of the rest.
+fn repeated_row<'a, T>(view: &ArrayViewD<'a, T>, shape: &[usize]) -> Option<&'a [T]> {
+    let strides = view.strides();
+    let lead = strides.iter().take_while(|&&s| s == 0).count();
+    let mut expected: isize = 1;
+    for d in (lead..shape.len()).rev() {
+        if shape[d] != 1 && strides[d] != expected {
+            return None;
+        }
+        expected *= shape[d] as isize;
+    }
+    let len: usize = shape[lead..].iter().product();
+    if len == 0 || lead == 0 {
+        return None;
+    }
+    // SAFETY: the view's elements at offsets 0..len are the row (checked
+    // strides: row-major over the trailing axes), all inside its buffer.
+    Some(unsafe { std::slice::from_raw_parts(view.as_ptr(), len) })
 }
 
 /// Runs every step over block `b`: dense results written to `dense`,
@@ -592,13 +666,7 @@ fn block<T: Float>(
             Step::Select(locs, cmp, dst) => {
                 let mut out = std::mem::take(&mut slots[dst]);
                 let [a, bb, t, f] = locs.map(|l| opd(l, slots, inputs, start, len));
-                for (i, d) in out[..len].iter_mut().enumerate() {
-                    *d = if compare(cmp, a.at(i), bb.at(i)) {
-                        t.at(i)
-                    } else {
-                        f.at(i)
-                    };
-                }
+                select_block(cmp, [a, bb, t, f], &mut out[..len]);
                 slots[dst] = out;
             }
             Step::Emit(k, loc) => {

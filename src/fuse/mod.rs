@@ -142,6 +142,8 @@ pub struct Program {
     outputs: Vec<Output>,
     /// The backward program, built once on first need.
     backward: OnceLock<Arc<Program>>,
+    /// The backward program with the forward's outputs ([`vjp::joint`]).
+    joint: OnceLock<Arc<Program>>,
     /// The evaluation plan of the last call, reused while the inputs keep
     /// their layouts (a replayed step calls with the same ones every time).
     plans: eval::PlanCache,
@@ -215,6 +217,13 @@ impl Program {
     /// The backward program ([`vjp`]), built once and shared.
     pub fn backward(&self) -> Arc<Program> {
         self.backward.get_or_init(|| Arc::new(vjp(self))).clone()
+    }
+
+    /// The backward program followed by this one's outputs, built once.
+    fn joint(&self) -> Arc<Program> {
+        self.joint
+            .get_or_init(|| Arc::new(vjp::joint(self)))
+            .clone()
     }
 
     /// Every register is defined before it is read and every input index
@@ -294,8 +303,46 @@ pub fn apply_unevaluated(
     Ok(outputs)
 }
 
+/// [`apply`] for a program whose outputs a gradient is about to be taken
+/// of, with the upstream gradients `seeds` (one scalar per output: 1 for a
+/// loss that is a gradient's target): evaluates the forward and the
+/// backward program in ONE pass over the inputs ([`vjp::joint`]), and
+/// records the node with the backward's results kept. Its rule, given
+/// exactly `seeds`, hands those back (recording the node `apply` of the
+/// backward program would record) instead of evaluating again; given other
+/// gradients, it evaluates as usual. Both ways give the same bits: the same
+/// program on the same inputs.
+pub fn apply_with_gradient(
+    program: &Arc<Program>,
+    inputs: &[Tensor],
+    seeds: &[f64],
+) -> Result<Vec<Tensor>> {
+    let Some(dtype) = inputs.first().map(Tensor::dtype) else {
+        return apply(program, inputs);
+    };
+    let scalar_outputs = program.outputs.iter().all(|o| matches!(o, Output::Sum(_)));
+    if !tape::is_recording() || !scalar_outputs || seeds.len() != program.outputs.len() {
+        return apply(program, inputs);
+    }
+    let seeds: Vec<Tensor> = seeds.iter().map(|&v| Tensor::scalar_of(dtype, v)).collect();
+    let mut args = inputs.to_vec();
+    args.extend(seeds.iter().cloned());
+    let mut gradients = tape::without_recording(|| eval::run(&program.joint(), &args))?;
+    let outputs = gradients.split_off(program.num_inputs);
+    record_node(program, inputs, &outputs, Some((seeds, gradients)));
+    Ok(outputs)
+}
+
 /// The one node of `program`'s evaluation on the active tapes (see [`apply`]).
 fn record(program: &Arc<Program>, inputs: &[Tensor], outputs: &[Tensor]) {
+    record_node(program, inputs, outputs, None);
+}
+
+/// Upstream gradients and the backward program's results for them.
+type Known = Option<(Vec<Tensor>, Vec<Tensor>)>;
+
+/// [`record`], the backward's results for some upstream gradients known.
+fn record_node(program: &Arc<Program>, inputs: &[Tensor], outputs: &[Tensor], known: Known) {
     if tape::is_recording() && inputs.iter().any(|x| x.dtype().is_float()) {
         let metas: Vec<_> = inputs.iter().map(Tensor::meta).collect();
         let refs: Vec<&Tensor> = outputs.iter().collect();
@@ -303,13 +350,31 @@ fn record(program: &Arc<Program>, inputs: &[Tensor], outputs: &[Tensor]) {
             "FusedElementwise",
             &metas,
             &refs,
-            || (program.clone(), inputs.to_vec()),
-            |(program, inputs): &(Arc<Program>, Vec<Tensor>), grads: &[Tensor]| {
+            || (program.clone(), inputs.to_vec(), known),
+            |(program, inputs, known): &(Arc<Program>, Vec<Tensor>, Known), grads: &[Tensor]| {
                 let backward = program.backward();
                 let mut args = inputs.clone();
                 args.extend(grads.iter().cloned());
+                if let Some((seeds, results)) = known
+                    && seeds.len() == grads.len()
+                    && seeds.iter().zip(grads).all(|(s, g)| same_scalar(s, g))
+                {
+                    // fresh ids: each backward run makes tensors of its own
+                    let results: Vec<Tensor> = results.iter().map(Tensor::with_fresh_id).collect();
+                    record(&backward, &args, &results);
+                    return Ok(results.into_iter().map(Some).collect());
+                }
                 Ok(apply(&backward, &args)?.into_iter().map(Some).collect())
             },
         );
     }
+}
+
+/// Are `a` and `b` one-element tensors of one dtype and shape with the
+/// same bits?
+fn same_scalar(a: &Tensor, b: &Tensor) -> bool {
+    a.dtype() == b.dtype()
+        && a.shape() == b.shape()
+        && a.numel() == 1
+        && a.item_f64().map(f64::to_bits) == b.item_f64().map(f64::to_bits)
 }

@@ -520,3 +520,42 @@ fn bad_programs_and_inputs_are_errors() {
         Err(Error::UnsupportedDType { .. })
     ));
 }
+
+#[test]
+fn selects_against_a_uniform_or_a_slice_are_eager_where_of_a_comparison() {
+    // relu's routes and their mirror images: the loops of their own
+    let mut rng = Rng(23);
+    let a = random::<f32>(&mut rng, &[9000], -1.0, 1.0);
+    let b = random::<f32>(&mut rng, &[9000], -1.0, 1.0);
+    let zero = Tensor::scalar_of(crate::DType::F32, 0.0);
+    let half = Tensor::scalar_of(crate::DType::F32, 0.5);
+    for cmp in [Cmp::Gt, Cmp::Ge, Cmp::Lt, Cmp::Le, Cmp::Eq] {
+        for (rhs_slice, then_slice) in [(false, true), (false, false), (true, true), (true, false)]
+        {
+            let mut p = Program::new(2);
+            let (x, y) = (p.input(0), p.input(1));
+            let (z, h) = (p.constant(0.0), p.constant(0.5));
+            let rhs = if rhs_slice { y } else { z };
+            let (t, f) = if then_slice { (y, h) } else { (h, y) };
+            let s = p.select(cmp, x, rhs, t, f);
+            p.output(Output::Value(s));
+            let fused = &apply(&Arc::new(p), &[a.clone(), b.clone()]).unwrap()[0];
+            let rhs = if rhs_slice { &b } else { &zero };
+            let mask = match cmp {
+                Cmp::Gt => ops::greater(&a, rhs),
+                Cmp::Ge => ops::greater_equal(&a, rhs),
+                Cmp::Lt => ops::less(&a, rhs),
+                Cmp::Le => ops::less_equal(&a, rhs),
+                Cmp::Eq => ops::equal(&a, rhs),
+            }
+            .unwrap();
+            let (t, f) = if then_slice { (&b, &half) } else { (&half, &b) };
+            let eager = ops::where_(&mask, t, f).unwrap();
+            assert_eq!(
+                bits(fused),
+                bits(&eager),
+                "{cmp:?} {rhs_slice} {then_slice}"
+            );
+        }
+    }
+}

@@ -58,6 +58,24 @@ impl Builder {
 
 /// The backward program of `p` (see the module docs).
 pub fn vjp(p: &Program) -> Program {
+    dead_code_eliminated(backward_with_forward(p))
+}
+
+/// The backward program of `p` followed by `p`'s own outputs: one pass
+/// over the inputs that gives both (the forward's registers feed both), in
+/// that order. Each output is bitwise the one of the program it comes from.
+pub fn joint(p: &Program) -> Program {
+    let mut q = backward_with_forward(p);
+    // (the forward's instructions keep their registers in `q`)
+    for out in &p.outputs {
+        q.output(*out);
+    }
+    dead_code_eliminated(q)
+}
+
+/// The backward program with every forward instruction kept at its own
+/// register (the dead ones still in).
+fn backward_with_forward(p: &Program) -> Program {
     let k = p.num_inputs;
     let mut b = Builder {
         p: Program::new(k + p.outputs.len()),
@@ -118,7 +136,7 @@ pub fn vjp(p: &Program) -> Program {
         let g = adj.unwrap_or_else(|| b.c(0.0));
         b.p.output(Output::SumToInput(g, i));
     }
-    dead_code_eliminated(b.p)
+    b.p
 }
 
 /// d op(x) · g, for the output register `y`; `None`: no gradient (sign).

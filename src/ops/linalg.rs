@@ -20,35 +20,11 @@ use crate::tensor::{Data, Tensor, check_alloc};
 /// whose leading (batch) dimensions broadcast, as in `tf.linalg.matmul`.
 pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> Result<Tensor> {
     let op = "MatMul";
-    same_dtype(op, a, b)?;
+    let out_shape = matmul_shape(op, a, b, transpose_a, transpose_b)?;
+    check_alloc(op, a.dtype(), &out_shape)?;
     let (ra, rb) = (a.rank(), b.rank());
-    if ra < 2 || rb < 2 {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "In[0] and In[1] must have rank >= 2, got shapes {:?} and {:?}",
-                a.shape(),
-                b.shape()
-            ),
-        ));
-    }
-    let k_a = a.shape()[if transpose_a { ra - 2 } else { ra - 1 }];
-    let k_b = b.shape()[if transpose_b { rb - 1 } else { rb - 2 }];
-    if k_a != k_b {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "Matrix size-incompatible: In[0]: {:?}, In[1]: {:?} (transpose_a={transpose_a}, transpose_b={transpose_b})",
-                a.shape(),
-                b.shape()
-            ),
-        ));
-    }
-    let batch = broadcast_shapes(op, &a.shape()[..ra - 2], &b.shape()[..rb - 2])?;
+    let batch = &out_shape[..out_shape.len() - 2];
     let (ta, tb) = (transpose_a, transpose_b);
-    let m = a.shape()[if ta { ra - 1 } else { ra - 2 }];
-    let n = b.shape()[if tb { rb - 2 } else { rb - 1 }];
-    check_alloc(op, a.dtype(), &with_lead(&batch, &[m, n]))?;
     // (gemm's products block themselves for interrupts, see `matmul_2d`;
     // the others go through `interruptible_2d`)
     macro_rules! product {
@@ -56,7 +32,7 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
             if ra == 2 && rb == 2 {
                 $two_d(as_2d($x), as_2d($y))?.into_shared()
             } else {
-                matmul_batched($x, $y, ta, tb, &batch, $mm)?.into_shared()
+                matmul_batched($x, $y, ta, tb, batch, $mm)?.into_shared()
             }
         };
         ($x:expr, $y:expr, $mm:expr) => {
@@ -87,6 +63,81 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
             });
         }
     });
+    crate::trace::note_matmul(a, b, [ta, tb], &out);
+    record_matmul(a, b, &out, ta, tb);
+    Ok(out)
+}
+
+/// `matmul`'s tape node with `out` standing in for the product, which is
+/// not computed: for a traced product whose value nothing reads, only its
+/// gradient (a replayed loss that the function does not return). `out`
+/// needs the product's dtype and shape; its values are never read: the VJP
+/// reads the operands, so the gradients are `matmul`'s.
+pub fn matmul_unevaluated(
+    a: &Tensor,
+    b: &Tensor,
+    transpose_a: bool,
+    transpose_b: bool,
+    out: &Tensor,
+) -> Result<()> {
+    let op = "MatMul";
+    let out_shape = matmul_shape(op, a, b, transpose_a, transpose_b)?;
+    if out.dtype() != a.dtype() || out.shape() != out_shape.as_slice() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "the stand-in for a {}{out_shape:?} product is a {}{:?} tensor",
+                a.dtype().name(),
+                out.dtype().name(),
+                out.shape()
+            ),
+        ));
+    }
+    record_matmul(a, b, out, transpose_a, transpose_b);
+    Ok(())
+}
+
+/// The shape of `op(a) @ op(b)` (batch dimensions broadcast), or why the
+/// operands do not multiply.
+fn matmul_shape(
+    op: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    transpose_a: bool,
+    transpose_b: bool,
+) -> Result<Vec<usize>> {
+    same_dtype(op, a, b)?;
+    let (ra, rb) = (a.rank(), b.rank());
+    if ra < 2 || rb < 2 {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "In[0] and In[1] must have rank >= 2, got shapes {:?} and {:?}",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let k_a = a.shape()[if transpose_a { ra - 2 } else { ra - 1 }];
+    let k_b = b.shape()[if transpose_b { rb - 1 } else { rb - 2 }];
+    if k_a != k_b {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "Matrix size-incompatible: In[0]: {:?}, In[1]: {:?} (transpose_a={transpose_a}, transpose_b={transpose_b})",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let batch = broadcast_shapes(op, &a.shape()[..ra - 2], &b.shape()[..rb - 2])?;
+    let m = a.shape()[if transpose_a { ra - 1 } else { ra - 2 }];
+    let n = b.shape()[if transpose_b { rb - 2 } else { rb - 1 }];
+    Ok(with_lead(&batch, &[m, n]))
+}
+
+/// Record `out = op(a) @ op(b)` on the active tapes.
+fn record_matmul(a: &Tensor, b: &Tensor, out: &Tensor, ta: bool, tb: bool) {
     // With C = op(A)·op(B) and upstream G (per matrix of a stack; the
     // traversal sums broadcast batch dimensions back down):
     //   C = A·B    : dA = G·Bᵀ    dB = Aᵀ·G
@@ -94,9 +145,9 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
     //   C = Aᵀ·B   : dA = B·Gᵀ    dB = A·G
     //   C = Aᵀ·Bᵀ  : dA = Bᵀ·Gᵀ   dB = Gᵀ·Aᵀ
     tape::record_rule(
-        op,
+        "MatMul",
         &[a, b],
-        &out,
+        out,
         [a, b],
         || (ta, tb),
         [
@@ -115,7 +166,6 @@ pub fn matmul(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> R
             }),
         ],
     );
-    Ok(out)
 }
 
 /// `tf.linalg.matmul` with its `adjoint_a/b` flags: an adjoint operand is

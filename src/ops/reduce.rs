@@ -91,16 +91,33 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
     if out_shape.is_empty() {
         crate::trace::note_op(op, &[x], &out);
     }
+    record_sum(x, &axes, &out);
+    Ok(out)
+}
+
+/// `reduce_sum(x)` over every axis as a tape node on a zero scalar, the sum
+/// not computed: for a traced sum whose value nothing reads, only its
+/// gradient (a replayed loss that the function does not return). The VJP
+/// reads only `x`'s shape, so the gradients are `reduce_sum`'s.
+pub fn reduce_sum_unevaluated(x: &Tensor) -> Result<Tensor> {
+    let out = zeros(x.dtype(), &[])?;
+    let axes: Vec<usize> = (0..x.rank()).collect();
+    record_sum(x, &axes, &out);
+    Ok(out)
+}
+
+/// Record `out = reduce_sum(x)` over `axes` on the active tapes.
+fn record_sum(x: &Tensor, axes: &[usize], out: &Tensor) {
     // Every input element contributed once: spread g back over the reduced axes.
     let ctx = || {
         let in_shape = x.shape().to_vec();
-        let kept = reduced_shape(&in_shape, &axes, true);
-        (in_shape, kept, out_shape.len())
+        let kept = reduced_shape(&in_shape, axes, true);
+        (in_shape, kept, out.rank())
     };
     tape::record_rule(
-        op,
+        "Sum",
         &[x],
-        &out,
+        out,
         [],
         ctx,
         [Some(|g, [], (in_shape, kept, out_rank)| {
@@ -111,7 +128,6 @@ pub fn reduce_sum(x: &Tensor, axis: Option<&[i64]>, keepdims: bool) -> Result<Te
             )
         })],
     );
-    Ok(out)
 }
 
 /// Mean over `axis`; integer means truncate, as in TF.

@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::optimize::{self, Elementwise};
+use super::optimize::{self, Known};
 use super::plan::{Expect, Guard, InputSpec, Plan, Slot, Step, Target, VarRef};
 use super::{Arg, Kernel, TapeStep, TraceError, Update, VarKernel};
 use crate::error::Result;
@@ -35,8 +35,8 @@ struct Capture {
     /// What cannot be replayed, in the order met.
     problems: Vec<String>,
     created_variables: usize,
-    /// The elementwise op each fusible step is (by step index).
-    fusible: HashMap<usize, Elementwise>,
+    /// The core op each known step is (by step index).
+    known: HashMap<usize, Known>,
 }
 
 thread_local! {
@@ -172,7 +172,7 @@ pub fn begin(args: &[Arg]) -> std::result::Result<(), TraceError> {
         n_tapes: 0,
         problems: Vec::new(),
         created_variables: 0,
-        fusible: HashMap::new(),
+        known: HashMap::new(),
     };
     let mut seen: IdMap<usize> = IdMap::default();
     for (i, arg) in args.iter().enumerate() {
@@ -247,10 +247,10 @@ pub fn finish(outputs: &[Tensor]) -> std::result::Result<Plan, TraceError> {
     // per recorded call): it keeps its steps as recorded
     if !super::describing() {
         let steps = std::mem::take(&mut c.steps);
-        c.steps = optimize::fuse_runs(
+        c.steps = optimize::rewrite(
             steps,
             &optimize::Context {
-                fusible: &c.fusible,
+                known: &c.known,
                 constants: &c.constants,
                 start: c.start,
                 outputs: &outs,
@@ -328,7 +328,7 @@ pub fn paused<T>(f: impl FnOnce() -> T) -> T {
 pub fn record_op(name: &'static str, inputs: &[Tensor], outputs: &[Tensor], kernel: Kernel) {
     with_capture(|c| {
         if let Some(op) = optimize::take_op(inputs, outputs) {
-            c.fusible.insert(c.steps.len(), op);
+            c.known.insert(c.steps.len(), op);
         }
         let inputs = c.slots_in(name, inputs);
         let outputs = outputs.iter().map(|t| c.define(t)).collect();

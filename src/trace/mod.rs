@@ -39,7 +39,7 @@ pub use capture::{
     tape_new, tape_step, tape_watch, unsupported, update_variable,
 };
 pub use describe::{Description, describe, describing, set_describing};
-pub use optimize::{clear_notes, note_op};
+pub use optimize::{clear_notes, note_matmul, note_op};
 pub use plan::{Arg, Outcome, Plan};
 pub use values::{Captured, Outputs, Skeleton};
 

@@ -501,3 +501,193 @@ fn runs_of_other_shapes_or_dtypes_are_separate() {
         ops::tanh(&ops::add(&ops::exp(&ops::sin(&z).unwrap()).unwrap(), &wide).unwrap()).unwrap();
     assert_eq!(bits(&out[0]), bits(&eager));
 }
+
+fn matrix(rows: usize, cols: usize, lo: f32, hi: f32) -> Tensor {
+    let flat = ramp(rows * cols, lo, hi);
+    ops::reshape_to(&flat, &[rows, cols]).unwrap()
+}
+
+fn matmul(a: &Tensor, b: &Tensor) -> Tensor {
+    bin("matmul", a, b, |xs| {
+        ops::matmul(&xs[0], &xs[1], false, false)
+    })
+}
+
+#[test]
+fn a_product_only_summed_into_a_loss_only_differentiated_is_never_computed() {
+    // loss = Σ x·w, the function returning only d loss / dx: neither the
+    // product nor the sum is evaluated (their VJPs read x, w and a shape)
+    let w = matrix(6, 5, -1.0, 2.0);
+    let f = |x: &Tensor| sum_all(&matmul(x, &w));
+    let plan = trace_gradient_returning(&matrix(4, 6, 0.1, 0.9), &f, false);
+    assert_eq!(steps_named(&plan, super::optimize::MATMUL_FOR_GRADIENT), 1);
+    assert_eq!(steps_named(&plan, super::optimize::SUM_FOR_GRADIENT), 1);
+    let z = matrix(4, 6, -0.8, 0.7);
+    let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+    let (_, g) = eager_gradient(&z, &f);
+    assert_eq!(bits(&out[0]), bits(&g));
+    // returned, the loss and so the product are evaluated
+    let plan = trace_gradient_returning(&matrix(4, 6, 0.1, 0.9), &f, true);
+    assert_eq!(steps_named(&plan, super::optimize::MATMUL_FOR_GRADIENT), 0);
+    assert_eq!(steps_named(&plan, super::optimize::SUM_FOR_GRADIENT), 0);
+    let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+    let (y, g) = eager_gradient(&z, &f);
+    assert_eq!((bits(&out[0]), bits(&out[1])), (bits(&y), bits(&g)));
+}
+
+#[test]
+fn a_value_an_unevaluated_step_differentiates_through_is_computed() {
+    // Σ (x·w)·v: the outer product's VJP reads x·w, so the inner product is
+    // evaluated; the outer one and the sum are not
+    let (w, v) = (matrix(6, 5, -1.0, 2.0), matrix(5, 3, 0.5, -0.5));
+    let f = |x: &Tensor| sum_all(&matmul(&matmul(x, &w), &v));
+    let plan = trace_gradient_returning(&matrix(4, 6, 0.1, 0.9), &f, false);
+    assert_eq!(steps_named(&plan, super::optimize::MATMUL_FOR_GRADIENT), 1);
+    assert_eq!(steps_named(&plan, "matmul"), 1);
+    let z = matrix(4, 6, -0.8, 0.7);
+    let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+    assert_eq!(bits(&out[0]), bits(&eager_gradient(&z, &f).1));
+}
+
+#[test]
+fn a_product_a_guard_reads_is_computed() {
+    // `if x·w:` read the product: it is evaluated (and checked at each
+    // replay); the sum of it, only differentiated, is not
+    let w = matrix(3, 1, 0.5, 1.0);
+    let f = |x: &Tensor| {
+        let p = matmul(x, &w);
+        guard_truth(&p, true);
+        sum_all(&p)
+    };
+    let plan = trace_gradient_returning(&matrix(1, 3, 0.1, 0.9), &f, false);
+    assert_eq!(steps_named(&plan, super::optimize::MATMUL_FOR_GRADIENT), 0);
+    assert_eq!(steps_named(&plan, super::optimize::SUM_FOR_GRADIENT), 1);
+    let z = matrix(1, 3, 0.2, 0.4);
+    let out = done(plan.run(&[Arg::Tensor(z.clone())]).unwrap());
+    assert_eq!(bits(&out[0]), bits(&eager_gradient(&z, &f).1));
+    // a product of zero fails the guard
+    let zero = matrix(1, 3, 0.0, 0.0);
+    assert!(matches!(
+        plan.run(&[Arg::Tensor(zero)]).unwrap(),
+        Outcome::GuardFailed(_)
+    ));
+}
+
+/// A loss of a variable, given a function that reads it.
+type LossOfReads = dyn Fn(&dyn Fn() -> Tensor) -> Tensor;
+
+fn count_reads(plan: &Plan) -> usize {
+    plan.steps
+        .iter()
+        .filter(|s| matches!(s, super::plan::Step::Read { .. }))
+        .count()
+}
+
+/// `[f(read), d f / d v]` under a tape that watches the variable it reads
+/// (each call of `read` a read of `v`), eagerly or recorded in a trace.
+fn variable_gradient(v: &Arc<Variable>, f: &LossOfReads, record: bool) -> Vec<Tensor> {
+    let tape = Tape::new(false, true);
+    if record {
+        tape_new(&tape, false, true);
+    }
+    tape.push().unwrap();
+    if record {
+        tape_step(&tape, TapeStep::Push);
+    }
+    let y = f(&|| read_variable(v));
+    tape.pop();
+    if record {
+        tape_step(&tape, TapeStep::Pop);
+    }
+    // (a read whose value nothing uses, as `tape.gradient` makes)
+    read_variable(v);
+    let pairs = [(
+        y.meta(),
+        crate::grad::output_gradient(0, &y.meta(), None).unwrap(),
+    )];
+    let grads = crate::grad::gradient(
+        tape.take_nodes(),
+        &pairs,
+        &[v.handle_meta()],
+        crate::grad::Unconnected::None,
+        &[],
+    )
+    .unwrap();
+    if record {
+        tape_gradient(
+            &tape,
+            crate::grad::Kind::Gradient,
+            &[Arg::Tensor(y.clone())],
+            &[None],
+            &[Arg::Variable(v.clone())],
+            false,
+            &grads,
+        );
+    }
+    vec![y, grads[0].clone().unwrap()]
+}
+
+#[test]
+fn reads_of_one_variable_only_a_fused_run_uses_are_one_input_bitwise_eager() {
+    // the benchmark's loss, and one whose reads' gradients all differ (so
+    // that the order they are summed in shows)
+    let losses: [&LossOfReads; 2] = [
+        &|read| {
+            let t = un("tanh", &read(), |xs| ops::tanh(&xs[0]));
+            let s = un("sigmoid", &read(), |xs| ops::sigmoid(&xs[0]));
+            let ts = bin("operator", &t, &s, |xs| ops::multiply(&xs[0], &xs[1]));
+            let xx = bin("operator", &read(), &read(), |xs| {
+                ops::multiply(&xs[0], &xs[1])
+            });
+            sum_all(&bin("operator", &ts, &xx, |xs| ops::add(&xs[0], &xs[1])))
+        },
+        &|read| {
+            let e = un("exp", &read(), |xs| ops::exp(&xs[0]));
+            let q = bin("operator", &e, &read(), |xs| ops::divide(&xs[0], &xs[1]));
+            let d = bin("operator", &read(), &q, |xs| ops::subtract(&xs[0], &xs[1]));
+            let s = un("sin", &read(), |xs| ops::sin(&xs[0]));
+            sum_all(&bin("operator", &d, &s, |xs| ops::maximum(&xs[0], &xs[1])))
+        },
+    ];
+    for f in losses {
+        for n in [5, 9000, 70_000] {
+            let v = Arc::new(Variable::new(ramp(n, 0.5, 1.5), true));
+            begin(&[]).unwrap();
+            let traced = variable_gradient(&v, f, true);
+            let plan = finish(&traced).unwrap();
+            // (and the read nothing uses)
+            assert_eq!(count_reads(&plan), 2, "{n} elements");
+            assert_eq!(steps_named(&plan, super::optimize::FUSED), 1);
+            for value in [ramp(n, -0.9, 2.0), ramp(n, 3.0, 0.1)] {
+                v.assign(&value).unwrap();
+                let out = done(plan.run(&[]).unwrap());
+                let eager = variable_gradient(&v, f, false);
+                assert_eq!(bits(&out[0]), bits(&eager[0]));
+                assert_eq!(bits(&out[1]), bits(&eager[1]), "{n} elements");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_read_something_else_uses_keeps_the_reads_apart() {
+    // one read also feeds an op outside the run: its gradient reaches the
+    // variable on its own, so the reads stay separate
+    let f: &LossOfReads = &|read| {
+        let r = read();
+        let a = un("atan", &r, |xs| ops::atan(&xs[0]));
+        let t = un("tanh", &read(), |xs| ops::tanh(&xs[0]));
+        let y = bin("operator", &t, &r, |xs| ops::multiply(&xs[0], &xs[1]));
+        let y = bin("operator", &y, &a, |xs| ops::add(&xs[0], &xs[1]));
+        sum_all(&y)
+    };
+    let v = Arc::new(Variable::new(ramp(9000, 0.5, 1.5), true));
+    begin(&[]).unwrap();
+    let traced = variable_gradient(&v, f, true);
+    let plan = finish(&traced).unwrap();
+    assert_eq!(count_reads(&plan), 3);
+    v.assign(&ramp(9000, -1.0, 1.0)).unwrap();
+    let out = done(plan.run(&[]).unwrap());
+    let eager = variable_gradient(&v, f, false);
+    assert_eq!(bits(&out[1]), bits(&eager[1]));
+}
