@@ -125,6 +125,20 @@ fn f64_values(t: &Tensor) -> Vec<f64> {
     }
 }
 
+/// d(Σ target)/d source through what `tape` recorded (its nodes handed over).
+fn gradient_of(tape: &Tape, target: &Tensor, source: &Tensor) -> Tensor {
+    let seed = ops::ones_like(target).unwrap();
+    let g = tapegrad::grad::gradient(
+        tape.take_nodes(),
+        &[(target.meta(), seed)],
+        &[source.meta()],
+        tapegrad::Unconnected::None,
+        &[],
+    )
+    .unwrap();
+    g[0].clone().unwrap()
+}
+
 /// d/dx Σ sin(x·w) on the given tape stack: (gradient, bytes the tape saved).
 fn sin_of_product_gradient(x: &Tensor, w: &Tensor, second_tape: bool) -> (Vec<f64>, usize) {
     let tape = Tape::new(false, true);
@@ -143,16 +157,7 @@ fn sin_of_product_gradient(x: &Tensor, w: &Tensor, second_tape: bool) -> (Vec<f6
     tape.pop();
     other.pop();
     let saved = tape.inspect().saved_bytes;
-    let seed = ops::ones_like(&y).unwrap();
-    let g = tapegrad::grad::gradient(
-        tape.take_nodes(),
-        &[(y.meta(), seed)],
-        &[x.meta()],
-        tapegrad::Unconnected::None,
-        &[],
-    )
-    .unwrap();
-    (f64_values(g[0].as_ref().unwrap()), saved)
+    (f64_values(&gradient_of(&tape, &y, x)), saved)
 }
 
 #[test]
@@ -189,27 +194,9 @@ fn a_remade_value_keeps_its_id_for_an_outer_tape() {
     let outer = Tape::new(false, true);
     outer.push().unwrap();
     outer.watch(product.id());
-    let seed = ops::ones_like(&y).unwrap();
-    let g = tapegrad::grad::gradient(
-        tape.take_nodes(),
-        &[(y.meta(), seed)],
-        &[x.meta()],
-        tapegrad::Unconnected::None,
-        &[],
-    )
-    .unwrap();
+    let g = gradient_of(&tape, &y, &x);
     outer.pop();
-    let g = g[0].clone().unwrap();
-    let seed = ops::ones_like(&g).unwrap();
-    let gg = tapegrad::grad::gradient(
-        outer.take_nodes(),
-        &[(g.meta(), seed)],
-        &[product.meta()],
-        tapegrad::Unconnected::None,
-        &[],
-    )
-    .unwrap();
-    let gg = f64_values(gg[0].as_ref().unwrap());
+    let gg = f64_values(&gradient_of(&outer, &g, &product));
     let (ps, ws) = (f64_values(&product), f64_values(&w));
     for ((h, p), w) in gg.iter().zip(&ps).zip(&ws) {
         assert_eq!(*h, -p.sin() * w);
