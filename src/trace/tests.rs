@@ -4,6 +4,7 @@ use super::capture::free_after;
 use super::*;
 use crate::ops;
 use crate::tape::Tape;
+use crate::tensor::TensorMeta;
 use crate::variable::Variable;
 
 fn vec1(v: &[f32]) -> Tensor {
@@ -138,18 +139,7 @@ fn a_tape_made_inside_the_trace_differentiates_each_replay() {
     let y = traced_op("sin", std::slice::from_ref(&x), |xs| ops::sin(&xs[0]));
     tape.pop();
     tape_step(&tape, TapeStep::Pop);
-    let pairs = [(
-        y.meta(),
-        crate::grad::output_gradient(0, &y.meta(), None).unwrap(),
-    )];
-    let grads = crate::grad::gradient(
-        tape.take_nodes(),
-        &pairs,
-        &[x.meta()],
-        crate::grad::Unconnected::None,
-        &[],
-    )
-    .unwrap();
+    let grads = gradient_on(&tape, &y, &x);
     tape_gradient(
         &tape,
         crate::grad::Kind::Gradient,
@@ -236,6 +226,12 @@ fn tanh_sigmoid(x: &Tensor) -> Tensor {
 }
 
 fn gradient_on(tape: &Tape, y: &Tensor, x: &Tensor) -> Vec<Option<Tensor>> {
+    gradient_wrt(tape, y, x.meta())
+}
+
+/// d y / d `source` (a tensor's or a variable handle's meta) through what
+/// `tape` recorded, seeded with ones.
+fn gradient_wrt(tape: &Tape, y: &Tensor, source: TensorMeta) -> Vec<Option<Tensor>> {
     let pairs = [(
         y.meta(),
         crate::grad::output_gradient(0, &y.meta(), None).unwrap(),
@@ -243,7 +239,7 @@ fn gradient_on(tape: &Tape, y: &Tensor, x: &Tensor) -> Vec<Option<Tensor>> {
     crate::grad::gradient(
         tape.take_nodes(),
         &pairs,
-        &[x.meta()],
+        &[source],
         crate::grad::Unconnected::None,
         &[],
     )
@@ -601,18 +597,7 @@ fn variable_gradient(v: &Arc<Variable>, f: &LossOfReads, record: bool) -> Vec<Te
     }
     // (a read whose value nothing uses, as `tape.gradient` makes)
     read_variable(v);
-    let pairs = [(
-        y.meta(),
-        crate::grad::output_gradient(0, &y.meta(), None).unwrap(),
-    )];
-    let grads = crate::grad::gradient(
-        tape.take_nodes(),
-        &pairs,
-        &[v.handle_meta()],
-        crate::grad::Unconnected::None,
-        &[],
-    )
-    .unwrap();
+    let grads = gradient_wrt(&tape, &y, v.handle_meta());
     if record {
         tape_gradient(
             &tape,
