@@ -745,19 +745,8 @@ pub fn record_rule<I: Input, C, const N: usize, const K: usize>(
 ) where
     C: Send + Sync + 'static,
 {
-    check_numerics(op, output);
-    if !is_recording() {
-        return;
-    }
     debug_assert_eq!(inputs.len(), K, "{op}: one rule per input");
-    let (saved, remade) = Remade::split(saves);
-    record_node(op, inputs, &[output], || Rules {
-        saved,
-        remade,
-        remake: None,
-        ctx: ctx(),
-        rules,
-    });
+    record_rules(op, inputs, output, saves, None, ctx, rules);
 }
 
 /// `record_rule` for a binary op with no context whose output `forward`
@@ -772,18 +761,7 @@ pub fn record_remakeable<const N: usize>(
     forward: Remake,
     rules: [Option<Rule<(), N>>; 2],
 ) {
-    check_numerics(op, output);
-    if !is_recording() {
-        return;
-    }
-    let (saved, remade) = Remade::split(saves);
-    record_node(op, &inputs, &[output], || Rules {
-        saved,
-        remade,
-        remake: Some(forward),
-        ctx: (),
-        rules,
-    });
+    record_rules(op, &inputs, output, saves, Some(forward), || (), rules);
 }
 
 /// `record_rule` for an op of any arity (`concat`): one rule, told which
@@ -799,16 +777,36 @@ pub fn record_each<I: Input, C, const N: usize>(
 ) where
     C: Send + Sync + 'static,
 {
+    record_rules(op, inputs, output, saves, None, ctx, Each(rule));
+}
+
+/// What the three recording entry points share: the NaN/Inf check, then,
+/// if anything records, one node keeping `saves` (or remaking one, see
+/// `Remade`).
+#[inline]
+fn record_rules<I: Input, C, R, const N: usize>(
+    op: &'static str,
+    inputs: &[I],
+    output: &Tensor,
+    saves: [&Tensor; N],
+    remake: Option<Remake>,
+    ctx: impl FnOnce() -> C,
+    rules: R,
+) where
+    C: Send + Sync + 'static,
+    R: RuleSet<C, N> + 'static,
+{
     check_numerics(op, output);
     if !is_recording() {
         return;
     }
+    let (saved, remade) = Remade::split(saves);
     record_node(op, inputs, &[output], || Rules {
-        saved: saves.map(Tensor::clone),
-        remade: None,
-        remake: None,
+        saved,
+        remade,
+        remake,
         ctx: ctx(),
-        rules: Each(rule),
+        rules,
     });
 }
 
