@@ -18,6 +18,7 @@ pub mod interrupt;
 pub mod kernels;
 pub mod ops;
 pub mod optim;
+pub mod reuse;
 pub mod shape;
 pub mod tape;
 pub mod tensor;

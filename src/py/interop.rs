@@ -41,16 +41,16 @@ pub fn shared_view<'py>(owner: &Bound<'py, PyTensor>) -> PyResult<Bound<'py, PyA
     Ok(view)
 }
 
-/// A new tensor whose zeroed memory `fill(array)` writes first (MPI receives
-/// into it: no copy after). The writable array lives only during the call:
-/// keeping it, or a view of it, is refused, since tensors never change.
+/// A new tensor that `fill(array)` overwrites first (MPI receives into it): zeros or a
+/// buffer nothing holds any more (`crate::reuse`). The writable array lives only during
+/// the call: keeping it, or a view of it, is refused, since tensors never change.
 #[pyfunction]
 pub fn _fill_new(
     dtype: DTypeArg,
     shape: Vec<usize>,
     fill: &Bound<'_, PyAny>,
 ) -> PyResult<PyTensor> {
-    let fresh = Tensor::full("fill_new", dtype.0, &shape, 0.0)?;
+    let fresh = crate::reuse::receive_buffer("fill_new", dtype.0, &shape)?;
     check_alloc("numpy", dtype.0, &shape)?;
     let owner = PyCapsule::new_with_value(fill.py(), fresh.data().clone(), c"tapegrad.fill_new")?;
     let array = with_data!(fresh.data(), a => {
@@ -72,6 +72,7 @@ pub fn _fill_new(
              it may only write into it",
         ));
     }
+    crate::reuse::keep(&fresh);
     Ok(PyTensor::new(fresh))
 }
 

@@ -91,10 +91,10 @@ pub(crate) fn python_attr<'py>(
 static ALLOCATOR: crate::alloc::CachingAllocator<mimalloc::MiMalloc> =
     crate::alloc::CachingAllocator::new(mimalloc::MiMalloc);
 
-/// Give cached buffers and mimalloc's free pages back; returns the cache's bytes.
+/// Give cached and kept buffers and mimalloc's free pages back; returns their bytes.
 #[pyfunction]
 fn _release_cached_memory() -> usize {
-    let freed = ALLOCATOR.release();
+    let freed = crate::reuse::release() + ALLOCATOR.release();
     crate::alloc::return_mimalloc_pages();
     freed
 }
