@@ -202,3 +202,37 @@ fn a_remade_value_keeps_its_id_for_an_outer_tape() {
         assert_eq!(*h, -p.sin() * w);
     }
 }
+
+/// d/dx Σ sinⁿ(tanh(x)) (n sines), on one tape or (`second_tape`) with a
+/// second tape recording too: (gradient, bytes the tape saved).
+fn sines_of_tanh_gradient(x: &Tensor, n: usize, second_tape: bool) -> (Vec<f64>, usize) {
+    let tape = Tape::new(false, true);
+    let other = Tape::new(false, true);
+    if second_tape {
+        other.push().unwrap();
+    }
+    tape.push().unwrap();
+    tape.watch(x.id());
+    let mut y = ops::tanh(x).unwrap();
+    for _ in 0..n {
+        y = ops::sin(&y).unwrap();
+    }
+    tape.pop();
+    other.pop();
+    let saved = tape.inspect().saved_bytes;
+    (f64_values(&gradient_of(&tape, &y, x)), saved)
+}
+
+#[test]
+fn a_chain_of_unary_ops_is_remade_from_one_kept_value_a_few_ops_deep() {
+    // tanh keeps its output t; each sine keeps its input, which is made
+    // again from t through the sines before it, up to MAX_REMAKE_OPS of
+    // them: the next one keeps its input, and the count starts again
+    let x = large(0.5);
+    let bytes = x.numel() * 8;
+    let n = tapegrad::tape::MAX_REMAKE_OPS + 3;
+    let (remade, saved_remade) = sines_of_tanh_gradient(&x, n, false);
+    let (kept, saved_kept) = sines_of_tanh_gradient(&x, n, true);
+    assert_eq!((saved_remade, saved_kept), (2 * bytes, n * bytes));
+    assert_eq!(remade, kept);
+}

@@ -308,7 +308,7 @@ def test_a_product_by_a_constant_is_remade_from_the_saves_before_it():
 
 def test_a_remade_value_may_be_remade_from_one_remade_itself():
     # (exp(x)·0.5)² remakes exp(x)·0.5; cos of it remakes the square from
-    # that recipe (one level deep): only exp's output and 0.5 stay
+    # that recipe: only exp's output and 0.5 stay
     x = tf.constant(np.linspace(-1.0, 1.0, 1 << 16))
 
     def chain() -> tf.Tensor:
@@ -325,3 +325,36 @@ def test_a_remade_value_may_be_remade_from_one_remade_itself():
         kept.watch(x)
         y_kept = chain()
     np.testing.assert_array_equal(tape.gradient(y, x).numpy(), kept.gradient(y_kept, x).numpy())
+
+
+def test_an_output_is_remade_from_an_input_an_earlier_op_keeps():
+    # W6's cycle: tanh keeps its output t, and everything after it is made
+    # again from t and x: exp(t) (exp's own save), 0.5·e, its square, cos of
+    # that (saved by the product by x) and that product (saved by the next
+    # sin). Bitwise the gradient of a run that keeps them all (two tapes),
+    # at every call of a persistent tape.
+    x = tf.constant(np.linspace(-1.0, 1.0, 1 << 16))
+
+    def cycles(y: tf.Tensor) -> tf.Tensor:
+        for _ in range(2):
+            t = tf.tanh(tf.sin(y) * 0.5 + x)
+            m = tf.exp(t) * 0.5
+            y = tf.cos(m * m) * x
+        return y
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = cycles(x)
+    rows = [r.split() for r in body_rows(tape.summary())]
+    saved = [(r[1], int(r[-1].replace(",", ""))) for r in rows if r[0].isdigit()]
+    big = [op for op, n in saved if n > 8]
+    # what stays: the first sin's input x, tanh's outputs, and x for c·x
+    assert big == ["Sin", "Tanh", "Mul", "Tanh", "Mul"]
+    assert f"Saved for backward: {3 * x.numpy().nbytes + 4 * 8:,} bytes" in tape.summary()
+    with tf.GradientTape() as outer, tf.GradientTape() as kept:  # two tapes: nothing remade
+        outer.watch(x)
+        kept.watch(x)
+        y_kept = cycles(x)
+    expected = kept.gradient(y_kept, x).numpy()
+    for _ in range(2):
+        np.testing.assert_array_equal(tape.gradient(y, x).numpy(), expected)

@@ -139,15 +139,15 @@ macro_rules! binary_ops {
     (@record $name:ident $tf:literal, $a:ident, $b:ident, $out:ident,
         [saves_partner $g:ident: $ga:expr, $gb:expr]) => {
         match (tape::may_need_gradient($a), tape::may_need_gradient($b)) {
-            (true, false) => tape::record_remakeable($tf, [$a, $b], &$out, [$b], $name, [
+            (true, false) => tape::record_remakeable($tf, [$a, $b], &$out, [$b], tape::Remake::Binary($name), [
                 Some(|$g, [$b], _| $ga),
                 None,
             ]),
-            (false, true) => tape::record_remakeable($tf, [$a, $b], &$out, [$a], $name, [
+            (false, true) => tape::record_remakeable($tf, [$a, $b], &$out, [$a], tape::Remake::Binary($name), [
                 None,
                 Some(|$g, [$a], _| $gb),
             ]),
-            _ => tape::record_remakeable($tf, [$a, $b], &$out, [$a, $b], $name, [
+            _ => tape::record_remakeable($tf, [$a, $b], &$out, [$a, $b], tape::Remake::Binary($name), [
                 Some(|$g, [$a, $b], _| {
                     let _ = $a;
                     $ga

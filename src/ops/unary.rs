@@ -245,15 +245,21 @@ macro_rules! unary_op {
         true
     };
 
-    (@record $tf:literal, $x:ident, $y:ident, [nondiff]) => {};
-    (@record $tf:literal, $x:ident, $y:ident, [$g:ident: $vjp:expr]) => {
-        tape::record_rule($tf, &[$x], &$y, [], || (), [Some(|$g, [], _| $vjp)])
+    // The op itself makes its output again: a node that saves the output
+    // (this one, for `out` rules, or a later one) may remake it instead of
+    // keeping it (`tape::Remade`).
+    (@record $name:ident $tf:literal, $x:ident, $y:ident, [nondiff]) => {};
+    (@record $name:ident $tf:literal, $x:ident, $y:ident, [$g:ident: $vjp:expr]) => {
+        unary_op!(@remakeable $name $tf, $x, $y, [], |$g, [], _| $vjp)
     };
-    (@record $tf:literal, $x:ident, $y:ident, [$g:ident, in $sx:ident: $vjp:expr]) => {
-        tape::record_rule($tf, &[$x], &$y, [$x], || (), [Some(|$g, [$sx], _| $vjp)])
+    (@record $name:ident $tf:literal, $x:ident, $y:ident, [$g:ident, in $sx:ident: $vjp:expr]) => {
+        unary_op!(@remakeable $name $tf, $x, $y, [$x], |$g, [$sx], _| $vjp)
     };
-    (@record $tf:literal, $x:ident, $y:ident, [$g:ident, out $sy:ident: $vjp:expr]) => {
-        tape::record_rule($tf, &[$x], &$y, [&$y], || (), [Some(|$g, [$sy], _| $vjp)])
+    (@record $name:ident $tf:literal, $x:ident, $y:ident, [$g:ident, out $sy:ident: $vjp:expr]) => {
+        unary_op!(@remakeable $name $tf, $x, $y, [&$y], |$g, [$sy], _| $vjp)
+    };
+    (@remakeable $name:ident $tf:literal, $x:ident, $y:ident, $saves:expr, $rule:expr) => {
+        tape::record_remakeable($tf, [$x], &$y, $saves, tape::Remake::Unary($name), [Some($rule)])
     };
 }
 
@@ -271,7 +277,7 @@ macro_rules! unary_ops {
                 }
                 let y = unary_op!(@forward $kind $(($f32s))?, $tf, x, |$v| $fwd)?;
                 crate::trace::note_op($tf, &[x], &y);
-                unary_op!(@record $tf, x, y, [$($vjp)*]);
+                unary_op!(@record $name $tf, x, y, [$($vjp)*]);
                 Ok(y)
             }
         )*

@@ -89,29 +89,41 @@ struct Rules<C, R, const N: usize> {
     rules: R,
 }
 
-/// A binary op's forward function, which a saved value is made again with.
-pub type Remake = fn(&Tensor, &Tensor) -> Result<Tensor>;
+/// An op's forward function, which a saved value is made again with.
+#[derive(Clone, Copy)]
+pub enum Remake {
+    Unary(fn(&Tensor) -> Result<Tensor>),
+    Binary(fn(&Tensor, &Tensor) -> Result<Tensor>),
+}
 
 /// Saving a large tensor costs its whole buffer for as long as the node
 /// lives. When the tensor is the output of the node recorded just before,
-/// and every input of that op is kept by that node or by one of the few
-/// nodes recorded before it (`a·b` keeps `a` and `b`; `exp(x)·0.5` keeps
-/// 0.5, and `exp` keeps its output), the backward pass can run that op again
-/// instead: the node keeps references to buffers that nodes recorded
-/// earlier hold anyway (and free later: the backward pass runs nodes
-/// latest first), and the output's buffer is freed as soon as the program
-/// drops it. An input may itself be a value one of those nodes remakes
-/// (`(a·0.5)²` remakes `a·0.5`, and `cos((a·0.5)²)` remakes the square
-/// from that), one level deep, so a restore runs at most two ops. In a
-/// chain `y = sin(a·b)` that is one activation fewer per pair.
+/// or of the node being recorded (`exp` saves its own output), that op is
+/// elementwise, and every input of it is kept by one of the few nodes
+/// recorded before (`a·b` keeps `a` and `b`; `exp(tanh(x))` keeps tanh's
+/// output, which exp was applied to), the backward pass can run that op
+/// again instead: the node keeps references to buffers that nodes recorded
+/// earlier hold anyway (and free later: the backward pass runs nodes latest
+/// first), and the output's buffer is freed as soon as the program drops
+/// it. An input may itself be a value one of those nodes remakes: in W6's
+/// chain `cos((0.5·exp(t))²)·x`, tanh keeps `t` and everything after it is
+/// remade from `t` and `x`, so a restore may run several ops
+/// (`MAX_REMAKE_OPS`). Each value is made once per backward pass: a remade
+/// part keeps its value (`made`) until the node that did not keep it has
+/// run, and the backward pass runs that node later, because parts come
+/// from nodes recorded earlier.
 ///
 /// The remade value is bitwise the value first computed (the same
 /// elementwise kernel on the same inputs) and carries the same id, so every
 /// tape sees it exactly as the saved one; it is made with nothing recording.
 pub struct Remade {
     forward: Remake,
-    inputs: [Part; 2],
+    inputs: Vec<Part>,
     id: TensorId,
+    /// Ops a restore runs when no part's value is made yet.
+    ops: usize,
+    /// The value, from when it is first made until its node has used it.
+    made: Mutex<Option<Tensor>>,
 }
 
 /// An input of a remade value: kept by an earlier node, or remade itself.
@@ -120,19 +132,88 @@ enum Part {
     Remade(Arc<Remade>),
 }
 
+impl Part {
+    fn ops(&self) -> usize {
+        match self {
+            Part::Kept(_) => 0,
+            Part::Remade(r) => r.ops,
+        }
+    }
+}
+
 /// Saved tensors smaller than this are kept: remaking costs an op.
 pub const REMAKE_MIN_BYTES: usize = 256 << 10;
 /// How many nodes back (the producer included) a remade value's inputs are
 /// looked for among the saves.
 const REMAKE_LOOKBACK: usize = 4;
+/// The most ops one restore may run (each at most once, see `Remade`):
+/// W6's cycle needs 5 (`exp`, two products, `cos`, the product by `x`).
+pub const MAX_REMAKE_OPS: usize = 6;
+
+/// A node whose output a save may be: its forward function and the ids of
+/// its inputs and output.
+struct Producer {
+    forward: Remake,
+    inputs: Vec<TensorId>,
+    output: TensorId,
+}
+
+impl Producer {
+    /// The slots of `saves` holding this producer's output, and how to
+    /// remake it from what `nodes` (the tape so far) keep.
+    fn remade(&self, saves: &[&Tensor], nodes: &[Arc<Node>]) -> Option<(Vec<usize>, Arc<Remade>)> {
+        let slots: Vec<usize> = (0..saves.len())
+            .filter(|&i| saves[i].id() == self.output && Remade::worth_it(saves[i]))
+            .collect();
+        let arity = match self.forward {
+            Remake::Unary(_) => 1,
+            Remake::Binary(_) => 2,
+        };
+        if slots.is_empty() || self.inputs.len() != arity {
+            return None;
+        }
+        // each input as a save of one of the last few nodes, or as a value
+        // one of them remakes
+        let part = |id: TensorId| {
+            nodes.iter().rev().take(REMAKE_LOOKBACK).find_map(|node| {
+                if let Some(t) = node.rule.saved()?.iter().find(|t| t.id() == id) {
+                    return Some(Part::Kept(t.clone()));
+                }
+                let remade = node.rule.remade().filter(|r| r.id == id)?;
+                Some(Part::Remade(remade.clone()))
+            })
+        };
+        let inputs: Vec<Part> = self
+            .inputs
+            .iter()
+            .map(|&id| part(id))
+            .collect::<Option<_>>()?;
+        // (a part read twice, as by `m·m`, is made once)
+        let ops = match inputs.as_slice() {
+            [Part::Remade(a), Part::Remade(b)] if Arc::ptr_eq(a, b) => 1 + a.ops,
+            _ => 1 + inputs.iter().map(Part::ops).sum::<usize>(),
+        };
+        (ops <= MAX_REMAKE_OPS).then(|| {
+            let remade = Remade {
+                forward: self.forward,
+                inputs,
+                id: self.output,
+                ops,
+                made: Mutex::new(None),
+            };
+            (slots, Arc::new(remade))
+        })
+    }
+}
 
 impl Remade {
     /// The slots of `saves` a node need not keep and how to remake them,
     /// when it is worth it, exactly one tape records (so the node is
     /// recorded with respect to that tape's last node alone) and no NaN/Inf
-    /// check would see the remade value twice.
+    /// check would see the remade value twice. `own` is the node being
+    /// recorded, when its op can make its output again.
     #[inline(never)]
-    fn of(saves: &[&Tensor]) -> Option<(Vec<usize>, Arc<Remade>)> {
+    fn of(saves: &[&Tensor], own: Option<Producer>) -> Option<(Vec<usize>, Arc<Remade>)> {
         if ACTIVE_COUNT.with(Cell::get) != 1
             || CHECK_NUMERICS.load(std::sync::atomic::Ordering::Relaxed)
         {
@@ -146,42 +227,19 @@ impl Remade {
         if st.recording_on != Some(thread_token()) {
             return None;
         }
-        let last = st.nodes.last()?;
-        let forward = last.rule.remake()?;
-        let ([made], [a, b]) = (last.outputs.as_slice(), last.inputs.as_slice()) else {
-            return None;
-        };
-        let slots: Vec<usize> = (0..saves.len())
-            .filter(|&i| saves[i].id() == made.id && Remade::worth_it(saves[i]))
-            .collect();
-        if slots.is_empty() {
-            return None;
-        }
-        // each input as a save of the producer or of a node just before it,
-        // or as a value one of them remakes from kept tensors alone
-        let part = |id: TensorId| {
-            st.nodes
-                .iter()
-                .rev()
-                .take(REMAKE_LOOKBACK)
-                .find_map(|node| {
-                    if let Some(t) = node.rule.saved()?.iter().find(|t| t.id() == id) {
-                        return Some(Part::Kept(t.clone()));
-                    }
-                    let remade = node.rule.remade().filter(|r| r.id == id)?;
-                    let flat = remade.inputs.iter().all(|p| matches!(p, Part::Kept(_)));
-                    flat.then(|| Part::Remade(remade.clone()))
-                })
-        };
-        let inputs = [part(a.id)?, part(b.id)?];
-        Some((
-            slots,
-            Arc::new(Remade {
-                forward,
-                inputs,
-                id: made.id,
-            }),
-        ))
+        let last = st.nodes.last().and_then(|node| {
+            let [made] = node.outputs.as_slice() else {
+                return None;
+            };
+            Some(Producer {
+                forward: node.rule.remake()?,
+                inputs: node.inputs.iter().map(|m| m.id).collect(),
+                output: made.id,
+            })
+        });
+        own.into_iter()
+            .chain(last)
+            .find_map(|producer| producer.remade(saves, &st.nodes))
     }
 
     /// What a node keeps of `saves`: each tensor, or, where it need not
@@ -190,10 +248,11 @@ impl Remade {
     #[inline]
     fn split<const N: usize>(
         saves: [&Tensor; N],
+        own: impl FnOnce() -> Option<Producer>,
     ) -> ([Tensor; N], Option<(Vec<usize>, Arc<Remade>)>) {
         // (the common case, every save small, stays inline and cheap)
         let remade = match saves.iter().any(|t| Remade::worth_it(t)) {
-            true => Remade::of(&saves),
+            true => Remade::of(&saves, own()),
             false => None,
         };
         let Some((slots, remade)) = remade else {
@@ -213,14 +272,39 @@ impl Remade {
         t.numel().saturating_mul(t.dtype().size_of()) >= REMAKE_MIN_BYTES
     }
 
-    /// The value, computed again with nothing recording, under its id.
+    fn made(&self) -> MutexGuard<'_, Option<Tensor>> {
+        // (a poisoned lock only means a panic elsewhere: the slot is plain data)
+        self.made.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value, computed again with nothing recording, under its id (or
+    /// the one made earlier in this backward pass).
     fn value(&self) -> Result<Tensor> {
-        let part = |p: &Part| match p {
-            Part::Kept(t) => Ok(t.clone()),
-            Part::Remade(r) => r.value(),
-        };
-        let (a, b) = (part(&self.inputs[0])?, part(&self.inputs[1])?);
-        Ok(without_recording(|| (self.forward)(&a, &b))?.with_id(self.id))
+        if let Some(value) = self.made().clone() {
+            return Ok(value);
+        }
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|p| match p {
+                Part::Kept(t) => Ok(t.clone()),
+                Part::Remade(r) => r.value(),
+            })
+            .collect::<Result<Vec<Tensor>>>()?;
+        let value = without_recording(|| match (self.forward, inputs.as_slice()) {
+            (Remake::Unary(f), [x]) => f(x),
+            (Remake::Binary(f), [a, b]) => f(a, b),
+            _ => unreachable!("a producer's arity is checked when it is recorded"),
+        })?
+        .with_id(self.id);
+        *self.made() = Some(value.clone());
+        Ok(value)
+    }
+
+    /// Lets go of the value once the node that did not keep it has run:
+    /// nothing else needs it in this backward pass.
+    fn forget(&self) {
+        self.made().take();
     }
 }
 
@@ -272,6 +356,7 @@ impl<C: Send + Sync, R: RuleSet<C, N>, const N: usize> Vjp for Rules<C, R, N> {
             None => &self.saved,
             Some((slots, remade)) => {
                 let value = remade.value()?;
+                remade.forget();
                 let mut full = self.saved.clone();
                 for &i in slots {
                     full[i] = value.clone();
@@ -749,17 +834,17 @@ pub fn record_rule<I: Input, C, const N: usize, const K: usize>(
     record_rules(op, inputs, output, saves, None, ctx, rules);
 }
 
-/// `record_rule` for a binary op with no context whose output `forward`
-/// computes again from its inputs: a later node that saves the output may
-/// remake it instead of keeping it (see `Remade`).
+/// `record_rule` for an op with no context whose output `forward` computes
+/// again from its inputs: a node that saves the output (this one or a
+/// later one) may remake it instead of keeping it (see `Remade`).
 #[inline]
-pub fn record_remakeable<const N: usize>(
+pub fn record_remakeable<const N: usize, const K: usize>(
     op: &'static str,
-    inputs: [&Tensor; 2],
+    inputs: [&Tensor; K],
     output: &Tensor,
     saves: [&Tensor; N],
     forward: Remake,
-    rules: [Option<Rule<(), N>>; 2],
+    rules: [Option<Rule<(), N>>; K],
 ) {
     record_rules(op, &inputs, output, saves, Some(forward), || (), rules);
 }
@@ -800,7 +885,14 @@ fn record_rules<I: Input, C, R, const N: usize>(
     if !is_recording() {
         return;
     }
-    let (saved, remade) = Remade::split(saves);
+    let own = || {
+        Some(Producer {
+            forward: remake?,
+            inputs: inputs.iter().map(Input::id).collect(),
+            output: output.id(),
+        })
+    };
+    let (saved, remade) = Remade::split(saves, own);
     record_node(op, inputs, &[output], || Rules {
         saved,
         remade,
