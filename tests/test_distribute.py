@@ -214,6 +214,7 @@ def test_a_new_tensor_can_be_written_only_before_it_exists():
 
     t = _core._fill_new(tf.float32, [2, 3], fill)
     assert t.dtype == tf.float32 and t.numpy().tolist() == [[0, 1, 2], [3, 4, 5]]
+    tf.experimental.release_memory()  # no kept buffer: a new one is zeros
     assert _core._fill_new("int64", [3], lambda a: None).numpy().tolist() == [0, 0, 0]
     kept: list[object] = []
     for keep in (kept.append, lambda a: kept.append(a[1:]), lambda a: kept.append(memoryview(a))):
@@ -221,6 +222,32 @@ def test_a_new_tensor_can_be_written_only_before_it_exists():
             _core._fill_new("float64", [4], keep)
     with pytest.raises(ZeroDivisionError):
         _core._fill_new("float64", [4], lambda a: 1 / 0)
+
+
+def test_a_result_buffer_is_reused_only_once_nothing_can_read_it():
+    # (what hvd.allreduce receives into: MPI overwrites every element)
+    from tapegrad import _core
+
+    def address(t: tf.Tensor) -> int:
+        return np.asarray(t).__array_interface__["data"][0]
+
+    def fill_with(value: float):
+        return lambda array: array.fill(value)
+
+    tf.experimental.release_memory()
+    first = _core._fill_new("float32", [1 << 16], fill_with(1.0))
+    start = address(first)
+    second = _core._fill_new("float32", [1 << 16], fill_with(2.0))
+    assert address(second) != start and first.numpy()[0] == 1.0
+    view = np.asarray(first)
+    del first  # its numpy view still reads the buffer
+    third = _core._fill_new("float32", [1 << 16], fill_with(3.0))
+    assert address(third) != start and view[0] == 1.0
+    del view
+    fourth = _core._fill_new("float32", [1 << 16], lambda array: None)  # writes nothing
+    assert address(fourth) == start and fourth.numpy()[0] == 1.0  # reused: its old values
+    assert (second.numpy()[0], third.numpy()[0]) == (2.0, 3.0)
+    assert tf.experimental.release_memory() >= 3 * 4 << 16
 
 
 def test_mpirun_command_for_containers():

@@ -13,7 +13,9 @@ def release_memory() -> int:
     """Give the cached tensor buffers back to the operating system.
 
     tapegrad keeps freed buffers of 256 KiB and more (up to 2 GiB in all)
-    to reuse them instead of page-faulting fresh memory in on every op.
+    to reuse them instead of page-faulting fresh memory in on every op, and
+    the buffers of the last few allreduce results (``tapegrad.distribute``)
+    to receive the next ones into.
     Call this after a large computation to shrink the process; returns the
     number of bytes released.
 
