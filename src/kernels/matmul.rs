@@ -57,7 +57,7 @@
 //! (the old threshold, 64³, sent W5's 256×256×10 products to both cores
 //! at twice the cost of one).
 
-use ndarray::{ArcArray, ArrayD, ArrayView2, Ix2, IxDyn, s};
+use ndarray::{ArcArray, Array2, ArrayD, ArrayView2, Ix2, IxDyn, s};
 
 use crate::dtype::Num;
 use crate::error::Result;
@@ -73,6 +73,16 @@ pub type Product<T> = fn(ArrayView2<'_, T>, ArrayView2<'_, T>, bool, bool) -> Re
 /// calling thread: below ~4M, waking the second core costs more than it
 /// saves on the benchmark machine (see the table above).
 const PAR_MIN_FLOPS: usize = 1 << 22;
+
+/// Products of at least this many multiply-adds copy a transposed operand
+/// with a cache-aliasing stride (or one with no contiguous axis) into
+/// row-major order before gemm reads it (see `rows_for_gemm` and the module
+/// doc's measurements).
+const COPY_MIN_FLOPS: usize = 1 << 22;
+
+/// A column stride (in bytes) that is a multiple of this makes gemm's
+/// packing of a transposed operand thrash the L1 cache (see `rows_for_gemm`).
+const ALIASING_STRIDE_BYTES: usize = 2048;
 
 /// Multiply-adds of the largest product computed in one gemm call (1024³:
 /// ~12 ms in float32 on two Zen 4 cores, ~50 ms in float64 on one). A larger
@@ -100,11 +110,20 @@ pub fn matmul_2d<T: GemmElement>(
     ta: bool,
     tb: bool,
 ) -> Result<ArrayD<T>> {
-    in_blocks(a, b, ta, tb, INTERRUPT_BLOCK_FLOPS, DEPTH_GRANULE)
+    in_blocks(
+        a,
+        b,
+        ta,
+        tb,
+        INTERRUPT_BLOCK_FLOPS,
+        DEPTH_GRANULE,
+        COPY_MIN_FLOPS,
+    )
 }
 
-/// `matmul_2d` with its block size and depth granule as arguments (the
-/// tests cut small products into many blocks).
+/// `matmul_2d` with its block size, depth granule and copy threshold as
+/// arguments (the tests cut small products into many blocks, and copy
+/// small operands).
 fn in_blocks<T: GemmElement>(
     a: ArrayView2<T>,
     b: ArrayView2<T>,
@@ -112,6 +131,7 @@ fn in_blocks<T: GemmElement>(
     tb: bool,
     block_flops: usize,
     depth_granule: usize,
+    copy_min_flops: usize,
 ) -> Result<ArrayD<T>> {
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
@@ -121,6 +141,15 @@ fn in_blocks<T: GemmElement>(
         // (an empty sum: gemm would zero the result too, but nothing to multiply)
         return zeros_out(m, n);
     }
+    // An operand whose rows are not contiguous (a transposed one) is copied
+    // into row-major order first when the product is large enough for the
+    // copy to pay (see `COPY_MIN_FLOPS`).
+    let flops = m.saturating_mul(n).saturating_mul(k);
+    let copy = flops >= copy_min_flops;
+    let a_rows = rows_for_gemm(a, copy)?;
+    let b_rows = rows_for_gemm(b, copy)?;
+    let a = a_rows.as_ref().map_or(a, |c| c.view());
+    let b = b_rows.as_ref().map_or(b, |c| c.view());
     let (rows, depth) = blocks([m, n, k], block_flops, depth_granule);
     // The result is written before it is read: every element by the first
     // depth block of its rows (gemm with alpha = 0 never reads `dst`), so it
@@ -180,6 +209,72 @@ fn in_blocks<T: GemmElement>(
     // every row block) and T is Copy (nothing to drop).
     unsafe { out.set_len(m * n) };
     Ok(ArrayD::from_shape_vec(IxDyn(&[m, n]), out).expect("m×n elements"))
+}
+
+/// A row-major copy of `v` when gemm would read it badly and the product
+/// is large enough for the copy to pay (`copy`); `None` when `v` is used
+/// as it is.
+///
+/// Trap: gemm packs an operand whose rows are strided (s1 ≠ 1, e.g. a
+/// transposed one) one element at a time, gathering a panel of its columns
+/// at stride s1, on each thread and for every panel of the other operand.
+/// That costs little, except when s1 is a multiple of 2 KiB: then the
+/// panel's source lines all fall in a few of the L1 cache's sets and evict
+/// each other (1024² float32, stride 4 KiB: A·Bᵀ 20% slower than A·B, 6%
+/// after the copy). At other strides the copy costs more than it saves
+/// (see the module doc), and a row or column vector is not strided in any
+/// way that matters.
+fn rows_for_gemm<T: GemmElement>(v: ArrayView2<T>, copy: bool) -> Result<Option<Array2<T>>> {
+    let (r, c) = v.dim();
+    let [s0, s1] = [v.strides()[0], v.strides()[1]];
+    let bytes = s1.unsigned_abs() * std::mem::size_of::<T>();
+    // (neither axis contiguous: every read is a gather, the copy is the cheaper one)
+    let bad = s0 != 1 || bytes.is_multiple_of(ALIASING_STRIDE_BYTES);
+    if !copy || s1 == 1 || r < 2 || c < 2 || !bad {
+        return Ok(None);
+    }
+    let mut out = crate::alloc::try_vec::<T>(MATMUL_OP, &[r, c])?;
+    // SAFETY: `v` is a live view whose element (i, j) is at offset
+    // i·s0 + j·s1 from its pointer; `out` has capacity r·c.
+    unsafe { copy_rows(v.as_ptr(), s0, s1, r, c, out.as_mut_ptr()) };
+    // SAFETY: `copy_rows` wrote all r·c elements; T is Copy.
+    unsafe { out.set_len(r * c) };
+    Ok(Some(
+        Array2::from_shape_vec((r, c), out).expect("r×c elements"),
+    ))
+}
+
+/// `dst[i·c + j] = src[i·s0 + j·s1]` for the r×c elements of a strided
+/// matrix, in tiles: a transposed matrix (s0 = 1) read row by row would
+/// touch a new cache line for every element, and with a power-of-two
+/// stride those lines all fall in the same few cache sets. A tile of
+/// `TILE_ROWS` output rows × `TILE_COLS` output columns reads each source
+/// line once (s0 = 1: `TILE_ROWS` elements are one 64-byte line) and
+/// writes short contiguous runs; 16 × 8 float32 measured fastest of the
+/// shapes tried (see the module doc).
+///
+/// # Safety
+/// Every offset `i·s0 + j·s1` (i < r, j < c) from `src` is a valid `T`, and
+/// `dst` has room for r·c elements.
+unsafe fn copy_rows<T: Copy>(src: *const T, s0: isize, s1: isize, r: usize, c: usize, dst: *mut T) {
+    let tile_rows = (64 / std::mem::size_of::<T>()).max(1);
+    const TILE_COLS: usize = 8;
+    for i0 in (0..r).step_by(tile_rows) {
+        let i1 = (i0 + tile_rows).min(r);
+        for j0 in (0..c).step_by(TILE_COLS) {
+            let j1 = (j0 + TILE_COLS).min(c);
+            for i in i0..i1 {
+                // SAFETY: (i, j) is in range for both (the caller's contract)
+                unsafe {
+                    let s = src.offset(i as isize * s0);
+                    let d = dst.add(i * c);
+                    for j in j0..j1 {
+                        *d.add(j) = *s.offset(j as isize * s1);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Rows and depth (inner-dimension length) of the blocks an m×n×k product
@@ -254,6 +349,12 @@ mod tests {
         Array2::from_shape_fn((m, n), |(i, j)| ((i * 7 + j * 3) as f64 * seed).sin())
     }
 
+    /// `a`ᵀ stored row-major (trap: `a.t().to_owned()` keeps the transposed
+    /// view's column-major layout, the same memory as `a`).
+    fn transposed(a: &Array2<f64>) -> Array2<f64> {
+        a.t().as_standard_layout().into_owned()
+    }
+
     #[test]
     fn gemm_wrapper_matches_ndarray_dot() {
         for &(m, k, n) in &[(1, 1, 1), (3, 4, 5), (17, 33, 9), (70, 80, 90)] {
@@ -265,8 +366,8 @@ mod tests {
                 assert!((x - y).abs() < 1e-12, "{m}x{k}x{n}");
             }
             // transposed operands: the same product through swapped strides
-            let at = a.t().to_owned();
-            let bt = b.t().to_owned();
+            let at = transposed(&a);
+            let bt = transposed(&b);
             let got_t = matmul_2d(at.view(), bt.view(), true, true).unwrap();
             for (x, y) in got_t.iter().zip(want.iter()) {
                 assert!((x - y).abs() < 1e-12);
@@ -302,26 +403,202 @@ mod tests {
         let a = sample(m, k, 0.3);
         let b = sample(k, n, 0.7);
         let want = a.dot(&b);
-        let (at, bt) = (a.t().to_owned(), b.t().to_owned());
+        let (at, bt) = (transposed(&a), transposed(&b));
         for (budget, granule) in [(400, 4), (2000, 16), (m * n * 10, 10), (m * n * k - 1, 1)] {
             let (rows, depth) = blocks([m, n, k], budget, granule);
             assert!(rows < m || depth < k, "{budget}: not cut");
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let x = if ta { at.view() } else { a.view() };
                 let y = if tb { bt.view() } else { b.view() };
-                let got = in_blocks(x, y, ta, tb, budget, granule).unwrap();
-                assert_eq!(got.shape(), &[m, n]);
-                for (g, w) in got.iter().zip(want.iter()) {
-                    assert!((g - w).abs() < 1e-12, "{budget} {ta} {tb}: {g} vs {w}");
+                // (transposed operands read through their strides, and copied)
+                for copy_min in [usize::MAX, 0] {
+                    let got = in_blocks(x, y, ta, tb, budget, granule, copy_min).unwrap();
+                    assert_eq!(got.shape(), &[m, n]);
+                    for (g, w) in got.iter().zip(want.iter()) {
+                        assert!((g - w).abs() < 1e-12, "{budget} {ta} {tb}: {g} vs {w}");
+                    }
                 }
             }
         }
         // float32 blocked in depth: the same sums, only regrouped
         let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
-        let got = in_blocks(a32.view(), b32.view(), false, false, 500, 8).unwrap();
+        let got = in_blocks(a32.view(), b32.view(), false, false, 500, 8, usize::MAX).unwrap();
         for (g, w) in got.iter().zip(want.iter()) {
             assert!((f64::from(*g) - w).abs() < 1e-4);
         }
+    }
+
+    /// op(a)·op(b) summed in the textbook order.
+    fn naive(a: ArrayView2<f64>, b: ArrayView2<f64>, ta: bool, tb: bool) -> Array2<f64> {
+        let a = if ta { a.reversed_axes() } else { a };
+        let b = if tb { b.reversed_axes() } else { b };
+        Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
+            (0..a.ncols()).map(|p| a[[i, p]] * b[[p, j]]).sum()
+        })
+    }
+
+    /// A view of some storage of a matrix.
+    type ViewOf<T> = Box<dyn for<'s> Fn(&'s Array2<T>) -> ArrayView2<'s, T>>;
+
+    /// `mat` (converted by `conv`) stored six ways, each with a view whose
+    /// element (i, j) is `mat[i, j]`: contiguous; transposed (column-major);
+    /// transposed with a leading dimension of 512 (a cache-aliasing stride,
+    /// copied before gemm); every second row and third column of a larger
+    /// buffer; reversed (negative strides); and a stepped slice of the
+    /// transposed buffer. The unused slots hold NaN, so a read of a wrong
+    /// element shows.
+    fn layouts<T: Copy + PartialEq + std::fmt::Debug + 'static>(
+        mat: &Array2<f64>,
+        conv: fn(f64) -> T,
+    ) -> Vec<(Array2<T>, ViewOf<T>)> {
+        let (r, c) = mat.dim();
+        let nan = conv(f64::NAN);
+        let mut stepped = Array2::from_elem((2 * r, 3 * c), nan);
+        let mut stepped_t = Array2::from_elem((3 * c, 2 * r), nan);
+        let mut padded_t = Array2::from_elem((c, 512), nan);
+        for ((i, j), &x) in mat.indexed_iter() {
+            stepped[[2 * i, 3 * j]] = conv(x);
+            stepped_t[[3 * j, 2 * i]] = conv(x);
+            padded_t[[j, i]] = conv(x);
+        }
+        let m = mat.mapv(conv);
+        let reversed = Array2::from_shape_fn((r, c), |(i, j)| m[[r - 1 - i, c - 1 - j]]);
+        let out: Vec<(Array2<T>, ViewOf<T>)> = vec![
+            (m.clone(), Box::new(|s| s.view())),
+            (m.t().as_standard_layout().into_owned(), Box::new(|s| s.t())),
+            (
+                padded_t,
+                Box::new(move |s| s.slice(s![.., ..r]).reversed_axes()),
+            ),
+            (stepped, Box::new(|s| s.slice(s![..;2, ..;3]))),
+            (reversed, Box::new(|s| s.slice(s![..;-1, ..;-1]))),
+            (
+                stepped_t,
+                Box::new(|s| s.slice(s![..;3, ..;2]).reversed_axes()),
+            ),
+        ];
+        for (storage, view) in &out {
+            assert_eq!(view(storage), m.view());
+        }
+        if r > 1 && c > 1 {
+            assert_eq!(out[2].1(&out[2].0).strides(), &[1, 512]);
+        }
+        out
+    }
+
+    /// Every layout of both operands, both transpose flags, each with the
+    /// operands read by gemm in place (`copy_min` = usize::MAX) and copied
+    /// where that pays (0), against the naive product; sizes are not
+    /// multiples of the copy's tiles.
+    fn check_layouts<T: GemmElement + PartialEq + std::fmt::Debug + 'static>(
+        (m, k, n): (usize, usize, usize),
+        conv: fn(f64) -> T,
+        back: fn(T) -> f64,
+        tol: f64,
+    ) {
+        let a = sample(m, k, 0.3);
+        let b = sample(k, n, 0.7);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let x = if ta { transposed(&a) } else { a.clone() };
+            let y = if tb { transposed(&b) } else { b.clone() };
+            let want = naive(x.view(), y.view(), ta, tb);
+            for (xs, xv) in layouts(&x, conv) {
+                for (ys, yv) in layouts(&y, conv) {
+                    for copy_min in [usize::MAX, 0] {
+                        let (x, y) = (xv(&xs), yv(&ys));
+                        let what =
+                            format!("{m}x{k}x{n} {ta} {tb} {:?} {:?}", x.strides(), y.strides());
+                        let tune = (INTERRUPT_BLOCK_FLOPS, DEPTH_GRANULE, copy_min);
+                        let got = in_blocks(x, y, ta, tb, tune.0, tune.1, tune.2).unwrap();
+                        for (g, w) in got.iter().zip(want.iter()) {
+                            assert!((back(*g) - w).abs() < tol, "{what}: {g:?} vs {w}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_operands_read_in_place_or_copied_give_the_product() {
+        // odd sizes (partial tiles), and vectors (one row or column: never copied)
+        for shape in [(19, 23, 17), (33, 9, 40), (1, 7, 5), (6, 1, 4), (5, 8, 1)] {
+            check_layouts(shape, |v| v, |v| v, 1e-9);
+            check_layouts(shape, |v| v as f32, f64::from, 1e-4);
+        }
+    }
+
+    #[test]
+    fn only_aliasing_or_gathered_operands_are_copied() {
+        let store = Array2::<f32>::ones((64, 1040));
+        let copies = |v: ArrayView2<f32>, copy| rows_for_gemm(v, copy).unwrap().is_some();
+        // transposed views (strides (1, ld)): ld·4 bytes a multiple of 2 KiB
+        let copies_t = |ld: usize, copy| {
+            let rows = Array2::<f32>::ones((64, ld));
+            copies(rows.t(), copy)
+        };
+        assert!(copies_t(512, true) && copies_t(1024, true));
+        assert!(!copies_t(512, false), "product too small");
+        assert!(!copies_t(520, true) && !copies_t(256, true) && !copies_t(1000, true));
+        // float64: 256 elements are 2 KiB already
+        let rows64 = Array2::<f64>::ones((64, 256));
+        assert!(rows_for_gemm(rows64.t(), true).unwrap().is_some());
+        // no contiguous axis: always a gather
+        assert!(copies(store.slice(s![..;2, ..;3]), true));
+        // contiguous rows (any row stride), and vectors, are read in place
+        assert!(!copies(store.slice(s![.., ..100]), true));
+        let rows = Array2::<f32>::ones((64, 512));
+        assert!(!copies(rows.t().slice_move(s![..1, ..]), true));
+        assert!(!copies(rows.t().slice_move(s![.., ..1]), true));
+        // the copy is the matrix, row-major
+        let m = Array2::from_shape_fn((40, 30), |(i, j)| (i * 30 + j) as f32);
+        let mut padded = Array2::<f32>::zeros((30, 512));
+        padded.slice_mut(s![.., ..40]).assign(&m.t());
+        let v = padded.slice(s![.., ..40]).reversed_axes();
+        let copy = rows_for_gemm(v, true).unwrap().unwrap();
+        assert!(copy.is_standard_layout());
+        assert_eq!(copy, m);
+    }
+
+    #[test]
+    fn products_either_side_of_the_copy_threshold() {
+        // a transposed operand with a 2 KiB (float32) or 4 KiB (float64)
+        // column stride; s²·512 multiply-adds, below COPY_MIN_FLOPS at
+        // s = 90 and above it at 91: read in place, then copied
+        assert!(90 * 90 * 512 < COPY_MIN_FLOPS && 91 * 91 * 512 >= COPY_MIN_FLOPS);
+        for s in [90, 91] {
+            // A·Bᵀ with B stored s×512, and Aᵀ·B with A stored s×512
+            let wide = sample(s, 512, 0.3);
+            let square = sample(s, s, 0.7);
+            for (x, y, ta, tb) in [(&wide, &wide, false, true), (&wide, &square, true, false)] {
+                let want = naive(x.view(), y.view(), ta, tb);
+                let got = matmul_2d(x.view(), y.view(), ta, tb).unwrap();
+                for (g, w) in got.iter().zip(want.iter()) {
+                    assert!((g - w).abs() < 1e-9, "s={s} {ta} {tb}");
+                }
+                let (x32, y32) = (x.mapv(|v| v as f32), y.mapv(|v| v as f32));
+                let got = matmul_2d(x32.view(), y32.view(), ta, tb).unwrap();
+                for (g, w) in got.iter().zip(want.iter()) {
+                    assert!((f64::from(*g) - w).abs() < 1e-2, "s={s} {ta} {tb} f32");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn copy_rows_transposes_and_gathers() {
+        // a column-major 37×21 matrix, and a stepped one, into row-major order
+        let m = sample(37, 21, 0.9);
+        let t = transposed(&m);
+        let mut out = vec![0.0; 37 * 21];
+        unsafe { copy_rows(t.as_ptr(), 1, 37, 37, 21, out.as_mut_ptr()) };
+        assert_eq!(out, m.iter().copied().collect::<Vec<_>>());
+        let big = sample(80, 50, 0.4);
+        let v = big.slice(s![1..;2, ..;-3]);
+        let mut out = vec![0.0; v.len()];
+        let (s0, s1) = (v.strides()[0], v.strides()[1]);
+        unsafe { copy_rows(v.as_ptr(), s0, s1, v.nrows(), v.ncols(), out.as_mut_ptr()) };
+        assert_eq!(out, v.iter().copied().collect::<Vec<_>>());
     }
 
     #[test]
@@ -332,7 +609,7 @@ mod tests {
         assert_eq!(got.shape(), &[2, 3]);
         assert!(got.iter().all(|&x| x == 0.0));
         // and with a budget that would cut it
-        let got = in_blocks(a.view(), b.view(), false, false, 1, 1).unwrap();
+        let got = in_blocks(a.view(), b.view(), false, false, 1, 1, 0).unwrap();
         assert!(got.iter().all(|&x| x == 0.0) && got.len() == 6);
     }
 
@@ -465,6 +742,44 @@ mod batched_tests {
     use super::*;
 
     #[test]
+    fn batched_transposed_products_above_the_copy_threshold() {
+        // two products per call, each above COPY_MIN_FLOPS, the transposed
+        // operand of each a strided view into the batch with a 2 KiB column
+        // stride (256 float64), so that it is copied
+        let (m, k, n) = (256, 256, 128);
+        let a = ArrayD::from_shape_fn(IxDyn(&[2, k, m]), |i| {
+            ((i[0] * 5 + i[1] * 3 + i[2]) as f64 * 0.37).sin()
+        })
+        .into_shared();
+        let b = ArrayD::from_shape_fn(IxDyn(&[2, n, k]), |i| {
+            ((i[0] * 7 + i[1] + i[2] * 2) as f64 * 0.23).cos()
+        })
+        .into_shared();
+        // (each pair's shapes agree under its flags: aᵀ·bᵀ, b·a, aᵀ·a, b·bᵀ)
+        for (x, y, ta, tb) in [
+            (&a, &b, true, true),
+            (&b, &a, false, false),
+            (&a, &a, true, false),
+            (&b, &b, false, true),
+        ] {
+            let got = matmul_batched(x, y, ta, tb, &[2], matmul_2d::<f64>).unwrap();
+            for i in 0..2 {
+                let xi =
+                    as_2d(&x.index_axis(ndarray::Axis(0), i).to_owned().into_shared()).to_owned();
+                let yi =
+                    as_2d(&y.index_axis(ndarray::Axis(0), i).to_owned().into_shared()).to_owned();
+                let xi = if ta { xi.t().to_owned() } else { xi };
+                let yi = if tb { yi.t().to_owned() } else { yi };
+                let want = xi.dot(&yi);
+                let gi = got.index_axis(ndarray::Axis(0), i);
+                for (g, w) in gi.iter().zip(want.iter()) {
+                    assert!((g - w).abs() < 1e-9, "{ta} {tb} batch {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn batched_matches_a_loop_of_2d_products() {
         let a = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4, 5]), |i| {
             (i[0] + 2 * i[1] + 3 * i[2] + i[3]) as f64 * 0.1
@@ -525,7 +840,7 @@ mod batched_tests {
             (i[0] * 7 + i[1] * 3 + i[2]) as f64
         })
         .into_shared();
-        let a2t = a2.t().to_owned().into_shared();
+        let a2t = a2.t().as_standard_layout().into_owned().into_shared();
         let a2s = a2
             .broadcast(IxDyn(&[2, 3, 4, 5]))
             .unwrap()
@@ -540,7 +855,7 @@ mod batched_tests {
             }
         }
         let wide_t = matmul_batched(
-            &a2.t().to_owned().into_shared(),
+            &a2.t().as_standard_layout().into_owned().into_shared(),
             &b3,
             true,
             false,
