@@ -1,9 +1,11 @@
-//! Matrix products through the `gemm` crate, behind one tested wrapper.
+//! Matrix products through gemm's float32 and float64 kernels (the
+//! `gemm-f32` and `gemm-f64` crates), behind one tested wrapper.
 //!
 //! Trap: gemm's convention is not BLAS's. It computes
 //! `dst := alpha·dst + beta·lhs·rhs`, so a plain product is `alpha = 0,
 //! beta = 1, read_dst = false`. Strides are in elements, so a transposed
-//! operand is the same buffer with its two strides swapped.
+//! operand is the same buffer with its two strides swapped (see
+//! `gemm_into` for the layout its kernels want).
 //!
 //! Why `gemm` and not `faer`: faer 0.24's `linalg::matmul::matmul` was
 //! measured against this wrapper's call on 1024² float32 products, the
@@ -56,8 +58,42 @@
 //!
 //! (the old threshold, 64³, sent W5's 256×256×10 products to both cores
 //! at twice the cost of one).
+//!
+//! Transposed operands (`rows_for_gemm`): gemm packs an operand read
+//! through swapped strides element by element, which costs little unless
+//! its column stride is a multiple of 2 KiB (then the panel it gathers
+//! thrashes L1). gemm 0.19 called directly, float32, both cores, each
+//! transposed product read in place and after a tiled copy into row-major
+//! order (copy + product), interleaved in one process, medians of 41-301,
+//! one run on the benchmark machine while another helper compiled (load
+//! 3-5: absolute times up to twice an idle machine's, 1024³ A·B is 5.1 ms
+//! idle):
+//!
+//! | product, m×n×k        | stride of the transposed operand | A·B   | in place | copied (copy alone) |
+//! |-----------------------|----------------------------------|-------|----------|---------------------|
+//! | A·Bᵀ 1024³            | 4 KiB                            | 10.6  | 13.4     | 11.9 (0.88)         |
+//! | A·Bᵀ 1024³, 2-thread copy | 4 KiB                        | 10.6  | 13.4     | 11.2 (0.62)         |
+//! | Aᵀ·B 1024³            | 4 KiB                            | 10.6  | 12.1     | 12.1 (0.90)         |
+//! | A·Bᵀ 512³             | 2 KiB                            | 1.21  | 1.41     | 1.29 (0.056)        |
+//! | Aᵀ·B 512³             | 2 KiB                            | 1.21  | 1.31     | 1.29 (0.056)        |
+//! | A·Bᵀ 520³             | 2080 B                           | 1.34  | 1.38     | 1.43 (0.058)        |
+//! | Aᵀ·B 520³             | 2080 B                           | 1.34  | 1.44     | 1.44 (0.056)        |
+//! | A·Bᵀ 256×256×512      | 2 KiB                            | 0.211 | 0.316    | 0.272 (0.080)       |
+//! | A·Bᵀ 128×128×512      | 2 KiB                            | 0.096 | 0.133    | 0.109 (0.012)       |
+//! | Aᵀ·B 512×512×64       | 2 KiB                            | 0.168 | 0.188    | 0.175 (0.007)       |
+//! | Aᵀ·B 128×128×512      | 512 B                            | 0.096 | 0.096    | 0.108 (0.013)       |
+//! | Aᵀ·B 784×256×256 (W5) | 3136 B                           | 0.533 | 0.566    | 0.742 (0.149)       |
+//! | A·Bᵀ 1024×1024×256    | 1 KiB                            | 2.54  | 2.77     | 3.00 (0.204)        |
+//!
+//! (ms.) So the copy is made only at a 2 KiB-multiple stride, for products
+//! of at least `COPY_MIN_FLOPS`, by all threads when it is large: in
+//! tapegrad, 1024² float32 `tf.matmul(a, b, transpose_b=True)` went from
+//! 12.4-12.5 ms to 11.0-11.3 (A·B: 10.1-10.3; same load, interleaved).
 
 use ndarray::{ArcArray, Array2, ArrayD, ArrayView2, Ix2, IxDyn, s};
+
+use gemm_common::Parallelism;
+use rayon::prelude::*;
 
 use crate::dtype::Num;
 use crate::error::Result;
@@ -80,6 +116,10 @@ const PAR_MIN_FLOPS: usize = 1 << 22;
 /// doc's measurements).
 const COPY_MIN_FLOPS: usize = 1 << 22;
 
+/// Copies (`rows_for_gemm`) of at least this many elements are shared
+/// among the threads.
+const PAR_COPY_MIN: usize = 1 << 16;
+
 /// A column stride (in bytes) that is a multiple of this makes gemm's
 /// packing of a transposed operand thrash the L1 cache (see `rows_for_gemm`).
 const ALIASING_STRIDE_BYTES: usize = 2048;
@@ -95,10 +135,98 @@ const INTERRUPT_BLOCK_FLOPS: usize = 1 << 30;
 /// multiples costs no packing that the single call would not do.
 const DEPTH_GRANULE: usize = 512;
 
+/// The signature of gemm's per-type kernel: `dst := alpha·dst +
+/// beta·lhs·rhs` for an m×n `dst`, with `read_dst`, each operand given by
+/// pointer, column stride and row stride (in that order), three conjugation
+/// flags and the parallelism.
+type Kernel<T> = unsafe fn(
+    usize,
+    usize,
+    usize,
+    *mut T,
+    isize,
+    isize,
+    bool,
+    *const T,
+    isize,
+    isize,
+    *const T,
+    isize,
+    isize,
+    T,
+    T,
+    bool,
+    bool,
+    bool,
+    Parallelism,
+);
+
 /// Element types gemm multiplies natively.
-pub trait GemmElement: Num {}
-impl GemmElement for f32 {}
-impl GemmElement for f64 {}
+pub trait GemmElement: Num {
+    /// gemm's kernel for this type, for the widest vector unit the CPU has
+    /// (detected once by gemm).
+    fn kernel() -> Kernel<Self>;
+}
+impl GemmElement for f32 {
+    fn kernel() -> Kernel<f32> {
+        gemm_f32::gemm::f32::get_gemm_fn()
+    }
+}
+impl GemmElement for f64 {
+    fn kernel() -> Kernel<f64> {
+        gemm_f64::gemm::f64::get_gemm_fn()
+    }
+}
+
+/// `dst := lhs·rhs`, or `dst += lhs·rhs` when `accumulate`, for an m×k
+/// `lhs` and a k×n `rhs` (any strides), into m rows of `n` elements at
+/// `dst`, row-major.
+///
+/// Trap: gemm's kernels want a column-major destination (gemm's umbrella
+/// crate, no longer a dependency, arranged that): a row-major C with more
+/// than one column is computed as the column-major Cᵀ = rhsᵀ·lhsᵀ, the
+/// operands swapped with their strides. They also want the depth stride
+/// of their left operand non-negative: a negative one (a reversed view) is
+/// read from its other end, in both operands (the same sum, reordered).
+///
+/// # Safety
+/// `lhs` and `rhs` are live views, k ≥ 1, and `dst` holds m·n elements
+/// (initialised when `accumulate`).
+unsafe fn gemm_into<T: GemmElement>(
+    lhs: ArrayView2<T>,
+    rhs: ArrayView2<T>,
+    dst: *mut T,
+    accumulate: bool,
+    par: Parallelism,
+) {
+    let (m, k) = lhs.dim();
+    let n = rhs.ncols();
+    let [a0, a1] = [lhs.strides()[0], lhs.strides()[1]];
+    let [b0, b1] = [rhs.strides()[0], rhs.strides()[1]];
+    let (pa, pb) = (lhs.as_ptr(), rhs.as_ptr());
+    // (kernel order: rows, cols, dst col/row strides, left ptr and col/row
+    // strides, right ptr and col/row strides)
+    let (rows, cols, dst_cs, dst_rs, mut l, mut l_cs, l_rs, mut r, r_cs, mut r_rs) = if n > 1 {
+        (n, m, n as isize, 1, pb, b0, b1, pa, a0, a1)
+    } else {
+        (m, n, 1, n as isize, pa, a1, a0, pb, b1, b0)
+    };
+    if l_cs < 0 {
+        l = l.wrapping_offset((k - 1) as isize * l_cs);
+        l_cs = -l_cs;
+        r = r.wrapping_offset((k - 1) as isize * r_rs);
+        r_rs = -r_rs;
+    }
+    let (alpha, beta) = (if accumulate { T::ONE } else { T::ZERO }, T::ONE);
+    // SAFETY: the caller's contract; the arrangement above describes the
+    // same elements of the same buffers.
+    unsafe {
+        T::kernel()(
+            rows, cols, k, dst, dst_cs, dst_rs, accumulate, l, l_cs, l_rs, r, r_cs, r_rs, alpha,
+            beta, false, false, false, par,
+        )
+    };
+}
 
 /// `op(a) · op(b)` for 2-D views, where `op` transposes when the flag is set.
 /// The caller has validated that the inner dimensions agree. A product
@@ -168,41 +296,25 @@ fn in_blocks<T: GemmElement>(
             let rhs = b.slice(s![first_depth..last_depth, ..]);
             let (bm, bk) = lhs.dim();
             let par = if bm * n * bk >= PAR_MIN_FLOPS && super::parallel(usize::MAX) {
-                gemm::Parallelism::Rayon(0)
+                Parallelism::Rayon(0)
             } else {
-                gemm::Parallelism::None
+                Parallelism::None
             };
-            let accumulate = first_depth > 0;
             // SAFETY: `out` holds capacity for m×n elements, row-major with
             // row stride n, and rows first_row..last_row start at
-            // first_row·n; `lhs` (bm×bk) and `rhs` (bk×n) are live views whose
-            // strides describe their own memory; T is f32 or f64. With
-            // `accumulate` false, alpha = 0 and gemm writes every element of
-            // the block without reading it; with it true, the block was
-            // written by the previous depth block.
+            // first_row·n; `lhs` (bm×bk) and `rhs` (bk×n) are live views; bk
+            // ≥ 1. Without `accumulate`, gemm writes every element of the
+            // block without reading it; with it, the block was written by
+            // the previous depth block.
             unsafe {
-                gemm::gemm(
-                    bm,
-                    n,
-                    bk,
+                gemm_into(
+                    lhs,
+                    rhs,
                     out.as_mut_ptr().add(first_row * n),
-                    1,
-                    n as isize,
-                    accumulate,
-                    lhs.as_ptr(),
-                    lhs.strides()[1],
-                    lhs.strides()[0],
-                    rhs.as_ptr(),
-                    rhs.strides()[1],
-                    rhs.strides()[0],
-                    if accumulate { T::ONE } else { T::ZERO },
-                    T::ONE,
-                    false,
-                    false,
-                    false,
+                    first_depth > 0,
                     par,
-                );
-            }
+                )
+            };
         }
     }
     // SAFETY: the loops above wrote all m×n elements (first depth block of
@@ -234,9 +346,32 @@ fn rows_for_gemm<T: GemmElement>(v: ArrayView2<T>, copy: bool) -> Result<Option<
         return Ok(None);
     }
     let mut out = crate::alloc::try_vec::<T>(MATMUL_OP, &[r, c])?;
-    // SAFETY: `v` is a live view whose element (i, j) is at offset
-    // i·s0 + j·s1 from its pointer; `out` has capacity r·c.
-    unsafe { copy_rows(v.as_ptr(), s0, s1, r, c, out.as_mut_ptr()) };
+    // Row blocks of the copy, one per thread when it is large (the two
+    // cores copy a 1024² float32 operand in ~60% of one core's time).
+    let parts = if r * c >= PAR_COPY_MIN && super::parallel(r * c) {
+        rayon::current_num_threads().min(r)
+    } else {
+        1
+    };
+    let rows = r.div_ceil(parts);
+    // (addresses as integers: raw pointers are not Send)
+    let (src, dst) = (v.as_ptr() as usize, out.as_mut_ptr() as usize);
+    let copy_part = |p: usize| {
+        let first = p * rows;
+        let n = rows.min(r.saturating_sub(first));
+        // SAFETY: `v` is a live view whose element (i, j) is at offset
+        // i·s0 + j·s1 from its pointer; `out` has capacity r·c; the parts
+        // write disjoint rows first..first + n.
+        unsafe {
+            let src = (src as *const T).offset(first as isize * s0);
+            copy_rows(src, s0, s1, n, c, (dst as *mut T).add(first * c));
+        }
+    };
+    if parts > 1 {
+        (0..parts).into_par_iter().for_each(copy_part);
+    } else {
+        copy_part(0);
+    }
     // SAFETY: `copy_rows` wrote all r·c elements; T is Copy.
     unsafe { out.set_len(r * c) };
     Ok(Some(
@@ -558,6 +693,14 @@ mod tests {
         let copy = rows_for_gemm(v, true).unwrap().unwrap();
         assert!(copy.is_standard_layout());
         assert_eq!(copy, m);
+        // large enough to be copied in row blocks by several threads (601
+        // rows: blocks of unequal length)
+        let m = Array2::from_shape_fn((601, 130), |(i, j)| (i * 130 + j) as f32);
+        let mut padded = Array2::<f32>::zeros((130, 1024));
+        padded.slice_mut(s![.., ..601]).assign(&m.t());
+        const { assert!(601 * 130 >= PAR_COPY_MIN) };
+        let v = padded.slice(s![.., ..601]).reversed_axes();
+        assert_eq!(rows_for_gemm(v, true).unwrap().unwrap(), m);
     }
 
     #[test]
@@ -565,7 +708,7 @@ mod tests {
         // a transposed operand with a 2 KiB (float32) or 4 KiB (float64)
         // column stride; s²·512 multiply-adds, below COPY_MIN_FLOPS at
         // s = 90 and above it at 91: read in place, then copied
-        assert!(90 * 90 * 512 < COPY_MIN_FLOPS && 91 * 91 * 512 >= COPY_MIN_FLOPS);
+        const { assert!(90 * 90 * 512 < COPY_MIN_FLOPS && 91 * 91 * 512 >= COPY_MIN_FLOPS) };
         for s in [90, 91] {
             // A·Bᵀ with B stored s×512, and Aᵀ·B with A stored s×512
             let wide = sample(s, 512, 0.3);
