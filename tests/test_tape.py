@@ -451,7 +451,7 @@ def test_a_product_cut_into_interrupt_blocks_equals_numpys(ta, tb):
 def test_gradients_of_a_product_whose_transposed_reads_are_copied(dtype):
     # 24·512·512 multiply-adds (above the copy threshold, 2²²) with 512-long
     # rows (a cache-aliasing column stride once transposed): the VJP's g·Bᵀ
-    # and Aᵀ·g copy their transposed operand into row-major order
+    # copies Bᵀ into row-major order, Aᵀ·g reads Aᵀ through its strides
     rng = np.random.default_rng(5)
     a = rng.standard_normal((24, 512)).astype(dtype)
     b = rng.standard_normal((512, 512)).astype(dtype)

@@ -85,10 +85,16 @@
 //! | Aᵀ·B 784×256×256 (W5) | 3136 B                           | 0.533 | 0.566    | 0.742 (0.149)       |
 //! | A·Bᵀ 1024×1024×256    | 1 KiB                            | 2.54  | 2.77     | 3.00 (0.204)        |
 //!
-//! (ms.) So the copy is made only at a 2 KiB-multiple stride, for products
-//! of at least `COPY_MIN_FLOPS`, by all threads when it is large: in
-//! tapegrad, 1024² float32 `tf.matmul(a, b, transpose_b=True)` went from
-//! 12.4-12.5 ms to 11.0-11.3 (A·B: 10.1-10.3; same load, interleaved).
+//! (ms.) In tapegrad, 1024² float32, the three products interleaved in one
+//! process, four runs alternating with the build before the copy (same
+//! load): A·Bᵀ took 1.21-1.29× A·B's time before, 1.10-1.16× with the
+//! (two-thread) copy; Aᵀ·B 1.05-1.07× before, 1.06-1.13× with it. So only
+//! the right operand (B, which gemm gathers on every thread) is copied, at
+//! a 2 KiB-multiple stride, for products of at least `COPY_MIN_FLOPS`; the
+//! left one only when no axis of it is contiguous. Then, four more runs:
+//! A·Bᵀ 1.20-1.24× before, 1.12-1.15× after; Aᵀ·B 1.06-1.09× before,
+//! 1.04-1.06× after (A·B's median 10.6-11.2 ms under that load, its
+//! minimum 5.3 ms, as on an idle machine).
 
 use ndarray::{ArcArray, Array2, ArrayD, ArrayView2, Ix2, IxDyn, s};
 
@@ -110,9 +116,9 @@ pub type Product<T> = fn(ArrayView2<'_, T>, ArrayView2<'_, T>, bool, bool) -> Re
 /// saves on the benchmark machine (see the table above).
 const PAR_MIN_FLOPS: usize = 1 << 22;
 
-/// Products of at least this many multiply-adds copy a transposed operand
-/// with a cache-aliasing stride (or one with no contiguous axis) into
-/// row-major order before gemm reads it (see `rows_for_gemm` and the module
+/// Products of at least this many multiply-adds copy a transposed right
+/// operand with a cache-aliasing stride (or an operand with no contiguous
+/// axis) into row-major order before gemm reads it (see `rows_for_gemm` and the module
 /// doc's measurements).
 const COPY_MIN_FLOPS: usize = 1 << 22;
 
@@ -269,13 +275,16 @@ fn in_blocks<T: GemmElement>(
         // (an empty sum: gemm would zero the result too, but nothing to multiply)
         return zeros_out(m, n);
     }
-    // An operand whose rows are not contiguous (a transposed one) is copied
+    // An operand that gemm would read badly (see `rows_for_gemm`) is copied
     // into row-major order first when the product is large enough for the
-    // copy to pay (see `COPY_MIN_FLOPS`).
+    // copy to pay (see `COPY_MIN_FLOPS`). gemm computes the row-major
+    // product as Cᵀ = bᵀ·aᵀ: `b` is the operand its kernels gather panel by
+    // panel on each thread, `a` the one they pack once, NR contiguous
+    // elements at a time even when it is transposed.
     let flops = m.saturating_mul(n).saturating_mul(k);
     let copy = flops >= copy_min_flops;
-    let a_rows = rows_for_gemm(a, copy)?;
-    let b_rows = rows_for_gemm(b, copy)?;
+    let a_rows = rows_for_gemm(a, copy, false)?;
+    let b_rows = rows_for_gemm(b, copy, true)?;
     let a = a_rows.as_ref().map_or(a, |c| c.view());
     let b = b_rows.as_ref().map_or(b, |c| c.view());
     let (rows, depth) = blocks([m, n, k], block_flops, depth_granule);
@@ -325,23 +334,29 @@ fn in_blocks<T: GemmElement>(
 
 /// A row-major copy of `v` when gemm would read it badly and the product
 /// is large enough for the copy to pay (`copy`); `None` when `v` is used
-/// as it is.
+/// as it is. `gathered`: `v` is the right operand, which gemm gathers.
 ///
-/// Trap: gemm packs an operand whose rows are strided (s1 ≠ 1, e.g. a
-/// transposed one) one element at a time, gathering a panel of its columns
-/// at stride s1, on each thread and for every panel of the other operand.
-/// That costs little, except when s1 is a multiple of 2 KiB: then the
-/// panel's source lines all fall in a few of the L1 cache's sets and evict
-/// each other (1024² float32, stride 4 KiB: A·Bᵀ 20% slower than A·B, 6%
-/// after the copy). At other strides the copy costs more than it saves
-/// (see the module doc), and a row or column vector is not strided in any
-/// way that matters.
-fn rows_for_gemm<T: GemmElement>(v: ArrayView2<T>, copy: bool) -> Result<Option<Array2<T>>> {
+/// Trap: gemm packs its right operand (`b`), when its rows are strided
+/// (s1 ≠ 1, a transposed one), one element at a time, gathering a panel of
+/// its columns at stride s1, on each thread and for every panel of the
+/// other operand. That costs little, except when s1 is a multiple of 2 KiB:
+/// then the panel's source lines all fall in a few of the L1 cache's sets
+/// and evict each other (1024² float32, stride 4 KiB: A·Bᵀ 24% slower than
+/// A·B, 11% after the copy). At other strides the copy costs more than it
+/// saves (see the module doc). A transposed left operand (`a`) costs gemm
+/// 6% at that stride, and 9% with the copy: it is copied only when neither
+/// axis is contiguous (every read a gather), like `b`. A row or column
+/// vector is not strided in any way that matters.
+fn rows_for_gemm<T: GemmElement>(
+    v: ArrayView2<T>,
+    copy: bool,
+    gathered: bool,
+) -> Result<Option<Array2<T>>> {
     let (r, c) = v.dim();
     let [s0, s1] = [v.strides()[0], v.strides()[1]];
     let bytes = s1.unsigned_abs() * std::mem::size_of::<T>();
-    // (neither axis contiguous: every read is a gather, the copy is the cheaper one)
-    let bad = s0 != 1 || bytes.is_multiple_of(ALIASING_STRIDE_BYTES);
+    let aliasing = gathered && bytes.is_multiple_of(ALIASING_STRIDE_BYTES);
+    let bad = s0 != 1 || aliasing;
     if !copy || s1 == 1 || r < 2 || c < 2 || !bad {
         return Ok(None);
     }
@@ -671,7 +686,7 @@ mod tests {
     #[test]
     fn only_aliasing_or_gathered_operands_are_copied() {
         let store = Array2::<f32>::ones((64, 1040));
-        let copies = |v: ArrayView2<f32>, copy| rows_for_gemm(v, copy).unwrap().is_some();
+        let copies = |v: ArrayView2<f32>, copy| rows_for_gemm(v, copy, true).unwrap().is_some();
         // transposed views (strides (1, ld)): ld·4 bytes a multiple of 2 KiB
         let copies_t = |ld: usize, copy| {
             let rows = Array2::<f32>::ones((64, ld));
@@ -682,7 +697,12 @@ mod tests {
         assert!(!copies_t(520, true) && !copies_t(256, true) && !copies_t(1000, true));
         // float64: 256 elements are 2 KiB already
         let rows64 = Array2::<f64>::ones((64, 256));
-        assert!(rows_for_gemm(rows64.t(), true).unwrap().is_some());
+        assert!(rows_for_gemm(rows64.t(), true, true).unwrap().is_some());
+        // the left operand only when no axis is contiguous
+        assert!(rows_for_gemm(rows64.t(), true, false).unwrap().is_none());
+        let store64 = Array2::<f64>::ones((64, 1040));
+        let gather = store64.slice(s![..;2, ..;3]);
+        assert!(rows_for_gemm(gather, true, false).unwrap().is_some());
         // no contiguous axis: always a gather
         assert!(copies(store.slice(s![..;2, ..;3]), true));
         // contiguous rows (any row stride), and vectors, are read in place
@@ -695,7 +715,7 @@ mod tests {
         let mut padded = Array2::<f32>::zeros((30, 512));
         padded.slice_mut(s![.., ..40]).assign(&m.t());
         let v = padded.slice(s![.., ..40]).reversed_axes();
-        let copy = rows_for_gemm(v, true).unwrap().unwrap();
+        let copy = rows_for_gemm(v, true, true).unwrap().unwrap();
         assert!(copy.is_standard_layout());
         assert_eq!(copy, m);
         // large enough to be copied in row blocks by several threads (601
@@ -705,7 +725,7 @@ mod tests {
         padded.slice_mut(s![.., ..601]).assign(&m.t());
         const { assert!(601 * 130 >= PAR_COPY_MIN) };
         let v = padded.slice(s![.., ..601]).reversed_axes();
-        assert_eq!(rows_for_gemm(v, true).unwrap().unwrap(), m);
+        assert_eq!(rows_for_gemm(v, true, true).unwrap().unwrap(), m);
     }
 
     #[test]
@@ -892,8 +912,8 @@ mod batched_tests {
     #[test]
     fn batched_transposed_products_above_the_copy_threshold() {
         // two products per call, each above COPY_MIN_FLOPS, the transposed
-        // operand of each a strided view into the batch with a 2 KiB column
-        // stride (256 float64), so that it is copied
+        // operands strided views into the batch with a 2 KiB column stride
+        // (256 float64): a transposed right operand is copied
         let (m, k, n) = (256, 256, 128);
         let a = ArrayD::from_shape_fn(IxDyn(&[2, k, m]), |i| {
             ((i[0] * 5 + i[1] * 3 + i[2]) as f64 * 0.37).sin()
