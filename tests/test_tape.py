@@ -447,6 +447,26 @@ def test_a_product_cut_into_interrupt_blocks_equals_numpys(ta, tb):
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradients_of_a_product_whose_transposed_reads_are_copied(dtype):
+    # 24·512·512 multiply-adds (above the copy threshold, 2²²) with 512-long
+    # rows (a cache-aliasing column stride once transposed): the VJP's g·Bᵀ
+    # copies Bᵀ into row-major order, Aᵀ·g reads Aᵀ through its strides
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((24, 512)).astype(dtype)
+    b = rng.standard_normal((512, 512)).astype(dtype)
+    w = rng.standard_normal((24, 512)).astype(dtype)
+    A, B = tf.constant(a), tf.constant(b)
+    with tf.GradientTape() as t:
+        t.watch([A, B])
+        s = tf.reduce_sum(tf.matmul(A, B) * tf.constant(w))
+    ga, gb = t.gradient(s, [A, B])
+    tol = 1e-3 if dtype == np.float32 else 1e-12
+    a64, b64, w64 = (x.astype(np.float64) for x in (a, b, w))
+    np.testing.assert_allclose(ga.numpy(), w64 @ b64.T, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gb.numpy(), a64.T @ w64, rtol=tol, atol=tol)
+
+
 def test_matrix_times_a_stack_of_vectors():
     # (the input gradient of W @ x under a jacobian: one product, the
     # vectors as the rows of a matrix)

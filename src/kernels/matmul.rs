@@ -1,9 +1,11 @@
-//! Matrix products through the `gemm` crate, behind one tested wrapper.
+//! Matrix products through gemm's float32 and float64 kernels (the
+//! `gemm-f32` and `gemm-f64` crates), behind one tested wrapper.
 //!
 //! Trap: gemm's convention is not BLAS's. It computes
 //! `dst := alpha·dst + beta·lhs·rhs`, so a plain product is `alpha = 0,
 //! beta = 1, read_dst = false`. Strides are in elements, so a transposed
-//! operand is the same buffer with its two strides swapped.
+//! operand is the same buffer with its two strides swapped (see
+//! `gemm_into` for the layout its kernels want).
 //!
 //! Why `gemm` and not `faer`: faer 0.24's `linalg::matmul::matmul` was
 //! measured against this wrapper's call on 1024² float32 products, the
@@ -56,8 +58,48 @@
 //!
 //! (the old threshold, 64³, sent W5's 256×256×10 products to both cores
 //! at twice the cost of one).
+//!
+//! Transposed operands (`rows_for_gemm`): gemm packs an operand read
+//! through swapped strides element by element, which costs little unless
+//! its column stride is a multiple of 2 KiB (then the panel it gathers
+//! thrashes L1). gemm 0.19 called directly, float32, both cores, each
+//! transposed product read in place and after a tiled copy into row-major
+//! order (copy + product), interleaved in one process, medians of 41-301,
+//! one run on the benchmark machine while another helper compiled (load
+//! 3-5: absolute times up to twice an idle machine's, 1024³ A·B is 5.1 ms
+//! idle):
+//!
+//! | product, m×n×k        | stride of the transposed operand | A·B   | in place | copied (copy alone) |
+//! |-----------------------|----------------------------------|-------|----------|---------------------|
+//! | A·Bᵀ 1024³            | 4 KiB                            | 10.6  | 13.4     | 11.9 (0.88)         |
+//! | A·Bᵀ 1024³, 2-thread copy | 4 KiB                        | 10.6  | 13.4     | 11.2 (0.62)         |
+//! | Aᵀ·B 1024³            | 4 KiB                            | 10.6  | 12.1     | 12.1 (0.90)         |
+//! | A·Bᵀ 512³             | 2 KiB                            | 1.21  | 1.41     | 1.29 (0.056)        |
+//! | Aᵀ·B 512³             | 2 KiB                            | 1.21  | 1.31     | 1.29 (0.056)        |
+//! | A·Bᵀ 520³             | 2080 B                           | 1.34  | 1.38     | 1.43 (0.058)        |
+//! | Aᵀ·B 520³             | 2080 B                           | 1.34  | 1.44     | 1.44 (0.056)        |
+//! | A·Bᵀ 256×256×512      | 2 KiB                            | 0.211 | 0.316    | 0.272 (0.080)       |
+//! | A·Bᵀ 128×128×512      | 2 KiB                            | 0.096 | 0.133    | 0.109 (0.012)       |
+//! | Aᵀ·B 512×512×64       | 2 KiB                            | 0.168 | 0.188    | 0.175 (0.007)       |
+//! | Aᵀ·B 128×128×512      | 512 B                            | 0.096 | 0.096    | 0.108 (0.013)       |
+//! | Aᵀ·B 784×256×256 (W5) | 3136 B                           | 0.533 | 0.566    | 0.742 (0.149)       |
+//! | A·Bᵀ 1024×1024×256    | 1 KiB                            | 2.54  | 2.77     | 3.00 (0.204)        |
+//!
+//! (ms.) In tapegrad, 1024² float32, the three products interleaved in one
+//! process, four runs alternating with the build before the copy (same
+//! load): A·Bᵀ took 1.21-1.29× A·B's time before, 1.10-1.16× with the
+//! (two-thread) copy; Aᵀ·B 1.05-1.07× before, 1.06-1.13× with it. So only
+//! the right operand (B, which gemm gathers on every thread) is copied, at
+//! a 2 KiB-multiple stride, for products of at least `COPY_MIN_FLOPS`; the
+//! left one only when no axis of it is contiguous. Then, four more runs:
+//! A·Bᵀ 1.20-1.24× before, 1.12-1.15× after; Aᵀ·B 1.06-1.09× before,
+//! 1.04-1.06× after (A·B's median 10.6-11.2 ms under that load, its
+//! minimum 5.3 ms, as on an idle machine).
 
-use ndarray::{ArcArray, ArrayD, ArrayView2, Ix2, IxDyn, s};
+use ndarray::{ArcArray, Array2, ArrayD, ArrayView2, Ix2, IxDyn, s};
+
+use gemm_common::Parallelism;
+use rayon::prelude::*;
 
 use crate::dtype::Num;
 use crate::error::Result;
@@ -74,6 +116,20 @@ pub type Product<T> = fn(ArrayView2<'_, T>, ArrayView2<'_, T>, bool, bool) -> Re
 /// saves on the benchmark machine (see the table above).
 const PAR_MIN_FLOPS: usize = 1 << 22;
 
+/// Products of at least this many multiply-adds copy a transposed right
+/// operand with a cache-aliasing stride (or an operand with no contiguous
+/// axis) into row-major order before gemm reads it (see `rows_for_gemm` and the module
+/// doc's measurements).
+const COPY_MIN_FLOPS: usize = 1 << 22;
+
+/// Copies (`rows_for_gemm`) of at least this many elements are shared
+/// among the threads.
+const PAR_COPY_MIN: usize = 1 << 16;
+
+/// A column stride (in bytes) that is a multiple of this makes gemm's
+/// packing of a transposed operand thrash the L1 cache (see `rows_for_gemm`).
+const ALIASING_STRIDE_BYTES: usize = 2048;
+
 /// Multiply-adds of the largest product computed in one gemm call (1024³:
 /// ~12 ms in float32 on two Zen 4 cores, ~50 ms in float64 on one). A larger
 /// product is cut into blocks of about this size with an interrupt poll
@@ -85,10 +141,98 @@ const INTERRUPT_BLOCK_FLOPS: usize = 1 << 30;
 /// multiples costs no packing that the single call would not do.
 const DEPTH_GRANULE: usize = 512;
 
+/// The signature of gemm's per-type kernel: `dst := alpha·dst +
+/// beta·lhs·rhs` for an m×n `dst`, with `read_dst`, each operand given by
+/// pointer, column stride and row stride (in that order), three conjugation
+/// flags and the parallelism.
+type Kernel<T> = unsafe fn(
+    usize,
+    usize,
+    usize,
+    *mut T,
+    isize,
+    isize,
+    bool,
+    *const T,
+    isize,
+    isize,
+    *const T,
+    isize,
+    isize,
+    T,
+    T,
+    bool,
+    bool,
+    bool,
+    Parallelism,
+);
+
 /// Element types gemm multiplies natively.
-pub trait GemmElement: Num {}
-impl GemmElement for f32 {}
-impl GemmElement for f64 {}
+pub trait GemmElement: Num {
+    /// gemm's kernel for this type, for the widest vector unit the CPU has
+    /// (detected once by gemm).
+    fn kernel() -> Kernel<Self>;
+}
+impl GemmElement for f32 {
+    fn kernel() -> Kernel<f32> {
+        gemm_f32::gemm::f32::get_gemm_fn()
+    }
+}
+impl GemmElement for f64 {
+    fn kernel() -> Kernel<f64> {
+        gemm_f64::gemm::f64::get_gemm_fn()
+    }
+}
+
+/// `dst := lhs·rhs`, or `dst += lhs·rhs` when `accumulate`, for an m×k
+/// `lhs` and a k×n `rhs` (any strides), into m rows of `n` elements at
+/// `dst`, row-major.
+///
+/// Trap: gemm's kernels want a column-major destination (gemm's umbrella
+/// crate, no longer a dependency, arranged that): a row-major C with more
+/// than one column is computed as the column-major Cᵀ = rhsᵀ·lhsᵀ, the
+/// operands swapped with their strides. They also want the depth stride
+/// of their left operand non-negative: a negative one (a reversed view) is
+/// read from its other end, in both operands (the same sum, reordered).
+///
+/// # Safety
+/// `lhs` and `rhs` are live views, k ≥ 1, and `dst` holds m·n elements
+/// (initialised when `accumulate`).
+unsafe fn gemm_into<T: GemmElement>(
+    lhs: ArrayView2<T>,
+    rhs: ArrayView2<T>,
+    dst: *mut T,
+    accumulate: bool,
+    par: Parallelism,
+) {
+    let (m, k) = lhs.dim();
+    let n = rhs.ncols();
+    let [a0, a1] = [lhs.strides()[0], lhs.strides()[1]];
+    let [b0, b1] = [rhs.strides()[0], rhs.strides()[1]];
+    let (pa, pb) = (lhs.as_ptr(), rhs.as_ptr());
+    // (kernel order: rows, cols, dst col/row strides, left ptr and col/row
+    // strides, right ptr and col/row strides)
+    let (rows, cols, dst_cs, dst_rs, mut l, mut l_cs, l_rs, mut r, r_cs, mut r_rs) = if n > 1 {
+        (n, m, n as isize, 1, pb, b0, b1, pa, a0, a1)
+    } else {
+        (m, n, 1, n as isize, pa, a1, a0, pb, b1, b0)
+    };
+    if l_cs < 0 {
+        l = l.wrapping_offset((k - 1) as isize * l_cs);
+        l_cs = -l_cs;
+        r = r.wrapping_offset((k - 1) as isize * r_rs);
+        r_rs = -r_rs;
+    }
+    let (alpha, beta) = (if accumulate { T::ONE } else { T::ZERO }, T::ONE);
+    // SAFETY: the caller's contract; the arrangement above describes the
+    // same elements of the same buffers.
+    unsafe {
+        T::kernel()(
+            rows, cols, k, dst, dst_cs, dst_rs, accumulate, l, l_cs, l_rs, r, r_cs, r_rs, alpha,
+            beta, false, false, false, par,
+        )
+    };
+}
 
 /// `op(a) · op(b)` for 2-D views, where `op` transposes when the flag is set.
 /// The caller has validated that the inner dimensions agree. A product
@@ -100,11 +244,20 @@ pub fn matmul_2d<T: GemmElement>(
     ta: bool,
     tb: bool,
 ) -> Result<ArrayD<T>> {
-    in_blocks(a, b, ta, tb, INTERRUPT_BLOCK_FLOPS, DEPTH_GRANULE)
+    in_blocks(
+        a,
+        b,
+        ta,
+        tb,
+        INTERRUPT_BLOCK_FLOPS,
+        DEPTH_GRANULE,
+        COPY_MIN_FLOPS,
+    )
 }
 
-/// `matmul_2d` with its block size and depth granule as arguments (the
-/// tests cut small products into many blocks).
+/// `matmul_2d` with its block size, depth granule and copy threshold as
+/// arguments (the tests cut small products into many blocks, and copy
+/// small operands).
 fn in_blocks<T: GemmElement>(
     a: ArrayView2<T>,
     b: ArrayView2<T>,
@@ -112,6 +265,7 @@ fn in_blocks<T: GemmElement>(
     tb: bool,
     block_flops: usize,
     depth_granule: usize,
+    copy_min_flops: usize,
 ) -> Result<ArrayD<T>> {
     let a = if ta { a.reversed_axes() } else { a };
     let b = if tb { b.reversed_axes() } else { b };
@@ -121,6 +275,18 @@ fn in_blocks<T: GemmElement>(
         // (an empty sum: gemm would zero the result too, but nothing to multiply)
         return zeros_out(m, n);
     }
+    // An operand that gemm would read badly (see `rows_for_gemm`) is copied
+    // into row-major order first when the product is large enough for the
+    // copy to pay (see `COPY_MIN_FLOPS`). gemm computes the row-major
+    // product as Cᵀ = bᵀ·aᵀ: `b` is the operand its kernels gather panel by
+    // panel on each thread, `a` the one they pack once, NR contiguous
+    // elements at a time even when it is transposed.
+    let flops = m.saturating_mul(n).saturating_mul(k);
+    let copy = flops >= copy_min_flops;
+    let a_rows = rows_for_gemm(a, copy, false)?;
+    let b_rows = rows_for_gemm(b, copy, true)?;
+    let a = a_rows.as_ref().map_or(a, |c| c.view());
+    let b = b_rows.as_ref().map_or(b, |c| c.view());
     let (rows, depth) = blocks([m, n, k], block_flops, depth_granule);
     // The result is written before it is read: every element by the first
     // depth block of its rows (gemm with alpha = 0 never reads `dst`), so it
@@ -139,47 +305,131 @@ fn in_blocks<T: GemmElement>(
             let rhs = b.slice(s![first_depth..last_depth, ..]);
             let (bm, bk) = lhs.dim();
             let par = if bm * n * bk >= PAR_MIN_FLOPS && super::parallel(usize::MAX) {
-                gemm::Parallelism::Rayon(0)
+                Parallelism::Rayon(0)
             } else {
-                gemm::Parallelism::None
+                Parallelism::None
             };
-            let accumulate = first_depth > 0;
             // SAFETY: `out` holds capacity for m×n elements, row-major with
             // row stride n, and rows first_row..last_row start at
-            // first_row·n; `lhs` (bm×bk) and `rhs` (bk×n) are live views whose
-            // strides describe their own memory; T is f32 or f64. With
-            // `accumulate` false, alpha = 0 and gemm writes every element of
-            // the block without reading it; with it true, the block was
-            // written by the previous depth block.
+            // first_row·n; `lhs` (bm×bk) and `rhs` (bk×n) are live views; bk
+            // ≥ 1. Without `accumulate`, gemm writes every element of the
+            // block without reading it; with it, the block was written by
+            // the previous depth block.
             unsafe {
-                gemm::gemm(
-                    bm,
-                    n,
-                    bk,
+                gemm_into(
+                    lhs,
+                    rhs,
                     out.as_mut_ptr().add(first_row * n),
-                    1,
-                    n as isize,
-                    accumulate,
-                    lhs.as_ptr(),
-                    lhs.strides()[1],
-                    lhs.strides()[0],
-                    rhs.as_ptr(),
-                    rhs.strides()[1],
-                    rhs.strides()[0],
-                    if accumulate { T::ONE } else { T::ZERO },
-                    T::ONE,
-                    false,
-                    false,
-                    false,
+                    first_depth > 0,
                     par,
-                );
-            }
+                )
+            };
         }
     }
     // SAFETY: the loops above wrote all m×n elements (first depth block of
     // every row block) and T is Copy (nothing to drop).
     unsafe { out.set_len(m * n) };
     Ok(ArrayD::from_shape_vec(IxDyn(&[m, n]), out).expect("m×n elements"))
+}
+
+/// A row-major copy of `v` when gemm would read it badly and the product
+/// is large enough for the copy to pay (`copy`); `None` when `v` is used
+/// as it is. `gathered`: `v` is the right operand, which gemm gathers.
+///
+/// Trap: gemm packs its right operand (`b`), when its rows are strided
+/// (s1 ≠ 1, a transposed one), one element at a time, gathering a panel of
+/// its columns at stride s1, on each thread and for every panel of the
+/// other operand. That costs little, except when s1 is a multiple of 2 KiB:
+/// then the panel's source lines all fall in a few of the L1 cache's sets
+/// and evict each other (1024² float32, stride 4 KiB: A·Bᵀ 24% slower than
+/// A·B, 11% after the copy). At other strides the copy costs more than it
+/// saves (see the module doc). A transposed left operand (`a`) costs gemm
+/// 6% at that stride, and 9% with the copy: it is copied only when neither
+/// axis is contiguous (every read a gather), like `b`. A row or column
+/// vector is not strided in any way that matters.
+fn rows_for_gemm<T: GemmElement>(
+    v: ArrayView2<T>,
+    copy: bool,
+    gathered: bool,
+) -> Result<Option<Array2<T>>> {
+    let (r, c) = v.dim();
+    let [s0, s1] = [v.strides()[0], v.strides()[1]];
+    let bytes = s1.unsigned_abs() * std::mem::size_of::<T>();
+    let aliasing = gathered && bytes.is_multiple_of(ALIASING_STRIDE_BYTES);
+    let bad = s0 != 1 || aliasing;
+    if !copy || s1 == 1 || r < 2 || c < 2 || !bad {
+        return Ok(None);
+    }
+    let mut out = crate::alloc::try_vec::<T>(MATMUL_OP, &[r, c])?;
+    // Row blocks of the copy, one per thread when it is large (the two
+    // cores copy a 1024² float32 operand in ~60% of one core's time).
+    let parts = if r * c >= PAR_COPY_MIN && super::parallel(r * c) {
+        rayon::current_num_threads().min(r)
+    } else {
+        1
+    };
+    let rows = r.div_ceil(parts);
+    // (addresses as integers: raw pointers are not Send)
+    let (src, dst) = (v.as_ptr() as usize, out.as_mut_ptr() as usize);
+    let copy_part = |p: usize| {
+        let first = p * rows;
+        let n = rows.min(r.saturating_sub(first));
+        if n == 0 {
+            return;
+        }
+        // SAFETY: `v` is a live view whose element (i, j) is at offset
+        // i·s0 + j·s1 from its pointer; `out` has capacity r·c; the parts
+        // write disjoint rows first..first + n.
+        unsafe {
+            let src = (src as *const T).offset(first as isize * s0);
+            copy_rows(src, s0, s1, n, c, (dst as *mut T).add(first * c));
+        }
+    };
+    if parts > 1 {
+        (0..parts).into_par_iter().for_each(copy_part);
+    } else {
+        copy_part(0);
+    }
+    // SAFETY: `copy_rows` wrote all r·c elements; T is Copy.
+    unsafe { out.set_len(r * c) };
+    Ok(Some(
+        Array2::from_shape_vec((r, c), out).expect("r×c elements"),
+    ))
+}
+
+/// `dst[i·c + j] = src[i·s0 + j·s1]` for the r×c elements of a strided
+/// matrix, in tiles: a transposed matrix (s0 = 1) read row by row would
+/// touch a new cache line for every element, and with a power-of-two
+/// stride those lines all fall in the same few cache sets. A tile of 64
+/// bytes' worth of output rows (16 float32) × `TILE_COLS` output columns
+/// reads each source line once (s0 = 1: the tile's rows are one line of
+/// each of `TILE_COLS` source rows) and writes short contiguous runs. 1024²
+/// float32 transposed on one core, medians of 51, one run (load ~2), by
+/// tile (output rows × columns): 16×8 0.38 ms, 16×16 0.46, 8×8 0.52,
+/// 8×16 0.83, 32×32 0.82, 16×64 2.0.
+///
+/// # Safety
+/// Every offset `i·s0 + j·s1` (i < r, j < c) from `src` is a valid `T`, and
+/// `dst` has room for r·c elements.
+unsafe fn copy_rows<T: Copy>(src: *const T, s0: isize, s1: isize, r: usize, c: usize, dst: *mut T) {
+    let tile_rows = (64 / std::mem::size_of::<T>()).max(1);
+    const TILE_COLS: usize = 8;
+    for i0 in (0..r).step_by(tile_rows) {
+        let i1 = (i0 + tile_rows).min(r);
+        for j0 in (0..c).step_by(TILE_COLS) {
+            let j1 = (j0 + TILE_COLS).min(c);
+            for i in i0..i1 {
+                // SAFETY: (i, j) is in range for both (the caller's contract)
+                unsafe {
+                    let s = src.offset(i as isize * s0);
+                    let d = dst.add(i * c);
+                    for j in j0..j1 {
+                        *d.add(j) = *s.offset(j as isize * s1);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Rows and depth (inner-dimension length) of the blocks an m×n×k product
@@ -254,6 +504,12 @@ mod tests {
         Array2::from_shape_fn((m, n), |(i, j)| ((i * 7 + j * 3) as f64 * seed).sin())
     }
 
+    /// `a`ᵀ stored row-major (trap: `a.t().to_owned()` keeps the transposed
+    /// view's column-major layout, the same memory as `a`).
+    fn transposed(a: &Array2<f64>) -> Array2<f64> {
+        a.t().as_standard_layout().into_owned()
+    }
+
     #[test]
     fn gemm_wrapper_matches_ndarray_dot() {
         for &(m, k, n) in &[(1, 1, 1), (3, 4, 5), (17, 33, 9), (70, 80, 90)] {
@@ -265,8 +521,8 @@ mod tests {
                 assert!((x - y).abs() < 1e-12, "{m}x{k}x{n}");
             }
             // transposed operands: the same product through swapped strides
-            let at = a.t().to_owned();
-            let bt = b.t().to_owned();
+            let at = transposed(&a);
+            let bt = transposed(&b);
             let got_t = matmul_2d(at.view(), bt.view(), true, true).unwrap();
             for (x, y) in got_t.iter().zip(want.iter()) {
                 assert!((x - y).abs() < 1e-12);
@@ -302,26 +558,215 @@ mod tests {
         let a = sample(m, k, 0.3);
         let b = sample(k, n, 0.7);
         let want = a.dot(&b);
-        let (at, bt) = (a.t().to_owned(), b.t().to_owned());
+        let (at, bt) = (transposed(&a), transposed(&b));
         for (budget, granule) in [(400, 4), (2000, 16), (m * n * 10, 10), (m * n * k - 1, 1)] {
             let (rows, depth) = blocks([m, n, k], budget, granule);
             assert!(rows < m || depth < k, "{budget}: not cut");
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let x = if ta { at.view() } else { a.view() };
                 let y = if tb { bt.view() } else { b.view() };
-                let got = in_blocks(x, y, ta, tb, budget, granule).unwrap();
-                assert_eq!(got.shape(), &[m, n]);
-                for (g, w) in got.iter().zip(want.iter()) {
-                    assert!((g - w).abs() < 1e-12, "{budget} {ta} {tb}: {g} vs {w}");
+                // (transposed operands read through their strides, and copied)
+                for copy_min in [usize::MAX, 0] {
+                    let got = in_blocks(x, y, ta, tb, budget, granule, copy_min).unwrap();
+                    assert_eq!(got.shape(), &[m, n]);
+                    for (g, w) in got.iter().zip(want.iter()) {
+                        assert!((g - w).abs() < 1e-12, "{budget} {ta} {tb}: {g} vs {w}");
+                    }
                 }
             }
         }
         // float32 blocked in depth: the same sums, only regrouped
         let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
-        let got = in_blocks(a32.view(), b32.view(), false, false, 500, 8).unwrap();
+        let got = in_blocks(a32.view(), b32.view(), false, false, 500, 8, usize::MAX).unwrap();
         for (g, w) in got.iter().zip(want.iter()) {
             assert!((f64::from(*g) - w).abs() < 1e-4);
         }
+    }
+
+    /// op(a)·op(b) summed in the textbook order.
+    fn naive(a: ArrayView2<f64>, b: ArrayView2<f64>, ta: bool, tb: bool) -> Array2<f64> {
+        let a = if ta { a.reversed_axes() } else { a };
+        let b = if tb { b.reversed_axes() } else { b };
+        Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
+            (0..a.ncols()).map(|p| a[[i, p]] * b[[p, j]]).sum()
+        })
+    }
+
+    /// A view of some storage of a matrix.
+    type ViewOf<T> = Box<dyn for<'s> Fn(&'s Array2<T>) -> ArrayView2<'s, T>>;
+
+    /// `mat` (converted by `conv`) stored six ways, each with a view whose
+    /// element (i, j) is `mat[i, j]`: contiguous; transposed (column-major);
+    /// transposed with a leading dimension of 512 (a cache-aliasing stride,
+    /// copied before gemm); every second row and third column of a larger
+    /// buffer; reversed (negative strides); and a stepped slice of the
+    /// transposed buffer. The unused slots hold NaN, so a read of a wrong
+    /// element shows.
+    fn layouts<T: Copy + PartialEq + std::fmt::Debug + 'static>(
+        mat: &Array2<f64>,
+        conv: fn(f64) -> T,
+    ) -> Vec<(Array2<T>, ViewOf<T>)> {
+        let (r, c) = mat.dim();
+        let nan = conv(f64::NAN);
+        let mut stepped = Array2::from_elem((2 * r, 3 * c), nan);
+        let mut stepped_t = Array2::from_elem((3 * c, 2 * r), nan);
+        let mut padded_t = Array2::from_elem((c, 512), nan);
+        for ((i, j), &x) in mat.indexed_iter() {
+            stepped[[2 * i, 3 * j]] = conv(x);
+            stepped_t[[3 * j, 2 * i]] = conv(x);
+            padded_t[[j, i]] = conv(x);
+        }
+        let m = mat.mapv(conv);
+        let reversed = Array2::from_shape_fn((r, c), |(i, j)| m[[r - 1 - i, c - 1 - j]]);
+        let out: Vec<(Array2<T>, ViewOf<T>)> = vec![
+            (m.clone(), Box::new(|s| s.view())),
+            (m.t().as_standard_layout().into_owned(), Box::new(|s| s.t())),
+            (
+                padded_t,
+                Box::new(move |s| s.slice(s![.., ..r]).reversed_axes()),
+            ),
+            (stepped, Box::new(|s| s.slice(s![..;2, ..;3]))),
+            (reversed, Box::new(|s| s.slice(s![..;-1, ..;-1]))),
+            (
+                stepped_t,
+                Box::new(|s| s.slice(s![..;3, ..;2]).reversed_axes()),
+            ),
+        ];
+        for (storage, view) in &out {
+            assert_eq!(view(storage), m.view());
+        }
+        if r > 1 && c > 1 {
+            assert_eq!(out[2].1(&out[2].0).strides(), &[1, 512]);
+        }
+        out
+    }
+
+    /// Every layout of both operands, both transpose flags, each with the
+    /// operands read by gemm in place (`copy_min` = usize::MAX) and copied
+    /// where that pays (0), against the naive product; sizes are not
+    /// multiples of the copy's tiles.
+    fn check_layouts<T: GemmElement + PartialEq + std::fmt::Debug + 'static>(
+        (m, k, n): (usize, usize, usize),
+        conv: fn(f64) -> T,
+        back: fn(T) -> f64,
+        tol: f64,
+    ) {
+        let a = sample(m, k, 0.3);
+        let b = sample(k, n, 0.7);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let x = if ta { transposed(&a) } else { a.clone() };
+            let y = if tb { transposed(&b) } else { b.clone() };
+            let want = naive(x.view(), y.view(), ta, tb);
+            for (xs, xv) in layouts(&x, conv) {
+                for (ys, yv) in layouts(&y, conv) {
+                    for copy_min in [usize::MAX, 0] {
+                        let (x, y) = (xv(&xs), yv(&ys));
+                        let what =
+                            format!("{m}x{k}x{n} {ta} {tb} {:?} {:?}", x.strides(), y.strides());
+                        let tune = (INTERRUPT_BLOCK_FLOPS, DEPTH_GRANULE, copy_min);
+                        let got = in_blocks(x, y, ta, tb, tune.0, tune.1, tune.2).unwrap();
+                        for (g, w) in got.iter().zip(want.iter()) {
+                            assert!((back(*g) - w).abs() < tol, "{what}: {g:?} vs {w}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_operands_read_in_place_or_copied_give_the_product() {
+        // odd sizes (partial tiles), and vectors (one row or column: never copied)
+        for shape in [(19, 23, 17), (33, 9, 40), (1, 7, 5), (6, 1, 4), (5, 8, 1)] {
+            check_layouts(shape, |v| v, |v| v, 1e-9);
+            check_layouts(shape, |v| v as f32, f64::from, 1e-4);
+        }
+    }
+
+    #[test]
+    fn only_aliasing_or_gathered_operands_are_copied() {
+        let store = Array2::<f32>::ones((64, 1040));
+        let copies = |v: ArrayView2<f32>, copy| rows_for_gemm(v, copy, true).unwrap().is_some();
+        // transposed views (strides (1, ld)): ld·4 bytes a multiple of 2 KiB
+        let copies_t = |ld: usize, copy| {
+            let rows = Array2::<f32>::ones((64, ld));
+            copies(rows.t(), copy)
+        };
+        assert!(copies_t(512, true) && copies_t(1024, true));
+        assert!(!copies_t(512, false), "product too small");
+        assert!(!copies_t(520, true) && !copies_t(256, true) && !copies_t(1000, true));
+        // float64: 256 elements are 2 KiB already
+        let rows64 = Array2::<f64>::ones((64, 256));
+        assert!(rows_for_gemm(rows64.t(), true, true).unwrap().is_some());
+        // the left operand only when no axis is contiguous
+        assert!(rows_for_gemm(rows64.t(), true, false).unwrap().is_none());
+        let store64 = Array2::<f64>::ones((64, 1040));
+        let gather = store64.slice(s![..;2, ..;3]);
+        assert!(rows_for_gemm(gather, true, false).unwrap().is_some());
+        // no contiguous axis: always a gather
+        assert!(copies(store.slice(s![..;2, ..;3]), true));
+        // contiguous rows (any row stride), and vectors, are read in place
+        assert!(!copies(store.slice(s![.., ..100]), true));
+        let rows = Array2::<f32>::ones((64, 512));
+        assert!(!copies(rows.t().slice_move(s![..1, ..]), true));
+        assert!(!copies(rows.t().slice_move(s![.., ..1]), true));
+        // the copy is the matrix, row-major
+        let m = Array2::from_shape_fn((40, 30), |(i, j)| (i * 30 + j) as f32);
+        let mut padded = Array2::<f32>::zeros((30, 512));
+        padded.slice_mut(s![.., ..40]).assign(&m.t());
+        let v = padded.slice(s![.., ..40]).reversed_axes();
+        let copy = rows_for_gemm(v, true, true).unwrap().unwrap();
+        assert!(copy.is_standard_layout());
+        assert_eq!(copy, m);
+        // large enough to be copied in row blocks by several threads (601
+        // rows: blocks of unequal length)
+        let m = Array2::from_shape_fn((601, 130), |(i, j)| (i * 130 + j) as f32);
+        let mut padded = Array2::<f32>::zeros((130, 1024));
+        padded.slice_mut(s![.., ..601]).assign(&m.t());
+        const { assert!(601 * 130 >= PAR_COPY_MIN) };
+        let v = padded.slice(s![.., ..601]).reversed_axes();
+        assert_eq!(rows_for_gemm(v, true, true).unwrap().unwrap(), m);
+    }
+
+    #[test]
+    fn products_either_side_of_the_copy_threshold() {
+        // a transposed operand with a 2 KiB (float32) or 4 KiB (float64)
+        // column stride; s²·512 multiply-adds, below COPY_MIN_FLOPS at
+        // s = 90 and above it at 91: read in place, then copied
+        const { assert!(90 * 90 * 512 < COPY_MIN_FLOPS && 91 * 91 * 512 >= COPY_MIN_FLOPS) };
+        for s in [90, 91] {
+            // A·Bᵀ with B stored s×512, and Aᵀ·B with A stored s×512
+            let wide = sample(s, 512, 0.3);
+            let square = sample(s, s, 0.7);
+            for (x, y, ta, tb) in [(&wide, &wide, false, true), (&wide, &square, true, false)] {
+                let want = naive(x.view(), y.view(), ta, tb);
+                let got = matmul_2d(x.view(), y.view(), ta, tb).unwrap();
+                for (g, w) in got.iter().zip(want.iter()) {
+                    assert!((g - w).abs() < 1e-9, "s={s} {ta} {tb}");
+                }
+                let (x32, y32) = (x.mapv(|v| v as f32), y.mapv(|v| v as f32));
+                let got = matmul_2d(x32.view(), y32.view(), ta, tb).unwrap();
+                for (g, w) in got.iter().zip(want.iter()) {
+                    assert!((f64::from(*g) - w).abs() < 1e-2, "s={s} {ta} {tb} f32");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn copy_rows_transposes_and_gathers() {
+        // a column-major 37×21 matrix, and a stepped one, into row-major order
+        let m = sample(37, 21, 0.9);
+        let t = transposed(&m);
+        let mut out = vec![0.0; 37 * 21];
+        unsafe { copy_rows(t.as_ptr(), 1, 37, 37, 21, out.as_mut_ptr()) };
+        assert_eq!(out, m.iter().copied().collect::<Vec<_>>());
+        let big = sample(80, 50, 0.4);
+        let v = big.slice(s![1..;2, ..;-3]);
+        let mut out = vec![0.0; v.len()];
+        let (s0, s1) = (v.strides()[0], v.strides()[1]);
+        unsafe { copy_rows(v.as_ptr(), s0, s1, v.nrows(), v.ncols(), out.as_mut_ptr()) };
+        assert_eq!(out, v.iter().copied().collect::<Vec<_>>());
     }
 
     #[test]
@@ -332,7 +777,7 @@ mod tests {
         assert_eq!(got.shape(), &[2, 3]);
         assert!(got.iter().all(|&x| x == 0.0));
         // and with a budget that would cut it
-        let got = in_blocks(a.view(), b.view(), false, false, 1, 1).unwrap();
+        let got = in_blocks(a.view(), b.view(), false, false, 1, 1, 0).unwrap();
         assert!(got.iter().all(|&x| x == 0.0) && got.len() == 6);
     }
 
@@ -465,6 +910,44 @@ mod batched_tests {
     use super::*;
 
     #[test]
+    fn batched_transposed_products_above_the_copy_threshold() {
+        // two products per call, each above COPY_MIN_FLOPS, the transposed
+        // operands strided views into the batch with a 2 KiB column stride
+        // (256 float64): a transposed right operand is copied
+        let (m, k, n) = (256, 256, 128);
+        let a = ArrayD::from_shape_fn(IxDyn(&[2, k, m]), |i| {
+            ((i[0] * 5 + i[1] * 3 + i[2]) as f64 * 0.37).sin()
+        })
+        .into_shared();
+        let b = ArrayD::from_shape_fn(IxDyn(&[2, n, k]), |i| {
+            ((i[0] * 7 + i[1] + i[2] * 2) as f64 * 0.23).cos()
+        })
+        .into_shared();
+        // (each pair's shapes agree under its flags: aᵀ·bᵀ, b·a, aᵀ·a, b·bᵀ)
+        for (x, y, ta, tb) in [
+            (&a, &b, true, true),
+            (&b, &a, false, false),
+            (&a, &a, true, false),
+            (&b, &b, false, true),
+        ] {
+            let got = matmul_batched(x, y, ta, tb, &[2], matmul_2d::<f64>).unwrap();
+            for i in 0..2 {
+                let xi =
+                    as_2d(&x.index_axis(ndarray::Axis(0), i).to_owned().into_shared()).to_owned();
+                let yi =
+                    as_2d(&y.index_axis(ndarray::Axis(0), i).to_owned().into_shared()).to_owned();
+                let xi = if ta { xi.t().to_owned() } else { xi };
+                let yi = if tb { yi.t().to_owned() } else { yi };
+                let want = xi.dot(&yi);
+                let gi = got.index_axis(ndarray::Axis(0), i);
+                for (g, w) in gi.iter().zip(want.iter()) {
+                    assert!((g - w).abs() < 1e-9, "{ta} {tb} batch {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn batched_matches_a_loop_of_2d_products() {
         let a = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4, 5]), |i| {
             (i[0] + 2 * i[1] + 3 * i[2] + i[3]) as f64 * 0.1
@@ -525,7 +1008,7 @@ mod batched_tests {
             (i[0] * 7 + i[1] * 3 + i[2]) as f64
         })
         .into_shared();
-        let a2t = a2.t().to_owned().into_shared();
+        let a2t = a2.t().as_standard_layout().into_owned().into_shared();
         let a2s = a2
             .broadcast(IxDyn(&[2, 3, 4, 5]))
             .unwrap()
@@ -540,7 +1023,7 @@ mod batched_tests {
             }
         }
         let wide_t = matmul_batched(
-            &a2.t().to_owned().into_shared(),
+            &a2.t().as_standard_layout().into_owned().into_shared(),
             &b3,
             true,
             false,

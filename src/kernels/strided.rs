@@ -381,6 +381,44 @@ pub unsafe fn map3<T: Copy, U: Copy, V: Copy, O: Send>(
                 ptrs.get(1) as *const U,
                 ptrs.get(2) as *const V,
             );
+            let len = dst.len();
+            // Trap: the compiler vectorises the general loop below only for
+            // unit strides (it checks them at run time); one broadcast
+            // scalar operand (stride 0) left it scalar, and a select with a
+            // random condition then became a mispredicted jump per element:
+            // relu's gradient, where(x > 0, g, 0), took 240 µs on 65k
+            // float32 against 5 µs with a full third operand.
+            // SAFETY (both): unit-stride pieces and a constant operand of
+            // live arrays, see the function's contract.
+            match st {
+                [1, 1, 0] => {
+                    let (xs, ys, z) = unsafe {
+                        (
+                            run(pa, off[0], len),
+                            run(pb, off[1], len),
+                            *pc.offset(off[2]),
+                        )
+                    };
+                    for ((d, &x), &y) in dst.iter_mut().zip(xs).zip(ys) {
+                        d.write(f(x, y, z));
+                    }
+                    return;
+                }
+                [1, 0, 1] => {
+                    let (xs, y, zs) = unsafe {
+                        (
+                            run(pa, off[0], len),
+                            *pb.offset(off[1]),
+                            run(pc, off[2], len),
+                        )
+                    };
+                    for ((d, &x), &z) in dst.iter_mut().zip(xs).zip(zs) {
+                        d.write(f(x, y, z));
+                    }
+                    return;
+                }
+                _ => {}
+            }
             for (j, d) in dst.iter_mut().enumerate() {
                 let j = j as isize;
                 // SAFETY: in bounds by the plan, see the function's contract.
@@ -467,6 +505,27 @@ mod tests {
         .unwrap();
         let want: Vec<f64> = c.iter().map(|&k| if k { 1.0 } else { -1.0 }).collect();
         assert_eq!(got, want);
+        // one broadcast scalar as the second or third operand (the unit-stride
+        // paths), over rows long enough to be cut into parallel pieces
+        let g = ArrayD::from_shape_fn(IxDyn(&[2, 70_000]), |i| (i[0] * 70_000 + i[1]) as f64);
+        let k = g.mapv(|v| (v as u64 * 2_654_435_761) % 7 < 3);
+        let zero = ArrayD::from_elem(IxDyn(&[]), 0.0f64);
+        let zv = zero.broadcast(IxDyn(&[2, 70_000])).unwrap();
+        let select = |k: bool, p: f64, q: f64| if k { p } else { q };
+        let (kp, gp, zp) = (
+            (k.as_ptr(), k.strides()),
+            (g.as_ptr(), g.strides()),
+            (zv.as_ptr(), zv.strides()),
+        );
+        let (third, second) = unsafe {
+            (
+                map3(&[2, 70_000], kp, gp, zp, select).unwrap(),
+                map3(&[2, 70_000], kp, zp, gp, select).unwrap(),
+            )
+        };
+        for (((&kk, &gg), t), s) in k.iter().zip(g.iter()).zip(third).zip(second) {
+            assert_eq!((t, s), if kk { (gg, 0.0) } else { (0.0, gg) });
+        }
     }
 
     /// A small deterministic generator (xorshift), so a failing case can
