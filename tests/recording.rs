@@ -139,8 +139,15 @@ fn gradient_of(tape: &Tape, target: &Tensor, source: &Tensor) -> Tensor {
     g[0].clone().unwrap()
 }
 
-/// d/dx Σ sin(x·w) on the given tape stack: (gradient, bytes the tape saved).
-fn sin_of_product_gradient(x: &Tensor, w: &Tensor, second_tape: bool) -> (Vec<f64>, usize) {
+/// d/dx Σ forward(), recorded by one tape watching `x` and `others` (with a
+/// second tape recording too when `second_tape`): (gradient, bytes the
+/// tape saved).
+fn recorded_gradient(
+    x: &Tensor,
+    others: &[&Tensor],
+    second_tape: bool,
+    forward: impl FnOnce() -> Tensor,
+) -> (Vec<f64>, usize) {
     let tape = Tape::new(false, true);
     let other = Tape::new(false, true);
     if second_tape {
@@ -148,16 +155,21 @@ fn sin_of_product_gradient(x: &Tensor, w: &Tensor, second_tape: bool) -> (Vec<f6
     }
     tape.push().unwrap();
     tape.watch(x.id());
-    tape.watch(w.id());
-    let y = {
-        let product = ops::multiply(x, w).unwrap();
-        ops::sin(&product).unwrap()
-        // (the product itself is dropped here, as a program's temporary is)
-    };
+    others.iter().for_each(|t| tape.watch(t.id()));
+    let y = forward();
     tape.pop();
     other.pop();
     let saved = tape.inspect().saved_bytes;
     (f64_values(&gradient_of(&tape, &y, x)), saved)
+}
+
+/// d/dx Σ sin(x·w) on the given tape stack: (gradient, bytes the tape saved).
+fn sin_of_product_gradient(x: &Tensor, w: &Tensor, second_tape: bool) -> (Vec<f64>, usize) {
+    recorded_gradient(x, &[w], second_tape, || {
+        let product = ops::multiply(x, w).unwrap();
+        ops::sin(&product).unwrap()
+        // (the product itself is dropped here, as a program's temporary is)
+    })
 }
 
 #[test]
@@ -203,24 +215,12 @@ fn a_remade_value_keeps_its_id_for_an_outer_tape() {
     }
 }
 
-/// d/dx Σ sinⁿ(tanh(x)) (n sines), on one tape or (`second_tape`) with a
-/// second tape recording too: (gradient, bytes the tape saved).
+/// d/dx Σ sinⁿ(tanh(x)) (n sines) on the given tape stack: (gradient,
+/// bytes the tape saved).
 fn sines_of_tanh_gradient(x: &Tensor, n: usize, second_tape: bool) -> (Vec<f64>, usize) {
-    let tape = Tape::new(false, true);
-    let other = Tape::new(false, true);
-    if second_tape {
-        other.push().unwrap();
-    }
-    tape.push().unwrap();
-    tape.watch(x.id());
-    let mut y = ops::tanh(x).unwrap();
-    for _ in 0..n {
-        y = ops::sin(&y).unwrap();
-    }
-    tape.pop();
-    other.pop();
-    let saved = tape.inspect().saved_bytes;
-    (f64_values(&gradient_of(&tape, &y, x)), saved)
+    recorded_gradient(x, &[], second_tape, || {
+        (0..n).fold(ops::tanh(x).unwrap(), |y, _| ops::sin(&y).unwrap())
+    })
 }
 
 #[test]
