@@ -9,7 +9,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::{for_each_chunk_mut, parallel};
+use super::{parallel, share_chunks_mut};
 use crate::error::Result;
 
 /// The op name a kernel's allocation failure reports (kernels do not know
@@ -171,7 +171,7 @@ unsafe fn fill_flat_into<O: Send>(
             crate::interrupt::poll()?;
         }
         if par {
-            for_each_chunk_mut(block, TASK_LEN, true, |t, chunk| {
+            share_chunks_mut(block, TASK_LEN, |t, chunk| {
                 wide(&fill, base + t * TASK_LEN, chunk)
             });
         } else {
@@ -189,6 +189,11 @@ unsafe fn fill_flat_into<O: Send>(
 /// closure inside it are inlined into the wide copy, so the whole loop is
 /// recompiled with those features. Values are bitwise the same either way:
 /// the compiler never fuses a·b + c into an FMA on its own.
+///
+/// Each of the three copies is its own function, called from here: inlined
+/// at the serial and the parallel call site of `fill_flat_into`, the
+/// baseline loop was compiled twice per kernel (for a machine that rarely
+/// runs it), and the crate's build time is mostly these kernels.
 #[inline(always)]
 fn wide<O>(fill: &impl Fn(usize, &mut [MaybeUninit<O>]), start: usize, dst: &mut [MaybeUninit<O>]) {
     #[cfg(target_arch = "x86_64")]
@@ -202,6 +207,15 @@ fn wide<O>(fill: &impl Fn(usize, &mut [MaybeUninit<O>]), start: usize, dst: &mut
             return unsafe { fill_avx2(fill, start, dst) };
         }
     }
+    fill_baseline(fill, start, dst)
+}
+
+#[inline(never)]
+fn fill_baseline<O>(
+    fill: &impl Fn(usize, &mut [MaybeUninit<O>]),
+    start: usize,
+    dst: &mut [MaybeUninit<O>],
+) {
     fill(start, dst)
 }
 
