@@ -161,26 +161,41 @@ unsafe fn fill_flat_into<O: Send>(
     n: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<O>]) + Sync,
 ) -> Result<Vec<O>> {
-    let par = parallel(n);
     let spare = &mut out.spare_capacity_mut()[..n];
-    // (an interrupt leaves `out` at length 0: the slots written so far are
-    // plain values, dropped with the buffer without being read)
+    // A small output (every per-op call on small tensors) runs here, inline;
+    // a large one goes through `fill_blocks`, compiled once per element type
+    // instead of once per kernel (a dynamic call per block of thousands).
+    if n <= POLL_BLOCK && !parallel(n) {
+        wide(&fill, 0, spare);
+    } else {
+        fill_blocks(spare, &|start, dst| wide(&fill, start, dst))?;
+    }
+    // SAFETY: every one of the n slots was initialised by `fill`.
+    unsafe { out.set_len(n) };
+    Ok(out)
+}
+
+/// `fill` over `spare` in blocks of `POLL_BLOCK` with an interrupt poll
+/// between them, each block in `TASK_LEN` tasks shared with pool threads
+/// when it is large. (An interrupt leaves the buffer at length 0: the slots
+/// written so far are plain values, dropped with it without being read.)
+fn fill_blocks<O: Send>(
+    spare: &mut [MaybeUninit<O>],
+    fill: &(dyn Fn(usize, &mut [MaybeUninit<O>]) + Sync),
+) -> Result<()> {
+    let par = parallel(spare.len());
     for (b, block) in spare.chunks_mut(POLL_BLOCK).enumerate() {
         let base = b * POLL_BLOCK;
         if b > 0 {
             crate::interrupt::poll()?;
         }
         if par {
-            share_chunks_mut(block, TASK_LEN, |t, chunk| {
-                wide(&fill, base + t * TASK_LEN, chunk)
-            });
+            share_chunks_mut(block, TASK_LEN, |t, chunk| fill(base + t * TASK_LEN, chunk));
         } else {
-            wide(&fill, base, block);
+            fill(base, block);
         }
     }
-    // SAFETY: every one of the n slots was initialised by `fill`.
-    unsafe { out.set_len(n) };
-    Ok(out)
+    Ok(())
 }
 
 /// `fill(start, dst)`, compiled a second time for the widest vector unit
