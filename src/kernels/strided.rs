@@ -440,6 +440,35 @@ mod tests {
             .collect()
     }
 
+    /// Every slot of outputs on either side of the inline path's limits
+    /// (`PAR_MIN_LEN`, one `POLL_BLOCK`) gets `fill`'s value for its own
+    /// index: the blocks' and tasks' base offsets are right.
+    #[test]
+    fn fill_flat_writes_each_index_once_across_blocks_and_tasks() {
+        use crate::kernels::PAR_MIN_LEN;
+        for n in [
+            0,
+            1,
+            PAR_MIN_LEN - 1,
+            PAR_MIN_LEN + 3,
+            POLL_BLOCK,
+            POLL_BLOCK + 1,
+            2 * POLL_BLOCK + TASK_LEN / 2,
+        ] {
+            let got = fill_flat(&[n], |start, dst: &mut [MaybeUninit<u64>]| {
+                for (k, d) in dst.iter_mut().enumerate() {
+                    d.write((start + k) as u64 * 3 + 1);
+                }
+            })
+            .unwrap();
+            assert_eq!(got.len(), n);
+            assert!(
+                got.iter().enumerate().all(|(i, &v)| v == i as u64 * 3 + 1),
+                "n {n}"
+            );
+        }
+    }
+
     #[test]
     fn broadcast_and_transposed_operands_match_naive_iteration() {
         let cases: &[(&[usize], &[usize], &[usize])] = &[
