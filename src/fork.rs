@@ -45,6 +45,15 @@ impl Drop for Leave {
 /// Run `f`, a core call that may take locks, such that no fork happens
 /// while it runs (unless the forking thread is the one running it).
 pub fn outside_fork<T>(f: impl FnOnce() -> T) -> T {
+    let _leave = enter();
+    f()
+}
+
+/// Counts this thread in as running a call (waiting while a fork is under
+/// way); the guard counts it out. Not generic: compiled once, not once per
+/// bound op.
+#[inline(never)]
+fn enter() -> Leave {
     let nested = DEPTH.with(Cell::get) > 0;
     loop {
         // (a nested call must not wait: the fork waits for its outer call)
@@ -60,8 +69,7 @@ pub fn outside_fork<T>(f: impl FnOnce() -> T) -> T {
         RUNNING.fetch_sub(1, SeqCst);
     }
     DEPTH.with(|d| d.set(d.get() + 1));
-    let _leave = Leave;
-    f()
+    Leave
 }
 
 /// Hold new calls back and wait for the running ones (other than the

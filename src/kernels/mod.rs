@@ -87,11 +87,25 @@ pub fn for_each_chunk_mut<T: Send>(
     body: impl Fn(usize, &mut [T]) + Sync,
 ) {
     let chunk = chunk.max(1);
-    let count = data.len().div_ceil(chunk);
-    if !par || count < 2 {
+    if !par || data.len() <= chunk {
         for (t, piece) in data.chunks_mut(chunk).enumerate() {
             body(t, piece);
         }
+        return;
+    }
+    share_chunks_mut(data, chunk, body);
+}
+
+/// `for_each_chunk_mut` with `par`, without its serial copy of `body` (for
+/// kernels whose serial path is elsewhere): one piece runs alone.
+pub fn share_chunks_mut<T: Send>(
+    data: &mut [T],
+    chunk: usize,
+    body: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let chunk = chunk.max(1);
+    let count = data.len().div_ceil(chunk);
+    if count == 0 {
         return;
     }
     let len = data.len();
@@ -106,6 +120,17 @@ pub fn for_each_chunk_mut<T: Send>(
         let piece = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
         body(t, piece);
     };
+    run_pieces(count, &run_piece);
+}
+
+/// The parallel half of `for_each_chunk_mut`: runs `run_piece(t)` for every
+/// `t < count` (at least one), sharing them with pool threads when the first
+/// piece shows the rest is worth it. Not generic, so it is compiled once
+/// instead of once per kernel (with rayon's spawn machinery it was a fifth
+/// of the crate's LLVM IR); a piece is thousands of elements, so the
+/// dynamic call per piece costs nothing measurable.
+#[inline(never)]
+fn run_pieces(count: usize, run_piece: &(dyn Fn(usize) + Sync)) {
     let started = Instant::now();
     run_piece(0);
     let rest = u32::try_from(count - 1).unwrap_or(u32::MAX);
@@ -123,7 +148,7 @@ pub fn for_each_chunk_mut<T: Send>(
         // SAFETY: only the lifetime is erased; see `Tasks::body`.
         body: unsafe {
             std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), *const (dyn Fn(usize) + Sync)>(
-                &run_piece as &(dyn Fn(usize) + Sync),
+                run_piece,
             )
         },
     });

@@ -9,7 +9,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::{for_each_chunk_mut, parallel};
+use super::{parallel, share_chunks_mut};
 use crate::error::Result;
 
 /// The op name a kernel's allocation failure reports (kernels do not know
@@ -161,26 +161,41 @@ unsafe fn fill_flat_into<O: Send>(
     n: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<O>]) + Sync,
 ) -> Result<Vec<O>> {
-    let par = parallel(n);
     let spare = &mut out.spare_capacity_mut()[..n];
-    // (an interrupt leaves `out` at length 0: the slots written so far are
-    // plain values, dropped with the buffer without being read)
+    // A small output (every per-op call on small tensors) runs here, inline;
+    // a large one goes through `fill_blocks`, compiled once per element type
+    // instead of once per kernel (a dynamic call per block of thousands).
+    if n <= POLL_BLOCK && !parallel(n) {
+        wide(&fill, 0, spare);
+    } else {
+        fill_blocks(spare, &|start, dst| wide(&fill, start, dst))?;
+    }
+    // SAFETY: every one of the n slots was initialised by `fill`.
+    unsafe { out.set_len(n) };
+    Ok(out)
+}
+
+/// `fill` over `spare` in blocks of `POLL_BLOCK` with an interrupt poll
+/// between them, each block in `TASK_LEN` tasks shared with pool threads
+/// when it is large. (An interrupt leaves the buffer at length 0: the slots
+/// written so far are plain values, dropped with it without being read.)
+fn fill_blocks<O: Send>(
+    spare: &mut [MaybeUninit<O>],
+    fill: &(dyn Fn(usize, &mut [MaybeUninit<O>]) + Sync),
+) -> Result<()> {
+    let par = parallel(spare.len());
     for (b, block) in spare.chunks_mut(POLL_BLOCK).enumerate() {
         let base = b * POLL_BLOCK;
         if b > 0 {
             crate::interrupt::poll()?;
         }
         if par {
-            for_each_chunk_mut(block, TASK_LEN, true, |t, chunk| {
-                wide(&fill, base + t * TASK_LEN, chunk)
-            });
+            share_chunks_mut(block, TASK_LEN, |t, chunk| fill(base + t * TASK_LEN, chunk));
         } else {
-            wide(&fill, base, block);
+            fill(base, block);
         }
     }
-    // SAFETY: every one of the n slots was initialised by `fill`.
-    unsafe { out.set_len(n) };
-    Ok(out)
+    Ok(())
 }
 
 /// `fill(start, dst)`, compiled a second time for the widest vector unit
@@ -189,6 +204,11 @@ unsafe fn fill_flat_into<O: Send>(
 /// closure inside it are inlined into the wide copy, so the whole loop is
 /// recompiled with those features. Values are bitwise the same either way:
 /// the compiler never fuses a·b + c into an FMA on its own.
+///
+/// Each of the three copies is its own function, called from here: inlined
+/// at the serial and the parallel call site of `fill_flat_into`, the
+/// baseline loop was compiled twice per kernel (for a machine that rarely
+/// runs it), and the crate's build time is mostly these kernels.
 #[inline(always)]
 fn wide<O>(fill: &impl Fn(usize, &mut [MaybeUninit<O>]), start: usize, dst: &mut [MaybeUninit<O>]) {
     #[cfg(target_arch = "x86_64")]
@@ -202,6 +222,15 @@ fn wide<O>(fill: &impl Fn(usize, &mut [MaybeUninit<O>]), start: usize, dst: &mut
             return unsafe { fill_avx2(fill, start, dst) };
         }
     }
+    fill_baseline(fill, start, dst)
+}
+
+#[inline(never)]
+fn fill_baseline<O>(
+    fill: &impl Fn(usize, &mut [MaybeUninit<O>]),
+    start: usize,
+    dst: &mut [MaybeUninit<O>],
+) {
     fill(start, dst)
 }
 
@@ -447,6 +476,35 @@ mod tests {
             .zip(bv.iter())
             .map(|(x, y)| x * 10.0 + y)
             .collect()
+    }
+
+    /// Every slot of outputs on either side of the inline path's limits
+    /// (`PAR_MIN_LEN`, one `POLL_BLOCK`) gets `fill`'s value for its own
+    /// index: the blocks' and tasks' base offsets are right.
+    #[test]
+    fn fill_flat_writes_each_index_once_across_blocks_and_tasks() {
+        use crate::kernels::PAR_MIN_LEN;
+        for n in [
+            0,
+            1,
+            PAR_MIN_LEN - 1,
+            PAR_MIN_LEN + 3,
+            POLL_BLOCK,
+            POLL_BLOCK + 1,
+            2 * POLL_BLOCK + TASK_LEN / 2,
+        ] {
+            let got = fill_flat(&[n], |start, dst: &mut [MaybeUninit<u64>]| {
+                for (k, d) in dst.iter_mut().enumerate() {
+                    d.write((start + k) as u64 * 3 + 1);
+                }
+            })
+            .unwrap();
+            assert_eq!(got.len(), n);
+            assert!(
+                got.iter().enumerate().all(|(i, &v)| v == i as u64 * 3 + 1),
+                "n {n}"
+            );
+        }
     }
 
     #[test]

@@ -283,19 +283,30 @@ pub(crate) fn via_compute<const N: usize>(
     if !dtype.is_storage_only() || xs.iter().any(|x| x.dtype() != dtype) {
         return None;
     }
-    let run = || {
-        let mut wide = Vec::with_capacity(N);
-        for x in xs {
-            wide.push(widen(x, ordered)?);
-        }
-        let y = kernel(std::array::from_fn(|i| &wide[i])).map_err(|e| relabel(e, dtype))?;
-        if y.dtype() == dtype.compute_dtype() {
-            narrow(&y, dtype, ordered)
-        } else {
-            Ok(y)
-        }
-    };
-    Some(run())
+    // (the rest is not generic over `kernel`: compiled once per arity,
+    // not once per op; storage dtypes are never the fast path)
+    let mut kernel = Some(kernel);
+    Some(widened(xs, ordered, &mut |w| {
+        kernel.take().expect("runs once")(w)
+    }))
+}
+
+fn widened<const N: usize>(
+    xs: [&Tensor; N],
+    ordered: bool,
+    kernel: &mut dyn FnMut([&Tensor; N]) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let dtype = xs[0].dtype();
+    let mut wide = Vec::with_capacity(N);
+    for x in xs {
+        wide.push(widen(x, ordered)?);
+    }
+    let y = kernel(std::array::from_fn(|i| &wide[i])).map_err(|e| relabel(e, dtype))?;
+    if y.dtype() == dtype.compute_dtype() {
+        narrow(&y, dtype, ordered)
+    } else {
+        Ok(y)
+    }
 }
 
 /// For a kernel's storage-dtype arm: `via_compute`'s result as data. The
