@@ -352,10 +352,7 @@ pub unsafe fn map2<T: Copy, U: Copy, O: Send>(
             match st {
                 [1, 1] => {
                     let (xs, ys) = unsafe { (run(pa, off[0], len), run(pb, off[1], len)) };
-                    for ((d, &x), &y) in dst.iter_mut().zip(xs).zip(ys) {
-                        d.write(f(x, y));
-                    }
-                    return;
+                    return zip_runs(dst, xs, ys, &f);
                 }
                 [1, 0] => {
                     let (xs, y) = unsafe { (run(pa, off[0], len), *pb.offset(off[1])) };
@@ -386,6 +383,21 @@ pub unsafe fn map2<T: Copy, U: Copy, O: Send>(
             }
         },
     )
+}
+
+/// `dst[j] = g(xs[j], ys[j])`: the unit-stride loop the compiler
+/// vectorises (one or two operands of `map2`/`map3` may be constants
+/// captured by `g`).
+#[inline(always)]
+fn zip_runs<A: Copy, B: Copy, O>(
+    dst: &mut [MaybeUninit<O>],
+    xs: &[A],
+    ys: &[B],
+    g: impl Fn(A, B) -> O,
+) {
+    for ((d, &x), &y) in dst.iter_mut().zip(xs).zip(ys) {
+        d.write(g(x, y));
+    }
 }
 
 /// `f(a[i], b[i], c[i])` for every index of `shape`.
@@ -428,10 +440,7 @@ pub unsafe fn map3<T: Copy, U: Copy, V: Copy, O: Send>(
                             *pc.offset(off[2]),
                         )
                     };
-                    for ((d, &x), &y) in dst.iter_mut().zip(xs).zip(ys) {
-                        d.write(f(x, y, z));
-                    }
-                    return;
+                    return zip_runs(dst, xs, ys, |x, y| f(x, y, z));
                 }
                 [1, 0, 1] => {
                     let (xs, y, zs) = unsafe {
@@ -441,10 +450,7 @@ pub unsafe fn map3<T: Copy, U: Copy, V: Copy, O: Send>(
                             run(pc, off[2], len),
                         )
                     };
-                    for ((d, &x), &z) in dst.iter_mut().zip(xs).zip(zs) {
-                        d.write(f(x, y, z));
-                    }
-                    return;
+                    return zip_runs(dst, xs, zs, |x, z| f(x, y, z));
                 }
                 _ => {}
             }
