@@ -99,7 +99,6 @@
 use ndarray::{ArcArray, Array2, ArrayD, ArrayView2, Ix2, IxDyn, s};
 
 use gemm_common::Parallelism;
-use rayon::prelude::*;
 
 use crate::dtype::Num;
 use crate::error::Result;
@@ -123,7 +122,7 @@ const PAR_MIN_FLOPS: usize = 1 << 22;
 const COPY_MIN_FLOPS: usize = 1 << 22;
 
 /// Copies (`rows_for_gemm`) of at least this many elements are shared
-/// among the threads.
+/// among the threads, in blocks of about this many.
 const PAR_COPY_MIN: usize = 1 << 16;
 
 /// A column stride (in bytes) that is a multiple of this makes gemm's
@@ -361,35 +360,31 @@ fn rows_for_gemm<T: GemmElement>(
         return Ok(None);
     }
     let mut out = crate::alloc::try_vec::<T>(MATMUL_OP, &[r, c])?;
-    // Row blocks of the copy, one per thread when it is large (the two
-    // cores copy a 1024² float32 operand in ~60% of one core's time).
-    let parts = if r * c >= PAR_COPY_MIN && super::parallel(r * c) {
-        rayon::current_num_threads().min(r)
-    } else {
-        1
-    };
-    let rows = r.div_ceil(parts);
-    // (addresses as integers: raw pointers are not Send)
-    let (src, dst) = (v.as_ptr() as usize, out.as_mut_ptr() as usize);
-    let copy_part = |p: usize| {
+    // Blocks of rows of about `PAR_COPY_MIN` elements, shared with the pool
+    // threads when the copy is large (the two cores copy a 1024² float32
+    // operand in ~60% of one core's time).
+    let par = r * c >= PAR_COPY_MIN && super::parallel(r * c);
+    let rows = (PAR_COPY_MIN / c).max(1);
+    // (the address as an integer: a raw pointer is not Sync)
+    let src = v.as_ptr() as usize;
+    let spare = &mut out.spare_capacity_mut()[..r * c];
+    super::for_each_chunk_mut(spare, rows * c, par, |p, block| {
         let first = p * rows;
-        let n = rows.min(r.saturating_sub(first));
-        if n == 0 {
-            return;
-        }
         // SAFETY: `v` is a live view whose element (i, j) is at offset
-        // i·s0 + j·s1 from its pointer; `out` has capacity r·c; the parts
-        // write disjoint rows first..first + n.
+        // i·s0 + j·s1 from its pointer; `block` is rows first.. of `out`,
+        // room for its length / c of them.
         unsafe {
             let src = (src as *const T).offset(first as isize * s0);
-            copy_rows(src, s0, s1, n, c, (dst as *mut T).add(first * c));
+            copy_rows(
+                src,
+                s0,
+                s1,
+                block.len() / c,
+                c,
+                block.as_mut_ptr().cast::<T>(),
+            );
         }
-    };
-    if parts > 1 {
-        (0..parts).into_par_iter().for_each(copy_part);
-    } else {
-        copy_part(0);
-    }
+    });
     // SAFETY: `copy_rows` wrote all r·c elements; T is Copy.
     unsafe { out.set_len(r * c) };
     Ok(Some(
