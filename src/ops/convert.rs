@@ -283,25 +283,24 @@ pub(crate) fn via_compute<const N: usize>(
     if !dtype.is_storage_only() || xs.iter().any(|x| x.dtype() != dtype) {
         return None;
     }
-    // (the rest is not generic over `kernel`: compiled once per arity,
-    // not once per op; storage dtypes are never the fast path)
-    let mut kernel = Some(kernel);
-    Some(widened(xs, ordered, &mut |w| {
-        kernel.take().expect("runs once")(w)
-    }))
+    // (only the kernel call is generic over `kernel`: the widening and the
+    // narrowing are compiled once, not once per op; storage dtypes are
+    // never the fast path)
+    let wide = match widen_all(&xs, ordered) {
+        Ok(wide) => wide,
+        Err(e) => return Some(Err(e)),
+    };
+    let y = kernel(std::array::from_fn(|i| &wide[i])).map_err(|e| relabel(e, dtype));
+    Some(y.and_then(|y| narrow_back(y, dtype, ordered)))
 }
 
-fn widened<const N: usize>(
-    xs: [&Tensor; N],
-    ordered: bool,
-    kernel: &mut dyn FnMut([&Tensor; N]) -> Result<Tensor>,
-) -> Result<Tensor> {
-    let dtype = xs[0].dtype();
-    let mut wide = Vec::with_capacity(N);
-    for x in xs {
-        wide.push(widen(x, ordered)?);
-    }
-    let y = kernel(std::array::from_fn(|i| &wide[i])).map_err(|e| relabel(e, dtype))?;
+fn widen_all(xs: &[&Tensor], ordered: bool) -> Result<Vec<Tensor>> {
+    xs.iter().map(|x| widen(x, ordered)).collect()
+}
+
+/// A result in the compute dtype back in `dtype` (a bool or index result
+/// as it is).
+fn narrow_back(y: Tensor, dtype: DType, ordered: bool) -> Result<Tensor> {
     if y.dtype() == dtype.compute_dtype() {
         narrow(&y, dtype, ordered)
     } else {
