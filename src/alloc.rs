@@ -142,6 +142,73 @@ pub fn return_mimalloc_pages() {
     unsafe { mi_collect(true) };
 }
 
+/// mimalloc as Rust's allocator, asked the way `malloc` is whenever the
+/// alignment allows it.
+///
+/// Why not the `mimalloc` crate's `MiMalloc`: it sends every request through
+/// `mi_malloc_aligned`, whose fast path covers only blocks up to 1 KiB; a
+/// tape's node list or a backward pass's tables of a few KiB took its
+/// generic, over-allocating path, ~200 instructions per op of a chain of
+/// small-tensor ops. Every mimalloc block is aligned to at least its word
+/// size (8 bytes), so requests of that alignment go to `mi_malloc` itself.
+#[cfg(feature = "python")]
+pub struct MiMalloc;
+
+/// The alignment every `mi_malloc` block has, whatever its size.
+#[cfg(feature = "python")]
+const MI_WORD_ALIGN: usize = 8;
+
+#[cfg(feature = "python")]
+// SAFETY: mimalloc returns blocks of at least the requested size and
+// alignment (plain calls only up to `MI_WORD_ALIGN`), or null, and `mi_free`
+// and `mi_realloc*` accept any of its blocks.
+unsafe impl GlobalAlloc for MiMalloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        use libmimalloc_sys::{mi_malloc, mi_malloc_aligned};
+        // SAFETY: plain C calls with a size (and a power-of-two alignment).
+        unsafe {
+            if layout.align() <= MI_WORD_ALIGN {
+                mi_malloc(layout.size()).cast()
+            } else {
+                mi_malloc_aligned(layout.size(), layout.align()).cast()
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        use libmimalloc_sys::{mi_zalloc, mi_zalloc_aligned};
+        // SAFETY: as in `alloc`.
+        unsafe {
+            if layout.align() <= MI_WORD_ALIGN {
+                mi_zalloc(layout.size()).cast()
+            } else {
+                mi_zalloc_aligned(layout.size(), layout.align()).cast()
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: `ptr` is a live mimalloc block (the caller's contract).
+        unsafe { libmimalloc_sys::mi_free(ptr.cast()) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        use libmimalloc_sys::{mi_realloc, mi_realloc_aligned};
+        // SAFETY: `ptr` is a live mimalloc block; the alignment is kept.
+        unsafe {
+            if layout.align() <= MI_WORD_ALIGN {
+                mi_realloc(ptr.cast(), new_size).cast()
+            } else {
+                mi_realloc_aligned(ptr.cast(), new_size, layout.align()).cast()
+            }
+        }
+    }
+}
+
 /// Smaller blocks bypass the cache.
 pub const MIN_CACHED: usize = 256 << 10;
 /// Cached blocks are allocated with this alignment, so that any request
@@ -196,7 +263,7 @@ impl<A: GlobalAlloc> CachingAllocator<A> {
 
     /// The class and block layout a request is served with, if cached.
     fn cached_layout(layout: Layout) -> Option<(usize, Layout)> {
-        if layout.size() < MIN_CACHED || layout.align() > BLOCK_ALIGN {
+        if !Self::cached_layout_possible(layout) {
             return None;
         }
         let (class, size) = class_of(layout.size())?;
@@ -206,6 +273,84 @@ impl<A: GlobalAlloc> CachingAllocator<A> {
     fn parked(&self) -> std::sync::MutexGuard<'_, Parked> {
         // The lock guards plain integers: a poisoned one is still consistent.
         self.parked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Could `layout` be served from the cache? (`cached_layout` decides.)
+    #[inline(always)]
+    fn cached_layout_possible(layout: Layout) -> bool {
+        layout.size() >= MIN_CACHED && layout.align() <= BLOCK_ALIGN
+    }
+
+    /// A small request `inner` refused: parked blocks are memory the caller
+    /// could use, so they are given back and the request tried once more.
+    ///
+    /// # Safety
+    /// `GlobalAlloc::alloc`'s contract.
+    #[cold]
+    #[inline(never)]
+    unsafe fn alloc_again(&self, layout: Layout) -> *mut u8 {
+        if self.parked_bytes() == 0 {
+            return std::ptr::null_mut();
+        }
+        self.release();
+        // SAFETY: forwarded contract.
+        unsafe { self.inner.alloc(layout) }
+    }
+
+    /// # Safety
+    /// `GlobalAlloc::alloc`'s contract.
+    #[inline(never)]
+    unsafe fn alloc_cached(&self, layout: Layout) -> *mut u8 {
+        let Some((class, block)) = Self::cached_layout(layout) else {
+            // (a size beyond the classes)
+            // SAFETY: forwarded contract.
+            let fresh = unsafe { self.inner.alloc(layout) };
+            if fresh.is_null() {
+                // SAFETY: forwarded contract.
+                return unsafe { self.alloc_again(layout) };
+            }
+            return fresh;
+        };
+        {
+            let mut p = self.parked();
+            if p.len[class] > 0 {
+                p.len[class] -= 1;
+                p.bytes -= block.size();
+                let n = p.len[class] as usize;
+                return p.blocks[class][n] as *mut u8;
+            }
+        }
+        // SAFETY: non-zero size (≥ MIN_CACHED).
+        let fresh = unsafe { self.inner.alloc(block) };
+        if fresh.is_null() {
+            // Out of memory (or of address space) while parked blocks may
+            // hold some: give them back and try once more before failing.
+            // SAFETY: as above.
+            return unsafe { self.alloc_again(block) };
+        }
+        fresh
+    }
+
+    /// # Safety
+    /// `GlobalAlloc::dealloc`'s contract.
+    #[inline(never)]
+    unsafe fn dealloc_cached(&self, ptr: *mut u8, layout: Layout) {
+        let Some((class, block)) = Self::cached_layout(layout) else {
+            // SAFETY: forwarded contract.
+            return unsafe { self.inner.dealloc(ptr, layout) };
+        };
+        {
+            let mut p = self.parked();
+            let n = p.len[class] as usize;
+            if n < SLOTS && p.bytes + block.size() <= MAX_CACHED_BYTES {
+                p.blocks[class][n] = ptr as usize;
+                p.len[class] += 1;
+                p.bytes += block.size();
+                return;
+            }
+        }
+        // SAFETY: `ptr` came from `inner` with the class layout.
+        unsafe { self.inner.dealloc(ptr, block) }
     }
 
     /// Give every parked block back to the system; returns the bytes freed.
@@ -249,56 +394,34 @@ fn class_size(class: usize) -> Option<usize> {
 // layout, or an `inner` block of the class layout, which is at least as large
 // and as aligned; `dealloc` recomputes the same decision from the layout.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for CachingAllocator<A> {
+    // Most requests are small (a tensor's shape, a node, a 16-byte buffer,
+    // ~13 per op of a small-tensor chain) and only pass through: that path
+    // is a comparison and a call, with the cache's lock, its size classes
+    // and the out-of-memory retry out of line (inlined, they cost ~35
+    // instructions of register saving and spilling per request).
+    #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some((class, block)) = Self::cached_layout(layout) else {
+        if Self::cached_layout_possible(layout) {
             // SAFETY: forwarded contract.
-            let fresh = unsafe { self.inner.alloc(layout) };
-            if fresh.is_null() && self.parked_bytes() > 0 {
-                // (as below: parked blocks are memory the caller could use)
-                self.release();
-                // SAFETY: forwarded contract.
-                return unsafe { self.inner.alloc(layout) };
-            }
-            return fresh;
-        };
-        {
-            let mut p = self.parked();
-            if p.len[class] > 0 {
-                p.len[class] -= 1;
-                p.bytes -= block.size();
-                let n = p.len[class] as usize;
-                return p.blocks[class][n] as *mut u8;
-            }
+            return unsafe { self.alloc_cached(layout) };
         }
-        // SAFETY: non-zero size (≥ MIN_CACHED).
-        let fresh = unsafe { self.inner.alloc(block) };
-        if fresh.is_null() && self.parked_bytes() > 0 {
-            // Out of memory (or of address space) while parked blocks hold
-            // some: give them back and try once more before failing.
-            self.release();
-            // SAFETY: as above.
-            return unsafe { self.inner.alloc(block) };
+        // SAFETY: forwarded contract.
+        let fresh = unsafe { self.inner.alloc(layout) };
+        if fresh.is_null() {
+            // SAFETY: forwarded contract.
+            return unsafe { self.alloc_again(layout) };
         }
         fresh
     }
 
+    #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let Some((class, block)) = Self::cached_layout(layout) else {
+        if Self::cached_layout_possible(layout) {
             // SAFETY: forwarded contract.
-            return unsafe { self.inner.dealloc(ptr, layout) };
-        };
-        {
-            let mut p = self.parked();
-            let n = p.len[class] as usize;
-            if n < SLOTS && p.bytes + block.size() <= MAX_CACHED_BYTES {
-                p.blocks[class][n] = ptr as usize;
-                p.len[class] += 1;
-                p.bytes += block.size();
-                return;
-            }
+            return unsafe { self.dealloc_cached(ptr, layout) };
         }
-        // SAFETY: `ptr` came from `inner` with the class layout.
-        unsafe { self.inner.dealloc(ptr, block) }
+        // SAFETY: forwarded contract.
+        unsafe { self.inner.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {

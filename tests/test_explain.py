@@ -134,6 +134,33 @@ def test_stop_recording():
     assert "it was computed inside tape.stop_recording()" in tape.explain(y, x)
 
 
+def test_a_break_at_a_value_made_while_paused_names_its_line():
+    x = tf.constant([1.0, 2.0])
+    z = tf.constant([3.0, 4.0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, z])
+        with tape.stop_recording():
+            paused = x * x
+        y = tf.reduce_sum(paused * z)  # the paused break
+    assert f"Mul at {at('# the paused break')} uses input #0" in tape.explain(y, x)
+
+
+def test_call_sites_are_kept_only_where_a_path_may_break():
+    """A frame is read per recorded op (a cost) only where ``explain`` could
+    name the op: an input neither watched nor made while the tape recorded."""
+    x = tf.constant([1.0, 2.0])
+    before = tf.constant([3.0, 4.0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        a = x * x  # watched inputs only
+        b = a * before  # made before the tape started
+        c = b * tf.constant(2.0)  # made while recording
+        d = c * tf.stop_gradient(a)  # an escape's output
+    sites = tape._tape.call_sites()
+    assert [site is not None for site in sites] == [False, True, False, True]
+    assert d is not None
+
+
 def test_outside_the_with_block():
     x = tf.constant(2.0)
     with tf.GradientTape() as tape:

@@ -136,3 +136,52 @@ def test_third_order_irregular(name: str) -> None:
         xs = [np.abs(x) for x in xs]
     second = projected_grad(f, xs)
     check_vjp(projected_grad(second, xs, seed=2), xs, unconnected="zero", rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------- sin's and cos's one-pass backward
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [4, 5003])
+def test_one_pass_sin_cos_backward_is_bitwise_the_recorded_one(dtype, n: int) -> None:
+    """A plain backward pass makes g·cos x (sin's VJP) and −g·sin x (cos's)
+    in one pass; under a recording tape it builds them from ops, which have
+    gradients of their own. Both give the same bits: the float32 slice
+    functions see the same blocks (one block holds an argument beyond 2^28,
+    where they fall back to libm for the whole block), and g may be strided
+    (a transposed gradient takes the op-by-op path either way)."""
+    rng = np.random.default_rng(7)
+    values = rng.uniform(-40.0, 40.0, n)
+    values[n // 2] = 3e9
+    x = tf.constant(values.astype(dtype))
+    w = tf.constant(rng.normal(size=n).astype(dtype))
+
+    def gradient():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(w * tf.sin(tf.cos(x) * w))
+        return tape.gradient(y, x).numpy()
+
+    one_pass = gradient()
+    with tf.GradientTape() as outer:  # records the backward pass op by op
+        outer.watch(x)
+        recorded = gradient()
+    assert one_pass.dtype == dtype
+    np.testing.assert_array_equal(one_pass.view(np.uint8), recorded.view(np.uint8))
+    # and the value is the closed form
+    xs = values.astype(np.float64)
+    ws = w.numpy().astype(np.float64)
+    expected = ws * np.cos(np.cos(xs) * ws) * ws * -np.sin(xs)
+    finite = np.abs(xs) < 1e3
+    np.testing.assert_allclose(one_pass[finite], expected[finite], rtol=1e-4, atol=1e-4)
+
+
+def test_one_pass_backward_keeps_second_order() -> None:
+    """Inside a tape the backward records sin's VJP op by op, so its own
+    gradient exists: d²/dx² sin x = −sin x."""
+    x = tf.constant([0.3, -1.2], dtype=tf.float64)
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            y = tf.reduce_sum(tf.sin(x))
+        dy = inner.gradient(y, x)
+    np.testing.assert_allclose(outer.gradient(dy, x).numpy(), -np.sin(x.numpy()), rtol=1e-15)

@@ -133,10 +133,14 @@ class GradientTape:
             )
         if self._tape is None:
             self._tape = _core.Tape(self._persistent, self._watch_accessed_variables)
+        # (the mark is taken first: `explain` may date a tensor made in
+        # between as recorded, never the other way, which the tape's choice
+        # of which call sites to keep relies on)
+        mark = self._tape.mark()
         self._tape.push()
         self._recording = True
         _indexed_slices.RECORDING.append(self)
-        self._marks.append(("enter", self._tape.mark()))
+        self._marks.append(("enter", mark))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -145,10 +149,11 @@ class GradientTape:
             self._pop("exit")
 
     def _push(self, kind: str = "enter") -> None:
+        mark = self._tape.mark()  # (first, as in __enter__)
         self._tape.push()
         self._recording = True
         _indexed_slices.RECORDING.append(self)
-        self._marks.append((kind, self._tape.mark()))
+        self._marks.append((kind, mark))
 
     def _pop(self, kind: str = "exit") -> None:
         self._tape.pop()

@@ -133,6 +133,10 @@ pub fn gradient_reporting(
     let mut nodes: Vec<Option<Arc<Node>>> = nodes.into_iter().map(Some).collect();
     let interrupt = tape::interrupt_hook();
     let mut last_poll = Instant::now();
+    // (one of each for the whole pass: two allocations per node showed in
+    // small-op profiles)
+    let mut out_grads: Vec<Tensor> = Vec::new();
+    let mut need: Vec<bool> = Vec::new();
     for i in (0..nodes.len()).rev() {
         // every node after i has run: report the sources they finished
         report_through(&grads, i + 1)?;
@@ -153,7 +157,7 @@ pub fn gradient_reporting(
         // Every consumer of this node's outputs was recorded later and has
         // already run, so these gradients are complete.
         let mut any = false;
-        let mut out_grads = Vec::with_capacity(node.outputs.len());
+        out_grads.clear();
         for m in &node.outputs {
             let g = if source_ids.contains(&m.id) {
                 grads.get(&m.id).cloned()
@@ -169,20 +173,22 @@ pub fn gradient_reporting(
             }
         }
         if !any {
+            out_grads.clear();
             continue;
         }
-        let need: Vec<bool> = node
-            .inputs
-            .iter()
-            .map(|m| m.dtype.is_differentiable() && from_source.contains(&m.id))
-            .collect();
+        need.clear();
+        need.extend(
+            node.inputs
+                .iter()
+                .map(|m| m.dtype.is_differentiable() && from_source.contains(&m.id)),
+        );
         let foreign = node.rule.is_foreign();
         let in_grads = if foreign && !batch.is_empty() {
             foreign_vjp_per_row(&node, &out_grads, &need, batch)?
         } else {
             node.rule.vjp(&out_grads, &need)?
         };
-        drop(out_grads);
+        out_grads.clear();
         for ((m, g), &want) in node.inputs.iter().zip(in_grads).zip(&need) {
             let (Some(g), true) = (g, want) else { continue };
             if foreign && g.shape() != with_lead(batch, &m.shape) {

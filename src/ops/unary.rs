@@ -344,14 +344,14 @@ unary_ops! {
     ///     >>> import tapegrad as tf
     ///     >>> print(tf.sin(tf.constant([0.0, 1.0])))
     ///     tapegrad.Tensor([0.         0.84147096], shape=(2,), dtype=float32)
-    sin "Sin" float(crate::fastmath::sin_f32s) real |v| v.sin() => [g, in x: g.mul(&cos(x)?)];
+    sin "Sin" float(crate::fastmath::sin_f32s) real |v| v.sin() => [g, in x: grad_times::<Cos>(g, x, false, || g.mul(&cos(x)?))];
     /// cos x; d = −sin x.
     ///
     /// Example:
     ///     >>> import tapegrad as tf
     ///     >>> print(tf.cos(tf.constant([0.0, 1.0])))
     ///     tapegrad.Tensor([1.        0.5403023], shape=(2,), dtype=float32)
-    cos "Cos" float(crate::fastmath::cos_f32s) real |v| v.cos() => [g, in x: g.mul(&sin(x)?)?.neg()];
+    cos "Cos" float(crate::fastmath::cos_f32s) real |v| v.cos() => [g, in x: grad_times::<Sin>(g, x, true, || g.mul(&sin(x)?)?.neg())];
     /// Hyperbolic tangent.
     /// d tanh = 1 − tanh², read from the output.
     ///
@@ -600,6 +600,79 @@ pub(crate) fn sigmoid_of<T: Float>(v: T) -> T {
     let e = (-v.abs()).exp();
     let r = T::ONE / (T::ONE + e);
     if v >= T::ZERO { r } else { e * r }
+}
+
+/// `g·d(x)`, or `−(g·d(x))` when `negate`, for a VJP whose factor `d` is an
+/// elementwise function of the saved input (cos x in sin's, sin x in cos's);
+/// `composite` makes the same value from ops.
+///
+/// Why: in a plain backward pass (nothing records, traces or checks
+/// numerics) the factor is never needed as a tensor, and making it costs an
+/// allocation and a kernel call of its own (a third of a small op's
+/// backward). So it is computed block by block into the output and
+/// multiplied there: the same float32 blocks `d`'s own op would see (its
+/// slice function may treat a block as a whole) and the same roundings in
+/// the same order, so bitwise the value of `composite`. When something
+/// records, `composite` runs instead: its ops have gradients of their own
+/// (second order), and the NaN check and a trace see each one.
+fn grad_times<D: RealFn>(
+    g: &Tensor,
+    x: &Tensor,
+    negate: bool,
+    composite: impl FnOnce() -> Result<Tensor>,
+) -> Result<Tensor> {
+    if tape::is_recording() || tape::checks_numerics() || crate::trace::is_tracing() {
+        return composite();
+    }
+    let fused = match (g.data(), x.data()) {
+        (Data::F32(gs), Data::F32(xs)) => kernels::zip_slices(gs, xs, |gs, xs, out| {
+            D::f32s(xs, out);
+            for (o, &g) in out.iter_mut().zip(gs) {
+                // SAFETY: `f32s` wrote every slot of `out`.
+                let p = g * unsafe { o.assume_init() };
+                o.write(if negate { -p } else { p });
+            }
+        })
+        .map(|r| r.map(Data::F32)),
+        (Data::F64(gs), Data::F64(xs)) => kernels::zip_slices(gs, xs, |gs, xs, out| {
+            for ((o, &g), &x) in out.iter_mut().zip(gs).zip(xs) {
+                let p = g * D::f(x);
+                o.write(if negate { -p } else { p });
+            }
+        })
+        .map(|r| r.map(Data::F64)),
+        _ => None,
+    };
+    match fused {
+        Some(data) => Ok(Tensor::from_data(data?)),
+        None => composite(),
+    }
+}
+
+/// The factors `grad_times` computes, with the float32 slice functions of
+/// the `cos` and `sin` rows.
+struct Cos;
+impl RealFn for Cos {
+    #[inline(always)]
+    fn f<T: Float>(v: T) -> T {
+        v.cos()
+    }
+    #[inline(always)]
+    fn f32s(xs: &[f32], out: &mut [MaybeUninit<f32>]) {
+        crate::fastmath::cos_f32s(xs, out)
+    }
+}
+
+struct Sin;
+impl RealFn for Sin {
+    #[inline(always)]
+    fn f<T: Float>(v: T) -> T {
+        v.sin()
+    }
+    #[inline(always)]
+    fn f32s(xs: &[f32], out: &mut [MaybeUninit<f32>]) {
+        crate::fastmath::sin_f32s(xs, out)
+    }
 }
 
 /// 1 − y², the factor in the derivatives of tanh, asin and acos.

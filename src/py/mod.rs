@@ -88,8 +88,8 @@ pub(crate) fn python_attr<'py>(
 
 /// Every Rust allocation of the extension goes through the buffer cache.
 #[global_allocator]
-static ALLOCATOR: crate::alloc::CachingAllocator<mimalloc::MiMalloc> =
-    crate::alloc::CachingAllocator::new(mimalloc::MiMalloc);
+static ALLOCATOR: crate::alloc::CachingAllocator<crate::alloc::MiMalloc> =
+    crate::alloc::CachingAllocator::new(crate::alloc::MiMalloc);
 
 /// Give cached and kept buffers and mimalloc's free pages back; returns their bytes.
 #[pyfunction]

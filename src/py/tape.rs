@@ -25,8 +25,8 @@ pub struct PyTape {
 }
 
 /// Where a recorded op was called from: the calling Python frame's code
-/// object and its instruction offset (`frame.f_lasti`). Taking them costs a
-/// reference count and one small allocation per recorded node; the line
+/// object and its instruction offset (`frame.f_lasti`), taken only for nodes
+/// where `explain` may find a path broken (`tape::record_node`); the line
 /// table is read only by `GradientTape.explain` (`tapegrad/_explain.py`).
 struct PyCallSite {
     code: Py<PyAny>,

@@ -478,6 +478,9 @@ struct TapeState {
     sites: Vec<Option<CallSite>>,
     /// Where a tensor this tape watches left it (`record_escape`).
     escapes: Vec<Escape>,
+    /// A tensor id taken when recording last started (`push`): inputs with
+    /// larger ids were made since, while this tape recorded.
+    span_start: TensorId,
 }
 
 /// A watched tensor turned into something the tape cannot follow
@@ -676,7 +679,11 @@ impl Tape {
                     .into(),
             ));
         }
-        self.state().recording_on = Some(thread_token());
+        {
+            let mut st = self.state();
+            st.recording_on = Some(thread_token());
+            st.span_start = crate::tensor::fresh_id();
+        }
         push_recorder(Recorder::Tape(self.clone()));
         Ok(())
     }
@@ -916,6 +923,12 @@ pub fn set_check_numerics(on: bool) {
     CHECK_NUMERICS.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Is the NaN/Inf check on?
+#[inline]
+pub fn checks_numerics() -> bool {
+    CHECK_NUMERICS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The NaN/Inf error an op of this thread raised, if the check is on and
 /// one did (`record_rule` cannot fail, so the caller collects it).
 pub fn take_numerics_error() -> Option<Error> {
@@ -1111,14 +1124,30 @@ fn record_node<I: Input, V: Vjp + 'static>(
                         stale = true;
                         continue;
                     }
-                    let watched = inputs
-                        .iter()
-                        .any(|m| m.is_float() && st.watched.contains(&m.id()));
+                    // Recorded if it uses a watched float input. Its call site
+                    // is read only where `explain` may report the path as
+                    // broken: at a float input that is neither watched nor
+                    // made since recording started, or that is an escape's
+                    // output (`stop_gradient`). Elsewhere it is never shown,
+                    // and asking the embedding program costs a frame object
+                    // per op (a twentieth of a small op).
+                    let (mut watched, mut may_break) = (false, false);
+                    for m in inputs.iter().filter(|m| m.is_float()) {
+                        let id = m.id();
+                        if st.watched.contains(&id) {
+                            watched = true;
+                        } else if id < st.span_start
+                            || st.escapes.iter().any(|e| e.output == Some(id))
+                        {
+                            may_break = true;
+                        }
+                    }
                     if !watched {
                         continue;
                     }
                     st.nodes.push(build());
-                    st.sites.push(call_site());
+                    let site = if may_break { call_site() } else { None };
+                    st.sites.push(site);
                     for o in outputs {
                         if o.dtype().is_differentiable() {
                             st.watched.insert(o.id());
