@@ -5,7 +5,7 @@ use numpy::{
     PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods, ToPyArray,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -66,15 +66,20 @@ pub fn dtype_to_py(py: Python<'_>, d: DType) -> PyResult<Bound<'_, PyAny>> {
 /// operand (TF's rule: Python scalars and arrays adopt it; a float that
 /// would have to become an int is a `TypeError`). Variables are read.
 pub fn to_tensor(obj: &Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Tensor> {
+    tensor_arg(obj, hint).map(Cow::into_owned)
+}
+
+/// `to_tensor`, borrowing a tensor instead of copying its handle.
+pub fn tensor_arg<'a>(obj: &'a Bound<'_, PyAny>, hint: Option<DType>) -> PyResult<Cow<'a, Tensor>> {
     if let Ok(t) = obj.cast::<PyTensor>() {
-        return Ok(t.get().tensor().clone());
+        return Ok(Cow::Borrowed(t.get().tensor()));
     }
     if let Ok(v) = obj.cast::<PyVariable>() {
-        return Ok(v.get().read());
+        return Ok(Cow::Owned(v.get().read()));
     }
     let t = host_tensor(obj, hint)?;
     crate::trace::constant(&t); // (fixed while a trace captures)
-    Ok(t)
+    Ok(Cow::Owned(t))
 }
 
 /// A tensor or a variable as the core takes a source, target or traced

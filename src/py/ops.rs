@@ -11,21 +11,34 @@ use super::args::{
     Axes, Axis, DTypeArg, Describe, Direction, Ignored, IntDType, Lift, Name, NormOrd, Operand,
     OperandList, Scalar, Seed, Shape, TensorLike, axes, axis_or, dtype_or, int_list, seed,
 };
-use super::convert::{operand_pair, operands, to_tensor};
+use super::convert::{operand_pair, operands, tensor_arg, to_tensor};
 use super::run;
 use super::tensor::PyTensor;
 use crate::dtype::DType;
 use crate::error::Error;
-use crate::ops::{self, OpFn, OpInfo};
+use crate::ops::{self, OpFn};
 use crate::tensor::Tensor;
 
 // A registry op as a Python callable: `tapegrad.exp(x)`, `tapegrad.add(x, y)`.
 // Deliberately a `//` comment, not `///`: pyo3 stores a struct's doc comment
 // as the type's `__doc__` entry, which shadows the `__doc__` getter below, so
 // every op instance would report this text instead of its own `OpInfo.doc`.
+// The fields are `OpInfo`'s, readable from Python.
 #[pyclass(frozen, name = "Op", module = "tapegrad._core")]
 pub struct PyOp {
-    info: OpInfo,
+    #[pyo3(get, name = "__name__")]
+    name: &'static str,
+    #[pyo3(get, name = "__doc__")]
+    doc: &'static str,
+    #[pyo3(get)]
+    arity: usize,
+    #[pyo3(get)]
+    differentiable: bool,
+    #[pyo3(get)]
+    domain: &'static str,
+    #[pyo3(get)]
+    dtypes: &'static str,
+    kernel: OpFn,
 }
 
 #[pymethods]
@@ -38,56 +51,31 @@ impl PyOp {
         name: Option<Name>,
     ) -> PyResult<PyTensor> {
         let _ = name;
-        if args.len() != self.info.arity {
+        if args.len() != self.arity {
             return Err(PyTypeError::new_err(format!(
                 "{}() takes {} positional argument(s) but {} were given",
-                self.info.name,
-                self.info.arity,
+                self.name,
+                self.arity,
                 args.len()
             )));
         }
+        let kernel = self.kernel;
+        if let (OpFn::Unary(f), false) = (kernel, crate::trace::is_tracing()) {
+            let first = args.get_item(0)?;
+            let x = tensor_arg(&first, None)?;
+            return Ok(PyTensor::new(run(py, x.numel(), || f(&x))?));
+        }
         let xs = operands(&args.iter().collect::<Vec<_>>())?;
         let work = xs.iter().map(Tensor::numel).max().unwrap_or(0);
-        let kernel = self.info.kernel;
-        let out = super::run_traced(py, work, self.info.name, xs, move |xs| match kernel {
+        let out = super::run_traced(py, work, self.name, xs, move |xs| match kernel {
             OpFn::Unary(f) => f(&xs[0]),
             OpFn::Binary(f) => f(&xs[0], &xs[1]),
         })?;
         Ok(PyTensor::new(out))
     }
 
-    #[getter]
-    fn __name__(&self) -> &'static str {
-        self.info.name
-    }
-
-    #[getter]
-    fn __doc__(&self) -> &'static str {
-        self.info.doc
-    }
-
-    #[getter]
-    fn arity(&self) -> usize {
-        self.info.arity
-    }
-
-    #[getter]
-    fn differentiable(&self) -> bool {
-        self.info.differentiable
-    }
-
-    #[getter]
-    fn domain(&self) -> &'static str {
-        self.info.domain
-    }
-
-    #[getter]
-    fn dtypes(&self) -> &'static str {
-        self.info.dtypes
-    }
-
     fn __repr__(&self) -> String {
-        format!("<tapegrad op {}>", self.info.name)
+        format!("<tapegrad op {}>", self.name)
     }
 }
 
@@ -113,23 +101,28 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub fn registry(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     for info in ops::registry() {
-        d.set_item(info.name, Bound::new(py, PyOp { info })?)?;
+        let op = PyOp {
+            name: info.name,
+            doc: info.doc,
+            arity: info.arity,
+            differentiable: info.differentiable,
+            domain: info.domain,
+            dtypes: info.dtypes,
+            kernel: info.kernel,
+        };
+        d.set_item(info.name, Bound::new(py, op)?)?;
     }
     Ok(d)
 }
 
-/// Declares bindings. Each is its pyo3 signature, its typed
-/// arguments, the Rust type the core returns, an optional block that prepares
-/// arguments with the GIL held, then `=> (work) [tensors] core_call;`: the
-/// macro runs the core call through `run` (the GIL released when `work`, the
-/// elements touched, is large) and lifts its result into Python values.
-/// `[tensors]` lists the tensor locals the core call reads: while a trace
-/// captures, the call is recorded as a step reading them (anything else it
-/// uses is fixed at trace time). Arguments a
-/// binding ignores (`name`, hints TF accepts) may go unread. A group of
-/// bindings starts with `register NAME;`, the function that adds them to the
-/// module (listed once in `register`). The docstring is the core's, by the
-/// binding's name (`ops::py_doc!`, see `src/ops/mod.rs`).
+/// Declares bindings, each as its pyo3 signature, typed arguments, the Rust
+/// type the core returns, an optional block preparing arguments with the GIL
+/// held, then `=> (work) [tensors] core_call;`. The call runs through `run`
+/// (the GIL released when `work`, the elements touched, is large); `[tensors]`
+/// are the tensor locals it reads, a traced step's inputs (anything else is
+/// fixed at trace time). Ignored arguments (`name`, TF's hints) may go unread.
+/// A group starts with `register NAME;`, the function adding it to the module
+/// (listed in `register`); the docstrings are the core's (`ops::py_doc!`).
 macro_rules! bindings {
     (register $register:ident; $(
         #[pyo3($($attr:tt)*)]

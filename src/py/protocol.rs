@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyTuple};
 
-use super::convert::{to_numpy, to_tensor};
+use super::convert::{tensor_arg, to_numpy, to_tensor};
 use super::tensor::PyTensor;
 use super::{python_attr, run, run_traced};
 use crate::error::Result;
@@ -18,13 +18,13 @@ use crate::tensor::Tensor;
 /// `name`, the operator's method, names the trace's step.
 pub fn binary(
     name: &'static str,
-    a: Tensor,
+    a: &Tensor,
     o: &Bound<'_, PyAny>,
     reflected: bool,
     f: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + Copy + 'static,
 ) -> PyResult<PyTensor> {
-    let b = to_tensor(o, Some(a.dtype()))?;
-    let (x, y) = if reflected { (&b, &a) } else { (&a, &b) };
+    let b = tensor_arg(o, Some(a.dtype()))?;
+    let (x, y) = if reflected { (&*b, a) } else { (a, &*b) };
     let work = x.numel().max(y.numel());
     if crate::trace::is_tracing() {
         let step = move |xs: &[Tensor]| f(&xs[0], &xs[1]);

@@ -34,9 +34,9 @@ impl PyTensor {
         &self.tensor
     }
 
-    /// The value operators and conversions act on.
-    pub(crate) fn current(&self) -> Tensor {
-        self.tensor.clone()
+    /// The value operators and conversions act on (borrowed: no handle copy).
+    pub(crate) fn current(&self) -> std::borrow::Cow<'_, Tensor> {
+        std::borrow::Cow::Borrowed(&self.tensor)
     }
 
     /// A tensor is immutable, so numpy may view its own buffer.
@@ -46,7 +46,7 @@ impl PyTensor {
 }
 
 /// The `#[pymethods]` block of a tensor-like class: `$ty` must have
-/// `fn current(&self) -> Tensor` (what operators act on) and
+/// `fn current(&self) -> Cow<Tensor>` (what operators act on) and
 /// `fn numpy_owner(slf) -> PyResult<Bound<PyTensor>>` (the immutable tensor
 /// that numpy views and DLPack capsules keep alive); `$kind` and `$key` name
 /// the class and its `ref()` in messages; `$extra` holds its own methods.
@@ -243,12 +243,12 @@ macro_rules! tensor_protocol {
 
             $(
                 fn $binary(&self, o: &Bound<'_, PyAny>) -> PyResult<$crate::py::tensor::PyTensor> {
-                    $crate::py::protocol::binary(stringify!($binary), self.current(), o, $reflected, $binary_op)
+                    $crate::py::protocol::binary(stringify!($binary), &self.current(), o, $reflected, $binary_op)
                 }
             )*
             $(
                 fn $unary(&self, py: Python<'_>) -> PyResult<$crate::py::tensor::PyTensor> {
-                    $crate::py::protocol::unary(py, stringify!($unary), self.current(), $unary_op)
+                    $crate::py::protocol::unary(py, stringify!($unary), self.current().into_owned(), $unary_op)
                 }
             )*
             $(
@@ -257,17 +257,17 @@ macro_rules! tensor_protocol {
                     o: &Bound<'_, PyAny>,
                     _modulo: Option<&Bound<'_, PyAny>>,
                 ) -> PyResult<$crate::py::tensor::PyTensor> {
-                    $crate::py::protocol::binary(stringify!($power), self.current(), o, $power_reflected, $crate::ops::pow)
+                    $crate::py::protocol::binary(stringify!($power), &self.current(), o, $power_reflected, $crate::ops::pow)
                 }
             )*
             fn __pos__(&self) -> PyResult<$crate::py::tensor::PyTensor> {
-                Ok($crate::py::tensor::PyTensor::new(self.current()))
+                Ok($crate::py::tensor::PyTensor::new(self.current().into_owned()))
             }
             fn __eq__<'py>(&self, py: Python<'py>, o: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                $crate::py::protocol::equality(py, self.current(), o, true)
+                $crate::py::protocol::equality(py, self.current().into_owned(), o, true)
             }
             fn __ne__<'py>(&self, py: Python<'py>, o: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                $crate::py::protocol::equality(py, self.current(), o, false)
+                $crate::py::protocol::equality(py, self.current().into_owned(), o, false)
             }
         }
     };

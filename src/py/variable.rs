@@ -72,8 +72,8 @@ impl PyVariable {
     }
 
     /// Operators and conversions read the variable (recorded under a tape).
-    pub(crate) fn current(&self) -> Tensor {
-        self.read()
+    pub(crate) fn current(&self) -> std::borrow::Cow<'_, Tensor> {
+        std::borrow::Cow::Owned(self.read())
     }
 
     /// numpy views and DLPack capsules of a variable hold a snapshot of its
