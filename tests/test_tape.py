@@ -664,3 +664,42 @@ def test_none_output_gradient_means_ones():
         y, z = x * 2.0, x * 3.0
     g = t.gradient([y, z], x, output_gradients=[None, tf.constant([10.0, 10.0])])
     np.testing.assert_array_equal(g.numpy(), [32.0, 32.0])
+
+
+def test_gradients_summed_in_place_never_write_a_shared_buffer():
+    """Gradients of one tensor from several consumers are summed into the
+    first one's buffer when no one else holds it; `add` hands one buffer to
+    both its inputs, and a caller's `output_gradients` stays the caller's."""
+    x = tf.constant([1.0, 2.0])
+    seed = tf.constant([1.0, 10.0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = x + x
+        z = x * 3.0 + y
+    assert tape.gradient(y, x, output_gradients=seed).numpy().tolist() == [2.0, 20.0]
+    assert seed.numpy().tolist() == [1.0, 10.0]
+    for _ in range(2):
+        assert tape.gradient(z, x).numpy().tolist() == [5.0, 5.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradients_summed_in_place_are_bitwise_the_recorded_sum(dtype):
+    """Large enough to be summed in parallel pieces; under a recording tape
+    the sum is an `add` op (it needs a node): the same bits either way."""
+    x = tf.constant(np.random.default_rng(3).normal(size=300_001).astype(dtype))
+
+    def gradient():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(tf.tanh(x) * tf.sigmoid(x) + x * x)
+        return tape.gradient(y, x).numpy()
+
+    summed_in_place = gradient()
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        recorded = gradient()
+    np.testing.assert_array_equal(summed_in_place.view(np.uint8), recorded.view(np.uint8))
+    v = x.numpy().astype(np.float64)
+    s, t = 1 / (1 + np.exp(-v)), np.tanh(v)
+    expected = (1 - t * t) * s + t * s * (1 - s) + 2 * v
+    np.testing.assert_allclose(summed_in_place, expected, rtol=1e-4, atol=1e-5)

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::kernels;
 use crate::ops::{self, with_lead};
 use crate::tape::{self, Node};
-use crate::tensor::{IdMap, IdSet, Tensor, TensorId, TensorMeta};
+use crate::tensor::{Data, IdMap, IdSet, Tensor, TensorId, TensorMeta};
 
 /// How often a long backward pass polls the embedding program's interrupt
 /// check (`tape::set_interrupt_hook`).
@@ -353,11 +354,55 @@ fn foreign_vjp_per_row(
 
 fn accumulate(grads: &mut IdMap<Tensor>, id: TensorId, g: Tensor) -> Result<()> {
     let total = match grads.remove(&id) {
-        Some(prev) => ops::add(&prev, &g)?,
+        Some(prev) => sum(prev, &g)?,
         None => g,
     };
     grads.insert(id, total);
     Ok(())
+}
+
+/// `prev + g`, added into `prev`'s buffer when nothing could tell: nothing
+/// records (the sum needs no node), traces or checks numerics, and `prev`
+/// is a float buffer no one else holds (the usual case, a VJP's fresh
+/// output; a gradient also handed to a caller or a VJP is shared and is
+/// never written). The same roundings as `add`, without a new buffer: a
+/// tenth of a small op, and one buffer less at the peak for a large one.
+fn sum(prev: Tensor, g: &Tensor) -> Result<Tensor> {
+    let writable = !tape::is_recording()
+        && !tape::checks_numerics()
+        && !crate::trace::is_tracing()
+        && prev.shape() == g.shape()
+        && match (prev.data(), g.data()) {
+            (Data::F32(a), Data::F32(b)) => {
+                a.is_unique() && a.is_standard_layout() && b.is_standard_layout()
+            }
+            (Data::F64(a), Data::F64(b)) => {
+                a.is_unique() && a.is_standard_layout() && b.is_standard_layout()
+            }
+            _ => false,
+        };
+    if !writable {
+        return ops::add(&prev, g);
+    }
+    // (unique and contiguous, checked above: `as_slice_mut` copies nothing)
+    let data = match (prev.into_data(), g.data()) {
+        (Data::F32(mut a), Data::F32(b)) => {
+            kernels::add_assign(
+                a.as_slice_mut().expect("contiguous"),
+                b.as_slice().expect("contiguous"),
+            );
+            Data::F32(a)
+        }
+        (Data::F64(mut a), Data::F64(b)) => {
+            kernels::add_assign(
+                a.as_slice_mut().expect("contiguous"),
+                b.as_slice().expect("contiguous"),
+            );
+            Data::F64(a)
+        }
+        (other, _) => return ops::add(&Tensor::from_data(other), g),
+    };
+    Ok(Tensor::from_data(data))
 }
 
 #[cfg(test)]

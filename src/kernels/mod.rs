@@ -96,6 +96,21 @@ pub fn for_each_chunk_mut<T: Send>(
     share_chunks_mut(data, chunk, body);
 }
 
+/// `dst[i] = dst[i] + src[i]`: `add`'s rounding, in place, in `TASK_LEN`
+/// pieces shared with pool threads when large.
+pub fn add_assign<T>(dst: &mut [T], src: &[T])
+where
+    T: Copy + std::ops::Add<Output = T> + Send + Sync,
+{
+    assert_eq!(dst.len(), src.len(), "add_assign of unequal lengths");
+    let len = strided::TASK_LEN;
+    for_each_chunk_mut(dst, len, parallel(src.len()), |t, piece| {
+        for (d, &s) in piece.iter_mut().zip(&src[t * len..]) {
+            *d = *d + s;
+        }
+    });
+}
+
 /// `for_each_chunk_mut` with `par`, without its serial copy of `body` (for
 /// kernels whose serial path is elsewhere): one piece runs alone.
 pub fn share_chunks_mut<T: Send>(
