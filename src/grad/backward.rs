@@ -204,7 +204,13 @@ pub fn gradient_reporting(
                     ),
                 ));
             }
-            let g = ops::unbroadcast(&g, batch.len(), &m.shape)?;
+            // (most gradients have their input's shape already: kept as they are,
+            // not copied through `unbroadcast`)
+            let g = if batch.is_empty() && g.shape() == &m.shape[..] {
+                g
+            } else {
+                ops::unbroadcast(&g, batch.len(), &m.shape)?
+            };
             if g.dtype() != m.dtype {
                 return Err(Error::invalid(
                     node.op,
