@@ -95,6 +95,46 @@
 //! A·Bᵀ 1.20-1.24× before, 1.12-1.15× after; Aᵀ·B 1.06-1.09× before,
 //! 1.04-1.06× after (A·B's median 10.6-11.2 ms under that load, its
 //! minimum 5.3 ms, as on an idle machine).
+//!
+//! Then the copy became a register-tile transpose (`transpose`: 16×16
+//! float32 tiles in AVX-512 registers, each source and output line touched
+//! once; 0.16-0.18 ms for a 1024² float32 operand on both cores, against
+//! 0.5-0.9 ms for the scalar tiles). With the product after the copy as
+//! fast as A·B, the copy is all that is left of the difference. tapegrad,
+//! `tf.matmul` on 1024² operands, the three products interleaved in one
+//! process, medians of 41 (15 for float64), builds before and after
+//! alternating, one run each at load ~1.5 (the other core partly busy) and
+//! three at load ~2 (a compiler on the other core: A·B ~10.5 ms):
+//!
+//! | dtype   | A·B (quiet) | A·Bᵀ before → after        | Aᵀ·B before → after        |
+//! |---------|-------------|----------------------------|----------------------------|
+//! | float32 | 5.35 ms     | 6.44 → 5.57 ms (quiet)     | 5.67 → 5.58 ms (quiet)     |
+//! | float32 | ratio to A·B| 1.11-1.20× → 1.025-1.04×   | 1.05-1.11× → 1.02-1.04×    |
+//! | float64 | 11.2 ms     | 1.20× → 1.065×             | 1.15× → 1.05×              |
+//!
+//! A transposed left operand at a 2 KiB-multiple stride is now copied as
+//! well, when gemm packs it (a result wider than `PACKED_LEFT_MIN_COLS`).
+//! Aᵀ·B over A·B's time, m×n×k, in place → copied, one run each at load
+//! ~2: float32 512³ 1.10 → 1.03, 512×512×64 1.12 → 1.02, 1024×1024×256
+//! 1.04 → 1.01, 512×512×2048 1.09 → 1.03; float64 1024³ 1.085 → 1.026,
+//! 512³ 1.105 → 1.06, 256×256×1024 1.13 → 1.09, 256×1024×64 1.05 → 1.01;
+//! but for narrow results, which gemm reads in place once, 512×64×512
+//! 1.01 → 1.17 and 512×128×128 1.02 → 1.08.
+//!
+//! Tried and not kept: feeding gemm the row-major C itself (C = A·B with
+//! the destination's strides swapped, instead of Cᵀ = Bᵀ·Aᵀ) takes 3.5×
+//! as long for every layout (1024² float32: 19.0 ms A·B, 18.6 A·Bᵀ, 17.9
+//! Aᵀ·B; gemm's microkernel stores a row-major destination element by
+//! element). gemm-common picks its blocking (kc, mc, nc) from the caches
+//! it detects, with no caller override; on the benchmark machine it reads
+//! them right from sysfs (L1d 48 KiB 12-way, L2 1 MiB, L3 32 MiB: kc 512,
+//! mc 384, nc the whole width for 1024² float32). Its global packing
+//! thresholds did not help A·B: packing the right operand always, or never
+//! packing the left one, 11.0 and 11.7 ms against 10.5 (medians under
+//! load). Copying transposed operands at every stride (not only 2 KiB
+//! multiples) moved the ratios by less than the noise (±3%), and a float64
+//! A·Bᵀ at 1024² is about as fast copied as read in place (medians 12.0
+//! and 12.8 ms, minimums 11.7 and 11.3), so the stride rule stays.
 
 use ndarray::{ArcArray, Array2, ArrayD, ArrayView2, Ix2, IxDyn, s};
 
@@ -128,7 +168,7 @@ const PAR_COPY_MIN: usize = 1 << 16;
 /// gemm packs the left operand into panels only for a result with more
 /// than this many columns (2 of its microkernel's row blocks, on AVX-512
 /// float32); a narrower product reads it in place, once, so a transposed
-/// one is not copied (see the module doc: Aᵀ·B 512×512×64 took 1.01× A·B's
+/// one is not copied (see the module doc: Aᵀ·B 512×64×512 took 1.01× A·B's
 /// time in place, 1.17× copied).
 const PACKED_LEFT_MIN_COLS: usize = 128;
 
@@ -351,10 +391,10 @@ fn in_blocks<T: GemmElement>(
 /// per depth step. That costs little, except when s1 is a multiple of 2
 /// KiB: then the panel's source lines all fall in a few of the L1 cache's
 /// sets and evict each other before their other elements are packed
-/// (1024² float32, stride 4 KiB: A·Bᵀ 15-24% slower than A·B, Aᵀ·B 5-9%).
+/// (1024² float32, stride 4 KiB: A·Bᵀ 11-24% slower than A·B, Aᵀ·B 5-11%).
 /// Such an operand is copied with the register-tile transpose
 /// (`transpose`), which reads each source line once: A·Bᵀ and Aᵀ·B then
-/// take 1.01-1.04× A·B's time (see the module doc). A left operand that
+/// take 1.02-1.04× A·B's time (see the module doc). A left operand that
 /// gemm does not pack (a narrow result) is read once in place, which the
 /// copy would only add to. An operand with no contiguous axis (every read
 /// a gather) is copied at any stride (`copy_rows`). A row or column vector
