@@ -95,6 +95,46 @@
 //! A·Bᵀ 1.20-1.24× before, 1.12-1.15× after; Aᵀ·B 1.06-1.09× before,
 //! 1.04-1.06× after (A·B's median 10.6-11.2 ms under that load, its
 //! minimum 5.3 ms, as on an idle machine).
+//!
+//! Then the copy became a register-tile transpose (`transpose`: 16×16
+//! float32 tiles in AVX-512 registers, each source and output line touched
+//! once; 0.16-0.18 ms for a 1024² float32 operand on both cores, against
+//! 0.5-0.9 ms for the scalar tiles). With the product after the copy as
+//! fast as A·B, the copy is all that is left of the difference. tapegrad,
+//! `tf.matmul` on 1024² operands, the three products interleaved in one
+//! process, medians of 41 (15 for float64), builds before and after
+//! alternating, one run each at load ~1.5 (the other core partly busy) and
+//! three at load ~2 (a compiler on the other core: A·B ~10.5 ms):
+//!
+//! | dtype   | A·B (quiet) | A·Bᵀ before → after        | Aᵀ·B before → after        |
+//! |---------|-------------|----------------------------|----------------------------|
+//! | float32 | 5.35 ms     | 6.44 → 5.57 ms (quiet)     | 5.67 → 5.58 ms (quiet)     |
+//! | float32 | ratio to A·B| 1.11-1.20× → 1.025-1.04×   | 1.05-1.11× → 1.02-1.04×    |
+//! | float64 | 11.2 ms     | 1.20× → 1.065×             | 1.15× → 1.05×              |
+//!
+//! A transposed left operand at a 2 KiB-multiple stride is now copied as
+//! well, when gemm packs it (a result wider than `PACKED_LEFT_MIN_COLS`).
+//! Aᵀ·B over A·B's time, m×n×k, in place → copied, one run each at load
+//! ~2: float32 512³ 1.10 → 1.03, 512×512×64 1.12 → 1.02, 1024×1024×256
+//! 1.04 → 1.01, 512×512×2048 1.09 → 1.03; float64 1024³ 1.085 → 1.026,
+//! 512³ 1.105 → 1.06, 256×256×1024 1.13 → 1.09, 256×1024×64 1.05 → 1.01;
+//! but for narrow results, which gemm reads in place once, 512×64×512
+//! 1.01 → 1.17 and 512×128×128 1.02 → 1.08.
+//!
+//! Tried and not kept: feeding gemm the row-major C itself (C = A·B with
+//! the destination's strides swapped, instead of Cᵀ = Bᵀ·Aᵀ) takes 3.5×
+//! as long for every layout (1024² float32: 19.0 ms A·B, 18.6 A·Bᵀ, 17.9
+//! Aᵀ·B; gemm's microkernel stores a row-major destination element by
+//! element). gemm-common picks its blocking (kc, mc, nc) from the caches
+//! it detects, with no caller override; on the benchmark machine it reads
+//! them right from sysfs (L1d 48 KiB 12-way, L2 1 MiB, L3 32 MiB: kc 512,
+//! mc 384, nc the whole width for 1024² float32). Its global packing
+//! thresholds did not help A·B: packing the right operand always, or never
+//! packing the left one, 11.0 and 11.7 ms against 10.5 (medians under
+//! load). Copying transposed operands at every stride (not only 2 KiB
+//! multiples) moved the ratios by less than the noise (±3%), and a float64
+//! A·Bᵀ at 1024² is about as fast copied as read in place (medians 12.0
+//! and 12.8 ms, minimums 11.7 and 11.3), so the stride rule stays.
 
 use ndarray::{ArcArray, Array2, ArrayD, ArrayView2, Ix2, IxDyn, s};
 
@@ -124,6 +164,13 @@ const COPY_MIN_FLOPS: usize = 1 << 22;
 /// Copies (`rows_for_gemm`) of at least this many elements are shared
 /// among the threads, in blocks of about this many.
 const PAR_COPY_MIN: usize = 1 << 16;
+
+/// gemm packs the left operand into panels only for a result with more
+/// than this many columns (2 of its microkernel's row blocks, on AVX-512
+/// float32); a narrower product reads it in place, once, so a transposed
+/// one is not copied (see the module doc: Aᵀ·B 512×64×512 took 1.01× A·B's
+/// time in place, 1.17× copied).
+const PACKED_LEFT_MIN_COLS: usize = 128;
 
 /// A column stride (in bytes) that is a multiple of this makes gemm's
 /// packing of a transposed operand thrash the L1 cache (see `rows_for_gemm`).
@@ -167,7 +214,7 @@ type Kernel<T> = unsafe fn(
 );
 
 /// Element types gemm multiplies natively.
-pub trait GemmElement: Num {
+pub trait GemmElement: Num + super::transpose::Transpose {
     /// gemm's kernel for this type, for the widest vector unit the CPU has
     /// (detected once by gemm).
     fn kernel() -> Kernel<Self>;
@@ -278,11 +325,12 @@ fn in_blocks<T: GemmElement>(
     // into row-major order first when the product is large enough for the
     // copy to pay (see `COPY_MIN_FLOPS`). gemm computes the row-major
     // product as Cᵀ = bᵀ·aᵀ: `b` is the operand its kernels gather panel by
-    // panel on each thread, `a` the one they pack once, NR contiguous
-    // elements at a time even when it is transposed.
+    // panel on each thread, `a` the one they pack once (NR contiguous
+    // elements at a time even when it is transposed), and only for a
+    // result wider than `PACKED_LEFT_MIN_COLS`.
     let flops = m.saturating_mul(n).saturating_mul(k);
     let copy = flops >= copy_min_flops;
-    let a_rows = rows_for_gemm(a, copy, false)?;
+    let a_rows = rows_for_gemm(a, copy, n > PACKED_LEFT_MIN_COLS)?;
     let b_rows = rows_for_gemm(b, copy, true)?;
     let a = a_rows.as_ref().map_or(a, |c| c.view());
     let b = b_rows.as_ref().map_or(b, |c| c.view());
@@ -333,59 +381,64 @@ fn in_blocks<T: GemmElement>(
 
 /// A row-major copy of `v` when gemm would read it badly and the product
 /// is large enough for the copy to pay (`copy`); `None` when `v` is used
-/// as it is. `gathered`: `v` is the right operand, which gemm gathers.
+/// as it is. `packed`: gemm packs `v` into panels (the right operand
+/// always, the left one for a result wider than `PACKED_LEFT_MIN_COLS`).
 ///
-/// Trap: gemm packs its right operand (`b`), when its rows are strided
-/// (s1 ≠ 1, a transposed one), one element at a time, gathering a panel of
-/// its columns at stride s1, on each thread and for every panel of the
-/// other operand. That costs little, except when s1 is a multiple of 2 KiB:
-/// then the panel's source lines all fall in a few of the L1 cache's sets
-/// and evict each other (1024² float32, stride 4 KiB: A·Bᵀ 24% slower than
-/// A·B, 11% after the copy). At other strides the copy costs more than it
-/// saves (see the module doc). A transposed left operand (`a`) costs gemm
-/// 6% at that stride, and 9% with the copy: it is copied only when neither
-/// axis is contiguous (every read a gather), like `b`. A row or column
-/// vector is not strided in any way that matters.
+/// Trap: gemm packs an operand whose rows are strided (s1 ≠ 1, a
+/// transposed one) one element at a time: the right operand (`b`) on each
+/// thread, a panel of its columns at stride s1 for every panel of the
+/// other operand; the left one (`a`) once, NR elements of each of its rows
+/// per depth step. That costs little, except when s1 is a multiple of 2
+/// KiB: then the panel's source lines all fall in a few of the L1 cache's
+/// sets and evict each other before their other elements are packed
+/// (1024² float32, stride 4 KiB: A·Bᵀ 11-24% slower than A·B, Aᵀ·B 5-11%).
+/// Such an operand is copied with the register-tile transpose
+/// (`transpose`), which reads each source line once: A·Bᵀ and Aᵀ·B then
+/// take 1.02-1.04× A·B's time (see the module doc). A left operand that
+/// gemm does not pack (a narrow result) is read once in place, which the
+/// copy would only add to. An operand with no contiguous axis (every read
+/// a gather) is copied at any stride (`copy_rows`). A row or column vector
+/// is not strided in any way that matters.
 fn rows_for_gemm<T: GemmElement>(
     v: ArrayView2<T>,
     copy: bool,
-    gathered: bool,
+    packed: bool,
 ) -> Result<Option<Array2<T>>> {
     let (r, c) = v.dim();
     let [s0, s1] = [v.strides()[0], v.strides()[1]];
     let bytes = s1.unsigned_abs() * std::mem::size_of::<T>();
-    let aliasing = gathered && bytes.is_multiple_of(ALIASING_STRIDE_BYTES);
+    let aliasing = packed && bytes.is_multiple_of(ALIASING_STRIDE_BYTES);
     let bad = s0 != 1 || aliasing;
     if !copy || s1 == 1 || r < 2 || c < 2 || !bad {
         return Ok(None);
     }
     let mut out = crate::alloc::try_vec::<T>(MATMUL_OP, &[r, c])?;
-    // Blocks of rows of about `PAR_COPY_MIN` elements, shared with the pool
-    // threads when the copy is large (the two cores copy a 1024² float32
-    // operand in ~60% of one core's time).
+    // Blocks of rows of about `PAR_COPY_MIN` elements (a multiple of 16:
+    // whole tiles of the transposing copy), shared with the pool threads
+    // when the copy is large (the two cores copy a 1024² float32 operand in
+    // ~60% of one core's time).
     let par = r * c >= PAR_COPY_MIN && super::parallel(r * c);
-    let rows = (PAR_COPY_MIN / c).max(1);
+    let rows = (PAR_COPY_MIN / c).max(1).next_multiple_of(16);
     // (the address as an integer: a raw pointer is not Sync)
     let src = v.as_ptr() as usize;
     let spare = &mut out.spare_capacity_mut()[..r * c];
     super::for_each_chunk_mut(spare, rows * c, par, |p, block| {
         let first = p * rows;
+        let (n, dst) = (block.len() / c, block.as_mut_ptr().cast::<T>());
         // SAFETY: `v` is a live view whose element (i, j) is at offset
         // i·s0 + j·s1 from its pointer; `block` is rows first.. of `out`,
         // room for its length / c of them.
         unsafe {
             let src = (src as *const T).offset(first as isize * s0);
-            copy_rows(
-                src,
-                s0,
-                s1,
-                block.len() / c,
-                c,
-                block.as_mut_ptr().cast::<T>(),
-            );
+            if s0 == 1 {
+                // a transposed matrix: register tiles (see `transpose`)
+                T::transpose_into(src, s1, n, c, dst);
+            } else {
+                copy_rows(src, s0, s1, n, c, dst);
+            }
         }
     });
-    // SAFETY: `copy_rows` wrote all r·c elements; T is Copy.
+    // SAFETY: the copies wrote all r·c elements; T is Copy.
     unsafe { out.set_len(r * c) };
     Ok(Some(
         Array2::from_shape_vec((r, c), out).expect("r×c elements"),
@@ -393,8 +446,9 @@ fn rows_for_gemm<T: GemmElement>(
 }
 
 /// `dst[i·c + j] = src[i·s0 + j·s1]` for the r×c elements of a strided
-/// matrix, in tiles: a transposed matrix (s0 = 1) read row by row would
-/// touch a new cache line for every element, and with a power-of-two
+/// matrix, in tiles (a transposed one, s0 = 1, goes through the faster
+/// `transpose` instead): read row by row, a matrix whose rows are strided
+/// would touch a new cache line for every element, and with a power-of-two
 /// stride those lines all fall in the same few cache sets. A tile of 64
 /// bytes' worth of output rows (16 float32) × `TILE_COLS` output columns
 /// reads each source line once (s0 = 1: the tile's rows are one line of
@@ -672,7 +726,16 @@ mod tests {
     #[test]
     fn strided_operands_read_in_place_or_copied_give_the_product() {
         // odd sizes (partial tiles), and vectors (one row or column: never copied)
-        for shape in [(19, 23, 17), (33, 9, 40), (1, 7, 5), (6, 1, 4), (5, 8, 1)] {
+        // and a result wider than PACKED_LEFT_MIN_COLS (a transposed left
+        // operand copied too)
+        for shape in [
+            (19, 23, 17),
+            (33, 9, 40),
+            (1, 7, 5),
+            (6, 1, 4),
+            (5, 8, 1),
+            (9, 21, 130),
+        ] {
             check_layouts(shape, |v| v, |v| v, 1e-9);
             check_layouts(shape, |v| v as f32, f64::from, 1e-4);
         }
@@ -693,7 +756,8 @@ mod tests {
         // float64: 256 elements are 2 KiB already
         let rows64 = Array2::<f64>::ones((64, 256));
         assert!(rows_for_gemm(rows64.t(), true, true).unwrap().is_some());
-        // the left operand only when no axis is contiguous
+        // a left operand that gemm reads in place (a narrow result) only
+        // when no axis is contiguous
         assert!(rows_for_gemm(rows64.t(), true, false).unwrap().is_none());
         let store64 = Array2::<f64>::ones((64, 1040));
         let gather = store64.slice(s![..;2, ..;3]);
@@ -721,6 +785,30 @@ mod tests {
         const { assert!(601 * 130 >= PAR_COPY_MIN) };
         let v = padded.slice(s![.., ..601]).reversed_axes();
         assert_eq!(rows_for_gemm(v, true, true).unwrap().unwrap(), m);
+    }
+
+    #[test]
+    fn a_transposed_left_operand_is_copied_for_a_wide_result() {
+        // Aᵀ·B with A stored 64×512 (its transpose has a 2 KiB float32
+        // column stride), 512·n·64 ≥ COPY_MIN_FLOPS multiply-adds: copied
+        // for n = 129 (gemm packs it), read in place for n = 128
+        const { assert!(512 * 128 * 64 >= COPY_MIN_FLOPS && PACKED_LEFT_MIN_COLS == 128) };
+        let a = sample(64, 512, 0.3);
+        let a32 = a.mapv(|v| v as f32);
+        assert!(rows_for_gemm(a32.t(), true, true).unwrap().is_some());
+        assert!(rows_for_gemm(a32.t(), true, false).unwrap().is_none());
+        for n in [128, 129] {
+            let b = sample(64, n, 0.7);
+            let want = naive(a.view(), b.view(), true, false);
+            let got = matmul_2d(a.view(), b.view(), true, false).unwrap();
+            for (g, w) in got.iter().zip(want.iter()) {
+                assert!((g - w).abs() < 1e-9, "n={n}");
+            }
+            let got = matmul_2d(a32.view(), b.mapv(|v| v as f32).view(), true, false).unwrap();
+            for (g, w) in got.iter().zip(want.iter()) {
+                assert!((f64::from(*g) - w).abs() < 1e-3, "n={n} f32");
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod matmul;
 pub mod reduce;
 pub mod strided;
+pub mod transpose;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
