@@ -625,21 +625,33 @@ fn grad_times<D: RealFn>(
         return composite();
     }
     let fused = match (g.data(), x.data()) {
-        (Data::F32(gs), Data::F32(xs)) => kernels::zip_slices(gs, xs, |gs, xs, out| {
-            D::f32s(xs, out);
-            for (o, &g) in out.iter_mut().zip(gs) {
-                // SAFETY: `f32s` wrote every slot of `out`.
-                let p = g * unsafe { o.assume_init() };
-                o.write(if negate { -p } else { p });
-            }
-        })
+        // (closures marked to inline: called out of line, they would run
+        // on the baseline target, not in the kernels' AVX-512 loops)
+        (Data::F32(gs), Data::F32(xs)) => kernels::zip_slices(
+            gs,
+            xs,
+            #[inline(always)]
+            |gs, xs, out| {
+                D::f32s(xs, out);
+                for (o, &g) in out.iter_mut().zip(gs) {
+                    // SAFETY: `f32s` wrote every slot of `out`.
+                    let p = g * unsafe { o.assume_init() };
+                    o.write(if negate { -p } else { p });
+                }
+            },
+        )
         .map(|r| r.map(Data::F32)),
-        (Data::F64(gs), Data::F64(xs)) => kernels::zip_slices(gs, xs, |gs, xs, out| {
-            for ((o, &g), &x) in out.iter_mut().zip(gs).zip(xs) {
-                let p = g * D::f(x);
-                o.write(if negate { -p } else { p });
-            }
-        })
+        (Data::F64(gs), Data::F64(xs)) => kernels::zip_slices(
+            gs,
+            xs,
+            #[inline(always)]
+            |gs, xs, out| {
+                for ((o, &g), &x) in out.iter_mut().zip(gs).zip(xs) {
+                    let p = g * D::f(x);
+                    o.write(if negate { -p } else { p });
+                }
+            },
+        )
         .map(|r| r.map(Data::F64)),
         _ => None,
     };
