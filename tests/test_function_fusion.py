@@ -283,3 +283,27 @@ def test_a_variable_read_many_times_in_a_fused_loss_gets_eager_gradients_bitwise
 
         check_function_is_eager(step, calls=2)
         check_function_is_eager(grad_only, calls=2)
+
+
+def test_fused_results_written_in_place_and_passed_through_are_bitwise_eager():
+    """Fused programs write a result straight into its buffer (also when a
+    later instruction reads it), and a result that is an input itself (the
+    gradient of `+ b` with respect to `b` is the upstream gradient) shares
+    that input's buffer under a new tensor: the values stay eager's, across
+    blocks and threads."""
+    rng = np.random.default_rng(5)
+    x, w, b = (tf.constant(rng.normal(size=(300, 70)).astype(np.float32)) for _ in range(3))
+
+    def step():
+        with tf.GradientTape() as t:
+            t.watch([x, w, b])
+            h = tf.tanh(x * w + b)
+            loss = tf.reduce_sum(h * h + h)
+        gx, gw, gb = t.gradient(loss, [x, w, b])
+        return {"loss": loss, "gx": gx, "gw": gw, "gb": gb, "h": h}
+
+    check_function_is_eager(step)
+    got = tf.function(step)()
+    assert got["gb"]._id != got["h"]._id
+    h = got["h"].numpy()
+    np.testing.assert_allclose(got["gb"].numpy(), (2 * h + 1) * (1 - h**2), rtol=1e-5)

@@ -137,6 +137,8 @@ enum Loc<T> {
     Flat(usize),
     /// A scratch slot.
     Slot(usize),
+    /// Dense result `k`'s buffer, where a step wrote it (`Dst::Result`).
+    Result(usize),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -161,8 +163,8 @@ enum Dst {
     /// A scratch slot.
     Slot(usize),
     /// Straight into the buffer of dense result `k`: the step's register is
-    /// that result and nothing else reads it, so it needs no slot and no
-    /// `Emit` copy (a pass over the output, a tenth of a short program).
+    /// that result alone, so it needs no slot and no `Emit` copy; later
+    /// steps read it from there (`Loc::Result`).
     Result(usize),
 }
 
@@ -237,6 +239,10 @@ struct Plan<T> {
     steps: Vec<Step<T>>,
     num_slots: usize,
     sinks: Vec<Sink>,
+    /// `passed[k] = Some(i)`: dense result `k` is flat input `i` itself (a
+    /// VJP that hands the upstream gradient on): it shares that buffer
+    /// instead of being copied into one of its own, block by block.
+    passed: Vec<Option<usize>>,
 }
 
 fn plan<T: Float>(
@@ -287,6 +293,7 @@ fn plan<T: Float>(
         .collect();
 
     let mut locs: Vec<Loc<T>> = vec![Loc::Uniform(T::ZERO); n];
+    let mut passed = vec![None; sinks.len()];
     let mut free: Vec<usize> = Vec::new();
     let mut num_slots = 0;
     let mut steps = Vec::new();
@@ -294,11 +301,8 @@ fn plan<T: Float>(
         if !needed[r] {
             continue;
         }
-        // (no instruction after r reads it yet: `last_read[r]` is as planned)
         let direct = match *emits[r].as_slice() {
-            [k] if last_read[r].is_none() && matches!(sinks[k], Sink::Dense | Sink::SumDown(_)) => {
-                Some(k)
-            }
+            [k] if matches!(sinks[k], Sink::Dense | Sink::SumDown(_)) => Some(k),
             _ => None,
         };
         let mut wrote_direct = false;
@@ -370,7 +374,10 @@ fn plan<T: Float>(
         locs[r] = loc;
         if !wrote_direct {
             for &k in &emits[r] {
-                steps.push(Step::Emit(k, loc));
+                match (loc, sinks[k]) {
+                    (Loc::Flat(i), Sink::Dense | Sink::SumDown(_)) => passed[k] = Some(i),
+                    _ => steps.push(Step::Emit(k, loc)),
+                }
             }
         }
         // Slots whose last reader this was are free for the next ones (the
@@ -394,15 +401,15 @@ fn plan<T: Float>(
         steps,
         num_slots: num_slots + 1, // one spare, to lay out a uniform result
         sinks,
+        passed,
     }
 }
 
-/// Where a later step finds what a step wrote: its slot. (A step that wrote
-/// a result directly has no later reader; its register is never looked up.)
-fn written<T: Float>(dst: Dst) -> Loc<T> {
+/// Where a later step finds what a step wrote.
+fn written<T>(dst: Dst) -> Loc<T> {
     match dst {
         Dst::Slot(s) => Loc::Slot(s),
-        Dst::Result(_) => Loc::Uniform(T::ZERO),
+        Dst::Result(k) => Loc::Result(k),
     }
 }
 
@@ -441,6 +448,7 @@ fn opd<'s, T: Copy>(
     loc: Loc<T>,
     slots: &'s [Vec<T>],
     inputs: &'s Inputs<'_, T>,
+    dense: &'s Dense<T>,
     start: usize,
     len: usize,
 ) -> Opd<'s, T> {
@@ -448,6 +456,9 @@ fn opd<'s, T: Copy>(
         Loc::Uniform(v) => Opd::U(v),
         Loc::Slot(s) => Opd::S(&slots[s][..len]),
         Loc::Flat(i) => Opd::S(&inputs.flat[i].unwrap_or(&[])[start..start + len]),
+        // SAFETY: an earlier step of this block wrote [start, start + len)
+        // of this result (its `Dst::Result`), and nothing writes it again.
+        Loc::Result(k) => Opd::S(unsafe { std::slice::from_raw_parts(dense.0[k].add(start), len) }),
     }
 }
 
@@ -686,7 +697,7 @@ fn block<T: Float>(
                 len,
                 #[inline(always)]
                 |slots, out| {
-                    if let Opd::S(x) = opd(x, slots, inputs, start, len) {
+                    if let Opd::S(x) = opd(x, slots, inputs, dense, start, len) {
                         unary_block(op, x, out);
                     }
                 },
@@ -700,8 +711,8 @@ fn block<T: Float>(
                 #[inline(always)]
                 |slots, out| {
                     let (a, bb) = (
-                        opd(a, slots, inputs, start, len),
-                        opd(bb, slots, inputs, start, len),
+                        opd(a, slots, inputs, dense, start, len),
+                        opd(bb, slots, inputs, dense, start, len),
                     );
                     binary_block(op, a, bb, out);
                 },
@@ -714,7 +725,7 @@ fn block<T: Float>(
                 len,
                 #[inline(always)]
                 |slots, out| {
-                    if let Opd::S(x) = opd(x, slots, inputs, start, len) {
+                    if let Opd::S(x) = opd(x, slots, inputs, dense, start, len) {
                         match k {
                             1 => map1(x, out, |v| by_products(v, 1)),
                             2 => map1(x, out, |v| by_products(v, 2)),
@@ -731,13 +742,13 @@ fn block<T: Float>(
                 len,
                 #[inline(always)]
                 |slots, out| {
-                    let [a, bb, t, f] = locs.map(|l| opd(l, slots, inputs, start, len));
+                    let [a, bb, t, f] = locs.map(|l| opd(l, slots, inputs, dense, start, len));
                     select_block(cmp, [a, bb, t, f], out);
                 },
             ),
             Step::Emit(k, loc) => {
                 let spare = slots.len() - 1;
-                let values: &[T] = match opd(loc, slots, inputs, start, len) {
+                let values: &[T] = match opd(loc, slots, inputs, dense, start, len) {
                     Opd::S(s) => s,
                     Opd::U(v) => {
                         slots[spare][..len].fill(v);
@@ -946,8 +957,9 @@ fn run_typed<T: Float + Element>(
     let mut buffers: Vec<Vec<T>> = plan
         .sinks
         .iter()
-        .map(|s| match s {
-            Sink::Scalar(_) => Vec::new(),
+        .zip(&plan.passed)
+        .map(|(s, passed)| match (s, passed) {
+            (Sink::Scalar(_), _) | (_, Some(_)) => Vec::new(),
             _ => Vec::with_capacity(n),
         })
         .collect();
@@ -979,12 +991,19 @@ fn run_typed<T: Float + Element>(
                 Tensor::from_array(ArrayD::from_elem(IxDyn(out_shape), total))
             }
             Sink::Dense | Sink::SumDown(_) => {
-                // SAFETY: every block wrote its range: all n elements are set.
-                unsafe { buffer.set_len(n) };
-                let full = Tensor::from_array(
-                    ArrayD::from_shape_vec(IxDyn(shape), buffer)
-                        .map_err(|e| Error::invalid("fuse", e.to_string()))?,
-                );
+                let full = match plan.passed[k] {
+                    // (its own id: a result is a new tensor, sharing the
+                    // immutable input's buffer as a view does)
+                    Some(i) => Tensor::from_data(inputs[i].data().clone()),
+                    None => {
+                        // SAFETY: every block wrote its range: all n elements are set.
+                        unsafe { buffer.set_len(n) };
+                        Tensor::from_array(
+                            ArrayD::from_shape_vec(IxDyn(shape), buffer)
+                                .map_err(|e| Error::invalid("fuse", e.to_string()))?,
+                        )
+                    }
+                };
                 match *sink {
                     Sink::SumDown(i) => crate::ops::sum_to_shape(&full, arrays[i].shape())?,
                     _ => full,

@@ -205,6 +205,38 @@ fn select_is_eager_where_of_a_comparison() {
     assert_eq!(bits(fused), bits(&eager));
 }
 
+#[test]
+fn results_written_in_place_read_later_and_passed_through_are_eager() {
+    // More than one block (and thread): `t = tanh(x·y)` is a result that a
+    // later instruction reads (written straight into its buffer, read back
+    // from there), `t + x` one that nothing reads, and `y` an input handed
+    // back as a result (shares its buffer under a new tensor), also summed
+    // down to a broadcast input's shape.
+    let mut rng = Rng(11);
+    let a = random::<f32>(&mut rng, &[300, 70], -2.0, 2.0);
+    let b = random::<f32>(&mut rng, &[300, 70], -2.0, 2.0);
+    let row = random::<f32>(&mut rng, &[70], -2.0, 2.0);
+    let mut p = Program::new(3);
+    let (x, y, r) = (p.input(0), p.input(1), p.input(2));
+    let xy = p.binary(Binary::Mul, x, y);
+    let t = p.unary(Unary::Tanh, xy);
+    let u = p.binary(Binary::Add, t, x);
+    let v = p.binary(Binary::Mul, u, r);
+    p.output(Output::Value(t));
+    p.output(Output::Value(v));
+    p.output(Output::Value(y));
+    p.output(Output::SumToInput(y, 2));
+    let out = apply(&Arc::new(p), &[a.clone(), b.clone(), row.clone()]).unwrap();
+    let t_eager = ops::tanh(&ops::multiply(&a, &b).unwrap()).unwrap();
+    let v_eager = ops::multiply(&ops::add(&t_eager, &a).unwrap(), &row).unwrap();
+    assert_eq!(bits(&out[0]), bits(&t_eager));
+    assert_eq!(bits(&out[1]), bits(&v_eager));
+    assert_eq!(bits(&out[2]), bits(&b));
+    assert_ne!(out[2].id(), b.id());
+    let summed = ops::sum_to_shape(&b, &[70]).unwrap();
+    assert_eq!(bits(&out[3]), bits(&summed));
+}
+
 /// The W2/W3/W6 cycle of `benches`: sin, ×0.5, +x, tanh, exp, ×0.5, y·y,
 /// cos, ×x; `reps` times, with a full sum at the end when `sum`.
 pub(crate) fn cycle_program(reps: usize, sum: bool) -> Arc<Program> {
