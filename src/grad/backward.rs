@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ndarray::{ArcArray, IxDyn};
+
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::ops::{self, with_lead};
@@ -374,41 +376,34 @@ fn accumulate(grads: &mut IdMap<Tensor>, id: TensorId, g: Tensor) -> Result<()> 
 /// never written). The same roundings as `add`, without a new buffer: a
 /// tenth of a small op, and one buffer less at the peak for a large one.
 fn sum(prev: Tensor, g: &Tensor) -> Result<Tensor> {
-    let writable = !tape::is_recording()
-        && !tape::checks_numerics()
-        && !crate::trace::is_tracing()
-        && prev.shape() == g.shape()
-        && match (prev.data(), g.data()) {
-            (Data::F32(a), Data::F32(b)) => {
-                a.is_unique() && a.is_standard_layout() && b.is_standard_layout()
-            }
-            (Data::F64(a), Data::F64(b)) => {
-                a.is_unique() && a.is_standard_layout() && b.is_standard_layout()
-            }
-            _ => false,
-        };
-    if !writable {
+    if tape::is_observed() || prev.shape() != g.shape() {
         return ops::add(&prev, g);
     }
-    // (unique and contiguous, checked above: `as_slice_mut` copies nothing)
-    let data = match (prev.into_data(), g.data()) {
-        (Data::F32(mut a), Data::F32(b)) => {
-            kernels::add_assign(
-                a.as_slice_mut().expect("contiguous"),
-                b.as_slice().expect("contiguous"),
-            );
-            Data::F32(a)
-        }
-        (Data::F64(mut a), Data::F64(b)) => {
-            kernels::add_assign(
-                a.as_slice_mut().expect("contiguous"),
-                b.as_slice().expect("contiguous"),
-            );
-            Data::F64(a)
-        }
-        (other, _) => return ops::add(&Tensor::from_data(other), g),
+    let mut data = prev.into_data();
+    let added = match (&mut data, g.data()) {
+        (Data::F32(a), Data::F32(b)) => add_into_unique(a, b),
+        (Data::F64(a), Data::F64(b)) => add_into_unique(a, b),
+        _ => false,
     };
-    Ok(Tensor::from_data(data))
+    let prev = Tensor::from_data(data);
+    if added { Ok(prev) } else { ops::add(&prev, g) }
+}
+
+/// `a += b` when `a` is contiguous and its buffer is `a`'s alone (checked
+/// first: `as_slice_mut` on a shared buffer would copy it) and `b` is
+/// contiguous; `false`, with `a` untouched, otherwise.
+fn add_into_unique<T>(a: &mut ArcArray<T, IxDyn>, b: &ArcArray<T, IxDyn>) -> bool
+where
+    T: Copy + std::ops::Add<Output = T> + Send + Sync,
+{
+    if !a.is_unique() || !a.is_standard_layout() {
+        return false;
+    }
+    let (Some(src), Some(dst)) = (b.as_slice(), a.as_slice_mut()) else {
+        return false;
+    };
+    kernels::add_assign(dst, src);
+    true
 }
 
 #[cfg(test)]

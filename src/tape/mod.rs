@@ -929,6 +929,16 @@ pub fn checks_numerics() -> bool {
     CHECK_NUMERICS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Could anything see an op run on this thread now — a tape or forward
+/// accumulator recording it, a trace capturing it, the NaN/Inf check
+/// reading its output? When nothing can, a computation may skip building
+/// intermediate tensors (a VJP's factor, a fan-out sum's new buffer) as
+/// long as its values are bitwise those of the ops it stands for.
+#[inline]
+pub fn is_observed() -> bool {
+    is_recording() || checks_numerics() || crate::trace::is_tracing()
+}
+
 /// The NaN/Inf error an op of this thread raised, if the check is on and
 /// one did (`record_rule` cannot fail, so the caller collects it).
 pub fn take_numerics_error() -> Option<Error> {
