@@ -285,12 +285,11 @@ def test_a_variable_read_many_times_in_a_fused_loss_gets_eager_gradients_bitwise
         check_function_is_eager(grad_only, calls=2)
 
 
-def test_fused_results_written_in_place_and_passed_through_are_bitwise_eager():
-    """Fused programs write a result straight into its buffer (also when a
-    later instruction reads it), and a result that is an input itself (the
-    gradient of `+ b` with respect to `b` is the upstream gradient) shares
-    that input's buffer under a new tensor: the values stay eager's, across
-    blocks and threads."""
+def test_fused_results_read_later_and_inputs_handed_back_are_bitwise_eager():
+    """Fused programs whose results are read by later instructions, or are
+    inputs handed back (the gradient of `+ b` with respect to `b` is the
+    upstream gradient, a new tensor), give eager's values across blocks and
+    threads."""
     rng = np.random.default_rng(5)
     x, w, b = (tf.constant(rng.normal(size=(300, 70)).astype(np.float32)) for _ in range(3))
 

@@ -3,7 +3,6 @@
 //! count), and every block goes through all the instructions in scratch
 //! slots of one block each, reused once a register is dead.
 
-use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
@@ -137,8 +136,6 @@ enum Loc<T> {
     Flat(usize),
     /// A scratch slot.
     Slot(usize),
-    /// Dense result `k`'s buffer, where a step wrote it (`Dst::Result`).
-    Result(usize),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -146,26 +143,15 @@ enum Step<T> {
     /// Input `input` (a strided broadcast view) gathered into `dst`.
     Gather {
         input: usize,
-        dst: Dst,
+        dst: usize,
     },
-    Unary(Unary, Loc<T>, Dst),
-    Binary(Binary, Loc<T>, Loc<T>, Dst),
+    Unary(Unary, Loc<T>, usize),
+    Binary(Binary, Loc<T>, Loc<T>, usize),
     /// `Binary::Pow` with a uniform exponent of 1, 2 or 3.
-    Power(Loc<T>, u8, Dst),
-    Select([Loc<T>; 4], Cmp, Dst),
-    /// Hand a register to the result `result` (copied into its buffer).
+    Power(Loc<T>, u8, usize),
+    Select([Loc<T>; 4], Cmp, usize),
+    /// Hand a register to the result `result`.
     Emit(usize, Loc<T>),
-}
-
-/// Where a step writes its block.
-#[derive(Clone, Copy, Debug)]
-enum Dst {
-    /// A scratch slot.
-    Slot(usize),
-    /// Straight into the buffer of dense result `k`: the step's register is
-    /// that result alone, so it needs no slot and no `Emit` copy; later
-    /// steps read it from there (`Loc::Result`).
-    Result(usize),
 }
 
 /// What one result becomes.
@@ -239,10 +225,6 @@ struct Plan<T> {
     steps: Vec<Step<T>>,
     num_slots: usize,
     sinks: Vec<Sink>,
-    /// `passed[k] = Some(i)`: dense result `k` is flat input `i` itself (a
-    /// VJP that hands the upstream gradient on): it shares that buffer
-    /// instead of being copied into one of its own, block by block.
-    passed: Vec<Option<usize>>,
 }
 
 fn plan<T: Float>(
@@ -293,7 +275,6 @@ fn plan<T: Float>(
         .collect();
 
     let mut locs: Vec<Loc<T>> = vec![Loc::Uniform(T::ZERO); n];
-    let mut passed = vec![None; sinks.len()];
     let mut free: Vec<usize> = Vec::new();
     let mut num_slots = 0;
     let mut steps = Vec::new();
@@ -301,20 +282,11 @@ fn plan<T: Float>(
         if !needed[r] {
             continue;
         }
-        let direct = match *emits[r].as_slice() {
-            [k] if matches!(sinks[k], Sink::Dense | Sink::SumDown(_)) => Some(k),
-            _ => None,
-        };
-        let mut wrote_direct = false;
-        let mut slot = || match direct {
-            Some(k) => {
-                wrote_direct = true;
-                Dst::Result(k)
-            }
-            None => Dst::Slot(free.pop().unwrap_or_else(|| {
+        let mut slot = || {
+            free.pop().unwrap_or_else(|| {
                 num_slots += 1;
                 num_slots - 1
-            })),
+            })
         };
         let loc = match p.insts[r] {
             Inst::Const(v) => Loc::Uniform(T::from_f64(v)),
@@ -324,7 +296,7 @@ fn plan<T: Float>(
                 None => {
                     let dst = slot();
                     steps.push(Step::Gather { input: i, dst });
-                    written(dst)
+                    Loc::Slot(dst)
                 }
             },
             Inst::Unary(op, x) => match locs[x] {
@@ -332,7 +304,7 @@ fn plan<T: Float>(
                 a => {
                     let dst = slot();
                     steps.push(Step::Unary(op, a, dst));
-                    written(dst)
+                    Loc::Slot(dst)
                 }
             },
             Inst::Binary(op, a, b) => match (locs[a], locs[b]) {
@@ -343,12 +315,12 @@ fn plan<T: Float>(
                 (la, Loc::Uniform(y)) if op == Binary::Pow && small_power(y).is_some() => {
                     let dst = slot();
                     steps.push(Step::Power(la, small_power(y).unwrap_or(1), dst));
-                    written(dst)
+                    Loc::Slot(dst)
                 }
                 (la, lb) => {
                     let dst = slot();
                     steps.push(Step::Binary(op, la, lb, dst));
-                    written(dst)
+                    Loc::Slot(dst)
                 }
             },
             Inst::Select {
@@ -367,18 +339,13 @@ fn plan<T: Float>(
                 ops => {
                     let dst = slot();
                     steps.push(Step::Select(ops, cmp, dst));
-                    written(dst)
+                    Loc::Slot(dst)
                 }
             },
         };
         locs[r] = loc;
-        if !wrote_direct {
-            for &k in &emits[r] {
-                match (loc, sinks[k]) {
-                    (Loc::Flat(i), Sink::Dense | Sink::SumDown(_)) => passed[k] = Some(i),
-                    _ => steps.push(Step::Emit(k, loc)),
-                }
-            }
+        for &k in &emits[r] {
+            steps.push(Step::Emit(k, loc));
         }
         // Slots whose last reader this was are free for the next ones (the
         // destination was taken first, so it never aliases an operand).
@@ -401,15 +368,6 @@ fn plan<T: Float>(
         steps,
         num_slots: num_slots + 1, // one spare, to lay out a uniform result
         sinks,
-        passed,
-    }
-}
-
-/// Where a later step finds what a step wrote.
-fn written<T>(dst: Dst) -> Loc<T> {
-    match dst {
-        Dst::Slot(s) => Loc::Slot(s),
-        Dst::Result(k) => Loc::Result(k),
     }
 }
 
@@ -448,7 +406,6 @@ fn opd<'s, T: Copy>(
     loc: Loc<T>,
     slots: &'s [Vec<T>],
     inputs: &'s Inputs<'_, T>,
-    dense: &'s Dense<T>,
     start: usize,
     len: usize,
 ) -> Opd<'s, T> {
@@ -456,38 +413,35 @@ fn opd<'s, T: Copy>(
         Loc::Uniform(v) => Opd::U(v),
         Loc::Slot(s) => Opd::S(&slots[s][..len]),
         Loc::Flat(i) => Opd::S(&inputs.flat[i].unwrap_or(&[])[start..start + len]),
-        // SAFETY: an earlier step of this block wrote [start, start + len)
-        // of this result (its `Dst::Result`), and nothing writes it again.
-        Loc::Result(k) => Opd::S(unsafe { std::slice::from_raw_parts(dense.0[k].add(start), len) }),
     }
 }
 
 #[inline(always)]
-fn map1<T: Copy>(x: &[T], dst: &mut [MaybeUninit<T>], f: impl Fn(T) -> T) {
+fn map1<T: Copy>(x: &[T], dst: &mut [T], f: impl Fn(T) -> T) {
     for (d, &v) in dst.iter_mut().zip(x) {
-        d.write(f(v));
+        *d = f(v);
     }
 }
 
 #[inline(always)]
-fn map2<T: Copy>(a: Opd<'_, T>, b: Opd<'_, T>, dst: &mut [MaybeUninit<T>], f: impl Fn(T, T) -> T) {
+fn map2<T: Copy>(a: Opd<'_, T>, b: Opd<'_, T>, dst: &mut [T], f: impl Fn(T, T) -> T) {
     match (a, b) {
         (Opd::S(x), Opd::S(y)) => {
             for ((d, &p), &q) in dst.iter_mut().zip(x).zip(y) {
-                d.write(f(p, q));
+                *d = f(p, q);
             }
         }
         (Opd::S(x), Opd::U(q)) => {
             for (d, &p) in dst.iter_mut().zip(x) {
-                d.write(f(p, q));
+                *d = f(p, q);
             }
         }
         (Opd::U(p), Opd::S(y)) => {
             for (d, &q) in dst.iter_mut().zip(y) {
-                d.write(f(p, q));
+                *d = f(p, q);
             }
         }
-        (Opd::U(p), Opd::U(q)) => dst.fill(MaybeUninit::new(f(p, q))),
+        (Opd::U(p), Opd::U(q)) => dst.fill(f(p, q)),
     }
 }
 
@@ -499,19 +453,20 @@ macro_rules! each_op {
 }
 
 #[inline(always)]
-fn unary_block<T: Float + 'static>(op: Unary, x: &[T], dst: &mut [MaybeUninit<T>]) {
+fn unary_block<T: Float + 'static>(op: Unary, x: &[T], dst: &mut [T]) {
     // Eager float32 sin/cos run `fastmath`'s slice kernels, whose value per
     // element does not depend on its neighbours: the same kernels here keep
     // a fused chain bitwise equal to the eager ops.
     if matches!(op, Unary::Sin | Unary::Cos)
         && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
     {
-        // SAFETY: T is f32 (same TypeId); both slices keep their lengths.
+        // SAFETY: T is f32 (same TypeId), and MaybeUninit<f32> has
+        // f32's layout; both slices keep their lengths.
         let (x, dst) = unsafe {
             (
                 std::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len()),
                 std::slice::from_raw_parts_mut(
-                    dst.as_mut_ptr().cast::<MaybeUninit<f32>>(),
+                    dst.as_mut_ptr().cast::<std::mem::MaybeUninit<f32>>(),
                     dst.len(),
                 ),
             )
@@ -539,7 +494,7 @@ fn unary_block<T: Float + 'static>(op: Unary, x: &[T], dst: &mut [MaybeUninit<T>
 }
 
 #[inline(always)]
-fn binary_block<T: Float>(op: Binary, a: Opd<'_, T>, b: Opd<'_, T>, dst: &mut [MaybeUninit<T>]) {
+fn binary_block<T: Float>(op: Binary, a: Opd<'_, T>, b: Opd<'_, T>, dst: &mut [T]) {
     each_op!(
         op,
         Binary,
@@ -558,35 +513,35 @@ fn binary_block<T: Float>(op: Binary, a: Opd<'_, T>, b: Opd<'_, T>, dst: &mut [M
 /// one slice with a uniform value (`relu`'s routes, `maximum`'s ties) get
 /// loops of their own, which vectorise; the rest go element by element.
 #[inline(always)]
-fn select_block<T: Float>(cmp: Cmp, [a, b, t, f]: [Opd<'_, T>; 4], dst: &mut [MaybeUninit<T>]) {
+fn select_block<T: Float>(cmp: Cmp, [a, b, t, f]: [Opd<'_, T>; 4], dst: &mut [T]) {
     each_op!(cmp, Cmp, [Gt, Ge, Lt, Le, Eq], |CMP| match (a, b, t, f) {
         (Opd::S(a), Opd::U(b), Opd::S(t), Opd::U(f)) => {
             for ((d, &x), &y) in dst.iter_mut().zip(a).zip(t) {
-                d.write(if compare(CMP, x, b) { y } else { f });
+                *d = if compare(CMP, x, b) { y } else { f };
             }
         }
         (Opd::S(a), Opd::U(b), Opd::U(t), Opd::S(f)) => {
             for ((d, &x), &y) in dst.iter_mut().zip(a).zip(f) {
-                d.write(if compare(CMP, x, b) { t } else { y });
+                *d = if compare(CMP, x, b) { t } else { y };
             }
         }
         (Opd::S(a), Opd::S(b), Opd::S(t), Opd::U(f)) => {
             for (((d, &x), &z), &y) in dst.iter_mut().zip(a).zip(b).zip(t) {
-                d.write(if compare(CMP, x, z) { y } else { f });
+                *d = if compare(CMP, x, z) { y } else { f };
             }
         }
         (Opd::S(a), Opd::S(b), Opd::U(t), Opd::S(f)) => {
             for (((d, &x), &z), &y) in dst.iter_mut().zip(a).zip(b).zip(f) {
-                d.write(if compare(CMP, x, z) { t } else { y });
+                *d = if compare(CMP, x, z) { t } else { y };
             }
         }
         _ => {
             for (i, d) in dst.iter_mut().enumerate() {
-                d.write(if compare(CMP, a.at(i), b.at(i)) {
+                *d = if compare(CMP, a.at(i), b.at(i)) {
                     t.at(i)
                 } else {
                     f.at(i)
-                });
+                };
             }
         }
     })
@@ -594,12 +549,7 @@ fn select_block<T: Float>(cmp: Cmp, [a, b, t, f]: [Opd<'_, T>; 4], dst: &mut [Ma
 
 /// Gathers elements `[start, start + dst.len())` of a broadcast view in
 /// logical order.
-fn gather<T: Copy>(
-    view: &ArrayViewD<'_, T>,
-    shape: &[usize],
-    start: usize,
-    dst: &mut [MaybeUninit<T>],
-) {
+fn gather<T: Copy>(view: &ArrayViewD<'_, T>, shape: &[usize], start: usize, dst: &mut [T]) {
     // A contiguous input broadcast along leading axes only (a bias row):
     // element i of the output is element i mod len of the input, so the
     // block is copies of stretches of the input.
@@ -608,9 +558,7 @@ fn gather<T: Copy>(
         let mut done = 0;
         while done < dst.len() {
             let take = (row.len() - offset).min(dst.len() - done);
-            for (d, &v) in dst[done..done + take].iter_mut().zip(&row[offset..]) {
-                d.write(v);
-            }
+            dst[done..done + take].copy_from_slice(&row[offset..offset + take]);
             done += take;
             offset = 0;
         }
@@ -629,7 +577,7 @@ fn gather<T: Copy>(
     let base = view.as_ptr();
     for slot in dst.iter_mut() {
         // SAFETY: idx stays inside `shape`, so the offset stays inside the view.
-        slot.write(unsafe { *base.offset(offset) });
+        *slot = unsafe { *base.offset(offset) };
         for d in (0..nd).rev() {
             idx[d] += 1;
             offset += strides[d];
@@ -680,75 +628,50 @@ fn block<T: Float>(
     let mut sums = vec![T::ZERO; plan.sinks.len()];
     for step in &plan.steps {
         match *step {
-            Step::Gather { input, dst } => write(
-                dst,
-                slots,
-                dense,
-                start,
-                len,
-                #[inline(always)]
-                |_, out| gather(&inputs.views[input], inputs.shape, start, out),
-            ),
-            Step::Unary(op, x, dst) => write(
-                dst,
-                slots,
-                dense,
-                start,
-                len,
-                #[inline(always)]
-                |slots, out| {
-                    if let Opd::S(x) = opd(x, slots, inputs, dense, start, len) {
-                        unary_block(op, x, out);
+            Step::Gather { input, dst } => {
+                gather(
+                    &inputs.views[input],
+                    inputs.shape,
+                    start,
+                    &mut slots[dst][..len],
+                );
+            }
+            Step::Unary(op, x, dst) => {
+                let mut out = std::mem::take(&mut slots[dst]);
+                if let Opd::S(x) = opd(x, slots, inputs, start, len) {
+                    unary_block(op, x, &mut out[..len]);
+                }
+                slots[dst] = out;
+            }
+            Step::Binary(op, a, bb, dst) => {
+                let mut out = std::mem::take(&mut slots[dst]);
+                let (a, bb) = (
+                    opd(a, slots, inputs, start, len),
+                    opd(bb, slots, inputs, start, len),
+                );
+                binary_block(op, a, bb, &mut out[..len]);
+                slots[dst] = out;
+            }
+            Step::Power(x, k, dst) => {
+                let mut out = std::mem::take(&mut slots[dst]);
+                if let Opd::S(x) = opd(x, slots, inputs, start, len) {
+                    match k {
+                        1 => map1(x, &mut out[..len], |v| by_products(v, 1)),
+                        2 => map1(x, &mut out[..len], |v| by_products(v, 2)),
+                        _ => map1(x, &mut out[..len], |v| by_products(v, 3)),
                     }
-                },
-            ),
-            Step::Binary(op, a, bb, dst) => write(
-                dst,
-                slots,
-                dense,
-                start,
-                len,
-                #[inline(always)]
-                |slots, out| {
-                    let (a, bb) = (
-                        opd(a, slots, inputs, dense, start, len),
-                        opd(bb, slots, inputs, dense, start, len),
-                    );
-                    binary_block(op, a, bb, out);
-                },
-            ),
-            Step::Power(x, k, dst) => write(
-                dst,
-                slots,
-                dense,
-                start,
-                len,
-                #[inline(always)]
-                |slots, out| {
-                    if let Opd::S(x) = opd(x, slots, inputs, dense, start, len) {
-                        match k {
-                            1 => map1(x, out, |v| by_products(v, 1)),
-                            2 => map1(x, out, |v| by_products(v, 2)),
-                            _ => map1(x, out, |v| by_products(v, 3)),
-                        }
-                    }
-                },
-            ),
-            Step::Select(locs, cmp, dst) => write(
-                dst,
-                slots,
-                dense,
-                start,
-                len,
-                #[inline(always)]
-                |slots, out| {
-                    let [a, bb, t, f] = locs.map(|l| opd(l, slots, inputs, dense, start, len));
-                    select_block(cmp, [a, bb, t, f], out);
-                },
-            ),
+                }
+                slots[dst] = out;
+            }
+            Step::Select(locs, cmp, dst) => {
+                let mut out = std::mem::take(&mut slots[dst]);
+                let [a, bb, t, f] = locs.map(|l| opd(l, slots, inputs, start, len));
+                select_block(cmp, [a, bb, t, f], &mut out[..len]);
+                slots[dst] = out;
+            }
             Step::Emit(k, loc) => {
                 let spare = slots.len() - 1;
-                let values: &[T] = match opd(loc, slots, inputs, dense, start, len) {
+                let values: &[T] = match opd(loc, slots, inputs, start, len) {
                     Opd::S(s) => s,
                     Opd::U(v) => {
                         slots[spare][..len].fill(v);
@@ -773,40 +696,6 @@ fn block<T: Float>(
         }
     }
     sums
-}
-
-/// `fill(slots, out)` with `out` the block's part of the step's destination:
-/// its slot (taken out while `fill` reads the others: a destination never
-/// aliases an operand) or its result's buffer.
-#[inline(always)]
-fn write<T>(
-    dst: Dst,
-    slots: &mut [Vec<T>],
-    dense: &Dense<T>,
-    start: usize,
-    len: usize,
-    fill: impl FnOnce(&[Vec<T>], &mut [MaybeUninit<T>]),
-) {
-    match dst {
-        Dst::Slot(s) => {
-            let mut out = std::mem::take(&mut slots[s]);
-            // SAFETY: MaybeUninit<T> has T's layout, and `fill` writes only
-            // values (never an uninitialised one) into the initialised slot.
-            let uninit = unsafe {
-                std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<MaybeUninit<T>>(), len)
-            };
-            fill(slots, uninit);
-            slots[s] = out;
-        }
-        Dst::Result(k) => {
-            // SAFETY: the (not yet initialised) buffer holds n elements and
-            // this block alone writes [start, start + len), as `Emit` does.
-            let out = unsafe {
-                std::slice::from_raw_parts_mut(dense.0[k].add(start).cast::<MaybeUninit<T>>(), len)
-            };
-            fill(slots, out);
-        }
-    }
 }
 
 /// `block`, compiled again for the widest vector unit the CPU has (as
@@ -957,9 +846,8 @@ fn run_typed<T: Float + Element>(
     let mut buffers: Vec<Vec<T>> = plan
         .sinks
         .iter()
-        .zip(&plan.passed)
-        .map(|(s, passed)| match (s, passed) {
-            (Sink::Scalar(_), _) | (_, Some(_)) => Vec::new(),
+        .map(|s| match s {
+            Sink::Scalar(_) => Vec::new(),
             _ => Vec::with_capacity(n),
         })
         .collect();
@@ -991,19 +879,12 @@ fn run_typed<T: Float + Element>(
                 Tensor::from_array(ArrayD::from_elem(IxDyn(out_shape), total))
             }
             Sink::Dense | Sink::SumDown(_) => {
-                let full = match plan.passed[k] {
-                    // (its own id: a result is a new tensor, sharing the
-                    // immutable input's buffer as a view does)
-                    Some(i) => Tensor::from_data(inputs[i].data().clone()),
-                    None => {
-                        // SAFETY: every block wrote its range: all n elements are set.
-                        unsafe { buffer.set_len(n) };
-                        Tensor::from_array(
-                            ArrayD::from_shape_vec(IxDyn(shape), buffer)
-                                .map_err(|e| Error::invalid("fuse", e.to_string()))?,
-                        )
-                    }
-                };
+                // SAFETY: every block wrote its range: all n elements are set.
+                unsafe { buffer.set_len(n) };
+                let full = Tensor::from_array(
+                    ArrayD::from_shape_vec(IxDyn(shape), buffer)
+                        .map_err(|e| Error::invalid("fuse", e.to_string()))?,
+                );
                 match *sink {
                     Sink::SumDown(i) => crate::ops::sum_to_shape(&full, arrays[i].shape())?,
                     _ => full,

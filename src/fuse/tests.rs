@@ -206,12 +206,11 @@ fn select_is_eager_where_of_a_comparison() {
 }
 
 #[test]
-fn results_written_in_place_read_later_and_passed_through_are_eager() {
+fn results_read_later_and_inputs_handed_back_are_eager() {
     // More than one block (and thread): `t = tanh(x·y)` is a result that a
-    // later instruction reads (written straight into its buffer, read back
-    // from there), `t + x` one that nothing reads, and `y` an input handed
-    // back as a result (shares its buffer under a new tensor), also summed
-    // down to a broadcast input's shape.
+    // later instruction reads, `t + x` one that nothing reads, and `y` an
+    // input handed back as a result (a new tensor), also summed down to a
+    // broadcast input's shape.
     let mut rng = Rng(11);
     let a = random::<f32>(&mut rng, &[300, 70], -2.0, 2.0);
     let b = random::<f32>(&mut rng, &[300, 70], -2.0, 2.0);
