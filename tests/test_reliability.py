@@ -147,3 +147,37 @@ def test_no_memory_growth_over_100k_tape_lifecycles():
         _lifecycle(x, w)
     growth = _rss_kib() - before
     assert growth < 4096, f"resident memory grew by {growth} KiB"
+
+
+def test_ctrl_c_stops_a_replayed_function_between_its_steps():
+    # the replay runs on a pool thread (its values are parallel-sized and
+    # nothing on the calling thread records); the waiting thread polls for it
+    out = _run(
+        """
+        import os, signal, threading, time
+        import tapegrad as tf
+        w = tf.ones([256, 256]) / 256.0
+
+        @tf.function
+        def chain(y):
+            for _ in range(3000):
+                y = tf.matmul(w, y)
+            return y
+
+        y0 = tf.random.normal([256, 256], seed=1)
+        chain(y0)  # the trace
+        start = time.perf_counter()
+        first = chain(y0).numpy()
+        whole = time.perf_counter() - start
+        timer = threading.Timer(whole / 10, os.kill, (os.getpid(), signal.SIGINT))
+        start = time.perf_counter()
+        timer.start()
+        try:
+            chain(y0)
+            print("finished")
+        except KeyboardInterrupt:
+            print("interrupted", time.perf_counter() - start < whole / 2)
+        print((chain(y0).numpy() == first).all())  # and replays the same again
+        """
+    )
+    assert out.splitlines() == ["interrupted True", "True"]

@@ -4,7 +4,6 @@
 //! non-float tensors, unconnected sources, and freeing as early as possible.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use ndarray::{ArcArray, IxDyn};
 
@@ -13,10 +12,6 @@ use crate::kernels;
 use crate::ops::{self, with_lead};
 use crate::tape::{self, Node};
 use crate::tensor::{Data, IdMap, IdSet, Tensor, TensorId, TensorMeta};
-
-/// How often a long backward pass polls the embedding program's interrupt
-/// check (`tape::set_interrupt_hook`).
-const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 
 /// What an unconnected source gets (TF's `UnconnectedGradients`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,8 +129,6 @@ pub fn gradient_reporting(
     // Nodes are dropped as soon as they have run, which frees their saved
     // tensors unless another tape (or a persistent one) still holds them.
     let mut nodes: Vec<Option<Arc<Node>>> = nodes.into_iter().map(Some).collect();
-    let interrupt = tape::interrupt_hook();
-    let mut last_poll = Instant::now();
     // (one of each for the whole pass: two allocations per node showed in
     // small-op profiles)
     let mut out_grads: Vec<Tensor> = Vec::new();
@@ -149,13 +142,9 @@ pub fn gradient_reporting(
         if !needed[i] {
             continue;
         }
-        // (the clock is read every 16th node: it costs as much as a small op)
-        if let Some(hook) = interrupt
-            && i % 16 == 0
-            && last_poll.elapsed() >= INTERRUPT_POLL
-        {
-            hook()?;
-            last_poll = Instant::now();
+        // (every 16th node: reading the clock costs as much as a small op)
+        if i % 16 == 0 {
+            crate::interrupt::poll()?;
         }
         // Every consumer of this node's outputs was recorded later and has
         // already run, so these gradients are complete.

@@ -94,6 +94,12 @@ pub fn replay_keys<T>(keys: &[u64], f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Are random keys being logged or replayed on this thread (work moved to
+/// another thread would draw outside them)?
+pub fn keys_in_use() -> bool {
+    KEY_LOGS.with(|l| !l.borrow().is_empty()) || REPLAYS.with(|r| !r.borrow().is_empty())
+}
+
 /// The key of the next random stream: replayed, or drawn (and logged).
 fn next_key(op_seed: Option<u64>) -> u64 {
     let replayed = REPLAYS.with(|r| r.borrow_mut().last_mut().and_then(VecDeque::pop_front));

@@ -113,7 +113,7 @@ pub fn _trace_callback(f: Py<PyAny>, tensors: Vec<Bound<'_, PyAny>>) -> PyResult
     }
     let (out, ts) = trace::paused(|| call(&xs))?;
     let kernel = trace::kernel(move |xs| Ok(call(xs)?.1));
-    trace::record_op("trace_callback", &xs, &ts, kernel);
+    trace::record_host_op("trace_callback", &xs, &ts, kernel);
     Ok(out)
 }
 
@@ -134,8 +134,8 @@ impl PyPlan {
         inputs: Vec<Bound<'_, PyAny>>,
     ) -> PyResult<Option<Vec<PyTensor>>> {
         let args = args_of(&inputs, false)?;
-        let plan = self.plan.clone();
-        Ok(match py.detach(move || plan.run(&args))? {
+        let plan = &self.plan;
+        Ok(match py.detach(move || Plan::replay(plan, args))? {
             Outcome::Done(outs) => Some(outs.into_iter().map(PyTensor::new).collect()),
             Outcome::GuardFailed(_) => None,
         })

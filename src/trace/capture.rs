@@ -37,6 +37,8 @@ struct Capture {
     created_variables: usize,
     /// The core op each known step is (by step index).
     known: HashMap<usize, Known>,
+    /// Does a step call the host (`record_host_op`)?
+    calls_host: bool,
 }
 
 thread_local! {
@@ -173,6 +175,7 @@ pub fn begin(args: &[Arg]) -> std::result::Result<(), TraceError> {
         problems: Vec::new(),
         created_variables: 0,
         known: HashMap::new(),
+        calls_host: false,
     };
     let mut seen: IdMap<usize> = IdMap::default();
     for (i, arg) in args.iter().enumerate() {
@@ -296,7 +299,7 @@ pub fn finish(outputs: &[Tensor]) -> std::result::Result<Plan, TraceError> {
             .skip(e)
             .any(|s| matches!(s, Step::Guard { .. }))
     });
-    Ok(Plan {
+    let mut plan = Plan {
         inputs: c.inputs,
         input_slots: c.input_slots,
         same_as: c.same_as,
@@ -307,7 +310,10 @@ pub fn finish(outputs: &[Tensor]) -> std::result::Result<Plan, TraceError> {
         n_slots: c.n_slots,
         n_tapes: c.n_tapes,
         undo,
-    })
+        on_pool: false,
+    };
+    plan.on_pool = !c.calls_host && plan.largest_value() >= crate::kernels::PAR_MIN_LEN;
+    Ok(plan)
 }
 
 /// Run `f` with the capture paused (a host callback's own ops belong to the
@@ -339,6 +345,13 @@ pub fn record_op(name: &'static str, inputs: &[Tensor], outputs: &[Tensor], kern
             outputs,
         });
     });
+}
+
+/// `record_op` for a kernel that calls the host (a Python callback): its
+/// plan always replays on the calling thread.
+pub fn record_host_op(name: &'static str, inputs: &[Tensor], outputs: &[Tensor], kernel: Kernel) {
+    record_op(name, inputs, outputs, kernel);
+    with_capture(|c| c.calls_host = true);
 }
 
 /// Record a step that updates `vars` (already run once by the caller).

@@ -35,8 +35,8 @@ use crate::variable::Variable;
 
 pub use capture::{
     abort, begin, constant, created_variable, created_variables, finish, guard_truth, guard_value,
-    is_tracing, kernel, paused, read_variable, record_op, record_var_op, slots_of, tape_gradient,
-    tape_new, tape_step, tape_watch, unsupported, update_variable,
+    is_tracing, kernel, paused, read_variable, record_host_op, record_op, record_var_op, slots_of,
+    tape_gradient, tape_new, tape_step, tape_watch, unsupported, update_variable,
 };
 pub use describe::{Description, describe, describing, set_describing};
 pub use optimize::{clear_notes, note_matmul, note_op};

@@ -676,3 +676,61 @@ fn a_read_something_else_uses_keeps_the_reads_apart() {
     let eager = variable_gradient(&v, f, false);
     assert_eq!(bits(&out[1]), bits(&eager[1]));
 }
+
+/// A one-step plan over `n` elements whose kernel notes whether it ran on a
+/// pool thread; `host` records it as a host call.
+fn placement_plan(n: usize, host: bool) -> (Arc<Plan>, Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let on_worker = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&on_worker);
+    let x = Tensor::from_vec(&[n], vec![1.5f32; n]).unwrap();
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let y = ops::sinh(&x).unwrap();
+    let step = kernel(move |xs| {
+        seen.store(rayon::current_thread_index().is_some(), Ordering::Relaxed);
+        Ok(vec![ops::sinh(&xs[0])?])
+    });
+    let record = if host { record_host_op } else { record_op };
+    record(
+        "sinh",
+        std::slice::from_ref(&x),
+        std::slice::from_ref(&y),
+        step,
+    );
+    (Arc::new(finish(&[y]).unwrap()), on_worker)
+}
+
+#[test]
+fn a_plan_with_parallel_sized_values_and_no_host_calls_replays_on_the_pool() {
+    use std::sync::atomic::Ordering;
+    let big = crate::kernels::PAR_MIN_LEN;
+    let (small, _) = placement_plan(big - 1, false);
+    let (hosted, _) = placement_plan(big, true);
+    let (plan, on_worker) = placement_plan(big, false);
+    assert!(!small.on_pool && !hosted.on_pool && plan.on_pool);
+
+    let x = Tensor::from_vec(&[big], vec![0.25f32; big]).unwrap();
+    let pooled = done(Plan::replay(&plan, vec![Arg::Tensor(x.clone())]).unwrap());
+    // (a one-thread pool keeps every replay on the calling thread)
+    let pool = rayon::current_num_threads() >= 2;
+    assert_eq!(on_worker.load(Ordering::Relaxed), pool);
+    let here = done(plan.run(&[Arg::Tensor(x.clone())]).unwrap());
+    assert!(!on_worker.load(Ordering::Relaxed));
+    assert_eq!(values(&pooled[0]), values(&here[0]));
+
+    // a tape on this thread must see the replayed ops: the replay stays here
+    let tape = Tape::new(false, true);
+    tape.push().unwrap();
+    tape.watch(x.id());
+    let recorded = done(Plan::replay(&plan, vec![Arg::Tensor(x.clone())]).unwrap());
+    tape.pop();
+    assert!(!on_worker.load(Ordering::Relaxed));
+    assert_eq!(values(&recorded[0]), values(&here[0]));
+
+    // a replay that fails on the pool fails the same way here
+    let wrong = Tensor::from_vec(&[2], vec![0.0f32; 2]).unwrap();
+    assert!(matches!(
+        Plan::replay(&plan, vec![Arg::Tensor(wrong)]).unwrap(),
+        Outcome::GuardFailed(_)
+    ));
+}
