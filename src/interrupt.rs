@@ -106,25 +106,62 @@ pub fn may_wait_here() -> bool {
     rayon::current_thread_index().is_none() && DEFERRED.with(Cell::get) == 0
 }
 
-/// Run `job` on a rayon pool thread while this thread waits for it, polling
-/// the check every `POLL_INTERVAL` on its behalf. Once the check fails, the
-/// job's own polls fail, so it stops at its next one; this thread still waits
-/// for it (it may be updating shared state) and returns the check's error.
+/// The pool `on_pool` jobs run on: a second pool, the size of the kernels'
+/// (global) one. Trap: a pool thread that waits inside a kernel runs other
+/// queued jobs meanwhile, nested on its stack. A replay takes variable
+/// locks, so a replay nested inside the kernel of a thread that holds such
+/// a lock (another Python thread's optimizer step) would wait on a lock
+/// whose holder waits on that very kernel. Kernels of other threads never
+/// run on this pool, and one job at a time does (`REPLAY_BUSY`), so a
+/// replay is never nested inside anything.
+static REPLAY_POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+static REPLAY_BUSY: AtomicBool = AtomicBool::new(false);
+
+fn replay_pool() -> Option<&'static rayon::ThreadPool> {
+    REPLAY_POOL
+        .get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(rayon::current_num_threads())
+                .thread_name(|i| format!("tapegrad-replay-{i}"))
+                .build()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Run `job` on a thread of a pool of its own while this thread waits for
+/// it, polling the check every `POLL_INTERVAL` on its behalf. Once the check
+/// fails, the job's own polls fail, so it stops at its next one; this thread
+/// still waits for it (it may be updating shared state) and returns the
+/// check's error. `Err(job)` hands the job back, to be run here, while
+/// another thread's job holds the pool (or the pool cannot start).
 ///
 /// Why: a job that runs many parallel kernels in a row (a replayed plan)
 /// starts each of them from a pool thread, which shares the work out without
 /// waking this thread and putting it back to sleep once per kernel (two
 /// wake-ups, tens of µs in a 2-core VM, each time).
-pub fn on_pool<T: Send + 'static>(job: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub fn on_pool<T, F>(job: F) -> std::result::Result<Result<T>, F>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    let Some(pool) = replay_pool() else {
+        return Err(job);
+    };
+    if REPLAY_BUSY
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        return Err(job);
+    }
     let cancelled = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancelled);
     let (send, receive) = mpsc::sync_channel(1);
-    rayon::spawn(move || {
-        // (a job stolen while this one waits inside a kernel runs nested on
-        // this thread and sets and clears its own flag: save and restore)
-        let outer = CANCELLED.with(|c| c.replace(Some(flag)));
+    pool.spawn(move || {
+        CANCELLED.with(|c| *c.borrow_mut() = Some(flag));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-        CANCELLED.with(|c| *c.borrow_mut() = outer);
+        CANCELLED.with(|c| *c.borrow_mut() = None);
+        REPLAY_BUSY.store(false, Ordering::Release);
         let _ = send.send(result);
     });
     let mut interrupt = None;
@@ -140,15 +177,15 @@ pub fn on_pool<T: Send + 'static>(job: impl FnOnce() -> Result<T> + Send + 'stat
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(Error::invalid("interrupt", "a pool job vanished"));
+                return Ok(Err(Error::invalid("interrupt", "a pool job vanished")));
             }
         }
     };
     let result = result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    match interrupt {
+    Ok(match interrupt {
         Some(e) => Err(e),
         None => result,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -181,3 +181,43 @@ def test_ctrl_c_stops_a_replayed_function_between_its_steps():
         """
     )
     assert out.splitlines() == ["interrupted True", "True"]
+
+
+def test_threads_replaying_and_stepping_one_model_at_once_never_deadlock():
+    # replays run on a pool thread and take variable locks; another thread's
+    # eager optimizer step holds those locks around parallel kernels
+    out = _run(
+        """
+        import threading
+        import numpy as np
+        import tapegrad as tf
+        w = tf.Variable(np.full((512, 512), 0.5, np.float32))
+        x = tf.ones([64, 512])
+        opt = tf.keras.optimizers.Adam(1e-3)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as t:
+                loss = tf.reduce_mean(tf.matmul(x, w) ** 2)
+            opt.apply_gradients([(t.gradient(loss, w), w)])
+            return loss
+
+        def replays():
+            for _ in range(40):
+                step()
+
+        def eager_steps():
+            for _ in range(40):
+                opt.apply_gradients([(tf.ones([512, 512]), w)])
+                w.assign_sub(tf.fill([512, 512], 1e-6))
+
+        threads = [threading.Thread(target=f) for f in (replays, replays, eager_steps)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=100)
+        print(not any(th.is_alive() for th in threads), bool(np.isfinite(w.numpy()).all()))
+        """,
+        timeout=120,
+    )
+    assert out == "True True"

@@ -360,7 +360,7 @@ impl Plan {
             return plan.run(&args);
         }
         let plan = Arc::clone(plan);
-        crate::interrupt::on_pool(move || plan.run(&args))
+        crate::interrupt::on_pool(move || plan.run(&args)).unwrap_or_else(|here| here())
     }
 
     /// Replay on `args` (the kinds, dtypes and shapes traced). Tapes active

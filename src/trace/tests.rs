@@ -727,6 +727,30 @@ fn a_plan_with_parallel_sized_values_and_no_host_calls_replays_on_the_pool() {
     assert!(!on_worker.load(Ordering::Relaxed));
     assert_eq!(values(&recorded[0]), values(&here[0]));
 
+    // while another thread's job holds the replay pool, a replay runs here
+    // (one job at a time: see `interrupt::on_pool`)
+    if pool {
+        let (started, wait_started) = std::sync::mpsc::channel();
+        let (release, wait_release) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            crate::interrupt::on_pool(move || {
+                started.send(()).unwrap();
+                wait_release.recv().unwrap();
+                Ok(())
+            })
+            .is_ok()
+        });
+        wait_started.recv().unwrap();
+        assert!(crate::interrupt::on_pool(|| Ok(())).is_err());
+        let beside = done(Plan::replay(&plan, vec![Arg::Tensor(x.clone())]).unwrap());
+        assert!(!on_worker.load(Ordering::Relaxed));
+        assert_eq!(values(&beside[0]), values(&here[0]));
+        release.send(()).unwrap();
+        assert!(holder.join().unwrap());
+        done(Plan::replay(&plan, vec![Arg::Tensor(x.clone())]).unwrap());
+        assert!(on_worker.load(Ordering::Relaxed));
+    }
+
     // a replay that fails on the pool fails the same way here
     let wrong = Tensor::from_vec(&[2], vec![0.0f32; 2]).unwrap();
     assert!(matches!(
