@@ -336,14 +336,16 @@ impl Plan {
         None
     }
 
-    /// `run`, on a rayon pool thread when that is the same to everyone and
+    /// `run`, on a pool thread when that is the same to everyone and
     /// faster: a plan with parallel kernels then starts each of them from a
-    /// pool thread, instead of waking the pool from outside and sleeping
-    /// until it is done, once per kernel (`interrupt::on_pool`). Measured on
-    /// the benchmark's steps (2-core Zen 4 guest, 60 interleaved samples,
-    /// one run, median / min): MLP step 1.82 / 1.50 → 1.68 / 1.42 ms, 1024²
-    /// matmul backward 35.1 / 26.7 → 25.6 / 22.7 ms, 256² jacobian 444 / 348
-    /// → 420 / 322 µs, 100k HVP 644 / 493 → 587 / 442 µs.
+    /// pool thread, instead of waking a pool from outside and sleeping until
+    /// it is done, once per kernel (`interrupt::on_pool`). Measured on the
+    /// benchmark's steps (2-core Zen 4 guest, 80 interleaved samples, one
+    /// run, median / best, here → on the pool): MLP step 1.46 / 1.30 → 1.37
+    /// / 1.25 ms, 1024² matmul backward 26.6 / 20.9 → 20.8 / 20.3 ms, 256²
+    /// jacobian 332 / 267 → 365 / 252 µs, 100k HVP 501 / 445 → 502 / 406
+    /// µs: on this shared host the gain is mostly in the spread, since the
+    /// wake-ups are what varies.
     ///
     /// The replay moves only when nothing on this thread would see the
     /// move: no tape, accumulator, trace or numerics check is active (they
