@@ -67,13 +67,17 @@ pub fn hook() -> Option<fn() -> Result<()>> {
 /// Trap: call it only on the thread that called the op, outside any lock a
 /// kernel holds (a variable's, an optimizer's): the check waits for the
 /// embedding program's global lock, whose holder may be waiting for that one.
-/// On a rayon worker it only fails once the thread waiting for its
-/// `on_pool` job has been interrupted (the caller polls between pieces);
-/// inside `deferred` it does nothing: lock holders wrap their work in it.
+/// Inside `deferred` it does nothing: lock holders wrap their work in it
+/// (an update stopped halfway would leave its variable torn). On a rayon
+/// worker it only fails once the thread waiting for its `on_pool` job has
+/// been interrupted (the caller polls between pieces).
 pub fn poll() -> Result<()> {
     let Some(check) = hook() else {
         return Ok(());
     };
+    if DEFERRED.with(Cell::get) > 0 {
+        return Ok(());
+    }
     if rayon::current_thread_index().is_some() {
         return match CANCELLED.with(|c| c.borrow().as_ref().map(|f| f.load(Ordering::Relaxed))) {
             Some(true) => Err(Error::invalid(
@@ -82,9 +86,6 @@ pub fn poll() -> Result<()> {
             )),
             _ => Ok(()),
         };
-    }
-    if DEFERRED.with(Cell::get) > 0 {
-        return Ok(());
     }
     let now = Instant::now();
     let due = LAST_POLL.with(|last| {

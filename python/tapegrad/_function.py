@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import threading
 import types
 import weakref
@@ -501,6 +502,11 @@ def _output_builder(structure: Any) -> Callable[[Sequence[Tensor]], Any]:
         keys = list(structure)  # the mapping's own order, as returned
         parts = [_output_builder(structure[k]) for k in keys]
         mapping_class: Any = type(structure)
+        slots = _slot_getter([structure[k] for k in keys])
+        # (a dict of tensors, the common case: one itemgetter call for all keys)
+        if mapping_class is dict and slots is not None:
+            pick = slots
+            return lambda tensors: dict(zip(keys, pick(tensors), strict=True))
         if mapping_class is dict:
             return lambda tensors: {k: part(tensors) for k, part in zip(keys, parts, strict=True)}
         return lambda tensors: mapping_class(
@@ -510,7 +516,22 @@ def _output_builder(structure: Any) -> Callable[[Sequence[Tensor]], Any]:
     container: Any = type(structure)
     if isinstance(structure, tuple) and hasattr(structure, "_fields"):  # namedtuple
         return lambda tensors: container(*[part(tensors) for part in parts])
+    slots = _slot_getter(list(structure))
+    if container in (list, tuple) and slots is not None:
+        pick = slots
+        return lambda tensors: container(pick(tensors))
     return lambda tensors: container([part(tensors) for part in parts])
+
+
+def _slot_getter(items: list[Any]) -> Callable[[Sequence[Tensor]], tuple[Tensor, ...]] | None:
+    """For a structure level made only of flat outputs, one function that
+    picks them all as a tuple (``operator.itemgetter``), else None."""
+    if not items or not all(type(item) is _Slot for item in items):
+        return None
+    if len(items) == 1:
+        index = items[0].index
+        return lambda tensors: (tensors[index],)
+    return operator.itemgetter(*(item.index for item in items))
 
 
 # ---------------------------------------------------------------------------
@@ -692,7 +713,9 @@ class Function:
             elif not (value is None or isinstance(value, (bool, int, float, str))):
                 return _NO_REPLAY
         with self._lock:
-            key = tuple(zip(self._simple_names or (), map(_key_of, args), strict=True))
+            # (no arguments, the common training step: no zip to build)
+            names = self._simple_names or ()
+            key = tuple(zip(names, map(_key_of, args), strict=True)) if args else ()
             entry = self._cache.get(key)
             if entry is None or not entry.plans or self._check_singletons or _is_tracing():
                 return _NO_REPLAY
