@@ -100,9 +100,9 @@ pub fn poll() -> Result<()> {
     if due { check() } else { Ok(()) }
 }
 
-/// Can this thread hand work to `on_pool` and still see the interrupts the
-/// work would have seen here? Not from a pool thread (it would wait on its
-/// own pool), nor inside `deferred`.
+/// Can this thread hand work to `on_pool` and poll for it? Not a pool
+/// thread, whose `poll` never runs the check (and a replay thread would
+/// wait on its own pool), nor one inside `deferred`, which must not poll.
 pub fn may_wait_here() -> bool {
     rayon::current_thread_index().is_none() && DEFERRED.with(Cell::get) == 0
 }

@@ -500,26 +500,26 @@ def _output_builder(structure: Any) -> Callable[[Sequence[Tensor]], Any]:
         return lambda tensors: structure
     if isinstance(structure, Mapping):
         keys = list(structure)  # the mapping's own order, as returned
-        parts = [_output_builder(structure[k]) for k in keys]
         mapping_class: Any = type(structure)
-        slots = _slot_getter([structure[k] for k in keys])
         # (a dict of tensors, the common case: one itemgetter call for all keys)
-        if mapping_class is dict and slots is not None:
-            pick = slots
-            return lambda tensors: dict(zip(keys, pick(tensors), strict=True))
+        pick = _slot_getter([structure[k] for k in keys])
+        if mapping_class is dict and pick is not None:
+            picked = pick
+            return lambda tensors: dict(zip(keys, picked(tensors), strict=True))
+        parts = [_output_builder(structure[k]) for k in keys]
         if mapping_class is dict:
             return lambda tensors: {k: part(tensors) for k, part in zip(keys, parts, strict=True)}
         return lambda tensors: mapping_class(
             (k, part(tensors)) for k, part in zip(keys, parts, strict=True)
         )
-    parts = [_output_builder(item) for item in structure]
     container: Any = type(structure)
+    pick = _slot_getter(list(structure))
+    if container in (list, tuple) and pick is not None:
+        picked = pick
+        return lambda tensors: container(picked(tensors))
+    parts = [_output_builder(item) for item in structure]
     if isinstance(structure, tuple) and hasattr(structure, "_fields"):  # namedtuple
         return lambda tensors: container(*[part(tensors) for part in parts])
-    slots = _slot_getter(list(structure))
-    if container in (list, tuple) and slots is not None:
-        pick = slots
-        return lambda tensors: container(pick(tensors))
     return lambda tensors: container([part(tensors) for part in parts])
 
 
