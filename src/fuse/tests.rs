@@ -297,14 +297,21 @@ fn the_cycle_chain_and_its_sum_are_bitwise_eager() {
 fn results_do_not_depend_on_the_thread_count() {
     let mut rng = Rng(5);
     let x = random::<f32>(&mut rng, &[PAR_MIN_LEN * 4 + 3], -2.0, 2.0);
-    let run = |threads: usize| {
+    let eval =
+        |sum: bool| bits(&apply(&cycle_program(1, sum), std::slice::from_ref(&x)).unwrap()[0]);
+    let on_pool = |threads: usize, sum: bool| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap();
-        pool.install(|| bits(&apply(&cycle_program(1, true), std::slice::from_ref(&x)).unwrap()[0]))
+        pool.install(|| eval(sum))
     };
-    assert_eq!(run(1), run(3));
+    for sum in [true, false] {
+        // split by rayon on a pool thread, alone, and shared from outside
+        // the pool (this thread) the way the eager kernels share theirs
+        assert_eq!(on_pool(1, sum), on_pool(3, sum));
+        assert_eq!(on_pool(1, sum), eval(sum));
+    }
 }
 
 /// Gradients of `f(xs)` (a scalar) by the tape, differentiable again when

@@ -312,7 +312,8 @@ pub fn finish(outputs: &[Tensor]) -> std::result::Result<Plan, TraceError> {
         undo,
         on_pool: false,
     };
-    plan.on_pool = !c.calls_host && plan.largest_value() >= crate::kernels::PAR_MIN_LEN;
+    let has_matmul = c.known.values().any(|k| matches!(k, Known::MatMul { .. }));
+    plan.on_pool = !c.calls_host && plan.pays_for_pool(has_matmul);
     Ok(plan)
 }
 

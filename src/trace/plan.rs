@@ -190,6 +190,14 @@ pub enum Outcome {
     GuardFailed(String),
 }
 
+/// Elements from which a plan's largest value makes its replay move to the
+/// pool, matmul or not: a cheap binary pass over 512k float32 takes ~75 µs,
+/// several times the kernels' threshold for waking a helper
+/// (`kernels::HELP_WORTH`), so every pass of such a plan is shared. Chosen
+/// between the measured points (`Plan::pays_for_pool`): 100k elements
+/// replayed faster on the caller, 1M and 4M tied.
+pub(crate) const POOL_MIN_LEN: usize = 1 << 19;
+
 /// A replayable trace.
 pub struct Plan {
     pub(crate) inputs: Vec<InputSpec>,
@@ -207,9 +215,9 @@ pub struct Plan {
     pub(crate) n_tapes: usize,
     /// Does some guard follow a step with side effects?
     pub(crate) undo: bool,
-    /// Is some slot large enough for a kernel to share it out over the
-    /// pool (`kernels::PAR_MIN_LEN`), and does no step call the host? Then
-    /// a replay runs on a pool thread (`replay`).
+    /// Do the plan's kernels share their work over the pool often enough
+    /// to pay for the move (`pays_for_pool`), and does no step call the
+    /// host? Then a replay runs on a pool thread (`replay`).
     pub(crate) on_pool: bool,
 }
 
@@ -281,6 +289,30 @@ impl Plan {
         self.steps.is_empty()
     }
 
+    /// Does a replay of this plan gain from running on a pool thread? Only
+    /// if its kernels hand work to the pool often: the move itself costs
+    /// two wake-ups (the pool thread's, then the caller's). Two kinds of
+    /// plan qualify:
+    /// - one with a value of `POOL_MIN_LEN` elements: every elementwise
+    ///   pass over it is shared, even a cheap one;
+    /// - one with a float `matmul` (`has_matmul`) and a parallel-sized
+    ///   value: gemm splits a product over the pool from a few million
+    ///   flops on, and the product's gradients are two more.
+    ///
+    /// Below that only dear elementwise ops (`tanh` on 100k elements) are
+    /// shared, and a replay on the calling thread gets their help the way
+    /// eager calls do. Measured on the 100k-element Hessian-vector product
+    /// (2-core Zen 4 guest, 30 interleaved samples of 100 calls, three
+    /// rounds, medians): eager 532-552 µs, replayed here 449-469 µs, on
+    /// the pool 514-524 µs. The 256² jacobian and the MLP step (both with
+    /// products) were faster on the pool: 421 against 455 µs and 2.15
+    /// against 2.44 ms; the 4M-element chain and the 1M-element 100-op
+    /// chain tied.
+    pub(crate) fn pays_for_pool(&self, has_matmul: bool) -> bool {
+        let largest = self.largest_value();
+        largest >= POOL_MIN_LEN || (has_matmul && largest >= crate::kernels::PAR_MIN_LEN)
+    }
+
     /// The number of elements of the plan's largest input, constant or
     /// step output.
     pub(crate) fn largest_value(&self) -> usize {
@@ -337,15 +369,15 @@ impl Plan {
     }
 
     /// `run`, on a pool thread when that is the same to everyone and
-    /// faster: a plan with parallel kernels then starts each of them from a
-    /// pool thread, instead of waking a pool from outside and sleeping until
-    /// it is done, once per kernel (`interrupt::on_pool`). Measured on the
-    /// benchmark's steps (2-core Zen 4 guest, 80 interleaved samples, one
-    /// run, median / best, here → on the pool): MLP step 1.46 / 1.30 → 1.37
-    /// / 1.25 ms, 1024² matmul backward 26.6 / 20.9 → 20.8 / 20.3 ms, 256²
-    /// jacobian 332 / 267 → 365 / 252 µs, 100k HVP 501 / 445 → 502 / 406
-    /// µs: on this shared host the gain is mostly in the spread, since the
-    /// wake-ups are what varies.
+    /// faster (`on_pool`, from `pays_for_pool`): a plan with parallel
+    /// kernels then starts each of them from a pool thread, instead of
+    /// waking a pool from outside and sleeping until it is done, once per
+    /// kernel (`interrupt::on_pool`). Measured on the benchmark's steps
+    /// (2-core Zen 4 guest, 80 interleaved samples, one run, median / best,
+    /// here → on the pool): MLP step 1.46 / 1.30 → 1.37 / 1.25 ms, 1024²
+    /// matmul backward 26.6 / 20.9 → 20.8 / 20.3 ms, 256² jacobian 332 /
+    /// 267 → 365 / 252 µs: on this shared host the gain is mostly in the
+    /// spread, since the wake-ups are what varies.
     ///
     /// The replay moves only when nothing on this thread would see the
     /// move: no tape, accumulator, trace or numerics check is active (they

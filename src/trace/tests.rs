@@ -701,9 +701,9 @@ fn placement_plan(n: usize, host: bool) -> (Arc<Plan>, Arc<std::sync::atomic::At
 }
 
 #[test]
-fn a_plan_with_parallel_sized_values_and_no_host_calls_replays_on_the_pool() {
+fn a_plan_whose_kernels_share_their_work_and_call_no_host_replays_on_the_pool() {
     use std::sync::atomic::Ordering;
-    let big = crate::kernels::PAR_MIN_LEN;
+    let big = super::plan::POOL_MIN_LEN;
     let (small, _) = placement_plan(big - 1, false);
     let (hosted, _) = placement_plan(big, true);
     let (plan, on_worker) = placement_plan(big, false);
@@ -757,4 +757,22 @@ fn a_plan_with_parallel_sized_values_and_no_host_calls_replays_on_the_pool() {
         Plan::replay(&plan, vec![Arg::Tensor(wrong)]).unwrap(),
         Outcome::GuardFailed(_)
     ));
+}
+
+#[test]
+fn a_plan_with_a_matmul_moves_to_the_pool_from_the_parallel_size_on() {
+    let traced = |n: usize| {
+        let a = Tensor::from_vec(&[n / 64, 64], vec![0.5f32; n]).unwrap();
+        let b = Tensor::from_vec(&[64, 64], vec![0.25f32; 64 * 64]).unwrap();
+        begin(&[Arg::Tensor(a.clone()), Arg::Tensor(b.clone())]).unwrap();
+        let y = bin("matmul", &a, &b, |xs| {
+            ops::matmul(&xs[0], &xs[1], false, false)
+        });
+        finish(&[y]).unwrap()
+    };
+    let par = crate::kernels::PAR_MIN_LEN;
+    assert!(traced(par).on_pool);
+    assert!(!traced(par - 64).on_pool);
+    // the same sizes through elementwise ops alone stay on the caller
+    assert!(!placement_plan(par, false).0.on_pool);
 }
