@@ -150,7 +150,7 @@ def test_no_memory_growth_over_100k_tape_lifecycles():
 
 
 def test_ctrl_c_stops_a_replayed_function_between_its_steps():
-    # the replay runs on a pool thread (it multiplies parallel-sized matrices and
+    # the replay runs on a pool thread (its 256x256 products are split over the pool and
     # nothing on the calling thread records); the waiting thread polls for it
     out = _run(
         """

@@ -153,7 +153,7 @@ pub type Product<T> = fn(ArrayView2<'_, T>, ArrayView2<'_, T>, bool, bool) -> Re
 /// Products (or blocks of one) below this many multiply-adds run on the
 /// calling thread: below ~4M, waking the second core costs more than it
 /// saves on the benchmark machine (see the table above).
-const PAR_MIN_FLOPS: usize = 1 << 22;
+pub(crate) const PAR_MIN_FLOPS: usize = 1 << 22;
 
 /// Products of at least this many multiply-adds copy a transposed right
 /// operand with a cache-aliasing stride (or an operand with no contiguous

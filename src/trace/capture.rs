@@ -210,6 +210,7 @@ pub fn begin(args: &[Arg]) -> std::result::Result<(), TraceError> {
     c.start = fresh_id();
     CAPTURE.with(|cell| *cell.borrow_mut() = Some(c));
     optimize::clear_notes();
+    optimize::take_parallel_product();
     TRACING.with(|t| t.set(true));
     Ok(())
 }
@@ -224,6 +225,7 @@ pub fn abort() {
 /// replayed.
 pub fn finish(outputs: &[Tensor]) -> std::result::Result<Plan, TraceError> {
     TRACING.with(|t| t.set(false));
+    let parallel_product = optimize::take_parallel_product();
     let Some(mut c) = CAPTURE.with(|c| c.borrow_mut().take()) else {
         return Err(TraceError::State(
             "no trace is active on this thread".into(),
@@ -312,8 +314,7 @@ pub fn finish(outputs: &[Tensor]) -> std::result::Result<Plan, TraceError> {
         undo,
         on_pool: false,
     };
-    let has_matmul = c.known.values().any(|k| matches!(k, Known::MatMul { .. }));
-    plan.on_pool = !c.calls_host && plan.pays_for_pool(has_matmul);
+    plan.on_pool = !c.calls_host && plan.pays_for_pool(parallel_product);
     Ok(plan)
 }
 

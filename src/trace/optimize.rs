@@ -41,7 +41,7 @@
 //! changes. Scalar constants made from host values during the trace become
 //! program constants (exact: a float32 or float64 scalar is exactly an f64).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -122,6 +122,8 @@ pub(crate) struct Note {
 
 thread_local! {
     static NOTES: RefCell<Vec<Note>> = const { RefCell::new(Vec::new()) };
+    /// Did the trace run a product that gemm splits over the pool?
+    static PARALLEL_PRODUCT: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A core op `tf` made `output` from `inputs`: noted while a trace captures
@@ -154,7 +156,23 @@ pub fn note_matmul(a: &Tensor, b: &Tensor, transpose: [bool; 2], output: &Tensor
     {
         return;
     }
+    // the product's multiply-adds: its output's elements times the depth
+    let depth = match (a.shape(), transpose[0]) {
+        ([.., k], false) | ([.., k, _], true) => *k,
+        _ => 0,
+    };
+    if output.numel().saturating_mul(depth) >= crate::kernels::matmul::PAR_MIN_FLOPS {
+        PARALLEL_PRODUCT.with(|p| p.set(true));
+    }
     push_note(Known::MatMul { transpose }, &[a, b], output);
+}
+
+/// Did a float product run while this thread's trace captured (the
+/// forward's or a gradient's, in any step) with enough multiply-adds for
+/// gemm to split it over the pool? Forgets it (a trace asks at its start
+/// and at its end).
+pub(crate) fn take_parallel_product() -> bool {
+    PARALLEL_PRODUCT.with(|p| p.replace(false))
 }
 
 fn push_note(op: Known, inputs: &[&Tensor], output: &Tensor) {

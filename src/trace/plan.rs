@@ -295,9 +295,10 @@ impl Plan {
     /// plan qualify:
     /// - one with a value of `POOL_MIN_LEN` elements: every elementwise
     ///   pass over it is shared, even a cheap one;
-    /// - one with a float `matmul` (`has_matmul`) and a parallel-sized
-    ///   value: gemm splits a product over the pool from a few million
-    ///   flops on, and the product's gradients are two more.
+    /// - one that ran a float product (forward or in a gradient) of
+    ///   `kernels::matmul::PAR_MIN_FLOPS` multiply-adds or more while
+    ///   traced (`parallel_product`): gemm splits each such product over
+    ///   the pool.
     ///
     /// Below that only dear elementwise ops (`tanh` on 100k elements) are
     /// shared, and a replay on the calling thread gets their help the way
@@ -308,9 +309,8 @@ impl Plan {
     /// products) were faster on the pool: 421 against 455 µs and 2.15
     /// against 2.44 ms; the 4M-element chain and the 1M-element 100-op
     /// chain tied.
-    pub(crate) fn pays_for_pool(&self, has_matmul: bool) -> bool {
-        let largest = self.largest_value();
-        largest >= POOL_MIN_LEN || (has_matmul && largest >= crate::kernels::PAR_MIN_LEN)
+    pub(crate) fn pays_for_pool(&self, parallel_product: bool) -> bool {
+        parallel_product || self.largest_value() >= POOL_MIN_LEN
     }
 
     /// The number of elements of the plan's largest input, constant or

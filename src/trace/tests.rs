@@ -760,19 +760,32 @@ fn a_plan_whose_kernels_share_their_work_and_call_no_host_replays_on_the_pool() 
 }
 
 #[test]
-fn a_plan_with_a_matmul_moves_to_the_pool_from_the_parallel_size_on() {
-    let traced = |n: usize| {
-        let a = Tensor::from_vec(&[n / 64, 64], vec![0.5f32; n]).unwrap();
-        let b = Tensor::from_vec(&[64, 64], vec![0.25f32; 64 * 64]).unwrap();
+fn a_plan_that_ran_a_product_gemm_splits_moves_to_the_pool() {
+    // m×64 outputs over a depth of 256: gemm splits from 2^22 multiply-adds
+    let traced = |m: usize, transpose_a: bool| {
+        let a_shape = if transpose_a { [256, m] } else { [m, 256] };
+        let a = Tensor::from_vec(&a_shape, vec![0.5f32; m * 256]).unwrap();
+        let b = Tensor::from_vec(&[256, 64], vec![0.25f32; 256 * 64]).unwrap();
         begin(&[Arg::Tensor(a.clone()), Arg::Tensor(b.clone())]).unwrap();
-        let y = bin("matmul", &a, &b, |xs| {
-            ops::matmul(&xs[0], &xs[1], false, false)
-        });
+        let y = if transpose_a {
+            bin("matmul", &a, &b, |xs| {
+                ops::matmul(&xs[0], &xs[1], true, false)
+            })
+        } else {
+            bin("matmul", &a, &b, |xs| {
+                ops::matmul(&xs[0], &xs[1], false, false)
+            })
+        };
         finish(&[y]).unwrap()
     };
-    let par = crate::kernels::PAR_MIN_LEN;
-    assert!(traced(par).on_pool);
-    assert!(!traced(par - 64).on_pool);
-    // the same sizes through elementwise ops alone stay on the caller
-    assert!(!placement_plan(par, false).0.on_pool);
+    assert_eq!(256 * 64 * 256, crate::kernels::matmul::PAR_MIN_FLOPS);
+    for transpose_a in [false, true] {
+        assert!(!traced(255, transpose_a).on_pool);
+        assert!(traced(256, transpose_a).on_pool);
+    }
+    // the last trace's product is forgotten with it
+    let x = Tensor::from_vec(&[4], vec![1.0f32; 4]).unwrap();
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let y = un("sinh", &x, |xs| ops::sinh(&xs[0]));
+    assert!(!finish(&[y]).unwrap().on_pool);
 }
