@@ -789,3 +789,61 @@ fn a_plan_that_ran_a_product_gemm_splits_moves_to_the_pool() {
     let y = un("sinh", &x, |xs| ops::sinh(&xs[0]));
     assert!(!finish(&[y]).unwrap().on_pool);
 }
+
+#[test]
+fn a_plan_of_constants_alone_replays_as_its_values_unless_a_tape_records() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&runs);
+    // born before the trace: a captured constant
+    let x = Tensor::from_vec(&[3], vec![0.5f32, 1.0, 1.5]).unwrap();
+    begin(&[]).unwrap();
+    let y = ops::sinh(&x).unwrap();
+    let step = kernel(move |xs| {
+        seen.fetch_add(1, Ordering::Relaxed);
+        Ok(vec![ops::sinh(&xs[0])?])
+    });
+    record_op(
+        "sinh",
+        std::slice::from_ref(&x),
+        std::slice::from_ref(&y),
+        step,
+    );
+    let plan = Arc::new(finish(std::slice::from_ref(&y)).unwrap());
+    assert!(plan.folded.is_some());
+    let a = done(Plan::replay(&plan, vec![]).unwrap());
+    let b = done(Plan::replay(&plan, vec![]).unwrap());
+    assert_eq!(runs.load(Ordering::Relaxed), 0);
+    assert_eq!(bits(&a[0]), bits(&y));
+    assert!(a[0].id() != b[0].id() && a[0].id() != y.id());
+
+    // a tape watching the captured constant must see the ops: they run
+    let tape = Tape::new(false, true);
+    tape.push().unwrap();
+    tape.watch(x.id());
+    let recorded = done(Plan::replay(&plan, vec![]).unwrap());
+    tape.pop();
+    assert_eq!(runs.load(Ordering::Relaxed), 1);
+    assert_eq!(bits(&recorded[0]), bits(&y));
+    assert!(!tape.take_nodes().is_empty());
+}
+
+#[test]
+fn a_plan_with_inputs_a_variable_or_a_random_draw_is_not_folded() {
+    let x = Tensor::from_vec(&[2], vec![0.5f32, 1.0]).unwrap();
+    begin(&[Arg::Tensor(x.clone())]).unwrap();
+    let y = un("sinh", &x, |xs| ops::sinh(&xs[0]));
+    assert!(finish(&[y]).unwrap().folded.is_none());
+
+    let v = Arc::new(Variable::new(x.clone(), true));
+    begin(&[]).unwrap();
+    let r = read_variable(&v);
+    let y = un("sinh", &r, |xs| ops::sinh(&xs[0]));
+    assert!(finish(&[y]).unwrap().folded.is_none());
+
+    begin(&[]).unwrap();
+    let y = traced_op("random_normal", &[], |_| {
+        ops::random::normal(&[4], 0.0, 1.0, crate::dtype::DType::F32, None)
+    });
+    assert!(finish(&[y]).unwrap().folded.is_none());
+}
