@@ -363,38 +363,3 @@ def test_custom_gradient_and_second_order_through_a_traced_call():
             results.append((y.numpy(), dy.numpy(), outer.gradient(dy, x).numpy()))
         for traced_value, eager_value in zip(results[0], results[1], strict=True):
             np.testing.assert_array_equal(traced_value, eager_value)
-
-
-def test_a_function_of_constants_alone_replays_its_values_and_tapes_still_see_it():
-    # such a plan returns the values its trace computed (as TF's graph
-    # optimizer folds a graph of constants), in fresh tensors each call
-    x = tf.constant(3.0)
-
-    @tf.function
-    def both():
-        with tf.GradientTape(persistent=True) as t:
-            t.watch(x)
-            y = x * x
-            z = y * y
-        return t.gradient(z, x), t.gradient(y, x)
-
-    for _ in range(3):
-        dz, dy = both()
-        assert (float(dz), float(dy)) == (108.0, 6.0)
-    assert both()[0] is not both()[0]
-
-    @tf.function
-    def square():
-        return x * x
-
-    square()
-    with tf.GradientTape() as t:  # the captured constant is a source here
-        t.watch(x)
-        y = square()
-    assert float(t.gradient(y, x)) == 6.0
-
-    @tf.function
-    def draw():
-        return tf.random.uniform([8])
-
-    assert not (draw().numpy() == draw().numpy()).all()

@@ -100,21 +100,8 @@ pub fn keys_in_use() -> bool {
     KEY_LOGS.with(|l| !l.borrow().is_empty()) || REPLAYS.with(|r| !r.borrow().is_empty())
 }
 
-thread_local! {
-    /// Random streams started on this thread (`draws_here`).
-    static DRAWS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// How many random streams ops on this thread have started so far: a
-/// computation during which it did not change drew nothing (a trace then
-/// knows its plan is a pure function of its inputs).
-pub fn draws_here() -> u64 {
-    DRAWS.with(std::cell::Cell::get)
-}
-
 /// The key of the next random stream: replayed, or drawn (and logged).
 fn next_key(op_seed: Option<u64>) -> u64 {
-    DRAWS.with(|d| d.set(d.get() + 1));
     let replayed = REPLAYS.with(|r| r.borrow_mut().last_mut().and_then(VecDeque::pop_front));
     let key = replayed.unwrap_or_else(|| draw_key(op_seed));
     KEY_LOGS.with(|l| l.borrow_mut().iter_mut().for_each(|log| log.push(key)));

@@ -39,8 +39,6 @@ struct Capture {
     known: HashMap<usize, Known>,
     /// Does a step call the host (`record_host_op`)?
     calls_host: bool,
-    /// `random::draws_here()` when the trace began.
-    draws_at_start: u64,
 }
 
 thread_local! {
@@ -178,7 +176,6 @@ pub fn begin(args: &[Arg]) -> std::result::Result<(), TraceError> {
         created_variables: 0,
         known: HashMap::new(),
         calls_host: false,
-        draws_at_start: crate::ops::random::draws_here(),
     };
     let mut seen: IdMap<usize> = IdMap::default();
     for (i, arg) in args.iter().enumerate() {
@@ -316,25 +313,8 @@ pub fn finish(outputs: &[Tensor]) -> std::result::Result<Plan, TraceError> {
         n_tapes: c.n_tapes,
         undo,
         on_pool: false,
-        folded: None,
     };
     plan.on_pool = !c.calls_host && plan.pays_for_pool(parallel_product);
-    // A function of nothing but constants, with no effects: every replay
-    // would compute the values the trace just did (it ran eagerly), so a
-    // replay nothing observes returns them (`Plan::replay`).
-    let pure = plan.inputs.is_empty()
-        && !c.calls_host
-        && c.created_variables == 0
-        && crate::ops::random::draws_here() == c.draws_at_start
-        && plan.steps.iter().all(|s| {
-            !matches!(
-                s,
-                Step::Read { .. } | Step::Update { .. } | Step::VarOp { .. } | Step::Guard { .. }
-            )
-        });
-    if pure {
-        plan.folded = Some(outputs.to_vec());
-    }
     Ok(plan)
 }
 

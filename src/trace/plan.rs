@@ -219,11 +219,6 @@ pub struct Plan {
     /// to pay for the move (`pays_for_pool`), and does no step call the
     /// host? Then a replay runs on a pool thread (`replay`).
     pub(crate) on_pool: bool,
-    /// The outputs, when the plan is a function of constants alone (no
-    /// inputs, variables, random draws, host calls or guards): what every
-    /// replay computes, as the trace computed it (TF's graph optimizer folds
-    /// such a graph the same way).
-    pub(crate) folded: Option<Vec<Tensor>>,
 }
 
 /// The tapes a replay made, popped from this thread when the replay ends
@@ -390,18 +385,6 @@ impl Plan {
     /// `recompute_grad`, and no step calls the host (a Python callback could
     /// see another thread).
     pub fn replay(plan: &Arc<Plan>, args: Vec<Arg>) -> Result<Outcome> {
-        // A folded plan replays as its values (fresh tensors each call, as
-        // TF's are), unless something here would see the ops: a tape
-        // recording them (its sources may be the captured constants), a
-        // trace capturing them, or the numerics check.
-        if let Some(values) = &plan.folded
-            && args.is_empty()
-            && !crate::tape::is_observed()
-        {
-            return Ok(Outcome::Done(
-                values.iter().map(Tensor::with_fresh_id).collect(),
-            ));
-        }
         let moves = plan.on_pool
             && crate::interrupt::may_wait_here()
             && !crate::tape::is_observed()
