@@ -14,7 +14,7 @@ use crate::dtype::{DType, Num, Real};
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{CHUNK, combine, sum_slice};
 use crate::kernels::strided::TASK_LEN;
-use crate::kernels::{parallel, share_chunks_mut};
+use crate::kernels::{for_each_chunk_mut, parallel};
 use crate::ops::unary::{Float, sigmoid_of};
 use crate::shape::broadcast_shapes;
 use crate::tensor::{Element, Tensor};
@@ -856,38 +856,34 @@ fn run_typed<T: Float + Element>(
     let inputs_view = Inputs { flat, views, shape };
     let num_blocks = n.div_ceil(BLOCK);
     let scratch = || vec![vec![T::ZERO; BLOCK.min(n)]; plan.num_slots];
-    let mut sums: Vec<Vec<T>> = vec![Vec::new(); num_blocks];
     let evaluate =
         |b: usize, slots: &mut Vec<Vec<T>>| block_wide(b, n, &plan, &inputs_view, &dense, slots);
-    if !parallel(n) {
-        let mut slots = scratch();
-        for (b, sum) in sums.iter_mut().enumerate() {
-            *sum = evaluate(b, &mut slots);
-        }
-    } else if rayon::current_thread_index().is_some() {
+    let sums: Vec<Vec<T>> = if parallel(n) && rayon::current_thread_index().is_some() {
         // on a pool thread (a replay moved there): rayon's own split, which
         // balances the blocks finely and makes one scratch per split
-        sums = (0..num_blocks)
+        (0..num_blocks)
             .into_par_iter()
             .map_init(scratch, |slots, b| evaluate(b, slots))
-            .collect();
+            .collect()
     } else {
         // Trap: rayon's `par_iter` from outside the pool sends the whole
         // loop to the pool and blocks the caller until a pool thread wakes
         // it, two wake-ups per fused step; a 100k-element Hessian-vector
         // product replayed on its caller took 580-930 µs that way against
         // 450-540 µs shared the way the eager kernels share theirs
-        // (`kernels::share_chunks_mut`: the caller runs pieces itself and
+        // (`kernels::for_each_chunk_mut`: the caller runs pieces itself and
         // wakes a pool thread only when the rest pays for it), in pieces of
         // `TASK_LEN` elements with one scratch each.
         let per_piece = (TASK_LEN / BLOCK).max(1);
-        share_chunks_mut(&mut sums, per_piece, |t, piece| {
+        let mut sums = vec![Vec::new(); num_blocks];
+        for_each_chunk_mut(&mut sums, per_piece, parallel(n), |t, piece| {
             let mut slots = scratch();
             for (i, sum) in piece.iter_mut().enumerate() {
                 *sum = evaluate(t * per_piece + i, &mut slots);
             }
         });
-    }
+        sums
+    };
     drop(dense);
     let mut results = Vec::with_capacity(plan.sinks.len());
     for (k, (sink, mut buffer)) in plan.sinks.iter().zip(buffers).enumerate() {
